@@ -1,0 +1,291 @@
+"""One small database interface over SQLite (aiosqlite) and PostgreSQL (psycopg 3 + pool).
+
+``DATABASE_URL`` picks the backend: ``sqlite:///path/to/file.db`` (or
+``sqlite:///:memory:``) or ``postgresql://...``. SQL is written once with ``?``
+placeholders and portable types (TEXT, INTEGER, BIGINT); ``INSERT ... ON
+CONFLICT DO NOTHING`` and ``RETURNING`` work on both. Every write that must be
+atomic runs inside ``async with db.transaction() as tx``.
+
+Durability: SQLite runs in WAL mode with ``synchronous=FULL``, so a committed
+transaction survives a power loss, not only a process crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+import aiosqlite
+
+Row = dict[str, Any]
+
+
+class UniqueViolation(Exception):
+    """An insert or update broke a unique constraint."""
+
+
+class Executor(Protocol):
+    """What a transaction and a database both offer."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; return the number of rows it changed."""
+        ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Run a query; return its first row or ``None``."""
+        ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query; return every row."""
+        ...
+
+
+class Database(Executor, Protocol):
+    """A connection (or pool) to one service's database."""
+
+    dialect: str
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Executor]:
+        """Open a transaction: committed on normal exit, rolled back on an exception."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class SqliteDatabase:
+    """SQLite through one aiosqlite connection; writers are serialised by a lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        """Open (and create) the database file at ``path``."""
+        if path != ":memory:":
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ):
+            await connection.execute(pragma)
+        return cls(connection)
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            cursor = await self._connection.execute(sql, tuple(params))
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e) or "PRIMARY KEY" in str(e):
+                raise UniqueViolation(str(e)) from None
+            raise
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        try:
+            cursor = await self._connection.execute(sql, tuple(params))
+        except sqlite3.IntegrityError as e:
+            raise UniqueViolation(str(e)) from None
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return [dict(row) for row in rows]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._lock:
+            return await self._execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._lock:
+            return await self._fetchall(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTransaction(self)
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            else:
+                await self._connection.execute("COMMIT")
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+class _SqliteTransaction:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._database._execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self._database._fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._database._fetchall(sql, params)
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _to_pyformat(sql: str) -> str:
+    # Our SQL never holds a literal '?' or '%', so a plain rewrite is exact.
+    return _PLACEHOLDER.sub("%s", sql)
+
+
+class PostgresDatabase:
+    """PostgreSQL through a psycopg 3 async connection pool."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, max_size: int = 10) -> PostgresDatabase:
+        """Open a pool to ``url`` and check that it answers."""
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        pool = AsyncConnectionPool(
+            url, min_size=1, max_size=max_size, open=False,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+        )
+        await pool.open(wait=True, timeout=10)
+        return cls(pool)
+
+    @staticmethod
+    async def _run(connection: Any, sql: str, params: Sequence[Any], fetch: bool) -> Any:
+        import psycopg
+
+        try:
+            cursor = await connection.execute(_to_pyformat(sql), tuple(params))
+        except psycopg.errors.UniqueViolation as e:
+            raise UniqueViolation(str(e)) from None
+        if fetch:
+            return await cursor.fetchall() if cursor.description else []
+        return cursor.rowcount
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._pool.connection() as connection:
+            return await self._run(connection, sql, params, False)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._pool.connection() as connection:
+            return list(await self._run(connection, sql, params, True))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._pool.connection() as connection:
+            async with connection.transaction():
+                yield _PostgresTransaction(connection)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class _PostgresTransaction:
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await PostgresDatabase._run(self._connection, sql, params, False)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await PostgresDatabase._run(self._connection, sql, params, True)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await PostgresDatabase._run(self._connection, sql, params, True))
+
+
+def sqlite_path(url: str) -> str:
+    """Return the file of a SQLite URL: ``sqlite:///rel/x.db`` is relative, ``sqlite:////abs/x.db``
+    absolute (the SQLAlchemy convention), ``sqlite:///:memory:`` in memory."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError("a SQLite DATABASE_URL looks like sqlite:///relative.db or sqlite:////absolute.db")
+    return url.removeprefix("sqlite:///") or ":memory:"
+
+
+async def connect(url: str) -> Database:
+    """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("sqlite:"):
+        return await SqliteDatabase.open(sqlite_path(url))
+    if url.startswith(("postgresql:", "postgres:")):
+        return await PostgresDatabase.open(url)
+    raise ValueError("DATABASE_URL must start with sqlite: or postgresql:")
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+async def _lock_migrations(database: Database, tx: Executor) -> None:
+    # Services sharing one PostgreSQL database start together; CREATE TABLE IF NOT EXISTS is
+    # not safe against a concurrent creator there, so every migration step takes one lock.
+    if database.dialect == "postgresql":
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("copytrade:migrate",))
+
+
+async def migrate(database: Database, service: str, schema_dir: pathlib.Path) -> list[int]:
+    """Apply the service's numbered ``NNNN_name.sql`` files not applied yet, each in one transaction.
+
+    Returns the versions applied now. Safe to run from several processes at once on
+    PostgreSQL, also for services sharing one database (an advisory lock serialises them).
+    """
+    async with database.transaction() as tx:
+        await _lock_migrations(database, tx)
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " service TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL, PRIMARY KEY (service, version))",
+        )
+    applied: list[int] = []
+    files = sorted(schema_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    for path in files:
+        version = int(path.name[:4])
+        async with database.transaction() as tx:
+            await _lock_migrations(database, tx)
+            done = await tx.fetchone(
+                "SELECT 1 AS done FROM schema_migrations WHERE service = ? AND version = ?",
+                (service, version),
+            )
+            if done:
+                continue
+            for statement in _statements(path.read_text()):
+                await tx.execute(statement)
+            from meshkit.codec import to_iso, utcnow
+
+            await tx.execute(
+                "INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)",
+                (service, version, path.name, to_iso(utcnow())),
+            )
+            applied.append(version)
+    return applied

@@ -1,0 +1,96 @@
+"""Server bootstrap: one ``grpc.aio`` server per service with the shared interceptor,
+the standard health service, optional mutual TLS, and graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from meshkit.clients import KEEPALIVE_OPTIONS
+from meshkit.interceptors import ServiceInterceptor
+from meshkit.settings import TlsSettings
+
+log = logging.getLogger("meshkit.server")
+
+
+@dataclass
+class Registration:
+    """A servicer and how to add it: ``add_XServicer_to_server`` and the service's full name."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound port and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    service_names: tuple[str, ...]
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Report NOT_SERVING, then stop, letting calls in flight finish within ``grace``."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_server(
+    registrations: Sequence[Registration],
+    *,
+    domain: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsSettings | None = None,
+) -> RunningServer:
+    """Build, bind and start a server for ``registrations``; port 0 picks a free port."""
+    options = [*KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0),
+               ("grpc.http2.min_ping_interval_without_data_ms", 5_000)]
+    server = grpc.aio.server(interceptors=[ServiceInterceptor(domain)], options=options)
+    for registration in registrations:
+        registration.add(registration.servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{host}:{port}"
+    if tls is not None and tls.enabled:
+        with open(tls.key, "rb") as key, open(tls.cert, "rb") as cert, open(tls.ca, "rb") as ca:
+            credentials = grpc.ssl_server_credentials(
+                [(key.read(), cert.read())], root_certificates=ca.read(), require_client_auth=True,
+            )
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
+    if not bound:
+        raise OSError(f"could not bind {address}")
+    await server.start()
+    names = tuple(r.full_name for r in registrations)
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, bound, health_servicer, names)
+
+
+async def run_until_signalled(
+    running: RunningServer,
+    *,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    grace: float = 5.0,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain health, stop the server and run ``on_stop``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: draining for up to %.1fs", grace)
+    await running.stop(grace)
+    if on_stop is not None:
+        await on_stop()

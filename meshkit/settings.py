@@ -1,0 +1,102 @@
+"""Helpers for each service's ``config.py``: read, parse and validate the environment once.
+
+Every helper raises :class:`ConfigError` naming the variable, so a bad deployment
+fails at boot with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+def require(environ: Mapping[str, str], name: str) -> str:
+    """Return the variable ``name``, or fail naming it when it is missing or empty."""
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def text(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Return the variable ``name`` or ``default``."""
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+def integer(
+    environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int = 65535,
+) -> int:
+    """Return the variable ``name`` as an integer in ``[minimum, maximum]``."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """Return the variable ``name`` as a boolean (1/0, true/false, yes/no, on/off)."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def database_url(environ: Mapping[str, str], default: str) -> str:
+    """Return ``DATABASE_URL`` (or its alias ``TIMESCALE_URL``), checking the scheme."""
+    url = environ.get("DATABASE_URL", "").strip() or environ.get("TIMESCALE_URL", "").strip() or default
+    if not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise ConfigError("DATABASE_URL must start with sqlite:, postgresql: or postgres:")
+    return url
+
+
+def venue_urls(environ: Mapping[str, str]) -> dict[str, str]:
+    """Parse ``VENUE_URLS`` (``binance=http://127.0.0.1:9101,kraken=...``) into a dict."""
+    raw = environ.get("VENUE_URLS", "").strip()
+    result: dict[str, str] = {}
+    if not raw:
+        return result
+    for part in raw.split(","):
+        name, sep, url = part.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise ConfigError(f"VENUE_URLS entries must look like name=http://host:port, got {part!r}")
+        result[name.strip().lower()] = url.strip().rstrip("/")
+    return result
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Paths of the PEM files for mutual TLS; all empty means plaintext on loopback."""
+
+    cert: str = ""
+    key: str = field(default="", repr=False)
+    ca: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """Return whether TLS is configured."""
+        return bool(self.cert and self.key and self.ca)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TlsSettings:
+        """Read ``TLS_CERT``, ``TLS_KEY`` and ``TLS_CA``: all three or none."""
+        values = {name: environ.get(name, "").strip() for name in ("TLS_CERT", "TLS_KEY", "TLS_CA")}
+        given = [name for name, value in values.items() if value]
+        if given and len(given) != 3:
+            missing = sorted(set(values) - set(given))
+            raise ConfigError(f"{', '.join(missing)} must be set together with {', '.join(given)}")
+        return cls(values["TLS_CERT"], values["TLS_KEY"], values["TLS_CA"])
