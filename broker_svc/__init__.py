@@ -1,0 +1,1 @@
+"""The broker: the only process that talks to exchanges (accounts, credentials, orders)."""

@@ -1,0 +1,1 @@
+"""Implementations of the broker's ports that do I/O: ccxt venues and the paper venue."""

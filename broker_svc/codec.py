@@ -1,0 +1,214 @@
+"""Pure translation between the broker's protos and its domain types."""
+
+from __future__ import annotations
+
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.common.v1 import types_pb2
+
+from broker_svc.domain.model import (
+    Candle,
+    ConnectionReport,
+    ExchangeAccount,
+    Fill,
+    Market,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    StreamEvent,
+    StreamState,
+    TimeInForce,
+    VenueProfile,
+)
+from broker_svc.domain.portfolio import Portfolio
+from meshkit.codec import set_decimal, timestamp_to_proto
+
+SIDE_FROM_PROTO = {
+    types_pb2.ORDER_SIDE_BUY: OrderSide.BUY,
+    types_pb2.ORDER_SIDE_SELL: OrderSide.SELL,
+}
+SIDE_TO_PROTO = {side: number for number, side in SIDE_FROM_PROTO.items()}
+
+TYPE_FROM_PROTO = {
+    types_pb2.ORDER_TYPE_MARKET: OrderType.MARKET,
+    types_pb2.ORDER_TYPE_LIMIT: OrderType.LIMIT,
+    types_pb2.ORDER_TYPE_STOP_MARKET: OrderType.STOP_MARKET,
+    types_pb2.ORDER_TYPE_STOP_LIMIT: OrderType.STOP_LIMIT,
+}
+TYPE_TO_PROTO = {kind: number for number, kind in TYPE_FROM_PROTO.items()}
+
+TIME_IN_FORCE_FROM_PROTO = {
+    types_pb2.TIME_IN_FORCE_GTC: TimeInForce.GTC,
+    types_pb2.TIME_IN_FORCE_IOC: TimeInForce.IOC,
+    types_pb2.TIME_IN_FORCE_FOK: TimeInForce.FOK,
+}
+TIME_IN_FORCE_TO_PROTO = {tif: number for number, tif in TIME_IN_FORCE_FROM_PROTO.items()}
+
+STATUS_TO_PROTO = {
+    OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
+    OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+    OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
+    OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
+    OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
+    OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
+    OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
+}
+
+
+def account_to_proto(account: ExchangeAccount) -> pb.ExchangeAccount:
+    """Return the wire form of an account: never any secret."""
+    return pb.ExchangeAccount(
+        exchange_id=account.exchange_id,
+        exchange_name=account.exchange_name,
+        label=account.label,
+        api_key_hint=account.api_key_hint,
+        create_time=timestamp_to_proto(account.created_at),
+    )
+
+
+def order_to_proto(order: Order, exchange_id: str) -> types_pb2.Order:
+    """Return the wire form of an order of account ``exchange_id``."""
+    message = types_pb2.Order(
+        exchange_id=exchange_id,
+        venue_order_id=order.venue_order_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_TO_PROTO[order.side],
+        type=TYPE_TO_PROTO[order.type],
+        time_in_force=TIME_IN_FORCE_TO_PROTO.get(order.time_in_force, 0)
+        if order.time_in_force
+        else types_pb2.TIME_IN_FORCE_UNSPECIFIED,
+        status=STATUS_TO_PROTO[order.status],
+        fee_currency=order.fee_currency,
+    )
+    set_decimal(message.quantity, order.quantity)
+    set_decimal(message.filled_quantity, order.filled_quantity)
+    if order.price is not None:
+        set_decimal(message.price, order.price)
+    if order.stop_price is not None:
+        set_decimal(message.stop_price, order.stop_price)
+    if order.average_price is not None:
+        set_decimal(message.average_price, order.average_price)
+    if order.fee is not None:
+        set_decimal(message.fee, order.fee)
+    if order.created_at is not None:
+        message.create_time.CopyFrom(timestamp_to_proto(order.created_at))
+    if order.updated_at is not None:
+        message.update_time.CopyFrom(timestamp_to_proto(order.updated_at))
+    return message
+
+
+def fill_to_proto(fill: Fill, exchange_id: str) -> types_pb2.Fill:
+    """Return the wire form of a fill of account ``exchange_id``."""
+    message = types_pb2.Fill(
+        exchange_id=exchange_id,
+        trade_id=fill.trade_id,
+        venue_order_id=fill.venue_order_id,
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=SIDE_TO_PROTO[fill.side],
+        fee_currency=fill.fee_currency,
+        order_type=TYPE_TO_PROTO[fill.order_type] if fill.order_type else 0,
+        trade_time=timestamp_to_proto(fill.trade_time),
+    )
+    set_decimal(message.quantity, fill.quantity)
+    set_decimal(message.price, fill.price)
+    if fill.fee is not None:
+        set_decimal(message.fee, fill.fee)
+    return message
+
+
+def market_to_proto(market: Market) -> pb.Market:
+    """Return the wire form of a market."""
+    message = pb.Market(symbol=market.symbol, base=market.base, quote=market.quote)
+    for name in ("quantity_step", "price_tick", "min_quantity", "min_notional", "max_quantity"):
+        value = getattr(market, name)
+        if value is not None:
+            set_decimal(getattr(message, name), value)
+    return message
+
+
+def supported_exchange_to_proto(
+    profile: VenueProfile,
+    markets: list[Market],
+) -> pb.SupportedExchange:
+    """Return the wire form of a venue's description and its markets."""
+    return pb.SupportedExchange(
+        exchange_name=profile.name,
+        order_types=[TYPE_TO_PROTO[kind] for kind in profile.order_types],
+        time_in_forces=[TIME_IN_FORCE_TO_PROTO[tif] for tif in profile.time_in_forces],
+        features=list(profile.features),
+        rate_limits=[
+            pb.RateLimit(name=r.name, limit=r.limit, interval_seconds=r.interval_seconds)
+            for r in profile.rate_limits
+        ],
+        markets=[market_to_proto(market) for market in markets],
+    )
+
+
+def report_to_proto(report: ConnectionReport) -> pb.TestBrokerResponse:
+    """Return the wire form of a credentials test."""
+    return pb.TestBrokerResponse(
+        ok=report.ok,
+        reachable=report.reachable,
+        authenticated=report.authenticated,
+        can_trade=report.can_trade,
+        can_withdraw=report.can_withdraw,
+        reason=report.reason,
+        latency_ms=report.latency_ms,
+    )
+
+
+def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
+    """Return the wire form of a valued portfolio."""
+    response = pb.GetPortfolioResponse(
+        quote_currency=portfolio.quote_currency,
+        read_time=timestamp_to_proto(portfolio.read_at),
+    )
+    for valued in portfolio.balances:
+        balance = response.balances.add(asset=valued.balance.asset)
+        set_decimal(balance.free, valued.balance.free)
+        set_decimal(balance.locked, valued.balance.locked)
+        set_decimal(balance.total, valued.balance.total)
+        if valued.value is not None:
+            set_decimal(balance.value, valued.value)
+    set_decimal(response.equity, portfolio.equity)
+    return response
+
+
+STREAM_STATE_TO_PROTO = {
+    StreamState.CONNECTED: pb.WATCH_STATE_CONNECTED,
+    StreamState.DISCONNECTED: pb.WATCH_STATE_DISCONNECTED,
+    StreamState.GAP_SUSPECTED: pb.WATCH_STATE_GAP_SUSPECTED,
+}
+
+
+def candle_to_proto(candle: Candle) -> pb.Candle:
+    """Return the wire form of a candle."""
+    message = pb.Candle(open_time=timestamp_to_proto(candle.open_time))
+    for name in ("open", "high", "low", "close", "volume"):
+        set_decimal(getattr(message, name), getattr(candle, name))
+    return message
+
+
+def watch_event_to_proto(event: StreamEvent) -> pb.WatchEvent:
+    """Return the wire form of a venue stream's change of state."""
+    return pb.WatchEvent(
+        state=STREAM_STATE_TO_PROTO[event.state],
+        detail=event.detail,
+        event_time=timestamp_to_proto(event.at),
+    )
+
+
+def watch_fills_response(item: Fill | StreamEvent, exchange_id: str) -> pb.WatchFillsResponse:
+    """Return one message of a fills watch."""
+    if isinstance(item, StreamEvent):
+        return pb.WatchFillsResponse(event=watch_event_to_proto(item))
+    return pb.WatchFillsResponse(fill=fill_to_proto(item, exchange_id))
+
+
+def watch_orders_response(item: Order | StreamEvent, exchange_id: str) -> pb.WatchOrdersResponse:
+    """Return one message of an orders watch."""
+    if isinstance(item, StreamEvent):
+        return pb.WatchOrdersResponse(event=watch_event_to_proto(item))
+    return pb.WatchOrdersResponse(order=order_to_proto(item, exchange_id))

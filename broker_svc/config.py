@@ -1,0 +1,78 @@
+"""Settings of the broker, read and checked once at startup."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshkit import settings as s
+from meshkit.settings import ConfigError, TlsSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///.copytrade/broker.db"
+
+
+def _encryption_key(environ: Mapping[str, str]) -> bytes:
+    raw = s.require(environ, "ENCRYPTION_KEY")
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("ENCRYPTION_KEY must be base64 (32 random bytes)") from None
+    if len(key) != 32:
+        raise ConfigError(f"ENCRYPTION_KEY must decode to 32 bytes, got {len(key)}")
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the broker reads from its environment."""
+
+    encryption_key: bytes = field(repr=False)
+    grpc_port: int = 50051
+    metrics_port: int = 9091
+    log_level: str = "INFO"
+    bind_host: str = "127.0.0.1"
+    database_url: str = DEFAULT_DATABASE_URL
+    venue_urls: Mapping[str, str] = field(default_factory=dict)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    order_timeout_ms: int = 10_000
+    rate_limits: bool = True
+    rate_limit_max_wait_ms: int = 2_000
+    # Overrides every venue's "absent for long enough to resend" floor; None keeps the venue's own
+    # (Binance 30 s, Kraken 60 s). Only for tests that must not wait it out (the chaos suite).
+    resend_safe_after_seconds: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Read the settings, failing with the variable's name when one is missing or bad."""
+        return cls(
+            encryption_key=_encryption_key(environ),
+            grpc_port=s.integer(environ, "GRPC_PORT", 50051),
+            metrics_port=s.integer(environ, "METRICS_PORT", 9091),
+            log_level=s.text(environ, "LOG_LEVEL", "INFO").upper(),
+            bind_host=s.text(environ, "BIND_HOST", "127.0.0.1"),
+            database_url=s.database_url(environ, DEFAULT_DATABASE_URL),
+            venue_urls=s.venue_urls(environ),
+            tls=TlsSettings.from_env(environ),
+            order_timeout_ms=s.integer(
+                environ,
+                "ORDER_TIMEOUT_MS",
+                10_000,
+                minimum=100,
+                maximum=600_000,
+            ),
+            rate_limits=s.boolean(environ, "BROKER_RATE_LIMITS", True),
+            rate_limit_max_wait_ms=s.integer(
+                environ,
+                "BROKER_RATE_LIMIT_MAX_WAIT_MS",
+                2_000,
+                minimum=0,
+                maximum=60_000,
+            ),
+            resend_safe_after_seconds=(
+                s.integer(environ, "RESEND_SAFE_AFTER_SECONDS", 0, minimum=1, maximum=3_600)
+                if environ.get("RESEND_SAFE_AFTER_SECONDS", "").strip() else None
+            ),
+        )

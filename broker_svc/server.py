@@ -1,0 +1,83 @@
+"""Build the broker's gRPC server; tests and ``__main__`` share it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+
+from broker_svc.adapters.ratelimit import RateLimits
+from broker_svc.adapters.venues import CcxtVenues
+from broker_svc.config import Settings
+from broker_svc.crypto import Cipher
+from broker_svc.ports import Clock, Venues
+from broker_svc.servicer import BrokerServicer
+from broker_svc.store import BrokerStore
+from broker_svc.usecases import Broker
+from meshkit import metrics
+from meshkit.server import Registration, RunningServer, start_server
+
+DOMAIN = "broker.copytrade"
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BrokerService"].full_name
+
+
+@dataclass
+class Dependencies:
+    """What a test may inject instead of the real store, venues or clock."""
+
+    store: BrokerStore | None = None
+    venues: Venues | None = None
+    clock: Clock | None = None
+
+
+async def build_broker(settings: Settings, deps: Dependencies | None = None) -> Broker:
+    """Open the store (migrated) and the venues, and return the broker's use-cases."""
+    deps = deps or Dependencies()
+    store = deps.store or await BrokerStore.open(settings.database_url)
+    if deps.store is not None:
+        await store.migrate()
+    venues = deps.venues or CcxtVenues(
+        settings.venue_urls,
+        timeout_ms=settings.order_timeout_ms,
+        rate_limits=RateLimits(
+            enabled=settings.rate_limits,
+            max_wait=settings.rate_limit_max_wait_ms / 1000,
+        ),
+    )
+    return Broker(store, venues, Cipher(settings.encryption_key), deps.clock,
+                  resend_safe_after_seconds=settings.resend_safe_after_seconds)
+
+
+async def build_server(
+    settings: Settings,
+    deps: Dependencies | None = None,
+    *,
+    port: int | None = None,
+) -> tuple[RunningServer, Callable[[], Awaitable[None]]]:
+    """Start the broker's server; return it and the coroutine that releases its resources.
+
+    The release closes every venue client and, unless the store was injected, the store.
+    """
+    owns_store = deps is None or deps.store is None
+    broker = await build_broker(settings, deps)
+    metrics.preinitialize(pb.DESCRIPTOR.services_by_name["BrokerService"])
+    running = await start_server(
+        [
+            Registration(
+                pb_grpc.add_BrokerServiceServicer_to_server, BrokerServicer(broker), SERVICE_NAME
+            )
+        ],
+        domain=DOMAIN,
+        host=settings.bind_host,
+        port=settings.grpc_port if port is None else port,
+        tls=settings.tls,
+    )
+
+    async def release() -> None:
+        await broker.close()
+        if owns_store:
+            await broker.store.close()
+
+    return running, release
