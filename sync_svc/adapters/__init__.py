@@ -1,0 +1,1 @@
+"""Implementations of the sync service's ports that do I/O."""

@@ -1,0 +1,216 @@
+"""Pure conversions between the sync and broker protos and the sync service's domain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.common.v1 import types_pb2
+from copytrade.sync.v1 import sync_service_pb2 as pb
+from google.protobuf import timestamp_pb2
+
+from meshkit import errors
+from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
+from sync_svc.domain.model import (
+    ExchangeAccount,
+    LeaderFill,
+    OrderType,
+    Portfolio,
+    Side,
+    Signal,
+    Source,
+    SourceKind,
+    SyncMode,
+    SyncSettings,
+    TimeInForce,
+    WatchEvent,
+    WatchItem,
+    WatchState,
+)
+from sync_svc.domain.validation import RawPublishedSignal, Violation, check_sync_settings
+from sync_svc.stream import Ack, StreamRequest, Subscribe
+
+SIDE_TO_PROTO = {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
+SIDE_FROM_PROTO = {value: key for key, value in SIDE_TO_PROTO.items()}
+ORDER_TYPE_TO_PROTO = {
+    OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
+    OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
+    OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
+    OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
+}
+ORDER_TYPE_FROM_PROTO = {value: key for key, value in ORDER_TYPE_TO_PROTO.items()}
+TIME_IN_FORCE_TO_PROTO = {
+    TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
+    TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
+    TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+}
+KIND_TO_PROTO = {
+    SourceKind.EXCHANGE: pb.SOURCE_KIND_EXCHANGE,
+    SourceKind.BACKTEST: pb.SOURCE_KIND_BACKTEST,
+}
+WATCH_STATE_FROM_PROTO = {
+    broker_pb.WATCH_STATE_CONNECTED: WatchState.CONNECTED,
+    broker_pb.WATCH_STATE_DISCONNECTED: WatchState.DISCONNECTED,
+    broker_pb.WATCH_STATE_GAP_SUSPECTED: WatchState.GAP_SUSPECTED,
+}
+MODE_TO_PROTO = {
+    SyncMode.WEBSOCKET: pb.SYNC_MODE_WEBSOCKET,
+    SyncMode.POLLING: pb.SYNC_MODE_POLLING,
+    SyncMode.PUBLISHED: pb.SYNC_MODE_PUBLISHED,
+}
+
+
+def _set_time(target: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)
+
+
+def source_to_proto(source: Source) -> pb.Source:
+    """Return the wire form of a source."""
+    message = pb.Source(
+        source_id=source.source_id,
+        kind=KIND_TO_PROTO[source.kind],
+        user_id=source.user_id,
+        name=source.name,
+        public=source.public,
+        exchange_name=source.exchange_name,
+        mode=MODE_TO_PROTO[source.mode],
+        last_sequence=source.last_sequence,
+        last_error=source.last_error,
+    )
+    if source.kind is SourceKind.EXCHANGE:
+        message.sync_interval_seconds = source.sync_settings.sync_interval
+    _set_time(message.last_sync_time, source.last_sync_at)
+    _set_time(message.create_time, source.created_at)
+    if source.equity is not None:
+        set_decimal(message.equity, source.equity)
+    return message
+
+
+def signal_to_proto(signal: Signal) -> pb.Signal:
+    """Return the wire form of a logged signal."""
+    message = pb.Signal(
+        source_id=signal.source_id,
+        sequence=signal.sequence,
+        signal_id=signal.signal_id,
+        symbol=signal.symbol,
+        side=SIDE_TO_PROTO[signal.side],
+        order_type=ORDER_TYPE_TO_PROTO[signal.order_type],
+        exchange_name=signal.exchange_name,
+    )
+    if signal.time_in_force is not None:
+        message.time_in_force = TIME_IN_FORCE_TO_PROTO[signal.time_in_force]
+    set_decimal(message.quantity, signal.quantity)
+    for field, value in (
+        (message.price, signal.price),
+        (message.portfolio_fraction, signal.portfolio_fraction),
+        (message.leader_equity, signal.leader_equity),
+        (message.leader_position, signal.leader_position),
+    ):
+        if value is not None:
+            set_decimal(field, value)
+    _set_time(message.event_time, signal.event_time)
+    _set_time(message.log_time, signal.log_time)
+    return message
+
+
+def raw_published_signal(message: pb.PublishedSignal) -> RawPublishedSignal:
+    """Return a published trade as written, for the domain's checks."""
+    return RawPublishedSignal(
+        signal_id=message.signal_id,
+        symbol=message.symbol,
+        side=message.side,
+        quantity=message.quantity.value,
+        price=message.price.value,
+        order_type=message.order_type,
+        time_in_force=message.time_in_force,
+        portfolio_fraction=message.portfolio_fraction.value,
+    )
+
+
+def sync_settings_from_proto(message: pb.SyncSettings) -> tuple[SyncSettings, list[Violation]]:
+    """Return the checked sync settings (defaults for zeros) and any violations."""
+    return check_sync_settings(
+        message.sync_interval,
+        message.max_retries,
+        message.timeout,
+        message.enable_websocket if message.HasField("enable_websocket") else None,
+        message.enable_polling if message.HasField("enable_polling") else None,
+    )
+
+
+def stream_request_from_proto(message: pb.StreamSignalsRequest) -> StreamRequest:
+    """Return the stream request a message carries; an empty message is INVALID_ARGUMENT."""
+    which = message.WhichOneof("message")
+    if which == "subscribe":
+        return Subscribe(message.subscribe.source_id, message.subscribe.after_sequence)
+    if which == "ack":
+        return Ack(message.ack.source_id, message.ack.sequence)
+    raise errors.invalid("message", "must hold subscribe or ack")
+
+
+def time_from_proto(message: pb.ListSignalsRequest, field: str) -> datetime | None:
+    """Return an optional timestamp field of a request as an aware datetime."""
+    return timestamp_from_proto(getattr(message, field), message.HasField(field))
+
+
+# The broker's messages.
+
+
+def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
+    """Return a leader fill reported by the broker; a malformed one is an upstream error."""
+    side = SIDE_FROM_PROTO.get(message.side)
+    if side is None or not message.trade_id or not message.symbol:
+        raise errors.ServiceError(
+            "the broker reported a fill without trade id, symbol or side",
+            reason="MALFORMED_UPSTREAM_FILL",
+        )
+    if not message.HasField("trade_time"):
+        raise errors.ServiceError(
+            "the broker reported a fill without trade time", reason="MALFORMED_UPSTREAM_FILL",
+        )
+    quantity = decimal_from_proto(message.quantity, "fills.quantity", required=True)
+    price = decimal_from_proto(message.price, "fills.price", required=True)
+    assert quantity is not None and price is not None
+    return LeaderFill(
+        trade_id=message.trade_id,
+        symbol=message.symbol,
+        side=side,
+        quantity=quantity,
+        price=price,
+        fee=decimal_from_proto(message.fee, "fills.fee"),
+        fee_currency=message.fee_currency,
+        order_type=ORDER_TYPE_FROM_PROTO.get(message.order_type),
+        trade_time=message.trade_time.ToDatetime(tzinfo=UTC),
+    )
+
+
+def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
+    """Return a leader's equity and asset totals as the broker reported them."""
+    totals = {}
+    for balance in message.balances:
+        total = decimal_from_proto(balance.total, "balances.total")
+        if total is not None:
+            totals[balance.asset] = total
+    read_time = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
+    return Portfolio(
+        equity=decimal_from_proto(message.equity, "equity"), totals=totals, read_time=read_time,
+    )
+
+
+def watch_item_from_proto(message: broker_pb.WatchFillsResponse) -> WatchItem | None:
+    """Return the fill or stream event a watch message carries (None for an unknown one)."""
+    which = message.WhichOneof("message")
+    if which == "fill":
+        return fill_from_proto(message.fill)
+    if which == "event":
+        state = WATCH_STATE_FROM_PROTO.get(message.event.state)
+        if state is None:
+            return None
+        return WatchEvent(state=state, detail=message.event.detail[:200])
+    return None
+
+
+def exchange_from_proto(message: broker_pb.ExchangeAccount) -> ExchangeAccount:
+    """Return what the sync service keeps of an exchange account."""
+    return ExchangeAccount(exchange_id=message.exchange_id, exchange_name=message.exchange_name)

@@ -1,0 +1,46 @@
+"""The sync service's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshkit import settings as env
+from meshkit.settings import TlsSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the sync service reads from its environment."""
+
+    grpc_port: int = 50053
+    metrics_port: int = 9093
+    log_level: str = "INFO"
+    bind_host: str = "127.0.0.1"
+    database_url: str = "sqlite:///.copytrade/sync.db"
+    broker_svc_addr: str = "127.0.0.1:50051"
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    heartbeat_seconds: float = 2.0
+    equity_refresh_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Read ``GRPC_PORT``, ``METRICS_PORT``, ``LOG_LEVEL``, ``BIND_HOST``, ``DATABASE_URL``,
+        ``BROKER_SVC_ADDR``, ``TLS_*`` and ``HEARTBEAT_SECONDS``; a bad value names its variable.
+        """
+        level = env.text(environ, "LOG_LEVEL", "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise env.ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        return cls(
+            grpc_port=env.integer(environ, "GRPC_PORT", 50053),
+            metrics_port=env.integer(environ, "METRICS_PORT", 9093),
+            log_level=level,
+            bind_host=env.text(environ, "BIND_HOST", "127.0.0.1"),
+            database_url=env.database_url(environ, "sqlite:///.copytrade/sync.db"),
+            broker_svc_addr=env.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
+            tls=TlsSettings.from_env(environ),
+            heartbeat_seconds=float(
+                env.integer(environ, "HEARTBEAT_SECONDS", 2, minimum=1, maximum=300),
+            ),
+        )

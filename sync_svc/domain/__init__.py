@@ -1,0 +1,1 @@
+"""Pure rules of the sync service: sources, signals, validation and leader positions."""

@@ -1,0 +1,245 @@
+"""Pure bookkeeping of a leader's portfolio between two reads of it.
+
+The broker is read now and then (on a timer and after each batch of fills); a fill that reaches
+the service in between must carry the leader's equity and position *without* another read, so
+a read (a snapshot) is adjusted by the fills logged since. Venue times decide which fills a
+snapshot already holds: a fill traded at or before its read time is in its totals, a later one
+is not. A fill's position is walked forward from the newest snapshot read before the fill
+traded (every fill between the two traded earlier, so it has been logged unless the stream lost
+it), even when a newer read has overtaken fills still queued on the stream. Only a fill older
+than every snapshot kept is walked back from the oldest one. Equity comes from the newest read.
+
+A new snapshot re-bases the book. Whatever its totals differ by from the old snapshot plus the
+fills known in between is a balance change no fill explains (a deposit, a withdrawal, or a fill
+not seen yet): it is reported, never turned into a trade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sync_svc.domain.model import LeaderFill, Side
+from sync_svc.domain.positions import base_asset, base_delta
+
+ZERO = Decimal(0)
+HISTORY_WINDOW = timedelta(hours=1)
+MAX_HISTORY = 10_000
+MAX_SNAPSHOTS = 64
+RELATIVE_TOLERANCE = Decimal("0.000001")
+ABSOLUTE_TOLERANCE = Decimal("0.00000001")
+
+
+def quote_asset(symbol: str) -> str:
+    """Return the quote asset of a unified symbol: ``BTC/USDT`` → ``USDT``."""
+    parts = symbol.split("/", 1)
+    return parts[1].split(":", 1)[0] if len(parts) == 2 else ""
+
+
+def asset_deltas(fill: LeaderFill) -> dict[str, Decimal]:
+    """Return how the fill moved each asset's total: base, quote and the fee's asset."""
+    base, quote = base_asset(fill.symbol), quote_asset(fill.symbol)
+    notional = fill.quantity * fill.price
+    deltas: dict[str, Decimal] = {base: base_delta(fill)}
+    if quote:
+        deltas[quote] = deltas.get(quote, ZERO) + (
+            -notional if fill.side is Side.BUY else notional
+        )
+    fee_asset = fill.fee_currency.upper()
+    if fill.fee and fee_asset and fee_asset != base.upper():
+        key = quote if fee_asset == quote.upper() else fill.fee_currency
+        deltas[key] = deltas.get(key, ZERO) - fill.fee
+    return deltas
+
+
+def fee_value(fill: LeaderFill) -> Decimal:
+    """Return the fill's fee valued in its quote asset (0 when paid in a third asset)."""
+    if not fill.fee:
+        return ZERO
+    fee_asset = fill.fee_currency.upper()
+    if fee_asset == quote_asset(fill.symbol).upper():
+        return fill.fee
+    if fee_asset == base_asset(fill.symbol).upper():
+        return fill.fee * fill.price
+    return ZERO
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of the leader's portfolio: equity, each asset's total, and when it was read."""
+
+    equity: Decimal | None
+    totals: Mapping[str, Decimal]
+    read_time: datetime
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    """An asset whose total moved by ``amount`` without a known fill to explain it."""
+
+    asset: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class LeaderState:
+    """What a signal carries about its leader: equity and base position before the trade."""
+
+    equity: Decimal | None
+    position: Decimal | None
+
+
+@dataclass
+class LeaderBook:
+    """A leader's recent portfolio snapshots and the fills logged around them (mutable, pure)."""
+
+    snapshots: list[Snapshot] = field(default_factory=list)
+    fallback_equity: Decimal | None = None
+    fills: list[LeaderFill] = field(default_factory=list)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """Return the newest snapshot, or None before the first read."""
+        return self.snapshots[-1] if self.snapshots else None
+
+    def remember(self, fills: Iterable[LeaderFill]) -> None:
+        """Record fills that are in the log now (in the order they were logged)."""
+        self.fills.extend(fills)
+        if len(self.fills) > MAX_HISTORY:
+            del self.fills[: len(self.fills) - MAX_HISTORY]
+
+    def states(self, batch: Sequence[LeaderFill]) -> list[LeaderState]:
+        """Return the leader's state before each fill of ``batch`` (logged in that order).
+
+        Every fill of the batch counts as known (a fill traded after another of the batch is
+        in a snapshot read after both); nothing is recorded. Without a snapshot the equity is
+        the last one known and the position is unknown.
+        """
+        if not self.snapshots:
+            return [LeaderState(self.fallback_equity, None) for _ in batch]
+        ordered = [*self.fills, *batch]
+        first = len(self.fills)
+        return [
+            LeaderState(
+                equity=self._equity(ordered[: first + offset]),
+                position=position_before(
+                    ordered, first + offset, self._base_for(ordered[first + offset]),
+                ),
+            )
+            for offset in range(len(batch))
+        ]
+
+    def _base_for(self, fill: LeaderFill) -> Snapshot:
+        for snapshot in reversed(self.snapshots):
+            if snapshot.read_time < fill.trade_time:
+                return snapshot
+        return self.snapshots[0]
+
+    def _equity(self, known: Sequence[LeaderFill]) -> Decimal | None:
+        latest = self.snapshots[-1]
+        if latest.equity is None:
+            return self.fallback_equity
+        fees = sum((fee_value(f) for f in known if f.trade_time > latest.read_time), ZERO)
+        return latest.equity - fees
+
+    def rebase(self, snapshot: Snapshot) -> list[BalanceChange]:
+        """Adopt a newer snapshot; return the balance changes no known fill explains.
+
+        A read older than the newest one (reads that overtook each other) is ignored.
+        """
+        previous = self.snapshot
+        if previous is not None and snapshot.read_time <= previous.read_time:
+            return []
+        horizon = snapshot.read_time - HISTORY_WINDOW
+        self.snapshots = [s for s in self.snapshots if s.read_time >= horizon][-MAX_SNAPSHOTS + 1:]
+        self.snapshots.append(snapshot)
+        if snapshot.equity is not None:
+            self.fallback_equity = snapshot.equity
+        oldest = self.snapshots[0].read_time - HISTORY_WINDOW
+        self.fills = [f for f in self.fills if f.trade_time >= oldest]
+        if previous is None:
+            return []
+        return unexplained_changes(previous, snapshot, self.fills)
+
+    def judge(self, base: Snapshot, target: Snapshot) -> tuple[list[BalanceChange], int]:
+        """Return what ``target`` differs from ``base`` by beyond the known fills, and how many
+        known fills traded between the two reads.
+
+        Fills still on their way when ``target`` was read explain their share once logged: a
+        change that stays open while that count stops growing is a deposit or a withdrawal
+        (or a fill the stream lost).
+        """
+        between = sum(
+            1 for fill in self.fills if base.read_time < fill.trade_time <= target.read_time
+        )
+        return unexplained_changes(base, target, self.fills), between
+
+
+def position_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapshot) -> Decimal:
+    """Return the leader's base-asset total just before ``ordered[index]``.
+
+    Parameters
+    ----------
+    ordered
+        Every fill known, in log order; a fill is before another when it traded earlier, or
+        at the same time and was logged first.
+    index
+        The position in ``ordered`` of the fill asked about.
+    snapshot
+        The last read of the portfolio.
+
+    Returns
+    -------
+    Decimal
+        Never negative (a spot account cannot hold less than nothing).
+    """
+    fill = ordered[index]
+    base = base_asset(fill.symbol)
+    read_time = snapshot.read_time
+    position = snapshot.totals.get(base, ZERO)
+    if fill.trade_time <= read_time:
+        # The snapshot holds this fill and every fill traded after it up to the read: walk back.
+        position -= base_delta(fill)
+        for number, other in enumerate(ordered):
+            if (
+                number != index and base_asset(other.symbol) == base
+                and other.trade_time <= read_time
+                and not _before(other, number, fill, index)
+            ):
+                position -= base_delta(other)
+    else:
+        # The snapshot holds neither this fill nor the fills traded since the read: walk forward.
+        for number, other in enumerate(ordered):
+            if (
+                number != index and base_asset(other.symbol) == base
+                and other.trade_time > read_time and _before(other, number, fill, index)
+            ):
+                position += base_delta(other)
+    return max(position, ZERO)
+
+
+def _before(other: LeaderFill, other_index: int, fill: LeaderFill, index: int) -> bool:
+    if other.trade_time != fill.trade_time:
+        return other.trade_time < fill.trade_time
+    return other_index < index
+
+
+def unexplained_changes(
+    before: Snapshot, after: Snapshot, known: Iterable[LeaderFill],
+) -> list[BalanceChange]:
+    """Return how each asset's total moved between two snapshots beyond what fills explain."""
+    expected: dict[str, Decimal] = dict(before.totals)
+    for fill in known:
+        if before.read_time < fill.trade_time <= after.read_time:
+            for asset, delta in asset_deltas(fill).items():
+                expected[asset] = expected.get(asset, ZERO) + delta
+    changes: list[BalanceChange] = []
+    for asset in sorted(set(expected) | set(after.totals)):
+        now = after.totals.get(asset, ZERO)
+        difference = now - expected.get(asset, ZERO)
+        tolerance = max(ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE * abs(now))
+        if abs(difference) > tolerance:
+            changes.append(BalanceChange(asset, difference))
+    return changes

@@ -1,0 +1,39 @@
+"""Pure rules of what a leader fill means: the asset it moves, by how much, and how to copy it.
+
+:mod:`sync_svc.domain.ledger` uses them to place each fill against a portfolio snapshot.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sync_svc.domain.model import LeaderFill, OrderType, Side
+
+ZERO = Decimal(0)
+
+
+def base_asset(symbol: str) -> str:
+    """Return the base asset of a unified symbol: ``BTC/USDT`` → ``BTC``."""
+    return symbol.split("/", 1)[0]
+
+
+def base_delta(fill: LeaderFill) -> Decimal:
+    """Return how much the fill changed the account's base-asset total.
+
+    A buy adds its quantity, a sell removes it; a fee charged in the base asset is removed too.
+    """
+    delta = fill.quantity if fill.side is Side.BUY else -fill.quantity
+    if fill.fee and fill.fee_currency.upper() == base_asset(fill.symbol).upper():
+        delta -= fill.fee
+    return delta
+
+
+def copy_order_type(order_type: OrderType | None) -> OrderType:
+    """Return the order type a copy of a fill carries.
+
+    A fill is an execution that already happened: a triggered stop became a market or limit
+    order, and a fill whose order type the venue did not report is copied as a market trade.
+    """
+    if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        return OrderType.LIMIT
+    return OrderType.MARKET

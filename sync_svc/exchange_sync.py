@@ -1,0 +1,564 @@
+"""Reading watched exchange accounts: a fill stream with REST backfill, or polling alone.
+
+Each exchange source has a :class:`SourceSync` with up to three tasks:
+
+- the *watcher* (when ``enable_websocket``) consumes the broker's ``WatchFills`` and logs each
+  fill at once through the :class:`~sync_svc.ingest.FillIngestor` (the same path backfills use);
+  it reconnects with backoff, and reports the stream's state as the source's mode;
+- the *backfiller* lists fills since the source's cursor (``ListFills``) on every CONNECTED
+  event, on a suspected gap (a GAP_SUSPECTED event, a silent stream, a balance change no fill
+  explains), on the ``sync_interval`` timer (while the stream is down, or always when
+  ``enable_polling``), and on request;
+- the *refresher* reads the leader's portfolio on a timer and after each batch of new fills, and
+  re-bases the cached snapshot the ingestor sizes signals from.
+
+Only backfills move the cursor: a fill the stream delivers never advances it, so one the stream
+dropped is still in the next backfill's window. Two finds of one fill are logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from meshkit import errors
+from meshkit.tasks import cancel_and_wait
+from sync_svc import metrics
+from sync_svc.domain.ledger import HISTORY_WINDOW, BalanceChange, Snapshot
+from sync_svc.domain.model import (
+    LeaderFill,
+    Source,
+    SourceKind,
+    SyncMode,
+    SyncSettings,
+    WatchEvent,
+    WatchItem,
+    WatchState,
+)
+from sync_svc.ingest import FillIngestor
+from sync_svc.ports import BrokerPort, Clock
+from sync_svc.signal_log import SignalLog
+from sync_svc.store import SyncStore
+
+log = logging.getLogger("sync_svc.exchange_sync")
+
+OVERLAP = timedelta(seconds=5)
+MAX_BALANCE_CHECKS = 30
+
+
+@dataclass(frozen=True)
+class SyncTiming:
+    """How the source readers pace themselves, in seconds (shortened in tests).
+
+    ``retry_base_seconds`` doubles per failed attempt up to ``retry_max_seconds`` (reads and
+    stream reconnects); after ``max_retries`` failed reconnects the stream is tried again only
+    every ``stream_cooldown_seconds`` (the source keeps polling meanwhile). A connected stream
+    silent for ``stream_silence_seconds`` is backfilled. The portfolio is read every
+    ``equity_refresh_seconds`` and after new fills, at most once per ``equity_min_gap_seconds``.
+    A balance change no logged fill explains is judged ``balance_grace_seconds`` later, and
+    again while fills traded in its window keep arriving (fills still on the stream explain it).
+    """
+
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
+    equity_refresh_seconds: float = 60.0
+    equity_min_gap_seconds: float = 2.0
+    error_pause_seconds: float = 1.0
+    stream_silence_seconds: float = 30.0
+    stream_cooldown_seconds: float = 60.0
+    balance_grace_seconds: float = 2.0
+
+
+def describe_error(error: BaseException) -> str:
+    """Return a short, secret-free description of a failed venue read for ``last_error``."""
+    if isinstance(error, errors.ServiceError):
+        return f"{error.reason}: {error.message}"[:300]
+    if isinstance(error, TimeoutError):
+        return "TIMEOUT: the broker did not answer in time"
+    return f"INTERNAL: {type(error).__name__}"
+
+
+class SourceSync:
+    """Reads one exchange source: its fill stream, backfills and portfolio."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: SyncStore,
+        ingestor: FillIngestor,
+        broker: BrokerPort,
+        clock: Clock,
+        timing: SyncTiming,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._ingestor = ingestor
+        self._broker = broker
+        self._clock = clock
+        self._timing = timing
+        self._exchange = source.exchange_name or "unknown"
+        self._backfill_wanted = asyncio.Event()
+        self._triggers: set[str] = set()
+        self._refresh_wanted = asyncio.Event()
+        self._refreshed_once = asyncio.Event()
+        self._state_lock = asyncio.Lock()
+        self._connected = False
+        self._stream_error = ""
+        self._poll_error = ""
+        self._gauge_mode: SyncMode | None = None
+        self._last_activity = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._balance_check: asyncio.Task[None] | None = None
+        self._more_changes = False
+
+    @property
+    def source_id(self) -> str:
+        """Return the id of the source read."""
+        return self._source.source_id
+
+    @property
+    def settings(self) -> SyncSettings:
+        """Return the sync settings in force."""
+        return self._source.sync_settings
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the fill stream is up (the source is in WEBSOCKET mode)."""
+        return self._connected
+
+    @property
+    def running(self) -> bool:
+        """Return whether the source is being read."""
+        return any(not task.done() for task in self._tasks)
+
+    async def start(self) -> None:
+        """Load what the source needs from the store and start its tasks."""
+        now = self._clock.now()
+        await self._ingestor.prime(self._source, now - HISTORY_WINDOW)
+        await self._publish_state()
+        self._refresh_wanted.set()
+        self.request_backfill("start")
+        self._spawn(self._refresh_forever(), "refresh")
+        self._spawn(self._backfill_forever(), "backfill")
+        if self.settings.enable_websocket:
+            self._watcher = self._spawn(self._watch_forever(), "watch")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine, name=f"{what}-{self.source_id}")
+        self._tasks = [*(t for t in self._tasks if not t.done()), task]
+        return task
+
+    async def apply(self, source: Source) -> None:
+        """Take new sync settings: start or stop the stream as asked, and backfill now."""
+        previous = self.settings
+        self._source = source
+        if previous.enable_websocket != source.sync_settings.enable_websocket:
+            await self._stop_watcher()
+            if source.sync_settings.enable_websocket:
+                self._watcher = self._spawn(self._watch_forever(), "watch")
+        self.request_backfill("settings")
+
+    async def _stop_watcher(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await cancel_and_wait([watcher])
+        self._connected = False
+        self._stream_error = ""
+        await self._publish_state()
+
+    async def stop(self) -> None:
+        """Stop every task of the source."""
+        await cancel_and_wait(self._tasks)
+        self._tasks.clear()
+        self._watcher = None
+        if self._gauge_mode is not None:
+            metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, self._gauge_mode.value).dec()
+            self._gauge_mode = None
+
+    def request_backfill(self, trigger: str) -> None:
+        """Ask for a backfill as soon as the one running (if any) is over."""
+        self._triggers.add(trigger)
+        self._backfill_wanted.set()
+
+    def request_refresh(self) -> None:
+        """Ask for a fresh read of the leader's portfolio."""
+        self._refresh_wanted.set()
+
+    # State reporting.
+
+    def _last_error(self) -> str:
+        parts = [self._poll_error]
+        if self.settings.enable_websocket:
+            parts.append(self._stream_error)
+        return "; ".join(part for part in parts if part)
+
+    def _mode(self) -> SyncMode:
+        return SyncMode.WEBSOCKET if self._connected else SyncMode.POLLING
+
+    async def _publish_state(self) -> None:
+        async with self._state_lock:
+            mode = self._mode()
+            if mode is not self._gauge_mode:
+                if self._gauge_mode is not None:
+                    metrics.REALTIME_SYNC_CONNECTIONS.labels(
+                        self._exchange, self._gauge_mode.value,
+                    ).dec()
+                metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, mode.value).inc()
+                self._gauge_mode = mode
+            await self._store.update_sync_state(self.source_id, mode, self._last_error())
+
+    # The backfiller.
+
+    def _timer_seconds(self) -> float | None:
+        settings = self.settings
+        if settings.enable_polling or not settings.enable_websocket or not self._connected:
+            return float(settings.sync_interval)
+        return None
+
+    async def _backfill_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._backfill_wanted.wait(), self._timer_seconds())
+            except TimeoutError:
+                self._triggers.add("timer")
+            self._backfill_wanted.clear()
+            triggers, self._triggers = self._triggers, set()
+            for trigger in triggers:
+                metrics.BACKFILLS_TOTAL.labels(self._exchange, trigger).inc()
+            try:
+                await self.backfill_with_retries()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the backfiller must outlive any failure
+                log.error("backfill of %s failed; continuing", self.source_id, exc_info=e)
+                await asyncio.sleep(self._timing.error_pause_seconds)
+
+    async def backfill_with_retries(self) -> bool:
+        """Backfill once, retrying a failure with backoff; record the outcome. Return success."""
+        settings = self.settings
+        last_error: BaseException | None = None
+        for attempt in range(settings.max_retries + 1):
+            try:
+                await self.backfill_once()
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - recorded below, never fatal
+                last_error = e
+                log.warning(
+                    "backfill of %s failed (attempt %d of %d): %s", self.source_id, attempt + 1,
+                    settings.max_retries + 1, describe_error(e),
+                )
+                if attempt < settings.max_retries:
+                    await asyncio.sleep(self._backoff(attempt))
+        assert last_error is not None
+        async with self._state_lock:
+            self._poll_error = describe_error(last_error)
+            await self._store.record_poll_failure(self.source_id, self._last_error())
+        return False
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self._timing.retry_base_seconds * (2 ** attempt), self._timing.retry_max_seconds)
+
+    async def backfill_once(self) -> int:
+        """List the account's fills since the cursor and log the new ones; return how many."""
+        source = await self._store.get_source(self.source_id)
+        if source is None:
+            return 0
+        timeout = float(source.sync_settings.timeout)
+        if not self._ingestor.has_snapshot(self.source_id):
+            # Not latency-bound here: size the batch from a real read if there is none yet.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refreshed_once.wait(), timeout)
+            if not self._ingestor.has_snapshot(self.source_id):
+                await self._refresh_quietly()
+        cursor = source.cursor_time or source.start_time
+        fills = await self._broker.list_fills(source.exchange_id, cursor - OVERLAP, timeout=timeout)
+        logged = await self._ingestor.ingest(source, fills, "backfill")
+        if logged:
+            self.request_refresh()
+        now = self._clock.now()
+        relevant = [fill.trade_time for fill in fills if fill.trade_time >= source.start_time]
+        # The cursor follows the newest fill listed, never past our own clock: one fill stamped
+        # in the future by a skewed venue clock must not blind the following backfills.
+        newest = min(max(relevant, default=cursor), now)
+        async with self._state_lock:
+            self._poll_error = ""
+            await self._store.record_poll_success(
+                self.source_id, max(newest, cursor), now, self._last_error(),
+            )
+        return len(logged)
+
+    # The refresher.
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._refresh_wanted.wait(), self._timing.equity_refresh_seconds,
+                )
+            self._refresh_wanted.clear()
+            await self._refresh_quietly()
+            await asyncio.sleep(self._timing.equity_min_gap_seconds)
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the next refresh tries again
+            log.warning("portfolio read of %s failed: %s", self.source_id, describe_error(e))
+        finally:
+            self._refreshed_once.set()
+
+    async def refresh(self) -> None:
+        """Read the leader's portfolio, re-base the cached snapshot and store the equity.
+
+        A balance change no logged fill explains re-bases the snapshot at once and never
+        becomes a signal; if logged fills still leave it open after a grace period it is a
+        deposit or a withdrawal (or a fill the stream lost): it is counted, and backfilled.
+        """
+        sent = self._clock.now()
+        portfolio = await self._broker.get_portfolio(
+            self._source.exchange_id, timeout=float(self.settings.timeout),
+        )
+        snapshot = Snapshot(
+            equity=portfolio.equity, totals=dict(portfolio.totals),
+            read_time=portfolio.read_time or sent,
+        )
+        previous = self._ingestor.latest_snapshot(self.source_id)
+        changes = await self._ingestor.rebase(self.source_id, snapshot)
+        await self._store.update_equity(self.source_id, portfolio.equity)
+        if not changes or previous is None:
+            return
+        if self._balance_check is None or self._balance_check.done():
+            self._more_changes = False
+            self._balance_check = self._spawn(
+                self._check_balances(previous, snapshot), "balances",
+            )
+        else:
+            self._more_changes = True  # judged once the window being judged is done
+
+    async def _check_balances(self, base: Snapshot, target: Snapshot) -> None:
+        while True:
+            changes = await self._judge(base, target)
+            if changes:
+                metrics.BALANCE_CHANGES_TOTAL.labels(self._exchange).inc()
+                log.info(
+                    "balances of %s moved without a fill (%s): a deposit or withdrawal, or a"
+                    " fill not seen yet; equity re-based, backfilling", self.source_id,
+                    ", ".join(f"{change.asset} {change.amount:+f}" for change in changes),
+                )
+                self.request_backfill("balance")
+            latest = self._ingestor.latest_snapshot(self.source_id)
+            if not self._more_changes or latest is None:
+                return
+            self._more_changes = False
+            base, target = target, latest
+
+    async def _judge(self, base: Snapshot, target: Snapshot) -> list[BalanceChange]:
+        arrived = -1
+        changes: list[BalanceChange] = []
+        for _ in range(MAX_BALANCE_CHECKS):
+            await asyncio.sleep(self._timing.balance_grace_seconds)
+            changes, known = await self._ingestor.judge(self.source_id, base, target)
+            if not changes or known == arrived:
+                return changes
+            arrived = known  # fills of the window are still arriving: look again
+        return changes
+
+    # The watcher.
+
+    async def _watch_forever(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            # Size the first streamed fills from a real read when one can be had.
+            await asyncio.wait_for(self._refreshed_once.wait(), float(self.settings.timeout))
+        failures = 0
+        while True:
+            error, was_up, retryable = await self._watch_once()
+            await self._stream_down(error)
+            failures = 1 if was_up else failures + 1
+            if not retryable or failures > self.settings.max_retries:
+                delay = self._timing.stream_cooldown_seconds
+                failures = 0
+                log.warning(
+                    "fill stream of %s is down (%s); polling, next try in %.3g s",
+                    self.source_id, error, delay,
+                )
+            else:
+                delay = self._backoff(failures - 1)
+            await asyncio.sleep(delay)
+
+    async def _watch_once(self) -> tuple[str, bool, bool]:
+        stream = self._broker.watch_fills(self._source.exchange_id)
+        monitor: asyncio.Task[None] | None = None
+        was_up = False
+        try:
+            try:
+                first = await asyncio.wait_for(_next(stream), float(self.settings.timeout))
+            except TimeoutError:
+                return "TIMEOUT: the fill stream did not open in time", False, True
+            if first is None:
+                return "STREAM_ENDED: the broker ended the fill stream", False, True
+            was_up = True
+            monitor = asyncio.create_task(self._watch_silence())
+            await self._on_item(first)
+            async for item in stream:
+                await self._on_item(item)
+            return "STREAM_ENDED: the broker ended the fill stream", True, True
+        except asyncio.CancelledError:
+            raise
+        except errors.Unimplemented as e:
+            return describe_error(e), was_up, False
+        except Exception as e:  # noqa: BLE001 - any failure means reconnecting
+            return describe_error(e), was_up, True
+        finally:
+            if monitor is not None:
+                monitor.cancel()
+                await asyncio.gather(monitor, return_exceptions=True)
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    async def _watch_silence(self) -> None:
+        silence = self._timing.stream_silence_seconds
+        while True:
+            await asyncio.sleep(min(silence / 4, 1.0))
+            if self._connected and time.monotonic() - self._last_activity > silence:
+                self._last_activity = time.monotonic()
+                self.request_backfill("silence")
+
+    async def _on_item(self, item: WatchItem) -> None:
+        self._last_activity = time.monotonic()
+        if isinstance(item, WatchEvent):
+            if item.state is WatchState.CONNECTED:
+                await self._stream_up()
+            elif item.state is WatchState.DISCONNECTED:
+                detail = item.detail or "the venue stream dropped"
+                await self._stream_down(f"DISCONNECTED: {detail}")
+            else:
+                self.request_backfill("gap")
+            return
+        if not self._connected:
+            # A fill without a CONNECTED before it: the stream is up, and may have missed some.
+            await self._stream_up()
+        await self._log_streamed(item)
+
+    async def _log_streamed(self, fill: LeaderFill) -> None:
+        try:
+            logged = await self._ingestor.ingest(self._source, [fill], "stream")
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the backfill finds it again (the cursor stayed)
+            log.error("streamed fill of %s was not logged; backfilling", self.source_id,
+                      exc_info=e)
+            self.request_backfill("ingest_failure")
+            return
+        if logged:
+            self.request_refresh()
+
+    async def _stream_up(self) -> None:
+        metrics.STREAM_CONNECTS_TOTAL.labels(self._exchange).inc()
+        self._connected = True
+        self._stream_error = ""
+        await self._publish_state()
+        # Events may have been missed before any (re)connection: backfill the window.
+        self.request_backfill("connected")
+
+    async def _stream_down(self, error: str) -> None:
+        was_up = self._connected
+        self._connected = False
+        self._stream_error = f"WEBSOCKET_DOWN: {error}"
+        await self._publish_state()
+        if was_up:
+            self.request_backfill("disconnected")  # poll at once, then on the timer
+
+
+async def _next(stream: AsyncIterator[WatchItem]) -> WatchItem | None:
+    try:
+        return await anext(stream)
+    except StopAsyncIteration:
+        return None
+
+
+class ExchangeSync:
+    """Runs a :class:`SourceSync` for every exchange source."""
+
+    def __init__(
+        self,
+        store: SyncStore,
+        signal_log: SignalLog,
+        broker: BrokerPort,
+        clock: Clock,
+        timing: SyncTiming | None = None,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._timing = timing or SyncTiming()
+        self.ingestor = FillIngestor(store, signal_log)
+        self._sources: dict[str, SourceSync] = {}
+        self._ensuring = asyncio.Lock()
+        self._stopped = False
+
+    async def start(self) -> None:
+        """Resume reading every exchange source."""
+        for source in await self._store.list_exchange_sources():
+            await self.ensure(source)
+
+    async def ensure(self, source: Source) -> None:
+        """Make sure the source is read with its current settings, and backfill it now."""
+        if source.kind is not SourceKind.EXCHANGE:
+            return
+        async with self._ensuring:  # two watch calls at once must not start two readers
+            if self._stopped:
+                return
+            current = self._sources.get(source.source_id)
+            if current is not None and current.running:
+                await current.apply(source)
+                return
+            if current is not None:
+                await current.stop()
+            runner = SourceSync(
+                source, self._store, self.ingestor, self._broker, self._clock, self._timing,
+            )
+            self._sources[source.source_id] = runner
+            await runner.start()
+
+    def source(self, source_id: str) -> SourceSync | None:
+        """Return the reader of a source, if it has one."""
+        return self._sources.get(source_id)
+
+    def is_running(self, source_id: str) -> bool:
+        """Return whether the source is being read."""
+        runner = self._sources.get(source_id)
+        return runner is not None and runner.running
+
+    def wake(self, source_id: str) -> None:
+        """Backfill the source now instead of at the end of its interval."""
+        runner = self._sources.get(source_id)
+        if runner is not None:
+            runner.request_backfill("manual")
+
+    async def backfill_once(self, source_id: str) -> int:
+        """Backfill the source once, now; return how many fills were new."""
+        runner = self._sources.get(source_id)
+        if runner is None:
+            return 0
+        return await runner.backfill_once()
+
+    async def stop(self) -> None:
+        """Stop reading every source."""
+        async with self._ensuring:
+            self._stopped = True
+        runners = list(self._sources.values())
+        await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
+        self._sources.clear()

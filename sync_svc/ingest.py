@@ -1,0 +1,131 @@
+"""The one path by which a leader fill enters the log, whether the stream or a backfill found it.
+
+Per source, an asyncio lock is held from the check of which fills are new to the end of their
+append, so a fill the stream delivers while a backfill of the same window runs is logged once
+(the store's append dedupes by venue trade id inside its transaction as well). Each fill's signal
+carries the leader's equity and position from the cached portfolio snapshot adjusted by the
+fills logged since it was read: no broker round trip stands between a fill and its signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from meshkit.faultpoints import afaultpoint
+from sync_svc import metrics
+from sync_svc.domain.ledger import BalanceChange, LeaderBook, LeaderState, Snapshot
+from sync_svc.domain.model import LeaderFill, SignalDraft, Source, SourceKind
+from sync_svc.domain.positions import copy_order_type
+from sync_svc.signal_log import SignalLog
+from sync_svc.store import AppendEntry, SyncStore
+
+log = logging.getLogger("sync_svc.ingest")
+
+
+class FillIngestor:
+    """Logs leader fills as signals, once each, with the leader's equity and position."""
+
+    def __init__(self, store: SyncStore, signal_log: SignalLog) -> None:
+        self._store = store
+        self._log = signal_log
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._books: dict[str, LeaderBook] = {}
+
+    def _lock(self, source_id: str) -> asyncio.Lock:
+        lock = self._locks.get(source_id)
+        if lock is None:
+            lock = self._locks[source_id] = asyncio.Lock()
+        return lock
+
+    async def prime(self, source: Source, since: datetime) -> None:
+        """Load the source's recent fills and last equity, once, before it is read again."""
+        async with self._lock(source.source_id):
+            if source.source_id in self._books:
+                return
+            fills = await self._store.recent_fills(source.source_id, since)
+            self._books[source.source_id] = LeaderBook(fallback_equity=source.equity, fills=fills)
+
+    def has_snapshot(self, source_id: str) -> bool:
+        """Return whether the source's portfolio has been read since the service started."""
+        book = self._books.get(source_id)
+        return book is not None and book.snapshot is not None
+
+    def latest_snapshot(self, source_id: str) -> Snapshot | None:
+        """Return the source's newest portfolio read, if any."""
+        book = self._books.get(source_id)
+        return book.snapshot if book is not None else None
+
+    async def rebase(self, source_id: str, snapshot: Snapshot) -> list[BalanceChange]:
+        """Adopt a new portfolio read; return the balance changes no logged fill explains."""
+        async with self._lock(source_id):
+            book = self._books.setdefault(source_id, LeaderBook())
+            return book.rebase(snapshot)
+
+    async def judge(
+        self, source_id: str, base: Snapshot, target: Snapshot,
+    ) -> tuple[list[BalanceChange], int]:
+        """Return the balance changes between two reads that the fills logged by now leave
+        open, and how many logged fills traded between them."""
+        async with self._lock(source_id):
+            book = self._books.get(source_id)
+            return book.judge(base, target) if book is not None else ([], 0)
+
+    async def ingest(
+        self, source: Source, fills: Sequence[LeaderFill], path: str,
+    ) -> list[LeaderFill]:
+        """Log the fills not logged yet (oldest first); return those that were new.
+
+        Fills traded before the source started are never logged. ``path`` says who found them
+        ("stream" or "backfill"), for the metrics.
+        """
+        seen: set[tuple[str, str]] = set()
+        relevant: list[LeaderFill] = []
+        for fill in fills:
+            if fill.trade_time >= source.start_time and fill.key not in seen:
+                seen.add(fill.key)
+                relevant.append(fill)
+        if not relevant:
+            return []
+        relevant.sort(key=lambda fill: fill.trade_time)
+        source_id = source.source_id
+        async with self._lock(source_id):
+            known = await self._store.known_fills(source_id, (fill.key for fill in relevant))
+            new = [fill for fill in relevant if fill.key not in known]
+            if not new:
+                return []
+            await afaultpoint("sync.after_fill_seen")
+            book = self._books.setdefault(source_id, LeaderBook(fallback_equity=source.equity))
+            states = book.states(new)
+            entries = [
+                AppendEntry(_draft(source, fill, state), fill)
+                for fill, state in zip(new, states, strict=True)
+            ]
+            results = await self._log.append(source_id, entries, SourceKind.EXCHANGE)
+            logged = [
+                fill for fill, result in zip(new, results, strict=True) if result.created
+            ]
+            book.remember(logged)
+        if logged:
+            metrics.LEADER_FILLS_TOTAL.labels(source.exchange_name or "unknown", path).inc(
+                len(logged),
+            )
+        return logged
+
+
+def _draft(source: Source, fill: LeaderFill, state: LeaderState) -> SignalDraft:
+    return SignalDraft(
+        source_id=source.source_id,
+        signal_id=fill.trade_id,
+        symbol=fill.symbol,
+        side=fill.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        order_type=copy_order_type(fill.order_type),
+        event_time=fill.trade_time,
+        leader_equity=state.equity,
+        leader_position=state.position,
+        exchange_name=source.exchange_name,
+    )
