@@ -1,0 +1,160 @@
+"""The broker service through its gRPC stub, acting for the owner of the accounts named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from engine_svc import codec
+from engine_svc.domain.model import Candle, Intent, MarketInfo, Portfolio, VenueOrder
+from engine_svc.ports import ExchangeAccount
+from meshkit import clients
+from meshkit.identity import forward_metadata
+from meshkit.settings import TlsSettings
+
+SERVICE = "copytrade.broker.v1.BrokerService"
+READ_METHODS = ("GetExchange", "GetOrder", "GetPortfolio", "GetMarket", "ListCandles")
+
+
+class GrpcBroker:
+    """A :class:`engine_svc.ports.BrokerPort` over a gRPC channel.
+
+    Reads retry on UNAVAILABLE through the channel's service config; ``PlaceOrder`` and
+    ``CancelOrder`` are never retried here.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        place_timeout: float = 20.0,
+        read_timeout: float = 5.0,
+    ) -> None:
+        self._channel = channel
+        self._stub = pb_grpc.BrokerServiceStub(channel)
+        self._place_timeout = place_timeout
+        self._read_timeout = read_timeout
+
+    @classmethod
+    def connect(
+        cls,
+        address: str,
+        *,
+        tls: TlsSettings | None = None,
+        place_timeout: float = 20.0,
+        read_timeout: float = 5.0,
+    ) -> GrpcBroker:
+        """Open a channel to the broker at ``address``."""
+        channel = clients.channel(address, tls=tls, service=SERVICE, read_methods=READ_METHODS)
+        return cls(channel, place_timeout=place_timeout, read_timeout=read_timeout)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def _call(self, method: Any, request: Any, user_id: str, timeout: float) -> Any:
+        try:
+            return await method(request, timeout=timeout, metadata=forward_metadata(user_id))
+        except grpc.aio.AioRpcError as e:
+            raise clients.translate(e) from None
+
+    async def get_exchange(self, exchange_id: str, user_id: str) -> ExchangeAccount:
+        """Return the user's exchange account; ``NotFound`` when it is not theirs or absent."""
+        response = await self._call(
+            self._stub.GetExchange,
+            pb.GetExchangeRequest(exchange_id=exchange_id),
+            user_id,
+            self._read_timeout,
+        )
+        return ExchangeAccount(
+            exchange_id=response.exchange.exchange_id or exchange_id,
+            exchange_name=response.exchange.exchange_name,
+        )
+
+    async def get_portfolio(self, exchange_id: str, user_id: str) -> Portfolio:
+        """Return the account's balances and equity in its main quote currency."""
+        response = await self._call(
+            self._stub.GetPortfolio,
+            pb.GetPortfolioRequest(exchange_id=exchange_id),
+            user_id,
+            self._read_timeout,
+        )
+        return codec.portfolio_from_proto(response)
+
+    async def get_market(self, exchange_id: str, symbol: str, user_id: str) -> MarketInfo:
+        """Return the market ``symbol`` of the account's venue, with its last price."""
+        response = await self._call(
+            self._stub.GetMarket,
+            pb.GetMarketRequest(exchange_id=exchange_id, symbol=symbol),
+            user_id,
+            self._read_timeout,
+        )
+        return codec.market_from_proto(response)
+
+    async def list_candles(
+        self,
+        exchange_id: str,
+        symbol: str,
+        timeframe: str,
+        limit: int,
+        user_id: str,
+    ) -> list[Candle]:
+        """Return the market's most recent candles, oldest first."""
+        response = await self._call(
+            self._stub.ListCandles,
+            pb.ListCandlesRequest(
+                exchange_id=exchange_id, symbol=symbol, timeframe=timeframe, limit=limit
+            ),
+            user_id,
+            self._read_timeout,
+        )
+        return codec.candles_from_proto(response)
+
+    async def place_order(self, intent: Intent, user_id: str) -> VenueOrder:
+        """Place the intent's order with its client order id."""
+        response = await self._call(
+            self._stub.PlaceOrder,
+            codec.place_order_request(intent),
+            user_id,
+            self._place_timeout,
+        )
+        return codec.order_from_proto(response.order)
+
+    async def get_order(
+        self,
+        exchange_id: str,
+        client_order_id: str,
+        symbol: str,
+        user_id: str,
+    ) -> VenueOrder:
+        """Look an order up by client order id."""
+        response = await self._call(
+            self._stub.GetOrder,
+            pb.GetOrderRequest(
+                exchange_id=exchange_id, client_order_id=client_order_id, symbol=symbol
+            ),
+            user_id,
+            self._read_timeout,
+        )
+        return codec.order_from_proto(response.order)
+
+    async def cancel_order(
+        self,
+        exchange_id: str,
+        client_order_id: str,
+        symbol: str,
+        user_id: str,
+    ) -> VenueOrder:
+        """Cancel an order by client order id."""
+        response = await self._call(
+            self._stub.CancelOrder,
+            pb.CancelOrderRequest(
+                exchange_id=exchange_id, client_order_id=client_order_id, symbol=symbol
+            ),
+            user_id,
+            self._place_timeout,
+        )
+        return codec.order_from_proto(response.order)

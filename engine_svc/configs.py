@@ -1,0 +1,410 @@
+"""Use-cases of copy configurations: start, stop, pause, resume, status, update, kill switch.
+
+Every operation on an existing configuration checks that the caller owns it: another user's
+configuration is NOT_FOUND, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine_svc.copier import Copier
+from engine_svc.domain import intents as rules
+from engine_svc.domain import settings as rules_settings
+from engine_svc.domain import status as transitions
+from engine_svc.domain.ids import is_uuid
+from engine_svc.domain.model import (
+    ConfigSettings,
+    CopyConfig,
+    CopyStatus,
+    DailyRisk,
+    Holding,
+    Intent,
+    SkipReason,
+    SourceKind,
+)
+from engine_svc.ports import BrokerPort, Clock, Source, SyncPort
+from engine_svc.store import EngineStore
+from meshkit import errors
+from meshkit.errors import FieldViolation
+
+log = logging.getLogger("engine_svc.configs")
+
+RECENT_ORDERS = 20
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 5000
+_CAS_ATTEMPTS = 8
+
+
+def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
+    return errors.InvalidArgument([FieldViolation(v.field, v.description) for v in found])
+
+
+@dataclass(frozen=True)
+class StartCopy:
+    """A start request, parsed."""
+
+    source_backtest_id: str
+    source_exchange_id: str
+    target_exchange_ids: list[str]
+    settings: ConfigSettings
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class CopyStatusView:
+    """A configuration now: counters, recent orders, holdings and the source's sync state."""
+
+    config: CopyConfig
+    counters: rules.Counters
+    recent_orders: list[Intent]
+    positions: list[Holding]
+    positions_error: str
+    last_sync_time: datetime | None
+    sync_mode: str
+
+
+class ConfigService:
+    """The configuration use-cases behind the engine's RPCs."""
+
+    def __init__(
+        self,
+        store: EngineStore,
+        broker: BrokerPort,
+        sync: SyncPort,
+        clock: Clock,
+        copier: Copier,
+        on_source_live: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._sync = sync
+        self._clock = clock
+        self._copier = copier
+        self._on_source_live = on_source_live
+
+    # ------------------------------------------------------------------ helpers
+
+    async def owned(self, user_id: str, config_id: str) -> CopyConfig:
+        """Return the caller's configuration ``config_id``; NOT_FOUND for anyone else's."""
+        if not is_uuid(config_id):
+            raise errors.invalid("config_id", f"must be a UUID, got {config_id!r}")
+        config = await self._store.get_config(config_id)
+        if config is None or config.user_id != user_id:
+            raise errors.NotFound(
+                f"copy configuration {config_id} not found",
+                reason="CONFIG_NOT_FOUND",
+                metadata={"config_id": config_id},
+            )
+        return config
+
+    async def _source_live(self, source_id: str) -> None:
+        if self._on_source_live is None:
+            return
+        try:
+            await self._on_source_live(source_id)
+        except Exception:  # noqa: BLE001 - the consumer's periodic refresh subscribes it anyway
+            log.exception("subscribing source %s failed", source_id)
+
+    async def _change(
+        self,
+        user_id: str,
+        config_id: str,
+        rule: Callable[[CopyStatus, str], transitions.StatusChange],
+        *,
+        skip_pending: str = "",
+        reset_daily_risk: bool = False,
+    ) -> tuple[CopyConfig, bool]:
+        for _ in range(_CAS_ATTEMPTS):
+            config = await self.owned(user_id, config_id)
+            try:
+                change = rule(config.status, config.status_reason)
+            except transitions.StatusError as e:
+                raise errors.FailedPrecondition(str(e), reason=e.reason) from None
+            if not change.changed:
+                return config, False
+            if await self._store.change_status(
+                config_id,
+                config.status,
+                change.status,
+                change.reason,
+                self._clock.now(),
+                skip_pending=skip_pending,
+                daily_risk=DailyRisk() if reset_daily_risk else None,
+            ):
+                updated = await self._store.get_config(config_id)
+                assert updated is not None
+                return updated, True
+        raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
+
+    # ------------------------------------------------------------------ start
+
+    async def _check_accounts(self, user_id: str, command: StartCopy) -> dict[str, str]:
+        named = [
+            (f"target_exchange_ids[{i}]", t) for i, t in enumerate(command.target_exchange_ids)
+        ]
+        if command.source_exchange_id:
+            named.append(("source_exchange_id", command.source_exchange_id))
+
+        async def one(path: str, exchange_id: str) -> tuple[str, str]:
+            try:
+                account = await self._broker.get_exchange(exchange_id, user_id)
+            except errors.NotFound:
+                raise errors.NotFound(
+                    f"exchange account {exchange_id} not found",
+                    reason="EXCHANGE_NOT_FOUND",
+                    metadata={"field": path, "exchange_id": exchange_id},
+                ) from None
+            return exchange_id, account.exchange_name
+
+        results = await asyncio.gather(*(one(p, e) for p, e in named), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return dict(results)  # type: ignore[arg-type]
+
+    async def _backtest_source(self, user_id: str, backtest_id: str) -> Source:
+        missing = errors.NotFound(
+            f"backtest {backtest_id} not found",
+            reason="SOURCE_NOT_FOUND",
+            metadata={"field": "source_backtest_id", "source_id": backtest_id},
+        )
+        try:
+            source = await self._sync.get_source(backtest_id)
+        except errors.NotFound:
+            raise missing from None
+        if source.kind is not SourceKind.BACKTEST or (
+            source.user_id != user_id and not source.public
+        ):
+            raise missing
+        return source
+
+    async def start(self, user_id: str, command: StartCopy) -> CopyConfig:
+        """Create and start a configuration; a repeated request id returns the first one."""
+        settings = rules_settings.normalized(command.settings)
+        found = rules_settings.validate_start(
+            command.source_backtest_id,
+            command.source_exchange_id,
+            command.target_exchange_ids,
+        ) + rules_settings.validate(settings)
+        if command.request_id and len(command.request_id) > 128:
+            found.append(rules_settings.Violation("request_id", "must be at most 128 characters"))
+        if found:
+            raise _invalid(found)
+        if command.request_id:
+            existing = await self._store.config_by_request(user_id, command.request_id)
+            if existing is not None:
+                return existing
+        venues = await self._check_accounts(user_id, command)
+        if command.source_backtest_id:
+            kind, source_id = SourceKind.BACKTEST, command.source_backtest_id
+            source = await self._backtest_source(user_id, source_id)
+        else:
+            kind, source_id = SourceKind.EXCHANGE, command.source_exchange_id
+            source = await self._sync.watch_exchange_source(
+                source_id, settings.sync_settings, user_id
+            )
+        now = self._clock.now()
+        config = CopyConfig(
+            config_id=str(uuid.uuid4()),
+            user_id=user_id,
+            source_kind=kind,
+            source_id=source_id,
+            target_exchange_ids=tuple(command.target_exchange_ids),
+            settings=settings,
+            status=CopyStatus.ACTIVE,
+            status_reason="",
+            start_sequence=source.last_sequence,
+            last_sequence=source.last_sequence,
+            sync_status=source.mode or "pending",
+            last_sync_at=source.last_sync_time,
+            created_at=now,
+            updated_at=now,
+            request_id=command.request_id or None,
+            target_venues={t: venues[t] for t in command.target_exchange_ids},
+        )
+        stored = await self._store.insert_config(config)
+        await self._source_live(source_id)
+        return stored
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def stop(
+        self, user_id: str, config_id: str, keep_open_orders: bool
+    ) -> tuple[CopyConfig, int]:
+        """Stop copying; cancel resting copied orders unless kept. A repeat changes nothing more."""
+        config, _ = await self._change(
+            user_id,
+            config_id,
+            transitions.stop,
+            skip_pending=SkipReason.STOPPED.value,
+        )
+        cancelled = 0 if keep_open_orders else await self._copier.cancel_resting(config)
+        return config, cancelled
+
+    async def pause(self, user_id: str, config_id: str) -> CopyConfig:
+        """Pause: signals are recorded as skipped with reason ``paused`` until resumed.
+
+        Intents written before the pause and not yet sent are skipped as ``paused`` too, in
+        the same transaction: nothing leaves a paused configuration.
+        """
+        config, _ = await self._change(
+            user_id, config_id, transitions.pause, skip_pending=SkipReason.PAUSED.value
+        )
+        return config
+
+    async def resume(self, user_id: str, config_id: str) -> CopyConfig:
+        """Resume a paused, halted or reducing configuration; a stopped one cannot be resumed."""
+        current = await self.owned(user_id, config_id)
+        config, changed = await self._change(
+            user_id,
+            config_id,
+            transitions.resume,
+            reset_daily_risk=current.status is CopyStatus.REDUCING,
+        )
+        if changed:
+            await self._source_live(config.source_id)
+        return config
+
+    async def kill_switch(self, user_id: str, config_id: str) -> tuple[list[str], int]:
+        """Halt one configuration (or all of the caller's) now and cancel resting copied orders."""
+        if config_id:
+            targets = [await self.owned(user_id, config_id)]
+        else:
+            targets = [
+                c
+                for c in await self._store.list_configs(user_id)
+                if c.status is not CopyStatus.STOPPED
+            ]
+        halted: list[CopyConfig] = []
+        for config in targets:
+            updated, _ = await self._change(
+                user_id,
+                config.config_id,
+                transitions.halt,
+                skip_pending=SkipReason.HALTED.value,
+            )
+            if updated.status is CopyStatus.HALTED:
+                halted.append(updated)
+        cancelled = 0
+        for config in targets:
+            cancelled += await self._copier.cancel_resting(config)
+        return [c.config_id for c in halted], cancelled
+
+    # ------------------------------------------------------------------ reads
+
+    async def list(self, user_id: str) -> list[CopyConfig]:
+        """Return the caller's configurations, newest first."""
+        return await self._store.list_configs(user_id)
+
+    async def list_orders(
+        self,
+        user_id: str,
+        config_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        page_size: int,
+    ) -> list[Intent]:
+        """Return the configuration's copied orders written in ``[start, end)``, oldest first."""
+        config = await self.owned(user_id, config_id)
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise errors.invalid(
+                "page_size", f"must be between 0 and {MAX_PAGE_SIZE}, got {page_size}"
+            )
+        if start is not None and end is not None and end < start:
+            raise errors.invalid("end_time", "must not be before start_time")
+        return await self._store.list_intents(
+            config.config_id,
+            start,
+            end,
+            page_size or DEFAULT_PAGE_SIZE,
+        )
+
+    async def _positions(self, config: CopyConfig) -> tuple[list[Holding], str]:
+        async def one(exchange_id: str) -> list[Holding]:
+            portfolio = await self._broker.get_portfolio(exchange_id, config.user_id)
+            return [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]
+
+        results = await asyncio.gather(
+            *(one(t) for t in config.target_exchange_ids),
+            return_exceptions=True,
+        )
+        holdings: list[Holding] = []
+        problems: list[str] = []
+        for target, result in zip(config.target_exchange_ids, results, strict=True):
+            if isinstance(result, errors.ServiceError):
+                problems.append(f"{target}: {result.message}")
+            elif isinstance(result, BaseException):
+                problems.append(f"{target}: unavailable")
+            else:
+                holdings.extend(result)
+        return holdings, "; ".join(problems)
+
+    async def status(self, user_id: str, config_id: str) -> CopyStatusView:
+        """Return the configuration, its counters, its 20 latest orders, holdings and sync state."""
+        config = await self.owned(user_id, config_id)
+        counts, signals = await self._store.state_counts(config_id)
+        recent = await self._store.recent_intents(config_id, RECENT_ORDERS)
+        positions_task = asyncio.ensure_future(self._positions(config))
+        last_sync, mode = config.last_sync_at, config.sync_status
+        try:
+            source = await self._sync.get_source(config.source_id)
+            last_sync, mode = source.last_sync_time or last_sync, source.mode or mode
+        except Exception as e:  # noqa: BLE001 - status still answers without the sync service
+            log.info("source %s unreadable: %s", config.source_id, getattr(e, "message", e))
+        positions, positions_error = await positions_task
+        return CopyStatusView(
+            config=config,
+            counters=rules.count(counts, signals),
+            recent_orders=recent,
+            positions=positions,
+            positions_error=positions_error,
+            last_sync_time=last_sync,
+            sync_mode=mode,
+        )
+
+    # ------------------------------------------------------------------ update
+
+    async def update(
+        self,
+        user_id: str,
+        config_id: str,
+        changes: Mapping[str, Any],
+    ) -> CopyConfig:
+        """Apply ``changes`` (path to value), validate the merged settings, store them.
+
+        The change applies from the next signal on.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            config = await self.owned(user_id, config_id)
+            if config.status is CopyStatus.STOPPED:
+                raise errors.FailedPrecondition(
+                    "a stopped configuration cannot be changed",
+                    reason="CONFIG_STOPPED",
+                )
+            merged = rules_settings.normalized(
+                rules_settings.apply_update(config.settings, changes)
+            )
+            found = rules_settings.validate(merged)
+            if found:
+                raise _invalid(found)
+            if merged == config.settings:
+                return config
+            if (
+                config.source_kind is SourceKind.EXCHANGE
+                and merged.sync_settings != config.settings.sync_settings
+            ):
+                await self._sync.watch_exchange_source(
+                    config.source_id, merged.sync_settings, user_id
+                )
+            if await self._store.update_settings(config, merged, self._clock.now()):
+                updated = await self._store.get_config(config_id)
+                assert updated is not None
+                return updated
+        raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)

@@ -1,0 +1,266 @@
+"""The copy decision (pure): one signal, one configuration, one follower account → order or skip.
+
+Order of checks: status, age, symbol filters, trade kind (``copy_all_trades``), the follower's
+market, price, sizing (exits from the follower's own position), the slippage band, then the
+risk gate (:mod:`engine_svc.domain.gate`: state, order rate, correlation, position and trade
+size, venue step and minimums). The first failing check names the skip reason; a skip is never
+an error and never retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from engine_svc.domain import gate, sizing
+from engine_svc.domain.model import (
+    CopySettings,
+    CopyStatus,
+    FollowerSnapshot,
+    MarketInfo,
+    OrderSide,
+    OrderType,
+    RiskLimits,
+    Signal,
+    SkipReason,
+    TimeInForce,
+)
+
+QUOTE_EQUIVALENTS = ("USDT", "USD", "USDC")
+_PARAMETER_MODES = ("multiplier", "fixed_notional", "fixed_quantity")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one follower account: an order of ``quantity`` on ``symbol``, or a skip.
+
+    An order is a market order, or, under ``max_slippage``, a limit IOC order at ``price``.
+    """
+
+    symbol: str
+    quantity: Decimal
+    reason: str = ""
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """Return whether no order is to be sent."""
+        return bool(self.reason)
+
+    @classmethod
+    def skip(
+        cls, symbol: str, reason: SkipReason | str, quantity: Decimal = Decimal(0)
+    ) -> Decision:
+        """Return a skip on ``symbol`` for ``reason``."""
+        return cls(symbol=symbol, quantity=quantity, reason=str(reason))
+
+
+def _equivalents(symbol: str) -> list[str]:
+    base, _, quote = symbol.partition("/")
+    quote, _, settle = quote.partition(":")
+    if quote not in QUOTE_EQUIVALENTS or settle:
+        return []
+    return [f"{base}/{other}" for other in QUOTE_EQUIVALENTS if other != quote]
+
+
+def follower_symbols(leader_symbol: str, copy: CopySettings) -> list[str]:
+    """Return the follower symbols to try for ``leader_symbol``, best first.
+
+    The leader's own market first; a venue without it maps by ``symbol_map``; then, when
+    ``allow_quote_equivalence`` is set, the same base against USDT, USD or USDC (of the mapped
+    symbol first, then of the leader's).
+    """
+    mapped = copy.symbol_map.get(leader_symbol, leader_symbol)
+    candidates = [leader_symbol, mapped]
+    if copy.allow_quote_equivalence:
+        candidates += _equivalents(mapped) + _equivalents(leader_symbol)
+    return list(dict.fromkeys(candidates))
+
+
+def symbol_filter(
+    leader_symbol: str,
+    copy: CopySettings,
+    follower_symbol: str | None = None,
+) -> SkipReason | None:
+    """Return why a trade is filtered out, or ``None``.
+
+    ``include_symbols`` and ``exclude_symbols`` name the leader's symbol or its mapped one.
+    Excluding the symbol the follower's venue resolved to (``BTC/USD`` for a ``BTC/USDT``
+    trade) excludes the trade as well: an excluded market is never traded.
+    """
+    names = {leader_symbol, copy.symbol_map.get(leader_symbol, leader_symbol)}
+    excluded = set(copy.exclude_symbols)
+    if names & excluded or (follower_symbol is not None and follower_symbol in excluded):
+        return SkipReason.SYMBOL_EXCLUDED
+    if copy.include_symbols and not names & set(copy.include_symbols):
+        return SkipReason.SYMBOL_NOT_INCLUDED
+    return None
+
+
+def is_stale(signal: Signal, now: datetime, max_age_seconds: int) -> bool:
+    """Return whether the leader's trade is older than ``max_age_seconds`` at ``now``."""
+    return (now - signal.event_time).total_seconds() > max_age_seconds
+
+
+def pre_check(
+    signal: Signal,
+    status: CopyStatus,
+    copy: CopySettings,
+    now: datetime,
+) -> SkipReason | None:
+    """Return the skip reason decided without any venue data, or ``None`` to go on.
+
+    This is what tells the engine whether to read the follower's account and market at all.
+    """
+    blocked = gate.status_block(signal.side, status)
+    if blocked is not None and blocked is not SkipReason.REDUCING:
+        return blocked
+    if is_stale(signal, now, copy.max_signal_age_seconds):
+        return SkipReason.STALE
+    filtered = symbol_filter(signal.symbol, copy)
+    if filtered is not None:
+        return filtered
+    if signal.side is OrderSide.SELL and not copy.copy_all_trades:
+        return SkipReason.REDUCING_TRADE_NOT_COPIED
+    return blocked
+
+
+def is_exit(signal: Signal) -> bool:
+    """Return whether the leader reduced a position it held (its position before is known)."""
+    return (
+        signal.side is OrderSide.SELL
+        and signal.leader_position is not None
+        and signal.leader_position > 0
+    )
+
+
+def _raw_quantity(
+    signal: Signal,
+    copy: CopySettings,
+    follower: FollowerSnapshot,
+    price: Decimal,
+) -> Decimal | SkipReason:
+    if is_exit(signal):
+        assert signal.leader_position is not None
+        return sizing.proportional_exit(
+            signal.quantity, signal.leader_position, follower.base_total
+        )
+    mode = copy.sizing_mode
+    if mode == "equity_ratio":
+        if signal.leader_equity is None or signal.leader_equity <= 0:
+            return SkipReason.LEADER_EQUITY_UNKNOWN
+        if follower.equity is None:
+            return SkipReason.PORTFOLIO_UNAVAILABLE
+        return sizing.equity_ratio(signal.quantity, follower.equity, signal.leader_equity)
+    if mode == "portfolio_fraction":
+        if signal.portfolio_fraction is None or signal.portfolio_fraction <= 0:
+            return SkipReason.PORTFOLIO_FRACTION_UNKNOWN
+        if follower.equity is None:
+            return SkipReason.PORTFOLIO_UNAVAILABLE
+        return sizing.portfolio_fraction(follower.equity, signal.portfolio_fraction, price)
+    parameter = getattr(copy, mode, None) if mode in _PARAMETER_MODES else None
+    if parameter is None:
+        raise ValueError(f"sizing mode {mode!r} is unknown or lacks its parameter")
+    if mode == "multiplier":
+        return sizing.multiplier(signal.quantity, parameter)
+    if mode == "fixed_notional":
+        return sizing.fixed_notional(parameter, price)
+    return sizing.fixed_quantity(parameter)
+
+
+def decide(
+    signal: Signal,
+    status: CopyStatus,
+    limits: RiskLimits,
+    copy: CopySettings,
+    follower: FollowerSnapshot | None,
+    market: MarketInfo | None,
+    now: datetime,
+    *,
+    market_problem: SkipReason = SkipReason.MARKET_UNAVAILABLE,
+    orders_last_minute: int = 0,
+    correlations: Mapping[str, Decimal] | None = None,
+) -> Decision:
+    """Decide the copy of ``signal`` for one follower account.
+
+    Parameters
+    ----------
+    signal
+        The leader's trade.
+    status
+        The configuration's status when the signal is recorded.
+    limits, copy
+        The configuration's risk limits and copy settings (normalized and valid).
+    follower
+        The follower account's equity and base balances, ``None`` when they could not be read.
+    market
+        The follower venue's market for the trade (after symbol mapping), ``None`` when there
+        is none; ``market_problem`` then says why (``symbol_not_on_venue`` when the venue
+        has no such market, ``market_unavailable`` when it could not be read).
+    now
+        When the signal arrived.
+    orders_last_minute
+        The orders already written for this follower account in the last 60 seconds.
+    correlations
+        The return correlation of the market with each symbol the follower holds; ``None``
+        when unknown (read only for a new position under a correlation limit).
+
+    Returns
+    -------
+    Decision
+        The follower symbol, the quantity (rounded down to the venue step), the order type
+        and limit price, or a skip reason.
+    """
+    mapped = copy.symbol_map.get(signal.symbol, signal.symbol)
+    early = pre_check(signal, status, copy, now)
+    if early is not None:
+        return Decision.skip(mapped, early)
+    if market is None:
+        return Decision.skip(mapped, market_problem)
+    symbol = market.symbol
+    filtered = symbol_filter(signal.symbol, copy, symbol)
+    if filtered is not None:
+        return Decision.skip(symbol, filtered)
+    reference = signal.price if signal.price is not None and signal.price > 0 else market.last_price
+    if reference is None or reference <= 0:
+        return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
+    if follower is None:
+        return Decision.skip(symbol, SkipReason.PORTFOLIO_UNAVAILABLE)
+    if signal.side is OrderSide.SELL and follower.base_free <= 0:
+        return Decision.skip(symbol, SkipReason.NO_POSITION_TO_REDUCE)
+
+    raw = _raw_quantity(signal, copy, follower, reference)
+    if isinstance(raw, SkipReason):
+        return Decision.skip(symbol, raw)
+    if raw <= 0:
+        return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
+
+    order_type, limit_price, time_in_force = OrderType.MARKET, None, None
+    if limits.max_slippage is not None:
+        limit_price = sizing.slippage_band_price(
+            reference, signal.side, limits.max_slippage, market.price_tick
+        )
+        if limit_price <= 0:
+            return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
+        order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
+
+    verdict = gate.check(
+        gate.ProposedOrder(symbol, signal.side, raw, limit_price or reference),
+        follower,
+        market,
+        gate.GateLimits.of(limits, copy),
+        gate.GateState(status, orders_last_minute, correlations),
+    )
+    if not verdict.allowed:
+        return Decision.skip(symbol, verdict.reason, verdict.quantity)
+    return Decision(
+        symbol=symbol,
+        quantity=verdict.quantity,
+        order_type=order_type,
+        price=limit_price,
+        time_in_force=time_in_force,
+    )

@@ -1,0 +1,369 @@
+"""Pure value types of the engine: configurations, signals, intents, venue answers.
+
+Everything is a frozen dataclass over ``Decimal`` and aware UTC ``datetime``; nothing does
+I/O. The codec turns these into protos and the store into rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+class CopyStatus(enum.StrEnum):
+    """The state of a copy configuration."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+    STOPPED = "STOPPED"
+
+    @property
+    def copies(self) -> bool:
+        """Return whether signals may become orders (active or reducing)."""
+        return self in (CopyStatus.ACTIVE, CopyStatus.REDUCING)
+
+    @property
+    def receives_signals(self) -> bool:
+        """Return whether the configuration still records an intent for each new signal."""
+        return self is not CopyStatus.STOPPED
+
+
+class IntentState(enum.StrEnum):
+    """The state of one copied order."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+    SKIPPED = "SKIPPED"
+
+
+class OrderSide(enum.StrEnum):
+    """The direction of an order or a signal."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(enum.StrEnum):
+    """How an order executes at the venue."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(enum.StrEnum):
+    """How long a limit order may rest at the venue."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(enum.StrEnum):
+    """The state of an order as the venue (through the broker) reports it."""
+
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class SourceKind(enum.StrEnum):
+    """What a copied source is."""
+
+    EXCHANGE = "exchange"
+    BACKTEST = "backtest"
+
+
+class SkipReason(enum.StrEnum):
+    """Why an intent was skipped: snake_case words shown to users and stored with the intent."""
+
+    PAUSED = "paused"
+    HALTED = "halted"
+    STOPPED = "stopped"
+    REDUCING = "reducing"
+    STALE = "stale"
+    SYMBOL_EXCLUDED = "symbol_excluded"
+    SYMBOL_NOT_INCLUDED = "symbol_not_included"
+    REDUCING_TRADE_NOT_COPIED = "reducing_trade_not_copied"
+    SYMBOL_NOT_ON_VENUE = "symbol_not_on_venue"
+    MARKET_UNAVAILABLE = "market_unavailable"
+    PORTFOLIO_UNAVAILABLE = "portfolio_unavailable"
+    PRICE_UNKNOWN = "price_unknown"
+    LEADER_EQUITY_UNKNOWN = "leader_equity_unknown"
+    PORTFOLIO_FRACTION_UNKNOWN = "portfolio_fraction_unknown"
+    NO_POSITION_TO_REDUCE = "no_position_to_reduce"
+    MAX_POSITION_SIZE = "max_position_size"
+    ORDER_RATE_LIMIT = "order_rate_limit"
+    CORRELATION_LIMIT = "correlation_limit"
+    CORRELATION_UNKNOWN = "correlation_unknown"
+    BELOW_MIN_TRADE_SIZE = "below_min_trade_size"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    ZERO_QUANTITY = "zero_quantity"
+
+
+SIZING_MODES = (
+    "equity_ratio",
+    "multiplier",
+    "fixed_notional",
+    "fixed_quantity",
+    "portfolio_fraction",
+)
+DEFAULT_SIZING_MODE = "equity_ratio"
+DEFAULT_MAX_SIGNAL_AGE_SECONDS = 60
+DEFAULT_SYNC_INTERVAL = 5
+DEFAULT_SYNC_TIMEOUT = 30
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_MAX_ORDERS_PER_MINUTE = 60
+SLIPPAGE_BAND = "slippage_band"
+"""The reason of a slippage-banded (IOC) copy whose remainder expired unfilled."""
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """A follower's limits: fractions (``None`` means not set) and an order rate.
+
+    ``max_orders_per_minute`` 0 means the default, 60 (see ``settings.normalized``).
+    """
+
+    max_position_size: Decimal | None = None
+    max_daily_loss: Decimal | None = None
+    max_slippage: Decimal | None = None
+    correlation_limit: Decimal | None = None
+    max_orders_per_minute: int = 0
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    """Which trades are copied and how they are sized."""
+
+    copy_all_trades: bool = True
+    min_trade_size: Decimal | None = None
+    max_trade_size: Decimal | None = None
+    exclude_symbols: tuple[str, ...] = ()
+    include_symbols: tuple[str, ...] = ()
+    sizing_mode: str = DEFAULT_SIZING_MODE
+    multiplier: Decimal | None = None
+    fixed_notional: Decimal | None = None
+    fixed_quantity: Decimal | None = None
+    symbol_map: Mapping[str, str] = field(default_factory=dict)
+    allow_quote_equivalence: bool = True
+    max_signal_age_seconds: int = DEFAULT_MAX_SIGNAL_AGE_SECONDS
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """How an exchange source is read (passed on to the sync service)."""
+
+    sync_interval: int = DEFAULT_SYNC_INTERVAL
+    max_retries: int = DEFAULT_MAX_RETRIES
+    timeout: int = DEFAULT_SYNC_TIMEOUT
+    enable_websocket: bool | None = None
+    enable_polling: bool | None = None
+
+
+@dataclass(frozen=True)
+class ConfigSettings:
+    """The three user-editable groups of a configuration."""
+
+    risk_limits: RiskLimits = field(default_factory=RiskLimits)
+    copy_settings: CopySettings = field(default_factory=CopySettings)
+    sync_settings: SyncSettings = field(default_factory=SyncSettings)
+
+
+@dataclass(frozen=True)
+class DailyRisk:
+    """Start-of-day equity per target account, for the daily loss limit (UTC days)."""
+
+    day: str = ""
+    start_equity: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CopyConfig:
+    """A follower's copy configuration."""
+
+    config_id: str
+    user_id: str
+    source_kind: SourceKind
+    source_id: str
+    target_exchange_ids: tuple[str, ...]
+    settings: ConfigSettings
+    status: CopyStatus
+    status_reason: str
+    start_sequence: int
+    last_sequence: int
+    sync_status: str
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    request_id: str | None = None
+    target_venues: Mapping[str, str] = field(default_factory=dict)
+    daily_risk: DailyRisk = field(default_factory=DailyRisk)
+
+    @property
+    def is_active(self) -> bool:
+        """Return whether it copies signals (active or reducing)."""
+        return self.status.copies
+
+    def venue_of(self, exchange_id: str) -> str:
+        """Return the venue name of a target account, ``"unknown"`` when not recorded."""
+        return self.target_venues.get(exchange_id, "") or "unknown"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One entry of a source's signal log: a leader trade to copy."""
+
+    source_id: str
+    sequence: int
+    signal_id: str
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal | None
+    order_type: OrderType
+    event_time: datetime
+    log_time: datetime | None = None
+    portfolio_fraction: Decimal | None = None
+    leader_equity: Decimal | None = None
+    leader_position: Decimal | None = None
+    exchange_name: str = ""
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """A follower venue's market: precision, minimums and the last price."""
+
+    symbol: str
+    base: str
+    quote: str
+    quantity_step: Decimal | None
+    min_quantity: Decimal | None
+    min_notional: Decimal | None
+    max_quantity: Decimal | None = None
+    last_price: Decimal | None = None
+    price_tick: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class AssetBalance:
+    """One asset of a follower account."""
+
+    asset: str
+    free: Decimal
+    total: Decimal
+    value: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """A follower account's balances and equity in its main quote currency."""
+
+    equity: Decimal | None
+    quote_currency: str
+    balances: tuple[AssetBalance, ...] = ()
+
+    def balance(self, asset: str) -> AssetBalance | None:
+        """Return the balance of ``asset``, ``None`` when the account holds none."""
+        for item in self.balances:
+            if item.asset == asset:
+                return item
+        return None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One asset held at one follower account."""
+
+    exchange_id: str
+    balance: AssetBalance
+
+
+@dataclass(frozen=True)
+class FollowerSnapshot:
+    """What the decision needs to know about a follower account now."""
+
+    equity: Decimal | None
+    base_free: Decimal
+    base_total: Decimal
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, base: str) -> FollowerSnapshot:
+        """Return the snapshot of ``portfolio`` for the market's ``base`` asset."""
+        held = portfolio.balance(base)
+        return cls(
+            equity=portfolio.equity,
+            base_free=held.free if held else Decimal(0),
+            base_total=held.total if held else Decimal(0),
+        )
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """An order as the broker reports it."""
+
+    client_order_id: str
+    venue_order_id: str
+    status: OrderStatus
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One copy of one signal to one follower account: the row written before any order."""
+
+    intent_id: str
+    config_id: str
+    source_id: str
+    sequence: int
+    signal_id: str
+    target_exchange_id: str
+    leg: int
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    state: IntentState
+    reason: str
+    leader_quantity: Decimal
+    leader_price: Decimal | None
+    leader_event_time: datetime
+    created_at: datetime
+    updated_at: datetime
+    venue_order_id: str = ""
+    filled_quantity: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    latency_ms: float = 0.0
+    not_found_count: int = 0
+    attempts: int = 0
+    last_sent_at: datetime | None = None
+    time_in_force: TimeInForce | None = None
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One interval of a market's prices (only what return correlations need)."""
+
+    open_time: datetime
+    close: Decimal

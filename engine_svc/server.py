@@ -1,0 +1,148 @@
+"""Build the engine: store, clients, copier, signal consumer, resolver loop and gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from copytrade.engine.v1 import engine_service_pb2 as pb
+from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
+from engine_svc.adapters.broker_client import GrpcBroker
+from engine_svc.adapters.sync_client import GrpcSync
+from engine_svc.config import Settings
+from engine_svc.configs import ConfigService
+from engine_svc.consumer import SignalConsumer
+from engine_svc.copier import Copier
+from engine_svc.ports import BrokerPort, Clock, SyncPort, SystemClock
+from engine_svc.servicer import EngineServicer
+from engine_svc.store import EngineStore
+from meshkit import metrics
+from meshkit.server import Registration, RunningServer, start_server
+from meshkit.tasks import cancel_and_wait
+
+log = logging.getLogger("engine_svc.server")
+
+DOMAIN = "engine.copytrade"
+SERVICE_NAME = "copytrade.engine.v1.EngineService"
+
+
+@dataclass
+class EngineDeps:
+    """Dependencies to inject instead of building them from the settings (tests)."""
+
+    store: EngineStore | None = None
+    broker: BrokerPort | None = None
+    sync: SyncPort | None = None
+    clock: Clock | None = None
+
+
+@dataclass
+class Engine:
+    """A built engine: its parts, and its background tasks once started."""
+
+    settings: Settings
+    store: EngineStore
+    copier: Copier
+    consumer: SignalConsumer
+    configs: ConfigService
+    running: RunningServer | None = None
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def _resolver_loop(self) -> None:
+        interval = self.settings.resolver_interval_ms / 1000
+        while True:
+            try:
+                await self.copier.resolve()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep resolving; the next round retries
+                log.exception("resolver round failed")
+            await asyncio.sleep(interval)
+
+    async def start(self) -> RunningServer:
+        """Serve, queue the PENDING intents of a previous run, start consuming and resolving."""
+        servicer = EngineServicer(self.configs)
+        self.running = await start_server(
+            [Registration(pb_grpc.add_EngineServiceServicer_to_server, servicer, SERVICE_NAME)],
+            domain=DOMAIN,
+            host=self.settings.bind_host,
+            port=self.settings.grpc_port,
+            tls=self.settings.tls,
+        )
+        recovered = await self.copier.recover()
+        if recovered:
+            log.info("sending %d intents left pending by the previous run", recovered)
+        self._tasks = [
+            asyncio.create_task(self.consumer.run(), name="engine-signal-consumer"),
+            asyncio.create_task(self._resolver_loop(), name="engine-resolver"),
+        ]
+        return self.running
+
+    async def stop(self) -> None:
+        """Stop the background work and close what the engine opened (not the gRPC server)."""
+        await cancel_and_wait(self._tasks)
+        self._tasks = []
+        await self.copier.stop()
+        for close in reversed(self._closers):
+            await close()
+        self._closers = []
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop the server, then everything else."""
+        if self.running is not None:
+            await self.running.server.stop(grace)
+        await self.stop()
+
+
+async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> Engine:
+    """Build an engine from ``settings``, using the injected dependencies where given."""
+    deps = deps or EngineDeps()
+    closers: list[Callable[[], Awaitable[None]]] = []
+    store = deps.store
+    if store is None:
+        store = await EngineStore.open(settings.database_url)
+        closers.append(store.close)
+    broker = deps.broker
+    if broker is None:
+        grpc_broker = GrpcBroker.connect(
+            settings.broker_svc_addr,
+            tls=settings.tls,
+            place_timeout=settings.place_timeout_ms / 1000,
+            read_timeout=settings.read_timeout_ms / 1000,
+        )
+        closers.append(grpc_broker.close)
+        broker = grpc_broker
+    sync = deps.sync
+    if sync is None:
+        grpc_sync = GrpcSync.connect(
+            settings.sync_svc_addr,
+            tls=settings.tls,
+            read_timeout=settings.read_timeout_ms / 1000,
+        )
+        closers.append(grpc_sync.close)
+        sync = grpc_sync
+    clock = deps.clock or SystemClock()
+    copier = Copier(
+        store,
+        broker,
+        clock,
+        resend_lag_seconds=settings.resend_lag_seconds,
+        market_cache_seconds=settings.market_cache_seconds,
+    )
+    consumer = SignalConsumer(store, sync, copier.record, copier.enqueue)
+    configs = ConfigService(store, broker, sync, clock, copier, consumer.ensure_subscribed)
+    metrics.preinitialize(pb.DESCRIPTOR.services_by_name["EngineService"])
+    return Engine(settings, store, copier, consumer, configs, _closers=closers)
+
+
+async def build_server(
+    settings: Settings,
+    deps: EngineDeps | None = None,
+) -> tuple[RunningServer, Callable[[], Awaitable[None]]]:
+    """Build and start the engine; return the server and the function that stops the rest."""
+    engine = await build_engine(settings, deps)
+    running = await engine.start()
+    return running, engine.stop

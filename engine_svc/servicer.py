@@ -1,0 +1,161 @@
+"""EngineService over gRPC: validates and translates requests, calls the use-cases."""
+
+from __future__ import annotations
+
+import grpc
+
+from copytrade.engine.v1 import engine_service_pb2 as pb
+from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
+from engine_svc import codec
+from engine_svc.configs import ConfigService, StartCopy
+from engine_svc.domain.settings import Violation, unknown_update_paths, validate_start
+from meshkit.codec import timestamp_from_proto, timestamp_to_proto
+from meshkit.identity import require_user
+
+
+class EngineServicer(pb_grpc.EngineServiceServicer):
+    """The engine's RPCs; every one of them is public and needs the calling user."""
+
+    def __init__(self, configs: ConfigService) -> None:
+        self._configs = configs
+
+    async def StartCopy(
+        self,
+        request: pb.StartCopyRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.StartCopyResponse:
+        user_id = require_user(context)
+        found: list[Violation] = []
+        settings = codec.parse_settings(request, found)
+        command = StartCopy(
+            source_backtest_id=request.source_backtest_id.strip(),
+            source_exchange_id=request.source_exchange_id.strip(),
+            target_exchange_ids=[t.strip() for t in request.target_exchange_ids],
+            settings=settings,
+            request_id=request.request_id.strip(),
+        )
+        if found:
+            found += validate_start(
+                command.source_backtest_id,
+                command.source_exchange_id,
+                command.target_exchange_ids,
+            )
+            raise codec.invalid_argument(found)
+        config = await self._configs.start(user_id, command)
+        return pb.StartCopyResponse(
+            config_id=config.config_id,
+            status=codec.copy_status_to_proto(config.status),
+            config=codec.config_to_proto(config),
+        )
+
+    async def StopCopy(
+        self,
+        request: pb.StopCopyRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.StopCopyResponse:
+        user_id = require_user(context)
+        config, cancelled = await self._configs.stop(
+            user_id,
+            request.config_id.strip(),
+            request.keep_open_orders,
+        )
+        return pb.StopCopyResponse(
+            config_id=config.config_id,
+            status=codec.copy_status_to_proto(config.status),
+            cancelled_orders=cancelled,
+        )
+
+    async def PauseCopy(
+        self,
+        request: pb.PauseCopyRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.PauseCopyResponse:
+        user_id = require_user(context)
+        config = await self._configs.pause(user_id, request.config_id.strip())
+        return pb.PauseCopyResponse(
+            config_id=config.config_id,
+            status=codec.copy_status_to_proto(config.status),
+        )
+
+    async def ResumeCopy(
+        self,
+        request: pb.ResumeCopyRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ResumeCopyResponse:
+        user_id = require_user(context)
+        config = await self._configs.resume(user_id, request.config_id.strip())
+        return pb.ResumeCopyResponse(
+            config_id=config.config_id,
+            status=codec.copy_status_to_proto(config.status),
+        )
+
+    async def GetCopyStatus(
+        self,
+        request: pb.GetCopyStatusRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.GetCopyStatusResponse:
+        user_id = require_user(context)
+        view = await self._configs.status(user_id, request.config_id.strip())
+        response = pb.GetCopyStatusResponse(
+            config=codec.config_to_proto(view.config),
+            counters=codec.counters_to_proto(view.counters),
+            recent_orders=[codec.intent_to_proto(i) for i in view.recent_orders],
+            positions=[codec.position_to_proto(p) for p in view.positions],
+            sync_mode=codec.sync_mode_to_proto(view.sync_mode),
+            positions_error=view.positions_error,
+        )
+        stamp = timestamp_to_proto(view.last_sync_time)
+        if stamp is not None:
+            response.last_sync_time.CopyFrom(stamp)
+        return response
+
+    async def ListConfigs(
+        self,
+        request: pb.ListConfigsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListConfigsResponse:
+        user_id = require_user(context)
+        configs = await self._configs.list(user_id)
+        return pb.ListConfigsResponse(configs=[codec.config_to_proto(c) for c in configs])
+
+    async def UpdateConfig(
+        self,
+        request: pb.UpdateConfigRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.UpdateConfigResponse:
+        user_id = require_user(context)
+        unknown = unknown_update_paths(list(request.update_mask.paths))
+        if unknown:
+            raise codec.invalid_argument(
+                [Violation("update_mask", f"unknown path {path!r}") for path in unknown]
+            )
+        found: list[Violation] = []
+        changes = codec.parse_update(request, found)
+        if found:
+            raise codec.invalid_argument(found)
+        config = await self._configs.update(user_id, request.config_id.strip(), changes)
+        return pb.UpdateConfigResponse(config=codec.config_to_proto(config))
+
+    async def ListCopiedOrders(
+        self,
+        request: pb.ListCopiedOrdersRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListCopiedOrdersResponse:
+        user_id = require_user(context)
+        intents = await self._configs.list_orders(
+            user_id,
+            request.config_id.strip(),
+            timestamp_from_proto(request.start_time, request.HasField("start_time")),
+            timestamp_from_proto(request.end_time, request.HasField("end_time")),
+            request.page_size,
+        )
+        return pb.ListCopiedOrdersResponse(orders=[codec.intent_to_proto(i) for i in intents])
+
+    async def KillSwitch(
+        self,
+        request: pb.KillSwitchRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.KillSwitchResponse:
+        user_id = require_user(context)
+        halted, cancelled = await self._configs.kill_switch(user_id, request.config_id.strip())
+        return pb.KillSwitchResponse(config_ids=halted, cancelled_orders=cancelled)
