@@ -1,0 +1,97 @@
+"""The gateway's settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshkit import settings as env
+from meshkit.settings import ConfigError, TlsSettings
+
+# Which address variable reaches which service (the package of its full name).
+SERVICE_ADDRESS_VARIABLES = {
+    "copytrade.broker.v1": "BROKER_SVC_ADDR",
+    "copytrade.engine.v1": "ENGINE_SVC_ADDR",
+    "copytrade.sync.v1": "SYNC_SVC_ADDR",
+    "copytrade.recon.v1": "RECON_SVC_ADDR",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway reads from its environment.
+
+    ``TLS_*`` configure mutual TLS on the gRPC channels to the services; the REST side
+    is plain HTTP (TLS ends at the ingress in a cluster, loopback locally).
+    """
+
+    port: int = 8080
+    bind_host: str = "127.0.0.1"
+    database_url: str = "sqlite:///.copytrade/gateway.db"
+    broker_svc_addr: str = "127.0.0.1:50051"
+    engine_svc_addr: str = "127.0.0.1:50052"
+    sync_svc_addr: str = "127.0.0.1:50053"
+    recon_svc_addr: str = "127.0.0.1:50054"
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    timeout_ms: int = 15_000
+    rate_limit_per_second: int = 20
+    rate_limit_burst: int = 40
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Read ``GATEWAY_PORT``, ``BIND_HOST``, ``DATABASE_URL``, the four ``*_SVC_ADDR``,
+        ``TLS_*``, ``GATEWAY_TIMEOUT_MS``, ``GATEWAY_RATE_LIMIT_PER_SECOND`` (0 turns it off),
+        ``GATEWAY_RATE_LIMIT_BURST``, ``GATEWAY_MAX_BODY_BYTES`` and ``LOG_LEVEL``.
+
+        Raises
+        ------
+        ConfigError
+            Naming the variable that is malformed.
+        """
+        defaults = cls()
+        result = cls(
+            port=env.integer(environ, "GATEWAY_PORT", defaults.port),
+            bind_host=env.text(environ, "BIND_HOST", defaults.bind_host),
+            database_url=env.database_url(environ, defaults.database_url),
+            broker_svc_addr=env.text(environ, "BROKER_SVC_ADDR", defaults.broker_svc_addr),
+            engine_svc_addr=env.text(environ, "ENGINE_SVC_ADDR", defaults.engine_svc_addr),
+            sync_svc_addr=env.text(environ, "SYNC_SVC_ADDR", defaults.sync_svc_addr),
+            recon_svc_addr=env.text(environ, "RECON_SVC_ADDR", defaults.recon_svc_addr),
+            tls=TlsSettings.from_env(environ),
+            timeout_ms=env.integer(
+                environ, "GATEWAY_TIMEOUT_MS", defaults.timeout_ms, minimum=1, maximum=600_000,
+            ),
+            rate_limit_per_second=env.integer(
+                environ, "GATEWAY_RATE_LIMIT_PER_SECOND", defaults.rate_limit_per_second,
+                minimum=0, maximum=1_000_000,
+            ),
+            rate_limit_burst=env.integer(
+                environ, "GATEWAY_RATE_LIMIT_BURST", defaults.rate_limit_burst,
+                minimum=1, maximum=1_000_000,
+            ),
+            max_body_bytes=env.integer(
+                environ, "GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes,
+                minimum=1024, maximum=64 * 1_048_576,
+            ),
+            log_level=env.text(environ, "LOG_LEVEL", defaults.log_level),
+        )
+        for name, value in (
+            ("BROKER_SVC_ADDR", result.broker_svc_addr),
+            ("ENGINE_SVC_ADDR", result.engine_svc_addr),
+            ("SYNC_SVC_ADDR", result.sync_svc_addr),
+            ("RECON_SVC_ADDR", result.recon_svc_addr),
+        ):
+            if ":" not in value:
+                raise ConfigError(f"{name} must look like host:port, got {value!r}")
+        return result
+
+    def address_for(self, service_full_name: str) -> str | None:
+        """Return the address of a service by its full name, or ``None`` for an unknown one."""
+        package = service_full_name.rsplit(".", 1)[0]
+        variable = SERVICE_ADDRESS_VARIABLES.get(package)
+        if variable is None:
+            return None
+        return str(getattr(self, variable.lower()))

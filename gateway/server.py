@@ -1,0 +1,468 @@
+"""The gateway's aiohttp application: annotation-driven REST to gRPC, auth, health, docs.
+
+``build_app(settings, deps)`` builds the route table from the descriptors (failing
+fast on an annotation it cannot serve) and returns the app; its startup opens the
+store (and migrates it) and one ``grpc.aio`` channel per service unless tests inject
+them. ``start_gateway(settings)`` serves it; ``python -m gateway`` runs that.
+
+Request path for an API route: ``Authorization: Bearer`` (401) → per-user rate limit
+(429) → route match (404/405) → plan gate (403) → request message from body, query and
+path (400) → the RPC with a deadline, the user id in ``x-copytrade-user-id`` and the
+allowlisted headers (``X-Request-Id``; ``Grpc-Metadata-*`` without the prefix) → the
+response as JSON, or the gRPC status as JSON with its HTTP code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import importlib.resources
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from aiohttp import web
+from google.protobuf import descriptor
+from google.rpc import code_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from gateway import auth
+from gateway.config import Settings
+from gateway.errors import (
+    HttpError,
+    build_status,
+    http_status,
+    retry_after_seconds,
+    status_from_rpc_error,
+    status_to_json,
+)
+from gateway.openapi import build_openapi
+from gateway.routes import (
+    Match,
+    MethodNotAllowed,
+    Route,
+    Router,
+    build_routes,
+    default_services,
+)
+from gateway.store import GatewayStore
+from gateway.transcode import build_request, response_json
+from meshkit import clients, db
+from meshkit.identity import USER_HEADER
+from meshkit.interceptors import REQUEST_ID_HEADER
+from meshkit.settings import ConfigError
+
+log = logging.getLogger("gateway")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+\Z")
+_FORWARD_PREFIX = "grpc-metadata-"
+# Metadata a client may never set: identity, transport, and what the gateway sets itself.
+_RESERVED_KEYS = frozenset({
+    USER_HEADER, REQUEST_ID_HEADER, "authorization", "content-type", "te", "user-agent", "host",
+    "connection", "content-length",
+})
+_REASONS = {499: "Client Closed Request"}
+HEALTH_TIMEOUT_SECONDS = 1.0
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+ROUTE_LABEL_KEY = web.RequestKey("route_label", str)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class GatewayDeps:
+    """What tests inject: a database, channels by service full name, other services, a clock.
+
+    Whatever is not given is built from the settings at startup (and closed at cleanup).
+    """
+
+    database: db.Database | None = None
+    channels: Mapping[str, grpc.aio.Channel] | None = None
+    services: Sequence[descriptor.ServiceDescriptor] | None = None
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class _Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "copytrade_gateway_http_requests_total", "HTTP requests answered by the gateway.",
+            ["method", "route", "code"], registry=self.registry,
+        )
+        self.duration = Histogram(
+            "copytrade_gateway_http_request_duration_seconds",
+            "Time to answer an HTTP request, backend call included.",
+            ["method", "route", "code"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+
+def _dashboard() -> tuple[str, str]:
+    html = importlib.resources.files("gateway").joinpath("dashboard.html").read_text("utf-8")
+
+    def digest(tag: str) -> str:
+        found = re.search(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+        assert found is not None, f"dashboard.html has no <{tag}>"
+        hashed = base64.b64encode(hashlib.sha256(found.group(1).encode("utf-8")).digest()).decode()
+        return f"'sha256-{hashed}'"
+
+    policy = (
+        f"default-src 'none'; script-src {digest('script')}; style-src {digest('style')}; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return html, policy
+
+
+class Gateway:
+    """The handlers and the state they share; one per application."""
+
+    def __init__(self, settings: Settings, deps: GatewayDeps) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.services = list(deps.services) if deps.services is not None else default_services()
+        self.routes: list[Route] = build_routes(self.services)
+        self.router = Router(self.routes)
+        self.openapi = build_openapi(self.routes, auth.required_plan)
+        self.openapi_text = json.dumps(self.openapi, indent=2, sort_keys=True)
+        self.limiter = auth.RateLimiter(
+            settings.rate_limit_per_second, settings.rate_limit_burst, deps.clock,
+        )
+        self.metrics = _Metrics()
+        self.dashboard_html, self.dashboard_policy = _dashboard()
+        self.store: GatewayStore | None = None
+        self.channels: dict[str, grpc.aio.Channel] = {}
+        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        injected = deps.channels or {}
+        for service in self.services:
+            name = service.full_name
+            if name not in injected and settings.address_for(name) is None:
+                raise ConfigError(f"no *_SVC_ADDR variable gives the address of {name}")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        """Open the store and the channels at startup; close what was opened here at cleanup."""
+        database = self.deps.database
+        own_database = database is None
+        if database is None:
+            database = await db.connect(self.settings.database_url)
+        owned: list[grpc.aio.Channel] = []
+        try:
+            self.store = GatewayStore(database)
+            await self.store.migrate()
+            injected = self.deps.channels or {}
+            for service in self.services:
+                channel = injected.get(service.full_name)
+                if channel is None:
+                    read_methods = [r.method.name for r in self.routes
+                                    if r.service.full_name == service.full_name and r.verb == "GET"]
+                    address = self.settings.address_for(service.full_name)
+                    assert address is not None
+                    channel = clients.channel(
+                        address, tls=self.settings.tls, service=service.full_name,
+                        read_methods=read_methods,
+                    )
+                    owned.append(channel)
+                self.channels[service.full_name] = channel
+            for route in self.routes:
+                self._calls[route.rpc] = self.channels[route.service.full_name].unary_unary(
+                    route.grpc_path,
+                    request_serializer=lambda message: message.SerializeToString(),
+                    response_deserializer=route.output_class.FromString,
+                )
+            yield
+        finally:
+            for channel in owned:
+                await channel.close()
+            if own_database:
+                await database.close()
+
+    # ------------------------------------------------------------------ responses
+
+    def status_response(
+        self, status: status_pb2.Status, http_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        """Answer with a ``google.rpc.Status`` as JSON and the matching HTTP code and headers."""
+        code = http_code if http_code is not None else http_status(status.code)
+        out = dict(headers or {})
+        if status.code == code_pb2.UNAUTHENTICATED:
+            out.setdefault("WWW-Authenticate", 'Bearer realm="copytrade"')
+        if code in (429, 503):
+            retry = retry_after_seconds(status)
+            if retry is not None:
+                out["Retry-After"] = str(retry)
+        return web.Response(
+            text=_dumps(status_to_json(status)), status=code, reason=_REASONS.get(code),
+            content_type="application/json", headers=out,
+        )
+
+    def _http_exception(self, error: web.HTTPException) -> web.Response:
+        if isinstance(error, web.HTTPRequestEntityTooLarge):
+            status = build_status(
+                code_pb2.INVALID_ARGUMENT,
+                f"the request body is larger than {self.settings.max_body_bytes} bytes",
+                reason="BODY_TOO_LARGE",
+            )
+        else:
+            code = {404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED}.get(
+                error.status,
+                code_pb2.INVALID_ARGUMENT if error.status < 500 else code_pb2.INTERNAL,
+            )
+            status = build_status(code, error.reason, reason="HTTP_ERROR")
+        return self.status_response(status, http_code=error.status)
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any],
+    ) -> web.StreamResponse:
+        """Give every request an id, turn every failure into a Status, count and time it."""
+        started = time.perf_counter()
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request[REQUEST_ID_KEY] = request_id
+        request[ROUTE_LABEL_KEY] = "unmatched"
+        try:
+            response = await handler(request)
+        except HttpError as e:
+            response = self.status_response(e.status, e.http_code, e.headers)
+        except web.HTTPException as e:
+            response = self._http_exception(e)
+        except Exception:  # noqa: BLE001 - the boundary: the client sees a bare INTERNAL
+            log.exception("unexpected error on %s %s", request.method, request.rel_url.raw_path)
+            response = self.status_response(
+                build_status(code_pb2.INTERNAL, "internal error", reason="INTERNAL"),
+            )
+        response.headers["X-Request-Id"] = request_id
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        labels = (request.method, request[ROUTE_LABEL_KEY], str(response.status))
+        self.metrics.requests.labels(*labels).inc()
+        self.metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+        return response
+
+    # ------------------------------------------------------------------ API
+
+    async def authenticate(self, request: web.Request) -> auth.Principal:
+        """Return the caller of a request, or raise 401."""
+        token = auth.bearer_token(request.headers.get("Authorization"))
+        assert self.store is not None
+        try:
+            user = await self.store.user_for_token(token)
+        except Exception as e:  # noqa: BLE001 - any store failure is "try again", never a 500
+            log.error("user store failed: %s", type(e).__name__)
+            raise HttpError(
+                code_pb2.UNAVAILABLE, "the user store is unavailable", reason="STORE_UNAVAILABLE",
+                retry_after=1.0,
+            ) from None
+        if user is None:
+            raise auth.unauthenticated("the token is unknown or revoked", "TOKEN_INVALID")
+        return auth.Principal(user.user_id, user.plan)
+
+    def _metadata(
+        self, request: web.Request, principal: auth.Principal,
+    ) -> tuple[tuple[str, str], ...]:
+        metadata: list[tuple[str, str]] = [
+            (REQUEST_ID_HEADER, request[REQUEST_ID_KEY]), (USER_HEADER, principal.user_id),
+        ]
+        for name, value in request.headers.items():
+            lower = name.lower()
+            if not lower.startswith(_FORWARD_PREFIX):
+                continue
+            key = lower[len(_FORWARD_PREFIX):]
+            if (
+                not _METADATA_KEY.match(key)
+                or key in _RESERVED_KEYS
+                or key.startswith(("grpc-", "x-copytrade-", ":"))
+                or key.endswith("-bin")
+                or len(value) > 4096
+                or not all(" " <= char <= "~" for char in value)
+            ):
+                continue
+            metadata.append((key, value))
+        return tuple(metadata)
+
+    async def handle_api(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request to an annotated route (and the 401/404/405 around them)."""
+        raw_path = request.rel_url.raw_path
+        try:
+            found = self.router.match(request.method, raw_path)
+            malformed = False
+        except UnicodeDecodeError:
+            found, malformed = None, True
+        if found is None and not malformed and not raw_path.startswith("/api/"):
+            raise HttpError(code_pb2.NOT_FOUND, "Not Found", reason="ROUTE_NOT_FOUND")
+        if isinstance(found, Match):
+            request[ROUTE_LABEL_KEY] = found.route.template
+        # Every route needs a token: answer 401 before saying whether the path exists.
+        principal = await self.authenticate(request)
+        self.limiter.check(principal.user_id)
+        if malformed:
+            raise HttpError(
+                code_pb2.INVALID_ARGUMENT, "the path is not valid percent-encoded UTF-8",
+                reason="MALFORMED_PATH",
+            )
+        if found is None:
+            raise HttpError(code_pb2.NOT_FOUND, "Not Found", reason="ROUTE_NOT_FOUND")
+        if isinstance(found, MethodNotAllowed):
+            raise HttpError(
+                code_pb2.UNIMPLEMENTED, "Method Not Allowed", reason="METHOD_NOT_ALLOWED",
+                http_code=405, headers={"Allow": ", ".join(found.allowed)},
+            )
+        route = found.route
+        auth.check_plan(principal, route)
+        raw_body = await request.read() if route.body else b""
+        message = build_request(route, raw_body, request.query, found.path_values)
+        try:
+            response = await self._calls[route.rpc](
+                message, timeout=self.settings.timeout_ms / 1000,
+                metadata=self._metadata(request, principal),
+            )
+        except grpc.aio.AioRpcError as e:
+            status = status_from_rpc_error(e, route.service.full_name, self.settings.timeout_ms)
+            return self.status_response(status)
+        return web.Response(
+            text=_dumps(response_json(response, route.response_body)),
+            content_type="application/json",
+        )
+
+    # ------------------------------------------------------------------ the rest
+
+    async def _backend_health(self, name: str, channel: grpc.aio.Channel) -> str:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=name), timeout=HEALTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return "UNREACHABLE"
+            return e.code().name
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Report each backend's gRPC health and the store; 200 only when all serve."""
+        names = list(self.channels)
+        states = await asyncio.gather(*(self._backend_health(n, self.channels[n]) for n in names))
+        database = "ok"
+        try:
+            assert self.store is not None
+            await asyncio.wait_for(self.store.ping(), HEALTH_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - reported, not raised
+            database = "unavailable"
+        backends = dict(zip(names, states, strict=True))
+        serving = database == "ok" and all(state == "SERVING" for state in states)
+        request[ROUTE_LABEL_KEY] = "/healthz"
+        body = {"status": "SERVING" if serving else "NOT_SERVING", "database": database,
+                "backends": backends}
+        return web.Response(text=_dumps(body), status=200 if serving else 503,
+                            content_type="application/json")
+
+    async def openapi_json(self, request: web.Request) -> web.Response:
+        """Serve the OpenAPI document."""
+        request[ROUTE_LABEL_KEY] = "/openapi.json"
+        return web.Response(text=self.openapi_text, content_type="application/json")
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        """Serve the gateway's Prometheus metrics."""
+        request[ROUTE_LABEL_KEY] = "/metrics"
+        return web.Response(
+            body=generate_latest(self.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        """Serve the dashboard page (it reads the API with the token the user types)."""
+        request[ROUTE_LABEL_KEY] = "/dashboard"
+        return web.Response(
+            text=self.dashboard_html, content_type="text/html",
+            headers={"Content-Security-Policy": self.dashboard_policy,
+                     "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+                     "Cache-Control": "no-store"},
+        )
+
+
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
+
+
+def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Application:
+    """Build the gateway application.
+
+    Parameters
+    ----------
+    settings
+        The gateway's settings.
+    deps
+        Injected database, channels (by service full name), services or clock; what is
+        missing is opened from ``settings`` at startup.
+
+    Raises
+    ------
+    gateway.routes.RouteError
+        When an annotation cannot be served (the message names the method).
+    meshkit.settings.ConfigError
+        When a service has no address.
+    """
+    gateway = Gateway(settings, deps or GatewayDeps())
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[gateway.middleware])
+    app[GATEWAY_KEY] = gateway
+    app.cleanup_ctx.append(gateway.lifecycle)
+    app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_get("/openapi.json", gateway.openapi_json)
+    app.router.add_get("/metrics", gateway.metrics_text)
+    app.router.add_get("/dashboard", gateway.dashboard)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
+    return app
+
+
+@dataclass
+class RunningGateway:
+    """A gateway serving on ``host:port``."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, ``http://127.0.0.1:8080``."""
+        return f"http://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting, let requests in flight finish, then close the store and channels."""
+        await self.runner.cleanup()
+
+
+async def start_gateway(settings: Settings, deps: GatewayDeps | None = None) -> RunningGateway:
+    """Build the app and serve it on ``settings.bind_host:settings.port`` (0 picks a free port)."""
+    app = build_app(settings, deps)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.bind_host, settings.port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = runner.addresses[0][1]
+    return RunningGateway(runner, settings.bind_host, port)

@@ -1,0 +1,1 @@
+"""The ``copytrade`` command: run the mesh locally, the scripted demo, and user management."""

@@ -1,0 +1,141 @@
+"""``copytrade``: run the mesh locally (``up``), the scripted demo (``demo``), manage users."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import asyncio
+import pathlib
+import random
+import signal
+import sys
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from meshctl.api import RestClient, SimAdmin
+from meshctl.launcher import Mesh
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="copytrade", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", default=".copytrade", type=pathlib.Path,
+                       help="where databases, keys and logs live (default .copytrade)")
+        p.add_argument("--database-url", default=None,
+                       help="one PostgreSQL URL for every service instead of SQLite files")
+        return p
+
+    up = with_data_dir(sub.add_parser("up", help="run the whole mesh on this machine"))
+    up.add_argument("--demo", action="store_true",
+                    help="also seed a demo user, a leader and followers, and keep the leader trading")
+    up.add_argument("--venues", choices=["sim", "live"], default="sim",
+                    help="sim: start the exchange emulators (default); live: the real exchanges")
+    up.add_argument("--log-level", default="INFO")
+    up.add_argument("--sim-rate-limits", action="store_true", help="enforce venue rate limits in the emulators")
+
+    with_data_dir(sub.add_parser("demo", help="a scripted copy on a fresh mesh, then reconciliation"))
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = with_data_dir(user_sub.add_parser("add", help="create a user and print its API token"))
+    add.add_argument("name")
+    add.add_argument("--plan", choices=["pro", "free"], default="pro")
+    return parser
+
+
+async def _add_user(data_dir: pathlib.Path, database_url: str | None, name: str, plan: str) -> str:
+    from gateway.users import add_user, open_store
+
+    url = database_url or f"sqlite:///{data_dir.resolve()}/gateway.db"
+    database = await open_store(url)
+    try:
+        user_id, token = await add_user(database, name, plan)
+    finally:
+        await database.close()
+    print(f"user {name} ({plan}) id {user_id}")
+    print(f"token: {token}")
+    return token
+
+
+async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
+    """Seed a demo user, leader and followers, then keep the leader trading until stopped."""
+    from meshctl.demo import COPY_SETTINGS, FOLLOWERS, LEADER_BALANCES, create_user, leader_client, register
+
+    token = await create_user(mesh, "demo")
+    async with aiohttp.ClientSession() as session:
+        api = RestClient(session, mesh.gateway_url, token)
+        sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
+        leader_keys = await sims["binance"].create_account(LEADER_BALANCES, can_trade=True, can_withdraw=False)
+        leader = await api.call("POST", "/exchanges", {
+            "exchange_name": "binance", "api_key": leader_keys["api_key"],
+            "api_secret": leader_keys["api_secret"], "label": "demo leader"})
+        targets = [(await register(api, sims[f.venue], f.venue, f.label, f.balances))[0] for f in FOLLOWERS]
+        config = await api.call("POST", "/start", {
+            "source_exchange_id": leader["exchange"]["exchange_id"], "target_exchange_ids": targets,
+            "copy_settings": COPY_SETTINGS, "sync_settings": {"sync_interval": 1}})
+        print(f"demo user token: {token}")
+        print(f"demo copy config: {config['config_id']} — watch it at {mesh.gateway_url}/dashboard")
+        exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
+        rng = random.Random()
+        try:
+            while not stop.is_set():
+                side = rng.choice(["buy", "buy", "sell"])
+                try:
+                    await exchange.create_order("BTC/USDT", "market", side, rng.choice([0.01, 0.02, 0.05]))
+                except Exception as e:  # noqa: BLE001 - a demo trade may fail (no BTC to sell)
+                    print(f"demo leader trade skipped: {type(e).__name__}")
+                price = Decimal(50000) + Decimal(rng.randint(-500, 500))
+                await sims["binance"].set_price("BTC/USDT", str(price))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=5)
+        finally:
+            await exchange.close()
+
+
+async def _up(args: argparse.Namespace) -> int:
+    mesh = Mesh(args.data_dir, venues=args.venues, shared_database_url=args.database_url,
+                log_level=args.log_level, sim_rate_limits=args.sim_rate_limits)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    mesh.start()
+    try:
+        await mesh.wait_ready()
+        print("copytrade mesh is up:")
+        for what, where in mesh.addresses():
+            print(f"  {what:<18} {where}")
+        print(f"create a user: copytrade user add NAME --data-dir {args.data_dir}")
+        tasks: list[Any] = []
+        if args.demo:
+            tasks.append(asyncio.create_task(_seed_demo(mesh, stop)))
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        return 0
+    finally:
+        print("stopping the mesh ...")
+        mesh.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``copytrade`` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        return asyncio.run(_up(args))
+    if args.command == "demo":
+        from meshctl.demo import main as demo_main
+
+        return demo_main(args.data_dir / "demo", args.database_url)
+    if args.command == "user" and args.user_command == "add":
+        asyncio.run(_add_user(args.data_dir, args.database_url, args.name, args.plan))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

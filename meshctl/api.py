@@ -1,0 +1,72 @@
+"""Small HTTP clients for the REST gateway and the emulators' admin API (demo and tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+BASE = "/api/institutional/copy-trading"
+
+
+class ApiError(Exception):
+    """The gateway answered with an error status."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class RestClient:
+    """Call the gateway with a bearer token."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request to ``BASE + path``; return the JSON answer or raise :class:`ApiError`."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.session.request(
+            method, f"{self.base_url}{BASE}{path}", json=body, headers=headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            payload = await response.json(content_type=None)
+            if response.status >= 400:
+                raise ApiError(response.status, payload)
+            return payload
+
+
+class SimAdmin:
+    """Drive an emulator through its ``/_sim/`` admin API."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, f"{self.base_url}/_sim/{path}", json=body) as response:
+            payload = await response.json(content_type=None)
+            if response.status >= 400:
+                raise ApiError(response.status, payload)
+            return payload
+
+    async def create_account(self, balances: dict[str, str], **permissions: bool) -> dict[str, str]:
+        """Create an account with these balances; return its ``api_key`` and ``api_secret``."""
+        return await self._call("POST", "accounts", {"balances": balances, **permissions})
+
+    async def set_price(self, symbol: str, price: str) -> None:
+        """Move a market's mark price (resting and stop orders may fill)."""
+        await self._call("POST", "prices", {"symbol": symbol, "price": price})
+
+    async def orders(self, api_key: str) -> list[dict[str, Any]]:
+        """Return the venue's record of an account's orders."""
+        result = await self._call("GET", f"accounts/{api_key}/orders")
+        return result["orders"] if isinstance(result, dict) else result
+
+    async def trades(self, api_key: str) -> list[dict[str, Any]]:
+        """Return the venue's record of an account's trades."""
+        result = await self._call("GET", f"accounts/{api_key}/trades")
+        return result["trades"] if isinstance(result, dict) else result

@@ -1,0 +1,303 @@
+"""Start the whole mesh as a tree of processes on this machine, and stop it cleanly.
+
+``copytrade up``, ``copytrade demo`` and the end-to-end tests all start the mesh
+through :class:`Mesh`, so what the tests prove is what a person runs. Each
+component is the same ``python -m <package>`` a Kubernetes pod runs, configured
+only by environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import pathlib
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VENUES = ("binance", "coinbase", "kraken")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where each component listens."""
+
+    gateway: int = 8080
+    broker: int = 50051
+    engine: int = 50052
+    sync: int = 50053
+    recon: int = 50054
+    metrics_base: int = 9090
+    venues: Mapping[str, int] = field(
+        default_factory=lambda: {"binance": 9101, "coinbase": 9102, "kraken": 9103},
+    )
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Pick free loopback ports for everything (tests; several meshes side by side)."""
+        picked = _free_ports(9)
+        return cls(
+            gateway=picked[0], broker=picked[1], engine=picked[2], sync=picked[3], recon=picked[4],
+            metrics_base=0, venues=dict(zip(VENUES, picked[5:8], strict=True)),
+        )
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def encryption_key(data_dir: pathlib.Path) -> str:
+    """Return the mesh's credential encryption key, creating it (mode 0600) on first use."""
+    path = data_dir / "secrets" / "encryption.key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def database_url(data_dir: pathlib.Path, service: str, shared_url: str | None) -> str:
+    """Return a service's DATABASE_URL: its own SQLite file, or the shared PostgreSQL URL."""
+    if shared_url:
+        return shared_url
+    return f"sqlite:///{data_dir.resolve()}/{service}.db"
+
+
+@dataclass
+class Component:
+    """One process of the mesh."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+
+class Mesh:
+    """The mesh's processes: the exchange emulators, four services and the gateway."""
+
+    def __init__(
+        self,
+        data_dir: pathlib.Path,
+        *,
+        ports: Ports | None = None,
+        venues: str = "sim",
+        shared_database_url: str | None = None,
+        log_level: str = "INFO",
+        sim_rate_limits: bool = False,
+        component_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        # Extra environment per component name (tests compress the resolver's time this way).
+        self.component_env = component_env or {}
+        self.ports = ports or Ports()
+        self.venues = venues
+        self.shared_database_url = shared_database_url
+        self.log_level = log_level
+        self.sim_rate_limits = sim_rate_limits
+        self.components: list[Component] = []
+
+    @property
+    def gateway_url(self) -> str:
+        """Return the base URL of the REST gateway."""
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def venue_urls(self) -> dict[str, str]:
+        """Return the emulators' base URLs (empty with live venues)."""
+        if self.venues != "sim":
+            return {}
+        from exchange_sim.server import VENUES as EMULATED
+
+        return {name: f"http://127.0.0.1:{port}" for name, port in self.ports.venues.items()
+                if name in EMULATED}
+
+    def gateway_database_url(self) -> str:
+        """Return the DATABASE_URL of the gateway (where users and tokens live)."""
+        return database_url(self.data_dir, "gateway", self.shared_database_url)
+
+    def _metrics_port(self, offset: int) -> str:
+        return str(self.ports.metrics_base + offset) if self.ports.metrics_base else "0"
+
+    def _plan(self) -> list[Component]:
+        p = self.ports
+        addrs = {
+            "BROKER_SVC_ADDR": f"127.0.0.1:{p.broker}",
+            "ENGINE_SVC_ADDR": f"127.0.0.1:{p.engine}",
+            "SYNC_SVC_ADDR": f"127.0.0.1:{p.sync}",
+            "RECON_SVC_ADDR": f"127.0.0.1:{p.recon}",
+        }
+        common = {"LOG_LEVEL": self.log_level, "BIND_HOST": "127.0.0.1"}
+
+        def svc(name: str, port: int, offset: int, **extra: str) -> Component:
+            env = {**common, **addrs, "GRPC_PORT": str(port), "METRICS_PORT": self._metrics_port(offset),
+                   "DATABASE_URL": database_url(self.data_dir, name, self.shared_database_url), **extra}
+            return Component(name, f"{name}_svc", env)
+
+        plan: list[Component] = []
+        if self.venues == "sim":
+            emulated = self.venue_urls
+            sim_args = ["--host", "127.0.0.1", "--venues", ",".join(emulated)]
+            for venue in emulated:
+                sim_args += [f"--{venue}-port", str(p.venues[venue])]
+            plan.append(Component(
+                "exchange_sim", "exchange_sim",
+                {**common, "SIM_RATE_LIMITS": "on" if self.sim_rate_limits else "off"}, sim_args,
+            ))
+        venue_env = ",".join(f"{k}={v}" for k, v in self.venue_urls.items())
+        plan += [
+            # Our limiter follows the emulators' switch: always on against real venues.
+            svc("broker", p.broker, 1, ENCRYPTION_KEY=encryption_key(self.data_dir), VENUE_URLS=venue_env,
+                BROKER_RATE_LIMITS="on" if self.sim_rate_limits or self.venues != "sim" else "off"),
+            svc("sync", p.sync, 3),
+            svc("engine", p.engine, 2),
+            svc("recon", p.recon, 4),
+        ]
+        gateway_env = {**common, **addrs, "GATEWAY_PORT": str(p.gateway),
+                       "DATABASE_URL": self.gateway_database_url()}
+        plan.append(Component("gateway", "gateway", gateway_env))
+        unknown = set(self.component_env) - {component.name for component in plan}
+        if unknown:
+            raise ValueError(f"component_env names no component of this mesh: {sorted(unknown)}")
+        for component in plan:
+            component.env.update(self.component_env.get(component.name, {}))
+        return plan
+
+    def start(self) -> None:
+        """Start every component, with its log in ``<data dir>/logs/<name>.log``."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.components = self._plan()
+        for component in self.components:
+            self._spawn(component)
+
+    def _spawn(self, component: Component) -> None:
+        python_path = os.pathsep.join([str(ROOT / "gen"), str(ROOT)])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GRPC_", "DATABASE_URL"))}
+        env.update(component.env)
+        env["PYTHONPATH"] = python_path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONUNBUFFERED"] = "1"
+        log = open(self.data_dir / "logs" / f"{component.name}.log", "ab")  # noqa: SIM115 - the child's
+        component.process = subprocess.Popen(
+            [sys.executable, "-m", component.module, *component.args],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.data_dir),
+            start_new_session=True,
+        )
+        log.close()
+
+    def restart(self, name: str) -> None:
+        """Start a stopped or killed component again, with the same command and environment."""
+        for component in self.components:
+            if component.name == name:
+                if component.process is not None and component.process.poll() is None:
+                    raise RuntimeError(f"{name} is still running")
+                self._spawn(component)
+                return
+        raise KeyError(name)
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every gRPC service reports SERVING and the gateway and emulators answer."""
+        deadline = time.monotonic() + timeout
+        grpc_ports = {"broker": self.ports.broker, "engine": self.ports.engine,
+                      "sync": self.ports.sync, "recon": self.ports.recon}
+        http_urls = [f"{self.gateway_url}/healthz", *(f"{u}/_sim/health" for u in self.venue_urls.values())]
+        pending_grpc, pending_http = dict(grpc_ports), list(http_urls)
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            while pending_grpc or pending_http:
+                self._check_alive()
+                for name, port in list(pending_grpc.items()):
+                    if await _grpc_serving(port):
+                        del pending_grpc[name]
+                for url in list(pending_http):
+                    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                        async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
+                            if response.status < 500:
+                                pending_http.remove(url)
+                if time.monotonic() > deadline:
+                    waiting = [*pending_grpc, *pending_http]
+                    raise TimeoutError(f"not ready after {timeout}s: {waiting}; logs in {self.data_dir}/logs")
+                await asyncio.sleep(0.1)
+
+    def _check_alive(self) -> None:
+        for component in self.components:
+            if component.process is not None and component.process.poll() is not None:
+                log = self.data_dir / "logs" / f"{component.name}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise RuntimeError(
+                    f"{component.name} exited with code {component.process.returncode}:\n{tail}",
+                )
+
+    def addresses(self) -> list[tuple[str, str]]:
+        """Return (what, where) for every address a person may want."""
+        p = self.ports
+        rows = [("REST gateway", self.gateway_url), ("dashboard", f"{self.gateway_url}/dashboard"),
+                ("OpenAPI", f"{self.gateway_url}/openapi.json"),
+                ("broker gRPC", f"127.0.0.1:{p.broker}"), ("engine gRPC", f"127.0.0.1:{p.engine}"),
+                ("sync gRPC", f"127.0.0.1:{p.sync}"), ("recon gRPC", f"127.0.0.1:{p.recon}")]
+        rows += [(f"{name} emulator", url) for name, url in self.venue_urls.items()]
+        if p.metrics_base:
+            rows += [(f"{n} metrics", f"http://127.0.0.1:{p.metrics_base + i}/metrics")
+                     for i, n in enumerate(("broker", "engine", "sync", "recon"), start=1)]
+        rows.append(("logs", str(self.data_dir / "logs")))
+        return rows
+
+    def kill(self, name: str) -> None:
+        """Kill one component at once (SIGKILL), for fault tests."""
+        for component in self.components:
+            if component.name == name and component.process is not None:
+                component.process.kill()
+                component.process.wait()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Send SIGTERM to every component (gateway first), then SIGKILL what is left after ``grace``."""
+        for component in reversed(self.components):
+            if component.process is not None and component.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    component.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for component in self.components:
+            if component.process is None:
+                continue
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                component.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                component.process.kill()
+                component.process.wait()
+
+
+async def _grpc_serving(port: int) -> bool:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
+        except grpc.aio.AioRpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -1,0 +1,61 @@
+"""The broker port over gRPC: a follower account's orders as the venue reports them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import grpc
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
+
+from meshkit import clients, identity
+from meshkit.codec import timestamp_to_proto
+from meshkit.settings import TlsSettings
+from recon_svc import codec
+from recon_svc.adapters._errors import translate_read
+from recon_svc.domain.model import VenueOrder
+
+BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
+READ_METHODS = ("ListOrders",)
+
+
+class GrpcBroker:
+    """Reads venue orders through the broker service."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+        self._stub = broker_grpc.BrokerServiceStub(channel)
+
+    @classmethod
+    def connect(cls, address: str, tls: TlsSettings | None = None) -> GrpcBroker:
+        """Open a channel to the broker at ``address`` (reads retried on UNAVAILABLE)."""
+        return cls(clients.channel(
+            address, tls=tls, service=BROKER_SERVICE, read_methods=READ_METHODS,
+        ))
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def list_orders(
+        self,
+        exchange_id: str,
+        symbols: Sequence[str],
+        start_time: datetime,
+        *,
+        user_id: str,
+        timeout: float,
+    ) -> list[VenueOrder]:
+        """Return the account's venue orders created at or after ``start_time``, oldest first."""
+        try:
+            reply = await self._stub.ListOrders(
+                broker_pb.ListOrdersRequest(
+                    exchange_id=exchange_id, symbols=list(symbols),
+                    start_time=timestamp_to_proto(start_time),
+                ),
+                timeout=timeout, metadata=identity.forward_metadata(user_id),
+            )
+        except grpc.aio.AioRpcError as e:
+            raise translate_read(e, "broker") from None
+        return [codec.order_from_proto(order, exchange_id) for order in reply.orders]

@@ -1,0 +1,183 @@
+"""Pure conversions between the protos and the reconciliation domain.
+
+Upstream messages (engine, sync, broker) that cannot be read are an upstream error
+(``MALFORMED_UPSTREAM_REPLY``), never an INVALID_ARGUMENT blamed on the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from copytrade.common.v1 import types_pb2
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
+from copytrade.recon.v1 import recon_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2 as sync_pb
+from google.protobuf import timestamp_pb2
+from google.type import decimal_pb2
+
+from meshkit import errors
+from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
+from recon_svc.domain.model import (
+    CopyConfig,
+    Intent,
+    IntentState,
+    Item,
+    LeaderSignal,
+    Outcome,
+    Report,
+    Side,
+    VenueOrder,
+    VenueStatus,
+)
+
+SIDE_FROM_PROTO = {types_pb2.ORDER_SIDE_BUY: Side.BUY, types_pb2.ORDER_SIDE_SELL: Side.SELL}
+INTENT_STATE_FROM_PROTO = {
+    engine_pb.INTENT_STATE_PENDING: IntentState.PENDING,
+    engine_pb.INTENT_STATE_SENT: IntentState.SENT,
+    engine_pb.INTENT_STATE_ACCEPTED: IntentState.ACCEPTED,
+    engine_pb.INTENT_STATE_PARTIALLY_FILLED: IntentState.PARTIALLY_FILLED,
+    engine_pb.INTENT_STATE_FILLED: IntentState.FILLED,
+    engine_pb.INTENT_STATE_CANCELED: IntentState.CANCELED,
+    engine_pb.INTENT_STATE_EXPIRED: IntentState.EXPIRED,
+    engine_pb.INTENT_STATE_REJECTED: IntentState.REJECTED,
+    engine_pb.INTENT_STATE_UNKNOWN: IntentState.UNKNOWN,
+    engine_pb.INTENT_STATE_SKIPPED: IntentState.SKIPPED,
+}
+VENUE_STATUS_FROM_PROTO = {
+    types_pb2.ORDER_STATUS_OPEN: VenueStatus.OPEN,
+    types_pb2.ORDER_STATUS_PARTIALLY_FILLED: VenueStatus.PARTIALLY_FILLED,
+    types_pb2.ORDER_STATUS_FILLED: VenueStatus.FILLED,
+    types_pb2.ORDER_STATUS_CANCELED: VenueStatus.CANCELED,
+    types_pb2.ORDER_STATUS_EXPIRED: VenueStatus.EXPIRED,
+    types_pb2.ORDER_STATUS_REJECTED: VenueStatus.REJECTED,
+    types_pb2.ORDER_STATUS_UNKNOWN: VenueStatus.UNKNOWN,
+}
+OUTCOME_TO_PROTO = {
+    Outcome.MATCHED: pb.ITEM_OUTCOME_MATCHED,
+    Outcome.MISMATCHED: pb.ITEM_OUTCOME_MISMATCHED,
+    Outcome.MISSING: pb.ITEM_OUTCOME_MISSING,
+    Outcome.DUPLICATE: pb.ITEM_OUTCOME_DUPLICATE,
+    Outcome.ERROR: pb.ITEM_OUTCOME_ERROR,
+}
+
+
+def _malformed(what: str) -> errors.ServiceError:
+    return errors.ServiceError(
+        f"malformed upstream reply: {what}", reason="MALFORMED_UPSTREAM_REPLY",
+    )
+
+
+def _decimal(message: decimal_pb2.Decimal, what: str) -> Decimal | None:
+    raw = message.value.strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise _malformed(f"{what} is not a decimal number") from None
+    if not value.is_finite():
+        raise _malformed(f"{what} is not finite")
+    return value
+
+
+def _time(message: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return timestamp_from_proto(message, present)
+
+
+def config_from_proto(reply: engine_pb.GetCopyStatusResponse) -> CopyConfig:
+    """Return what reconciliation needs of the engine's configuration."""
+    config = reply.config
+    source_id = config.source_backtest_id or config.source_exchange_id
+    if not config.config_id or not source_id:
+        raise _malformed("the configuration has no id or no source")
+    return CopyConfig(
+        config_id=config.config_id,
+        source_id=source_id,
+        target_exchange_ids=tuple(config.target_exchange_ids),
+        create_time=_time(config.create_time, config.HasField("create_time")),
+    )
+
+
+def intent_from_proto(message: engine_pb.CopiedOrder) -> Intent:
+    """Return the engine's copied order as an intent."""
+    filled = _decimal(message.filled_quantity, "copied order filled_quantity")
+    return Intent(
+        intent_id=message.intent_id,
+        source_id=message.source_id,
+        sequence=message.sequence,
+        signal_id=message.signal_id,
+        target_exchange_id=message.target_exchange_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PROTO.get(message.side),
+        state=INTENT_STATE_FROM_PROTO.get(message.state),
+        reason=message.reason,
+        filled_quantity=filled if filled is not None else Decimal(0),
+        create_time=_time(message.create_time, message.HasField("create_time")),
+    )
+
+
+def signal_from_proto(message: sync_pb.Signal) -> LeaderSignal:
+    """Return a signal of the leader's log."""
+    if message.sequence <= 0 or not message.source_id:
+        raise _malformed("a signal without source or sequence")
+    return LeaderSignal(
+        source_id=message.source_id,
+        sequence=message.sequence,
+        signal_id=message.signal_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PROTO.get(message.side),
+        quantity=_decimal(message.quantity, "signal quantity"),
+        event_time=_time(message.event_time, message.HasField("event_time")),
+    )
+
+
+def order_from_proto(message: types_pb2.Order, exchange_id: str) -> VenueOrder:
+    """Return an order as the venue reports it."""
+    filled = _decimal(message.filled_quantity, "order filled_quantity")
+    return VenueOrder(
+        exchange_id=message.exchange_id or exchange_id,
+        client_order_id=message.client_order_id,
+        venue_order_id=message.venue_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PROTO.get(message.side),
+        status=VENUE_STATUS_FROM_PROTO.get(message.status, VenueStatus.UNKNOWN),
+        filled_quantity=filled if filled is not None else Decimal(0),
+    )
+
+
+def item_to_proto(item: Item) -> pb.ReconciliationItem:
+    """Return the wire form of one item."""
+    message = pb.ReconciliationItem(
+        sequence=item.sequence,
+        signal_id=item.signal_id,
+        target_exchange_id=item.target_exchange_id,
+        client_order_id=item.client_order_id,
+        outcome=OUTCOME_TO_PROTO[item.outcome],
+        detail=item.detail,
+        intent_state=item.intent_state,
+    )
+    if item.venue_filled_quantity is not None:
+        set_decimal(message.venue_filled_quantity, item.venue_filled_quantity)
+    return message
+
+
+def report_to_proto(report: Report, *, with_items: bool = True) -> pb.Reconciliation:
+    """Return the wire form of a report, with or without its items."""
+    message = pb.Reconciliation(
+        reconciliation_id=report.reconciliation_id,
+        config_id=report.config_id,
+        total_count=report.counts.total,
+        matched_count=report.counts.matched,
+        mismatched_count=report.counts.mismatched,
+        missing_count=report.counts.missing,
+        duplicate_count=report.counts.duplicate,
+        error_count=report.counts.error,
+    )
+    message.start_time.CopyFrom(timestamp_to_proto(report.start_time))
+    message.end_time.CopyFrom(timestamp_to_proto(report.end_time))
+    message.create_time.CopyFrom(timestamp_to_proto(report.created_at))
+    if with_items:
+        message.items.extend(item_to_proto(item) for item in report.items)
+    return message

@@ -1,0 +1,1 @@
+"""Pure reconciliation kernel: typed reports and the rules that compare them."""

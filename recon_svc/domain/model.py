@@ -1,0 +1,214 @@
+"""Typed reports that reconciliation compares, and the report it produces.
+
+Everything is a frozen dataclass over ``Decimal`` and aware UTC ``datetime``; nothing here
+does I/O. The three inputs mirror what the other services report: the leader's signals (sync),
+the engine's intents, and the venue's orders (broker).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+class Side(enum.StrEnum):
+    """The direction of a trade."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class IntentState(enum.StrEnum):
+    """The state of one copied order as the engine recorded it."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+PLACED_STATES = frozenset({
+    IntentState.ACCEPTED,
+    IntentState.PARTIALLY_FILLED,
+    IntentState.FILLED,
+    IntentState.CANCELED,
+    IntentState.EXPIRED,
+})
+"""States of an intent the venue took: the venue must hold exactly one order for it."""
+
+UNRESOLVED_STATES = frozenset({IntentState.PENDING, IntentState.SENT, IntentState.UNKNOWN})
+"""States whose outcome nobody knows yet."""
+
+CLOSED_STATES = frozenset({IntentState.FILLED, IntentState.CANCELED, IntentState.EXPIRED})
+"""Placed states in which the engine believes the order no longer rests at the venue."""
+
+
+class VenueStatus(enum.StrEnum):
+    """The status of an order as the venue reports it."""
+
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+LIVE_VENUE_STATUSES = frozenset({VenueStatus.OPEN, VenueStatus.PARTIALLY_FILLED})
+"""Venue statuses of an order that still rests on the book and may fill further."""
+
+
+class Outcome(enum.StrEnum):
+    """The verdict on one signal for one follower account."""
+
+    MATCHED = "matched"
+    MISMATCHED = "mismatched"
+    MISSING = "missing"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CopyConfig:
+    """What reconciliation needs of a copy configuration."""
+
+    config_id: str
+    source_id: str
+    target_exchange_ids: tuple[str, ...]
+    create_time: datetime | None
+
+
+@dataclass(frozen=True)
+class LeaderSignal:
+    """One entry of the leader's signal log."""
+
+    source_id: str
+    sequence: int
+    signal_id: str
+    symbol: str
+    side: Side | None
+    quantity: Decimal | None
+    event_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One copied order: the engine's record of one signal for one follower account."""
+
+    intent_id: str
+    source_id: str
+    sequence: int
+    signal_id: str
+    target_exchange_id: str
+    client_order_id: str
+    symbol: str
+    side: Side | None
+    state: IntentState | None
+    reason: str
+    filled_quantity: Decimal
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """One order as the follower's venue reports it."""
+
+    exchange_id: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side | None
+    status: VenueStatus
+    filled_quantity: Decimal
+
+
+@dataclass(frozen=True)
+class VenueReport:
+    """What one follower account's venue said: its orders, or why it could not be read."""
+
+    exchange_id: str
+    orders: tuple[VenueOrder, ...] = ()
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        """Return whether the venue was read."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Item:
+    """The verdict on one signal for one follower account, with what was found."""
+
+    sequence: int
+    signal_id: str
+    target_exchange_id: str
+    client_order_id: str
+    outcome: Outcome
+    detail: str
+    intent_state: str
+    venue_filled_quantity: Decimal | None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many items a report holds, in total and by outcome."""
+
+    total: int = 0
+    matched: int = 0
+    mismatched: int = 0
+    missing: int = 0
+    duplicate: int = 0
+    error: int = 0
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> Counts:
+        """Count ``items`` by outcome.
+
+        Parameters
+        ----------
+        items
+            The items of one report.
+
+        Returns
+        -------
+        Counts
+            The total and the count of each outcome; they always add up.
+        """
+        by_outcome = {outcome: 0 for outcome in Outcome}
+        total = 0
+        for item in items:
+            by_outcome[item.outcome] += 1
+            total += 1
+        return cls(
+            total=total,
+            matched=by_outcome[Outcome.MATCHED],
+            mismatched=by_outcome[Outcome.MISMATCHED],
+            missing=by_outcome[Outcome.MISSING],
+            duplicate=by_outcome[Outcome.DUPLICATE],
+            error=by_outcome[Outcome.ERROR],
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """One reconciliation report; ``items`` is empty when it is listed without them."""
+
+    reconciliation_id: str
+    config_id: str
+    user_id: str
+    start_time: datetime
+    end_time: datetime
+    created_at: datetime
+    counts: Counts
+    items: tuple[Item, ...] = ()

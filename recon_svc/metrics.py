@@ -1,0 +1,20 @@
+"""The reconciliation service's Prometheus metrics (docs/DESIGN.md §4.5 names)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from recon_svc.domain.model import Outcome
+
+RECONCILIATION_CHECKS = Counter(
+    "reconciliation_checks_total",
+    "Reconciliation items stored, one per (signal, follower account), by outcome.",
+    ["outcome"],
+)
+REPORTS = Counter(
+    "copytrade_recon_reports_total",
+    "Reconciliation reports stored.",
+)
+
+for _outcome in Outcome:
+    RECONCILIATION_CHECKS.labels(_outcome.value)

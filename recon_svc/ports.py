@@ -1,0 +1,81 @@
+"""Interfaces the reconciliation service depends on: engine, sync, broker, store and clock.
+
+Every call to another service is bounded by ``timeout`` seconds and fails with a
+:mod:`meshkit.errors` type; a read that timed out is ``Unavailable``, never an unknown outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from recon_svc.domain.model import CopyConfig, Intent, LeaderSignal, Report, VenueOrder
+
+
+class EnginePort(Protocol):
+    """What reconciliation reads from the engine, always on behalf of a user."""
+
+    async def get_config(self, config_id: str, *, user_id: str, timeout: float) -> CopyConfig:
+        """Return the configuration (NOT_FOUND when unknown or another user's)."""
+        ...
+
+    async def list_copied_orders(
+        self, config_id: str, start_time: datetime, *, page_size: int, user_id: str,
+        timeout: float,
+    ) -> list[Intent]:
+        """Return one page of the intents written at or after ``start_time``, oldest first."""
+        ...
+
+
+class SyncPort(Protocol):
+    """What reconciliation reads from the sync service."""
+
+    async def list_signals(
+        self,
+        source_id: str,
+        *,
+        after_sequence: int,
+        start_time: datetime,
+        end_time: datetime,
+        page_size: int,
+        timeout: float,
+    ) -> list[LeaderSignal]:
+        """Return one page of the source's signals with event time in the window, by sequence."""
+        ...
+
+
+class BrokerPort(Protocol):
+    """What reconciliation reads from the broker: the venue's truth."""
+
+    async def list_orders(
+        self,
+        exchange_id: str,
+        symbols: Sequence[str],
+        start_time: datetime,
+        *,
+        user_id: str,
+        timeout: float,
+    ) -> list[VenueOrder]:
+        """Return the account's venue orders created at or after ``start_time``, oldest first."""
+        ...
+
+
+class ReportStore(Protocol):
+    """Where reports are kept."""
+
+    async def save_report(self, report: Report) -> Report:
+        """Store a report and its items in one transaction; return it as stored."""
+        ...
+
+    async def list_reports(self, config_id: str, user_id: str, limit: int) -> list[Report]:
+        """Return the newest reports of a configuration, without items."""
+        ...
+
+
+class Clock(Protocol):
+    """The current time."""
+
+    def now(self) -> datetime:
+        """Return the current time as an aware UTC datetime."""
+        ...

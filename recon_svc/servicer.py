@@ -1,0 +1,69 @@
+"""gRPC servicer of the reconciliation service: validate, translate, call the use-cases.
+
+Both RPCs are public (they carry an HTTP annotation): they need a user, and another user's
+configuration is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from copytrade.recon.v1 import recon_service_pb2 as pb
+from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
+
+from meshkit import errors
+from meshkit.codec import timestamp_from_proto
+from meshkit.identity import require_user
+from recon_svc import codec
+from recon_svc.use_cases import Reconciler
+
+
+def _check_config_id(value: str, violations: list[errors.FieldViolation]) -> None:
+    if not value:
+        violations.append(errors.FieldViolation("config_id", "is required"))
+        return
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        violations.append(errors.FieldViolation("config_id", "must be a UUID"))
+
+
+class ReconServicer(pb_grpc.ReconServiceServicer):
+    """Serve ReconService over the :class:`Reconciler` use-cases."""
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+
+    async def Reconcile(
+        self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext,
+    ) -> pb.ReconcileResponse:
+        user_id = require_user(context)
+        violations: list[errors.FieldViolation] = []
+        _check_config_id(request.config_id, violations)
+        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
+        end = timestamp_from_proto(request.end_time, request.HasField("end_time"))
+        if start is None:
+            violations.append(errors.FieldViolation("start_time", "is required"))
+        elif end is not None and end <= start:
+            violations.append(errors.FieldViolation("end_time", "must be after start_time"))
+        if violations:
+            raise errors.InvalidArgument(violations)
+        assert start is not None
+        report = await self.reconciler.reconcile(user_id, request.config_id, start, end)
+        return pb.ReconcileResponse(report=codec.report_to_proto(report))
+
+    async def ListReconciliations(
+        self, request: pb.ListReconciliationsRequest, context: grpc.aio.ServicerContext,
+    ) -> pb.ListReconciliationsResponse:
+        user_id = require_user(context)
+        violations: list[errors.FieldViolation] = []
+        _check_config_id(request.config_id, violations)
+        if request.page_size < 0:
+            violations.append(errors.FieldViolation("page_size", "must be 0 or more"))
+        if violations:
+            raise errors.InvalidArgument(violations)
+        reports = await self.reconciler.list_reports(user_id, request.config_id, request.page_size)
+        return pb.ListReconciliationsResponse(
+            reports=[codec.report_to_proto(r, with_items=False) for r in reports],
+        )
