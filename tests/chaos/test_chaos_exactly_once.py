@@ -1,0 +1,51 @@
+"""Exactly once under crashes and venue faults: no duplicated, lost or unresolved follower order.
+
+Each test is one fault of the catalogue (docs/reliability.md §4) run once per seed on every
+backend's mesh at the same time; the invariants are checked against the emulators' record.
+Named fault points are used once ``faultpoint("<name>")`` is in the service's code; until
+then their tests skip, and the kill -9 and emulator faults cover the same windows coarsely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from chaos_config import Collector, seeds_for, shape
+from chaos_harness import RunResult, run_group
+from chaos_mesh import ChaosMesh, fault_point_inserted
+from chaos_plan import CATALOGUE, Fault
+
+pytestmark = pytest.mark.chaos
+
+
+@pytest.mark.parametrize("fault", CATALOGUE, ids=[f.slug for f in CATALOGUE])
+async def test_fault_leaves_every_leader_fill_copied_exactly_once(
+    fault: Fault, chaos_meshes: dict[str, ChaosMesh], chaos_collector: Collector,
+) -> None:
+    if fault.kind == "point" and not fault_point_inserted(fault.point):
+        pytest.skip(f"faultpoint({fault.point!r}) is not in the service's code yet")
+    seeds = seeds_for(fault)
+    groups = await asyncio.gather(
+        *(run_group(mesh, fault, seeds, shape()) for mesh in chaos_meshes.values()),
+        return_exceptions=True,
+    )
+    results: list[RunResult] = []
+    errors = []
+    for backend, group in zip(chaos_meshes, groups, strict=True):
+        if isinstance(group, BaseException):
+            errors.append(f"[{backend}] the harness failed: {type(group).__name__}: {group}")
+        else:
+            results.extend(group)
+    chaos_collector.add(results)
+    if os.environ.get("CHAOS_VERBOSE"):
+        print("\n\n".join(r.report() for r in results))  # noqa: T201 - asked for with -s
+    failed = [r.report() for r in results if not r.ok]
+    assert not errors and not failed, "\n\n".join(errors + failed)
+    assert all(r.expected > 0 for r in results), "a run produced no leader fill to copy"
+    for backend in chaos_meshes:
+        fired = [r.fired for r in results if r.backend == backend]
+        assert any(fired), (f"[{backend}] {fault.name}: the fault never fired in {len(fired)} "
+                            "runs (a point off the copy path, or rules no copy met)")

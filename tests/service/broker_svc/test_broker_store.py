@@ -1,0 +1,188 @@
+"""The broker's tables on SQLite and PostgreSQL: accounts, idempotent registration, orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from broker_svc.domain.model import (
+    ExchangeAccount,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from broker_svc.store import AccountRow, BrokerStore
+from meshkit import db
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _store(database: db.Database) -> BrokerStore:
+    store = BrokerStore(database)
+    await store.migrate()
+    return store
+
+
+def _row(exchange_id: str, user_id: str = "user-1", at: datetime = NOW) -> AccountRow:
+    account = ExchangeAccount(exchange_id, user_id, "binance", "main", "1234", at)
+    return AccountRow(account, b"\x00sealed\xff", b"n" * 12, "abcd1234")
+
+
+REQUEST = OrderRequest(
+    "cid-1",
+    "BTC/USDT",
+    OrderSide.BUY,
+    OrderType.LIMIT,
+    Decimal("0.0100"),
+    price=Decimal("40000.5"),
+    time_in_force=TimeInForce.GTC,
+)
+
+
+async def test_an_account_round_trips_with_its_sealed_bytes(database: db.Database) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-1"))
+    row = await store.get_account("ex-1")
+    assert row is not None
+    assert row.account == _row("ex-1").account
+    assert (row.ciphertext, row.nonce, row.key_id) == (b"\x00sealed\xff", b"n" * 12, "abcd1234")
+
+
+async def test_a_repeated_request_id_returns_the_first_account(database: db.Database) -> None:
+    store = await _store(database)
+    first = await store.insert_account(_row("ex-1"), "req-1")
+    again = await store.insert_account(_row("ex-2"), "req-1")
+    assert again.account.exchange_id == first.account.exchange_id == "ex-1"
+    assert await store.get_account("ex-2") is None
+    other_user = await store.insert_account(_row("ex-3", "user-2"), "req-1")
+    assert other_user.account.exchange_id == "ex-3"
+
+
+async def test_accounts_without_request_id_never_collide(database: db.Database) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-1"))
+    await store.insert_account(_row("ex-2"))
+    assert [a.exchange_id for a in await store.list_accounts("user-1")] == ["ex-1", "ex-2"]
+
+
+async def test_listing_returns_only_the_users_live_accounts_oldest_first(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-b", at=NOW + timedelta(seconds=1)))
+    await store.insert_account(_row("ex-a", at=NOW))
+    await store.insert_account(_row("ex-other", "user-2"))
+    await store.insert_account(_row("ex-gone", at=NOW + timedelta(seconds=2)))
+    assert await store.delete_account("ex-gone", NOW)
+    assert [a.exchange_id for a in await store.list_accounts("user-1")] == ["ex-a", "ex-b"]
+
+
+async def test_deleting_erases_the_sealed_credentials_and_is_reported_once(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-1"))
+    assert await store.delete_account("ex-1", NOW + timedelta(hours=1))
+    assert not await store.delete_account("ex-1", NOW + timedelta(hours=2))
+    row = await store.get_account("ex-1")
+    assert row is not None
+    assert row.account.deleted_at == NOW + timedelta(hours=1)
+    assert (row.ciphertext, row.nonce) == (b"", b"")
+
+
+async def test_credentials_are_replaced_only_under_the_expected_key(database: db.Database) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-1"))
+    assert not await store.replace_credentials("ex-1", "ffffffff", b"new", b"m" * 12, "11112222")
+    assert await store.replace_credentials("ex-1", "abcd1234", b"new", b"m" * 12, "11112222")
+    row = await store.get_account("ex-1")
+    assert row is not None and (row.ciphertext, row.key_id) == (b"new", "11112222")
+    assert [r.account.exchange_id for r in await store.sealed_accounts()] == ["ex-1"]
+
+
+async def test_an_order_reservation_is_unresolved_until_the_venue_answers(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    assert await store.reserve_order("ex-1", REQUEST, NOW)
+    assert not await store.reserve_order("ex-1", REQUEST, NOW)
+    record = await store.get_order("ex-1", "cid-1")
+    assert record is not None and record.unresolved
+    assert record.request == REQUEST
+    assert record.sent_at == NOW
+    venue_order = Order(
+        "cid-1",
+        "777",
+        "BTC/USDT",
+        OrderSide.BUY,
+        OrderType.LIMIT,
+        Decimal("0.01"),
+        OrderStatus.PARTIALLY_FILLED,
+        filled_quantity=Decimal("0.004"),
+        price=Decimal("40000.5"),
+        average_price=Decimal("40000.25"),
+    )
+    await store.record_order("ex-1", venue_order, NOW + timedelta(seconds=1))
+    record = await store.get_order("ex-1", "cid-1")
+    assert record is not None and not record.unresolved
+    assert (record.venue_order_id, record.status, record.filled_quantity, record.average_price) == (
+        "777",
+        OrderStatus.PARTIALLY_FILLED,
+        Decimal("0.004"),
+        Decimal("40000.25"),
+    )
+    assert record.created_at == NOW and record.updated_at == NOW + timedelta(seconds=1)
+    assert await store.client_order_ids("ex-1", ["777", "888"]) == {"777": "cid-1"}
+
+
+async def test_client_order_ids_are_unique_per_exchange_only(database: db.Database) -> None:
+    store = await _store(database)
+    assert await store.reserve_order("ex-1", REQUEST, NOW)
+    assert await store.reserve_order("ex-2", REQUEST, NOW)
+
+
+async def test_an_unsent_reservation_can_be_forgotten_but_a_known_order_cannot(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    await store.reserve_order("ex-1", REQUEST, NOW)
+    await store.forget_unsent("ex-1", "cid-1")
+    assert await store.get_order("ex-1", "cid-1") is None
+    order = Order(
+        "cid-1",
+        "9",
+        "BTC/USDT",
+        OrderSide.BUY,
+        OrderType.MARKET,
+        Decimal("1"),
+        OrderStatus.FILLED,
+        filled_quantity=Decimal("1"),
+    )
+    await store.record_order("ex-1", order, NOW)
+    await store.forget_unsent("ex-1", "cid-1")
+    assert await store.get_order("ex-1", "cid-1") is not None
+
+
+async def test_mark_resent_moves_the_send_time_of_an_unresolved_order_only(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    await store.reserve_order("ex-1", REQUEST, NOW)
+    assert await store.mark_resent("ex-1", "cid-1", NOW + timedelta(minutes=1))
+    record = await store.get_order("ex-1", "cid-1")
+    assert record is not None and record.sent_at == NOW + timedelta(minutes=1)
+    order = Order(
+        "cid-1", "9", "BTC/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("1"), OrderStatus.FILLED
+    )
+    await store.record_order("ex-1", order, NOW)
+    assert not await store.mark_resent("ex-1", "cid-1", NOW + timedelta(minutes=2))
+
+
+async def test_migrating_twice_changes_nothing(database: db.Database) -> None:
+    store = await _store(database)
+    await store.insert_account(_row("ex-1"))
+    await store.migrate()
+    assert await store.get_account("ex-1") is not None

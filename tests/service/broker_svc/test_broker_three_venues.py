@@ -1,0 +1,277 @@
+"""The whole broker (build_server, servicer, store, ccxt ports, limiter) against the Binance,
+Coinbase and Kraken emulators: registration, orders, valuation, watches and rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from copytrade.common.v1 import types_pb2
+from google.type import decimal_pb2
+
+from broker_svc.config import Settings
+from broker_svc.server import build_server
+from tests.service.broker_svc.broker_rpc import failure
+from tests.service.broker_svc.conftest import ALICE, as_user
+
+sim = pytest.importorskip("exchange_sim", reason="the emulators are not available")
+
+VENUES = ("binance", "coinbase", "kraken")
+SYMBOL = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}
+QUOTE = {"binance": "USDT", "coinbase": "USD", "kraken": "USD"}
+
+
+@dataclass
+class Broker:
+    """A running broker over the three emulators, and an admin client of them."""
+
+    stub: pb_grpc.BrokerServiceStub
+    urls: dict[str, str]
+    states: dict[str, Any]
+    session: aiohttp.ClientSession
+
+    async def admin(self, venue: str, path: str, body: Any = None, method: str = "POST") -> Any:
+        async with self.session.request(method, self.urls[venue] + path, json=body) as response:
+            payload = await response.json()
+            assert response.status == 200, payload
+            return payload
+
+    async def keys(self, venue: str, balances: dict[str, str], **flags: bool) -> dict[str, str]:
+        made = await self.admin(venue, "/_sim/accounts", {"balances": balances, **flags})
+        return dict(made)
+
+    async def register(self, venue: str, balances: dict[str, str]) -> str:
+        made = await self.keys(venue, balances)
+        response = await self.stub.RegisterExchange(
+            pb.RegisterExchangeRequest(
+                exchange_name=venue, api_key=made["api_key"], api_secret=made["api_secret"]
+            ),
+            metadata=as_user(ALICE),
+        )
+        return response.exchange.exchange_id
+
+
+async def _broker(tmp_path: Any, *, limits: bool, max_wait_ms: int = 2000) -> AsyncIterator[Broker]:
+    cluster = await sim.start_venues(VENUES, rate_limits=limits)
+    settings = Settings(
+        encryption_key=os.urandom(32),
+        grpc_port=0,
+        metrics_port=0,
+        database_url=f"sqlite:///{tmp_path}/broker.db",
+        venue_urls=dict(cluster.urls),
+        order_timeout_ms=5000,
+        rate_limits=limits,
+        rate_limit_max_wait_ms=max_wait_ms,
+    )
+    running, release = await build_server(settings)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Broker(pb_grpc.BrokerServiceStub(channel), cluster.urls, cluster.states, session)
+    finally:
+        await channel.close()
+        await running.stop(grace=None)
+        await release()
+        await cluster.close()
+
+
+@pytest.fixture
+async def broker(tmp_path: Any) -> AsyncIterator[Broker]:
+    """The broker with every limit off (ours and the venues')."""
+    async for running in _broker(tmp_path, limits=False):
+        yield running
+
+
+def _order(exchange_id: str, venue: str, cid: str, quantity: str = "0.01") -> pb.PlaceOrderRequest:
+    return pb.PlaceOrderRequest(
+        exchange_id=exchange_id,
+        client_order_id=cid,
+        symbol=SYMBOL[venue],
+        side=types_pb2.ORDER_SIDE_BUY,
+        type=types_pb2.ORDER_TYPE_MARKET,
+        quantity=decimal_pb2.Decimal(value=quantity),
+    )
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_an_order_placed_twice_is_one_order_found_and_listed(
+    broker: Broker, venue: str
+) -> None:
+    exchange_id = await broker.register(venue, {QUOTE[venue]: "10000"})
+    cid = str(uuid.uuid4())
+    placed = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
+    again = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
+    assert placed.order.status == types_pb2.ORDER_STATUS_FILLED
+    assert again.order.venue_order_id == placed.order.venue_order_id
+    found = await broker.stub.GetOrder(
+        pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=cid)
+    )
+    assert found.order.venue_order_id == placed.order.venue_order_id
+    fills = await broker.stub.ListFills(pb.ListFillsRequest(exchange_id=exchange_id))
+    assert [(f.venue_order_id, f.client_order_id) for f in fills.fills] == [
+        (placed.order.venue_order_id, cid)
+    ]
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_a_portfolio_is_valued_in_the_venues_main_quote(broker: Broker, venue: str) -> None:
+    exchange_id = await broker.register(venue, {QUOTE[venue]: "1000", "BTC": "0.5"})
+    portfolio = await broker.stub.GetPortfolio(pb.GetPortfolioRequest(exchange_id=exchange_id))
+    assert portfolio.quote_currency == QUOTE[venue]
+    assert {b.asset: b.value.value for b in portfolio.balances} == {
+        "BTC": "25000",
+        QUOTE[venue]: "1000",
+    }
+    assert portfolio.equity.value == "26000"
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_a_key_that_can_withdraw_is_refused_and_a_trading_key_passes(
+    broker: Broker, venue: str
+) -> None:
+    risky = await broker.keys(venue, {QUOTE[venue]: "1"}, can_withdraw=True)
+    report = await broker.stub.TestBroker(
+        pb.TestBrokerRequest(
+            exchange_name=venue, api_key=risky["api_key"], api_secret=risky["api_secret"]
+        ),
+        metadata=as_user(ALICE),
+    )
+    assert (report.ok, report.authenticated, report.can_withdraw) == (False, True, True)
+    fine = await broker.keys(venue, {QUOTE[venue]: "1"})
+    report = await broker.stub.TestBroker(
+        pb.TestBrokerRequest(
+            exchange_name=venue, api_key=fine["api_key"], api_secret=fine["api_secret"]
+        ),
+        metadata=as_user(ALICE),
+    )
+    assert (report.ok, report.can_trade, report.can_withdraw, report.reason) == (
+        True,
+        True,
+        False,
+        "",
+    )
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_a_venue_rejection_is_a_clear_error_and_nothing_is_kept(
+    broker: Broker, venue: str
+) -> None:
+    exchange_id = await broker.register(venue, {QUOTE[venue]: "10"})
+    cid = str(uuid.uuid4())
+    failed = await failure(broker.stub.PlaceOrder(_order(exchange_id, venue, cid)))
+    assert (failed.code, failed.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "INSUFFICIENT_FUNDS",
+    )
+    assert "http" not in failed.message and "{" not in failed.message
+    missing = await failure(
+        broker.stub.GetOrder(
+            pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=cid, symbol=SYMBOL[venue])
+        )
+    )
+    assert (missing.code, missing.reason) == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_fills_are_watched_over_grpc_after_a_connected_event(
+    broker: Broker, venue: str
+) -> None:
+    exchange_id = await broker.register(venue, {QUOTE[venue]: "10000"})
+    call = broker.stub.WatchFills(pb.WatchFillsRequest(exchange_id=exchange_id))
+    first = await asyncio.wait_for(call.read(), timeout=10)
+    assert first.event.state == pb.WATCH_STATE_CONNECTED
+    cid = str(uuid.uuid4())
+    placed = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
+    while True:
+        message = await asyncio.wait_for(call.read(), timeout=10)
+        if message.WhichOneof("message") == "fill":
+            break
+    assert (message.fill.venue_order_id, message.fill.client_order_id) == (
+        placed.order.venue_order_id,
+        cid,
+    )
+    call.cancel()
+
+
+async def test_the_venue_stream_drop_is_reported_and_the_watch_reconnects(
+    broker: Broker,
+) -> None:
+    exchange_id = await broker.register("binance", {"USDT": "10000"})
+    call = broker.stub.WatchOrders(pb.WatchOrdersRequest(exchange_id=exchange_id))
+    assert (await asyncio.wait_for(call.read(), timeout=10)).event.state == (
+        pb.WATCH_STATE_CONNECTED
+    )
+    ws_api = broker.states["binance"]
+    # Close the venue's side of every WebSocket, as a venue restart would.
+    closed = 0
+    for listener in list(ws_api.engine._listeners) if hasattr(ws_api.engine, "_listeners") else []:
+        owner = getattr(listener, "__self__", None)
+        if owner is not None and hasattr(owner, "close_all"):
+            await owner.close_all()
+            closed += 1
+    if not closed:
+        pytest.skip("the emulator offers no way to drop its sockets")
+    states = []
+    while len(states) < 2:
+        message = await asyncio.wait_for(call.read(), timeout=10)
+        if message.WhichOneof("message") == "event":
+            states.append(message.event.state)
+    assert states == [pb.WATCH_STATE_DISCONNECTED, pb.WATCH_STATE_CONNECTED]
+    cid = str(uuid.uuid4())
+    await broker.stub.PlaceOrder(_order(exchange_id, "binance", cid))
+    while True:
+        message = await asyncio.wait_for(call.read(), timeout=10)
+        if message.WhichOneof("message") == "order":
+            break
+    assert message.order.client_order_id == cid
+    call.cancel()
+
+
+async def test_a_burst_beyond_the_budget_is_resource_exhausted_and_the_venue_sees_no_429(
+    tmp_path: Any,
+) -> None:
+    async for broker in _broker(tmp_path, limits=True, max_wait_ms=300):
+        refused: list[str] = []
+        limiter = broker.states["binance"].limiter
+        admit_order = limiter.admit_order
+
+        def counted(*args: Any) -> Any:
+            try:
+                return admit_order(*args)
+            except Exception as e:
+                refused.append(str(e))
+                raise
+
+        limiter.admit_order = counted
+        exchange_id = await broker.register("binance", {"USDT": "100000"})
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(
+                broker.stub.PlaceOrder(_order(exchange_id, "binance", str(uuid.uuid4()), "0.001"))
+                for _ in range(16)
+            ),
+            return_exceptions=True,
+        )
+        assert time.monotonic() - started < 5
+        placed = [r for r in results if not isinstance(r, BaseException)]
+        limited = [await failure(_raise(r)) for r in results if isinstance(r, BaseException)]
+        assert len(placed) >= 10 and limited
+        assert {(f.code, f.reason) for f in limited} == {
+            (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+        }
+        assert all(f.retry_after and 0 < f.retry_after <= 2 for f in limited)
+        assert refused == []
+
+
+async def _raise(error: BaseException) -> None:
+    raise error

@@ -1,0 +1,41 @@
+"""Fixtures of the reconciliation service tests: a scripted world, fakes, a running service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import grpc
+import pytest
+from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
+from recon_fakes import Mesh, World, registrations
+
+from meshkit import db
+from meshkit.testing import inprocess_server
+from recon_svc.config import Settings
+from recon_svc.server import Dependencies, build_server
+from recon_svc.store import ReconStore
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+async def mesh(world: World, database: db.Database) -> AsyncIterator[Mesh]:
+    async with inprocess_server(registrations(world)) as (fakes, _channel):
+        address = f"127.0.0.1:{fakes.port}"
+        settings = Settings(
+            grpc_port=0, metrics_port=0, engine_svc_addr=address, sync_svc_addr=address,
+            broker_svc_addr=address, rpc_timeout_seconds=5,
+        )
+        store = ReconStore(database)
+        running, release = await build_server(
+            settings, Dependencies(store=store, clock=world.clock),
+        )
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        try:
+            yield Mesh(pb_grpc.ReconServiceStub(channel), store, world)
+        finally:
+            await channel.close()
+            await running.server.stop(grace=None)
+            await release()

@@ -1,0 +1,215 @@
+"""In-process fakes of the engine, sync and broker services for the reconciliation tests.
+
+They serve a scripted world over real gRPC: they page (at most three rows per page, whatever
+the caller asks), filter by time as the real services do, and enforce the caller's identity
+where the real ones do (the engine's public RPCs, the broker's ownership check).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import grpc
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
+from copytrade.common.v1 import types_pb2
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
+from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
+from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
+from copytrade.sync.v1 import sync_service_pb2 as sync_pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
+
+from meshkit import errors
+from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
+from meshkit.identity import user_id_or_empty
+from meshkit.server import Registration
+from meshkit.testing import FakeClock
+from recon_svc.store import ReconStore
+
+PAGE_CAP = 3
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+USER = "user-1"
+OTHER_USER = "user-2"
+SYMBOL = "BTC/USDT"
+
+
+@dataclass
+class World:
+    """What the other services know: one user's configuration copying one leader."""
+
+    clock: FakeClock = field(default_factory=lambda: FakeClock(T0))
+    config_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    source_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    accounts: tuple[str, str] = field(
+        default_factory=lambda: (str(uuid.uuid4()), str(uuid.uuid4())),
+    )
+    owner: str = USER
+    config_created: datetime = T0 - timedelta(hours=2)
+    signals: list[sync_pb.Signal] = field(default_factory=list)
+    intents: list[engine_pb.CopiedOrder] = field(default_factory=list)
+    orders: dict[str, list[types_pb2.Order]] = field(default_factory=dict)
+    broken_venues: set[str] = field(default_factory=set)
+    sync_down: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def add_signal(self, sequence: int, event_time: datetime) -> None:
+        """Log a leader buy of 1 BTC."""
+        message = sync_pb.Signal(
+            source_id=self.source_id, sequence=sequence, signal_id=f"trade-{sequence}",
+            symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
+            event_time=timestamp_to_proto(event_time),
+            log_time=timestamp_to_proto(event_time + timedelta(milliseconds=5)),
+        )
+        set_decimal(message.quantity, Decimal("1"))
+        self.signals.append(message)
+
+    def add_intent(
+        self,
+        sequence: int,
+        account: str,
+        state: int = engine_pb.INTENT_STATE_FILLED,
+        *,
+        filled: str = "0.25",
+        reason: str = "",
+        venue_filled: str | None = None,
+        venue_copies: int = 1,
+    ) -> str:
+        """Record an intent and, unless skipped or ``venue_copies`` is 0, its venue orders."""
+        signal = next(s for s in self.signals if s.sequence == sequence)
+        created = signal.event_time.ToDatetime(tzinfo=UTC) + timedelta(seconds=1)
+        client_order_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sequence}/{account}"))
+        message = engine_pb.CopiedOrder(
+            intent_id=str(uuid.uuid4()), config_id=self.config_id, source_id=self.source_id,
+            sequence=sequence, signal_id=signal.signal_id, target_exchange_id=account,
+            client_order_id=client_order_id, symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
+            type=types_pb2.ORDER_TYPE_MARKET, state=state, reason=reason,
+            create_time=timestamp_to_proto(created),
+        )
+        set_decimal(message.filled_quantity, Decimal(filled))
+        self.intents.append(message)
+        if state != engine_pb.INTENT_STATE_SKIPPED:
+            for copy in range(venue_copies):
+                order = types_pb2.Order(
+                    exchange_id=account, venue_order_id=f"v-{sequence}-{copy}",
+                    client_order_id=client_order_id, symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
+                    type=types_pb2.ORDER_TYPE_MARKET, status=types_pb2.ORDER_STATUS_FILLED,
+                    create_time=timestamp_to_proto(created + timedelta(seconds=1 + copy)),
+                )
+                set_decimal(order.filled_quantity, Decimal(venue_filled or filled))
+                self.orders.setdefault(account, []).append(order)
+        return client_order_id
+
+
+class FakeEngine(engine_grpc.EngineServiceServicer):
+    """Serves the world's configuration and intents to their owner only."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def _check_owner(self, config_id: str, context: grpc.aio.ServicerContext) -> None:
+        if config_id != self.world.config_id or user_id_or_empty(context) != self.world.owner:
+            raise errors.NotFound(f"copy configuration {config_id} not found")
+
+    async def GetCopyStatus(
+        self, request: engine_pb.GetCopyStatusRequest, context: grpc.aio.ServicerContext,
+    ) -> engine_pb.GetCopyStatusResponse:
+        self.world.calls.append("GetCopyStatus")
+        self._check_owner(request.config_id, context)
+        config = engine_pb.CopyConfig(
+            config_id=self.world.config_id, source_exchange_id=self.world.source_id,
+            target_exchange_ids=list(self.world.accounts), status=engine_pb.COPY_STATUS_ACTIVE,
+            is_active=True, create_time=timestamp_to_proto(self.world.config_created),
+        )
+        return engine_pb.GetCopyStatusResponse(config=config)
+
+    async def ListCopiedOrders(
+        self, request: engine_pb.ListCopiedOrdersRequest, context: grpc.aio.ServicerContext,
+    ) -> engine_pb.ListCopiedOrdersResponse:
+        self.world.calls.append("ListCopiedOrders")
+        self._check_owner(request.config_id, context)
+        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
+        rows = sorted(
+            (i for i in self.world.intents
+             if start is None or i.create_time.ToDatetime(tzinfo=UTC) >= start),
+            key=lambda i: (i.create_time.ToDatetime(tzinfo=UTC), i.intent_id),
+        )
+        limit = min(request.page_size or 500, PAGE_CAP)
+        return engine_pb.ListCopiedOrdersResponse(orders=rows[:limit])
+
+
+class FakeSync(sync_grpc.SyncServiceServicer):
+    """Serves the world's signal log, paged by sequence and filtered by event time."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def ListSignals(
+        self, request: sync_pb.ListSignalsRequest, context: grpc.aio.ServicerContext,
+    ) -> sync_pb.ListSignalsResponse:
+        self.world.calls.append("ListSignals")
+        if self.world.sync_down:
+            raise errors.Unavailable("the signal log is unavailable")
+        if request.source_id != self.world.source_id:
+            raise errors.NotFound("source not found")
+        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
+        end = timestamp_from_proto(request.end_time, request.HasField("end_time"))
+        rows = []
+        for signal in sorted(self.world.signals, key=lambda s: s.sequence):
+            event = signal.event_time.ToDatetime(tzinfo=UTC)
+            if signal.sequence <= request.after_sequence:
+                continue
+            if (start is not None and event < start) or (end is not None and event >= end):
+                continue
+            rows.append(signal)
+        limit = min(request.page_size or 1000, PAGE_CAP)
+        return sync_pb.ListSignalsResponse(signals=rows[:limit])
+
+
+class FakeBroker(broker_grpc.BrokerServiceServicer):
+    """Serves each follower account's venue orders to the account's owner only."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def ListOrders(
+        self, request: broker_pb.ListOrdersRequest, context: grpc.aio.ServicerContext,
+    ) -> broker_pb.ListOrdersResponse:
+        user = user_id_or_empty(context)
+        self.world.calls.append(f"ListOrders:{request.exchange_id}:{user}")
+        if request.exchange_id not in self.world.accounts:
+            raise errors.NotFound("exchange account not found")
+        if user and user != self.world.owner:
+            raise errors.NotFound("exchange account not found")
+        if request.exchange_id in self.world.broken_venues:
+            raise errors.Unavailable("binance did not answer", reason="EXCHANGE_UNAVAILABLE")
+        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
+        orders = [
+            o for o in self.world.orders.get(request.exchange_id, [])
+            if (not request.symbols or o.symbol in request.symbols)
+            and (start is None or o.create_time.ToDatetime(tzinfo=UTC) >= start)
+        ]
+        return broker_pb.ListOrdersResponse(orders=orders)
+
+
+def registrations(world: World) -> list[Registration]:
+    """Return the three fakes, ready for ``meshkit.testing.inprocess_server``."""
+    return [
+        Registration(engine_grpc.add_EngineServiceServicer_to_server, FakeEngine(world),
+                     "copytrade.engine.v1.EngineService"),
+        Registration(sync_grpc.add_SyncServiceServicer_to_server, FakeSync(world),
+                     "copytrade.sync.v1.SyncService"),
+        Registration(broker_grpc.add_BrokerServiceServicer_to_server, FakeBroker(world),
+                     "copytrade.broker.v1.BrokerService"),
+    ]
+
+
+@dataclass
+class Mesh:
+    """The reconciliation service under test, its store and the world its fakes serve."""
+
+    stub: recon_grpc.ReconServiceStub
+    store: ReconStore
+    world: World

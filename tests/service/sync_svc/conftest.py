@@ -1,0 +1,63 @@
+"""Fixtures of the sync service tests: a fake broker, a store on each backend, a running service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
+from sync_helpers import FAST, FakeBroker, StepClock
+
+from meshkit import db
+from sync_svc.config import Settings
+from sync_svc.exchange_sync import SyncTiming
+from sync_svc.server import Deps, SyncService, build_service
+from sync_svc.store import SyncStore
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+async def store(database: db.Database) -> SyncStore:
+    sync_store = SyncStore(database)
+    await sync_store.migrate()
+    return sync_store
+
+
+@pytest.fixture
+def timing() -> SyncTiming:
+    return FAST
+
+
+@pytest.fixture
+async def service(store: SyncStore, broker: FakeBroker, clock: StepClock,
+                  timing: SyncTiming) -> AsyncIterator[SyncService]:
+    settings = Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2)
+    svc, close = await build_service(
+        settings, Deps(store=store, broker=broker, clock=clock, timing=timing),
+    )
+    try:
+        yield svc
+    finally:
+        await svc.running.stop(None)
+        await close()
+
+
+@pytest.fixture
+async def stub(service: SyncService) -> AsyncIterator[pb_grpc.SyncServiceStub]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.running.port}")
+    try:
+        yield pb_grpc.SyncServiceStub(channel)
+    finally:
+        await channel.close()
+
+

@@ -1,0 +1,174 @@
+"""The gRPC broker adapter against an in-process fake BrokerService."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import grpc
+import pytest
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
+from copytrade.common.v1 import types_pb2
+
+from meshkit import errors
+from meshkit.identity import USER_HEADER
+from meshkit.server import Registration
+from meshkit.testing import inprocess_server
+from sync_svc.adapters.broker_client import GrpcBroker
+from sync_svc.domain.model import LeaderFill, OrderType, Side, WatchEvent, WatchItem, WatchState
+
+T0 = datetime(2026, 4, 1, 10, 0, 0, 123000, tzinfo=UTC)
+
+
+class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
+    def __init__(self) -> None:
+        self.since: datetime | None = None
+        self.users: list[str] = []
+        self.delay = 0.0
+        self.watch_error: errors.ServiceError | None = None
+        self.watch_forever = False
+        self.watch_cancelled = asyncio.Event()
+
+    async def GetExchange(  # noqa: N802
+        self, request: broker_pb.GetExchangeRequest, context: grpc.aio.ServicerContext,
+    ) -> broker_pb.GetExchangeResponse:
+        self.users += [m.value for m in context.invocation_metadata() if m.key == USER_HEADER]
+        if request.exchange_id != "acc-1":
+            raise errors.NotFound("no such account", reason="EXCHANGE_NOT_FOUND")
+        return broker_pb.GetExchangeResponse(exchange=broker_pb.ExchangeAccount(
+            exchange_id="acc-1", exchange_name="coinbase"))
+
+    async def ListFills(  # noqa: N802
+        self, request: broker_pb.ListFillsRequest, context: grpc.aio.ServicerContext,
+    ) -> broker_pb.ListFillsResponse:
+        await asyncio.sleep(self.delay)
+        self.since = request.since.ToDatetime(tzinfo=UTC)
+        fill = types_pb2.Fill(
+            exchange_id="acc-1", trade_id="t9", symbol="BTC/USD", side=types_pb2.ORDER_SIDE_SELL,
+            order_type=types_pb2.ORDER_TYPE_LIMIT, fee_currency="USD",
+        )
+        fill.quantity.value, fill.price.value, fill.fee.value = "0.01", "61000.5", "0.3"
+        fill.trade_time.FromDatetime(T0)
+        return broker_pb.ListFillsResponse(fills=[fill])
+
+    async def WatchFills(  # noqa: N802
+        self, request: broker_pb.WatchFillsRequest, context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[broker_pb.WatchFillsResponse]:
+        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(
+            state=broker_pb.WATCH_STATE_CONNECTED, detail="subscribed"))
+        fill = types_pb2.Fill(exchange_id=request.exchange_id, trade_id="w1", symbol="ETH/USD",
+                              side=types_pb2.ORDER_SIDE_BUY)
+        fill.quantity.value, fill.price.value = "1.5", "3000"
+        fill.trade_time.FromDatetime(T0)
+        yield broker_pb.WatchFillsResponse(fill=fill)
+        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(state=99))  # unknown
+        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(
+            state=broker_pb.WATCH_STATE_GAP_SUSPECTED, detail="sequence jumped"))
+        if self.watch_error is not None:
+            raise self.watch_error
+        if self.watch_forever:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.watch_cancelled.set()
+                raise
+
+    async def GetPortfolio(  # noqa: N802
+        self, request: broker_pb.GetPortfolioRequest, context: grpc.aio.ServicerContext,
+    ) -> broker_pb.GetPortfolioResponse:
+        raise errors.Unavailable("venue down", retry_after=1.5, reason="EXCHANGE_UNAVAILABLE")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeBrokerServicer, GrpcBroker]]:
+    servicer = FakeBrokerServicer()
+    registration = Registration(broker_grpc.add_BrokerServiceServicer_to_server, servicer,
+                                "copytrade.broker.v1.BrokerService")
+    async with inprocess_server([registration], domain="broker.copytrade") as (running, _channel):
+        client = GrpcBroker.connect(f"127.0.0.1:{running.port}")
+        try:
+            yield servicer, client
+        finally:
+            await client.close()
+
+
+async def test_list_fills_sends_since_and_parses_fills(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    servicer, client = fake
+    (fill,) = await client.list_fills("acc-1", T0, timeout=5)
+    assert servicer.since == T0
+    assert (fill.trade_id, fill.symbol, fill.side) == ("t9", "BTC/USD", Side.SELL)
+    assert fill.order_type is OrderType.LIMIT and fill.quantity == Decimal("0.01")
+    assert fill.price == Decimal("61000.5") and fill.fee == Decimal("0.3")
+    assert fill.trade_time == T0
+
+
+async def test_get_exchange_forwards_the_user_and_keeps_the_reason(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    servicer, client = fake
+    account = await client.get_exchange("acc-1", user_id="alice", timeout=5)
+    assert account.exchange_name == "coinbase"
+    assert servicer.users == ["alice"]
+    with pytest.raises(errors.NotFound) as caught:
+        await client.get_exchange("other", timeout=5)
+    assert caught.value.reason == "EXCHANGE_NOT_FOUND"
+
+
+async def test_broker_unavailable_keeps_its_retry_delay(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    _servicer, client = fake
+    with pytest.raises(errors.Unavailable) as caught:
+        await client.get_portfolio("acc-1", timeout=5)
+    assert caught.value.reason == "EXCHANGE_UNAVAILABLE" and caught.value.retry_after == 1.5
+
+
+async def test_a_read_that_times_out_is_unavailable_not_an_unknown_outcome(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    servicer, client = fake
+    servicer.delay = 1.0
+    with pytest.raises(errors.Unavailable) as caught:
+        await client.list_fills("acc-1", T0, timeout=0.1)
+    assert caught.value.reason == "BROKER_TIMEOUT"
+    assert not isinstance(caught.value, errors.OutcomeUnknown)
+
+
+async def test_watch_fills_yields_events_and_fills_and_ends_with_the_stream(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    _servicer, client = fake
+    items: list[WatchItem] = [item async for item in client.watch_fills("acc-1")]
+    assert items[0] == WatchEvent(WatchState.CONNECTED, "subscribed")
+    assert isinstance(items[1], LeaderFill) and items[1].trade_id == "w1"
+    assert items[1].quantity == Decimal("1.5") and items[1].trade_time == T0
+    assert items[2:] == [WatchEvent(WatchState.GAP_SUSPECTED, "sequence jumped")]
+
+
+async def test_a_failed_watch_raises_the_brokers_error(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    servicer, client = fake
+    servicer.watch_error = errors.Unavailable("venue stream closed", reason="VENUE_STREAM_CLOSED")
+    seen: list[WatchItem] = []
+    with pytest.raises(errors.Unavailable) as caught:
+        async for item in client.watch_fills("acc-1"):
+            seen.append(item)
+    assert caught.value.reason == "VENUE_STREAM_CLOSED" and len(seen) == 3
+
+
+async def test_closing_a_watch_cancels_it_at_the_broker(
+    fake: tuple[FakeBrokerServicer, GrpcBroker],
+) -> None:
+    servicer, client = fake
+    servicer.watch_forever = True
+    stream = client.watch_fills("acc-1")
+    for _ in range(3):
+        await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.wait_for(servicer.watch_cancelled.wait(), 5)

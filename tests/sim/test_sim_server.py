@@ -1,0 +1,68 @@
+"""The emulator launcher: venue registry, ports, CLI options and the ccxt URL helper."""
+
+from __future__ import annotations
+
+import aiohttp
+import ccxt
+import ccxt.pro
+import pytest
+
+from exchange_sim import VENUES, start_venues
+from exchange_sim.ccxt_urls import binance_options, point_ccxt_at
+from exchange_sim.server import parse_args
+
+
+async def test_port_zero_picks_a_free_port_and_reports_it() -> None:
+    cluster = await start_venues(("binance",))
+    try:
+        url = cluster.urls["binance"]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        async with aiohttp.ClientSession() as session, session.get(url + "/api/v3/ping") as response:
+            assert response.status == 200 and await response.json() == {}
+            assert response.headers["X-MBX-USED-WEIGHT-1M"] == "1"
+    finally:
+        await cluster.close()
+
+
+async def test_unknown_venue_is_refused() -> None:
+    with pytest.raises(ValueError, match="venues: unknown venue 'ftx'"):
+        await start_venues(("ftx",))
+
+
+def test_cli_defaults_flags_and_environment() -> None:
+    args = parse_args([], environ={})
+    assert (args.host, args.binance_port, args.rate_limits, args.venues) == ("127.0.0.1", 9101, True, "binance,coinbase,kraken")
+    args = parse_args([], environ={"SIM_RATE_LIMITS": "off", "SIM_BINANCE_PORT": "0"})
+    assert (args.rate_limits, args.binance_port) == (False, 0)
+    args = parse_args(["--binance-port", "9200", "--rate-limits"], environ={"SIM_RATE_LIMITS": "off"})
+    assert (args.rate_limits, args.binance_port) == (True, 9200)
+    assert set(VENUES) >= {"binance"} and VENUES["binance"].default_port == 9101
+
+
+def test_point_ccxt_at_rewrites_exactly_the_emulated_urls() -> None:
+    ex = ccxt.pro.binance({"options": binance_options()})
+    point_ccxt_at(ex, "http://127.0.0.1:9101/")
+    api = ex.urls["api"]
+    assert api["public"] == api["private"] == "http://127.0.0.1:9101/api/v3"
+    assert api["sapi"] == "http://127.0.0.1:9101/sapi/v1"
+    assert (api["fapiPublic"], api["dapiPublic"]) == ("http://127.0.0.1:9101/fapi/v1", "http://127.0.0.1:9101/dapi/v1")
+    assert api["ws"]["ws-api"]["spot"] == "ws://127.0.0.1:9101/ws-api/v3"
+    assert ex.options["fetchMarkets"]["types"] == ["spot"] and ex.options["fetchCurrencies"] is False
+    with pytest.raises(ValueError, match="no emulator"):
+        point_ccxt_at(ccxt.okx(), "http://127.0.0.1:1")
+
+
+async def test_default_ccxt_options_also_load_markets() -> None:
+    import ccxt.async_support as ccxt_async
+    cluster = await start_venues(("binance",))
+    async with aiohttp.ClientSession() as session, \
+            session.post(cluster.urls["binance"] + "/_sim/accounts", json={}) as response:
+        creds = await response.json()
+    ex = ccxt_async.binance({"apiKey": creds["api_key"], "secret": creds["api_secret"], "enableRateLimit": False})
+    point_ccxt_at(ex, cluster.urls["binance"])
+    try:
+        markets = await ex.load_markets()
+        assert set(markets) == {"BTC/USDT", "ETH/USDT", "BNB/USDT"}
+    finally:
+        await ex.close()
+        await cluster.close()
