@@ -673,6 +673,38 @@ class CcxtExchange:
             raise ValueError("the venue answered with another order")
         return replace(order, client_order_id=request.client_order_id)
 
+    async def _read_back(self, request: OrderRequest, venue_order_id: str) -> Order:
+        """Read an order the venue has just taken (its create answered with the id only).
+
+        The create succeeded: the venue has the order. A venue may not show a new order to
+        queries for a while (its not-found lag), so a failed read-back is no verdict on the
+        order: it is reported open with nothing filled, and lookups by client order id follow
+        it from there. Raising here would turn an order the venue holds into a reject.
+        """
+        try:
+            raw = await self._client.fetch_order(venue_order_id, request.symbol)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure: the order stands, state unread
+            log.warning(
+                "%s took order %s but could not show it yet (%s); reported open until a lookup"
+                " finds it", self.venue, request.client_order_id, type(e).__name__,
+            )
+            metrics.VENUE_REQUESTS.labels(self.venue, "fetch_order", "read_back_failed").inc()
+            return Order(
+                client_order_id=request.client_order_id,
+                venue_order_id=venue_order_id,
+                symbol=request.symbol,
+                side=request.side,
+                type=request.type,
+                quantity=request.quantity,
+                status=OrderStatus.OPEN,
+                price=request.price,
+                stop_price=request.stop_price,
+                time_in_force=request.time_in_force,
+            )
+        return self._order(raw)
+
     def _order_arguments(self, request: OrderRequest) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}
         kind = "limit" if request.type.has_limit_price else "market"

@@ -149,7 +149,7 @@ class CoinbaseExchange(CcxtExchange):
         answered = str(raw.get("clientOrderId") or "")
         if answered and answered != request.client_order_id:
             raise ValueError("the venue answered with another order")
-        order = self._order(await self._client.fetch_order(str(raw["id"]), request.symbol))
+        order = await self._read_back(request, str(raw["id"]))
         return self._checked(order, request.client_order_id)
 
     def _checked(self, order: Order, client_order_id: str) -> Order:

@@ -150,7 +150,7 @@ class KrakenExchange(CcxtExchange):
         # AddOrder answers the txid only; QueryOrders has the state.
         if not isinstance(raw, Mapping) or not raw.get("id"):
             raise ValueError("the venue's answer holds no order")
-        order = self._order(await self._client.fetch_order(str(raw["id"]), request.symbol))
+        order = await self._read_back(request, str(raw["id"]))
         if order.client_order_id and order.client_order_id != request.client_order_id:
             raise ValueError("the venue answered with another order")
         return replace(order, client_order_id=request.client_order_id)
@@ -162,7 +162,9 @@ class KrakenExchange(CcxtExchange):
         if hint is not None and hint.venue_order_id:
             try:
                 raw = await self._client.fetch_order(hint.venue_order_id, wanted)
-            except ccxt_errors.OrderNotFound:
+            except ccxt_errors.InvalidOrder:
+                # OrderNotFound, or "EOrder:Invalid order" for a txid QueryOrders does not
+                # show (yet): the listings below search by cl_ord_id instead.
                 raw = None
             if raw and raw.get("clientOrderId") == client_order_id:
                 return raw

@@ -123,6 +123,50 @@ async def test_an_order_placed_twice_is_one_order_found_and_listed(
     ]
 
 
+# What each venue answers for an order it does not show (yet): its not-found lag (T23).
+LOOKUP_NOT_FOUND = {
+    "coinbase": ("GET", "/api/v3/brokerage/orders/historical/*", 404,
+                 {"error": "NOT_FOUND", "error_details": "order with this orderID was not found"}),
+    "kraken": ("POST", "/0/private/QueryOrders", 200,
+               {"error": ["EOrder:Invalid order"], "result": {}}),
+}
+
+
+@pytest.mark.parametrize("venue", sorted(LOOKUP_NOT_FOUND))
+async def test_an_order_the_venue_took_but_does_not_show_yet_is_open_never_rejected(
+    broker: Broker, venue: str
+) -> None:
+    # Coinbase and Kraken answer a create with the order id only; the broker reads the order
+    # back. If the venue hides it a while, the order still stands: never a reject.
+    keys = await broker.keys(venue, {QUOTE[venue]: "10000"})
+    response = await broker.stub.RegisterExchange(
+        pb.RegisterExchangeRequest(
+            exchange_name=venue, api_key=keys["api_key"], api_secret=keys["api_secret"]
+        ),
+        metadata=as_user(ALICE),
+    )
+    exchange_id = response.exchange.exchange_id
+    method, path, status, body = LOOKUP_NOT_FOUND[venue]
+    await broker.admin(venue, "/_sim/faults", {
+        "method": method, "path": path, "status": status, "body": body, "count": 1,
+    })
+    cid = str(uuid.uuid4())
+    placed = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
+    assert placed.order.status == types_pb2.ORDER_STATUS_OPEN
+    assert placed.order.client_order_id == cid and placed.order.venue_order_id
+    assert placed.order.filled_quantity.value in ("", "0")
+    # Once the venue shows it, a lookup gives the real state; sending again adds nothing.
+    found = await broker.stub.GetOrder(
+        pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=cid)
+    )
+    assert found.order.status == types_pb2.ORDER_STATUS_FILLED
+    assert found.order.venue_order_id == placed.order.venue_order_id
+    again = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
+    assert again.order.venue_order_id == placed.order.venue_order_id
+    orders = await broker.admin(venue, f"/_sim/accounts/{keys['api_key']}/orders", method="GET")
+    assert len(orders) == 1
+
+
 @pytest.mark.parametrize("venue", VENUES)
 async def test_a_portfolio_is_valued_in_the_venues_main_quote(broker: Broker, venue: str) -> None:
     exchange_id = await broker.register(venue, {QUOTE[venue]: "1000", "BTC": "0.5"})
