@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -264,6 +266,18 @@ def _fault_response(rule: FaultRule) -> web.Response:
     return web.Response(text=rule.body or "", status=rule.status or 500, headers=rule.headers)
 
 
+def _reset_connection(request: web.Request) -> None:
+    # SO_LINGER with a zero timeout makes close() send a TCP RST instead of a FIN: the client
+    # sees "connection reset by peer", as behind a proxy or a load balancer that dropped it.
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 def fault_middleware(state: VenueState) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Apply the venue's fault rules (``core.faults``) to every non-admin request."""
 
@@ -274,6 +288,15 @@ def fault_middleware(state: VenueState) -> Callable[..., Awaitable[web.StreamRes
         rule = state.faults.take(request.method, request.path)
         if rule is None:
             return await handler(request)
+        if rule.reset:
+            if rule.execute:
+                await handler(request)
+            else:
+                await request.read()  # the whole request reached the venue, unprocessed
+            await asyncio.sleep(rule.delay_s)
+            _reset_connection(request)
+            # Nothing can be answered on a reset connection; aiohttp drops this response.
+            return web.Response(status=499)
         if not rule.execute:
             await asyncio.sleep(rule.delay_s)
             return await handler(request) if rule.status is None else _fault_response(rule)

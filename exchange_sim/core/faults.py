@@ -1,6 +1,6 @@
 """Fault injection: scripted failures for the next requests that match a method and a path.
 
-A rule ``{method, path, status, body, headers, delay_s, execute, count}`` answers the next
+A rule ``{method, path, status, body, headers, delay_s, execute, reset, count}`` answers the next
 ``count`` matching requests (``count: -1`` = until cleared):
 
 * ``path`` matches exactly, or as a prefix when it ends with ``*``; ``method`` ``*`` matches any.
@@ -9,6 +9,9 @@ A rule ``{method, path, status, body, headers, delay_s, execute, count}`` answer
 * ``execute: true``: process the request normally first (an order really gets placed), wait
   ``delay_s``, then answer ``status`` / ``body`` instead of the real reply ("the venue accepted
   it but the reply got lost"); with a null ``status`` the real reply is sent after the delay.
+* ``reset: true``: instead of any answer, reset the TCP connection (RST) once the request
+  body has been read: after processing it with ``execute: true`` ("taken, reply lost on the
+  wire"), without with ``execute: false``. ``status`` and ``body`` must then be null.
 * ``body``: a JSON object / list (sent as JSON), a string (sent as is), or null (empty body).
 """
 
@@ -18,7 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-_ALLOWED_KEYS = {"method", "path", "status", "body", "headers", "delay_s", "execute", "count"}
+_ALLOWED_KEYS = {"method", "path", "status", "body", "headers", "delay_s", "execute", "reset",
+                 "count"}
 
 
 @dataclass
@@ -33,6 +37,7 @@ class FaultRule:
     delay_s: float = 0.0   # a duration, not money: float is fine here
     execute: bool = False
     count: int = 1
+    reset: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request."""
@@ -46,7 +51,7 @@ class FaultRule:
         """The rule as the admin API shows it."""
         return {"method": self.method, "path": self.path, "status": self.status, "body": self.body,
                 "headers": self.headers, "delay_s": self.delay_s, "execute": self.execute,
-                "count": self.count}
+                "reset": self.reset, "count": self.count}
 
     @classmethod
     def parse(cls, raw: object) -> FaultRule:
@@ -77,6 +82,11 @@ class FaultRule:
         execute = raw.get("execute", False)
         if not isinstance(execute, bool):
             raise ValueError("execute: must be true or false")
+        reset = raw.get("reset", False)
+        if not isinstance(reset, bool):
+            raise ValueError("reset: must be true or false")
+        if reset and (status is not None or raw.get("body") is not None):
+            raise ValueError("reset: a reset sends no answer, so status and body must be null")
         count = raw.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or (count < 1 and count != -1):
             raise ValueError("count: must be a positive integer, or -1 for until cleared")
@@ -84,7 +94,7 @@ class FaultRule:
         if body is not None and not isinstance(body, (dict, list, str)):
             raise ValueError("body: must be a JSON object, a list, a string or null")
         return cls(method=method.upper(), path=path, status=status, body=body, headers=dict(headers),
-                   delay_s=float(delay), execute=execute, count=count)
+                   delay_s=float(delay), execute=execute, count=count, reset=reset)
 
 
 class FaultRegistry:

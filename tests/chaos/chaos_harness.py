@@ -34,7 +34,7 @@ import aiohttp
 from chaos_invariants import TERMINAL, check, rejected_count
 from chaos_mesh import ChaosMesh
 from chaos_plan import LEADER_BALANCES, ORDER_PATH, Fault, Plan, Shape, plan_run, venue_rules
-from meshctl.api import RestClient
+from meshctl.api import ApiError, RestClient
 from meshctl.demo import create_user, leader_client
 
 SETTLE_SECONDS = 75.0
@@ -93,6 +93,9 @@ class SimAccounts:
     async def clear_faults(self) -> int:
         """Remove every fault rule; return how many were left."""
         return int((await self._call("DELETE", "faults"))["cleared"])
+
+START_ATTEMPTS = 3
+"""How often the harness sends a /start that timed out (same request_id each time)."""
 
 
 @dataclass
@@ -195,16 +198,30 @@ class Run:
         # A configuration copies to at most MAX_TARGETS accounts: big runs use several.
         for first in range(0, len(self.followers), MAX_TARGETS):
             targets = self.followers[first:first + MAX_TARGETS]
-            config = await self.rest.call("POST", "/start", {
+            config = await self._start({
                 "source_exchange_id": leader_id,
                 "target_exchange_ids": [f.exchange_id for f in targets],
                 "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.02"},
                 "copy_settings": {"sizing_mode": "equity_ratio"},
-                "sync_settings": {"sync_interval": 1}})
+                "sync_settings": {"sync_interval": 1},
+                "request_id": f"chaos-{self.plan.seed}-{first}"})
             self.config_ids.append(config["config_id"])
         self._t0 = time.monotonic()
         self.event(f"config {', '.join(self.config_ids)} started: leader on binance, "
                    f"{len(self.followers)} followers")
+
+    async def _start(self, body: dict[str, Any]) -> Any:
+        # What a careful client does: a start that timed out (a mesh busy registering hundreds
+        # of accounts) is sent again with the same request_id, which makes it idempotent.
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return await self.rest.call("POST", "/start", body)
+            except ApiError as e:
+                if e.status not in (503, 504) or attempt == START_ATTEMPTS - 1:
+                    raise
+                self.event(f"/start answered {e.status}; sent again with the same request_id")
+                await asyncio.sleep(1.0)
+        raise AssertionError("unreachable")
 
     async def _register(self, venue: str, keys: dict[str, str], label: str) -> str:
         reply = await self.rest.call("POST", "/exchanges", {

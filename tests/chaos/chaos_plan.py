@@ -109,6 +109,9 @@ VENUE_FAULTS = [
     Fault("venue: 5xx after executing", "T21", "venue", venue_rule="5xx_executed"),
     Fault("venue: 5xx without executing", "T21", "venue", venue_rule="5xx_not_executed",
           slow=True),
+    Fault("venue: reset after executing", "T22", "venue", venue_rule="reset_executed"),
+    Fault("venue: reset without executing", "T22", "venue", venue_rule="reset_not_executed",
+          slow=True),
     Fault("venue: not-found lag", "T23", "venue", venue_rule="not_found_lag"),
     Fault("venue: order taken, broker killed before reply", "T14", "venue", target="broker",
           venue_rule="execute_then_hold"),
@@ -263,6 +266,8 @@ def venue_rules(plan: Plan, venue: str) -> list[dict[str, Any]]:
         body = _5XX_BODIES[params["body"]] if venue == "binance" else None
         return [{**base, "execute": rule == "5xx_executed", "status": params["status"],
                  "body": body}]
+    if rule in ("reset_executed", "reset_not_executed"):
+        return [{**base, "execute": rule == "reset_executed", "reset": True}]
     if rule == "not_found_lag":
         lookup_method, lookup_path = LOOKUP_PATH[venue]
         return [{**base, "count": 1, "execute": True, "status": 504, "body": None},

@@ -166,6 +166,22 @@ async def test_fault_with_execute_places_the_order_then_answers_504(
     assert await admin.call("GET", "/_sim/faults") == []     # used up
 
 
+@pytest.mark.parametrize("execute", [True, False])
+async def test_fault_reset_drops_the_connection_with_or_without_the_order(
+        admin: Admin, binance: ExchangeFactory, execute: bool) -> None:
+    # T22: the request reached the venue, the connection was reset before any answer.
+    creds = await admin.account()
+    ex = await binance(creds)
+    await admin.call("POST", "/_sim/faults", {"method": "POST", "path": "/api/v3/order",
+                                               "reset": True, "execute": execute})
+    with pytest.raises(ccxt.NetworkError):
+        await ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "reset"})
+    orders = await admin.orders(creds["api_key"])
+    assert [o["client_order_id"] for o in orders] == (["reset"] if execute else [])
+    assert await admin.call("GET", "/_sim/faults") == []     # used up
+    await ex.create_order("BTC/USDT", "market", "buy", 0.01)  # the next request is served
+
+
 async def test_fault_without_execute_changes_nothing(admin: Admin, binance: ExchangeFactory) -> None:
     creds = await admin.account()
     ex = await binance(creds)

@@ -56,6 +56,7 @@ def test_fault_rules_match_exact_or_prefix_and_are_used_up() -> None:
     ({"path": "/a", "delay_s": -1}, "delay_s"), ({"path": "/a", "execute": "yes"}, "execute"),
     ({"path": "/a", "count": 0}, "count"), ({"path": "/a", "colour": "red"}, "colour"),
     ({"path": "/a", "body": 3}, "body"), ({"path": "/a", "headers": {"a": 1}}, "headers"),
+    ({"path": "/a", "reset": 1}, "reset"), ({"path": "/a", "reset": True, "status": 504}, "reset"),
 ])
 def test_fault_rule_validation_names_the_field(raw: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=rf"^{field}"):
