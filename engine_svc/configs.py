@@ -88,6 +88,12 @@ class ConfigService:
         self._clock = clock
         self._copier = copier
         self._on_source_live = on_source_live
+        # Watching and unwatching a leader account happen one at a time per source, so that a
+        # stop cannot unwatch a source a start has just begun to copy.
+        self._source_locks: dict[str, asyncio.Lock] = {}
+
+    def _source_lock(self, source_id: str) -> asyncio.Lock:
+        return self._source_locks.setdefault(source_id, asyncio.Lock())
 
     # ------------------------------------------------------------------ helpers
 
@@ -202,6 +208,19 @@ class ConfigService:
             if existing is not None:
                 return existing
         venues = await self._check_accounts(user_id, command)
+        source_id = command.source_backtest_id or command.source_exchange_id
+        async with self._source_lock(source_id):
+            stored = await self._start_locked(user_id, command, settings, venues)
+        await self._source_live(source_id)
+        return stored
+
+    async def _start_locked(
+        self,
+        user_id: str,
+        command: StartCopy,
+        settings: ConfigSettings,
+        venues: dict[str, str],
+    ) -> CopyConfig:
         if command.source_backtest_id:
             kind, source_id = SourceKind.BACKTEST, command.source_backtest_id
             source = await self._backtest_source(user_id, source_id)
@@ -229,9 +248,7 @@ class ConfigService:
             request_id=command.request_id or None,
             target_venues={t: venues[t] for t in command.target_exchange_ids},
         )
-        stored = await self._store.insert_config(config)
-        await self._source_live(source_id)
-        return stored
+        return await self._store.insert_config(config)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -246,7 +263,21 @@ class ConfigService:
             skip_pending=SkipReason.STOPPED.value,
         )
         cancelled = 0 if keep_open_orders else await self._copier.cancel_resting(config)
+        await self._unwatch_if_unused(config)
         return config, cancelled
+
+    async def _unwatch_if_unused(self, config: CopyConfig) -> None:
+        # The last copy of a leader account stopped: nobody needs its fills read any more.
+        if config.source_kind is not SourceKind.EXCHANGE:
+            return
+        async with self._source_lock(config.source_id):
+            if await self._store.configs_of_source(config.source_id):
+                return
+            try:
+                await self._sync.unwatch_exchange_source(config.source_id, config.user_id)
+            except errors.ServiceError as e:
+                # Harmless: the source is read for nothing until a later stop unwatches it.
+                log.warning("unwatching source %s failed: %s", config.source_id, e.reason)
 
     async def pause(self, user_id: str, config_id: str) -> CopyConfig:
         """Pause: signals are recorded as skipped with reason ``paused`` until resumed.

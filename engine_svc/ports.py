@@ -140,6 +140,10 @@ class SyncPort(Protocol):
         """Start (or keep) watching an exchange account as a source."""
         ...
 
+    async def unwatch_exchange_source(self, exchange_id: str, user_id: str) -> Source:
+        """Stop watching an exchange account no configuration copies any more."""
+        ...
+
     async def open_signal_stream(self) -> SignalStream:
         """Open the signal stream."""
         ...

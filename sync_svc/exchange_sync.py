@@ -533,6 +533,13 @@ class ExchangeSync:
             self._sources[source.source_id] = runner
             await runner.start()
 
+    async def drop(self, source_id: str) -> None:
+        """Stop reading the source (its stream and its timers); nothing if it is not read."""
+        async with self._ensuring:
+            runner = self._sources.pop(source_id, None)
+        if runner is not None:
+            await runner.stop()
+
     def source(self, source_id: str) -> SourceSync | None:
         """Return the reader of a source, if it has one."""
         return self._sources.get(source_id)

@@ -55,6 +55,14 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
         )
         return pb.WatchExchangeSourceResponse(source=codec.source_to_proto(source))
 
+    async def UnwatchExchangeSource(  # noqa: N802
+        self, request: pb.UnwatchExchangeSourceRequest, context: grpc.aio.ServicerContext,
+    ) -> pb.UnwatchExchangeSourceResponse:
+        source = await self._app.unwatch_exchange_source(
+            identity.user_id_or_empty(context), request.exchange_id,
+        )
+        return pb.UnwatchExchangeSourceResponse(source=codec.source_to_proto(source))
+
     async def GetSource(  # noqa: N802
         self, request: pb.GetSourceRequest, context: grpc.aio.ServicerContext,
     ) -> pb.GetSourceResponse:

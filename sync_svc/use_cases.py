@@ -164,11 +164,32 @@ class SyncApp:
             user_id and existing.user_id and existing.user_id != user_id
         ):
             raise _not_found(exchange_id, "exchange source")
+        if not existing.watched:
+            # Watched again after a pause in copying: it starts now, like a new source.
+            if await self.store.rewatch(exchange_id, self.clock.now()):
+                log.info("watching exchange source %s again", exchange_id)
+            existing = await self.store.get_source(exchange_id) or existing
         if existing.sync_settings != settings:
             await self.store.update_sync_settings(exchange_id, settings)
             existing = await self.store.get_source(exchange_id) or existing
         await self.exchange_sync.ensure(existing)
         return existing
+
+    async def unwatch_exchange_source(self, user_id: str, exchange_id: str) -> Source:
+        """Stop reading an exchange account (no copy of it is left); idempotent.
+
+        Its signal log stays readable. A later watch starts it afresh.
+        """
+        raise_if(check_id(exchange_id, "exchange_id"))
+        existing = await self.store.get_source(exchange_id)
+        if existing is None or existing.kind is not SourceKind.EXCHANGE or (
+            user_id and existing.user_id and existing.user_id != user_id
+        ):
+            raise _not_found(exchange_id, "exchange source")
+        if await self.store.unwatch(exchange_id):
+            log.info("no longer watching exchange source %s", exchange_id)
+        await self.exchange_sync.drop(exchange_id)
+        return await self.store.get_source(exchange_id) or existing
 
     # Reading.
 

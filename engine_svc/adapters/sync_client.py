@@ -140,6 +140,18 @@ class GrpcSync:
             raise clients.translate(e) from None
         return source_from_proto(response.source)
 
+    async def unwatch_exchange_source(self, exchange_id: str, user_id: str) -> Source:
+        """Stop watching an exchange account no configuration copies any more."""
+        try:
+            response = await self._stub.UnwatchExchangeSource(
+                pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id),
+                timeout=self._read_timeout,
+                metadata=forward_metadata(user_id),
+            )
+        except grpc.aio.AioRpcError as e:
+            raise clients.translate(e) from None
+        return source_from_proto(response.source)
+
     async def open_signal_stream(self) -> GrpcSignalStream:
         """Open the signal stream (no deadline: it lives until it breaks or is closed)."""
         return GrpcSignalStream(self._stub.StreamSignals(metadata=forward_metadata()))

@@ -120,6 +120,7 @@ class Source:
     last_error: str = ""
     request_id: str = ""
     last_sequence: int = 0
+    watched: bool = True
 
     def visible_to(self, user_id: str) -> bool:
         """Return whether ``user_id`` may read the source ("" is an internal caller: always)."""

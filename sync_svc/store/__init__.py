@@ -38,7 +38,7 @@ _SIGNAL_COLUMNS = (
 _SOURCE_SELECT = (
     "SELECT s.source_id, s.kind, s.user_id, s.name, s.public, s.exchange_id, s.exchange_name,"
     " s.sync_settings, s.equity, s.mode, s.cursor_time, s.start_time, s.last_sync_at,"
-    " s.last_error, s.request_id, s.created_at,"
+    " s.last_error, s.request_id, s.created_at, s.watched,"
     " (SELECT COALESCE(MAX(g.sequence), 0) FROM signals g WHERE g.source_id = s.source_id)"
     " AS last_sequence FROM sources s"
 )
@@ -84,6 +84,7 @@ def _source(row: db.Row) -> Source:
         request_id=row["request_id"] or "",
         created_at=from_iso(row["created_at"]),
         last_sequence=int(row["last_sequence"]),
+        watched=bool(row["watched"]),
     )
 
 
@@ -169,12 +170,33 @@ class SyncStore:
         return _source(row) if row else None
 
     async def list_exchange_sources(self) -> list[Source]:
-        """Return every exchange-account source, oldest first."""
+        """Return every watched exchange-account source, oldest first."""
         rows = await self.database.fetchall(
-            f"{_SOURCE_SELECT} WHERE s.kind = ? ORDER BY s.created_at, s.source_id",
+            f"{_SOURCE_SELECT} WHERE s.kind = ? AND s.watched = 1"
+            " ORDER BY s.created_at, s.source_id",
             (SourceKind.EXCHANGE.value,),
         )
         return [_source(row) for row in rows]
+
+    async def unwatch(self, source_id: str) -> bool:
+        """Mark a source as no longer read; return False when it was not watched."""
+        changed = await self.database.execute(
+            "UPDATE sources SET watched = 0 WHERE source_id = ? AND watched = 1", (source_id,),
+        )
+        return changed == 1
+
+    async def rewatch(self, source_id: str, now: datetime) -> bool:
+        """Watch an unwatched source again, starting ``now``; return False when it was watched.
+
+        Its start time and cursor move to ``now``: what the leader traded while nobody copied
+        it is never logged, as for a new source.
+        """
+        changed = await self.database.execute(
+            "UPDATE sources SET watched = 1, start_time = ?, cursor_time = ?"
+            " WHERE source_id = ? AND watched = 0",
+            (to_iso(now), to_iso(now), source_id),
+        )
+        return changed == 1
 
     async def update_sync_settings(self, source_id: str, settings: SyncSettings) -> None:
         """Replace a source's sync settings."""

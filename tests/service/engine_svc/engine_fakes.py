@@ -299,6 +299,7 @@ class FakeSync(sync_grpc.SyncServiceServicer):
         self.acks: list[tuple[str, int]] = []
         self.subscriptions: list[tuple[str, int]] = []
         self.watch_calls: list[sync_pb.WatchExchangeSourceRequest] = []
+        self.unwatch_calls: list[str] = []
         self.streams_opened = 0
         self._wake: list[asyncio.Event] = []
         self._injected: list[asyncio.Queue[sync_pb.Signal]] = []
@@ -393,7 +394,16 @@ class FakeSync(sync_grpc.SyncServiceServicer):
             )
             self.sources[request.exchange_id] = source
             self.logs.setdefault(request.exchange_id, [])
+        source.watched = True
         return sync_pb.WatchExchangeSourceResponse(source=source)
+
+    async def UnwatchExchangeSource(self, request, context):  # type: ignore[no-untyped-def]
+        self.unwatch_calls.append(request.exchange_id)
+        source = self.sources.get(request.exchange_id)
+        if source is None:
+            raise errors.NotFound("source not found", reason="SOURCE_NOT_FOUND")
+        source.watched = False
+        return sync_pb.UnwatchExchangeSourceResponse(source=source)
 
     async def StreamSignals(  # type: ignore[no-untyped-def]
         self,

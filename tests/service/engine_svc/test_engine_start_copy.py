@@ -168,6 +168,37 @@ async def test_start_copy_of_an_exchange_watches_it_and_returns_the_active_confi
     assert watch.sync_settings.timeout == 30
 
 
+async def test_stopping_the_last_copy_of_a_leader_account_unwatches_it(
+    harness: Harness,
+) -> None:
+    leader = harness.world.broker.add_account()
+    target = harness.world.broker.add_account()
+    request = pb.StartCopyRequest(
+        source_exchange_id=leader.exchange_id, target_exchange_ids=[target.exchange_id]
+    )
+    first = await harness.call("StartCopy", request)
+    second = await harness.call("StartCopy", request)
+    await harness.call("StopCopy", pb.StopCopyRequest(config_id=first.config_id))
+    assert harness.world.sync.unwatch_calls == []  # the second still copies it
+    await harness.call("StopCopy", pb.StopCopyRequest(config_id=second.config_id))
+    assert harness.world.sync.unwatch_calls == [leader.exchange_id]
+    assert not harness.world.sync.sources[leader.exchange_id].watched
+    # Copying it again watches it again.
+    await harness.call("StartCopy", request)
+    assert harness.world.sync.sources[leader.exchange_id].watched
+    assert len(harness.world.sync.watch_calls) == 3
+
+
+async def test_stopping_a_copy_of_a_strategy_unwatches_nothing(harness: Harness) -> None:
+    target = harness.world.broker.add_account()
+    reply = await harness.call("StartCopy", pb.StartCopyRequest(
+        source_backtest_id=harness.world.sync.add_backtest(),
+        target_exchange_ids=[target.exchange_id],
+    ))
+    await harness.call("StopCopy", pb.StopCopyRequest(config_id=reply.config_id))
+    assert harness.world.sync.unwatch_calls == []
+
+
 async def test_start_copy_repeated_with_the_same_request_id_returns_the_same_config(
     harness: Harness,
 ) -> None:

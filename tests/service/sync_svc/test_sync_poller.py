@@ -285,6 +285,61 @@ async def test_readers_resume_for_every_exchange_source_on_start_up(
         await close()
 
 
+async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_starts_it_afresh(
+    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
+) -> None:
+    exchange_id = broker.add_account("alice")
+    await _watched(stub, service, exchange_id)
+    broker.trade(exchange_id, "buy", "0.1", trade_id="copied")
+    assert await service.exchange_sync.backfill_once(exchange_id) == 1
+    gone = (await stub.UnwatchExchangeSource(
+        pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE)).source
+    assert not gone.watched and gone.last_sequence == 1
+    assert not service.exchange_sync.is_running(exchange_id)
+    again = await stub.UnwatchExchangeSource(  # idempotent
+        pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE)
+    assert not again.source.watched
+    # Nobody copies it now: a restart does not read it again.
+    lists = len(broker.list_calls)
+    await service.exchange_sync.stop()
+    restarted, close = await build_service(
+        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=FAST))
+    try:
+        assert not restarted.exchange_sync.is_running(exchange_id)
+        broker.trade(exchange_id, "buy", "0.2", trade_id="while-unwatched")
+        await asyncio.sleep(0.2)
+        assert len(broker.list_calls) == lists
+        # Watched again: it starts now, so the trade made meanwhile is never a signal.
+        await asyncio.sleep(0.01)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{restarted.running.port}")
+        try:
+            restub = pb_grpc.SyncServiceStub(channel)
+            back = (await restub.WatchExchangeSource(_watch(exchange_id), metadata=ALICE)).source
+            assert back.watched
+            assert restarted.exchange_sync.is_running(exchange_id)
+            assert await restarted.exchange_sync.backfill_once(exchange_id) == 0
+            broker.trade(exchange_id, "buy", "0.3", trade_id="after")
+            assert await restarted.exchange_sync.backfill_once(exchange_id) == 1
+            assert [s.signal_id for s in await _signals(restub, exchange_id)] == ["copied", "after"]
+        finally:
+            await channel.close()
+    finally:
+        await restarted.running.stop(None)
+        await close()
+
+
+async def test_only_the_owner_may_unwatch_a_source(
+    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+) -> None:
+    exchange_id = broker.add_account("alice")
+    await _watched(stub, service, exchange_id)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.UnwatchExchangeSource(
+            pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=as_user("bob"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert service.exchange_sync.is_running(exchange_id)
+
+
 async def test_equity_is_refreshed_on_a_timer(
     stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
 ) -> None:

@@ -34,7 +34,7 @@ SYNC_MODE_POLLING: SyncMode
 SYNC_MODE_PUBLISHED: SyncMode
 
 class Source(_message.Message):
-    __slots__ = ("source_id", "kind", "user_id", "name", "public", "exchange_name", "mode", "last_sequence", "last_sync_time", "last_error", "sync_interval_seconds", "equity", "create_time")
+    __slots__ = ("source_id", "kind", "user_id", "name", "public", "exchange_name", "mode", "last_sequence", "last_sync_time", "last_error", "sync_interval_seconds", "equity", "create_time", "watched")
     SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class Source(_message.Message):
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EQUITY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WATCHED_FIELD_NUMBER: _ClassVar[int]
     source_id: str
     kind: SourceKind
     user_id: str
@@ -61,7 +62,8 @@ class Source(_message.Message):
     sync_interval_seconds: int
     equity: _decimal_pb2.Decimal
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, source_id: _Optional[str] = ..., kind: _Optional[_Union[SourceKind, str]] = ..., user_id: _Optional[str] = ..., name: _Optional[str] = ..., public: _Optional[bool] = ..., exchange_name: _Optional[str] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., last_sequence: _Optional[int] = ..., last_sync_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., sync_interval_seconds: _Optional[int] = ..., equity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    watched: bool
+    def __init__(self, source_id: _Optional[str] = ..., kind: _Optional[_Union[SourceKind, str]] = ..., user_id: _Optional[str] = ..., name: _Optional[str] = ..., public: _Optional[bool] = ..., exchange_name: _Optional[str] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., last_sequence: _Optional[int] = ..., last_sync_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., sync_interval_seconds: _Optional[int] = ..., equity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., watched: _Optional[bool] = ...) -> None: ...
 
 class CreateBacktestRequest(_message.Message):
     __slots__ = ("name", "public", "equity", "request_id")
@@ -144,6 +146,18 @@ class WatchExchangeSourceRequest(_message.Message):
     def __init__(self, exchange_id: _Optional[str] = ..., sync_settings: _Optional[_Union[SyncSettings, _Mapping]] = ...) -> None: ...
 
 class WatchExchangeSourceResponse(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: Source
+    def __init__(self, source: _Optional[_Union[Source, _Mapping]] = ...) -> None: ...
+
+class UnwatchExchangeSourceRequest(_message.Message):
+    __slots__ = ("exchange_id",)
+    EXCHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    exchange_id: str
+    def __init__(self, exchange_id: _Optional[str] = ...) -> None: ...
+
+class UnwatchExchangeSourceResponse(_message.Message):
     __slots__ = ("source",)
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     source: Source

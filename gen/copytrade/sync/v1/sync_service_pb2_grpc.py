@@ -50,6 +50,11 @@ class SyncServiceStub:
                 request_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceRequest.SerializeToString,
                 response_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceResponse.FromString,
                 _registered_method=True)
+        self.UnwatchExchangeSource = channel.unary_unary(
+                '/copytrade.sync.v1.SyncService/UnwatchExchangeSource',
+                request_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceRequest.SerializeToString,
+                response_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceResponse.FromString,
+                _registered_method=True)
         self.GetSource = channel.unary_unary(
                 '/copytrade.sync.v1.SyncService/GetSource',
                 request_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.GetSourceRequest.SerializeToString,
@@ -89,6 +94,15 @@ class SyncServiceServicer:
     def WatchExchangeSource(self, request, context):
         """WatchExchangeSource starts (or keeps) watching an exchange account as a
         source. Repeating it changes nothing but the sync settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnwatchExchangeSource(self, request, context):
+        """UnwatchExchangeSource stops reading an exchange account once no copy of it
+        is left. Its signal log stays; a later watch starts it afresh, and what the
+        leader traded in between is never logged. Repeating it changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +148,11 @@ def add_SyncServiceServicer_to_server(servicer, server):
                     servicer.WatchExchangeSource,
                     request_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceRequest.FromString,
                     response_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceResponse.SerializeToString,
+            ),
+            'UnwatchExchangeSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnwatchExchangeSource,
+                    request_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceRequest.FromString,
+                    response_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceResponse.SerializeToString,
             ),
             'GetSource': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSource,
@@ -233,6 +252,33 @@ class SyncService:
             '/copytrade.sync.v1.SyncService/WatchExchangeSource',
             copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceRequest.SerializeToString,
             copytrade_dot_sync_dot_v1_dot_sync__service__pb2.WatchExchangeSourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnwatchExchangeSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.sync.v1.SyncService/UnwatchExchangeSource',
+            copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceRequest.SerializeToString,
+            copytrade_dot_sync_dot_v1_dot_sync__service__pb2.UnwatchExchangeSourceResponse.FromString,
             options,
             channel_credentials,
             insecure,
