@@ -691,18 +691,7 @@ class CcxtExchange:
                 " finds it", self.venue, request.client_order_id, type(e).__name__,
             )
             metrics.VENUE_REQUESTS.labels(self.venue, "fetch_order", "read_back_failed").inc()
-            return Order(
-                client_order_id=request.client_order_id,
-                venue_order_id=venue_order_id,
-                symbol=request.symbol,
-                side=request.side,
-                type=request.type,
-                quantity=request.quantity,
-                status=OrderStatus.OPEN,
-                price=request.price,
-                stop_price=request.stop_price,
-                time_in_force=request.time_in_force,
-            )
+            return Order.taken(request, venue_order_id)
         return self._order(raw)
 
     def _order_arguments(self, request: OrderRequest) -> tuple[str, dict[str, Any]]:

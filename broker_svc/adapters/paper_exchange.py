@@ -299,16 +299,9 @@ class PaperVenue:
             )
         self._check_filters(market, request, mark)
         now = self.clock.now()
-        order = Order(
-            client_order_id=request.client_order_id,
-            venue_order_id=str(next(self._order_ids)),
-            symbol=request.symbol,
-            side=request.side,
-            type=request.type,
-            quantity=request.quantity,
-            status=OrderStatus.OPEN,
-            price=request.price,
-            stop_price=request.stop_price,
+        order = Order.taken(
+            request,
+            str(next(self._order_ids)),
             time_in_force=(request.time_in_force or TimeInForce.GTC)
             if request.type.has_limit_price
             else None,

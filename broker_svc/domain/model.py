@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 
 class OrderSide(enum.StrEnum):
@@ -102,6 +103,23 @@ class Order:
     updated_at: datetime | None = None
     fee: Decimal | None = None
     fee_currency: str = ""
+
+    @classmethod
+    def taken(cls, request: OrderRequest, venue_order_id: str, **known: Any) -> Order:
+        """Return the order the venue has just taken for ``request``: open, nothing filled."""
+        fields: dict[str, Any] = {
+            "client_order_id": request.client_order_id,
+            "venue_order_id": venue_order_id,
+            "symbol": request.symbol,
+            "side": request.side,
+            "type": request.type,
+            "quantity": request.quantity,
+            "status": OrderStatus.OPEN,
+            "price": request.price,
+            "stop_price": request.stop_price,
+            "time_in_force": request.time_in_force,
+        }
+        return cls(**{**fields, **known})
 
 
 @dataclass(frozen=True)
