@@ -1,7 +1,9 @@
 """Fault injection: scripted failures for the next requests that match a method and a path.
 
-A rule ``{method, path, status, body, headers, delay_s, execute, reset, count}`` answers the next
-``count`` matching requests (``count: -1`` = until cleared):
+A rule ``{method, path, status, body, headers, delay_s, execute, reset, count, ttl_s}`` answers
+the next ``count`` matching requests (``count: -1`` = until cleared), for at most ``ttl_s``
+seconds after it was added when that is given (a venue that hides a new order for a bounded
+time: the bound holds however late the test gets round to clearing the rule):
 
 * ``path`` matches exactly, or as a prefix when it ends with ``*``; ``method`` ``*`` matches any.
 * ``execute: false``: wait ``delay_s``, then answer ``status`` / ``body`` without processing
@@ -18,11 +20,13 @@ A rule ``{method, path, status, body, headers, delay_s, execute, reset, count}``
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 _ALLOWED_KEYS = {"method", "path", "status", "body", "headers", "delay_s", "execute", "reset",
-                 "count"}
+                 "count", "ttl_s"}
 
 
 @dataclass
@@ -38,6 +42,8 @@ class FaultRule:
     execute: bool = False
     count: int = 1
     reset: bool = False
+    ttl_s: float | None = None   # a duration, not money
+    expires_at: float | None = None  # monotonic; set when the rule is added
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request."""
@@ -51,7 +57,7 @@ class FaultRule:
         """The rule as the admin API shows it."""
         return {"method": self.method, "path": self.path, "status": self.status, "body": self.body,
                 "headers": self.headers, "delay_s": self.delay_s, "execute": self.execute,
-                "reset": self.reset, "count": self.count}
+                "reset": self.reset, "count": self.count, "ttl_s": self.ttl_s}
 
     @classmethod
     def parse(cls, raw: object) -> FaultRule:
@@ -87,6 +93,10 @@ class FaultRule:
             raise ValueError("reset: must be true or false")
         if reset and (status is not None or raw.get("body") is not None):
             raise ValueError("reset: a reset sends no answer, so status and body must be null")
+        ttl = raw.get("ttl_s")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
+                                or not math.isfinite(ttl) or ttl <= 0):
+            raise ValueError("ttl_s: must be a positive number of seconds or null")
         count = raw.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or (count < 1 and count != -1):
             raise ValueError("count: must be a positive integer, or -1 for until cleared")
@@ -94,18 +104,26 @@ class FaultRule:
         if body is not None and not isinstance(body, (dict, list, str)):
             raise ValueError("body: must be a JSON object, a list, a string or null")
         return cls(method=method.upper(), path=path, status=status, body=body, headers=dict(headers),
-                   delay_s=float(delay), execute=execute, count=count, reset=reset)
+                   delay_s=float(delay), execute=execute, count=count, reset=reset,
+                   ttl_s=None if ttl is None else float(ttl))
 
 
 class FaultRegistry:
     """The active rules of one venue, consumed in the order they were added (single event loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._rules: list[FaultRule] = []
+        self._clock = clock
 
     def add(self, rule: FaultRule) -> None:
-        """Append a rule."""
+        """Append a rule (its ``ttl_s``, if any, runs from now)."""
+        if rule.ttl_s is not None:
+            rule.expires_at = self._clock() + rule.ttl_s
         self._rules.append(rule)
+
+    def _drop_expired(self) -> None:
+        now = self._clock()
+        self._rules = [r for r in self._rules if r.expires_at is None or r.expires_at > now]
 
     def clear(self) -> int:
         """Remove every rule; returns how many there were."""
@@ -115,10 +133,12 @@ class FaultRegistry:
 
     def rules(self) -> list[FaultRule]:
         """The active rules."""
+        self._drop_expired()
         return list(self._rules)
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first rule matching the request, with one use consumed; None when none matches."""
+        self._drop_expired()
         for rule in self._rules:
             if rule.matches(method, path):
                 if rule.count != -1:

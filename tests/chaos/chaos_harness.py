@@ -33,7 +33,16 @@ import aiohttp
 
 from chaos_invariants import TERMINAL, check, rejected_count
 from chaos_mesh import ChaosMesh
-from chaos_plan import LEADER_BALANCES, ORDER_PATH, Fault, Plan, Shape, plan_run, venue_rules
+from chaos_plan import (
+    LEADER_BALANCES,
+    NOT_FOUND_LAG_MAX_SECONDS,
+    ORDER_PATH,
+    Fault,
+    Plan,
+    Shape,
+    plan_run,
+    venue_rules,
+)
 from meshctl.api import ApiError, RestClient
 from meshctl.demo import create_user, leader_client
 
@@ -41,9 +50,6 @@ SETTLE_SECONDS = 75.0
 SLOW_SETTLE_SECONDS = 100.0
 """How long a group may take to go quiet; slow faults wait out the broker's resend floor."""
 RULE_WAIT_SECONDS = 6.0
-NOT_FOUND_LAG_MAX_SECONDS = 2.0
-"""The longest the not-found lag lasts: under the chaos RESEND_LAG_SECONDS (3). A venue that
-hides an order for longer than the configured lag makes a resend legitimate (docs §2.4)."""
 ARMED_WAIT_SECONDS = 8.0
 LINGER_SECONDS = 1.0
 """After quiet, how long to wait for a late duplicate before reading the venues."""

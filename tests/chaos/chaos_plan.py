@@ -239,6 +239,11 @@ def _rule_params(rng: random.Random, rule: str) -> dict[str, Any]:
     return {}
 
 
+NOT_FOUND_LAG_MAX_SECONDS = 2.0
+"""The longest the not-found lag lasts: under the chaos RESEND_LAG_SECONDS (3). A venue that
+hides an order for longer than the configured lag makes a resend legitimate (docs §2.4), and
+Binance and Kraken take a client order id again once its order is closed: a duplicate."""
+
 HOLD_REPLY_S = BROKER_ORDER_TIMEOUT_S * 0.75
 """How long the venue holds a reply back while the waiting process is killed (under the
 broker's timeout, so the broker is still waiting)."""
@@ -270,9 +275,12 @@ def venue_rules(plan: Plan, venue: str) -> list[dict[str, Any]]:
         return [{**base, "execute": rule == "reset_executed", "reset": True}]
     if rule == "not_found_lag":
         lookup_method, lookup_path = LOOKUP_PATH[venue]
+        # The venue hides the order for at most NOT_FOUND_LAG_MAX_SECONDS from now (the rule's
+        # ttl, kept by the emulator itself): longer would make a resend legitimate.
         return [{**base, "count": 1, "execute": True, "status": 504, "body": None},
                 {"method": lookup_method, "path": lookup_path, "count": params["lookups"],
-                 "status": 400 if venue == "binance" else 404, "body": _not_found(venue)}]
+                 "status": 400 if venue == "binance" else 404, "body": _not_found(venue),
+                 "ttl_s": NOT_FOUND_LAG_MAX_SECONDS}]
     if rule == "duplicate_held":
         return [{**base, "execute": True, "status": 400, "body": _duplicate(venue)}]
     if rule == "reject_insufficient":

@@ -51,12 +51,25 @@ def test_fault_rules_match_exact_or_prefix_and_are_used_up() -> None:
     assert registry.clear() == 1 and registry.take("GET", "/api/v3/ping") is None
 
 
+def test_a_fault_rule_with_a_ttl_stops_matching_when_it_expires() -> None:
+    now = [100.0]
+    registry = FaultRegistry(clock=lambda: now[0])
+    registry.add(FaultRule.parse({"path": "/api/v3/order", "status": 400, "count": 5, "ttl_s": 2}))
+    assert registry.take("GET", "/api/v3/order").status == 400
+    now[0] = 101.9
+    assert registry.take("GET", "/api/v3/order").status == 400
+    now[0] = 102.0  # however many uses are left, the venue shows the order now
+    assert registry.take("GET", "/api/v3/order") is None
+    assert registry.rules() == []
+
+
 @pytest.mark.parametrize("raw, field", [
     ({"status": 500}, "path"), ({"path": "x"}, "path"), ({"path": "/a", "status": 99}, "status"),
     ({"path": "/a", "delay_s": -1}, "delay_s"), ({"path": "/a", "execute": "yes"}, "execute"),
     ({"path": "/a", "count": 0}, "count"), ({"path": "/a", "colour": "red"}, "colour"),
     ({"path": "/a", "body": 3}, "body"), ({"path": "/a", "headers": {"a": 1}}, "headers"),
     ({"path": "/a", "reset": 1}, "reset"), ({"path": "/a", "reset": True, "status": 504}, "reset"),
+    ({"path": "/a", "ttl_s": 0}, "ttl_s"), ({"path": "/a", "ttl_s": "2"}, "ttl_s"),
 ])
 def test_fault_rule_validation_names_the_field(raw: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=rf"^{field}"):
