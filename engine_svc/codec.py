@@ -474,6 +474,7 @@ def intent_to_proto(intent: Intent) -> pb.CopiedOrder:
         reason=intent.reason,
         venue_order_id=intent.venue_order_id,
         latency_ms=intent.latency_ms,
+        attempts=intent.attempts,
     )
     set_decimal(message.quantity, intent.quantity)
     if intent.price is not None:

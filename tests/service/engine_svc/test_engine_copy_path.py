@@ -187,6 +187,9 @@ async def test_order_never_received_is_resent_with_the_same_id_only_after_the_la
     ] * 2
     assert resolved.attempts == 2
     assert harness.world.broker.placed[intent.client_order_id] == 1
+    # The API says the order was sent twice (same id), so a user can see why it came late.
+    listed = await harness.call("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id))
+    assert [o.attempts for o in listed.orders] == [2]
 
 
 async def test_venue_refusal_is_rejected_with_the_reason_and_not_retried(harness: Harness) -> None:

@@ -135,7 +135,7 @@ class CopyConfig(_message.Message):
     def __init__(self, config_id: _Optional[str] = ..., source_backtest_id: _Optional[str] = ..., source_exchange_id: _Optional[str] = ..., target_exchange_ids: _Optional[_Iterable[str]] = ..., risk_limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., copy_settings: _Optional[_Union[CopySettings, _Mapping]] = ..., sync_settings: _Optional[_Union[_sync_service_pb2.SyncSettings, _Mapping]] = ..., status: _Optional[_Union[CopyStatus, str]] = ..., status_reason: _Optional[str] = ..., is_active: _Optional[bool] = ..., last_sequence: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CopiedOrder(_message.Message):
-    __slots__ = ("intent_id", "config_id", "source_id", "sequence", "signal_id", "target_exchange_id", "client_order_id", "symbol", "side", "type", "quantity", "price", "state", "reason", "venue_order_id", "filled_quantity", "average_price", "leader_quantity", "leader_price", "latency_ms", "create_time", "update_time")
+    __slots__ = ("intent_id", "config_id", "source_id", "sequence", "signal_id", "target_exchange_id", "client_order_id", "symbol", "side", "type", "quantity", "price", "state", "reason", "venue_order_id", "filled_quantity", "average_price", "leader_quantity", "leader_price", "latency_ms", "create_time", "update_time", "attempts")
     INTENT_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +158,7 @@ class CopiedOrder(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     intent_id: str
     config_id: str
     source_id: str
@@ -180,7 +181,8 @@ class CopiedOrder(_message.Message):
     latency_ms: float
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, intent_id: _Optional[str] = ..., config_id: _Optional[str] = ..., source_id: _Optional[str] = ..., sequence: _Optional[int] = ..., signal_id: _Optional[str] = ..., target_exchange_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_types_pb2.OrderSide, str]] = ..., type: _Optional[_Union[_types_pb2.OrderType, str]] = ..., quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., state: _Optional[_Union[IntentState, str]] = ..., reason: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., filled_quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., average_price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., leader_quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., leader_price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., latency_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attempts: int
+    def __init__(self, intent_id: _Optional[str] = ..., config_id: _Optional[str] = ..., source_id: _Optional[str] = ..., sequence: _Optional[int] = ..., signal_id: _Optional[str] = ..., target_exchange_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_types_pb2.OrderSide, str]] = ..., type: _Optional[_Union[_types_pb2.OrderType, str]] = ..., quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., state: _Optional[_Union[IntentState, str]] = ..., reason: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., filled_quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., average_price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., leader_quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., leader_price: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., latency_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class StartCopyRequest(_message.Message):
     __slots__ = ("source_backtest_id", "source_exchange_id", "target_exchange_ids", "risk_limits", "copy_settings", "sync_settings", "request_id")
