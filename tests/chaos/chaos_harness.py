@@ -538,9 +538,16 @@ async def run_group(
         runs = [Run(mesh, session, plan) for plan in plans]
         await asyncio.gather(*(run.setup() for run in runs))
         mark = phase("setup", started)
+        previous: Run | None = None
         for run in runs:
             if crashed_before:
                 run.event(f"components found dead before the group and restarted: {crashed_before}")
+            if previous is not None and fault.venue_rule == "not_found_lag":
+                # Rules match a path for every account: this run's "not found" answers must not
+                # meet the previous run's lookups, or one order stays hidden across both runs'
+                # rules, longer than the resend lag (the fault model says shorter).
+                await previous.wait_quiet(time.monotonic() + SETTLE_SECONDS)
+            previous = run
             try:
                 await DRIVERS[fault.kind](mesh, run)
             except Exception as e:  # noqa: BLE001 - the harness itself failed: report, go on
