@@ -237,16 +237,17 @@ class Run:
 
     # ------------------------------------------------------------------------------ the leader
 
-    async def trade(self, exchange: Any, index: int) -> None:
-        """Place the plan's ``index``-th leader market order."""
+    async def trade(self, exchange: Any, index: int) -> bool:
+        """Place the plan's ``index``-th leader market order; return whether the venue took it."""
         trade = self.plan.trades[index]
         try:
             await exchange.create_order(trade.symbol, "market", trade.side, str(trade.amount))
         except Exception as e:  # noqa: BLE001 - the leader's venue is not under test; say so
             self.event(f"leader trade {index} ({trade.side} {trade.amount} {trade.symbol}) "
                        f"failed: {type(e).__name__}: {e}")
-            return
+            return False
         self.event(f"leader trade {index}: {trade.side} {trade.amount} {trade.symbol}")
+        return True
 
     def leader(self) -> Any:
         """Return a ccxt client of the leader (close it after use)."""
@@ -277,9 +278,11 @@ class Run:
             for index, trade in enumerate(self.plan.trades):
                 if index == faulted:
                     added = await self._add_rules()
-                await self.trade(exchange, index)
+                placed = await self.trade(exchange, index)
                 if index == faulted:
-                    await self._await_rules(added)
+                    # A copy of an earlier trade may reach the venue first and take the
+                    # pass-through: the leader's own order then meets a rule (not a copy).
+                    await self._await_rules(added, leader_met_rule=not placed)
                 await asyncio.sleep(trade.gap_s)
         finally:
             await exchange.close()
@@ -305,7 +308,7 @@ class Run:
                    f"leader's order): {added}")
         return added
 
-    async def _await_rules(self, added: dict[str, int]) -> None:
+    async def _await_rules(self, added: dict[str, int], *, leader_met_rule: bool = False) -> None:
         fault = self.plan.fault
         deadline = time.monotonic() + RULE_WAIT_SECONDS
         left: dict[str, int] = dict(added)
@@ -334,6 +337,9 @@ class Run:
             await self.sims[venue].clear_faults()
         consumed = {v: max(added[v] - left.get(v, 0) - used[v], 0) for v in added}
         self.result.fired = self.result.busy = any(consumed.values())
+        if leader_met_rule and consumed.get(LEADER_VENUE):
+            consumed[LEADER_VENUE] -= 1
+            self.event("the leader's own order met a rule: not counted as a copy")
         self.consumed_orders = sum(
             min(consumed[v], self.plan.params.get("count", 1)) for v in consumed)
         self.event(f"emulator rules cleared; follower requests that met them: {consumed}")
