@@ -328,6 +328,37 @@ class ConfigService:
             cancelled += await self._copier.cancel_resting(config)
         return [c.config_id for c in halted], cancelled
 
+    async def halt_unreconciled(self, unproven: dict[str, str]) -> list[str]:
+        """Halt each configuration whose orders the start-up reconciliation could not prove.
+
+        A halted configuration sends nothing (its PENDING intents are skipped as ``halted``);
+        queries and cancels still work, and the reason says which order could not be looked
+        up and why. Only the user lifts it, with a resume, once the venue answers again.
+        Returns the configurations halted now.
+        """
+        halted: list[str] = []
+        for config_id, why in unproven.items():
+            reason = f"{transitions.RECONCILE_FAILED}: {why}"
+            for _ in range(_CAS_ATTEMPTS):
+                config = await self._store.get_config(config_id)
+                if config is None:
+                    break
+                change = transitions.halt(config.status, config.status_reason, reason=reason)
+                if not change.changed:
+                    break
+                if await self._store.change_status(
+                    config_id,
+                    config.status,
+                    change.status,
+                    change.reason,
+                    self._clock.now(),
+                    skip_pending=SkipReason.HALTED.value,
+                ):
+                    log.error("copy configuration %s halted: %s", config_id, reason)
+                    halted.append(config_id)
+                    break
+        return halted
+
     # ------------------------------------------------------------------ reads
 
     async def list(self, user_id: str) -> list[CopyConfig]:

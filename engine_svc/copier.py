@@ -741,21 +741,14 @@ class Copier:
             for i in await self._store.intents_in_states(rules.UNRESOLVED, limit=500)
             if i.intent_id not in self._in_flight
         ]
-        await asyncio.gather(*(self._resolve_guarded(i) for i in intents))
+        await asyncio.gather(*(self._resolve_bounded(i) for i in intents))
 
-    async def _resolve_guarded(self, intent: Intent) -> None:
-        async with self._resolver_slots:
-            try:
-                await self._resolve_one(intent)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("resolving intent %s failed", intent.intent_id)
 
-    async def _resolve_one(self, intent: Intent) -> None:
+    async def _resolve_one(self, intent: Intent) -> errors.ServiceError | None:
+        # Look the order up once; return the failure when the venue (or broker) did not answer.
         config = await self._store.get_config(intent.config_id)
         if config is None:
-            return
+            return None
         venue = config.venue_of(intent.target_exchange_id)
         try:
             order = await self._broker.get_order(
@@ -766,11 +759,91 @@ class Copier:
             )
         except errors.NotFound:
             await self._not_found(intent, config)
-            return
+            return None
         except errors.ServiceError as e:
             log.info("looking up %s failed: %s", intent.client_order_id, e.reason)
-            return
+            return e
         await self._apply(intent, order, venue, self._clock.now())
+        return None
+
+    async def reconcile_at_start(
+        self,
+        *,
+        rounds: int = 3,
+        round_pause: float = 1.0,
+    ) -> dict[str, str]:
+        """Ask the venues about every order the previous run left without a final outcome.
+
+        Runs once at start-up, before any new signal is taken (crash-only restart): each SENT,
+        UNKNOWN or resting order is looked up by its client order id and its state applied,
+        exactly as the resolver does. An order whose lookup fails is asked again in up to
+        ``rounds`` rounds, ``round_pause`` seconds apart and growing; while the broker itself
+        cannot be reached the rounds wait for it (at most the broker wait) instead of counting.
+
+        Returns
+        -------
+        dict[str, str]
+            For each configuration with an order the venue could not be asked about, why (the
+            caller halts it: queries and cancels only, until the user resumes it).
+        """
+        unresolved = await self._store.intents_in_states(rules.UNRESOLVED, limit=100_000)
+        todo = {i.intent_id for i in unresolved}
+        if not todo:
+            return {}
+        log.info("reconciling %d orders with the venues before taking new signals", len(todo))
+        started = time.monotonic()
+        failures: dict[str, tuple[Intent, errors.ServiceError]] = {}
+        done_rounds = 0
+        pause = round_pause
+        while todo:
+            intents = [
+                i
+                for i in await self._store.intents_in_states(rules.UNRESOLVED, limit=100_000)
+                if i.intent_id in todo
+            ]
+            results = await asyncio.gather(*(self._resolve_bounded(i) for i in intents))
+            failures = {i.intent_id: (i, e) for i, e in zip(intents, results) if e is not None}
+            todo = set(failures)
+            if not todo:
+                break
+            broker_down = all(e.from_transport for _, e in failures.values())
+            waited = time.monotonic() - started
+            if broker_down and waited < self._broker_wait:
+                # Our own broker is restarting: nothing was asked; wait for it, not a round.
+                metrics.BROKER_WAITS.inc()
+                await asyncio.sleep(min(pause, 2.0))
+                pause = min(pause * 2, 2.0)
+                continue
+            done_rounds += 1
+            if done_rounds >= rounds:
+                break
+            await asyncio.sleep(round_pause * done_rounds)
+        unproven: dict[str, str] = {}
+        for intent, error in failures.values():
+            account = intent.target_exchange_id
+            unproven.setdefault(
+                intent.config_id,
+                f"order {intent.client_order_id} on account {account} could not be looked up"
+                f" ({error.reason.lower() or 'unavailable'}: {error.message[:120]})",
+            )
+        log.info(
+            "start-up reconciliation done in %.1fs: %d orders the venues could not answer for",
+            time.monotonic() - started,
+            len(failures),
+        )
+        return unproven
+
+    async def _resolve_bounded(self, intent: Intent) -> errors.ServiceError | None:
+        async with self._resolver_slots:
+            try:
+                return await self._resolve_one(intent)
+            except asyncio.CancelledError:
+                raise
+            except errors.ServiceError as e:
+                return e
+            except Exception as e:  # noqa: BLE001 - unanswered: the next round tries again
+                log.exception("resolving intent %s failed", intent.intent_id)
+                return errors.ServiceError(str(e))
 
     async def _not_found(self, intent: Intent, config: CopyConfig) -> None:
         if intent.state not in (S.SENT, S.UNKNOWN):

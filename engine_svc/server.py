@@ -50,6 +50,8 @@ class Engine:
     running: RunningServer | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    reconciled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the start-up reconciliation is over and new signals are being taken."""
 
     async def _resolver_loop(self) -> None:
         interval = self.settings.resolver_interval_ms / 1000
@@ -63,7 +65,7 @@ class Engine:
             await asyncio.sleep(interval)
 
     async def start(self) -> RunningServer:
-        """Serve, queue the PENDING intents of a previous run, start consuming and resolving."""
+        """Serve; then reconcile, queue what a previous run left PENDING, consume and resolve."""
         servicer = EngineServicer(self.configs)
         self.running = await start_server(
             [Registration(pb_grpc.add_EngineServiceServicer_to_server, servicer, SERVICE_NAME)],
@@ -72,14 +74,33 @@ class Engine:
             port=self.settings.grpc_port,
             tls=self.settings.tls,
         )
-        recovered = await self.copier.recover()
-        if recovered:
-            log.info("sending %d intents left pending by the previous run", recovered)
-        self._tasks = [
+        self._tasks = [asyncio.create_task(self._begin(), name="engine-start-up")]
+        return self.running
+
+    async def _begin(self) -> None:
+        # Crash-only start: first prove with the venues what the previous run left unknown
+        # (halting the configurations a venue cannot answer for), then send what it left
+        # PENDING, and only then take new signals. Queries and cancels are served meanwhile.
+        while True:
+            try:
+                unproven = await self.copier.reconcile_at_start()
+                if unproven:
+                    halted = await self.configs.halt_unreconciled(unproven)
+                    log.error("start-up reconciliation halted %d configurations", len(halted))
+                recovered = await self.copier.recover()
+                if recovered:
+                    log.info("sending %d intents left pending by the previous run", recovered)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - fail closed: no new signal before it is done
+                log.exception("start-up reconciliation failed (its store?); trying again")
+                await asyncio.sleep(2.0)
+        self.reconciled.set()
+        self._tasks += [
             asyncio.create_task(self.consumer.run(), name="engine-signal-consumer"),
             asyncio.create_task(self._resolver_loop(), name="engine-resolver"),
         ]
-        return self.running
 
     async def stop(self) -> None:
         """Stop the background work and close what the engine opened (not the gRPC server)."""

@@ -9,6 +9,8 @@ from engine_svc.domain.model import CopyStatus
 PAUSED_BY_USER = "paused by user"
 STOPPED_BY_USER = "stopped by user"
 KILL_SWITCH = "kill switch"
+RECONCILE_FAILED = "start-up reconciliation failed"
+"""The start of the reason a configuration is halted with when the venue could not be asked."""
 
 
 class StatusError(ValueError):
@@ -69,8 +71,12 @@ def stop(current: CopyStatus, current_reason: str) -> StatusChange:
     return StatusChange(CopyStatus.STOPPED, STOPPED_BY_USER, changed=True)
 
 
-def halt(current: CopyStatus, current_reason: str) -> StatusChange:
-    """Return the status after the kill switch: halted, except that a stopped one stays stopped."""
+def halt(current: CopyStatus, current_reason: str, *, reason: str = KILL_SWITCH) -> StatusChange:
+    """Return the status after a halt: halted, except that a stopped one stays stopped.
+
+    ``reason`` says why: the kill switch by default, or a failed start-up reconciliation. A
+    configuration halted already keeps its first reason.
+    """
     if current in (CopyStatus.HALTED, CopyStatus.STOPPED):
         return StatusChange(current, current_reason, changed=False)
-    return StatusChange(CopyStatus.HALTED, KILL_SWITCH, changed=True)
+    return StatusChange(CopyStatus.HALTED, reason, changed=True)

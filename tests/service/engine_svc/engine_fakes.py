@@ -87,6 +87,11 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         # While set, the account reads fail as a broker that is down does: UNAVAILABLE with
         # no ErrorInfo (gRPC's own status), not an answer of the broker about its venue.
         self.down = False
+        # Order look-ups: an error to answer with instead, and a delay before each answer.
+        self.get_order_error: errors.ServiceError | None = None
+        self.get_order_delay = 0.0
+        # ("placed", id) and ("looked up", id) in the order the answers were given.
+        self.journal: list[tuple[str, str]] = []
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
 
     # -- set-up
@@ -240,6 +245,7 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         if self.on_place is not None:
             await self.on_place(request)
         mode = self.place_script.pop(0) if self.place_script else "fill"
+        self.journal.append(("placed", request.client_order_id))
         if mode == "fill":
             return broker_pb.PlaceOrderResponse(
                 order=self._store(request, types_pb2.ORDER_STATUS_FILLED)
@@ -272,6 +278,11 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
     async def GetOrder(self, request, context):  # type: ignore[no-untyped-def]
         self._account(request.exchange_id, context)
         self.get_order_calls.append(request.client_order_id)
+        if self.get_order_delay:
+            await asyncio.sleep(self.get_order_delay)
+        if self.get_order_error is not None:
+            raise self.get_order_error
+        self.journal.append(("looked up", request.client_order_id))
         order = self.orders.get(request.client_order_id)
         if order is None:
             raise errors.NotFound("order not found", reason="ORDER_NOT_FOUND")

@@ -36,6 +36,15 @@ def test_status_changes(rule: Rule, current: C, expected: C, changed: bool) -> N
     assert (change.status, change.changed) == (expected, changed)
 
 
+def test_a_halt_says_why_and_a_second_halt_keeps_the_first_reason() -> None:
+    why = f"{status.RECONCILE_FAILED}: binance did not answer"
+    first = status.halt(C.ACTIVE, "", reason=why)
+    assert (first.status, first.reason, first.changed) == (C.HALTED, why, True)
+    again = status.halt(first.status, first.reason)
+    assert (again.reason, again.changed) == (why, False)
+    assert status.halt(C.REDUCING, "daily loss").reason == status.KILL_SWITCH
+
+
 @pytest.mark.parametrize(
     ("rule", "current", "reason"),
     [
