@@ -25,8 +25,9 @@ pytestmark = pytest.mark.chaos
 async def test_fault_leaves_every_leader_fill_copied_exactly_once(
     fault: Fault, chaos_meshes: dict[str, ChaosMesh], chaos_collector: Collector,
 ) -> None:
-    if fault.kind == "point" and not fault_point_inserted(fault.point):
-        pytest.skip(f"faultpoint({fault.point!r}) is not in the service's code yet")
+    # A point of the catalogue missing from the code would make its row test nothing.
+    if fault.kind == "point":
+        assert fault_point_inserted(fault.point), f"faultpoint({fault.point!r}) is not in the code"
     seeds = seeds_for(fault)
     groups = await asyncio.gather(
         *(run_group(mesh, fault, seeds, shape()) for mesh in chaos_meshes.values()),

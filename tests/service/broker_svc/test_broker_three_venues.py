@@ -226,6 +226,63 @@ async def test_a_venue_rejection_is_a_clear_error_and_nothing_is_kept(
     assert (missing.code, missing.reason) == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
 
 
+def _lacking() -> list[tuple[str, str]]:
+    from broker_svc.adapters.venues import VENUE_CLASSES
+    from broker_svc.domain.model import OrderType, TimeInForce
+
+    cases = []
+    for venue in VENUES:
+        profile = VENUE_CLASSES[venue].profile()
+        if OrderType.STOP_MARKET not in profile.order_types:
+            cases.append((venue, "type"))
+        if TimeInForce.FOK not in profile.time_in_forces:
+            cases.append((venue, "time_in_force"))
+    return cases
+
+
+@pytest.mark.parametrize(("venue", "field"), _lacking())
+async def test_what_a_venue_does_not_offer_is_refused_naming_the_field_and_never_sent(
+    broker: Broker, venue: str, field: str
+) -> None:
+    # Coinbase has no stop-market orders and Kraken no fill-or-kill: the broker refuses them
+    # itself, before the venue is called, instead of letting ccxt send something else.
+    exchange_id = await broker.register(venue, {QUOTE[venue]: "100000", "BTC": "1"})
+    cid = str(uuid.uuid4())
+    request = _order(exchange_id, venue, cid)
+    if field == "type":
+        request.side = types_pb2.ORDER_SIDE_SELL
+        request.type = types_pb2.ORDER_TYPE_STOP_MARKET
+        request.stop_price.CopyFrom(decimal_pb2.Decimal(value="45000"))
+    else:
+        request.type = types_pb2.ORDER_TYPE_LIMIT
+        request.price.CopyFrom(decimal_pb2.Decimal(value="50000"))
+        request.time_in_force = types_pb2.TIME_IN_FORCE_FOK
+    refused = await failure(broker.stub.PlaceOrder(request))
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.fields == [field]
+    assert venue in refused.message
+    missing = await failure(
+        broker.stub.GetOrder(
+            pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=cid, symbol=SYMBOL[venue])
+        )
+    )
+    assert missing.reason == "ORDER_NOT_FOUND"
+
+
+async def test_a_lookup_without_its_symbol_where_the_venue_needs_one_names_the_field(
+    broker: Broker,
+) -> None:
+    # Binance finds an order by client id only within a symbol; an order the broker has no
+    # record of cannot be looked up without it, and the caller is told which field is missing.
+    exchange_id = await broker.register("binance", {"USDT": "10"})
+    refused = await failure(
+        broker.stub.GetOrder(
+            pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=str(uuid.uuid4()))
+        )
+    )
+    assert (refused.code, refused.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["symbol"])
+
+
 @pytest.mark.parametrize("venue", VENUES)
 async def test_fills_are_watched_over_grpc_after_a_connected_event(
     broker: Broker, venue: str
@@ -263,8 +320,7 @@ async def test_the_venue_stream_drop_is_reported_and_the_watch_reconnects(
         if owner is not None and hasattr(owner, "close_all"):
             await owner.close_all()
             closed += 1
-    if not closed:
-        pytest.skip("the emulator offers no way to drop its sockets")
+    assert closed, "the emulator offers no way to drop its sockets"
     states = []
     while len(states) < 2:
         message = await asyncio.wait_for(call.read(), timeout=10)
