@@ -523,6 +523,7 @@ class Copier:
             log.warning("orders of %s still in flight after %ss; sizing from the venue as is",
                         sorted(targets), SETTLE_SECONDS)
         portfolios, reads = await self._gather_waiting_for_broker(signal, candidates)
+        await afaultpoint("engine.before_risk")
         now = self._clock.now()
         created: list[Intent] = []
         async with self._store.signal_transaction() as tx:

@@ -105,6 +105,7 @@ class AdminApi:
             web.get("/_sim/accounts/{api_key:.+}/trades", self._guard(self.trades)),
             web.get("/_sim/accounts/{api_key:.+}/balances", self._guard(self.balances)),
             web.post("/_sim/prices", self._guard(self.set_price)), web.get("/_sim/prices", self._guard(self.prices)),
+            web.post("/_sim/matching", self._guard(self.hold_matching)),
             web.post("/_sim/faults", self._guard(self.add_faults)), web.get("/_sim/faults", self._guard(self.faults)),
             web.delete("/_sim/faults", self._guard(self.clear_faults)),
             web.post("/_sim/rate-limits", self._guard(self.set_rate_limits)),
@@ -176,6 +177,25 @@ class AdminApi:
             raise _BadInput("price: must be positive")
         touched = self.engine.set_mark_price(market.symbol, price)
         return web.json_response({"symbol": market.symbol, "price": fmt_plain(price),
+                                  "orders": [order_json(o) for o in touched]})
+
+    async def hold_matching(self, request: web.Request) -> web.Response:
+        """Hold (``{"held": true}``) or release the matching of limit orders, in one market
+        (``symbol``) or all; new limit orders then wait, NEW, until released."""
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _BadInput("body: must be a JSON object")
+        held = body.get("held")
+        if not isinstance(held, bool):
+            raise _BadInput("held: must be true or false")
+        symbol = None
+        if body.get("symbol") is not None:
+            market = self.state.market_by_name(str(body["symbol"]))
+            if market is None:
+                raise _BadInput(f"symbol: unknown market {body.get('symbol')!r}")
+            symbol = market.symbol
+        touched = self.engine.hold_matching(symbol, held)
+        return web.json_response({"held": self.engine.held_symbols,
                                   "orders": [order_json(o) for o in touched]})
 
     async def prices(self, _: web.Request) -> web.Response:

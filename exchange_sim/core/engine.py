@@ -116,6 +116,7 @@ class MatchingEngine:
         self._trade_ids = itertools.count(1)
         self._listeners: list[Listener] = []
         self._touched: dict[str, set[str]] = {}
+        self._held: set[str] = set()
         now = clock.now_ms()
         for market in self.markets.values():
             self._marks[market.symbol] = market.initial_price
@@ -152,11 +153,43 @@ class MatchingEngine:
                 self._activate(order, market, price)
                 touched.append(order)
         for order in self._open_orders_of_symbol(symbol):
+            if order.awaiting_match:
+                continue   # matched only once matching is released
             if order.is_working and order.type.has_limit_price and _rest_crossed(order, price):
                 self._fill(order, market, order.price, order.remaining, is_maker=True)  # type: ignore[arg-type]
                 touched.append(order)
         self._flush_balances()
         return [o.snapshot() for o in touched]
+
+    def hold_matching(self, symbol: str | None, held: bool) -> list[Order]:
+        """Hold or release the matching of limit orders in ``symbol`` (every market if None).
+
+        While held, a new limit order (any time in force) is accepted and stays NEW, unmatched,
+        as on a venue whose matching runs behind its order entry (Coinbase accepts an order and
+        fills it asynchronously); it can be looked up and cancelled. Market orders still fill.
+        Releasing matches every waiting order as if it had just arrived (an IOC fills what
+        crosses and expires the rest). Returns snapshots of the orders matched on release.
+        """
+        symbols = [self.market(symbol).symbol] if symbol else list(self.markets)
+        touched: list[Order] = []
+        for name in symbols:
+            if held:
+                self._held.add(name)
+                continue
+            self._held.discard(name)
+            market = self.markets[name]
+            for order in self._open_orders_of_symbol(name):
+                if order.awaiting_match:
+                    order.awaiting_match = False
+                    self._execute_limit(order, market, self._marks[name])
+                    touched.append(order)
+        self._flush_balances()
+        return [o.snapshot() for o in touched]
+
+    @property
+    def held_symbols(self) -> list[str]:
+        """The markets whose matching is held."""
+        return sorted(self._held)
 
     # ------------------------------------------------------------------ accounts
 
@@ -207,6 +240,8 @@ class MatchingEngine:
         self._register(order)
         if plan is not None:
             self._execute_fills(order, market, plan)
+        elif market.symbol in self._held and request.type is OrderType.LIMIT:
+            order.awaiting_match = True
         elif not request.type.has_trigger:   # triggered types wait for their trigger
             self._execute_limit(order, market, mark)
         self._flush_balances()

@@ -128,6 +128,7 @@ class Order:
     locked_amount: Decimal = ZERO
     cancel_client_order_id: str | None = None
     trade_ids: list[int] = field(default_factory=list)
+    awaiting_match: bool = False    # accepted while matching is held; matched when released
 
     @property
     def is_open(self) -> bool:

@@ -96,6 +96,10 @@ class SimAccounts:
         """Return the active fault rules."""
         return await self._call("GET", "faults")
 
+    async def hold_matching(self, held: bool) -> None:
+        """Hold (or release) the venue's matching of limit orders in every market."""
+        await self._call("POST", "matching", {"held": held})
+
     async def clear_faults(self) -> int:
         """Remove every fault rule; return how many were left."""
         return int((await self._call("DELETE", "faults"))["cleared"])
@@ -288,6 +292,38 @@ class Run:
             await exchange.close()
             for venue in added:
                 await self.sims[venue].clear_faults()
+
+    async def burst_then_stop(self) -> None:
+        """T16: the copies rest (the follower venues hold matching); once they all rest, stop
+        the configurations, which cancels them: the armed broker dies inside a cancel."""
+        venues = sorted({f.venue for f in self.followers})
+        for venue in venues:
+            await self.sims[venue].hold_matching(True)
+        self.event(f"matching held at {venues}: copies rest")
+        await self.burst()
+        deadline = time.monotonic() + RULE_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            fills, intents = await self.leader_fills(), await self.intents()
+            on_the_way = [i for i in intents if i.get("state") in (
+                "INTENT_STATE_PENDING", "INTENT_STATE_SENT", "INTENT_STATE_UNKNOWN")]
+            if len(intents) >= len(fills) * len(self.followers) and not on_the_way:
+                break
+            await asyncio.sleep(0.1)
+        resting = sum(1 for i in await self.intents() if i.get("state") == "INTENT_STATE_ACCEPTED")
+        self.event(f"{resting} copies rest at the venues; stopping the configurations")
+        for config_id in self.config_ids:
+            try:
+                reply = await self.rest.call("POST", "/stop", {"config_id": config_id})
+                self.event(f"stop {config_id}: {reply.get('cancelled_orders', 0)} cancelled")
+            except Exception as e:  # noqa: BLE001 - the broker died mid-cancel: expected
+                self.event(f"stop {config_id} failed: {type(e).__name__}: {e}")
+
+    async def release_matching(self) -> None:
+        """Let the follower venues match again: copies whose cancel never arrived now trade."""
+        venues = sorted({f.venue for f in self.followers})
+        for venue in venues:
+            await self.sims[venue].hold_matching(False)
+        self.event(f"matching released at {venues}")
 
     async def _add_rules(self) -> dict[str, int]:
         # Rules match a path on every account, and the mesh copies a fill within milliseconds:
@@ -493,23 +529,29 @@ async def _drive_point(mesh: ChaosMesh, run: Run) -> None:
     except RuntimeError:
         # The point fired on work left by the previous seed before the process served.
         run.event(f"{fault.target} restarted armed with {spec}: it died while starting")
-    if fault.venue_rule:
-        await run.burst_with_venue_fault()
-    else:
-        await run.burst()
-    if fault.action.startswith("kill"):
-        died = await mesh.wait_exit(fault.target, ARMED_WAIT_SECONDS)
-    else:
-        await asyncio.sleep(ARMED_WAIT_SECONDS / 2)
-        died = False
-    with open(log, "rb") as handle:
-        handle.seek(offset)
-        fired = f"faultpoint {fault.point} fired".encode() in handle.read()
-    run.result.fired = run.result.busy = fired
-    run.event(f"fault point {'fired' if fired else 'not hit'}"
-              f"{', process died' if died else ''}")
-    took = await mesh.restart(fault.target)
-    run.event(f"{fault.target} restarted without FAULTPOINTS, serving after {took:.2f}s")
+    try:
+        if fault.scenario == "cancel":
+            await run.burst_then_stop()
+        elif fault.venue_rule:
+            await run.burst_with_venue_fault()
+        else:
+            await run.burst()
+        if fault.action.startswith("kill"):
+            died = await mesh.wait_exit(fault.target, ARMED_WAIT_SECONDS)
+        else:
+            await asyncio.sleep(ARMED_WAIT_SECONDS / 2)
+            died = False
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            fired = f"faultpoint {fault.point} fired".encode() in handle.read()
+        run.result.fired = run.result.busy = fired
+        run.event(f"fault point {'fired' if fired else 'not hit'}"
+                  f"{', process died' if died else ''}")
+        took = await mesh.restart(fault.target)
+        run.event(f"{fault.target} restarted without FAULTPOINTS, serving after {took:.2f}s")
+    finally:
+        if fault.scenario == "cancel":
+            await run.release_matching()
 
 
 async def _drive_venue(mesh: ChaosMesh, run: Run) -> None:

@@ -75,6 +75,10 @@ class Fault:
         The emulator rules (see :func:`venue_rules`); a ``point`` fault may need one too.
     expect_rejected
         For definitive rejects: the reason every rejected copy must name.
+    scenario
+        ``cancel``: the follower venues hold their matching, so the copies rest; once every
+        copy rests the run stops its configurations (which cancels them) with the point armed,
+        and the venues release their matching after the restart.
     slow
         Settles only after the broker's own resend floor (an order that never reached the
         venue is proved absent only then).
@@ -90,6 +94,7 @@ class Fault:
     venue_rule: str = ""
     expect_rejected: str = ""
     slow: bool = False
+    scenario: str = ""
 
     @property
     def slug(self) -> str:
@@ -128,6 +133,8 @@ POINTS = [
           hits="signal"),
     Fault("point engine.after_inbox_commit", "T02", "point", "engine",
           "engine.after_inbox_commit", hits="signal"),
+    Fault("point engine.before_risk", "T03", "point", "engine", "engine.before_risk",
+          hits="signal"),
     Fault("point engine.after_intent_commit", "T04", "point", "engine",
           "engine.after_intent_commit", hits="signal"),
     Fault("point engine.fanout_after_k", "T05", "point", "engine", "engine.fanout_after_k"),
@@ -138,6 +145,8 @@ POINTS = [
           slow=True),
     Fault("point broker.after_send", "T14", "point", "broker", "broker.after_send"),
     Fault("point broker.before_reply", "T15", "point", "broker", "broker.before_reply"),
+    Fault("point broker.in_cancel", "T16", "point", "broker", "broker.in_cancel",
+          hits="once", scenario="cancel"),
     Fault("point sync.after_fill_seen", "T17", "point", "sync", "sync.after_fill_seen",
           hits="signal"),
     Fault("point sync.after_outbox", "T18 (S2)", "point", "sync", "sync.after_outbox",

@@ -275,3 +275,27 @@ def test_balances_always_equal_start_plus_fills_and_locks_match_open_orders(acti
             free, locked = bal(eng, asset)
             assert free >= 0 and locked >= 0
             assert locked == sum(o.locked_amount for o in eng.open_orders(KEY) if o.locked_asset == asset)
+
+
+def test_held_matching_keeps_a_limit_waiting_cancellable_then_matches_it_on_release() -> None:
+    eng = engine()
+    mark = eng.mark(BTC)
+    eng.hold_matching(None, True)
+    # An IOC that would cross waits, NEW and unfilled, its quote locked; a market order fills.
+    waiting = eng.place_order(KEY, req(Side.BUY, OrderType.LIMIT, "0.01", str(mark * 2),
+                                       tif=TimeInForce.IOC, cid="ioc"))
+    assert (waiting.status, waiting.executed_qty) == (OrderStatus.NEW, 0)
+    assert bal(eng, "USDT")[1] > 0
+    assert eng.place_order(KEY, req(Side.BUY, OrderType.MARKET, "0.01", cid="mkt")).status \
+        is OrderStatus.FILLED
+    eng.set_mark_price(BTC, mark / 2)   # a price move does not match it either
+    assert eng.get_order(KEY, BTC, client_order_id="ioc").status is OrderStatus.NEW
+    cancelled = eng.place_order(KEY, req(Side.BUY, OrderType.LIMIT, "0.01", str(mark),
+                                         tif=TimeInForce.IOC, cid="gone"))
+    assert eng.cancel_order(KEY, BTC, client_order_id=cancelled.client_order_id).status \
+        is OrderStatus.CANCELED
+    matched = eng.hold_matching(BTC, False)
+    assert [o.client_order_id for o in matched] == ["ioc"]
+    assert eng.get_order(KEY, BTC, client_order_id="ioc").status is OrderStatus.FILLED
+    assert eng.get_order(KEY, BTC, client_order_id="gone").status is OrderStatus.CANCELED
+    assert eng.held_symbols == [s for s in sorted(eng.markets) if s != BTC]

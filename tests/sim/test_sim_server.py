@@ -66,3 +66,43 @@ async def test_default_ccxt_options_also_load_markets() -> None:
     finally:
         await ex.close()
         await cluster.close()
+
+
+@pytest.mark.parametrize("venue", ["binance", "coinbase", "kraken"])
+async def test_held_matching_through_the_admin_api_leaves_a_ccxt_limit_open_until_released(
+    venue: str,
+) -> None:
+    cluster = await start_venues((venue,))
+    url = cluster.urls[venue]
+    symbol = "BTC/USDT" if venue == "binance" else "BTC/USD"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def admin(path: str, body: object) -> tuple[int, dict]:
+                async with session.post(f"{url}/_sim/{path}", json=body) as response:
+                    return response.status, await response.json()
+
+            status, refused = await admin("matching", {"held": "yes"})
+            assert status == 400 and refused["error"].startswith("held:")
+            status, refused = await admin("matching", {"held": True, "symbol": "NOPE/USD"})
+            assert status == 400 and refused["error"].startswith("symbol:")
+            status, held = await admin("matching", {"held": True})
+            assert status == 200 and symbol in held["held"]
+            quote = symbol.split("/")[1]
+            _, keys = await admin("accounts", {"balances": {quote: "100000"}})
+            exchange = getattr(ccxt.async_support, venue)(
+                {"apiKey": keys["api_key"], "secret": keys["api_secret"]})
+            point_ccxt_at(exchange, url)
+            try:
+                order = await exchange.create_order(
+                    symbol, "limit", "buy", 0.01, 60000, {"timeInForce": "IOC"})
+                found = await exchange.fetch_order(order["id"], symbol)
+                assert found["status"] == "open" and not found["filled"]
+                status, released = await admin("matching", {"held": False})
+                assert status == 200 and released["held"] == []
+                assert len(released["orders"]) == 1
+                found = await exchange.fetch_order(order["id"], symbol)
+                assert found["status"] == "closed" and found["filled"] == 0.01
+            finally:
+                await exchange.close()
+    finally:
+        await cluster.close()

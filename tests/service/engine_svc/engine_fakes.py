@@ -90,6 +90,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         # Order look-ups: an error to answer with instead, and a delay before each answer.
         self.get_order_error: errors.ServiceError | None = None
         self.get_order_delay = 0.0
+        # While set, a cancel is carried out at the venue but its answer never comes back.
+        self.cancel_answer_lost = False
         # ("placed", id) and ("looked up", id) in the order the answers were given.
         self.journal: list[tuple[str, str]] = []
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
@@ -298,6 +300,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
             order.status = types_pb2.ORDER_STATUS_CANCELED
         elif order.status != types_pb2.ORDER_STATUS_CANCELED:
             raise errors.FailedPrecondition("order is closed", reason="ORDER_CLOSED")
+        if self.cancel_answer_lost:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
         return broker_pb.CancelOrderResponse(order=order)
 
 

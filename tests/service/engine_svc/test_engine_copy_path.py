@@ -15,6 +15,7 @@ from engine_fakes import Account
 
 from engine_svc.domain.ids import client_order_id
 from engine_svc.domain.model import Intent, IntentState, OrderSide, OrderType
+from meshkit import errors
 from meshkit.testing import eventually
 
 
@@ -313,6 +314,38 @@ async def test_kill_switch_halts_at_once_and_cancels_resting_orders(harness: Har
     status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
     assert status.config.status == pb.COPY_STATUS_HALTED
     assert not status.config.is_active
+
+
+async def test_a_cancel_whose_answer_is_lost_stays_resting_until_the_venue_proves_it(
+    harness: Harness,
+) -> None:
+    # T16: the broker dies inside a cancel. The engine does not guess: the order stays as last
+    # proven (resting) until a lookup at the venue shows what the cancel did.
+    target = harness.world.broker.add_account()
+    config_id, source = await _start(harness, target)
+    broker = harness.world.broker
+    broker.place_script = ["open"]
+    broker.get_order_error = errors.Unavailable("venue busy", reason="VENUE_UNAVAILABLE")
+    harness.world.sync.publish(source)
+    [resting] = await _settled(harness, config_id, 1)
+    assert resting.state is IntentState.ACCEPTED
+
+    broker.cancel_answer_lost = True
+    reply = await harness.call("KillSwitch", pb.KillSwitchRequest(config_id=config_id))
+    assert reply.cancelled_orders == 0
+    await asyncio.sleep(0.3)  # resolver rounds that cannot reach the venue change nothing
+    [still] = await _intents(harness, config_id)
+    assert still.state is IntentState.ACCEPTED
+
+    broker.get_order_error = None  # the venue answers lookups again: it cancelled the order
+
+    async def cancelled() -> Intent | None:
+        [intent] = await _intents(harness, config_id)
+        return intent if intent.state is IntentState.CANCELED else None
+
+    await eventually(cancelled, timeout=10)
+    assert broker.cancel_calls == [resting.client_order_id]
+    assert len(broker.place_calls) == 1
 
 
 async def test_kill_switch_stops_a_pending_order_from_leaving(harness: Harness) -> None:
