@@ -71,6 +71,7 @@ _PROVES_EXISTENCE = frozenset({"DUPLICATE_CLIENT_ORDER_ID"})
 _ABSENT = (errors.NotFound, errors.InvalidArgument)
 """Answers of GetMarket and ListCandles that mean "the venue has no such market"."""
 RATE_WINDOW = timedelta(seconds=60)
+_RESTING_AT_VENUE = frozenset({S.ACCEPTED, S.PARTIALLY_FILLED})
 
 
 def _reason(error: errors.ServiceError) -> str:
@@ -765,6 +766,12 @@ class Copier:
             log.info("looking up %s failed: %s", intent.client_order_id, e.reason)
             return e
         await self._apply(intent, order, venue, self._clock.now())
+        if intent.cancel_wanted and rules.state_from_order(order.status) in _RESTING_AT_VENUE:
+            # A cancel asked for earlier did not happen (it failed, or came while the order
+            # was on its way): the venue shows the order resting, so cancel it now.
+            current = await self._store.get_intent(intent.intent_id)
+            if current is not None and current.intent_id not in self._in_flight:
+                await self._cancel_one(current, config)
         return None
 
     async def reconcile_at_start(
@@ -881,7 +888,13 @@ class Copier:
     # ------------------------------------------------------------------ cancels
 
     async def cancel_resting(self, config: CopyConfig) -> int:
-        """Cancel the configuration's copied orders that may rest at a venue; return the count."""
+        """Cancel the configuration's copied orders that may rest at a venue; return the count.
+
+        Each is first marked ``cancel_wanted`` (durably): one whose cancel fails now (the
+        broker or venue down), or whose send is still under way, is cancelled by the resolver
+        whenever it finds the order resting at the venue.
+        """
+        await self._store.want_cancel(config.config_id, rules.RESTING)
         cancelled = 0
         intents = await self._store.intents_in_states(
             rules.RESTING,
@@ -891,22 +904,26 @@ class Copier:
         for intent in intents:
             if intent.intent_id in self._in_flight:
                 continue
-            try:
-                order = await self._broker.cancel_order(
-                    intent.target_exchange_id,
-                    intent.client_order_id,
-                    intent.symbol,
-                    config.user_id,
-                )
-            except errors.ServiceError as e:
-                log.info("cancelling %s failed: %s", intent.client_order_id, e.reason)
-                continue
-            await self._apply(
-                intent, order, config.venue_of(intent.target_exchange_id), self._clock.now()
-            )
-            if rules.state_from_order(order.status) is S.CANCELED:
+            if await self._cancel_one(intent, config):
                 cancelled += 1
         return cancelled
+
+    async def _cancel_one(self, intent: Intent, config: CopyConfig) -> bool:
+        # Ask the venue to cancel; apply what it answers. True when the order is cancelled.
+        try:
+            order = await self._broker.cancel_order(
+                intent.target_exchange_id,
+                intent.client_order_id,
+                intent.symbol,
+                config.user_id,
+            )
+        except errors.ServiceError as e:
+            log.info("cancelling %s failed: %s", intent.client_order_id, e.reason)
+            return False
+        await self._apply(
+            intent, order, config.venue_of(intent.target_exchange_id), self._clock.now()
+        )
+        return rules.state_from_order(order.status) is S.CANCELED
 
     async def stop(self) -> None:
         """Stop sending; what was queued stays in the store for the next start."""

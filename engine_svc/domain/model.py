@@ -359,6 +359,8 @@ class Intent:
     attempts: int = 0
     last_sent_at: datetime | None = None
     time_in_force: TimeInForce | None = None
+    cancel_wanted: bool = False
+    """A stop or the kill switch asked for this order to be cancelled (kept until done)."""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ _INTENT_COLUMNS = (
     "intent_id, config_id, source_id, sequence, signal_id, target_exchange_id, leg,"
     " client_order_id, symbol, side, type, quantity, price, state, reason, venue_order_id,"
     " filled_quantity, average_price, leader_quantity, leader_price, leader_event_time,"
-    " latency_ms, not_found_count, attempts, created_at, updated_at, last_sent_at, time_in_force"
+    " latency_ms, not_found_count, attempts, created_at, updated_at, last_sent_at, time_in_force,"
+    " cancel_wanted"
 )
 _INTENT_FIELDS = [name.strip() for name in _INTENT_COLUMNS.split(",")]
 _INSERT_INTENT = (
@@ -290,12 +291,14 @@ def _intent(row: Mapping[str, Any]) -> Intent:
         updated_at=from_iso(row["updated_at"]),
         last_sent_at=_uniso(row["last_sent_at"]),
         time_in_force=TimeInForce(row["time_in_force"]) if row["time_in_force"] else None,
+        cancel_wanted=bool(row["cancel_wanted"]),
     )
 
 
 def _intent_params(intent: Intent) -> tuple[Any, ...]:
     values = {name: _column_value(getattr(intent, name)) for name in _INTENT_FIELDS}
     values["time_in_force"] = values["time_in_force"] or ""
+    values["cancel_wanted"] = int(intent.cancel_wanted)
     return tuple(values[name] for name in _INTENT_FIELDS)
 
 
@@ -686,6 +689,15 @@ class EngineStore:
             (*(_column_value(changes[name]) for name in names), intent_id, expected.value),
         )
         return changed == 1
+
+    async def want_cancel(self, config_id: str, states: Iterable[IntentState]) -> int:
+        """Mark the configuration's intents in ``states`` as to be cancelled; return how many."""
+        wanted = [state.value for state in states]
+        return await self.database.execute(
+            "UPDATE order_intents SET cancel_wanted = 1 WHERE config_id = ?"
+            f" AND cancel_wanted = 0 AND state IN ({_placeholders(len(wanted))})",
+            (config_id, *wanted),
+        )
 
     async def mark_sent(self, intent: Intent, now: datetime) -> bool:
         """Move ``intent`` to SENT before a send, unless it changed or may not leave now.

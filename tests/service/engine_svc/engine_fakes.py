@@ -92,6 +92,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         self.get_order_delay = 0.0
         # While set, a cancel is carried out at the venue but its answer never comes back.
         self.cancel_answer_lost = False
+        # While set, a cancel fails before it reaches the venue.
+        self.cancel_error: errors.ServiceError | None = None
         # ("placed", id) and ("looked up", id) in the order the answers were given.
         self.journal: list[tuple[str, str]] = []
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
@@ -293,6 +295,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
     async def CancelOrder(self, request, context):  # type: ignore[no-untyped-def]
         self._account(request.exchange_id, context)
         self.cancel_calls.append(request.client_order_id)
+        if self.cancel_error is not None:
+            raise self.cancel_error
         order = self.orders.get(request.client_order_id)
         if order is None:
             raise errors.NotFound("order not found", reason="ORDER_NOT_FOUND")

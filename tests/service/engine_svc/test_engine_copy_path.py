@@ -348,6 +348,47 @@ async def test_a_cancel_whose_answer_is_lost_stays_resting_until_the_venue_prove
     assert len(broker.place_calls) == 1
 
 
+@pytest.mark.parametrize("keep_open_orders", [False, True])
+async def test_a_stop_whose_cancel_fails_cancels_once_the_venue_can_be_reached(
+    harness: Harness, keep_open_orders: bool
+) -> None:
+    # The user stopped the copy: a resting copy must not stay live because the venue (or the
+    # broker) was down at that moment. Unless the user asked to keep open orders.
+    target = harness.world.broker.add_account()
+    config_id, source = await _start(harness, target)
+    broker = harness.world.broker
+    broker.place_script = ["open"]
+    harness.world.sync.publish(source)
+    [resting] = await _settled(harness, config_id, 1)
+    assert resting.state is IntentState.ACCEPTED
+
+    broker.cancel_error = errors.Unavailable("venue down", reason="VENUE_UNAVAILABLE")
+    reply = await harness.call(
+        "StopCopy", pb.StopCopyRequest(config_id=config_id, keep_open_orders=keep_open_orders)
+    )
+    assert reply.cancelled_orders == 0
+    broker.cancel_error = None
+    if keep_open_orders:
+        await asyncio.sleep(0.5)
+        [intent] = await _intents(harness, config_id)
+        assert intent.state is IntentState.ACCEPTED and not intent.cancel_wanted
+        assert broker.cancel_calls == []
+        return
+
+    async def cancelled() -> Intent | None:
+        [intent] = await _intents(harness, config_id)
+        return intent if intent.state is IntentState.CANCELED else None
+
+    intent = await eventually(cancelled, timeout=10)
+    assert intent.cancel_wanted
+    assert broker.cancel_calls[0] == broker.cancel_calls[-1] == resting.client_order_id
+    assert broker.orders[resting.client_order_id].status == types_pb2.ORDER_STATUS_CANCELED
+    await asyncio.sleep(0.3)  # cancelled once: no more cancels once the venue proved it
+    calls = len(broker.cancel_calls)
+    await asyncio.sleep(0.3)
+    assert len(broker.cancel_calls) == calls
+
+
 async def test_kill_switch_stops_a_pending_order_from_leaving(harness: Harness) -> None:
     target = harness.world.broker.add_account()
     config_id, source = await _start(harness, target)
