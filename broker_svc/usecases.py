@@ -478,7 +478,7 @@ class Broker:
         """Cancel an order at the venue by its client order id and record the result."""
         return await self._act_on_order(
             exchange_id, user_id, client_order_id, symbol, lambda port: port.cancel_order,
-            point="broker.in_cancel",
+            after_venue=lambda: afaultpoint("broker.in_cancel"),
         )
 
     async def _act_on_order(
@@ -489,15 +489,15 @@ class Broker:
         symbol: str,
         action: Callable[[ExchangePort], Callable[..., Awaitable[Order]]],
         *,
-        point: str = "",
+        after_venue: Callable[[], Awaitable[None]] | None = None,
     ) -> Order:
         connection = await self._connection(exchange_id, user_id)
         profile = self.profile(connection.account.exchange_name)
         symbol = await self._lookup_symbol(exchange_id, client_order_id, symbol, profile)
         record = await self.store.get_order(exchange_id, client_order_id)
         order = await action(connection.port)(client_order_id, symbol, _hint(record))
-        if point:
-            await afaultpoint(point)  # the venue acted; nothing recorded or answered yet
+        if after_venue is not None:
+            await after_venue()  # the venue acted; nothing recorded or answered yet
         await self.store.record_order(exchange_id, order, self.clock.now())
         return order
 

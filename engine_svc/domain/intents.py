@@ -103,9 +103,12 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
 
     An IOC copy is a slippage-banded copy: whatever the venue did not fill inside the band
     expired and is not chased, so its end (expired, or cancelled as some venues say) is
-    EXPIRED with reason ``slippage_band``, whatever part of it filled.
+    EXPIRED with reason ``slippage_band``, whatever part of it filled, unless the user's stop
+    or kill switch asked for the cancel: then it is CANCELED like any other copy.
     """
     state = state_from_order(status)
+    if state is S.CANCELED and intent.cancel_wanted:
+        return state, ""
     if intent.time_in_force is TimeInForce.IOC and state in (S.EXPIRED, S.CANCELED):
         return S.EXPIRED, SLIPPAGE_BAND
     if state is S.REJECTED:

@@ -21,6 +21,7 @@ every follower, or the deadline) and checks each seed against the emulators' own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import urllib.parse
 from collections import Counter
@@ -50,6 +51,7 @@ SETTLE_SECONDS = 75.0
 SLOW_SETTLE_SECONDS = 100.0
 """How long a group may take to go quiet; slow faults wait out the broker's resend floor."""
 RULE_WAIT_SECONDS = 6.0
+CANCEL_WAIT_SECONDS = 8.0
 ARMED_WAIT_SECONDS = 8.0
 LINGER_SECONDS = 1.0
 """After quiet, how long to wait for a late duplicate before reading the venues."""
@@ -309,8 +311,10 @@ class Run:
             if len(intents) >= len(fills) * len(self.followers) and not on_the_way:
                 break
             await asyncio.sleep(0.1)
-        resting = sum(1 for i in await self.intents() if i.get("state") == "INTENT_STATE_ACCEPTED")
-        self.event(f"{resting} copies rest at the venues; stopping the configurations")
+        self.resting_at_stop = {i["client_order_id"] for i in await self.intents()
+                                if i.get("state") == "INTENT_STATE_ACCEPTED"}
+        self.event(f"{len(self.resting_at_stop)} copies rest at the venues; "
+                   "stopping the configurations")
         for config_id in self.config_ids:
             try:
                 reply = await self.rest.call("POST", "/stop", {"config_id": config_id})
@@ -319,7 +323,16 @@ class Run:
                 self.event(f"stop {config_id} failed: {type(e).__name__}: {e}")
 
     async def release_matching(self) -> None:
-        """Let the follower venues match again: copies whose cancel never arrived now trade."""
+        """Let the follower venues match again, once the copies the stop wanted cancelled are
+        cancelled (the engine carries out a failed cancel when the broker is back) or after
+        CANCEL_WAIT_SECONDS: a copy still resting then trades, and the check reports it."""
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                states = {i["client_order_id"]: i.get("state") for i in await self.intents()}
+                if not any(states.get(c) == "INTENT_STATE_ACCEPTED" for c in self.resting_at_stop):
+                    break
+            await asyncio.sleep(0.2)
         venues = sorted({f.venue for f in self.followers})
         for venue in venues:
             await self.sims[venue].hold_matching(False)
@@ -385,6 +398,7 @@ class Run:
             self.event(f"{fault.target} restarted, serving after {took:.2f}s")
 
     consumed_orders = 0
+    resting_at_stop: set[str] = set()
     rejected = 0
     resent = 0
     kill_times: list[float]
@@ -436,6 +450,14 @@ class Run:
         found = check(fills, intents, venue_orders,
                       expect_rejected=self.plan.fault.expect_rejected)
         self.rejected = rejected_count(intents)
+        if self.resting_at_stop:
+            # T16: the stop asked for these cancels; each must end cancelled as the venue says.
+            ended = {i["client_order_id"]: i.get("state") for i in intents}
+            for client_order_id in sorted(self.resting_at_stop):
+                if ended.get(client_order_id) != "INTENT_STATE_CANCELED":
+                    found.violations.append(
+                        f"cancel: {client_order_id} rested when its configuration was stopped "
+                        f"but ended {ended.get(client_order_id)}")
         # Sent again with the same id: a send whose answer the engine never heard (its deadline
         # passed first on a loaded machine), proven absent at the venue, then re-sent.
         self.resent = sum(1 for i in intents if i.get("state") != "INTENT_STATE_REJECTED"

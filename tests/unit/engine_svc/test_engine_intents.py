@@ -206,6 +206,15 @@ def test_what_a_banded_copy_does_not_fill_expires_with_the_slippage_band_reason(
     assert rules.outcome_of(intent, status) == (state, reason)
 
 
+def test_a_banded_copy_the_user_cancelled_is_cancelled_not_expired() -> None:
+    # A stop or kill switch cancelled it: that is not the slippage band at work.
+    resting = dataclasses.replace(_intent(time_in_force=TimeInForce.IOC), state=S.ACCEPTED)
+    wanted = dataclasses.replace(resting, cancel_wanted=True)
+    assert rules.outcome_of(wanted, OrderStatus.CANCELED) == (S.CANCELED, "")
+    assert rules.outcome_of(resting, OrderStatus.CANCELED) == (S.EXPIRED, "slippage_band")
+    assert rules.outcome_of(wanted, OrderStatus.FILLED)[0] is S.FILLED
+
+
 def test_a_later_answer_keeps_the_reason_already_recorded() -> None:
     accepted = _intent(time_in_force=None, state=S.ACCEPTED)
     assert rules.outcome_of(accepted, OrderStatus.PARTIALLY_FILLED) == (S.PARTIALLY_FILLED, None)
