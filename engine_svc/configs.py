@@ -7,6 +7,7 @@ configuration is NOT_FOUND, exactly like one that does not exist.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -127,27 +128,55 @@ class ConfigService:
         skip_pending: str = "",
         reset_daily_risk: bool = False,
     ) -> tuple[CopyConfig, bool]:
-        for _ in range(_CAS_ATTEMPTS):
-            config = await self.owned(user_id, config_id)
+        async def load() -> CopyConfig:
+            return await self.owned(user_id, config_id)
+
+        def checked(status: CopyStatus, reason: str) -> transitions.StatusChange:
             try:
-                change = rule(config.status, config.status_reason)
+                return rule(status, reason)
             except transitions.StatusError as e:
                 raise errors.FailedPrecondition(str(e), reason=e.reason) from None
+
+        changed = await self._compare_and_set(
+            load,
+            checked,
+            skip_pending=skip_pending,
+            daily_risk=DailyRisk() if reset_daily_risk else None,
+        )
+        if changed is None:
+            raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
+        return changed
+
+    async def _compare_and_set(
+        self,
+        load: Callable[[], Awaitable[CopyConfig | None]],
+        rule: Callable[[CopyStatus, str], transitions.StatusChange],
+        *,
+        skip_pending: str,
+        daily_risk: DailyRisk | None = None,
+    ) -> tuple[CopyConfig, bool] | None:
+        # Apply ``rule`` to the configuration as stored, retrying when it changed meanwhile.
+        # Returns (configuration, changed); None when it kept changing.
+        for _ in range(_CAS_ATTEMPTS):
+            config = await load()
+            if config is None:
+                return None
+            change = rule(config.status, config.status_reason)
             if not change.changed:
                 return config, False
             if await self._store.change_status(
-                config_id,
+                config.config_id,
                 config.status,
                 change.status,
                 change.reason,
                 self._clock.now(),
                 skip_pending=skip_pending,
-                daily_risk=DailyRisk() if reset_daily_risk else None,
+                daily_risk=daily_risk,
             ):
-                updated = await self._store.get_config(config_id)
+                updated = await self._store.get_config(config.config_id)
                 assert updated is not None
                 return updated, True
-        raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
+        return None
 
     # ------------------------------------------------------------------ start
 
@@ -339,24 +368,14 @@ class ConfigService:
         halted: list[str] = []
         for config_id, why in unproven.items():
             reason = f"{transitions.RECONCILE_FAILED}: {why}"
-            for _ in range(_CAS_ATTEMPTS):
-                config = await self._store.get_config(config_id)
-                if config is None:
-                    break
-                change = transitions.halt(config.status, config.status_reason, reason=reason)
-                if not change.changed:
-                    break
-                if await self._store.change_status(
-                    config_id,
-                    config.status,
-                    change.status,
-                    change.reason,
-                    self._clock.now(),
-                    skip_pending=SkipReason.HALTED.value,
-                ):
-                    log.error("copy configuration %s halted: %s", config_id, reason)
-                    halted.append(config_id)
-                    break
+            outcome = await self._compare_and_set(
+                functools.partial(self._store.get_config, config_id),
+                functools.partial(transitions.halt, reason=reason),
+                skip_pending=SkipReason.HALTED.value,
+            )
+            if outcome is not None and outcome[1]:
+                log.error("copy configuration %s halted: %s", config_id, reason)
+                halted.append(config_id)
         return halted
 
     # ------------------------------------------------------------------ reads

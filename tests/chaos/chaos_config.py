@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 from chaos_harness import RunResult
@@ -68,6 +69,18 @@ class Collector:
                 f"{sum(r.unresolved for r in results):>6} {sum(r.qty for r in results):>4} "
                 f"{sum(r.phantom for r in results):>7} {sum(r.rejects for r in results):>7} "
                 f"{sum(r.seconds for r in results) / len(results):>6.1f}")
+        lines.append("-" * len(header))
+        by_backend: dict[str, list[RunResult]] = {}
+        for result in self.results:
+            by_backend.setdefault(result.backend, []).append(result)
+        for backend, results in by_backend.items():
+            outcomes: Counter[str] = Counter()
+            for result in results:
+                outcomes.update(result.outcomes)
+            lines.append(
+                f"{backend}: {len(results)} runs, {sum(1 for r in results if r.fired)} faults "
+                f"injected, {sum(r.intents for r in results)} intents; outcomes: "
+                + ", ".join(f"{name} {count}" for name, count in outcomes.most_common()))
         return lines
 
 
