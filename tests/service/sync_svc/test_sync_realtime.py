@@ -301,11 +301,16 @@ async def test_a_connected_stream_silent_too_long_is_backfilled(
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
     await _watched(stub, service, exchange_id, sync_interval=3600, enable_polling=False)
     consumer = await consumer_of(exchange_id)
-    on_silence = _backfills("silence")
+    on_silence, on_backfill = _backfills("silence"), _found_by("backfill")
+    others = {trigger: _backfills(trigger) for trigger in ("timer", "gap", "balance")}
     broker.drop_all = True
     fills = await _trade_many(broker, exchange_id, 3)
     await _assert_exactly_once(service, consumer, exchange_id, fills, timeout=3)
-    assert _backfills("silence") > on_silence
+    assert _found_by("backfill") - on_backfill == 3
+    # A silence backfill counts when it starts; one may have started before the trades and
+    # found them, so the next one (every 0.3 s of silence) is what this waits for.
+    await eventually(lambda: _backfills("silence") > on_silence, timeout=5)
+    assert {trigger: _backfills(trigger) for trigger in others} == others
 
 
 async def test_a_balance_change_no_fill_explains_triggers_a_backfill(
