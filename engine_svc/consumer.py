@@ -85,7 +85,7 @@ class SignalConsumer:
                 log.warning("signal stream broke: %s (%s)", e.message, e.reason)
                 self._quarantine_refused(e)
             except Exception as e:  # noqa: BLE001 - any failure: reopen and resume from the store
-                log.warning("signal stream broke: %s", type(e).__name__)
+                log.warning("signal stream broke: %s: %s", type(e).__name__, e, exc_info=e)
             finally:
                 async with self._lock:
                     self._stream = None

@@ -407,7 +407,7 @@ class Copier:
                         target, candidates, config.user_id, fresh=fresh
                     )
             except BaseException:
-                await cancel_and_wait(portfolio_task)
+                await cancel_and_wait([portfolio_task])
                 raise
             portfolio = await portfolio_task
             found: dict[tuple[str, str], FollowerRead] = {}

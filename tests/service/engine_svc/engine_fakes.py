@@ -87,6 +87,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         # While set, the account reads fail as a broker that is down does: UNAVAILABLE with
         # no ErrorInfo (gRPC's own status), not an answer of the broker about its venue.
         self.down = False
+        # A delay before each portfolio answer (so that a market read fails first).
+        self.portfolio_delay = 0.0
         # Order look-ups: an error to answer with instead, and a delay before each answer.
         self.get_order_error: errors.ServiceError | None = None
         self.get_order_delay = 0.0
@@ -200,6 +202,7 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         )
 
     async def GetPortfolio(self, request, context):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(self.portfolio_delay)
         await self._unless_down(context)
         account = self._account(request.exchange_id, context)
         if account.portfolio_error is not None:

@@ -430,16 +430,21 @@ async def test_a_signal_waits_for_a_broker_that_is_down_instead_of_skipping_the_
     harness: Harness,
 ) -> None:
     # A broker restart (kill, deploy) must not turn a leader's trade into skipped copies.
+    # The wait is inside the signal's processing: the stream to sync is not broken by it.
     target = harness.world.broker.add_account(equity=Decimal("10000"))
     config_id, source = await _start(harness, target)
-    harness.world.broker.down = True
-    harness.world.sync.publish(source, quantity="0.1", leader_equity="100000")
+    broker, sync = harness.world.broker, harness.world.sync
+    broker.down = True
+    broker.portfolio_delay = 0.05  # the market read fails while the portfolio read is under way
+    streams_opened = sync.streams_opened
+    sync.publish(source, quantity="0.1", leader_equity="100000")
     await asyncio.sleep(1.0)
     assert await _intents(harness, config_id) == []  # neither decided nor skipped yet
-    harness.world.broker.down = False
+    broker.down = False
     [intent] = await _settled(harness, config_id, 1)
     assert intent.state is IntentState.FILLED
     assert intent.quantity == Decimal("0.01")
+    assert sync.streams_opened == streams_opened
 
 
 async def test_a_broker_answer_that_the_venue_is_down_still_skips_at_once(

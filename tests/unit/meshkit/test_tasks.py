@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+
+import pytest
 
 from meshkit.tasks import cancel_and_wait
 
@@ -31,3 +34,35 @@ async def test_finished_tasks_are_left_alone() -> None:
     await task
     await cancel_and_wait([task])
     assert task.done() and not task.cancelled()
+
+
+async def test_a_task_given_alone_is_refused_instead_of_being_awaited() -> None:
+    # A task is iterable (its __await__), so iterating one by mistake would await it and raise
+    # "await wasn't used with future" from inside the caller's clean-up.
+    task = asyncio.create_task(asyncio.sleep(10))
+    try:
+        with pytest.raises(TypeError, match=r"pass \[task\]"):
+            await cancel_and_wait(task)  # type: ignore[arg-type]
+        assert not task.done()
+    finally:
+        await cancel_and_wait([task])
+    assert task.cancelled()
+
+
+async def test_an_exception_of_a_task_given_up_is_taken_not_reported_as_never_retrieved() -> None:
+    reported: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        async def fails() -> None:
+            raise KeyError("unreadable")
+
+        task = asyncio.create_task(fails())
+        await asyncio.sleep(0)
+        assert task.done()
+        await cancel_and_wait([task])
+        del task
+        gc.collect()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
