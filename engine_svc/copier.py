@@ -165,11 +165,12 @@ class Dispatcher:
         events = [self._idle[e] for e in exchange_ids if self._waiting.get(e)]
         if not events:
             return True
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout)
-        except TimeoutError:
-            return False
-        return True
+            _, pending = await asyncio.wait(waiters, timeout=timeout)
+        finally:
+            await cancel_and_wait(waiters)
+        return not pending
 
     def is_queued(self, intent_id: str) -> bool:
         """Return whether the intent waits in (or is being handled by) a queue."""
