@@ -52,6 +52,9 @@ SLOW_SETTLE_SECONDS = 100.0
 """How long a group may take to go quiet; slow faults wait out the broker's resend floor."""
 RULE_WAIT_SECONDS = 6.0
 CANCEL_WAIT_SECONDS = 8.0
+DECIDED_WAIT_SECONDS = 30.0
+"""T16: how long every leader fill may take to be decided for every follower before the stop
+(a stop before then rightly leaves the later fills uncopied, which the check would count)."""
 ARMED_WAIT_SECONDS = 8.0
 LINGER_SECONDS = 1.0
 """After quiet, how long to wait for a late duplicate before reading the venues."""
@@ -303,12 +306,17 @@ class Run:
             await self.sims[venue].hold_matching(True)
         self.event(f"matching held at {venues}: copies rest")
         await self.burst()
-        deadline = time.monotonic() + RULE_WAIT_SECONDS
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + DECIDED_WAIT_SECONDS
+        while True:
             fills, intents = await self.leader_fills(), await self.intents()
             on_the_way = [i for i in intents if i.get("state") in (
                 "INTENT_STATE_PENDING", "INTENT_STATE_SENT", "INTENT_STATE_UNKNOWN")]
             if len(intents) >= len(fills) * len(self.followers) and not on_the_way:
+                break
+            if time.monotonic() > deadline:
+                self.event(f"after {DECIDED_WAIT_SECONDS:.0f}s only {len(intents)} of "
+                           f"{len(fills) * len(self.followers)} copies decided, "
+                           f"{len(on_the_way)} on the way")
                 break
             await asyncio.sleep(0.1)
         self.resting_at_stop = {i["client_order_id"] for i in await self.intents()

@@ -2,8 +2,9 @@
 
 Each test is one fault of the catalogue (docs/reliability.md §4) run once per seed on every
 backend's mesh at the same time; the invariants are checked against the emulators' record.
-Named fault points are used once ``faultpoint("<name>")`` is in the service's code; until
-then their tests skip, and the kill -9 and emulator faults cover the same windows coarsely.
+A named fault point of the catalogue must be in the service's code (``faultpoint("<name>")``)
+and must fire in at least one run per backend, or its row fails: a row that tests nothing is
+never green.
 """
 
 from __future__ import annotations
