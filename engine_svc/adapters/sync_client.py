@@ -12,7 +12,7 @@ from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from engine_svc import codec
 from engine_svc.domain.model import Signal, SyncSettings
 from engine_svc.ports import Heartbeat, Source
-from meshkit import clients
+from meshkit import clients, errors
 from meshkit.codec import timestamp_from_proto
 from meshkit.identity import forward_metadata
 from meshkit.settings import TlsSettings
@@ -46,7 +46,15 @@ class GrpcSignalStream:
 
     async def _write(self, request: pb.StreamSignalsRequest) -> None:
         async with self._write_lock:
-            await self._call.write(request)
+            try:
+                await self._call.write(request)
+            except grpc.aio.AioRpcError as e:
+                raise clients.translate(e) from None
+            except asyncio.InvalidStateError:
+                # grpc's word for a write after the call ended (sync went away or ended it).
+                raise errors.Unavailable(
+                    "the signal stream has ended", reason="SIGNAL_STREAM_ENDED"
+                ) from None
 
     async def subscribe(self, source_id: str, after_sequence: int) -> None:
         """Ask for the source's signals after ``after_sequence``."""
