@@ -81,6 +81,24 @@ class Collector:
                 f"{backend}: {len(results)} runs, {sum(1 for r in results if r.fired)} faults "
                 f"injected, {sum(r.intents for r in results)} intents; outcomes: "
                 + ", ".join(f"{name} {count}" for name, count in outcomes.most_common()))
+        lines.extend(self._skips_by_fault())
+        return lines
+
+    def _skips_by_fault(self) -> list[str]:
+        # Where the copies that were not made went: a skip or reject is decided (not missing),
+        # but a row with many of them (stale, unavailable) says where recovery is slow.
+        rows: dict[tuple[str, str], Counter[str]] = {}
+        for result in self.results:
+            counts = rows.setdefault((result.backend, result.fault.name), Counter())
+            counts.update({name: n for name, n in result.outcomes.items()
+                           if name not in ("filled", "canceled")})
+        found = [(key, counts) for key, counts in rows.items() if counts]
+        if not found:
+            return []
+        lines = ["copies not made, by fault (skips and rejects, each with its reason):"]
+        for (backend, name), counts in found:
+            lines.append(f"  {backend:<10} {name:<48} " + ", ".join(
+                f"{outcome} {count}" for outcome, count in counts.most_common()))
         return lines
 
 

@@ -125,3 +125,27 @@ def test_definitive_reject_must_end_rejected_once_with_its_reason() -> None:
     retried = check(fills, intents, orders, expect_rejected="insufficient", rejects_sent=2)
     assert retried.rejects == 1
     assert "2 copies met a definitive reject, but 1 intents are REJECTED" in retried.violations[0]
+
+
+def test_the_summary_says_which_fault_left_copies_skipped_and_why() -> None:
+    from collections import Counter
+
+    from chaos_config import Collector, shape
+    from chaos_harness import RunResult
+    from chaos_plan import CATALOGUE, plan_run
+
+    quiet, slow = CATALOGUE[0], CATALOGUE[1]
+    collector = Collector()
+    collector.add([
+        RunResult(backend="sqlite", plan=plan_run(1, quiet, shape()),
+                  outcomes=Counter({"filled": 6})),
+        RunResult(backend="sqlite", plan=plan_run(2, slow, shape()),
+                  outcomes=Counter({"filled": 3, "skipped (stale)": 2})),
+        RunResult(backend="sqlite", plan=plan_run(3, slow, shape()),
+                  outcomes=Counter({"skipped (stale)": 1, "canceled": 1})),
+    ])
+    lines = collector.table()
+    start = lines.index("copies not made, by fault (skips and rejects, each with its reason):")
+    assert [line.split() for line in lines[start + 1:]] == [
+        ["sqlite", *slow.name.split(), "skipped", "(stale)", "3"]]
+    assert "sqlite: 3 runs" in "\n".join(lines)
