@@ -128,9 +128,6 @@ class ConfigService:
         skip_pending: str = "",
         reset_daily_risk: bool = False,
     ) -> tuple[CopyConfig, bool]:
-        async def load() -> CopyConfig:
-            return await self.owned(user_id, config_id)
-
         def checked(status: CopyStatus, reason: str) -> transitions.StatusChange:
             try:
                 return rule(status, reason)
@@ -138,7 +135,7 @@ class ConfigService:
                 raise errors.FailedPrecondition(str(e), reason=e.reason) from None
 
         changed = await self._compare_and_set(
-            load,
+            functools.partial(self.owned, user_id, config_id),
             checked,
             skip_pending=skip_pending,
             daily_risk=DailyRisk() if reset_daily_risk else None,

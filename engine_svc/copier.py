@@ -71,7 +71,6 @@ _PROVES_EXISTENCE = frozenset({"DUPLICATE_CLIENT_ORDER_ID"})
 _ABSENT = (errors.NotFound, errors.InvalidArgument)
 """Answers of GetMarket and ListCandles that mean "the venue has no such market"."""
 RATE_WINDOW = timedelta(seconds=60)
-_RESTING_AT_VENUE = frozenset({S.ACCEPTED, S.PARTIALLY_FILLED})
 
 
 def _reason(error: errors.ServiceError) -> str:
@@ -767,7 +766,7 @@ class Copier:
             log.info("looking up %s failed: %s", intent.client_order_id, e.reason)
             return e
         await self._apply(intent, order, venue, self._clock.now())
-        if intent.cancel_wanted and rules.state_from_order(order.status) in _RESTING_AT_VENUE:
+        if intent.cancel_wanted and rules.state_from_order(order.status) in rules.OPEN_AT_VENUE:
             # A cancel asked for earlier did not happen (it failed, or came while the order
             # was on its way): the venue shows the order resting, so cancel it now.
             current = await self._store.get_intent(intent.intent_id)

@@ -60,7 +60,9 @@ TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
 TERMINAL = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 UNRESOLVED = frozenset({S.SENT, S.UNKNOWN, S.ACCEPTED, S.PARTIALLY_FILLED})
 """States the resolver looks up at the venue."""
-RESTING = frozenset({S.SENT, S.UNKNOWN, S.ACCEPTED, S.PARTIALLY_FILLED})
+OPEN_AT_VENUE = frozenset({S.ACCEPTED, S.PARTIALLY_FILLED})
+"""States in which the venue shows the order open: it can still be cancelled there."""
+RESTING = frozenset({S.SENT, S.UNKNOWN}) | OPEN_AT_VENUE
 """States in which an order may rest at the venue (what stop and the kill switch cancel)."""
 
 NOT_FOUND_THRESHOLD = 3
