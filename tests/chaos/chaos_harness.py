@@ -298,10 +298,15 @@ class Run:
             for venue in added:
                 await self.sims[venue].clear_faults()
 
+    @property
+    def follower_venues(self) -> list[str]:
+        """The venues the followers are on, in name order."""
+        return sorted({f.venue for f in self.followers})
+
     async def burst_then_stop(self) -> None:
         """T16: the copies rest (the follower venues hold matching); once they all rest, stop
         the configurations, which cancels them: the armed broker dies inside a cancel."""
-        venues = sorted({f.venue for f in self.followers})
+        venues = self.follower_venues
         for venue in venues:
             await self.sims[venue].hold_matching(True)
         self.event(f"matching held at {venues}: copies rest")
@@ -319,7 +324,7 @@ class Run:
                            f"{len(on_the_way)} on the way")
                 break
             await asyncio.sleep(0.1)
-        self.resting_at_stop = {i["client_order_id"] for i in await self.intents()
+        self.resting_at_stop = {i["client_order_id"] for i in intents
                                 if i.get("state") == "INTENT_STATE_ACCEPTED"}
         self.event(f"{len(self.resting_at_stop)} copies rest at the venues; "
                    "stopping the configurations")
@@ -341,7 +346,7 @@ class Run:
                 if not any(states.get(c) == "INTENT_STATE_ACCEPTED" for c in self.resting_at_stop):
                     break
             await asyncio.sleep(0.2)
-        venues = sorted({f.venue for f in self.followers})
+        venues = self.follower_venues
         for venue in venues:
             await self.sims[venue].hold_matching(False)
         self.event(f"matching released at {venues}")
@@ -352,7 +357,7 @@ class Run:
         # delay) that the leader's own order uses up, so only follower requests meet them.
         fault = self.plan.fault
         added: dict[str, int] = {}
-        for venue in sorted({f.venue for f in self.followers}):
+        for venue in self.follower_venues:
             rules = venue_rules(self.plan, venue)
             if not rules:
                 continue
