@@ -21,6 +21,7 @@ from copytrade.common.v1 import types_pb2
 from google.type import decimal_pb2
 
 from broker_svc import codec
+from broker_svc.domain.credentials import credential_violations
 from broker_svc.domain.model import (
     Credentials,
     Fill,
@@ -109,7 +110,10 @@ class _Violations:
             return None
         return value
 
-    def credentials(self, api_key: str, api_secret: str, passphrase: str) -> Credentials:
+    def credentials(
+        self, venue: str, api_key: str, api_secret: str, passphrase: str,
+    ) -> Credentials:
+        before = {v.field for v in self.items}
         if not api_key.strip():
             self.add("api_key", "is required")
         elif len(api_key) > MAX_KEY:
@@ -120,7 +124,12 @@ class _Violations:
             self.add("api_secret", f"must be at most {MAX_SECRET} characters")
         if len(passphrase) > MAX_KEY:
             self.add("passphrase", f"must be at most {MAX_KEY} characters")
-        return Credentials(api_key.strip(), api_secret.strip(), passphrase)
+        credentials = Credentials(api_key.strip(), api_secret.strip(), passphrase)
+        named = {v.field for v in self.items} - before
+        for name, why in credential_violations(venue, credentials):
+            if name not in named:
+                self.add(name, why)
+        return credentials
 
 
 def _venue_name(value: str) -> str:
@@ -143,7 +152,9 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         user_id = require_user(context)
         check = _Violations()
         venue = self._venue(request.exchange_name, check)
-        credentials = check.credentials(request.api_key, request.api_secret, request.passphrase)
+        credentials = check.credentials(
+            venue, request.api_key, request.api_secret, request.passphrase,
+        )
         if len(request.label) > MAX_LABEL:
             check.add("label", f"must be at most {MAX_LABEL} characters")
         if len(request.request_id) > MAX_REQUEST_ID:
@@ -207,7 +218,9 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         require_user(context)
         check = _Violations()
         venue = self._venue(request.exchange_name, check)
-        credentials = check.credentials(request.api_key, request.api_secret, request.passphrase)
+        credentials = check.credentials(
+            venue, request.api_key, request.api_secret, request.passphrase,
+        )
         check.raise_if_any()
         report = await self.broker.test_credentials(venue, credentials)
         return codec.report_to_proto(report)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from broker_svc import keys
 from broker_svc.crypto import Cipher, DecryptionError, account_associated_data
-from broker_svc.domain.credentials import judge_credentials
+from broker_svc.domain.credentials import credential_violations, judge_credentials
 from broker_svc.domain.model import (
     Candle,
     ConnectionReport,
@@ -106,9 +107,14 @@ class Broker:
         self._connections: dict[str, _Connection] = {}
         self._connecting: dict[str, asyncio.Lock] = {}
         self.streams = WatchHub()
+        self._key_rotation: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
         """End every watch and close every venue connection."""
+        if self._key_rotation is not None:
+            self._key_rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_rotation
         await self.streams.close()
         connections, self._connections = self._connections, {}
         for connection in connections.values():
@@ -137,9 +143,10 @@ class Broker:
         """Test ``credentials`` at ``venue`` and store them sealed for ``user_id``.
 
         A repeat with the same ``request_id`` returns the account the first call stored.
-        Keys that do not authenticate, cannot trade or can withdraw are refused.
+        Malformed credentials are INVALID_ARGUMENT naming the field; keys that do not
+        authenticate, cannot trade or can withdraw are refused.
         """
-        self.profile(venue)
+        self.check_credentials(venue, credentials)
         if request_id:
             existing = await self.store.account_by_request(user_id, request_id)
             if existing is not None:
@@ -213,26 +220,50 @@ class Broker:
 
     async def rewrap_credentials(self) -> int:
         """Re-seal every account not sealed by the current key; return how many changed."""
-        changed = 0
-        for row in await self.store.sealed_accounts():
-            if row.key_id == self.cipher.key_id:
-                continue
-            associated = account_associated_data(row.account.exchange_id, row.account.user_id)
-            ciphertext, nonce, key_id = self.cipher.rewrap(
-                row.ciphertext,
-                row.nonce,
-                row.key_id,
-                associated,
+        return await keys.reseal_credentials(self.store, self.cipher)
+
+    async def rotate_keys(self) -> keys.RotationReport:
+        """Move every credential, then the key-check value, to the current key (resumable)."""
+        report = await keys.rotate_credentials(self.store, self.cipher)
+        log.info(
+            "key rotation: %d of %d accounts re-sealed now; %d on key id %s, %d on older keys,"
+            " %d unreadable; key check current: %s",
+            report.resealed, report.accounts, report.on_current_key, self.cipher.key_id,
+            report.on_previous_keys, report.unreadable, report.key_check_current,
+        )
+        return report
+
+    def start_key_rotation(self) -> None:
+        """Run :meth:`rotate_keys` in the background while the broker serves."""
+        if self._key_rotation is None or self._key_rotation.done():
+            self._key_rotation = asyncio.create_task(self._rotate_keys_in_background())
+
+    async def _rotate_keys_in_background(self) -> None:
+        try:
+            await self.rotate_keys()
+        except Exception:  # noqa: BLE001 - the next start resumes; serving goes on meanwhile
+            log.exception("key rotation stopped; the next start resumes it")
+
+    def check_credentials(self, venue: str, credentials: Credentials) -> None:
+        """Refuse a venue or credentials no venue call could carry, naming each bad field.
+
+        Raises
+        ------
+        meshkit.errors.InvalidArgument
+            ``exchange_name``, ``api_key``, ``api_secret`` or ``passphrase``; nothing is
+            sent to the venue and nothing is stored.
+        """
+        self.profile(venue)
+        violations = credential_violations(venue, credentials)
+        if violations:
+            raise errors.InvalidArgument(
+                [errors.FieldViolation(name, why) for name, why in violations],
+                reason="INVALID_CREDENTIALS",
             )
-            if await self.store.replace_credentials(
-                row.account.exchange_id, row.key_id, ciphertext, nonce, key_id
-            ):
-                changed += 1
-        return changed
 
     async def test_credentials(self, venue: str, credentials: Credentials) -> ConnectionReport:
         """Try ``credentials``: reachable, authenticated, allowed to trade and not to withdraw."""
-        self.profile(venue)
+        self.check_credentials(venue, credentials)
         port = self.venues.connect(venue, credentials)
         reachable = authenticated = False
         permissions: KeyPermissions | None = None

@@ -2,7 +2,60 @@
 
 from __future__ import annotations
 
-from broker_svc.domain.model import ConnectionReport, KeyPermissions
+import base64
+import binascii
+import re
+
+from broker_svc.domain.model import ConnectionReport, Credentials, KeyPermissions
+
+# Venues whose API secret is base64 of the signing key (ccxt decodes it before signing).
+BASE64_SECRET_VENUES = frozenset({"kraken"})
+_VISIBLE = re.compile(r"[\x21-\x7e]*\Z")
+_PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
+# A PEM private key (Coinbase CDP keys, Binance Ed25519/RSA keys): printable lines, LF or CRLF.
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]+-----(?:\r?\n[\x20-\x7e]*)+?\r?\n-----END [A-Z0-9 ]+-----(?:\r?\n)?\Z"
+)
+
+
+def credential_violations(venue: str, credentials: Credentials) -> list[tuple[str, str]]:
+    """Return ``(field, why)`` for each credential that no venue could take as it is.
+
+    Keys and secrets go into HTTP headers and signatures: a control character or a line
+    break there makes the HTTP client or the signer fail (or worse, splits a header), so
+    they are refused before any venue is called. The API key is visible ASCII (no spaces);
+    the passphrase printable ASCII; the secret visible ASCII, or a PEM private key whose
+    lines are printable ASCII. A venue in :data:`BASE64_SECRET_VENUES` needs a secret that
+    is valid base64.
+    """
+    found: list[tuple[str, str]] = []
+    if not _VISIBLE.match(credentials.api_key):
+        found.append((
+            "api_key",
+            "must be visible ASCII characters only (no spaces, control characters or line breaks)",
+        ))
+    secret = credentials.api_secret
+    if not (_VISIBLE.match(secret) or _PEM.match(secret)):
+        found.append((
+            "api_secret",
+            "must be visible ASCII characters only (no spaces, control characters or line "
+            "breaks), or a PEM private key",
+        ))
+    elif venue in BASE64_SECRET_VENUES and not _is_base64(secret):
+        found.append(("api_secret", f"must be valid base64 for {venue} (the secret it shows)"))
+    if not _PRINTABLE.match(credentials.passphrase):
+        found.append((
+            "passphrase", "must be printable ASCII characters only (no control characters or "
+            "line breaks)",
+        ))
+    return found
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        return bool(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return False
 
 
 def judge_credentials(

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from broker_svc.domain.credentials import judge_credentials
+from broker_svc.domain.credentials import credential_violations, judge_credentials
 from broker_svc.domain.model import (
     Balance,
+    Credentials,
     KeyPermissions,
     Market,
     OrderRequest,
@@ -151,3 +152,42 @@ def test_judge_credentials_accepts_only_trade_only_keys(
     assert report.ok is ok
     assert reason in report.reason
     assert bool(report.reason) is not ok
+
+
+PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\nAwEHoUQDQg==\n-----END EC PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("venue", "credentials"),
+    [
+        ("binance", Credentials("k" * 64, "s" * 64)),
+        ("coinbase", Credentials("organizations/o/apiKeys/k", PEM)),
+        ("coinbase", Credentials("organizations/o/apiKeys/k", PEM.replace("\n", "\r\n") + "\n")),
+        ("coinbase", Credentials("key", "secret", "pass phrase")),
+        ("kraken", Credentials("k", "c2VjcmV0IGtleSBieXRlcw==")),
+    ],
+)
+def test_well_formed_credentials_have_no_violations(venue: str, credentials: Credentials) -> None:
+    assert credential_violations(venue, credentials) == []
+
+
+@pytest.mark.parametrize(
+    ("venue", "credentials", "field"),
+    [
+        ("binance", Credentials("ab\ncd", "s"), "api_key"),
+        ("binance", Credentials("ab cd", "s"), "api_key"),
+        ("binance", Credentials("abécd", "s"), "api_key"),
+        ("binance", Credentials("k", "s\x00s"), "api_secret"),
+        ("binance", Credentials("k", "s\ns"), "api_secret"),
+        ("coinbase", Credentials("k", PEM.replace("MHcC", "MH\x1bcC")), "api_secret"),
+        ("coinbase", Credentials("k", PEM.replace("\n", "\r", 1)), "api_secret"),
+        ("coinbase", Credentials("k", "s", "pass\r\nphrase"), "passphrase"),
+        ("kraken", Credentials("k", "c2VjcmV0"[:-1]), "api_secret"),
+        ("kraken", Credentials("k", "c2Vj*cmV0"), "api_secret"),
+        ("kraken", Credentials("k", ""), "api_secret"),
+    ],
+)
+def test_malformed_credentials_name_the_field(
+    venue: str, credentials: Credentials, field: str,
+) -> None:
+    assert [name for name, _why in credential_violations(venue, credentials)] == [field]
