@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from broker_svc.config import Settings
+from broker_svc.keys import KeyCheckFailed
 from broker_svc.server import build_server
 from meshkit.server import run_until_signalled
 from meshkit.service import prepare_process
@@ -27,7 +28,15 @@ def main() -> int:
         print(f"broker_svc: {e}", file=sys.stderr)
         return 2
     prepare_process("broker_svc", settings.log_level, settings.metrics_port, settings.bind_host)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except KeyCheckFailed as e:
+        print(
+            f"broker_svc: ENCRYPTION_KEY does not open this broker's stored credentials: {e};"
+            " set ENCRYPTION_KEY (or ENCRYPTION_KEYS_PREVIOUS) to the key that sealed them",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

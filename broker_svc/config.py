@@ -14,15 +14,31 @@ from meshkit.settings import ConfigError, TlsSettings
 DEFAULT_DATABASE_URL = "sqlite:///.copytrade/broker.db"
 
 
-def _encryption_key(environ: Mapping[str, str]) -> bytes:
-    raw = s.require(environ, "ENCRYPTION_KEY")
+def _decode_key(raw: str, name: str) -> bytes:
+    # The message names the variable and never repeats the value: it is a secret.
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError("ENCRYPTION_KEY must be base64 (32 random bytes)") from None
+        raise ConfigError(f"{name} must be base64 (32 random bytes)") from None
     if len(key) != 32:
-        raise ConfigError(f"ENCRYPTION_KEY must decode to 32 bytes, got {len(key)}")
+        raise ConfigError(f"{name} must decode to 32 bytes, got {len(key)}")
     return key
+
+
+def _encryption_key(environ: Mapping[str, str]) -> bytes:
+    return _decode_key(s.require(environ, "ENCRYPTION_KEY"), "ENCRYPTION_KEY")
+
+
+def _previous_encryption_keys(environ: Mapping[str, str], current: bytes) -> tuple[bytes, ...]:
+    raw = s.text(environ, "ENCRYPTION_KEYS_PREVIOUS", "")
+    keys: list[bytes] = []
+    for position, part in enumerate(raw.split(",") if raw else [], start=1):
+        if not part.strip():
+            raise ConfigError(f"ENCRYPTION_KEYS_PREVIOUS has an empty entry at position {position}")
+        key = _decode_key(part.strip(), f"ENCRYPTION_KEYS_PREVIOUS entry {position}")
+        if key != current and key not in keys:
+            keys.append(key)
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,9 @@ class Settings:
     """Everything the broker reads from its environment."""
 
     encryption_key: bytes = field(repr=False)
+    # Keys that sealed credentials before a rotation: they still open, never seal. The broker
+    # re-seals what they opened under encryption_key at start-up.
+    encryption_keys_previous: tuple[bytes, ...] = field(default=(), repr=False)
     grpc_port: int = 50051
     metrics_port: int = 9091
     log_level: str = "INFO"
@@ -47,8 +66,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read the settings, failing with the variable's name when one is missing or bad."""
+        encryption_key = _encryption_key(environ)
         return cls(
-            encryption_key=_encryption_key(environ),
+            encryption_key=encryption_key,
+            encryption_keys_previous=_previous_encryption_keys(environ, encryption_key),
             grpc_port=s.integer(environ, "GRPC_PORT", 50051),
             metrics_port=s.integer(environ, "METRICS_PORT", 9091),
             log_level=s.text(environ, "LOG_LEVEL", "INFO").upper(),

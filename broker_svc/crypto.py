@@ -18,6 +18,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 NONCE_BYTES = 12
 KEY_BYTES = 32
 _AAD_PREFIX = b"copytrade/broker/exchange_accounts/v1"
+# The key-check value: a known plaintext sealed under the broker's key, so that a start with
+# a key that cannot open it is refused before any account is touched.
+KEY_CHECK_PLAINTEXT = b"copytrade broker key check v1"
+KEY_CHECK_ASSOCIATED_DATA = b"copytrade/broker/broker_key_check/v1"
 
 
 class DecryptionError(Exception):
@@ -53,6 +57,11 @@ class Cipher:
     def key_id(self) -> str:
         """Return the id of the key that seals new ciphertexts."""
         return self._key_id
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Return the ids of every key that opens: the older ones first, the current one last."""
+        return tuple(self._keys)
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> tuple[bytes, bytes, str]:
         """Seal ``plaintext`` under a fresh random nonce; return ``(ciphertext, nonce, key_id)``."""

@@ -12,6 +12,7 @@ from broker_svc.adapters.ratelimit import RateLimits
 from broker_svc.adapters.venues import CcxtVenues
 from broker_svc.config import Settings
 from broker_svc.crypto import Cipher
+from broker_svc.keys import verify_key
 from broker_svc.ports import Clock, Venues
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
@@ -38,6 +39,13 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
     store = deps.store or await BrokerStore.open(settings.database_url)
     if deps.store is not None:
         await store.migrate()
+    cipher = Cipher(settings.encryption_key, old_keys=settings.encryption_keys_previous)
+    try:
+        await verify_key(store, cipher)  # KeyCheckFailed: the configured keys open nothing here
+    except BaseException:
+        if deps.store is None:
+            await store.close()
+        raise
     venues = deps.venues or CcxtVenues(
         settings.venue_urls,
         timeout_ms=settings.order_timeout_ms,
@@ -46,8 +54,10 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
             max_wait=settings.rate_limit_max_wait_ms / 1000,
         ),
     )
-    return Broker(store, venues, Cipher(settings.encryption_key), deps.clock,
-                  resend_safe_after_seconds=settings.resend_safe_after_seconds)
+    broker = Broker(store, venues, cipher, deps.clock,
+                    resend_safe_after_seconds=settings.resend_safe_after_seconds)
+    broker.start_key_rotation()  # re-seals what older keys sealed while the broker serves
+    return broker
 
 
 async def build_server(

@@ -26,6 +26,7 @@ from meshkit import db
 from meshkit.codec import format_decimal, from_iso, to_iso
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
+_KEY_CHECK_ID = "credentials"
 
 _ACCOUNT_COLUMNS = (
     "exchange_id, user_id, exchange_name, label, api_key_hint, ciphertext, nonce, key_id,"
@@ -45,6 +46,16 @@ class AccountRow:
     ciphertext: bytes = field(repr=False)
     nonce: bytes = field(repr=False)
     key_id: str
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The key-check value: a known plaintext sealed by the key ``key_id``."""
+
+    ciphertext: bytes = field(repr=False)
+    nonce: bytes = field(repr=False)
+    key_id: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,57 @@ class BrokerStore:
             "UPDATE exchange_accounts SET ciphertext = ?, nonce = ?, key_id = ?"
             " WHERE exchange_id = ? AND key_id = ? AND deleted_at IS NULL",
             (_b64(ciphertext), _b64(nonce), key_id, exchange_id, expected_key_id),
+        )
+        return changed > 0
+
+    async def sealed_key_ids(self) -> dict[str, int]:
+        """Return how many live accounts each key id sealed."""
+        rows = await self.database.fetchall(
+            "SELECT key_id, COUNT(*) AS accounts FROM exchange_accounts"
+            " WHERE deleted_at IS NULL GROUP BY key_id",
+        )
+        return {row["key_id"]: int(row["accounts"]) for row in rows}
+
+    # Key check --------------------------------------------------------------------------------
+
+    async def key_check(self) -> KeyCheck | None:
+        """Return the sealed key-check value, ``None`` before the first start wrote it."""
+        row = await self.database.fetchone(
+            "SELECT ciphertext, nonce, key_id, updated_at FROM broker_key_check"
+            " WHERE check_id = ?",
+            (_KEY_CHECK_ID,),
+        )
+        if row is None:
+            return None
+        return KeyCheck(
+            _unb64(row["ciphertext"]), _unb64(row["nonce"]), row["key_id"],
+            from_iso(row["updated_at"]),
+        )
+
+    async def insert_key_check(
+        self, ciphertext: bytes, nonce: bytes, key_id: str, now: datetime,
+    ) -> bool:
+        """Store the key-check value unless one exists; return whether this call stored it."""
+        inserted = await self.database.execute(
+            "INSERT INTO broker_key_check (check_id, ciphertext, nonce, key_id, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (_KEY_CHECK_ID, _b64(ciphertext), _b64(nonce), key_id, to_iso(now)),
+        )
+        return inserted > 0
+
+    async def replace_key_check(
+        self,
+        expected_key_id: str,
+        ciphertext: bytes,
+        nonce: bytes,
+        key_id: str,
+        now: datetime,
+    ) -> bool:
+        """Swap in a re-sealed key-check value if it is still sealed by ``expected_key_id``."""
+        changed = await self.database.execute(
+            "UPDATE broker_key_check SET ciphertext = ?, nonce = ?, key_id = ?, updated_at = ?"
+            " WHERE check_id = ? AND key_id = ?",
+            (_b64(ciphertext), _b64(nonce), key_id, to_iso(now), _KEY_CHECK_ID, expected_key_id),
         )
         return changed > 0
 
