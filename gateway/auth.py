@@ -12,6 +12,7 @@ plan of every route.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ PRO = "pro"
 ANY_PLAN = "any"
 _REALM = 'Bearer realm="copytrade"'
 MAX_TOKEN_LENGTH = 256
+# RFC 6750 b64token: the only characters a bearer token may have (ASCII, no spaces).
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*\Z")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,12 @@ def bearer_token(header: str | None) -> str:
         )
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH or " " in token:
+    if (
+        scheme.lower() != "bearer"
+        or not token
+        or len(token) > MAX_TOKEN_LENGTH
+        or not _B64TOKEN.match(token)
+    ):
         raise unauthenticated("the Authorization header must be 'Bearer <token>'", "TOKEN_INVALID")
     return token
 

@@ -83,7 +83,13 @@ class GatewayStore:
         return changed > 0
 
     async def user_for_token(self, token: str) -> User | None:
-        """Return the user of a live (not revoked) token, or ``None``."""
+        """Return the user of a live (not revoked) token, or ``None``.
+
+        A token that is not ASCII (header bytes that are not UTF-8 arrive as surrogates)
+        was never issued: ``None``, without a query.
+        """
+        if not token.isascii():
+            return None
         row = await self.database.fetchone(
             "SELECT u.user_id AS user_id, u.name AS name, u.plan AS plan,"
             " u.created_at AS created_at"

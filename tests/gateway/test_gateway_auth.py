@@ -131,3 +131,37 @@ async def test_new_user_token_works_at_once(harness: Harness) -> None:
     _user_id, token = await add_user(harness.database, "carol", "pro")
     status, _, _ = await harness.call("GET", f"{API}/configs", token=f"Bearer {token}")
     assert status == 200
+
+
+async def _raw_request(harness: Harness, head: bytes) -> tuple[int, bytes]:
+    """Send ``head`` (request line and headers, no body) as bytes; return the status and body."""
+    import asyncio
+
+    server = harness.client.server
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head + b"Connection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("token", [
+    "ct_caf\u00e9".encode(), b"ct_caf\xe9", b"ct_\xff\xfe", "\u20ac".encode()
+])
+async def test_a_token_that_is_not_ascii_is_401_not_store_unavailable(
+    harness: Harness, token: bytes,
+) -> None:
+    import json
+
+    status, body = await _raw_request(
+        harness,
+        b"GET " + API.encode() + b"/configs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + token + b"\r\n",
+    )
+    assert status == 401
+    assert json.loads(body)["code"] == 16
+    assert harness.recorder.calls == []

@@ -84,3 +84,12 @@ async def test_open_store_migrates_once_and_add_user_works_through_it(database_u
         assert (await GatewayStore(again).user_for_token(token)).user_id == user_id  # type: ignore[union-attr]
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("token", ["ct_caf\udce9", "ct_caf\u00e9", "\u20ac"])
+async def test_a_token_that_is_not_ascii_belongs_to_no_user(
+    database: db.Database, token: str,
+) -> None:
+    # Header bytes that are not UTF-8 reach the store as surrogates: no user, never an error.
+    await add_user(database, "alice", "pro")
+    assert await GatewayStore(database).user_for_token(token) is None
