@@ -56,6 +56,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     venue_urls: Mapping[str, str] = field(default_factory=dict)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # The gateway's public key: user assertions signed by anything else are refused.
+    assertion_public_key: str = ""
     order_timeout_ms: int = 10_000
     rate_limits: bool = True
     rate_limit_max_wait_ms: int = 2_000
@@ -77,6 +79,7 @@ class Settings:
             database_url=s.database_url(environ, DEFAULT_DATABASE_URL),
             venue_urls=s.venue_urls(environ),
             tls=TlsSettings.from_env(environ),
+            assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
             order_timeout_ms=s.integer(
                 environ,
                 "ORDER_TIMEOUT_MS",

@@ -18,6 +18,8 @@ from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
 from meshkit import metrics
+from broker_svc.access import RULES
+from meshkit import access
 from meshkit.server import Registration, RunningServer, start_server
 
 DOMAIN = "broker.copytrade"
@@ -83,6 +85,7 @@ async def build_server(
         host=settings.bind_host,
         port=settings.grpc_port if port is None else port,
         tls=settings.tls,
+            guard=access.guard(RULES, settings.assertion_public_key),
     )
 
     async def release() -> None:

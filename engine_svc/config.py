@@ -29,6 +29,8 @@ class Settings:
     broker_svc_addr: str = "127.0.0.1:50051"
     sync_svc_addr: str = "127.0.0.1:50053"
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # The gateway's public key: user assertions signed by anything else are refused.
+    assertion_public_key: str = ""
     resolver_interval_ms: int = 500
     resend_lag_seconds: int = 90
     place_timeout_ms: int = 20_000
@@ -47,6 +49,7 @@ class Settings:
             broker_svc_addr=s.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
             sync_svc_addr=s.text(environ, "SYNC_SVC_ADDR", "127.0.0.1:50053"),
             tls=TlsSettings.from_env(environ),
+            assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
             resolver_interval_ms=s.integer(
                 environ,
                 "RESOLVER_INTERVAL_MS",

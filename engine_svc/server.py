@@ -19,6 +19,8 @@ from engine_svc.ports import BrokerPort, Clock, SyncPort, SystemClock
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
 from meshkit import metrics
+from engine_svc.access import RULES
+from meshkit import access
 from meshkit.server import Registration, RunningServer, start_server
 from meshkit.tasks import cancel_and_wait
 
@@ -73,6 +75,7 @@ class Engine:
             host=self.settings.bind_host,
             port=self.settings.grpc_port,
             tls=self.settings.tls,
+            guard=access.guard(RULES, self.settings.assertion_public_key),
         )
         self._tasks = [asyncio.create_task(self._begin(), name="engine-start-up")]
         return self.running

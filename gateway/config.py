@@ -22,8 +22,10 @@ SERVICE_ADDRESS_VARIABLES = {
 class Settings:
     """Everything the gateway reads from its environment.
 
-    ``TLS_*`` configure mutual TLS on the gRPC channels to the services; the REST side
-    is plain HTTP (TLS ends at the ingress in a cluster, loopback locally).
+    ``TLS_*`` configure mutual TLS on the gRPC channels to the services (required).
+    ``ASSERTION_SIGNING_KEY`` is the Ed25519 key that signs the user assertions the
+    services verify. The REST side serves HTTPS with ``GATEWAY_HTTPS_CERT`` and
+    ``GATEWAY_HTTPS_KEY``; without them it serves plain HTTP, and only on a loopback address.
     """
 
     port: int = 8080
@@ -34,6 +36,9 @@ class Settings:
     sync_svc_addr: str = "127.0.0.1:50053"
     recon_svc_addr: str = "127.0.0.1:50054"
     tls: TlsSettings = field(default_factory=TlsSettings)
+    assertion_signing_key: str = field(default="", repr=False)
+    https_cert: str = ""
+    https_key: str = field(default="", repr=False)
     timeout_ms: int = 15_000
     rate_limit_per_second: int = 20
     rate_limit_burst: int = 40
@@ -61,6 +66,9 @@ class Settings:
             sync_svc_addr=env.text(environ, "SYNC_SVC_ADDR", defaults.sync_svc_addr),
             recon_svc_addr=env.text(environ, "RECON_SVC_ADDR", defaults.recon_svc_addr),
             tls=TlsSettings.from_env(environ),
+            assertion_signing_key=env.pem_file(environ, "ASSERTION_SIGNING_KEY"),
+            https_cert=env.text(environ, "GATEWAY_HTTPS_CERT", ""),
+            https_key=env.text(environ, "GATEWAY_HTTPS_KEY", ""),
             timeout_ms=env.integer(
                 environ, "GATEWAY_TIMEOUT_MS", defaults.timeout_ms, minimum=1, maximum=600_000,
             ),
@@ -78,6 +86,16 @@ class Settings:
             ),
             log_level=env.text(environ, "LOG_LEVEL", defaults.log_level),
         )
+        if bool(result.https_cert) != bool(result.https_key):
+            raise ConfigError("GATEWAY_HTTPS_CERT and GATEWAY_HTTPS_KEY must be set together")
+        for name in ("GATEWAY_HTTPS_CERT", "GATEWAY_HTTPS_KEY"):
+            if environ.get(name, "").strip():
+                env.pem_file(environ, name)
+        if not result.https_cert and not result.serves_loopback_only:
+            raise ConfigError(
+                f"BIND_HOST {result.bind_host} is not a loopback address: set GATEWAY_HTTPS_CERT "
+                "and GATEWAY_HTTPS_KEY (plain HTTP is served on loopback only)",
+            )
         for name, value in (
             ("BROKER_SVC_ADDR", result.broker_svc_addr),
             ("ENGINE_SVC_ADDR", result.engine_svc_addr),
@@ -87,6 +105,16 @@ class Settings:
             if ":" not in value:
                 raise ConfigError(f"{name} must look like host:port, got {value!r}")
         return result
+
+    @property
+    def https(self) -> bool:
+        """Return whether the REST side serves HTTPS."""
+        return bool(self.https_cert and self.https_key)
+
+    @property
+    def serves_loopback_only(self) -> bool:
+        """Return whether the REST side is reachable from this machine only."""
+        return self.bind_host in ("127.0.0.1", "localhost", "::1")
 
     def address_for(self, service_full_name: str) -> str | None:
         """Return the address of a service by its full name, or ``None`` for an unknown one."""

@@ -16,6 +16,7 @@ import pathlib
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,9 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from meshkit import clients, pki
+from meshkit.settings import TlsSettings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENUES = ("binance", "coinbase", "kraken")
@@ -66,18 +70,35 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def encryption_key(data_dir: pathlib.Path) -> str:
-    """Return the mesh's credential encryption key, creating it (mode 0600) on first use."""
-    path = data_dir / "secrets" / "encryption.key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+def encryption_key(data_dir: pathlib.Path, *, previous: bool = False) -> str:
+    """Return the mesh's credential encryption key, creating it (mode 0600) on first use.
+
+    With ``previous``, return instead the keys it replaced that may still open stored
+    credentials, comma-separated (``ENCRYPTION_KEYS_PREVIOUS``; empty when there are none).
+    The files and their rotation are in :mod:`meshctl.keys`.
+    """
+    from meshctl import keys
+
+    if previous:
+        return ",".join(keys.previous_keys(data_dir))
+    return keys.current_key(data_dir)
+
+
+def certs_dir(data_dir: pathlib.Path) -> pathlib.Path:
+    """Return where the mesh's CA, certificates and assertion keys live."""
+    return data_dir.resolve() / "certs"
+
+
+def tls_env(data_dir: pathlib.Path, identity: str) -> dict[str, str]:
+    """Return the ``TLS_*`` variables of ``identity`` (its certificate from the mesh's CA)."""
+    files = pki.identity_files(certs_dir(data_dir), identity)
+    return {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
+
+
+def tls_settings(data_dir: pathlib.Path, identity: str) -> TlsSettings:
+    """Return the TLS settings of ``identity`` for a client this process opens."""
+    files = pki.identity_files(certs_dir(data_dir), identity)
+    return TlsSettings(str(files.cert), str(files.key), str(files.ca))
 
 
 def database_url(data_dir: pathlib.Path, service: str, shared_url: str | None) -> str:
@@ -111,8 +132,11 @@ class Mesh:
         log_level: str = "INFO",
         sim_rate_limits: bool = False,
         component_env: dict[str, dict[str, str]] | None = None,
+        https: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        # The REST gateway serves HTTPS with its mesh certificate (clients trust the mesh CA).
+        self.https = https
         # Extra environment per component name (tests compress the resolver's time this way).
         self.component_env = component_env or {}
         self.ports = ports or Ports()
@@ -125,7 +149,16 @@ class Mesh:
     @property
     def gateway_url(self) -> str:
         """Return the base URL of the REST gateway."""
-        return f"http://127.0.0.1:{self.ports.gateway}"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def ca_file(self) -> pathlib.Path:
+        """Return the mesh CA certificate (what an HTTPS client of the gateway trusts)."""
+        return certs_dir(self.data_dir) / "ca.crt"
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """Return what an aiohttp client of the gateway passes as ``ssl``."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.https else True
 
     @property
     def venue_urls(self) -> dict[str, str]:
@@ -153,9 +186,12 @@ class Mesh:
             "RECON_SVC_ADDR": f"127.0.0.1:{p.recon}",
         }
         common = {"LOG_LEVEL": self.log_level, "BIND_HOST": "127.0.0.1"}
+        certs = certs_dir(self.data_dir)
+        public_key = {"ASSERTION_PUBLIC_KEY": str(pki.public_key_path(certs))}
 
         def svc(name: str, port: int, offset: int, **extra: str) -> Component:
-            env = {**common, **addrs, "GRPC_PORT": str(port), "METRICS_PORT": self._metrics_port(offset),
+            env = {**common, **addrs, **tls_env(self.data_dir, name), **public_key,
+                   "GRPC_PORT": str(port), "METRICS_PORT": self._metrics_port(offset),
                    "DATABASE_URL": database_url(self.data_dir, name, self.shared_database_url), **extra}
             return Component(name, f"{name}_svc", env)
 
@@ -172,14 +208,19 @@ class Mesh:
         venue_env = ",".join(f"{k}={v}" for k, v in self.venue_urls.items())
         plan += [
             # Our limiter follows the emulators' switch: always on against real venues.
-            svc("broker", p.broker, 1, ENCRYPTION_KEY=encryption_key(self.data_dir), VENUE_URLS=venue_env,
+            svc("broker", p.broker, 1, ENCRYPTION_KEY=encryption_key(self.data_dir),
+                ENCRYPTION_KEYS_PREVIOUS=encryption_key(self.data_dir, previous=True), VENUE_URLS=venue_env,
                 BROKER_RATE_LIMITS="on" if self.sim_rate_limits or self.venues != "sim" else "off"),
             svc("sync", p.sync, 3),
             svc("engine", p.engine, 2),
             svc("recon", p.recon, 4),
         ]
-        gateway_env = {**common, **addrs, "GATEWAY_PORT": str(p.gateway),
-                       "DATABASE_URL": self.gateway_database_url()}
+        gateway_env = {**common, **addrs, **tls_env(self.data_dir, "gateway"),
+                       "ASSERTION_SIGNING_KEY": str(pki.signing_key_path(certs)),
+                       "GATEWAY_PORT": str(p.gateway), "DATABASE_URL": self.gateway_database_url()}
+        if self.https:
+            gateway_tls = pki.identity_files(certs, "gateway")
+            gateway_env.update(GATEWAY_HTTPS_CERT=str(gateway_tls.cert), GATEWAY_HTTPS_KEY=str(gateway_tls.key))
         plan.append(Component("gateway", "gateway", gateway_env))
         unknown = set(self.component_env) - {component.name for component in plan}
         if unknown:
@@ -188,10 +229,15 @@ class Mesh:
             component.env.update(self.component_env.get(component.name, {}))
         return plan
 
+    def ensure_credentials(self) -> list[str]:
+        """Make the mesh's CA, certificates and assertion keys on first run; return what was made."""
+        return pki.ensure_mesh_credentials(certs_dir(self.data_dir))
+
     def start(self) -> None:
         """Start every component, with its log in ``<data dir>/logs/<name>.log``."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.ensure_credentials()
         self.components = self._plan()
         for component in self.components:
             self._spawn(component)
@@ -229,15 +275,18 @@ class Mesh:
         pending_grpc, pending_http = dict(grpc_ports), list(http_urls)
         import aiohttp
 
+        probe_tls = tls_settings(self.data_dir, "operator")
         async with aiohttp.ClientSession() as session:
             while pending_grpc or pending_http:
                 self._check_alive()
                 for name, port in list(pending_grpc.items()):
-                    if await _grpc_serving(port):
+                    if await grpc_serving(f"127.0.0.1:{port}", probe_tls):
                         del pending_grpc[name]
                 for url in list(pending_http):
                     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                        async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
+                        ssl_option = self.ssl_context() if url.startswith(self.gateway_url) else True
+                        async with session.get(url, timeout=aiohttp.ClientTimeout(total=1),
+                                               ssl=ssl_option) as response:
                             if response.status < 500:
                                 pending_http.remove(url)
                 if time.monotonic() > deadline:
@@ -293,8 +342,9 @@ class Mesh:
                 component.process.wait()
 
 
-async def _grpc_serving(port: int) -> bool:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+async def grpc_serving(address: str, tls: TlsSettings) -> bool:
+    """Return whether the service at ``address`` reports SERVING, asked over mutual TLS."""
+    async with clients.channel(address, tls=tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)

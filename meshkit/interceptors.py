@@ -41,8 +41,10 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Turn service errors into rich statuses, count and time every call, carry request ids."""
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, guard: Any = None) -> None:
         self.domain = domain
+        # A meshkit.access.Guard (typed loosely: access imports this module's neighbours).
+        self.guard = guard
 
     async def intercept_service(
         self,
@@ -52,29 +54,30 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        service, method = _split_method(handler_call_details.method)
+        full_method = handler_call_details.method
+        service, method = _split_method(full_method)
         request_id = _metadata_value(handler_call_details, REQUEST_ID_HEADER) or uuid.uuid4().hex
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, service, method, "unary", request_id),
+                self._wrap_unary(handler.unary_unary, full_method, service, method, "unary", request_id),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, service, method, "server_stream", request_id),
+                self._wrap_stream(handler.unary_stream, full_method, service, method, "server_stream", request_id),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream, service, method, "bidi_stream", request_id),
+                self._wrap_stream(handler.stream_stream, full_method, service, method, "bidi_stream", request_id),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, service, method, "client_stream", request_id),
+                self._wrap_unary(handler.stream_unary, full_method, service, method, "client_stream", request_id),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -90,13 +93,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             status = errors.internal_status(self.domain)
         await context.abort_with_status(rpc_status.to_status(status))
 
-    def _wrap_unary(self, behavior: Any, service: str, method: str, kind: str, request_id: str) -> Any:
+    def _wrap_unary(
+        self, behavior: Any, full_method: str, service: str, method: str, kind: str, request_id: str,
+    ) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = request_id_var.set(request_id)
+            caller = None
             started = time.perf_counter()
             metrics.GRPC_STARTED.labels(kind, service, method).inc()
             code = grpc.StatusCode.OK
             try:
+                if self.guard is not None:
+                    caller = self.guard.enter(full_method, context)
                 return await behavior(request, context)
             except errors.ServiceError as e:
                 code = e.code
@@ -112,17 +120,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await self._fail(context, e, method)
             finally:
                 metrics.observe_handled(kind, service, method, code, time.perf_counter() - started)
+                if caller is not None:
+                    self.guard.leave(caller)
                 request_id_var.reset(token)
 
         return wrapper
 
-    def _wrap_stream(self, behavior: Any, service: str, method: str, kind: str, request_id: str) -> Any:
+    def _wrap_stream(
+        self, behavior: Any, full_method: str, service: str, method: str, kind: str, request_id: str,
+    ) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             token = request_id_var.set(request_id)
+            caller = None
             started = time.perf_counter()
             metrics.GRPC_STARTED.labels(kind, service, method).inc()
             code = grpc.StatusCode.OK
             try:
+                if self.guard is not None:
+                    caller = self.guard.enter(full_method, context)
                 async for response in behavior(request, context):
                     yield response
             except errors.ServiceError as e:
@@ -137,6 +152,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 metrics.observe_handled(kind, service, method, code, time.perf_counter() - started)
                 # A cancelled stream may be closed from another task's context.
+                with contextlib.suppress(ValueError):
+                    if caller is not None:
+                        self.guard.leave(caller)
                 with contextlib.suppress(ValueError):
                     request_id_var.reset(token)
 

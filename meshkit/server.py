@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from meshkit.access import Guard
 from meshkit.clients import KEEPALIVE_OPTIONS
 from meshkit.interceptors import ServiceInterceptor
 from meshkit.settings import TlsSettings
@@ -48,14 +49,22 @@ async def start_server(
     registrations: Sequence[Registration],
     *,
     domain: str,
+    guard: Guard,
     host: str = "127.0.0.1",
     port: int = 0,
     tls: TlsSettings | None = None,
 ) -> RunningServer:
-    """Build, bind and start a server for ``registrations``; port 0 picks a free port."""
+    """Build, bind and start a server for ``registrations``; port 0 picks a free port.
+
+    With ``tls`` the server speaks only mutual TLS: a client must present a certificate of
+    the mesh's CA. Without it (in-process tests) it binds loopback only. ``guard`` admits
+    every call (access table, user assertion).
+    """
+    if (tls is None or not tls.enabled) and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"refusing plaintext gRPC on {host}: give the server TLS settings")
     options = [*KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0),
                ("grpc.http2.min_ping_interval_without_data_ms", 5_000)]
-    server = grpc.aio.server(interceptors=[ServiceInterceptor(domain)], options=options)
+    server = grpc.aio.server(interceptors=[ServiceInterceptor(domain, guard)], options=options)
     for registration in registrations:
         registration.add(registration.servicer, server)
     health_servicer = health.aio.HealthServicer()

@@ -6,6 +6,7 @@ fails at boot with a message an operator can act on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -92,11 +93,32 @@ class TlsSettings:
         return bool(self.cert and self.key and self.ca)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> TlsSettings:
-        """Read ``TLS_CERT``, ``TLS_KEY`` and ``TLS_CA``: all three or none."""
+    def from_env(cls, environ: Mapping[str, str], *, required: bool = True) -> TlsSettings:
+        """Read ``TLS_CERT``, ``TLS_KEY`` and ``TLS_CA`` (PEM paths; cert-manager's
+        ``tls.crt``, ``tls.key`` and ``ca.crt``): all three, each an existing file.
+
+        The mesh speaks only mutual TLS, so a component started from its environment
+        refuses to run without them; ``required=False`` (none given means plaintext) is
+        for tools that may talk to a plaintext peer, never for a service.
+        """
         values = {name: environ.get(name, "").strip() for name in ("TLS_CERT", "TLS_KEY", "TLS_CA")}
         given = [name for name, value in values.items() if value]
-        if given and len(given) != 3:
+        if not given and not required:
+            return cls()
+        if len(given) != 3:
             missing = sorted(set(values) - set(given))
-            raise ConfigError(f"{', '.join(missing)} must be set together with {', '.join(given)}")
+            hint = " (the mesh speaks only mutual TLS; `copytrade certs` makes them)" if not given else ""
+            raise ConfigError(f"{', '.join(missing)} must be set{hint}"
+                              + (f" together with {', '.join(given)}" if given else ""))
+        for name, path in values.items():
+            if not os.path.isfile(path):
+                raise ConfigError(f"{name} names no readable file: {path}")
         return cls(values["TLS_CERT"], values["TLS_KEY"], values["TLS_CA"])
+
+
+def pem_file(environ: Mapping[str, str], name: str) -> str:
+    """Return the variable ``name``: the path of an existing file (a key in PEM)."""
+    path = require(environ, name)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{name} names no readable file: {path}")
+    return path

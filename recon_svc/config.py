@@ -25,6 +25,8 @@ class Settings:
     sync_svc_addr: str = "127.0.0.1:50053"
     broker_svc_addr: str = "127.0.0.1:50051"
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # The gateway's public key: user assertions signed by anything else are refused.
+    assertion_public_key: str = ""
     rpc_timeout_seconds: int = 15
 
     @classmethod
@@ -40,6 +42,7 @@ class Settings:
             sync_svc_addr=s.text(environ, "SYNC_SVC_ADDR", "127.0.0.1:50053"),
             broker_svc_addr=s.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
             tls=TlsSettings.from_env(environ),
+            assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
             rpc_timeout_seconds=s.integer(
                 environ, "RPC_TIMEOUT_SECONDS", 15, minimum=1, maximum=600,
             ),

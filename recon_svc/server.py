@@ -9,6 +9,8 @@ from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
 
 from meshkit import metrics
+from recon_svc.access import RULES
+from meshkit import access
 from meshkit.server import Registration, RunningServer, start_server
 from recon_svc.adapters.broker_client import GrpcBroker
 from recon_svc.adapters.engine_client import GrpcEngine
@@ -81,6 +83,7 @@ async def build_server(
             host=settings.bind_host,
             port=settings.grpc_port if port is None else port,
             tls=settings.tls,
+            guard=access.guard(RULES, settings.assertion_public_key),
         )
     except BaseException:
         await release()

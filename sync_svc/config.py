@@ -21,6 +21,8 @@ class Settings:
     database_url: str = "sqlite:///.copytrade/sync.db"
     broker_svc_addr: str = "127.0.0.1:50051"
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # The gateway's public key: user assertions signed by anything else are refused.
+    assertion_public_key: str = ""
     heartbeat_seconds: float = 2.0
     equity_refresh_seconds: float = 60.0
 
@@ -40,6 +42,7 @@ class Settings:
             database_url=env.database_url(environ, "sqlite:///.copytrade/sync.db"),
             broker_svc_addr=env.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
             tls=TlsSettings.from_env(environ),
+            assertion_public_key=env.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
             heartbeat_seconds=float(
                 env.integer(environ, "HEARTBEAT_SECONDS", 2, minimum=1, maximum=300),
             ),

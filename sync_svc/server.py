@@ -12,6 +12,8 @@ from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 
 from meshkit import metrics as mesh_metrics
 from meshkit.codec import utcnow
+from sync_svc.access import RULES
+from meshkit import access
 from meshkit.server import Registration, RunningServer, start_server
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.config import Settings
@@ -96,6 +98,7 @@ async def build_service(
                 pb_grpc.add_SyncServiceServicer_to_server, SyncServicer(app), SERVICE_NAME,
             )],
             domain=DOMAIN, host=settings.bind_host, port=settings.grpc_port, tls=settings.tls,
+            guard=access.guard(RULES, settings.assertion_public_key),
         )
     except BaseException:
         if owned_broker is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
@@ -16,7 +15,7 @@ from gateway.config import Settings as GatewaySettings
 from gateway.server import GatewayDeps, build_app
 from gateway.users import add_user
 from meshkit import db
-from meshkit.testing import inprocess_server
+from meshkit.testing import TEST_SIGNER, inprocess_server, mesh_trust, secure_channel
 from tests.policy.policy_support import PolicyHarness
 from tests.service.engine_svc.engine_fakes import TestClock, World
 
@@ -41,11 +40,12 @@ async def policy(database: db.Database) -> AsyncIterator[PolicyHarness]:
                 resolver_interval_ms=50,
                 place_timeout_ms=3000,
                 read_timeout_ms=3000,
+                **mesh_trust("engine"),
             ),
             EngineDeps(store=store, clock=clock),
         )
         running = await engine.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channel = secure_channel(f"127.0.0.1:{running.port}", "gateway")
         users = await db.connect("sqlite:///:memory:")
         app = build_app(
             GatewaySettings(
@@ -55,6 +55,7 @@ async def policy(database: db.Database) -> AsyncIterator[PolicyHarness]:
                 database=users,
                 channels={ENGINE_SERVICE.full_name: channel},
                 services=[ENGINE_SERVICE],
+                signer=TEST_SIGNER,
             ),
         )
         client = TestClient(TestServer(app, host="127.0.0.1"))

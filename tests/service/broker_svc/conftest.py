@@ -18,9 +18,9 @@ from broker_svc.server import DOMAIN, SERVICE_NAME
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
-from meshkit.identity import USER_HEADER
 from meshkit.server import Registration
 from meshkit.testing import FakeClock, inprocess_server
+from meshkit.testing import as_user as signed_user
 
 ALICE = "0b9f3f6e-1111-4c1e-9b0a-000000000001"
 BOB = "0b9f3f6e-2222-4c1e-9b0a-000000000002"
@@ -28,7 +28,7 @@ BOB = "0b9f3f6e-2222-4c1e-9b0a-000000000002"
 
 def as_user(user_id: str) -> tuple[tuple[str, str], ...]:
     """Return the metadata the gateway sets for an authenticated user."""
-    return ((USER_HEADER, user_id),)
+    return signed_user(user_id)
 
 
 @dataclass

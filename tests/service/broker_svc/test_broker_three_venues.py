@@ -21,6 +21,8 @@ from google.type import decimal_pb2
 
 from broker_svc.config import Settings
 from broker_svc.server import build_server
+from broker_svc.access import RULES
+from meshkit.testing import AuthorizedStub, mesh_trust
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, as_user
 
@@ -72,14 +74,15 @@ async def _broker(tmp_path: Any, *, limits: bool, max_wait_ms: int = 2000) -> As
         order_timeout_ms=5000,
         rate_limits=limits,
         rate_limit_max_wait_ms=max_wait_ms,
+        **mesh_trust("broker"),
     )
     running, release = await build_server(settings)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
     try:
         async with aiohttp.ClientSession() as session:
-            yield Broker(pb_grpc.BrokerServiceStub(channel), cluster.urls, cluster.states, session)
+            yield Broker(stub, cluster.urls, cluster.states, session)
     finally:
-        await channel.close()
+        await stub.close()
         await running.stop(grace=None)
         await release()
         await cluster.close()

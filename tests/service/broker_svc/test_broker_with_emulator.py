@@ -20,6 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from broker_svc.config import Settings
 from broker_svc.server import SERVICE_NAME, build_server
+from broker_svc.access import RULES
+from meshkit.testing import AuthorizedStub, mesh_trust, secure_channel
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, as_user
 
@@ -70,16 +72,19 @@ async def mesh(tmp_path) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
         venue_urls=dict(cluster.urls),
         order_timeout_ms=5000,
         rate_limits=False,
+        **mesh_trust("broker"),
     )
     running, release = await build_server(settings)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
+    channel = secure_channel(f"127.0.0.1:{running.port}", "operator")
     try:
         async with aiohttp.ClientSession() as session:
-            mesh = Mesh(pb_grpc.BrokerServiceStub(channel), channel, url, session)
+            mesh = Mesh(stub, channel, url, session)
             await mesh.admin("POST", "/_sim/prices", {"symbol": "BTC/USDT", "price": "50000"})
             yield mesh
     finally:
         await channel.close()
+        await stub.close()
         await running.stop(grace=None)
         await release()
         await cluster.close()

@@ -15,7 +15,8 @@ from engine_fakes import USER, TestClock, World
 from engine_svc.config import Settings
 from engine_svc.server import Engine, EngineDeps, build_engine
 from engine_svc.store import EngineStore
-from meshkit.identity import USER_HEADER
+from engine_svc.access import RULES
+from meshkit.testing import AuthorizedStub, as_user, mesh_trust
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Harness:
     clock: TestClock
     fakes_address: str
     engine: Engine | None = None
-    channel: grpc.aio.Channel | None = None
+    channel: AuthorizedStub | None = None
     stub: Any = None
     started: list[Engine] = field(default_factory=list)
 
@@ -41,6 +42,7 @@ class Harness:
             resend_lag_seconds=10,
             place_timeout_ms=3000,
             read_timeout_ms=3000,
+            **mesh_trust("engine"),
         )
 
     async def start(self) -> Engine:
@@ -48,8 +50,8 @@ class Harness:
         running = await engine.start()
         self.engine = engine
         self.started.append(engine)
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-        self.stub = pb_grpc.EngineServiceStub(self.channel)
+        self.channel = AuthorizedStub(pb_grpc.EngineServiceStub, f"127.0.0.1:{running.port}", RULES)
+        self.stub = self.channel
         return engine
 
     async def stop(self) -> None:
@@ -65,5 +67,5 @@ class Harness:
         return await self.start()
 
     async def call(self, method: str, request: Any, user: str = USER) -> Any:
-        metadata = ((USER_HEADER, user),) if user else ()
+        metadata = as_user(user) if user else ()
         return await getattr(self.stub, method)(request, metadata=metadata, timeout=10)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-import grpc
 import pytest
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
 from recon_fakes import Mesh, World, registrations
 
 from meshkit import db
-from meshkit.testing import inprocess_server
+from recon_svc.access import RULES
+from meshkit.testing import AuthorizedStub, inprocess_server, mesh_trust
 from recon_svc.config import Settings
 from recon_svc.server import Dependencies, build_server
 from recon_svc.store import ReconStore
@@ -26,16 +26,16 @@ async def mesh(world: World, database: db.Database) -> AsyncIterator[Mesh]:
         address = f"127.0.0.1:{fakes.port}"
         settings = Settings(
             grpc_port=0, metrics_port=0, engine_svc_addr=address, sync_svc_addr=address,
-            broker_svc_addr=address, rpc_timeout_seconds=5,
+            broker_svc_addr=address, rpc_timeout_seconds=5, **mesh_trust("recon"),
         )
         store = ReconStore(database)
         running, release = await build_server(
             settings, Dependencies(store=store, clock=world.clock),
         )
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        stub = AuthorizedStub(pb_grpc.ReconServiceStub, f"127.0.0.1:{running.port}", RULES)
         try:
-            yield Mesh(pb_grpc.ReconServiceStub(channel), store, world)
+            yield Mesh(stub, store, world)
         finally:
-            await channel.close()
+            await stub.close()
             await running.server.stop(grace=None)
             await release()

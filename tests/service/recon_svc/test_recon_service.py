@@ -15,13 +15,13 @@ from recon_fakes import OTHER_USER, T0, USER, Mesh, World
 
 from meshkit import clients, errors
 from meshkit.codec import timestamp_to_proto
-from meshkit.identity import USER_HEADER
+from meshkit.testing import as_user
 
 TIMEOUT = 10
 
 
 def _as(user: str) -> tuple[tuple[str, str], ...]:
-    return ((USER_HEADER, user),)
+    return as_user(user)
 
 
 def _checks(outcome: str) -> float:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from sync_helpers import FAST, FakeBroker, StepClock
 
 from meshkit import db
+from sync_svc.access import RULES
+from meshkit.testing import AuthorizedStub, mesh_trust
 from sync_svc.config import Settings
 from sync_svc.exchange_sync import SyncTiming
 from sync_svc.server import Deps, SyncService, build_service
@@ -41,7 +42,7 @@ def timing() -> SyncTiming:
 @pytest.fixture
 async def service(store: SyncStore, broker: FakeBroker, clock: StepClock,
                   timing: SyncTiming) -> AsyncIterator[SyncService]:
-    settings = Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2)
+    settings = Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2, **mesh_trust("sync"))
     svc, close = await build_service(
         settings, Deps(store=store, broker=broker, clock=clock, timing=timing),
     )
@@ -54,10 +55,10 @@ async def service(store: SyncStore, broker: FakeBroker, clock: StepClock,
 
 @pytest.fixture
 async def stub(service: SyncService) -> AsyncIterator[pb_grpc.SyncServiceStub]:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.running.port}")
+    authorized = AuthorizedStub(pb_grpc.SyncServiceStub, f"127.0.0.1:{service.running.port}", RULES)
     try:
-        yield pb_grpc.SyncServiceStub(channel)
+        yield authorized
     finally:
-        await channel.close()
+        await authorized.close()
 
 

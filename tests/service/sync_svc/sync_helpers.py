@@ -18,7 +18,8 @@ from copytrade.sync.v1 import sync_service_pb2 as pb
 
 from meshkit import errors
 from meshkit.codec import set_decimal
-from meshkit.identity import USER_HEADER
+from meshkit import identity
+from meshkit.testing import as_user as signed_user
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
@@ -242,7 +243,7 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
     async def GetExchange(  # noqa: N802
         self, request: broker_pb.GetExchangeRequest, context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetExchangeResponse:
-        user = next((m.value for m in context.invocation_metadata() if m.key == USER_HEADER), "")
+        user = identity.user_id_or_empty()
         account = await self.broker.get_exchange(request.exchange_id, user_id=user, timeout=5)
         return broker_pb.GetExchangeResponse(exchange=broker_pb.ExchangeAccount(
             exchange_id=account.exchange_id, exchange_name=account.exchange_name))
@@ -300,7 +301,7 @@ FAST = SyncTiming(retry_base_seconds=0.01, retry_max_seconds=0.05, equity_refres
 
 def as_user(user_id: str) -> tuple[tuple[str, str], ...]:
     """Return call metadata naming the authenticated user, as the gateway sets it."""
-    return ((USER_HEADER, user_id),)
+    return signed_user(user_id)
 
 
 def published(signal_id: str, side: str = "buy", quantity: str = "0.5", symbol: str = "BTC/USDT",

@@ -14,9 +14,9 @@ from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
 
 from meshkit import errors
-from meshkit.identity import USER_HEADER
+from meshkit import identity
 from meshkit.server import Registration
-from meshkit.testing import inprocess_server
+from meshkit.testing import handling_request_of, inprocess_server, tls_for
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.domain.model import LeaderFill, OrderType, Side, WatchEvent, WatchItem, WatchState
 
@@ -35,7 +35,7 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
     async def GetExchange(  # noqa: N802
         self, request: broker_pb.GetExchangeRequest, context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetExchangeResponse:
-        self.users += [m.value for m in context.invocation_metadata() if m.key == USER_HEADER]
+        self.users += [identity.user_id_or_empty()] if identity.user_id_or_empty() else []
         if request.exchange_id != "acc-1":
             raise errors.NotFound("no such account", reason="EXCHANGE_NOT_FOUND")
         return broker_pb.GetExchangeResponse(exchange=broker_pb.ExchangeAccount(
@@ -88,7 +88,7 @@ async def fake() -> AsyncIterator[tuple[FakeBrokerServicer, GrpcBroker]]:
     registration = Registration(broker_grpc.add_BrokerServiceServicer_to_server, servicer,
                                 "copytrade.broker.v1.BrokerService")
     async with inprocess_server([registration], domain="broker.copytrade") as (running, _channel):
-        client = GrpcBroker.connect(f"127.0.0.1:{running.port}")
+        client = GrpcBroker.connect(f"127.0.0.1:{running.port}", tls_for("sync"))
         try:
             yield servicer, client
         finally:
@@ -111,8 +111,12 @@ async def test_get_exchange_forwards_the_user_and_keeps_the_reason(
     fake: tuple[FakeBrokerServicer, GrpcBroker],
 ) -> None:
     servicer, client = fake
-    account = await client.get_exchange("acc-1", user_id="alice", timeout=5)
+    with handling_request_of("alice"):
+        account = await client.get_exchange("acc-1", user_id="alice", timeout=5)
     assert account.exchange_name == "coinbase"
+    assert servicer.users == ["alice"]
+    # Outside alice's request nothing of hers is forwarded: the call goes as the service itself.
+    await client.get_exchange("acc-1", user_id="alice", timeout=5)
     assert servicer.users == ["alice"]
     with pytest.raises(errors.NotFound) as caught:
         await client.get_exchange("other", timeout=5)

@@ -17,7 +17,8 @@ from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 from sync_helpers import FAST, FakeBroker, as_user, read_signals
 
-from meshkit.testing import eventually
+from meshkit.testing import AuthorizedStub, eventually, mesh_trust
+from sync_svc.access import RULES
 from sync_svc.config import Settings
 from sync_svc.domain.model import OrderType
 from sync_svc.exchange_sync import SyncTiming
@@ -309,7 +310,8 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
     lists = len(broker.list_calls)
     await service.exchange_sync.stop()
     restarted, close = await build_service(
-        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=FAST))
+        Settings(grpc_port=0, metrics_port=0, **mesh_trust("sync")),
+        Deps(store=store, broker=broker, timing=FAST))
     try:
         assert not restarted.exchange_sync.is_running(exchange_id)
         broker.trade(exchange_id, "buy", "0.2", trade_id="while-unwatched")
@@ -317,9 +319,8 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
         assert len(broker.list_calls) == lists
         # Watched again: it starts now, so the trade made meanwhile is never a signal.
         await asyncio.sleep(0.01)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{restarted.running.port}")
+        restub = AuthorizedStub(pb_grpc.SyncServiceStub, f"127.0.0.1:{restarted.running.port}", RULES)
         try:
-            restub = pb_grpc.SyncServiceStub(channel)
             back = (await restub.WatchExchangeSource(_watch(exchange_id), metadata=ALICE)).source
             assert back.watched
             assert restarted.exchange_sync.is_running(exchange_id)
@@ -328,7 +329,7 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
             assert await restarted.exchange_sync.backfill_once(exchange_id) == 1
             assert [s.signal_id for s in await _signals(restub, exchange_id)] == ["copied", "after"]
         finally:
-            await channel.close()
+            await restub.close()
     finally:
         await restarted.running.stop(None)
         await close()

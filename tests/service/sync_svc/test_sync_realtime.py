@@ -30,7 +30,9 @@ from sync_helpers import (
 
 from meshkit import errors
 from meshkit.server import Registration, RunningServer, start_server
-from meshkit.testing import eventually
+from meshkit.access import Guard
+from meshkit.testing import TEST_VERIFIER, AuthorizedStub, eventually, secure_channel, mesh_trust, tls_for
+from sync_svc.access import RULES
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.config import Settings
 from sync_svc.domain.model import LeaderFill, WatchEvent, WatchState
@@ -505,7 +507,7 @@ async def _serve_broker(broker: FakeBroker, port: int = 0) -> RunningServer:
     return await start_server([Registration(
         broker_grpc.add_BrokerServiceServicer_to_server, FakeBrokerServicer(broker),
         "copytrade.broker.v1.BrokerService",
-    )], domain="broker.copytrade", port=port)
+    )], domain="broker.copytrade", port=port, guard=Guard(None, TEST_VERIFIER), tls=tls_for("broker"))
 
 
 async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
@@ -515,16 +517,16 @@ async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
     broker_server = await _serve_broker(broker)
     port = broker_server.port
     # A short reconnect backoff so that the test does not wait for gRPC's default (1 s, growing).
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[
+    channel = secure_channel(f"127.0.0.1:{port}", "sync", options=[
         ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
         ("grpc.max_reconnect_backoff_ms", 100)])
     grpc_broker = GrpcBroker(channel)
     service, close = await build_service(
-        Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2),
+        Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2, **mesh_trust("sync")),
         Deps(store=store, broker=grpc_broker, timing=FAST),
     )
-    sync_channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.running.port}")
-    stub = pb_grpc.SyncServiceStub(sync_channel)
+    sync_channel = AuthorizedStub(pb_grpc.SyncServiceStub, f"127.0.0.1:{service.running.port}", RULES)
+    stub = sync_channel
     consumer: SignalConsumer | None = None
     try:
         exchange_id = broker.add_account("alice", totals=START_TOTALS)

@@ -1,0 +1,24 @@
+"""Who may call each engine RPC: the identity in the caller's mesh certificate (default deny).
+
+Every engine RPC is a user's (through the gateway, with a signed user assertion); recon
+reads a configuration and its copied orders to prove them.
+"""
+
+from __future__ import annotations
+
+from meshkit.access import table
+
+SERVICE = "copytrade.engine.v1.EngineService"
+
+RULES = table(SERVICE, {
+    "StartCopy": {"gateway"},
+    "StopCopy": {"gateway"},
+    "PauseCopy": {"gateway"},
+    "ResumeCopy": {"gateway"},
+    "UpdateConfig": {"gateway"},
+    "KillSwitch": {"gateway"},
+    "ListConfigs": {"gateway"},
+    "GetCopyStatus": {"gateway", "recon"},
+    "ListCopiedOrders": {"gateway", "recon"},
+    "ListAuditEntries": {"gateway"},
+})
