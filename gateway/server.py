@@ -59,7 +59,7 @@ from gateway.routes import (
     build_routes,
     default_services,
 )
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, TokenStatus
 from gateway.transcode import build_request, response_json
 from meshkit import clients, db
 from meshkit.identity import USER_HEADER
@@ -268,13 +268,15 @@ class Gateway:
         token = auth.bearer_token(request.headers.get("Authorization"))
         assert self.store is not None
         try:
-            user = await self.store.user_for_token(token)
+            status, user = await self.store.token_status(token)
         except Exception as e:  # noqa: BLE001 - any store failure is "try again", never a 500
             log.error("user store failed: %s", type(e).__name__)
             raise HttpError(
                 code_pb2.UNAVAILABLE, "the user store is unavailable", reason="STORE_UNAVAILABLE",
                 retry_after=1.0,
             ) from None
+        if status is TokenStatus.EXPIRED:
+            raise auth.unauthenticated("the token has expired; ask for a new one", "TOKEN_EXPIRED")
         if user is None:
             raise auth.unauthenticated("the token is unknown or revoked", "TOKEN_INVALID")
         return auth.Principal(user.user_id, user.plan)

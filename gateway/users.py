@@ -7,11 +7,37 @@ already did), so it also works on a fresh data directory.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+
 from gateway.auth import PLANS
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, User, UserSummary
 from meshkit import db
+from meshkit.codec import utcnow
 
 MAX_NAME_LENGTH = 100
+_DURATION = re.compile(r"(\d+)([mhdw])\Z")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_EXPIRY = timedelta(days=3660)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a token lifetime such as ``90m``, ``12h``, ``30d`` or ``8w``.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a positive whole number and one of m, h, d, w, or exceeds ten years.
+    """
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"a token lifetime looks like 90m, 12h, 30d or 8w (a positive number), got {text!r}"
+        )
+    lifetime = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if lifetime > MAX_EXPIRY:
+        raise ValueError("a token lifetime is at most ten years")
+    return lifetime
 
 
 async def open_store(database_url: str) -> db.Database:
@@ -34,7 +60,14 @@ def _check(name: str, plan: str) -> str:
     return name
 
 
-async def add_user(database: db.Database, name: str, plan: str = "pro") -> tuple[str, str]:
+async def add_user(
+    database: db.Database,
+    name: str,
+    plan: str = "pro",
+    *,
+    expires_in: timedelta | None = None,
+    now: datetime | None = None,
+) -> tuple[str, str]:
     """Create a user with a first API token.
 
     Parameters
@@ -45,6 +78,9 @@ async def add_user(database: db.Database, name: str, plan: str = "pro") -> tuple
         A display name, 1 to 100 printable characters; names need not be unique.
     plan
         ``"pro"`` (copy trading) or ``"free"``.
+    expires_in
+        How long the token is valid from ``now`` (the current time unless given); without
+        it the token never expires. An expired token is refused with 401 ``TOKEN_EXPIRED``.
 
     Returns
     -------
@@ -60,8 +96,38 @@ async def add_user(database: db.Database, name: str, plan: str = "pro") -> tuple
     name = _check(name, plan)
     store = GatewayStore(database)
     await store.migrate()
-    user, token = await store.create_user(name, plan)
+    now = now or utcnow()
+    expires_at = now + expires_in if expires_in is not None else None
+    user, token = await store.create_user(name, plan, expires_at, now)
     return user.user_id, token
+
+
+async def list_users(database: db.Database) -> list[UserSummary]:
+    """Return every user, oldest first, with whether its tokens are live, revoked or expired."""
+    return await GatewayStore(database).list_users()
+
+
+async def revoke_user(database: db.Database, name_or_id: str) -> tuple[User, int]:
+    """Revoke every token of one user, named by id or by a name only one user has.
+
+    Returns the user and how many live tokens were revoked now (0 on a repeat). The gateway
+    answers 401 to each of them from the next request on.
+
+    Raises
+    ------
+    LookupError
+        When no user, or more than one, has that id or name; nothing is revoked.
+    """
+    store = GatewayStore(database)
+    users = await store.users_named(name_or_id)
+    if not users:
+        raise LookupError(f"no user has the name or id {name_or_id!r}")
+    if len(users) > 1:
+        ids = ", ".join(user.user_id for user in users)
+        raise LookupError(
+            f"{len(users)} users are named {name_or_id!r} ({ids}); give the id of one"
+        )
+    return users[0], await store.revoke_user_tokens(users[0].user_id)
 
 
 async def revoke_token(database: db.Database, token: str) -> bool:

@@ -44,19 +44,40 @@ def _parser() -> argparse.ArgumentParser:
     add = with_data_dir(user_sub.add_parser("add", help="create a user and print its API token"))
     add.add_argument("name")
     add.add_argument("--plan", choices=["pro", "free"], default="pro")
+    add.add_argument("--expires-in", default=None, metavar="LIFETIME",
+                     help="the token expires after this long (90m, 12h, 30d, 8w); default never")
+    with_data_dir(user_sub.add_parser(
+        "list", help="list users: name, id, plan, created, whether their tokens are live"))
+    revoke = with_data_dir(user_sub.add_parser(
+        "revoke", help="revoke every API token of a user (the gateway then answers 401)"))
+    revoke.add_argument("name", help="the user's name (or its id when several share the name)")
+
+    keys = sub.add_parser("keys", help="the key that encrypts exchange credentials at rest")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = with_data_dir(keys_sub.add_parser(
+        "rotate", help="make a new key and re-encrypt every stored credential now"
+                       " (a second run finishes an interrupted one)"))
+    rotate.add_argument("--finish", action="store_true",
+                        help="drop the previous keys once no credential needs them")
     return parser
 
 
-async def _add_user(data_dir: pathlib.Path, database_url: str | None, name: str, plan: str) -> str:
-    from gateway.users import add_user, open_store
+async def _add_user(
+    data_dir: pathlib.Path, database_url: str | None, name: str, plan: str,
+    expires_in: str | None = None,
+) -> str:
+    from gateway.users import add_user, open_store, parse_duration
 
+    lifetime = parse_duration(expires_in) if expires_in else None
     url = database_url or f"sqlite:///{data_dir.resolve()}/gateway.db"
     database = await open_store(url)
     try:
-        user_id, token = await add_user(database, name, plan)
+        user_id, token = await add_user(database, name, plan, expires_in=lifetime)
     finally:
         await database.close()
     print(f"user {name} ({plan}) id {user_id}")
+    if lifetime is not None:
+        print(f"the token expires in {expires_in}")
     print(f"token: {token}")
     return token
 
@@ -132,8 +153,25 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main(args.data_dir / "demo", args.database_url)
     if args.command == "user" and args.user_command == "add":
-        asyncio.run(_add_user(args.data_dir, args.database_url, args.name, args.plan))
+        try:
+            asyncio.run(_add_user(args.data_dir, args.database_url, args.name, args.plan,
+                                  args.expires_in))
+        except ValueError as e:
+            print(f"user add: {e}", file=sys.stderr)
+            return 2
         return 0
+    if args.command == "user" and args.user_command == "list":
+        from meshctl.admin import list_users
+
+        return asyncio.run(list_users(args.data_dir, args.database_url))
+    if args.command == "user" and args.user_command == "revoke":
+        from meshctl.admin import revoke_user
+
+        return asyncio.run(revoke_user(args.data_dir, args.database_url, args.name))
+    if args.command == "keys" and args.keys_command == "rotate":
+        from meshctl.admin import rotate_keys
+
+        return asyncio.run(rotate_keys(args.data_dir, args.database_url, finish=args.finish))
     return 2
 
 

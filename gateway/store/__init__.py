@@ -6,11 +6,13 @@ fixed-width ISO text from :func:`meshkit.codec.to_iso`.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import pathlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from meshkit import db
 from meshkit.codec import to_iso, utcnow
@@ -40,6 +42,58 @@ class User:
     created_at: str
 
 
+class TokenStatus(enum.Enum):
+    """What a presented token is worth."""
+
+    LIVE = "live"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """A user and the state of its tokens (never a token: the store has only their hashes).
+
+    ``status`` is ``active`` while a token is live, otherwise ``expired`` when a token
+    expired without being revoked, ``revoked`` when every token was revoked, or ``no tokens``.
+    ``expires_at`` is when the last live token expires; ``None`` while one never expires.
+    """
+
+    user: User
+    status: str
+    live_tokens: int
+    revoked_tokens: int
+    expired_tokens: int
+    expires_at: str | None
+
+
+def _token_status(revoked_at: str | None, expires_at: str | None, now: str) -> TokenStatus:
+    # Times are fixed-width ISO UTC text, so they compare as text.
+    if revoked_at is not None:
+        return TokenStatus.REVOKED
+    if expires_at is not None and expires_at <= now:
+        return TokenStatus.EXPIRED
+    return TokenStatus.LIVE
+
+
+def _summary(user: User, tokens: list[tuple[TokenStatus, str | None]]) -> UserSummary:
+    live = [expiry for status, expiry in tokens if status is TokenStatus.LIVE]
+    revoked = sum(status is TokenStatus.REVOKED for status, _ in tokens)
+    expired = sum(status is TokenStatus.EXPIRED for status, _ in tokens)
+    if live:
+        status = "active"
+    elif expired:
+        status = "expired"
+    elif revoked:
+        status = "revoked"
+    else:
+        status = "no tokens"
+    expiries = [expiry for expiry in live if expiry is not None]
+    expires_at = max(expiries) if live and len(expiries) == len(live) else None
+    return UserSummary(user, status, len(live), revoked, expired, expires_at)
+
+
 class GatewayStore:
     """Users and API tokens over a :class:`meshkit.db.Database`."""
 
@@ -50,9 +104,15 @@ class GatewayStore:
         """Apply the gateway's schema files not applied yet."""
         return await db.migrate(self.database, SERVICE, SCHEMA_DIR)
 
-    async def create_user(self, name: str, plan: str) -> tuple[User, str]:
-        """Insert a user and its first token in one transaction; return both (token in clear)."""
-        user = User(str(uuid.uuid4()), name, plan, to_iso(utcnow()))
+    async def create_user(
+        self, name: str, plan: str, expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> tuple[User, str]:
+        """Insert a user and its first token in one transaction; return both (token in clear).
+
+        The token expires at ``expires_at`` when given, never otherwise.
+        """
+        user = User(str(uuid.uuid4()), name, plan, to_iso(now or utcnow()))
         token = new_token()
         async with self.database.transaction() as tx:
             await tx.execute(
@@ -60,17 +120,21 @@ class GatewayStore:
                 (user.user_id, user.name, user.plan, user.created_at),
             )
             await tx.execute(
-                "INSERT INTO api_tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)",
-                (hash_token(token), user.user_id, user.created_at),
+                "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (hash_token(token), user.user_id, user.created_at,
+                 to_iso(expires_at) if expires_at else None),
             )
         return user, token
 
-    async def issue_token(self, user_id: str) -> str:
+    async def issue_token(self, user_id: str, expires_at: datetime | None = None) -> str:
         """Give an existing user one more token; return it in clear (it is not kept)."""
         token = new_token()
         await self.database.execute(
-            "INSERT INTO api_tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)",
-            (hash_token(token), user_id, to_iso(utcnow())),
+            "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            (hash_token(token), user_id, to_iso(utcnow()),
+             to_iso(expires_at) if expires_at else None),
         )
         return token
 
@@ -82,24 +146,72 @@ class GatewayStore:
         )
         return changed > 0
 
-    async def user_for_token(self, token: str) -> User | None:
-        """Return the user of a live (not revoked) token, or ``None``.
+    async def revoke_user_tokens(self, user_id: str) -> int:
+        """Revoke every live token of a user at once; return how many were revoked now."""
+        return await self.database.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            (to_iso(utcnow()), user_id),
+        )
+
+    async def token_status(
+        self, token: str, now: datetime | None = None,
+    ) -> tuple[TokenStatus, User | None]:
+        """Return what a token is worth, and its user when it is live.
 
         A token that is not ASCII (header bytes that are not UTF-8 arrive as surrogates)
-        was never issued: ``None``, without a query.
+        was never issued: unknown, without a query.
         """
         if not token.isascii():
-            return None
+            return TokenStatus.UNKNOWN, None
         row = await self.database.fetchone(
             "SELECT u.user_id AS user_id, u.name AS name, u.plan AS plan,"
-            " u.created_at AS created_at"
+            " u.created_at AS created_at, t.revoked_at AS revoked_at, t.expires_at AS expires_at"
             " FROM api_tokens t JOIN users u ON u.user_id = t.user_id"
-            " WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+            " WHERE t.token_hash = ?",
             (hash_token(token),),
         )
         if row is None:
-            return None
-        return User(row["user_id"], row["name"], row["plan"], row["created_at"])
+            return TokenStatus.UNKNOWN, None
+        status = _token_status(row["revoked_at"], row["expires_at"], to_iso(now or utcnow()))
+        if status is not TokenStatus.LIVE:
+            return status, None
+        return status, User(row["user_id"], row["name"], row["plan"], row["created_at"])
+
+    async def user_for_token(self, token: str) -> User | None:
+        """Return the user of a live (neither revoked nor expired) token, or ``None``."""
+        return (await self.token_status(token))[1]
+
+    async def users_named(self, name_or_id: str) -> list[User]:
+        """Return the user whose id is ``name_or_id``, else every user with that name."""
+        rows = await self.database.fetchall(
+            "SELECT user_id, name, plan, created_at FROM users WHERE user_id = ?", (name_or_id,),
+        ) or await self.database.fetchall(
+            "SELECT user_id, name, plan, created_at FROM users WHERE name = ?"
+            " ORDER BY created_at, user_id",
+            (name_or_id,),
+        )
+        return [User(r["user_id"], r["name"], r["plan"], r["created_at"]) for r in rows]
+
+    async def list_users(self, now: datetime | None = None) -> list[UserSummary]:
+        """Return every user, oldest first, with the state of its tokens."""
+        rows = await self.database.fetchall(
+            "SELECT u.user_id AS user_id, u.name AS name, u.plan AS plan,"
+            " u.created_at AS created_at, t.token_hash AS token_hash,"
+            " t.revoked_at AS revoked_at, t.expires_at AS expires_at"
+            " FROM users u LEFT JOIN api_tokens t ON t.user_id = u.user_id"
+            " ORDER BY u.created_at, u.user_id",
+        )
+        stamp = to_iso(now or utcnow())
+        users: dict[str, User] = {}
+        tokens: dict[str, list[tuple[TokenStatus, str | None]]] = {}
+        for row in rows:
+            user_id = row["user_id"]
+            users.setdefault(user_id, User(user_id, row["name"], row["plan"], row["created_at"]))
+            found = tokens.setdefault(user_id, [])
+            if row["token_hash"] is not None:
+                status = _token_status(row["revoked_at"], row["expires_at"], stamp)
+                found.append((status, row["expires_at"]))
+        return [_summary(user, tokens[user_id]) for user_id, user in users.items()]
 
     async def get_user(self, user_id: str) -> User | None:
         """Return a user by id, or ``None``."""
