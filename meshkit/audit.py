@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from meshkit import db
-from meshkit.codec import to_iso
+from meshkit.codec import from_iso, timestamp_to_proto, to_iso
 from meshkit.identity import current_actor
 from meshkit.interceptors import request_id_var
 
@@ -96,6 +96,24 @@ class AuditEntry:
     def computed_hash(self) -> str:
         """Return the hash the entry's content calls for (equal to ``hash`` when intact)."""
         return entry_hash(self)
+
+
+def message_fields(entry: AuditEntry) -> dict[str, Any]:
+    """Return the fields of the wire ``copytrade.common.v1.AuditEntry`` for ``entry``."""
+    return {
+        "seq": entry.seq,
+        "time": timestamp_to_proto(from_iso(entry.time)),
+        "actor": entry.actor,
+        "request_id": entry.request_id,
+        "owner_user_id": entry.owner_user_id,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "action": entry.action,
+        "before_json": entry.before,
+        "after_json": entry.after,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
 
 
 def entry_hash(entry: AuditEntry) -> str:

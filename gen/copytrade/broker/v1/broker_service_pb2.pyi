@@ -401,3 +401,17 @@ class WatchOrdersResponse(_message.Message):
     order: _types_pb2.Order
     event: WatchEvent
     def __init__(self, order: _Optional[_Union[_types_pb2.Order, _Mapping]] = ..., event: _Optional[_Union[WatchEvent, _Mapping]] = ...) -> None: ...
+
+class ListAuditEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "before_seq")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    before_seq: int
+    def __init__(self, page_size: _Optional[int] = ..., before_seq: _Optional[int] = ...) -> None: ...
+
+class ListAuditEntriesResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_types_pb2.AuditEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[_types_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...

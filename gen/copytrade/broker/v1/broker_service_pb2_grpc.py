@@ -115,6 +115,11 @@ class BrokerServiceStub:
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersRequest.SerializeToString,
                 response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/copytrade.broker.v1.BrokerService/ListAuditEntries',
+                request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -238,6 +243,14 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
+        first (internal: the gateway merges every service's into GET /audit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -320,6 +333,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.WatchOrders,
                     request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersRequest.FromString,
                     response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -755,6 +773,33 @@ class BrokerService:
             '/copytrade.broker.v1.BrokerService/WatchOrders',
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersRequest.SerializeToString,
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.WatchOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.broker.v1.BrokerService/ListAuditEntries',
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesRequest.SerializeToString,
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -375,3 +375,17 @@ class KillSwitchResponse(_message.Message):
     config_ids: _containers.RepeatedScalarFieldContainer[str]
     cancelled_orders: int
     def __init__(self, config_ids: _Optional[_Iterable[str]] = ..., cancelled_orders: _Optional[int] = ...) -> None: ...
+
+class ListAuditEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "before_seq")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    before_seq: int
+    def __init__(self, page_size: _Optional[int] = ..., before_seq: _Optional[int] = ...) -> None: ...
+
+class ListAuditEntriesResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_types_pb2.AuditEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[_types_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...

@@ -80,6 +80,11 @@ class EngineServiceStub:
                 request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchRequest.SerializeToString,
                 response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/ListAuditEntries',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServiceServicer:
@@ -150,6 +155,14 @@ class EngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
+        first (internal: the gateway merges every service's into GET /audit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +210,11 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.KillSwitch,
                     request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchRequest.FromString,
                     response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +461,33 @@ class EngineService:
             '/copytrade.engine.v1.EngineService/KillSwitch',
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchRequest.SerializeToString,
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.KillSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/ListAuditEntries',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,11 @@ class ReconServiceStub:
                 request_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsRequest.SerializeToString,
                 response_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/copytrade.recon.v1.ReconService/ListAuditEntries',
+                request_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class ReconServiceServicer:
@@ -65,6 +70,14 @@ class ReconServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
+        first (internal: the gateway merges every service's into GET /audit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReconServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_ReconServiceServicer_to_server(servicer, server):
                     servicer.ListReconciliations,
                     request_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsRequest.FromString,
                     response_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class ReconService:
             '/copytrade.recon.v1.ReconService/ListReconciliations',
             copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsRequest.SerializeToString,
             copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.recon.v1.ReconService/ListAuditEntries',
+            copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.SerializeToString,
+            copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
