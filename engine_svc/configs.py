@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,8 +32,14 @@ from engine_svc.domain.model import (
     SourceKind,
 )
 from engine_svc.ports import BrokerPort, Clock, Source, SyncPort
-from engine_svc.store import EngineStore
+from engine_svc.store import (
+    EngineStore,
+    copy_settings_json,
+    risk_limits_json,
+    sync_settings_json,
+)
 from meshkit import errors
+from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.errors import FieldViolation
 
 log = logging.getLogger("engine_svc.configs")
@@ -45,6 +52,32 @@ _CAS_ATTEMPTS = 8
 
 def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
     return errors.InvalidArgument([FieldViolation(v.field, v.description) for v in found])
+
+
+AUDIT_OBJECT = "copy_config"
+MAX_AUDIT_PAGE = 500
+
+
+def _settings_view(settings: ConfigSettings) -> dict[str, Any]:
+    return {
+        "risk_limits": json.loads(risk_limits_json(settings.risk_limits)),
+        "copy_settings": json.loads(copy_settings_json(settings.copy_settings)),
+        "sync_settings": json.loads(sync_settings_json(settings.sync_settings)),
+    }
+
+
+def _status_view(status: CopyStatus, reason: str) -> dict[str, Any]:
+    return {"status": status.value, "status_reason": reason}
+
+
+def _config_view(config: CopyConfig) -> dict[str, Any]:
+    return {
+        "source_kind": config.source_kind.value,
+        "source_id": config.source_id,
+        "target_exchange_ids": list(config.target_exchange_ids),
+        **_status_view(config.status, config.status_reason),
+        **_settings_view(config.settings),
+    }
 
 
 @dataclass(frozen=True)
@@ -125,6 +158,7 @@ class ConfigService:
         config_id: str,
         rule: Callable[[CopyStatus, str], transitions.StatusChange],
         *,
+        action: str,
         skip_pending: str = "",
         reset_daily_risk: bool = False,
     ) -> tuple[CopyConfig, bool]:
@@ -137,6 +171,7 @@ class ConfigService:
         changed = await self._compare_and_set(
             functools.partial(self.owned, user_id, config_id),
             checked,
+            action=action,
             skip_pending=skip_pending,
             daily_risk=DailyRisk() if reset_daily_risk else None,
         )
@@ -149,10 +184,12 @@ class ConfigService:
         load: Callable[[], Awaitable[CopyConfig | None]],
         rule: Callable[[CopyStatus, str], transitions.StatusChange],
         *,
+        action: str,
         skip_pending: str,
         daily_risk: DailyRisk | None = None,
     ) -> tuple[CopyConfig, bool] | None:
-        # Apply ``rule`` to the configuration as stored, retrying when it changed meanwhile.
+        # Apply ``rule`` to the configuration as stored, retrying when it changed meanwhile;
+        # the audit entry of the change (``action``) is written with it.
         # Returns (configuration, changed); None when it kept changing.
         for _ in range(_CAS_ATTEMPTS):
             config = await load()
@@ -169,6 +206,14 @@ class ConfigService:
                 self._clock.now(),
                 skip_pending=skip_pending,
                 daily_risk=daily_risk,
+                audit=AuditEvent(
+                    config.user_id,
+                    AUDIT_OBJECT,
+                    config.config_id,
+                    action,
+                    _status_view(config.status, config.status_reason),
+                    _status_view(change.status, change.reason),
+                ),
             ):
                 updated = await self._store.get_config(config.config_id)
                 assert updated is not None
@@ -274,7 +319,12 @@ class ConfigService:
             request_id=command.request_id or None,
             target_venues={t: venues[t] for t in command.target_exchange_ids},
         )
-        return await self._store.insert_config(config)
+        return await self._store.insert_config(
+            config,
+            audit=AuditEvent(
+                user_id, AUDIT_OBJECT, config.config_id, "start", None, _config_view(config),
+            ),
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -286,6 +336,7 @@ class ConfigService:
             user_id,
             config_id,
             transitions.stop,
+            action="stop",
             skip_pending=SkipReason.STOPPED.value,
         )
         cancelled = 0 if keep_open_orders else await self._copier.cancel_resting(config)
@@ -312,7 +363,11 @@ class ConfigService:
         the same transaction: nothing leaves a paused configuration.
         """
         config, _ = await self._change(
-            user_id, config_id, transitions.pause, skip_pending=SkipReason.PAUSED.value
+            user_id,
+            config_id,
+            transitions.pause,
+            action="pause",
+            skip_pending=SkipReason.PAUSED.value,
         )
         return config
 
@@ -323,6 +378,7 @@ class ConfigService:
             user_id,
             config_id,
             transitions.resume,
+            action="resume",
             reset_daily_risk=current.status is CopyStatus.REDUCING,
         )
         if changed:
@@ -345,6 +401,7 @@ class ConfigService:
                 user_id,
                 config.config_id,
                 transitions.halt,
+                action="kill_switch",
                 skip_pending=SkipReason.HALTED.value,
             )
             if updated.status is CopyStatus.HALTED:
@@ -368,6 +425,7 @@ class ConfigService:
             outcome = await self._compare_and_set(
                 functools.partial(self._store.get_config, config_id),
                 functools.partial(transitions.halt, reason=reason),
+                action="halt",
                 skip_pending=SkipReason.HALTED.value,
             )
             if outcome is not None and outcome[1]:
@@ -376,6 +434,21 @@ class ConfigService:
         return halted
 
     # ------------------------------------------------------------------ reads
+
+    async def audit_entries(
+        self, user_id: str, before_seq: int, page_size: int,
+    ) -> list[AuditEntry]:
+        """Return the caller's entries of the engine's audit trail, newest first.
+
+        Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
+        """
+        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
+            raise errors.invalid(
+                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
+            )
+        if before_seq < 0:
+            raise errors.invalid("before_seq", "must be 0 or more")
+        return await self._store.list_audit_entries(user_id, before_seq, page_size or 50)
 
     async def list(self, user_id: str) -> list[CopyConfig]:
         """Return the caller's configurations, newest first."""
@@ -481,7 +554,15 @@ class ConfigService:
                 await self._sync.watch_exchange_source(
                     config.source_id, merged.sync_settings, user_id
                 )
-            if await self._store.update_settings(config, merged, self._clock.now()):
+            audit = AuditEvent(
+                user_id,
+                AUDIT_OBJECT,
+                config_id,
+                "update",
+                _settings_view(config.settings),
+                _settings_view(merged),
+            )
+            if await self._store.update_settings(config, merged, self._clock.now(), audit=audit):
                 updated = await self._store.get_config(config_id)
                 assert updated is not None
                 return updated

@@ -48,6 +48,7 @@ from engine_svc.domain.model import (
 from engine_svc.ports import BrokerPort, Clock
 from engine_svc.store import EngineStore
 from meshkit import errors
+from meshkit.audit import AuditEvent
 from meshkit.tasks import cancel_and_wait
 from meshkit.faultpoints import afaultpoint
 
@@ -527,6 +528,7 @@ class Copier:
         await afaultpoint("engine.before_risk")
         now = self._clock.now()
         created: list[Intent] = []
+        corrections: list[AuditEvent] = []
         async with self._store.signal_transaction() as tx:
             if not await tx.insert_inbox(signal, now):
                 return []
@@ -567,8 +569,20 @@ class Copier:
                     config.status_reason,
                     config.daily_risk,
                 ):
-                    await tx.record_progress(config, status, reason, daily, now)
+                    moved = await tx.record_progress(config, status, reason, daily, now)
+                    if moved and status is not config.status:
+                        # An automatic correction: the daily loss limit was breached.
+                        corrections.append(AuditEvent(
+                            config.user_id,
+                            "copy_config",
+                            config.config_id,
+                            "reduce",
+                            {"status": config.status.value, "status_reason": config.status_reason},
+                            {"status": status.value, "status_reason": reason},
+                        ))
             await tx.advance_source(signal, signal.log_time or now)
+            for correction in corrections:
+                await tx.append_audit(correction, now)
         await afaultpoint("engine.after_inbox_commit")
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()

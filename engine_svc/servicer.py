@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc import codec
 from engine_svc.configs import ConfigService, StartCopy
 from engine_svc.domain.settings import Violation, unknown_update_paths, validate_start
+from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto, timestamp_to_proto
 from meshkit.identity import require_user
 
@@ -159,3 +161,16 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         user_id = require_user(context)
         halted, cancelled = await self._configs.kill_switch(user_id, request.config_id.strip())
         return pb.KillSwitchResponse(config_ids=halted, cancelled_orders=cancelled)
+
+    async def ListAuditEntries(
+        self,
+        request: pb.ListAuditEntriesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListAuditEntriesResponse:
+        user_id = require_user(context)
+        entries = await self._configs.audit_entries(
+            user_id, request.before_seq, request.page_size,
+        )
+        return pb.ListAuditEntriesResponse(
+            entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],
+        )

@@ -35,10 +35,12 @@ from engine_svc.domain.model import (
     TimeInForce,
 )
 from meshkit import db
+from meshkit.audit import AuditEntry, AuditEvent, AuditLog
 from meshkit.codec import format_decimal, from_iso, to_iso
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 SERVICE = "engine"
+AUDIT_TABLE = "engine_audit_log"
 
 _CONFIG_COLUMNS = (
     "id, user_id, source, target_exchange_ids, risk_limits, copy_settings, sync_status,"
@@ -312,8 +314,9 @@ def _placeholders(count: int) -> str:
 class SignalTransaction:
     """The writes of one signal, all in one database transaction."""
 
-    def __init__(self, executor: db.Executor) -> None:
+    def __init__(self, executor: db.Executor, audit: AuditLog) -> None:
         self._tx = executor
+        self._audit = audit
 
     async def insert_inbox(self, signal: Signal, received_at: datetime) -> bool:
         """Insert the signal into the inbox; return ``False`` when it was there already."""
@@ -363,9 +366,12 @@ class SignalTransaction:
         status_reason: str,
         daily_risk: DailyRisk,
         now: datetime,
-    ) -> None:
-        """Store a configuration's status and daily risk state as decided for this signal."""
-        await self._tx.execute(
+    ) -> bool:
+        """Store a configuration's status and daily risk state as decided for this signal.
+
+        Returns whether the configuration still had the status it was read with (and moved).
+        """
+        changed = await self._tx.execute(
             "UPDATE copy_trading_configs SET status = ?, status_reason = ?, is_active = ?,"
             " daily_risk = ?, updated_at = ? WHERE id = ? AND status = ?",
             (
@@ -378,6 +384,11 @@ class SignalTransaction:
                 config.status.value,
             ),
         )
+        return changed == 1
+
+    async def append_audit(self, event: AuditEvent, now: datetime) -> None:
+        """Append an audit entry in this transaction; call it last, after every other write."""
+        await self._audit.append(self._tx, event, now)
 
     async def advance_source(self, signal: Signal, synced_at: datetime) -> None:
         """Move the last stored sequence of every configuration of the source forward."""
@@ -396,6 +407,7 @@ class EngineStore:
 
     def __init__(self, database: db.Database) -> None:
         self.database = database
+        self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:engine")
 
     @classmethod
     async def open(cls, url: str) -> EngineStore:
@@ -417,12 +429,17 @@ class EngineStore:
     async def signal_transaction(self) -> AsyncIterator[SignalTransaction]:
         """Open the one transaction in which a signal and all its intents are written."""
         async with self.database.transaction() as tx:
-            yield SignalTransaction(tx)
+            yield SignalTransaction(tx, self.audit)
 
     # -- configurations
 
-    async def insert_config(self, config: CopyConfig) -> CopyConfig:
-        """Insert ``config``; with a request id already used by the user, return that config."""
+    async def insert_config(
+        self, config: CopyConfig, *, audit: AuditEvent | None = None,
+    ) -> CopyConfig:
+        """Insert ``config``; with a request id already used by the user, return that config.
+
+        ``audit`` is appended in the same transaction when the configuration is new.
+        """
         settings = config.settings
         params = (
             config.config_id,
@@ -447,11 +464,14 @@ class EngineStore:
             _daily_risk_json(config.daily_risk),
         )
         try:
-            changed = await self.database.execute(
-                f"INSERT INTO copy_trading_configs ({_CONFIG_COLUMNS})"
-                f" VALUES ({_placeholders(len(params))}) ON CONFLICT DO NOTHING",
-                params,
-            )
+            async with self.database.transaction() as tx:
+                changed = await tx.execute(
+                    f"INSERT INTO copy_trading_configs ({_CONFIG_COLUMNS})"
+                    f" VALUES ({_placeholders(len(params))}) ON CONFLICT DO NOTHING",
+                    params,
+                )
+                if changed == 1 and audit is not None:
+                    await self.audit.append(tx, audit, config.created_at)
         except db.UniqueViolation:
             changed = 0
         if changed == 1 or config.request_id is None:
@@ -502,20 +522,28 @@ class EngineStore:
         config: CopyConfig,
         settings: ConfigSettings,
         now: datetime,
+        *,
+        audit: AuditEvent | None = None,
     ) -> bool:
-        """Replace the settings of ``config``; return ``False`` if it changed meanwhile."""
-        changed = await self.database.execute(
-            "UPDATE copy_trading_configs SET risk_limits = ?, copy_settings = ?, sync_settings = ?,"
-            " updated_at = ? WHERE id = ? AND updated_at = ?",
-            (
-                risk_limits_json(settings.risk_limits),
-                copy_settings_json(settings.copy_settings),
-                sync_settings_json(settings.sync_settings),
-                to_iso(now),
-                config.config_id,
-                to_iso(config.updated_at),
-            ),
-        )
+        """Replace the settings of ``config``; return ``False`` if it changed meanwhile.
+
+        ``audit`` is appended in the same transaction when the settings changed.
+        """
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE copy_trading_configs SET risk_limits = ?, copy_settings = ?,"
+                " sync_settings = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
+                (
+                    risk_limits_json(settings.risk_limits),
+                    copy_settings_json(settings.copy_settings),
+                    sync_settings_json(settings.sync_settings),
+                    to_iso(now),
+                    config.config_id,
+                    to_iso(config.updated_at),
+                ),
+            )
+            if changed == 1 and audit is not None:
+                await self.audit.append(tx, audit, now)
         return changed == 1
 
     async def change_status(
@@ -528,11 +556,13 @@ class EngineStore:
         *,
         skip_pending: str = "",
         daily_risk: DailyRisk | None = None,
+        audit: AuditEvent | None = None,
     ) -> bool:
         """Move a configuration from ``expected`` to ``status`` (compare-and-set).
 
         With ``skip_pending`` every PENDING intent of the configuration becomes SKIPPED with
-        that reason in the same transaction, so none of them can leave after the change.
+        that reason in the same transaction, so none of them can leave after the change;
+        ``audit`` is appended in that transaction too when the status moved.
         """
         async with self.database.transaction() as tx:
             sql = (
@@ -564,7 +594,15 @@ class EngineStore:
                         IntentState.PENDING.value,
                     ),
                 )
+            if audit is not None:
+                await self.audit.append(tx, audit, now)
             return True
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
     async def subscriptions(self) -> dict[str, int]:
         """Return where to resume each source an active, paused or reducing configuration copies.
