@@ -32,6 +32,7 @@ pki.ensure_mesh_credentials(TEST_PKI)
 TEST_SIGNER = AssertionSigner.from_file(pki.signing_key_path(TEST_PKI), ttl=6 * 3600)
 TEST_VERIFIER = AssertionVerifier(TEST_SIGNER.public_key())
 TEST_ASSERTION_PUBLIC_KEY = str(pki.public_key_path(TEST_PKI))
+TEST_ASSERTION_SIGNING_KEY = str(pki.signing_key_path(TEST_PKI))
 
 
 def tls_for(identity: str) -> TlsSettings:
@@ -171,6 +172,11 @@ def mesh_trust(identity: str) -> dict[str, Any]:
     return {"tls": tls_for(identity), "assertion_public_key": TEST_ASSERTION_PUBLIC_KEY}
 
 
+def gateway_trust() -> dict[str, Any]:
+    """Return the gateway settings fields of its mesh identity and assertion signing key."""
+    return {"tls": tls_for("gateway"), "assertion_signing_key": TEST_ASSERTION_SIGNING_KEY}
+
+
 class AuthorizedStub:
     """A service's stub whose every method is called over mutual TLS by an identity that the
     service's access table allows to call it (the gateway first, then the services).
@@ -197,3 +203,14 @@ class AuthorizedStub:
         """Close every channel."""
         for channel in self._channels.values():
             await channel.close()
+
+
+def trust_env(identity: str) -> dict[str, str]:
+    """Return the environment that gives ``identity`` its mesh credentials (config tests)."""
+    files = pki.identity_files(TEST_PKI, identity)
+    env = {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
+    if identity == "gateway":
+        env["ASSERTION_SIGNING_KEY"] = TEST_ASSERTION_SIGNING_KEY
+    else:
+        env["ASSERTION_PUBLIC_KEY"] = TEST_ASSERTION_PUBLIC_KEY
+    return env

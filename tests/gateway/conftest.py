@@ -14,7 +14,7 @@ from gateway.routes import default_services
 from gateway.server import GatewayDeps, build_app
 from gateway.users import add_user
 from meshkit import db
-from meshkit.testing import inprocess_server
+from meshkit.testing import gateway_trust, inprocess_server
 from tests.gateway.fakes import RULES_SERVICE, Recorder, registrations
 
 API = "/api/institutional/copy-trading"
@@ -66,7 +66,8 @@ class Harness:
 @pytest.fixture
 def settings() -> Settings:
     """Settings for a test gateway: a loose rate limit, a short deadline."""
-    return Settings(port=0, timeout_ms=2_000, rate_limit_per_second=1000, rate_limit_burst=1000)
+    return Settings(port=0, timeout_ms=2_000, rate_limit_per_second=1000, rate_limit_burst=1000,
+                    **gateway_trust())
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from gateway.users import add_user, revoke_token
-from meshkit.identity import USER_HEADER
+from meshkit.identity import ASSERTION_HEADER, ASSERTION_TTL_SECONDS, USER_HEADER
+from meshkit.testing import TEST_VERIFIER
 from tests.gateway.conftest import API, Harness
 
 
@@ -65,7 +68,12 @@ async def test_user_id_comes_from_the_token_and_client_copies_are_stripped(
     })
     assert status == 200
     call = harness.recorder.last("ListConfigs")
-    assert call.header(USER_HEADER) == [harness.pro_user_id]
+    # The user travels only as an assertion signed by the gateway, for the token's user and plan.
+    assert call.header(USER_HEADER) == []
+    (assertion,) = call.header(ASSERTION_HEADER)
+    user_id, plan, expires_at = TEST_VERIFIER.verify(assertion)
+    assert (user_id, plan) == (harness.pro_user_id, "pro")
+    assert 0 < expires_at - time.time() <= ASSERTION_TTL_SECONDS
     assert "mallory" not in [value for _, value in call.metadata]
     assert call.header("trace-tag") == ["t-1"]
     assert call.header("x-request-id") == ["req-42"]

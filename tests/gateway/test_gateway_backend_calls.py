@@ -12,6 +12,7 @@ from gateway.routes import default_services
 from gateway.server import GatewayDeps, build_app
 from gateway.users import add_user
 from meshkit import db, errors
+from meshkit.testing import gateway_trust
 from tests.gateway.conftest import API, Harness
 
 
@@ -251,6 +252,7 @@ async def test_unreachable_backend_is_503_with_retry_after_and_no_address(tmp_pa
     settings = Settings(
         port=0, broker_svc_addr=address, engine_svc_addr=address, sync_svc_addr=address,
         recon_svc_addr=address, timeout_ms=2_000, database_url=f"sqlite:///{tmp_path}/gw.db",
+        **gateway_trust(),
     )
     from aiohttp.test_utils import TestClient, TestServer
 

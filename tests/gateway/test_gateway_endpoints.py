@@ -15,9 +15,10 @@ from gateway.server import GatewayDeps, start_gateway
 from gateway.users import add_user
 from meshkit import db
 from meshkit.settings import ConfigError
-from meshkit.testing import inprocess_server
+from meshkit.testing import gateway_trust, inprocess_server
 from tests.gateway.conftest import API, Harness
 from tests.gateway.fakes import Recorder, registrations
+from meshkit.testing import trust_env
 
 
 async def test_healthz_reports_every_backend_serving_without_a_token(harness: Harness) -> None:
@@ -76,6 +77,7 @@ async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:
         settings = Settings(
             port=0, broker_svc_addr=address, engine_svc_addr=address, sync_svc_addr=address,
             recon_svc_addr=address, database_url=f"sqlite:///{tmp_path}/gateway.db",
+            **gateway_trust(),
         )
         gateway = await start_gateway(settings, GatewayDeps(services=default_services()))
         try:
@@ -99,7 +101,7 @@ async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:
 
 
 def test_settings_defaults() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env(trust_env("gateway"))
     assert settings.port == 8080 and settings.bind_host == "127.0.0.1"
     assert settings.database_url == "sqlite:///.copytrade/gateway.db"
     assert settings.timeout_ms == 15_000
@@ -111,7 +113,10 @@ def test_settings_defaults() -> None:
 
 
 def test_settings_read_the_environment() -> None:
+    gateway_files = trust_env("gateway")
     settings = Settings.from_env({
+        **gateway_files, "GATEWAY_HTTPS_CERT": gateway_files["TLS_CERT"],
+        "GATEWAY_HTTPS_KEY": gateway_files["TLS_KEY"],
         "GATEWAY_PORT": "9000", "BIND_HOST": "0.0.0.0", "ENGINE_SVC_ADDR": "engine-svc:50051",
         "GATEWAY_TIMEOUT_MS": "500", "GATEWAY_RATE_LIMIT_PER_SECOND": "5",
         "GATEWAY_RATE_LIMIT_BURST": "7", "DATABASE_URL": "postgresql://db/gw",
@@ -120,6 +125,17 @@ def test_settings_read_the_environment() -> None:
     assert (settings.rate_limit_per_second, settings.rate_limit_burst) == (5, 7)
     assert settings.address_for("copytrade.engine.v1.EngineService") == "engine-svc:50051"
     assert settings.database_url == "postgresql://db/gw"
+    assert settings.https
+
+
+def test_plain_http_is_refused_off_loopback_and_the_mesh_credentials_are_required() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_HTTPS_CERT"):
+        Settings.from_env({**trust_env("gateway"), "BIND_HOST": "0.0.0.0"})
+    with pytest.raises(ConfigError, match="TLS_CA, TLS_CERT, TLS_KEY must be set"):
+        Settings.from_env({"ASSERTION_SIGNING_KEY": trust_env("gateway")["ASSERTION_SIGNING_KEY"]})
+    without_key = {k: v for k, v in trust_env("gateway").items() if k != "ASSERTION_SIGNING_KEY"}
+    with pytest.raises(ConfigError, match="ASSERTION_SIGNING_KEY"):
+        Settings.from_env(without_key)
 
 
 @pytest.mark.parametrize("environ,variable", [
@@ -127,11 +143,12 @@ def test_settings_read_the_environment() -> None:
     ({"GATEWAY_TIMEOUT_MS": "0"}, "GATEWAY_TIMEOUT_MS"),
     ({"BROKER_SVC_ADDR": "broker"}, "BROKER_SVC_ADDR"),
     ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
-    ({"TLS_CERT": "/c.pem"}, "TLS_KEY"),
+    ({"TLS_CERT": "/c.pem"}, "TLS_CERT"),
+    ({"TLS_KEY": ""}, "TLS_KEY"),
 ])
 def test_bad_settings_fail_naming_the_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
-        Settings.from_env(environ)
+        Settings.from_env({**trust_env("gateway"), **environ})
 
 
 def test_a_service_without_an_address_fails_at_build() -> None:

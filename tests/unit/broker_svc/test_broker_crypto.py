@@ -12,6 +12,7 @@ from broker_svc.config import Settings
 from broker_svc.crypto import Cipher, DecryptionError, account_associated_data, key_id
 from broker_svc.domain.model import Credentials
 from meshkit.settings import ConfigError
+from meshkit.testing import trust_env
 
 SECRET = b'{"api_key": "AK-canary-1234", "api_secret": "SK-canary-secret"}'
 
@@ -117,7 +118,7 @@ def _environ(key: bytes | str) -> dict[str, str]:
 
 def test_settings_read_a_base64_encryption_key() -> None:
     key = os.urandom(32)
-    settings = Settings.from_env(_environ(key))
+    settings = Settings.from_env({**trust_env("broker"), **_environ(key)})
     assert settings.encryption_key == key
     assert (settings.grpc_port, settings.metrics_port, settings.order_timeout_ms) == (
         50051,
@@ -140,12 +141,13 @@ def test_settings_read_a_base64_encryption_key() -> None:
 )
 def test_settings_without_a_valid_encryption_key_fail_naming_it(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="ENCRYPTION_KEY"):
-        Settings.from_env(environ)
+        Settings.from_env({**trust_env("broker"), **environ})
 
 
 def test_settings_read_venue_urls_and_timeout() -> None:
     settings = Settings.from_env(
         {
+            **trust_env("broker"),
             **_environ(os.urandom(32)),
             "VENUE_URLS": "binance=http://127.0.0.1:9101",
             "ORDER_TIMEOUT_MS": "2500",
@@ -160,7 +162,7 @@ def test_the_encryption_key_is_in_no_repr_or_log_line_of_the_settings(
 ) -> None:
     key = os.urandom(32)
     encoded = base64.b64encode(key).decode()
-    settings = Settings.from_env(_environ(key))
+    settings = Settings.from_env({**trust_env("broker"), **_environ(key)})
     caplog.set_level(logging.INFO)
     logging.getLogger("broker_svc.test").info("settings: %s %r", settings, settings)
     logged = "\n".join(record.getMessage() for record in caplog.records)

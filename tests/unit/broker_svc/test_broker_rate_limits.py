@@ -22,6 +22,7 @@ from broker_svc.domain.ratelimit import (
     schedule,
 )
 from meshkit import errors
+from meshkit.testing import trust_env
 
 
 def test_a_request_that_fits_goes_now() -> None:
@@ -253,10 +254,10 @@ def test_rate_limits_are_on_by_default_and_switch_off_by_setting() -> None:
     from meshkit.settings import ConfigError
 
     key = base64.b64encode(os.urandom(32)).decode()
-    assert Settings.from_env({"ENCRYPTION_KEY": key}).rate_limits is True
+    assert Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key}).rate_limits is True
     off = Settings.from_env(
-        {"ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "off", "BROKER_RATE_LIMIT_MAX_WAIT_MS": "0"}
+        {**trust_env("broker"), "ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "off", "BROKER_RATE_LIMIT_MAX_WAIT_MS": "0"}
     )
     assert (off.rate_limits, off.rate_limit_max_wait_ms) == (False, 0)
     with pytest.raises(ConfigError, match="BROKER_RATE_LIMITS"):
-        Settings.from_env({"ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "sometimes"})
+        Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "sometimes"})

@@ -27,6 +27,7 @@ from engine_svc.domain.model import (
 )
 from engine_svc.domain.settings import Violation
 from meshkit.settings import ConfigError
+from meshkit.testing import trust_env
 
 
 def dec(text: str) -> decimal_pb2.Decimal:
@@ -143,7 +144,7 @@ def test_peer_enums_map_to_domain_values() -> None:
 
 
 def test_settings_read_the_environment_with_defaults() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env(trust_env("engine"))
     assert (settings.grpc_port, settings.metrics_port, settings.resolver_interval_ms) == (
         50052,
         9092,
@@ -156,6 +157,7 @@ def test_settings_read_the_environment_with_defaults() -> None:
     )
     custom = Settings.from_env(
         {
+            **trust_env("engine"),
             "GRPC_PORT": "6000",
             "RESOLVER_INTERVAL_MS": "100",
             "DATABASE_URL": "postgresql://db/engine",
@@ -171,7 +173,7 @@ def test_bad_environment_names_the_variable() -> None:
         {"TLS_CERT": "c"},
     ):
         try:
-            Settings.from_env(environ)
+            Settings.from_env({**trust_env("engine"), **environ})
         except ConfigError as e:
             assert next(iter(environ)) in str(e) or "DATABASE_URL" in str(e)
         else:

@@ -6,21 +6,22 @@ import pytest
 
 from meshkit.settings import ConfigError
 from recon_svc.config import Settings
+from meshkit.testing import trust_env
 
 
 def test_settings_default_to_the_documented_ports_and_addresses() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env(trust_env("recon"))
     assert (settings.grpc_port, settings.metrics_port) == (50054, 9094)
     assert settings.database_url == "sqlite:///.copytrade/recon.db"
     assert settings.engine_svc_addr == "127.0.0.1:50052"
     assert settings.sync_svc_addr == "127.0.0.1:50053"
     assert settings.broker_svc_addr == "127.0.0.1:50051"
     assert settings.bind_host == "127.0.0.1"
-    assert not settings.tls.enabled
+    assert settings.tls.enabled
 
 
 def test_settings_read_every_variable() -> None:
-    settings = Settings.from_env({
+    settings = Settings.from_env({**trust_env("recon"), 
         "GRPC_PORT": "6000", "METRICS_PORT": "0", "LOG_LEVEL": "debug", "BIND_HOST": "0.0.0.0",
         "DATABASE_URL": "postgresql://db/recon", "ENGINE_SVC_ADDR": "engine-svc:50052",
         "SYNC_SVC_ADDR": "sync-svc:50053", "BROKER_SVC_ADDR": "broker-svc:50051",
@@ -39,10 +40,11 @@ def test_settings_read_every_variable() -> None:
         ({"GRPC_PORT": "http"}, "GRPC_PORT"),
         ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
-        ({"TLS_CERT": "/c.pem"}, "TLS_KEY"),
+        ({"TLS_CERT": "/c.pem"}, "TLS_CERT"),
+    ({"TLS_KEY": ""}, "TLS_KEY"),
         ({"RPC_TIMEOUT_SECONDS": "0"}, "RPC_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_variable_fails_naming_it(environ: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
-        Settings.from_env(environ)
+        Settings.from_env({**trust_env("recon"), **environ})

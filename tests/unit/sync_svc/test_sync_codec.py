@@ -28,6 +28,7 @@ from sync_svc.domain.model import (
     WatchState,
 )
 from sync_svc.stream import Ack, Subscribe
+from meshkit.testing import mesh_trust, trust_env
 
 T0 = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
 
@@ -154,8 +155,8 @@ def test_portfolio_from_proto_keeps_the_read_time() -> None:
 
 
 def test_settings_defaults_and_environment() -> None:
-    assert Settings.from_env({}) == Settings()
-    settings = Settings.from_env({
+    assert Settings.from_env(trust_env("sync")) == Settings(**mesh_trust("sync"))
+    settings = Settings.from_env({**trust_env("sync"), 
         "GRPC_PORT": "6000", "METRICS_PORT": "0", "LOG_LEVEL": "debug", "BIND_HOST": "0.0.0.0",
         "DATABASE_URL": "postgresql://db/sync", "BROKER_SVC_ADDR": "broker-svc:50051",
         "HEARTBEAT_SECONDS": "5",
@@ -171,4 +172,4 @@ def test_settings_defaults_and_environment() -> None:
 ])
 def test_bad_environment_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name.split("_")[0]):
-        Settings.from_env({name: value})
+        Settings.from_env({**trust_env("sync"), name: value})

@@ -1,0 +1,121 @@
+"""The broker's audit trail: registering and deleting an account and re-sealing its
+credentials under a new key each append an entry; no secret ever reaches the trail."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+
+from broker_svc.adapters.paper_exchange import PaperVenue, PaperVenues
+from broker_svc.crypto import Cipher
+from broker_svc.keys import rotate_credentials
+from broker_svc.server import DOMAIN, SERVICE_NAME
+from broker_svc.servicer import BrokerServicer
+from broker_svc.store import BrokerStore
+from broker_svc.usecases import Broker
+from meshkit.audit import OPERATOR_CLI, verify_table
+from meshkit.server import Registration
+from meshkit.testing import FakeClock, inprocess_server
+from tests.service.broker_svc.conftest import ALICE, BOB, BrokerHarness, as_user
+
+KEY = os.urandom(32)
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[BrokerHarness]:
+    """The broker harness on every storage backend."""
+    clock = FakeClock()
+    venue = PaperVenue("binance", clock=clock)
+    venue.set_price("BTC/USDT", Decimal("50000"))
+    store = await BrokerStore.open(database_url)
+    broker = Broker(store, PaperVenues(venue), Cipher(KEY), clock)
+    registration = Registration(
+        pb_grpc.add_BrokerServiceServicer_to_server, BrokerServicer(broker), SERVICE_NAME,
+    )
+    try:
+        async with inprocess_server([registration], domain=DOMAIN) as (_, channel):
+            yield BrokerHarness(pb_grpc.BrokerServiceStub(channel), venue, broker, store, clock)
+    finally:
+        await broker.close()
+        await store.close()
+
+
+async def test_register_and_delete_are_recorded_for_the_user(harness: BrokerHarness) -> None:
+    account, _ = await harness.register(label="main")
+    await harness.stub.DeleteExchange(
+        pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(ALICE),
+    )
+    await harness.stub.DeleteExchange(  # a repeat changes nothing and records nothing
+        pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(ALICE),
+    )
+    register, delete = await harness.store.audit.all_entries()
+    for entry in (register, delete):
+        assert (entry.actor, entry.owner_user_id) == (f"user:{ALICE}", ALICE)
+        assert (entry.object_type, entry.object_id) == ("exchange_account", account.exchange_id)
+        assert entry.request_id
+    assert (register.action, json.loads(register.before)) == ("register", None)
+    assert json.loads(register.after) == {
+        "exchange_id": account.exchange_id, "exchange_name": "binance", "label": "main",
+        "api_key_hint": account.api_key_hint,
+    }
+    assert (delete.action, json.loads(delete.after)) == ("delete", None)
+    assert json.loads(delete.before)["label"] == "main"
+    assert (await verify_table(harness.store.database, "broker")).ok
+
+
+async def test_the_audit_trail_holds_no_secret(harness: BrokerHarness) -> None:
+    canaries = []
+    for user in (ALICE, BOB):
+        account, credentials = await harness.register(user)
+        canaries += [credentials.api_key, credentials.api_secret]
+        await harness.stub.DeleteExchange(
+            pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(user),
+        )
+    rotated = Cipher(os.urandom(32), old_keys=(KEY,))
+    await harness.register(ALICE)
+    await rotate_credentials(harness.store, rotated)
+    rows = await harness.store.database.fetchall("SELECT * FROM broker_audit_log")
+    assert len(rows) == 6
+    dumped = repr(rows)
+    for canary in canaries:
+        assert canary not in dumped
+
+
+async def test_key_rotation_records_each_account_it_reseals(
+    harness: BrokerHarness, database_url: str,
+) -> None:
+    first, _ = await harness.register(ALICE)
+    second, _ = await harness.register(BOB)
+    operator_store = await BrokerStore.open(database_url, audit_actor=OPERATOR_CLI)
+    try:
+        new = Cipher(os.urandom(32), old_keys=(KEY,))
+        report = await rotate_credentials(operator_store, new)
+    finally:
+        await operator_store.close()
+    assert report.resealed == 2
+    rotations = [e for e in await harness.store.audit.all_entries() if e.action == "key_rotation"]
+    assert {(e.object_id, e.owner_user_id) for e in rotations} == {
+        (first.exchange_id, ALICE), (second.exchange_id, BOB),
+    }
+    for entry in rotations:
+        assert entry.actor == OPERATOR_CLI
+        assert json.loads(entry.before) == {"key_id": Cipher(KEY).key_id}
+        assert json.loads(entry.after) == {"key_id": new.key_id}
+
+
+async def test_list_audit_entries_returns_only_the_callers(harness: BrokerHarness) -> None:
+    mine, _ = await harness.register(ALICE)
+    await harness.register(BOB)
+    reply = await harness.stub.ListAuditEntries(
+        pb.ListAuditEntriesRequest(), metadata=as_user(ALICE),
+    )
+    assert [(e.action, e.object_id, e.owner_user_id) for e in reply.entries] == [
+        ("register", mine.exchange_id, ALICE),
+    ]
+    assert reply.entries[0].hash and reply.entries[0].seq == 1
