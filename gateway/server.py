@@ -21,6 +21,7 @@ import importlib.resources
 import json
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -62,7 +63,7 @@ from gateway.routes import (
 from gateway.store import GatewayStore, TokenStatus
 from gateway.transcode import build_request, response_json
 from meshkit import clients, db
-from meshkit.identity import USER_HEADER
+from meshkit.identity import ASSERTION_HEADER, USER_HEADER, AssertionSigner
 from meshkit.interceptors import REQUEST_ID_HEADER
 from meshkit.settings import ConfigError
 
@@ -73,7 +74,7 @@ _METADATA_KEY = re.compile(r"[0-9a-z_.-]+\Z")
 _FORWARD_PREFIX = "grpc-metadata-"
 # Metadata a client may never set: identity, transport, and what the gateway sets itself.
 _RESERVED_KEYS = frozenset({
-    USER_HEADER, REQUEST_ID_HEADER, "authorization", "content-type", "te", "user-agent", "host",
+    USER_HEADER, ASSERTION_HEADER, REQUEST_ID_HEADER, "authorization", "content-type", "te", "user-agent", "host",
     "connection", "content-length",
 })
 _REASONS = {499: "Client Closed Request"}
@@ -97,6 +98,8 @@ class GatewayDeps:
     channels: Mapping[str, grpc.aio.Channel] | None = None
     services: Sequence[descriptor.ServiceDescriptor] | None = None
     clock: Callable[[], float] = time.monotonic
+    # Signs the user assertions sent to the services; from ASSERTION_SIGNING_KEY when not given.
+    signer: AssertionSigner | None = None
 
 
 @dataclass
@@ -157,6 +160,12 @@ class Gateway:
             name = service.full_name
             if name not in injected and settings.address_for(name) is None:
                 raise ConfigError(f"no *_SVC_ADDR variable gives the address of {name}")
+        if deps.signer is not None:
+            self.signer = deps.signer
+        elif settings.assertion_signing_key:
+            self.signer = AssertionSigner.from_file(settings.assertion_signing_key)
+        else:
+            raise ConfigError("ASSERTION_SIGNING_KEY is required: the gateway signs every user it forwards")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -284,8 +293,10 @@ class Gateway:
     def _metadata(
         self, request: web.Request, principal: auth.Principal,
     ) -> tuple[tuple[str, str], ...]:
+        request_id = request[REQUEST_ID_KEY]
         metadata: list[tuple[str, str]] = [
-            (REQUEST_ID_HEADER, request[REQUEST_ID_KEY]), (USER_HEADER, principal.user_id),
+            (REQUEST_ID_HEADER, request_id),
+            (ASSERTION_HEADER, self.signer.sign(principal.user_id, principal.plan, request_id)),
         ]
         for name, value in request.headers.items():
             lower = name.lower()
@@ -444,11 +455,12 @@ class RunningGateway:
     runner: web.AppRunner
     host: str
     port: int
+    https: bool = False
 
     @property
     def url(self) -> str:
-        """Return the base URL, ``http://127.0.0.1:8080``."""
-        return f"http://{self.host}:{self.port}"
+        """Return the base URL, ``http://127.0.0.1:8080`` (``https://`` with a certificate)."""
+        return f"{'https' if self.https else 'http'}://{self.host}:{self.port}"
 
     async def close(self) -> None:
         """Stop accepting, let requests in flight finish, then close the store and channels."""
@@ -460,11 +472,21 @@ async def start_gateway(settings: Settings, deps: GatewayDeps | None = None) -> 
     app = build_app(settings, deps)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
+    ssl_context = None
+    if settings.https:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+        ssl_context.load_cert_chain(settings.https_cert, settings.https_key)
+    elif not settings.serves_loopback_only:
+        raise ConfigError(f"refusing plain HTTP on {settings.bind_host}: give the gateway a certificate")
+    else:
+        log.warning("serving plain HTTP on %s:%s (loopback only; GATEWAY_HTTPS_CERT and "
+                    "GATEWAY_HTTPS_KEY turn on HTTPS)", settings.bind_host, settings.port)
     try:
-        site = web.TCPSite(runner, settings.bind_host, settings.port)
+        site = web.TCPSite(runner, settings.bind_host, settings.port, ssl_context=ssl_context)
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
     port = runner.addresses[0][1]
-    return RunningGateway(runner, settings.bind_host, port)
+    return RunningGateway(runner, settings.bind_host, port, settings.https)

@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="sim: start the exchange emulators (default); live: the real exchanges")
     up.add_argument("--log-level", default="INFO")
     up.add_argument("--sim-rate-limits", action="store_true", help="enforce venue rate limits in the emulators")
+    up.add_argument("--tls", action="store_true",
+                    help="serve the REST gateway over HTTPS with its certificate from the mesh CA")
+
+    certs = with_data_dir(sub.add_parser(
+        "certs", help="make the mesh's CA, one certificate per component and the assertion keys"))
+    certs.add_argument("--force", action="store_true",
+                       help="make a new CA and re-issue everything (restart the mesh afterwards)")
 
     with_data_dir(sub.add_parser("demo", help="a scripted copy on a fresh mesh, then reconciliation"))
 
@@ -87,7 +94,7 @@ async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
     from meshctl.demo import COPY_SETTINGS, FOLLOWERS, LEADER_BALANCES, create_user, leader_client, register
 
     token = await create_user(mesh, "demo")
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=mesh.ssl_context())) as session:
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
         leader_keys = await sims["binance"].create_account(LEADER_BALANCES, can_trade=True, can_withdraw=False)
@@ -119,7 +126,10 @@ async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
 
 async def _up(args: argparse.Namespace) -> int:
     mesh = Mesh(args.data_dir, venues=args.venues, shared_database_url=args.database_url,
-                log_level=args.log_level, sim_rate_limits=args.sim_rate_limits)
+                log_level=args.log_level, sim_rate_limits=args.sim_rate_limits, https=args.tls)
+    made = mesh.ensure_credentials()
+    if made:
+        print(f"made mesh credentials in {args.data_dir / 'certs'}: {', '.join(made)}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -148,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
         return asyncio.run(_up(args))
+    if args.command == "certs":
+        from meshctl.launcher import certs_dir
+        from meshkit.pki import ensure_mesh_credentials
+
+        directory = certs_dir(args.data_dir)
+        made = ensure_mesh_credentials(directory, force=args.force)
+        print(f"mesh credentials in {directory}: " + (f"made {', '.join(made)}" if made else "all present"))
+        return 0
     if args.command == "demo":
         from meshctl.demo import main as demo_main
 
