@@ -9,6 +9,7 @@ import pytest
 
 from broker_svc.config import Settings
 from meshkit.settings import ConfigError
+from meshkit.testing import trust_env
 
 CURRENT, OLD, OLDER = os.urandom(32), os.urandom(32), os.urandom(32)
 
@@ -18,11 +19,14 @@ def _b64(key: bytes) -> str:
 
 
 def _settings(previous: str) -> Settings:
-    return Settings.from_env({"ENCRYPTION_KEY": _b64(CURRENT), "ENCRYPTION_KEYS_PREVIOUS": previous})
+    return Settings.from_env({
+        **trust_env("broker"), "ENCRYPTION_KEY": _b64(CURRENT), "ENCRYPTION_KEYS_PREVIOUS": previous,
+    })
 
 
 def test_no_previous_keys_by_default() -> None:
-    assert Settings.from_env({"ENCRYPTION_KEY": _b64(CURRENT)}).encryption_keys_previous == ()
+    alone = Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": _b64(CURRENT)})
+    assert alone.encryption_keys_previous == ()
     assert _settings("").encryption_keys_previous == ()
 
 
