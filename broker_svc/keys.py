@@ -31,6 +31,7 @@ from broker_svc.crypto import (
     account_associated_data,
 )
 from broker_svc.store import AccountRow, BrokerStore, KeyCheck
+from meshkit.audit import AuditEvent
 from meshkit.codec import utcnow
 
 log = logging.getLogger("broker_svc.keys")
@@ -178,6 +179,10 @@ async def reseal_credentials(
             else:
                 if await store.replace_credentials(
                     row.account.exchange_id, row.key_id, ciphertext, nonce, key_id,
+                    audit=AuditEvent(
+                        row.account.user_id, "exchange_account", row.account.exchange_id,
+                        "key_rotation", {"key_id": row.key_id}, {"key_id": key_id},
+                    ),
                 ):
                     resealed += 1
         done += 1

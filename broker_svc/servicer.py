@@ -33,6 +33,7 @@ from broker_svc.domain.model import (
 )
 from broker_svc.usecases import Broker
 from meshkit import errors
+from meshkit.audit import message_fields
 from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
 from meshkit.identity import require_user, user_id_or_empty
 from meshkit.faultpoints import afaultpoint
@@ -209,6 +210,17 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         check.raise_if_any()
         await self.broker.delete_account(request.exchange_id, user_id)
         return pb.DeleteExchangeResponse(exchange_id=request.exchange_id)
+
+    async def ListAuditEntries(
+        self,
+        request: pb.ListAuditEntriesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListAuditEntriesResponse:
+        user_id = require_user(context)
+        entries = await self.broker.audit_entries(user_id, request.before_seq, request.page_size)
+        return pb.ListAuditEntriesResponse(
+            entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],
+        )
 
     async def TestBroker(
         self,

@@ -48,9 +48,23 @@ from broker_svc.ports import Clock, ExchangePort, Venues
 from broker_svc.store import AccountRow, BrokerStore, OrderRecord
 from broker_svc.streams import Subscription, WatchHub
 from meshkit import errors
+from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.faultpoints import afaultpoint
 
 log = logging.getLogger("broker_svc.usecases")
+
+AUDIT_OBJECT = "exchange_account"
+MAX_AUDIT_PAGE = 500
+
+
+def _account_view(account: ExchangeAccount) -> dict[str, str]:
+    # What the audit trail keeps of an account: never its credentials.
+    return {
+        "exchange_id": account.exchange_id,
+        "exchange_name": account.exchange_name,
+        "label": account.label,
+        "api_key_hint": account.api_key_hint,
+    }
 
 
 class SystemClock:
@@ -179,6 +193,9 @@ class Broker:
         stored = await self.store.insert_account(
             AccountRow(account, ciphertext, nonce, key_id),
             request_id,
+            audit=AuditEvent(
+                user_id, AUDIT_OBJECT, exchange_id, "register", None, _account_view(account),
+            ),
         )
         return stored.account
 
@@ -213,10 +230,31 @@ class Broker:
                 reason="EXCHANGE_NOT_FOUND",
                 metadata={"exchange_id": exchange_id},
             )
-        await self.store.delete_account(exchange_id, self.clock.now())
+        await self.store.delete_account(
+            exchange_id,
+            self.clock.now(),
+            audit=AuditEvent(
+                user_id, AUDIT_OBJECT, exchange_id, "delete", _account_view(row.account), None,
+            ),
+        )
         connection = self._connections.pop(exchange_id, None)
         if connection is not None:
             await connection.port.close()
+
+    async def audit_entries(
+        self, user_id: str, before_seq: int, page_size: int,
+    ) -> list[AuditEntry]:
+        """Return the caller's entries of the broker's audit trail, newest first.
+
+        Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
+        """
+        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
+            raise errors.invalid(
+                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
+            )
+        if before_seq < 0:
+            raise errors.invalid("before_seq", "must be 0 or more")
+        return await self.store.list_audit_entries(user_id, before_seq, page_size or 50)
 
     async def rewrap_credentials(self) -> int:
         """Re-seal every account not sealed by the current key; return how many changed."""

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from broker_svc.crypto import KEY_BYTES, Cipher, key_id
 from broker_svc.keys import KeyCheckFailed, rotate_credentials, rotation_report, verify_key
 from broker_svc.store import BrokerStore
+from meshkit.audit import OPERATOR_CLI
 
 KEY_FILE = "encryption.key"
 PREVIOUS_KEYS_FILE = "encryption.keys.previous"
@@ -157,7 +158,7 @@ async def rotate(data_dir: pathlib.Path, database_url: str, out: Output = print)
     except KeyFileError as e:
         out(f"keys rotate: {e}")
         return 1
-    store = await BrokerStore.open(database_url)
+    store = await BrokerStore.open(database_url, audit_actor=OPERATOR_CLI)
     try:
         cipher = _cipher(current, previous)
         try:
@@ -211,7 +212,7 @@ async def finish(data_dir: pathlib.Path, database_url: str, out: Output = print)
     if not previous:
         out("keys rotate --finish: there are no previous keys to drop")
         return 0
-    store = await BrokerStore.open(database_url)
+    store = await BrokerStore.open(database_url, audit_actor=OPERATOR_CLI)
     try:
         cipher = _cipher(current, previous)
         try:

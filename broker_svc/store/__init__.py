@@ -23,9 +23,11 @@ from broker_svc.domain.model import (
     TimeInForce,
 )
 from meshkit import db
-from meshkit.codec import format_decimal, from_iso, to_iso
+from meshkit.audit import AuditEntry, AuditEvent, AuditLog
+from meshkit.codec import format_decimal, from_iso, to_iso, utcnow
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
+AUDIT_TABLE = "broker_audit_log"
 _KEY_CHECK_ID = "credentials"
 
 _ACCOUNT_COLUMNS = (
@@ -134,19 +136,24 @@ def _order_record(row: dict[str, Any]) -> OrderRecord:
 class BrokerStore:
     """Accounts and orders of the broker over one :class:`meshkit.db.Database`."""
 
-    def __init__(self, database: db.Database) -> None:
+    def __init__(self, database: db.Database, *, audit_actor: str = "service:broker") -> None:
         self.database = database
+        self.audit = AuditLog(database, AUDIT_TABLE, default_actor=audit_actor)
 
     @classmethod
-    async def open(cls, url: str) -> BrokerStore:
-        """Connect to ``url`` and apply the broker's migrations."""
+    async def open(cls, url: str, *, audit_actor: str = "service:broker") -> BrokerStore:
+        """Connect to ``url`` and apply the broker's migrations.
+
+        ``audit_actor`` is who the audit trail names for changes made outside a call (the
+        broker itself, or ``operator:cli`` for the command line).
+        """
         database = await db.connect(url)
         try:
             await db.migrate(database, "broker", SCHEMA_DIR)
         except BaseException:
             await database.close()
             raise
-        return cls(database)
+        return cls(database, audit_actor=audit_actor)
 
     async def migrate(self) -> None:
         """Apply the broker's migrations not applied yet."""
@@ -158,26 +165,34 @@ class BrokerStore:
 
     # Accounts ---------------------------------------------------------------------------------
 
-    async def insert_account(self, row: AccountRow, request_id: str = "") -> AccountRow:
-        """Store a new account; with a ``request_id`` already used by its user, return that one."""
+    async def insert_account(
+        self, row: AccountRow, request_id: str = "", *, audit: AuditEvent | None = None,
+    ) -> AccountRow:
+        """Store a new account; with a ``request_id`` already used by its user, return that one.
+
+        ``audit`` is appended in the same transaction when the account is new.
+        """
         account = row.account
-        inserted = await self.database.execute(
-            f"INSERT INTO exchange_accounts ({_ACCOUNT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                account.exchange_id,
-                account.user_id,
-                account.exchange_name,
-                account.label,
-                account.api_key_hint,
-                _b64(row.ciphertext),
-                _b64(row.nonce),
-                row.key_id,
-                request_id or None,
-                to_iso(account.created_at),
-                None,
-            ),
-        )
+        async with self.database.transaction() as tx:
+            inserted = await tx.execute(
+                f"INSERT INTO exchange_accounts ({_ACCOUNT_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    account.exchange_id,
+                    account.user_id,
+                    account.exchange_name,
+                    account.label,
+                    account.api_key_hint,
+                    _b64(row.ciphertext),
+                    _b64(row.nonce),
+                    row.key_id,
+                    request_id or None,
+                    to_iso(account.created_at),
+                    None,
+                ),
+            )
+            if inserted and audit is not None:
+                await self.audit.append(tx, audit, account.created_at)
         if inserted:
             return row
         existing = (
@@ -213,14 +228,28 @@ class BrokerStore:
         )
         return [_account_row(row).account for row in rows]
 
-    async def delete_account(self, exchange_id: str, deleted_at: datetime) -> bool:
-        """Mark the account deleted and erase its sealed credentials; return whether it was live."""
-        changed = await self.database.execute(
-            "UPDATE exchange_accounts SET deleted_at = ?, ciphertext = ?, nonce = ?"
-            " WHERE exchange_id = ? AND deleted_at IS NULL",
-            (to_iso(deleted_at), "", "", exchange_id),
-        )
+    async def delete_account(
+        self, exchange_id: str, deleted_at: datetime, *, audit: AuditEvent | None = None,
+    ) -> bool:
+        """Mark the account deleted and erase its sealed credentials; return whether it was live.
+
+        ``audit`` is appended in the same transaction when the account was live.
+        """
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE exchange_accounts SET deleted_at = ?, ciphertext = ?, nonce = ?"
+                " WHERE exchange_id = ? AND deleted_at IS NULL",
+                (to_iso(deleted_at), "", "", exchange_id),
+            )
+            if changed > 0 and audit is not None:
+                await self.audit.append(tx, audit, deleted_at)
         return changed > 0
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
     async def sealed_accounts(self) -> list[AccountRow]:
         """Return every live account with its sealed credentials (for key rotation)."""
@@ -237,13 +266,22 @@ class BrokerStore:
         ciphertext: bytes,
         nonce: bytes,
         key_id: str,
+        *,
+        audit: AuditEvent | None = None,
+        now: datetime | None = None,
     ) -> bool:
-        """Swap in re-sealed credentials if the row is still sealed by ``expected_key_id``."""
-        changed = await self.database.execute(
-            "UPDATE exchange_accounts SET ciphertext = ?, nonce = ?, key_id = ?"
-            " WHERE exchange_id = ? AND key_id = ? AND deleted_at IS NULL",
-            (_b64(ciphertext), _b64(nonce), key_id, exchange_id, expected_key_id),
-        )
+        """Swap in re-sealed credentials if the row is still sealed by ``expected_key_id``.
+
+        ``audit`` is appended (at ``now``) in the same transaction when the row moved.
+        """
+        async with self.database.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE exchange_accounts SET ciphertext = ?, nonce = ?, key_id = ?"
+                " WHERE exchange_id = ? AND key_id = ? AND deleted_at IS NULL",
+                (_b64(ciphertext), _b64(nonce), key_id, exchange_id, expected_key_id),
+            )
+            if changed > 0 and audit is not None:
+                await self.audit.append(tx, audit, now or utcnow())
         return changed > 0
 
     async def sealed_key_ids(self) -> dict[str, int]:
