@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from meshkit.audit import AuditEntry, AuditEvent
 from recon_svc.domain.model import CopyConfig, Intent, LeaderSignal, Report, VenueOrder
 
 
@@ -64,8 +65,14 @@ class BrokerPort(Protocol):
 class ReportStore(Protocol):
     """Where reports are kept."""
 
-    async def save_report(self, report: Report) -> Report:
-        """Store a report and its items in one transaction; return it as stored."""
+    async def save_report(self, report: Report, *, audit: AuditEvent | None = None) -> Report:
+        """Store a report and its items (and ``audit``) in one transaction; return it as stored."""
+        ...
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int,
+    ) -> list[AuditEntry]:
+        """Return the user's audit entries below ``before_seq`` (0: all), newest first."""
         ...
 
     async def list_reports(self, config_id: str, user_id: str, limit: int) -> list[Report]:

@@ -1,7 +1,8 @@
 """gRPC servicer of the reconciliation service: validate, translate, call the use-cases.
 
-Both RPCs are public (they carry an HTTP annotation): they need a user, and another user's
-configuration is NOT_FOUND.
+Every RPC needs a user: Reconcile and ListReconciliations are public (they carry an HTTP
+annotation) and another user's configuration is NOT_FOUND; ListAuditEntries (internal, for the
+gateway's GET /audit) returns only the caller's entries.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import uuid
 
 import grpc
+from copytrade.common.v1 import types_pb2
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
 
 from meshkit import errors
+from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto
 from meshkit.identity import require_user
 from recon_svc import codec
@@ -66,4 +69,15 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         reports = await self.reconciler.list_reports(user_id, request.config_id, request.page_size)
         return pb.ListReconciliationsResponse(
             reports=[codec.report_to_proto(r, with_items=False) for r in reports],
+        )
+
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: grpc.aio.ServicerContext,
+    ) -> pb.ListAuditEntriesResponse:
+        user_id = require_user(context)
+        entries = await self.reconciler.audit_entries(
+            user_id, request.before_seq, request.page_size,
+        )
+        return pb.ListAuditEntriesResponse(
+            entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],
         )

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from meshkit import errors
+from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.codec import to_iso
 from recon_svc import metrics
 from recon_svc.domain.model import (
     PLACED_STATES,
@@ -38,6 +40,7 @@ LOOK_BACK = timedelta(minutes=15)
 ahead of ours, so an intent (or a follower order) may carry a time before its signal's event
 time. Intents and orders of other signals are ignored, so reading more is always safe."""
 MAX_ERROR_TEXT = 200
+MAX_AUDIT_PAGE = 500
 
 _VENUE_STATES = PLACED_STATES | {IntentState.SKIPPED, IntentState.REJECTED}
 
@@ -132,11 +135,47 @@ class Reconciler:
             counts=Counts.of(items),
             items=tuple(items),
         )
-        stored = await self.store.save_report(report)
+        counts = Counts.of(items)
+        stored = await self.store.save_report(
+            report,
+            audit=AuditEvent(
+                user_id,
+                "reconciliation",
+                report.reconciliation_id,
+                "reconcile",
+                None,
+                {
+                    "config_id": config_id,
+                    "start_time": to_iso(start_time),
+                    "end_time": to_iso(end_time),
+                    "total_count": counts.total,
+                    "matched_count": counts.matched,
+                    "mismatched_count": counts.mismatched,
+                    "missing_count": counts.missing,
+                    "duplicate_count": counts.duplicate,
+                    "error_count": counts.error,
+                },
+            ),
+        )
         metrics.REPORTS.inc()
         for item in stored.items:
             metrics.RECONCILIATION_CHECKS.labels(item.outcome.value).inc()
         return stored
+
+    async def audit_entries(
+        self, user_id: str, before_seq: int, page_size: int,
+    ) -> list[AuditEntry]:
+        """Return the caller's entries of the reconciliation audit trail, newest first.
+
+        Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
+        """
+        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
+            raise errors.invalid(
+                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
+            )
+        if before_seq < 0:
+            raise errors.invalid("before_seq", "must be 0 or more")
+        return await self.store.list_audit_entries(user_id, before_seq, page_size or 50)
 
     async def list_reports(self, user_id: str, config_id: str, page_size: int) -> list[Report]:
         """Return the configuration's reports, newest first, without items.

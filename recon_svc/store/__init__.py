@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from meshkit import db
+from meshkit.audit import AuditEntry, AuditEvent, AuditLog
 from meshkit.codec import format_decimal, from_iso, to_iso
 from recon_svc.domain.model import Counts, Item, Outcome, Report
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 SERVICE = "recon"
+AUDIT_TABLE = "recon_audit_log"
 
 _REPORT_COLUMNS = (
     "id, config_id, user_id, start_time, end_time, total_count, matched_count,"
@@ -68,6 +70,7 @@ class ReconStore:
 
     def __init__(self, database: db.Database) -> None:
         self.database = database
+        self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:recon")
 
     @classmethod
     async def open(cls, url: str) -> ReconStore:
@@ -88,11 +91,12 @@ class ReconStore:
         """Close the database."""
         await self.database.close()
 
-    async def save_report(self, report: Report) -> Report:
+    async def save_report(self, report: Report, *, audit: AuditEvent | None = None) -> Report:
         """Store ``report`` and its items in one transaction; return it as stored.
 
         The stored counts are derived from the items, whatever ``report.counts`` says.
-        Saving the same report id again changes nothing.
+        Saving the same report id again changes nothing. ``audit`` is appended in the same
+        transaction when the report is new.
         """
         counts = Counts.of(report.items)
         async with self.database.transaction() as tx:
@@ -123,6 +127,8 @@ class ReconStore:
                         f"INSERT INTO reconciliation_items ({_ITEM_COLUMNS}) VALUES {placeholders}",
                         params,
                     )
+                if audit is not None:
+                    await self.audit.append(tx, audit, report.created_at)
         stored = await self.get_report(report.reconciliation_id)
         assert stored is not None
         return stored
@@ -141,6 +147,12 @@ class ReconStore:
             (reconciliation_id,),
         )
         return _report(row, tuple(_item(r) for r in rows))
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
     async def list_reports(self, config_id: str, user_id: str, limit: int) -> list[Report]:
         """Return the newest ``limit`` reports of ``config_id`` made for ``user_id``, no items."""
