@@ -385,8 +385,24 @@ class ConfigService:
             await self._source_live(config.source_id)
         return config
 
-    async def kill_switch(self, user_id: str, config_id: str) -> tuple[list[str], int]:
-        """Halt one configuration (or all of the caller's) now and cancel resting copied orders."""
+    async def kill_switch(
+        self, user_id: str, config_id: str, *, every: bool = False,
+    ) -> tuple[list[str], int]:
+        """Halt one configuration, or with ``every`` all of the caller's, now; cancel resting
+        copied orders.
+
+        Raises
+        ------
+        meshkit.errors.InvalidArgument
+            Naming ``config_id`` when neither a configuration nor ``every`` is given, or both:
+            halting everything is never what an empty field means.
+        """
+        if not config_id and not every:
+            raise errors.invalid(
+                "config_id", "is required (or set all to true to halt every configuration)",
+            )
+        if config_id and every:
+            raise errors.invalid("config_id", "must be empty when all is true")
         if config_id:
             targets = [await self.owned(user_id, config_id)]
         else:

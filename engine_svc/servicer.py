@@ -159,7 +159,9 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> pb.KillSwitchResponse:
         user_id = require_user(context)
-        halted, cancelled = await self._configs.kill_switch(user_id, request.config_id.strip())
+        halted, cancelled = await self._configs.kill_switch(
+            user_id, request.config_id.strip(), every=request.all,
+        )
         return pb.KillSwitchResponse(config_ids=halted, cancelled_orders=cancelled)
 
     async def ListAuditEntries(

@@ -187,6 +187,7 @@ def _single_in(
     path: str,
     violations: Violations,
     wrap: Any,
+    null_clears: bool = False,
 ) -> Any:
     message_type = field_descriptor.message_type
     if value is None:
@@ -197,16 +198,28 @@ def _single_in(
     if message_type is not None and message_type.full_name == FIELD_MASK:
         return _field_mask_json(value, path, violations)
     if message_type is not None and not _is_json_native(message_type):
-        return message_in(value, message_type, path, violations)
+        return message_in(value, message_type, path, violations, null_clears=null_clears)
     plain = _plain(value)
     _check_leaf(field_descriptor, wrap(plain), path, violations)
     return plain
 
 
 def _field_in(
-    value: Any, field_descriptor: descriptor.FieldDescriptor, path: str, violations: Violations,
+    value: Any,
+    field_descriptor: descriptor.FieldDescriptor,
+    path: str,
+    violations: Violations,
+    null_clears: bool = False,
 ) -> Any:
     if value is None:
+        # A field with presence (a message, an ``optional`` scalar) is simply not set by null.
+        # On one without, null would silently become the default ("" or 0 or false), which
+        # can mean something (an empty config_id once meant "every configuration"): refused,
+        # unless the request is a PATCH whose null asks to reset the field.
+        if not field_descriptor.has_presence and not null_clears:
+            violations.append(
+                FieldViolation(path, "must not be null (leave the field out for its default)"),
+            )
         return None
     if is_map(field_descriptor):
         if not isinstance(value, dict):
@@ -225,7 +238,9 @@ def _field_in(
                 result[key] = plain
             else:
                 _check_leaf(field_descriptor, {key: {}}, child, violations)  # the key's type
-                result[key] = _single_in(item, value_field, child, violations, lambda v: v)
+                result[key] = _single_in(
+                    item, value_field, child, violations, lambda v: v, null_clears,
+                )
         return result
     if field_descriptor.is_repeated:
         if not isinstance(value, list):
@@ -237,18 +252,27 @@ def _field_in(
             if item is None:
                 violations.append(FieldViolation(child, "must not be null"))
                 continue
-            items.append(_single_in(item, field_descriptor, child, violations, lambda v: [v]))
+            items.append(
+                _single_in(item, field_descriptor, child, violations, lambda v: [v], null_clears),
+            )
         return items
-    return _single_in(value, field_descriptor, path, violations, lambda v: v)
+    return _single_in(value, field_descriptor, path, violations, lambda v: v, null_clears)
 
 
 def message_in(
-    value: Any, message_type: descriptor.Descriptor, path: str, violations: Violations,
+    value: Any,
+    message_type: descriptor.Descriptor,
+    path: str,
+    violations: Violations,
+    *,
+    null_clears: bool = False,
 ) -> dict[str, Any] | None:
     """Check a JSON object against ``message_type``; return it keyed by proto field names.
 
     Unknown fields, fields given twice (``config_id`` and ``configId``) and values of the
-    wrong type become violations; decimals become ``{"value": "<exact text>"}``.
+    wrong type become violations; decimals become ``{"value": "<exact text>"}``. A null
+    leaves a field with presence unset; on a field without presence it is a violation,
+    unless ``null_clears`` (a PATCH whose update mask comes from the body: null resets).
     """
     if not isinstance(value, dict):
         violations.append(FieldViolation(path or "(body)", "must be a JSON object"))
@@ -269,7 +293,9 @@ def message_in(
             )
             continue
         given_as[field_descriptor.name] = key
-        result[field_descriptor.name] = _field_in(item, field_descriptor, child, violations)
+        result[field_descriptor.name] = _field_in(
+            item, field_descriptor, child, violations, null_clears,
+        )
     return result
 
 
@@ -481,6 +507,8 @@ def build_request(
     message_type = route.method.input_type
     body_json: Any = None
     normalized: dict[str, Any] = {}
+    # In a PATCH the body's fields become the update mask: there a null resets a field.
+    null_clears = route.verb == "PATCH" and _has_update_mask(message_type)
     if route.body and raw_body.strip():
         body_json = load_json(raw_body)
         if route.body == "*":
@@ -489,9 +517,13 @@ def build_request(
                     [FieldViolation("", "the request body must be a JSON object")],
                     reason="MALFORMED_JSON",
                 )
-            normalized = message_in(body_json, message_type, "", violations) or {}
+            normalized = message_in(
+                body_json, message_type, "", violations, null_clears=null_clears,
+            ) or {}
         else:
-            normalized = message_in({route.body: body_json}, message_type, "", violations) or {}
+            normalized = message_in(
+                {route.body: body_json}, message_type, "", violations, null_clears=null_clears,
+            ) or {}
     # The query never sets the body's fields, so the two never overlap.
     normalized.update(query_in(query, route, violations))
     for variable in route.variables:

@@ -193,9 +193,49 @@ async def test_body_that_is_not_a_json_object_is_400(harness: Harness, raw: byte
 
 
 async def test_empty_body_on_a_body_route_is_an_empty_message(harness: Harness) -> None:
+    # The gateway sends what was given; the engine refuses an empty kill switch itself.
     status, _, _ = await harness.call("POST", f"{API}/kill-switch", data=b"")
     assert status == 200
-    assert harness.recorder.last("KillSwitch").request.config_id == ""
+    request = harness.recorder.last("KillSwitch").request
+    assert (request.config_id, request.all) == ("", False)
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/kill-switch", {"config_id": None}, "config_id"),
+    ("/kill-switch", {"all": None}, "all"),
+    ("/stop", {"config_id": None, "keep_open_orders": True}, "config_id"),
+    ("/start", {"target_exchange_ids": None}, "target_exchange_ids"),
+    ("/start", {"copy_settings": {"sizing_mode": None}}, "copy_settings.sizing_mode"),
+])
+async def test_null_for_a_field_without_presence_is_400_naming_it_and_not_sent(
+    harness: Harness, path: str, body: dict, field: str,
+) -> None:
+    # Null would silently become "" (or 0, false, []): for the kill switch, an empty
+    # config_id once meant "halt everything". It is refused instead.
+    status, reply, _ = await harness.call("POST", f"{API}{path}", json=body)
+    assert status == 400
+    assert reply["code"] == 3
+    assert list(_violations(reply)) == [field]
+    assert harness.recorder.calls == []
+
+
+async def test_null_for_a_field_with_presence_leaves_it_unset(harness: Harness) -> None:
+    status, _, _ = await harness.call("POST", f"{API}/start", json={
+        "source_backtest_id": "b", "risk_limits": None,
+        "copy_settings": {"copy_all_trades": None, "multiplier": None},
+    })
+    assert status == 200
+    request = harness.recorder.last("StartCopy").request
+    assert not request.HasField("risk_limits")
+    assert not request.copy_settings.HasField("copy_all_trades")
+    assert not request.copy_settings.HasField("multiplier")
+
+
+async def test_kill_switch_all_reaches_the_engine(harness: Harness) -> None:
+    status, _, _ = await harness.call("POST", f"{API}/kill-switch", json={"all": True})
+    assert status == 200
+    request = harness.recorder.last("KillSwitch").request
+    assert (request.config_id, request.all) == ("", True)
 
 
 async def test_same_field_under_proto_and_json_name_is_rejected(harness: Harness) -> None:

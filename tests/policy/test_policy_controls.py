@@ -7,6 +7,8 @@ import contextlib
 import time
 from decimal import Decimal
 
+import pytest
+
 from copytrade.common.v1 import types_pb2
 
 from meshkit.testing import eventually
@@ -91,6 +93,25 @@ async def test_kill_switch_lets_no_new_order_leave_within_one_second(
     assert status["config"]["status_reason"] == "kill switch"
 
 
+@pytest.mark.parametrize("body", [
+    None, {}, {"config_id": None}, {"config_id": ""}, {"all": False},
+    {"config_id": "X", "all": True},
+])
+async def test_kill_switch_without_exactly_one_of_config_id_or_all_is_400_and_halts_nothing(
+    policy: PolicyHarness, body: dict | None,
+) -> None:
+    # Halting every configuration must be asked for with "all": true; an empty body, a null
+    # or an empty config_id used to halt them all.
+    config_id, _source = await policy.start(policy.account())
+    if body is not None:
+        body = {k: (config_id if v == "X" else v) for k, v in body.items()}
+    status, reply = await policy.call("POST", "/kill-switch", body)
+    assert status == 400, reply
+    assert reply["code"] == 3 and "config_id" in reply["message"]
+    state = await policy.ok("GET", f"/status/{config_id}")
+    assert state["config"]["status"] == "COPY_STATUS_ACTIVE"
+
+
 async def test_kill_switch_for_the_user_halts_every_configuration(policy: PolicyHarness) -> None:
     first_target, second_target = policy.account(), policy.account()
     first, first_source = await policy.start(first_target)
@@ -98,7 +119,7 @@ async def test_kill_switch_for_the_user_halts_every_configuration(policy: Policy
     other = policy.world.broker.add_account(user_id="someone-else")
     assert other.exchange_id  # another user's account is never touched by alice's switch
 
-    reply = await policy.ok("POST", "/kill-switch", {})
+    reply = await policy.ok("POST", "/kill-switch", {"all": True})
     assert sorted(reply["config_ids"]) == sorted([first, second])
     policy.world.sync.publish(first_source)
     policy.world.sync.publish(second_source)

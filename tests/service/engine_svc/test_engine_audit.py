@@ -76,7 +76,7 @@ async def test_start_pause_resume_update_stop_are_recorded_by_the_user(harness: 
 async def test_the_kill_switch_records_each_config_it_halts(harness: Harness) -> None:
     first, _ = await _start(harness)
     second, _ = await _start(harness)
-    await harness.call("KillSwitch", pb.KillSwitchRequest())
+    await harness.call("KillSwitch", pb.KillSwitchRequest(all=True))
     kills = [e for e in await _entries(harness) if e.action == "kill_switch"]
     assert sorted(e.object_id for e in kills) == sorted([first, second])
     for entry in kills:

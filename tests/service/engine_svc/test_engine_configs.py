@@ -247,3 +247,45 @@ async def test_list_copied_orders_windows_oldest_first_and_bounds_the_page(
         )
     )
     assert field_paths(error) == ["page_size"]
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [{}, {"config_id": "  "}, {"all": False}, {"all": True, "config_id": "X"}],
+    ids=["neither", "blank-config-id", "all-false", "both"],
+)
+async def test_kill_switch_needs_exactly_one_of_config_id_or_all_and_halts_nothing_else(
+    harness: Harness, request_fields: dict
+) -> None:
+    # Halting every configuration must be asked for: an empty or forgotten config_id is an error.
+    config_id = await _start(harness)
+    fields = {k: (config_id if v == "X" else v) for k, v in request_fields.items()}
+    error = await _error(harness.call("KillSwitch", pb.KillSwitchRequest(**fields)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_paths(error) == ["config_id"]
+    status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
+    assert status.config.status == pb.COPY_STATUS_ACTIVE
+
+
+async def test_kill_switch_with_all_halts_every_config_of_the_caller_only(
+    harness: Harness,
+) -> None:
+    mine = [await _start(harness), await _start(harness)]
+    target = harness.world.broker.add_account(user_id=OTHER_USER)
+    theirs = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(
+            source_backtest_id=harness.world.sync.add_backtest(user_id=OTHER_USER),
+            target_exchange_ids=[target.exchange_id],
+        ),
+        user=OTHER_USER,
+    )
+    reply = await harness.call("KillSwitch", pb.KillSwitchRequest(all=True))
+    assert sorted(reply.config_ids) == sorted(mine)
+    for config_id in mine:
+        status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
+        assert status.config.status == pb.COPY_STATUS_HALTED
+    other = await harness.call(
+        "GetCopyStatus", pb.GetCopyStatusRequest(config_id=theirs.config_id), user=OTHER_USER,
+    )
+    assert other.config.status == pb.COPY_STATUS_ACTIVE

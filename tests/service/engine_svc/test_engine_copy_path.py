@@ -396,7 +396,7 @@ async def test_kill_switch_stops_a_pending_order_from_leaving(harness: Harness) 
     harness.world.sync.publish(source)
     await eventually(lambda: len(harness.world.broker.place_calls) >= 2, timeout=10)
 
-    await harness.call("KillSwitch", pb.KillSwitchRequest())
+    await harness.call("KillSwitch", pb.KillSwitchRequest(all=True))
     [intent] = await _settled(harness, config_id, 1)
     assert (intent.state, intent.reason) == (IntentState.SKIPPED, "halted")
     calls = len(harness.world.broker.place_calls)

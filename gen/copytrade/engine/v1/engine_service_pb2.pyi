@@ -363,10 +363,12 @@ class ListCopiedOrdersResponse(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[CopiedOrder, _Mapping]]] = ...) -> None: ...
 
 class KillSwitchRequest(_message.Message):
-    __slots__ = ("config_id",)
+    __slots__ = ("config_id", "all")
     CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
     config_id: str
-    def __init__(self, config_id: _Optional[str] = ...) -> None: ...
+    all: bool
+    def __init__(self, config_id: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
 
 class KillSwitchResponse(_message.Message):
     __slots__ = ("config_ids", "cancelled_orders")

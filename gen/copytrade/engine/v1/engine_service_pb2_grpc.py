@@ -149,7 +149,8 @@ class EngineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def KillSwitch(self, request, context):
-        """KillSwitch halts one configuration, or all of the calling user's, now.
+        """KillSwitch halts one configuration (`config_id`), or all of the calling user's
+        (`all: true`), now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
