@@ -45,12 +45,13 @@ from grpc_status import rpc_status  # noqa: E402
 from broker_svc.config import Settings  # noqa: E402
 from broker_svc.server import build_server  # noqa: E402
 from exchange_sim import start_venues  # noqa: E402
-from meshkit.identity import USER_HEADER  # noqa: E402
+from broker_svc.access import RULES  # noqa: E402
+from meshkit.testing import AuthorizedStub, as_user, mesh_trust  # noqa: E402
 
 VENUES = ("binance", "coinbase", "kraken")
 SYMBOL = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}
 QUOTE = {"binance": "USDT", "coinbase": "USD", "kraken": "USD"}
-USER = (USER_HEADER, "0b9f3f6e-bbbb-4c1e-9b0a-00000000b0b0")
+USER_ID = "0b9f3f6e-bbbb-4c1e-9b0a-00000000b0b0"
 
 
 def machine() -> str:
@@ -135,7 +136,7 @@ async def _register(
         pb.RegisterExchangeRequest(
             exchange_name=venue, api_key=made["api_key"], api_secret=made["api_secret"]
         ),
-        metadata=(USER,),
+        metadata=as_user(USER_ID),
     )
     return registered.exchange.exchange_id
 
@@ -191,10 +192,11 @@ async def run(
             rate_limits=limits,
             rate_limit_max_wait_ms=2000,
             log_level="WARNING",
+            **mesh_trust("broker"),
         )
         running, release = await build_server(settings)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-        stub = pb_grpc.BrokerServiceStub(channel)
+        # Over mTLS through the broker's access table: registration as the gateway, orders as the engine.
+        stub = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
         results: dict[str, Figures] = {}
         try:
             async with aiohttp.ClientSession() as session:
@@ -223,7 +225,7 @@ async def run(
                     figures.seconds = time.monotonic() - started
                     results[venue] = figures
         finally:
-            await channel.close()
+            await stub.close()
             await running.stop(grace=None)
             await release()
             await cluster.close()

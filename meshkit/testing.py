@@ -188,6 +188,7 @@ class AuthorizedStub:
     PREFERENCE = ("gateway", "engine", "sync", "recon")
 
     def __init__(self, stub_class: Any, address: str, rules: dict[str, frozenset[str]]) -> None:
+        self.address = address
         self._rules = rules
         self._channels = {name: secure_channel(address, name) for name in self.PREFERENCE}
         self._stubs = {name: stub_class(channel) for name, channel in self._channels.items()}

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from meshctl.launcher import ROOT, Component, Mesh, Ports, _grpc_serving
+from meshctl.launcher import ROOT, Component, Mesh, Ports, grpc_serving, tls_settings
 from meshkit import db
 from meshkit.faultpoints import ENV as FAULTPOINTS_ENV
 from meshkit.testing import POSTGRES_ENV
@@ -185,7 +185,7 @@ class ChaosMesh(Mesh):
                 if not self.alive(name):
                     raise RuntimeError(f"{name} exited while starting:\n{self.log_tail(name)}")
                 if port is not None:
-                    if await _grpc_serving(port):
+                    if await grpc_serving(f"127.0.0.1:{port}", tls_settings(self.data_dir, "operator")):
                         return
                 else:
                     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
