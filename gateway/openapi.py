@@ -221,7 +221,7 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
         "400": {"description": "A bad request; the details name each bad field.", **error},
-        "401": {"description": "A missing, unknown or revoked bearer token.", **error},
+        "401": {"description": "A missing, unknown, revoked or expired (reason TOKEN_EXPIRED) bearer token.", **error},
         "429": {"description": "Too many requests; see Retry-After.", **error},
         "default": {"description": "An error from the service, as a google.rpc.Status.", **error},
     }
