@@ -216,8 +216,11 @@ async def rotate_credentials(
     """Move every credential and then the key-check value to the current key.
 
     Idempotent and resumable: a second call after an interruption finishes the job, and a
-    call with nothing to move changes nothing.
+    call with nothing to move changes nothing (and reads no ciphertext: every start calls it).
     """
+    before = await rotation_report(store, cipher)
+    if before.complete:
+        return before
     resealed = await reseal_credentials(store, cipher, progress)
     await reseal_key_check(store, cipher)
     return await rotation_report(store, cipher, resealed)
