@@ -66,8 +66,13 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
     async def GetSource(  # noqa: N802
         self, request: pb.GetSourceRequest, context: grpc.aio.ServicerContext,
     ) -> pb.GetSourceResponse:
-        source = await self._app.get_source(identity.user_id_or_empty(context), request.source_id)
-        return pb.GetSourceResponse(source=codec.source_to_proto(source))
+        caller = identity.user_id_or_empty(context)
+        source = await self._app.get_source(caller, request.source_id)
+        reply = codec.source_to_proto(source)
+        if caller and source.user_id != caller:
+            # A public strategy is visible to every user, but not whose it is.
+            reply.user_id = ""
+        return pb.GetSourceResponse(source=reply)
 
     async def ListSignals(  # noqa: N802
         self, request: pb.ListSignalsRequest, context: grpc.aio.ServicerContext,

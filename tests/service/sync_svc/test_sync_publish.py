@@ -204,7 +204,10 @@ async def test_get_source_hides_private_backtests_from_other_users(
     mine = await stub.GetSource(pb.GetSourceRequest(source_id=private), metadata=ALICE)
     assert mine.source.name == "momentum"
     assert (await stub.GetSource(pb.GetSourceRequest(source_id=private))).source.user_id == "alice"
-    assert (await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=BOB)).source.public
+    seen_by_bob = (await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=BOB)).source
+    # Bob may copy the public strategy, but learns nothing of whose it is.
+    assert seen_by_bob.public and seen_by_bob.user_id == ""
+    assert (await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=ALICE)).source.user_id == "alice"
     for request in (pb.GetSourceRequest(source_id=private),
                     pb.GetSourceRequest(source_id=str(uuid.uuid4()))):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
