@@ -141,6 +141,11 @@ async def _up(args: argparse.Namespace) -> int:
         for what, where in mesh.addresses():
             print(f"  {what:<18} {where}")
         print(f"create a user: copytrade user add NAME --data-dir {args.data_dir}")
+        print(f"internal gRPC: mutual TLS only, credentials in {args.data_dir / 'certs'}")
+        if mesh.https:
+            print(f"REST: HTTPS with the mesh CA's certificate (curl --cacert {mesh.ca_file})")
+        else:
+            print("REST: plain HTTP on loopback only (copytrade up --tls serves HTTPS)")
         tasks: list[Any] = []
         if args.demo:
             tasks.append(asyncio.create_task(_seed_demo(mesh, stop)))
