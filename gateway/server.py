@@ -41,7 +41,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import auth
+from gateway import audit, auth
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -359,6 +359,50 @@ class Gateway:
             content_type="application/json",
         )
 
+    async def audit_entries(self, request: web.Request) -> web.Response:
+        """Serve ``GET /audit``: the caller's audit entries of every service, newest first."""
+        request[ROUTE_LABEL_KEY] = audit.PATH
+        principal = await self.authenticate(request)
+        self.limiter.check(principal.user_id)
+        page = audit.parse_page(request.query)
+        limit = page.size + 1
+        metadata = self._metadata(request, principal)
+
+        async def backend(source: audit.Backend) -> list[dict[str, Any]] | status_pb2.Status:
+            call = self.channels[source.service].unary_unary(
+                source.grpc_path,
+                request_serializer=lambda message: message.SerializeToString(),
+                response_deserializer=source.response_class.FromString,
+            )
+            try:
+                reply = await call(
+                    source.request_class(page_size=limit, before_seq=page.cursors[source.chain]),
+                    timeout=self.settings.timeout_ms / 1000, metadata=metadata,
+                )
+            except grpc.aio.AioRpcError as e:
+                return status_from_rpc_error(e, source.service, self.settings.timeout_ms)
+            return [audit.from_proto(source.chain, e) for e in reply.entries]
+
+        sources = [b for b in audit.BACKENDS if b.chain in page.cursors]
+        replies = await asyncio.gather(*(backend(b) for b in sources))
+        for reply in replies:
+            if isinstance(reply, status_pb2.Status):  # a partial trail would mislead: fail
+                return self.status_response(reply)
+        fetched: dict[str, list[dict[str, Any]]] = {
+            b.chain: r for b, r in zip(sources, replies, strict=True)  # type: ignore[misc]
+        }
+        if audit.GATEWAY_CHAIN in page.cursors:
+            assert self.store is not None
+            entries = await self.store.list_audit_entries(
+                principal.user_id, page.cursors[audit.GATEWAY_CHAIN], limit,
+            )
+            fetched[audit.GATEWAY_CHAIN] = [
+                audit.from_entry(audit.GATEWAY_CHAIN, e) for e in entries
+            ]
+        return web.Response(
+            text=_dumps(audit.merge(page, fetched)), content_type="application/json",
+        )
+
     # ------------------------------------------------------------------ the rest
 
     async def _backend_health(self, name: str, channel: grpc.aio.Channel) -> str:
@@ -444,6 +488,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     app.router.add_get("/openapi.json", gateway.openapi_json)
     app.router.add_get("/metrics", gateway.metrics_text)
     app.router.add_get("/dashboard", gateway.dashboard)
+    app.router.add_get(audit.PATH, gateway.audit_entries)
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from gateway.auth import PLANS
 from gateway.store import GatewayStore, User, UserSummary
 from meshkit import db
+from meshkit.audit import OPERATOR_CLI
 from meshkit.codec import utcnow
 
 MAX_NAME_LENGTH = 100
@@ -98,7 +99,7 @@ async def add_user(
     await store.migrate()
     now = now or utcnow()
     expires_at = now + expires_in if expires_in is not None else None
-    user, token = await store.create_user(name, plan, expires_at, now)
+    user, token = await store.create_user(name, plan, expires_at, now, actor=OPERATOR_CLI)
     return user.user_id, token
 
 
@@ -127,9 +128,9 @@ async def revoke_user(database: db.Database, name_or_id: str) -> tuple[User, int
         raise LookupError(
             f"{len(users)} users are named {name_or_id!r} ({ids}); give the id of one"
         )
-    return users[0], await store.revoke_user_tokens(users[0].user_id)
+    return users[0], await store.revoke_user_tokens(users[0].user_id, actor=OPERATOR_CLI)
 
 
 async def revoke_token(database: db.Database, token: str) -> bool:
     """Revoke an API token at once; return whether a live token was revoked."""
-    return await GatewayStore(database).revoke_token(token)
+    return await GatewayStore(database).revoke_token(token, actor=OPERATOR_CLI)

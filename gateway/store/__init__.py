@@ -15,16 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from meshkit import db
+from meshkit.audit import AuditEntry, AuditEvent, AuditLog
 from meshkit.codec import to_iso, utcnow
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 SERVICE = "gateway"
+AUDIT_TABLE = "gateway_audit_log"
 TOKEN_PREFIX = "ct_"
 
 
 def hash_token(token: str) -> str:
     """Return the hex SHA-256 of a token: what the store keeps instead of the token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_id(token: str) -> str:
+    """Return the name of a token in the audit trail: 16 hex digits of its hash (not usable)."""
+    return hash_token(token)[:16]
 
 
 def new_token() -> str:
@@ -99,6 +106,7 @@ class GatewayStore:
 
     def __init__(self, database: db.Database) -> None:
         self.database = database
+        self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:gateway")
 
     async def migrate(self) -> list[int]:
         """Apply the gateway's schema files not applied yet."""
@@ -107,12 +115,16 @@ class GatewayStore:
     async def create_user(
         self, name: str, plan: str, expires_at: datetime | None = None,
         now: datetime | None = None,
+        *,
+        actor: str = "",
     ) -> tuple[User, str]:
         """Insert a user and its first token in one transaction; return both (token in clear).
 
-        The token expires at ``expires_at`` when given, never otherwise.
+        The token expires at ``expires_at`` when given, never otherwise. The audit entry
+        (by ``actor``) is written in the same transaction.
         """
-        user = User(str(uuid.uuid4()), name, plan, to_iso(now or utcnow()))
+        now = now or utcnow()
+        user = User(str(uuid.uuid4()), name, plan, to_iso(now))
         token = new_token()
         async with self.database.transaction() as tx:
             await tx.execute(
@@ -124,6 +136,14 @@ class GatewayStore:
                 " VALUES (?, ?, ?, ?)",
                 (hash_token(token), user.user_id, user.created_at,
                  to_iso(expires_at) if expires_at else None),
+            )
+            after = {
+                "user_id": user.user_id, "name": user.name, "plan": user.plan,
+                "expires_at": to_iso(expires_at) if expires_at else None,
+            }
+            await self.audit.append(
+                tx, AuditEvent(user.user_id, "user", user.user_id, "add", None, after), now,
+                actor=actor,
             )
         return user, token
 
@@ -138,20 +158,53 @@ class GatewayStore:
         )
         return token
 
-    async def revoke_token(self, token: str) -> bool:
-        """Revoke a token; return whether a live token was revoked now."""
-        changed = await self.database.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-            (to_iso(utcnow()), hash_token(token)),
-        )
+    async def revoke_token(self, token: str, *, actor: str = "") -> bool:
+        """Revoke a token; return whether a live token was revoked now.
+
+        The audit entry (by ``actor``) names the token by a prefix of its hash, never the token.
+        """
+        now = utcnow()
+        token_hash = hash_token(token)
+        async with self.database.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT user_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                (token_hash,),
+            )
+            changed = await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                (to_iso(now), token_hash),
+            )
+            if changed > 0 and row is not None:
+                event = AuditEvent(
+                    row["user_id"], "api_token", token_id(token), "revoke",
+                    {"revoked": False}, {"revoked": True},
+                )
+                await self.audit.append(tx, event, now, actor=actor)
         return changed > 0
 
-    async def revoke_user_tokens(self, user_id: str) -> int:
-        """Revoke every live token of a user at once; return how many were revoked now."""
-        return await self.database.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            (to_iso(utcnow()), user_id),
-        )
+    async def revoke_user_tokens(self, user_id: str, *, actor: str = "") -> int:
+        """Revoke every live token of a user at once; return how many were revoked now.
+
+        When any was, the audit entry (by ``actor``) is written in the same transaction.
+        """
+        now = utcnow()
+        async with self.database.transaction() as tx:
+            revoked = await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (to_iso(now), user_id),
+            )
+            if revoked > 0:
+                event = AuditEvent(
+                    user_id, "user", user_id, "revoke", {"live_tokens": revoked}, {"live_tokens": 0},
+                )
+                await self.audit.append(tx, event, now, actor=actor)
+        return revoked
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
     async def token_status(
         self, token: str, now: datetime | None = None,
