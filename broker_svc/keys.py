@@ -162,8 +162,8 @@ async def reseal_credentials(
     opens is left as it is (logged by exchange id).
     """
     rows = await store.sealed_accounts()
-    total, done, resealed = len(rows), 0, 0
-    for row in rows:
+    resealed = 0
+    for done, row in enumerate(rows, start=1):
         if row.key_id != cipher.key_id:
             associated = account_associated_data(row.account.exchange_id, row.account.user_id)
             try:
@@ -185,9 +185,8 @@ async def reseal_credentials(
                     ),
                 ):
                     resealed += 1
-        done += 1
         if progress is not None:
-            progress(done, total)
+            progress(done, len(rows))
     return resealed
 
 

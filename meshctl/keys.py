@@ -34,7 +34,12 @@ import secrets
 from collections.abc import Callable
 
 from broker_svc.crypto import KEY_BYTES, Cipher, key_id
-from broker_svc.keys import KeyCheckFailed, rotate_credentials, rotation_report, verify_key
+from broker_svc.keys import (
+    KeyCheckFailed,
+    rotate_credentials,
+    rotation_report,
+    verify_key,
+)
 from broker_svc.store import BrokerStore
 from meshkit.audit import OPERATOR_CLI
 

@@ -49,7 +49,7 @@ async def store(database_url: str) -> AsyncIterator[BrokerStore]:
 def venue() -> PaperVenue:
     """A paper Binance with BTC at 50000."""
     paper = PaperVenue("binance", clock=FakeClock())
-    paper.set_price("BTC/USDT", Decimal("50000"))
+    paper.set_price("BTC/USDT", Decimal(50000))
     return paper
 
 
