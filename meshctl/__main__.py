@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
                        " (a second run finishes an interrupted one)"))
     rotate.add_argument("--finish", action="store_true",
                         help="drop the previous keys once no credential needs them")
+
+    audit = sub.add_parser("audit", help="the services' hash-chained audit trails")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    with_data_dir(audit_sub.add_parser(
+        "verify", help="check every chain; name the first edited, deleted or inserted entry"))
     return parser
 
 
@@ -195,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         from meshctl.admin import rotate_keys
 
         return asyncio.run(rotate_keys(args.data_dir, args.database_url, finish=args.finish))
+    if args.command == "audit" and args.audit_command == "verify":
+        from meshctl.audit import verify
+
+        return asyncio.run(verify(args.data_dir, args.database_url))
     return 2
 
 
