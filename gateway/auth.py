@@ -97,17 +97,22 @@ def unauthenticated(message: str, reason: str) -> HttpError:
 
 
 class RateLimiter:
-    """A token bucket per user: ``rate`` requests a second on average, ``burst`` at once.
+    """A token bucket per key (a user, a client address): ``rate`` requests a second on
+    average, ``burst`` at once.
 
-    A ``rate`` of 0 turns limiting off. ``clock`` returns monotonic seconds.
+    A ``rate`` of 0 turns limiting off. ``clock`` returns monotonic seconds. ``reason`` and
+    ``scope`` name the limit in the 429 it answers.
     """
 
     def __init__(
         self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
+        *, reason: str = "RATE_LIMITED", scope: str = "",
     ) -> None:
         self.rate = rate
         self.burst = max(burst, 1)
         self.clock = clock
+        self.reason = reason
+        self.scope = scope
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def acquire(self, key: str) -> float:
@@ -128,10 +133,12 @@ class RateLimiter:
         """Take one token for ``key`` or refuse with 429 and ``Retry-After``."""
         wait = self.acquire(key)
         if wait > 0:
+            scope = f" {self.scope}" if self.scope else ""
             raise HttpError(
                 code_pb2.RESOURCE_EXHAUSTED,
-                f"too many requests: at most {self.rate:g} a second (bursts of {self.burst})",
-                reason="RATE_LIMITED",
+                f"too many requests{scope}: at most {self.rate:g} a second"
+                f" (bursts of {self.burst})",
+                reason=self.reason,
                 retry_after=float(max(1, math.ceil(wait))),
             )
 

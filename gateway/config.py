@@ -43,13 +43,19 @@ class Settings:
     rate_limit_per_second: int = 20
     rate_limit_burst: int = 40
     max_body_bytes: int = 1_048_576
+    # Per client address, before authentication, on every request (0 turns it off).
+    ip_rate_limit_per_second: int = 100
+    ip_rate_limit_burst: int = 200
+    body_read_timeout_ms: int = 10_000
     log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read ``GATEWAY_PORT``, ``BIND_HOST``, ``DATABASE_URL``, the four ``*_SVC_ADDR``,
         ``TLS_*``, ``GATEWAY_TIMEOUT_MS``, ``GATEWAY_RATE_LIMIT_PER_SECOND`` (0 turns it off),
-        ``GATEWAY_RATE_LIMIT_BURST``, ``GATEWAY_MAX_BODY_BYTES`` and ``LOG_LEVEL``.
+        ``GATEWAY_RATE_LIMIT_BURST``, ``GATEWAY_MAX_BODY_BYTES``,
+        ``GATEWAY_IP_RATE_LIMIT_PER_SECOND`` (per client address, 0 turns it off),
+        ``GATEWAY_IP_RATE_LIMIT_BURST``, ``GATEWAY_BODY_READ_TIMEOUT_MS`` and ``LOG_LEVEL``.
 
         Raises
         ------
@@ -83,6 +89,18 @@ class Settings:
             max_body_bytes=env.integer(
                 environ, "GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes,
                 minimum=1024, maximum=64 * 1_048_576,
+            ),
+            ip_rate_limit_per_second=env.integer(
+                environ, "GATEWAY_IP_RATE_LIMIT_PER_SECOND", defaults.ip_rate_limit_per_second,
+                minimum=0, maximum=1_000_000,
+            ),
+            ip_rate_limit_burst=env.integer(
+                environ, "GATEWAY_IP_RATE_LIMIT_BURST", defaults.ip_rate_limit_burst,
+                minimum=1, maximum=1_000_000,
+            ),
+            body_read_timeout_ms=env.integer(
+                environ, "GATEWAY_BODY_READ_TIMEOUT_MS", defaults.body_read_timeout_ms,
+                minimum=100, maximum=600_000,
             ),
             log_level=env.text(environ, "LOG_LEVEL", defaults.log_level),
         )

@@ -91,8 +91,11 @@ class HttpError(Exception):
         retry_after: float | None = None,
         http_code: int | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
+        # Close the connection after answering (what is left of the request is not read).
+        self.close = close
         self.status = build_status(
             code, message, reason=reason, metadata=metadata, violations=violations,
             retry_after=retry_after,

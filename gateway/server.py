@@ -5,9 +5,10 @@ fast on an annotation it cannot serve) and returns the app; its startup opens th
 store (and migrates it) and one ``grpc.aio`` channel per service unless tests inject
 them. ``start_gateway(settings)`` serves it; ``python -m gateway`` runs that.
 
-Request path for an API route: ``Authorization: Bearer`` (401) → per-user rate limit
-(429) → route match (404/405) → plan gate (403) → request message from body, query and
-path (400) → the RPC with a deadline, the user id in ``x-copytrade-user-id`` and the
+Every request first passes a rate limit per client address (429), before any token is
+looked at. Request path for an API route: ``Authorization: Bearer`` (401) → per-user rate
+limit (429) → route match (404/405) → plan gate (403) → request message from body (read within
+``GATEWAY_BODY_READ_TIMEOUT_MS``, else 408), query and path (400) → the RPC with a deadline, the user id in ``x-copytrade-user-id`` and the
 allowlisted headers (``X-Request-Id``; ``Grpc-Metadata-*`` without the prefix) → the
 response as JSON, or the gRPC status as JSON with its HTTP code.
 """
@@ -24,12 +25,13 @@ import re
 import ssl
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from aiohttp import web
+from aiohttp import http_exceptions, web, web_protocol, web_server
 from google.protobuf import descriptor
 from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -79,6 +81,14 @@ _RESERVED_KEYS = frozenset({
 })
 _REASONS = {499: "Client Closed Request"}
 HEALTH_TIMEOUT_SECONDS = 1.0
+# How long one aggregated backend check answers /healthz and /readyz: a flood of probes
+# makes at most one round of backend checks a second.
+HEALTH_CACHE_SECONDS = 1.0
+# The HTTP parser's limits. The request line and a header field have different limits so
+# that a LineTooLong says which one was too long (414 or 431).
+MAX_REQUEST_LINE_BYTES = 8192
+MAX_HEADER_FIELD_BYTES = 8190
+MAX_HEADERS = 128
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 ROUTE_LABEL_KEY = web.RequestKey("route_label", str)
 
@@ -150,6 +160,12 @@ class Gateway:
         self.limiter = auth.RateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst, deps.clock,
         )
+        self.address_limiter = auth.RateLimiter(
+            settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst, deps.clock,
+            reason="ADDRESS_RATE_LIMITED", scope="from this address",
+        )
+        self._health: tuple[float, int, dict[str, Any]] | None = None
+        self._health_check: asyncio.Task[tuple[float, int, dict[str, Any]]] | None = None
         self.metrics = _Metrics()
         self.dashboard_html, self.dashboard_policy = _dashboard()
         self.store: GatewayStore | None = None
@@ -252,9 +268,14 @@ class Gateway:
         request[REQUEST_ID_KEY] = request_id
         request[ROUTE_LABEL_KEY] = "unmatched"
         try:
+            # Before anything else (and before a token is looked up): unknown tokens and
+            # health probes are limited like everything else.
+            self.address_limiter.check(request.remote or "")
             response = await handler(request)
         except HttpError as e:
             response = self.status_response(e.status, e.http_code, e.headers)
+            if e.close:
+                response.force_close()
         except web.HTTPException as e:
             response = self._http_exception(e)
         except Exception:  # noqa: BLE001 - the boundary: the client sees a bare INTERNAL
@@ -344,7 +365,7 @@ class Gateway:
             )
         route = found.route
         auth.check_plan(principal, route)
-        raw_body = await request.read() if route.body else b""
+        raw_body = await self._read_body(request) if route.body else b""
         message = build_request(route, raw_body, request.query, found.path_values)
         try:
             response = await self._calls[route.rpc](
@@ -403,6 +424,18 @@ class Gateway:
             text=_dumps(audit.merge(page, fetched)), content_type="application/json",
         )
 
+    async def _read_body(self, request: web.Request) -> bytes:
+        """Read the whole body within ``body_read_timeout_ms`` or answer 408 and close."""
+        limit_ms = self.settings.body_read_timeout_ms
+        try:
+            return await asyncio.wait_for(request.read(), limit_ms / 1000)
+        except TimeoutError:
+            raise HttpError(
+                code_pb2.DEADLINE_EXCEEDED,
+                f"the request body did not arrive within {limit_ms} ms",
+                reason="BODY_READ_TIMEOUT", http_code=408, close=True,
+            ) from None
+
     # ------------------------------------------------------------------ the rest
 
     async def _backend_health(self, name: str, channel: grpc.aio.Channel) -> str:
@@ -417,23 +450,60 @@ class Gateway:
             return e.code().name
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        """Report each backend's gRPC health and the store; 200 only when all serve."""
-        names = list(self.channels)
-        states = await asyncio.gather(*(self._backend_health(n, self.channels[n]) for n in names))
-        database = "ok"
+    async def _check_backends(self) -> tuple[float, int, dict[str, Any]]:
+        """Check every backend's gRPC health and the store once; keep the answer."""
         try:
-            assert self.store is not None
-            await asyncio.wait_for(self.store.ping(), HEALTH_TIMEOUT_SECONDS)
-        except Exception:  # noqa: BLE001 - reported, not raised
-            database = "unavailable"
-        backends = dict(zip(names, states, strict=True))
-        serving = database == "ok" and all(state == "SERVING" for state in states)
+            names = list(self.channels)
+            states = await asyncio.gather(
+                *(self._backend_health(n, self.channels[n]) for n in names),
+            )
+            database = "ok"
+            try:
+                assert self.store is not None
+                await asyncio.wait_for(self.store.ping(), HEALTH_TIMEOUT_SECONDS)
+            except Exception:  # noqa: BLE001 - reported, not raised
+                database = "unavailable"
+            serving = database == "ok" and all(state == "SERVING" for state in states)
+            body = {"status": "SERVING" if serving else "NOT_SERVING", "database": database,
+                    "backends": dict(zip(names, states, strict=True))}
+            self._health = (self.deps.clock(), 200 if serving else 503, body)
+            return self._health
+        finally:
+            self._health_check = None
+
+    async def _backends_report(self) -> tuple[int, dict[str, Any]]:
+        """Return the backends' report, checked at most once per ``HEALTH_CACHE_SECONDS``.
+
+        Probes that arrive while a check is under way wait for that check instead of
+        starting their own; a probe that goes away does not cancel it for the others.
+        """
+        cached = self._health
+        if cached is not None and self.deps.clock() - cached[0] < HEALTH_CACHE_SECONDS:
+            return cached[1], cached[2]
+        if self._health_check is None:
+            self._health_check = asyncio.ensure_future(self._check_backends())
+        _at, code, body = await asyncio.shield(self._health_check)
+        return code, body
+
+    async def livez(self, request: web.Request) -> web.Response:
+        """Say the process is up; no backend or store is called (cheap, for liveness probes)."""
+        request[ROUTE_LABEL_KEY] = "/livez"
+        return web.Response(text=_dumps({"status": "SERVING"}), content_type="application/json")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        """Report each backend's gRPC health and the store; 200 only when all serve.
+
+        The answer is shared for up to ``HEALTH_CACHE_SECONDS``.
+        """
+        request[ROUTE_LABEL_KEY] = "/readyz"
+        code, body = await self._backends_report()
+        return web.Response(text=_dumps(body), status=code, content_type="application/json")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """The same answer as ``/readyz``, under the name ``copytrade up`` waits on."""
         request[ROUTE_LABEL_KEY] = "/healthz"
-        body = {"status": "SERVING" if serving else "NOT_SERVING", "database": database,
-                "backends": backends}
-        return web.Response(text=_dumps(body), status=200 if serving else 503,
-                            content_type="application/json")
+        code, body = await self._backends_report()
+        return web.Response(text=_dumps(body), status=code, content_type="application/json")
 
     async def openapi_json(self, request: web.Request) -> web.Response:
         """Serve the OpenAPI document."""
@@ -459,6 +529,90 @@ class Gateway:
         )
 
 
+def _protocol_error_status(
+    status: int, exc: BaseException | None,
+) -> tuple[int, status_pb2.Status]:
+    """Return the HTTP code and Status for an error aiohttp answers below the application."""
+    if isinstance(exc, http_exceptions.LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        if limit == MAX_REQUEST_LINE_BYTES:
+            return 414, build_status(
+                code_pb2.INVALID_ARGUMENT,
+                f"the request line (method, path and query) is longer than {limit} bytes",
+                reason="URI_TOO_LONG",
+            )
+        return 431, build_status(
+            code_pb2.INVALID_ARGUMENT,
+            f"a header line is longer than {MAX_HEADER_FIELD_BYTES} bytes",
+            reason="HEADER_TOO_LARGE",
+        )
+    if (
+        isinstance(exc, http_exceptions.BadHttpMessage)
+        and exc.message == "Too many headers received"
+    ):
+        return 431, build_status(
+            code_pb2.INVALID_ARGUMENT, f"the request has more than {MAX_HEADERS} headers",
+            reason="TOO_MANY_HEADERS",
+        )
+    if isinstance(exc, http_exceptions.HttpProcessingError) or 400 <= status < 500:
+        # The parser's own words may quote the request's bytes: they are not echoed.
+        return (status if 400 <= status < 500 else 400), build_status(
+            code_pb2.INVALID_ARGUMENT, "the request is not valid HTTP/1.1",
+            reason="MALFORMED_REQUEST",
+        )
+    if status == 504:
+        return 504, build_status(
+            code_pb2.DEADLINE_EXCEEDED, "the request took too long", reason="TIMEOUT",
+        )
+    return 500, build_status(code_pb2.INTERNAL, "internal error", reason="INTERNAL")
+
+
+class _StatusRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering in the gateway's JSON Status shape what never
+    reaches the application: a request its HTTP parser refused (a URL or header too long,
+    too many headers, bytes that are not HTTP), or a failure outside the middleware."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own: logs, and refuses when part of a response was already sent.
+        super().handle_error(request, status, exc, message)
+        http_code, error = _protocol_error_status(status, exc)
+        response = web.Response(
+            text=_dumps(status_to_json(error)), status=http_code, content_type="application/json",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
+        response.force_close()
+        return response
+
+
+class _StatusServer(web_server.Server):
+    """An aiohttp server whose connections use :class:`_StatusRequestHandler`."""
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+with warnings.catch_warnings():
+    # aiohttp discourages subclassing Application: this one changes nothing but the class of
+    # its connection handler, which has no other hook, so that every runner (AppRunner in
+    # start_gateway, the tests' TestServer) answers parser errors as JSON.
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    class _GatewayApplication(web.Application):
+        def _make_handler(self, **kwargs: Any) -> web_server.Server:
+            server = super()._make_handler(**kwargs)
+            return _StatusServer(
+                server.request_handler, request_factory=server.request_factory,
+                handler_cancellation=server.handler_cancellation, loop=server._loop,
+                **server._kwargs,
+            )
+
+
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
 
@@ -481,9 +635,15 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
         When a service has no address.
     """
     gateway = Gateway(settings, deps or GatewayDeps())
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[gateway.middleware])
+    app = _GatewayApplication(
+        client_max_size=settings.max_body_bytes, middlewares=[gateway.middleware],
+        handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES,
+                      "max_field_size": MAX_HEADER_FIELD_BYTES, "max_headers": MAX_HEADERS},
+    )
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifecycle)
+    app.router.add_get("/livez", gateway.livez)
+    app.router.add_get("/readyz", gateway.readyz)
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/openapi.json", gateway.openapi_json)
     app.router.add_get("/metrics", gateway.metrics_text)
