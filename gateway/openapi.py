@@ -4,7 +4,9 @@ The same routes the gateway serves, with schemas generated from the descriptors 
 protoc-gen-openapiv2 idea): proto field names, enums as their names, 64-bit integers as
 strings, times as RFC 3339 strings and every ``google.type.Decimal`` as a number or a
 numeric string on input (always a string on output). Every operation needs a bearer
-token; ``x-copytrade-plan`` says which plan it needs.
+token; ``x-copytrade-plan`` says which plan it needs. A field annotated
+``[(google.api.field_behavior) = REQUIRED]`` is listed in its schema's ``required`` (and
+is a required query parameter).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
 from gateway.routes import Route, is_map, is_scalar_like
@@ -86,6 +89,20 @@ _STATUS_SCHEMAS = {
 }
 
 
+def is_required(field: descriptor.FieldDescriptor) -> bool:
+    """Return whether the proto marks ``field`` ``(google.api.field_behavior) = REQUIRED``."""
+    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    return field_behavior_pb2.REQUIRED in behaviors
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -119,6 +136,12 @@ class _Schemas:
     ) -> dict[str, Any]:
         return {f.name: self.field(f) for f in message.fields if f.name not in exclude}
 
+    @staticmethod
+    def required(
+        message: descriptor.Descriptor, exclude: frozenset[str] = frozenset(),
+    ) -> list[str]:
+        return [f.name for f in message.fields if f.name not in exclude and is_required(f)]
+
     def message(self, message: descriptor.Descriptor) -> dict[str, Any]:
         name = message.full_name
         if name in _WELL_KNOWN:
@@ -128,11 +151,7 @@ class _Schemas:
             return _ref(DECIMAL)
         if name not in self.components:
             self.components[name] = {}  # placeholder: recursive types refer to themselves
-            self.components[name] = {
-                "type": "object",
-                "properties": self.properties(message),
-                "additionalProperties": False,
-            }
+            self.components[name] = _object(self.properties(message), self.required(message))
         return _ref(name)
 
 
@@ -148,7 +167,8 @@ def _query_parameters(
         if is_scalar_like(field):
             schema = schemas.field(field)
             parameter: dict[str, Any] = {
-                "name": name, "in": "query", "required": False, "schema": schema,
+                "name": name, "in": "query", "required": not prefix and is_required(field),
+                "schema": schema,
             }
             if field.is_repeated:
                 parameter["explode"] = True
@@ -200,11 +220,10 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
             v.field_path[0] for v in route.variables if len(v.field_path) == 1
         )
         if top_level_path_fields:
-            body_schema: dict[str, Any] = {
-                "type": "object",
-                "properties": schemas.properties(input_type, top_level_path_fields),
-                "additionalProperties": False,
-            }
+            body_schema = _object(
+                schemas.properties(input_type, top_level_path_fields),
+                schemas.required(input_type, top_level_path_fields),
+            )
         else:
             body_schema = schemas.message(input_type)
         operation["requestBody"] = {"content": {"application/json": {"schema": body_schema}}}

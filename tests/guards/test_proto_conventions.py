@@ -89,3 +89,16 @@ def test_every_http_template_parses_and_names_real_fields(file: descriptor.FileD
                 assert name in method.input_type.fields_by_name, f"{method.full_name}: {name}"
             if rule.body not in ("", "*"):
                 assert rule.body in method.input_type.fields_by_name
+
+
+@pytest.mark.parametrize("file", _files(), ids=lambda f: f.name)
+def test_only_request_fields_are_marked_required(file: descriptor.FileDescriptor) -> None:
+    # (google.api.field_behavior) = REQUIRED becomes "required" in the OpenAPI document: on a
+    # message shared with responses it would claim a response field is required input.
+    from google.api import field_behavior_pb2
+
+    for message in _messages(file):
+        for field in message.fields:
+            behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+            if field_behavior_pb2.REQUIRED in behaviors:
+                assert message.name.endswith("Request"), f"{message.full_name}.{field.name}"

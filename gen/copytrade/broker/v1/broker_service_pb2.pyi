@@ -2,6 +2,7 @@ import datetime
 
 from copytrade.common.v1 import types_pb2 as _types_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from google.protobuf.internal import containers as _containers

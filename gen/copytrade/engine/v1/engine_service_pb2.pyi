@@ -3,6 +3,7 @@ import datetime
 from copytrade.common.v1 import types_pb2 as _types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as _sync_service_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2

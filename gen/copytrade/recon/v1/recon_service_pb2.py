@@ -24,39 +24,46 @@ _sym_db = _symbol_database.Default()
 
 from copytrade.common.v1 import types_pb2 as copytrade_dot_common_dot_v1_dot_types__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&copytrade/recon/v1/recon_service.proto\x12\x12\x63opytrade.recon.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xfb\x01\n\x12ReconciliationItem\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x1a\n\x12target_exchange_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x30\n\x07outcome\x18\x05 \x01(\x0e\x32\x1f.copytrade.recon.v1.ItemOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x14\n\x0cintent_state\x18\x07 \x01(\t\x12\x33\n\x15venue_filled_quantity\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\"\x8f\x03\n\x0eReconciliation\x12\x19\n\x11reconciliation_id\x18\x01 \x01(\t\x12\x11\n\tconfig_id\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btotal_count\x18\x05 \x01(\x05\x12\x15\n\rmatched_count\x18\x06 \x01(\x05\x12\x18\n\x10mismatched_count\x18\x07 \x01(\x05\x12\x15\n\rmissing_count\x18\x08 \x01(\x05\x12\x17\n\x0f\x64uplicate_count\x18\t \x01(\x05\x12\x13\n\x0b\x65rror_count\x18\n \x01(\x05\x12\x35\n\x05items\x18\x0b \x03(\x0b\x32&.copytrade.recon.v1.ReconciliationItem\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x10ReconcileRequest\x12\x11\n\tconfig_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x11ReconcileResponse\x12\x32\n\x06report\x18\x01 \x01(\x0b\x32\".copytrade.recon.v1.Reconciliation\"B\n\x1aListReconciliationsRequest\x12\x11\n\tconfig_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"R\n\x1bListReconciliationsResponse\x12\x33\n\x07reports\x18\x01 \x03(\x0b\x32\".copytrade.recon.v1.Reconciliation\"@\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\nbefore_seq\x18\x02 \x01(\x03\"L\n\x18ListAuditEntriesResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.copytrade.common.v1.AuditEntry*\xb0\x01\n\x0bItemOutcome\x12\x1c\n\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14ITEM_OUTCOME_MATCHED\x10\x01\x12\x1b\n\x17ITEM_OUTCOME_MISMATCHED\x10\x02\x12\x18\n\x14ITEM_OUTCOME_MISSING\x10\x03\x12\x1a\n\x16ITEM_OUTCOME_DUPLICATE\x10\x04\x12\x16\n\x12ITEM_OUTCOME_ERROR\x10\x05\x32\xd3\x03\n\x0cReconService\x12\x8e\x01\n\tReconcile\x12$.copytrade.recon.v1.ReconcileRequest\x1a%.copytrade.recon.v1.ReconcileResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/reconcile:\x01*\x12\xc2\x01\n\x13ListReconciliations\x12..copytrade.recon.v1.ListReconciliationsRequest\x1a/.copytrade.recon.v1.ListReconciliationsResponse\"J\x82\xd3\xe4\x93\x02\x44\x12\x42/api/institutional/copy-trading/reconciliation-history/{config_id}\x12m\n\x10ListAuditEntries\x12+.copytrade.recon.v1.ListAuditEntriesRequest\x1a,.copytrade.recon.v1.ListAuditEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&copytrade/recon/v1/recon_service.proto\x12\x12\x63opytrade.recon.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xfb\x01\n\x12ReconciliationItem\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x1a\n\x12target_exchange_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x30\n\x07outcome\x18\x05 \x01(\x0e\x32\x1f.copytrade.recon.v1.ItemOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x14\n\x0cintent_state\x18\x07 \x01(\t\x12\x33\n\x15venue_filled_quantity\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\"\x8f\x03\n\x0eReconciliation\x12\x19\n\x11reconciliation_id\x18\x01 \x01(\t\x12\x11\n\tconfig_id\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btotal_count\x18\x05 \x01(\x05\x12\x15\n\rmatched_count\x18\x06 \x01(\x05\x12\x18\n\x10mismatched_count\x18\x07 \x01(\x05\x12\x15\n\rmissing_count\x18\x08 \x01(\x05\x12\x17\n\x0f\x64uplicate_count\x18\t \x01(\x05\x12\x13\n\x0b\x65rror_count\x18\n \x01(\x05\x12\x35\n\x05items\x18\x0b \x03(\x0b\x32&.copytrade.recon.v1.ReconciliationItem\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x01\n\x10ReconcileRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x11ReconcileResponse\x12\x32\n\x06report\x18\x01 \x01(\x0b\x32\".copytrade.recon.v1.Reconciliation\"H\n\x1aListReconciliationsRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"R\n\x1bListReconciliationsResponse\x12\x33\n\x07reports\x18\x01 \x03(\x0b\x32\".copytrade.recon.v1.Reconciliation\"@\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\nbefore_seq\x18\x02 \x01(\x03\"L\n\x18ListAuditEntriesResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.copytrade.common.v1.AuditEntry*\xb0\x01\n\x0bItemOutcome\x12\x1c\n\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14ITEM_OUTCOME_MATCHED\x10\x01\x12\x1b\n\x17ITEM_OUTCOME_MISMATCHED\x10\x02\x12\x18\n\x14ITEM_OUTCOME_MISSING\x10\x03\x12\x1a\n\x16ITEM_OUTCOME_DUPLICATE\x10\x04\x12\x16\n\x12ITEM_OUTCOME_ERROR\x10\x05\x32\xd3\x03\n\x0cReconService\x12\x8e\x01\n\tReconcile\x12$.copytrade.recon.v1.ReconcileRequest\x1a%.copytrade.recon.v1.ReconcileResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/reconcile:\x01*\x12\xc2\x01\n\x13ListReconciliations\x12..copytrade.recon.v1.ListReconciliationsRequest\x1a/.copytrade.recon.v1.ListReconciliationsResponse\"J\x82\xd3\xe4\x93\x02\x44\x12\x42/api/institutional/copy-trading/reconciliation-history/{config_id}\x12m\n\x10ListAuditEntries\x12+.copytrade.recon.v1.ListAuditEntriesRequest\x1a,.copytrade.recon.v1.ListAuditEntriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'copytrade.recon.v1.recon_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RECONCILEREQUEST'].fields_by_name['config_id']._loaded_options = None
+  _globals['_RECONCILEREQUEST'].fields_by_name['config_id']._serialized_options = b'\342A\001\002'
+  _globals['_RECONCILEREQUEST'].fields_by_name['start_time']._loaded_options = None
+  _globals['_RECONCILEREQUEST'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
+  _globals['_LISTRECONCILIATIONSREQUEST'].fields_by_name['config_id']._loaded_options = None
+  _globals['_LISTRECONCILIATIONSREQUEST'].fields_by_name['config_id']._serialized_options = b'\342A\001\002'
   _globals['_RECONSERVICE'].methods_by_name['Reconcile']._loaded_options = None
   _globals['_RECONSERVICE'].methods_by_name['Reconcile']._serialized_options = b'\202\323\344\223\002.\")/api/institutional/copy-trading/reconcile:\001*'
   _globals['_RECONSERVICE'].methods_by_name['ListReconciliations']._loaded_options = None
   _globals['_RECONSERVICE'].methods_by_name['ListReconciliations']._serialized_options = b'\202\323\344\223\002D\022B/api/institutional/copy-trading/reconciliation-history/{config_id}'
-  _globals['_ITEMOUTCOME']._serialized_start=1345
-  _globals['_ITEMOUTCOME']._serialized_end=1521
-  _globals['_RECONCILIATIONITEM']._serialized_start=186
-  _globals['_RECONCILIATIONITEM']._serialized_end=437
-  _globals['_RECONCILIATION']._serialized_start=440
-  _globals['_RECONCILIATION']._serialized_end=839
-  _globals['_RECONCILEREQUEST']._serialized_start=842
-  _globals['_RECONCILEREQUEST']._serialized_end=973
-  _globals['_RECONCILERESPONSE']._serialized_start=975
-  _globals['_RECONCILERESPONSE']._serialized_end=1046
-  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_start=1048
-  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_end=1114
-  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_start=1116
-  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_end=1198
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=1200
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=1264
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=1266
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=1342
-  _globals['_RECONSERVICE']._serialized_start=1524
-  _globals['_RECONSERVICE']._serialized_end=1991
+  _globals['_ITEMOUTCOME']._serialized_start=1396
+  _globals['_ITEMOUTCOME']._serialized_end=1572
+  _globals['_RECONCILIATIONITEM']._serialized_start=219
+  _globals['_RECONCILIATIONITEM']._serialized_end=470
+  _globals['_RECONCILIATION']._serialized_start=473
+  _globals['_RECONCILIATION']._serialized_end=872
+  _globals['_RECONCILEREQUEST']._serialized_start=875
+  _globals['_RECONCILEREQUEST']._serialized_end=1018
+  _globals['_RECONCILERESPONSE']._serialized_start=1020
+  _globals['_RECONCILERESPONSE']._serialized_end=1091
+  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_start=1093
+  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_end=1165
+  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_start=1167
+  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_end=1249
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=1251
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=1315
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=1317
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=1393
+  _globals['_RECONSERVICE']._serialized_start=1575
+  _globals['_RECONSERVICE']._serialized_end=2042
 # @@protoc_insertion_point(module_scope)

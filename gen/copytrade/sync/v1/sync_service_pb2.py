@@ -24,67 +24,74 @@ _sym_db = _symbol_database.Default()
 
 from copytrade.common.v1 import types_pb2 as copytrade_dot_common_dot_v1_dot_types__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$copytrade/sync/v1/sync_service.proto\x12\x11\x63opytrade.sync.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\x9f\x03\n\x06Source\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.copytrade.sync.v1.SourceKind\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06public\x18\x05 \x01(\x08\x12\x15\n\rexchange_name\x18\x06 \x01(\t\x12)\n\x04mode\x18\x07 \x01(\x0e\x32\x1b.copytrade.sync.v1.SyncMode\x12\x15\n\rlast_sequence\x18\x08 \x01(\x03\x12\x32\n\x0elast_sync_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x1d\n\x15sync_interval_seconds\x18\x0b \x01(\x05\x12$\n\x06\x65quity\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07watched\x18\x0e \x01(\x08\"o\n\x15\x43reateBacktestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06public\x18\x02 \x01(\x08\x12$\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"X\n\x16\x43reateBacktestResponse\x12\x13\n\x0b\x62\x61\x63ktest_id\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"\xec\x01\n\x0fPublishedSignal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0c\n\x04side\x18\x03 \x01(\t\x12&\n\x08quantity\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05price\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\x12\n\norder_type\x18\x06 \x01(\t\x12\x15\n\rtime_in_force\x18\x07 \x01(\t\x12\x30\n\x12portfolio_fraction\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\"a\n\x15PublishSignalsRequest\x12\x13\n\x0b\x62\x61\x63ktest_id\x18\x01 \x01(\t\x12\x33\n\x07signals\x18\x02 \x03(\x0b\x32\".copytrade.sync.v1.PublishedSignal\"Q\n\x16PublishSignalsResponse\x12\x11\n\tsequences\x18\x01 \x03(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\"\xaf\x01\n\x0cSyncSettings\x12\x15\n\rsync_interval\x18\x01 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\x12\x0f\n\x07timeout\x18\x03 \x01(\x05\x12\x1d\n\x10\x65nable_websocket\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x1b\n\x0e\x65nable_polling\x18\x05 \x01(\x08H\x01\x88\x01\x01\x42\x13\n\x11_enable_websocketB\x11\n\x0f_enable_polling\"i\n\x1aWatchExchangeSourceRequest\x12\x13\n\x0b\x65xchange_id\x18\x01 \x01(\t\x12\x36\n\rsync_settings\x18\x02 \x01(\x0b\x32\x1f.copytrade.sync.v1.SyncSettings\"H\n\x1bWatchExchangeSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"3\n\x1cUnwatchExchangeSourceRequest\x12\x13\n\x0b\x65xchange_id\x18\x01 \x01(\t\"J\n\x1dUnwatchExchangeSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"%\n\x10GetSourceRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\">\n\x11GetSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"\xbb\x04\n\x06Signal\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tsignal_id\x18\x03 \x01(\t\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12,\n\x04side\x18\x05 \x01(\x0e\x32\x1e.copytrade.common.v1.OrderSide\x12&\n\x08quantity\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05price\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x32\n\norder_type\x18\x08 \x01(\x0e\x32\x1e.copytrade.common.v1.OrderType\x12\x37\n\rtime_in_force\x18\t \x01(\x0e\x32 .copytrade.common.v1.TimeInForce\x12\x30\n\x12portfolio_fraction\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12+\n\rleader_equity\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12-\n\x0fleader_position\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\nevent_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08log_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rexchange_name\x18\x0f \x01(\t\"\xb0\x01\n\x12ListSignalsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x05 \x01(\x05\"A\n\x13ListSignalsResponse\x12*\n\x07signals\x18\x01 \x03(\x0b\x32\x19.copytrade.sync.v1.Signal\"=\n\x10SubscribeSignals\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"0\n\tAckSignal\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\"\x88\x01\n\x14StreamSignalsRequest\x12\x38\n\tsubscribe\x18\x01 \x01(\x0b\x32#.copytrade.sync.v1.SubscribeSignalsH\x00\x12+\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1c.copytrade.sync.v1.AckSignalH\x00\x42\t\n\x07message\":\n\tHeartbeat\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x15StreamSignalsResponse\x12+\n\x06signal\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.SignalH\x00\x12\x31\n\theartbeat\x18\x02 \x01(\x0b\x32\x1c.copytrade.sync.v1.HeartbeatH\x00\x42\t\n\x07message*]\n\nSourceKind\x12\x1b\n\x17SOURCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14SOURCE_KIND_EXCHANGE\x10\x01\x12\x18\n\x14SOURCE_KIND_BACKTEST\x10\x02*n\n\x08SyncMode\x12\x19\n\x15SYNC_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SYNC_MODE_WEBSOCKET\x10\x01\x12\x15\n\x11SYNC_MODE_POLLING\x10\x02\x12\x17\n\x13SYNC_MODE_PUBLISHED\x10\x03\x32\xef\x06\n\x0bSyncService\x12\x9b\x01\n\x0e\x43reateBacktest\x12(.copytrade.sync.v1.CreateBacktestRequest\x1a).copytrade.sync.v1.CreateBacktestResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/backtests:\x01*\x12\xb1\x01\n\x0ePublishSignals\x12(.copytrade.sync.v1.PublishSignalsRequest\x1a).copytrade.sync.v1.PublishSignalsResponse\"J\x82\xd3\xe4\x93\x02\x44\"?/api/institutional/copy-trading/backtests/{backtest_id}/signals:\x01*\x12t\n\x13WatchExchangeSource\x12-.copytrade.sync.v1.WatchExchangeSourceRequest\x1a..copytrade.sync.v1.WatchExchangeSourceResponse\x12z\n\x15UnwatchExchangeSource\x12/.copytrade.sync.v1.UnwatchExchangeSourceRequest\x1a\x30.copytrade.sync.v1.UnwatchExchangeSourceResponse\x12V\n\tGetSource\x12#.copytrade.sync.v1.GetSourceRequest\x1a$.copytrade.sync.v1.GetSourceResponse\x12\\\n\x0bListSignals\x12%.copytrade.sync.v1.ListSignalsRequest\x1a&.copytrade.sync.v1.ListSignalsResponse\x12\x66\n\rStreamSignals\x12\'.copytrade.sync.v1.StreamSignalsRequest\x1a(.copytrade.sync.v1.StreamSignalsResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$copytrade/sync/v1/sync_service.proto\x12\x11\x63opytrade.sync.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\x9f\x03\n\x06Source\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.copytrade.sync.v1.SourceKind\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06public\x18\x05 \x01(\x08\x12\x15\n\rexchange_name\x18\x06 \x01(\t\x12)\n\x04mode\x18\x07 \x01(\x0e\x32\x1b.copytrade.sync.v1.SyncMode\x12\x15\n\rlast_sequence\x18\x08 \x01(\x03\x12\x32\n\x0elast_sync_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x1d\n\x15sync_interval_seconds\x18\x0b \x01(\x05\x12$\n\x06\x65quity\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07watched\x18\x0e \x01(\x08\"u\n\x15\x43reateBacktestRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06public\x18\x02 \x01(\x08\x12$\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"X\n\x16\x43reateBacktestResponse\x12\x13\n\x0b\x62\x61\x63ktest_id\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"\xec\x01\n\x0fPublishedSignal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0c\n\x04side\x18\x03 \x01(\t\x12&\n\x08quantity\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05price\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\x12\n\norder_type\x18\x06 \x01(\t\x12\x15\n\rtime_in_force\x18\x07 \x01(\t\x12\x30\n\x12portfolio_fraction\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\"m\n\x15PublishSignalsRequest\x12\x19\n\x0b\x62\x61\x63ktest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x07signals\x18\x02 \x03(\x0b\x32\".copytrade.sync.v1.PublishedSignalB\x04\xe2\x41\x01\x02\"Q\n\x16PublishSignalsResponse\x12\x11\n\tsequences\x18\x01 \x03(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\"\xaf\x01\n\x0cSyncSettings\x12\x15\n\rsync_interval\x18\x01 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\x12\x0f\n\x07timeout\x18\x03 \x01(\x05\x12\x1d\n\x10\x65nable_websocket\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x1b\n\x0e\x65nable_polling\x18\x05 \x01(\x08H\x01\x88\x01\x01\x42\x13\n\x11_enable_websocketB\x11\n\x0f_enable_polling\"i\n\x1aWatchExchangeSourceRequest\x12\x13\n\x0b\x65xchange_id\x18\x01 \x01(\t\x12\x36\n\rsync_settings\x18\x02 \x01(\x0b\x32\x1f.copytrade.sync.v1.SyncSettings\"H\n\x1bWatchExchangeSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"3\n\x1cUnwatchExchangeSourceRequest\x12\x13\n\x0b\x65xchange_id\x18\x01 \x01(\t\"J\n\x1dUnwatchExchangeSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"%\n\x10GetSourceRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\">\n\x11GetSourceResponse\x12)\n\x06source\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.Source\"\xbb\x04\n\x06Signal\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tsignal_id\x18\x03 \x01(\t\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12,\n\x04side\x18\x05 \x01(\x0e\x32\x1e.copytrade.common.v1.OrderSide\x12&\n\x08quantity\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05price\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x32\n\norder_type\x18\x08 \x01(\x0e\x32\x1e.copytrade.common.v1.OrderType\x12\x37\n\rtime_in_force\x18\t \x01(\x0e\x32 .copytrade.common.v1.TimeInForce\x12\x30\n\x12portfolio_fraction\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12+\n\rleader_equity\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12-\n\x0fleader_position\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\nevent_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08log_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rexchange_name\x18\x0f \x01(\t\"\xb0\x01\n\x12ListSignalsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x05 \x01(\x05\"A\n\x13ListSignalsResponse\x12*\n\x07signals\x18\x01 \x03(\x0b\x32\x19.copytrade.sync.v1.Signal\"=\n\x10SubscribeSignals\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"0\n\tAckSignal\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\"\x88\x01\n\x14StreamSignalsRequest\x12\x38\n\tsubscribe\x18\x01 \x01(\x0b\x32#.copytrade.sync.v1.SubscribeSignalsH\x00\x12+\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1c.copytrade.sync.v1.AckSignalH\x00\x42\t\n\x07message\":\n\tHeartbeat\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x15StreamSignalsResponse\x12+\n\x06signal\x18\x01 \x01(\x0b\x32\x19.copytrade.sync.v1.SignalH\x00\x12\x31\n\theartbeat\x18\x02 \x01(\x0b\x32\x1c.copytrade.sync.v1.HeartbeatH\x00\x42\t\n\x07message*]\n\nSourceKind\x12\x1b\n\x17SOURCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14SOURCE_KIND_EXCHANGE\x10\x01\x12\x18\n\x14SOURCE_KIND_BACKTEST\x10\x02*n\n\x08SyncMode\x12\x19\n\x15SYNC_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SYNC_MODE_WEBSOCKET\x10\x01\x12\x15\n\x11SYNC_MODE_POLLING\x10\x02\x12\x17\n\x13SYNC_MODE_PUBLISHED\x10\x03\x32\xef\x06\n\x0bSyncService\x12\x9b\x01\n\x0e\x43reateBacktest\x12(.copytrade.sync.v1.CreateBacktestRequest\x1a).copytrade.sync.v1.CreateBacktestResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/backtests:\x01*\x12\xb1\x01\n\x0ePublishSignals\x12(.copytrade.sync.v1.PublishSignalsRequest\x1a).copytrade.sync.v1.PublishSignalsResponse\"J\x82\xd3\xe4\x93\x02\x44\"?/api/institutional/copy-trading/backtests/{backtest_id}/signals:\x01*\x12t\n\x13WatchExchangeSource\x12-.copytrade.sync.v1.WatchExchangeSourceRequest\x1a..copytrade.sync.v1.WatchExchangeSourceResponse\x12z\n\x15UnwatchExchangeSource\x12/.copytrade.sync.v1.UnwatchExchangeSourceRequest\x1a\x30.copytrade.sync.v1.UnwatchExchangeSourceResponse\x12V\n\tGetSource\x12#.copytrade.sync.v1.GetSourceRequest\x1a$.copytrade.sync.v1.GetSourceResponse\x12\\\n\x0bListSignals\x12%.copytrade.sync.v1.ListSignalsRequest\x1a&.copytrade.sync.v1.ListSignalsResponse\x12\x66\n\rStreamSignals\x12\'.copytrade.sync.v1.StreamSignalsRequest\x1a(.copytrade.sync.v1.StreamSignalsResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'copytrade.sync.v1.sync_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATEBACKTESTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CREATEBACKTESTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_PUBLISHSIGNALSREQUEST'].fields_by_name['backtest_id']._loaded_options = None
+  _globals['_PUBLISHSIGNALSREQUEST'].fields_by_name['backtest_id']._serialized_options = b'\342A\001\002'
+  _globals['_PUBLISHSIGNALSREQUEST'].fields_by_name['signals']._loaded_options = None
+  _globals['_PUBLISHSIGNALSREQUEST'].fields_by_name['signals']._serialized_options = b'\342A\001\002'
   _globals['_SYNCSERVICE'].methods_by_name['CreateBacktest']._loaded_options = None
   _globals['_SYNCSERVICE'].methods_by_name['CreateBacktest']._serialized_options = b'\202\323\344\223\002.\")/api/institutional/copy-trading/backtests:\001*'
   _globals['_SYNCSERVICE'].methods_by_name['PublishSignals']._loaded_options = None
   _globals['_SYNCSERVICE'].methods_by_name['PublishSignals']._serialized_options = b'\202\323\344\223\002D\"?/api/institutional/copy-trading/backtests/{backtest_id}/signals:\001*'
-  _globals['_SOURCEKIND']._serialized_start=3080
-  _globals['_SOURCEKIND']._serialized_end=3173
-  _globals['_SYNCMODE']._serialized_start=3175
-  _globals['_SYNCMODE']._serialized_end=3285
-  _globals['_SOURCE']._serialized_start=183
-  _globals['_SOURCE']._serialized_end=598
-  _globals['_CREATEBACKTESTREQUEST']._serialized_start=600
-  _globals['_CREATEBACKTESTREQUEST']._serialized_end=711
-  _globals['_CREATEBACKTESTRESPONSE']._serialized_start=713
-  _globals['_CREATEBACKTESTRESPONSE']._serialized_end=801
-  _globals['_PUBLISHEDSIGNAL']._serialized_start=804
-  _globals['_PUBLISHEDSIGNAL']._serialized_end=1040
-  _globals['_PUBLISHSIGNALSREQUEST']._serialized_start=1042
-  _globals['_PUBLISHSIGNALSREQUEST']._serialized_end=1139
-  _globals['_PUBLISHSIGNALSRESPONSE']._serialized_start=1141
-  _globals['_PUBLISHSIGNALSRESPONSE']._serialized_end=1222
-  _globals['_SYNCSETTINGS']._serialized_start=1225
-  _globals['_SYNCSETTINGS']._serialized_end=1400
-  _globals['_WATCHEXCHANGESOURCEREQUEST']._serialized_start=1402
-  _globals['_WATCHEXCHANGESOURCEREQUEST']._serialized_end=1507
-  _globals['_WATCHEXCHANGESOURCERESPONSE']._serialized_start=1509
-  _globals['_WATCHEXCHANGESOURCERESPONSE']._serialized_end=1581
-  _globals['_UNWATCHEXCHANGESOURCEREQUEST']._serialized_start=1583
-  _globals['_UNWATCHEXCHANGESOURCEREQUEST']._serialized_end=1634
-  _globals['_UNWATCHEXCHANGESOURCERESPONSE']._serialized_start=1636
-  _globals['_UNWATCHEXCHANGESOURCERESPONSE']._serialized_end=1710
-  _globals['_GETSOURCEREQUEST']._serialized_start=1712
-  _globals['_GETSOURCEREQUEST']._serialized_end=1749
-  _globals['_GETSOURCERESPONSE']._serialized_start=1751
-  _globals['_GETSOURCERESPONSE']._serialized_end=1813
-  _globals['_SIGNAL']._serialized_start=1816
-  _globals['_SIGNAL']._serialized_end=2387
-  _globals['_LISTSIGNALSREQUEST']._serialized_start=2390
-  _globals['_LISTSIGNALSREQUEST']._serialized_end=2566
-  _globals['_LISTSIGNALSRESPONSE']._serialized_start=2568
-  _globals['_LISTSIGNALSRESPONSE']._serialized_end=2633
-  _globals['_SUBSCRIBESIGNALS']._serialized_start=2635
-  _globals['_SUBSCRIBESIGNALS']._serialized_end=2696
-  _globals['_ACKSIGNAL']._serialized_start=2698
-  _globals['_ACKSIGNAL']._serialized_end=2746
-  _globals['_STREAMSIGNALSREQUEST']._serialized_start=2749
-  _globals['_STREAMSIGNALSREQUEST']._serialized_end=2885
-  _globals['_HEARTBEAT']._serialized_start=2887
-  _globals['_HEARTBEAT']._serialized_end=2945
-  _globals['_STREAMSIGNALSRESPONSE']._serialized_start=2948
-  _globals['_STREAMSIGNALSRESPONSE']._serialized_end=3078
-  _globals['_SYNCSERVICE']._serialized_start=3288
-  _globals['_SYNCSERVICE']._serialized_end=4167
+  _globals['_SOURCEKIND']._serialized_start=3131
+  _globals['_SOURCEKIND']._serialized_end=3224
+  _globals['_SYNCMODE']._serialized_start=3226
+  _globals['_SYNCMODE']._serialized_end=3336
+  _globals['_SOURCE']._serialized_start=216
+  _globals['_SOURCE']._serialized_end=631
+  _globals['_CREATEBACKTESTREQUEST']._serialized_start=633
+  _globals['_CREATEBACKTESTREQUEST']._serialized_end=750
+  _globals['_CREATEBACKTESTRESPONSE']._serialized_start=752
+  _globals['_CREATEBACKTESTRESPONSE']._serialized_end=840
+  _globals['_PUBLISHEDSIGNAL']._serialized_start=843
+  _globals['_PUBLISHEDSIGNAL']._serialized_end=1079
+  _globals['_PUBLISHSIGNALSREQUEST']._serialized_start=1081
+  _globals['_PUBLISHSIGNALSREQUEST']._serialized_end=1190
+  _globals['_PUBLISHSIGNALSRESPONSE']._serialized_start=1192
+  _globals['_PUBLISHSIGNALSRESPONSE']._serialized_end=1273
+  _globals['_SYNCSETTINGS']._serialized_start=1276
+  _globals['_SYNCSETTINGS']._serialized_end=1451
+  _globals['_WATCHEXCHANGESOURCEREQUEST']._serialized_start=1453
+  _globals['_WATCHEXCHANGESOURCEREQUEST']._serialized_end=1558
+  _globals['_WATCHEXCHANGESOURCERESPONSE']._serialized_start=1560
+  _globals['_WATCHEXCHANGESOURCERESPONSE']._serialized_end=1632
+  _globals['_UNWATCHEXCHANGESOURCEREQUEST']._serialized_start=1634
+  _globals['_UNWATCHEXCHANGESOURCEREQUEST']._serialized_end=1685
+  _globals['_UNWATCHEXCHANGESOURCERESPONSE']._serialized_start=1687
+  _globals['_UNWATCHEXCHANGESOURCERESPONSE']._serialized_end=1761
+  _globals['_GETSOURCEREQUEST']._serialized_start=1763
+  _globals['_GETSOURCEREQUEST']._serialized_end=1800
+  _globals['_GETSOURCERESPONSE']._serialized_start=1802
+  _globals['_GETSOURCERESPONSE']._serialized_end=1864
+  _globals['_SIGNAL']._serialized_start=1867
+  _globals['_SIGNAL']._serialized_end=2438
+  _globals['_LISTSIGNALSREQUEST']._serialized_start=2441
+  _globals['_LISTSIGNALSREQUEST']._serialized_end=2617
+  _globals['_LISTSIGNALSRESPONSE']._serialized_start=2619
+  _globals['_LISTSIGNALSRESPONSE']._serialized_end=2684
+  _globals['_SUBSCRIBESIGNALS']._serialized_start=2686
+  _globals['_SUBSCRIBESIGNALS']._serialized_end=2747
+  _globals['_ACKSIGNAL']._serialized_start=2749
+  _globals['_ACKSIGNAL']._serialized_end=2797
+  _globals['_STREAMSIGNALSREQUEST']._serialized_start=2800
+  _globals['_STREAMSIGNALSREQUEST']._serialized_end=2936
+  _globals['_HEARTBEAT']._serialized_start=2938
+  _globals['_HEARTBEAT']._serialized_end=2996
+  _globals['_STREAMSIGNALSRESPONSE']._serialized_start=2999
+  _globals['_STREAMSIGNALSRESPONSE']._serialized_end=3129
+  _globals['_SYNCSERVICE']._serialized_start=3339
+  _globals['_SYNCSERVICE']._serialized_end=4218
 # @@protoc_insertion_point(module_scope)
