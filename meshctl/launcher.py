@@ -9,11 +9,9 @@ only by environment variables.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import pathlib
-import secrets
 import signal
 import socket
 import ssl
