@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_fakes import USER, TestClock, World
 

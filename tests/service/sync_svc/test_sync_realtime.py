@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
 
-import grpc
 import pytest
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.sync.v1 import sync_service_pb2 as pb
