@@ -48,13 +48,13 @@ from broker_svc.ports import Clock, ExchangePort, Venues
 from broker_svc.store import AccountRow, BrokerStore, OrderRecord
 from broker_svc.streams import Subscription, WatchHub
 from meshkit import errors
+from meshkit import audit
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.faultpoints import afaultpoint
 
 log = logging.getLogger("broker_svc.usecases")
 
 AUDIT_OBJECT = "exchange_account"
-MAX_AUDIT_PAGE = 500
 
 
 def _account_view(account: ExchangeAccount) -> dict[str, str]:
@@ -248,13 +248,8 @@ class Broker:
 
         Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
         """
-        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
-            raise errors.invalid(
-                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
-            )
-        if before_seq < 0:
-            raise errors.invalid("before_seq", "must be 0 or more")
-        return await self.store.list_audit_entries(user_id, before_seq, page_size or 50)
+        size = audit.page_size_of(before_seq, page_size)
+        return await self.store.list_audit_entries(user_id, before_seq, size)
 
     async def rewrap_credentials(self) -> int:
         """Re-seal every account not sealed by the current key; return how many changed."""

@@ -39,6 +39,7 @@ from engine_svc.store import (
     sync_settings_json,
 )
 from meshkit import errors
+from meshkit import audit
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.errors import FieldViolation
 
@@ -55,7 +56,6 @@ def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
 
 
 AUDIT_OBJECT = "copy_config"
-MAX_AUDIT_PAGE = 500
 
 
 def _settings_view(settings: ConfigSettings) -> dict[str, Any]:
@@ -458,13 +458,8 @@ class ConfigService:
 
         Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
         """
-        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
-            raise errors.invalid(
-                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
-            )
-        if before_seq < 0:
-            raise errors.invalid("before_seq", "must be 0 or more")
-        return await self._store.list_audit_entries(user_id, before_seq, page_size or 50)
+        size = audit.page_size_of(before_seq, page_size)
+        return await self._store.list_audit_entries(user_id, before_seq, size)
 
     async def list(self, user_id: str) -> list[CopyConfig]:
         """Return the caller's configurations, newest first."""

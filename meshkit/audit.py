@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from meshkit import db
+from meshkit import db, errors
 from meshkit.codec import from_iso, timestamp_to_proto, to_iso
 from meshkit.identity import current_actor
 from meshkit.interceptors import request_id_var
@@ -53,6 +53,25 @@ _COLUMNS = (
 )
 MAX_SHIFT = 64
 """How far a renumbered entry is looked for when telling a deletion from an edit."""
+
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+
+def page_size_of(before_seq: int, page_size: int) -> int:
+    """Check a page request of a ``ListAuditEntries``; return its size (0 means 50).
+
+    Raises
+    ------
+    errors.InvalidArgument
+        Naming ``page_size`` (0 to 500) or ``before_seq`` (0 or more).
+    """
+    if page_size < 0 or page_size > MAX_PAGE:
+        raise errors.invalid("page_size", f"must be between 0 and {MAX_PAGE}, got {page_size}")
+    if before_seq < 0:
+        raise errors.invalid("before_seq", "must be 0 or more")
+    return page_size or DEFAULT_PAGE
 
 
 def table_of(chain: str) -> str:

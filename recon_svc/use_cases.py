@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from meshkit import errors
+from meshkit import audit
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.codec import to_iso
 from recon_svc import metrics
@@ -40,7 +41,6 @@ LOOK_BACK = timedelta(minutes=15)
 ahead of ours, so an intent (or a follower order) may carry a time before its signal's event
 time. Intents and orders of other signals are ignored, so reading more is always safe."""
 MAX_ERROR_TEXT = 200
-MAX_AUDIT_PAGE = 500
 
 _VENUE_STATES = PLACED_STATES | {IntentState.SKIPPED, IntentState.REJECTED}
 
@@ -169,13 +169,8 @@ class Reconciler:
 
         Only entries below ``before_seq`` when it is above 0; ``page_size`` 0 means 50.
         """
-        if page_size < 0 or page_size > MAX_AUDIT_PAGE:
-            raise errors.invalid(
-                "page_size", f"must be between 0 and {MAX_AUDIT_PAGE}, got {page_size}"
-            )
-        if before_seq < 0:
-            raise errors.invalid("before_seq", "must be 0 or more")
-        return await self.store.list_audit_entries(user_id, before_seq, page_size or 50)
+        size = audit.page_size_of(before_seq, page_size)
+        return await self.store.list_audit_entries(user_id, before_seq, size)
 
     async def list_reports(self, user_id: str, config_id: str, page_size: int) -> list[Report]:
         """Return the configuration's reports, newest first, without items.
