@@ -91,6 +91,7 @@ class ChaosMesh(Mesh):
         """Start every component (as :meth:`Mesh.start`), each through :meth:`spawn`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.ensure_credentials()
         self.components = self._plan()
         for component in self.components:
             self.spawn(component)
