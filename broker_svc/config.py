@@ -58,6 +58,8 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     # The gateway's public key: user assertions signed by anything else are refused.
     assertion_public_key: str = ""
+    # A plaintext listener serving only gRPC health, for probes without a certificate (0: none).
+    health_port: int = 0
     order_timeout_ms: int = 10_000
     rate_limits: bool = True
     rate_limit_max_wait_ms: int = 2_000
@@ -80,6 +82,7 @@ class Settings:
             venue_urls=s.venue_urls(environ),
             tls=TlsSettings.from_env(environ),
             assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
+            health_port=s.integer(environ, "HEALTH_PORT", 0),
             order_timeout_ms=s.integer(
                 environ,
                 "ORDER_TIMEOUT_MS",

@@ -31,6 +31,8 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     # The gateway's public key: user assertions signed by anything else are refused.
     assertion_public_key: str = ""
+    # A plaintext listener serving only gRPC health, for probes without a certificate (0: none).
+    health_port: int = 0
     resolver_interval_ms: int = 500
     resend_lag_seconds: int = 90
     place_timeout_ms: int = 20_000
@@ -50,6 +52,7 @@ class Settings:
             sync_svc_addr=s.text(environ, "SYNC_SVC_ADDR", "127.0.0.1:50053"),
             tls=TlsSettings.from_env(environ),
             assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
+            health_port=s.integer(environ, "HEALTH_PORT", 0),
             resolver_interval_ms=s.integer(
                 environ,
                 "RESOLVER_INTERVAL_MS",

@@ -76,6 +76,7 @@ class Engine:
             port=self.settings.grpc_port,
             tls=self.settings.tls,
             guard=access.guard(RULES, self.settings.assertion_public_key),
+            health_port=self.settings.health_port or None,
         )
         self._tasks = [asyncio.create_task(self._begin(), name="engine-start-up")]
         return self.running

@@ -38,11 +38,16 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
+    # The plaintext listener that serves only the health service (0: none).
+    health_port: int = 0
+    health_server: grpc.aio.Server | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Report NOT_SERVING, then stop, letting calls in flight finish within ``grace``."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
 
 
 async def start_server(
@@ -53,12 +58,18 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     tls: TlsSettings | None = None,
+    health_port: int | None = None,
 ) -> RunningServer:
     """Build, bind and start a server for ``registrations``; port 0 picks a free port.
 
     With ``tls`` the server speaks only mutual TLS: a client must present a certificate of
     the mesh's CA. Without it (in-process tests) it binds loopback only. ``guard`` admits
     every call (access table, user assertion).
+
+    ``health_port`` (``None``: none; 0 picks a free port) adds a plaintext listener that
+    serves only ``grpc.health.v1.Health``, so that a probe without a mesh certificate
+    (kubelet's native gRPC probe cannot present one) can ask whether the service serves.
+    It carries nothing else: no RPC of the service is reachable through it.
     """
     if (tls is None or not tls.enabled) and host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"refusing plaintext gRPC on {host}: give the server TLS settings")
@@ -84,7 +95,17 @@ async def start_server(
     names = tuple(r.full_name for r in registrations)
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, bound, health_servicer, names)
+    running = RunningServer(server, bound, health_servicer, names)
+    if health_port is not None:
+        probe_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe_server)
+        probe_bound = probe_server.add_insecure_port(f"{host}:{health_port}")
+        if not probe_bound:
+            await server.stop(None)
+            raise OSError(f"could not bind the health port {host}:{health_port}")
+        await probe_server.start()
+        running.health_port, running.health_server = probe_bound, probe_server
+    return running
 
 
 async def run_until_signalled(

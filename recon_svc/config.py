@@ -27,6 +27,8 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     # The gateway's public key: user assertions signed by anything else are refused.
     assertion_public_key: str = ""
+    # A plaintext listener serving only gRPC health, for probes without a certificate (0: none).
+    health_port: int = 0
     rpc_timeout_seconds: int = 15
 
     @classmethod
@@ -43,6 +45,7 @@ class Settings:
             broker_svc_addr=s.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
             tls=TlsSettings.from_env(environ),
             assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
+            health_port=s.integer(environ, "HEALTH_PORT", 0),
             rpc_timeout_seconds=s.integer(
                 environ, "RPC_TIMEOUT_SECONDS", 15, minimum=1, maximum=600,
             ),

@@ -84,6 +84,7 @@ async def build_server(
             port=settings.grpc_port if port is None else port,
             tls=settings.tls,
             guard=access.guard(RULES, settings.assertion_public_key),
+            health_port=settings.health_port or None,
         )
     except BaseException:
         await release()

@@ -23,6 +23,8 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     # The gateway's public key: user assertions signed by anything else are refused.
     assertion_public_key: str = ""
+    # A plaintext listener serving only gRPC health, for probes without a certificate (0: none).
+    health_port: int = 0
     heartbeat_seconds: float = 2.0
     equity_refresh_seconds: float = 60.0
 
@@ -43,6 +45,7 @@ class Settings:
             broker_svc_addr=env.text(environ, "BROKER_SVC_ADDR", "127.0.0.1:50051"),
             tls=TlsSettings.from_env(environ),
             assertion_public_key=env.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
+            health_port=env.integer(environ, "HEALTH_PORT", 0),
             heartbeat_seconds=float(
                 env.integer(environ, "HEARTBEAT_SECONDS", 2, minimum=1, maximum=300),
             ),

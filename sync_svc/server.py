@@ -99,6 +99,7 @@ async def build_service(
             )],
             domain=DOMAIN, host=settings.bind_host, port=settings.grpc_port, tls=settings.tls,
             guard=access.guard(RULES, settings.assertion_public_key),
+            health_port=settings.health_port or None,
         )
     except BaseException:
         if owned_broker is not None:

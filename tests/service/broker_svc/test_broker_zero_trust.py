@@ -7,6 +7,7 @@ or a mesh identity other than the engine, must not get an order to the venue.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -117,3 +118,28 @@ async def test_get_exchange_tells_a_stranger_nothing(served: Served) -> None:
     finally:
         await channel.close()
     assert mine.exchange.exchange_id == served.exchange_id
+
+
+async def test_the_health_port_answers_probes_without_a_certificate_and_nothing_else(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        health_port = spare.getsockname()[1]
+    settings = Settings(
+        encryption_key=os.urandom(32), grpc_port=0, metrics_port=0, health_port=health_port,
+        database_url=f"sqlite:///{tmp_path}/broker.db", **mesh_trust("broker"),
+    )
+    running, release = await build_server(settings, Dependencies(venues=PaperVenues(PaperVenue("binance"))))
+    probe = grpc.aio.insecure_channel(f"127.0.0.1:{running.health_port}")
+    try:
+        reply = await health_pb2_grpc.HealthStub(probe).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # The broker's own RPCs are not on that listener, plaintext or not.
+        code = await refused_code(f"127.0.0.1:{running.health_port}",
+                                  Probe(pb_grpc.BrokerServiceStub, "PlaceOrder", _market_buy("x")), "plaintext")
+        assert code == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await probe.close()
+        await running.stop(grace=None)
+        await release()
