@@ -28,6 +28,40 @@ from meshkit.errors import FieldViolation
 PATH = "/api/institutional/copy-trading/audit"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+
+
+def openapi_operation() -> dict[str, Any]:
+    """Return the OpenAPI operation of ``GET /audit`` (served by the gateway itself)."""
+    text = {"type": "string"}
+    entry = {"type": "object", "properties": {
+        "service": {"type": "string", "enum": ["gateway", "broker", "engine", "recon"]},
+        "seq": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
+        "actor": {**text, "description": "user:<id>, service:<name> or operator:cli"},
+        "request_id": text, "owner_user_id": text, "object_type": text, "object_id": text,
+        "action": text, "before": {"type": "object", "nullable": True},
+        "after": {"type": "object", "nullable": True},
+        "prev_hash": {**text, "description": "SHA-256 of the previous entry of the same chain"},
+        "hash": {**text, "description": "SHA-256 of this entry"},
+    }}
+    return {
+        "operationId": "Gateway_ListAuditEntries",
+        "summary": "The caller's audit entries of every service, newest first.",
+        "x-copytrade-plan": "any",
+        "parameters": [
+            {"name": "page_size", "in": "query", "schema": {
+                "type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE,
+                "description": f"0 or absent: {DEFAULT_PAGE_SIZE}"}},
+            {"name": "page_token", "in": "query", "schema": {
+                "type": "string", "description": "next_page_token of the previous page"}},
+        ],
+        "responses": {
+            "200": {"description": "A page of entries.", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "entries": {"type": "array", "items": entry}, "next_page_token": text}}}}},
+            "400": {"description": "A bad page_size or page_token (the field is named)."},
+            "401": {"description": "No token, or an unknown, revoked or expired one."},
+        },
+    }
 GATEWAY_CHAIN = "gateway"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
+from gateway import audit
 from gateway.routes import Route, is_map, is_scalar_like
 from gateway.transcode import DECIMAL, FIELD_MASK
 
@@ -258,6 +259,8 @@ def build_openapi(routes: Sequence[Route], plan_of: Callable[[Route], str]) -> d
         paths.setdefault(route.openapi_path, {})[route.verb.lower()] = _operation(
             schemas, route, plan_of(route),
         )
+    # Served by the gateway itself (it merges every service's chain), so no annotation names it.
+    paths.setdefault(audit.PATH, {})["get"] = audit.openapi_operation()
     return {
         "openapi": "3.0.3",
         "info": {
