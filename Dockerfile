@@ -37,7 +37,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir /src \
 FROM python:3.11.13-slim-bookworm AS runtime
 
 LABEL org.opencontainers.image.title="copytrade" \
-      org.opencontainers.image.description="copytrade mesh: broker, engine, sync, recon, REST gateway and exchange emulators" \
+      org.opencontainers.image.description="The copytrade mesh: every component in one image" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
 
