@@ -79,7 +79,8 @@ def _launcher_plan(tmp_path: pathlib.Path) -> dict[str, dict[str, str]]:
     """Return the environment ``copytrade up`` gives each component (PostgreSQL, HTTPS)."""
     mesh = Mesh(tmp_path, shared_database_url="postgresql://copytrade@127.0.0.1:5432/copytrade",
                 https=True)
-    plan = mesh._plan()  # noqa: SLF001 - the launcher's plan is the contract Compose reproduces
+    # The launcher's plan is the contract Compose reproduces (it starts nothing).
+    plan = mesh._plan()
     return {component.name: component.env for component in plan}
 
 
@@ -224,6 +225,8 @@ def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs() -> None:
         assert health_port not in {int(_environment(name)["GRPC_PORT"]),
                                    int(_environment(name)["METRICS_PORT"])}, name
     assert "/readyz" in " ".join(services["gateway"]["healthcheck"]["test"])
+    # An emulator answers 404 to a path it does not serve: probe one it does.
+    assert "/_sim/prices" in " ".join(services[EMULATOR]["healthcheck"]["test"])
 
 
 # --- Compose: secrets and credentials --------------------------------------------------------
