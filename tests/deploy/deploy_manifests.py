@@ -23,7 +23,10 @@ KUBECTL = pathlib.Path(sys.executable).parent / "kubectl"
 
 # Every component: its Kubernetes name (= its Service and mesh identity) and its package.
 COMPONENTS = {
-    "broker": "broker_svc", "engine": "engine_svc", "sync": "sync_svc", "recon": "recon_svc",
+    "broker": "broker_svc",
+    "engine": "engine_svc",
+    "sync": "sync_svc",
+    "recon": "recon_svc",
     "gateway": "gateway",
 }
 GRPC_SERVICES = ("broker", "engine", "sync", "recon")
@@ -43,7 +46,11 @@ def require_kubectl() -> pathlib.Path:
 @functools.cache
 def _render(path: str) -> tuple[dict[str, Any], ...]:
     result = subprocess.run(
-        [str(KUBECTL), "kustomize", path], capture_output=True, text=True, timeout=60, check=False,
+        [str(KUBECTL), "kustomize", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)

@@ -31,21 +31,29 @@ PLACEHOLDER_LABEL = "copytrade.dev/placeholder"
 
 def _pod_security(workload: dict[str, Any], container: dict[str, Any], key: str) -> Any:
     own = container.get("securityContext", {})
-    return own[key] if key in own else pod_template(workload)["spec"].get("securityContext", {}).get(key)
+    return (
+        own[key]
+        if key in own
+        else pod_template(workload)["spec"].get("securityContext", {}).get(key)
+    )
 
 
 @pytest.mark.parametrize("target", OVERLAYS)
 def test_every_container_is_hardened_and_bounded(target: str) -> None:
     for workload in workloads(render(target)):
         for container in containers(workload):
-            where = f"{target}: {workload['kind']} {workload['metadata']['name']}/{container['name']}"
+            where = (
+                f"{target}: {workload['kind']} {workload['metadata']['name']}/{container['name']}"
+            )
             assert _pod_security(workload, container, "runAsNonRoot") is True, where
             assert _pod_security(workload, container, "runAsUser") not in (None, 0), where
             security = container.get("securityContext", {})
             assert security.get("readOnlyRootFilesystem") is True, where
             assert security.get("allowPrivilegeEscalation") is False, where
             assert security.get("capabilities", {}).get("drop") == ["ALL"], where
-            assert _pod_security(workload, container, "seccompProfile") == {"type": "RuntimeDefault"}, where
+            assert _pod_security(workload, container, "seccompProfile") == {
+                "type": "RuntimeDefault"
+            }, where
             resources = container.get("resources", {})
             for bound in ("requests", "limits"):
                 assert set(resources.get(bound, {})) >= {"cpu", "memory"}, f"{where}: {bound}"
@@ -61,7 +69,9 @@ def test_every_image_is_pinned(target: str) -> None:
             if "@sha256:" in image:
                 continue
             name, _, tag = image.rpartition(":")
-            assert name and "/" not in tag and tag != "latest", f"{target}: image {image!r} is not pinned"
+            assert name and "/" not in tag and tag != "latest", (
+                f"{target}: image {image!r} is not pinned"
+            )
 
 
 @pytest.mark.parametrize("target", ["base", *OVERLAYS])
@@ -73,7 +83,9 @@ def test_no_secret_holds_a_value_outside_dev_placeholders(target: str) -> None:
         name = secret["metadata"]["name"]
         assert target == "overlays/dev", f"{target}: Secret {name} holds values"
         labels = secret["metadata"].get("labels", {})
-        assert labels.get(PLACEHOLDER_LABEL) == "true", f"dev Secret {name} is not labelled a placeholder"
+        assert labels.get(PLACEHOLDER_LABEL) == "true", (
+            f"dev Secret {name} is not labelled a placeholder"
+        )
         for key, value in values.items():
             assert "dev-only" in str(value), f"dev Secret {name}/{key} is not clearly a placeholder"
 
@@ -95,18 +107,29 @@ def _rule_allows(rule: dict[str, Any], peers_key: str, labels: dict[str, str], p
     if peers and not any(_peer_matches(peer, labels) for peer in peers):
         return False
     ports = rule.get("ports")
-    return not ports or any(p.get("port") == port and p.get("protocol", "TCP") == "TCP" for p in ports)
+    return not ports or any(
+        p.get("port") == port and p.get("protocol", "TCP") == "TCP" for p in ports
+    )
 
 
-def _allowed(policies: list[dict[str, Any]], source: dict[str, str], target: dict[str, str],
-             port: int) -> bool:
+def _allowed(
+    policies: list[dict[str, Any]], source: dict[str, str], target: dict[str, str], port: int
+) -> bool:
     """Whether pods labelled ``source`` may open TCP ``port`` on pods labelled ``target``."""
+
     def direction(kind: str, selected: dict[str, str], peer: dict[str, str], key: str) -> bool:
-        applying = [p for p in policies if selects(p["spec"]["podSelector"], selected)
-                    and kind in p["spec"].get("policyTypes", [])]
+        applying = [
+            p
+            for p in policies
+            if selects(p["spec"]["podSelector"], selected)
+            and kind in p["spec"].get("policyTypes", [])
+        ]
         rules = [r for p in applying for r in p["spec"].get(kind.lower(), []) or []]
         return bool(applying) and any(_rule_allows(r, key, peer, port) for r in rules)
-    return direction("Egress", source, target, "to") and direction("Ingress", target, source, "from")
+
+    return direction("Egress", source, target, "to") and direction(
+        "Ingress", target, source, "from"
+    )
 
 
 def _callers() -> dict[str, set[str]]:
@@ -122,38 +145,54 @@ def _callers() -> dict[str, set[str]]:
 def test_network_policies_allow_exactly_the_calls_of_the_access_tables(target: str) -> None:
     docs = render(target)
     policies = of_kind(docs, "NetworkPolicy")
-    default_deny = [p for p in policies if p["spec"]["podSelector"] == {}
-                    and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
-                    and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    default_deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert default_deny, "no default-deny NetworkPolicy"
     pods = _pods(docs)
     labels = {name: pod_template(pods[name])["metadata"]["labels"] for name in COMPONENTS}
     for name in COMPONENTS:
-        assert any(selects(p["spec"]["podSelector"], labels[name]) and p["spec"]["podSelector"]
-                   for p in policies), f"no NetworkPolicy of its own selects {name}"
+        assert any(
+            selects(p["spec"]["podSelector"], labels[name]) and p["spec"]["podSelector"]
+            for p in policies
+        ), f"no NetworkPolicy of its own selects {name}"
     callers = _callers()
     for callee in GRPC_SERVICES:
         port = container_port(pods[callee], "grpc")
         for caller in COMPONENTS:
             expected = caller in callers[callee]
             assert _allowed(policies, labels[caller], labels[callee], port) == expected, (
-                f"{target}: {caller} -> {callee}:{port} should be {'allowed' if expected else 'denied'}")
+                f"{target}: {caller} -> {callee}:{port} should be {'allowed' if expected else 'denied'}"
+            )
     # Only the gateway takes traffic from outside (a peer-less ingress rule), only the broker
     # reaches the venues' 443.
     for policy in policies:
         for rule in policy["spec"].get("ingress", []) or []:
             if not rule.get("from"):
-                assert selects(policy["spec"]["podSelector"], labels["gateway"]), policy["metadata"]["name"]
+                assert selects(policy["spec"]["podSelector"], labels["gateway"]), policy[
+                    "metadata"
+                ]["name"]
     outside = {"app.kubernetes.io/name": "somewhere-else"}
     for name in COMPONENTS:
-        reaches = any(_rule_allows(r, "to", outside, 443) for p in policies
-                      if selects(p["spec"]["podSelector"], labels[name])
-                      for r in p["spec"].get("egress", []) or [] if not r.get("to"))
+        reaches = any(
+            _rule_allows(r, "to", outside, 443)
+            for p in policies
+            if selects(p["spec"]["podSelector"], labels[name])
+            for r in p["spec"].get("egress", []) or []
+            if not r.get("to")
+        )
         assert reaches == (name == "broker"), f"{name} egress to 443"
 
 
 @pytest.mark.parametrize("target", OVERLAYS)
-def test_services_identities_probes_and_metrics_are_wired_as_the_components_read_them(target: str) -> None:
+def test_services_identities_probes_and_metrics_are_wired_as_the_components_read_them(
+    target: str,
+) -> None:
     docs = render(target)
     config = named(docs, "ConfigMap", "copytrade-config")["data"]
     pods = _pods(docs)
@@ -165,17 +204,27 @@ def test_services_identities_probes_and_metrics_are_wired_as_the_components_read
         # The Service is named after the identity of the certificate its pods present.
         service = named(docs, "Service", name)
         assert selects(service["spec"]["selector"], template["metadata"]["labels"])
-        tls = [v for v in template["spec"]["volumes"] if v.get("secret", {}).get("secretName") == f"copytrade-{name}-tls"]
+        tls = [
+            v
+            for v in template["spec"]["volumes"]
+            if v.get("secret", {}).get("secretName") == f"copytrade-{name}-tls"
+        ]
         assert len(tls) == 1, f"{name} does not mount copytrade-{name}-tls"
         mount = next(m for m in container["volumeMounts"] if m["name"] == tls[0]["name"])
         assert mount.get("readOnly") is True
-        for variable, key in (("TLS_CERT", "tls.crt"), ("TLS_KEY", "tls.key"), ("TLS_CA", "ca.crt")):
+        for variable, key in (
+            ("TLS_CERT", "tls.crt"),
+            ("TLS_KEY", "tls.key"),
+            ("TLS_CA", "ca.crt"),
+        ):
             assert config[variable] == f"{mount['mountPath']}/{key}"
         annotations = template["metadata"].get("annotations", {})
         assert annotations.get("prometheus.io/scrape") == "true"
         if name in GRPC_SERVICES:
             port = service["spec"]["ports"][0]
-            assert container_port(pods[name], port["targetPort"]) == int(env_value(container, "GRPC_PORT"))
+            assert container_port(pods[name], port["targetPort"]) == int(
+                env_value(container, "GRPC_PORT")
+            )
             assert config[f"{name.upper()}_SVC_ADDR"] == f"{name}:{port['port']}"
             health = int(env_value(container, "HEALTH_PORT"))
             for probe in ("livenessProbe", "readinessProbe"):
@@ -190,14 +239,20 @@ def test_services_identities_probes_and_metrics_are_wired_as_the_components_read
             assert annotations["prometheus.io/port"] == str(port)
             for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
                 get = container[probe]["httpGet"]
-                assert (get["path"], get["scheme"], container_port(pods[name], get["port"])) == (path, "HTTPS", port)
+                assert (get["path"], get["scheme"], container_port(pods[name], get["port"])) == (
+                    path,
+                    "HTTPS",
+                    port,
+                )
         # Kubernetes tokens are never mounted: nothing here calls the API server.
         assert template["spec"]["automountServiceAccountToken"] is False
         account = named(docs, "ServiceAccount", template["spec"]["serviceAccountName"])
         assert account["automountServiceAccountToken"] is False
         # A disruption budget for every component.
-        assert any(selects(b["spec"]["selector"], template["metadata"]["labels"])
-                   for b in of_kind(docs, "PodDisruptionBudget")), f"no PodDisruptionBudget for {name}"
+        assert any(
+            selects(b["spec"]["selector"], template["metadata"]["labels"])
+            for b in of_kind(docs, "PodDisruptionBudget")
+        ), f"no PodDisruptionBudget for {name}"
 
 
 def _variables_read(package: str) -> set[str]:
@@ -213,7 +268,9 @@ def test_every_variable_a_manifest_sets_is_one_its_component_reads(target: str) 
     for name, package in COMPONENTS.items():
         container = pod_template(named(docs, "Deployment", name))["spec"]["containers"][0]
         unknown = {e["name"] for e in container["env"]} - _variables_read(package)
-        assert not unknown, f"{target}: {name} sets variables its Settings never reads: {sorted(unknown)}"
+        assert not unknown, (
+            f"{target}: {name} sets variables its Settings never reads: {sorted(unknown)}"
+        )
 
 
 @pytest.mark.parametrize("target", OVERLAYS)
@@ -227,7 +284,9 @@ def test_a_migration_job_per_component_uses_its_database(target: str) -> None:
         database = [e for e in service["env"] if e["name"] == "DATABASE_URL"]
         assert [e for e in container["env"] if e["name"] == "DATABASE_URL"] == database
         selector = named(docs, "Deployment", name)["spec"]["selector"]
-        assert not selects(selector, pod_template(job)["metadata"]["labels"]), f"{name}'s Deployment selects its Job"
+        assert not selects(selector, pod_template(job)["metadata"]["labels"]), (
+            f"{name}'s Deployment selects its Job"
+        )
 
 
 def test_prod_replicates_only_what_is_safe_to_replicate() -> None:
@@ -238,7 +297,9 @@ def test_prod_replicates_only_what_is_safe_to_replicate() -> None:
         assert deployment["spec"]["strategy"]["type"] == "Recreate", name
     assert named(docs, "Deployment", "recon")["spec"]["replicas"] > 1
     assert named(docs, "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] > 1
-    assert "replicas" not in named(docs, "Deployment", "gateway")["spec"], "the autoscaler owns them"
+    assert "replicas" not in named(docs, "Deployment", "gateway")["spec"], (
+        "the autoscaler owns them"
+    )
 
 
 def test_dev_runs_everything_once_with_the_emulators() -> None:
@@ -250,6 +311,7 @@ def test_dev_runs_everything_once_with_the_emulators() -> None:
     ports = {p["name"]: p["port"] for p in named(docs, "Service", "exchange-sim")["spec"]["ports"]}
     broker = pod_template(named(docs, "Deployment", "broker"))["spec"]["containers"][0]
     assert env_value(broker, "VENUE_URLS") == ",".join(
-        f"{venue}=http://exchange-sim:{ports[venue]}" for venue in ("binance", "coinbase", "kraken"))
+        f"{venue}=http://exchange-sim:{ports[venue]}" for venue in ("binance", "coinbase", "kraken")
+    )
     image = pod_template(named(docs, "StatefulSet", "postgres"))["spec"]["containers"][0]["image"]
     assert re.fullmatch(r"postgres:\d+\.\d+[-\w]*", image), image

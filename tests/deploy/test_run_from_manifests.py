@@ -50,8 +50,15 @@ pytestmark = pytest.mark.timeout(150)
 
 # Variables naming a port the container listens on: the value must be one of the pod's
 # declared containerPorts, and becomes that port's free loopback port here.
-LISTEN_PORT_VARIABLES = {"GRPC_PORT", "HEALTH_PORT", "METRICS_PORT", "GATEWAY_PORT",
-                         "SIM_BINANCE_PORT", "SIM_COINBASE_PORT", "SIM_KRAKEN_PORT"}
+LISTEN_PORT_VARIABLES = {
+    "GRPC_PORT",
+    "HEALTH_PORT",
+    "METRICS_PORT",
+    "GATEWAY_PORT",
+    "SIM_BINANCE_PORT",
+    "SIM_COINBASE_PORT",
+    "SIM_KRAKEN_PORT",
+}
 # Variables naming the address to bind: every interface in a pod, loopback here.
 BIND_VARIABLES = {"BIND_HOST": "0.0.0.0", "SIM_HOST": "0.0.0.0"}
 # What the image (Dockerfile ENV) gives every container, besides PATH; HOME and TMPDIR are /tmp,
@@ -92,27 +99,39 @@ def _free_ports(count: int) -> list[int]:
 class Cluster:
     """What the kubelet, the DNS and the Secret store would do, for the dev overlay."""
 
-    def __init__(self, docs: list[dict[str, Any]], folder: pathlib.Path, database: dict[str, str]) -> None:
+    def __init__(
+        self, docs: list[dict[str, Any]], folder: pathlib.Path, database: dict[str, str]
+    ) -> None:
         self.docs = docs
         self.folder = folder
         self.certs = folder / "certs"
         pki.ensure_mesh_credentials(self.certs)
         self.database = database  # component name -> DATABASE_URL
         self.encryption_key = base64.b64encode(secrets.token_bytes(32)).decode()
-        self.pods = {d["metadata"]["name"]: Pod(d["metadata"]["name"], d, folder / d["metadata"]["name"])
-                     for d in of_kind(docs, "Deployment")}
-        declared = [(pod, c["containerPort"]) for pod in self.pods.values()
-                    for c in pod.container.get("ports", [])]
+        self.pods = {
+            d["metadata"]["name"]: Pod(d["metadata"]["name"], d, folder / d["metadata"]["name"])
+            for d in of_kind(docs, "Deployment")
+        }
+        declared = [
+            (pod, c["containerPort"])
+            for pod in self.pods.values()
+            for c in pod.container.get("ports", [])
+        ]
         for (pod, port), free in zip(declared, _free_ports(len(declared)), strict=True):
             pod.ports[port] = free
         # The Services, as DNS would answer them: "<name>:<port>" -> the selected pod's port.
         self.addresses: dict[str, str] = {}
         for service in of_kind(docs, "Service"):
-            selected = [p for p in self.pods.values()
-                        if selects(service["spec"]["selector"], pod_template(p.workload)["metadata"]["labels"])]
+            selected = [
+                p
+                for p in self.pods.values()
+                if selects(
+                    service["spec"]["selector"], pod_template(p.workload)["metadata"]["labels"]
+                )
+            ]
             for port in service["spec"]["ports"]:
                 key = f"{service['metadata']['name']}:{port['port']}"
-                if not selected:   # the dev PostgreSQL StatefulSet: this machine's own instead
+                if not selected:  # the dev PostgreSQL StatefulSet: this machine's own instead
                     continue
                 assert len(selected) == 1, f"Service {key} selects {len(selected)} Deployments"
                 target = container_port(selected[0].workload, port.get("targetPort", port["port"]))
@@ -126,22 +145,32 @@ class Cluster:
             path = {"tls.crt": files.cert, "tls.key": files.key, "ca.crt": files.ca}[key]
             return path.read_text()
         table = {
-            ("copytrade-assertion-public", "public.pem"): lambda: pki.public_key_path(self.certs).read_text(),
-            ("copytrade-assertion-signing", "signing.key"): lambda: pki.signing_key_path(self.certs).read_text(),
+            ("copytrade-assertion-public", "public.pem"): lambda: pki.public_key_path(
+                self.certs
+            ).read_text(),
+            ("copytrade-assertion-signing", "signing.key"): lambda: pki.signing_key_path(
+                self.certs
+            ).read_text(),
             ("copytrade-encryption", "ENCRYPTION_KEY"): lambda: self.encryption_key,
-            ("copytrade-encryption", "ENCRYPTION_KEYS_PREVIOUS"): lambda: None,   # no rotation yet
+            ("copytrade-encryption", "ENCRYPTION_KEYS_PREVIOUS"): lambda: None,  # no rotation yet
             ("copytrade-database", "DATABASE_URL"): lambda: self.database[component],
         }
-        assert (name, key) in table, f"{component} references Secret {name} key {key}, which the README never creates"
+        assert (name, key) in table, (
+            f"{component} references Secret {name} key {key}, which the README never creates"
+        )
         return table[(name, key)]()
 
     def _secret_keys(self, name: str) -> list[str]:
         if re.fullmatch(r"copytrade-(\w+)-tls", name):
             return ["tls.crt", "tls.key", "ca.crt"]
-        return {"copytrade-assertion-public": ["public.pem"],
-                "copytrade-assertion-signing": ["signing.key"]}[name]
+        return {
+            "copytrade-assertion-public": ["public.pem"],
+            "copytrade-assertion-signing": ["signing.key"],
+        }[name]
 
-    def mounts(self, workload: dict[str, Any], component: str, folder: pathlib.Path) -> dict[str, pathlib.Path]:
+    def mounts(
+        self, workload: dict[str, Any], component: str, folder: pathlib.Path
+    ) -> dict[str, pathlib.Path]:
         """Make every volume of the pod a folder; return mountPath -> folder."""
         spec = pod_template(workload)["spec"]
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -152,19 +181,26 @@ class Cluster:
             local.mkdir(parents=True, exist_ok=True)
             if "secret" in volume:
                 name = volume["secret"]["secretName"]
-                items = volume["secret"].get("items") or [{"key": k, "path": k} for k in self._secret_keys(name)]
+                items = volume["secret"].get("items") or [
+                    {"key": k, "path": k} for k in self._secret_keys(name)
+                ]
                 for item in items:
                     value = self.secret(name, item["key"], component)
-                    assert value is not None, f"{component} mounts {name}/{item['key']}, which is empty"
+                    assert value is not None, (
+                        f"{component} mounts {name}/{item['key']}, which is empty"
+                    )
                     (local / item["path"]).write_text(value)
             else:
-                assert "emptyDir" in volume, f"{component}: volume {mount['name']} is neither a Secret nor an emptyDir"
+                assert "emptyDir" in volume, (
+                    f"{component}: volume {mount['name']} is neither a Secret nor an emptyDir"
+                )
             result[mount["mountPath"]] = local
         return result
 
-    def environment(self, workload: dict[str, Any], component: str, folder: pathlib.Path,
-                    ports: dict[int, int]) -> dict[str, str]:
-        """Return the container's environment as the kubelet would set it, mapped to this machine."""
+    def environment(
+        self, workload: dict[str, Any], component: str, folder: pathlib.Path, ports: dict[int, int]
+    ) -> dict[str, str]:
+        """Return the container's environment as the kubelet sets it, mapped to this machine."""
         container = pod_template(workload)["spec"]["containers"][0]
         raw: dict[str, str] = {}
         for source in container.get("envFrom", []):
@@ -183,24 +219,32 @@ class Cluster:
                 ref = reference["secretKeyRef"]
                 value = self.secret(ref["name"], ref["key"], component)
                 if value is None:
-                    assert ref.get("optional"), f"{component}: {item['name']} needs {ref['name']}/{ref['key']}"
+                    assert ref.get("optional"), (
+                        f"{component}: {item['name']} needs {ref['name']}/{ref['key']}"
+                    )
                     continue
                 raw[item["name"]] = value
         mounts = self.mounts(workload, component, folder)
-        assert "/tmp" in mounts, f"{component}: /tmp is not a writable mount (the root filesystem is read-only)"
+        assert "/tmp" in mounts, (
+            f"{component}: /tmp is not a writable mount (the root filesystem is read-only)"
+        )
         env = {**IMAGE_ENV, **{name: str(mounts["/tmp"]) for name in IMAGE_TMP_VARIABLES}}
         for name, value in raw.items():
             if name in BIND_VARIABLES:
-                assert value == BIND_VARIABLES[name], f"{component}: {name}={value} (pods bind every interface)"
+                assert value == BIND_VARIABLES[name], (
+                    f"{component}: {name}={value} (pods bind every interface)"
+                )
                 value = "127.0.0.1"
             elif name in LISTEN_PORT_VARIABLES:
-                assert int(value) in ports, f"{component}: {name}={value} is no containerPort of its pod"
+                assert int(value) in ports, (
+                    f"{component}: {name}={value} is no containerPort of its pod"
+                )
                 value = str(ports[int(value)])
             else:
                 value = self._map_addresses(component, name, value)
-                for path in sorted(mounts, key=len, reverse=True):   # the deepest mount holds it
+                for path in sorted(mounts, key=len, reverse=True):  # the deepest mount holds it
                     if value.startswith(path + "/"):
-                        value = str(mounts[path]) + value[len(path):]
+                        value = str(mounts[path]) + value[len(path) :]
                         break
             env[name] = value
         return env
@@ -211,9 +255,11 @@ class Cluster:
             if match.group(1) in ("localhost",) or address.startswith("127."):
                 return address
             assert address in self.addresses, (
-                f"{component}: {name} names {address}, which no Service of the overlay serves")
+                f"{component}: {name} names {address}, which no Service of the overlay serves"
+            )
             return self.addresses[address]
-        if "://" in value and "@" in value:   # a URL with a password: not an address of ours
+
+        if "://" in value and "@" in value:  # a URL with a password: not an address of ours
             return value
         return ADDRESS.sub(replace, value)
 
@@ -226,27 +272,50 @@ class Cluster:
     def spawn(self, pod: Pod) -> None:
         pod.folder.mkdir(parents=True, exist_ok=True)
         pod.env = self.environment(pod.workload, pod.name, pod.folder, pod.ports)
-        env = {**pod.env, "PATH": os.environ["PATH"],
-               # The image installs the package; here it is the work tree and its gen/.
-               "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
+        env = {
+            **pod.env,
+            "PATH": os.environ["PATH"],
+            # The image installs the package; here it is the work tree and its gen/.
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)]),
+        }
         with open(pod.folder / "log", "ab") as log:
-            pod.process = subprocess.Popen(self.command(pod.workload), env=env, cwd=pod.folder,
-                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            pod.process = subprocess.Popen(
+                self.command(pod.workload),
+                env=env,
+                cwd=pod.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def run_job(self, job: dict[str, Any]) -> None:
         component = job["metadata"]["name"].removesuffix("-migrate")
         folder = self.folder / job["metadata"]["name"]
         folder.mkdir(parents=True, exist_ok=True)
-        env = {**self.environment(job, component, folder, {}), "PATH": os.environ["PATH"],
-               "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
-        result = subprocess.run(self.command(job), env=env, cwd=folder, capture_output=True,
-                                text=True, timeout=60, check=False)
-        assert result.returncode == 0, f"Job {job['metadata']['name']}: {result.stdout}{result.stderr}"
+        env = {
+            **self.environment(job, component, folder, {}),
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)]),
+        }
+        result = subprocess.run(
+            self.command(job),
+            env=env,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, (
+            f"Job {job['metadata']['name']}: {result.stdout}{result.stderr}"
+        )
 
     def check_alive(self) -> None:
         for pod in self.pods.values():
             if pod.process is not None and pod.process.poll() is not None:
-                raise AssertionError(f"{pod.name} exited with {pod.process.returncode}:\n{self.log(pod)}")
+                raise AssertionError(
+                    f"{pod.name} exited with {pod.process.returncode}:\n{self.log(pod)}"
+                )
 
     def log(self, pod: Pod) -> str:
         path = pod.folder / "log"
@@ -272,14 +341,18 @@ def _ssl(cluster: Cluster) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cluster.certs / "ca.crt"))
 
 
-async def _probe(cluster: Cluster, pod: Pod, probe: dict[str, Any], session: aiohttp.ClientSession) -> bool:
+async def _probe(
+    cluster: Cluster, pod: Pod, probe: dict[str, Any], session: aiohttp.ClientSession
+) -> bool:
     """Ask one probe of the manifest, the way the kubelet does."""
     if "grpc" in probe:
         port = pod.ports[container_port(pod.workload, probe["grpc"]["port"])]
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=probe["grpc"].get("service", "")), timeout=1)
+                    health_pb2.HealthCheckRequest(service=probe["grpc"].get("service", "")),
+                    timeout=1,
+                )
             except grpc.aio.AioRpcError:
                 return False
             return reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -287,10 +360,13 @@ async def _probe(cluster: Cluster, pod: Pod, probe: dict[str, Any], session: aio
     port = pod.ports[container_port(pod.workload, get["port"])]
     scheme = get.get("scheme", "HTTP").lower()
     try:
-        async with session.get(f"{scheme}://127.0.0.1:{port}{get['path']}", timeout=aiohttp.ClientTimeout(total=2),
-                               ssl=_ssl(cluster) if scheme == "https" else None) as response:
+        async with session.get(
+            f"{scheme}://127.0.0.1:{port}{get['path']}",
+            timeout=aiohttp.ClientTimeout(total=2),
+            ssl=_ssl(cluster) if scheme == "https" else None,
+        ) as response:
             return 200 <= response.status < 400
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (aiohttp.ClientError, TimeoutError):
         return False
 
 
@@ -342,14 +418,15 @@ async def database(request: pytest.FixtureRequest, tmp_path: pathlib.Path):  # t
 
 
 async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
-    tmp_path: pathlib.Path, database: dict[str, str],
+    tmp_path: pathlib.Path,
+    database: dict[str, str],
 ) -> None:
     docs = render("overlays/dev")
     cluster = Cluster(docs, tmp_path / "cluster", database)
     assert set(cluster.pods) == {"exchange-sim", "broker", "engine", "sync", "recon", "gateway"}
     from meshkit import service as meshkit_service
 
-    if hasattr(meshkit_service, "migrate_database"):   # `python -m <package> migrate` exists
+    if hasattr(meshkit_service, "migrate_database"):  # `python -m <package> migrate` exists
         for job in of_kind(docs, "Job"):
             cluster.run_job(job)
     try:
@@ -359,14 +436,22 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
         async with aiohttp.ClientSession(connector=connector) as session:
             for pod in cluster.pods.values():
                 probe = pod.container["readinessProbe"]
-                await _wait(lambda p=pod, q=probe: _probe(cluster, p, q, session), f"{pod.name} ready", cluster)
+                await _wait(
+                    lambda p=pod, q=probe: _probe(cluster, p, q, session),
+                    f"{pod.name} ready",
+                    cluster,
+                )
             for pod in cluster.pods.values():
-                assert await _probe(cluster, pod, pod.container["livenessProbe"], session), f"{pod.name} live"
+                assert await _probe(cluster, pod, pod.container["livenessProbe"], session), (
+                    f"{pod.name} live"
+                )
                 scrape = pod_template(pod.workload)["metadata"].get("annotations", {})
                 if scrape.get("prometheus.io/scrape") == "true":
                     port = pod.ports[int(scrape["prometheus.io/port"])]
                     scheme = scrape.get("prometheus.io/scheme", "http")
-                    async with session.get(f"{scheme}://127.0.0.1:{port}{scrape['prometheus.io/path']}") as r:
+                    async with session.get(
+                        f"{scheme}://127.0.0.1:{port}{scrape['prometheus.io/path']}"
+                    ) as r:
                         assert r.status == 200, f"{pod.name} metrics"
 
             # A user, created where the gateway's manifest says its database is.
@@ -379,20 +464,33 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
                 await gateway_db.close()
             api = RestClient(session, f"https://{cluster.addresses['gateway:443']}", token)
             # The emulator the broker's VENUE_URLS names, the one the leader trades on.
-            venues = dict(part.split("=", 1) for part in cluster.pods["broker"].env["VENUE_URLS"].split(","))
+            venues = dict(
+                part.split("=", 1) for part in cluster.pods["broker"].env["VENUE_URLS"].split(",")
+            )
             binance = SimAdmin(session, venues["binance"])
             accounts = {}
             for label, balance in (("leader", "100000"), ("follower", "10000")):
-                keys = await binance.create_account({"USDT": balance}, can_trade=True, can_withdraw=False)
-                reply = await api.call("POST", "/exchanges", {
-                    "exchange_name": "binance", "api_key": keys["api_key"],
-                    "api_secret": keys["api_secret"], "label": label})
+                keys = await binance.create_account(
+                    {"USDT": balance}, can_trade=True, can_withdraw=False
+                )
+                reply = await api.call(
+                    "POST",
+                    "/exchanges",
+                    {
+                        "exchange_name": "binance",
+                        "api_key": keys["api_key"],
+                        "api_secret": keys["api_secret"],
+                        "label": label,
+                    },
+                )
                 accounts[label] = (reply["exchange"]["exchange_id"], keys)
             start = {
-                "request_id": str(uuid.uuid4()),   # makes a retry of /start safe
-                "source_exchange_id": accounts["leader"][0], "target_exchange_ids": [accounts["follower"][0]],
+                "request_id": str(uuid.uuid4()),  # makes a retry of /start safe
+                "source_exchange_id": accounts["leader"][0],
+                "target_exchange_ids": [accounts["follower"][0]],
                 "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.01"},
-                "sync_settings": {"sync_interval": 1}}
+                "sync_settings": {"sync_interval": 1},
+            }
             config = await _retry_unavailable(lambda: api.call("POST", "/start", start), cluster)
             assert config["status"] == "COPY_STATUS_ACTIVE"
 
@@ -402,14 +500,18 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
             finally:
                 await exchange.close()
             follower_key = accounts["follower"][1]["api_key"]
-            orders = await _wait(lambda: binance.orders(follower_key), "the follower's copy", cluster)
+            orders = await _wait(
+                lambda: binance.orders(follower_key), "the follower's copy", cluster
+            )
             assert len(orders) == 1
             assert Decimal(str(orders[0]["quantity"])) == Decimal("0.01")
             assert orders[0]["side"].lower() == "buy"
     except BaseException:
         for pod in cluster.pods.values():
             code = pod.process.poll() if pod.process is not None else None
-            print(f"\n===== {pod.name}: {'running' if code is None else f'exited {code}'} =====\n{cluster.log(pod)}")
+            print(
+                f"\n===== {pod.name}: {'running' if code is None else f'exited {code}'} =====\n{cluster.log(pod)}"
+            )
         raise
     finally:
         cluster.stop()
