@@ -1,44 +1,34 @@
-"""``python -m broker_svc``: run the broker alone, configured by its environment."""
+"""``python -m broker_svc [migrate]``: run the broker alone, configured by its environment.
+
+Start-up failures and exit codes: :mod:`meshkit.service`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from broker_svc.config import Settings
+from broker_svc.config import DEFAULT_DATABASE_URL, Settings
 from broker_svc.keys import KeyCheckFailed
 from broker_svc.server import build_server
+from broker_svc.store import BrokerStore
 from meshkit.server import run_until_signalled
-from meshkit.service import prepare_process
-from meshkit.settings import ConfigError
+from meshkit.service import StartupError, ensure_can_listen, main, prepare_process
 
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain and release everything."""
-    running, release = await build_server(settings)
+    prepare_process("broker_svc", settings.log_level, settings.metrics_port, settings.bind_host)
+    ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
+    try:
+        running, release = await build_server(settings)
+    except KeyCheckFailed as e:
+        raise StartupError(
+            f"ENCRYPTION_KEY does not open this broker's stored credentials: {e};"
+            " set ENCRYPTION_KEY (or ENCRYPTION_KEYS_PREVIOUS) to the key that sealed them",
+        ) from None
     print(f"broker_svc listening on {settings.bind_host}:{running.port}", flush=True)
     await run_until_signalled(running, on_stop=release)
 
 
-def main() -> int:
-    """Read the settings, prepare the process and serve."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as e:
-        print(f"broker_svc: {e}", file=sys.stderr)
-        return 2
-    prepare_process("broker_svc", settings.log_level, settings.metrics_port, settings.bind_host)
-    try:
-        asyncio.run(serve(settings))
-    except KeyCheckFailed as e:
-        print(
-            f"broker_svc: ENCRYPTION_KEY does not open this broker's stored credentials: {e};"
-            " set ENCRYPTION_KEY (or ENCRYPTION_KEYS_PREVIOUS) to the key that sealed them",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # migrate needs only DATABASE_URL: it opens no credential, so no ENCRYPTION_KEY either.
+    main("broker_svc", Settings.from_env, serve, store=BrokerStore,
+         default_database_url=DEFAULT_DATABASE_URL)

@@ -1,23 +1,26 @@
-"""Run the engine alone: ``python -m engine_svc`` (configured by environment)."""
+"""``python -m engine_svc [migrate]``: run the engine alone, configured by its environment.
+
+Start-up failures and exit codes: :mod:`meshkit.service`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-
-from engine_svc.config import Settings
+from engine_svc.config import DEFAULT_DATABASE_URL, Settings
 from engine_svc.server import build_server
+from engine_svc.store import EngineStore
 from meshkit.server import run_until_signalled
-from meshkit.service import prepare_process
+from meshkit.service import ensure_can_listen, main, prepare_process
 
 
-async def main() -> None:
+async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT."""
-    settings = Settings.from_env()
     prepare_process("engine", settings.log_level, settings.metrics_port, settings.bind_host)
+    ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
     running, stop = await build_server(settings)
     print(f"engine_svc listening on {settings.bind_host}:{running.port}", flush=True)
     await run_until_signalled(running, on_stop=stop)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main("engine_svc", Settings.from_env, serve, store=EngineStore,
+         default_database_url=DEFAULT_DATABASE_URL)

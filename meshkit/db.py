@@ -17,16 +17,65 @@ import contextlib
 import pathlib
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import aiosqlite
+
+from meshkit.settings import ConfigError
+
+# How long opening a PostgreSQL database waits for its server before giving up.
+CONNECT_TIMEOUT_SECONDS = 10
 
 Row = dict[str, Any]
 
 
 class UniqueViolation(Exception):
     """An insert or update broke a unique constraint."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database server cannot be reached or refuses us; the message names where and why.
+
+    It never holds a password: the URL in it is redacted (:func:`redact_url`).
+    """
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` fit for a message: userinfo and any ``password`` parameter replaced by ``***``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url.split(":", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        "password=***" if item.split("=", 1)[0].lower() == "password" else item
+        for item in parts.query.split("&")
+    ) if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _server_of(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return redact_url(url)
+    return f"{host or 'localhost'}:{port or 5432}"
+
+
+def _one_line(error: BaseException, url: str) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(password, "***")
+    return text or type(error).__name__
 
 
 class Executor(Protocol):
@@ -70,18 +119,32 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
-        """Open (and create) the database file at ``path``."""
-        if path != ":memory:":
-            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        """Open (and create) the database file at ``path``.
+
+        Raises
+        ------
+        ConfigError
+            When the file cannot be created or opened (naming ``DATABASE_URL``, the file, why).
+        """
+        try:
+            if path != ":memory:":
+                pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path}: {why}") from None
         connection.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
-        ):
-            await connection.execute(pragma)
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=FULL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=5000",
+            ):
+                await connection.execute(pragma)
+        except sqlite3.Error as e:
+            await connection.close()
+            raise ConfigError(f"DATABASE_URL: cannot use the SQLite file {path}: {e}") from None
         return cls(connection)
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
@@ -165,15 +228,51 @@ class PostgresDatabase:
 
     @classmethod
     async def open(cls, url: str, *, max_size: int = 10) -> PostgresDatabase:
-        """Open a pool to ``url`` and check that it answers."""
-        from psycopg.rows import dict_row
-        from psycopg_pool import AsyncConnectionPool
+        """Open a pool to ``url`` and check that it answers.
 
+        Raises
+        ------
+        ConfigError
+            When ``url`` is malformed.
+        DatabaseUnavailable
+            When the server cannot be reached or refuses the connection (naming the server
+            and the cause; never the password).
+        """
+        import psycopg
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+        server = _server_of(url)
+        try:
+            urllib.parse.urlsplit(url).port
+        except ValueError as e:
+            raise ConfigError(f"DATABASE_URL {redact_url(url)} is malformed: {e}") from None
+        # One direct connection first: it fails at once with the server's own reason, where
+        # the pool would retry quietly and end in a timeout that names neither.
+        try:
+            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        except psycopg.ProgrammingError as e:
+            raise ConfigError(
+                f"DATABASE_URL {redact_url(url)} is malformed: {_one_line(e, url)}",
+            ) from None
+        except psycopg.Error as e:
+            raise DatabaseUnavailable(
+                f"database {server} (DATABASE_URL {redact_url(url)}) is unavailable:"
+                f" {_one_line(e, url)}",
+            ) from None
+        await probe.close()
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=max_size, open=False,
             kwargs={"row_factory": dict_row, "autocommit": True},
         )
-        await pool.open(wait=True, timeout=10)
+        try:
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+        except PoolTimeout:
+            await pool.close()
+            raise DatabaseUnavailable(
+                f"database {server} (DATABASE_URL {redact_url(url)}) answered once, then no"
+                f" connection opened within {CONNECT_TIMEOUT_SECONDS} s",
+            ) from None
         return cls(pool)
 
     @staticmethod
@@ -236,10 +335,14 @@ def sqlite_path(url: str) -> str:
 async def connect(url: str) -> Database:
     """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``."""
     if url.startswith("sqlite:"):
-        return await SqliteDatabase.open(sqlite_path(url))
+        try:
+            path = sqlite_path(url)
+        except ValueError as e:
+            raise ConfigError(f"DATABASE_URL {url}: {e}") from None
+        return await SqliteDatabase.open(path)
     if url.startswith(("postgresql:", "postgres:")):
         return await PostgresDatabase.open(url)
-    raise ValueError("DATABASE_URL must start with sqlite: or postgresql:")
+    raise ConfigError("DATABASE_URL must start with sqlite: or postgresql:")
 
 
 def _statements(script: str) -> list[str]:

@@ -110,15 +110,45 @@ class TlsSettings:
             hint = " (the mesh speaks only mutual TLS; `copytrade certs` makes them)" if not given else ""
             raise ConfigError(f"{', '.join(missing)} must be set{hint}"
                               + (f" together with {', '.join(given)}" if given else ""))
-        for name, path in values.items():
-            if not os.path.isfile(path):
-                raise ConfigError(f"{name} names no readable file: {path}")
+        _check_certificates("TLS_CERT", values["TLS_CERT"])
+        _check_private_key("TLS_KEY", values["TLS_KEY"])
+        _check_certificates("TLS_CA", values["TLS_CA"])
         return cls(values["TLS_CERT"], values["TLS_KEY"], values["TLS_CA"])
 
 
-def pem_file(environ: Mapping[str, str], name: str) -> str:
-    """Return the variable ``name``: the path of an existing file (a key in PEM)."""
-    path = require(environ, name)
+def _read(name: str, path: str) -> bytes:
     if not os.path.isfile(path):
         raise ConfigError(f"{name} names no readable file: {path}")
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as e:
+        raise ConfigError(f"{name} {path} cannot be read: {e.strerror or e}") from None
+
+
+def _check_certificates(name: str, path: str) -> None:
+    # Checked here, where the variable is known: grpc would only say "Failed to bind".
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificates(_read(name, path))
+    except ValueError:
+        raise ConfigError(f"{name} {path} holds no PEM certificate") from None
+
+
+def _check_private_key(name: str, path: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        serialization.load_pem_private_key(_read(name, path), password=None)
+    except (ValueError, TypeError):
+        # The message says what is wrong, never what the file holds: it is a secret.
+        raise ConfigError(f"{name} {path} holds no unencrypted PEM private key") from None
+
+
+def pem_file(environ: Mapping[str, str], name: str) -> str:
+    """Return the variable ``name``: the path of an existing, readable file holding PEM."""
+    path = require(environ, name)
+    if b"-----BEGIN " not in _read(name, path):
+        raise ConfigError(f"{name} {path} holds no PEM data")
     return path

@@ -1,35 +1,27 @@
-"""``python -m recon_svc``: run the reconciliation service alone, configured by its environment."""
+"""``python -m recon_svc [migrate]``: run the reconciliation service alone, configured by its
+environment.
+
+Start-up failures and exit codes: :mod:`meshkit.service`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 from meshkit.server import run_until_signalled
-from meshkit.service import prepare_process
-from meshkit.settings import ConfigError
-from recon_svc.config import Settings
+from meshkit.service import ensure_can_listen, main, prepare_process
+from recon_svc.config import DEFAULT_DATABASE_URL, Settings
 from recon_svc.server import build_server
+from recon_svc.store import ReconStore
 
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain and release everything."""
+    prepare_process("recon_svc", settings.log_level, settings.metrics_port, settings.bind_host)
+    ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
     running, release = await build_server(settings)
     print(f"recon_svc listening on {settings.bind_host}:{running.port}", flush=True)
     await run_until_signalled(running, on_stop=release)
 
 
-def main() -> int:
-    """Read the settings, prepare the process and serve."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as e:
-        print(f"recon_svc: {e}", file=sys.stderr)
-        return 2
-    prepare_process("recon_svc", settings.log_level, settings.metrics_port, settings.bind_host)
-    asyncio.run(serve(settings))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main("recon_svc", Settings.from_env, serve, store=ReconStore,
+         default_database_url=DEFAULT_DATABASE_URL)
