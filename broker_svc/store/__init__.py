@@ -155,9 +155,9 @@ class BrokerStore:
             raise
         return cls(database, audit_actor=audit_actor)
 
-    async def migrate(self) -> None:
-        """Apply the broker's migrations not applied yet."""
-        await db.migrate(self.database, "broker", SCHEMA_DIR)
+    async def migrate(self) -> list[int]:
+        """Apply the broker's migrations not applied yet; return the versions applied now."""
+        return await db.migrate(self.database, "broker", SCHEMA_DIR)
 
     async def close(self) -> None:
         """Close the database."""

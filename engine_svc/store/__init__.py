@@ -417,9 +417,9 @@ class EngineStore:
         await store.migrate()
         return store
 
-    async def migrate(self) -> None:
-        """Apply the schema files not applied yet."""
-        await db.migrate(self.database, SERVICE, SCHEMA_DIR)
+    async def migrate(self) -> list[int]:
+        """Apply the schema files not applied yet; return the versions applied now."""
+        return await db.migrate(self.database, SERVICE, SCHEMA_DIR)
 
     async def close(self) -> None:
         """Close the database."""

@@ -83,9 +83,9 @@ class ReconStore:
             raise
         return cls(database)
 
-    async def migrate(self) -> None:
-        """Apply the service's migrations not applied yet."""
-        await db.migrate(self.database, SERVICE, SCHEMA_DIR)
+    async def migrate(self) -> list[int]:
+        """Apply the service's migrations not applied yet; return the versions applied now."""
+        return await db.migrate(self.database, SERVICE, SCHEMA_DIR)
 
     async def close(self) -> None:
         """Close the database."""

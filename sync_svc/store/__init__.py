@@ -127,9 +127,9 @@ class SyncStore:
         await store.migrate()
         return store
 
-    async def migrate(self) -> None:
-        """Apply the schema migrations not applied yet."""
-        await db.migrate(self.database, "sync", SCHEMA_DIR)
+    async def migrate(self) -> list[int]:
+        """Apply the schema migrations not applied yet; return the versions applied now."""
+        return await db.migrate(self.database, "sync", SCHEMA_DIR)
 
     async def close(self) -> None:
         """Close the database."""
