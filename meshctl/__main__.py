@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import asyncio
+import os
 import pathlib
 import random
 import signal
@@ -15,16 +16,28 @@ from typing import Any
 import aiohttp
 
 from meshctl.api import RestClient, SimAdmin
-from meshctl.launcher import Mesh
+from meshctl.launcher import Mesh, Ports
+
+DATA_DIR_ENV = "COPYTRADE_DATA_DIR"
+
+
+def _port_base(text: str) -> int:
+    try:
+        Ports.from_base(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copytrade", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    default_data_dir = os.environ.get(DATA_DIR_ENV, "").strip() or ".copytrade"
 
     def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--data-dir", default=".copytrade", type=pathlib.Path,
-                       help="where databases, keys and logs live (default .copytrade)")
+        p.add_argument("--data-dir", default=default_data_dir, type=pathlib.Path,
+                       help=f"where databases, keys and logs live (default ${DATA_DIR_ENV},"
+                            f" else .copytrade; now {default_data_dir})")
         p.add_argument("--database-url", default=None,
                        help="one PostgreSQL URL for every service instead of SQLite files")
         return p
@@ -38,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--sim-rate-limits", action="store_true", help="enforce venue rate limits in the emulators")
     up.add_argument("--tls", action="store_true",
                     help="serve the REST gateway over HTTPS with its certificate from the mesh CA")
+    up.add_argument("--port-base", type=_port_base, default=None, metavar="N",
+                    help="gateway on N, broker/engine/sync/recon gRPC on N+1..N+4, emulators"
+                         " (binance, coinbase, kraken) on N+5..N+7, metrics on N+10..N+13;"
+                         " default 8080, 50051-50054, 9101-9103, 9091-9094")
 
     certs = with_data_dir(sub.add_parser(
         "certs", help="make the mesh's CA, one certificate per component and the assertion keys"))
@@ -74,12 +91,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_when_no_mesh(data_dir: pathlib.Path, database_url: str | None) -> None:
+    """Warn (stderr) when ``data_dir`` holds no mesh: a user made there reaches no gateway."""
+    from meshctl.launcher import certs_dir
+
+    missing = []
+    if database_url is None and not (data_dir / "gateway.db").exists():
+        missing.append("no gateway.db")
+    if not (certs_dir(data_dir) / "ca.crt").exists():
+        missing.append("no certs/ca.crt")
+    if missing:
+        print(f"copytrade user add: warning: {data_dir.resolve()} holds no mesh"
+              f" ({', '.join(missing)}); the token works only with a mesh started on this data"
+              f" dir (copytrade up --data-dir {data_dir}, or set {DATA_DIR_ENV})",
+              file=sys.stderr)
+
+
 async def _add_user(
     data_dir: pathlib.Path, database_url: str | None, name: str, plan: str,
     expires_in: str | None = None,
 ) -> str:
     from gateway.users import add_user, open_store, parse_duration
 
+    _warn_when_no_mesh(data_dir, database_url)
     lifetime = parse_duration(expires_in) if expires_in else None
     url = database_url or f"sqlite:///{data_dir.resolve()}/gateway.db"
     database = await open_store(url)
@@ -130,8 +164,20 @@ async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    mesh = Mesh(args.data_dir, venues=args.venues, shared_database_url=args.database_url,
-                log_level=args.log_level, sim_rate_limits=args.sim_rate_limits, https=args.tls)
+    from meshctl.supervisor import Supervisor
+
+    ports = Ports.from_base(args.port_base) if args.port_base is not None else Ports()
+    mesh = Mesh(args.data_dir, ports=ports, venues=args.venues,
+                shared_database_url=args.database_url, log_level=args.log_level,
+                sim_rate_limits=args.sim_rate_limits, https=args.tls)
+    taken = mesh.taken_ports()
+    if taken:
+        # Another mesh on these ports would answer our readiness checks: refuse before starting.
+        for port, what, holder in taken:
+            print(f"copytrade up: port {port} ({what}) is in use by {holder}", file=sys.stderr)
+        print("copytrade up: refusing to start; stop what holds the ports, or choose others"
+              " with --port-base N", file=sys.stderr)
+        return 1
     made = mesh.ensure_credentials()
     if made:
         print(f"made mesh credentials in {args.data_dir / 'certs'}: {', '.join(made)}")
@@ -151,7 +197,8 @@ async def _up(args: argparse.Namespace) -> int:
             print(f"REST: HTTPS with the mesh CA's certificate (curl --cacert {mesh.ca_file})")
         else:
             print("REST: plain HTTP on loopback only (copytrade up --tls serves HTTPS)")
-        tasks: list[Any] = []
+        print("supervising: a component that exits is restarted (backoff 1s doubling to 30s)")
+        tasks: list[Any] = [asyncio.create_task(Supervisor(mesh).run(stop))]
         if args.demo:
             tasks.append(asyncio.create_task(_seed_demo(mesh, stop)))
         await stop.wait()

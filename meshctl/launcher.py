@@ -29,6 +29,8 @@ from meshkit.settings import TlsSettings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENUES = ("binance", "coinbase", "kraken")
+PORT_BASE_SPAN = 13
+"""The highest offset from ``--port-base`` a mesh uses (recon's metrics)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,21 @@ class Ports:
     venues: Mapping[str, int] = field(
         default_factory=lambda: {"binance": 9101, "coinbase": 9102, "kraken": 9103},
     )
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        """Lay every port out from ``base`` (``copytrade up --port-base``).
+
+        ``base`` the gateway; ``base+1`` .. ``base+4`` the gRPC ports of broker, engine, sync
+        and recon; ``base+5`` .. ``base+7`` the Binance, Coinbase and Kraken emulators;
+        ``base+10`` .. ``base+13`` the metrics of broker, engine, sync and recon.
+        """
+        if not 1 <= base <= 65535 - PORT_BASE_SPAN:
+            raise ValueError(f"--port-base must be between 1 and {65535 - PORT_BASE_SPAN}, got {base}")
+        return cls(
+            gateway=base, broker=base + 1, engine=base + 2, sync=base + 3, recon=base + 4,
+            metrics_base=base + 9, venues={name: base + 5 + i for i, name in enumerate(VENUES)},
+        )
 
     @classmethod
     def free(cls) -> Ports:
@@ -227,6 +244,23 @@ class Mesh:
             component.env.update(self.component_env.get(component.name, {}))
         return plan
 
+    def planned_ports(self) -> list[tuple[int, str]]:
+        """Return every loopback port this mesh listens on, with what listens there."""
+        p = self.ports
+        rows = [(p.gateway, "REST gateway"), (p.broker, "broker gRPC"), (p.engine, "engine gRPC"),
+                (p.sync, "sync gRPC"), (p.recon, "recon gRPC")]
+        rows += [(port, f"{name} emulator") for name, port in p.venues.items()
+                 if self.venues == "sim" and name in self.venue_urls]
+        if p.metrics_base:
+            rows += [(p.metrics_base + i, f"{name} metrics")
+                     for i, name in enumerate(("broker", "engine", "sync", "recon"), start=1)]
+        return rows
+
+    def taken_ports(self) -> list[tuple[int, str, str]]:
+        """Return (port, what needs it, what holds it) for each planned port already bound."""
+        return [(port, what, port_holder(port) or "another process")
+                for port, what in self.planned_ports() if not port_free(port)]
+
     def ensure_credentials(self) -> list[str]:
         """Make the mesh's CA, certificates and assertion keys on first run; return what was made."""
         return pki.ensure_mesh_credentials(certs_dir(self.data_dir))
@@ -338,6 +372,66 @@ class Mesh:
             except subprocess.TimeoutExpired:
                 component.process.kill()
                 component.process.wait()
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether ``host:port`` can be bound now (a quick bind test)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def listening_pid(port: int) -> int | None:
+    """Return the pid of the process listening on TCP ``port``, when /proc says (Linux)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = pathlib.Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return int(entry.name)
+    return None
+
+
+def process_name(pid: int) -> str:
+    """Return a short name of a process: its program and, for ``python -m``, the module.
+
+    Never its whole command line, which may hold a secret.
+    """
+    try:
+        argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [word.decode(errors="replace") for word in argv if word]
+    if not words:
+        return "?"
+    name = pathlib.Path(words[0]).name
+    if "-m" in words[:-1]:
+        name += f" -m {words[words.index('-m') + 1]}"
+    return name
+
+
+def port_holder(port: int) -> str | None:
+    """Describe who listens on ``port`` (``pid 123 (python -m gateway)``), or ``None``."""
+    pid = listening_pid(port)
+    return None if pid is None else f"pid {pid} ({process_name(pid)})"
 
 
 async def grpc_serving(address: str, tls: TlsSettings) -> bool:
