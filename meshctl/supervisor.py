@@ -9,6 +9,7 @@ is printed, with the last line of the component's log (where a failed start says
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class Supervisor:
         self,
         mesh: Mesh,
         *,
-        out: Output = print,
+        out: Output = functools.partial(print, flush=True),
         clock: Callable[[], float] = time.monotonic,
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:

@@ -146,9 +146,28 @@ def _check_private_key(name: str, path: str) -> None:
         raise ConfigError(f"{name} {path} holds no unencrypted PEM private key") from None
 
 
+def _loads(data: bytes) -> bool:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    loaders = (
+        serialization.load_pem_public_key,
+        lambda pem: serialization.load_pem_private_key(pem, password=None),
+        x509.load_pem_x509_certificates,
+    )
+    for load in loaders:
+        try:
+            load(data)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+        return True
+    return False
+
+
 def pem_file(environ: Mapping[str, str], name: str) -> str:
-    """Return the variable ``name``: the path of an existing, readable file holding PEM."""
+    """Return the variable ``name``: the path of an existing, readable PEM key or certificate."""
     path = require(environ, name)
-    if b"-----BEGIN " not in _read(name, path):
-        raise ConfigError(f"{name} {path} holds no PEM data")
+    if not _loads(_read(name, path)):
+        raise ConfigError(f"{name} {path} holds no PEM key or certificate")
     return path
