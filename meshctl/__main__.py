@@ -187,7 +187,12 @@ async def _up(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     mesh.start()
     try:
-        await mesh.wait_ready()
+        try:
+            await mesh.wait_ready()
+        except (RuntimeError, TimeoutError) as e:
+            # A component that cannot start says why in the last line of its log (shown here).
+            print(f"copytrade up: the mesh did not start: {e}", file=sys.stderr)
+            return 1
         print("copytrade mesh is up:")
         for what, where in mesh.addresses():
             print(f"  {what:<18} {where}")

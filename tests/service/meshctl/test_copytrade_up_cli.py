@@ -213,3 +213,18 @@ def test_copytrade_data_dir_is_the_default_data_dir(
     assert (tmp_path / "from-env" / "gateway.db").exists()
     warning = capsys.readouterr().err
     assert str(tmp_path / "from-env") in warning and "no certs" not in warning
+
+
+def test_up_whose_component_cannot_start_exits_one_with_its_reason(tmp_path: pathlib.Path) -> None:
+    data_dir = tmp_path / "mesh"
+    (data_dir / "gateway.db").mkdir(parents=True)  # a folder where the gateway's SQLite file goes
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-m", "meshctl", "up", "--data-dir", str(data_dir),
+         "--port-base", str(free_port_base())],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "copytrade up: the mesh did not start: gateway exited with code 2" in result.stderr
+    assert "DATABASE_URL" in result.stderr
