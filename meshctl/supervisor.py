@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from meshctl.launcher import Mesh
 
 Output = Callable[[str], None]
+_PRINT: Output = functools.partial(print, flush=True)
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Supervisor:
         self,
         mesh: Mesh,
         *,
-        out: Output = functools.partial(print, flush=True),
+        out: Output = _PRINT,
         clock: Callable[[], float] = time.monotonic,
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
@@ -113,5 +114,5 @@ class Supervisor:
             self.check()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -247,7 +247,7 @@ class PostgresDatabase:
 
         server = _server_of(url)
         try:
-            urllib.parse.urlsplit(url).port
+            _ = urllib.parse.urlsplit(url).port  # a port that is no number
         except ValueError as e:
             raise ConfigError(f"DATABASE_URL {redact_url(url)} is malformed: {e}") from None
         # One direct connection first: it fails at once with the server's own reason, where

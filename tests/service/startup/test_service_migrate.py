@@ -23,7 +23,7 @@ def migrate(module: str, url: str, cwd: pathlib.Path) -> subprocess.CompletedPro
     env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": url,
            "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
     return subprocess.run([sys.executable, "-m", module, "migrate"], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 async def applied_versions(url: str, service: str) -> list[int]:

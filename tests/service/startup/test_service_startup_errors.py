@@ -42,7 +42,7 @@ def start(module: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.Com
     """Run ``python -m module`` to its end (a hang fails the test after 40 s)."""
     return subprocess.run(
         [sys.executable, "-m", module], env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=40,
+        timeout=40, check=False,
     )
 
 
@@ -129,5 +129,5 @@ def test_port_in_use_exits_unavailable(module: str, tmp_path: pathlib.Path) -> N
 def test_unknown_argument_is_a_usage_error(tmp_path: pathlib.Path) -> None:
     env = service_env("recon_svc", tmp_path)
     result = subprocess.run([sys.executable, "-m", "recon_svc", "migrat"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=40)
+                            capture_output=True, text=True, timeout=40, check=False)
     assert_one_line(result, 2, "migrate", "migrat")
