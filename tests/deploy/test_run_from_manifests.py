@@ -424,11 +424,11 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
     docs = render("overlays/dev")
     cluster = Cluster(docs, tmp_path / "cluster", database)
     assert set(cluster.pods) == {"exchange-sim", "broker", "engine", "sync", "recon", "gateway"}
-    from meshkit import service as meshkit_service
-
-    if hasattr(meshkit_service, "migrate_database"):  # `python -m <package> migrate` exists
-        for job in of_kind(docs, "Job"):
-            cluster.run_job(job)
+    jobs = of_kind(docs, "Job")
+    assert {job["metadata"]["name"] for job in jobs} >= {f"{name}-migrate" for name in
+                                                         ("broker", "engine", "sync", "recon", "gateway")}
+    for job in jobs:
+        cluster.run_job(job)
     try:
         for pod in cluster.pods.values():
             cluster.spawn(pod)
