@@ -55,7 +55,9 @@ def chaos_collector(pytestconfig: pytest.Config) -> Collector:
     return pytestconfig.stash[_COLLECTOR]
 
 
-@pytest.fixture(scope="session")
+# Module scope: the meshes (a dozen processes that keep polling their leaders) stop when the
+# exactly-once module ends instead of running on beside every later test of the session.
+@pytest.fixture(scope="module")
 def chaos_meshes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ChaosMesh]]:
     """One running mesh per backend (SQLite files; PostgreSQL when configured)."""
     base = postgres_base_url()
