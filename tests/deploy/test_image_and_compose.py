@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from deploy_manifests import COMPONENTS, GRPC_SERVICES
 
 from meshctl.launcher import Mesh
 from meshkit.testing import TEST_PKI, trust_env
@@ -25,16 +26,7 @@ from meshkit.testing import TEST_PKI, trust_env
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "compose.yaml"
-
-# Compose service name (= certificate identity) -> the module its container runs.
-COMPONENTS = {
-    "broker": "broker_svc",
-    "engine": "engine_svc",
-    "sync": "sync_svc",
-    "recon": "recon_svc",
-    "gateway": "gateway",
-}
-GRPC_SERVICES = ("broker", "engine", "sync", "recon")
+# Compose service names are the Kubernetes names (COMPONENTS): each component's mesh identity.
 EMULATOR = "exchange-sim"
 OURS = (*COMPONENTS, EMULATOR)
 # What .env would hold; the test stands in for it.
