@@ -17,11 +17,12 @@ from datetime import UTC
 from typing import Any
 
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as recon_pb
 
 from gateway.errors import invalid_argument
-from meshkit.audit import AuditEntry
+from meshkit.audit import AuditEntry, message_fields
 from meshkit.codec import to_iso
 from meshkit.errors import FieldViolation
 
@@ -157,22 +158,8 @@ def from_proto(chain: str, message: Any) -> dict[str, Any]:
 
 
 def from_entry(chain: str, entry: AuditEntry) -> dict[str, Any]:
-    """Return the JSON of one entry of a chain the gateway reads itself."""
-    return {
-        "service": chain,
-        "seq": entry.seq,
-        "time": entry.time,
-        "actor": entry.actor,
-        "request_id": entry.request_id,
-        "owner_user_id": entry.owner_user_id,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "action": entry.action,
-        "before": json.loads(entry.before),
-        "after": json.loads(entry.after),
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }
+    """Return the JSON of one entry of a chain the gateway reads itself (the wire's shape)."""
+    return from_proto(chain, types_pb2.AuditEntry(**message_fields(entry)))
 
 
 def merge(page: Page, fetched: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
