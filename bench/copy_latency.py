@@ -66,7 +66,9 @@ PROFILE_RATE = 100
 
 def py_spy() -> str:
     """Return the py-spy executable, or exit saying how to get it."""
-    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(pathlib.Path(sys.executable).parent))
+    found = shutil.which("py-spy") or shutil.which(
+        "py-spy", path=str(pathlib.Path(sys.executable).parent)
+    )
     if found is None:
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     return found
@@ -85,11 +87,31 @@ class Profiler:
         for component in self.mesh.components:
             assert component.process is not None
             path = self.out / f"{component.name}.folded"
-            self.procs.append((component.name, path, subprocess.Popen(
-                [exe, "record", "--pid", str(component.process.pid), "--rate", str(PROFILE_RATE),
-                 "--format", "raw", "--duration", str(max(1, round(seconds))), "--output",
-                 str(path), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+            self.procs.append(
+                (
+                    component.name,
+                    path,
+                    subprocess.Popen(
+                        [
+                            exe,
+                            "record",
+                            "--pid",
+                            str(component.process.pid),
+                            "--rate",
+                            str(PROFILE_RATE),
+                            "--format",
+                            "raw",
+                            "--duration",
+                            str(max(1, round(seconds))),
+                            "--output",
+                            str(path),
+                            "--nonblocking",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    ),
+                )
+            )
 
     def report(self, seconds: float) -> list[str]:
         """Wait for the samplers; return a line per process: CPU seconds and hottest frames."""
@@ -109,15 +131,35 @@ class Profiler:
                 for group in {_group_of(frame) for frame in stack.split(";")} - {""}:
                     under[group] += int(count)
             busy = total / PROFILE_RATE
-            top = ", ".join(f"{group} {100 * n / total:.0f}%"
-                            for group, n in under.most_common(5)) if total else "-"
+            top = (
+                ", ".join(f"{group} {100 * n / total:.0f}%" for group, n in under.most_common(5))
+                if total
+                else "-"
+            )
             lines.append(f"{name} busy {busy:.1f} s of {seconds:.0f} s, under {top}")
         return lines
 
 
-GROUPS = ("ccxt", "grpc", "google/protobuf", "aiohttp", "aiosqlite", "sqlite3", "psycopg",
-          "json", "cryptography", "jwt", "hmac", "exchange_sim", "broker_svc", "engine_svc",
-          "sync_svc", "recon_svc", "gateway", "meshkit")
+GROUPS = (
+    "ccxt",
+    "grpc",
+    "google/protobuf",
+    "aiohttp",
+    "aiosqlite",
+    "sqlite3",
+    "psycopg",
+    "json",
+    "cryptography",
+    "jwt",
+    "hmac",
+    "exchange_sim",
+    "broker_svc",
+    "engine_svc",
+    "sync_svc",
+    "recon_svc",
+    "gateway",
+    "meshkit",
+)
 
 
 def _group_of(frame: str) -> str:
@@ -129,8 +171,15 @@ def _group_of(frame: str) -> str:
     return ""
 
 
-async def run(followers: int, orders: int, sync_interval: int, gap: float,
-              websocket: bool, venues: list[str], profile: bool = False) -> dict[str, Any]:
+async def run(
+    followers: int,
+    orders: int,
+    sync_interval: int,
+    gap: float,
+    websocket: bool,
+    venues: list[str],
+    profile: bool = False,
+) -> dict[str, Any]:
     """Run the scenario on a fresh mesh and return the latency figures in milliseconds."""
     with tempfile.TemporaryDirectory(prefix="copytrade-bench-") as tmp:
         mesh = Mesh(pathlib.Path(tmp), ports=Ports.free(), log_level="WARNING")
@@ -138,46 +187,83 @@ async def run(followers: int, orders: int, sync_interval: int, gap: float,
         try:
             await mesh.wait_ready()
             profiler = Profiler(mesh, pathlib.Path(tmp)) if profile else None
-            return await _scenario(mesh, followers, orders, sync_interval, gap, websocket, venues,
-                                   profiler)
+            return await _scenario(
+                mesh, followers, orders, sync_interval, gap, websocket, venues, profiler
+            )
         finally:
             mesh.stop()
 
 
-async def _scenario(mesh: Mesh, followers: int, orders: int, sync_interval: int,
-                    gap: float, websocket: bool, venues: list[str],
-                    profiler: Profiler | None = None) -> dict[str, Any]:
+async def _scenario(
+    mesh: Mesh,
+    followers: int,
+    orders: int,
+    sync_interval: int,
+    gap: float,
+    websocket: bool,
+    venues: list[str],
+    profiler: Profiler | None = None,
+) -> dict[str, Any]:
     token = await create_user(mesh, "bench")
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
         sim = sims["binance"]
         leader_keys = await sim.create_account({"USDT": "1000000"})
-        leader_id = (await api.call("POST", "/exchanges", {
-            "exchange_name": "binance", **{k: leader_keys[k] for k in ("api_key", "api_secret")},
-        }))["exchange"]["exchange_id"]
+        leader_id = (
+            await api.call(
+                "POST",
+                "/exchanges",
+                {
+                    "exchange_name": "binance",
+                    **{k: leader_keys[k] for k in ("api_key", "api_secret")},
+                },
+            )
+        )["exchange"]["exchange_id"]
         follower_keys, targets = [], []
         for index in range(followers):
             venue = venues[index % len(venues)]
             quote = "USDT" if venue == "binance" else "USD"
             keys = await sims[venue].create_account({quote: "100000"})
             follower_keys.append((venue, keys))
-            targets.append((await api.call("POST", "/exchanges", {
-                "exchange_name": venue, **{k: keys[k] for k in ("api_key", "api_secret")},
-            }))["exchange"]["exchange_id"])
-        config_id = (await api.call("POST", "/start", {
-            "source_exchange_id": leader_id, "target_exchange_ids": targets,
-            "copy_settings": {"allow_quote_equivalence": True},
-            # The leader trades faster than the default 60 orders a minute per follower.
-            "risk_limits": {"max_orders_per_minute": 1000},
-            "sync_settings": {"sync_interval": sync_interval, "enable_websocket": websocket}}))["config_id"]
+            targets.append(
+                (
+                    await api.call(
+                        "POST",
+                        "/exchanges",
+                        {
+                            "exchange_name": venue,
+                            **{k: keys[k] for k in ("api_key", "api_secret")},
+                        },
+                    )
+                )["exchange"]["exchange_id"]
+            )
+        config_id = (
+            await api.call(
+                "POST",
+                "/start",
+                {
+                    "source_exchange_id": leader_id,
+                    "target_exchange_ids": targets,
+                    "copy_settings": {"allow_quote_equivalence": True},
+                    # The leader trades faster than the default 60 orders a minute per follower.
+                    "risk_limits": {"max_orders_per_minute": 1000},
+                    "sync_settings": {
+                        "sync_interval": sync_interval,
+                        "enable_websocket": websocket,
+                    },
+                },
+            )
+        )["config_id"]
         exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
         window = orders * (gap + 0.02) + 2
         if profiler is not None:
             profiler.start(window)
         try:
             for index in range(orders):
-                await exchange.create_order("BTC/USDT", "market", "buy" if index % 2 == 0 else "sell", 0.02)
+                await exchange.create_order(
+                    "BTC/USDT", "market", "buy" if index % 2 == 0 else "sell", 0.02
+                )
                 await asyncio.sleep(gap)
         finally:
             await exchange.close()
@@ -185,8 +271,11 @@ async def _scenario(mesh: Mesh, followers: int, orders: int, sync_interval: int,
         leader_trades = {str(t["trade_id"]): t for t in await sim.trades(leader_keys["api_key"])}
         intents = (await api.call("GET", f"/orders/{config_id}?page_size=5000"))["orders"]
         signal_of = {i["client_order_id"]: i["signal_id"] for i in intents}
-        skipped = [f"{i['symbol']} {i['side']} {i['reason']}" for i in intents
-                   if i["state"] != "INTENT_STATE_FILLED"]
+        skipped = [
+            f"{i['symbol']} {i['side']} {i['reason']}"
+            for i in intents
+            if i["state"] != "INTENT_STATE_FILLED"
+        ]
         if skipped:
             print(f"not filled: {len(skipped)}: {skipped[:10]}")
         latencies = []
@@ -195,9 +284,14 @@ async def _scenario(mesh: Mesh, followers: int, orders: int, sync_interval: int,
                 trade = leader_trades[signal_of[order["client_order_id"]]]
                 latencies.append(float(order["created_ms"] - trade["time_ms"]))
     profile = profiler.report(window) if profiler is not None else []
-    return {"copies": len(latencies), "p50": percentile(latencies, 0.5),
-            "p99": percentile(latencies, 0.99), "max": max(latencies),
-            "mean": statistics.fmean(latencies), "profile": profile}
+    return {
+        "copies": len(latencies),
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies),
+        "mean": statistics.fmean(latencies),
+        "profile": profile,
+    }
 
 
 def main() -> int:
@@ -205,33 +299,56 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--followers", type=int, default=10)
     parser.add_argument("--orders", type=int, default=200)
-    parser.add_argument("--venues", default="binance,coinbase,kraken",
-                        help="follower venues, assigned in turn (the leader is on binance)")
+    parser.add_argument(
+        "--venues",
+        default="binance,coinbase,kraken",
+        help="follower venues, assigned in turn (the leader is on binance)",
+    )
     parser.add_argument("--sync-interval", type=int, default=1, help="polling interval, seconds")
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between leader orders")
-    parser.add_argument("--mode", choices=["websocket", "polling"], default="websocket",
-                        help="websocket: fills streamed (backfill every --sync-interval); polling only")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample every mesh process with py-spy while the leader trades")
+    parser.add_argument(
+        "--mode",
+        choices=["websocket", "polling"],
+        default="websocket",
+        help="websocket: fills streamed (backfill every --sync-interval); polling only",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample every mesh process with py-spy while the leader trades",
+    )
     args = parser.parse_args()
     if args.profile:
         py_spy()
     started = time.monotonic()
     venues = [v.strip() for v in args.venues.split(",") if v.strip()]
-    figures = asyncio.run(run(args.followers, args.orders, args.sync_interval, args.gap,
-                              args.mode == "websocket", venues, args.profile))
+    figures = asyncio.run(
+        run(
+            args.followers,
+            args.orders,
+            args.sync_interval,
+            args.gap,
+            args.mode == "websocket",
+            venues,
+            args.profile,
+        )
+    )
     mode = "websocket" if args.mode == "websocket" else f"polling {args.sync_interval}s"
-    line = (f"copy_latency {mode}: {figures['copies']} copies "
-            f"({args.orders} leader orders x {args.followers} followers on {'/'.join(venues)}): "
-            f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
-            f"mean {figures['mean']:.1f} ms")
+    line = (
+        f"copy_latency {mode}: {figures['copies']} copies "
+        f"({args.orders} leader orders x {args.followers} followers on {'/'.join(venues)}): "
+        f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
+        f"mean {figures['mean']:.1f} ms"
+    )
     if figures["profile"]:
         line += " (py-spy, CPU while the leader traded: " + "; ".join(figures["profile"]) + ")"
     print(line)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")
     results = ROOT / "bench" / "RESULTS.md"
     if not results.exists():
-        results.write_text("# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n")
+        results.write_text(
+            "# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n"
+        )
     with results.open("a") as handle:
         handle.write(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {line} — {machine()}\n")
     return 0

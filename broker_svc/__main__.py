@@ -30,5 +30,10 @@ async def serve(settings: Settings) -> None:
 
 if __name__ == "__main__":
     # migrate needs only DATABASE_URL: it opens no credential, so no ENCRYPTION_KEY either.
-    main("broker_svc", Settings.from_env, serve, store=BrokerStore,
-         default_database_url=DEFAULT_DATABASE_URL)
+    main(
+        "broker_svc",
+        Settings.from_env,
+        serve,
+        store=BrokerStore,
+        default_database_url=DEFAULT_DATABASE_URL,
+    )

@@ -11,27 +11,30 @@ from meshkit.access import table
 
 SERVICE = "copytrade.broker.v1.BrokerService"
 
-RULES = table(SERVICE, {
-    # Accounts and credentials: a user through the gateway.
-    "RegisterExchange": {"gateway"},
-    "ListExchanges": {"gateway"},
-    "DeleteExchange": {"gateway"},
-    "TestBroker": {"gateway"},
-    "ListSupportedExchanges": {"gateway"},
-    # An account's venue and owner: the services that copy from and to it.
-    "GetExchange": {"engine", "sync"},
-    # Orders: the engine alone (the copy path, stops, kill switch, the resolver).
-    "PlaceOrder": {"engine"},
-    "GetOrder": {"engine"},
-    "CancelOrder": {"engine"},
-    # Reads.
-    "ListOrders": {"recon"},
-    "ListFills": {"sync"},
-    "GetPortfolio": {"engine", "sync"},
-    "GetMarket": {"engine"},
-    "ListCandles": {"engine"},
-    "WatchFills": {"sync"},
-    # Follower order updates are the engine's to follow (it owns the copies).
-    "WatchOrders": {"engine"},
-    "ListAuditEntries": {"gateway"},
-})
+RULES = table(
+    SERVICE,
+    {
+        # Accounts and credentials: a user through the gateway.
+        "RegisterExchange": {"gateway"},
+        "ListExchanges": {"gateway"},
+        "DeleteExchange": {"gateway"},
+        "TestBroker": {"gateway"},
+        "ListSupportedExchanges": {"gateway"},
+        # An account's venue and owner: the services that copy from and to it.
+        "GetExchange": {"engine", "sync"},
+        # Orders: the engine alone (the copy path, stops, kill switch, the resolver).
+        "PlaceOrder": {"engine"},
+        "GetOrder": {"engine"},
+        "CancelOrder": {"engine"},
+        # Reads.
+        "ListOrders": {"recon"},
+        "ListFills": {"sync"},
+        "GetPortfolio": {"engine", "sync"},
+        "GetMarket": {"engine"},
+        "ListCandles": {"engine"},
+        "WatchFills": {"sync"},
+        # Follower order updates are the engine's to follow (it owns the copies).
+        "WatchOrders": {"engine"},
+        "ListAuditEntries": {"gateway"},
+    },
+)

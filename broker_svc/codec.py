@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.common.v1 import types_pb2
-
 from broker_svc.domain.model import (
     Candle,
     ConnectionReport,
@@ -21,6 +18,8 @@ from broker_svc.domain.model import (
     VenueProfile,
 )
 from broker_svc.domain.portfolio import Portfolio
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.common.v1 import types_pb2
 from meshkit.codec import set_decimal, timestamp_to_proto
 
 SIDE_FROM_PROTO = {

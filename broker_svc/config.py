@@ -100,6 +100,7 @@ class Settings:
             ),
             resend_safe_after_seconds=(
                 s.integer(environ, "RESEND_SAFE_AFTER_SECONDS", 0, minimum=1, maximum=3_600)
-                if environ.get("RESEND_SAFE_AFTER_SECONDS", "").strip() else None
+                if environ.get("RESEND_SAFE_AFTER_SECONDS", "").strip()
+                else None
             ),
         )

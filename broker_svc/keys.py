@@ -89,7 +89,10 @@ def _opens(cipher: Cipher, row: AccountRow) -> bool:
 def _check_opens(cipher: Cipher, check: KeyCheck) -> bool:
     try:
         plaintext = cipher.decrypt(
-            check.ciphertext, check.nonce, check.key_id, KEY_CHECK_ASSOCIATED_DATA,
+            check.ciphertext,
+            check.nonce,
+            check.key_id,
+            KEY_CHECK_ASSOCIATED_DATA,
         )
     except DecryptionError:
         return False
@@ -144,16 +147,16 @@ async def rotation_report(store: BrokerStore, cipher: Cipher, resealed: int = 0)
         accounts=sum(by_key.values()),
         on_current_key=by_key.get(cipher.key_id, 0),
         on_previous_keys=sum(count for key_id, count in by_key.items() if key_id in previous),
-        unreadable=sum(
-            count for key_id, count in by_key.items() if key_id not in cipher.key_ids
-        ),
+        unreadable=sum(count for key_id, count in by_key.items() if key_id not in cipher.key_ids),
         resealed=resealed,
         key_check_current=check is not None and check.key_id == cipher.key_id,
     )
 
 
 async def reseal_credentials(
-    store: BrokerStore, cipher: Cipher, progress: Progress | None = None,
+    store: BrokerStore,
+    cipher: Cipher,
+    progress: Progress | None = None,
 ) -> int:
     """Re-seal, row by row, every live account not sealed by the current key; return how many.
 
@@ -168,7 +171,10 @@ async def reseal_credentials(
             associated = account_associated_data(row.account.exchange_id, row.account.user_id)
             try:
                 ciphertext, nonce, key_id = cipher.rewrap(
-                    row.ciphertext, row.nonce, row.key_id, associated,
+                    row.ciphertext,
+                    row.nonce,
+                    row.key_id,
+                    associated,
                 )
             except DecryptionError:
                 log.error(
@@ -178,10 +184,18 @@ async def reseal_credentials(
                 )
             else:
                 if await store.replace_credentials(
-                    row.account.exchange_id, row.key_id, ciphertext, nonce, key_id,
+                    row.account.exchange_id,
+                    row.key_id,
+                    ciphertext,
+                    nonce,
+                    key_id,
                     audit=AuditEvent(
-                        row.account.user_id, "exchange_account", row.account.exchange_id,
-                        "key_rotation", {"key_id": row.key_id}, {"key_id": key_id},
+                        row.account.user_id,
+                        "exchange_account",
+                        row.account.exchange_id,
+                        "key_rotation",
+                        {"key_id": row.key_id},
+                        {"key_id": key_id},
                     ),
                 ):
                     resealed += 1
@@ -210,7 +224,9 @@ async def reseal_key_check(store: BrokerStore, cipher: Cipher, now: datetime | N
 
 
 async def rotate_credentials(
-    store: BrokerStore, cipher: Cipher, progress: Progress | None = None,
+    store: BrokerStore,
+    cipher: Cipher,
+    progress: Progress | None = None,
 ) -> RotationReport:
     """Move every credential and then the key-check value to the current key.
 

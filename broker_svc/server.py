@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
-
+from broker_svc.access import RULES
 from broker_svc.adapters.ratelimit import RateLimits
 from broker_svc.adapters.venues import CcxtVenues
 from broker_svc.config import Settings
@@ -17,9 +15,9 @@ from broker_svc.ports import Clock, Venues
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
-from meshkit import metrics
-from broker_svc.access import RULES
-from meshkit import access
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from meshkit import access, metrics
 from meshkit.server import Registration, RunningServer, start_server
 
 DOMAIN = "broker.copytrade"
@@ -56,8 +54,13 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
             max_wait=settings.rate_limit_max_wait_ms / 1000,
         ),
     )
-    broker = Broker(store, venues, cipher, deps.clock,
-                    resend_safe_after_seconds=settings.resend_safe_after_seconds)
+    broker = Broker(
+        store,
+        venues,
+        cipher,
+        deps.clock,
+        resend_safe_after_seconds=settings.resend_safe_after_seconds,
+    )
     broker.start_key_rotation()  # re-seals what older keys sealed while the broker serves
     return broker
 
@@ -85,8 +88,8 @@ async def build_server(
         host=settings.bind_host,
         port=settings.grpc_port if port is None else port,
         tls=settings.tls,
-            guard=access.guard(RULES, settings.assertion_public_key),
-            health_port=settings.health_port or None,
+        guard=access.guard(RULES, settings.assertion_public_key),
+        health_port=settings.health_port or None,
     )
 
     async def release() -> None:

@@ -15,9 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
-from copytrade.common.v1 import types_pb2
 from google.type import decimal_pb2
 
 from broker_svc import codec
@@ -32,11 +29,14 @@ from broker_svc.domain.model import (
     WatchChannel,
 )
 from broker_svc.usecases import Broker
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from copytrade.common.v1 import types_pb2
 from meshkit import errors
 from meshkit.audit import message_fields
 from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
-from meshkit.identity import require_user, user_id_or_empty
 from meshkit.faultpoints import afaultpoint
+from meshkit.identity import require_user, user_id_or_empty
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,36}$")
 SYMBOL = re.compile(r"^[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}$")
@@ -112,7 +112,11 @@ class _Violations:
         return value
 
     def credentials(
-        self, venue: str, api_key: str, api_secret: str, passphrase: str,
+        self,
+        venue: str,
+        api_key: str,
+        api_secret: str,
+        passphrase: str,
     ) -> Credentials:
         before = {v.field for v in self.items}
         if not api_key.strip():
@@ -154,7 +158,10 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         check = _Violations()
         venue = self._venue(request.exchange_name, check)
         credentials = check.credentials(
-            venue, request.api_key, request.api_secret, request.passphrase,
+            venue,
+            request.api_key,
+            request.api_secret,
+            request.passphrase,
         )
         if len(request.label) > MAX_LABEL:
             check.add("label", f"must be at most {MAX_LABEL} characters")
@@ -231,7 +238,10 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         check = _Violations()
         venue = self._venue(request.exchange_name, check)
         credentials = check.credentials(
-            venue, request.api_key, request.api_secret, request.passphrase,
+            venue,
+            request.api_key,
+            request.api_secret,
+            request.passphrase,
         )
         check.raise_if_any()
         report = await self.broker.test_credentials(venue, credentials)
@@ -373,7 +383,6 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         if last is not None:
             set_decimal(response.last_price, last)
         return response
-
 
     async def ListCandles(
         self,

@@ -159,7 +159,7 @@ class WatchHub:
                     subscription.offer(item)
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - the watchers get the failure
+        except Exception as e:
             log.warning("venue stream %s ended: %s", key, type(e).__name__)
             for subscription in list(feed.subscribers):
                 subscription.offer(e)

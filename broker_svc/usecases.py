@@ -47,8 +47,7 @@ from broker_svc.domain.portfolio import (
 from broker_svc.ports import Clock, ExchangePort, Venues
 from broker_svc.store import AccountRow, BrokerStore, OrderRecord
 from broker_svc.streams import Subscription, WatchHub
-from meshkit import errors
-from meshkit import audit
+from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.faultpoints import afaultpoint
 
@@ -194,7 +193,12 @@ class Broker:
             AccountRow(account, ciphertext, nonce, key_id),
             request_id,
             audit=AuditEvent(
-                user_id, AUDIT_OBJECT, exchange_id, "register", None, _account_view(account),
+                user_id,
+                AUDIT_OBJECT,
+                exchange_id,
+                "register",
+                None,
+                _account_view(account),
             ),
         )
         return stored.account
@@ -234,7 +238,12 @@ class Broker:
             exchange_id,
             self.clock.now(),
             audit=AuditEvent(
-                user_id, AUDIT_OBJECT, exchange_id, "delete", _account_view(row.account), None,
+                user_id,
+                AUDIT_OBJECT,
+                exchange_id,
+                "delete",
+                _account_view(row.account),
+                None,
             ),
         )
         connection = self._connections.pop(exchange_id, None)
@@ -242,7 +251,10 @@ class Broker:
             await connection.port.close()
 
     async def audit_entries(
-        self, user_id: str, before_seq: int, page_size: int,
+        self,
+        user_id: str,
+        before_seq: int,
+        page_size: int,
     ) -> list[AuditEntry]:
         """Return the caller's entries of the broker's audit trail, newest first.
 
@@ -261,8 +273,13 @@ class Broker:
         log.info(
             "key rotation: %d of %d accounts re-sealed now; %d on key id %s, %d on older keys,"
             " %d unreadable; key check current: %s",
-            report.resealed, report.accounts, report.on_current_key, self.cipher.key_id,
-            report.on_previous_keys, report.unreadable, report.key_check_current,
+            report.resealed,
+            report.accounts,
+            report.on_current_key,
+            self.cipher.key_id,
+            report.on_previous_keys,
+            report.unreadable,
+            report.key_check_current,
         )
         return report
 
@@ -274,7 +291,7 @@ class Broker:
     async def _rotate_keys_in_background(self) -> None:
         try:
             await self.rotate_keys()
-        except Exception:  # noqa: BLE001 - the next start resumes; serving goes on meanwhile
+        except Exception:
             log.exception("key rotation stopped; the next start resumes it")
 
     def check_credentials(self, venue: str, credentials: Credentials) -> None:
@@ -500,7 +517,11 @@ class Broker:
         profile: VenueProfile,
     ) -> bool:
         now = self.clock.now()
-        floor = self._resend_floor if self._resend_floor is not None else profile.resend_safe_after_seconds
+        floor = (
+            self._resend_floor
+            if self._resend_floor is not None
+            else profile.resend_safe_after_seconds
+        )
         if not may_resend_after_absence(existing.sent_at, now, floor):
             return False
         return await self.store.mark_resent(exchange_id, existing.request.client_order_id, now)
@@ -529,7 +550,11 @@ class Broker:
     ) -> Order:
         """Look an order up at the venue by its client order id and record what it says."""
         return await self._act_on_order(
-            exchange_id, user_id, client_order_id, symbol, lambda port: port.fetch_order,
+            exchange_id,
+            user_id,
+            client_order_id,
+            symbol,
+            lambda port: port.fetch_order,
         )
 
     async def cancel_order(
@@ -541,7 +566,11 @@ class Broker:
     ) -> Order:
         """Cancel an order at the venue by its client order id and record the result."""
         return await self._act_on_order(
-            exchange_id, user_id, client_order_id, symbol, lambda port: port.cancel_order,
+            exchange_id,
+            user_id,
+            client_order_id,
+            symbol,
+            lambda port: port.cancel_order,
             after_venue=lambda: afaultpoint("broker.in_cancel"),
         )
 

@@ -22,5 +22,10 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    main("engine_svc", Settings.from_env, serve, store=EngineStore,
-         default_database_url=DEFAULT_DATABASE_URL)
+    main(
+        "engine_svc",
+        Settings.from_env,
+        serve,
+        store=EngineStore,
+        default_database_url=DEFAULT_DATABASE_URL,
+    )

@@ -10,15 +10,18 @@ from meshkit.access import table
 
 SERVICE = "copytrade.engine.v1.EngineService"
 
-RULES = table(SERVICE, {
-    "StartCopy": {"gateway"},
-    "StopCopy": {"gateway"},
-    "PauseCopy": {"gateway"},
-    "ResumeCopy": {"gateway"},
-    "UpdateConfig": {"gateway"},
-    "KillSwitch": {"gateway"},
-    "ListConfigs": {"gateway"},
-    "GetCopyStatus": {"gateway", "recon"},
-    "ListCopiedOrders": {"gateway", "recon"},
-    "ListAuditEntries": {"gateway"},
-})
+RULES = table(
+    SERVICE,
+    {
+        "StartCopy": {"gateway"},
+        "StopCopy": {"gateway"},
+        "PauseCopy": {"gateway"},
+        "ResumeCopy": {"gateway"},
+        "UpdateConfig": {"gateway"},
+        "KillSwitch": {"gateway"},
+        "ListConfigs": {"gateway"},
+        "GetCopyStatus": {"gateway", "recon"},
+        "ListCopiedOrders": {"gateway", "recon"},
+        "ListAuditEntries": {"gateway"},
+    },
+)

@@ -38,8 +38,7 @@ from engine_svc.store import (
     risk_limits_json,
     sync_settings_json,
 )
-from meshkit import errors
-from meshkit import audit
+from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.errors import FieldViolation
 
@@ -149,7 +148,7 @@ class ConfigService:
             return
         try:
             await self._on_source_live(source_id)
-        except Exception:  # noqa: BLE001 - the consumer's periodic refresh subscribes it anyway
+        except Exception:
             log.exception("subscribing source %s failed", source_id)
 
     async def _change(
@@ -322,7 +321,12 @@ class ConfigService:
         return await self._store.insert_config(
             config,
             audit=AuditEvent(
-                user_id, AUDIT_OBJECT, config.config_id, "start", None, _config_view(config),
+                user_id,
+                AUDIT_OBJECT,
+                config.config_id,
+                "start",
+                None,
+                _config_view(config),
             ),
         )
 
@@ -386,7 +390,11 @@ class ConfigService:
         return config
 
     async def kill_switch(
-        self, user_id: str, config_id: str, *, every: bool = False,
+        self,
+        user_id: str,
+        config_id: str,
+        *,
+        every: bool = False,
     ) -> tuple[list[str], int]:
         """Halt one configuration, or with ``every`` all of the caller's, now; cancel resting
         copied orders.
@@ -399,7 +407,8 @@ class ConfigService:
         """
         if not config_id and not every:
             raise errors.invalid(
-                "config_id", "is required (or set all to true to halt every configuration)",
+                "config_id",
+                "is required (or set all to true to halt every configuration)",
             )
         if config_id and every:
             raise errors.invalid("config_id", "must be empty when all is true")
@@ -452,7 +461,10 @@ class ConfigService:
     # ------------------------------------------------------------------ reads
 
     async def audit_entries(
-        self, user_id: str, before_seq: int, page_size: int,
+        self,
+        user_id: str,
+        before_seq: int,
+        page_size: int,
     ) -> list[AuditEntry]:
         """Return the caller's entries of the engine's audit trail, newest first.
 
@@ -518,7 +530,7 @@ class ConfigService:
         try:
             source = await self._sync.get_source(config.source_id)
             last_sync, mode = source.last_sync_time or last_sync, source.mode or mode
-        except Exception as e:  # noqa: BLE001 - status still answers without the sync service
+        except Exception as e:
             log.info("source %s unreadable: %s", config.source_id, getattr(e, "message", e))
         positions, positions_error = await positions_task
         return CopyStatusView(

@@ -84,7 +84,7 @@ class SignalConsumer:
             except errors.ServiceError as e:
                 log.warning("signal stream broke: %s (%s)", e.message, e.reason)
                 self._quarantine_refused(e)
-            except Exception as e:  # noqa: BLE001 - any failure: reopen and resume from the store
+            except Exception as e:
                 log.warning("signal stream broke: %s: %s", type(e).__name__, e, exc_info=e)
             finally:
                 async with self._lock:
@@ -94,7 +94,7 @@ class SignalConsumer:
                     await stream.close()
             if self._progressed:
                 delay = self._min_backoff
-            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter only
+            await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self._max_backoff)
 
     def _quarantine_refused(self, error: errors.ServiceError) -> None:

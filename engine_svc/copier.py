@@ -49,8 +49,8 @@ from engine_svc.ports import BrokerPort, Clock
 from engine_svc.store import EngineStore
 from meshkit import errors
 from meshkit.audit import AuditEvent
-from meshkit.tasks import cancel_and_wait
 from meshkit.faultpoints import afaultpoint
+from meshkit.tasks import cancel_and_wait
 
 log = logging.getLogger("engine_svc.copier")
 
@@ -207,7 +207,7 @@ class Dispatcher:
                         retry_after = await self._place(intent_id)
                     except asyncio.CancelledError:
                         raise
-                    except Exception:  # noqa: BLE001 - one bad intent must not stop the account
+                    except Exception:
                         log.exception("sending intent %s failed; the sweep will retry", intent_id)
                         retry_after = None
                     if retry_after is None:
@@ -259,7 +259,7 @@ class Copier:
     async def _portfolio(self, exchange_id: str, user_id: str) -> Portfolio | None:
         try:
             return await self._broker.get_portfolio(exchange_id, user_id)
-        except Exception as e:  # noqa: BLE001 - an unreadable account skips with a reason
+        except Exception as e:
             if _broker_down(e):
                 raise BrokerUnreachable(str(e)) from e
             log.warning("portfolio of %s unreadable: %s", exchange_id, getattr(e, "message", e))
@@ -277,7 +277,7 @@ class Copier:
         except _ABSENT:
             self._markets.put(exchange_id, symbol, None)
             return True, None
-        except Exception as e:  # noqa: BLE001 - an unreadable market skips with a reason
+        except Exception as e:
             if _broker_down(e):
                 raise BrokerUnreachable(str(e)) from e
             log.warning(
@@ -315,7 +315,7 @@ class Copier:
                     )
                 except _ABSENT:
                     candles = None
-                except Exception as e:  # noqa: BLE001 - unknown correlation: the gate decides
+                except Exception as e:
                     if _broker_down(e):
                         raise BrokerUnreachable(str(e)) from e
                     log.warning(
@@ -462,7 +462,7 @@ class Copier:
                 orders_last_minute=orders_last_minute,
                 correlations=read.correlations if read is not None else None,
             )
-        except Exception:  # noqa: BLE001 - one bad decision must not block the source's log
+        except Exception:
             log.exception(
                 "deciding signal %s/%s for %s failed",
                 signal.source_id,
@@ -487,7 +487,9 @@ class Copier:
                 if waited >= self._broker_wait:
                     log.warning(
                         "broker still unreachable after %.0fs; deciding signal %s/%s without it",
-                        waited, signal.source_id, signal.sequence,
+                        waited,
+                        signal.source_id,
+                        signal.sequence,
                     )
                     token = _ACCEPT_UNREADABLE.set(True)
                     try:
@@ -497,7 +499,9 @@ class Copier:
                 if delay == 0.1:
                     log.warning(
                         "broker unreachable (%s); signal %s/%s waits for it",
-                        e, signal.source_id, signal.sequence,
+                        e,
+                        signal.source_id,
+                        signal.sequence,
                     )
                 metrics.BROKER_WAITS.inc()
                 await asyncio.sleep(delay)
@@ -522,8 +526,11 @@ class Copier:
         ]
         targets = {t for config in candidates for t in config.target_exchange_ids}
         if not await self.dispatcher.wait_idle(targets, SETTLE_SECONDS):
-            log.warning("orders of %s still in flight after %ss; sizing from the venue as is",
-                        sorted(targets), SETTLE_SECONDS)
+            log.warning(
+                "orders of %s still in flight after %ss; sizing from the venue as is",
+                sorted(targets),
+                SETTLE_SECONDS,
+            )
         portfolios, reads = await self._gather_waiting_for_broker(signal, candidates)
         await afaultpoint("engine.before_risk")
         now = self._clock.now()
@@ -572,14 +579,19 @@ class Copier:
                     moved = await tx.record_progress(config, status, reason, daily, now)
                     if moved and status is not config.status:
                         # An automatic correction: the daily loss limit was breached.
-                        corrections.append(AuditEvent(
-                            config.user_id,
-                            "copy_config",
-                            config.config_id,
-                            "reduce",
-                            {"status": config.status.value, "status_reason": config.status_reason},
-                            {"status": status.value, "status_reason": reason},
-                        ))
+                        corrections.append(
+                            AuditEvent(
+                                config.user_id,
+                                "copy_config",
+                                config.config_id,
+                                "reduce",
+                                {
+                                    "status": config.status.value,
+                                    "status_reason": config.status_reason,
+                                },
+                                {"status": status.value, "status_reason": reason},
+                            )
+                        )
             await tx.advance_source(signal, signal.log_time or now)
             for correction in corrections:
                 await tx.append_audit(correction, now)
@@ -675,7 +687,7 @@ class Copier:
                 await afaultpoint("engine.after_broker_timeout")
                 await self._become_unknown(intent, _reason(e))
                 return None
-            except Exception:  # noqa: BLE001 - any other failure leaves the outcome unknown
+            except Exception:
                 log.exception("placing %s failed in transport", intent.client_order_id)
                 await self._become_unknown(intent, "outcome_unknown")
                 return None
@@ -758,7 +770,6 @@ class Copier:
             if i.intent_id not in self._in_flight
         ]
         await asyncio.gather(*(self._resolve_bounded(i) for i in intents))
-
 
     async def _resolve_one(self, intent: Intent) -> errors.ServiceError | None:
         # Look the order up once; return the failure when the venue (or broker) did not answer.
@@ -863,7 +874,7 @@ class Copier:
                 raise
             except errors.ServiceError as e:
                 return e
-            except Exception as e:  # noqa: BLE001 - unanswered: the next round tries again
+            except Exception as e:
                 log.exception("resolving intent %s failed", intent.intent_id)
                 return errors.ServiceError(str(e))
 

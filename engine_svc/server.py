@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
+from engine_svc.access import RULES
 from engine_svc.adapters.broker_client import GrpcBroker
 from engine_svc.adapters.sync_client import GrpcSync
 from engine_svc.config import Settings
@@ -18,9 +19,7 @@ from engine_svc.copier import Copier
 from engine_svc.ports import BrokerPort, Clock, SyncPort, SystemClock
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
-from meshkit import metrics
-from engine_svc.access import RULES
-from meshkit import access
+from meshkit import access, metrics
 from meshkit.server import Registration, RunningServer, start_server
 from meshkit.tasks import cancel_and_wait
 
@@ -62,7 +61,7 @@ class Engine:
                 await self.copier.resolve()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep resolving; the next round retries
+            except Exception:
                 log.exception("resolver round failed")
             await asyncio.sleep(interval)
 
@@ -97,7 +96,7 @@ class Engine:
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - fail closed: no new signal before it is done
+            except Exception:
                 log.exception("start-up reconciliation failed (its store?); trying again")
                 await asyncio.sleep(2.0)
         self.reconciled.set()

@@ -160,7 +160,9 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
     ) -> pb.KillSwitchResponse:
         user_id = require_user(context)
         halted, cancelled = await self._configs.kill_switch(
-            user_id, request.config_id.strip(), every=request.all,
+            user_id,
+            request.config_id.strip(),
+            every=request.all,
         )
         return pb.KillSwitchResponse(config_ids=halted, cancelled_orders=cancelled)
 
@@ -171,7 +173,9 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
     ) -> pb.ListAuditEntriesResponse:
         user_id = require_user(context)
         entries = await self._configs.audit_entries(
-            user_id, request.before_seq, request.page_size,
+            user_id,
+            request.before_seq,
+            request.page_size,
         )
         return pb.ListAuditEntriesResponse(
             entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],

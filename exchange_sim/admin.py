@@ -65,16 +65,28 @@ def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
 
 def order_json(order: Order) -> dict[str, Any]:
     """An order as the admin API shows it (venue-neutral, decimals as strings)."""
+
     def d(value: Decimal | None) -> str | None:
         return fmt_plain(value) if value is not None else None
+
     return {
-        "order_id": str(order.order_id), "client_order_id": order.client_order_id, "symbol": order.symbol,
-        "side": order.side.value.lower(), "type": order.type.value.lower(),
+        "order_id": str(order.order_id),
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value.lower(),
+        "type": order.type.value.lower(),
         "time_in_force": order.time_in_force.value if order.time_in_force else None,
-        "status": order.status.value.lower(), "price": d(order.price), "stop_price": d(order.stop_price),
-        "quantity": d(order.quantity), "quote_quantity": d(order.quote_quantity),
-        "filled_quantity": d(order.executed_qty), "filled_quote": d(order.cum_quote), "fee": d(order.fee),
-        "fee_asset": order.fee_asset, "created_ms": order.created_ms, "updated_ms": order.updated_ms,
+        "status": order.status.value.lower(),
+        "price": d(order.price),
+        "stop_price": d(order.stop_price),
+        "quantity": d(order.quantity),
+        "quote_quantity": d(order.quote_quantity),
+        "filled_quantity": d(order.executed_qty),
+        "filled_quote": d(order.cum_quote),
+        "fee": d(order.fee),
+        "fee_asset": order.fee_asset,
+        "created_ms": order.created_ms,
+        "updated_ms": order.updated_ms,
         "trade_ids": [str(t) for t in order.trade_ids],
     }
 
@@ -82,10 +94,17 @@ def order_json(order: Order) -> dict[str, Any]:
 def trade_json(trade: Trade, client_order_id: str) -> dict[str, Any]:
     """A trade as the admin API shows it."""
     return {
-        "trade_id": str(trade.trade_id), "order_id": str(trade.order_id), "client_order_id": client_order_id,
-        "symbol": trade.symbol, "side": trade.side.value.lower(), "price": fmt_plain(trade.price),
-        "quantity": fmt_plain(trade.qty), "quote_quantity": fmt_plain(trade.quote_qty),
-        "fee": fmt_plain(trade.fee), "fee_asset": trade.fee_asset, "is_maker": trade.is_maker,
+        "trade_id": str(trade.trade_id),
+        "order_id": str(trade.order_id),
+        "client_order_id": client_order_id,
+        "symbol": trade.symbol,
+        "side": trade.side.value.lower(),
+        "price": fmt_plain(trade.price),
+        "quantity": fmt_plain(trade.qty),
+        "quote_quantity": fmt_plain(trade.quote_qty),
+        "fee": fmt_plain(trade.fee),
+        "fee_asset": trade.fee_asset,
+        "is_maker": trade.is_maker,
         "time_ms": trade.time_ms,
     }
 
@@ -104,9 +123,11 @@ class AdminApi:
             web.get("/_sim/accounts/{api_key:.+}/orders", self._guard(self.orders)),
             web.get("/_sim/accounts/{api_key:.+}/trades", self._guard(self.trades)),
             web.get("/_sim/accounts/{api_key:.+}/balances", self._guard(self.balances)),
-            web.post("/_sim/prices", self._guard(self.set_price)), web.get("/_sim/prices", self._guard(self.prices)),
+            web.post("/_sim/prices", self._guard(self.set_price)),
+            web.get("/_sim/prices", self._guard(self.prices)),
             web.post("/_sim/matching", self._guard(self.hold_matching)),
-            web.post("/_sim/faults", self._guard(self.add_faults)), web.get("/_sim/faults", self._guard(self.faults)),
+            web.post("/_sim/faults", self._guard(self.add_faults)),
+            web.get("/_sim/faults", self._guard(self.faults)),
             web.delete("/_sim/faults", self._guard(self.clear_faults)),
             web.post("/_sim/rate-limits", self._guard(self.set_rate_limits)),
             web.get("/_sim/rate-limits", self._guard(self.rate_limits)),
@@ -122,13 +143,16 @@ class AdminApi:
                 return await handler(request)
             except (_BadInput, ValueError) as exc:
                 return _bad(str(exc))
+
         return guarded
 
     def _account_key(self, request: web.Request) -> str:
         api_key = request.match_info["api_key"]
         if self.engine.accounts.find(api_key) is None:
-            raise web.HTTPNotFound(text=json.dumps({"error": "api_key: no such account"}),
-                                   content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": "api_key: no such account"}),
+                content_type="application/json",
+            )
         return api_key
 
     async def create_account(self, request: web.Request) -> web.Response:
@@ -139,30 +163,46 @@ class AdminApi:
         raw_balances = body.get("balances", {})
         if not isinstance(raw_balances, dict):
             raise _BadInput("balances: must map assets to amounts")
-        balances = {str(asset): to_decimal(amount, f"balances.{asset}") for asset, amount in raw_balances.items()}
+        balances = {
+            str(asset): to_decimal(amount, f"balances.{asset}")
+            for asset, amount in raw_balances.items()
+        }
         api_key, api_secret = self.state.new_credentials()
         api_key, api_secret = body.get("api_key") or api_key, body.get("api_secret") or api_secret
         if not isinstance(api_key, str) or not isinstance(api_secret, str):
             raise _BadInput("api_key: must be a string")
-        self.engine.create_account(api_key, api_secret, balances=balances, can_trade=_bool(body, "can_trade", True),
-                                   can_withdraw=_bool(body, "can_withdraw", False))
+        self.engine.create_account(
+            api_key,
+            api_secret,
+            balances=balances,
+            can_trade=_bool(body, "can_trade", True),
+            can_withdraw=_bool(body, "can_withdraw", False),
+        )
         return web.json_response({"api_key": api_key, "api_secret": api_secret})
 
     async def orders(self, request: web.Request) -> web.Response:
         """Every order of an account (the venue's truth)."""
-        return web.json_response([order_json(o) for o in self.engine.orders(self._account_key(request))])
+        return web.json_response(
+            [order_json(o) for o in self.engine.orders(self._account_key(request))]
+        )
 
     async def trades(self, request: web.Request) -> web.Response:
         """Every trade of an account, with the client order id of its order."""
         api_key = self._account_key(request)
         client_ids = {o.order_id: o.client_order_id for o in self.engine.orders(api_key)}
-        return web.json_response([trade_json(t, client_ids[t.order_id]) for t in self.engine.trades(api_key)])
+        return web.json_response(
+            [trade_json(t, client_ids[t.order_id]) for t in self.engine.trades(api_key)]
+        )
 
     async def balances(self, request: web.Request) -> web.Response:
         """Free and locked balance per asset."""
         account = self.engine.accounts.get(self._account_key(request))
-        return web.json_response({asset: {"free": fmt_plain(b.free), "locked": fmt_plain(b.locked)}
-                                  for asset, b in sorted(account.balances.items())})
+        return web.json_response(
+            {
+                asset: {"free": fmt_plain(b.free), "locked": fmt_plain(b.locked)}
+                for asset, b in sorted(account.balances.items())
+            }
+        )
 
     async def set_price(self, request: web.Request) -> web.Response:
         """Move a mark price (triggers stops, fills crossed resting orders)."""
@@ -176,8 +216,13 @@ class AdminApi:
         if price <= 0:
             raise _BadInput("price: must be positive")
         touched = self.engine.set_mark_price(market.symbol, price)
-        return web.json_response({"symbol": market.symbol, "price": fmt_plain(price),
-                                  "orders": [order_json(o) for o in touched]})
+        return web.json_response(
+            {
+                "symbol": market.symbol,
+                "price": fmt_plain(price),
+                "orders": [order_json(o) for o in touched],
+            }
+        )
 
     async def hold_matching(self, request: web.Request) -> web.Response:
         """Hold (``{"held": true}``) or release the matching of limit orders, in one market
@@ -195,8 +240,9 @@ class AdminApi:
                 raise _BadInput(f"symbol: unknown market {body.get('symbol')!r}")
             symbol = market.symbol
         touched = self.engine.hold_matching(symbol, held)
-        return web.json_response({"held": self.engine.held_symbols,
-                                  "orders": [order_json(o) for o in touched]})
+        return web.json_response(
+            {"held": self.engine.held_symbols, "orders": [order_json(o) for o in touched]}
+        )
 
     async def prices(self, _: web.Request) -> web.Response:
         """Every mark price."""
@@ -228,8 +274,9 @@ class AdminApi:
         if enabled is not None and not isinstance(enabled, bool):
             raise _BadInput("enabled: must be true or false")
         ban_seconds = body.get("ban_seconds")
-        if ban_seconds is not None and (isinstance(ban_seconds, bool) or not isinstance(ban_seconds, int)
-                                        or ban_seconds < 1):
+        if ban_seconds is not None and (
+            isinstance(ban_seconds, bool) or not isinstance(ban_seconds, int) or ban_seconds < 1
+        ):
             raise _BadInput("ban_seconds: must be a positive integer")
         self.state.limiter.configure(enabled=enabled, ban_seconds=ban_seconds)
         return web.json_response(self.state.limiter.status())

@@ -24,9 +24,9 @@ def binance_options() -> dict[str, Any]:
 
 def _ws_base(base_url: str) -> str:
     if base_url.startswith("https://"):
-        return "wss://" + base_url[len("https://"):]
+        return "wss://" + base_url[len("https://") :]
     if base_url.startswith("http://"):
-        return "ws://" + base_url[len("http://"):]
+        return "ws://" + base_url[len("http://") :]
     raise ValueError(f"base_url: expected http:// or https://, got {base_url!r}")
 
 

@@ -29,7 +29,7 @@ class VenueSpec:
 
     name: str
     default_port: int
-    new_state: Callable[..., VenueState]        # keyword argument: rate_limits: bool
+    new_state: Callable[..., VenueState]  # keyword argument: rate_limits: bool
     build_app: Callable[[VenueState], web.Application]
 
 
@@ -62,7 +62,9 @@ class SimCluster:
 
 
 async def start_venues(
-    venues: Iterable[str] = ("binance",), host: str = "127.0.0.1", ports: Mapping[str, int] | None = None,
+    venues: Iterable[str] = ("binance",),
+    host: str = "127.0.0.1",
+    ports: Mapping[str, int] | None = None,
     rate_limits: bool = False,
 ) -> SimCluster:
     """Start the named venues on ``host`` and return them running.
@@ -81,7 +83,7 @@ async def start_venues(
             await runner.setup()
             cluster._runners.append(runner)
             await web.TCPSite(runner, host, (ports or {}).get(name, 0)).start()
-            port = int(runner.addresses[0][1])   # the real port, also when 0 asked for any
+            port = int(runner.addresses[0][1])  # the real port, also when 0 asked for any
             cluster.urls[name] = f"http://{host}:{port}"
             cluster.states[name] = state
     except BaseException:
@@ -101,24 +103,46 @@ def _env_flag(value: str | None, default: bool) -> bool:
     raise SystemExit(f"SIM_RATE_LIMITS: expected on or off, got {value!r}")
 
 
-def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> argparse.Namespace:
+def parse_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ
+) -> argparse.Namespace:
     """Flags win over environment variables, which win over defaults."""
-    parser = argparse.ArgumentParser(prog="python -m exchange_sim",
-                                     description="Run local exchange emulators (Binance, ...).")
-    parser.add_argument("--host", default=environ.get("SIM_HOST", "127.0.0.1"),
-                        help="address to bind (default 127.0.0.1; env SIM_HOST)")
-    parser.add_argument("--venues", default=environ.get("SIM_VENUES", ",".join(VENUES)),
-                        help=f"comma-separated venues to run (default {','.join(VENUES)}; env SIM_VENUES)")
+    parser = argparse.ArgumentParser(
+        prog="python -m exchange_sim", description="Run local exchange emulators (Binance, ...)."
+    )
+    parser.add_argument(
+        "--host",
+        default=environ.get("SIM_HOST", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1; env SIM_HOST)",
+    )
+    parser.add_argument(
+        "--venues",
+        default=environ.get("SIM_VENUES", ",".join(VENUES)),
+        help=f"comma-separated venues to run (default {','.join(VENUES)}; env SIM_VENUES)",
+    )
     for spec in VENUES.values():
         var = f"SIM_{spec.name.upper()}_PORT"
-        parser.add_argument(f"--{spec.name}-port", type=int, default=int(environ.get(var, spec.default_port)),
-                            help=f"{spec.name} port (default {spec.default_port}; env {var}; 0 = any free port)")
+        parser.add_argument(
+            f"--{spec.name}-port",
+            type=int,
+            default=int(environ.get(var, spec.default_port)),
+            help=f"{spec.name} port (default {spec.default_port}; env {var}; 0 = any free port)",
+        )
     limits = parser.add_mutually_exclusive_group()
     default_limits = _env_flag(environ.get("SIM_RATE_LIMITS"), True)
-    limits.add_argument("--rate-limits", dest="rate_limits", action="store_true", default=default_limits,
-                        help="enforce the venues' rate limits (default; env SIM_RATE_LIMITS=on)")
-    limits.add_argument("--no-rate-limits", dest="rate_limits", action="store_false",
-                        help="do not enforce rate limits (env SIM_RATE_LIMITS=off)")
+    limits.add_argument(
+        "--rate-limits",
+        dest="rate_limits",
+        action="store_true",
+        default=default_limits,
+        help="enforce the venues' rate limits (default; env SIM_RATE_LIMITS=on)",
+    )
+    limits.add_argument(
+        "--no-rate-limits",
+        dest="rate_limits",
+        action="store_false",
+        help="do not enforce rate limits (env SIM_RATE_LIMITS=off)",
+    )
     return parser.parse_args(argv)
 
 
@@ -128,7 +152,10 @@ async def serve(args: argparse.Namespace) -> None:
     ports = {name: getattr(args, f"{name}_port") for name in names if name in VENUES}
     cluster = await start_venues(names, host=args.host, ports=ports, rate_limits=args.rate_limits)
     for name, url in cluster.urls.items():
-        print(f"{name}: {url} (admin {url}/_sim/, rate limits {'on' if args.rate_limits else 'off'})", flush=True)
+        print(
+            f"{name}: {url} (admin {url}/_sim/, rate limits {'on' if args.rate_limits else 'off'})",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,5 +171,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m exchange_sim``."""
     try:
         asyncio.run(serve(parse_args(argv)))
-    except ValueError as exc:   # bad venue names and the like: say which, without a traceback
+    except ValueError as exc:  # bad venue names and the like: say which, without a traceback
         raise SystemExit(f"exchange_sim: {exc}") from None

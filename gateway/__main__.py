@@ -52,5 +52,10 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    main("gateway", Settings.from_env, serve, store=GatewayStore,
-         default_database_url=Settings.database_url)
+    main(
+        "gateway",
+        Settings.from_env,
+        serve,
+        store=GatewayStore,
+        default_database_url=Settings.database_url,
+    )

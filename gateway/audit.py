@@ -20,7 +20,6 @@ from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as recon_pb
-
 from gateway.errors import invalid_argument
 from meshkit.audit import AuditEntry, message_fields
 from meshkit.codec import to_iso
@@ -34,35 +33,66 @@ MAX_PAGE_SIZE = 200
 def openapi_operation() -> dict[str, Any]:
     """Return the OpenAPI operation of ``GET /audit`` (served by the gateway itself)."""
     text = {"type": "string"}
-    entry = {"type": "object", "properties": {
-        "service": {"type": "string", "enum": ["gateway", "broker", "engine", "recon"]},
-        "seq": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
-        "actor": {**text, "description": "user:<id>, service:<name> or operator:cli"},
-        "request_id": text, "owner_user_id": text, "object_type": text, "object_id": text,
-        "action": text, "before": {"type": "object", "nullable": True},
-        "after": {"type": "object", "nullable": True},
-        "prev_hash": {**text, "description": "SHA-256 of the previous entry of the same chain"},
-        "hash": {**text, "description": "SHA-256 of this entry"},
-    }}
+    entry = {
+        "type": "object",
+        "properties": {
+            "service": {"type": "string", "enum": ["gateway", "broker", "engine", "recon"]},
+            "seq": {"type": "integer"},
+            "time": {"type": "string", "format": "date-time"},
+            "actor": {**text, "description": "user:<id>, service:<name> or operator:cli"},
+            "request_id": text,
+            "owner_user_id": text,
+            "object_type": text,
+            "object_id": text,
+            "action": text,
+            "before": {"type": "object", "nullable": True},
+            "after": {"type": "object", "nullable": True},
+            "prev_hash": {**text, "description": "SHA-256 of the previous entry of the same chain"},
+            "hash": {**text, "description": "SHA-256 of this entry"},
+        },
+    }
     return {
         "operationId": "Gateway_ListAuditEntries",
         "summary": "The caller's audit entries of every service, newest first.",
         "x-copytrade-plan": "any",
         "parameters": [
-            {"name": "page_size", "in": "query", "schema": {
-                "type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE,
-                "description": f"0 or absent: {DEFAULT_PAGE_SIZE}"}},
-            {"name": "page_token", "in": "query", "schema": {
-                "type": "string", "description": "next_page_token of the previous page"}},
+            {
+                "name": "page_size",
+                "in": "query",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_PAGE_SIZE,
+                    "description": f"0 or absent: {DEFAULT_PAGE_SIZE}",
+                },
+            },
+            {
+                "name": "page_token",
+                "in": "query",
+                "schema": {"type": "string", "description": "next_page_token of the previous page"},
+            },
         ],
         "responses": {
-            "200": {"description": "A page of entries.", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {
-                    "entries": {"type": "array", "items": entry}, "next_page_token": text}}}}},
+            "200": {
+                "description": "A page of entries.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "entries": {"type": "array", "items": entry},
+                                "next_page_token": text,
+                            },
+                        }
+                    }
+                },
+            },
             "400": {"description": "A bad page_size or page_token (the field is named)."},
             "401": {"description": "No token, or an unknown, revoked or expired one."},
         },
     }
+
+
 GATEWAY_CHAIN = "gateway"
 
 
@@ -82,12 +112,24 @@ class Backend:
 
 
 BACKENDS = (
-    Backend("broker", "copytrade.broker.v1.BrokerService",
-            broker_pb.ListAuditEntriesRequest, broker_pb.ListAuditEntriesResponse),
-    Backend("engine", "copytrade.engine.v1.EngineService",
-            engine_pb.ListAuditEntriesRequest, engine_pb.ListAuditEntriesResponse),
-    Backend("recon", "copytrade.recon.v1.ReconService",
-            recon_pb.ListAuditEntriesRequest, recon_pb.ListAuditEntriesResponse),
+    Backend(
+        "broker",
+        "copytrade.broker.v1.BrokerService",
+        broker_pb.ListAuditEntriesRequest,
+        broker_pb.ListAuditEntriesResponse,
+    ),
+    Backend(
+        "engine",
+        "copytrade.engine.v1.EngineService",
+        engine_pb.ListAuditEntriesRequest,
+        engine_pb.ListAuditEntriesResponse,
+    ),
+    Backend(
+        "recon",
+        "copytrade.recon.v1.ReconService",
+        recon_pb.ListAuditEntriesRequest,
+        recon_pb.ListAuditEntriesResponse,
+    ),
 )
 CHAINS = (*(b.chain for b in BACKENDS), GATEWAY_CHAIN)
 
@@ -111,9 +153,12 @@ def parse_page(query: Mapping[str, str]) -> Page:
         except ValueError:
             size = -1
         if not 0 <= size <= MAX_PAGE_SIZE:
-            violations.append(FieldViolation(
-                "page_size", f"must be a whole number from 0 to {MAX_PAGE_SIZE}",
-            ))
+            violations.append(
+                FieldViolation(
+                    "page_size",
+                    f"must be a whole number from 0 to {MAX_PAGE_SIZE}",
+                )
+            )
         size = size or DEFAULT_PAGE_SIZE
     cursors: dict[str, int] = {chain: 0 for chain in CHAINS}
     token = query.get("page_token", "")
@@ -181,8 +226,10 @@ def merge(page: Page, fetched: Mapping[str, list[dict[str, Any]]]) -> dict[str, 
     cursors: dict[str, int] = {}
     for chain, entries in fetched.items():
         if heads[chain] < len(entries):  # more is left in this chain
-            cursors[chain] = entries[heads[chain] - 1]["seq"] if heads[chain] else (
-                page.cursors.get(chain, 0) or entries[0]["seq"] + 1
+            cursors[chain] = (
+                entries[heads[chain] - 1]["seq"]
+                if heads[chain]
+                else (page.cursors.get(chain, 0) or entries[0]["seq"] + 1)
             )
     body: dict[str, Any] = {"entries": taken}
     if cursors:

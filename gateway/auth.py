@@ -23,9 +23,11 @@ from gateway.errors import HttpError
 from gateway.routes import Route
 
 COPY_TRADING_PREFIX = "/api/institutional/copy-trading/"
-OPEN_TO_EVERY_PLAN = frozenset({
-    "copytrade.broker.v1.BrokerService.ListSupportedExchanges",
-})
+OPEN_TO_EVERY_PLAN = frozenset(
+    {
+        "copytrade.broker.v1.BrokerService.ListSupportedExchanges",
+    }
+)
 PLANS = ("pro", "free")
 PRO = "pro"
 ANY_PLAN = "any"
@@ -74,7 +76,8 @@ def bearer_token(header: str | None) -> str:
     """
     if not header:
         raise unauthenticated(
-            "an Authorization: Bearer <token> header is required", "TOKEN_MISSING",
+            "an Authorization: Bearer <token> header is required",
+            "TOKEN_MISSING",
         )
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
@@ -92,7 +95,10 @@ def unauthenticated(message: str, reason: str) -> HttpError:
     """Return a 401 with the ``WWW-Authenticate`` challenge of RFC 6750."""
     challenge = _REALM if reason == "TOKEN_MISSING" else f'{_REALM}, error="invalid_token"'
     return HttpError(
-        code_pb2.UNAUTHENTICATED, message, reason=reason, headers={"WWW-Authenticate": challenge},
+        code_pb2.UNAUTHENTICATED,
+        message,
+        reason=reason,
+        headers={"WWW-Authenticate": challenge},
     )
 
 
@@ -105,8 +111,13 @@ class RateLimiter:
     """
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
-        *, reason: str = "RATE_LIMITED", scope: str = "",
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        reason: str = "RATE_LIMITED",
+        scope: str = "",
     ) -> None:
         self.rate = rate
         self.burst = max(burst, 1)

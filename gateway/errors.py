@@ -64,14 +64,23 @@ def build_status(
     """Build a status with an ``ErrorInfo`` and, when given, ``BadRequest`` and ``RetryInfo``."""
     details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata))]
     if violations:
-        details.append(_pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in violations
-        ])))
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in violations
+                    ]
+                )
+            )
+        )
     if retry_after is not None:
         seconds = max(retry_after, 0.0)
         delay = duration_pb2.Duration(
-            seconds=int(seconds), nanos=int(round((seconds - int(seconds)) * 1e9)),
+            seconds=int(seconds),
+            nanos=int(round((seconds - int(seconds)) * 1e9)),
         )
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(code=code, message=message, details=details)
@@ -97,7 +106,11 @@ class HttpError(Exception):
         # Close the connection after answering (what is left of the request is not read).
         self.close = close
         self.status = build_status(
-            code, message, reason=reason, metadata=metadata, violations=violations,
+            code,
+            message,
+            reason=reason,
+            metadata=metadata,
+            violations=violations,
             retry_after=retry_after,
         )
         self.http_code = http_code if http_code is not None else http_status(code)
@@ -105,7 +118,9 @@ class HttpError(Exception):
 
 
 def invalid_argument(
-    violations: Sequence[FieldViolation], *, reason: str = "INVALID_ARGUMENT",
+    violations: Sequence[FieldViolation],
+    *,
+    reason: str = "INVALID_ARGUMENT",
 ) -> HttpError:
     """Return a 400 naming every bad field."""
     message = "; ".join(
@@ -142,7 +157,9 @@ def _service_label(service_full_name: str) -> str:
 
 
 def status_from_rpc_error(
-    error: grpc.aio.AioRpcError, service_full_name: str, timeout_ms: int,
+    error: grpc.aio.AioRpcError,
+    service_full_name: str,
+    timeout_ms: int,
 ) -> status_pb2.Status:
     """Return the status to show for a failed backend call.
 
@@ -162,17 +179,24 @@ def status_from_rpc_error(
     metadata = {"service": service_full_name}
     if code == grpc.StatusCode.UNAVAILABLE:
         return build_status(
-            number, f"the {service} backend is unavailable", reason="BACKEND_UNAVAILABLE",
-            metadata=metadata, retry_after=1.0,
+            number,
+            f"the {service} backend is unavailable",
+            reason="BACKEND_UNAVAILABLE",
+            metadata=metadata,
+            retry_after=1.0,
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return build_status(
             number,
             f"the {service} backend did not answer within {timeout_ms} ms; the outcome is unknown",
-            reason="BACKEND_TIMEOUT", metadata=metadata,
+            reason="BACKEND_TIMEOUT",
+            metadata=metadata,
         )
     if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS):
         return build_status(number, "internal error", reason="BACKEND_ERROR", metadata=metadata)
     return build_status(
-        number, error.details() or code.name, reason=code.name, metadata=metadata,
+        number,
+        error.details() or code.name,
+        reason=code.name,
+        metadata=metadata,
     )

@@ -73,11 +73,15 @@ _STATUS_SCHEMAS = {
         "type": "object",
         "description": "An error: the gRPC status of the call, as grpc-gateway renders it.",
         "properties": {
-            "code": {"type": "integer", "format": "int32",
-                     "description": "The google.rpc.Code (5 is NOT_FOUND)."},
+            "code": {
+                "type": "integer",
+                "format": "int32",
+                "description": "The google.rpc.Code (5 is NOT_FOUND).",
+            },
             "message": {"type": "string"},
             "details": {
-                "type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"},
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/google.protobuf.Any"},
             },
         },
     },
@@ -117,7 +121,8 @@ class _Schemas:
             enum = field.enum_type
             if enum.full_name not in self.components:
                 self.components[enum.full_name] = {
-                    "type": "string", "enum": [value.name for value in enum.values],
+                    "type": "string",
+                    "enum": [value.name for value in enum.values],
                 }
             return _ref(enum.full_name)
         if field.message_type is None:
@@ -133,13 +138,16 @@ class _Schemas:
         return self.single(field)
 
     def properties(
-        self, message: descriptor.Descriptor, exclude: frozenset[str] = frozenset(),
+        self,
+        message: descriptor.Descriptor,
+        exclude: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         return {f.name: self.field(f) for f in message.fields if f.name not in exclude}
 
     @staticmethod
     def required(
-        message: descriptor.Descriptor, exclude: frozenset[str] = frozenset(),
+        message: descriptor.Descriptor,
+        exclude: frozenset[str] = frozenset(),
     ) -> list[str]:
         return [f.name for f in message.fields if f.name not in exclude and is_required(f)]
 
@@ -157,7 +165,10 @@ class _Schemas:
 
 
 def _query_parameters(
-    schemas: _Schemas, message: descriptor.Descriptor, prefix: str, skip: frozenset[str],
+    schemas: _Schemas,
+    message: descriptor.Descriptor,
+    prefix: str,
+    skip: frozenset[str],
     seen: tuple[str, ...],
 ) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
@@ -168,17 +179,24 @@ def _query_parameters(
         if is_scalar_like(field):
             schema = schemas.field(field)
             parameter: dict[str, Any] = {
-                "name": name, "in": "query", "required": not prefix and is_required(field),
+                "name": name,
+                "in": "query",
+                "required": not prefix and is_required(field),
                 "schema": schema,
             }
             if field.is_repeated:
                 parameter["explode"] = True
             parameters.append(parameter)
-        elif not field.is_repeated and field.message_type.full_name not in seen and not (
-            field.message_type.full_name.startswith("google.protobuf.")
+        elif (
+            not field.is_repeated
+            and field.message_type.full_name not in seen
+            and not (field.message_type.full_name.startswith("google.protobuf."))
         ):
             parameters += _query_parameters(
-                schemas, field.message_type, name + ".", skip,
+                schemas,
+                field.message_type,
+                name + ".",
+                skip,
                 (*seen, field.message_type.full_name),
             )
     return parameters
@@ -194,14 +212,23 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
             target = field.fields_by_name[part]
             field = target.message_type or field
         assert target is not None
-        parameters.append({
-            "name": variable.name, "in": "path", "required": True, "schema": schemas.field(target),
-        })
+        parameters.append(
+            {
+                "name": variable.name,
+                "in": "path",
+                "required": True,
+                "schema": schemas.field(target),
+            }
+        )
     for index in range(route.unnamed_wildcards):
-        parameters.append({
-            "name": f"wildcard{index}", "in": "path", "required": True,
-            "schema": {"type": "string"},
-        })
+        parameters.append(
+            {
+                "name": f"wildcard{index}",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        )
     path_names = {variable.name for variable in route.variables}
     operation: dict[str, Any] = {
         "operationId": f"{route.service.name}_{route.method.name}",
@@ -229,9 +256,13 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
             body_schema = schemas.message(input_type)
         operation["requestBody"] = {"content": {"application/json": {"schema": body_schema}}}
     elif route.body:
-        operation["requestBody"] = {"content": {"application/json": {
-            "schema": schemas.field(input_type.fields_by_name[route.body]),
-        }}}
+        operation["requestBody"] = {
+            "content": {
+                "application/json": {
+                    "schema": schemas.field(input_type.fields_by_name[route.body]),
+                }
+            }
+        }
     output_type = route.method.output_type
     if route.response_body:
         response_schema = schemas.field(output_type.fields_by_name[route.response_body])
@@ -241,7 +272,10 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
         "400": {"description": "A bad request; the details name each bad field.", **error},
-        "401": {"description": "A missing, unknown, revoked or expired (reason TOKEN_EXPIRED) bearer token.", **error},
+        "401": {
+            "description": "A missing, unknown, revoked or expired (reason TOKEN_EXPIRED) bearer token.",
+            **error,
+        },
         "429": {"description": "Too many requests; see Retry-After.", **error},
         "default": {"description": "An error from the service, as a google.rpc.Status.", **error},
     }
@@ -257,7 +291,9 @@ def build_openapi(routes: Sequence[Route], plan_of: Callable[[Route], str]) -> d
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.openapi_path, {})[route.verb.lower()] = _operation(
-            schemas, route, plan_of(route),
+            schemas,
+            route,
+            plan_of(route),
         )
     # Served by the gateway itself (it merges every service's chain), so no annotation names it.
     paths.setdefault(audit.PATH, {})["get"] = audit.openapi_operation()
@@ -276,8 +312,11 @@ def build_openapi(routes: Sequence[Route], plan_of: Callable[[Route], str]) -> d
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "An API token from `copytrade user add`."},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `copytrade user add`.",
+                },
             },
             "schemas": schemas.components,
         },

@@ -31,21 +31,23 @@ SERVICE_MODULES = (
 VERBS = ("get", "post", "put", "patch", "delete")
 
 # Message types that hold one value and so may be bound to a path or query parameter.
-SCALAR_MESSAGES = frozenset({
-    "google.type.Decimal",
-    "google.protobuf.Timestamp",
-    "google.protobuf.Duration",
-    "google.protobuf.FieldMask",
-    "google.protobuf.DoubleValue",
-    "google.protobuf.FloatValue",
-    "google.protobuf.Int64Value",
-    "google.protobuf.UInt64Value",
-    "google.protobuf.Int32Value",
-    "google.protobuf.UInt32Value",
-    "google.protobuf.BoolValue",
-    "google.protobuf.StringValue",
-    "google.protobuf.BytesValue",
-})
+SCALAR_MESSAGES = frozenset(
+    {
+        "google.type.Decimal",
+        "google.protobuf.Timestamp",
+        "google.protobuf.Duration",
+        "google.protobuf.FieldMask",
+        "google.protobuf.DoubleValue",
+        "google.protobuf.FloatValue",
+        "google.protobuf.Int64Value",
+        "google.protobuf.UInt64Value",
+        "google.protobuf.Int32Value",
+        "google.protobuf.UInt32Value",
+        "google.protobuf.BoolValue",
+        "google.protobuf.StringValue",
+        "google.protobuf.BytesValue",
+    }
+)
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LITERAL = re.compile(r"[A-Za-z0-9._~!$&'()+,;=@-]+\Z")
@@ -213,16 +215,18 @@ class _TemplateParser:
         closing = body.rfind("}")
         colon = body.rfind(":")
         if colon > closing and colon > body.rfind("/"):
-            body, verb = body[:colon], body[colon + 1:]
+            body, verb = body[:colon], body[colon + 1 :]
             if not _LITERAL.match(verb):
                 raise self.fail(f"has an invalid custom verb {verb!r}")
         segments = self._segments(body, inside_variable=False)
         for index, segment in enumerate(segments):
             if segment.kind == "double_wildcard" and index != len(segments) - 1:
                 raise self.fail("may use '**' only as its last segment")
-            if segment.kind == "variable" and any(
-                s.kind == "double_wildcard" for s in segment.sub_segments
-            ) and index != len(segments) - 1:
+            if (
+                segment.kind == "variable"
+                and any(s.kind == "double_wildcard" for s in segment.sub_segments)
+                and index != len(segments) - 1
+            ):
                 raise self.fail("may use '**' only in its last segment")
         return segments, verb
 
@@ -288,7 +292,10 @@ def _segment_regex(segment: Segment) -> str:
 
 
 def _resolve_field(
-    message: descriptor.Descriptor, path: Sequence[str], where: str, what: str,
+    message: descriptor.Descriptor,
+    path: Sequence[str],
+    where: str,
+    what: str,
 ) -> descriptor.FieldDescriptor:
     current = message
     field_descriptor: descriptor.FieldDescriptor | None = None
@@ -310,7 +317,9 @@ def _resolve_field(
 
 
 def _build_route(
-    service: descriptor.ServiceDescriptor, method: descriptor.MethodDescriptor, rule: Any,
+    service: descriptor.ServiceDescriptor,
+    method: descriptor.MethodDescriptor,
+    rule: Any,
 ) -> Route:
     where = f"{service.full_name}.{method.name}"
     kind = rule.WhichOneof("pattern")

@@ -75,10 +75,20 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+\Z")
 _FORWARD_PREFIX = "grpc-metadata-"
 # Metadata a client may never set: identity, transport, and what the gateway sets itself.
-_RESERVED_KEYS = frozenset({
-    USER_HEADER, ASSERTION_HEADER, REQUEST_ID_HEADER, "authorization", "content-type", "te", "user-agent", "host",
-    "connection", "content-length",
-})
+_RESERVED_KEYS = frozenset(
+    {
+        USER_HEADER,
+        ASSERTION_HEADER,
+        REQUEST_ID_HEADER,
+        "authorization",
+        "content-type",
+        "te",
+        "user-agent",
+        "host",
+        "connection",
+        "content-length",
+    }
+)
 _REASONS = {499: "Client Closed Request"}
 HEALTH_TIMEOUT_SECONDS = 1.0
 # How long one aggregated backend check answers /healthz and /readyz: a flood of probes
@@ -118,13 +128,16 @@ class _Metrics:
 
     def __post_init__(self) -> None:
         self.requests = Counter(
-            "copytrade_gateway_http_requests_total", "HTTP requests answered by the gateway.",
-            ["method", "route", "code"], registry=self.registry,
+            "copytrade_gateway_http_requests_total",
+            "HTTP requests answered by the gateway.",
+            ["method", "route", "code"],
+            registry=self.registry,
         )
         self.duration = Histogram(
             "copytrade_gateway_http_request_duration_seconds",
             "Time to answer an HTTP request, backend call included.",
-            ["method", "route", "code"], registry=self.registry,
+            ["method", "route", "code"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
 
@@ -158,11 +171,16 @@ class Gateway:
         self.openapi = build_openapi(self.routes, auth.required_plan)
         self.openapi_text = json.dumps(self.openapi, indent=2, sort_keys=True)
         self.limiter = auth.RateLimiter(
-            settings.rate_limit_per_second, settings.rate_limit_burst, deps.clock,
+            settings.rate_limit_per_second,
+            settings.rate_limit_burst,
+            deps.clock,
         )
         self.address_limiter = auth.RateLimiter(
-            settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst, deps.clock,
-            reason="ADDRESS_RATE_LIMITED", scope="from this address",
+            settings.ip_rate_limit_per_second,
+            settings.ip_rate_limit_burst,
+            deps.clock,
+            reason="ADDRESS_RATE_LIMITED",
+            scope="from this address",
         )
         self._health: tuple[float, int, dict[str, Any]] | None = None
         self._health_check: asyncio.Task[tuple[float, int, dict[str, Any]]] | None = None
@@ -181,7 +199,9 @@ class Gateway:
         elif settings.assertion_signing_key:
             self.signer = AssertionSigner.from_file(settings.assertion_signing_key)
         else:
-            raise ConfigError("ASSERTION_SIGNING_KEY is required: the gateway signs every user it forwards")
+            raise ConfigError(
+                "ASSERTION_SIGNING_KEY is required: the gateway signs every user it forwards"
+            )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,12 +219,17 @@ class Gateway:
             for service in self.services:
                 channel = injected.get(service.full_name)
                 if channel is None:
-                    read_methods = [r.method.name for r in self.routes
-                                    if r.service.full_name == service.full_name and r.verb == "GET"]
+                    read_methods = [
+                        r.method.name
+                        for r in self.routes
+                        if r.service.full_name == service.full_name and r.verb == "GET"
+                    ]
                     address = self.settings.address_for(service.full_name)
                     assert address is not None
                     channel = clients.channel(
-                        address, tls=self.settings.tls, service=service.full_name,
+                        address,
+                        tls=self.settings.tls,
+                        service=service.full_name,
                         read_methods=read_methods,
                     )
                     owned.append(channel)
@@ -225,7 +250,9 @@ class Gateway:
     # ------------------------------------------------------------------ responses
 
     def status_response(
-        self, status: status_pb2.Status, http_code: int | None = None,
+        self,
+        status: status_pb2.Status,
+        http_code: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
         """Answer with a ``google.rpc.Status`` as JSON and the matching HTTP code and headers."""
@@ -238,8 +265,11 @@ class Gateway:
             if retry is not None:
                 out["Retry-After"] = str(retry)
         return web.Response(
-            text=_dumps(status_to_json(status)), status=code, reason=_REASONS.get(code),
-            content_type="application/json", headers=out,
+            text=_dumps(status_to_json(status)),
+            status=code,
+            reason=_REASONS.get(code),
+            content_type="application/json",
+            headers=out,
         )
 
     def _http_exception(self, error: web.HTTPException) -> web.Response:
@@ -259,7 +289,9 @@ class Gateway:
 
     @web.middleware
     async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any],
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Any],
     ) -> web.StreamResponse:
         """Give every request an id, turn every failure into a Status, count and time it."""
         started = time.perf_counter()
@@ -278,7 +310,7 @@ class Gateway:
                 response.force_close()
         except web.HTTPException as e:
             response = self._http_exception(e)
-        except Exception:  # noqa: BLE001 - the boundary: the client sees a bare INTERNAL
+        except Exception:
             log.exception("unexpected error on %s %s", request.method, request.rel_url.raw_path)
             response = self.status_response(
                 build_status(code_pb2.INTERNAL, "internal error", reason="INTERNAL"),
@@ -299,10 +331,12 @@ class Gateway:
         assert self.store is not None
         try:
             status, user = await self.store.token_status(token)
-        except Exception as e:  # noqa: BLE001 - any store failure is "try again", never a 500
+        except Exception as e:
             log.error("user store failed: %s", type(e).__name__)
             raise HttpError(
-                code_pb2.UNAVAILABLE, "the user store is unavailable", reason="STORE_UNAVAILABLE",
+                code_pb2.UNAVAILABLE,
+                "the user store is unavailable",
+                reason="STORE_UNAVAILABLE",
                 retry_after=1.0,
             ) from None
         if status is TokenStatus.EXPIRED:
@@ -312,7 +346,9 @@ class Gateway:
         return auth.Principal(user.user_id, user.plan)
 
     def _metadata(
-        self, request: web.Request, principal: auth.Principal,
+        self,
+        request: web.Request,
+        principal: auth.Principal,
     ) -> tuple[tuple[str, str], ...]:
         request_id = request[REQUEST_ID_KEY]
         metadata: list[tuple[str, str]] = [
@@ -323,7 +359,7 @@ class Gateway:
             lower = name.lower()
             if not lower.startswith(_FORWARD_PREFIX):
                 continue
-            key = lower[len(_FORWARD_PREFIX):]
+            key = lower[len(_FORWARD_PREFIX) :]
             if (
                 not _METADATA_KEY.match(key)
                 or key in _RESERVED_KEYS
@@ -353,15 +389,19 @@ class Gateway:
         self.limiter.check(principal.user_id)
         if malformed:
             raise HttpError(
-                code_pb2.INVALID_ARGUMENT, "the path is not valid percent-encoded UTF-8",
+                code_pb2.INVALID_ARGUMENT,
+                "the path is not valid percent-encoded UTF-8",
                 reason="MALFORMED_PATH",
             )
         if found is None:
             raise HttpError(code_pb2.NOT_FOUND, "Not Found", reason="ROUTE_NOT_FOUND")
         if isinstance(found, MethodNotAllowed):
             raise HttpError(
-                code_pb2.UNIMPLEMENTED, "Method Not Allowed", reason="METHOD_NOT_ALLOWED",
-                http_code=405, headers={"Allow": ", ".join(found.allowed)},
+                code_pb2.UNIMPLEMENTED,
+                "Method Not Allowed",
+                reason="METHOD_NOT_ALLOWED",
+                http_code=405,
+                headers={"Allow": ", ".join(found.allowed)},
             )
         route = found.route
         auth.check_plan(principal, route)
@@ -369,7 +409,8 @@ class Gateway:
         message = build_request(route, raw_body, request.query, found.path_values)
         try:
             response = await self._calls[route.rpc](
-                message, timeout=self.settings.timeout_ms / 1000,
+                message,
+                timeout=self.settings.timeout_ms / 1000,
                 metadata=self._metadata(request, principal),
             )
         except grpc.aio.AioRpcError as e:
@@ -398,7 +439,8 @@ class Gateway:
             try:
                 reply = await call(
                     source.request_class(page_size=limit, before_seq=page.cursors[source.chain]),
-                    timeout=self.settings.timeout_ms / 1000, metadata=metadata,
+                    timeout=self.settings.timeout_ms / 1000,
+                    metadata=metadata,
                 )
             except grpc.aio.AioRpcError as e:
                 return status_from_rpc_error(e, source.service, self.settings.timeout_ms)
@@ -410,18 +452,22 @@ class Gateway:
             if isinstance(reply, status_pb2.Status):  # a partial trail would mislead: fail
                 return self.status_response(reply)
         fetched: dict[str, list[dict[str, Any]]] = {
-            b.chain: r for b, r in zip(sources, replies, strict=True)  # type: ignore[misc]
+            b.chain: r
+            for b, r in zip(sources, replies, strict=True)  # type: ignore[misc]
         }
         if audit.GATEWAY_CHAIN in page.cursors:
             assert self.store is not None
             entries = await self.store.list_audit_entries(
-                principal.user_id, page.cursors[audit.GATEWAY_CHAIN], limit,
+                principal.user_id,
+                page.cursors[audit.GATEWAY_CHAIN],
+                limit,
             )
             fetched[audit.GATEWAY_CHAIN] = [
                 audit.from_entry(audit.GATEWAY_CHAIN, e) for e in entries
             ]
         return web.Response(
-            text=_dumps(audit.merge(page, fetched)), content_type="application/json",
+            text=_dumps(audit.merge(page, fetched)),
+            content_type="application/json",
         )
 
     async def _read_body(self, request: web.Request) -> bytes:
@@ -433,7 +479,9 @@ class Gateway:
             raise HttpError(
                 code_pb2.DEADLINE_EXCEEDED,
                 f"the request body did not arrive within {limit_ms} ms",
-                reason="BODY_READ_TIMEOUT", http_code=408, close=True,
+                reason="BODY_READ_TIMEOUT",
+                http_code=408,
+                close=True,
             ) from None
 
     # ------------------------------------------------------------------ the rest
@@ -442,7 +490,8 @@ class Gateway:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(
-                health_pb2.HealthCheckRequest(service=name), timeout=HEALTH_TIMEOUT_SECONDS,
+                health_pb2.HealthCheckRequest(service=name),
+                timeout=HEALTH_TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -461,11 +510,14 @@ class Gateway:
             try:
                 assert self.store is not None
                 await asyncio.wait_for(self.store.ping(), HEALTH_TIMEOUT_SECONDS)
-            except Exception:  # noqa: BLE001 - reported, not raised
+            except Exception:
                 database = "unavailable"
             serving = database == "ok" and all(state == "SERVING" for state in states)
-            body = {"status": "SERVING" if serving else "NOT_SERVING", "database": database,
-                    "backends": dict(zip(names, states, strict=True))}
+            body = {
+                "status": "SERVING" if serving else "NOT_SERVING",
+                "database": database,
+                "backends": dict(zip(names, states, strict=True)),
+            }
             self._health = (self.deps.clock(), 200 if serving else 503, body)
             return self._health
         finally:
@@ -522,15 +574,20 @@ class Gateway:
         """Serve the dashboard page (it reads the API with the token the user types)."""
         request[ROUTE_LABEL_KEY] = "/dashboard"
         return web.Response(
-            text=self.dashboard_html, content_type="text/html",
-            headers={"Content-Security-Policy": self.dashboard_policy,
-                     "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-                     "Cache-Control": "no-store"},
+            text=self.dashboard_html,
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": self.dashboard_policy,
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
         )
 
 
 def _protocol_error_status(
-    status: int, exc: BaseException | None,
+    status: int,
+    exc: BaseException | None,
 ) -> tuple[int, status_pb2.Status]:
     """Return the HTTP code and Status for an error aiohttp answers below the application."""
     if isinstance(exc, http_exceptions.LineTooLong):
@@ -551,18 +608,22 @@ def _protocol_error_status(
         and exc.message == "Too many headers received"
     ):
         return 431, build_status(
-            code_pb2.INVALID_ARGUMENT, f"the request has more than {MAX_HEADERS} headers",
+            code_pb2.INVALID_ARGUMENT,
+            f"the request has more than {MAX_HEADERS} headers",
             reason="TOO_MANY_HEADERS",
         )
     if isinstance(exc, http_exceptions.HttpProcessingError) or 400 <= status < 500:
         # The parser's own words may quote the request's bytes: they are not echoed.
         return (status if 400 <= status < 500 else 400), build_status(
-            code_pb2.INVALID_ARGUMENT, "the request is not valid HTTP/1.1",
+            code_pb2.INVALID_ARGUMENT,
+            "the request is not valid HTTP/1.1",
             reason="MALFORMED_REQUEST",
         )
     if status == 504:
         return 504, build_status(
-            code_pb2.DEADLINE_EXCEEDED, "the request took too long", reason="TIMEOUT",
+            code_pb2.DEADLINE_EXCEEDED,
+            "the request took too long",
+            reason="TIMEOUT",
         )
     return 500, build_status(code_pb2.INTERNAL, "internal error", reason="INTERNAL")
 
@@ -583,7 +644,9 @@ class _StatusRequestHandler(web_protocol.RequestHandler):
         super().handle_error(request, status, exc, message)
         http_code, error = _protocol_error_status(status, exc)
         response = web.Response(
-            text=_dumps(status_to_json(error)), status=http_code, content_type="application/json",
+            text=_dumps(status_to_json(error)),
+            status=http_code,
+            content_type="application/json",
             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )
         response.force_close()
@@ -607,8 +670,10 @@ with warnings.catch_warnings():
         def _make_handler(self, **kwargs: Any) -> web_server.Server:
             server = super()._make_handler(**kwargs)
             return _StatusServer(
-                server.request_handler, request_factory=server.request_factory,
-                handler_cancellation=server.handler_cancellation, loop=server._loop,
+                server.request_handler,
+                request_factory=server.request_factory,
+                handler_cancellation=server.handler_cancellation,
+                loop=server._loop,
                 **server._kwargs,
             )
 
@@ -636,9 +701,13 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     """
     gateway = Gateway(settings, deps or GatewayDeps())
     app = _GatewayApplication(
-        client_max_size=settings.max_body_bytes, middlewares=[gateway.middleware],
-        handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES,
-                      "max_field_size": MAX_HEADER_FIELD_BYTES, "max_headers": MAX_HEADERS},
+        client_max_size=settings.max_body_bytes,
+        middlewares=[gateway.middleware],
+        handler_args={
+            "max_line_size": MAX_REQUEST_LINE_BYTES,
+            "max_field_size": MAX_HEADER_FIELD_BYTES,
+            "max_headers": MAX_HEADERS,
+        },
     )
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifecycle)
@@ -683,10 +752,16 @@ async def start_gateway(settings: Settings, deps: GatewayDeps | None = None) -> 
         ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
         ssl_context.load_cert_chain(settings.https_cert, settings.https_key)
     elif not settings.serves_loopback_only:
-        raise ConfigError(f"refusing plain HTTP on {settings.bind_host}: give the gateway a certificate")
+        raise ConfigError(
+            f"refusing plain HTTP on {settings.bind_host}: give the gateway a certificate"
+        )
     else:
-        log.warning("serving plain HTTP on %s:%s (loopback only; GATEWAY_HTTPS_CERT and "
-                    "GATEWAY_HTTPS_KEY turn on HTTPS)", settings.bind_host, settings.port)
+        log.warning(
+            "serving plain HTTP on %s:%s (loopback only; GATEWAY_HTTPS_CERT and "
+            "GATEWAY_HTTPS_KEY turn on HTTPS)",
+            settings.bind_host,
+            settings.port,
+        )
     try:
         site = web.TCPSite(runner, settings.bind_host, settings.port, ssl_context=ssl_context)
         await site.start()

@@ -53,7 +53,8 @@ def _is_json_native(message_type: descriptor.Descriptor) -> bool:
 
 
 def _field_named(
-    message_type: descriptor.Descriptor, key: str,
+    message_type: descriptor.Descriptor,
+    key: str,
 ) -> descriptor.FieldDescriptor | None:
     found = message_type.fields_by_name.get(key)
     if found is not None:
@@ -131,7 +132,8 @@ def decimal_text(value: Any, path: str, violations: Violations) -> str | None:
     if number and (number.adjusted() >= MAX_DECIMAL_PLACES or exponent < -MAX_DECIMAL_PLACES):
         violations.append(
             FieldViolation(
-                path, f"has more than {MAX_DECIMAL_PLACES} digits before or after the point",
+                path,
+                f"has more than {MAX_DECIMAL_PLACES} digits before or after the point",
             ),
         )
         return None
@@ -172,7 +174,10 @@ def _plain(value: Any) -> Any:
 
 
 def _check_leaf(
-    field_descriptor: descriptor.FieldDescriptor, wrapped: Any, path: str, violations: Violations,
+    field_descriptor: descriptor.FieldDescriptor,
+    wrapped: Any,
+    path: str,
+    violations: Violations,
 ) -> None:
     container = message_factory.GetMessageClass(field_descriptor.containing_type)()
     try:
@@ -239,7 +244,12 @@ def _field_in(
             else:
                 _check_leaf(field_descriptor, {key: {}}, child, violations)  # the key's type
                 result[key] = _single_in(
-                    item, value_field, child, violations, lambda v: v, null_clears,
+                    item,
+                    value_field,
+                    child,
+                    violations,
+                    lambda v: v,
+                    null_clears,
                 )
         return result
     if field_descriptor.is_repeated:
@@ -288,13 +298,18 @@ def message_in(
         if field_descriptor.name in given_as:
             violations.append(
                 FieldViolation(
-                    child, f"is given twice (also as {given_as[field_descriptor.name]!r})",
+                    child,
+                    f"is given twice (also as {given_as[field_descriptor.name]!r})",
                 ),
             )
             continue
         given_as[field_descriptor.name] = key
         result[field_descriptor.name] = _field_in(
-            item, field_descriptor, child, violations, null_clears,
+            item,
+            field_descriptor,
+            child,
+            violations,
+            null_clears,
         )
     return result
 
@@ -304,14 +319,24 @@ def message_in(
 
 _FLOAT_TYPES = (descriptor.FieldDescriptor.TYPE_DOUBLE, descriptor.FieldDescriptor.TYPE_FLOAT)
 _INTEGER_TYPES = (
-    descriptor.FieldDescriptor.CPPTYPE_INT32, descriptor.FieldDescriptor.CPPTYPE_INT64,
-    descriptor.FieldDescriptor.CPPTYPE_UINT32, descriptor.FieldDescriptor.CPPTYPE_UINT64,
+    descriptor.FieldDescriptor.CPPTYPE_INT32,
+    descriptor.FieldDescriptor.CPPTYPE_INT64,
+    descriptor.FieldDescriptor.CPPTYPE_UINT32,
+    descriptor.FieldDescriptor.CPPTYPE_UINT64,
 )
-WRAPPERS = frozenset({
-    "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
-    "google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
-    "google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue",
-})
+WRAPPERS = frozenset(
+    {
+        "google.protobuf.DoubleValue",
+        "google.protobuf.FloatValue",
+        "google.protobuf.Int64Value",
+        "google.protobuf.UInt64Value",
+        "google.protobuf.Int32Value",
+        "google.protobuf.UInt32Value",
+        "google.protobuf.BoolValue",
+        "google.protobuf.StringValue",
+        "google.protobuf.BytesValue",
+    }
+)
 
 
 def _coerce(text: str, field_descriptor: descriptor.FieldDescriptor) -> tuple[Any, str]:
@@ -347,7 +372,10 @@ def _coerce(text: str, field_descriptor: descriptor.FieldDescriptor) -> tuple[An
 
 
 def coerce_text(
-    text: str, field_descriptor: descriptor.FieldDescriptor, name: str, violations: Violations,
+    text: str,
+    field_descriptor: descriptor.FieldDescriptor,
+    name: str,
+    violations: Violations,
 ) -> Any:
     """Turn one path or query string into the JSON value of ``field_descriptor``'s type.
 
@@ -361,7 +389,8 @@ def coerce_text(
 
 
 def _resolve_parameter(
-    message_type: descriptor.Descriptor, name: str,
+    message_type: descriptor.Descriptor,
+    name: str,
 ) -> tuple[tuple[str, ...], descriptor.FieldDescriptor] | str:
     """Resolve a dotted query name to proto field names, or return why it cannot be set."""
     current = message_type
@@ -408,8 +437,12 @@ def query_in(query: MultiMapping[str], route: Route, violations: Violations) -> 
     for name in dict.fromkeys(query.keys()):
         values = query.getall(name)
         if route.body == "*":
-            violations.append(FieldViolation(name, "query parameters are not accepted here; "
-                                                   "send every field in the JSON body"))
+            violations.append(
+                FieldViolation(
+                    name,
+                    "query parameters are not accepted here; send every field in the JSON body",
+                )
+            )
             continue
         resolved = _resolve_parameter(message_type, name)
         if isinstance(resolved, str):
@@ -431,7 +464,8 @@ def query_in(query: MultiMapping[str], route: Route, violations: Violations) -> 
 
 
 def _field_at(
-    message_type: descriptor.Descriptor, path: Sequence[str],
+    message_type: descriptor.Descriptor,
+    path: Sequence[str],
 ) -> descriptor.FieldDescriptor:
     current, found = message_type, None
     for name in path:
@@ -446,7 +480,9 @@ def _field_at(
 
 
 def derive_update_mask(
-    body: Mapping[str, Any], message_type: descriptor.Descriptor, skip: frozenset[str],
+    body: Mapping[str, Any],
+    message_type: descriptor.Descriptor,
+    skip: frozenset[str],
 ) -> list[str]:
     """Return the field paths a PATCH body sets, as grpc-gateway derives them.
 
@@ -485,8 +521,10 @@ def derive_update_mask(
 def _has_update_mask(message_type: descriptor.Descriptor) -> bool:
     found = message_type.fields_by_name.get("update_mask")
     return bool(
-        found is not None and found.message_type is not None
-        and found.message_type.full_name == FIELD_MASK and not found.is_repeated,
+        found is not None
+        and found.message_type is not None
+        and found.message_type.full_name == FIELD_MASK
+        and not found.is_repeated,
     )
 
 
@@ -517,13 +555,27 @@ def build_request(
                     [FieldViolation("", "the request body must be a JSON object")],
                     reason="MALFORMED_JSON",
                 )
-            normalized = message_in(
-                body_json, message_type, "", violations, null_clears=null_clears,
-            ) or {}
+            normalized = (
+                message_in(
+                    body_json,
+                    message_type,
+                    "",
+                    violations,
+                    null_clears=null_clears,
+                )
+                or {}
+            )
         else:
-            normalized = message_in(
-                {route.body: body_json}, message_type, "", violations, null_clears=null_clears,
-            ) or {}
+            normalized = (
+                message_in(
+                    {route.body: body_json},
+                    message_type,
+                    "",
+                    violations,
+                    null_clears=null_clears,
+                )
+                or {}
+            )
     # The query never sets the body's fields, so the two never overlap.
     normalized.update(query_in(query, route, violations))
     for variable in route.variables:
@@ -603,7 +655,9 @@ def flatten_output(data: dict[str, Any], message_type: descriptor.Descriptor) ->
 def response_json(response: message.Message, response_body: str = "") -> Any:
     """Return the JSON value of a response (or of its ``response_body`` field)."""
     data = json_format.MessageToDict(
-        response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True,
+        response,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
     )
     flatten_output(data, response.DESCRIPTOR)
     if not response_body:
@@ -615,4 +669,3 @@ def response_json(response: message.Message, response_body: str = "") -> Any:
     if value_type is not None and value_type.full_name == DECIMAL:
         return None
     return {}
-

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import os
 import pathlib
 import random
@@ -35,59 +35,109 @@ def _parser() -> argparse.ArgumentParser:
     default_data_dir = os.environ.get(DATA_DIR_ENV, "").strip() or ".copytrade"
 
     def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--data-dir", default=default_data_dir, type=pathlib.Path,
-                       help=f"where databases, keys and logs live (default ${DATA_DIR_ENV},"
-                            f" else .copytrade; now {default_data_dir})")
-        p.add_argument("--database-url", default=None,
-                       help="one PostgreSQL URL for every service instead of SQLite files")
+        p.add_argument(
+            "--data-dir",
+            default=default_data_dir,
+            type=pathlib.Path,
+            help=f"where databases, keys and logs live (default ${DATA_DIR_ENV},"
+            f" else .copytrade; now {default_data_dir})",
+        )
+        p.add_argument(
+            "--database-url",
+            default=None,
+            help="one PostgreSQL URL for every service instead of SQLite files",
+        )
         return p
 
     up = with_data_dir(sub.add_parser("up", help="run the whole mesh on this machine"))
-    up.add_argument("--demo", action="store_true",
-                    help="also seed a demo user, a leader and followers, and keep the leader trading")
-    up.add_argument("--venues", choices=["sim", "live"], default="sim",
-                    help="sim: start the exchange emulators (default); live: the real exchanges")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="also seed a demo user, a leader and followers, and keep the leader trading",
+    )
+    up.add_argument(
+        "--venues",
+        choices=["sim", "live"],
+        default="sim",
+        help="sim: start the exchange emulators (default); live: the real exchanges",
+    )
     up.add_argument("--log-level", default="INFO")
-    up.add_argument("--sim-rate-limits", action="store_true", help="enforce venue rate limits in the emulators")
-    up.add_argument("--tls", action="store_true",
-                    help="serve the REST gateway over HTTPS with its certificate from the mesh CA")
-    up.add_argument("--port-base", type=_port_base, default=None, metavar="N",
-                    help="gateway on N, broker/engine/sync/recon gRPC on N+1..N+4, emulators"
-                         " (binance, coinbase, kraken) on N+5..N+7, metrics on N+10..N+13;"
-                         " default 8080, 50051-50054, 9101-9103, 9091-9094")
+    up.add_argument(
+        "--sim-rate-limits", action="store_true", help="enforce venue rate limits in the emulators"
+    )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the REST gateway over HTTPS with its certificate from the mesh CA",
+    )
+    up.add_argument(
+        "--port-base",
+        type=_port_base,
+        default=None,
+        metavar="N",
+        help="gateway on N, broker/engine/sync/recon gRPC on N+1..N+4, emulators"
+        " (binance, coinbase, kraken) on N+5..N+7, metrics on N+10..N+13;"
+        " default 8080, 50051-50054, 9101-9103, 9091-9094",
+    )
 
-    certs = with_data_dir(sub.add_parser(
-        "certs", help="make the mesh's CA, one certificate per component and the assertion keys"))
-    certs.add_argument("--force", action="store_true",
-                       help="make a new CA and re-issue everything (restart the mesh afterwards)")
+    certs = with_data_dir(
+        sub.add_parser(
+            "certs", help="make the mesh's CA, one certificate per component and the assertion keys"
+        )
+    )
+    certs.add_argument(
+        "--force",
+        action="store_true",
+        help="make a new CA and re-issue everything (restart the mesh afterwards)",
+    )
 
-    with_data_dir(sub.add_parser("demo", help="a scripted copy on a fresh mesh, then reconciliation"))
+    with_data_dir(
+        sub.add_parser("demo", help="a scripted copy on a fresh mesh, then reconciliation")
+    )
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = with_data_dir(user_sub.add_parser("add", help="create a user and print its API token"))
     add.add_argument("name")
     add.add_argument("--plan", choices=["pro", "free"], default="pro")
-    add.add_argument("--expires-in", default=None, metavar="LIFETIME",
-                     help="the token expires after this long (90m, 12h, 30d, 8w); default never")
-    with_data_dir(user_sub.add_parser(
-        "list", help="list users: name, id, plan, created, whether their tokens are live"))
-    revoke = with_data_dir(user_sub.add_parser(
-        "revoke", help="revoke every API token of a user (the gateway then answers 401)"))
+    add.add_argument(
+        "--expires-in",
+        default=None,
+        metavar="LIFETIME",
+        help="the token expires after this long (90m, 12h, 30d, 8w); default never",
+    )
+    with_data_dir(
+        user_sub.add_parser(
+            "list", help="list users: name, id, plan, created, whether their tokens are live"
+        )
+    )
+    revoke = with_data_dir(
+        user_sub.add_parser(
+            "revoke", help="revoke every API token of a user (the gateway then answers 401)"
+        )
+    )
     revoke.add_argument("name", help="the user's name (or its id when several share the name)")
 
     keys = sub.add_parser("keys", help="the key that encrypts exchange credentials at rest")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    rotate = with_data_dir(keys_sub.add_parser(
-        "rotate", help="make a new key and re-encrypt every stored credential now"
-                       " (a second run finishes an interrupted one)"))
-    rotate.add_argument("--finish", action="store_true",
-                        help="drop the previous keys once no credential needs them")
+    rotate = with_data_dir(
+        keys_sub.add_parser(
+            "rotate",
+            help="make a new key and re-encrypt every stored credential now"
+            " (a second run finishes an interrupted one)",
+        )
+    )
+    rotate.add_argument(
+        "--finish", action="store_true", help="drop the previous keys once no credential needs them"
+    )
 
     audit = sub.add_parser("audit", help="the services' hash-chained audit trails")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    with_data_dir(audit_sub.add_parser(
-        "verify", help="check every chain; name the first edited, deleted or inserted entry"))
+    with_data_dir(
+        audit_sub.add_parser(
+            "verify", help="check every chain; name the first edited, deleted or inserted entry"
+        )
+    )
     return parser
 
 
@@ -101,14 +151,19 @@ def _warn_when_no_mesh(data_dir: pathlib.Path, database_url: str | None) -> None
     if not (certs_dir(data_dir) / "ca.crt").exists():
         missing.append("no certs/ca.crt")
     if missing:
-        print(f"copytrade user add: warning: {data_dir.resolve()} holds no mesh"
-              f" ({', '.join(missing)}); the token works only with a mesh started on this data"
-              f" dir (copytrade up --data-dir {data_dir}, or set {DATA_DIR_ENV})",
-              file=sys.stderr)
+        print(
+            f"copytrade user add: warning: {data_dir.resolve()} holds no mesh"
+            f" ({', '.join(missing)}); the token works only with a mesh started on this data"
+            f" dir (copytrade up --data-dir {data_dir}, or set {DATA_DIR_ENV})",
+            file=sys.stderr,
+        )
 
 
 async def _add_user(
-    data_dir: pathlib.Path, database_url: str | None, name: str, plan: str,
+    data_dir: pathlib.Path,
+    database_url: str | None,
+    name: str,
+    plan: str,
     expires_in: str | None = None,
 ) -> str:
     from gateway.users import add_user, open_store, parse_duration
@@ -130,20 +185,47 @@ async def _add_user(
 
 async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
     """Seed a demo user, leader and followers, then keep the leader trading until stopped."""
-    from meshctl.demo import COPY_SETTINGS, FOLLOWERS, LEADER_BALANCES, create_user, leader_client, register
+    from meshctl.demo import (
+        COPY_SETTINGS,
+        FOLLOWERS,
+        LEADER_BALANCES,
+        create_user,
+        leader_client,
+        register,
+    )
 
     token = await create_user(mesh, "demo")
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=mesh.ssl_context())) as session:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=mesh.ssl_context())
+    ) as session:
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
-        leader_keys = await sims["binance"].create_account(LEADER_BALANCES, can_trade=True, can_withdraw=False)
-        leader = await api.call("POST", "/exchanges", {
-            "exchange_name": "binance", "api_key": leader_keys["api_key"],
-            "api_secret": leader_keys["api_secret"], "label": "demo leader"})
-        targets = [(await register(api, sims[f.venue], f.venue, f.label, f.balances))[0] for f in FOLLOWERS]
-        config = await api.call("POST", "/start", {
-            "source_exchange_id": leader["exchange"]["exchange_id"], "target_exchange_ids": targets,
-            "copy_settings": COPY_SETTINGS, "sync_settings": {"sync_interval": 1}})
+        leader_keys = await sims["binance"].create_account(
+            LEADER_BALANCES, can_trade=True, can_withdraw=False
+        )
+        leader = await api.call(
+            "POST",
+            "/exchanges",
+            {
+                "exchange_name": "binance",
+                "api_key": leader_keys["api_key"],
+                "api_secret": leader_keys["api_secret"],
+                "label": "demo leader",
+            },
+        )
+        targets = [
+            (await register(api, sims[f.venue], f.venue, f.label, f.balances))[0] for f in FOLLOWERS
+        ]
+        config = await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader["exchange"]["exchange_id"],
+                "target_exchange_ids": targets,
+                "copy_settings": COPY_SETTINGS,
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
         print(f"demo user token: {token}")
         print(f"demo copy config: {config['config_id']} — watch it at {mesh.gateway_url}/dashboard")
         exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
@@ -152,8 +234,10 @@ async def _seed_demo(mesh: Mesh, stop: asyncio.Event) -> None:
             while not stop.is_set():
                 side = rng.choice(["buy", "buy", "sell"])
                 try:
-                    await exchange.create_order("BTC/USDT", "market", side, rng.choice([0.01, 0.02, 0.05]))
-                except Exception as e:  # noqa: BLE001 - a demo trade may fail (no BTC to sell)
+                    await exchange.create_order(
+                        "BTC/USDT", "market", side, rng.choice([0.01, 0.02, 0.05])
+                    )
+                except Exception as e:
                     print(f"demo leader trade skipped: {type(e).__name__}")
                 price = Decimal(50000) + Decimal(rng.randint(-500, 500))
                 await sims["binance"].set_price("BTC/USDT", str(price))
@@ -167,16 +251,25 @@ async def _up(args: argparse.Namespace) -> int:
     from meshctl.supervisor import Supervisor
 
     ports = Ports.from_base(args.port_base) if args.port_base is not None else Ports()
-    mesh = Mesh(args.data_dir, ports=ports, venues=args.venues,
-                shared_database_url=args.database_url, log_level=args.log_level,
-                sim_rate_limits=args.sim_rate_limits, https=args.tls)
+    mesh = Mesh(
+        args.data_dir,
+        ports=ports,
+        venues=args.venues,
+        shared_database_url=args.database_url,
+        log_level=args.log_level,
+        sim_rate_limits=args.sim_rate_limits,
+        https=args.tls,
+    )
     taken = mesh.taken_ports()
     if taken:
         # Another mesh on these ports would answer our readiness checks: refuse before starting.
         for port, what, holder in taken:
             print(f"copytrade up: port {port} ({what}) is in use by {holder}", file=sys.stderr)
-        print("copytrade up: refusing to start; stop what holds the ports, or choose others"
-              " with --port-base N", file=sys.stderr)
+        print(
+            "copytrade up: refusing to start; stop what holds the ports, or choose others"
+            " with --port-base N",
+            file=sys.stderr,
+        )
         return 1
     made = mesh.ensure_credentials()
     if made:
@@ -226,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
 
         directory = certs_dir(args.data_dir)
         made = ensure_mesh_credentials(directory, force=args.force)
-        print(f"mesh credentials in {directory}: " + (f"made {', '.join(made)}" if made else "all present"))
+        print(
+            f"mesh credentials in {directory}: "
+            + (f"made {', '.join(made)}" if made else "all present")
+        )
         return 0
     if args.command == "demo":
         from meshctl.demo import main as demo_main
@@ -234,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         return demo_main(args.data_dir / "demo", args.database_url)
     if args.command == "user" and args.user_command == "add":
         try:
-            asyncio.run(_add_user(args.data_dir, args.database_url, args.name, args.plan,
-                                  args.expires_in))
+            asyncio.run(
+                _add_user(args.data_dir, args.database_url, args.name, args.plan, args.expires_in)
+            )
         except ValueError as e:
             print(f"user add: {e}", file=sys.stderr)
             return 2

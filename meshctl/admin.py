@@ -54,7 +54,10 @@ async def list_users(data_dir: pathlib.Path, shared_url: str | None, out: Output
 
 
 async def revoke_user(
-    data_dir: pathlib.Path, shared_url: str | None, name_or_id: str, out: Output = print,
+    data_dir: pathlib.Path,
+    shared_url: str | None,
+    name_or_id: str,
+    out: Output = print,
 ) -> int:
     """Revoke every token of the user named (or with the id) ``name_or_id``."""
     from gateway.users import open_store
@@ -68,13 +71,19 @@ async def revoke_user(
         return 1
     finally:
         await database.close()
-    out(f"user {user.name} id {user.user_id}: {revoked} token(s) revoked now;"
-        " the gateway refuses them (401) from the next request on")
+    out(
+        f"user {user.name} id {user.user_id}: {revoked} token(s) revoked now;"
+        " the gateway refuses them (401) from the next request on"
+    )
     return 0
 
 
 async def rotate_keys(
-    data_dir: pathlib.Path, shared_url: str | None, *, finish: bool, out: Output = print,
+    data_dir: pathlib.Path,
+    shared_url: str | None,
+    *,
+    finish: bool,
+    out: Output = print,
 ) -> int:
     """Rotate the mesh's credential key (or drop the previous keys with ``finish``)."""
     url = broker_database_url(data_dir, shared_url)

@@ -30,7 +30,10 @@ class RestClient:
         """Send one request to ``BASE + path``; return the JSON answer or raise :class:`ApiError`."""
         headers = {"Authorization": f"Bearer {self.token}"}
         async with self.session.request(
-            method, f"{self.base_url}{BASE}{path}", json=body, headers=headers,
+            method,
+            f"{self.base_url}{BASE}{path}",
+            json=body,
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
             payload = await response.json(content_type=None)
@@ -47,7 +50,9 @@ class SimAdmin:
         self.base_url = base_url.rstrip("/")
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.session.request(method, f"{self.base_url}/_sim/{path}", json=body) as response:
+        async with self.session.request(
+            method, f"{self.base_url}/_sim/{path}", json=body
+        ) as response:
             payload = await response.json(content_type=None)
             if response.status >= 400:
                 raise ApiError(response.status, payload)

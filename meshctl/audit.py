@@ -41,7 +41,9 @@ async def _verify(database: db.Database, chain: str, out: Output) -> bool:
 
 
 async def verify(
-    data_dir: pathlib.Path, database_url: str | None = None, out: Output = print,
+    data_dir: pathlib.Path,
+    database_url: str | None = None,
+    out: Output = print,
 ) -> int:
     """Check every chain; print one line per chain; return 0 when all are intact, else 1."""
     ok = True

@@ -24,8 +24,13 @@ import aiohttp
 from meshctl.api import RestClient, SimAdmin
 from meshctl.launcher import Mesh, Ports
 
-TERMINAL = {"INTENT_STATE_FILLED", "INTENT_STATE_CANCELED", "INTENT_STATE_EXPIRED",
-            "INTENT_STATE_REJECTED", "INTENT_STATE_SKIPPED"}
+TERMINAL = {
+    "INTENT_STATE_FILLED",
+    "INTENT_STATE_CANCELED",
+    "INTENT_STATE_EXPIRED",
+    "INTENT_STATE_REJECTED",
+    "INTENT_STATE_SKIPPED",
+}
 
 
 @dataclass
@@ -66,14 +71,21 @@ async def create_user(mesh: Mesh, name: str = "demo", plan: str = "pro") -> str:
     return token
 
 
-async def register(api: RestClient, sim: SimAdmin, venue: str, label: str,
-                   balances: dict[str, str]) -> tuple[str, str]:
+async def register(
+    api: RestClient, sim: SimAdmin, venue: str, label: str, balances: dict[str, str]
+) -> tuple[str, str]:
     """Open a simulated account and register it with the broker; return (exchange_id, api_key)."""
     keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
-    reply = await api.call("POST", "/exchanges", {
-        "exchange_name": venue, "api_key": keys["api_key"], "api_secret": keys["api_secret"],
-        "label": label,
-    })
+    reply = await api.call(
+        "POST",
+        "/exchanges",
+        {
+            "exchange_name": venue,
+            "api_key": keys["api_key"],
+            "api_secret": keys["api_secret"],
+            "label": label,
+        },
+    )
     return reply["exchange"]["exchange_id"], keys["api_key"]
 
 
@@ -83,14 +95,21 @@ def leader_client(base_url: str, keys: dict[str, str]) -> Any:
 
     from exchange_sim.ccxt_urls import binance_options, point_ccxt_at
 
-    exchange = ccxt.binance({"apiKey": keys["api_key"], "secret": keys["api_secret"],
-                             "enableRateLimit": False, "options": binance_options()})
+    exchange = ccxt.binance(
+        {
+            "apiKey": keys["api_key"],
+            "secret": keys["api_secret"],
+            "enableRateLimit": False,
+            "options": binance_options(),
+        }
+    )
     point_ccxt_at(exchange, base_url)
     return exchange
 
 
-async def wait_for_copies(api: RestClient, config_id: str, expected_signals: int,
-                          timeout: float = 60.0) -> list[dict[str, Any]]:
+async def wait_for_copies(
+    api: RestClient, config_id: str, expected_signals: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
     """Wait until the config has an intent per follower for each leader fill, all terminal."""
     deadline = time.monotonic() + timeout
     orders: list[dict[str, Any]] = []
@@ -103,35 +122,43 @@ async def wait_for_copies(api: RestClient, config_id: str, expected_signals: int
     raise TimeoutError(f"copies not settled after {timeout}s: {len(orders)} intents so far")
 
 
-def print_partial_close(leader_trades: list[dict[str, Any]], orders: list[dict[str, Any]],
-                        labels: dict[str, str]) -> None:
+def print_partial_close(
+    leader_trades: list[dict[str, Any]], orders: list[dict[str, Any]], labels: dict[str, str]
+) -> None:
     """Show that each follower closed the same fraction of its own position as the leader."""
     btc = [t for t in leader_trades if t["symbol"] == "BTC/USDT"]
     bought = sum(Decimal(str(t["amount"])) for t in btc if t["side"] == "buy")
     sold = sum(Decimal(str(t["amount"])) for t in btc if t["side"] == "sell")
     if not bought or not sold:
         return
-    say(f"\npartial close: the leader sold {sold / bought:.0%} of its BTC position; each follower "
-        "sold that share of its own:")
+    say(
+        f"\npartial close: the leader sold {sold / bought:.0%} of its BTC position; each follower "
+        "sold that share of its own:"
+    )
     by_target: dict[str, dict[str, Decimal]] = {}
     for order in orders:
         if not order["symbol"].startswith("BTC/") or not order.get("filled_quantity"):
             continue
         side = "buy" if order["side"].endswith("BUY") else "sell"
-        sides = by_target.setdefault(order["target_exchange_id"], {"buy": Decimal(0), "sell": Decimal(0)})
+        sides = by_target.setdefault(
+            order["target_exchange_id"], {"buy": Decimal(0), "sell": Decimal(0)}
+        )
         sides[side] += Decimal(order["filled_quantity"])
     for target, sides in sorted(by_target.items(), key=lambda item: labels.get(item[0], "")):
         if sides["buy"]:
-            say(f"  {labels.get(target, '?'):<20} bought {sides['buy']} BTC, sold {sides['sell']} "
-                f"({sides['sell'] / sides['buy']:.0%})")
+            say(
+                f"  {labels.get(target, '?'):<20} bought {sides['buy']} BTC, sold {sides['sell']} "
+                f"({sides['sell'] / sides['buy']:.0%})"
+            )
 
 
 def _short(state: str) -> str:
     return state.removeprefix("INTENT_STATE_").lower()
 
 
-def print_copies(leader_trades: list[dict[str, Any]], orders: list[dict[str, Any]],
-                 labels: dict[str, str]) -> None:
+def print_copies(
+    leader_trades: list[dict[str, Any]], orders: list[dict[str, Any]], labels: dict[str, str]
+) -> None:
     """Print each leader fill beside its copies."""
     by_signal: dict[str, list[dict[str, Any]]] = {}
     for order in orders:
@@ -143,12 +170,16 @@ def print_copies(leader_trades: list[dict[str, Any]], orders: list[dict[str, Any
         copies = by_signal.get(str(trade["id"]), [])
         if not copies:
             say(f"{leader:<34} {'-':<20} {'(no copy found)':<22}")
-        for index, copy in enumerate(sorted(copies, key=lambda o: labels.get(o["target_exchange_id"], ""))):
+        for index, copy in enumerate(
+            sorted(copies, key=lambda o: labels.get(o["target_exchange_id"], ""))
+        ):
             size = f"{copy['side'].removeprefix('ORDER_SIDE_').lower()} {copy.get('filled_quantity') or copy.get('quantity', '0')}"
             outcome = _short(copy["state"]) + (f" ({copy['reason']})" if copy.get("reason") else "")
             latency = f"{copy.get('latency_ms', 0):.1f} ms" if copy.get("venue_order_id") else "-"
-            say(f"{leader if index == 0 else '':<34} {labels.get(copy['target_exchange_id'], '?'):<20} "
-                f"{size:<22} {outcome:<28} {latency:>9}")
+            say(
+                f"{leader if index == 0 else '':<34} {labels.get(copy['target_exchange_id'], '?'):<20} "
+                f"{size:<22} {outcome:<28} {latency:>9}"
+            )
 
 
 async def run_demo(data_dir: pathlib.Path, database_url: str | None = None) -> int:
@@ -170,27 +201,48 @@ async def _scenario(mesh: Mesh) -> int:
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
-        leader_keys = await sims["binance"].create_account(LEADER_BALANCES, can_trade=True, can_withdraw=False)
-        leader = await api.call("POST", "/exchanges", {
-            "exchange_name": "binance", "api_key": leader_keys["api_key"],
-            "api_secret": leader_keys["api_secret"], "label": "leader"})
+        leader_keys = await sims["binance"].create_account(
+            LEADER_BALANCES, can_trade=True, can_withdraw=False
+        )
+        leader = await api.call(
+            "POST",
+            "/exchanges",
+            {
+                "exchange_name": "binance",
+                "api_key": leader_keys["api_key"],
+                "api_secret": leader_keys["api_secret"],
+                "label": "leader",
+            },
+        )
         leader_id = leader["exchange"]["exchange_id"]
         labels = {leader_id: "leader"}
         targets = []
         for follower in FOLLOWERS:
-            exchange_id, _ = await register(api, sims[follower.venue], follower.venue, follower.label,
-                                            follower.balances)
+            exchange_id, _ = await register(
+                api, sims[follower.venue], follower.venue, follower.label, follower.balances
+            )
             labels[exchange_id] = follower.label
             targets.append(exchange_id)
-        say(f"leader on simulated binance with {LEADER_BALANCES}; followers: "
-            + ", ".join(f"{f.label} {f.balances}" for f in FOLLOWERS))
+        say(
+            f"leader on simulated binance with {LEADER_BALANCES}; followers: "
+            + ", ".join(f"{f.label} {f.balances}" for f in FOLLOWERS)
+        )
         started = datetime.now(UTC)
-        config = await api.call("POST", "/start", {
-            "source_exchange_id": leader_id, "target_exchange_ids": targets,
-            "risk_limits": {"max_position_size": 0.5, "max_daily_loss": 0.1, "max_slippage": 0.01},
-            "copy_settings": COPY_SETTINGS,
-            "sync_settings": {"sync_interval": 1},
-        })
+        config = await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": targets,
+                "risk_limits": {
+                    "max_position_size": 0.5,
+                    "max_daily_loss": 0.1,
+                    "max_slippage": 0.01,
+                },
+                "copy_settings": COPY_SETTINGS,
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
         config_id = config["config_id"]
         say(f"copy config {config_id} started ({config['status']})")
 
@@ -217,24 +269,49 @@ async def _scenario(mesh: Mesh) -> int:
         print_partial_close(trades, orders, labels)
         latencies = sorted(o["latency_ms"] for o in orders if o.get("venue_order_id"))
         if latencies:
-            say(f"\nfill-to-copy latency: median {latencies[len(latencies) // 2]:.1f} ms, "
+            say(
+                f"\nfill-to-copy latency: median {latencies[len(latencies) // 2]:.1f} ms, "
                 f"max {latencies[-1]:.1f} ms over {len(latencies)} copies "
-                "(leader fills streamed over the venue's WebSocket, REST backfill every second)")
-        report = (await api.call("POST", "/reconcile", {
-            "config_id": config_id, "start_time": started.isoformat().replace("+00:00", "Z"),
-            "end_time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}))["report"]
-        say("\nreconciliation: " + ", ".join(
-            f"{k.removesuffix('_count')}={report.get(k, 0)}"
-            for k in ("total_count", "matched_count", "mismatched_count", "missing_count",
-                      "duplicate_count", "error_count")))
+                "(leader fills streamed over the venue's WebSocket, REST backfill every second)"
+            )
+        report = (
+            await api.call(
+                "POST",
+                "/reconcile",
+                {
+                    "config_id": config_id,
+                    "start_time": started.isoformat().replace("+00:00", "Z"),
+                    "end_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                },
+            )
+        )["report"]
+        say(
+            "\nreconciliation: "
+            + ", ".join(
+                f"{k.removesuffix('_count')}={report.get(k, 0)}"
+                for k in (
+                    "total_count",
+                    "matched_count",
+                    "mismatched_count",
+                    "missing_count",
+                    "duplicate_count",
+                    "error_count",
+                )
+            )
+        )
         for item in report.get("items", []):
-            say(f"  seq {item['sequence']:>3} {labels.get(item['target_exchange_id'], '?'):<20} "
-                f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} {item.get('detail', '')}")
+            say(
+                f"  seq {item['sequence']:>3} {labels.get(item['target_exchange_id'], '?'):<20} "
+                f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} {item.get('detail', '')}"
+            )
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))
         ok = total > 0 and int(report.get("matched_count", 0)) == total
-        say("\nDEMO OK: every leader trade has exactly one proven outcome per follower" if ok
-            else "\nDEMO FAILED: see the report above")
+        say(
+            "\nDEMO OK: every leader trade has exactly one proven outcome per follower"
+            if ok
+            else "\nDEMO FAILED: see the report above"
+        )
         return 0 if ok else 1
 
 
@@ -244,7 +321,6 @@ def main(data_dir: pathlib.Path, database_url: str | None = None) -> int:
         return asyncio.run(run_demo(data_dir, database_url))
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # noqa: BLE001 - the command's boundary: say what failed, exit non-zero
+    except Exception as e:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
-

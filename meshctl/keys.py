@@ -112,7 +112,9 @@ def current_key(data_dir: pathlib.Path, *, create: bool = True) -> str:
     path = secrets_dir(data_dir) / KEY_FILE
     if not path.exists():
         if not create:
-            raise KeyFileError(f"there is no key at {path}: the mesh has not run with this data dir")
+            raise KeyFileError(
+                f"there is no key at {path}: the mesh has not run with this data dir"
+            )
         _ensure_secrets_dir(data_dir)
         key = new_key()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -137,7 +139,8 @@ def previous_keys(data_dir: pathlib.Path) -> list[str]:
 
 def _write_previous_keys(data_dir: pathlib.Path, keys: list[str]) -> None:
     _write_secret(
-        _ensure_secrets_dir(data_dir) / PREVIOUS_KEYS_FILE, "".join(f"{k}\n" for k in keys),
+        _ensure_secrets_dir(data_dir) / PREVIOUS_KEYS_FILE,
+        "".join(f"{k}\n" for k in keys),
     )
 
 
@@ -169,8 +172,10 @@ async def rotate(data_dir: pathlib.Path, database_url: str, out: Output = print)
         try:
             await verify_key(store, cipher)
         except KeyCheckFailed as e:
-            out(f"keys rotate: the keys in {secrets_dir(data_dir)} do not open the broker's"
-                f" database ({e}); nothing was changed")
+            out(
+                f"keys rotate: the keys in {secrets_dir(data_dir)} do not open the broker's"
+                f" database ({e}); nothing was changed"
+            )
             return 1
         before = await rotation_report(store, cipher)
         if before.complete:
@@ -182,9 +187,11 @@ async def rotate(data_dir: pathlib.Path, database_url: str, out: Output = print)
             cipher = _cipher(current, previous)
             out(f"new key {cipher.key_id}; previous keys kept: {_ids(previous)}")
         else:
-            out(f"resuming the unfinished rotation to key {cipher.key_id}:"
+            out(
+                f"resuming the unfinished rotation to key {cipher.key_id}:"
                 f" {before.on_previous_keys} of {before.accounts} credentials still on"
-                " a previous key")
+                " a previous key"
+            )
         step = max(1, before.accounts // 20)
 
         def progress(done: int, total: int) -> None:
@@ -194,16 +201,22 @@ async def rotate(data_dir: pathlib.Path, database_url: str, out: Output = print)
         report = await rotate_credentials(store, cipher, progress)
     finally:
         await store.close()
-    out(f"{report.on_current_key}/{report.accounts} credentials sealed by key {cipher.key_id}"
-        f" ({report.resealed} re-encrypted now)")
+    out(
+        f"{report.on_current_key}/{report.accounts} credentials sealed by key {cipher.key_id}"
+        f" ({report.resealed} re-encrypted now)"
+    )
     if report.unreadable:
-        out(f"keys rotate: {report.unreadable} credentials open with none of the keys; their"
-            " accounts must be registered again")
+        out(
+            f"keys rotate: {report.unreadable} credentials open with none of the keys; their"
+            " accounts must be registered again"
+        )
     if not report.complete:
         out("keys rotate: not finished; run it again to carry on")
         return 1
-    out("restart the mesh (copytrade up) so the broker uses the new key; once nothing runs"
-        " with the old key, drop it: copytrade keys rotate --finish")
+    out(
+        "restart the mesh (copytrade up) so the broker uses the new key; once nothing runs"
+        " with the old key, drop it: copytrade keys rotate --finish"
+    )
     return 0 if not report.unreadable else 1
 
 
@@ -223,17 +236,23 @@ async def finish(data_dir: pathlib.Path, database_url: str, out: Output = print)
         try:
             await verify_key(store, cipher)
         except KeyCheckFailed as e:
-            out(f"keys rotate --finish: the keys in {secrets_dir(data_dir)} do not open the"
-                f" broker's database ({e}); nothing was changed")
+            out(
+                f"keys rotate --finish: the keys in {secrets_dir(data_dir)} do not open the"
+                f" broker's database ({e}); nothing was changed"
+            )
             return 1
         report = await rotation_report(store, cipher)
     finally:
         await store.close()
     if not report.complete:
-        out(f"keys rotate --finish: {report.on_previous_keys} of {report.accounts} credentials"
-            " (or the key check) still need a previous key; run copytrade keys rotate first")
+        out(
+            f"keys rotate --finish: {report.on_previous_keys} of {report.accounts} credentials"
+            " (or the key check) still need a previous key; run copytrade keys rotate first"
+        )
         return 1
     (secrets_dir(data_dir) / PREVIOUS_KEYS_FILE).unlink()
-    out(f"dropped the previous keys ({_ids(previous)}); every credential is sealed by key"
-        f" {cipher.key_id}")
+    out(
+        f"dropped the previous keys ({_ids(previous)}); every credential is sealed by key"
+        f" {cipher.key_id}"
+    )
     return 0

@@ -56,10 +56,17 @@ class Ports:
         ``base+10`` .. ``base+13`` the metrics of broker, engine, sync and recon.
         """
         if not 1 <= base <= 65535 - PORT_BASE_SPAN:
-            raise ValueError(f"--port-base must be between 1 and {65535 - PORT_BASE_SPAN}, got {base}")
+            raise ValueError(
+                f"--port-base must be between 1 and {65535 - PORT_BASE_SPAN}, got {base}"
+            )
         return cls(
-            gateway=base, broker=base + 1, engine=base + 2, sync=base + 3, recon=base + 4,
-            metrics_base=base + 9, venues={name: base + 5 + i for i, name in enumerate(VENUES)},
+            gateway=base,
+            broker=base + 1,
+            engine=base + 2,
+            sync=base + 3,
+            recon=base + 4,
+            metrics_base=base + 9,
+            venues={name: base + 5 + i for i, name in enumerate(VENUES)},
         )
 
     @classmethod
@@ -67,8 +74,13 @@ class Ports:
         """Pick free loopback ports for everything (tests; several meshes side by side)."""
         picked = _free_ports(9)
         return cls(
-            gateway=picked[0], broker=picked[1], engine=picked[2], sync=picked[3], recon=picked[4],
-            metrics_base=0, venues=dict(zip(VENUES, picked[5:8], strict=True)),
+            gateway=picked[0],
+            broker=picked[1],
+            engine=picked[2],
+            sync=picked[3],
+            recon=picked[4],
+            metrics_base=0,
+            venues=dict(zip(VENUES, picked[5:8], strict=True)),
         )
 
 
@@ -182,8 +194,11 @@ class Mesh:
             return {}
         from exchange_sim.server import VENUES as EMULATED
 
-        return {name: f"http://127.0.0.1:{port}" for name, port in self.ports.venues.items()
-                if name in EMULATED}
+        return {
+            name: f"http://127.0.0.1:{port}"
+            for name, port in self.ports.venues.items()
+            if name in EMULATED
+        }
 
     def gateway_database_url(self) -> str:
         """Return the DATABASE_URL of the gateway (where users and tokens live)."""
@@ -205,9 +220,16 @@ class Mesh:
         public_key = {"ASSERTION_PUBLIC_KEY": str(pki.public_key_path(certs))}
 
         def svc(name: str, port: int, offset: int, **extra: str) -> Component:
-            env = {**common, **addrs, **tls_env(self.data_dir, name), **public_key,
-                   "GRPC_PORT": str(port), "METRICS_PORT": self._metrics_port(offset),
-                   "DATABASE_URL": database_url(self.data_dir, name, self.shared_database_url), **extra}
+            env = {
+                **common,
+                **addrs,
+                **tls_env(self.data_dir, name),
+                **public_key,
+                "GRPC_PORT": str(port),
+                "METRICS_PORT": self._metrics_port(offset),
+                "DATABASE_URL": database_url(self.data_dir, name, self.shared_database_url),
+                **extra,
+            }
             return Component(name, f"{name}_svc", env)
 
         plan: list[Component] = []
@@ -216,26 +238,43 @@ class Mesh:
             sim_args = ["--host", "127.0.0.1", "--venues", ",".join(emulated)]
             for venue in emulated:
                 sim_args += [f"--{venue}-port", str(p.venues[venue])]
-            plan.append(Component(
-                "exchange_sim", "exchange_sim",
-                {**common, "SIM_RATE_LIMITS": "on" if self.sim_rate_limits else "off"}, sim_args,
-            ))
+            plan.append(
+                Component(
+                    "exchange_sim",
+                    "exchange_sim",
+                    {**common, "SIM_RATE_LIMITS": "on" if self.sim_rate_limits else "off"},
+                    sim_args,
+                )
+            )
         venue_env = ",".join(f"{k}={v}" for k, v in self.venue_urls.items())
         plan += [
             # Our limiter follows the emulators' switch: always on against real venues.
-            svc("broker", p.broker, 1, ENCRYPTION_KEY=encryption_key(self.data_dir),
-                ENCRYPTION_KEYS_PREVIOUS=encryption_key(self.data_dir, previous=True), VENUE_URLS=venue_env,
-                BROKER_RATE_LIMITS="on" if self.sim_rate_limits or self.venues != "sim" else "off"),
+            svc(
+                "broker",
+                p.broker,
+                1,
+                ENCRYPTION_KEY=encryption_key(self.data_dir),
+                ENCRYPTION_KEYS_PREVIOUS=encryption_key(self.data_dir, previous=True),
+                VENUE_URLS=venue_env,
+                BROKER_RATE_LIMITS="on" if self.sim_rate_limits or self.venues != "sim" else "off",
+            ),
             svc("sync", p.sync, 3),
             svc("engine", p.engine, 2),
             svc("recon", p.recon, 4),
         ]
-        gateway_env = {**common, **addrs, **tls_env(self.data_dir, "gateway"),
-                       "ASSERTION_SIGNING_KEY": str(pki.signing_key_path(certs)),
-                       "GATEWAY_PORT": str(p.gateway), "DATABASE_URL": self.gateway_database_url()}
+        gateway_env = {
+            **common,
+            **addrs,
+            **tls_env(self.data_dir, "gateway"),
+            "ASSERTION_SIGNING_KEY": str(pki.signing_key_path(certs)),
+            "GATEWAY_PORT": str(p.gateway),
+            "DATABASE_URL": self.gateway_database_url(),
+        }
         if self.https:
             gateway_tls = pki.identity_files(certs, "gateway")
-            gateway_env.update(GATEWAY_HTTPS_CERT=str(gateway_tls.cert), GATEWAY_HTTPS_KEY=str(gateway_tls.key))
+            gateway_env.update(
+                GATEWAY_HTTPS_CERT=str(gateway_tls.cert), GATEWAY_HTTPS_KEY=str(gateway_tls.key)
+            )
         plan.append(Component("gateway", "gateway", gateway_env))
         unknown = set(self.component_env) - {component.name for component in plan}
         if unknown:
@@ -247,19 +286,32 @@ class Mesh:
     def planned_ports(self) -> list[tuple[int, str]]:
         """Return every loopback port this mesh listens on, with what listens there."""
         p = self.ports
-        rows = [(p.gateway, "REST gateway"), (p.broker, "broker gRPC"), (p.engine, "engine gRPC"),
-                (p.sync, "sync gRPC"), (p.recon, "recon gRPC")]
-        rows += [(port, f"{name} emulator") for name, port in p.venues.items()
-                 if self.venues == "sim" and name in self.venue_urls]
+        rows = [
+            (p.gateway, "REST gateway"),
+            (p.broker, "broker gRPC"),
+            (p.engine, "engine gRPC"),
+            (p.sync, "sync gRPC"),
+            (p.recon, "recon gRPC"),
+        ]
+        rows += [
+            (port, f"{name} emulator")
+            for name, port in p.venues.items()
+            if self.venues == "sim" and name in self.venue_urls
+        ]
         if p.metrics_base:
-            rows += [(p.metrics_base + i, f"{name} metrics")
-                     for i, name in enumerate(("broker", "engine", "sync", "recon"), start=1)]
+            rows += [
+                (p.metrics_base + i, f"{name} metrics")
+                for i, name in enumerate(("broker", "engine", "sync", "recon"), start=1)
+            ]
         return rows
 
     def taken_ports(self) -> list[tuple[int, str, str]]:
         """Return (port, what needs it, what holds it) for each planned port already bound."""
-        return [(port, what, port_holder(port) or "another process")
-                for port, what in self.planned_ports() if not port_free(port)]
+        return [
+            (port, what, port_holder(port) or "another process")
+            for port, what in self.planned_ports()
+            if not port_free(port)
+        ]
 
     def ensure_credentials(self) -> list[str]:
         """Make the mesh's CA, certificates and assertion keys on first run; return what was made."""
@@ -278,12 +330,17 @@ class Mesh:
         python_path = os.pathsep.join([str(ROOT / "gen"), str(ROOT)])
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRPC_", "DATABASE_URL"))}
         env.update(component.env)
-        env["PYTHONPATH"] = python_path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONPATH"] = python_path + (
+            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+        )
         env["PYTHONUNBUFFERED"] = "1"
         log = open(self.data_dir / "logs" / f"{component.name}.log", "ab")  # noqa: SIM115 - the child's
         component.process = subprocess.Popen(
             [sys.executable, "-m", component.module, *component.args],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.data_dir),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(self.data_dir),
             start_new_session=True,
         )
         log.close()
@@ -301,9 +358,16 @@ class Mesh:
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every gRPC service reports SERVING and the gateway and emulators answer."""
         deadline = time.monotonic() + timeout
-        grpc_ports = {"broker": self.ports.broker, "engine": self.ports.engine,
-                      "sync": self.ports.sync, "recon": self.ports.recon}
-        http_urls = [f"{self.gateway_url}/healthz", *(f"{u}/_sim/health" for u in self.venue_urls.values())]
+        grpc_ports = {
+            "broker": self.ports.broker,
+            "engine": self.ports.engine,
+            "sync": self.ports.sync,
+            "recon": self.ports.recon,
+        }
+        http_urls = [
+            f"{self.gateway_url}/healthz",
+            *(f"{u}/_sim/health" for u in self.venue_urls.values()),
+        ]
         pending_grpc, pending_http = dict(grpc_ports), list(http_urls)
         import aiohttp
 
@@ -316,14 +380,19 @@ class Mesh:
                         del pending_grpc[name]
                 for url in list(pending_http):
                     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                        ssl_option = self.ssl_context() if url.startswith(self.gateway_url) else True
-                        async with session.get(url, timeout=aiohttp.ClientTimeout(total=1),
-                                               ssl=ssl_option) as response:
+                        ssl_option = (
+                            self.ssl_context() if url.startswith(self.gateway_url) else True
+                        )
+                        async with session.get(
+                            url, timeout=aiohttp.ClientTimeout(total=1), ssl=ssl_option
+                        ) as response:
                             if response.status < 500:
                                 pending_http.remove(url)
                 if time.monotonic() > deadline:
                     waiting = [*pending_grpc, *pending_http]
-                    raise TimeoutError(f"not ready after {timeout}s: {waiting}; logs in {self.data_dir}/logs")
+                    raise TimeoutError(
+                        f"not ready after {timeout}s: {waiting}; logs in {self.data_dir}/logs"
+                    )
                 await asyncio.sleep(0.1)
 
     def _check_alive(self) -> None:
@@ -338,14 +407,21 @@ class Mesh:
     def addresses(self) -> list[tuple[str, str]]:
         """Return (what, where) for every address a person may want."""
         p = self.ports
-        rows = [("REST gateway", self.gateway_url), ("dashboard", f"{self.gateway_url}/dashboard"),
-                ("OpenAPI", f"{self.gateway_url}/openapi.json"),
-                ("broker gRPC", f"127.0.0.1:{p.broker}"), ("engine gRPC", f"127.0.0.1:{p.engine}"),
-                ("sync gRPC", f"127.0.0.1:{p.sync}"), ("recon gRPC", f"127.0.0.1:{p.recon}")]
+        rows = [
+            ("REST gateway", self.gateway_url),
+            ("dashboard", f"{self.gateway_url}/dashboard"),
+            ("OpenAPI", f"{self.gateway_url}/openapi.json"),
+            ("broker gRPC", f"127.0.0.1:{p.broker}"),
+            ("engine gRPC", f"127.0.0.1:{p.engine}"),
+            ("sync gRPC", f"127.0.0.1:{p.sync}"),
+            ("recon gRPC", f"127.0.0.1:{p.recon}"),
+        ]
         rows += [(f"{name} emulator", url) for name, url in self.venue_urls.items()]
         if p.metrics_base:
-            rows += [(f"{n} metrics", f"http://127.0.0.1:{p.metrics_base + i}/metrics")
-                     for i, n in enumerate(("broker", "engine", "sync", "recon"), start=1)]
+            rows += [
+                (f"{n} metrics", f"http://127.0.0.1:{p.metrics_base + i}/metrics")
+                for i, n in enumerate(("broker", "engine", "sync", "recon"), start=1)
+            ]
         rows.append(("logs", str(self.data_dir / "logs")))
         return rows
 
@@ -395,7 +471,11 @@ def listening_pid(port: int) -> int | None:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
                 inodes.add(f"socket:[{fields[9]}]")
     if not inodes:
         return None

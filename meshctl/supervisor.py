@@ -97,16 +97,19 @@ class Supervisor:
                 delay = watch.backoff.delay(now - watch.started_at)
                 watch.restart_at = now + delay
                 last = self._last_log_line(component.name)
-                self.out(f"copytrade: {component.name} {describe_exit(process.returncode)}"
-                         f" after {now - watch.started_at:.0f}s; restarting in {delay:g}s"
-                         + (f" (its log ends: {last})" if last else ""))
+                self.out(
+                    f"copytrade: {component.name} {describe_exit(process.returncode)}"
+                    f" after {now - watch.started_at:.0f}s; restarting in {delay:g}s"
+                    + (f" (its log ends: {last})" if last else "")
+                )
             elif now >= watch.restart_at:
                 self.mesh.restart(component.name)
                 watch.started_at, watch.restart_at = now, None
                 watch.restarts += 1
                 pid = component.process.pid if component.process is not None else "?"
-                self.out(f"copytrade: {component.name} restarted (pid {pid},"
-                         f" restart {watch.restarts})")
+                self.out(
+                    f"copytrade: {component.name} restarted (pid {pid}, restart {watch.restarts})"
+                )
 
     async def run(self, stop: asyncio.Event, interval: float = 0.2) -> None:
         """Check every ``interval`` seconds until ``stop`` is set."""

@@ -20,7 +20,9 @@ from meshkit.errors import PermissionDenied, Unauthenticated
 OPEN_SERVICES = frozenset({"grpc.health.v1.Health"})
 
 
-def table(service_full_name: str, callers: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+def table(
+    service_full_name: str, callers: Mapping[str, Iterable[str]]
+) -> dict[str, frozenset[str]]:
     """Return an access table keyed by gRPC method path (``/pkg.Service/Method``)."""
     return {f"/{service_full_name}/{method}": frozenset(who) for method, who in callers.items()}
 
@@ -62,15 +64,21 @@ class Guard:
         if self.rules is not None and full_method.split("/")[1] not in OPEN_SERVICES:
             allowed = self.rules.get(full_method)
             if allowed is None:
-                raise PermissionDenied(f"{full_method} is open to no caller", reason="METHOD_NOT_ALLOWED")
+                raise PermissionDenied(
+                    f"{full_method} is open to no caller", reason="METHOD_NOT_ALLOWED"
+                )
             if service not in allowed:
                 who = f"identity {service!r}" if service else "a caller without a mesh certificate"
-                raise PermissionDenied(f"{who} may not call {full_method}", reason="CALLER_NOT_ALLOWED")
+                raise PermissionDenied(
+                    f"{who} may not call {full_method}", reason="CALLER_NOT_ALLOWED"
+                )
         token = _metadata(context, identity.ASSERTION_HEADER)
         if not token:
             return identity.Caller(service=service)
         if self.verifier is None:
-            raise Unauthenticated("this service accepts no user assertions", reason="ASSERTION_INVALID")
+            raise Unauthenticated(
+                "this service accepts no user assertions", reason="ASSERTION_INVALID"
+            )
         user_id, plan, expires_at = self.verifier.verify(token)
         return identity.Caller(service, user_id, plan, token, expires_at)
 
@@ -90,5 +98,7 @@ def guard(rules: Mapping[str, frozenset[str]], assertion_public_key: str) -> Gua
     Without a key (settings built in code by tests that send no user) every user
     assertion is refused.
     """
-    verifier = identity.AssertionVerifier.from_file(assertion_public_key) if assertion_public_key else None
+    verifier = (
+        identity.AssertionVerifier.from_file(assertion_public_key) if assertion_public_key else None
+    )
     return Guard(rules, verifier)

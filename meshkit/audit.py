@@ -257,9 +257,18 @@ class AuditLog:
         await tx.execute(
             f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                entry.seq, entry.time, entry.actor, entry.request_id, entry.owner_user_id,
-                entry.object_type, entry.object_id, entry.action, entry.before, entry.after,
-                entry.prev_hash, entry.hash,
+                entry.seq,
+                entry.time,
+                entry.actor,
+                entry.request_id,
+                entry.owner_user_id,
+                entry.object_type,
+                entry.object_id,
+                entry.action,
+                entry.before,
+                entry.after,
+                entry.prev_hash,
+                entry.hash,
             ),
         )
         return entry
@@ -270,7 +279,11 @@ class AuditLog:
             return await self.append(tx, event, now, actor=actor)
 
     async def entries_of(
-        self, owner_user_id: str, *, before_seq: int = 0, limit: int = 50,
+        self,
+        owner_user_id: str,
+        *,
+        before_seq: int = 0,
+        limit: int = 50,
     ) -> list[AuditEntry]:
         """Return ``owner_user_id``'s entries, newest (highest seq) first.
 
@@ -349,15 +362,19 @@ def verify_chain(entries: Sequence[AuditEntry]) -> ChainProblem | None:
         following = entries[index + 1] if index + 1 < len(entries) else None
         if following is not None and following.prev_hash == expected_prev:
             return ChainProblem(
-                Tampering.INSERTED, entry.seq,
+                Tampering.INSERTED,
+                entry.seq,
                 f"entry {following.seq} links past it to "
                 + (f"entry {previous.seq}" if previous else "the start of the chain"),
             )
         if entry.prev_hash == expected_prev:
             if not intact:
-                return ChainProblem(Tampering.EDITED, entry.seq, "its hash does not match its content")
+                return ChainProblem(
+                    Tampering.EDITED, entry.seq, "its hash does not match its content"
+                )
             return ChainProblem(
-                Tampering.INSERTED, entry.seq,
+                Tampering.INSERTED,
+                entry.seq,
                 f"it links to entry {expected_seq - 1} but skips to seq {entry.seq}",
             )
         # The link to the previous entry is broken.
@@ -365,13 +382,15 @@ def verify_chain(entries: Sequence[AuditEntry]) -> ChainProblem | None:
         if linked is not None and linked < index - 1:
             first = entries[linked + 1]
             return ChainProblem(
-                Tampering.INSERTED, first.seq,
+                Tampering.INSERTED,
+                first.seq,
                 f"entry {entry.seq} links past it to "
                 + (f"entry {entries[linked].seq}" if linked >= 0 else "the start of the chain"),
             )
         if entry.seq > expected_seq:
             missing = (
-                f"seq {expected_seq}" if entry.seq == expected_seq + 1
+                f"seq {expected_seq}"
+                if entry.seq == expected_seq + 1
                 else f"seqs {expected_seq} to {entry.seq - 1}"
             )
             return ChainProblem(Tampering.DELETED, expected_seq, f"{missing} missing (seq gap)")
@@ -379,18 +398,21 @@ def verify_chain(entries: Sequence[AuditEntry]) -> ChainProblem | None:
             shift = _deleted_by_renumbering(entry)
             if shift:
                 return ChainProblem(
-                    Tampering.DELETED, expected_seq,
+                    Tampering.DELETED,
+                    expected_seq,
                     f"{shift} entr{'y' if shift == 1 else 'ies'} before seq {entry.seq + shift}"
                     " deleted and the later ones renumbered (prev_hash mismatch)",
                 )
             return ChainProblem(Tampering.EDITED, entry.seq, "its hash does not match its content")
         if previous is None:
             return ChainProblem(
-                Tampering.DELETED, entry.seq,
+                Tampering.DELETED,
+                entry.seq,
                 "the first entry links to an entry that is not there (prev_hash mismatch)",
             )
         return ChainProblem(
-            Tampering.EDITED, previous.seq,
+            Tampering.EDITED,
+            previous.seq,
             f"it was re-hashed: entry {entry.seq} links to a different hash for it",
         )
     return None

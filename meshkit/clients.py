@@ -92,7 +92,9 @@ def translate(error: grpc.aio.AioRpcError) -> errors.ServiceError:
             elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
-                violations = [errors.FieldViolation(v.field, v.description) for v in bad.field_violations]
+                violations = [
+                    errors.FieldViolation(v.field, v.description) for v in bad.field_violations
+                ]
             elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                 info_retry = error_details_pb2.RetryInfo()
                 detail.Unpack(info_retry)
@@ -103,19 +105,28 @@ def translate(error: grpc.aio.AioRpcError) -> errors.ServiceError:
 
 
 def _translate(
-    error: grpc.aio.AioRpcError, reason: str, metadata: dict[str, str],
-    violations: list[errors.FieldViolation], retry_after: float | None,
+    error: grpc.aio.AioRpcError,
+    reason: str,
+    metadata: dict[str, str],
+    violations: list[errors.FieldViolation],
+    retry_after: float | None,
 ) -> errors.ServiceError:
     message = error.details() or error.code().name
     code = error.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return errors.InvalidArgument(
-            violations or [errors.FieldViolation("", message)], reason=reason or None, metadata=metadata,
+            violations or [errors.FieldViolation("", message)],
+            reason=reason or None,
+            metadata=metadata,
         )
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return errors.ResourceExhausted(message, retry_after=retry_after, reason=reason or None, metadata=metadata)
+        return errors.ResourceExhausted(
+            message, retry_after=retry_after, reason=reason or None, metadata=metadata
+        )
     if code == grpc.StatusCode.UNAVAILABLE:
-        return errors.Unavailable(message, retry_after=retry_after, reason=reason or None, metadata=metadata)
+        return errors.Unavailable(
+            message, retry_after=retry_after, reason=reason or None, metadata=metadata
+        )
     cls = _BY_CODE.get(code)
     if cls is None:
         return errors.ServiceError(message, reason=reason or "UPSTREAM_ERROR", metadata=metadata)

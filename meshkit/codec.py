@@ -31,7 +31,10 @@ def format_decimal(value: Decimal) -> str:
 
 
 def decimal_from_proto(
-    message: decimal_pb2.Decimal, field: str, *, required: bool = False,
+    message: decimal_pb2.Decimal,
+    field: str,
+    *,
+    required: bool = False,
 ) -> Decimal | None:
     """Parse a wire decimal; an empty one is ``None`` (or an error naming ``field`` if required)."""
     raw = message.value.strip()

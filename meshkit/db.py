@@ -253,7 +253,9 @@ class PostgresDatabase:
         # One direct connection first: it fails at once with the server's own reason, where
         # the pool would retry quietly and end in a timeout that names neither.
         try:
-            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            probe = await psycopg.AsyncConnection.connect(
+                url, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
         except psycopg.ProgrammingError as e:
             raise ConfigError(
                 f"DATABASE_URL {redact_url(url)} is malformed: {_one_line(e, url)}",
@@ -265,7 +267,10 @@ class PostgresDatabase:
             ) from None
         await probe.close()
         pool = AsyncConnectionPool(
-            url, min_size=1, max_size=max_size, open=False,
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
             kwargs={"row_factory": dict_row, "autocommit": True},
         )
         try:
@@ -304,9 +309,8 @@ class PostgresDatabase:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._pool.connection() as connection:
-            async with connection.transaction():
-                yield _PostgresTransaction(connection)
+        async with self._pool.connection() as connection, connection.transaction():
+            yield _PostgresTransaction(connection)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -331,7 +335,9 @@ def sqlite_path(url: str) -> str:
     """Return the file of a SQLite URL: ``sqlite:///rel/x.db`` is relative, ``sqlite:////abs/x.db``
     absolute (the SQLAlchemy convention), ``sqlite:///:memory:`` in memory."""
     if not url.startswith("sqlite:///"):
-        raise ValueError("a SQLite DATABASE_URL looks like sqlite:///relative.db or sqlite:////absolute.db")
+        raise ValueError(
+            "a SQLite DATABASE_URL looks like sqlite:///relative.db or sqlite:////absolute.db"
+        )
     return url.removeprefix("sqlite:///") or ":memory:"
 
 

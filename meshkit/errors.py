@@ -74,7 +74,8 @@ class InvalidArgument(ServiceError):
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description,
+                        field=v.field,
+                        description=v.description,
                     )
                     for v in self.violations
                 ],
@@ -146,7 +147,8 @@ class _Retryable(ServiceError):
             return []
         seconds = max(self.retry_after, 0.0)
         delay = duration_pb2.Duration(
-            seconds=int(seconds), nanos=int(round((seconds - int(seconds)) * 1e9)),
+            seconds=int(seconds),
+            nanos=int(round((seconds - int(seconds)) * 1e9)),
         )
         return [error_details_pb2.RetryInfo(retry_delay=delay)]
 
@@ -182,7 +184,9 @@ _CODE_NUMBERS = {code: code.value[0] for code in grpc.StatusCode}
 def to_status(error: ServiceError, domain: str) -> status_pb2.Status:
     """Build the ``google.rpc.Status`` for ``error`` with an ``ErrorInfo`` in ``domain``."""
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=domain, metadata=error.metadata,
+        reason=error.reason,
+        domain=domain,
+        metadata=error.metadata,
     )
     details = []
     for message in [info, *error.details()]:
@@ -190,7 +194,9 @@ def to_status(error: ServiceError, domain: str) -> status_pb2.Status:
         packed.Pack(message)
         details.append(packed)
     return status_pb2.Status(
-        code=_CODE_NUMBERS[error.code], message=error.message, details=details,
+        code=_CODE_NUMBERS[error.code],
+        message=error.message,
+        details=details,
     )
 
 

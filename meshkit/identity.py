@@ -112,8 +112,12 @@ def forward_metadata(user_id: str = "") -> tuple[tuple[str, str], ...]:
     if request_id:
         metadata.append((REQUEST_ID_HEADER, request_id))
     caller = _caller_var.get()
-    if (user_id and caller.assertion and caller.user_id == user_id
-            and caller.expires_at - time.time() > FORWARD_MARGIN_SECONDS):
+    if (
+        user_id
+        and caller.assertion
+        and caller.user_id == user_id
+        and caller.expires_at - time.time() > FORWARD_MARGIN_SECONDS
+    ):
         metadata.append((ASSERTION_HEADER, caller.assertion))
     return tuple(metadata)
 
@@ -121,7 +125,9 @@ def forward_metadata(user_id: str = "") -> tuple[tuple[str, str], ...]:
 class AssertionSigner:
     """The gateway's half: signs ``(user, plan, request id)`` for ``ttl`` seconds."""
 
-    def __init__(self, private_key: ed25519.Ed25519PrivateKey, *, ttl: int = ASSERTION_TTL_SECONDS) -> None:
+    def __init__(
+        self, private_key: ed25519.Ed25519PrivateKey, *, ttl: int = ASSERTION_TTL_SECONDS
+    ) -> None:
         self._key = private_key
         self.ttl = ttl
 
@@ -129,7 +135,9 @@ class AssertionSigner:
         return f"AssertionSigner(ttl={self.ttl})"
 
     @classmethod
-    def from_file(cls, path: str | pathlib.Path, *, ttl: int = ASSERTION_TTL_SECONDS) -> AssertionSigner:
+    def from_file(
+        cls, path: str | pathlib.Path, *, ttl: int = ASSERTION_TTL_SECONDS
+    ) -> AssertionSigner:
         """Load an Ed25519 private key in PEM (PKCS#8)."""
         key = serialization.load_pem_private_key(pathlib.Path(path).read_bytes(), password=None)
         if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -140,12 +148,20 @@ class AssertionSigner:
         """Return the public half, for verifiers (tests)."""
         return self._key.public_key()
 
-    def sign(self, user_id: str, plan: str, request_id: str = "", *, now: float | None = None) -> str:
+    def sign(
+        self, user_id: str, plan: str, request_id: str = "", *, now: float | None = None
+    ) -> str:
         """Return a signed assertion of ``user_id`` valid for ``ttl`` seconds from ``now``."""
         issued = int(time.time() if now is None else now)
         claims = {
-            "iss": ISSUER, "aud": AUDIENCE, "sub": user_id, "plan": plan, "rid": request_id,
-            "iat": issued, "exp": issued + self.ttl, "jti": uuid.uuid4().hex,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": user_id,
+            "plan": plan,
+            "rid": request_id,
+            "iat": issued,
+            "exp": issued + self.ttl,
+            "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
@@ -174,13 +190,22 @@ class AssertionVerifier:
         """
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=[_ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
-                leeway=LEEWAY_SECONDS, options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the user assertion has expired", reason="ASSERTION_EXPIRED") from None
+            raise Unauthenticated(
+                "the user assertion has expired", reason="ASSERTION_EXPIRED"
+            ) from None
         except jwt.PyJWTError:
-            raise Unauthenticated("the user assertion is not valid", reason="ASSERTION_INVALID") from None
+            raise Unauthenticated(
+                "the user assertion is not valid", reason="ASSERTION_INVALID"
+            ) from None
         user_id = claims.get("sub")
         if not isinstance(user_id, str) or not user_id:
             raise Unauthenticated("the user assertion names no user", reason="ASSERTION_INVALID")

@@ -59,42 +59,60 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         request_id = _metadata_value(handler_call_details, REQUEST_ID_HEADER) or uuid.uuid4().hex
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, full_method, service, method, "unary", request_id),
+                self._wrap_unary(
+                    handler.unary_unary, full_method, service, method, "unary", request_id
+                ),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, full_method, service, method, "server_stream", request_id),
+                self._wrap_stream(
+                    handler.unary_stream, full_method, service, method, "server_stream", request_id
+                ),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream, full_method, service, method, "bidi_stream", request_id),
+                self._wrap_stream(
+                    handler.stream_stream, full_method, service, method, "bidi_stream", request_id
+                ),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, full_method, service, method, "client_stream", request_id),
+                self._wrap_unary(
+                    handler.stream_unary, full_method, service, method, "client_stream", request_id
+                ),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
-    async def _fail(self, context: grpc.aio.ServicerContext, error: BaseException, where: str) -> None:
+    async def _fail(
+        self, context: grpc.aio.ServicerContext, error: BaseException, where: str
+    ) -> None:
         if isinstance(error, errors.ServiceError):
             status = errors.to_status(error, self.domain)
         elif isinstance(error, NotImplementedError):
-            status = errors.to_status(errors.Unimplemented(f"{where} is not implemented"), self.domain)
+            status = errors.to_status(
+                errors.Unimplemented(f"{where} is not implemented"), self.domain
+            )
         else:
             log.error("unexpected error in %s", where, exc_info=error)
             status = errors.internal_status(self.domain)
         await context.abort_with_status(rpc_status.to_status(status))
 
     def _wrap_unary(
-        self, behavior: Any, full_method: str, service: str, method: str, kind: str, request_id: str,
+        self,
+        behavior: Any,
+        full_method: str,
+        service: str,
+        method: str,
+        kind: str,
+        request_id: str,
     ) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = request_id_var.set(request_id)
@@ -115,7 +133,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except NotImplementedError as e:
                 code = grpc.StatusCode.UNIMPLEMENTED
                 await self._fail(context, e, method)
-            except Exception as e:  # noqa: BLE001 - the boundary: nothing escapes unmapped
+            except Exception as e:
                 code = grpc.StatusCode.INTERNAL
                 await self._fail(context, e, method)
             finally:
@@ -127,7 +145,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(
-        self, behavior: Any, full_method: str, service: str, method: str, kind: str, request_id: str,
+        self,
+        behavior: Any,
+        full_method: str,
+        service: str,
+        method: str,
+        kind: str,
+        request_id: str,
     ) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             token = request_id_var.set(request_id)
@@ -146,7 +170,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except (grpc.aio.AbortError, grpc.aio.UsageError):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 code = grpc.StatusCode.INTERNAL
                 await self._fail(context, e, method)
             finally:

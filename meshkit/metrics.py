@@ -23,7 +23,9 @@ GRPC_HANDLING = Histogram(
 )
 
 
-def observe_handled(kind: str, service: str, method: str, code: grpc.StatusCode, seconds: float) -> None:
+def observe_handled(
+    kind: str, service: str, method: str, code: grpc.StatusCode, seconds: float
+) -> None:
     """Count one finished RPC and record how long it took."""
     GRPC_HANDLED.labels(kind, service, method, code.name).inc()
     GRPC_HANDLING.labels(kind, service, method).observe(seconds)

@@ -71,15 +71,19 @@ def _write(path: pathlib.Path, data: bytes, *, private: bool) -> None:
 
 def _key_pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "copytrade mesh"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "copytrade mesh"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _make_ca(directory: pathlib.Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -88,15 +92,27 @@ def _make_ca(directory: pathlib.Path) -> tuple[ec.EllipticCurvePrivateKey, x509.
     name = _name("copytrade mesh CA")
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
     _write(directory / "ca.key", _key_pem(key), private=True)
@@ -113,8 +129,12 @@ def _load_ca(directory: pathlib.Path) -> tuple[ec.EllipticCurvePrivateKey, x509.
 
 
 def issue(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, name: str,
-    *, days: int = LEAF_DAYS, hosts: Iterable[str] = (),
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    name: str,
+    *,
+    days: int = LEAF_DAYS,
+    hosts: Iterable[str] = (),
 ) -> tuple[bytes, bytes]:
     """Return ``(certificate PEM, key PEM)`` for identity ``name``, signed by the CA.
 
@@ -122,26 +142,38 @@ def issue(
     """
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys([name, *hosts, "localhost"])]
+    names: list[x509.GeneralName] = [
+        x509.DNSName(n) for n in dict.fromkeys([name, *hosts, "localhost"])
+    ]
     names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(name)).issuer_name(ca_cert.subject).public_key(key.public_key())
+        .subject_name(_name(name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(
-            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
 def write_identity(
-    directory: pathlib.Path, name: str, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate,
-    *, days: int = LEAF_DAYS,
+    directory: pathlib.Path,
+    name: str,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    days: int = LEAF_DAYS,
 ) -> IdentityFiles:
     """Issue identity ``name`` and write its three files under ``directory/name``."""
     files = identity_files(directory, name)
@@ -153,7 +185,10 @@ def write_identity(
 
 
 def ensure_mesh_credentials(
-    directory: pathlib.Path, *, identities: Iterable[str] = IDENTITIES, force: bool = False,
+    directory: pathlib.Path,
+    *,
+    identities: Iterable[str] = IDENTITIES,
+    force: bool = False,
 ) -> list[str]:
     """Make whatever of the CA, the identities and the assertion key pair is missing.
 
@@ -179,7 +214,12 @@ def ensure_mesh_credentials(
     if force or not (signing.exists() and public.exists()):
         private = ed25519.Ed25519PrivateKey.generate()
         _write(signing, _key_pem(private), private=True)
-        _write(public, private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), private=False)
+        _write(
+            public,
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            private=False,
+        )
         written.append("assertion key pair")
     return written

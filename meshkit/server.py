@@ -73,8 +73,11 @@ async def start_server(
     """
     if (tls is None or not tls.enabled) and host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"refusing plaintext gRPC on {host}: give the server TLS settings")
-    options = [*KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0),
-               ("grpc.http2.min_ping_interval_without_data_ms", 5_000)]
+    options = [
+        *KEEPALIVE_OPTIONS,
+        ("grpc.so_reuseport", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ]
     server = grpc.aio.server(interceptors=[ServiceInterceptor(domain, guard)], options=options)
     for registration in registrations:
         registration.add(registration.servicer, server)
@@ -84,7 +87,9 @@ async def start_server(
     if tls is not None and tls.enabled:
         with open(tls.key, "rb") as key, open(tls.cert, "rb") as cert, open(tls.ca, "rb") as ca:
             credentials = grpc.ssl_server_credentials(
-                [(key.read(), cert.read())], root_certificates=ca.read(), require_client_auth=True,
+                [(key.read(), cert.read())],
+                root_certificates=ca.read(),
+                require_client_auth=True,
             )
         bound = server.add_secure_port(address, credentials)
     else:

@@ -39,8 +39,15 @@ EXIT_CONFIGURATION = 2
 """The environment is wrong (bad or missing variable, file, key, URL); fix it first."""
 
 # Variables that name files, in the order a message prefers them.
-_FILE_VARIABLES = ("TLS_CERT", "TLS_KEY", "TLS_CA", "ASSERTION_PUBLIC_KEY", "ASSERTION_SIGNING_KEY",
-                   "GATEWAY_HTTPS_CERT", "GATEWAY_HTTPS_KEY")
+_FILE_VARIABLES = (
+    "TLS_CERT",
+    "TLS_KEY",
+    "TLS_CA",
+    "ASSERTION_PUBLIC_KEY",
+    "ASSERTION_SIGNING_KEY",
+    "GATEWAY_HTTPS_CERT",
+    "GATEWAY_HTTPS_KEY",
+)
 _GRPC_BIND = re.compile(r"Failed to bind to address (\S+?);")
 
 Settings = TypeVar("Settings")
@@ -135,8 +142,10 @@ def explain(error: BaseException, environ: Mapping[str, str] = os.environ) -> tu
     found = _GRPC_BIND.search(str(error)) if isinstance(error, RuntimeError) else None
     if found or (isinstance(error, OSError) and str(error).startswith("could not bind")):
         address = found.group(1) if found else str(error).removeprefix("could not bind ")
-        return EXIT_UNAVAILABLE, (f"GRPC_PORT/BIND_HOST: cannot listen on {address}"
-                                  " (the port is taken, or the host is not this machine's)")
+        return EXIT_UNAVAILABLE, (
+            f"GRPC_PORT/BIND_HOST: cannot listen on {address}"
+            " (the port is taken, or the host is not this machine's)"
+        )
     text = " ".join(str(error).split()) or "no detail"
     return EXIT_UNAVAILABLE, f"unexpected {type(error).__name__} while starting: {text}"
 
@@ -196,13 +205,15 @@ def run(
             print(f"{name}: {asyncio.run(migrate_database(url, store))}", flush=True)
             return EXIT_OK
         if args:
-            raise StartupError(f"unknown arguments {' '.join(args)!r}; usage: python -m {name}"
-                               " [migrate] (configured by environment)")
+            raise StartupError(
+                f"unknown arguments {' '.join(args)!r}; usage: python -m {name}"
+                " [migrate] (configured by environment)"
+            )
         settings = settings_from_env()
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return EXIT_OK
-    except Exception as e:  # noqa: BLE001 - every failure becomes one line and an exit code
+    except Exception as e:
         code, message = explain(e, environ)
         print(f"{name}: {message}", file=sys.stderr, flush=True)
         if str(environ.get("LOG_LEVEL", "")).upper() == "DEBUG":
@@ -220,8 +231,9 @@ def main(
     default_database_url: str,
 ) -> NoReturn:
     """Run a service's ``python -m`` entry point (:func:`run`) and exit with its code."""
-    code = run(name, settings_from_env, serve, store=store,
-               default_database_url=default_database_url)
+    code = run(
+        name, settings_from_env, serve, store=store, default_database_url=default_database_url
+    )
     if code != EXIT_OK:
         _exit(code)
     sys.exit(code)

@@ -30,7 +30,12 @@ def text(environ: Mapping[str, str], name: str, default: str) -> str:
 
 
 def integer(
-    environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int = 65535,
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int = 65535,
 ) -> int:
     """Return the variable ``name`` as an integer in ``[minimum, maximum]``."""
     raw = environ.get(name, "").strip()
@@ -59,7 +64,11 @@ def boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 def database_url(environ: Mapping[str, str], default: str) -> str:
     """Return ``DATABASE_URL`` (or its alias ``TIMESCALE_URL``), checking the scheme."""
-    url = environ.get("DATABASE_URL", "").strip() or environ.get("TIMESCALE_URL", "").strip() or default
+    url = (
+        environ.get("DATABASE_URL", "").strip()
+        or environ.get("TIMESCALE_URL", "").strip()
+        or default
+    )
     if not url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise ConfigError("DATABASE_URL must start with sqlite:, postgresql: or postgres:")
     return url
@@ -74,7 +83,9 @@ def venue_urls(environ: Mapping[str, str]) -> dict[str, str]:
     for part in raw.split(","):
         name, sep, url = part.partition("=")
         if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
-            raise ConfigError(f"VENUE_URLS entries must look like name=http://host:port, got {part!r}")
+            raise ConfigError(
+                f"VENUE_URLS entries must look like name=http://host:port, got {part!r}"
+            )
         result[name.strip().lower()] = url.strip().rstrip("/")
     return result
 
@@ -107,9 +118,15 @@ class TlsSettings:
             return cls()
         if len(given) != 3:
             missing = sorted(set(values) - set(given))
-            hint = " (the mesh speaks only mutual TLS; `copytrade certs` makes them)" if not given else ""
-            raise ConfigError(f"{', '.join(missing)} must be set{hint}"
-                              + (f" together with {', '.join(given)}" if given else ""))
+            hint = (
+                " (the mesh speaks only mutual TLS; `copytrade certs` makes them)"
+                if not given
+                else ""
+            )
+            raise ConfigError(
+                f"{', '.join(missing)} must be set{hint}"
+                + (f" together with {', '.join(given)}" if given else "")
+            )
         _check_certificates("TLS_CERT", values["TLS_CERT"])
         _check_private_key("TLS_KEY", values["TLS_KEY"])
         _check_certificates("TLS_CA", values["TLS_CA"])

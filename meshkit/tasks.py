@@ -15,7 +15,9 @@ from collections.abc import Iterable
 log = logging.getLogger(__name__)
 
 
-async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]], *, retry_every: float = 0.5) -> None:
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[object]], *, retry_every: float = 0.5
+) -> None:
     """Cancel ``tasks`` and wait until each has ended, re-cancelling any that swallowed it.
 
     The caller is giving the tasks up: an exception one of them ended with is taken here (and

@@ -42,14 +42,18 @@ def tls_for(identity: str) -> TlsSettings:
 
 
 def secure_channel(
-    address: str, identity: str, options: Sequence[tuple[str, Any]] = (),
+    address: str,
+    identity: str,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.aio.Channel:
     """Open a mutual TLS channel to ``address`` presenting ``identity``'s certificate."""
     if not options:
         return clients.channel(address, tls=tls_for(identity))
     files = pki.identity_files(TEST_PKI, identity)
     credentials = grpc.ssl_channel_credentials(
-        files.ca.read_bytes(), files.key.read_bytes(), files.cert.read_bytes(),
+        files.ca.read_bytes(),
+        files.key.read_bytes(),
+        files.cert.read_bytes(),
     )
     return grpc.aio.secure_channel(address, credentials, options=list(options))
 
@@ -61,7 +65,9 @@ def as_user(user_id: str, plan: str = "pro") -> tuple[tuple[str, str], ...]:
 
 @contextlib.asynccontextmanager
 async def inprocess_server(
-    registrations: Sequence[Registration], *, domain: str = "test.copytrade",
+    registrations: Sequence[Registration],
+    *,
+    domain: str = "test.copytrade",
 ) -> AsyncIterator[tuple[RunningServer, grpc.aio.Channel]]:
     """Start a real server on a free loopback port and yield it with a channel to it.
 
@@ -70,7 +76,10 @@ async def inprocess_server(
     other services. The access tables are tested on the servers ``build_server`` makes.
     """
     running = await start_server(
-        registrations, domain=domain, guard=Guard(None, TEST_VERIFIER), tls=tls_for("operator"),
+        registrations,
+        domain=domain,
+        guard=Guard(None, TEST_VERIFIER),
+        tls=tls_for("operator"),
     )
     channel = secure_channel(f"127.0.0.1:{running.port}", "gateway")
     try:
@@ -81,7 +90,10 @@ async def inprocess_server(
 
 
 async def eventually(
-    predicate: Callable[[], Awaitable[Any] | Any], *, timeout: float = 10.0, interval: float = 0.02,
+    predicate: Callable[[], Awaitable[Any] | Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -194,7 +206,9 @@ class AuthorizedStub:
         self._stubs = {name: stub_class(channel) for name, channel in self._channels.items()}
 
     def __getattr__(self, method: str) -> Any:
-        allowed = next((who for path, who in self._rules.items() if path.endswith(f"/{method}")), None)
+        allowed = next(
+            (who for path, who in self._rules.items() if path.endswith(f"/{method}")), None
+        )
         if allowed is None:
             raise AttributeError(method)
         caller = next((name for name in self.PREFERENCE if name in allowed), self.PREFERENCE[0])

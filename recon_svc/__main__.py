@@ -23,5 +23,10 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    main("recon_svc", Settings.from_env, serve, store=ReconStore,
-         default_database_url=DEFAULT_DATABASE_URL)
+    main(
+        "recon_svc",
+        Settings.from_env,
+        serve,
+        store=ReconStore,
+        default_database_url=DEFAULT_DATABASE_URL,
+    )

@@ -6,8 +6,11 @@ from meshkit.access import table
 
 SERVICE = "copytrade.recon.v1.ReconService"
 
-RULES = table(SERVICE, {
-    "Reconcile": {"gateway"},
-    "ListReconciliations": {"gateway"},
-    "ListAuditEntries": {"gateway"},
-})
+RULES = table(
+    SERVICE,
+    {
+        "Reconcile": {"gateway"},
+        "ListReconciliations": {"gateway"},
+        "ListAuditEntries": {"gateway"},
+    },
+)

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from google.protobuf import timestamp_pb2
+from google.type import decimal_pb2
+
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
-from google.protobuf import timestamp_pb2
-from google.type import decimal_pb2
-
 from meshkit import errors
 from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
 from recon_svc.domain.model import (
@@ -64,7 +64,8 @@ OUTCOME_TO_PROTO = {
 
 def _malformed(what: str) -> errors.ServiceError:
     return errors.ServiceError(
-        f"malformed upstream reply: {what}", reason="MALFORMED_UPSTREAM_REPLY",
+        f"malformed upstream reply: {what}",
+        reason="MALFORMED_UPSTREAM_REPLY",
     )
 
 

@@ -47,6 +47,10 @@ class Settings:
             assertion_public_key=s.pem_file(environ, "ASSERTION_PUBLIC_KEY"),
             health_port=s.integer(environ, "HEALTH_PORT", 0),
             rpc_timeout_seconds=s.integer(
-                environ, "RPC_TIMEOUT_SECONDS", 15, minimum=1, maximum=600,
+                environ,
+                "RPC_TIMEOUT_SECONDS",
+                15,
+                minimum=1,
+                maximum=600,
             ),
         )

@@ -22,7 +22,12 @@ class EnginePort(Protocol):
         ...
 
     async def list_copied_orders(
-        self, config_id: str, start_time: datetime, *, page_size: int, user_id: str,
+        self,
+        config_id: str,
+        start_time: datetime,
+        *,
+        page_size: int,
+        user_id: str,
         timeout: float,
     ) -> list[Intent]:
         """Return one page of the intents written at or after ``start_time``, oldest first."""
@@ -70,7 +75,10 @@ class ReportStore(Protocol):
         ...
 
     async def list_audit_entries(
-        self, owner_user_id: str, before_seq: int, limit: int,
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
     ) -> list[AuditEntry]:
         """Return the user's audit entries below ``before_seq`` (0: all), newest first."""
         ...

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
-
-from meshkit import metrics
-from recon_svc.access import RULES
-from meshkit import access
+from meshkit import access, metrics
 from meshkit.server import Registration, RunningServer, start_server
+from recon_svc.access import RULES
 from recon_svc.adapters.broker_client import GrpcBroker
 from recon_svc.adapters.engine_client import GrpcEngine
 from recon_svc.adapters.sync_client import GrpcSync
@@ -38,7 +36,10 @@ class Dependencies:
 
 
 async def build_server(
-    settings: Settings, deps: Dependencies | None = None, *, port: int | None = None,
+    settings: Settings,
+    deps: Dependencies | None = None,
+    *,
+    port: int | None = None,
 ) -> tuple[RunningServer, Callable[[], Awaitable[None]]]:
     """Start the reconciliation server; return it and the coroutine that releases its resources.
 
@@ -72,13 +73,23 @@ async def build_server(
             await store.close()
 
     reconciler = Reconciler(
-        store, engine, sync, broker, deps.clock, timeout=float(settings.rpc_timeout_seconds),
+        store,
+        engine,
+        sync,
+        broker,
+        deps.clock,
+        timeout=float(settings.rpc_timeout_seconds),
     )
     metrics.preinitialize(SERVICE_DESCRIPTOR)
     try:
         running = await start_server(
-            [Registration(pb_grpc.add_ReconServiceServicer_to_server, ReconServicer(reconciler),
-                          SERVICE_NAME)],
+            [
+                Registration(
+                    pb_grpc.add_ReconServiceServicer_to_server,
+                    ReconServicer(reconciler),
+                    SERVICE_NAME,
+                )
+            ],
             domain=DOMAIN,
             host=settings.bind_host,
             port=settings.grpc_port if port is None else port,

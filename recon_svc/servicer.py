@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 
 import grpc
+
 from copytrade.common.v1 import types_pb2
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
-
 from meshkit import errors
 from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto
@@ -39,7 +39,9 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         self.reconciler = reconciler
 
     async def Reconcile(
-        self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: pb.ReconcileRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.ReconcileResponse:
         user_id = require_user(context)
         violations: list[errors.FieldViolation] = []
@@ -57,7 +59,9 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         return pb.ReconcileResponse(report=codec.report_to_proto(report))
 
     async def ListReconciliations(
-        self, request: pb.ListReconciliationsRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: pb.ListReconciliationsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.ListReconciliationsResponse:
         user_id = require_user(context)
         violations: list[errors.FieldViolation] = []
@@ -72,11 +76,15 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         )
 
     async def ListAuditEntries(
-        self, request: pb.ListAuditEntriesRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: pb.ListAuditEntriesRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.ListAuditEntriesResponse:
         user_id = require_user(context)
         entries = await self.reconciler.audit_entries(
-            user_id, request.before_seq, request.page_size,
+            user_id,
+            request.before_seq,
+            request.page_size,
         )
         return pb.ListAuditEntriesResponse(
             entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from meshkit import errors
-from meshkit import audit
+from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.codec import to_iso
 from recon_svc import metrics
@@ -52,7 +51,7 @@ class _SystemClock:
 
 def _error_text(error: errors.ServiceError) -> str:
     text = f"{error.reason}: {error.message}"
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 3] + "..."
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
 
 
 class Reconciler:
@@ -88,7 +87,11 @@ class Reconciler:
         self.timeout = timeout
 
     async def reconcile(
-        self, user_id: str, config_id: str, start_time: datetime, end_time: datetime | None,
+        self,
+        user_id: str,
+        config_id: str,
+        start_time: datetime,
+        end_time: datetime | None,
     ) -> Report:
         """Reconcile a configuration over ``[start_time, end_time)`` and store the report.
 
@@ -163,7 +166,10 @@ class Reconciler:
         return stored
 
     async def audit_entries(
-        self, user_id: str, before_seq: int, page_size: int,
+        self,
+        user_id: str,
+        before_seq: int,
+        page_size: int,
     ) -> list[AuditEntry]:
         """Return the caller's entries of the reconciliation audit trail, newest first.
 
@@ -194,7 +200,10 @@ class Reconciler:
         return await self.store.list_reports(config_id, user_id, limit)
 
     async def _signals(
-        self, config: CopyConfig, start_time: datetime, end_time: datetime,
+        self,
+        config: CopyConfig,
+        start_time: datetime,
+        end_time: datetime,
     ) -> list[LeaderSignal]:
         # Signals logged before the configuration existed were never meant to be copied.
         start = max(start_time, config.create_time) if config.create_time else start_time
@@ -204,8 +213,12 @@ class Reconciler:
         after = 0
         while True:
             page = await self.sync.list_signals(
-                config.source_id, after_sequence=after, start_time=start, end_time=end_time,
-                page_size=SIGNAL_PAGE_SIZE, timeout=self.timeout,
+                config.source_id,
+                after_sequence=after,
+                start_time=start,
+                end_time=end_time,
+                page_size=SIGNAL_PAGE_SIZE,
+                timeout=self.timeout,
             )
             if not page:
                 return signals
@@ -227,7 +240,10 @@ class Reconciler:
         cursor = since
         while True:
             page = await self.engine.list_copied_orders(
-                config.config_id, cursor, page_size=INTENT_PAGE_SIZE, user_id=user_id,
+                config.config_id,
+                cursor,
+                page_size=INTENT_PAGE_SIZE,
+                user_id=user_id,
                 timeout=self.timeout,
             )
             fresh = [i for i in page if i.intent_id not in seen]
@@ -270,11 +286,19 @@ class Reconciler:
         return {report.exchange_id: report for report in reports}
 
     async def _venue(
-        self, exchange_id: str, symbols: list[str], since: datetime, user_id: str,
+        self,
+        exchange_id: str,
+        symbols: list[str],
+        since: datetime,
+        user_id: str,
     ) -> VenueReport:
         try:
             orders = await self.broker.list_orders(
-                exchange_id, symbols, since, user_id=user_id, timeout=self.timeout,
+                exchange_id,
+                symbols,
+                since,
+                user_id=user_id,
+                timeout=self.timeout,
             )
         except errors.ServiceError as e:
             return VenueReport(exchange_id, error=_error_text(e))

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import sys
 
-from google.api import annotations_pb2  # from googleapis-common-protos
 import grpc_tools
+from google.api import annotations_pb2  # from googleapis-common-protos
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
@@ -31,9 +31,15 @@ def main() -> int:
         shutil.rmtree(GEN)
     GEN.mkdir()
     command = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTO}", f"-I{googleapis_root}", f"-I{well_known}",
-        f"--python_out={GEN}", f"--pyi_out={GEN}", f"--grpc_python_out={GEN}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO}",
+        f"-I{googleapis_root}",
+        f"-I{well_known}",
+        f"--python_out={GEN}",
+        f"--pyi_out={GEN}",
+        f"--grpc_python_out={GEN}",
         *protos,
     ]
     subprocess.run(command, check=True, cwd=PROTO)

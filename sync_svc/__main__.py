@@ -22,5 +22,10 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    main("sync_svc", Settings.from_env, serve, store=SyncStore,
-         default_database_url=Settings.database_url)
+    main(
+        "sync_svc",
+        Settings.from_env,
+        serve,
+        store=SyncStore,
+        default_database_url=Settings.database_url,
+    )

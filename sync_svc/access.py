@@ -10,12 +10,15 @@ from meshkit.access import table
 
 SERVICE = "copytrade.sync.v1.SyncService"
 
-RULES = table(SERVICE, {
-    "CreateBacktest": {"gateway"},
-    "PublishSignals": {"gateway"},
-    "WatchExchangeSource": {"engine"},
-    "UnwatchExchangeSource": {"engine"},
-    "GetSource": {"engine"},
-    "ListSignals": {"engine", "recon"},
-    "StreamSignals": {"engine"},
-})
+RULES = table(
+    SERVICE,
+    {
+        "CreateBacktest": {"gateway"},
+        "PublishSignals": {"gateway"},
+        "WatchExchangeSource": {"engine"},
+        "UnwatchExchangeSource": {"engine"},
+        "GetSource": {"engine"},
+        "ListSignals": {"engine", "recon"},
+        "StreamSignals": {"engine"},
+    },
+)

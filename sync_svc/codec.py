@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from google.protobuf import timestamp_pb2
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
-from google.protobuf import timestamp_pb2
-
 from meshkit import errors
 from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
 from sync_svc.domain.model import (
@@ -168,7 +168,8 @@ def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
         )
     if not message.HasField("trade_time"):
         raise errors.ServiceError(
-            "the broker reported a fill without trade time", reason="MALFORMED_UPSTREAM_FILL",
+            "the broker reported a fill without trade time",
+            reason="MALFORMED_UPSTREAM_FILL",
         )
     quantity = decimal_from_proto(message.quantity, "fills.quantity", required=True)
     price = decimal_from_proto(message.price, "fills.price", required=True)
@@ -195,7 +196,9 @@ def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
             totals[balance.asset] = total
     read_time = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
     return Portfolio(
-        equity=decimal_from_proto(message.equity, "equity"), totals=totals, read_time=read_time,
+        equity=decimal_from_proto(message.equity, "equity"),
+        totals=totals,
+        read_time=read_time,
     )
 
 

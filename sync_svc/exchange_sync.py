@@ -208,7 +208,8 @@ class SourceSync:
             if mode is not self._gauge_mode:
                 if self._gauge_mode is not None:
                     metrics.REALTIME_SYNC_CONNECTIONS.labels(
-                        self._exchange, self._gauge_mode.value,
+                        self._exchange,
+                        self._gauge_mode.value,
                     ).dec()
                 metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, mode.value).inc()
                 self._gauge_mode = mode
@@ -236,7 +237,7 @@ class SourceSync:
                 await self.backfill_with_retries()
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - the backfiller must outlive any failure
+            except Exception as e:
                 log.error("backfill of %s failed; continuing", self.source_id, exc_info=e)
                 await asyncio.sleep(self._timing.error_pause_seconds)
 
@@ -250,11 +251,14 @@ class SourceSync:
                 return True
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - recorded below, never fatal
+            except Exception as e:
                 last_error = e
                 log.warning(
-                    "backfill of %s failed (attempt %d of %d): %s", self.source_id, attempt + 1,
-                    settings.max_retries + 1, describe_error(e),
+                    "backfill of %s failed (attempt %d of %d): %s",
+                    self.source_id,
+                    attempt + 1,
+                    settings.max_retries + 1,
+                    describe_error(e),
                 )
                 if attempt < settings.max_retries:
                     await asyncio.sleep(self._backoff(attempt))
@@ -265,7 +269,7 @@ class SourceSync:
         return False
 
     def _backoff(self, attempt: int) -> float:
-        return min(self._timing.retry_base_seconds * (2 ** attempt), self._timing.retry_max_seconds)
+        return min(self._timing.retry_base_seconds * (2**attempt), self._timing.retry_max_seconds)
 
     async def backfill_once(self) -> int:
         """List the account's fills since the cursor and log the new ones; return how many."""
@@ -292,7 +296,10 @@ class SourceSync:
         async with self._state_lock:
             self._poll_error = ""
             await self._store.record_poll_success(
-                self.source_id, max(newest, cursor), now, self._last_error(),
+                self.source_id,
+                max(newest, cursor),
+                now,
+                self._last_error(),
             )
         return len(logged)
 
@@ -302,7 +309,8 @@ class SourceSync:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._refresh_wanted.wait(), self._timing.equity_refresh_seconds,
+                    self._refresh_wanted.wait(),
+                    self._timing.equity_refresh_seconds,
                 )
             self._refresh_wanted.clear()
             await self._refresh_quietly()
@@ -313,7 +321,7 @@ class SourceSync:
             await self.refresh()
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - the next refresh tries again
+        except Exception as e:
             log.warning("portfolio read of %s failed: %s", self.source_id, describe_error(e))
         finally:
             self._refreshed_once.set()
@@ -327,10 +335,12 @@ class SourceSync:
         """
         sent = self._clock.now()
         portfolio = await self._broker.get_portfolio(
-            self._source.exchange_id, timeout=float(self.settings.timeout),
+            self._source.exchange_id,
+            timeout=float(self.settings.timeout),
         )
         snapshot = Snapshot(
-            equity=portfolio.equity, totals=dict(portfolio.totals),
+            equity=portfolio.equity,
+            totals=dict(portfolio.totals),
             read_time=portfolio.read_time or sent,
         )
         previous = self._ingestor.latest_snapshot(self.source_id)
@@ -341,7 +351,8 @@ class SourceSync:
         if self._balance_check is None or self._balance_check.done():
             self._more_changes = False
             self._balance_check = self._spawn(
-                self._check_balances(previous, snapshot), "balances",
+                self._check_balances(previous, snapshot),
+                "balances",
             )
         else:
             self._more_changes = True  # judged once the window being judged is done
@@ -353,7 +364,8 @@ class SourceSync:
                 metrics.BALANCE_CHANGES_TOTAL.labels(self._exchange).inc()
                 log.info(
                     "balances of %s moved without a fill (%s): a deposit or withdrawal, or a"
-                    " fill not seen yet; equity re-based, backfilling", self.source_id,
+                    " fill not seen yet; equity re-based, backfilling",
+                    self.source_id,
                     ", ".join(f"{change.asset} {change.amount:+f}" for change in changes),
                 )
                 self.request_backfill("balance")
@@ -390,7 +402,9 @@ class SourceSync:
                 failures = 0
                 log.warning(
                     "fill stream of %s is down (%s); polling, next try in %.3g s",
-                    self.source_id, error, delay,
+                    self.source_id,
+                    error,
+                    delay,
                 )
             else:
                 delay = self._backoff(failures - 1)
@@ -417,7 +431,7 @@ class SourceSync:
             raise
         except errors.Unimplemented as e:
             return describe_error(e), was_up, False
-        except Exception as e:  # noqa: BLE001 - any failure means reconnecting
+        except Exception as e:
             return describe_error(e), was_up, True
         finally:
             if monitor is not None:
@@ -457,9 +471,8 @@ class SourceSync:
             logged = await self._ingestor.ingest(self._source, [fill], "stream")
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - the backfill finds it again (the cursor stayed)
-            log.error("streamed fill of %s was not logged; backfilling", self.source_id,
-                      exc_info=e)
+        except Exception as e:
+            log.error("streamed fill of %s was not logged; backfilling", self.source_id, exc_info=e)
             self.request_backfill("ingest_failure")
             return
         if logged:
@@ -528,7 +541,12 @@ class ExchangeSync:
             if current is not None:
                 await current.stop()
             runner = SourceSync(
-                source, self._store, self.ingestor, self._broker, self._clock, self._timing,
+                source,
+                self._store,
+                self.ingestor,
+                self._broker,
+                self._clock,
+                self._timing,
             )
             self._sources[source.source_id] = runner
             await runner.start()

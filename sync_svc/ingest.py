@@ -65,7 +65,10 @@ class FillIngestor:
             return book.rebase(snapshot)
 
     async def judge(
-        self, source_id: str, base: Snapshot, target: Snapshot,
+        self,
+        source_id: str,
+        base: Snapshot,
+        target: Snapshot,
     ) -> tuple[list[BalanceChange], int]:
         """Return the balance changes between two reads that the fills logged by now leave
         open, and how many logged fills traded between them."""
@@ -74,7 +77,10 @@ class FillIngestor:
             return book.judge(base, target) if book is not None else ([], 0)
 
     async def ingest(
-        self, source: Source, fills: Sequence[LeaderFill], path: str,
+        self,
+        source: Source,
+        fills: Sequence[LeaderFill],
+        path: str,
     ) -> list[LeaderFill]:
         """Log the fills not logged yet (oldest first); return those that were new.
 
@@ -104,9 +110,7 @@ class FillIngestor:
                 for fill, state in zip(new, states, strict=True)
             ]
             results = await self._log.append(source_id, entries, SourceKind.EXCHANGE)
-            logged = [
-                fill for fill, result in zip(new, results, strict=True) if result.created
-            ]
+            logged = [fill for fill, result in zip(new, results, strict=True) if result.created]
             book.remember(logged)
         if logged:
             metrics.LEADER_FILLS_TOTAL.labels(source.exchange_name or "unknown", path).inc(

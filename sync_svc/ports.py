@@ -13,13 +13,21 @@ class BrokerPort(Protocol):
     """What the sync service asks of the broker; every call is bounded by ``timeout`` seconds."""
 
     async def get_exchange(
-        self, exchange_id: str, *, user_id: str = "", timeout: float,
+        self,
+        exchange_id: str,
+        *,
+        user_id: str = "",
+        timeout: float,
     ) -> ExchangeAccount:
         """Return the exchange account (NOT_FOUND when unknown or another user's)."""
         ...
 
     async def list_fills(
-        self, exchange_id: str, since: datetime, *, timeout: float,
+        self,
+        exchange_id: str,
+        since: datetime,
+        *,
+        timeout: float,
     ) -> list[LeaderFill]:
         """Return the account's fills with ``trade_time >= since``, oldest first."""
         ...

@@ -9,12 +9,11 @@ from datetime import datetime
 
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
-
+from meshkit import access
 from meshkit import metrics as mesh_metrics
 from meshkit.codec import utcnow
-from sync_svc.access import RULES
-from meshkit import access
 from meshkit.server import Registration, RunningServer, start_server
+from sync_svc.access import RULES
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.config import Settings
 from sync_svc.exchange_sync import ExchangeSync, SyncTiming
@@ -59,7 +58,8 @@ class SyncService:
 
 
 async def build_server(
-    settings: Settings, deps: Deps | None = None,
+    settings: Settings,
+    deps: Deps | None = None,
 ) -> tuple[RunningServer, Callable[[], Awaitable[None]]]:
     """Start the sync service; return the running server and the coroutine that tears it down.
 
@@ -71,7 +71,8 @@ async def build_server(
 
 
 async def build_service(
-    settings: Settings, deps: Deps | None = None,
+    settings: Settings,
+    deps: Deps | None = None,
 ) -> tuple[SyncService, Callable[[], Awaitable[None]]]:
     """Like :func:`build_server`, returning the service's parts as well."""
     deps = deps or Deps()
@@ -88,16 +89,27 @@ async def build_service(
     signal_log = SignalLog(store, clock)
     exchange_sync = ExchangeSync(store, signal_log, broker, clock, timing)
     app = SyncApp(
-        store, signal_log, broker, exchange_sync, clock,
+        store,
+        signal_log,
+        broker,
+        exchange_sync,
+        clock,
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     mesh_metrics.preinitialize(pb.DESCRIPTOR.services_by_name["SyncService"])
     try:
         running = await start_server(
-            [Registration(
-                pb_grpc.add_SyncServiceServicer_to_server, SyncServicer(app), SERVICE_NAME,
-            )],
-            domain=DOMAIN, host=settings.bind_host, port=settings.grpc_port, tls=settings.tls,
+            [
+                Registration(
+                    pb_grpc.add_SyncServiceServicer_to_server,
+                    SyncServicer(app),
+                    SERVICE_NAME,
+                )
+            ],
+            domain=DOMAIN,
+            host=settings.bind_host,
+            port=settings.grpc_port,
+            tls=settings.tls,
             guard=access.guard(RULES, settings.assertion_public_key),
             health_port=settings.health_port or None,
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
-
 from meshkit import identity
 from meshkit.codec import utcnow
 from sync_svc import codec
@@ -22,49 +22,70 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
     def __init__(self, app: SyncApp) -> None:
         self._app = app
 
-    async def CreateBacktest(  # noqa: N802 - gRPC method name
-        self, request: pb.CreateBacktestRequest, context: grpc.aio.ServicerContext,
+    async def CreateBacktest(
+        self,
+        request: pb.CreateBacktestRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.CreateBacktestResponse:
         user_id = identity.require_user(context)
         source = await self._app.create_backtest(
-            user_id, request.name, request.public, request.equity.value, request.request_id,
+            user_id,
+            request.name,
+            request.public,
+            request.equity.value,
+            request.request_id,
         )
         return pb.CreateBacktestResponse(
-            backtest_id=source.source_id, source=codec.source_to_proto(source),
+            backtest_id=source.source_id,
+            source=codec.source_to_proto(source),
         )
 
-    async def PublishSignals(  # noqa: N802
-        self, request: pb.PublishSignalsRequest, context: grpc.aio.ServicerContext,
+    async def PublishSignals(
+        self,
+        request: pb.PublishSignalsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.PublishSignalsResponse:
         user_id = identity.require_user(context)
         sequences, accepted, duplicates = await self._app.publish_signals(
-            user_id, request.backtest_id,
+            user_id,
+            request.backtest_id,
             [codec.raw_published_signal(signal) for signal in request.signals],
         )
         return pb.PublishSignalsResponse(
-            sequences=sequences, accepted=accepted, duplicates=duplicates,
+            sequences=sequences,
+            accepted=accepted,
+            duplicates=duplicates,
         )
 
-    async def WatchExchangeSource(  # noqa: N802
-        self, request: pb.WatchExchangeSourceRequest, context: grpc.aio.ServicerContext,
+    async def WatchExchangeSource(
+        self,
+        request: pb.WatchExchangeSourceRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.WatchExchangeSourceResponse:
         settings, violations = codec.sync_settings_from_proto(request.sync_settings)
         raise_if(check_id(request.exchange_id, "exchange_id") + violations)
         source = await self._app.watch_exchange_source(
-            identity.user_id_or_empty(context), request.exchange_id, settings,
+            identity.user_id_or_empty(context),
+            request.exchange_id,
+            settings,
         )
         return pb.WatchExchangeSourceResponse(source=codec.source_to_proto(source))
 
-    async def UnwatchExchangeSource(  # noqa: N802
-        self, request: pb.UnwatchExchangeSourceRequest, context: grpc.aio.ServicerContext,
+    async def UnwatchExchangeSource(
+        self,
+        request: pb.UnwatchExchangeSourceRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.UnwatchExchangeSourceResponse:
         source = await self._app.unwatch_exchange_source(
-            identity.user_id_or_empty(context), request.exchange_id,
+            identity.user_id_or_empty(context),
+            request.exchange_id,
         )
         return pb.UnwatchExchangeSourceResponse(source=codec.source_to_proto(source))
 
-    async def GetSource(  # noqa: N802
-        self, request: pb.GetSourceRequest, context: grpc.aio.ServicerContext,
+    async def GetSource(
+        self,
+        request: pb.GetSourceRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.GetSourceResponse:
         caller = identity.user_id_or_empty(context)
         source = await self._app.get_source(caller, request.source_id)
@@ -74,8 +95,10 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
             reply.user_id = ""
         return pb.GetSourceResponse(source=reply)
 
-    async def ListSignals(  # noqa: N802
-        self, request: pb.ListSignalsRequest, context: grpc.aio.ServicerContext,
+    async def ListSignals(
+        self,
+        request: pb.ListSignalsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> pb.ListSignalsResponse:
         signals = await self._app.list_signals(
             identity.user_id_or_empty(context),
@@ -87,7 +110,7 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
         )
         return pb.ListSignalsResponse(signals=[codec.signal_to_proto(s) for s in signals])
 
-    async def StreamSignals(  # noqa: N802
+    async def StreamSignals(
         self,
         request_iterator: AsyncIterator[pb.StreamSignalsRequest],
         context: grpc.aio.ServicerContext,

@@ -72,7 +72,10 @@ class SignalLog:
         return lock
 
     async def append(
-        self, source_id: str, entries: Sequence[AppendEntry], kind: SourceKind,
+        self,
+        source_id: str,
+        entries: Sequence[AppendEntry],
+        kind: SourceKind,
     ) -> list[AppendResult]:
         """Append ``entries`` in one transaction, then notify listeners of the new signals."""
         if not entries:

@@ -146,7 +146,7 @@ class StreamSession:
                     await self._ack(request)
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - handed to the writer, which ends the stream
+        except Exception as e:
             await self._out.put(_Failure(e))
 
     async def _subscribe(self, request: Subscribe) -> None:
@@ -159,7 +159,8 @@ class StreamSession:
         source = await self._log.store.get_source(request.source_id)
         if source is None or not source.visible_to(self._user_id):
             raise errors.NotFound(
-                f"source {request.source_id} not found", reason="SOURCE_NOT_FOUND",
+                f"source {request.source_id} not found",
+                reason="SOURCE_NOT_FOUND",
                 metadata={"source_id": request.source_id},
             )
         if request.after_sequence > source.last_sequence:
@@ -170,7 +171,8 @@ class StreamSession:
                 f" {source.last_sequence}",
                 reason="SEQUENCE_AHEAD_OF_LOG",
                 metadata={
-                    "source_id": source.source_id, "last_sequence": str(source.last_sequence),
+                    "source_id": source.source_id,
+                    "last_sequence": str(source.last_sequence),
                 },
             )
         old = self._feeds.pop(request.source_id, None)
@@ -193,7 +195,10 @@ class StreamSession:
             raise errors.invalid("ack.sequence", "must be 1 or more")
         await afaultpoint("sync.before_ack_recv")
         await self._log.store.record_ack(
-            self._consumer, request.source_id, request.sequence, self._log.clock.now(),
+            self._consumer,
+            request.source_id,
+            request.sequence,
+            self._log.clock.now(),
         )
 
     async def _feed(self, feed: _Feed, after_sequence: int) -> None:
@@ -210,14 +215,16 @@ class StreamSession:
                 position = signal.sequence
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - a failed read ends the stream; the engine resumes
+        except Exception as e:
             log.error("signal feed of %s failed", feed.source_id, exc_info=e)
             await self._out.put(_Failure(e))
 
     async def _replay(self, feed: _Feed, position: int) -> int:
         while True:
             page = await self._log.store.list_signals(
-                feed.source_id, after_sequence=position, limit=self._page_size,
+                feed.source_id,
+                after_sequence=position,
+                limit=self._page_size,
             )
             for signal in page:
                 await self._out.put(_Delivery(feed.generation, signal, live=False))

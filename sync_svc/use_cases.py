@@ -47,7 +47,8 @@ def raise_if(violations: list[Violation]) -> None:
 
 def _not_found(source_id: str, what: str = "source") -> errors.NotFound:
     return errors.NotFound(
-        f"{what} {source_id} not found", reason="SOURCE_NOT_FOUND",
+        f"{what} {source_id} not found",
+        reason="SOURCE_NOT_FOUND",
         metadata={"source_id": source_id},
     )
 
@@ -75,7 +76,12 @@ class SyncApp:
     # Strategy sources.
 
     async def create_backtest(
-        self, user_id: str, name: str, public: bool, equity: str, request_id: str,
+        self,
+        user_id: str,
+        name: str,
+        public: bool,
+        equity: str,
+        request_id: str,
     ) -> Source:
         """Register a strategy source owned by ``user_id``; a repeated ``request_id`` returns it."""
         clean_name, value, violations = check_backtest(name, equity)
@@ -88,14 +94,24 @@ class SyncApp:
         now = self.clock.now()
         backtest_id = str(uuid.uuid4())
         source = Source(
-            source_id=backtest_id, kind=SourceKind.BACKTEST, user_id=user_id, name=clean_name,
-            public=public, exchange_id="", exchange_name="", sync_settings=SyncSettings(),
-            equity=value, mode=SyncMode.PUBLISHED, start_time=now, created_at=now,
+            source_id=backtest_id,
+            kind=SourceKind.BACKTEST,
+            user_id=user_id,
+            name=clean_name,
+            public=public,
+            exchange_id="",
+            exchange_name="",
+            sync_settings=SyncSettings(),
+            equity=value,
+            mode=SyncMode.PUBLISHED,
+            start_time=now,
+            created_at=now,
             request_id=request_id,
         )
         created = await self.store.create_source(source)
         stored = (
-            await self.store.get_source(backtest_id) if created
+            await self.store.get_source(backtest_id)
+            if created
             else await self.store.find_by_request(user_id, request_id)
         )
         if stored is None:  # pragma: no cover - the insert or the clash proves it exists
@@ -103,7 +119,10 @@ class SyncApp:
         return stored
 
     async def publish_signals(
-        self, user_id: str, backtest_id: str, raws: list[RawPublishedSignal],
+        self,
+        user_id: str,
+        backtest_id: str,
+        raws: list[RawPublishedSignal],
     ) -> tuple[list[int], int, int]:
         """Append a strategy's trades; return each one's sequence, and the new and repeat counts.
 
@@ -126,16 +145,26 @@ class SyncApp:
     @staticmethod
     def _strategy_draft(source: Source, signal: PublishedSignal, now: datetime) -> SignalDraft:
         return SignalDraft(
-            source_id=source.source_id, signal_id=signal.signal_id, symbol=signal.symbol,
-            side=signal.side, quantity=signal.quantity, price=signal.price,
-            order_type=signal.order_type, event_time=now, time_in_force=signal.time_in_force,
-            portfolio_fraction=signal.portfolio_fraction, leader_equity=source.equity,
+            source_id=source.source_id,
+            signal_id=signal.signal_id,
+            symbol=signal.symbol,
+            side=signal.side,
+            quantity=signal.quantity,
+            price=signal.price,
+            order_type=signal.order_type,
+            event_time=now,
+            time_in_force=signal.time_in_force,
+            portfolio_fraction=signal.portfolio_fraction,
+            leader_equity=source.equity,
         )
 
     # Exchange-account sources.
 
     async def watch_exchange_source(
-        self, user_id: str, exchange_id: str, settings: SyncSettings,
+        self,
+        user_id: str,
+        exchange_id: str,
+        settings: SyncSettings,
     ) -> Source:
         """Start watching an exchange account, or change its sync settings; idempotent.
 
@@ -146,14 +175,25 @@ class SyncApp:
         existing = await self.store.get_source(exchange_id)
         if existing is None:
             account = await self.broker.get_exchange(
-                exchange_id, user_id=user_id, timeout=BROKER_LOOKUP_TIMEOUT,
+                exchange_id,
+                user_id=user_id,
+                timeout=BROKER_LOOKUP_TIMEOUT,
             )
             now = self.clock.now()
             source = Source(
-                source_id=exchange_id, kind=SourceKind.EXCHANGE, user_id=user_id, name="",
-                public=False, exchange_id=exchange_id, exchange_name=account.exchange_name,
-                sync_settings=settings, equity=None, mode=SyncMode.POLLING, start_time=now,
-                created_at=now, cursor_time=now,
+                source_id=exchange_id,
+                kind=SourceKind.EXCHANGE,
+                user_id=user_id,
+                name="",
+                public=False,
+                exchange_id=exchange_id,
+                exchange_name=account.exchange_name,
+                sync_settings=settings,
+                equity=None,
+                mode=SyncMode.POLLING,
+                start_time=now,
+                created_at=now,
+                cursor_time=now,
             )
             if await self.store.create_source(source):
                 log.info("watching exchange source %s on %s", exchange_id, account.exchange_name)
@@ -182,8 +222,10 @@ class SyncApp:
         """
         raise_if(check_id(exchange_id, "exchange_id"))
         existing = await self.store.get_source(exchange_id)
-        if existing is None or existing.kind is not SourceKind.EXCHANGE or (
-            user_id and existing.user_id and existing.user_id != user_id
+        if (
+            existing is None
+            or existing.kind is not SourceKind.EXCHANGE
+            or (user_id and existing.user_id and existing.user_id != user_id)
         ):
             raise _not_found(exchange_id, "exchange source")
         if await self.store.unwatch(exchange_id):
@@ -222,11 +264,13 @@ class SyncApp:
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         await self.get_source(user_id, source_id)
         return await self.store.list_signals(
-            source_id, after_sequence=after_sequence, start_time=start_time, end_time=end_time,
+            source_id,
+            after_sequence=after_sequence,
+            start_time=start_time,
+            end_time=end_time,
             limit=limit,
         )
 
     def stream(self, user_id: str) -> StreamSession:
         """Open the server side of a signal stream."""
         return StreamSession(self.log, user_id=user_id, heartbeat_seconds=self.heartbeat_seconds)
-

@@ -105,6 +105,8 @@ class BinanceExchange(CcxtExchange):
     def _is_stream_ack(self, message: Mapping[str, Any]) -> bool:
         """The WebSocket API's reply to ``userDataStream.subscribe.signature``."""
         result = message.get("result")
-        return message.get("status") == 200 and isinstance(result, dict) and (
-            "subscriptionId" in result
+        return (
+            message.get("status") == 200
+            and isinstance(result, dict)
+            and ("subscriptionId" in result)
         )

@@ -34,10 +34,10 @@ from broker_svc.domain.model import (
     KeyPermissions,
     Market,
     Order,
+    OrderHint,
     OrderRequest,
     OrderSide,
     OrderStatus,
-    OrderHint,
     OrderType,
     RateLimit,
     StreamEvent,
@@ -488,9 +488,11 @@ class CcxtExchange:
                     try:
                         return await fetch2(path, api, method, params, config)
                     except ccxt_errors.BaseError as e:
-                        scope = VENUE_SCOPE if any(
-                            scopes.get(name) == VENUE_SCOPE for name in charges
-                        ) else ACCOUNT_SCOPE
+                        scope = (
+                            VENUE_SCOPE
+                            if any(scopes.get(name) == VENUE_SCOPE for name in charges)
+                            else ACCOUNT_SCOPE
+                        )
                         raise self._after_failure(e, seen, scope) from e
                     finally:
                         _SEEN.reset(token)
@@ -609,7 +611,7 @@ class CcxtExchange:
         except errors.ServiceError as e:
             metrics.VENUE_REQUESTS.labels(self.venue, method, e.reason.lower()).inc()
             raise
-        except Exception as e:  # noqa: BLE001 - every venue failure is translated here, once
+        except Exception as e:
             retry_after = self.limiter.paused_for() or _retry_after(
                 getattr(self._client, "last_response_headers", None)
             )
@@ -685,10 +687,13 @@ class CcxtExchange:
             raw = await self._client.fetch_order(venue_order_id, request.symbol)
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - any failure: the order stands, state unread
+        except Exception as e:
             log.warning(
                 "%s took order %s but could not show it yet (%s); reported open until a lookup"
-                " finds it", self.venue, request.client_order_id, type(e).__name__,
+                " finds it",
+                self.venue,
+                request.client_order_id,
+                type(e).__name__,
             )
             metrics.VENUE_REQUESTS.labels(self.venue, "fetch_order", "read_back_failed").inc()
             return Order.taken(request, venue_order_id)
@@ -981,7 +986,7 @@ class CcxtExchange:
                 if call is not None:
                     call.cancel()
                 raise
-            except Exception as e:  # noqa: BLE001 - a stream failure is reported, then retried
+            except Exception as e:
                 if call is not None and not call.done():
                     call.cancel()
                 self._stream_ready.clear()

@@ -316,5 +316,3 @@ class CoinbaseExchange(CcxtExchange):
                     self._sent_trades.popitem(last=False)
                 fills.append(fill)
         return sorted(fills, key=lambda f: (f.trade_time, f.trade_id))  # type: ignore[union-attr]
-
-

@@ -30,24 +30,30 @@ def credential_violations(venue: str, credentials: Credentials) -> list[tuple[st
     """
     found: list[tuple[str, str]] = []
     if not _VISIBLE.match(credentials.api_key):
-        found.append((
-            "api_key",
-            "must be visible ASCII characters only (no spaces, control characters or line breaks)",
-        ))
+        found.append(
+            (
+                "api_key",
+                "must be visible ASCII characters only (no spaces, control characters or line breaks)",
+            )
+        )
     secret = credentials.api_secret
     if not (_VISIBLE.match(secret) or _PEM.match(secret)):
-        found.append((
-            "api_secret",
-            "must be visible ASCII characters only (no spaces, control characters or line "
-            "breaks), or a PEM private key",
-        ))
+        found.append(
+            (
+                "api_secret",
+                "must be visible ASCII characters only (no spaces, control characters or line "
+                "breaks), or a PEM private key",
+            )
+        )
     elif venue in BASE64_SECRET_VENUES and not _is_base64(secret):
         found.append(("api_secret", f"must be valid base64 for {venue} (the secret it shows)"))
     if not _PRINTABLE.match(credentials.passphrase):
-        found.append((
-            "passphrase", "must be printable ASCII characters only (no control characters or "
-            "line breaks)",
-        ))
+        found.append(
+            (
+                "passphrase",
+                "must be printable ASCII characters only (no control characters or line breaks)",
+            )
+        )
     return found
 
 

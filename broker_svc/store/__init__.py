@@ -166,7 +166,11 @@ class BrokerStore:
     # Accounts ---------------------------------------------------------------------------------
 
     async def insert_account(
-        self, row: AccountRow, request_id: str = "", *, audit: AuditEvent | None = None,
+        self,
+        row: AccountRow,
+        request_id: str = "",
+        *,
+        audit: AuditEvent | None = None,
     ) -> AccountRow:
         """Store a new account; with a ``request_id`` already used by its user, return that one.
 
@@ -229,7 +233,11 @@ class BrokerStore:
         return [_account_row(row).account for row in rows]
 
     async def delete_account(
-        self, exchange_id: str, deleted_at: datetime, *, audit: AuditEvent | None = None,
+        self,
+        exchange_id: str,
+        deleted_at: datetime,
+        *,
+        audit: AuditEvent | None = None,
     ) -> bool:
         """Mark the account deleted and erase its sealed credentials; return whether it was live.
 
@@ -246,7 +254,10 @@ class BrokerStore:
         return changed > 0
 
     async def list_audit_entries(
-        self, owner_user_id: str, before_seq: int, limit: int,
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
     ) -> list[AuditEntry]:
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
@@ -297,19 +308,24 @@ class BrokerStore:
     async def key_check(self) -> KeyCheck | None:
         """Return the sealed key-check value, ``None`` before the first start wrote it."""
         row = await self.database.fetchone(
-            "SELECT ciphertext, nonce, key_id, updated_at FROM broker_key_check"
-            " WHERE check_id = ?",
+            "SELECT ciphertext, nonce, key_id, updated_at FROM broker_key_check WHERE check_id = ?",
             (_KEY_CHECK_ID,),
         )
         if row is None:
             return None
         return KeyCheck(
-            _unb64(row["ciphertext"]), _unb64(row["nonce"]), row["key_id"],
+            _unb64(row["ciphertext"]),
+            _unb64(row["nonce"]),
+            row["key_id"],
             from_iso(row["updated_at"]),
         )
 
     async def insert_key_check(
-        self, ciphertext: bytes, nonce: bytes, key_id: str, now: datetime,
+        self,
+        ciphertext: bytes,
+        nonce: bytes,
+        key_id: str,
+        now: datetime,
     ) -> bool:
         """Store the key-check value unless one exists; return whether this call stored it."""
         inserted = await self.database.execute(

@@ -24,8 +24,8 @@ from engine_svc.domain.model import (
     IntentState,
     OrderSide,
     OrderStatus,
-    SkipReason,
     Signal,
+    SkipReason,
     TimeInForce,
 )
 

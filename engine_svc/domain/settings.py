@@ -76,9 +76,7 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
         sync = dataclasses.replace(sync, sync_interval=DEFAULT_SYNC_INTERVAL)
     if sync.timeout == 0:
         sync = dataclasses.replace(sync, timeout=DEFAULT_SYNC_TIMEOUT)
-    return dataclasses.replace(
-        settings, risk_limits=limits, copy_settings=copy, sync_settings=sync
-    )
+    return dataclasses.replace(settings, risk_limits=limits, copy_settings=copy, sync_settings=sync)
 
 
 def _fraction(

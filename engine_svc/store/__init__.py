@@ -434,7 +434,10 @@ class EngineStore:
     # -- configurations
 
     async def insert_config(
-        self, config: CopyConfig, *, audit: AuditEvent | None = None,
+        self,
+        config: CopyConfig,
+        *,
+        audit: AuditEvent | None = None,
     ) -> CopyConfig:
         """Insert ``config``; with a request id already used by the user, return that config.
 
@@ -599,7 +602,10 @@ class EngineStore:
             return True
 
     async def list_audit_entries(
-        self, owner_user_id: str, before_seq: int, limit: int,
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
     ) -> list[AuditEntry]:
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)

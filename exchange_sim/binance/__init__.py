@@ -39,8 +39,12 @@ def _credentials() -> tuple[str, str]:
 
 
 def new_binance_state(
-    *, rate_limits: bool = False, clock: Clock | None = None, markets: Iterable[Market] = DEFAULT_MARKETS,
-    fees: FeeSchedule | None = None, ban_seconds: int = DEFAULT_BAN_SECONDS,
+    *,
+    rate_limits: bool = False,
+    clock: Clock | None = None,
+    markets: Iterable[Market] = DEFAULT_MARKETS,
+    fees: FeeSchedule | None = None,
+    ban_seconds: int = DEFAULT_BAN_SECONDS,
 ) -> VenueState:
     """A fresh emulated Binance: default markets at their default prices, no accounts."""
     clock = clock or WallClock()

@@ -26,11 +26,11 @@ _SIG = "signature="
 def _split_signature(raw: str) -> tuple[str, str | None]:
     """(raw without its trailing signature parameter, the signature) - signature must come last."""
     if raw.startswith(_SIG):
-        return "", raw[len(_SIG):]
+        return "", raw[len(_SIG) :]
     at = raw.rfind("&" + _SIG)
     if at < 0:
         return raw, None
-    return raw[:at], raw[at + 1 + len(_SIG):]
+    return raw[:at], raw[at + 1 + len(_SIG) :]
 
 
 def signature_ok(secret: str, payload: str, signature: str) -> bool:
@@ -48,9 +48,14 @@ def check_timing(params: Mapping[str, str], now_ms: int) -> None:
     if recv_window is None:
         recv_window = DEFAULT_RECV_WINDOW
     if recv_window > MAX_RECV_WINDOW or recv_window <= 0:
-        raise bad_request(-1102, f"'recvWindow' contains unexpected value. Cannot be greater than '{MAX_RECV_WINDOW}'.")
+        raise bad_request(
+            -1102,
+            f"'recvWindow' contains unexpected value. Cannot be greater than '{MAX_RECV_WINDOW}'.",
+        )
     if timestamp >= now_ms + 1000:
-        raise bad_request(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        raise bad_request(
+            -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+        )
     if now_ms - timestamp > recv_window:
         raise bad_request(-1021, "Timestamp for this request is outside of the recvWindow.")
 
@@ -66,7 +71,11 @@ def lookup_key(accounts: AccountBook, api_key: str | None) -> Account:
 
 
 def authenticate_rest(
-    accounts: AccountBook, api_key: str | None, raw_query: str, raw_body: str, now_ms: int,
+    accounts: AccountBook,
+    api_key: str | None,
+    raw_query: str,
+    raw_body: str,
+    now_ms: int,
 ) -> tuple[Account, dict[str, str]]:
     """Verify a signed REST request; returns the account and the merged parameters."""
     account = lookup_key(accounts, api_key)

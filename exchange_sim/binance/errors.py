@@ -14,7 +14,9 @@ MSG_BAD_KEY = "Invalid API-key, IP, or permissions for action."
 class BinanceError(Exception):
     """A Binance error reply. ``retry_after_s`` adds a ``Retry-After`` header."""
 
-    def __init__(self, http_status: int, code: int, msg: str, *, retry_after_s: int | None = None) -> None:
+    def __init__(
+        self, http_status: int, code: int, msg: str, *, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(f"{http_status} {code} {msg}")
         self.http_status = http_status
         self.code = code
@@ -33,12 +35,16 @@ def bad_request(code: int, msg: str) -> BinanceError:
 
 def mandatory(name: str) -> BinanceError:
     """-1102: a required parameter is missing (ccxt: BadRequest)."""
-    return bad_request(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return bad_request(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 def illegal_chars(name: str, legal: str) -> BinanceError:
     """-1100: a parameter does not parse (ccxt: BadRequest)."""
-    return bad_request(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.")
+    return bad_request(
+        -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
+    )
 
 
 def not_required(name: str) -> BinanceError:
@@ -58,10 +64,10 @@ def bad_api_key() -> BinanceError:
 
 
 _FILTER_NAMES = {
-    core.FilterKind.PRICE: "PRICE_FILTER",          # ccxt: InvalidOrder (substring rule)
-    core.FilterKind.QUANTITY: "LOT_SIZE",           # ccxt: InvalidOrder (substring rule)
+    core.FilterKind.PRICE: "PRICE_FILTER",  # ccxt: InvalidOrder (substring rule)
+    core.FilterKind.QUANTITY: "LOT_SIZE",  # ccxt: InvalidOrder (substring rule)
     core.FilterKind.MARKET_QUANTITY: "MARKET_LOT_SIZE",  # ccxt: InvalidOrder ("LOT_SIZE" substring)
-    core.FilterKind.NOTIONAL: "NOTIONAL",           # ccxt: BadRequest (code rule -1013)
+    core.FilterKind.NOTIONAL: "NOTIONAL",  # ccxt: BadRequest (code rule -1013)
 }
 
 
@@ -71,17 +77,20 @@ def from_venue_error(exc: core.VenueError, *, cancelling: bool = False) -> Binan
         return invalid_symbol()
     if isinstance(exc, core.FilterFailure):
         return bad_request(-1013, f"Filter failure: {_FILTER_NAMES[exc.kind]}")
-    if isinstance(exc, core.InsufficientBalance):   # ccxt: InsufficientFunds (exact message)
+    if isinstance(exc, core.InsufficientBalance):  # ccxt: InsufficientFunds (exact message)
         return bad_request(-2010, "Account has insufficient balance for requested action.")
     if isinstance(exc, core.DuplicateClientOrderId):  # ccxt: InvalidOrder
         return bad_request(-2010, "Duplicate order sent.")
-    if isinstance(exc, core.WouldMatchImmediately):   # ccxt: OrderImmediatelyFillable
+    if isinstance(exc, core.WouldMatchImmediately):  # ccxt: OrderImmediatelyFillable
         return bad_request(-2010, "Order would immediately match and take.")
     if isinstance(exc, core.WouldTriggerImmediately):  # ccxt: OrderImmediatelyFillable
         return bad_request(-2010, "Order would trigger immediately.")
-    if isinstance(exc, core.OrderNotFound):   # ccxt: OrderNotFound for both
-        return bad_request(-2011, "Unknown order sent.") if cancelling else \
-            bad_request(-2013, "Order does not exist.")
+    if isinstance(exc, core.OrderNotFound):  # ccxt: OrderNotFound for both
+        return (
+            bad_request(-2011, "Unknown order sent.")
+            if cancelling
+            else bad_request(-2013, "Order does not exist.")
+        )
     if isinstance(exc, (core.TradingNotAllowed, core.UnknownAccount)):
         return bad_api_key()
     if isinstance(exc, core.InvalidOrderRequest):

@@ -43,8 +43,13 @@ class BinanceRateLimiter:
     """Weight and order-count limits of one emulated Binance."""
 
     def __init__(
-        self, clock: Clock, *, enabled: bool, weight: WindowSpec = WEIGHT_1M,
-        orders: tuple[WindowSpec, ...] = (ORDERS_1S, ORDERS_10S), ban_seconds: int = DEFAULT_BAN_SECONDS,
+        self,
+        clock: Clock,
+        *,
+        enabled: bool,
+        weight: WindowSpec = WEIGHT_1M,
+        orders: tuple[WindowSpec, ...] = (ORDERS_1S, ORDERS_10S),
+        ban_seconds: int = DEFAULT_BAN_SECONDS,
     ) -> None:
         self.clock = clock
         self.enabled = enabled
@@ -68,9 +73,12 @@ class BinanceRateLimiter:
 
     def status(self) -> dict[str, object]:
         """The configuration, for the admin API."""
-        return {"enabled": self.enabled, "ban_seconds": self.ban_seconds,
-                "weight": {"limit": self.weight.spec.limit, "interval": self.weight.spec.label},
-                "orders": [{"limit": w.spec.limit, "interval": w.spec.label} for w in self.orders]}
+        return {
+            "enabled": self.enabled,
+            "ban_seconds": self.ban_seconds,
+            "weight": {"limit": self.weight.spec.limit, "interval": self.weight.spec.label},
+            "orders": [{"limit": w.spec.limit, "interval": w.spec.label} for w in self.orders],
+        }
 
     # -- enforcement
 
@@ -88,9 +96,14 @@ class BinanceRateLimiter:
                 wait = self.weight.wait_ms(ip, now, weight)
                 self.bans.back_off(ip, now + wait)
                 spec = self.weight.spec
-                raise BinanceError(429, -1003, f"Too much request weight used; current limit is {spec.limit} "
-                                   f"request weight per {_per(spec)}. Please use WebSocket Streams for live "
-                                   "updates to avoid polling the API.", retry_after_s=_seconds(wait))
+                raise BinanceError(
+                    429,
+                    -1003,
+                    f"Too much request weight used; current limit is {spec.limit} "
+                    f"request weight per {_per(spec)}. Please use WebSocket Streams for live "
+                    "updates to avoid polling the API.",
+                    retry_after_s=_seconds(wait),
+                )
         self.weight.spend(ip, now, weight)
 
     def admit_order(self, ip: str, account_key: str) -> None:
@@ -101,8 +114,13 @@ class BinanceRateLimiter:
                 if not window.fits(account_key, now, 1):
                     wait = window.wait_ms(account_key, now, 1)
                     self.bans.back_off(ip, now + wait)
-                    raise BinanceError(429, -1015, f"Too many new orders; current limit is {window.spec.limit} "
-                                       f"orders per {_per(window.spec)}.", retry_after_s=_seconds(wait))
+                    raise BinanceError(
+                        429,
+                        -1015,
+                        f"Too many new orders; current limit is {window.spec.limit} "
+                        f"orders per {_per(window.spec)}.",
+                        retry_after_s=_seconds(wait),
+                    )
         for window in self.orders:
             window.spend(account_key, now, 1)
 
@@ -112,14 +130,20 @@ class BinanceRateLimiter:
         headers = {f"X-MBX-USED-WEIGHT-{self.weight.spec.label}": str(self.weight.used(ip, now))}
         if account_key is not None:
             for window in self.orders:
-                headers[f"X-MBX-ORDER-COUNT-{window.spec.label}"] = str(window.used(account_key, now))
+                headers[f"X-MBX-ORDER-COUNT-{window.spec.label}"] = str(
+                    window.used(account_key, now)
+                )
         return headers
 
     @staticmethod
     def _banned(until_ms: int, left_ms: int) -> BinanceError:
-        return BinanceError(418, -1003, f"Way too much request weight used; IP banned until {until_ms}. "
-                            "Please use WebSocket Streams for live updates to avoid bans.",
-                            retry_after_s=_seconds(left_ms))
+        return BinanceError(
+            418,
+            -1003,
+            f"Way too much request weight used; IP banned until {until_ms}. "
+            "Please use WebSocket Streams for live updates to avoid bans.",
+            retry_after_s=_seconds(left_ms),
+        )
 
 
 def request_weight(method: str, path: str, query: Mapping[str, str]) -> int:
@@ -138,7 +162,12 @@ def request_weight(method: str, path: str, query: Mapping[str, str]) -> int:
 
 
 _WEIGHTS = {
-    "/api/v3/exchangeInfo": 20, "/api/v3/account": 20, "/api/v3/myTrades": 20, "/api/v3/allOrders": 20,
-    "/api/v3/klines": 2, "/ws-api/v3": 2, "/sapi/v1/capital/config/getall": 10,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/account": 20,
+    "/api/v3/myTrades": 20,
+    "/api/v3/allOrders": 20,
+    "/api/v3/klines": 2,
+    "/ws-api/v3": 2,
+    "/sapi/v1/capital/config/getall": 10,
     "/sapi/v1/margin/isolated/allPairs": 10,
 }

@@ -66,7 +66,9 @@ def opt_int(params: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
-def opt_enum(params: Mapping[str, str], name: str, enum_type: type[E], error: BinanceError) -> E | None:
+def opt_enum(
+    params: Mapping[str, str], name: str, enum_type: type[E], error: BinanceError
+) -> E | None:
     """An enum member by value, None when absent, ``error`` when unknown."""
     value = opt_str(params, name)
     if value is None:

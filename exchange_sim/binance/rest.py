@@ -47,20 +47,47 @@ from exchange_sim.core.state import VenueState
 log = logging.getLogger(__name__)
 
 #: request key under which a handler leaves the authenticated API key (for the order-count headers)
-ACCOUNT_KEY: Any = (web.RequestKey("binance_account", str) if hasattr(web, "RequestKey")  # aiohttp >= 3.12
-                    else "exchange_sim.binance.account")
+ACCOUNT_KEY: Any = (
+    web.RequestKey("binance_account", str)
+    if hasattr(web, "RequestKey")  # aiohttp >= 3.12
+    else "exchange_sim.binance.account"
+)
 DAY_MS = 86_400_000
 T = TypeVar("T")
 
 _ORDER_PARAMS = {
-    "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId",
-    "stopPrice", "newOrderRespType", "strategyId", "strategyType", "selfTradePreventionMode",
-    "recvWindow", "timestamp",
+    "symbol",
+    "side",
+    "type",
+    "timeInForce",
+    "quantity",
+    "quoteOrderQty",
+    "price",
+    "newClientOrderId",
+    "stopPrice",
+    "newOrderRespType",
+    "strategyId",
+    "strategyType",
+    "selfTradePreventionMode",
+    "recvWindow",
+    "timestamp",
 }
 _INTERVALS_MS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": DAY_MS, "3d": 3 * DAY_MS, "1w": 7 * DAY_MS,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": DAY_MS,
+    "3d": 3 * DAY_MS,
+    "1w": 7 * DAY_MS,
 }
 _ALNUM = string.ascii_letters + string.digits
 
@@ -80,8 +107,9 @@ def binance_middleware(limiter: BinanceRateLimiter) -> Callable[..., Awaitable[w
     """Rate limits, Binance error replies and usage headers for every venue route."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if request.path.startswith("/_sim/"):
             return await handler(request)
         ip = request.remote or "unknown"
@@ -94,8 +122,9 @@ def binance_middleware(limiter: BinanceRateLimiter) -> Callable[..., Awaitable[w
             raise
         except Exception:
             log.exception("binance emulator: %s %s failed", request.method, request.path)
-            response = error_response(BinanceError(500, -1000, "An unknown error occurred while processing "
-                                                   "the request."))
+            response = error_response(
+                BinanceError(500, -1000, "An unknown error occurred while processing the request.")
+            )
         if not response.prepared:
             response.headers.update(limiter.headers(ip, request.get(ACCOUNT_KEY)))
         return response
@@ -117,21 +146,28 @@ class BinanceRest:
         empty_list = self._signed_stub([])
         no_symbols = self._public_stub({"symbols": []})
         return [
-            web.get("/api/v3/ping", self.ping), web.get("/api/v3/time", self.time),
-            web.get("/api/v3/exchangeInfo", self.exchange_info), web.get("/api/v3/depth", self.depth),
-            web.get("/api/v3/ticker/24hr", self.ticker_24hr), web.get("/api/v3/ticker/price", self.ticker_price),
+            web.get("/api/v3/ping", self.ping),
+            web.get("/api/v3/time", self.time),
+            web.get("/api/v3/exchangeInfo", self.exchange_info),
+            web.get("/api/v3/depth", self.depth),
+            web.get("/api/v3/ticker/24hr", self.ticker_24hr),
+            web.get("/api/v3/ticker/price", self.ticker_price),
             web.get("/api/v3/klines", self.klines),
-            web.post("/api/v3/order", self.new_order), web.get("/api/v3/order", self.get_order),
+            web.post("/api/v3/order", self.new_order),
+            web.get("/api/v3/order", self.get_order),
             web.delete("/api/v3/order", self.cancel_order),
-            web.get("/api/v3/openOrders", self.open_orders), web.delete("/api/v3/openOrders", self.cancel_all),
-            web.get("/api/v3/allOrders", self.all_orders), web.get("/api/v3/myTrades", self.my_trades),
+            web.get("/api/v3/openOrders", self.open_orders),
+            web.delete("/api/v3/openOrders", self.cancel_all),
+            web.get("/api/v3/allOrders", self.all_orders),
+            web.get("/api/v3/myTrades", self.my_trades),
             web.get("/api/v3/account", self.account),
             web.get("/sapi/v1/account/apiRestrictions", self.api_restrictions),
             # Asked for by ccxt's load_markets with default options (doc §2.1): empty answers suffice.
             web.get("/sapi/v1/capital/config/getall", empty_list),
             web.get("/sapi/v1/margin/allPairs", empty_list),
             web.get("/sapi/v1/margin/isolated/allPairs", empty_list),
-            web.get("/fapi/v1/exchangeInfo", no_symbols), web.get("/dapi/v1/exchangeInfo", no_symbols),
+            web.get("/fapi/v1/exchangeInfo", no_symbols),
+            web.get("/dapi/v1/exchangeInfo", no_symbols),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -139,8 +175,11 @@ class BinanceRest:
     async def _signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
         raw_body = await request.text() if request.can_read_body else ""
         account, params = authenticate_rest(
-            self.engine.accounts, request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string,
-            raw_body, self.state.clock.now_ms(),
+            self.engine.accounts,
+            request.headers.get("X-MBX-APIKEY"),
+            request.rel_url.raw_query_string,
+            raw_body,
+            self.state.clock.now_ms(),
         )
         request[ACCOUNT_KEY] = account.api_key
         return account, params
@@ -162,12 +201,16 @@ class BinanceRest:
             ids = json.loads(raw)
         except ValueError:
             raise illegal_chars("symbols", '["BTCUSDT","ETHUSDT"]') from None
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i in self._by_id for i in ids):
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and i in self._by_id for i in ids
+        ):
             raise invalid_symbol()
         return [self._by_id[i] for i in ids]
 
     @staticmethod
-    def _venue_call(call: Callable[..., T], *args: Any, cancelling: bool = False, **kwargs: Any) -> T:
+    def _venue_call(
+        call: Callable[..., T], *args: Any, cancelling: bool = False, **kwargs: Any
+    ) -> T:
         """``call(*args, **kwargs)`` with core rejections turned into Binance errors."""
         try:
             return call(*args, **kwargs)
@@ -178,12 +221,14 @@ class BinanceRest:
         async def handler(request: web.Request) -> web.Response:
             await self._signed(request)
             return web.json_response(payload)
+
         return handler
 
     @staticmethod
     def _public_stub(payload: Any) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(_: web.Request) -> web.Response:
             return web.json_response(payload)
+
         return handler
 
     @staticmethod
@@ -205,10 +250,15 @@ class BinanceRest:
         markets = self._markets(self._query(request))
         limits = [rate_limit_json("REQUEST_WEIGHT", self.limiter.weight.spec)]
         limits += [rate_limit_json("ORDERS", w.spec) for w in self.limiter.orders]
-        return web.json_response({
-            "timezone": "UTC", "serverTime": self.state.clock.now_ms(), "rateLimits": limits,
-            "exchangeFilters": [], "symbols": [symbol_json(m) for m in markets],
-        })
+        return web.json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": self.state.clock.now_ms(),
+                "rateLimits": limits,
+                "exchangeFilters": [],
+                "symbols": [symbol_json(m) for m in markets],
+            }
+        )
 
     async def depth(self, request: web.Request) -> web.Response:
         """``GET /api/v3/depth``: the synthetic book around the mark price."""
@@ -216,11 +266,13 @@ class BinanceRest:
         market = self._market(params)
         limit = limit_param(params, 100, 5000)
         mark = self.engine.mark(market.symbol)
-        return web.json_response({
-            "lastUpdateId": self.state.clock.now_ms(),
-            "bids": [[fmt8(lv.price), fmt8(lv.qty)] for lv in book.bids(market, mark)[:limit]],
-            "asks": [[fmt8(lv.price), fmt8(lv.qty)] for lv in book.asks(market, mark)[:limit]],
-        })
+        return web.json_response(
+            {
+                "lastUpdateId": self.state.clock.now_ms(),
+                "bids": [[fmt8(lv.price), fmt8(lv.qty)] for lv in book.bids(market, mark)[:limit]],
+                "asks": [[fmt8(lv.price), fmt8(lv.qty)] for lv in book.asks(market, mark)[:limit]],
+            }
+        )
 
     async def ticker_24hr(self, request: web.Request) -> web.Response:
         """``GET /api/v3/ticker/24hr`` (one symbol: an object; several or all: a list)."""
@@ -231,7 +283,10 @@ class BinanceRest:
     async def ticker_price(self, request: web.Request) -> web.Response:
         """``GET /api/v3/ticker/price``."""
         params = self._query(request)
-        rows = [{"symbol": market_id(m), "price": fmt8(self.engine.mark(m.symbol))} for m in self._markets(params)]
+        rows = [
+            {"symbol": market_id(m), "price": fmt8(self.engine.mark(m.symbol))}
+            for m in self._markets(params)
+        ]
         return web.json_response(rows[0] if opt_str(params, "symbol") else rows)
 
     async def klines(self, request: web.Request) -> web.Response:
@@ -242,13 +297,32 @@ class BinanceRest:
         if interval is None:
             raise bad_request(-1120, "Invalid interval.")
         candles = self.engine.history.candles(
-            market.symbol, interval, now_ms=self.state.clock.now_ms(), start_ms=opt_int(params, "startTime"),
-            end_ms=opt_int(params, "endTime"), limit=limit_param(params, 500, 1000),
+            market.symbol,
+            interval,
+            now_ms=self.state.clock.now_ms(),
+            start_ms=opt_int(params, "startTime"),
+            end_ms=opt_int(params, "endTime"),
+            limit=limit_param(params, 500, 1000),
         )
-        return web.json_response([
-            [c.open_ms, fmt8(c.open), fmt8(c.high), fmt8(c.low), fmt8(c.close), fmt8(c.volume), c.close_ms,
-             fmt8(c.quote_volume), c.trades, "0.00000000", "0.00000000", "0"] for c in candles
-        ])
+        return web.json_response(
+            [
+                [
+                    c.open_ms,
+                    fmt8(c.open),
+                    fmt8(c.high),
+                    fmt8(c.low),
+                    fmt8(c.close),
+                    fmt8(c.volume),
+                    c.close_ms,
+                    fmt8(c.quote_volume),
+                    c.trades,
+                    "0.00000000",
+                    "0.00000000",
+                    "0",
+                ]
+                for c in candles
+            ]
+        )
 
     def _ticker(self, market: Market) -> dict[str, object]:
         now = self.state.clock.now_ms()
@@ -265,16 +339,26 @@ class BinanceRest:
         best_bid, best_ask = book.bids(market, last)[0], book.asks(market, last)[0]
         change = last - open_
         return {
-            "symbol": market_id(market), "priceChange": fmt8(change),
+            "symbol": market_id(market),
+            "priceChange": fmt8(change),
             "priceChangePercent": f"{(change * 100 / open_):.3f}" if open_ else "0.000",
             "weightedAvgPrice": fmt8(quote_volume / volume if volume else last),
-            "prevClosePrice": fmt8(open_), "lastPrice": fmt8(last),
+            "prevClosePrice": fmt8(open_),
+            "lastPrice": fmt8(last),
             "lastQty": fmt8(trades[-1].qty if trades else ZERO),
-            "bidPrice": fmt8(best_bid.price), "bidQty": fmt8(best_bid.qty),
-            "askPrice": fmt8(best_ask.price), "askQty": fmt8(best_ask.qty),
-            "openPrice": fmt8(open_), "highPrice": fmt8(max(path)), "lowPrice": fmt8(min(path)),
-            "volume": fmt8(volume), "quoteVolume": fmt8(quote_volume), "openTime": start, "closeTime": now,
-            "firstId": trades[0].trade_id if trades else -1, "lastId": trades[-1].trade_id if trades else -1,
+            "bidPrice": fmt8(best_bid.price),
+            "bidQty": fmt8(best_bid.qty),
+            "askPrice": fmt8(best_ask.price),
+            "askQty": fmt8(best_ask.qty),
+            "openPrice": fmt8(open_),
+            "highPrice": fmt8(max(path)),
+            "lowPrice": fmt8(min(path)),
+            "volume": fmt8(volume),
+            "quoteVolume": fmt8(quote_volume),
+            "openTime": start,
+            "closeTime": now,
+            "firstId": trades[0].trade_id if trades else -1,
+            "lastId": trades[-1].trade_id if trades else -1,
             "count": len(trades),
         }
 
@@ -286,8 +370,11 @@ class BinanceRest:
         self.limiter.admit_order(request.remote or "unknown", account.api_key)
         unread = set(params) - _ORDER_PARAMS - {"signature"}
         if unread:
-            raise bad_request(-1104, f"Not all sent parameters were read; read '{len(params) - len(unread)}' "
-                              f"parameter(s) but was sent '{len(params)}'.")
+            raise bad_request(
+                -1104,
+                f"Not all sent parameters were read; read '{len(params) - len(unread)}' "
+                f"parameter(s) but was sent '{len(params)}'.",
+            )
         order_request, resp_type = _order_request(self._market(params), params)
         order = self._venue_call(self.engine.place_order, account.api_key, order_request)
         return web.json_response(codec.new_order_json(self.engine, order, resp_type))
@@ -297,8 +384,13 @@ class BinanceRest:
         account, params = await self._signed(request)
         market = self._market(params)
         order_id, client_id = _order_ref(params)
-        order = self._venue_call(self.engine.get_order, account.api_key, market.symbol, order_id=order_id,
-                                 client_order_id=client_id)
+        order = self._venue_call(
+            self.engine.get_order,
+            account.api_key,
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
+        )
         return web.json_response(codec.order_json(self.engine, order))
 
     async def cancel_order(self, request: web.Request) -> web.Response:
@@ -307,8 +399,15 @@ class BinanceRest:
         market = self._market(params)
         order_id, client_id = _order_ref(params)
         cancel_id = _client_id(params, "newClientOrderId")
-        order = self._venue_call(self.engine.cancel_order, account.api_key, market.symbol, order_id=order_id,
-                                 client_order_id=client_id, cancel_client_order_id=cancel_id, cancelling=True)
+        order = self._venue_call(
+            self.engine.cancel_order,
+            account.api_key,
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
+            cancel_client_order_id=cancel_id,
+            cancelling=True,
+        )
         return web.json_response(codec.cancel_json(self.engine, order))
 
     async def cancel_all(self, request: web.Request) -> web.Response:
@@ -318,9 +417,17 @@ class BinanceRest:
         open_orders = self.engine.open_orders(account.api_key, market.symbol)
         if not open_orders:
             raise bad_request(-2011, "Unknown order sent.")
-        canceled = [self._venue_call(self.engine.cancel_order, account.api_key, market.symbol,
-                                     order_id=o.order_id, cancel_client_order_id=_random_id(), cancelling=True)
-                    for o in open_orders]
+        canceled = [
+            self._venue_call(
+                self.engine.cancel_order,
+                account.api_key,
+                market.symbol,
+                order_id=o.order_id,
+                cancel_client_order_id=_random_id(),
+                cancelling=True,
+            )
+            for o in open_orders
+        ]
         return web.json_response([codec.cancel_json(self.engine, o) for o in canceled])
 
     async def open_orders(self, request: web.Request) -> web.Response:
@@ -335,8 +442,13 @@ class BinanceRest:
         account, params = await self._signed(request)
         market = self._market(params)
         orders = self.engine.orders(account.api_key, market.symbol)
-        chosen = _select(orders, params, id_param="orderId", id_of=lambda o: o.order_id,
-                         time_of=lambda o: o.created_ms)
+        chosen = _select(
+            orders,
+            params,
+            id_param="orderId",
+            id_of=lambda o: o.order_id,
+            time_of=lambda o: o.created_ms,
+        )
         return web.json_response([codec.order_json(self.engine, o) for o in chosen])
 
     async def my_trades(self, request: web.Request) -> web.Response:
@@ -347,7 +459,13 @@ class BinanceRest:
         order_id = opt_int(params, "orderId")
         if order_id is not None:
             trades = [t for t in trades if t.order_id == order_id]
-        chosen = _select(trades, params, id_param="fromId", id_of=lambda t: t.trade_id, time_of=lambda t: t.time_ms)
+        chosen = _select(
+            trades,
+            params,
+            id_param="fromId",
+            id_of=lambda t: t.trade_id,
+            time_of=lambda t: t.time_ms,
+        )
         return web.json_response([codec.trade_json(self.engine, t) for t in chosen])
 
     # ------------------------------------------------------------------ account
@@ -355,33 +473,60 @@ class BinanceRest:
     async def account(self, request: web.Request) -> web.Response:
         """``GET /api/v3/account``: balances and permissions."""
         account, params = await self._signed(request)
-        assets = {m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()}
+        assets = {m.base for m in self.engine.markets.values()} | {
+            m.quote for m in self.engine.markets.values()
+        }
         assets |= set(account.balances)
         rows = [(a, account.balance(a).free, account.balance(a).locked) for a in sorted(assets)]
         if opt_str(params, "omitZeroBalances") == "true":
             rows = [r for r in rows if r[1] or r[2]]
         fees = self.engine.fees
-        return web.json_response({
-            "makerCommission": int(fees.maker * 10_000), "takerCommission": int(fees.taker * 10_000),
-            "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": fmt8(fees.maker), "taker": fmt8(fees.taker),
-                                "buyer": fmt8(ZERO), "seller": fmt8(ZERO)},
-            "canTrade": account.can_trade, "canWithdraw": account.can_withdraw,
-            "canDeposit": account.can_deposit, "brokered": False, "requireSelfTradePrevention": False,
-            "preventSor": False, "updateTime": account.updated_ms, "accountType": "SPOT",
-            "balances": codec.balances_json(rows), "permissions": ["SPOT"], "uid": _uid(account),
-        })
+        return web.json_response(
+            {
+                "makerCommission": int(fees.maker * 10_000),
+                "takerCommission": int(fees.taker * 10_000),
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": fmt8(fees.maker),
+                    "taker": fmt8(fees.taker),
+                    "buyer": fmt8(ZERO),
+                    "seller": fmt8(ZERO),
+                },
+                "canTrade": account.can_trade,
+                "canWithdraw": account.can_withdraw,
+                "canDeposit": account.can_deposit,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": account.updated_ms,
+                "accountType": "SPOT",
+                "balances": codec.balances_json(rows),
+                "permissions": ["SPOT"],
+                "uid": _uid(account),
+            }
+        )
 
     async def api_restrictions(self, request: web.Request) -> web.Response:
         """``GET /sapi/v1/account/apiRestrictions``: what the key may do."""
         account, _ = await self._signed(request)
-        return web.json_response({
-            "ipRestrict": False, "createTime": account.created_ms, "enableReading": True,
-            "enableWithdrawals": account.can_withdraw, "enableInternalTransfer": False,
-            "enableMargin": False, "enableFutures": False, "permitsUniversalTransfer": False,
-            "enableVanillaOptions": False, "enableFixApiTrade": False, "enableFixReadOnly": False,
-            "enableSpotAndMarginTrading": account.can_trade, "enablePortfolioMarginTrading": False,
-        })
+        return web.json_response(
+            {
+                "ipRestrict": False,
+                "createTime": account.created_ms,
+                "enableReading": True,
+                "enableWithdrawals": account.can_withdraw,
+                "enableInternalTransfer": False,
+                "enableMargin": False,
+                "enableFutures": False,
+                "permitsUniversalTransfer": False,
+                "enableVanillaOptions": False,
+                "enableFixApiTrade": False,
+                "enableFixReadOnly": False,
+                "enableSpotAndMarginTrading": account.can_trade,
+                "enablePortfolioMarginTrading": False,
+            }
+        )
 
 
 # ---------------------------------------------------------------------- request parsing
@@ -404,14 +549,19 @@ def _client_id(params: dict[str, str], name: str) -> str:
 def _order_ref(params: dict[str, str]) -> tuple[int | None, str | None]:
     order_id, client_id = opt_int(params, "orderId"), opt_str(params, "origClientOrderId")
     if order_id is None and client_id is None:
-        raise bad_request(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        raise bad_request(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
     return order_id, client_id
 
 
 _NEEDS = {  # order type -> (needs timeInForce, needs price, needs stopPrice)
-    OrderType.MARKET: (False, False, False), OrderType.LIMIT: (True, True, False),
-    OrderType.LIMIT_MAKER: (False, True, False), OrderType.STOP_LOSS: (False, False, True),
-    OrderType.STOP_LOSS_LIMIT: (True, True, True), OrderType.TAKE_PROFIT: (False, False, True),
+    OrderType.MARKET: (False, False, False),
+    OrderType.LIMIT: (True, True, False),
+    OrderType.LIMIT_MAKER: (False, True, False),
+    OrderType.STOP_LOSS: (False, False, True),
+    OrderType.STOP_LOSS_LIMIT: (True, True, True),
+    OrderType.TAKE_PROFIT: (False, False, True),
     OrderType.TAKE_PROFIT_LIMIT: (True, True, True),
 }
 
@@ -435,7 +585,9 @@ def _order_request(market: Market, params: dict[str, str]) -> tuple[OrderRequest
     quantity, quote = opt_decimal(params, "quantity"), opt_decimal(params, "quoteOrderQty")
     if kind is OrderType.MARKET:
         if quantity is None and quote is None:
-            raise bad_request(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+            raise bad_request(
+                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+            )
         if quantity is not None and quote is not None:
             raise not_required("quoteOrderQty")
     else:
@@ -443,13 +595,21 @@ def _order_request(market: Market, params: dict[str, str]) -> tuple[OrderRequest
             raise not_required("quoteOrderQty")
         if quantity is None:
             raise mandatory("quantity")
-    resp_type = opt_str(params, "newOrderRespType") or \
-        ("FULL" if kind in (OrderType.MARKET, OrderType.LIMIT) else "ACK")
+    resp_type = opt_str(params, "newOrderRespType") or (
+        "FULL" if kind in (OrderType.MARKET, OrderType.LIMIT) else "ACK"
+    )
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
     return OrderRequest(
-        symbol=market.symbol, side=side, type=kind, client_order_id=_client_id(params, "newClientOrderId"),
-        quantity=quantity, quote_quantity=quote, price=price, stop_price=stop, time_in_force=tif,
+        symbol=market.symbol,
+        side=side,
+        type=kind,
+        client_order_id=_client_id(params, "newClientOrderId"),
+        quantity=quantity,
+        quote_quantity=quote,
+        price=price,
+        stop_price=stop,
+        time_in_force=tif,
     ), resp_type
 
 
@@ -462,8 +622,14 @@ def _present_if(params: dict[str, str], name: str, needed: bool) -> Decimal | No
     return value
 
 
-def _select(items: Sequence[T], params: dict[str, str], *, id_param: str, id_of: Callable[[T], int],
-            time_of: Callable[[T], int]) -> list[T]:
+def _select(
+    items: Sequence[T],
+    params: dict[str, str],
+    *,
+    id_param: str,
+    id_of: Callable[[T], int],
+    time_of: Callable[[T], int],
+) -> list[T]:
     """Binance history paging: from an id or a start time oldest-first, else the most recent.
 
     Both ``startTime`` and ``endTime`` may span at most 24 hours (-1127), as on Binance.
@@ -471,7 +637,11 @@ def _select(items: Sequence[T], params: dict[str, str], *, id_param: str, id_of:
     does not, so clients should page by time themselves.
     """
     limit = limit_param(params, 500, 1000)
-    from_id, start, end = opt_int(params, id_param), opt_int(params, "startTime"), opt_int(params, "endTime")
+    from_id, start, end = (
+        opt_int(params, id_param),
+        opt_int(params, "startTime"),
+        opt_int(params, "endTime"),
+    )
     if start is not None and end is not None and end - start > DAY_MS:
         raise bad_request(-1127, "More than 24 hours between startTime and endTime.")
     chosen = list(items)

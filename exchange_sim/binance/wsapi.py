@@ -34,7 +34,7 @@ class _Connection:
 
     ws: web.WebSocketResponse
     outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
-    subscriptions: dict[int, str] = field(default_factory=dict)   # subscriptionId -> api key
+    subscriptions: dict[int, str] = field(default_factory=dict)  # subscriptionId -> api key
 
 
 class BinanceWsApi:
@@ -98,7 +98,9 @@ class BinanceWsApi:
         except BinanceError as exc:
             conn.outbox.put_nowait(_error(request_id, exc))
             return
-        conn.outbox.put_nowait({"id": request_id, "status": 200, "result": result, "rateLimits": []})
+        conn.outbox.put_nowait(
+            {"id": request_id, "status": 200, "result": result, "rateLimits": []}
+        )
 
     def _call(self, conn: _Connection, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "userDataStream.subscribe.signature":

@@ -90,8 +90,12 @@ class AccountBook:
         if api_key in self._by_key:
             raise ValueError("api_key: already in use")
         account = Account(
-            api_key=api_key, api_secret=api_secret, created_ms=now_ms,
-            can_trade=can_trade, can_withdraw=can_withdraw, updated_ms=now_ms,
+            api_key=api_key,
+            api_secret=api_secret,
+            created_ms=now_ms,
+            can_trade=can_trade,
+            can_withdraw=can_withdraw,
+            updated_ms=now_ms,
         )
         for asset, amount in (balances or {}).items():
             if amount < ZERO:

@@ -55,7 +55,9 @@ def crosses(side: Side, limit: Decimal | None, level_price: Decimal) -> bool:
     return level_price <= limit if side is Side.BUY else level_price >= limit
 
 
-def plan_quantity(levels: list[Level], side: Side, qty: Decimal, limit: Decimal | None) -> list[Level]:
+def plan_quantity(
+    levels: list[Level], side: Side, qty: Decimal, limit: Decimal | None
+) -> list[Level]:
     """Fills for up to ``qty`` base, best level first, stopping at ``limit``."""
     fills: list[Level] = []
     left = qty

@@ -79,7 +79,7 @@ class OrderUpdate:
     """An order changed: accepted (NEW), filled (TRADE, with the trade), canceled or expired."""
 
     execution: ExecutionType
-    order: Order        # a snapshot taken right after the change
+    order: Order  # a snapshot taken right after the change
     trade: Trade | None
     time_ms: int
 
@@ -100,7 +100,9 @@ Listener = Callable[[Event], None]
 class MatchingEngine:
     """All trading state of one venue. Every public method is synchronous and atomic."""
 
-    def __init__(self, markets: Iterable[Market], clock: Clock, fees: FeeSchedule | None = None) -> None:
+    def __init__(
+        self, markets: Iterable[Market], clock: Clock, fees: FeeSchedule | None = None
+    ) -> None:
         self.clock = clock
         self.fees = fees or FeeSchedule()
         self.markets: dict[str, Market] = {m.symbol: m for m in markets}
@@ -154,7 +156,7 @@ class MatchingEngine:
                 touched.append(order)
         for order in self._open_orders_of_symbol(symbol):
             if order.awaiting_match:
-                continue   # matched only once matching is released
+                continue  # matched only once matching is released
             if order.is_working and order.type.has_limit_price and _rest_crossed(order, price):
                 self._fill(order, market, order.price, order.remaining, is_maker=True)  # type: ignore[arg-type]
                 touched.append(order)
@@ -194,13 +196,22 @@ class MatchingEngine:
     # ------------------------------------------------------------------ accounts
 
     def create_account(
-        self, api_key: str, api_secret: str, *, balances: Mapping[str, Decimal] | None = None,
-        can_trade: bool = True, can_withdraw: bool = False,
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        balances: Mapping[str, Decimal] | None = None,
+        can_trade: bool = True,
+        can_withdraw: bool = False,
     ) -> Account:
         """Open an account with the given credentials and starting balances."""
         account = self.accounts.add(
-            api_key, api_secret, now_ms=self.clock.now_ms(), balances=balances,
-            can_trade=can_trade, can_withdraw=can_withdraw,
+            api_key,
+            api_secret,
+            now_ms=self.clock.now_ms(),
+            balances=balances,
+            can_trade=can_trade,
+            can_withdraw=can_withdraw,
         )
         self._orders_by_account[api_key] = []
         self._trades_by_account[api_key] = []
@@ -228,13 +239,17 @@ class MatchingEngine:
         mark = self._marks[market.symbol]
         _check_filters(market, request, mark)
         self._check_duplicate(api_key, request.client_order_id)
-        if request.type.has_trigger and _trigger_met_for(request.type, request.side, request.stop_price, mark):
+        if request.type.has_trigger and _trigger_met_for(
+            request.type, request.side, request.stop_price, mark
+        ):
             raise WouldTriggerImmediately(f"stop {request.stop_price} vs mark {mark}")
         if request.type is OrderType.LIMIT_MAKER and self._would_take(market, request, mark):
             raise WouldMatchImmediately(f"price {request.price} vs mark {mark}")
-        plan = self._plan_market(market, request, mark) if request.type is OrderType.MARKET else None
+        plan = (
+            self._plan_market(market, request, mark) if request.type is OrderType.MARKET else None
+        )
         asset, amount = self._required_lock(market, request, plan)
-        account.lock(asset, amount)   # raises InsufficientBalance before anything has changed
+        account.lock(asset, amount)  # raises InsufficientBalance before anything has changed
         self._touch(api_key, asset)
         order = self._new_order(api_key, request, plan, asset, amount)
         self._register(order)
@@ -242,14 +257,19 @@ class MatchingEngine:
             self._execute_fills(order, market, plan)
         elif market.symbol in self._held and request.type is OrderType.LIMIT:
             order.awaiting_match = True
-        elif not request.type.has_trigger:   # triggered types wait for their trigger
+        elif not request.type.has_trigger:  # triggered types wait for their trigger
             self._execute_limit(order, market, mark)
         self._flush_balances()
         return order.snapshot()
 
     def cancel_order(
-        self, api_key: str, symbol: str, *, order_id: int | None = None,
-        client_order_id: str | None = None, cancel_client_order_id: str | None = None,
+        self,
+        api_key: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        cancel_client_order_id: str | None = None,
     ) -> Order:
         """Cancel an open order; ``OrderNotFound`` if it does not exist or has already ended."""
         account = self.accounts.get(api_key)
@@ -264,7 +284,12 @@ class MatchingEngine:
         return order.snapshot()
 
     def get_order(
-        self, api_key: str, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None,
+        self,
+        api_key: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
     ) -> Order:
         """Look an order up by id, or by client order id (the most recent order using it).
 
@@ -273,7 +298,9 @@ class MatchingEngine:
         """
         return self._find_order(api_key, symbol, order_id, client_order_id).snapshot()
 
-    def _find_order(self, api_key: str, symbol: str, order_id: int | None, client_order_id: str | None) -> Order:
+    def _find_order(
+        self, api_key: str, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> Order:
         self.market(symbol)
         self.accounts.get(api_key)
         if order_id is None and client_order_id is None:
@@ -293,8 +320,11 @@ class MatchingEngine:
     def orders(self, api_key: str, symbol: str | None = None) -> list[Order]:
         """Snapshots of every order of the account (optionally one symbol), oldest first."""
         self.accounts.get(api_key)
-        return [o.snapshot() for o in self._orders_by_account.get(api_key, [])
-                if symbol is None or o.symbol == symbol]
+        return [
+            o.snapshot()
+            for o in self._orders_by_account.get(api_key, [])
+            if symbol is None or o.symbol == symbol
+        ]
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[Order]:
         """Snapshots of the account's open orders, oldest first."""
@@ -303,7 +333,11 @@ class MatchingEngine:
     def trades(self, api_key: str, symbol: str | None = None) -> list[Trade]:
         """The account's trades (optionally one symbol), by increasing id."""
         self.accounts.get(api_key)
-        return [t for t in self._trades_by_account.get(api_key, []) if symbol is None or t.symbol == symbol]
+        return [
+            t
+            for t in self._trades_by_account.get(api_key, [])
+            if symbol is None or t.symbol == symbol
+        ]
 
     def trades_of_order(self, order: Order) -> list[Trade]:
         """The trades of one order, by increasing id."""
@@ -311,8 +345,10 @@ class MatchingEngine:
 
     def all_trades(self, symbol: str) -> list[Trade]:
         """Every trade of every account on ``symbol`` (for tickers)."""
-        return sorted((t for ts in self._trades_by_account.values() for t in ts if t.symbol == symbol),
-                      key=lambda t: t.trade_id)
+        return sorted(
+            (t for ts in self._trades_by_account.values() for t in ts if t.symbol == symbol),
+            key=lambda t: t.trade_id,
+        )
 
     # ------------------------------------------------------------------ internals: acceptance
 
@@ -325,29 +361,49 @@ class MatchingEngine:
         best = book.opposite_side(market, mark, request.side)
         return bool(best) and book.crosses(request.side, request.price, best[0].price)
 
-    def _plan_market(self, market: Market, request: OrderRequest, mark: Decimal) -> list[book.Level]:
+    def _plan_market(
+        self, market: Market, request: OrderRequest, mark: Decimal
+    ) -> list[book.Level]:
         levels = book.opposite_side(market, mark, request.side)
         if request.quote_quantity is not None:
             return book.plan_quote(levels, request.quote_quantity, market.step_size)
         return book.plan_quantity(levels, request.side, request.quantity or ZERO, None)
 
-    def _new_order(self, api_key: str, request: OrderRequest, plan: list[book.Level] | None,
-                   locked_asset: str, locked_amount: Decimal) -> Order:
+    def _new_order(
+        self,
+        api_key: str,
+        request: OrderRequest,
+        plan: list[book.Level] | None,
+        locked_asset: str,
+        locked_amount: Decimal,
+    ) -> Order:
         now = self.clock.now_ms()
         quantity = request.quantity
         if quantity is None and plan is not None:
             quantity = book.total_qty(plan)
         return Order(
-            order_id=next(self._order_ids), account_key=api_key, symbol=request.symbol,
-            side=request.side, type=request.type, client_order_id=request.client_order_id,
-            created_ms=now, updated_ms=now, quantity=quantity, quote_quantity=request.quote_quantity,
-            price=request.price, stop_price=request.stop_price, time_in_force=request.time_in_force,
-            working_ms=None if request.type.has_trigger else now, fee_asset=self.markets[request.symbol].quote,
-            locked_asset=locked_asset, locked_amount=locked_amount,
+            order_id=next(self._order_ids),
+            account_key=api_key,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            client_order_id=request.client_order_id,
+            created_ms=now,
+            updated_ms=now,
+            quantity=quantity,
+            quote_quantity=request.quote_quantity,
+            price=request.price,
+            stop_price=request.stop_price,
+            time_in_force=request.time_in_force,
+            working_ms=None if request.type.has_trigger else now,
+            fee_asset=self.markets[request.symbol].quote,
+            locked_asset=locked_asset,
+            locked_amount=locked_amount,
         )
 
-    def _required_lock(self, market: Market, request: OrderRequest, plan: list[book.Level] | None
-                       ) -> tuple[str, Decimal]:
+    def _required_lock(
+        self, market: Market, request: OrderRequest, plan: list[book.Level] | None
+    ) -> tuple[str, Decimal]:
         """What an order must lock: (asset, amount)."""
         if request.side is Side.SELL:
             qty = request.quantity if request.quantity is not None else book.total_qty(plan or [])
@@ -355,7 +411,9 @@ class MatchingEngine:
         if plan is not None:
             return market.quote, self._buy_cost(plan)
         if request.type.has_limit_price:
-            return market.quote, lock_amount(mul(request.price, request.quantity), self.fees.highest)  # type: ignore[arg-type]
+            return market.quote, lock_amount(
+                mul(request.price, request.quantity), self.fees.highest
+            )  # type: ignore[arg-type]
         # stop-market buy: estimated at the stop price, re-checked when it triggers
         return market.quote, lock_amount(mul(request.stop_price, request.quantity), self.fees.taker)  # type: ignore[arg-type]
 
@@ -416,7 +474,9 @@ class MatchingEngine:
                 return
         self._execute_fills(order, market, plan)
 
-    def _fill(self, order: Order, market: Market, price: Decimal, qty: Decimal, *, is_maker: bool) -> Trade:
+    def _fill(
+        self, order: Order, market: Market, price: Decimal, qty: Decimal, *, is_maker: bool
+    ) -> Trade:
         """Book one fill: move balances, update the order, record and announce the trade."""
         account = self.accounts.get(order.account_key)
         now = self.clock.now_ms()
@@ -424,8 +484,12 @@ class MatchingEngine:
         fee = fee_of(quote, self.fees.maker if is_maker else self.fees.taker)
         buying = order.side is Side.BUY
         spent, spent_asset = (quote + fee, market.quote) if buying else (qty, market.base)
-        if spent > order.locked_amount:   # the locking rules make this impossible; never fill unbacked
-            raise AssertionError(f"order {order.order_id} fill needs {spent}, locked {order.locked_amount}")
+        if (
+            spent > order.locked_amount
+        ):  # the locking rules make this impossible; never fill unbacked
+            raise AssertionError(
+                f"order {order.order_id} fill needs {spent}, locked {order.locked_amount}"
+            )
         account.spend_locked(spent_asset, spent)
         if buying:
             account.credit(market.base, qty)
@@ -440,9 +504,18 @@ class MatchingEngine:
         filled = order.quantity is not None and order.executed_qty >= order.quantity
         order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
         trade = Trade(
-            trade_id=next(self._trade_ids), order_id=order.order_id, account_key=order.account_key,
-            symbol=order.symbol, side=order.side, price=price, qty=qty, quote_qty=quote, fee=fee,
-            fee_asset=market.quote, is_maker=is_maker, time_ms=now,
+            trade_id=next(self._trade_ids),
+            order_id=order.order_id,
+            account_key=order.account_key,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            qty=qty,
+            quote_qty=quote,
+            fee=fee,
+            fee_asset=market.quote,
+            is_maker=is_maker,
+            time_ms=now,
         )
         order.trade_ids.append(trade.trade_id)
         self._trades_by_account[order.account_key].append(trade)
@@ -484,7 +557,9 @@ class MatchingEngine:
         for api_key, assets in touched.items():
             account = self.accounts.get(api_key)
             account.updated_ms = now
-            rows = tuple((a, account.balance(a).free, account.balance(a).locked) for a in sorted(assets))
+            rows = tuple(
+                (a, account.balance(a).free, account.balance(a).locked) for a in sorted(assets)
+            )
             self._emit(BalanceUpdate(api_key, rows, now))
 
     def _emit(self, event: Event) -> None:
@@ -498,11 +573,15 @@ class MatchingEngine:
 # ---------------------------------------------------------------------- pure helpers
 
 
-def _trigger_met_for(order_type: OrderType, side: Side, stop: Decimal | None, mark: Decimal) -> bool:
+def _trigger_met_for(
+    order_type: OrderType, side: Side, stop: Decimal | None, mark: Decimal
+) -> bool:
     if stop is None:
         return False
     stop_loss = order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)
-    rising = (side is Side.BUY) == stop_loss   # stop-loss buys and take-profit sells trigger on a rise
+    rising = (
+        side is Side.BUY
+    ) == stop_loss  # stop-loss buys and take-profit sells trigger on a rise
     return mark >= stop if rising else mark <= stop
 
 

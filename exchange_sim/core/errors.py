@@ -24,10 +24,10 @@ class TradingNotAllowed(VenueError):
 class FilterKind(enum.Enum):
     """Which market rule an order broke."""
 
-    PRICE = "price"              # tick size, min/max price (price and stop price)
-    QUANTITY = "quantity"        # step size, min/max quantity
+    PRICE = "price"  # tick size, min/max price (price and stop price)
+    QUANTITY = "quantity"  # step size, min/max quantity
     MARKET_QUANTITY = "market_quantity"  # min/max quantity for market orders
-    NOTIONAL = "notional"        # price * quantity below the minimum (or above the maximum)
+    NOTIONAL = "notional"  # price * quantity below the minimum (or above the maximum)
 
 
 class FilterFailure(VenueError):

@@ -25,8 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_ALLOWED_KEYS = {"method", "path", "status", "body", "headers", "delay_s", "execute", "reset",
-                 "count", "ttl_s"}
+_ALLOWED_KEYS = {
+    "method",
+    "path",
+    "status",
+    "body",
+    "headers",
+    "delay_s",
+    "execute",
+    "reset",
+    "count",
+    "ttl_s",
+}
 
 
 @dataclass
@@ -38,11 +48,11 @@ class FaultRule:
     status: int | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0   # a duration, not money: float is fine here
+    delay_s: float = 0.0  # a duration, not money: float is fine here
     execute: bool = False
     count: int = 1
     reset: bool = False
-    ttl_s: float | None = None   # a duration, not money
+    ttl_s: float | None = None  # a duration, not money
     expires_at: float | None = None  # monotonic; set when the rule is added
 
     def matches(self, method: str, path: str) -> bool:
@@ -55,9 +65,18 @@ class FaultRule:
 
     def to_json(self) -> dict[str, Any]:
         """The rule as the admin API shows it."""
-        return {"method": self.method, "path": self.path, "status": self.status, "body": self.body,
-                "headers": self.headers, "delay_s": self.delay_s, "execute": self.execute,
-                "reset": self.reset, "count": self.count, "ttl_s": self.ttl_s}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "body": self.body,
+            "headers": self.headers,
+            "delay_s": self.delay_s,
+            "execute": self.execute,
+            "reset": self.reset,
+            "count": self.count,
+            "ttl_s": self.ttl_s,
+        }
 
     @classmethod
     def parse(cls, raw: object) -> FaultRule:
@@ -74,16 +93,22 @@ class FaultRule:
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("path: must be a path starting with /")
         status = raw.get("status")
-        if status is not None and (isinstance(status, bool) or not isinstance(status, int)
-                                   or not 100 <= status <= 599):
+        if status is not None and (
+            isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599
+        ):
             raise ValueError("status: must be an HTTP status code (100-599) or null")
         headers = raw.get("headers") or {}
-        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in headers.items()):
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
             raise ValueError("headers: must map strings to strings")
         delay = raw.get("delay_s", 0)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) \
-                or delay < 0:
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, (int, float))
+            or not math.isfinite(delay)
+            or delay < 0
+        ):
             raise ValueError("delay_s: must be a non-negative number of seconds")
         execute = raw.get("execute", False)
         if not isinstance(execute, bool):
@@ -94,8 +119,12 @@ class FaultRule:
         if reset and (status is not None or raw.get("body") is not None):
             raise ValueError("reset: a reset sends no answer, so status and body must be null")
         ttl = raw.get("ttl_s")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
-                                or not math.isfinite(ttl) or ttl <= 0):
+        if ttl is not None and (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, (int, float))
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
             raise ValueError("ttl_s: must be a positive number of seconds or null")
         count = raw.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or (count < 1 and count != -1):
@@ -103,9 +132,18 @@ class FaultRule:
         body = raw.get("body")
         if body is not None and not isinstance(body, (dict, list, str)):
             raise ValueError("body: must be a JSON object, a list, a string or null")
-        return cls(method=method.upper(), path=path, status=status, body=body, headers=dict(headers),
-                   delay_s=float(delay), execute=execute, count=count, reset=reset,
-                   ttl_s=None if ttl is None else float(ttl))
+        return cls(
+            method=method.upper(),
+            path=path,
+            status=status,
+            body=body,
+            headers=dict(headers),
+            delay_s=float(delay),
+            execute=execute,
+            count=count,
+            reset=reset,
+            ttl_s=None if ttl is None else float(ttl),
+        )
 
 
 class FaultRegistry:

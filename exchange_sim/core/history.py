@@ -75,8 +75,14 @@ class PriceHistory:
         return [(t, v[0]) for t, v in zip(series.times, series.values, strict=True)]
 
     def candles(
-        self, symbol: str, interval_ms: int, *, now_ms: int, start_ms: int | None = None,
-        end_ms: int | None = None, limit: int = 500,
+        self,
+        symbol: str,
+        interval_ms: int,
+        *,
+        now_ms: int,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 500,
     ) -> list[Candle]:
         """Candles aligned to ``interval_ms``; a bar without price points repeats the last price.
 
@@ -110,5 +116,14 @@ class PriceHistory:
                 volume += qty
                 quote_volume += quote
                 count += 1
-        return Candle(open_ms, open_ms + interval_ms - 1, open_, max(path), min(path), path[-1],
-                      volume, quote_volume, count)
+        return Candle(
+            open_ms,
+            open_ms + interval_ms - 1,
+            open_,
+            max(path),
+            min(path),
+            path[-1],
+            volume,
+            quote_volume,
+            count,
+        )

@@ -29,7 +29,7 @@ class Market:
     initial_price: Decimal
     level_qty: Decimal
     max_notional: Decimal = Decimal("9000000")
-    min_price: Decimal | None = None   # defaults to tick_size
+    min_price: Decimal | None = None  # defaults to tick_size
     max_price: Decimal = Decimal("1000000")
     market_max_qty: Decimal | None = None  # defaults to max_qty
     book_levels: int = 10
@@ -53,7 +53,11 @@ class Market:
 
     def check_quantity(self, qty: Decimal) -> None:
         """Apply the lot-size rules."""
-        if qty < self.min_qty or qty > self.max_qty or not is_multiple(qty, self.step_size, self.min_qty):
+        if (
+            qty < self.min_qty
+            or qty > self.max_qty
+            or not is_multiple(qty, self.step_size, self.min_qty)
+        ):
             raise FilterFailure(FilterKind.QUANTITY, f"{qty}")
 
     def check_market_quantity(self, qty: Decimal) -> None:

@@ -44,10 +44,18 @@ class OrderType(enum.Enum):
         return self in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
 
 
-_TRIGGERED = {OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-              OrderType.TAKE_PROFIT_LIMIT}
-_PRICED = {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
-           OrderType.TAKE_PROFIT_LIMIT}
+_TRIGGERED = {
+    OrderType.STOP_LOSS,
+    OrderType.STOP_LOSS_LIMIT,
+    OrderType.TAKE_PROFIT,
+    OrderType.TAKE_PROFIT_LIMIT,
+}
+_PRICED = {
+    OrderType.LIMIT,
+    OrderType.LIMIT_MAKER,
+    OrderType.STOP_LOSS_LIMIT,
+    OrderType.TAKE_PROFIT_LIMIT,
+}
 
 
 class TimeInForce(enum.Enum):
@@ -123,12 +131,12 @@ class Order:
     cum_quote: Decimal = ZERO
     fee: Decimal = ZERO
     fee_asset: str = ""
-    working_ms: int | None = None   # None while a stop order waits for its trigger
+    working_ms: int | None = None  # None while a stop order waits for its trigger
     locked_asset: str = ""
     locked_amount: Decimal = ZERO
     cancel_client_order_id: str | None = None
     trade_ids: list[int] = field(default_factory=list)
-    awaiting_match: bool = False    # accepted while matching is held; matched when released
+    awaiting_match: bool = False  # accepted while matching is held; matched when released
 
     @property
     def is_open(self) -> bool:

@@ -113,7 +113,10 @@ class GatewayStore:
         return await db.migrate(self.database, SERVICE, SCHEMA_DIR)
 
     async def create_user(
-        self, name: str, plan: str, expires_at: datetime | None = None,
+        self,
+        name: str,
+        plan: str,
+        expires_at: datetime | None = None,
         now: datetime | None = None,
         *,
         actor: str = "",
@@ -134,15 +137,23 @@ class GatewayStore:
             await tx.execute(
                 "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?)",
-                (hash_token(token), user.user_id, user.created_at,
-                 to_iso(expires_at) if expires_at else None),
+                (
+                    hash_token(token),
+                    user.user_id,
+                    user.created_at,
+                    to_iso(expires_at) if expires_at else None,
+                ),
             )
             after = {
-                "user_id": user.user_id, "name": user.name, "plan": user.plan,
+                "user_id": user.user_id,
+                "name": user.name,
+                "plan": user.plan,
                 "expires_at": to_iso(expires_at) if expires_at else None,
             }
             await self.audit.append(
-                tx, AuditEvent(user.user_id, "user", user.user_id, "add", None, after), now,
+                tx,
+                AuditEvent(user.user_id, "user", user.user_id, "add", None, after),
+                now,
                 actor=actor,
             )
         return user, token
@@ -153,8 +164,12 @@ class GatewayStore:
         await self.database.execute(
             "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at)"
             " VALUES (?, ?, ?, ?)",
-            (hash_token(token), user_id, to_iso(utcnow()),
-             to_iso(expires_at) if expires_at else None),
+            (
+                hash_token(token),
+                user_id,
+                to_iso(utcnow()),
+                to_iso(expires_at) if expires_at else None,
+            ),
         )
         return token
 
@@ -176,8 +191,12 @@ class GatewayStore:
             )
             if changed > 0 and row is not None:
                 event = AuditEvent(
-                    row["user_id"], "api_token", token_id(token), "revoke",
-                    {"revoked": False}, {"revoked": True},
+                    row["user_id"],
+                    "api_token",
+                    token_id(token),
+                    "revoke",
+                    {"revoked": False},
+                    {"revoked": True},
                 )
                 await self.audit.append(tx, event, now, actor=actor)
         return changed > 0
@@ -195,19 +214,29 @@ class GatewayStore:
             )
             if revoked > 0:
                 event = AuditEvent(
-                    user_id, "user", user_id, "revoke", {"live_tokens": revoked}, {"live_tokens": 0},
+                    user_id,
+                    "user",
+                    user_id,
+                    "revoke",
+                    {"live_tokens": revoked},
+                    {"live_tokens": 0},
                 )
                 await self.audit.append(tx, event, now, actor=actor)
         return revoked
 
     async def list_audit_entries(
-        self, owner_user_id: str, before_seq: int, limit: int,
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
     ) -> list[AuditEntry]:
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
     async def token_status(
-        self, token: str, now: datetime | None = None,
+        self,
+        token: str,
+        now: datetime | None = None,
     ) -> tuple[TokenStatus, User | None]:
         """Return what a token is worth, and its user when it is live.
 
@@ -237,7 +266,8 @@ class GatewayStore:
     async def users_named(self, name_or_id: str) -> list[User]:
         """Return the user whose id is ``name_or_id``, else every user with that name."""
         rows = await self.database.fetchall(
-            "SELECT user_id, name, plan, created_at FROM users WHERE user_id = ?", (name_or_id,),
+            "SELECT user_id, name, plan, created_at FROM users WHERE user_id = ?",
+            (name_or_id,),
         ) or await self.database.fetchall(
             "SELECT user_id, name, plan, created_at FROM users WHERE name = ?"
             " ORDER BY created_at, user_id",
@@ -269,7 +299,8 @@ class GatewayStore:
     async def get_user(self, user_id: str) -> User | None:
         """Return a user by id, or ``None``."""
         row = await self.database.fetchone(
-            "SELECT user_id, name, plan, created_at FROM users WHERE user_id = ?", (user_id,),
+            "SELECT user_id, name, plan, created_at FROM users WHERE user_id = ?",
+            (user_id,),
         )
         if row is None:
             return None

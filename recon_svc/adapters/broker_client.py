@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import grpc
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-
 from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
@@ -30,9 +30,14 @@ class GrpcBroker:
     @classmethod
     def connect(cls, address: str, tls: TlsSettings | None = None) -> GrpcBroker:
         """Open a channel to the broker at ``address`` (reads retried on UNAVAILABLE)."""
-        return cls(clients.channel(
-            address, tls=tls, service=BROKER_SERVICE, read_methods=READ_METHODS,
-        ))
+        return cls(
+            clients.channel(
+                address,
+                tls=tls,
+                service=BROKER_SERVICE,
+                read_methods=READ_METHODS,
+            )
+        )
 
     async def close(self) -> None:
         """Close the channel."""
@@ -51,10 +56,12 @@ class GrpcBroker:
         try:
             reply = await self._stub.ListOrders(
                 broker_pb.ListOrdersRequest(
-                    exchange_id=exchange_id, symbols=list(symbols),
+                    exchange_id=exchange_id,
+                    symbols=list(symbols),
                     start_time=timestamp_to_proto(start_time),
                 ),
-                timeout=timeout, metadata=identity.forward_metadata(user_id),
+                timeout=timeout,
+                metadata=identity.forward_metadata(user_id),
             )
         except grpc.aio.AioRpcError as e:
             raise translate_read(e, "broker") from None

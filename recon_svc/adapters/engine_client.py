@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import grpc
+
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
-
 from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
@@ -29,9 +29,14 @@ class GrpcEngine:
     @classmethod
     def connect(cls, address: str, tls: TlsSettings | None = None) -> GrpcEngine:
         """Open a channel to the engine at ``address`` (reads retried on UNAVAILABLE)."""
-        return cls(clients.channel(
-            address, tls=tls, service=ENGINE_SERVICE, read_methods=READ_METHODS,
-        ))
+        return cls(
+            clients.channel(
+                address,
+                tls=tls,
+                service=ENGINE_SERVICE,
+                read_methods=READ_METHODS,
+            )
+        )
 
     async def close(self) -> None:
         """Close the channel."""
@@ -42,24 +47,32 @@ class GrpcEngine:
         try:
             reply = await self._stub.GetCopyStatus(
                 engine_pb.GetCopyStatusRequest(config_id=config_id),
-                timeout=timeout, metadata=identity.forward_metadata(user_id),
+                timeout=timeout,
+                metadata=identity.forward_metadata(user_id),
             )
         except grpc.aio.AioRpcError as e:
             raise translate_read(e, "engine") from None
         return codec.config_from_proto(reply)
 
     async def list_copied_orders(
-        self, config_id: str, start_time: datetime, *, page_size: int, user_id: str,
+        self,
+        config_id: str,
+        start_time: datetime,
+        *,
+        page_size: int,
+        user_id: str,
         timeout: float,
     ) -> list[Intent]:
         """Return one page of the intents written at or after ``start_time``, oldest first."""
         try:
             reply = await self._stub.ListCopiedOrders(
                 engine_pb.ListCopiedOrdersRequest(
-                    config_id=config_id, start_time=timestamp_to_proto(start_time),
+                    config_id=config_id,
+                    start_time=timestamp_to_proto(start_time),
                     page_size=page_size,
                 ),
-                timeout=timeout, metadata=identity.forward_metadata(user_id),
+                timeout=timeout,
+                metadata=identity.forward_metadata(user_id),
             )
         except grpc.aio.AioRpcError as e:
             raise translate_read(e, "engine") from None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import grpc
+
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
-
 from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
@@ -29,9 +29,14 @@ class GrpcSync:
     @classmethod
     def connect(cls, address: str, tls: TlsSettings | None = None) -> GrpcSync:
         """Open a channel to the sync service at ``address`` (reads retried on UNAVAILABLE)."""
-        return cls(clients.channel(
-            address, tls=tls, service=SYNC_SERVICE, read_methods=READ_METHODS,
-        ))
+        return cls(
+            clients.channel(
+                address,
+                tls=tls,
+                service=SYNC_SERVICE,
+                read_methods=READ_METHODS,
+            )
+        )
 
     async def close(self) -> None:
         """Close the channel."""
@@ -55,11 +60,14 @@ class GrpcSync:
         try:
             reply = await self._stub.ListSignals(
                 sync_pb.ListSignalsRequest(
-                    source_id=source_id, after_sequence=after_sequence,
+                    source_id=source_id,
+                    after_sequence=after_sequence,
                     start_time=timestamp_to_proto(start_time),
-                    end_time=timestamp_to_proto(end_time), page_size=page_size,
+                    end_time=timestamp_to_proto(end_time),
+                    page_size=page_size,
                 ),
-                timeout=timeout, metadata=identity.forward_metadata(),
+                timeout=timeout,
+                metadata=identity.forward_metadata(),
             )
         except grpc.aio.AioRpcError as e:
             raise translate_read(e, "sync") from None

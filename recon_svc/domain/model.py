@@ -36,13 +36,15 @@ class IntentState(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-PLACED_STATES = frozenset({
-    IntentState.ACCEPTED,
-    IntentState.PARTIALLY_FILLED,
-    IntentState.FILLED,
-    IntentState.CANCELED,
-    IntentState.EXPIRED,
-})
+PLACED_STATES = frozenset(
+    {
+        IntentState.ACCEPTED,
+        IntentState.PARTIALLY_FILLED,
+        IntentState.FILLED,
+        IntentState.CANCELED,
+        IntentState.EXPIRED,
+    }
+)
 """States of an intent the venue took: the venue must hold exactly one order for it."""
 
 UNRESOLVED_STATES = frozenset({IntentState.PENDING, IntentState.SENT, IntentState.UNKNOWN})

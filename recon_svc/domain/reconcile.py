@@ -189,28 +189,44 @@ def reconcile(
 
 
 def _judge(
-    signal: LeaderSignal, account: str, group: Sequence[Intent], report: VenueReport | None,
+    signal: LeaderSignal,
+    account: str,
+    group: Sequence[Intent],
+    report: VenueReport | None,
 ) -> Item:
     if not group:
         return Item(
-            sequence=signal.sequence, signal_id=signal.signal_id, target_exchange_id=account,
-            client_order_id="", outcome=Outcome.MISSING,
+            sequence=signal.sequence,
+            signal_id=signal.signal_id,
+            target_exchange_id=account,
+            client_order_id="",
+            outcome=Outcome.MISSING,
             detail="the engine holds no intent for this signal and account",
-            intent_state="", venue_filled_quantity=None,
+            intent_state="",
+            venue_filled_quantity=None,
         )
     if len(group) > 1:
         states = ",".join(i.state.value if i.state else "none" for i in group)
         return Item(
-            sequence=signal.sequence, signal_id=signal.signal_id, target_exchange_id=account,
-            client_order_id="", outcome=Outcome.DUPLICATE,
+            sequence=signal.sequence,
+            signal_id=signal.signal_id,
+            target_exchange_id=account,
+            client_order_id="",
+            outcome=Outcome.DUPLICATE,
             detail=f"the engine holds {len(group)} intents for this signal and account: "
             + ", ".join(i.client_order_id or i.intent_id for i in group),
-            intent_state=states, venue_filled_quantity=None,
+            intent_state=states,
+            venue_filled_quantity=None,
         )
     intent = group[0]
     outcome, detail, filled = _judge_one(intent, report)
     return Item(
-        sequence=signal.sequence, signal_id=signal.signal_id, target_exchange_id=account,
-        client_order_id=intent.client_order_id, outcome=outcome, detail=detail,
-        intent_state=intent.state.value if intent.state else "", venue_filled_quantity=filled,
+        sequence=signal.sequence,
+        signal_id=signal.signal_id,
+        target_exchange_id=account,
+        client_order_id=intent.client_order_id,
+        outcome=outcome,
+        detail=detail,
+        intent_state=intent.state.value if intent.state else "",
+        venue_filled_quantity=filled,
     )

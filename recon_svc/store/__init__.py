@@ -104,25 +104,41 @@ class ReconStore:
                 f"INSERT INTO trade_reconciliations ({_REPORT_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
-                    report.reconciliation_id, report.config_id, report.user_id,
-                    to_iso(report.start_time), to_iso(report.end_time), counts.total,
-                    counts.matched, counts.mismatched, counts.missing, counts.duplicate,
-                    counts.error, to_iso(report.created_at),
+                    report.reconciliation_id,
+                    report.config_id,
+                    report.user_id,
+                    to_iso(report.start_time),
+                    to_iso(report.end_time),
+                    counts.total,
+                    counts.matched,
+                    counts.mismatched,
+                    counts.missing,
+                    counts.duplicate,
+                    counts.error,
+                    to_iso(report.created_at),
                 ),
             )
             if inserted:
                 for start in range(0, len(report.items), _ITEMS_PER_STATEMENT):
-                    chunk = report.items[start:start + _ITEMS_PER_STATEMENT]
+                    chunk = report.items[start : start + _ITEMS_PER_STATEMENT]
                     placeholders = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
                     params: list[Any] = []
                     for item in chunk:
-                        params.extend((
-                            report.reconciliation_id, item.sequence, item.signal_id,
-                            item.target_exchange_id, item.client_order_id, item.outcome.value,
-                            item.detail, item.intent_state,
-                            None if item.venue_filled_quantity is None
-                            else format_decimal(item.venue_filled_quantity),
-                        ))
+                        params.extend(
+                            (
+                                report.reconciliation_id,
+                                item.sequence,
+                                item.signal_id,
+                                item.target_exchange_id,
+                                item.client_order_id,
+                                item.outcome.value,
+                                item.detail,
+                                item.intent_state,
+                                None
+                                if item.venue_filled_quantity is None
+                                else format_decimal(item.venue_filled_quantity),
+                            )
+                        )
                     await tx.execute(
                         f"INSERT INTO reconciliation_items ({_ITEM_COLUMNS}) VALUES {placeholders}",
                         params,
@@ -149,7 +165,10 @@ class ReconStore:
         return _report(row, tuple(_item(r) for r in rows))
 
     async def list_audit_entries(
-        self, owner_user_id: str, before_seq: int, limit: int,
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
     ) -> list[AuditEntry]:
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import grpc
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-
 from meshkit import clients, errors, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
@@ -36,37 +36,53 @@ class GrpcBroker:
     @classmethod
     def connect(cls, address: str, tls: TlsSettings | None = None) -> GrpcBroker:
         """Open a channel to the broker at ``address`` (reads retried on UNAVAILABLE)."""
-        return cls(clients.channel(
-            address, tls=tls, service=BROKER_SERVICE, read_methods=READ_METHODS,
-        ))
+        return cls(
+            clients.channel(
+                address,
+                tls=tls,
+                service=BROKER_SERVICE,
+                read_methods=READ_METHODS,
+            )
+        )
 
     async def close(self) -> None:
         """Close the channel."""
         await self._channel.close()
 
     async def get_exchange(
-        self, exchange_id: str, *, user_id: str = "", timeout: float,
+        self,
+        exchange_id: str,
+        *,
+        user_id: str = "",
+        timeout: float,
     ) -> ExchangeAccount:
         """Return the exchange account; NOT_FOUND when unknown or another user's."""
         try:
             reply = await self._stub.GetExchange(
                 broker_pb.GetExchangeRequest(exchange_id=exchange_id),
-                timeout=timeout, metadata=identity.forward_metadata(user_id),
+                timeout=timeout,
+                metadata=identity.forward_metadata(user_id),
             )
         except grpc.aio.AioRpcError as e:
             raise _translate(e) from None
         return codec.exchange_from_proto(reply.exchange)
 
     async def list_fills(
-        self, exchange_id: str, since: datetime, *, timeout: float,
+        self,
+        exchange_id: str,
+        since: datetime,
+        *,
+        timeout: float,
     ) -> list[LeaderFill]:
         """Return the account's fills at or after ``since``, oldest first."""
         try:
             reply = await self._stub.ListFills(
                 broker_pb.ListFillsRequest(
-                    exchange_id=exchange_id, since=timestamp_to_proto(since),
+                    exchange_id=exchange_id,
+                    since=timestamp_to_proto(since),
                 ),
-                timeout=timeout, metadata=identity.forward_metadata(),
+                timeout=timeout,
+                metadata=identity.forward_metadata(),
             )
         except grpc.aio.AioRpcError as e:
             raise _translate(e) from None
@@ -77,7 +93,8 @@ class GrpcBroker:
         try:
             reply = await self._stub.GetPortfolio(
                 broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
-                timeout=timeout, metadata=identity.forward_metadata(),
+                timeout=timeout,
+                metadata=identity.forward_metadata(),
             )
         except grpc.aio.AioRpcError as e:
             raise _translate(e) from None

@@ -44,9 +44,7 @@ def asset_deltas(fill: LeaderFill) -> dict[str, Decimal]:
     notional = fill.quantity * fill.price
     deltas: dict[str, Decimal] = {base: base_delta(fill)}
     if quote:
-        deltas[quote] = deltas.get(quote, ZERO) + (
-            -notional if fill.side is Side.BUY else notional
-        )
+        deltas[quote] = deltas.get(quote, ZERO) + (-notional if fill.side is Side.BUY else notional)
     fee_asset = fill.fee_currency.upper()
     if fill.fee and fee_asset and fee_asset != base.upper():
         key = quote if fee_asset == quote.upper() else fill.fee_currency
@@ -125,7 +123,9 @@ class LeaderBook:
             LeaderState(
                 equity=self._equity(ordered[: first + offset]),
                 position=position_before(
-                    ordered, first + offset, self._base_for(ordered[first + offset]),
+                    ordered,
+                    first + offset,
+                    self._base_for(ordered[first + offset]),
                 ),
             )
             for offset in range(len(batch))
@@ -153,7 +153,7 @@ class LeaderBook:
         if previous is not None and snapshot.read_time <= previous.read_time:
             return []
         horizon = snapshot.read_time - HISTORY_WINDOW
-        self.snapshots = [s for s in self.snapshots if s.read_time >= horizon][-MAX_SNAPSHOTS + 1:]
+        self.snapshots = [s for s in self.snapshots if s.read_time >= horizon][-MAX_SNAPSHOTS + 1 :]
         self.snapshots.append(snapshot)
         if snapshot.equity is not None:
             self.fallback_equity = snapshot.equity
@@ -204,7 +204,8 @@ def position_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapsho
         position -= base_delta(fill)
         for number, other in enumerate(ordered):
             if (
-                number != index and base_asset(other.symbol) == base
+                number != index
+                and base_asset(other.symbol) == base
                 and other.trade_time <= read_time
                 and not _before(other, number, fill, index)
             ):
@@ -213,8 +214,10 @@ def position_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapsho
         # The snapshot holds neither this fill nor the fills traded since the read: walk forward.
         for number, other in enumerate(ordered):
             if (
-                number != index and base_asset(other.symbol) == base
-                and other.trade_time > read_time and _before(other, number, fill, index)
+                number != index
+                and base_asset(other.symbol) == base
+                and other.trade_time > read_time
+                and _before(other, number, fill, index)
             ):
                 position += base_delta(other)
     return max(position, ZERO)
@@ -227,7 +230,9 @@ def _before(other: LeaderFill, other_index: int, fill: LeaderFill, index: int) -
 
 
 def unexplained_changes(
-    before: Snapshot, after: Snapshot, known: Iterable[LeaderFill],
+    before: Snapshot,
+    after: Snapshot,
+    known: Iterable[LeaderFill],
 ) -> list[BalanceChange]:
     """Return how each asset's total moved between two snapshots beyond what fills explain."""
     expected: dict[str, Decimal] = dict(before.totals)

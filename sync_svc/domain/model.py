@@ -82,6 +82,7 @@ class SyncSettings:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> SyncSettings:
         """Rebuild settings written by :meth:`to_dict` (missing keys take the defaults)."""
+
         def _int(name: str, default: int) -> int:
             value = data.get(name)
             return value if isinstance(value, int) and not isinstance(value, bool) else default
@@ -194,11 +195,20 @@ class Signal:
     def from_draft(cls, draft: SignalDraft, sequence: int, log_time: datetime) -> Signal:
         """Place ``draft`` at ``sequence`` in its log."""
         return cls(
-            source_id=draft.source_id, sequence=sequence, signal_id=draft.signal_id,
-            symbol=draft.symbol, side=draft.side, quantity=draft.quantity, price=draft.price,
-            order_type=draft.order_type, event_time=draft.event_time, log_time=log_time,
-            time_in_force=draft.time_in_force, portfolio_fraction=draft.portfolio_fraction,
-            leader_equity=draft.leader_equity, leader_position=draft.leader_position,
+            source_id=draft.source_id,
+            sequence=sequence,
+            signal_id=draft.signal_id,
+            symbol=draft.symbol,
+            side=draft.side,
+            quantity=draft.quantity,
+            price=draft.price,
+            order_type=draft.order_type,
+            event_time=draft.event_time,
+            log_time=log_time,
+            time_in_force=draft.time_in_force,
+            portfolio_fraction=draft.portfolio_fraction,
+            leader_equity=draft.leader_equity,
+            leader_position=draft.leader_position,
             exchange_name=draft.exchange_name,
         )
 

@@ -87,7 +87,11 @@ def check_id(value: str, field: str, *, required: bool = True) -> list[Violation
 
 
 def parse_decimal(
-    raw: str, field: str, violations: list[Violation], *, required: bool = False,
+    raw: str,
+    field: str,
+    violations: list[Violation],
+    *,
+    required: bool = False,
 ) -> Decimal | None:
     """Parse a decimal written as text, recording a violation when it is missing or malformed."""
     text = raw.strip()
@@ -128,7 +132,11 @@ def check_request_id(request_id: str, field: str = "request_id") -> list[Violati
 
 
 def _choice(
-    raw: str, field: str, kind: type[StrEnum], violations: list[Violation], required: bool,
+    raw: str,
+    field: str,
+    kind: type[StrEnum],
+    violations: list[Violation],
+    required: bool,
 ) -> Any:
     text = raw.strip().lower()
     if not text:
@@ -144,7 +152,8 @@ def _choice(
 
 
 def check_published_signal(
-    index: int, raw: RawPublishedSignal,
+    index: int,
+    raw: RawPublishedSignal,
 ) -> tuple[PublishedSignal | None, list[Violation]]:
     """Check one published trade; field paths look like ``signals[2].quantity``."""
     prefix = f"signals[{index}]"
@@ -179,7 +188,11 @@ def check_published_signal(
     if order_type is OrderType.LIMIT and price is None and not raw.price.strip():
         violations.append(Violation(f"{prefix}.price", "is required for a limit order"))
     time_in_force = _choice(
-        raw.time_in_force, f"{prefix}.time_in_force", TimeInForce, violations, False,
+        raw.time_in_force,
+        f"{prefix}.time_in_force",
+        TimeInForce,
+        violations,
+        False,
     )
     fraction = parse_decimal(raw.portfolio_fraction, f"{prefix}.portfolio_fraction", violations)
     if fraction is not None and not 0 < fraction <= 1:
@@ -189,8 +202,14 @@ def check_published_signal(
     if violations or side is None or quantity is None or order_type is None:
         return None, violations
     return PublishedSignal(
-        signal_id=signal_id, symbol=symbol, side=side, quantity=quantity, price=price,
-        order_type=order_type, time_in_force=time_in_force, portfolio_fraction=fraction,
+        signal_id=signal_id,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        price=price,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        portfolio_fraction=fraction,
     ), []
 
 
@@ -213,8 +232,13 @@ def check_published_signals(
 
 
 def _ranged(
-    value: int, default: int, bounds: tuple[int, int], field: str, violations: list[Violation],
-    *, zero_is_default: bool = True,
+    value: int,
+    default: int,
+    bounds: tuple[int, int],
+    field: str,
+    violations: list[Violation],
+    *,
+    zero_is_default: bool = True,
 ) -> int:
     if value == 0 and zero_is_default:
         return default
@@ -240,22 +264,34 @@ def check_sync_settings(
     """
     violations: list[Violation] = []
     interval = _ranged(
-        sync_interval, DEFAULT_SYNC_INTERVAL, SYNC_INTERVAL_RANGE, f"{prefix}.sync_interval",
+        sync_interval,
+        DEFAULT_SYNC_INTERVAL,
+        SYNC_INTERVAL_RANGE,
+        f"{prefix}.sync_interval",
         violations,
     )
     retries = _ranged(
-        max_retries, DEFAULT_MAX_RETRIES, MAX_RETRIES_RANGE, f"{prefix}.max_retries", violations,
+        max_retries,
+        DEFAULT_MAX_RETRIES,
+        MAX_RETRIES_RANGE,
+        f"{prefix}.max_retries",
+        violations,
     )
     seconds = _ranged(timeout, DEFAULT_TIMEOUT, TIMEOUT_RANGE, f"{prefix}.timeout", violations)
     websocket = True if enable_websocket is None else enable_websocket
     polling = True if enable_polling is None else enable_polling
     if not websocket and not polling:
-        violations.append(Violation(
-            f"{prefix}.enable_polling",
-            "must be true when enable_websocket is false (the source would never be read)",
-        ))
+        violations.append(
+            Violation(
+                f"{prefix}.enable_polling",
+                "must be true when enable_websocket is false (the source would never be read)",
+            )
+        )
     settings = SyncSettings(
-        sync_interval=interval, max_retries=retries, timeout=seconds,
-        enable_websocket=websocket, enable_polling=polling,
+        sync_interval=interval,
+        max_retries=retries,
+        timeout=seconds,
+        enable_websocket=websocket,
+        enable_polling=polling,
     )
     return settings, violations

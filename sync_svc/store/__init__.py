@@ -145,14 +145,22 @@ class SyncStore:
             " last_error, request_id, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
-                source.source_id, source.kind.value, source.user_id, source.name,
-                1 if source.public else 0, source.exchange_id, source.exchange_name,
-                json.dumps(source.sync_settings.to_dict()), _text(source.equity),
+                source.source_id,
+                source.kind.value,
+                source.user_id,
+                source.name,
+                1 if source.public else 0,
+                source.exchange_id,
+                source.exchange_name,
+                json.dumps(source.sync_settings.to_dict()),
+                _text(source.equity),
                 source.mode.value,
                 to_iso(source.cursor_time) if source.cursor_time else None,
                 to_iso(source.start_time),
                 to_iso(source.last_sync_at) if source.last_sync_at else None,
-                source.last_error, source.request_id or None, to_iso(source.created_at),
+                source.last_error,
+                source.request_id or None,
+                to_iso(source.created_at),
             ),
         )
         return inserted == 1
@@ -165,7 +173,8 @@ class SyncStore:
     async def find_by_request(self, user_id: str, request_id: str) -> Source | None:
         """Return the user's source created with ``request_id``, or None."""
         row = await self.database.fetchone(
-            f"{_SOURCE_SELECT} WHERE s.user_id = ? AND s.request_id = ?", (user_id, request_id),
+            f"{_SOURCE_SELECT} WHERE s.user_id = ? AND s.request_id = ?",
+            (user_id, request_id),
         )
         return _source(row) if row else None
 
@@ -181,7 +190,8 @@ class SyncStore:
     async def unwatch(self, source_id: str) -> bool:
         """Mark a source as no longer read; return False when it was not watched."""
         changed = await self.database.execute(
-            "UPDATE sources SET watched = 0 WHERE source_id = ? AND watched = 1", (source_id,),
+            "UPDATE sources SET watched = 0 WHERE source_id = ? AND watched = 1",
+            (source_id,),
         )
         return changed == 1
 
@@ -206,7 +216,11 @@ class SyncStore:
         )
 
     async def record_poll_success(
-        self, source_id: str, cursor_time: datetime, at: datetime, last_error: str = "",
+        self,
+        source_id: str,
+        cursor_time: datetime,
+        at: datetime,
+        last_error: str = "",
     ) -> None:
         """Move the cursor forward (never back), stamp the sync time and set the last error.
 
@@ -223,7 +237,8 @@ class SyncStore:
     async def record_poll_failure(self, source_id: str, error: str) -> None:
         """Record why the last read of the venue failed."""
         await self.database.execute(
-            "UPDATE sources SET last_error = ? WHERE source_id = ?", (error[:500], source_id),
+            "UPDATE sources SET last_error = ? WHERE source_id = ?",
+            (error[:500], source_id),
         )
 
     async def update_sync_state(self, source_id: str, mode: SyncMode, last_error: str) -> None:
@@ -238,20 +253,23 @@ class SyncStore:
         if equity is None:
             return
         await self.database.execute(
-            "UPDATE sources SET equity = ? WHERE source_id = ?", (_text(equity), source_id),
+            "UPDATE sources SET equity = ? WHERE source_id = ?",
+            (_text(equity), source_id),
         )
 
     # Leader fills.
 
     async def known_fills(
-        self, source_id: str, keys: Iterable[tuple[str, str]],
+        self,
+        source_id: str,
+        keys: Iterable[tuple[str, str]],
     ) -> set[tuple[str, str]]:
         """Return which (symbol, trade id) pairs of ``keys`` are stored for the source."""
         wanted = sorted(set(keys))
         found: set[tuple[str, str]] = set()
         trade_ids = sorted({trade_id for _symbol, trade_id in wanted})
         for start in range(0, len(trade_ids), _IN_CHUNK):
-            chunk = trade_ids[start:start + _IN_CHUNK]
+            chunk = trade_ids[start : start + _IN_CHUNK]
             marks = ", ".join("?" for _ in chunk)
             rows = await self.database.fetchall(
                 f"SELECT symbol, trade_id FROM leader_fills WHERE source_id = ?"
@@ -271,9 +289,13 @@ class SyncStore:
         )
         return [
             LeaderFill(
-                trade_id=row["trade_id"], symbol=row["symbol"], side=Side(row["side"]),
-                quantity=Decimal(row["qty"]), price=Decimal(row["price"]),
-                fee=_decimal(row["fee"]), fee_currency=row["fee_currency"],
+                trade_id=row["trade_id"],
+                symbol=row["symbol"],
+                side=Side(row["side"]),
+                quantity=Decimal(row["qty"]),
+                price=Decimal(row["price"]),
+                fee=_decimal(row["fee"]),
+                fee_currency=row["fee_currency"],
                 order_type=OrderType(row["order_type"]) if row["order_type"] else None,
                 trade_time=from_iso(row["trade_time"]),
             )
@@ -283,7 +305,10 @@ class SyncStore:
     # The signal log.
 
     async def append(
-        self, source_id: str, entries: Sequence[AppendEntry], log_time: datetime,
+        self,
+        source_id: str,
+        entries: Sequence[AppendEntry],
+        log_time: datetime,
     ) -> list[AppendResult]:
         """Append ``entries`` to the source's log in one transaction; return where each landed.
 
@@ -298,7 +323,8 @@ class SyncStore:
         async with self.database.transaction() as tx:
             if self.database.dialect == "postgresql":
                 await tx.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(?))", (f"sync-signals:{source_id}",),
+                    "SELECT pg_advisory_xact_lock(hashtext(?))",
+                    (f"sync-signals:{source_id}",),
                 )
             row = await tx.fetchone(
                 "SELECT COALESCE(MAX(sequence), 0) AS last FROM signals WHERE source_id = ?",
@@ -317,10 +343,12 @@ class SyncStore:
                         (source_id, fill.symbol, fill.trade_id),
                     )
                     if known is not None:
-                        results.append(AppendResult(
-                            await self._signal_at(tx, source_id, int(known["signal_sequence"])),
-                            False,
-                        ))
+                        results.append(
+                            AppendResult(
+                                await self._signal_at(tx, source_id, int(known["signal_sequence"])),
+                                False,
+                            )
+                        )
                         continue
                 existing = await self._signal_by_id(tx, source_id, draft.signal_id)
                 if existing is not None and fill is None:
@@ -340,12 +368,20 @@ class SyncStore:
                     f"INSERT INTO signals ({_SIGNAL_COLUMNS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        signal.source_id, signal.sequence, signal.signal_id, signal.symbol,
-                        signal.side.value, format_decimal(signal.quantity), _text(signal.price),
+                        signal.source_id,
+                        signal.sequence,
+                        signal.signal_id,
+                        signal.symbol,
+                        signal.side.value,
+                        format_decimal(signal.quantity),
+                        _text(signal.price),
                         signal.order_type.value,
                         signal.time_in_force.value if signal.time_in_force else None,
-                        _text(signal.portfolio_fraction), _text(signal.leader_equity),
-                        _text(signal.leader_position), to_iso(signal.event_time), logged_at,
+                        _text(signal.portfolio_fraction),
+                        _text(signal.leader_equity),
+                        _text(signal.leader_position),
+                        to_iso(signal.event_time),
+                        logged_at,
                         signal.exchange_name,
                     ),
                 )
@@ -355,11 +391,18 @@ class SyncStore:
                         " fee, fee_currency, order_type, trade_time, received_at, signal_sequence)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            source_id, fill.trade_id, fill.symbol, fill.side.value,
-                            format_decimal(fill.quantity), format_decimal(fill.price),
-                            _text(fill.fee), fill.fee_currency,
+                            source_id,
+                            fill.trade_id,
+                            fill.symbol,
+                            fill.side.value,
+                            format_decimal(fill.quantity),
+                            format_decimal(fill.price),
+                            _text(fill.fee),
+                            fill.fee_currency,
                             fill.order_type.value if fill.order_type else None,
-                            to_iso(fill.trade_time), logged_at, signal.sequence,
+                            to_iso(fill.trade_time),
+                            logged_at,
+                            signal.sequence,
                         ),
                     )
                 results.append(AppendResult(signal, True))

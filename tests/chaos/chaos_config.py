@@ -21,8 +21,9 @@ def soak() -> bool:
 def shape() -> Shape:
     """Return the size of each run for this tier."""
     default_venues = "binance,coinbase,kraken" if soak() else "binance"
-    venues = tuple(v.strip() for v in os.environ.get("CHAOS_VENUES", default_venues).split(",")
-                   if v.strip())
+    venues = tuple(
+        v.strip() for v in os.environ.get("CHAOS_VENUES", default_venues).split(",") if v.strip()
+    )
     if soak():
         return Shape(followers=50, min_trades=4, max_trades=6, venues=venues)
     return Shape(followers=3, min_trades=3, max_trades=5, venues=venues)
@@ -55,9 +56,11 @@ class Collector:
         rows: dict[tuple[str, str], list[RunResult]] = {}
         for result in self.results:
             rows.setdefault((result.backend, result.fault.name), []).append(result)
-        header = (f"{'backend':<10} {'fault':<48} {'tests':<18} {'runs':>4} {'fired':>5} "
-                  f"{'busy':>4} {'intents':>7} {'dup':>4} {'missing':>7} {'unres.':>6} {'qty':>4} "
-                  f"{'phantom':>7} {'rejects':>7} {'s/run':>6}")
+        header = (
+            f"{'backend':<10} {'fault':<48} {'tests':<18} {'runs':>4} {'fired':>5} "
+            f"{'busy':>4} {'intents':>7} {'dup':>4} {'missing':>7} {'unres.':>6} {'qty':>4} "
+            f"{'phantom':>7} {'rejects':>7} {'s/run':>6}"
+        )
         lines = [header, "-" * len(header)]
         for (backend, name), results in rows.items():
             fired = sum(1 for r in results if r.fired)
@@ -68,7 +71,8 @@ class Collector:
                 f"{sum(r.duplicates for r in results):>4} {sum(r.missing for r in results):>7} "
                 f"{sum(r.unresolved for r in results):>6} {sum(r.qty for r in results):>4} "
                 f"{sum(r.phantom for r in results):>7} {sum(r.rejects for r in results):>7} "
-                f"{sum(r.seconds for r in results) / len(results):>6.1f}")
+                f"{sum(r.seconds for r in results) / len(results):>6.1f}"
+            )
         lines.append("-" * len(header))
         by_backend: dict[str, list[RunResult]] = {}
         for result in self.results:
@@ -80,7 +84,8 @@ class Collector:
             lines.append(
                 f"{backend}: {len(results)} runs, {sum(1 for r in results if r.fired)} faults "
                 f"injected, {sum(r.intents for r in results)} intents; outcomes: "
-                + ", ".join(f"{name} {count}" for name, count in outcomes.most_common()))
+                + ", ".join(f"{name} {count}" for name, count in outcomes.most_common())
+            )
         lines.extend(self._skips_by_fault())
         return lines
 
@@ -90,15 +95,20 @@ class Collector:
         rows: dict[tuple[str, str], Counter[str]] = {}
         for result in self.results:
             counts = rows.setdefault((result.backend, result.fault.name), Counter())
-            counts.update({name: n for name, n in result.outcomes.items()
-                           if name not in ("filled", "canceled")})
+            counts.update(
+                {
+                    name: n
+                    for name, n in result.outcomes.items()
+                    if name not in ("filled", "canceled")
+                }
+            )
         found = [(key, counts) for key, counts in rows.items() if counts]
         if not found:
             return []
         lines = ["copies not made, by fault (skips and rejects, each with its reason):"]
         for (backend, name), counts in found:
-            lines.append(f"  {backend:<10} {name:<48} " + ", ".join(
-                f"{outcome} {count}" for outcome, count in counts.most_common()))
+            lines.append(
+                f"  {backend:<10} {name:<48} "
+                + ", ".join(f"{outcome} {count}" for outcome, count in counts.most_common())
+            )
         return lines
-
-

@@ -31,7 +31,6 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-
 from chaos_invariants import TERMINAL, check, rejected_count
 from chaos_mesh import ChaosMesh
 from chaos_plan import (
@@ -44,6 +43,7 @@ from chaos_plan import (
     plan_run,
     venue_rules,
 )
+
 from meshctl.api import ApiError, RestClient
 from meshctl.demo import create_user, leader_client
 
@@ -71,8 +71,12 @@ class SimAccounts:
         self.base_url = base_url.rstrip("/")
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.session.request(method, f"{self.base_url}/_sim/{path}", json=body,
-                                        timeout=aiohttp.ClientTimeout(total=15)) as reply:
+        async with self.session.request(
+            method,
+            f"{self.base_url}/_sim/{path}",
+            json=body,
+            timeout=aiohttp.ClientTimeout(total=15),
+        ) as reply:
             payload = await reply.json(content_type=None)
             if reply.status >= 400:
                 raise RuntimeError(f"emulator {method} {path}: HTTP {reply.status} {payload}")
@@ -80,8 +84,9 @@ class SimAccounts:
 
     async def create_account(self, balances: dict[str, str]) -> dict[str, str]:
         """Open an account that may trade and may not withdraw."""
-        return await self._call("POST", "accounts", {"balances": balances, "can_trade": True,
-                                                     "can_withdraw": False})
+        return await self._call(
+            "POST", "accounts", {"balances": balances, "can_trade": True, "can_withdraw": False}
+        )
 
     async def orders(self, api_key: str) -> list[dict[str, Any]]:
         """Return the venue's record of an account's orders."""
@@ -108,6 +113,7 @@ class SimAccounts:
     async def clear_faults(self) -> int:
         """Remove every fault rule; return how many were left."""
         return int((await self._call("DELETE", "faults"))["cleared"])
+
 
 START_ATTEMPTS = 3
 """How often the harness sends a /start that timed out (same request_id each time)."""
@@ -157,13 +163,16 @@ class RunResult:
 
     def report(self) -> str:
         """Return everything needed to understand and replay a failed run."""
-        lines = [f"[{self.backend}] {self.plan.describe()}",
-                 f"  replay: CHAOS_SEEDS={self.plan.seed} .venv/bin/python -m pytest tests/chaos "
-                 f"-q -k {self.fault.slug!r}",
-                 f"  intents {self.intents}/{self.expected} expected, "
-                 f"outcomes {dict(self.outcomes)}",
-                 *(f"  VIOLATION {v}" for v in self.violations),
-                 "  timeline:", *(f"    {e}" for e in self.events), f"  logs: {self.logs}"]
+        lines = [
+            f"[{self.backend}] {self.plan.describe()}",
+            f"  replay: CHAOS_SEEDS={self.plan.seed} .venv/bin/python -m pytest tests/chaos "
+            f"-q -k {self.fault.slug!r}",
+            f"  intents {self.intents}/{self.expected} expected, outcomes {dict(self.outcomes)}",
+            *(f"  VIOLATION {v}" for v in self.violations),
+            "  timeline:",
+            *(f"    {e}" for e in self.events),
+            f"  logs: {self.logs}",
+        ]
         return "\n".join(lines)
 
 
@@ -209,21 +218,27 @@ class Run:
             return FollowerAccount(spec.venue, exchange_id, keys["api_key"])
 
         self.followers = list(
-            await asyncio.gather(*(follower(i) for i in range(len(self.plan.followers)))))
+            await asyncio.gather(*(follower(i) for i in range(len(self.plan.followers))))
+        )
         # A configuration copies to at most MAX_TARGETS accounts: big runs use several.
         for first in range(0, len(self.followers), MAX_TARGETS):
-            targets = self.followers[first:first + MAX_TARGETS]
-            config = await self._start({
-                "source_exchange_id": leader_id,
-                "target_exchange_ids": [f.exchange_id for f in targets],
-                "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.02"},
-                "copy_settings": {"sizing_mode": "equity_ratio"},
-                "sync_settings": {"sync_interval": 1},
-                "request_id": f"chaos-{self.plan.seed}-{first}"})
+            targets = self.followers[first : first + MAX_TARGETS]
+            config = await self._start(
+                {
+                    "source_exchange_id": leader_id,
+                    "target_exchange_ids": [f.exchange_id for f in targets],
+                    "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.02"},
+                    "copy_settings": {"sizing_mode": "equity_ratio"},
+                    "sync_settings": {"sync_interval": 1},
+                    "request_id": f"chaos-{self.plan.seed}-{first}",
+                }
+            )
             self.config_ids.append(config["config_id"])
         self._t0 = time.monotonic()
-        self.event(f"config {', '.join(self.config_ids)} started: leader on binance, "
-                   f"{len(self.followers)} followers")
+        self.event(
+            f"config {', '.join(self.config_ids)} started: leader on binance, "
+            f"{len(self.followers)} followers"
+        )
 
     async def _start(self, body: dict[str, Any]) -> Any:
         # What a careful client does: a start that timed out (a mesh busy registering hundreds
@@ -239,9 +254,16 @@ class Run:
         raise AssertionError("unreachable")
 
     async def _register(self, venue: str, keys: dict[str, str], label: str) -> str:
-        reply = await self.rest.call("POST", "/exchanges", {
-            "exchange_name": venue, "api_key": keys["api_key"], "api_secret": keys["api_secret"],
-            "label": label})
+        reply = await self.rest.call(
+            "POST",
+            "/exchanges",
+            {
+                "exchange_name": venue,
+                "api_key": keys["api_key"],
+                "api_secret": keys["api_secret"],
+                "label": label,
+            },
+        )
         return str(reply["exchange"]["exchange_id"])
 
     # ------------------------------------------------------------------------------ the leader
@@ -251,9 +273,11 @@ class Run:
         trade = self.plan.trades[index]
         try:
             await exchange.create_order(trade.symbol, "market", trade.side, str(trade.amount))
-        except Exception as e:  # noqa: BLE001 - the leader's venue is not under test; say so
-            self.event(f"leader trade {index} ({trade.side} {trade.amount} {trade.symbol}) "
-                       f"failed: {type(e).__name__}: {e}")
+        except Exception as e:
+            self.event(
+                f"leader trade {index} ({trade.side} {trade.amount} {trade.symbol}) "
+                f"failed: {type(e).__name__}: {e}"
+            )
             return False
         self.event(f"leader trade {index}: {trade.side} {trade.amount} {trade.symbol}")
         return True
@@ -314,25 +338,33 @@ class Run:
         deadline = time.monotonic() + DECIDED_WAIT_SECONDS
         while True:
             fills, intents = await self.leader_fills(), await self.intents()
-            on_the_way = [i for i in intents if i.get("state") in (
-                "INTENT_STATE_PENDING", "INTENT_STATE_SENT", "INTENT_STATE_UNKNOWN")]
+            on_the_way = [
+                i
+                for i in intents
+                if i.get("state")
+                in ("INTENT_STATE_PENDING", "INTENT_STATE_SENT", "INTENT_STATE_UNKNOWN")
+            ]
             if len(intents) >= len(fills) * len(self.followers) and not on_the_way:
                 break
             if time.monotonic() > deadline:
-                self.event(f"after {DECIDED_WAIT_SECONDS:.0f}s only {len(intents)} of "
-                           f"{len(fills) * len(self.followers)} copies decided, "
-                           f"{len(on_the_way)} on the way")
+                self.event(
+                    f"after {DECIDED_WAIT_SECONDS:.0f}s only {len(intents)} of "
+                    f"{len(fills) * len(self.followers)} copies decided, "
+                    f"{len(on_the_way)} on the way"
+                )
                 break
             await asyncio.sleep(0.1)
-        self.resting_at_stop = {i["client_order_id"] for i in intents
-                                if i.get("state") == "INTENT_STATE_ACCEPTED"}
-        self.event(f"{len(self.resting_at_stop)} copies rest at the venues; "
-                   "stopping the configurations")
+        self.resting_at_stop = {
+            i["client_order_id"] for i in intents if i.get("state") == "INTENT_STATE_ACCEPTED"
+        }
+        self.event(
+            f"{len(self.resting_at_stop)} copies rest at the venues; stopping the configurations"
+        )
         for config_id in self.config_ids:
             try:
                 reply = await self.rest.call("POST", "/stop", {"config_id": config_id})
                 self.event(f"stop {config_id}: {reply.get('cancelled_orders', 0)} cancelled")
-            except Exception as e:  # noqa: BLE001 - the broker died mid-cancel: expected
+            except Exception as e:
                 self.event(f"stop {config_id} failed: {type(e).__name__}: {e}")
 
     async def release_matching(self) -> None:
@@ -366,8 +398,10 @@ class Run:
                 rules = [{"method": method, "path": path, "status": None, "count": 1}, *rules]
             await self.sims[venue].add_faults(rules)
             added[venue] = sum(int(r["count"]) for r in rules)
-        self.event(f"emulator rules {fault.venue_rule} added (behind one pass-through for the "
-                   f"leader's order): {added}")
+        self.event(
+            f"emulator rules {fault.venue_rule} added (behind one pass-through for the "
+            f"leader's order): {added}"
+        )
         return added
 
     async def _await_rules(self, added: dict[str, int], *, leader_met_rule: bool = False) -> None:
@@ -382,8 +416,11 @@ class Run:
             met = {v: added[v] - left[v] - used[v] for v in added}
             if first_met is None and any(met.values()):
                 first_met = time.monotonic()
-            if (fault.venue_rule == "not_found_lag" and first_met is not None
-                    and time.monotonic() - first_met > NOT_FOUND_LAG_MAX_SECONDS):
+            if (
+                fault.venue_rule == "not_found_lag"
+                and first_met is not None
+                and time.monotonic() - first_met > NOT_FOUND_LAG_MAX_SECONDS
+            ):
                 break  # a venue may hide an order only for less than the configured lag
             if fault.kind == "venue" and fault.target and not killed and any(met.values()):
                 # The venue has taken (and executed) an order and holds the reply back: the
@@ -403,7 +440,8 @@ class Run:
             consumed[LEADER_VENUE] -= 1
             self.event("the leader's own order met a rule: not counted as a copy")
         self.consumed_orders = sum(
-            min(consumed[v], self.plan.params.get("count", 1)) for v in consumed)
+            min(consumed[v], self.plan.params.get("count", 1)) for v in consumed
+        )
         self.event(f"emulator rules cleared; follower requests that met them: {consumed}")
         if killed:
             took = await self.mesh.restart(fault.target)
@@ -436,7 +474,7 @@ class Run:
         try:
             fills = await self.leader_fills()
             intents = await self.intents()
-        except Exception:  # noqa: BLE001 - a component may be restarting: not settled yet
+        except Exception:
             return False
         pairs = {(i.get("signal_id", ""), i.get("target_exchange_id", "")) for i in intents}
         wanted = {(str(f["trade_id"]), a.exchange_id) for f in fills for a in self.followers}
@@ -456,12 +494,12 @@ class Run:
         """Compare the engine's record with the venues' and fill in the result."""
         fills = await self.leader_fills()
         intents = await self.intents()
-        venue_orders = {f.exchange_id: await self.sims[f.venue].orders(f.api_key)
-                        for f in self.followers}
+        venue_orders = {
+            f.exchange_id: await self.sims[f.venue].orders(f.api_key) for f in self.followers
+        }
         # The reject count is checked over the whole group (run_group): a copy of one seed
         # may meet the rule the next seed put in.
-        found = check(fills, intents, venue_orders,
-                      expect_rejected=self.plan.fault.expect_rejected)
+        found = check(fills, intents, venue_orders, expect_rejected=self.plan.fault.expect_rejected)
         self.rejected = rejected_count(intents)
         if self.resting_at_stop:
             # T16: the stop asked for these cancels; each must end cancelled as the venue says.
@@ -470,14 +508,27 @@ class Run:
                 if ended.get(client_order_id) != "INTENT_STATE_CANCELED":
                     found.violations.append(
                         f"cancel: {client_order_id} rested when its configuration was stopped "
-                        f"but ended {ended.get(client_order_id)}")
+                        f"but ended {ended.get(client_order_id)}"
+                    )
         # Sent again with the same id: a send whose answer the engine never heard (its deadline
         # passed first on a loaded machine), proven absent at the venue, then re-sent.
-        self.resent = sum(1 for i in intents if i.get("state") != "INTENT_STATE_REJECTED"
-                          and int(i.get("attempts") or 1) > 1)
+        self.resent = sum(
+            1
+            for i in intents
+            if i.get("state") != "INTENT_STATE_REJECTED" and int(i.get("attempts") or 1) > 1
+        )
         result = self.result
-        for name in ("intents", "expected", "duplicates", "missing", "unresolved", "qty",
-                     "phantom", "rejects", "outcomes"):
+        for name in (
+            "intents",
+            "expected",
+            "duplicates",
+            "missing",
+            "unresolved",
+            "qty",
+            "phantom",
+            "rejects",
+            "outcomes",
+        ):
             setattr(result, name, getattr(found, name))
         result.violations.extend(found.violations)
         if self.kill_times:
@@ -491,10 +542,19 @@ class Run:
         """Stop the configuration and quiet its leader's source (sync has no unwatch)."""
         try:
             for config_id in self.config_ids:
-                await self.rest.call("PATCH", f"/configs/{config_id}", {"sync_settings": {
-                    "sync_interval": 3600, "enable_websocket": False, "enable_polling": True}})
+                await self.rest.call(
+                    "PATCH",
+                    f"/configs/{config_id}",
+                    {
+                        "sync_settings": {
+                            "sync_interval": 3600,
+                            "enable_websocket": False,
+                            "enable_polling": True,
+                        }
+                    },
+                )
                 await self.rest.call("POST", "/stop", {"config_id": config_id})
-        except Exception as e:  # noqa: BLE001 - best effort; the check is done
+        except Exception as e:
             self.event(f"retiring the config failed: {e}")
 
 
@@ -507,8 +567,13 @@ def _epoch(stamp: Any) -> float | None:
         return None
 
 
-def in_flight_at(moment: float, back: float, fills: Sequence[dict[str, Any]],
-                 intents: Sequence[dict[str, Any]], followers: int) -> str:
+def in_flight_at(
+    moment: float,
+    back: float,
+    fills: Sequence[dict[str, Any]],
+    intents: Sequence[dict[str, Any]],
+    followers: int,
+) -> str:
     """Describe, after the fact, this run's copy work under way when a process was killed at
     ``moment`` and serving again at ``back`` (epoch seconds): fills made before the kill but
     copied after it, intents written before it and last changed after it, fills made while
@@ -529,8 +594,10 @@ def in_flight_at(moment: float, back: float, fills: Sequence[dict[str, Any]],
             down += 1
     if not open_intents and not uncopied and not down:
         return ""
-    return (f"{uncopied} copies of earlier fills not yet written, {open_intents} intents open, "
-            f"{down} leader fills while it was down")
+    return (
+        f"{uncopied} copies of earlier fills not yet written, {open_intents} intents open, "
+        f"{down} leader fills while it was down"
+    )
 
 
 # ---------------------------------------------------------------------------------- drivers
@@ -580,8 +647,9 @@ async def _drive_point(mesh: ChaosMesh, run: Run) -> None:
             handle.seek(offset)
             fired = f"faultpoint {fault.point} fired".encode() in handle.read()
         run.result.fired = run.result.busy = fired
-        run.event(f"fault point {'fired' if fired else 'not hit'}"
-                  f"{', process died' if died else ''}")
+        run.event(
+            f"fault point {'fired' if fired else 'not hit'}{', process died' if died else ''}"
+        )
         took = await mesh.restart(fault.target)
         run.event(f"{fault.target} restarted without FAULTPOINTS, serving after {took:.2f}s")
     finally:
@@ -604,7 +672,10 @@ async def _heal(mesh: ChaosMesh) -> list[str]:
 
 
 async def run_group(
-    mesh: ChaosMesh, fault: Fault, seeds: Sequence[int], shape: Shape,
+    mesh: ChaosMesh,
+    fault: Fault,
+    seeds: Sequence[int],
+    shape: Shape,
 ) -> list[RunResult]:
     """Run ``fault`` once per seed on ``mesh``; return one result per seed."""
     started = time.monotonic()
@@ -633,7 +704,7 @@ async def run_group(
             previous = run
             try:
                 await DRIVERS[fault.kind](mesh, run)
-            except Exception as e:  # noqa: BLE001 - the harness itself failed: report, go on
+            except Exception as e:
                 run.result.violations.append(f"harness: driving failed: {type(e).__name__}: {e}")
                 await _heal(mesh)
         mark = phase("drive", mark)
@@ -661,11 +732,14 @@ async def run_group(
                     result.violations.append(
                         f"rejects: {sent} copies of this group met a definitive reject, but "
                         f"{rejected} intents are REJECTED and {resent} were re-sent after an "
-                        "unknown outcome (a reject retried, or a copy lost)")
+                        "unknown outcome (a reject retried, or a copy lost)"
+                    )
             elif sent != rejected:
                 for run in runs:
-                    run.event(f"{sent - rejected} of the group's {sent} rejects went unheard "
-                              "(engine deadline first): proven absent, re-sent")
+                    run.event(
+                        f"{sent - rejected} of the group's {sent} rejects went unheard "
+                        "(engine deadline first): proven absent, re-sent"
+                    )
         mark = phase("check", mark)
         await asyncio.gather(*(run.retire() for run in runs))
     await _heal(mesh)

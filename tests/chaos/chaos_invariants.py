@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-TERMINAL = frozenset({"INTENT_STATE_FILLED", "INTENT_STATE_CANCELED", "INTENT_STATE_EXPIRED",
-                      "INTENT_STATE_REJECTED", "INTENT_STATE_SKIPPED"})
+TERMINAL = frozenset(
+    {
+        "INTENT_STATE_FILLED",
+        "INTENT_STATE_CANCELED",
+        "INTENT_STATE_EXPIRED",
+        "INTENT_STATE_REJECTED",
+        "INTENT_STATE_SKIPPED",
+    }
+)
 NO_ORDER = frozenset({"INTENT_STATE_REJECTED", "INTENT_STATE_SKIPPED"})
 
 
@@ -65,29 +72,37 @@ def check(
     found = Findings(intents=len(intents), expected=len(fills) * len(venue_orders))
     found.outcomes = Counter(
         str(i.get("state", "?")).removeprefix("INTENT_STATE_").lower()
-        + (f" ({str(i['reason']).split(':')[0]})" if i.get("reason") else "") for i in intents)
+        + (f" ({str(i['reason']).split(':')[0]})" if i.get("reason") else "")
+        for i in intents
+    )
     bad = found.violations
 
-    per_pair = Counter((str(i.get("signal_id", "")), str(i.get("target_exchange_id", "")))
-                       for i in intents)
+    per_pair = Counter(
+        (str(i.get("signal_id", "")), str(i.get("target_exchange_id", ""))) for i in intents
+    )
     for (signal_id, target), count in per_pair.items():
         if count > 1:
             found.duplicates += count - 1
-            bad.append(f"duplicate intents: {count} for leader fill {signal_id} on follower "
-                       f"{target}")
+            bad.append(
+                f"duplicate intents: {count} for leader fill {signal_id} on follower {target}"
+            )
     for exchange_id, orders in venue_orders.items():
         for cid, count in Counter(str(o.get("client_order_id", "")) for o in orders).items():
             if count > 1:
                 found.duplicates += count - 1
-                bad.append(f"duplicate venue orders: {count} with client id {cid} on follower "
-                           f"{exchange_id}")
+                bad.append(
+                    f"duplicate venue orders: {count} with client id {cid} on follower "
+                    f"{exchange_id}"
+                )
     for fill in fills:
         for exchange_id in venue_orders:
             if (str(fill["trade_id"]), exchange_id) not in per_pair:
                 found.missing += 1
-                bad.append(f"missing: no intent for leader fill {fill['trade_id']} "
-                           f"({fill.get('side')} {fill.get('quantity')} {fill.get('symbol')}) "
-                           f"on follower {exchange_id}")
+                bad.append(
+                    f"missing: no intent for leader fill {fill['trade_id']} "
+                    f"({fill.get('side')} {fill.get('quantity')} {fill.get('symbol')}) "
+                    f"on follower {exchange_id}"
+                )
 
     known: set[tuple[str, str]] = set()
     for intent in intents:
@@ -95,9 +110,11 @@ def check(
         cid = str(intent.get("client_order_id", ""))
         target = str(intent.get("target_exchange_id", ""))
         known.add((target, cid))
-        label = (f"intent {intent.get('intent_id')} (fill {intent.get('signal_id')}, follower "
-                 f"{target}, {state.removeprefix('INTENT_STATE_')}"
-                 f"{' ' + str(intent['reason']) if intent.get('reason') else ''})")
+        label = (
+            f"intent {intent.get('intent_id')} (fill {intent.get('signal_id')}, follower "
+            f"{target}, {state.removeprefix('INTENT_STATE_')}"
+            f"{' ' + str(intent['reason']) if intent.get('reason') else ''})"
+        )
         if target not in venue_orders:
             bad.append(f"intent for an account outside the run: {label}")
             continue
@@ -111,34 +128,43 @@ def check(
         if state in NO_ORDER:
             if orders:
                 found.qty += 1
-                bad.append(f"qty: {label} but the venue holds {len(orders)} order(s) with its "
-                           f"client id, filled {venue_filled}")
+                bad.append(
+                    f"qty: {label} but the venue holds {len(orders)} order(s) with its "
+                    f"client id, filled {venue_filled}"
+                )
         elif not orders:
             found.qty += 1
             bad.append(f"qty: {label} but the venue has no order with client id {cid}")
         elif venue_filled != engine_filled:
             found.qty += 1
-            bad.append(f"qty: {label} recorded filled {engine_filled}, the venue filled "
-                       f"{venue_filled}")
+            bad.append(
+                f"qty: {label} recorded filled {engine_filled}, the venue filled {venue_filled}"
+            )
     for exchange_id, orders in venue_orders.items():
         for order in orders:
             if (exchange_id, str(order.get("client_order_id", ""))) not in known:
                 found.phantom += 1
-                bad.append(f"phantom: venue order {order.get('order_id')} with client id "
-                           f"{order.get('client_order_id')} on follower {exchange_id} has no "
-                           "intent")
+                bad.append(
+                    f"phantom: venue order {order.get('order_id')} with client id "
+                    f"{order.get('client_order_id')} on follower {exchange_id} has no "
+                    "intent"
+                )
 
     if expect_rejected:
         rejected = [i for i in intents if i.get("state") == "INTENT_STATE_REJECTED"]
         for intent in rejected:
             if expect_rejected not in str(intent.get("reason", "")).lower():
                 found.rejects += 1
-                bad.append(f"rejects: intent {intent.get('intent_id')} rejected with reason "
-                           f"{intent.get('reason')!r}, expected one naming {expect_rejected!r}")
+                bad.append(
+                    f"rejects: intent {intent.get('intent_id')} rejected with reason "
+                    f"{intent.get('reason')!r}, expected one naming {expect_rejected!r}"
+                )
         if rejects_sent is not None and len(rejected) != rejects_sent:
             found.rejects += 1
-            bad.append(f"rejects: {rejects_sent} copies met a definitive reject, but "
-                       f"{len(rejected)} intents are REJECTED (a reject retried, or a copy lost)")
+            bad.append(
+                f"rejects: {rejects_sent} copies met a definitive reject, but "
+                f"{len(rejected)} intents are REJECTED (a reject retried, or a copy lost)"
+            )
     return found
 
 

@@ -28,19 +28,30 @@ from meshkit import db
 from meshkit.faultpoints import ENV as FAULTPOINTS_ENV
 from meshkit.testing import POSTGRES_ENV
 
-SERVICES = {"broker": "broker_svc", "engine": "engine_svc", "sync": "sync_svc",
-            "recon": "recon_svc"}
+SERVICES = {
+    "broker": "broker_svc",
+    "engine": "engine_svc",
+    "sync": "sync_svc",
+    "recon": "recon_svc",
+}
 
 CHAOS_ENV: dict[str, dict[str, str]] = {
     # The production defaults stay (resolver 500 ms, resend lag 90 s); chaos runs compress time.
-    "engine": {"RESOLVER_INTERVAL_MS": "200", "RESEND_LAG_SECONDS": "3", "PLACE_TIMEOUT_MS": "5000",
-               "READ_TIMEOUT_MS": "3000"},
+    "engine": {
+        "RESOLVER_INTERVAL_MS": "200",
+        "RESEND_LAG_SECONDS": "3",
+        "PLACE_TIMEOUT_MS": "5000",
+        "READ_TIMEOUT_MS": "3000",
+    },
     # The ccxt timeout of every venue call: "execute, then answer late" faults go past it.
     # RESEND_SAFE_AFTER_SECONDS is read once the broker has the setting (see the README).
     # The broker's own per-IP budgets would throttle dozens of fresh accounts a minute: rate
     # limits are not under test here (T26 is), so they are off.
-    "broker": {"ORDER_TIMEOUT_MS": "2000", "RESEND_SAFE_AFTER_SECONDS": "3",
-               "BROKER_RATE_LIMITS": "off"},
+    "broker": {
+        "ORDER_TIMEOUT_MS": "2000",
+        "RESEND_SAFE_AFTER_SECONDS": "3",
+        "BROKER_RATE_LIMITS": "off",
+    },
     "gateway": {"GATEWAY_RATE_LIMIT_PER_SECOND": "0"},
 }
 """Extra environment per component for chaos runs."""
@@ -64,11 +75,21 @@ def fault_point_inserted(name: str) -> bool:
 class ChaosMesh(Mesh):
     """A :class:`meshctl.launcher.Mesh` whose components can be killed, restarted and armed."""
 
-    def __init__(self, data_dir: pathlib.Path, *, backend: str, shared_database_url: str | None,
-                 extra_env: Mapping[str, Mapping[str, str]] | None = None,
-                 log_level: str = "INFO") -> None:
-        super().__init__(data_dir, ports=Ports.free(), shared_database_url=shared_database_url,
-                         log_level=log_level)
+    def __init__(
+        self,
+        data_dir: pathlib.Path,
+        *,
+        backend: str,
+        shared_database_url: str | None,
+        extra_env: Mapping[str, Mapping[str, str]] | None = None,
+        log_level: str = "INFO",
+    ) -> None:
+        super().__init__(
+            data_dir,
+            ports=Ports.free(),
+            shared_database_url=shared_database_url,
+            log_level=log_level,
+        )
         self.backend = backend
         self.extra_env = {name: dict(env) for name, env in (extra_env or CHAOS_ENV).items()}
         self.restarts: dict[str, int] = {}
@@ -98,8 +119,11 @@ class ChaosMesh(Mesh):
 
     def spawn(self, component: Component, faultpoints: str = "") -> None:
         """Start one component's process: ``python -m <module>`` with its planned environment."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GRPC_", "DATABASE_URL")) and k != FAULTPOINTS_ENV}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GRPC_", "DATABASE_URL")) and k != FAULTPOINTS_ENV
+        }
         env.update(component.env)
         python_path = os.pathsep.join([str(ROOT / "gen"), str(ROOT)])
         inherited = env.get("PYTHONPATH")
@@ -108,12 +132,17 @@ class ChaosMesh(Mesh):
         if faultpoints:
             env[FAULTPOINTS_ENV] = faultpoints
         with open(self.log_path(component.name), "ab") as log:
-            log.write(f"\n=== chaos: starting {component.name}"
-                      f"{' armed ' + faultpoints if faultpoints else ''} ===\n".encode())
+            log.write(
+                f"\n=== chaos: starting {component.name}"
+                f"{' armed ' + faultpoints if faultpoints else ''} ===\n".encode()
+            )
             log.flush()
-            component.process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
+            component.process = subprocess.Popen(
                 [sys.executable, "-m", component.module, *component.args],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.data_dir),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(self.data_dir),
                 start_new_session=True,
             )
 
@@ -133,8 +162,11 @@ class ChaosMesh(Mesh):
 
     def dead_components(self) -> list[str]:
         """Return the components whose process has exited."""
-        return [c.name for c in self.components
-                if c.process is not None and c.process.poll() is not None]
+        return [
+            c.name
+            for c in self.components
+            if c.process is not None and c.process.poll() is not None
+        ]
 
     def kill(self, name: str) -> None:
         """SIGKILL one component and reap it."""
@@ -176,17 +208,27 @@ class ChaosMesh(Mesh):
     async def wait_component_ready(self, name: str, timeout: float = 60.0) -> None:
         """Wait until one component answers its health check."""
         deadline = time.monotonic() + timeout
-        port = {"broker": self.ports.broker, "engine": self.ports.engine, "sync": self.ports.sync,
-                "recon": self.ports.recon}.get(name)
-        url = (f"{self.gateway_url}/healthz" if name == "gateway"
-               else f"{next(iter(self.venue_urls.values()))}/_sim/health" if name == "exchange_sim"
-               else "")
+        port = {
+            "broker": self.ports.broker,
+            "engine": self.ports.engine,
+            "sync": self.ports.sync,
+            "recon": self.ports.recon,
+        }.get(name)
+        url = (
+            f"{self.gateway_url}/healthz"
+            if name == "gateway"
+            else f"{next(iter(self.venue_urls.values()))}/_sim/health"
+            if name == "exchange_sim"
+            else ""
+        )
         async with aiohttp.ClientSession() as session:
             while True:
                 if not self.alive(name):
                     raise RuntimeError(f"{name} exited while starting:\n{self.log_tail(name)}")
                 if port is not None:
-                    if await grpc_serving(f"127.0.0.1:{port}", tls_settings(self.data_dir, "operator")):
+                    if await grpc_serving(
+                        f"127.0.0.1:{port}", tls_settings(self.data_dir, "operator")
+                    ):
                         return
                 else:
                     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):

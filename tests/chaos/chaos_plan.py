@@ -15,8 +15,10 @@ from typing import Any
 from chaos_mesh import BROKER_ORDER_TIMEOUT_S
 
 QUOTE = {"binance": "USDT", "coinbase": "USD", "kraken": "USD"}
-LEADER_SYMBOLS = {"BTC/USDT": (Decimal("0.01"), Decimal("0.2"), Decimal("0.001")),
-                  "ETH/USDT": (Decimal("0.2"), Decimal("3"), Decimal("0.01"))}
+LEADER_SYMBOLS = {
+    "BTC/USDT": (Decimal("0.01"), Decimal("0.2"), Decimal("0.001")),
+    "ETH/USDT": (Decimal("0.2"), Decimal("3"), Decimal("0.01")),
+}
 LEADER_BALANCES = {"USDT": "100000"}
 
 
@@ -112,47 +114,107 @@ VENUE_FAULTS = [
     Fault("venue: execute, then 504", "T20", "venue", venue_rule="execute_then_504"),
     Fault("venue: execute, then late reply", "T20", "venue", venue_rule="execute_then_late"),
     Fault("venue: 5xx after executing", "T21", "venue", venue_rule="5xx_executed"),
-    Fault("venue: 5xx without executing", "T21", "venue", venue_rule="5xx_not_executed",
-          slow=True),
+    Fault("venue: 5xx without executing", "T21", "venue", venue_rule="5xx_not_executed", slow=True),
     Fault("venue: reset after executing", "T22", "venue", venue_rule="reset_executed"),
-    Fault("venue: reset without executing", "T22", "venue", venue_rule="reset_not_executed",
-          slow=True),
+    Fault(
+        "venue: reset without executing", "T22", "venue", venue_rule="reset_not_executed", slow=True
+    ),
     Fault("venue: not-found lag", "T23", "venue", venue_rule="not_found_lag"),
-    Fault("venue: order taken, broker killed before reply", "T14", "venue", target="broker",
-          venue_rule="execute_then_hold"),
-    Fault("venue: order taken, engine killed mid-call", "T06-T07 (approx.)", "venue",
-          target="engine", venue_rule="execute_then_hold"),
+    Fault(
+        "venue: order taken, broker killed before reply",
+        "T14",
+        "venue",
+        target="broker",
+        venue_rule="execute_then_hold",
+    ),
+    Fault(
+        "venue: order taken, engine killed mid-call",
+        "T06-T07 (approx.)",
+        "venue",
+        target="engine",
+        venue_rule="execute_then_hold",
+    ),
     Fault("venue: duplicate id (order held)", "T24", "venue", venue_rule="duplicate_held"),
-    Fault("venue: reject insufficient balance", "T25", "venue", venue_rule="reject_insufficient",
-          expect_rejected="insufficient"),
-    Fault("venue: reject min notional", "T25", "venue", venue_rule="reject_min_notional",
-          expect_rejected="notional"),
+    Fault(
+        "venue: reject insufficient balance",
+        "T25",
+        "venue",
+        venue_rule="reject_insufficient",
+        expect_rejected="insufficient",
+    ),
+    Fault(
+        "venue: reject min notional",
+        "T25",
+        "venue",
+        venue_rule="reject_min_notional",
+        expect_rejected="notional",
+    ),
 ]
 POINTS = [
-    Fault("point engine.on_signal_recv", "T01", "point", "engine", "engine.on_signal_recv",
-          hits="signal"),
-    Fault("point engine.after_inbox_commit", "T02", "point", "engine",
-          "engine.after_inbox_commit", hits="signal"),
-    Fault("point engine.before_risk", "T03", "point", "engine", "engine.before_risk",
-          hits="signal"),
-    Fault("point engine.after_intent_commit", "T04", "point", "engine",
-          "engine.after_intent_commit", hits="signal"),
+    Fault(
+        "point engine.on_signal_recv",
+        "T01",
+        "point",
+        "engine",
+        "engine.on_signal_recv",
+        hits="signal",
+    ),
+    Fault(
+        "point engine.after_inbox_commit",
+        "T02",
+        "point",
+        "engine",
+        "engine.after_inbox_commit",
+        hits="signal",
+    ),
+    Fault(
+        "point engine.before_risk", "T03", "point", "engine", "engine.before_risk", hits="signal"
+    ),
+    Fault(
+        "point engine.after_intent_commit",
+        "T04",
+        "point",
+        "engine",
+        "engine.after_intent_commit",
+        hits="signal",
+    ),
     Fault("point engine.fanout_after_k", "T05", "point", "engine", "engine.fanout_after_k"),
     Fault("point engine.after_broker_ack", "T06", "point", "engine", "engine.after_broker_ack"),
-    Fault("point engine.after_broker_timeout", "T07", "point", "engine",
-          "engine.after_broker_timeout", hits="once", venue_rule="execute_then_504"),
-    Fault("point broker.before_send", "T13", "point", "broker", "broker.before_send",
-          slow=True),
+    Fault(
+        "point engine.after_broker_timeout",
+        "T07",
+        "point",
+        "engine",
+        "engine.after_broker_timeout",
+        hits="once",
+        venue_rule="execute_then_504",
+    ),
+    Fault("point broker.before_send", "T13", "point", "broker", "broker.before_send", slow=True),
     Fault("point broker.after_send", "T14", "point", "broker", "broker.after_send"),
     Fault("point broker.before_reply", "T15", "point", "broker", "broker.before_reply"),
-    Fault("point broker.in_cancel", "T16", "point", "broker", "broker.in_cancel",
-          hits="once", scenario="cancel"),
-    Fault("point sync.after_fill_seen", "T17", "point", "sync", "sync.after_fill_seen",
-          hits="signal"),
-    Fault("point sync.after_outbox", "T18 (S2)", "point", "sync", "sync.after_outbox",
-          hits="signal"),
-    Fault("point sync.before_ack_recv", "T18 (S3)", "point", "sync", "sync.before_ack_recv",
-          hits="signal"),
+    Fault(
+        "point broker.in_cancel",
+        "T16",
+        "point",
+        "broker",
+        "broker.in_cancel",
+        hits="once",
+        scenario="cancel",
+    ),
+    Fault(
+        "point sync.after_fill_seen", "T17", "point", "sync", "sync.after_fill_seen", hits="signal"
+    ),
+    Fault(
+        "point sync.after_outbox", "T18 (S2)", "point", "sync", "sync.after_outbox", hits="signal"
+    ),
+    Fault(
+        "point sync.before_ack_recv",
+        "T18 (S3)",
+        "point",
+        "sync",
+        "sync.before_ack_recv",
+        hits="signal",
+    ),
 ]
 CATALOGUE = KILLS + VENUE_FAULTS + POINTS
 
@@ -176,8 +238,10 @@ class Plan:
         """Return the plan in one paragraph (printed with every failure)."""
         trades = ", ".join(f"{t.side} {t.amount} {t.symbol} (+{t.gap_s:.2f}s)" for t in self.trades)
         followers = ", ".join(f"{f.venue} {dict(f.balances)}" for f in self.followers)
-        return (f"seed {self.seed}, fault {self.fault.name!r} ({self.fault.tests}), "
-                f"params {dict(self.params)}; followers: {followers}; leader trades: {trades}")
+        return (
+            f"seed {self.seed}, fault {self.fault.name!r} ({self.fault.tests}), "
+            f"params {dict(self.params)}; followers: {followers}; leader trades: {trades}"
+        )
 
 
 def _step_round(value: Decimal, step: Decimal) -> Decimal:
@@ -224,8 +288,9 @@ def _params(rng: random.Random, plan: Plan, shape: Shape) -> dict[str, Any]:
         params["hit"] = rng.randint(1, max(top, 1))
     if fault.venue_rule:
         params["trade_index"] = rng.randrange(len(plan.trades))
-        params["count"] = 1 if fault.venue_rule == "execute_then_hold" else rng.randint(
-            1, shape.followers)
+        params["count"] = (
+            1 if fault.venue_rule == "execute_then_hold" else rng.randint(1, shape.followers)
+        )
         params.update(_rule_params(rng, fault.venue_rule))
     return params
 
@@ -233,10 +298,16 @@ def _params(rng: random.Random, plan: Plan, shape: Shape) -> dict[str, Any]:
 _5XX_BODIES: list[Any] = [
     None,
     "<html><body><h1>502 Bad Gateway</h1></body></html>",
-    {"code": -1006, "msg": "An unexpected response was received from the message bus. "
-                           "Execution status unknown."},
-    {"code": -1007, "msg": "Timeout waiting for response from backend server. Send status "
-                           "unknown; execution status unknown."},
+    {
+        "code": -1006,
+        "msg": "An unexpected response was received from the message bus. "
+        "Execution status unknown.",
+    },
+    {
+        "code": -1007,
+        "msg": "Timeout waiting for response from backend server. Send status "
+        "unknown; execution status unknown.",
+    },
 ]
 
 
@@ -257,12 +328,16 @@ HOLD_REPLY_S = BROKER_ORDER_TIMEOUT_S * 0.75
 """How long the venue holds a reply back while the waiting process is killed (under the
 broker's timeout, so the broker is still waiting)."""
 
-ORDER_PATH = {"binance": ("POST", "/api/v3/order"),
-              "coinbase": ("POST", "/api/v3/brokerage/orders"),
-              "kraken": ("POST", "/0/private/AddOrder")}
-LOOKUP_PATH = {"binance": ("GET", "/api/v3/order"),
-               "coinbase": ("GET", "/api/v3/brokerage/orders/historical/*"),
-               "kraken": ("POST", "/0/private/QueryOrders")}
+ORDER_PATH = {
+    "binance": ("POST", "/api/v3/order"),
+    "coinbase": ("POST", "/api/v3/brokerage/orders"),
+    "kraken": ("POST", "/0/private/AddOrder"),
+}
+LOOKUP_PATH = {
+    "binance": ("GET", "/api/v3/order"),
+    "coinbase": ("GET", "/api/v3/brokerage/orders/historical/*"),
+    "kraken": ("POST", "/0/private/QueryOrders"),
+}
 
 
 def venue_rules(plan: Plan, venue: str) -> list[dict[str, Any]]:
@@ -278,18 +353,26 @@ def venue_rules(plan: Plan, venue: str) -> list[dict[str, Any]]:
         return [{**base, "execute": True, "status": None, "delay_s": BROKER_ORDER_TIMEOUT_S + 1.0}]
     if rule in ("5xx_executed", "5xx_not_executed"):
         body = _5XX_BODIES[params["body"]] if venue == "binance" else None
-        return [{**base, "execute": rule == "5xx_executed", "status": params["status"],
-                 "body": body}]
+        return [
+            {**base, "execute": rule == "5xx_executed", "status": params["status"], "body": body}
+        ]
     if rule in ("reset_executed", "reset_not_executed"):
         return [{**base, "execute": rule == "reset_executed", "reset": True}]
     if rule == "not_found_lag":
         lookup_method, lookup_path = LOOKUP_PATH[venue]
         # The venue hides the order for at most NOT_FOUND_LAG_MAX_SECONDS from now (the rule's
         # ttl, kept by the emulator itself): longer would make a resend legitimate.
-        return [{**base, "count": 1, "execute": True, "status": 504, "body": None},
-                {"method": lookup_method, "path": lookup_path, "count": params["lookups"],
-                 "status": 400 if venue == "binance" else 404, "body": _not_found(venue),
-                 "ttl_s": NOT_FOUND_LAG_MAX_SECONDS}]
+        return [
+            {**base, "count": 1, "execute": True, "status": 504, "body": None},
+            {
+                "method": lookup_method,
+                "path": lookup_path,
+                "count": params["lookups"],
+                "status": 400 if venue == "binance" else 404,
+                "body": _not_found(venue),
+                "ttl_s": NOT_FOUND_LAG_MAX_SECONDS,
+            },
+        ]
     if rule == "duplicate_held":
         return [{**base, "execute": True, "status": 400, "body": _duplicate(venue)}]
     if rule == "reject_insufficient":
@@ -315,8 +398,13 @@ def _duplicate(venue: str) -> Any:
 
 def _insufficient(venue: str) -> dict[str, Any]:
     if venue == "binance":
-        return {"status": 400, "body": {"code": -2010, "msg": "Account has insufficient balance "
-                                                              "for requested action."}}
+        return {
+            "status": 400,
+            "body": {
+                "code": -2010,
+                "msg": "Account has insufficient balance for requested action.",
+            },
+        }
     if venue == "kraken":
         return {"status": 200, "body": {"error": ["EOrder:Insufficient funds"], "result": {}}}
     return _coinbase_failure("INSUFFICIENT_FUND", "PREVIEW_INSUFFICIENT_FUND")
@@ -332,6 +420,15 @@ def _min_notional(venue: str) -> dict[str, Any]:
 
 def _coinbase_failure(error: str, preview: str) -> dict[str, Any]:
     # Coinbase rejects with HTTP 200 and success false; ccxt reads preview_failure_reason.
-    return {"status": 200, "body": {"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON",
-                                    "error_response": {"error": error, "message": error.lower(),
-                                                       "preview_failure_reason": preview}}}
+    return {
+        "status": 200,
+        "body": {
+            "success": False,
+            "failure_reason": "UNKNOWN_FAILURE_REASON",
+            "error_response": {
+                "error": error,
+                "message": error.lower(),
+                "preview_failure_reason": preview,
+            },
+        },
+    }

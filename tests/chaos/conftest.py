@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from chaos_config import Collector
 from chaos_mesh import ChaosMesh, create_schema, drop_schema, postgres_base_url
 
@@ -33,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(
-    terminalreporter: Any, exitstatus: int, config: pytest.Config,
+    terminalreporter: Any,
+    exitstatus: int,
+    config: pytest.Config,
 ) -> None:
     """Print the chaos summary table when any chaos run happened."""
     collector = config.stash.get(_COLLECTOR, None)
@@ -46,7 +47,8 @@ def pytest_terminal_summary(
         "fired: runs whose fault happened; busy: runs whose fault met copy work in flight (a kill "
         "with a fill being copied, an intent open or fills made while down; a rule met by a "
         "follower order; a fault point that fired). qty: engine and venue disagree on an "
-        "order; phantom: a venue order no intent explains.")
+        "order; phantom: a venue order no intent explains."
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,12 +66,16 @@ def chaos_meshes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     meshes: dict[str, ChaosMesh] = {}
     schema = None
     try:
-        meshes["sqlite"] = ChaosMesh(tmp_path_factory.mktemp("chaos-sqlite"), backend="sqlite",
-                                     shared_database_url=None)
+        meshes["sqlite"] = ChaosMesh(
+            tmp_path_factory.mktemp("chaos-sqlite"), backend="sqlite", shared_database_url=None
+        )
         if base:
             schema, url = asyncio.run(create_schema(base))
-            meshes["postgresql"] = ChaosMesh(tmp_path_factory.mktemp("chaos-postgresql"),
-                                             backend="postgresql", shared_database_url=url)
+            meshes["postgresql"] = ChaosMesh(
+                tmp_path_factory.mktemp("chaos-postgresql"),
+                backend="postgresql",
+                shared_database_url=url,
+            )
         for mesh in meshes.values():
             mesh.start()
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 
 import pytest
-
 from chaos_config import Collector, seeds_for, shape
 from chaos_harness import RunResult, run_group
 from chaos_mesh import ChaosMesh, fault_point_inserted
@@ -24,7 +23,9 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.parametrize("fault", CATALOGUE, ids=[f.slug for f in CATALOGUE])
 async def test_fault_leaves_every_leader_fill_copied_exactly_once(
-    fault: Fault, chaos_meshes: dict[str, ChaosMesh], chaos_collector: Collector,
+    fault: Fault,
+    chaos_meshes: dict[str, ChaosMesh],
+    chaos_collector: Collector,
 ) -> None:
     # A point of the catalogue missing from the code would make its row test nothing.
     if fault.kind == "point":
@@ -43,11 +44,13 @@ async def test_fault_leaves_every_leader_fill_copied_exactly_once(
             results.extend(group)
     chaos_collector.add(results)
     if os.environ.get("CHAOS_VERBOSE"):
-        print("\n\n".join(r.report() for r in results))  # noqa: T201 - asked for with -s
+        print("\n\n".join(r.report() for r in results))
     failed = [r.report() for r in results if not r.ok]
     assert not errors and not failed, "\n\n".join(errors + failed)
     assert all(r.expected > 0 for r in results), "a run produced no leader fill to copy"
     for backend in chaos_meshes:
         fired = [r.fired for r in results if r.backend == backend]
-        assert any(fired), (f"[{backend}] {fault.name}: the fault never fired in {len(fired)} "
-                            "runs (a point off the copy path, or rules no copy met)")
+        assert any(fired), (
+            f"[{backend}] {fault.name}: the fault never fired in {len(fired)} "
+            "runs (a point off the copy path, or rules no copy met)"
+        )

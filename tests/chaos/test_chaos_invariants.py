@@ -13,19 +13,29 @@ def _fill(trade_id: int) -> dict[str, Any]:
     return {"trade_id": trade_id, "side": "buy", "quantity": "0.1", "symbol": "BTC/USDT"}
 
 
-def _intent(trade_id: int, target: str, state: str = "FILLED", filled: str = "0.01",
-            reason: str = "") -> dict[str, Any]:
-    intent = {"intent_id": f"i-{trade_id}-{target}", "signal_id": str(trade_id),
-              "target_exchange_id": target, "client_order_id": f"c-{trade_id}-{target}",
-              "state": f"INTENT_STATE_{state}", "filled_quantity": filled}
+def _intent(
+    trade_id: int, target: str, state: str = "FILLED", filled: str = "0.01", reason: str = ""
+) -> dict[str, Any]:
+    intent = {
+        "intent_id": f"i-{trade_id}-{target}",
+        "signal_id": str(trade_id),
+        "target_exchange_id": target,
+        "client_order_id": f"c-{trade_id}-{target}",
+        "state": f"INTENT_STATE_{state}",
+        "filled_quantity": filled,
+    }
     if reason:
         intent["reason"] = reason
     return intent
 
 
 def _order(trade_id: int, target: str, filled: str = "0.01", order_id: int = 1) -> dict[str, Any]:
-    return {"order_id": order_id, "client_order_id": f"c-{trade_id}-{target}",
-            "filled_quantity": filled, "status": "filled"}
+    return {
+        "order_id": order_id,
+        "client_order_id": f"c-{trade_id}-{target}",
+        "filled_quantity": filled,
+        "status": "filled",
+    }
 
 
 def _clean() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
@@ -66,7 +76,8 @@ def test_leader_fill_without_an_intent_for_a_follower_is_missing() -> None:
     found = check(fills, intents, orders)
     assert found.missing == 1
     assert found.violations == [
-        "missing: no intent for leader fill 2 (buy 0.1 BTC/USDT) on follower acct-b"]
+        "missing: no intent for leader fill 2 (buy 0.1 BTC/USDT) on follower acct-b"
+    ]
 
 
 def test_intent_not_terminal_after_quiet_is_unresolved() -> None:
@@ -92,8 +103,9 @@ def test_equal_decimals_written_differently_match() -> None:
 
 def test_rejected_intent_whose_order_the_venue_holds_is_a_qty_violation() -> None:
     fills, intents, orders = _clean()
-    intents[1].update(state="INTENT_STATE_REJECTED", filled_quantity="0",
-                      reason="insufficient_funds")
+    intents[1].update(
+        state="INTENT_STATE_REJECTED", filled_quantity="0", reason="insufficient_funds"
+    )
     found = check(fills, intents, orders)
     assert found.qty == 1
     assert "but the venue holds 1 order(s)" in found.violations[0]
@@ -116,11 +128,16 @@ def test_venue_order_without_an_intent_is_a_phantom() -> None:
 
 def test_definitive_reject_must_end_rejected_once_with_its_reason() -> None:
     fills, intents, orders = _clean()
-    intents[0].update(state="INTENT_STATE_REJECTED", filled_quantity="0",
-                      reason="insufficient_funds: Account has insufficient balance")
+    intents[0].update(
+        state="INTENT_STATE_REJECTED",
+        filled_quantity="0",
+        reason="insufficient_funds: Account has insufficient balance",
+    )
     orders[A] = orders[A][1:]
-    assert check(fills, intents, orders, expect_rejected="insufficient",
-                 rejects_sent=1).violations == []
+    assert (
+        check(fills, intents, orders, expect_rejected="insufficient", rejects_sent=1).violations
+        == []
+    )
     assert check(fills, intents, orders, expect_rejected="notional", rejects_sent=1).rejects == 1
     retried = check(fills, intents, orders, expect_rejected="insufficient", rejects_sent=2)
     assert retried.rejects == 1
@@ -136,16 +153,26 @@ def test_the_summary_says_which_fault_left_copies_skipped_and_why() -> None:
 
     quiet, slow = CATALOGUE[0], CATALOGUE[1]
     collector = Collector()
-    collector.add([
-        RunResult(backend="sqlite", plan=plan_run(1, quiet, shape()),
-                  outcomes=Counter({"filled": 6})),
-        RunResult(backend="sqlite", plan=plan_run(2, slow, shape()),
-                  outcomes=Counter({"filled": 3, "skipped (stale)": 2})),
-        RunResult(backend="sqlite", plan=plan_run(3, slow, shape()),
-                  outcomes=Counter({"skipped (stale)": 1, "canceled": 1})),
-    ])
+    collector.add(
+        [
+            RunResult(
+                backend="sqlite", plan=plan_run(1, quiet, shape()), outcomes=Counter({"filled": 6})
+            ),
+            RunResult(
+                backend="sqlite",
+                plan=plan_run(2, slow, shape()),
+                outcomes=Counter({"filled": 3, "skipped (stale)": 2}),
+            ),
+            RunResult(
+                backend="sqlite",
+                plan=plan_run(3, slow, shape()),
+                outcomes=Counter({"skipped (stale)": 1, "canceled": 1}),
+            ),
+        ]
+    )
     lines = collector.table()
     start = lines.index("copies not made, by fault (skips and rejects, each with its reason):")
-    assert [line.split() for line in lines[start + 1:]] == [
-        ["sqlite", *slow.name.split(), "skipped", "(stale)", "3"]]
+    assert [line.split() for line in lines[start + 1 :]] == [
+        ["sqlite", *slow.name.split(), "skipped", "(stale)", "3"]
+    ]
     assert "sqlite: 3 runs" in "\n".join(lines)

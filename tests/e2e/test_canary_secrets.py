@@ -33,7 +33,9 @@ async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-de
 async def metered_mesh(tmp_path):  # type: ignore[no-untyped-def]
     """A mesh whose services' metric pages are on known ports."""
     metrics = dict(zip(("broker", "engine", "sync", "recon"), _free_ports(4), strict=True))
-    env = {name: {**E2E_ENV.get(name, {}), "METRICS_PORT": str(port)} for name, port in metrics.items()}
+    env = {
+        name: {**E2E_ENV.get(name, {}), "METRICS_PORT": str(port)} for name, port in metrics.items()
+    }
     instance = Mesh(tmp_path / "mesh", ports=Ports.free(), component_env=env)
     instance.start()
     try:
@@ -50,28 +52,53 @@ async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) ->
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         binance = SimAdmin(session, mesh.venue_urls["binance"])
-        leader = await binance.create_account({"USDT": "100000"}, can_trade=True, can_withdraw=False)
-        follower = await binance.create_account({"USDT": "10000"}, can_trade=True, can_withdraw=False)
-        canaries = [token, leader["api_key"], leader["api_secret"], follower["api_key"], follower["api_secret"]]
+        leader = await binance.create_account(
+            {"USDT": "100000"}, can_trade=True, can_withdraw=False
+        )
+        follower = await binance.create_account(
+            {"USDT": "10000"}, can_trade=True, can_withdraw=False
+        )
+        canaries = [
+            token,
+            leader["api_key"],
+            leader["api_secret"],
+            follower["api_key"],
+            follower["api_secret"],
+        ]
         ids = []
         for keys in (leader, follower):
-            reply = await api.call("POST", "/exchanges", {
-                "exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"]})
+            reply = await api.call(
+                "POST",
+                "/exchanges",
+                {
+                    "exchange_name": "binance",
+                    "api_key": keys["api_key"],
+                    "api_secret": keys["api_secret"],
+                },
+            )
             shown.append(str(reply))
             ids.append(reply["exchange"]["exchange_id"])
         # Bad input carrying a secret: the error names the field, never echoes the value.
         wrong = "canary-" + secrets.token_hex(16)
         canaries.append(wrong)
-        for body in ({"exchange_name": "nowhere", "api_key": wrong, "api_secret": wrong},
-                     {"exchange_name": "binance", "api_key": follower["api_key"], "api_secret": wrong}):
+        for body in (
+            {"exchange_name": "nowhere", "api_key": wrong, "api_secret": wrong},
+            {"exchange_name": "binance", "api_key": follower["api_key"], "api_secret": wrong},
+        ):
             for path in ("/exchanges", "/test-broker"):
                 try:
                     shown.append(str(await api.call("POST", path, body)))
                 except ApiError as e:
                     shown.append(str(e))
-        config = await api.call("POST", "/start", {
-            "source_exchange_id": ids[0], "target_exchange_ids": [ids[1]],
-            "sync_settings": {"sync_interval": 1}})
+        config = await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": ids[0],
+                "target_exchange_ids": [ids[1]],
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
         exchange = leader_client(mesh.venue_urls["binance"], leader)
         try:
             await exchange.create_order("BTC/USDT", "market", "buy", 0.1)
@@ -88,8 +115,11 @@ async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) ->
             shown.append(await page.text())
     mesh.stop()
     found = []
-    kept = [p for p in pathlib.Path(mesh.data_dir).rglob("*")
-            if p.is_file() and p.name != "exchange_sim.log"]  # the venue's own log is the venue's
+    kept = [
+        p
+        for p in pathlib.Path(mesh.data_dir).rglob("*")
+        if p.is_file() and p.name != "exchange_sim.log"
+    ]  # the venue's own log is the venue's
     assert any(p.suffix == ".db" for p in kept) and any(p.suffix == ".log" for p in kept)
     for path in kept:
         data = path.read_bytes()

@@ -20,9 +20,16 @@ def _rfc3339(moment: datetime) -> str:
 
 async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], label: str):  # type: ignore[no-untyped-def]
     keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
-    reply = await api.call("POST", "/exchanges", {
-        "exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"],
-        "label": label})
+    reply = await api.call(
+        "POST",
+        "/exchanges",
+        {
+            "exchange_name": "binance",
+            "api_key": keys["api_key"],
+            "api_secret": keys["api_secret"],
+            "label": label,
+        },
+    )
     return reply["exchange"]["exchange_id"], keys
 
 
@@ -37,15 +44,24 @@ async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-de
 
 
 async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
-    mesh: Mesh, api: RestClient, binance: SimAdmin, session: aiohttp.ClientSession,
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
+    session: aiohttp.ClientSession,
 ) -> None:
     leader_id, leader_keys = await _register(api, binance, {"USDT": "100000"}, "leader")
     follower_id, follower_keys = await _register(api, binance, {"USDT": "10000"}, "follower")
     started = datetime.now(UTC) - timedelta(seconds=1)
-    config = await api.call("POST", "/start", {
-        "source_exchange_id": leader_id, "target_exchange_ids": [follower_id],
-        "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.01"},
-        "sync_settings": {"sync_interval": 1}})
+    config = await api.call(
+        "POST",
+        "/start",
+        {
+            "source_exchange_id": leader_id,
+            "target_exchange_ids": [follower_id],
+            "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.01"},
+            "sync_settings": {"sync_interval": 1},
+        },
+    )
     config_id = config["config_id"]
     assert config["status"] == "COPY_STATUS_ACTIVE"
 
@@ -78,9 +94,17 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
 
     stopped = await api.call("POST", "/stop", {"config_id": config_id})
     assert stopped["status"] == "COPY_STATUS_STOPPED"
-    report = (await api.call("POST", "/reconcile", {
-        "config_id": config_id, "start_time": _rfc3339(started),
-        "end_time": _rfc3339(datetime.now(UTC))}))["report"]
+    report = (
+        await api.call(
+            "POST",
+            "/reconcile",
+            {
+                "config_id": config_id,
+                "start_time": _rfc3339(started),
+                "end_time": _rfc3339(datetime.now(UTC)),
+            },
+        )
+    )["report"]
     assert report["total_count"] == 1
     assert report["matched_count"] == 1
     history = (await api.call("GET", f"/reconciliation-history/{config_id}"))["reports"]
@@ -88,16 +112,26 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
 
 
 async def test_another_user_cannot_see_or_stop_my_copy(
-    mesh: Mesh, api: RestClient, binance: SimAdmin, session: aiohttp.ClientSession,
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
+    session: aiohttp.ClientSession,
 ) -> None:
     leader_id, _ = await _register(api, binance, {"USDT": "1000"}, "leader")
     follower_id, _ = await _register(api, binance, {"USDT": "1000"}, "follower")
-    config_id = (await api.call("POST", "/start", {
-        "source_exchange_id": leader_id, "target_exchange_ids": [follower_id]}))["config_id"]
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {"source_exchange_id": leader_id, "target_exchange_ids": [follower_id]},
+        )
+    )["config_id"]
     mallory = RestClient(session, mesh.gateway_url, await create_user(mesh, "mallory"))
-    for method, path, body in [("GET", f"/status/{config_id}", None),
-                               ("POST", "/stop", {"config_id": config_id}),
-                               ("GET", f"/orders/{config_id}", None)]:
+    for method, path, body in [
+        ("GET", f"/status/{config_id}", None),
+        ("POST", "/stop", {"config_id": config_id}),
+        ("GET", f"/orders/{config_id}", None),
+    ]:
         try:
             await mallory.call(method, path, body)
         except ApiError as e:
@@ -105,4 +139,6 @@ async def test_another_user_cannot_see_or_stop_my_copy(
         else:
             raise AssertionError(f"{path} answered another user's config")
     assert (await mallory.call("GET", "/configs")).get("configs", []) == []
-    assert (await api.call("GET", f"/status/{config_id}"))["config"]["status"] == "COPY_STATUS_ACTIVE"
+    assert (await api.call("GET", f"/status/{config_id}"))["config"][
+        "status"
+    ] == "COPY_STATUS_ACTIVE"

@@ -19,28 +19,45 @@ from meshctl.launcher import Mesh
 TRADES = 18
 
 
-async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str]) -> tuple[str, dict[str, str]]:
+async def _register(
+    api: RestClient, sim: SimAdmin, balances: dict[str, str]
+) -> tuple[str, dict[str, str]]:
     keys = await sim.create_account(balances)
-    reply = await api.call("POST", "/exchanges", {
-        "exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"]})
+    reply = await api.call(
+        "POST",
+        "/exchanges",
+        {"exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"]},
+    )
     return reply["exchange"]["exchange_id"], keys
 
 
 async def test_every_leader_fill_is_copied_once_through_drops_closes_and_a_broker_restart(
-    mesh: Mesh, api: RestClient, binance: SimAdmin,
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
 ) -> None:
     leader_id, leader_keys = await _register(api, binance, {"USDT": "1000000"})
     follower_id, follower_keys = await _register(api, binance, {"USDT": "100000"})
-    config_id = (await api.call("POST", "/start", {
-        "source_exchange_id": leader_id, "target_exchange_ids": [follower_id],
-        "sync_settings": {"sync_interval": 1, "enable_websocket": True}}))["config_id"]
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [follower_id],
+                "sync_settings": {"sync_interval": 1, "enable_websocket": True},
+            },
+        )
+    )["config_id"]
     await binance._call("POST", "streams", {"drop_fraction": 0.1, "seed": 11})
 
     exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
     try:
         for index in range(TRADES):
             if index == TRADES // 3:
-                closed = await binance._call("POST", "streams/close", {"reason": "subscription expired"})
+                closed = await binance._call(
+                    "POST", "streams/close", {"reason": "subscription expired"}
+                )
                 assert closed["closed"] >= 1
             if index == 2 * TRADES // 3:
                 mesh.kill("broker")
@@ -58,9 +75,14 @@ async def test_every_leader_fill_is_copied_once_through_drops_closes_and_a_broke
             i["state"] == "INTENT_STATE_FILLED" for i in intents
         ):
             break
-        unfinished = [(i["sequence"], i["state"], i.get("reason", "")) for i in intents
-                      if i["state"] != "INTENT_STATE_FILLED"]
-        assert time.monotonic() < deadline, f"{len(intents)} copies after 60 s; unfinished {unfinished}"
+        unfinished = [
+            (i["sequence"], i["state"], i.get("reason", ""))
+            for i in intents
+            if i["state"] != "INTENT_STATE_FILLED"
+        ]
+        assert time.monotonic() < deadline, (
+            f"{len(intents)} copies after 60 s; unfinished {unfinished}"
+        )
         await asyncio.sleep(0.2)
     await asyncio.sleep(2.5)  # two more backfills must not copy anything again
 
@@ -70,7 +92,9 @@ async def test_every_leader_fill_is_copied_once_through_drops_closes_and_a_broke
     dropped = (await binance._call("GET", "streams"))["dropped"]
     assert dropped >= 1, "the fault did not drop any stream event"
     assert len(leader_trades) == TRADES
-    assert sorted(i["signal_id"] for i in intents) == sorted(str(t["trade_id"]) for t in leader_trades)
+    assert sorted(i["signal_id"] for i in intents) == sorted(
+        str(t["trade_id"]) for t in leader_trades
+    )
     assert sorted(int(i["sequence"]) for i in intents) == list(range(1, TRADES + 1))
     assert len(follower_orders) == TRADES
     assert len({o["client_order_id"] for o in follower_orders}) == TRADES
@@ -80,13 +104,23 @@ async def test_every_leader_fill_is_copied_once_through_drops_closes_and_a_broke
 
 
 async def test_polling_only_at_one_second_copies_every_fill_once(
-    mesh: Mesh, api: RestClient, binance: SimAdmin,
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
 ) -> None:
     leader_id, leader_keys = await _register(api, binance, {"USDT": "1000000"})
     follower_id, follower_keys = await _register(api, binance, {"USDT": "100000"})
-    config_id = (await api.call("POST", "/start", {
-        "source_exchange_id": leader_id, "target_exchange_ids": [follower_id],
-        "sync_settings": {"sync_interval": 1, "enable_websocket": False}}))["config_id"]
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [follower_id],
+                "sync_settings": {"sync_interval": 1, "enable_websocket": False},
+            },
+        )
+    )["config_id"]
     exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
     try:
         for _ in range(4):
@@ -104,7 +138,9 @@ async def test_polling_only_at_one_second_copies_every_fill_once(
 
 
 async def test_a_sync_interval_out_of_range_is_refused_naming_the_field(
-    mesh: Mesh, api: RestClient, binance: SimAdmin,
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
 ) -> None:
     from meshctl.api import ApiError
 
@@ -112,9 +148,15 @@ async def test_a_sync_interval_out_of_range_is_refused_naming_the_field(
     follower_id, _ = await _register(api, binance, {"USDT": "1000"})
     for interval in (3601, -1):
         try:
-            await api.call("POST", "/start", {
-                "source_exchange_id": leader_id, "target_exchange_ids": [follower_id],
-                "sync_settings": {"sync_interval": interval}})
+            await api.call(
+                "POST",
+                "/start",
+                {
+                    "source_exchange_id": leader_id,
+                    "target_exchange_ids": [follower_id],
+                    "sync_settings": {"sync_interval": interval},
+                },
+            )
         except ApiError as e:
             assert e.status == 400
             assert "sync_settings.sync_interval" in str(e.body)

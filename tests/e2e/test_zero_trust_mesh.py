@@ -12,13 +12,13 @@ import ssl
 import aiohttp
 import grpc
 import pytest
+from google.type import decimal_pb2
+
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
-from google.type import decimal_pb2
-
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import create_user
 from meshctl.launcher import Mesh, Ports, tls_settings
@@ -39,17 +39,27 @@ async def _code(channel: grpc.aio.Channel, call) -> grpc.StatusCode:  # type: ig
 
 
 async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_call(
-    mesh: Mesh, api: RestClient, binance: SimAdmin, tmp_path,  # type: ignore[no-untyped-def]
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
+    tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     keys = await binance.create_account({"USDT": "10000"}, can_trade=True, can_withdraw=False)
-    registered = await api.call("POST", "/exchanges", {
-        "exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"]})
+    registered = await api.call(
+        "POST",
+        "/exchanges",
+        {"exchange_name": "binance", "api_key": keys["api_key"], "api_secret": keys["api_secret"]},
+    )
     exchange_id = registered["exchange"]["exchange_id"]
     owner = registered["exchange"].get("user_id", "")
     order = pb.PlaceOrderRequest(
-        exchange_id=exchange_id, client_order_id=CID, symbol="BTC/USDT",
-        side=types_pb2.ORDER_SIDE_BUY, type=types_pb2.ORDER_TYPE_MARKET,
-        quantity=decimal_pb2.Decimal(value="0.01"))
+        exchange_id=exchange_id,
+        client_order_id=CID,
+        symbol="BTC/USDT",
+        side=types_pb2.ORDER_SIDE_BUY,
+        type=types_pb2.ORDER_TYPE_MARKET,
+        quantity=decimal_pb2.Decimal(value="0.01"),
+    )
     forged = ((USER_HEADER, owner or "any-user"),)
     broker = f"127.0.0.1:{mesh.ports.broker}"
     engine = f"127.0.0.1:{mesh.ports.engine}"
@@ -58,10 +68,14 @@ async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_cal
         return pb_grpc.BrokerServiceStub(channel).PlaceOrder(order, metadata=forged, timeout=5)
 
     def list_accounts(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
-        return pb_grpc.BrokerServiceStub(channel).ListExchanges(pb.ListExchangesRequest(), metadata=forged, timeout=5)
+        return pb_grpc.BrokerServiceStub(channel).ListExchanges(
+            pb.ListExchangesRequest(), metadata=forged, timeout=5
+        )
 
     def list_configs(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
-        return engine_grpc.EngineServiceStub(channel).ListConfigs(engine_pb.ListConfigsRequest(), metadata=forged, timeout=5)
+        return engine_grpc.EngineServiceStub(channel).ListConfigs(
+            engine_pb.ListConfigsRequest(), metadata=forged, timeout=5
+        )
 
     own_ca = tmp_path / "attacker"
     pki.ensure_mesh_credentials(own_ca)
@@ -71,8 +85,12 @@ async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_cal
         assert await _code(grpc.aio.insecure_channel(address), call) == grpc.StatusCode.UNAVAILABLE
         # Its own CA, even naming itself "engine": the mesh never issued that certificate.
         foreign = grpc.ssl_channel_credentials(
-            mesh_ca, attacker.key.read_bytes(), attacker.cert.read_bytes())
-        assert await _code(grpc.aio.secure_channel(address, foreign), call) == grpc.StatusCode.UNAVAILABLE
+            mesh_ca, attacker.key.read_bytes(), attacker.cert.read_bytes()
+        )
+        assert (
+            await _code(grpc.aio.secure_channel(address, foreign), call)
+            == grpc.StatusCode.UNAVAILABLE
+        )
         # The operator's certificate is the mesh's, yet no table lets it act for a user or trade.
         operator = clients.channel(address, tls=tls_settings(mesh.data_dir, "operator"))
         assert await _code(operator, call) == grpc.StatusCode.PERMISSION_DENIED

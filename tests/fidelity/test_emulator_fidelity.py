@@ -107,9 +107,7 @@ def differences(
             extra = [key for key in emulated if key not in real]
             found += [f"{path}.{key}: not in the real answer" for key in extra]
     elif isinstance(real, list) and real and emulated:
-        found += differences(
-            real[0], emulated[0], f"{path}[0]", strict_keys=strict_keys, wire=wire
-        )
+        found += differences(real[0], emulated[0], f"{path}[0]", strict_keys=strict_keys, wire=wire)
     elif isinstance(real, list) and real and not emulated:
         found.append(f"{path}: empty list, the real venue's has items")
     return found

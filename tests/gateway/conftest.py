@@ -47,8 +47,14 @@ class Harness:
     free_token: str
 
     async def call(
-        self, method: str, path: str, *, token: str | None = "pro", json: Any = None,
-        data: str | bytes | None = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = "pro",
+        json: Any = None,
+        data: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any, Any]:
         """Send one request; return (status, JSON body, response headers)."""
         sent = dict(headers or {})
@@ -66,8 +72,13 @@ class Harness:
 @pytest.fixture
 def settings() -> Settings:
     """Settings for a test gateway: a loose rate limit, a short deadline."""
-    return Settings(port=0, timeout_ms=2_000, rate_limit_per_second=1000, rate_limit_burst=1000,
-                    **gateway_trust())
+    return Settings(
+        port=0,
+        timeout_ms=2_000,
+        rate_limit_per_second=1000,
+        rate_limit_burst=1000,
+        **gateway_trust(),
+    )
 
 
 @pytest.fixture
@@ -83,7 +94,8 @@ HarnessFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_harness(
-    backend: tuple[Recorder, Any], settings: Settings,
+    backend: tuple[Recorder, Any],
+    settings: Settings,
 ) -> AsyncIterator[HarnessFactory]:
     """Build a harness (optionally with other settings); everything is closed at the end."""
     recorder, channel = backend
@@ -94,8 +106,10 @@ async def make_harness(
         services = [*default_services(), RULES_SERVICE]
         clock = MonotonicFake()
         deps = GatewayDeps(
-            database=database, channels={s.full_name: channel for s in services},
-            services=services, clock=clock,
+            database=database,
+            channels={s.full_name: channel for s in services},
+            services=services,
+            clock=clock,
         )
         app = build_app(replace(settings, **overrides), deps)
         client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -115,4 +129,3 @@ async def make_harness(
 async def harness(make_harness: HarnessFactory) -> Harness:
     """A gateway over the fake backends with a pro user (alice) and a free user (bob)."""
     return await make_harness()
-

@@ -13,15 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
-from copytrade.broker.v1 import broker_service_pb2 as broker_pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-from copytrade.common.v1 import types_pb2
-from copytrade.engine.v1 import engine_service_pb2 as engine_pb
-from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
-from copytrade.recon.v1 import recon_service_pb2 as recon_pb
-from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
-from copytrade.sync.v1 import sync_service_pb2 as sync_pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
 from google.api import annotations_pb2  # noqa: F401 - registers google.api.http for text_format
 from google.protobuf import (  # noqa: F401 - dependencies of the file
     descriptor,
@@ -34,6 +25,15 @@ from google.protobuf import (  # noqa: F401 - dependencies of the file
 )
 from google.type import decimal_pb2
 
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
+from copytrade.common.v1 import types_pb2
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
+from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
+from copytrade.recon.v1 import recon_service_pb2 as recon_pb
+from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
+from copytrade.sync.v1 import sync_service_pb2 as sync_pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
 from meshkit.codec import decimal_to_proto, timestamp_to_proto
 from meshkit.server import Registration
 
@@ -84,8 +84,11 @@ WHEN = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 def copy_config(config_id: str, request: Any | None = None) -> engine_pb.CopyConfig:
     """Return a config echoing the limits and settings of a request."""
     config = engine_pb.CopyConfig(
-        config_id=config_id, status=engine_pb.COPY_STATUS_ACTIVE, is_active=True,
-        target_exchange_ids=["t-1"], create_time=timestamp_to_proto(WHEN),
+        config_id=config_id,
+        status=engine_pb.COPY_STATUS_ACTIVE,
+        is_active=True,
+        target_exchange_ids=["t-1"],
+        create_time=timestamp_to_proto(WHEN),
     )
     if request is not None:
         config.risk_limits.CopyFrom(request.risk_limits)
@@ -103,14 +106,16 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
     async def StartCopy(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("StartCopy", request, context)
         return engine_pb.StartCopyResponse(
-            config_id="c-1", status=engine_pb.COPY_STATUS_ACTIVE,
+            config_id="c-1",
+            status=engine_pb.COPY_STATUS_ACTIVE,
             config=copy_config("c-1", request),
         )
 
     async def StopCopy(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("StopCopy", request, context)
         return engine_pb.StopCopyResponse(
-            config_id=request.config_id, status=engine_pb.COPY_STATUS_STOPPED,
+            config_id=request.config_id,
+            status=engine_pb.COPY_STATUS_STOPPED,
         )
 
     async def UpdateConfig(self, request, context):  # type: ignore[no-untyped-def]
@@ -120,11 +125,16 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
     async def GetCopyStatus(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("GetCopyStatus", request, context)
         order = engine_pb.CopiedOrder(
-            intent_id="i-1", config_id=request.config_id, symbol="BTC/USDT",
-            side=types_pb2.ORDER_SIDE_BUY, state=engine_pb.INTENT_STATE_FILLED,
-            quantity=decimal_to_proto(Decimal("0.01")), price=decimal_to_proto(Decimal("50000.10")),
+            intent_id="i-1",
+            config_id=request.config_id,
+            symbol="BTC/USDT",
+            side=types_pb2.ORDER_SIDE_BUY,
+            state=engine_pb.INTENT_STATE_FILLED,
+            quantity=decimal_to_proto(Decimal("0.01")),
+            price=decimal_to_proto(Decimal("50000.10")),
             leader_quantity=decimal_pb2.Decimal(value="0.30000000000000000001"),
-            latency_ms=12.5, create_time=timestamp_to_proto(WHEN),
+            latency_ms=12.5,
+            create_time=timestamp_to_proto(WHEN),
         )
         return engine_pb.GetCopyStatusResponse(
             config=copy_config(request.config_id),
@@ -153,9 +163,11 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
     async def ListSupportedExchanges(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("ListSupportedExchanges", request, context)
         market = broker_pb.Market(symbol="BTC/USDT", min_notional=decimal_to_proto(Decimal("5")))
-        return broker_pb.ListSupportedExchangesResponse(exchanges=[
-            broker_pb.SupportedExchange(exchange_name="binance", markets=[market]),
-        ])
+        return broker_pb.ListSupportedExchangesResponse(
+            exchanges=[
+                broker_pb.SupportedExchange(exchange_name="binance", markets=[market]),
+            ]
+        )
 
     async def ListExchanges(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("ListExchanges", request, context)
@@ -175,7 +187,8 @@ class FakeSync(sync_grpc.SyncServiceServicer):
     async def PublishSignals(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("PublishSignals", request, context)
         return sync_pb.PublishSignalsResponse(
-            sequences=list(range(1, len(request.signals) + 1)), accepted=len(request.signals),
+            sequences=list(range(1, len(request.signals) + 1)),
+            accepted=len(request.signals),
         )
 
 
@@ -188,13 +201,18 @@ class FakeRecon(recon_grpc.ReconServiceServicer):
     async def Reconcile(self, request, context):  # type: ignore[no-untyped-def]
         await self.recorder.record("Reconcile", request, context)
         report = recon_pb.Reconciliation(
-            reconciliation_id="r-1", config_id=request.config_id, start_time=request.start_time,
-            end_time=request.end_time, total_count=1, matched_count=1,
+            reconciliation_id="r-1",
+            config_id=request.config_id,
+            start_time=request.start_time,
+            end_time=request.end_time,
+            total_count=1,
+            matched_count=1,
         )
         return recon_pb.ReconcileResponse(report=report)
 
 
 # ---------------------------------------------------------------------- the rules service
+
 
 def _field(name: str, number: int, kind: str, *, repeated: bool = False, extra: str = "") -> str:
     label = "LABEL_REPEATED" if repeated else "LABEL_OPTIONAL"
@@ -214,62 +232,64 @@ def _method(name: str, rule: str = "") -> str:
 
 
 _DECIMAL = ".google.type.Decimal"
-RULES_PROTO = "\n".join([
-    'name: "gatewaytest/v1/rules.proto" package: "gatewaytest.v1" syntax: "proto3"',
-    'dependency: "google/api/annotations.proto" dependency: "google/type/decimal.proto"',
-    'dependency: "google/protobuf/field_mask.proto"',
-    'dependency: "google/protobuf/timestamp.proto"',
-    'enum_type { name: "Color" value { name: "COLOR_UNSPECIFIED" number: 0 }',
-    '  value { name: "COLOR_RED" number: 1 } }',
-    'message_type { name: "Inner"',
-    _field("sub", 1, "TYPE_STRING"),
-    _field("amount", 2, _DECIMAL),
-    _field("big", 3, "TYPE_INT64"),
-    "}",
-    'message_type { name: "Item"',
-    _field("name", 1, "TYPE_STRING"),
-    _field("price", 2, _DECIMAL),
-    _field("inner", 3, ".gatewaytest.v1.Inner"),
-    _field("levels", 4, _DECIMAL, repeated=True),
-    _field("prices", 5, ".gatewaytest.v1.Item.PricesEntry", repeated=True),
-    _field("display_name", 6, "TYPE_STRING", extra='json_name: "displayName"'),
-    'nested_type { name: "PricesEntry"',
-    _field("key", 1, "TYPE_STRING"),
-    _field("value", 2, _DECIMAL),
-    "options { map_entry: true } }",
-    "}",
-    'message_type { name: "EchoRequest"',
-    _field("name", 1, "TYPE_STRING"),
-    _field("inner", 2, ".gatewaytest.v1.Inner"),
-    _field("count", 3, "TYPE_INT32"),
-    _field("flag", 4, "TYPE_BOOL"),
-    _field("tags", 5, "TYPE_STRING", repeated=True),
-    _field("color", 6, "Color"),
-    _field("item", 7, ".gatewaytest.v1.Item"),
-    _field("price", 8, _DECIMAL),
-    _field("when", 9, ".google.protobuf.Timestamp"),
-    _field("update_mask", 10, ".google.protobuf.FieldMask"),
-    _field("ratio", 11, "TYPE_DOUBLE"),
-    "}",
-    'message_type { name: "EchoResponse"',
-    _field("request", 1, ".gatewaytest.v1.EchoRequest"),
-    _field("item", 2, ".gatewaytest.v1.Item"),
-    _field("names", 3, "TYPE_STRING", repeated=True),
-    "}",
-    'service { name: "RulesService"',
-    _method("GetThing", 'get: "/v1/things/{name}"'),
-    _method("DeleteThing", 'delete: "/v1/things/{name}"'),
-    _method("CancelThing", 'post: "/v1/things/{name}:cancel" body: "*"'),
-    _method("GetNested", 'get: "/v1/nested/{inner.sub}/{inner.big}"'),
-    _method("GetShelf", 'get: "/v1/{name=shelves/*}"'),
-    _method("GetFile", 'get: "/v1/files/{name=**}"'),
-    _method("PutItem", 'put: "/v1/items/{name}" body: "item"'),
-    _method("GetItem", 'get: "/v1/items/{name}" response_body: "item"'),
-    _method("PatchItem", 'patch: "/v1/items/{name}" body: "item"'),
-    _method("GetCount", 'get: "/v1/counts/{count}"'),
-    _method("Hidden"),
-    "}",
-])
+RULES_PROTO = "\n".join(
+    [
+        'name: "gatewaytest/v1/rules.proto" package: "gatewaytest.v1" syntax: "proto3"',
+        'dependency: "google/api/annotations.proto" dependency: "google/type/decimal.proto"',
+        'dependency: "google/protobuf/field_mask.proto"',
+        'dependency: "google/protobuf/timestamp.proto"',
+        'enum_type { name: "Color" value { name: "COLOR_UNSPECIFIED" number: 0 }',
+        '  value { name: "COLOR_RED" number: 1 } }',
+        'message_type { name: "Inner"',
+        _field("sub", 1, "TYPE_STRING"),
+        _field("amount", 2, _DECIMAL),
+        _field("big", 3, "TYPE_INT64"),
+        "}",
+        'message_type { name: "Item"',
+        _field("name", 1, "TYPE_STRING"),
+        _field("price", 2, _DECIMAL),
+        _field("inner", 3, ".gatewaytest.v1.Inner"),
+        _field("levels", 4, _DECIMAL, repeated=True),
+        _field("prices", 5, ".gatewaytest.v1.Item.PricesEntry", repeated=True),
+        _field("display_name", 6, "TYPE_STRING", extra='json_name: "displayName"'),
+        'nested_type { name: "PricesEntry"',
+        _field("key", 1, "TYPE_STRING"),
+        _field("value", 2, _DECIMAL),
+        "options { map_entry: true } }",
+        "}",
+        'message_type { name: "EchoRequest"',
+        _field("name", 1, "TYPE_STRING"),
+        _field("inner", 2, ".gatewaytest.v1.Inner"),
+        _field("count", 3, "TYPE_INT32"),
+        _field("flag", 4, "TYPE_BOOL"),
+        _field("tags", 5, "TYPE_STRING", repeated=True),
+        _field("color", 6, "Color"),
+        _field("item", 7, ".gatewaytest.v1.Item"),
+        _field("price", 8, _DECIMAL),
+        _field("when", 9, ".google.protobuf.Timestamp"),
+        _field("update_mask", 10, ".google.protobuf.FieldMask"),
+        _field("ratio", 11, "TYPE_DOUBLE"),
+        "}",
+        'message_type { name: "EchoResponse"',
+        _field("request", 1, ".gatewaytest.v1.EchoRequest"),
+        _field("item", 2, ".gatewaytest.v1.Item"),
+        _field("names", 3, "TYPE_STRING", repeated=True),
+        "}",
+        'service { name: "RulesService"',
+        _method("GetThing", 'get: "/v1/things/{name}"'),
+        _method("DeleteThing", 'delete: "/v1/things/{name}"'),
+        _method("CancelThing", 'post: "/v1/things/{name}:cancel" body: "*"'),
+        _method("GetNested", 'get: "/v1/nested/{inner.sub}/{inner.big}"'),
+        _method("GetShelf", 'get: "/v1/{name=shelves/*}"'),
+        _method("GetFile", 'get: "/v1/files/{name=**}"'),
+        _method("PutItem", 'put: "/v1/items/{name}" body: "item"'),
+        _method("GetItem", 'get: "/v1/items/{name}" response_body: "item"'),
+        _method("PatchItem", 'patch: "/v1/items/{name}" body: "item"'),
+        _method("GetCount", 'get: "/v1/counts/{count}"'),
+        _method("Hidden"),
+        "}",
+    ]
+)
 
 
 def add_file(text: str) -> descriptor.FileDescriptor:
@@ -288,8 +308,11 @@ def rules_registration(recorder: Recorder) -> Registration:
     """Serve ``RulesService`` generically: every method records and echoes its request."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in RULES_SERVICE.methods:
+
         async def behavior(
-            request: Any, context: grpc.aio.ServicerContext, name: str = method.name,
+            request: Any,
+            context: grpc.aio.ServicerContext,
+            name: str = method.name,
         ) -> Any:
             await recorder.record(name, request, context)
             item = type(request.item)()
@@ -302,26 +325,40 @@ def rules_registration(recorder: Recorder) -> Registration:
             return EchoResponse(request=request, item=item, names=["a", "b"])
 
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            behavior, request_deserializer=EchoRequest.FromString,
+            behavior,
+            request_deserializer=EchoRequest.FromString,
             response_serializer=lambda message: message.SerializeToString(),
         )
     generic = grpc.method_handlers_generic_handler(RULES_SERVICE.full_name, handlers)
     return Registration(
         add=lambda _servicer, server: server.add_generic_rpc_handlers((generic,)),
-        servicer=None, full_name=RULES_SERVICE.full_name,
+        servicer=None,
+        full_name=RULES_SERVICE.full_name,
     )
 
 
 def registrations(recorder: Recorder) -> list[Registration]:
     """Return the four fake services and the rules service, all recording into ``recorder``."""
     return [
-        Registration(broker_grpc.add_BrokerServiceServicer_to_server, FakeBroker(recorder),
-                     broker_pb.DESCRIPTOR.services_by_name["BrokerService"].full_name),
-        Registration(engine_grpc.add_EngineServiceServicer_to_server, FakeEngine(recorder),
-                     engine_pb.DESCRIPTOR.services_by_name["EngineService"].full_name),
-        Registration(sync_grpc.add_SyncServiceServicer_to_server, FakeSync(recorder),
-                     sync_pb.DESCRIPTOR.services_by_name["SyncService"].full_name),
-        Registration(recon_grpc.add_ReconServiceServicer_to_server, FakeRecon(recorder),
-                     recon_pb.DESCRIPTOR.services_by_name["ReconService"].full_name),
+        Registration(
+            broker_grpc.add_BrokerServiceServicer_to_server,
+            FakeBroker(recorder),
+            broker_pb.DESCRIPTOR.services_by_name["BrokerService"].full_name,
+        ),
+        Registration(
+            engine_grpc.add_EngineServiceServicer_to_server,
+            FakeEngine(recorder),
+            engine_pb.DESCRIPTOR.services_by_name["EngineService"].full_name,
+        ),
+        Registration(
+            sync_grpc.add_SyncServiceServicer_to_server,
+            FakeSync(recorder),
+            sync_pb.DESCRIPTOR.services_by_name["SyncService"].full_name,
+        ),
+        Registration(
+            recon_grpc.add_ReconServiceServicer_to_server,
+            FakeRecon(recorder),
+            recon_pb.DESCRIPTOR.services_by_name["ReconService"].full_name,
+        ),
         rules_registration(recorder),
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
@@ -15,7 +16,6 @@ from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
 from copytrade.recon.v1 import recon_service_pb2 as recon_pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
-
 from meshkit.codec import timestamp_to_proto, utcnow
 from meshkit.identity import require_user
 from meshkit.server import Registration
@@ -36,17 +36,29 @@ class _Chain:
         self.entries: list[types_pb2.AuditEntry] = []
 
     def add(self, owner: str, action: str) -> None:
-        self.entries.append(types_pb2.AuditEntry(
-            seq=len(self.entries) + 1, time=timestamp_to_proto(utcnow()), actor=f"user:{owner}",
-            owner_user_id=owner, object_type="thing", object_id=f"{self.name}-{action}",
-            action=action, before_json="null", after_json='{"status": "ACTIVE"}',
-            prev_hash="0" * 64, hash=f"{len(self.entries):064d}",
-        ))
+        self.entries.append(
+            types_pb2.AuditEntry(
+                seq=len(self.entries) + 1,
+                time=timestamp_to_proto(utcnow()),
+                actor=f"user:{owner}",
+                owner_user_id=owner,
+                object_type="thing",
+                object_id=f"{self.name}-{action}",
+                action=action,
+                before_json="null",
+                after_json='{"status": "ACTIVE"}',
+                prev_hash="0" * 64,
+                hash=f"{len(self.entries):064d}",
+            )
+        )
 
     async def ListAuditEntries(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         user = require_user(context)
-        mine = [e for e in reversed(self.entries) if e.owner_user_id == user
-                and (request.before_seq == 0 or e.seq < request.before_seq)]
+        mine = [
+            e
+            for e in reversed(self.entries)
+            if e.owner_user_id == user and (request.before_seq == 0 or e.seq < request.before_seq)
+        ]
         return self.response_class(entries=mine[: request.page_size or 50])
 
 
@@ -78,12 +90,21 @@ async def backend() -> AsyncIterator[tuple[Recorder, Any]]:
     for chain in CHAINS.values():
         chain.entries.clear()
     registrations = [
-        Registration(broker_grpc.add_BrokerServiceServicer_to_server, _Broker(CHAINS["broker"]),
-                     "copytrade.broker.v1.BrokerService"),
-        Registration(engine_grpc.add_EngineServiceServicer_to_server, _Engine(CHAINS["engine"]),
-                     "copytrade.engine.v1.EngineService"),
-        Registration(recon_grpc.add_ReconServiceServicer_to_server, _Recon(CHAINS["recon"]),
-                     "copytrade.recon.v1.ReconService"),
+        Registration(
+            broker_grpc.add_BrokerServiceServicer_to_server,
+            _Broker(CHAINS["broker"]),
+            "copytrade.broker.v1.BrokerService",
+        ),
+        Registration(
+            engine_grpc.add_EngineServiceServicer_to_server,
+            _Engine(CHAINS["engine"]),
+            "copytrade.engine.v1.EngineService",
+        ),
+        Registration(
+            recon_grpc.add_ReconServiceServicer_to_server,
+            _Recon(CHAINS["recon"]),
+            "copytrade.recon.v1.ReconService",
+        ),
     ]
     async with inprocess_server(registrations) as (_running, channel):
         yield Recorder(), channel
@@ -106,10 +127,17 @@ async def test_audit_returns_only_the_callers_entries_of_every_service(harness: 
     assert status == 200, body
     entries = body["entries"]
     assert {e["owner_user_id"] for e in entries} == {harness.pro_user_id}
-    assert sorted((e["service"], e["action"]) for e in entries) == sorted([
-        ("broker", "register"), ("broker", "delete"), ("engine", "start"), ("engine", "pause"),
-        ("engine", "resume"), ("recon", "reconcile"), ("gateway", "add"),
-    ])
+    assert sorted((e["service"], e["action"]) for e in entries) == sorted(
+        [
+            ("broker", "register"),
+            ("broker", "delete"),
+            ("engine", "start"),
+            ("engine", "pause"),
+            ("engine", "resume"),
+            ("recon", "reconcile"),
+            ("gateway", "add"),
+        ]
+    )
     assert "next_page_token" not in body
     times = [e["time"] for e in entries]
     assert times == sorted(times, reverse=True)
@@ -148,12 +176,18 @@ async def test_another_users_trail_is_theirs_alone(harness: Harness) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("?page_size=-1", "page_size"), ("?page_size=x", "page_size"),
-     ("?page_size=201", "page_size"), ("?page_token=garbage!", "page_token"),
-     ("?page_token=eyJldmlsIjozfQ", "page_token")],
+    [
+        ("?page_size=-1", "page_size"),
+        ("?page_size=x", "page_size"),
+        ("?page_size=201", "page_size"),
+        ("?page_token=garbage!", "page_token"),
+        ("?page_token=eyJldmlsIjozfQ", "page_token"),
+    ],
 )
 async def test_bad_paging_is_a_400_naming_the_field(
-    harness: Harness, query: str, field: str,
+    harness: Harness,
+    query: str,
+    field: str,
 ) -> None:
     status, body, _ = await harness.call("GET", AUDIT + query)
     assert status == 400

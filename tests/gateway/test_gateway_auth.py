@@ -12,15 +12,28 @@ from meshkit.testing import TEST_VERIFIER
 from tests.gateway.conftest import API, Harness
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearer " + "x" * 300,
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer a b",
+        "Bearer " + "x" * 300,
+    ],
+)
 async def test_missing_or_malformed_authorization_is_401_with_challenge(
-    harness: Harness, authorization: str | None,
+    harness: Harness,
+    authorization: str | None,
 ) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     status, body, response_headers = await harness.call(
-        "GET", f"{API}/configs", token=None, headers=headers,
+        "GET",
+        f"{API}/configs",
+        token=None,
+        headers=headers,
     )
     assert status == 401
     assert body["code"] == 16
@@ -30,7 +43,9 @@ async def test_missing_or_malformed_authorization_is_401_with_challenge(
 
 async def test_unknown_token_is_401_invalid_token(harness: Harness) -> None:
     status, body, headers = await harness.call(
-        "GET", f"{API}/configs", token="Bearer ct_not-a-token",
+        "GET",
+        f"{API}/configs",
+        token="Bearer ct_not-a-token",
     )
     assert status == 401
     assert 'error="invalid_token"' in headers["WWW-Authenticate"]
@@ -57,15 +72,19 @@ async def test_bearer_scheme_is_case_insensitive(harness: Harness) -> None:
 async def test_user_id_comes_from_the_token_and_client_copies_are_stripped(
     harness: Harness,
 ) -> None:
-    status, _, _ = await harness.call("GET", f"{API}/configs", headers={
-        "X-Copytrade-User-Id": "mallory",
-        "Grpc-Metadata-X-Copytrade-User-Id": "mallory",
-        "Grpc-Metadata-x-copytrade-anything": "mallory",
-        "Grpc-Metadata-Trace-Tag": "t-1",
-        "Grpc-Metadata-Grpc-Timeout": "1S",
-        "X-Request-Id": "req-42",
-        "X-Other-Header": "not forwarded",
-    })
+    status, _, _ = await harness.call(
+        "GET",
+        f"{API}/configs",
+        headers={
+            "X-Copytrade-User-Id": "mallory",
+            "Grpc-Metadata-X-Copytrade-User-Id": "mallory",
+            "Grpc-Metadata-x-copytrade-anything": "mallory",
+            "Grpc-Metadata-Trace-Tag": "t-1",
+            "Grpc-Metadata-Grpc-Timeout": "1S",
+            "X-Request-Id": "req-42",
+            "X-Other-Header": "not forwarded",
+        },
+    )
     assert status == 200
     call = harness.recorder.last("ListConfigs")
     # The user travels only as an assertion signed by the gateway, for the token's user and plan.
@@ -85,21 +104,29 @@ async def test_response_carries_the_request_id(harness: Harness) -> None:
     _, _, headers = await harness.call("GET", f"{API}/configs", headers={"X-Request-Id": "abc-1"})
     assert headers["X-Request-Id"] == "abc-1"
     _, _, headers = await harness.call(
-        "GET", f"{API}/configs", headers={"X-Request-Id": "bad id\u00e9"},
+        "GET",
+        f"{API}/configs",
+        headers={"X-Request-Id": "bad id\u00e9"},
     )
     assert headers["X-Request-Id"] != "bad id\u00e9" and len(headers["X-Request-Id"]) == 32
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("POST", "/start", {"source_exchange_id": "e"}),
-    ("GET", "/configs", None),
-    ("GET", "/status/c-1", None),
-    ("POST", "/exchanges", {"exchange_name": "binance"}),
-    ("POST", "/reconcile", {"config_id": "c-1"}),
-    ("POST", "/backtests", {"name": "s"}),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("POST", "/start", {"source_exchange_id": "e"}),
+        ("GET", "/configs", None),
+        ("GET", "/status/c-1", None),
+        ("POST", "/exchanges", {"exchange_name": "binance"}),
+        ("POST", "/reconcile", {"config_id": "c-1"}),
+        ("POST", "/backtests", {"name": "s"}),
+    ],
+)
 async def test_free_plan_gets_403_on_copy_trading_endpoints(
-    harness: Harness, method: str, path: str, body: dict | None,
+    harness: Harness,
+    method: str,
+    path: str,
+    body: dict | None,
 ) -> None:
     status, reply, _ = await harness.call(method, f"{API}{path}", token="free", json=body)
     assert status == 403
@@ -157,18 +184,22 @@ async def _raw_request(harness: Harness, head: bytes) -> tuple[int, bytes]:
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
 
-@pytest.mark.parametrize("token", [
-    "ct_caf\u00e9".encode(), b"ct_caf\xe9", b"ct_\xff\xfe", "\u20ac".encode()
-])
+@pytest.mark.parametrize(
+    "token", ["ct_caf\u00e9".encode(), b"ct_caf\xe9", b"ct_\xff\xfe", "\u20ac".encode()]
+)
 async def test_a_token_that_is_not_ascii_is_401_not_store_unavailable(
-    harness: Harness, token: bytes,
+    harness: Harness,
+    token: bytes,
 ) -> None:
     import json
 
     status, body = await _raw_request(
         harness,
-        b"GET " + API.encode() + b"/configs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-        + token + b"\r\n",
+        b"GET "
+        + API.encode()
+        + b"/configs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + token
+        + b"\r\n",
     )
     assert status == 401
     assert json.loads(body)["code"] == 16

@@ -15,10 +15,9 @@ from gateway.server import GatewayDeps, start_gateway
 from gateway.users import add_user
 from meshkit import db
 from meshkit.settings import ConfigError
-from meshkit.testing import gateway_trust, inprocess_server
+from meshkit.testing import gateway_trust, inprocess_server, trust_env
 from tests.gateway.conftest import API, Harness
 from tests.gateway.fakes import Recorder, registrations
-from meshkit.testing import trust_env
 
 
 async def test_healthz_reports_every_backend_serving_without_a_token(harness: Harness) -> None:
@@ -38,10 +37,14 @@ async def test_metrics_count_requests_by_method_route_template_and_code(harness:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     route = f"{API}/status/{{config_id}}"
-    assert (f'copytrade_gateway_http_requests_total{{code="200",method="GET",route="{route}"}} 1.0'
-            in text)
-    assert (f'copytrade_gateway_http_requests_total{{code="401",method="GET",route="{route}"}} 1.0'
-            in text)
+    assert (
+        f'copytrade_gateway_http_requests_total{{code="200",method="GET",route="{route}"}} 1.0'
+        in text
+    )
+    assert (
+        f'copytrade_gateway_http_requests_total{{code="401",method="GET",route="{route}"}} 1.0'
+        in text
+    )
     await harness.call("GET", "/no/such/page")
     text = await (await harness.client.get("/metrics")).text()
     unmatched = '{code="404",method="GET",route="unmatched"} 1.0'
@@ -75,8 +78,12 @@ async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:
     async with inprocess_server(registrations(recorder)) as (running, _channel):
         address = f"127.0.0.1:{running.port}"
         settings = Settings(
-            port=0, broker_svc_addr=address, engine_svc_addr=address, sync_svc_addr=address,
-            recon_svc_addr=address, database_url=f"sqlite:///{tmp_path}/gateway.db",
+            port=0,
+            broker_svc_addr=address,
+            engine_svc_addr=address,
+            sync_svc_addr=address,
+            recon_svc_addr=address,
+            database_url=f"sqlite:///{tmp_path}/gateway.db",
             **gateway_trust(),
         )
         gateway = await start_gateway(settings, GatewayDeps(services=default_services()))
@@ -90,7 +97,8 @@ async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:
                 async with session.get(f"{gateway.url}/healthz") as response:
                     assert response.status == 200
                 async with session.post(
-                    f"{gateway.url}{API}/kill-switch", json={"config_id": "c-3"},
+                    f"{gateway.url}{API}/kill-switch",
+                    json={"config_id": "c-3"},
                     headers={"Authorization": f"Bearer {token}"},
                 ) as response:
                     assert response.status == 200
@@ -114,13 +122,20 @@ def test_settings_defaults() -> None:
 
 def test_settings_read_the_environment() -> None:
     gateway_files = trust_env("gateway")
-    settings = Settings.from_env({
-        **gateway_files, "GATEWAY_HTTPS_CERT": gateway_files["TLS_CERT"],
-        "GATEWAY_HTTPS_KEY": gateway_files["TLS_KEY"],
-        "GATEWAY_PORT": "9000", "BIND_HOST": "0.0.0.0", "ENGINE_SVC_ADDR": "engine-svc:50051",
-        "GATEWAY_TIMEOUT_MS": "500", "GATEWAY_RATE_LIMIT_PER_SECOND": "5",
-        "GATEWAY_RATE_LIMIT_BURST": "7", "DATABASE_URL": "postgresql://db/gw",
-    })
+    settings = Settings.from_env(
+        {
+            **gateway_files,
+            "GATEWAY_HTTPS_CERT": gateway_files["TLS_CERT"],
+            "GATEWAY_HTTPS_KEY": gateway_files["TLS_KEY"],
+            "GATEWAY_PORT": "9000",
+            "BIND_HOST": "0.0.0.0",
+            "ENGINE_SVC_ADDR": "engine-svc:50051",
+            "GATEWAY_TIMEOUT_MS": "500",
+            "GATEWAY_RATE_LIMIT_PER_SECOND": "5",
+            "GATEWAY_RATE_LIMIT_BURST": "7",
+            "DATABASE_URL": "postgresql://db/gw",
+        }
+    )
     assert (settings.port, settings.bind_host, settings.timeout_ms) == (9000, "0.0.0.0", 500)
     assert (settings.rate_limit_per_second, settings.rate_limit_burst) == (5, 7)
     assert settings.address_for("copytrade.engine.v1.EngineService") == "engine-svc:50051"
@@ -138,14 +153,17 @@ def test_plain_http_is_refused_off_loopback_and_the_mesh_credentials_are_require
         Settings.from_env(without_key)
 
 
-@pytest.mark.parametrize("environ,variable", [
-    ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT"),
-    ({"GATEWAY_TIMEOUT_MS": "0"}, "GATEWAY_TIMEOUT_MS"),
-    ({"BROKER_SVC_ADDR": "broker"}, "BROKER_SVC_ADDR"),
-    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
-    ({"TLS_CERT": "/c.pem"}, "TLS_CERT"),
-    ({"TLS_KEY": ""}, "TLS_KEY"),
-])
+@pytest.mark.parametrize(
+    "environ,variable",
+    [
+        ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT"),
+        ({"GATEWAY_TIMEOUT_MS": "0"}, "GATEWAY_TIMEOUT_MS"),
+        ({"BROKER_SVC_ADDR": "broker"}, "BROKER_SVC_ADDR"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"TLS_CERT": "/c.pem"}, "TLS_CERT"),
+        ({"TLS_KEY": ""}, "TLS_KEY"),
+    ],
+)
 def test_bad_settings_fail_naming_the_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({**trust_env("gateway"), **environ})

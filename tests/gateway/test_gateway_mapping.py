@@ -23,7 +23,8 @@ def _reason(body: dict) -> str:
 
 async def test_get_binds_path_then_query_with_dotted_and_repeated_names(harness: Harness) -> None:
     status, body, _ = await harness.call(
-        "GET", "/v1/things/a%20b?count=3&flag=true&tags=x&tags=y&inner.sub=s&inner.amount=0.10"
+        "GET",
+        "/v1/things/a%20b?count=3&flag=true&tags=x&tags=y&inner.sub=s&inner.amount=0.10"
         "&color=COLOR_RED&when=2026-01-02T03:04:05Z&price=1e-7&ratio=0.5",
     )
     assert status == 200, body
@@ -76,7 +77,9 @@ async def test_custom_verb_routes_to_its_own_method(harness: Harness) -> None:
 
 async def test_body_field_fills_that_field_and_the_query_fills_the_rest(harness: Harness) -> None:
     status, body, _ = await harness.call(
-        "PUT", "/v1/items/n1?count=2", json={"name": "in-body", "price": 0.1, "displayName": "D"},
+        "PUT",
+        "/v1/items/n1?count=2",
+        json={"name": "in-body", "price": 0.1, "displayName": "D"},
     )
     assert status == 200, body
     request = harness.recorder.last("PutItem").request
@@ -156,7 +159,9 @@ async def test_query_parameters_are_refused_on_a_body_star_route(harness: Harnes
 
 async def test_unknown_body_field_is_400_naming_its_json_path(harness: Harness) -> None:
     status, body, _ = await harness.call(
-        "POST", f"{API}/start", json={"source_exchange_id": "e", "risk_limits": {"max_loss": 0.1}},
+        "POST",
+        f"{API}/start",
+        json={"source_exchange_id": "e", "risk_limits": {"max_loss": 0.1}},
     )
     assert status == 400
     assert _violations(body) == {"risk_limits.max_loss": "unknown field"}
@@ -165,7 +170,8 @@ async def test_unknown_body_field_is_400_naming_its_json_path(harness: Harness) 
 
 async def test_wrong_json_type_in_body_is_400_naming_the_field(harness: Harness) -> None:
     status, body, _ = await harness.call(
-        "POST", f"{API}/start",
+        "POST",
+        f"{API}/start",
         json={"target_exchange_ids": ["a", 5], "sync_settings": {"sync_interval": "often"}},
     )
     assert status == 400
@@ -173,12 +179,21 @@ async def test_wrong_json_type_in_body_is_400_naming_the_field(harness: Harness)
     assert set(violations) == {"target_exchange_ids[1]", "sync_settings.sync_interval"}
 
 
-@pytest.mark.parametrize("raw", [
-    b"{not json", b'{"a": NaN}', b"\xff\xfe", b'{"config_id": "a", "config_id": "b"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b'{"a": NaN}',
+        b"\xff\xfe",
+        b'{"config_id": "a", "config_id": "b"}',
+    ],
+)
 async def test_malformed_json_is_400(harness: Harness, raw: bytes) -> None:
     status, body, _ = await harness.call(
-        "POST", f"{API}/stop", data=raw, headers={"Content-Type": "application/json"},
+        "POST",
+        f"{API}/stop",
+        data=raw,
+        headers={"Content-Type": "application/json"},
     )
     assert status == 400
     assert body["code"] == 3 and _reason(body) == "MALFORMED_JSON"
@@ -200,15 +215,21 @@ async def test_empty_body_on_a_body_route_is_an_empty_message(harness: Harness) 
     assert (request.config_id, request.all) == ("", False)
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/kill-switch", {"config_id": None}, "config_id"),
-    ("/kill-switch", {"all": None}, "all"),
-    ("/stop", {"config_id": None, "keep_open_orders": True}, "config_id"),
-    ("/start", {"target_exchange_ids": None}, "target_exchange_ids"),
-    ("/start", {"copy_settings": {"sizing_mode": None}}, "copy_settings.sizing_mode"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/kill-switch", {"config_id": None}, "config_id"),
+        ("/kill-switch", {"all": None}, "all"),
+        ("/stop", {"config_id": None, "keep_open_orders": True}, "config_id"),
+        ("/start", {"target_exchange_ids": None}, "target_exchange_ids"),
+        ("/start", {"copy_settings": {"sizing_mode": None}}, "copy_settings.sizing_mode"),
+    ],
+)
 async def test_null_for_a_field_without_presence_is_400_naming_it_and_not_sent(
-    harness: Harness, path: str, body: dict, field: str,
+    harness: Harness,
+    path: str,
+    body: dict,
+    field: str,
 ) -> None:
     # Null would silently become "" (or 0, false, []): for the kill switch, an empty
     # config_id once meant "halt everything". It is refused instead.
@@ -220,10 +241,15 @@ async def test_null_for_a_field_without_presence_is_400_naming_it_and_not_sent(
 
 
 async def test_null_for_a_field_with_presence_leaves_it_unset(harness: Harness) -> None:
-    status, _, _ = await harness.call("POST", f"{API}/start", json={
-        "source_backtest_id": "b", "risk_limits": None,
-        "copy_settings": {"copy_all_trades": None, "multiplier": None},
-    })
+    status, _, _ = await harness.call(
+        "POST",
+        f"{API}/start",
+        json={
+            "source_backtest_id": "b",
+            "risk_limits": None,
+            "copy_settings": {"copy_all_trades": None, "multiplier": None},
+        },
+    )
     assert status == 200
     request = harness.recorder.last("StartCopy").request
     assert not request.HasField("risk_limits")
@@ -240,7 +266,9 @@ async def test_kill_switch_all_reaches_the_engine(harness: Harness) -> None:
 
 async def test_same_field_under_proto_and_json_name_is_rejected(harness: Harness) -> None:
     status, body, _ = await harness.call(
-        "POST", f"{API}/stop", json={"config_id": "a", "configId": "b"},
+        "POST",
+        f"{API}/stop",
+        json={"config_id": "a", "configId": "b"},
     )
     assert status == 400
     assert "configId" in _violations(body)
@@ -255,7 +283,9 @@ async def test_body_larger_than_the_limit_is_413(make_harness) -> None:  # type:
 
 async def test_path_value_is_set_last_and_wins_over_the_body(harness: Harness) -> None:
     status, _, _ = await harness.call(
-        "POST", f"{API}/backtests/b-path/signals", json={"backtest_id": "b-body", "signals": []},
+        "POST",
+        f"{API}/backtests/b-path/signals",
+        json={"backtest_id": "b-body", "signals": []},
     )
     assert status == 200
     assert harness.recorder.last("PublishSignals").request.backtest_id == "b-path"

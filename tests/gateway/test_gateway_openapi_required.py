@@ -28,23 +28,29 @@ def _body_schema(document: dict[str, Any], verb: str, path: str) -> dict[str, An
     return schema
 
 
-@pytest.mark.parametrize(("verb", "path", "required"), [
-    ("post", "/start", ["target_exchange_ids"]),
-    ("post", "/exchanges", ["exchange_name", "api_key", "api_secret"]),
-    ("post", "/test-broker", ["exchange_name", "api_key", "api_secret"]),
-    ("post", "/stop", ["config_id"]),
-    ("post", "/pause", ["config_id"]),
-    ("post", "/resume", ["config_id"]),
-    ("post", "/reconcile", ["config_id", "start_time"]),
-    ("post", "/backtests", ["name"]),
-    # The path carries config_id / backtest_id: the body requires only the rest.
-    ("patch", "/configs/{config_id}", None),
-    ("post", "/backtests/{backtest_id}/signals", ["signals"]),
-    # Exactly one of config_id or all: neither is required on its own.
-    ("post", "/kill-switch", None),
-])
+@pytest.mark.parametrize(
+    ("verb", "path", "required"),
+    [
+        ("post", "/start", ["target_exchange_ids"]),
+        ("post", "/exchanges", ["exchange_name", "api_key", "api_secret"]),
+        ("post", "/test-broker", ["exchange_name", "api_key", "api_secret"]),
+        ("post", "/stop", ["config_id"]),
+        ("post", "/pause", ["config_id"]),
+        ("post", "/resume", ["config_id"]),
+        ("post", "/reconcile", ["config_id", "start_time"]),
+        ("post", "/backtests", ["name"]),
+        # The path carries config_id / backtest_id: the body requires only the rest.
+        ("patch", "/configs/{config_id}", None),
+        ("post", "/backtests/{backtest_id}/signals", ["signals"]),
+        # Exactly one of config_id or all: neither is required on its own.
+        ("post", "/kill-switch", None),
+    ],
+)
 def test_request_bodies_require_what_the_services_require(
-    document: dict[str, Any], verb: str, path: str, required: list[str] | None,
+    document: dict[str, Any],
+    verb: str,
+    path: str,
+    required: list[str] | None,
 ) -> None:
     schema = _body_schema(document, verb, path)
     assert schema.get("required") == required

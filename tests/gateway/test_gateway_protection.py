@@ -40,7 +40,8 @@ async def _raw(harness: Harness, data: bytes, *, then: bytes = b"") -> tuple[int
             await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
         length = next(
-            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
             if line.lower().startswith(b"content-length:")
         )
         body = await asyncio.wait_for(reader.readexactly(length), timeout=5)
@@ -95,18 +96,27 @@ def test_address_rate_limit_and_body_timeout_settings_come_from_the_environment(
     defaults = Settings.from_env(trust_env("gateway"))
     assert (defaults.ip_rate_limit_per_second, defaults.ip_rate_limit_burst) == (100, 200)
     assert defaults.body_read_timeout_ms == 10_000
-    settings = Settings.from_env({
-        **trust_env("gateway"), "GATEWAY_IP_RATE_LIMIT_PER_SECOND": "0",
-        "GATEWAY_IP_RATE_LIMIT_BURST": "9", "GATEWAY_BODY_READ_TIMEOUT_MS": "2500",
-    })
+    settings = Settings.from_env(
+        {
+            **trust_env("gateway"),
+            "GATEWAY_IP_RATE_LIMIT_PER_SECOND": "0",
+            "GATEWAY_IP_RATE_LIMIT_BURST": "9",
+            "GATEWAY_BODY_READ_TIMEOUT_MS": "2500",
+        }
+    )
     assert (settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst) == (0, 9)
     assert settings.body_read_timeout_ms == 2500
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("GATEWAY_IP_RATE_LIMIT_PER_SECOND", "-1"), ("GATEWAY_IP_RATE_LIMIT_BURST", "0"),
-    ("GATEWAY_BODY_READ_TIMEOUT_MS", "0"), ("GATEWAY_BODY_READ_TIMEOUT_MS", "soon"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_IP_RATE_LIMIT_PER_SECOND", "-1"),
+        ("GATEWAY_IP_RATE_LIMIT_BURST", "0"),
+        ("GATEWAY_BODY_READ_TIMEOUT_MS", "0"),
+        ("GATEWAY_BODY_READ_TIMEOUT_MS", "soon"),
+    ],
+)
 def test_bad_protection_settings_fail_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({**trust_env("gateway"), variable: value})
@@ -141,9 +151,9 @@ async def test_a_flood_of_health_probes_makes_one_round_of_backend_checks_a_seco
 ) -> None:
     checked = _count_backend_checks(harness)
     backends = len(_gateway(harness).channels)
-    responses = await asyncio.gather(*(
-        harness.client.get("/healthz" if i % 2 else "/readyz") for i in range(40)
-    ))
+    responses = await asyncio.gather(
+        *(harness.client.get("/healthz" if i % 2 else "/readyz") for i in range(40))
+    )
     reports = [await r.json() for r in responses]
     assert {r.status for r in responses} == {200}
     assert all(report == reports[0] for report in reports)
@@ -182,24 +192,61 @@ async def test_a_body_that_does_not_arrive_in_time_is_408_and_nothing_is_called(
 # ----------------------------------------------------------------- HTTP parser errors
 
 
-@pytest.mark.parametrize(("name", "request_bytes", "status", "reason"), [
-    ("url-of-20kB", b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
-     "URI_TOO_LONG"),
-    ("header-of-20kB", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
-     + b"\r\n\r\n", 431, "HEADER_TOO_LARGE"),
-    ("header-name-of-20kB", b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X" * 20_000
-     + b": 1\r\n\r\n", 431, "HEADER_TOO_LARGE"),
-    ("200-headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-     + b"".join(b"X-H%d: 1\r\n" % i for i in range(200)) + b"\r\n", 431, "TOO_MANY_HEADERS"),
-    ("control-character-in-a-header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",
-     400, "MALFORMED_REQUEST"),
-    ("not-http", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400,
-     "MALFORMED_REQUEST"),
-    ("bad-content-length", b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-     400, "MALFORMED_REQUEST"),
-])
+@pytest.mark.parametrize(
+    ("name", "request_bytes", "status", "reason"),
+    [
+        (
+            "url-of-20kB",
+            b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+            "URI_TOO_LONG",
+        ),
+        (
+            "header-of-20kB",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+            431,
+            "HEADER_TOO_LARGE",
+        ),
+        (
+            "header-name-of-20kB",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X" * 20_000 + b": 1\r\n\r\n",
+            431,
+            "HEADER_TOO_LARGE",
+        ),
+        (
+            "200-headers",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+            + b"\r\n",
+            431,
+            "TOO_MANY_HEADERS",
+        ),
+        (
+            "control-character-in-a-header",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "not-http",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "bad-content-length",
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            400,
+            "MALFORMED_REQUEST",
+        ),
+    ],
+)
 async def test_http_parser_errors_are_a_json_status_with_the_right_code(
-    harness: Harness, name: str, request_bytes: bytes, status: int, reason: str,
+    harness: Harness,
+    name: str,
+    request_bytes: bytes,
+    status: int,
+    reason: str,
 ) -> None:
     answered, body, head = await _raw(harness, request_bytes)
     assert answered == status, name

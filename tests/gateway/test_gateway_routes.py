@@ -117,7 +117,7 @@ _counter = itertools.count()
 def _service_with(rule: str, *, streaming: bool = False) -> object:
     number = next(_counter)
     stream = "client_streaming: true" if streaming else ""
-    text = f'''
+    text = f"""
 name: "gatewaytest/bad/bad{number}.proto"
 package: "gatewaytest.bad{number}"
 syntax: "proto3"
@@ -129,30 +129,33 @@ service {{
     output_type: ".gatewaytest.v1.EchoResponse" {stream}
     options {{ [google.api.http] {{ {rule} }} }} }}
 }}
-'''
+"""
     return add_file(text).services_by_name["BadService"]
 
 
-@pytest.mark.parametrize("rule,why", [
-    ('custom { kind: "HEAD" path: "/v1/x" }', "pattern 'custom'"),
-    ('get: "/v1/x" additional_bindings { get: "/v1/y" }', "additional_bindings"),
-    ('get: "/v1/things/{nope}"', "names no field"),
-    ('get: "/v1/things/{tags}"', "singular scalar"),
-    ('get: "/v1/things/{item}"', "singular scalar"),
-    ('get: "/v1/things/{item.levels}"', "singular scalar"),
-    ('get: "/v1/things/{count.x}"', "not a singular message"),
-    ('get: "/v1/**/x"', "'**' only"),
-    ('get: "/v1/{name=**}/x"', "'**' only"),
-    ('get: "/v1/{name={inner.sub}}"', "nests a variable"),
-    ('get: "v1/x"', "must start with '/'"),
-    ('get: "/v1//x"', "empty segment"),
-    ('get: "/v1/{name"', "unbalanced"),
-    ('get: "/v1/a b"', "unsupported segment"),
-    ('get: "/v1/{name}/{name}"', "appears twice"),
-    ('get: "/v1/x" body: "*"', "GET binding cannot have a body"),
-    ('post: "/v1/x" body: "nope"', "body 'nope'"),
-    ('post: "/v1/x" body: "*" response_body: "nope"', "response_body 'nope'"),
-])
+@pytest.mark.parametrize(
+    "rule,why",
+    [
+        ('custom { kind: "HEAD" path: "/v1/x" }', "pattern 'custom'"),
+        ('get: "/v1/x" additional_bindings { get: "/v1/y" }', "additional_bindings"),
+        ('get: "/v1/things/{nope}"', "names no field"),
+        ('get: "/v1/things/{tags}"', "singular scalar"),
+        ('get: "/v1/things/{item}"', "singular scalar"),
+        ('get: "/v1/things/{item.levels}"', "singular scalar"),
+        ('get: "/v1/things/{count.x}"', "not a singular message"),
+        ('get: "/v1/**/x"', "'**' only"),
+        ('get: "/v1/{name=**}/x"', "'**' only"),
+        ('get: "/v1/{name={inner.sub}}"', "nests a variable"),
+        ('get: "v1/x"', "must start with '/'"),
+        ('get: "/v1//x"', "empty segment"),
+        ('get: "/v1/{name"', "unbalanced"),
+        ('get: "/v1/a b"', "unsupported segment"),
+        ('get: "/v1/{name}/{name}"', "appears twice"),
+        ('get: "/v1/x" body: "*"', "GET binding cannot have a body"),
+        ('post: "/v1/x" body: "nope"', "body 'nope'"),
+        ('post: "/v1/x" body: "*" response_body: "nope"', "response_body 'nope'"),
+    ],
+)
 def test_unsupported_annotation_fails_at_startup_naming_the_method(rule: str, why: str) -> None:
     service = _service_with(rule)
     with pytest.raises(RouteError) as caught:

@@ -21,8 +21,11 @@ async def test_add_user_stores_the_token_hashed_and_never_in_clear(database: db.
     user_id, token = await add_user(database, "alice", "pro")
     assert token.startswith("ct_") and len(token) >= 40
     row = await database.fetchone("SELECT token_hash, user_id, revoked_at FROM api_tokens")
-    assert row == {"token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": user_id,
-                   "revoked_at": None}
+    assert row == {
+        "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+        "user_id": user_id,
+        "revoked_at": None,
+    }
     values = await _all_values(database)
     assert not any(token in value or token[3:] in value for value in values)
     user = await GatewayStore(database).user_for_token(token)
@@ -37,11 +40,19 @@ async def test_two_users_get_different_tokens_and_ids(database: db.Database) -> 
     assert (await store.user_for_token(second[1])).plan == "free"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("name,plan", [
-    ("alice", "gold"), ("", "pro"), ("x" * 101, "pro"), ("a\nb", "pro"),
-])
+@pytest.mark.parametrize(
+    "name,plan",
+    [
+        ("alice", "gold"),
+        ("", "pro"),
+        ("x" * 101, "pro"),
+        ("a\nb", "pro"),
+    ],
+)
 async def test_add_user_with_a_bad_plan_or_name_writes_nothing(
-    database: db.Database, name: str, plan: str,
+    database: db.Database,
+    name: str,
+    plan: str,
 ) -> None:
     with pytest.raises(ValueError):
         await add_user(database, name, plan)
@@ -88,7 +99,8 @@ async def test_open_store_migrates_once_and_add_user_works_through_it(database_u
 
 @pytest.mark.parametrize("token", ["ct_caf\udce9", "ct_caf\u00e9", "\u20ac"])
 async def test_a_token_that_is_not_ascii_belongs_to_no_user(
-    database: db.Database, token: str,
+    database: db.Database,
+    token: str,
 ) -> None:
     # Header bytes that are not UTF-8 reach the store as surrogates: no user, never an error.
     await add_user(database, "alice", "pro")

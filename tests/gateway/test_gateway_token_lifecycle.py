@@ -19,10 +19,16 @@ def _reason(body: dict) -> str:
     return info["reason"]
 
 
-@pytest.mark.parametrize(("text", "lifetime"), [
-    ("90m", timedelta(minutes=90)), ("12h", timedelta(hours=12)), ("30d", timedelta(days=30)),
-    ("8w", timedelta(weeks=8)), (" 30D ", timedelta(days=30)),
-])
+@pytest.mark.parametrize(
+    ("text", "lifetime"),
+    [
+        ("90m", timedelta(minutes=90)),
+        ("12h", timedelta(hours=12)),
+        ("30d", timedelta(days=30)),
+        ("8w", timedelta(weeks=8)),
+        (" 30D ", timedelta(days=30)),
+    ],
+)
 def test_parse_duration_reads_minutes_hours_days_and_weeks(text: str, lifetime: timedelta) -> None:
     assert parse_duration(text) == lifetime
 
@@ -93,7 +99,10 @@ async def test_list_users_says_whether_each_user_is_active_revoked_or_expired(
     await GatewayStore(database).revoke_user_tokens(revoked_id)
     summaries = {summary.user.name: summary for summary in await list_users(database)}
     assert {name: s.status for name, s in summaries.items()} == {
-        "active": "active", "forever": "active", "expired": "expired", "revoked": "revoked",
+        "active": "active",
+        "forever": "active",
+        "expired": "expired",
+        "revoked": "revoked",
     }
     assert summaries["active"].user.user_id == active_id
     assert summaries["active"].expires_at is not None and summaries["forever"].expires_at is None
@@ -103,7 +112,11 @@ async def test_list_users_says_whether_each_user_is_active_revoked_or_expired(
 
 async def test_an_expired_token_is_401_token_expired(harness: Harness) -> None:
     _, token = await add_user(
-        harness.database, "carol", "pro", expires_in=timedelta(days=1), now=LONG_AGO,
+        harness.database,
+        "carol",
+        "pro",
+        expires_in=timedelta(days=1),
+        now=LONG_AGO,
     )
     status, body, headers = await harness.call("GET", f"{API}/configs", token=f"Bearer {token}")
     assert status == 401

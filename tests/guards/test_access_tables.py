@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 
 import pytest
+
 from copytrade.broker.v1 import broker_service_pb2
 from copytrade.engine.v1 import engine_service_pb2
 from copytrade.recon.v1 import recon_service_pb2
 from copytrade.sync.v1 import sync_service_pb2
-
 from meshkit.pki import IDENTITIES
 
 SERVICES = [
@@ -25,7 +25,9 @@ SERVICES = [
 
 
 @pytest.mark.parametrize(("package", "module", "service"), SERVICES)
-def test_the_access_table_lists_exactly_the_services_rpcs(package: str, module, service: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_access_table_lists_exactly_the_services_rpcs(
+    package: str, module, service: str
+) -> None:  # type: ignore[no-untyped-def]
     descriptor = module.DESCRIPTOR.services_by_name[service]
     rules = importlib.import_module(f"{package}.access").RULES
     paths = {f"/{descriptor.full_name}/{method.name}" for method in descriptor.methods}
@@ -35,7 +37,9 @@ def test_the_access_table_lists_exactly_the_services_rpcs(package: str, module, 
 
 @pytest.mark.parametrize(("package", "module", "service"), SERVICES)
 def test_callers_are_mesh_identities_and_never_the_operator_or_the_service_itself(
-    package: str, module, service: str,  # type: ignore[no-untyped-def]
+    package: str,
+    module,
+    service: str,  # type: ignore[no-untyped-def]
 ) -> None:
     rules = importlib.import_module(f"{package}.access").RULES
     own = package.removesuffix("_svc")

@@ -9,8 +9,21 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "grpc", "grpc_status", "grpc_health", "ccxt", "aiosqlite", "sqlite3", "psycopg", "psycopg_pool",
-    "prometheus_client", "aiohttp", "copytrade", "google", "meshkit", "requests", "socket",
+    "grpc",
+    "grpc_status",
+    "grpc_health",
+    "ccxt",
+    "aiosqlite",
+    "sqlite3",
+    "psycopg",
+    "psycopg_pool",
+    "prometheus_client",
+    "aiohttp",
+    "copytrade",
+    "google",
+    "meshkit",
+    "requests",
+    "socket",
 }
 SERVICES = ["broker_svc", "engine_svc", "sync_svc", "recon_svc"]
 

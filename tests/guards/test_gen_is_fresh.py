@@ -22,9 +22,14 @@ def _tree(root: pathlib.Path) -> dict[str, pathlib.Path]:
 def test_generated_code_matches_the_protos(tmp_path: pathlib.Path) -> None:
     for name in ("proto", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    subprocess.run([sys.executable, "scripts/gen_protos.py"], cwd=tmp_path, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "scripts/gen_protos.py"], cwd=tmp_path, check=True, capture_output=True
+    )
     fresh, checked_in = _tree(tmp_path / "gen"), _tree(ROOT / "gen")
-    assert sorted(fresh) == sorted(checked_in), "gen/ lacks or has extra files: run scripts/gen_protos.py"
-    stale = [name for name in fresh if not filecmp.cmp(fresh[name], checked_in[name], shallow=False)]
+    assert sorted(fresh) == sorted(checked_in), (
+        "gen/ lacks or has extra files: run scripts/gen_protos.py"
+    )
+    stale = [
+        name for name in fresh if not filecmp.cmp(fresh[name], checked_in[name], shallow=False)
+    ]
     assert not stale, f"gen/ is stale, run scripts/gen_protos.py: {stale}"

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from engine_svc.config import Settings as EngineSettings
 from engine_svc.server import EngineDeps, build_engine
 from engine_svc.store import EngineStore

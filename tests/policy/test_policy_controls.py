@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 
 from copytrade.common.v1 import types_pb2
-
 from meshkit.testing import eventually
 from tests.policy.policy_support import PolicyHarness
 
@@ -93,12 +92,20 @@ async def test_kill_switch_lets_no_new_order_leave_within_one_second(
     assert status["config"]["status_reason"] == "kill switch"
 
 
-@pytest.mark.parametrize("body", [
-    None, {}, {"config_id": None}, {"config_id": ""}, {"all": False},
-    {"config_id": "X", "all": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"config_id": None},
+        {"config_id": ""},
+        {"all": False},
+        {"config_id": "X", "all": True},
+    ],
+)
 async def test_kill_switch_without_exactly_one_of_config_id_or_all_is_400_and_halts_nothing(
-    policy: PolicyHarness, body: dict | None,
+    policy: PolicyHarness,
+    body: dict | None,
 ) -> None:
     # Halting every configuration must be asked for with "all": true; an empty body, a null
     # or an empty config_id used to halt them all.
@@ -208,4 +215,3 @@ async def test_stop_cancels_resting_copies_unless_they_are_kept(policy: PolicyHa
     assert _outcomes(await policy.orders(kept_id)) == [("ACCEPTED", "")]
     status, _ = await policy.call("POST", "/resume", {"config_id": kept_id})
     assert status == 400  # FAILED_PRECONDITION: a stopped configuration stays stopped
-

@@ -44,8 +44,10 @@ def _channel(address: str, how: str, identity: str = "gateway") -> grpc.aio.Chan
     if how == "certificate-of-another-ca":
         files = pki.identity_files(other_ca(), identity)
         # It trusts the mesh's server certificate, but presents one the mesh never issued.
-        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(
-            mesh_ca, files.key.read_bytes(), files.cert.read_bytes()))
+        return grpc.aio.secure_channel(
+            address,
+            grpc.ssl_channel_credentials(mesh_ca, files.key.read_bytes(), files.cert.read_bytes()),
+        )
     return secure_channel(address, identity)
 
 
@@ -60,12 +62,19 @@ class Probe:
     method: str
     request: Any
 
-    async def call(self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()) -> Any:
-        return await getattr(self.stub_class(channel), self.method)(self.request, metadata=metadata, timeout=5)
+    async def call(
+        self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> Any:
+        return await getattr(self.stub_class(channel), self.method)(
+            self.request, metadata=metadata, timeout=5
+        )
 
 
 async def refused_code(
-    address: str, probe: Probe, how: str, identity: str = "gateway",
+    address: str,
+    probe: Probe,
+    how: str,
+    identity: str = "gateway",
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> grpc.StatusCode:
     """Call ``probe`` the way ``how`` says and return the status code it was refused with."""
@@ -87,7 +96,9 @@ def forged_assertions(user_id: str) -> dict[str, tuple[tuple[str, str], ...]]:
     tampered_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
     return {
         "bare user header": ((USER_HEADER, user_id),),
-        "expired assertion": ((ASSERTION_HEADER, TEST_SIGNER.sign(user_id, "pro", now=time.time() - 7 * 3600)),),
+        "expired assertion": (
+            (ASSERTION_HEADER, TEST_SIGNER.sign(user_id, "pro", now=time.time() - 7 * 3600)),
+        ),
         "assertion signed by another key": ((ASSERTION_HEADER, stranger.sign(user_id, "pro")),),
         "altered assertion": ((ASSERTION_HEADER, f"{head}.{tampered_payload}.{signature}"),),
         "garbage assertion": ((ASSERTION_HEADER, "not-a-jwt"),),

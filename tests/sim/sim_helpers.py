@@ -46,11 +46,21 @@ class Admin:
     async def balances(self, api_key: str) -> dict[str, dict[str, str]]:
         return await self.call("GET", f"/_sim/accounts/{api_key}/balances")
 
-    async def signed(self, method: str, path: str, creds: dict[str, str], params: dict[str, Any],
-                     *, timestamp: int | None = None) -> tuple[int, dict[str, str], Any]:
+    async def signed(
+        self,
+        method: str,
+        path: str,
+        creds: dict[str, str],
+        params: dict[str, Any],
+        *,
+        timestamp: int | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         """A hand-signed Binance request (query for GET/DELETE, form body otherwise)."""
         query = urlencode({**params, "timestamp": timestamp or int(time.time() * 1000)})
-        query += "&signature=" + hmac.new(creds["api_secret"].encode(), query.encode(), hashlib.sha256).hexdigest()
+        query += (
+            "&signature="
+            + hmac.new(creds["api_secret"].encode(), query.encode(), hashlib.sha256).hexdigest()
+        )
         headers = {"X-MBX-APIKEY": creds["api_key"]}
         url = self.base_url + path
         if method in ("GET", "DELETE"):
@@ -71,8 +81,14 @@ async def exchange_factory(base_url: str) -> AsyncIterator[ExchangeFactory]:
 
     async def make(creds: dict[str, str], *, pro: bool = False, load: bool = True) -> Any:
         module = ccxt_pro if pro else ccxt_async
-        exchange = module.binance({"apiKey": creds["api_key"], "secret": creds["api_secret"],
-                                   "enableRateLimit": False, "options": binance_options()})
+        exchange = module.binance(
+            {
+                "apiKey": creds["api_key"],
+                "secret": creds["api_secret"],
+                "enableRateLimit": False,
+                "options": binance_options(),
+            }
+        )
         point_ccxt_at(exchange, base_url)
         made.append(exchange)
         if load:

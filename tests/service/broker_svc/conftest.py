@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 
 from broker_svc.adapters.paper_exchange import PaperVenue, PaperVenues
 from broker_svc.crypto import Cipher
@@ -18,6 +16,8 @@ from broker_svc.server import DOMAIN, SERVICE_NAME
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from meshkit.server import Registration
 from meshkit.testing import FakeClock, inprocess_server
 from meshkit.testing import as_user as signed_user

@@ -7,11 +7,11 @@ import uuid
 
 import grpc
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.common.v1 import types_pb2
 from prometheus_client import REGISTRY
 
 from broker_svc.crypto import Cipher
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.common.v1 import types_pb2
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, BOB, BrokerHarness, as_user
 

@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 
 from broker_svc.adapters.paper_exchange import PaperVenue, PaperVenues
 from broker_svc.crypto import Cipher
@@ -19,6 +17,8 @@ from broker_svc.server import DOMAIN, SERVICE_NAME
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from meshkit.audit import OPERATOR_CLI, verify_table
 from meshkit.server import Registration
 from meshkit.testing import FakeClock, inprocess_server
@@ -36,7 +36,9 @@ async def harness(database_url: str) -> AsyncIterator[BrokerHarness]:
     store = await BrokerStore.open(database_url)
     broker = Broker(store, PaperVenues(venue), Cipher(KEY), clock)
     registration = Registration(
-        pb_grpc.add_BrokerServiceServicer_to_server, BrokerServicer(broker), SERVICE_NAME,
+        pb_grpc.add_BrokerServiceServicer_to_server,
+        BrokerServicer(broker),
+        SERVICE_NAME,
     )
     try:
         async with inprocess_server([registration], domain=DOMAIN) as (_, channel):
@@ -49,10 +51,12 @@ async def harness(database_url: str) -> AsyncIterator[BrokerHarness]:
 async def test_register_and_delete_are_recorded_for_the_user(harness: BrokerHarness) -> None:
     account, _ = await harness.register(label="main")
     await harness.stub.DeleteExchange(
-        pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(ALICE),
+        pb.DeleteExchangeRequest(exchange_id=account.exchange_id),
+        metadata=as_user(ALICE),
     )
     await harness.stub.DeleteExchange(  # a repeat changes nothing and records nothing
-        pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(ALICE),
+        pb.DeleteExchangeRequest(exchange_id=account.exchange_id),
+        metadata=as_user(ALICE),
     )
     register, delete = await harness.store.audit.all_entries()
     for entry in (register, delete):
@@ -61,7 +65,9 @@ async def test_register_and_delete_are_recorded_for_the_user(harness: BrokerHarn
         assert entry.request_id
     assert (register.action, json.loads(register.before)) == ("register", None)
     assert json.loads(register.after) == {
-        "exchange_id": account.exchange_id, "exchange_name": "binance", "label": "main",
+        "exchange_id": account.exchange_id,
+        "exchange_name": "binance",
+        "label": "main",
         "api_key_hint": account.api_key_hint,
     }
     assert (delete.action, json.loads(delete.after)) == ("delete", None)
@@ -75,7 +81,8 @@ async def test_the_audit_trail_holds_no_secret(harness: BrokerHarness) -> None:
         account, credentials = await harness.register(user)
         canaries += [credentials.api_key, credentials.api_secret]
         await harness.stub.DeleteExchange(
-            pb.DeleteExchangeRequest(exchange_id=account.exchange_id), metadata=as_user(user),
+            pb.DeleteExchangeRequest(exchange_id=account.exchange_id),
+            metadata=as_user(user),
         )
     rotated = Cipher(os.urandom(32), old_keys=(KEY,))
     await harness.register(ALICE)
@@ -88,7 +95,8 @@ async def test_the_audit_trail_holds_no_secret(harness: BrokerHarness) -> None:
 
 
 async def test_key_rotation_records_each_account_it_reseals(
-    harness: BrokerHarness, database_url: str,
+    harness: BrokerHarness,
+    database_url: str,
 ) -> None:
     first, _ = await harness.register(ALICE)
     second, _ = await harness.register(BOB)
@@ -101,7 +109,8 @@ async def test_key_rotation_records_each_account_it_reseals(
     assert report.resealed == 2
     rotations = [e for e in await harness.store.audit.all_entries() if e.action == "key_rotation"]
     assert {(e.object_id, e.owner_user_id) for e in rotations} == {
-        (first.exchange_id, ALICE), (second.exchange_id, BOB),
+        (first.exchange_id, ALICE),
+        (second.exchange_id, BOB),
     }
     for entry in rotations:
         assert entry.actor == OPERATOR_CLI
@@ -113,7 +122,8 @@ async def test_list_audit_entries_returns_only_the_callers(harness: BrokerHarnes
     mine, _ = await harness.register(ALICE)
     await harness.register(BOB)
     reply = await harness.stub.ListAuditEntries(
-        pb.ListAuditEntriesRequest(), metadata=as_user(ALICE),
+        pb.ListAuditEntriesRequest(),
+        metadata=as_user(ALICE),
     )
     assert [(e.action, e.object_id, e.owner_user_id) for e in reply.entries] == [
         ("register", mine.exchange_id, ALICE),

@@ -97,7 +97,8 @@ async def test_an_old_key_listed_as_previous_opens_the_key_check(store: BrokerSt
 
 
 async def test_a_store_with_accounts_but_no_key_check_refuses_a_key_that_opens_none(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     broker = Broker(store, PaperVenues(venue), Cipher(OLD))
     await _register(broker, venue, 2)
@@ -111,19 +112,22 @@ async def test_a_store_with_accounts_but_no_key_check_refuses_a_key_that_opens_n
 
 
 async def test_build_broker_with_a_wrong_encryption_key_refuses_to_start(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     settings = Settings(encryption_key=OLD)
     first = await build_broker(settings, Dependencies(store=store, venues=PaperVenues(venue)))
     await first.close()
     with pytest.raises(KeyCheckFailed):
         await build_broker(
-            Settings(encryption_key=OTHER), Dependencies(store=store, venues=PaperVenues(venue)),
+            Settings(encryption_key=OTHER),
+            Dependencies(store=store, venues=PaperVenues(venue)),
         )
 
 
 async def test_rotation_re_encrypts_every_account_and_old_accounts_still_trade(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     before = Broker(store, PaperVenues(venue), Cipher(OLD))
     await verify_key(store, before.cipher)
@@ -145,7 +149,9 @@ async def test_rotation_re_encrypts_every_account_and_old_accounts_still_trade(
     await verify_key(store, after.cipher)
     assert [await _portfolio_usdt(after, exchange_id) for exchange_id in ids] == values
     order = await after.place_order(
-        ids[0], (await after.get_account(ids[0])).user_id, _market_buy("rotated-1"),
+        ids[0],
+        (await after.get_account(ids[0])).user_id,
+        _market_buy("rotated-1"),
     )
     assert order.client_order_id == "rotated-1"
     with pytest.raises(KeyCheckFailed):
@@ -157,13 +163,17 @@ def _market_buy(client_order_id: str):  # type: ignore[no-untyped-def]
     from broker_svc.domain.model import OrderRequest, OrderSide, OrderType
 
     return OrderRequest(
-        client_order_id=client_order_id, symbol="BTC/USDT", side=OrderSide.BUY,
-        type=OrderType.MARKET, quantity=Decimal("0.001"),
+        client_order_id=client_order_id,
+        symbol="BTC/USDT",
+        side=OrderSide.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal("0.001"),
     )
 
 
 async def test_an_interrupted_rotation_leaves_every_row_readable_and_the_next_run_finishes(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     broker = Broker(store, PaperVenues(venue), Cipher(OLD))
     await verify_key(store, broker.cipher)
@@ -198,7 +208,8 @@ async def test_an_interrupted_rotation_leaves_every_row_readable_and_the_next_ru
 
 
 async def test_a_row_changed_by_someone_else_during_the_rotation_is_left_to_them(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     broker = Broker(store, PaperVenues(venue), Cipher(OLD))
     await verify_key(store, broker.cipher)
@@ -226,7 +237,8 @@ async def test_a_row_changed_by_someone_else_during_the_rotation_is_left_to_them
 
 
 async def test_the_key_check_moves_to_the_new_key_only_once_no_account_needs_the_old_one(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     broker = Broker(store, PaperVenues(venue), Cipher(OLD))
     await verify_key(store, broker.cipher)
@@ -247,10 +259,12 @@ async def test_the_key_check_moves_to_the_new_key_only_once_no_account_needs_the
 
 
 async def test_a_broker_started_with_a_previous_key_re_seals_in_the_background_while_serving(
-    store: BrokerStore, venue: PaperVenue,
+    store: BrokerStore,
+    venue: PaperVenue,
 ) -> None:
     first = await build_broker(
-        Settings(encryption_key=OLD), Dependencies(store=store, venues=PaperVenues(venue)),
+        Settings(encryption_key=OLD),
+        Dependencies(store=store, venues=PaperVenues(venue)),
     )
     ids = await _register(first, venue, 4)
     await first.close()
@@ -270,7 +284,8 @@ async def test_a_broker_started_with_a_previous_key_re_seals_in_the_background_w
     finally:
         await serving.close()
     restarted = await build_broker(
-        Settings(encryption_key=NEW), Dependencies(store=store, venues=PaperVenues(venue)),
+        Settings(encryption_key=NEW),
+        Dependencies(store=store, venues=PaperVenues(venue)),
     )
     try:
         assert await _portfolio_usdt(restarted, ids[3]) > 0

@@ -9,12 +9,12 @@ from typing import Any
 
 import grpc
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.common.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
 from broker_svc.domain.model import OrderRequest, OrderSide, OrderType, TimeInForce
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.common.v1 import types_pb2
 from meshkit import errors
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, BOB, BrokerHarness, as_user

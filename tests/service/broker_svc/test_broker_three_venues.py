@@ -14,14 +14,14 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from google.type import decimal_pb2
+
+from broker_svc.access import RULES
+from broker_svc.config import Settings
+from broker_svc.server import build_server
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from copytrade.common.v1 import types_pb2
-from google.type import decimal_pb2
-
-from broker_svc.config import Settings
-from broker_svc.server import build_server
-from broker_svc.access import RULES
 from meshkit.testing import AuthorizedStub, mesh_trust
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, as_user
@@ -128,10 +128,18 @@ async def test_an_order_placed_twice_is_one_order_found_and_listed(
 
 # What each venue answers for an order it does not show (yet): its not-found lag (T23).
 LOOKUP_NOT_FOUND = {
-    "coinbase": ("GET", "/api/v3/brokerage/orders/historical/*", 404,
-                 {"error": "NOT_FOUND", "error_details": "order with this orderID was not found"}),
-    "kraken": ("POST", "/0/private/QueryOrders", 200,
-               {"error": ["EOrder:Invalid order"], "result": {}}),
+    "coinbase": (
+        "GET",
+        "/api/v3/brokerage/orders/historical/*",
+        404,
+        {"error": "NOT_FOUND", "error_details": "order with this orderID was not found"},
+    ),
+    "kraken": (
+        "POST",
+        "/0/private/QueryOrders",
+        200,
+        {"error": ["EOrder:Invalid order"], "result": {}},
+    ),
 }
 
 
@@ -150,9 +158,17 @@ async def test_an_order_the_venue_took_but_does_not_show_yet_is_open_never_rejec
     )
     exchange_id = response.exchange.exchange_id
     method, path, status, body = LOOKUP_NOT_FOUND[venue]
-    await broker.admin(venue, "/_sim/faults", {
-        "method": method, "path": path, "status": status, "body": body, "count": 1,
-    })
+    await broker.admin(
+        venue,
+        "/_sim/faults",
+        {
+            "method": method,
+            "path": path,
+            "status": status,
+            "body": body,
+            "count": 1,
+        },
+    )
     cid = str(uuid.uuid4())
     placed = await broker.stub.PlaceOrder(_order(exchange_id, venue, cid))
     assert placed.order.status == types_pb2.ORDER_STATUS_OPEN
@@ -390,7 +406,9 @@ CREDENTIAL_RPCS = ("RegisterExchange", "TestBroker")
 def _credential_request(rpc: str, venue: str, keys: dict[str, str], passphrase: str = "") -> Any:
     message = pb.RegisterExchangeRequest if rpc == "RegisterExchange" else pb.TestBrokerRequest
     return message(
-        exchange_name=venue, api_key=keys["api_key"], api_secret=keys["api_secret"],
+        exchange_name=venue,
+        api_key=keys["api_key"],
+        api_secret=keys["api_secret"],
         passphrase=passphrase,
     )
 
@@ -431,11 +449,14 @@ async def test_a_kraken_secret_that_is_not_base64_is_invalid_argument_naming_api
 
 
 @pytest.mark.parametrize("venue", VENUES)
-async def test_a_key_with_surrounding_whitespace_still_registers(broker: Broker, venue: str) -> None:
+async def test_a_key_with_surrounding_whitespace_still_registers(
+    broker: Broker, venue: str
+) -> None:
     # What a paste adds around a key (a trailing newline) is trimmed, not refused.
     keys = await broker.keys(venue, {QUOTE[venue]: "10"})
     padded = {"api_key": f" {keys['api_key']}\n", "api_secret": f"{keys['api_secret']}\n"}
     response = await broker.stub.RegisterExchange(
-        _credential_request("RegisterExchange", venue, padded), metadata=as_user(ALICE),
+        _credential_request("RegisterExchange", venue, padded),
+        metadata=as_user(ALICE),
     )
     assert response.exchange.api_key_hint == keys["api_key"][-4:]

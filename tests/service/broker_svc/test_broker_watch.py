@@ -9,11 +9,11 @@ from typing import Any
 
 import grpc
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.common.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.common.v1 import types_pb2
 from meshkit.testing import eventually
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, BOB, BrokerHarness, as_user
@@ -108,9 +108,7 @@ async def test_a_dropped_venue_stream_says_disconnected_then_connected(
 async def test_a_watch_of_some_symbols_gets_only_theirs(
     harness: BrokerHarness, account: str
 ) -> None:
-    call = harness.stub.WatchFills(
-        pb.WatchFillsRequest(exchange_id=account, symbols=["ETH/USDT"])
-    )
+    call = harness.stub.WatchFills(pb.WatchFillsRequest(exchange_id=account, symbols=["ETH/USDT"]))
     assert (await _next(call)).event.state == pb.WATCH_STATE_CONNECTED
     await harness.stub.PlaceOrder(_buy(account))
     eth = "6a1d3c2b-0e9f-5d8c-b7a6-f5e4d3c2b1a0"
@@ -146,17 +144,13 @@ async def test_a_watch_with_a_malformed_account_id_is_invalid_argument(
 async def test_another_users_account_cannot_be_watched(
     harness: BrokerHarness, account: str
 ) -> None:
-    call = harness.stub.WatchFills(
-        pb.WatchFillsRequest(exchange_id=account), metadata=as_user(BOB)
-    )
+    call = harness.stub.WatchFills(pb.WatchFillsRequest(exchange_id=account), metadata=as_user(BOB))
     failed = await failure(call.read())
     assert (failed.code, failed.reason) == (grpc.StatusCode.NOT_FOUND, "EXCHANGE_NOT_FOUND")
     assert harness.venue.watchers == 0
 
 
-async def test_deleting_the_account_ends_its_watches(
-    harness: BrokerHarness, account: str
-) -> None:
+async def test_deleting_the_account_ends_its_watches(harness: BrokerHarness, account: str) -> None:
     call = harness.stub.WatchFills(pb.WatchFillsRequest(exchange_id=account))
     assert (await _next(call)).event.state == pb.WATCH_STATE_CONNECTED
     await harness.stub.DeleteExchange(

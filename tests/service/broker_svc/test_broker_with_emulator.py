@@ -11,16 +11,16 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
-from copytrade.broker.v1 import broker_service_pb2 as pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
-from copytrade.common.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from broker_svc.access import RULES
 from broker_svc.config import Settings
 from broker_svc.server import SERVICE_NAME, build_server
-from broker_svc.access import RULES
+from copytrade.broker.v1 import broker_service_pb2 as pb
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from copytrade.common.v1 import types_pb2
 from meshkit.testing import AuthorizedStub, mesh_trust, secure_channel
 from tests.service.broker_svc.broker_rpc import failure
 from tests.service.broker_svc.conftest import ALICE, as_user

@@ -18,12 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
-
 from meshkit import errors
 from meshkit.codec import format_decimal, timestamp_to_proto
 from meshkit.identity import user_id_or_empty
@@ -236,7 +236,7 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
             raise self.candle_error
         if request.symbol not in self.markets_of(account) or request.symbol not in self.closes:
             raise errors.NotFound(f"no market {request.symbol}", reason="MARKET_NOT_FOUND")
-        closes = self.closes[request.symbol][-(request.limit or 100):]
+        closes = self.closes[request.symbol][-(request.limit or 100) :]
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         candles = []
         for i, close in enumerate(closes):

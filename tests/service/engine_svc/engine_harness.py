@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_fakes import USER, TestClock, World
 
+from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
+from engine_svc.access import RULES
 from engine_svc.config import Settings
 from engine_svc.server import Engine, EngineDeps, build_engine
 from engine_svc.store import EngineStore
-from engine_svc.access import RULES
 from meshkit.testing import AuthorizedStub, as_user, mesh_trust
 
 

@@ -8,11 +8,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_fakes import OTHER_USER, USER, dec
 from engine_harness import Harness
 from google.protobuf import field_mask_pb2
 
+from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.model import CopyStatus
 from meshkit.audit import AuditEntry, verify_table
 from meshkit.testing import eventually
@@ -24,7 +24,9 @@ async def _start(harness: Harness, user: str = USER, **kwargs: Any) -> tuple[str
     reply = await harness.call(
         "StartCopy",
         pb.StartCopyRequest(
-            source_backtest_id=source, target_exchange_ids=[target.exchange_id], **kwargs,
+            source_backtest_id=source,
+            target_exchange_ids=[target.exchange_id],
+            **kwargs,
         ),
         user=user,
     )
@@ -105,7 +107,8 @@ async def test_a_daily_loss_breach_is_recorded_as_an_automatic_correction(
     reply = await harness.call(
         "StartCopy",
         pb.StartCopyRequest(
-            source_backtest_id=source, target_exchange_ids=[target.exchange_id],
+            source_backtest_id=source,
+            target_exchange_ids=[target.exchange_id],
             risk_limits=pb.RiskLimits(max_daily_loss={"value": "0.05"}),
         ),
     )
@@ -121,7 +124,11 @@ async def test_a_daily_loss_breach_is_recorded_as_an_automatic_correction(
     config = await harness.store.get_config(reply.config_id)
     assert config is not None and config.status is CopyStatus.REDUCING
     entry = (await _entries(harness))[-1]
-    assert (entry.action, entry.actor, entry.object_id) == ("reduce", "service:engine", config.config_id)
+    assert (entry.action, entry.actor, entry.object_id) == (
+        "reduce",
+        "service:engine",
+        config.config_id,
+    )
     assert (_status(entry.before), _status(entry.after)) == ("ACTIVE", "REDUCING")
     assert (await verify_table(harness.store.database, "engine")).ok
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from engine_harness import Harness
-from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_fakes import OTHER_USER, dec, error_reason, field_paths, new_id
+from engine_harness import Harness
 from google.protobuf import field_mask_pb2
 
+from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.model import IntentState
 from meshkit.testing import eventually
 
@@ -286,6 +286,8 @@ async def test_kill_switch_with_all_halts_every_config_of_the_caller_only(
         status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
         assert status.config.status == pb.COPY_STATUS_HALTED
     other = await harness.call(
-        "GetCopyStatus", pb.GetCopyStatusRequest(config_id=theirs.config_id), user=OTHER_USER,
+        "GetCopyStatus",
+        pb.GetCopyStatusRequest(config_id=theirs.config_id),
+        user=OTHER_USER,
     )
     assert other.config.status == pb.COPY_STATUS_ACTIVE

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from engine_fakes import Account
 from engine_harness import Harness
+
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
-from engine_fakes import Account
-
 from engine_svc.domain.ids import client_order_id
 from engine_svc.domain.model import Intent, IntentState, OrderSide, OrderType
 from meshkit import errors
@@ -571,7 +571,10 @@ async def test_a_sell_right_after_a_buy_is_sized_from_the_position_the_buy_built
     harness.world.broker.on_place = slow_fill
     harness.world.sync.publish(source, quantity="0.1", leader_position="0")
     harness.world.sync.publish(
-        source, side=types_pb2.ORDER_SIDE_SELL, quantity="0.1", leader_position="0.1",
+        source,
+        side=types_pb2.ORDER_SIDE_SELL,
+        quantity="0.1",
+        leader_position="0.1",
     )
     intents = await _settled(harness, config_id, 2)
     by_sequence = {i.sequence: i for i in intents}

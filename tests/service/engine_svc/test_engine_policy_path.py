@@ -6,11 +6,11 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+from engine_fakes import Account, dec
 from engine_harness import Harness
+
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
-from engine_fakes import Account, dec
-
 from engine_svc.domain.ids import client_order_id
 from engine_svc.domain.model import CopyStatus, Intent, IntentState, OrderSide, OrderType
 from meshkit import errors
@@ -177,7 +177,6 @@ async def test_a_new_position_correlated_with_a_held_one_is_skipped(harness: Har
     assert broker.place_calls == []
 
 
-
 async def test_a_new_hedging_position_or_an_add_to_a_held_one_is_not_blocked(
     harness: Harness,
 ) -> None:
@@ -279,9 +278,7 @@ async def test_a_full_close_sells_the_whole_free_position_down_to_the_step(
 async def test_a_partial_exit_sells_the_leaders_fraction_of_the_followers_position(
     harness: Harness,
 ) -> None:
-    target = harness.world.broker.add_account(
-        balances={"BTC": (Decimal("0.05"), Decimal("0.05"))}
-    )
+    target = harness.world.broker.add_account(balances={"BTC": (Decimal("0.05"), Decimal("0.05"))})
     config_id, source = await _start(harness, target)
     harness.world.sync.publish(
         source, side=types_pb2.ORDER_SIDE_SELL, quantity="0.4", leader_position="1"

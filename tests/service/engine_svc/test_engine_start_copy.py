@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from engine_harness import Harness
-from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_fakes import OTHER_USER, dec, error_reason, field_paths, new_id
+from engine_harness import Harness
 from google.protobuf import json_format
+
+from copytrade.engine.v1 import engine_service_pb2 as pb
 
 
 async def _fails(
@@ -191,10 +192,13 @@ async def test_stopping_the_last_copy_of_a_leader_account_unwatches_it(
 
 async def test_stopping_a_copy_of_a_strategy_unwatches_nothing(harness: Harness) -> None:
     target = harness.world.broker.add_account()
-    reply = await harness.call("StartCopy", pb.StartCopyRequest(
-        source_backtest_id=harness.world.sync.add_backtest(),
-        target_exchange_ids=[target.exchange_id],
-    ))
+    reply = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(
+            source_backtest_id=harness.world.sync.add_backtest(),
+            target_exchange_ids=[target.exchange_id],
+        ),
+    )
     await harness.call("StopCopy", pb.StopCopyRequest(config_id=reply.config_id))
     assert harness.world.sync.unwatch_calls == []
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from engine_harness import Harness
-from copytrade.engine.v1 import engine_service_pb2 as pb
 
+from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.model import Intent, IntentState
 from meshkit import errors
 from meshkit.testing import eventually

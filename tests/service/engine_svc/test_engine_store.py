@@ -285,9 +285,7 @@ async def test_limit_ioc_intent_round_trips_with_its_price_and_time_in_force(
     store: EngineStore,
 ) -> None:
     await store.insert_config(config())
-    banded = intent(
-        type=OrderType.LIMIT, price=D("50500.5"), time_in_force=TimeInForce.IOC
-    )
+    banded = intent(type=OrderType.LIMIT, price=D("50500.5"), time_in_force=TimeInForce.IOC)
     await store.insert_intent(banded)
     assert await store.get_intent("i1") == banded
     await store.insert_intent(intent("i2", target="t2"))
@@ -354,9 +352,7 @@ async def test_start_of_day_equity_survives_a_restart_of_the_store(
     await first.insert_config(config())
     daily = DailyRisk("2026-03-01", {"t1": D("10000.5"), "t2": D("250")})
     async with first.signal_transaction() as tx:
-        await tx.record_progress(
-            config(), CopyStatus.REDUCING, "max_daily_loss: t1", daily, NOW
-        )
+        await tx.record_progress(config(), CopyStatus.REDUCING, "max_daily_loss: t1", daily, NOW)
     second = EngineStore(database)
     await second.migrate()
     stored = await second.get_config("c1")

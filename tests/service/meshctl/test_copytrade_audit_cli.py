@@ -36,13 +36,17 @@ async def _fill(database: db.Database, chain: str, count: int = 4) -> None:
     log = AuditLog(database, f"{chain}_audit_log", default_actor=f"service:{chain}")
     for index in range(count):
         await log.record(
-            AuditEvent("alice", "thing", f"{chain}-{index}", "change", {"n": index}, {"n": index + 1}),
+            AuditEvent(
+                "alice", "thing", f"{chain}-{index}", "change", {"n": index}, {"n": index + 1}
+            ),
             NOW,
         )
 
 
 async def _edit(database: db.Database, chain: str, seq: int) -> None:
-    await database.execute(f"UPDATE {chain}_audit_log SET after = ? WHERE seq = ?", ('{"n":0}', seq))
+    await database.execute(
+        f"UPDATE {chain}_audit_log SET after = ? WHERE seq = ?", ('{"n":0}', seq)
+    )
 
 
 async def _delete(database: db.Database, chain: str, seq: int) -> None:
@@ -53,18 +57,36 @@ async def _insert(database: db.Database, chain: str, seq: int) -> None:
     # A forged entry with a correct hash, linked to its predecessor; the later rows move up.
     table = f"{chain}_audit_log"
     entries = await read_chain(database, table)
-    for entry in reversed(entries[seq - 1:]):
-        await database.execute(f"UPDATE {table} SET seq = ? WHERE seq = ?", (entry.seq + 1, entry.seq))
+    for entry in reversed(entries[seq - 1 :]):
+        await database.execute(
+            f"UPDATE {table} SET seq = ? WHERE seq = ?", (entry.seq + 1, entry.seq)
+        )
     template = entries[seq - 1]
-    forged = template.__class__(**{
-        **template.__dict__, "action": "forged", "prev_hash": entries[seq - 2].hash, "hash": "",
-    })
+    forged = template.__class__(
+        **{
+            **template.__dict__,
+            "action": "forged",
+            "prev_hash": entries[seq - 2].hash,
+            "hash": "",
+        }
+    )
     forged = forged.__class__(**{**forged.__dict__, "hash": entry_hash(forged)})
     await database.execute(
         f"INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (forged.seq, forged.time, forged.actor, forged.request_id, forged.owner_user_id,
-         forged.object_type, forged.object_id, forged.action, forged.before, forged.after,
-         forged.prev_hash, forged.hash),
+        (
+            forged.seq,
+            forged.time,
+            forged.actor,
+            forged.request_id,
+            forged.owner_user_id,
+            forged.object_type,
+            forged.object_id,
+            forged.action,
+            forged.before,
+            forged.after,
+            forged.prev_hash,
+            forged.hash,
+        ),
     )
 
 
@@ -88,7 +110,8 @@ async def _tamper(data_dir: pathlib.Path) -> None:
 
 
 def test_verify_says_ok_for_every_untouched_chain(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     asyncio.run(_local_mesh(tmp_path))
     assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 0
@@ -98,7 +121,8 @@ def test_verify_says_ok_for_every_untouched_chain(
 
 
 def test_verify_names_the_edited_deleted_and_inserted_entries(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     asyncio.run(_local_mesh(tmp_path))
     asyncio.run(_tamper(tmp_path))
@@ -111,7 +135,8 @@ def test_verify_names_the_edited_deleted_and_inserted_entries(
 
 
 def test_a_missing_chain_fails_the_check(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     asyncio.run(_local_mesh(tmp_path))
     (tmp_path / "recon.db").unlink()
@@ -120,7 +145,8 @@ def test_a_missing_chain_fails_the_check(
 
 
 async def test_verify_reads_every_chain_from_one_database_url(
-    database_url: str, tmp_path: pathlib.Path,
+    database_url: str,
+    tmp_path: pathlib.Path,
 ) -> None:
     shared = await db.connect(database_url)
     try:

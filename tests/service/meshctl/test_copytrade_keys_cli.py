@@ -55,8 +55,9 @@ def _seed(data_dir: pathlib.Path, url: str, venue: PaperVenue, count: int) -> li
         try:
             await verify_key(store, broker.cipher)
             return [
-                (await broker.register(USER, "binance", venue.add_account({"USDT": "500"})))
-                .exchange_id
+                (
+                    await broker.register(USER, "binance", venue.add_account({"USDT": "500"}))
+                ).exchange_id
                 for _ in range(count)
             ]
         finally:
@@ -98,7 +99,9 @@ def _no_key_in(text: str, *keys: str) -> None:
 
 
 def test_rotate_makes_a_new_key_keeps_the_old_one_and_re_encrypts_every_credential(
-    tmp_path: pathlib.Path, database_url: str, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     venue = _venue()
     old = encryption_key(tmp_path)
@@ -124,8 +127,11 @@ def test_rotate_makes_a_new_key_keeps_the_old_one_and_re_encrypts_every_credenti
 
 @pytest.mark.parametrize("writes_before_the_crash", [0, 1])
 def test_a_crash_during_the_file_writes_loses_nothing_and_the_next_run_rotates(
-    tmp_path: pathlib.Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], writes_before_the_crash: int,
+    tmp_path: pathlib.Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    writes_before_the_crash: int,
 ) -> None:
     venue = _venue()
     old = encryption_key(tmp_path)
@@ -157,7 +163,9 @@ def test_a_crash_during_the_file_writes_loses_nothing_and_the_next_run_rotates(
 
 
 def test_a_crash_among_the_rows_resumes_with_the_same_key_and_finish_waits_for_it(
-    tmp_path: pathlib.Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     venue = _venue()
@@ -201,7 +209,9 @@ def test_a_crash_among_the_rows_resumes_with_the_same_key_and_finish_waits_for_i
 
 
 def test_rotate_with_a_key_file_that_opens_nothing_changes_nothing(
-    tmp_path: pathlib.Path, database_url: str, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     venue = _venue()
     old = encryption_key(tmp_path)
@@ -218,7 +228,8 @@ def test_rotate_with_a_key_file_that_opens_nothing_changes_nothing(
 
 
 def test_rotate_without_a_key_file_says_so(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["keys", "rotate", "--data-dir", str(tmp_path)]) == 1
     assert "there is no key" in capsys.readouterr().out
@@ -247,14 +258,22 @@ def test_python_m_broker_svc_with_a_wrong_key_exits_non_zero_with_one_line(
     _seed(tmp_path, broker.env["DATABASE_URL"], _venue(), 1)
     env = {key: value for key, value in os.environ.items() if not key.startswith("COPYTRADE")}
     env.update(broker.env)
-    env.update({
-        "ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "GRPC_PORT": "0", "METRICS_PORT": "0",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)]),
-    })
+    env.update(
+        {
+            "ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "GRPC_PORT": "0",
+            "METRICS_PORT": "0",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)]),
+        }
+    )
     finished = subprocess.run(
-        [sys.executable, "-m", "broker_svc"], check=False, env=env, capture_output=True, text=True,
-        timeout=60, cwd=tmp_path,
+        [sys.executable, "-m", "broker_svc"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert finished.returncode == 2
     lines = finished.stderr.strip().splitlines()
@@ -264,7 +283,8 @@ def test_python_m_broker_svc_with_a_wrong_key_exits_non_zero_with_one_line(
 
 
 def test_user_list_shows_token_state_and_never_a_token_and_revoke_cuts_the_user_off(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = ["--data-dir", str(tmp_path)]
     assert main(["user", "add", "alice", "--expires-in", "30d", *data]) == 0
@@ -290,12 +310,16 @@ def test_user_list_shows_token_state_and_never_a_token_and_revoke_cuts_the_user_
         database = await open_store(f"sqlite:///{tmp_path.resolve()}/gateway.db")
         try:
             store = GatewayStore(database)
-            return (await store.token_status(alice_token))[0], (await store.token_status(bob_token))[0]
+            return (await store.token_status(alice_token))[0], (
+                await store.token_status(bob_token)
+            )[0]
         finally:
             await database.close()
 
     assert asyncio.run(statuses()) == (TokenStatus.REVOKED, TokenStatus.LIVE)
     assert main(["user", "list", *data]) == 0
     listing = capsys.readouterr().out
-    assert next(line for line in listing.splitlines() if line.startswith("alice")).endswith("revoked")
+    assert next(line for line in listing.splitlines() if line.startswith("alice")).endswith(
+        "revoked"
+    )
     assert "carol" not in listing

@@ -41,9 +41,20 @@ class Up:
         env = {k: v for k, v in os.environ.items() if k != "COPYTRADE_DATA_DIR"}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "gen"), str(ROOT)])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "meshctl", "up", "--data-dir", str(data_dir),
-             "--port-base", str(port_base)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "meshctl",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port-base",
+                str(port_base),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -80,8 +91,10 @@ def free_port_base() -> int:
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, 60000)
-        if all(port_free(port) for port, _ in Mesh(pathlib.Path("."),
-                                                     ports=Ports.from_base(base)).planned_ports()):
+        if all(
+            port_free(port)
+            for port, _ in Mesh(pathlib.Path("."), ports=Ports.from_base(base)).planned_ports()
+        ):
             return base
     raise RuntimeError("no free port range")
 
@@ -100,7 +113,12 @@ def running_up(tmp_path: pathlib.Path) -> Iterator[tuple[Up, int]]:
 def test_port_base_lays_out_every_port() -> None:
     ports = Ports.from_base(20000)
     assert (ports.gateway, ports.broker, ports.engine, ports.sync, ports.recon) == (
-        20000, 20001, 20002, 20003, 20004)
+        20000,
+        20001,
+        20002,
+        20003,
+        20004,
+    )
     assert dict(ports.venues) == {"binance": 20005, "coinbase": 20006, "kraken": 20007}
     planned = dict(Mesh(pathlib.Path("."), ports=ports).planned_ports())
     assert planned[20010] == "broker metrics" and planned[20013] == "recon metrics"
@@ -110,14 +128,27 @@ def test_port_base_lays_out_every_port() -> None:
 
 
 def test_second_up_on_the_same_ports_refuses_and_names_the_port(
-    running_up: tuple[Up, int], tmp_path: pathlib.Path,
+    running_up: tuple[Up, int],
+    tmp_path: pathlib.Path,
 ) -> None:
     first, base = running_up
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
     second = subprocess.run(
-        [sys.executable, "-m", "meshctl", "up", "--data-dir", str(tmp_path / "second"),
-         "--port-base", str(base)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "meshctl",
+            "up",
+            "--data-dir",
+            str(tmp_path / "second"),
+            "--port-base",
+            str(base),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert second.returncode != 0
     assert "copytrade mesh is up" not in second.stdout
@@ -128,15 +159,18 @@ def test_second_up_on_the_same_ports_refuses_and_names_the_port(
 
 
 def test_a_component_killed_with_sigkill_is_restarted(
-    running_up: tuple[Up, int], tmp_path: pathlib.Path,
+    running_up: tuple[Up, int],
+    tmp_path: pathlib.Path,
 ) -> None:
     up, base = running_up
     engine_port = base + 2
     pid = listening_pid(engine_port)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    up.wait_for(lambda line: "engine was killed by SIGKILL" in line and "restarting in 1s" in line,
-                timeout=15)
+    up.wait_for(
+        lambda line: "engine was killed by SIGKILL" in line and "restarting in 1s" in line,
+        timeout=15,
+    )
     up.wait_for(lambda line: "engine restarted" in line, timeout=15)
 
     async def serving() -> None:
@@ -172,8 +206,10 @@ def test_supervisor_waits_out_the_backoff_then_restarts(tmp_path: pathlib.Path) 
     recon = Component("recon", "recon_svc", {})
     mesh.components = [recon]
     restarted: list[str] = []
-    mesh.restart = lambda name: (restarted.append(name),  # type: ignore[method-assign]
-                                 setattr(recon, "process", None))
+    mesh.restart = lambda name: (
+        restarted.append(name),  # type: ignore[method-assign]
+        setattr(recon, "process", None),
+    )
     now = [100.0]
     out: list[str] = []
     supervisor = Supervisor(mesh, out=out.append, clock=lambda: now[0])
@@ -192,7 +228,8 @@ def test_supervisor_waits_out_the_backoff_then_restarts(tmp_path: pathlib.Path) 
 
 
 def test_user_add_warns_when_the_data_dir_holds_no_mesh(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["user", "add", "alice", "--data-dir", str(tmp_path / "empty")]) == 0
     captured = capsys.readouterr()
@@ -201,7 +238,8 @@ def test_user_add_warns_when_the_data_dir_holds_no_mesh(
 
 
 def test_user_add_on_a_mesh_data_dir_does_not_warn(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     mesh = Mesh(tmp_path)
     mesh.ensure_credentials()
@@ -212,7 +250,9 @@ def test_user_add_on_a_mesh_data_dir_does_not_warn(
 
 
 def test_copytrade_data_dir_is_the_default_data_dir(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COPYTRADE_DATA_DIR", str(tmp_path / "from-env"))
     assert main(["certs"]) == 0
@@ -228,9 +268,21 @@ def test_up_whose_component_cannot_start_exits_one_with_its_reason(tmp_path: pat
     (data_dir / "gateway.db").mkdir(parents=True)  # a folder where the gateway's SQLite file goes
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
     result = subprocess.run(
-        [sys.executable, "-m", "meshctl", "up", "--data-dir", str(data_dir),
-         "--port-base", str(free_port_base())],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "meshctl",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port-base",
+            str(free_port_base()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

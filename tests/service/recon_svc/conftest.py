@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import pytest
-from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
 from recon_fakes import Mesh, World, registrations
 
+from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
 from meshkit import db
-from recon_svc.access import RULES
 from meshkit.testing import AuthorizedStub, inprocess_server, mesh_trust
+from recon_svc.access import RULES
 from recon_svc.config import Settings
 from recon_svc.server import Dependencies, build_server
 from recon_svc.store import ReconStore
@@ -25,12 +26,18 @@ async def mesh(world: World, database: db.Database) -> AsyncIterator[Mesh]:
     async with inprocess_server(registrations(world)) as (fakes, _channel):
         address = f"127.0.0.1:{fakes.port}"
         settings = Settings(
-            grpc_port=0, metrics_port=0, engine_svc_addr=address, sync_svc_addr=address,
-            broker_svc_addr=address, rpc_timeout_seconds=5, **mesh_trust("recon"),
+            grpc_port=0,
+            metrics_port=0,
+            engine_svc_addr=address,
+            sync_svc_addr=address,
+            broker_svc_addr=address,
+            rpc_timeout_seconds=5,
+            **mesh_trust("recon"),
         )
         store = ReconStore(database)
         running, release = await build_server(
-            settings, Dependencies(store=store, clock=world.clock),
+            settings,
+            Dependencies(store=store, clock=world.clock),
         )
         stub = AuthorizedStub(pb_grpc.ReconServiceStub, f"127.0.0.1:{running.port}", RULES)
         try:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
@@ -21,7 +22,6 @@ from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
 from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
-
 from meshkit import errors
 from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
 from meshkit.identity import user_id_or_empty
@@ -58,8 +58,11 @@ class World:
     def add_signal(self, sequence: int, event_time: datetime) -> None:
         """Log a leader buy of 1 BTC."""
         message = sync_pb.Signal(
-            source_id=self.source_id, sequence=sequence, signal_id=f"trade-{sequence}",
-            symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
+            source_id=self.source_id,
+            sequence=sequence,
+            signal_id=f"trade-{sequence}",
+            symbol=SYMBOL,
+            side=types_pb2.ORDER_SIDE_BUY,
             event_time=timestamp_to_proto(event_time),
             log_time=timestamp_to_proto(event_time + timedelta(milliseconds=5)),
         )
@@ -82,10 +85,18 @@ class World:
         created = signal.event_time.ToDatetime(tzinfo=UTC) + timedelta(seconds=1)
         client_order_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sequence}/{account}"))
         message = engine_pb.CopiedOrder(
-            intent_id=str(uuid.uuid4()), config_id=self.config_id, source_id=self.source_id,
-            sequence=sequence, signal_id=signal.signal_id, target_exchange_id=account,
-            client_order_id=client_order_id, symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
-            type=types_pb2.ORDER_TYPE_MARKET, state=state, reason=reason,
+            intent_id=str(uuid.uuid4()),
+            config_id=self.config_id,
+            source_id=self.source_id,
+            sequence=sequence,
+            signal_id=signal.signal_id,
+            target_exchange_id=account,
+            client_order_id=client_order_id,
+            symbol=SYMBOL,
+            side=types_pb2.ORDER_SIDE_BUY,
+            type=types_pb2.ORDER_TYPE_MARKET,
+            state=state,
+            reason=reason,
             create_time=timestamp_to_proto(created),
         )
         set_decimal(message.filled_quantity, Decimal(filled))
@@ -93,9 +104,13 @@ class World:
         if state != engine_pb.INTENT_STATE_SKIPPED:
             for copy in range(venue_copies):
                 order = types_pb2.Order(
-                    exchange_id=account, venue_order_id=f"v-{sequence}-{copy}",
-                    client_order_id=client_order_id, symbol=SYMBOL, side=types_pb2.ORDER_SIDE_BUY,
-                    type=types_pb2.ORDER_TYPE_MARKET, status=types_pb2.ORDER_STATUS_FILLED,
+                    exchange_id=account,
+                    venue_order_id=f"v-{sequence}-{copy}",
+                    client_order_id=client_order_id,
+                    symbol=SYMBOL,
+                    side=types_pb2.ORDER_SIDE_BUY,
+                    type=types_pb2.ORDER_TYPE_MARKET,
+                    status=types_pb2.ORDER_STATUS_FILLED,
                     create_time=timestamp_to_proto(created + timedelta(seconds=1 + copy)),
                 )
                 set_decimal(order.filled_quantity, Decimal(venue_filled or filled))
@@ -114,26 +129,36 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             raise errors.NotFound(f"copy configuration {config_id} not found")
 
     async def GetCopyStatus(
-        self, request: engine_pb.GetCopyStatusRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: engine_pb.GetCopyStatusRequest,
+        context: grpc.aio.ServicerContext,
     ) -> engine_pb.GetCopyStatusResponse:
         self.world.calls.append("GetCopyStatus")
         self._check_owner(request.config_id, context)
         config = engine_pb.CopyConfig(
-            config_id=self.world.config_id, source_exchange_id=self.world.source_id,
-            target_exchange_ids=list(self.world.accounts), status=engine_pb.COPY_STATUS_ACTIVE,
-            is_active=True, create_time=timestamp_to_proto(self.world.config_created),
+            config_id=self.world.config_id,
+            source_exchange_id=self.world.source_id,
+            target_exchange_ids=list(self.world.accounts),
+            status=engine_pb.COPY_STATUS_ACTIVE,
+            is_active=True,
+            create_time=timestamp_to_proto(self.world.config_created),
         )
         return engine_pb.GetCopyStatusResponse(config=config)
 
     async def ListCopiedOrders(
-        self, request: engine_pb.ListCopiedOrdersRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: engine_pb.ListCopiedOrdersRequest,
+        context: grpc.aio.ServicerContext,
     ) -> engine_pb.ListCopiedOrdersResponse:
         self.world.calls.append("ListCopiedOrders")
         self._check_owner(request.config_id, context)
         start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
         rows = sorted(
-            (i for i in self.world.intents
-             if start is None or i.create_time.ToDatetime(tzinfo=UTC) >= start),
+            (
+                i
+                for i in self.world.intents
+                if start is None or i.create_time.ToDatetime(tzinfo=UTC) >= start
+            ),
             key=lambda i: (i.create_time.ToDatetime(tzinfo=UTC), i.intent_id),
         )
         limit = min(request.page_size or 500, PAGE_CAP)
@@ -147,7 +172,9 @@ class FakeSync(sync_grpc.SyncServiceServicer):
         self.world = world
 
     async def ListSignals(
-        self, request: sync_pb.ListSignalsRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: sync_pb.ListSignalsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> sync_pb.ListSignalsResponse:
         self.world.calls.append("ListSignals")
         if self.world.sync_down:
@@ -175,7 +202,9 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
         self.world = world
 
     async def ListOrders(
-        self, request: broker_pb.ListOrdersRequest, context: grpc.aio.ServicerContext,
+        self,
+        request: broker_pb.ListOrdersRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.ListOrdersResponse:
         user = user_id_or_empty(context)
         self.world.calls.append(f"ListOrders:{request.exchange_id}:{user}")
@@ -187,7 +216,8 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
             raise errors.Unavailable("binance did not answer", reason="EXCHANGE_UNAVAILABLE")
         start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
         orders = [
-            o for o in self.world.orders.get(request.exchange_id, [])
+            o
+            for o in self.world.orders.get(request.exchange_id, [])
             if (not request.symbols or o.symbol in request.symbols)
             and (start is None or o.create_time.ToDatetime(tzinfo=UTC) >= start)
         ]
@@ -197,12 +227,21 @@ class FakeBroker(broker_grpc.BrokerServiceServicer):
 def registrations(world: World) -> list[Registration]:
     """Return the three fakes, ready for ``meshkit.testing.inprocess_server``."""
     return [
-        Registration(engine_grpc.add_EngineServiceServicer_to_server, FakeEngine(world),
-                     "copytrade.engine.v1.EngineService"),
-        Registration(sync_grpc.add_SyncServiceServicer_to_server, FakeSync(world),
-                     "copytrade.sync.v1.SyncService"),
-        Registration(broker_grpc.add_BrokerServiceServicer_to_server, FakeBroker(world),
-                     "copytrade.broker.v1.BrokerService"),
+        Registration(
+            engine_grpc.add_EngineServiceServicer_to_server,
+            FakeEngine(world),
+            "copytrade.engine.v1.EngineService",
+        ),
+        Registration(
+            sync_grpc.add_SyncServiceServicer_to_server,
+            FakeSync(world),
+            "copytrade.sync.v1.SyncService",
+        ),
+        Registration(
+            broker_grpc.add_BrokerServiceServicer_to_server,
+            FakeBroker(world),
+            "copytrade.broker.v1.BrokerService",
+        ),
     ]
 
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from copytrade.engine.v1 import engine_service_pb2 as engine_pb
-from copytrade.recon.v1 import recon_service_pb2 as pb
 from prometheus_client import REGISTRY
 from recon_fakes import OTHER_USER, T0, USER, Mesh, World
 
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
+from copytrade.recon.v1 import recon_service_pb2 as pb
 from meshkit import clients, errors
 from meshkit.codec import timestamp_to_proto
 from meshkit.testing import as_user
@@ -37,16 +37,27 @@ def _script_matched(world: World) -> None:
         world.add_intent(sequence, a)
     world.add_intent(2, b, filled="0.5")
     world.add_intent(3, b, engine_pb.INTENT_STATE_SKIPPED, filled="0", reason="below_min_notional")
-    world.add_intent(4, b, engine_pb.INTENT_STATE_REJECTED, filled="0",
-                     reason="INSUFFICIENT_FUNDS", venue_copies=0)
+    world.add_intent(
+        4,
+        b,
+        engine_pb.INTENT_STATE_REJECTED,
+        filled="0",
+        reason="INSUFFICIENT_FUNDS",
+        venue_copies=0,
+    )
     world.add_intent(5, b, engine_pb.INTENT_STATE_CANCELED, filled="0.1")
 
 
 async def _reconcile(
-    mesh: Mesh, *, hours: int = 4, end: timedelta | None = None, user: str = USER,
+    mesh: Mesh,
+    *,
+    hours: int = 4,
+    end: timedelta | None = None,
+    user: str = USER,
 ) -> pb.Reconciliation:
     request = pb.ReconcileRequest(
-        config_id=mesh.world.config_id, start_time=timestamp_to_proto(T0 - timedelta(hours=hours)),
+        config_id=mesh.world.config_id,
+        start_time=timestamp_to_proto(T0 - timedelta(hours=hours)),
     )
     if end is not None:
         request.end_time.CopyFrom(timestamp_to_proto(T0 + end))
@@ -70,7 +81,14 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
 
     a, b = sorted(mesh.world.accounts)
     assert [(i.sequence, i.target_exchange_id) for i in report.items] == [
-        (2, a), (2, b), (3, a), (3, b), (4, a), (4, b), (5, a), (5, b),
+        (2, a),
+        (2, b),
+        (3, a),
+        (3, b),
+        (4, a),
+        (4, b),
+        (5, a),
+        (5, b),
     ]
     assert all(i.outcome == pb.ITEM_OUTCOME_MATCHED for i in report.items), report.items
     assert (report.total_count, report.matched_count) == (8, 8)
@@ -92,7 +110,8 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
 
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
-        metadata=_as(USER), timeout=TIMEOUT,
+        metadata=_as(USER),
+        timeout=TIMEOUT,
     )
     assert [r.reconciliation_id for r in listed.reports] == [report.reconciliation_id]
     assert listed.reports[0].matched_count == 8 and not listed.reports[0].items
@@ -131,14 +150,17 @@ async def test_reconciliations_are_listed_newest_first(mesh: Mesh) -> None:
 
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
-        metadata=_as(USER), timeout=TIMEOUT,
+        metadata=_as(USER),
+        timeout=TIMEOUT,
     )
     assert [r.reconciliation_id for r in listed.reports] == [
-        second.reconciliation_id, first.reconciliation_id,
+        second.reconciliation_id,
+        first.reconciliation_id,
     ]
     one = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id, page_size=1),
-        metadata=_as(USER), timeout=TIMEOUT,
+        metadata=_as(USER),
+        timeout=TIMEOUT,
     )
     assert [r.reconciliation_id for r in one.reports] == [second.reconciliation_id]
 
@@ -149,7 +171,8 @@ async def test_reconcile_of_another_users_config_returns_not_found(mesh: Mesh) -
     assert isinstance(error, errors.NotFound)
     listing = mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
-        metadata=_as(OTHER_USER), timeout=TIMEOUT,
+        metadata=_as(OTHER_USER),
+        timeout=TIMEOUT,
     )
     assert isinstance(await _error(listing), errors.NotFound)
     assert await mesh.store.list_reports(mesh.world.config_id, OTHER_USER, 10) == []
@@ -169,7 +192,11 @@ async def test_reconcile_of_another_users_config_returns_not_found(mesh: Mesh) -
     ids=["no-start", "end-before-start", "empty-window", "start-in-future", "bad-id", "no-id"],
 )
 async def test_reconcile_with_bad_request_returns_invalid_argument_naming_the_field(
-    mesh: Mesh, start_hours: int | None, end_hours: int | None, config_id: str, field: str,
+    mesh: Mesh,
+    start_hours: int | None,
+    end_hours: int | None,
+    config_id: str,
+    field: str,
 ) -> None:
     _script_matched(mesh.world)
     request = pb.ReconcileRequest(
@@ -189,17 +216,21 @@ async def test_reconcile_with_bad_request_returns_invalid_argument_naming_the_fi
 
 
 async def test_list_reconciliations_with_negative_page_size_names_the_field(mesh: Mesh) -> None:
-    error = await _error(mesh.stub.ListReconciliations(
-        pb.ListReconciliationsRequest(config_id=str(uuid.uuid4()), page_size=-1),
-        metadata=_as(USER), timeout=TIMEOUT,
-    ))
+    error = await _error(
+        mesh.stub.ListReconciliations(
+            pb.ListReconciliationsRequest(config_id=str(uuid.uuid4()), page_size=-1),
+            metadata=_as(USER),
+            timeout=TIMEOUT,
+        )
+    )
     assert isinstance(error, errors.InvalidArgument)
     assert [v.field for v in error.violations] == ["page_size"]
 
 
 async def test_reconcile_without_a_user_returns_unauthenticated(mesh: Mesh) -> None:
     request = pb.ReconcileRequest(
-        config_id=mesh.world.config_id, start_time=timestamp_to_proto(T0 - timedelta(hours=1)),
+        config_id=mesh.world.config_id,
+        start_time=timestamp_to_proto(T0 - timedelta(hours=1)),
     )
     error = await _error(mesh.stub.Reconcile(request, timeout=TIMEOUT))
     assert isinstance(error, errors.Unauthenticated)
@@ -223,7 +254,8 @@ async def test_reconcile_with_a_venue_down_stores_error_items_for_that_account(
     assert (report.total_count, report.matched_count, report.error_count) == (8, 4, 4)
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
-        metadata=_as(USER), timeout=TIMEOUT,
+        metadata=_as(USER),
+        timeout=TIMEOUT,
     )
     assert [r.error_count for r in listed.reports] == [4]
 

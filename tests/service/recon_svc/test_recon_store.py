@@ -15,20 +15,35 @@ CONFIG = "6f1c2f7e-3d4b-4a5c-8e9f-0a1b2c3d4e5f"
 
 def _item(sequence: int, account: str, outcome: Outcome, filled: str | None = "0.5") -> Item:
     return Item(
-        sequence=sequence, signal_id=f"trade-{sequence}", target_exchange_id=account,
-        client_order_id=f"coid-{sequence}-{account}", outcome=outcome, detail=f"detail {sequence}",
-        intent_state="filled", venue_filled_quantity=None if filled is None else Decimal(filled),
+        sequence=sequence,
+        signal_id=f"trade-{sequence}",
+        target_exchange_id=account,
+        client_order_id=f"coid-{sequence}-{account}",
+        outcome=outcome,
+        detail=f"detail {sequence}",
+        intent_state="filled",
+        venue_filled_quantity=None if filled is None else Decimal(filled),
     )
 
 
 def _report(
-    reconciliation_id: str, items: tuple[Item, ...], *, created: datetime = T0,
-    user: str = "user-1", config: str = CONFIG, counts: Counts | None = None,
+    reconciliation_id: str,
+    items: tuple[Item, ...],
+    *,
+    created: datetime = T0,
+    user: str = "user-1",
+    config: str = CONFIG,
+    counts: Counts | None = None,
 ) -> Report:
     return Report(
-        reconciliation_id=reconciliation_id, config_id=config, user_id=user,
-        start_time=T0 - timedelta(hours=1), end_time=T0, created_at=created,
-        counts=counts or Counts.of(items), items=items,
+        reconciliation_id=reconciliation_id,
+        config_id=config,
+        user_id=user,
+        start_time=T0 - timedelta(hours=1),
+        end_time=T0,
+        created_at=created,
+        counts=counts or Counts.of(items),
+        items=items,
     )
 
 
@@ -47,7 +62,9 @@ async def test_saved_report_reads_back_with_its_items_in_order(database: db.Data
     )
     saved = await store.save_report(_report("r-1", items))
     assert [(i.sequence, i.target_exchange_id) for i in saved.items] == [
-        (1, "acct-a"), (1, "acct-b"), (2, "acct-a"),
+        (1, "acct-a"),
+        (1, "acct-b"),
+        (2, "acct-a"),
     ]
     assert saved.items[2].venue_filled_quantity == Decimal("0.123456789012345678")
     assert saved.items[1].venue_filled_quantity is None

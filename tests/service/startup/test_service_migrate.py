@@ -15,22 +15,38 @@ import pytest
 from meshkit import db
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-SERVICES = {"broker_svc": "broker", "engine_svc": "engine", "sync_svc": "sync",
-            "recon_svc": "recon", "gateway": "gateway"}
+SERVICES = {
+    "broker_svc": "broker",
+    "engine_svc": "engine",
+    "sync_svc": "sync",
+    "recon_svc": "recon",
+    "gateway": "gateway",
+}
 
 
 def migrate(module: str, url: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": url,
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)])}
-    return subprocess.run([sys.executable, "-m", module, "migrate"], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": url,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "gen"), str(ROOT)]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, "migrate"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def applied_versions(url: str, service: str) -> list[int]:
     database = await db.connect(url)
     try:
         rows = await database.fetchall(
-            "SELECT version FROM schema_migrations WHERE service = ? ORDER BY version", (service,),
+            "SELECT version FROM schema_migrations WHERE service = ? ORDER BY version",
+            (service,),
         )
     finally:
         await database.close()
@@ -39,7 +55,9 @@ async def applied_versions(url: str, service: str) -> list[int]:
 
 @pytest.mark.parametrize("module", sorted(SERVICES))
 async def test_migrate_applies_the_schema_once_and_exits_zero(
-    module: str, database_url: str, tmp_path: pathlib.Path,
+    module: str,
+    database_url: str,
+    tmp_path: pathlib.Path,
 ) -> None:
     first = await asyncio.to_thread(migrate, module, database_url, tmp_path)
     assert first.returncode == 0, first.stderr
@@ -57,7 +75,10 @@ async def test_migrate_applies_the_schema_once_and_exits_zero(
 
 async def test_migrate_with_postgresql_down_exits_unavailable(tmp_path: pathlib.Path) -> None:
     result = await asyncio.to_thread(
-        migrate, "broker_svc", "postgresql://nobody:secret-pw@127.0.0.1:1/x", tmp_path,
+        migrate,
+        "broker_svc",
+        "postgresql://nobody:secret-pw@127.0.0.1:1/x",
+        tmp_path,
     )
     assert result.returncode == 1
     assert "127.0.0.1:1" in result.stderr and "secret-pw" not in result.stderr

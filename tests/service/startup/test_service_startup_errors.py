@@ -16,15 +16,23 @@ import pytest
 from meshkit.testing import trust_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-SERVICES = {"broker_svc": "broker", "engine_svc": "engine", "sync_svc": "sync",
-            "recon_svc": "recon", "gateway": "gateway"}
+SERVICES = {
+    "broker_svc": "broker",
+    "engine_svc": "engine",
+    "sync_svc": "sync",
+    "recon_svc": "recon",
+    "gateway": "gateway",
+}
 PASSWORD = "hunter2-not-to-be-seen"
 
 
 def service_env(module: str, tmp_path: pathlib.Path, **overrides: str) -> dict[str, str]:
     """Return a working environment for ``module`` (free ports, SQLite in ``tmp_path``)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GRPC_", "DATABASE_URL", "TLS_", "ASSERTION_", "GATEWAY_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GRPC_", "DATABASE_URL", "TLS_", "ASSERTION_", "GATEWAY_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "gen"), str(ROOT)])
     env.update(trust_env(SERVICES[module]))
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/{module}.db"
@@ -41,8 +49,13 @@ def service_env(module: str, tmp_path: pathlib.Path, **overrides: str) -> dict[s
 def start(module: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
     """Run ``python -m module`` to its end (a hang fails the test after 40 s)."""
     return subprocess.run(
-        [sys.executable, "-m", module], env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=40, check=False,
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
     )
 
 
@@ -62,10 +75,12 @@ def module(request: pytest.FixtureRequest) -> str:
 
 
 def test_unreachable_postgresql_names_the_server_and_hides_the_password(
-    module: str, tmp_path: pathlib.Path,
+    module: str,
+    tmp_path: pathlib.Path,
 ) -> None:
-    env = service_env(module, tmp_path,
-                      DATABASE_URL=f"postgresql://nobody:{PASSWORD}@127.0.0.1:1/x")
+    env = service_env(
+        module, tmp_path, DATABASE_URL=f"postgresql://nobody:{PASSWORD}@127.0.0.1:1/x"
+    )
     line = assert_one_line(start(module, env, tmp_path), 1, "127.0.0.1:1", "refused")
     assert line.startswith(f"{module}: ")
     assert PASSWORD not in line
@@ -78,7 +93,8 @@ def test_malformed_database_url_is_configuration(module: str, tmp_path: pathlib.
 
 
 def test_sqlite_file_that_cannot_be_created_is_configuration(
-    module: str, tmp_path: pathlib.Path,
+    module: str,
+    tmp_path: pathlib.Path,
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -101,7 +117,8 @@ def test_tls_key_that_is_no_key_names_the_variable(module: str, tmp_path: pathli
 
 
 def test_assertion_key_that_is_no_pem_names_the_variable(
-    module: str, tmp_path: pathlib.Path,
+    module: str,
+    tmp_path: pathlib.Path,
 ) -> None:
     name = "ASSERTION_SIGNING_KEY" if module == "gateway" else "ASSERTION_PUBLIC_KEY"
     garbage = tmp_path / "assertion.pem"
@@ -128,6 +145,13 @@ def test_port_in_use_exits_unavailable(module: str, tmp_path: pathlib.Path) -> N
 
 def test_unknown_argument_is_a_usage_error(tmp_path: pathlib.Path) -> None:
     env = service_env("recon_svc", tmp_path)
-    result = subprocess.run([sys.executable, "-m", "recon_svc", "migrat"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=40, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "recon_svc", "migrat"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
+    )
     assert_one_line(result, 2, "migrate", "migrat")

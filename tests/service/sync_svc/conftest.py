@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from sync_helpers import FAST, FakeBroker, StepClock
 
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit import db
-from sync_svc.access import RULES
 from meshkit.testing import AuthorizedStub, mesh_trust
+from sync_svc.access import RULES
 from sync_svc.config import Settings
 from sync_svc.exchange_sync import SyncTiming
 from sync_svc.server import Deps, SyncService, build_service
@@ -40,11 +40,13 @@ def timing() -> SyncTiming:
 
 
 @pytest.fixture
-async def service(store: SyncStore, broker: FakeBroker, clock: StepClock,
-                  timing: SyncTiming) -> AsyncIterator[SyncService]:
+async def service(
+    store: SyncStore, broker: FakeBroker, clock: StepClock, timing: SyncTiming
+) -> AsyncIterator[SyncService]:
     settings = Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2, **mesh_trust("sync"))
     svc, close = await build_service(
-        settings, Deps(store=store, broker=broker, clock=clock, timing=timing),
+        settings,
+        Deps(store=store, broker=broker, clock=clock, timing=timing),
     )
     try:
         yield svc
@@ -60,5 +62,3 @@ async def stub(service: SyncService) -> AsyncIterator[pb_grpc.SyncServiceStub]:
         yield authorized
     finally:
         await authorized.close()
-
-

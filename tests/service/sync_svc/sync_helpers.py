@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
-
-from meshkit import errors
+from meshkit import errors, identity
 from meshkit.codec import set_decimal
-from meshkit import identity
 from meshkit.testing import as_user as signed_user
 from sync_svc.domain.model import (
     ExchangeAccount,
@@ -69,8 +68,13 @@ class FakeBroker:
         self._watchers: dict[str, list[asyncio.Queue[object]]] = {}
         self._trade_number = 0
 
-    def add_account(self, user_id: str, exchange_name: str = "binance",
-                    totals: dict[str, str] | None = None, equity: str = "10000") -> str:
+    def add_account(
+        self,
+        user_id: str,
+        exchange_name: str = "binance",
+        totals: dict[str, str] | None = None,
+        equity: str = "10000",
+    ) -> str:
         exchange_id = str(uuid.uuid4())
         self.accounts[exchange_id] = (exchange_name, user_id)
         self.fills[exchange_id] = []
@@ -78,17 +82,31 @@ class FakeBroker:
         self.equity[exchange_id] = Decimal(equity)
         return exchange_id
 
-    def trade(self, exchange_id: str, side: str, quantity: str, price: str = "50000",
-              symbol: str = "BTC/USDT", at: datetime | None = None, trade_id: str | None = None,
-              fee: str | None = None, fee_currency: str = "",
-              order_type: OrderType | None = OrderType.MARKET) -> LeaderFill:
+    def trade(
+        self,
+        exchange_id: str,
+        side: str,
+        quantity: str,
+        price: str = "50000",
+        symbol: str = "BTC/USDT",
+        at: datetime | None = None,
+        trade_id: str | None = None,
+        fee: str | None = None,
+        fee_currency: str = "",
+        order_type: OrderType | None = OrderType.MARKET,
+    ) -> LeaderFill:
         """Record a leader fill and move the account's totals as the venue would."""
         self._trade_number += 1
         fill = LeaderFill(
-            trade_id=trade_id or f"t{self._trade_number}", symbol=symbol, side=Side(side),
-            quantity=Decimal(quantity), price=Decimal(price),
-            fee=Decimal(fee) if fee else None, fee_currency=fee_currency,
-            order_type=order_type, trade_time=at or datetime.now(UTC),
+            trade_id=trade_id or f"t{self._trade_number}",
+            symbol=symbol,
+            side=Side(side),
+            quantity=Decimal(quantity),
+            price=Decimal(price),
+            fee=Decimal(fee) if fee else None,
+            fee_currency=fee_currency,
+            order_type=order_type,
+            trade_time=at or datetime.now(UTC),
         )
         self.fills[exchange_id].append(fill)
         totals = self.totals[exchange_id]
@@ -152,7 +170,8 @@ class FakeBroker:
         self.watch_down = True
         for exchange_id in list(self._watchers):
             self.end_watches(
-                exchange_id, errors.Unavailable("broker restarting", reason="BROKER_RESTARTING"),
+                exchange_id,
+                errors.Unavailable("broker restarting", reason="BROKER_RESTARTING"),
             )
 
     async def watch_fills(self, exchange_id: str) -> AsyncIterator[WatchItem]:
@@ -181,15 +200,17 @@ class FakeBroker:
             if queue in watchers:
                 watchers.remove(queue)
 
-    async def get_exchange(self, exchange_id: str, *, user_id: str = "",
-                           timeout: float) -> ExchangeAccount:
+    async def get_exchange(
+        self, exchange_id: str, *, user_id: str = "", timeout: float
+    ) -> ExchangeAccount:
         account = self.accounts.get(exchange_id)
         if account is None or (user_id and account[1] != user_id):
             raise errors.NotFound("exchange account not found", reason="EXCHANGE_NOT_FOUND")
         return ExchangeAccount(exchange_id, account[0])
 
-    async def list_fills(self, exchange_id: str, since: datetime, *,
-                         timeout: float) -> list[LeaderFill]:
+    async def list_fills(
+        self, exchange_id: str, since: datetime, *, timeout: float
+    ) -> list[LeaderFill]:
         self.list_calls.append((exchange_id, since))
         self.list_times.append(time.monotonic())
         if self.fail_list_fills > 0:
@@ -208,16 +229,20 @@ class FakeBroker:
         if self.portfolio_delay:
             await asyncio.sleep(self.portfolio_delay)
         totals = {k: v for k, v in self.totals[exchange_id].items() if v != 0}
-        return Portfolio(equity=self.equity[exchange_id], totals=totals,
-                         read_time=datetime.now(UTC))
+        return Portfolio(
+            equity=self.equity[exchange_id], totals=totals, read_time=datetime.now(UTC)
+        )
 
 
 def fill_to_proto(exchange_id: str, fill: LeaderFill) -> types_pb2.Fill:
     """Return the broker's wire form of a fill."""
     message = types_pb2.Fill(
-        exchange_id=exchange_id, trade_id=fill.trade_id, symbol=fill.symbol,
+        exchange_id=exchange_id,
+        trade_id=fill.trade_id,
+        symbol=fill.symbol,
         side=types_pb2.ORDER_SIDE_BUY if fill.side is Side.BUY else types_pb2.ORDER_SIDE_SELL,
-        order_type=types_pb2.ORDER_TYPE_MARKET, fee_currency=fill.fee_currency,
+        order_type=types_pb2.ORDER_TYPE_MARKET,
+        fee_currency=fill.fee_currency,
     )
     set_decimal(message.quantity, fill.quantity)
     set_decimal(message.price, fill.price)
@@ -240,24 +265,35 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
     def __init__(self, broker: FakeBroker) -> None:
         self.broker = broker
 
-    async def GetExchange(  # noqa: N802
-        self, request: broker_pb.GetExchangeRequest, context: grpc.aio.ServicerContext,
+    async def GetExchange(
+        self,
+        request: broker_pb.GetExchangeRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetExchangeResponse:
         user = identity.user_id_or_empty()
         account = await self.broker.get_exchange(request.exchange_id, user_id=user, timeout=5)
-        return broker_pb.GetExchangeResponse(exchange=broker_pb.ExchangeAccount(
-            exchange_id=account.exchange_id, exchange_name=account.exchange_name))
+        return broker_pb.GetExchangeResponse(
+            exchange=broker_pb.ExchangeAccount(
+                exchange_id=account.exchange_id, exchange_name=account.exchange_name
+            )
+        )
 
-    async def ListFills(  # noqa: N802
-        self, request: broker_pb.ListFillsRequest, context: grpc.aio.ServicerContext,
+    async def ListFills(
+        self,
+        request: broker_pb.ListFillsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.ListFillsResponse:
         fills = await self.broker.list_fills(
-            request.exchange_id, request.since.ToDatetime(tzinfo=UTC), timeout=5)
+            request.exchange_id, request.since.ToDatetime(tzinfo=UTC), timeout=5
+        )
         return broker_pb.ListFillsResponse(
-            fills=[fill_to_proto(request.exchange_id, fill) for fill in fills])
+            fills=[fill_to_proto(request.exchange_id, fill) for fill in fills]
+        )
 
-    async def GetPortfolio(  # noqa: N802
-        self, request: broker_pb.GetPortfolioRequest, context: grpc.aio.ServicerContext,
+    async def GetPortfolio(
+        self,
+        request: broker_pb.GetPortfolioRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetPortfolioResponse:
         portfolio = await self.broker.get_portfolio(request.exchange_id, timeout=5)
         reply = broker_pb.GetPortfolioResponse(quote_currency="USDT")
@@ -270,15 +306,16 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
         reply.read_time.FromDatetime(portfolio.read_time)
         return reply
 
-    async def WatchFills(  # noqa: N802
-        self, request: broker_pb.WatchFillsRequest, context: grpc.aio.ServicerContext,
+    async def WatchFills(
+        self,
+        request: broker_pb.WatchFillsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[broker_pb.WatchFillsResponse]:
         async for item in self.broker.watch_fills(request.exchange_id):
             if isinstance(item, LeaderFill):
                 yield broker_pb.WatchFillsResponse(fill=fill_to_proto(request.exchange_id, item))
             else:
-                event = broker_pb.WatchEvent(state=_STATE_TO_PROTO[item.state],
-                                             detail=item.detail)
+                event = broker_pb.WatchEvent(state=_STATE_TO_PROTO[item.state], detail=item.detail)
                 event.event_time.FromDatetime(datetime.now(UTC))
                 yield broker_pb.WatchFillsResponse(event=event)
 
@@ -293,10 +330,16 @@ class StepClock:
         return self.pinned or datetime.now(UTC)
 
 
-FAST = SyncTiming(retry_base_seconds=0.01, retry_max_seconds=0.05, equity_refresh_seconds=3600,
-                  equity_min_gap_seconds=0.05, error_pause_seconds=0.05,
-                  stream_silence_seconds=3600, stream_cooldown_seconds=0.2,
-                  balance_grace_seconds=0.1)
+FAST = SyncTiming(
+    retry_base_seconds=0.01,
+    retry_max_seconds=0.05,
+    equity_refresh_seconds=3600,
+    equity_min_gap_seconds=0.05,
+    error_pause_seconds=0.05,
+    stream_silence_seconds=3600,
+    stream_cooldown_seconds=0.2,
+    balance_grace_seconds=0.1,
+)
 
 
 def as_user(user_id: str) -> tuple[tuple[str, str], ...]:
@@ -304,11 +347,18 @@ def as_user(user_id: str) -> tuple[tuple[str, str], ...]:
     return signed_user(user_id)
 
 
-def published(signal_id: str, side: str = "buy", quantity: str = "0.5", symbol: str = "BTC/USDT",
-              order_type: str = "market", **extra: str) -> pb.PublishedSignal:
+def published(
+    signal_id: str,
+    side: str = "buy",
+    quantity: str = "0.5",
+    symbol: str = "BTC/USDT",
+    order_type: str = "market",
+    **extra: str,
+) -> pb.PublishedSignal:
     """Build a published strategy trade."""
-    message = pb.PublishedSignal(signal_id=signal_id, symbol=symbol, side=side,
-                                 order_type=order_type)
+    message = pb.PublishedSignal(
+        signal_id=signal_id, symbol=symbol, side=side, order_type=order_type
+    )
     message.quantity.value = quantity
     for name in ("price", "portfolio_fraction"):
         if name in extra:
@@ -318,8 +368,9 @@ def published(signal_id: str, side: str = "buy", quantity: str = "0.5", symbol: 
     return message
 
 
-async def read_signals(call: grpc.aio.StreamStreamCall, count: int,
-                       timeout: float = 5.0) -> list[pb.Signal]:
+async def read_signals(
+    call: grpc.aio.StreamStreamCall, count: int, timeout: float = 5.0
+) -> list[pb.Signal]:
     """Read ``count`` signals from a stream, skipping heartbeats."""
     signals: list[pb.Signal] = []
 
@@ -349,8 +400,11 @@ class SignalConsumer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> SignalConsumer:
-        await self.call.write(pb.StreamSignalsRequest(
-            subscribe=pb.SubscribeSignals(source_id=self.source_id, after_sequence=0)))
+        await self.call.write(
+            pb.StreamSignalsRequest(
+                subscribe=pb.SubscribeSignals(source_id=self.source_id, after_sequence=0)
+            )
+        )
         self._task = asyncio.create_task(self._read())
         return self
 
@@ -378,7 +432,8 @@ class SignalConsumer:
         while len(self.signals) < count:
             assert self._task is not None and not self._task.done(), "the stream ended"
             assert time.monotonic() < deadline, (
-                f"{len(self.signals)} of {count} signals within {timeout}s")
+                f"{len(self.signals)} of {count} signals within {timeout}s"
+            )
             await asyncio.sleep(0.01)
         return list(self.signals)
 

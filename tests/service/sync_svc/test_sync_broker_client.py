@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import grpc
 import pytest
+
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
-
-from meshkit import errors
-from meshkit import identity
+from meshkit import errors, identity
 from meshkit.server import Registration
 from meshkit.testing import handling_request_of, inprocess_server, tls_for
 from sync_svc.adapters.broker_client import GrpcBroker
@@ -32,41 +31,60 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
         self.watch_forever = False
         self.watch_cancelled = asyncio.Event()
 
-    async def GetExchange(  # noqa: N802
-        self, request: broker_pb.GetExchangeRequest, context: grpc.aio.ServicerContext,
+    async def GetExchange(
+        self,
+        request: broker_pb.GetExchangeRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetExchangeResponse:
         self.users += [identity.user_id_or_empty()] if identity.user_id_or_empty() else []
         if request.exchange_id != "acc-1":
             raise errors.NotFound("no such account", reason="EXCHANGE_NOT_FOUND")
-        return broker_pb.GetExchangeResponse(exchange=broker_pb.ExchangeAccount(
-            exchange_id="acc-1", exchange_name="coinbase"))
+        return broker_pb.GetExchangeResponse(
+            exchange=broker_pb.ExchangeAccount(exchange_id="acc-1", exchange_name="coinbase")
+        )
 
-    async def ListFills(  # noqa: N802
-        self, request: broker_pb.ListFillsRequest, context: grpc.aio.ServicerContext,
+    async def ListFills(
+        self,
+        request: broker_pb.ListFillsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.ListFillsResponse:
         await asyncio.sleep(self.delay)
         self.since = request.since.ToDatetime(tzinfo=UTC)
         fill = types_pb2.Fill(
-            exchange_id="acc-1", trade_id="t9", symbol="BTC/USD", side=types_pb2.ORDER_SIDE_SELL,
-            order_type=types_pb2.ORDER_TYPE_LIMIT, fee_currency="USD",
+            exchange_id="acc-1",
+            trade_id="t9",
+            symbol="BTC/USD",
+            side=types_pb2.ORDER_SIDE_SELL,
+            order_type=types_pb2.ORDER_TYPE_LIMIT,
+            fee_currency="USD",
         )
         fill.quantity.value, fill.price.value, fill.fee.value = "0.01", "61000.5", "0.3"
         fill.trade_time.FromDatetime(T0)
         return broker_pb.ListFillsResponse(fills=[fill])
 
-    async def WatchFills(  # noqa: N802
-        self, request: broker_pb.WatchFillsRequest, context: grpc.aio.ServicerContext,
+    async def WatchFills(
+        self,
+        request: broker_pb.WatchFillsRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[broker_pb.WatchFillsResponse]:
-        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(
-            state=broker_pb.WATCH_STATE_CONNECTED, detail="subscribed"))
-        fill = types_pb2.Fill(exchange_id=request.exchange_id, trade_id="w1", symbol="ETH/USD",
-                              side=types_pb2.ORDER_SIDE_BUY)
+        yield broker_pb.WatchFillsResponse(
+            event=broker_pb.WatchEvent(state=broker_pb.WATCH_STATE_CONNECTED, detail="subscribed")
+        )
+        fill = types_pb2.Fill(
+            exchange_id=request.exchange_id,
+            trade_id="w1",
+            symbol="ETH/USD",
+            side=types_pb2.ORDER_SIDE_BUY,
+        )
         fill.quantity.value, fill.price.value = "1.5", "3000"
         fill.trade_time.FromDatetime(T0)
         yield broker_pb.WatchFillsResponse(fill=fill)
         yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(state=99))  # unknown
-        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(
-            state=broker_pb.WATCH_STATE_GAP_SUSPECTED, detail="sequence jumped"))
+        yield broker_pb.WatchFillsResponse(
+            event=broker_pb.WatchEvent(
+                state=broker_pb.WATCH_STATE_GAP_SUSPECTED, detail="sequence jumped"
+            )
+        )
         if self.watch_error is not None:
             raise self.watch_error
         if self.watch_forever:
@@ -76,8 +94,10 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
                 self.watch_cancelled.set()
                 raise
 
-    async def GetPortfolio(  # noqa: N802
-        self, request: broker_pb.GetPortfolioRequest, context: grpc.aio.ServicerContext,
+    async def GetPortfolio(
+        self,
+        request: broker_pb.GetPortfolioRequest,
+        context: grpc.aio.ServicerContext,
     ) -> broker_pb.GetPortfolioResponse:
         raise errors.Unavailable("venue down", retry_after=1.5, reason="EXCHANGE_UNAVAILABLE")
 
@@ -85,8 +105,11 @@ class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeBrokerServicer, GrpcBroker]]:
     servicer = FakeBrokerServicer()
-    registration = Registration(broker_grpc.add_BrokerServiceServicer_to_server, servicer,
-                                "copytrade.broker.v1.BrokerService")
+    registration = Registration(
+        broker_grpc.add_BrokerServiceServicer_to_server,
+        servicer,
+        "copytrade.broker.v1.BrokerService",
+    )
     async with inprocess_server([registration], domain="broker.copytrade") as (running, _channel):
         client = GrpcBroker.connect(f"127.0.0.1:{running.port}", tls_for("sync"))
         try:

@@ -9,14 +9,14 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from copytrade.common.v1 import types_pb2
-from copytrade.sync.v1 import sync_service_pb2 as pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 from sync_helpers import FAST, FakeBroker, as_user, read_signals
 
+from copytrade.common.v1 import types_pb2
+from copytrade.sync.v1 import sync_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit.testing import AuthorizedStub, eventually, mesh_trust
 from sync_svc.access import RULES
 from sync_svc.config import Settings
@@ -31,11 +31,15 @@ ALICE = as_user("alice")
 def _watch(exchange_id: str, **settings: int | bool) -> pb.WatchExchangeSourceRequest:
     values: dict[str, int | bool] = {"sync_interval": 3600, "enable_websocket": False, **settings}
     return pb.WatchExchangeSourceRequest(
-        exchange_id=exchange_id, sync_settings=pb.SyncSettings(**values))
+        exchange_id=exchange_id, sync_settings=pb.SyncSettings(**values)
+    )
 
 
 async def _watched(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, exchange_id: str, **settings: int | bool,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    exchange_id: str,
+    **settings: int | bool,
 ) -> pb.Source:
     """Watch an account and wait for the poller's first (empty) poll and equity read."""
     reply = await stub.WatchExchangeSource(_watch(exchange_id, **settings), metadata=ALICE)
@@ -73,7 +77,9 @@ def _violations(error: grpc.aio.AioRpcError) -> set[str]:
 
 
 async def test_watch_creates_a_polling_source_owned_by_the_caller(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice", "kraken")
     source = await _watched(stub, service, exchange_id, sync_interval=0)
@@ -84,17 +90,23 @@ async def test_watch_creates_a_polling_source_owned_by_the_caller(
     assert shown.equity.value == "10000" and shown.last_sync_time.seconds > 0
     assert service.exchange_sync.is_running(exchange_id)
     gauge = REGISTRY.get_sample_value(
-        "realtime_sync_connections", {"exchange": "kraken", "mode": "polling"})
+        "realtime_sync_connections", {"exchange": "kraken", "mode": "polling"}
+    )
     assert gauge is not None and gauge >= 1
 
 
 async def test_watch_again_changes_only_the_sync_settings(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     first = await _watched(stub, service, exchange_id)
-    again = (await stub.WatchExchangeSource(
-        _watch(exchange_id, sync_interval=30, max_retries=5), metadata=ALICE)).source
+    again = (
+        await stub.WatchExchangeSource(
+            _watch(exchange_id, sync_interval=30, max_retries=5), metadata=ALICE
+        )
+    ).source
     assert again.sync_interval_seconds == 30
     assert again.create_time == first.create_time
     stored = await service.store.get_source(exchange_id)
@@ -102,15 +114,21 @@ async def test_watch_again_changes_only_the_sync_settings(
     assert len(await service.store.list_exchange_sources()) == 1
 
 
-@pytest.mark.parametrize(("settings", "field"), [
-    ({"sync_interval": 3601}, "sync_settings.sync_interval"),
-    ({"sync_interval": -1}, "sync_settings.sync_interval"),
-    ({"max_retries": 21}, "sync_settings.max_retries"),
-    ({"timeout": 301}, "sync_settings.timeout"),
-])
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"sync_interval": 3601}, "sync_settings.sync_interval"),
+        ({"sync_interval": -1}, "sync_settings.sync_interval"),
+        ({"max_retries": 21}, "sync_settings.max_retries"),
+        ({"timeout": 301}, "sync_settings.timeout"),
+    ],
+)
 async def test_watch_with_out_of_range_settings_names_the_field_and_creates_nothing(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
-    settings: dict[str, int], field: str,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
+    settings: dict[str, int],
+    field: str,
 ) -> None:
     exchange_id = broker.add_account("alice")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -121,7 +139,9 @@ async def test_watch_with_out_of_range_settings_names_the_field_and_creates_noth
 
 
 async def test_watch_of_a_malformed_unknown_or_foreign_account_fails(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
         await stub.WatchExchangeSource(_watch("nope"), metadata=ALICE)
@@ -134,14 +154,17 @@ async def test_watch_of_a_malformed_unknown_or_foreign_account_fails(
 
 
 async def test_new_fills_become_signals_once_across_overlapping_polls(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice", totals={"USDT": "100000"}, equity="100000")
     await _watched(stub, service, exchange_id)
     portfolio_reads = broker.portfolio_calls
     broker.trade(exchange_id, "buy", "0.1", price="50000", trade_id="1001")
-    broker.trade(exchange_id, "buy", "0.2", price="50010", trade_id="1002",
-                 order_type=OrderType.STOP_LIMIT)
+    broker.trade(
+        exchange_id, "buy", "0.2", price="50010", trade_id="1002", order_type=OrderType.STOP_LIMIT
+    )
     assert await service.exchange_sync.backfill_once(exchange_id) == 2
     broker.trade(exchange_id, "sell", "0.05", price="50020", trade_id="1003", order_type=None)
     assert await service.exchange_sync.backfill_once(exchange_id) == 1
@@ -149,11 +172,15 @@ async def test_new_fills_become_signals_once_across_overlapping_polls(
     signals = await _signals(stub, exchange_id)
     assert [(s.sequence, s.signal_id) for s in signals] == [(1, "1001"), (2, "1002"), (3, "1003")]
     assert [s.order_type for s in signals] == [
-        types_pb2.ORDER_TYPE_MARKET, types_pb2.ORDER_TYPE_LIMIT, types_pb2.ORDER_TYPE_MARKET]
+        types_pb2.ORDER_TYPE_MARKET,
+        types_pb2.ORDER_TYPE_LIMIT,
+        types_pb2.ORDER_TYPE_MARKET,
+    ]
     assert signals[0].exchange_name == "binance" and signals[0].leader_equity.value == "100000"
     fills = broker.fills[exchange_id]
-    assert [s.event_time.ToDatetime().replace(tzinfo=fills[0].trade_time.tzinfo) for s in signals] \
-        == [f.trade_time for f in fills]
+    assert [
+        s.event_time.ToDatetime().replace(tzinfo=fills[0].trade_time.tzinfo) for s in signals
+    ] == [f.trade_time for f in fills]
     # Every poll after the first looked back over the newest fill it had seen (the overlap).
     newest = fills[1].trade_time
     assert broker.list_calls[-2][1] == newest - timedelta(seconds=5)
@@ -167,13 +194,18 @@ async def test_new_fills_become_signals_once_across_overlapping_polls(
 
 
 async def test_the_running_poller_logs_a_fill_once_and_streams_it(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
     call = stub.StreamSignals()
-    await call.write(pb.StreamSignalsRequest(
-        subscribe=pb.SubscribeSignals(source_id=exchange_id, after_sequence=0)))
+    await call.write(
+        pb.StreamSignalsRequest(
+            subscribe=pb.SubscribeSignals(source_id=exchange_id, after_sequence=0)
+        )
+    )
     counted = REGISTRY.get_sample_value("copytrade_sync_signals_total", {"kind": "exchange"}) or 0
     broker.trade(exchange_id, "buy", "0.3", trade_id="77")
     service.exchange_sync.wake(exchange_id)
@@ -199,7 +231,9 @@ async def test_the_running_poller_logs_a_fill_once_and_streams_it(
 
 
 async def test_fills_made_before_the_source_started_are_never_copied(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     broker.trade(exchange_id, "buy", "1", trade_id="old")  # within the 5 s overlap of the start
@@ -212,7 +246,9 @@ async def test_fills_made_before_the_source_started_are_never_copied(
 
 
 async def test_a_fill_stamped_in_the_future_does_not_blind_later_polls(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
@@ -225,7 +261,9 @@ async def test_a_fill_stamped_in_the_future_does_not_blind_later_polls(
 
 
 async def test_leader_position_is_walked_back_from_the_portfolio_read_after_the_fills(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice", totals={"BTC": "1", "USDT": "50000"}, equity="100000")
     await _watched(stub, service, exchange_id)
@@ -241,7 +279,9 @@ async def test_leader_position_is_walked_back_from_the_portfolio_read_after_the_
 
 
 async def test_broker_failure_is_retried_recorded_and_recovered(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id, max_retries=2)
@@ -272,7 +312,10 @@ async def test_broker_failure_is_retried_recorded_and_recovered(
 
 
 async def test_readers_resume_for_every_exchange_source_on_start_up(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
+    store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
@@ -293,25 +336,33 @@ async def test_readers_resume_for_every_exchange_source_on_start_up(
 
 
 async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_starts_it_afresh(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
+    store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
     broker.trade(exchange_id, "buy", "0.1", trade_id="copied")
     assert await service.exchange_sync.backfill_once(exchange_id) == 1
-    gone = (await stub.UnwatchExchangeSource(
-        pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE)).source
+    gone = (
+        await stub.UnwatchExchangeSource(
+            pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE
+        )
+    ).source
     assert not gone.watched and gone.last_sequence == 1
     assert not service.exchange_sync.is_running(exchange_id)
     again = await stub.UnwatchExchangeSource(  # idempotent
-        pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE)
+        pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=ALICE
+    )
     assert not again.source.watched
     # Nobody copies it now: a restart does not read it again.
     lists = len(broker.list_calls)
     await service.exchange_sync.stop()
     restarted, close = await build_service(
         Settings(grpc_port=0, metrics_port=0, **mesh_trust("sync")),
-        Deps(store=store, broker=broker, timing=FAST))
+        Deps(store=store, broker=broker, timing=FAST),
+    )
     try:
         assert not restarted.exchange_sync.is_running(exchange_id)
         broker.trade(exchange_id, "buy", "0.2", trade_id="while-unwatched")
@@ -319,7 +370,9 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
         assert len(broker.list_calls) == lists
         # Watched again: it starts now, so the trade made meanwhile is never a signal.
         await asyncio.sleep(0.01)
-        restub = AuthorizedStub(pb_grpc.SyncServiceStub, f"127.0.0.1:{restarted.running.port}", RULES)
+        restub = AuthorizedStub(
+            pb_grpc.SyncServiceStub, f"127.0.0.1:{restarted.running.port}", RULES
+        )
         try:
             back = (await restub.WatchExchangeSource(_watch(exchange_id), metadata=ALICE)).source
             assert back.watched
@@ -336,19 +389,25 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
 
 
 async def test_only_the_owner_may_unwatch_a_source(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.UnwatchExchangeSource(
-            pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=as_user("bob"))
+            pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id), metadata=as_user("bob")
+        )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert service.exchange_sync.is_running(exchange_id)
 
 
 async def test_equity_is_refreshed_on_a_timer(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
+    store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice", equity="1000")
     await _watched(stub, service, exchange_id)
@@ -356,8 +415,10 @@ async def test_equity_is_refreshed_on_a_timer(
     broker.equity[exchange_id] = Decimal("1234.5")
     timing = SyncTiming(retry_base_seconds=0, equity_refresh_seconds=0.05)
     other, close = await build_service(
-        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=timing))
+        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=timing)
+    )
     try:
+
         async def refreshed() -> bool:
             source = await store.get_source(exchange_id)
             return source is not None and source.equity == Decimal("1234.5")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
-from copytrade.common.v1 import types_pb2
-from copytrade.sync.v1 import sync_service_pb2 as pb
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from sync_helpers import StepClock, as_user, published
+
+from copytrade.common.v1 import types_pb2
+from copytrade.sync.v1 import sync_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 
 ALICE, BOB = as_user("alice"), as_user("bob")
 
@@ -30,7 +31,8 @@ def _violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
 
 
 async def _backtest(
-    stub: pb_grpc.SyncServiceStub, metadata: tuple[tuple[str, str], ...] = ALICE,
+    stub: pb_grpc.SyncServiceStub,
+    metadata: tuple[tuple[str, str], ...] = ALICE,
     **fields: Any,
 ) -> str:
     request = pb.CreateBacktestRequest(name=str(fields.pop("name", "momentum")), **fields)
@@ -60,15 +62,21 @@ async def test_create_backtest_without_a_user_is_unauthenticated(
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-@pytest.mark.parametrize(("name", "equity", "field"), [
-    ("", "", "name"),
-    ("x" * 201, "", "name"),
-    ("ok", "0", "equity"),
-    ("ok", "-5", "equity"),
-    ("ok", "lots", "equity"),
-])
+@pytest.mark.parametrize(
+    ("name", "equity", "field"),
+    [
+        ("", "", "name"),
+        ("x" * 201, "", "name"),
+        ("ok", "0", "equity"),
+        ("ok", "-5", "equity"),
+        ("ok", "lots", "equity"),
+    ],
+)
 async def test_create_backtest_with_bad_fields_names_them(
-    stub: pb_grpc.SyncServiceStub, name: str, equity: str, field: str,
+    stub: pb_grpc.SyncServiceStub,
+    name: str,
+    equity: str,
+    field: str,
 ) -> None:
     request = pb.CreateBacktestRequest(name=name)
     request.equity.value = equity
@@ -95,11 +103,25 @@ async def test_publish_logs_signals_in_order_with_the_strategy_equity(
     request = pb.CreateBacktestRequest(name="alpha")
     request.equity.value = "5000"
     backtest_id = (await stub.CreateBacktest(request, metadata=ALICE)).backtest_id
-    reply = await stub.PublishSignals(pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[
-        published("a", quantity="0.5"),
-        published("b", side="SELL", symbol="eth/usdt", order_type="limit", price="3000",
-                  time_in_force="ioc", portfolio_fraction="0.25", quantity="2"),
-    ]), metadata=ALICE)
+    reply = await stub.PublishSignals(
+        pb.PublishSignalsRequest(
+            backtest_id=backtest_id,
+            signals=[
+                published("a", quantity="0.5"),
+                published(
+                    "b",
+                    side="SELL",
+                    symbol="eth/usdt",
+                    order_type="limit",
+                    price="3000",
+                    time_in_force="ioc",
+                    portfolio_fraction="0.25",
+                    quantity="2",
+                ),
+            ],
+        ),
+        metadata=ALICE,
+    )
     assert list(reply.sequences) == [1, 2] and reply.accepted == 2 and reply.duplicates == 0
     signals = (await stub.ListSignals(pb.ListSignalsRequest(source_id=backtest_id))).signals
     first, second = signals
@@ -119,8 +141,9 @@ async def test_publishing_the_same_signals_three_times_logs_them_once(
     stub: pb_grpc.SyncServiceStub,
 ) -> None:
     backtest_id = await _backtest(stub)
-    request = pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[
-        published("one"), published("two", side="sell")])
+    request = pb.PublishSignalsRequest(
+        backtest_id=backtest_id, signals=[published("one"), published("two", side="sell")]
+    )
     replies = [await stub.PublishSignals(request, metadata=ALICE) for _ in range(3)]
     assert [list(r.sequences) for r in replies] == [[1, 2]] * 3
     assert [(r.accepted, r.duplicates) for r in replies] == [(2, 0), (0, 2), (0, 2)]
@@ -132,8 +155,12 @@ async def test_a_signal_id_repeated_within_one_publish_gets_its_first_sequence(
     stub: pb_grpc.SyncServiceStub,
 ) -> None:
     backtest_id = await _backtest(stub)
-    reply = await stub.PublishSignals(pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[
-        published("x"), published("y"), published("x")]), metadata=ALICE)
+    reply = await stub.PublishSignals(
+        pb.PublishSignalsRequest(
+            backtest_id=backtest_id, signals=[published("x"), published("y"), published("x")]
+        ),
+        metadata=ALICE,
+    )
     assert list(reply.sequences) == [1, 2, 1]
     assert (reply.accepted, reply.duplicates) == (2, 1)
 
@@ -142,22 +169,32 @@ async def test_publish_with_bad_signals_names_each_field_and_writes_nothing(
     stub: pb_grpc.SyncServiceStub,
 ) -> None:
     backtest_id = await _backtest(stub)
-    bad = pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[
-        published("fine"),
-        published("", quantity="1"),
-        published("q", quantity="0"),
-        published("s", symbol="BTCUSDT", side="hold"),
-        published("l", order_type="limit"),
-        published("t", order_type="stop", time_in_force="day", portfolio_fraction="1.5"),
-        published("p", quantity="abc", price="-1"),
-    ])
+    bad = pb.PublishSignalsRequest(
+        backtest_id=backtest_id,
+        signals=[
+            published("fine"),
+            published("", quantity="1"),
+            published("q", quantity="0"),
+            published("s", symbol="BTCUSDT", side="hold"),
+            published("l", order_type="limit"),
+            published("t", order_type="stop", time_in_force="day", portfolio_fraction="1.5"),
+            published("p", quantity="abc", price="-1"),
+        ],
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.PublishSignals(bad, metadata=ALICE)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(_violations(caught.value)) == {
-        "signals[1].signal_id", "signals[2].quantity", "signals[3].symbol", "signals[3].side",
-        "signals[4].price", "signals[5].order_type", "signals[5].time_in_force",
-        "signals[5].portfolio_fraction", "signals[6].quantity", "signals[6].price",
+        "signals[1].signal_id",
+        "signals[2].quantity",
+        "signals[3].symbol",
+        "signals[3].side",
+        "signals[4].price",
+        "signals[5].order_type",
+        "signals[5].time_in_force",
+        "signals[5].portfolio_fraction",
+        "signals[6].quantity",
+        "signals[6].price",
     }
     signals = (await stub.ListSignals(pb.ListSignalsRequest(source_id=backtest_id))).signals
     assert list(signals) == []
@@ -179,8 +216,10 @@ async def test_publish_to_another_users_backtest_is_not_found_and_writes_nothing
         await stub.PublishSignals(request, metadata=BOB)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await stub.PublishSignals(pb.PublishSignalsRequest(
-            backtest_id=str(uuid.uuid4()), signals=[published("x")]), metadata=ALICE)
+        await stub.PublishSignals(
+            pb.PublishSignalsRequest(backtest_id=str(uuid.uuid4()), signals=[published("x")]),
+            metadata=ALICE,
+        )
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     source = (await stub.GetSource(pb.GetSourceRequest(source_id=backtest_id))).source
     assert source.last_sequence == 0
@@ -190,8 +229,10 @@ async def test_publish_to_a_malformed_backtest_id_names_the_field(
     stub: pb_grpc.SyncServiceStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.PublishSignals(pb.PublishSignalsRequest(
-            backtest_id="not-a-uuid", signals=[published("x")]), metadata=ALICE)
+        await stub.PublishSignals(
+            pb.PublishSignalsRequest(backtest_id="not-a-uuid", signals=[published("x")]),
+            metadata=ALICE,
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(_violations(caught.value)) == {"backtest_id"}
 
@@ -207,9 +248,13 @@ async def test_get_source_hides_private_backtests_from_other_users(
     seen_by_bob = (await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=BOB)).source
     # Bob may copy the public strategy, but learns nothing of whose it is.
     assert seen_by_bob.public and seen_by_bob.user_id == ""
-    assert (await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=ALICE)).source.user_id == "alice"
-    for request in (pb.GetSourceRequest(source_id=private),
-                    pb.GetSourceRequest(source_id=str(uuid.uuid4()))):
+    assert (
+        await stub.GetSource(pb.GetSourceRequest(source_id=public), metadata=ALICE)
+    ).source.user_id == "alice"
+    for request in (
+        pb.GetSourceRequest(source_id=private),
+        pb.GetSourceRequest(source_id=str(uuid.uuid4())),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.GetSource(request, metadata=BOB)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
@@ -219,14 +264,17 @@ async def test_get_source_hides_private_backtests_from_other_users(
 
 
 async def test_list_signals_pages_and_filters_by_event_time(
-    stub: pb_grpc.SyncServiceStub, clock: StepClock,
+    stub: pb_grpc.SyncServiceStub,
+    clock: StepClock,
 ) -> None:
     backtest_id = await _backtest(stub)
     base = datetime(2026, 5, 1, tzinfo=UTC)
     for minute in range(4):
         clock.pinned = base + timedelta(minutes=minute)
-        await stub.PublishSignals(pb.PublishSignalsRequest(
-            backtest_id=backtest_id, signals=[published(f"s{minute}")]), metadata=ALICE)
+        await stub.PublishSignals(
+            pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[published(f"s{minute}")]),
+            metadata=ALICE,
+        )
     clock.pinned = None
     page = await stub.ListSignals(pb.ListSignalsRequest(source_id=backtest_id, page_size=2))
     assert [s.sequence for s in page.signals] == [1, 2]

@@ -15,9 +15,6 @@ from datetime import UTC
 from decimal import Decimal
 
 import pytest
-from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-from copytrade.sync.v1 import sync_service_pb2 as pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from prometheus_client import REGISTRY
 from sync_helpers import (
     FAST,
@@ -27,10 +24,20 @@ from sync_helpers import (
     as_user,
 )
 
+from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
+from copytrade.sync.v1 import sync_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit import errors
-from meshkit.server import Registration, RunningServer, start_server
 from meshkit.access import Guard
-from meshkit.testing import TEST_VERIFIER, AuthorizedStub, eventually, secure_channel, mesh_trust, tls_for
+from meshkit.server import Registration, RunningServer, start_server
+from meshkit.testing import (
+    TEST_VERIFIER,
+    AuthorizedStub,
+    eventually,
+    mesh_trust,
+    secure_channel,
+    tls_for,
+)
 from sync_svc.access import RULES
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.config import Settings
@@ -68,20 +75,30 @@ def _connections(mode: str) -> float:
 
 
 async def _watched(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, exchange_id: str,
-    *, connect: bool = True, **settings: int | bool,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    exchange_id: str,
+    *,
+    connect: bool = True,
+    **settings: int | bool,
 ) -> None:
     """Watch the account; wait for its first backfill, its equity and (if asked) the stream."""
-    await stub.WatchExchangeSource(pb.WatchExchangeSourceRequest(
-        exchange_id=exchange_id, sync_settings=pb.SyncSettings(**settings)), metadata=ALICE)
+    await stub.WatchExchangeSource(
+        pb.WatchExchangeSourceRequest(
+            exchange_id=exchange_id, sync_settings=pb.SyncSettings(**settings)
+        ),
+        metadata=ALICE,
+    )
     streaming = connect and settings.get("enable_websocket", True)
 
     async def ready() -> bool:
         source = await service.store.get_source(exchange_id)
         reader = service.exchange_sync.source(exchange_id)
         return (
-            source is not None and source.last_sync_at is not None
-            and source.equity is not None and reader is not None
+            source is not None
+            and source.last_sync_at is not None
+            and source.equity is not None
+            and reader is not None
             and (reader.connected or not streaming)
         )
 
@@ -105,7 +122,10 @@ async def consumer_of(
 
 
 async def _trade_many(
-    broker: FakeBroker, exchange_id: str, count: int, faults: dict[int, Fault] | None = None,
+    broker: FakeBroker,
+    exchange_id: str,
+    count: int,
+    faults: dict[int, Fault] | None = None,
 ) -> list[LeaderFill]:
     """Make ``count`` leader fills (mostly buys, some sells), running ``faults`` at their index."""
     fills = []
@@ -122,7 +142,10 @@ async def _trade_many(
 
 
 async def _assert_exactly_once(
-    service: SyncService, consumer: SignalConsumer, exchange_id: str, fills: list[LeaderFill],
+    service: SyncService,
+    consumer: SignalConsumer,
+    exchange_id: str,
+    fills: list[LeaderFill],
     timeout: float = 10.0,
 ) -> list[pb.Signal]:
     await consumer.wait_for(len(fills), timeout=timeout)
@@ -141,7 +164,9 @@ async def _source(stub: pb_grpc.SyncServiceStub, exchange_id: str) -> pb.Source:
 
 
 async def test_streamed_fills_carry_the_exact_leader_position_and_the_fresh_equity(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS, equity="1500000")
@@ -156,7 +181,8 @@ async def test_streamed_fills_carry_the_exact_leader_position_and_the_fresh_equi
     # Portfolio reads overtook fills still queued on the stream; positions stay exact.
     assert broker.portfolio_calls > 2
     assert {s.signal_id: Decimal(s.leader_position.value) for s in signals} == {
-        f.trade_id: broker.truth_positions[f.trade_id] for f in fills}
+        f.trade_id: broker.truth_positions[f.trade_id] for f in fills
+    }
     assert all(s.leader_equity.value == "1500000" for s in signals)
     assert _found_by("stream") - stream_before == FILLS
     assert _found_by("backfill") == backfill_before
@@ -166,7 +192,9 @@ async def test_streamed_fills_carry_the_exact_leader_position_and_the_fresh_equi
 
 
 async def test_stream_closed_mid_way_reconnects_and_backfills_every_fill_exactly_once(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -180,9 +208,15 @@ async def test_stream_closed_mid_way_reconnects_and_backfills_every_fill_exactly
         await eventually(lambda: broker.watching(exchange_id), timeout=5)
         broker.end_watches(exchange_id)  # this time cleanly
 
-    fills = await _trade_many(broker, exchange_id, FILLS, {
-        50: lambda: broker.end_watches(exchange_id, closed), 120: close_again,
-    })
+    fills = await _trade_many(
+        broker,
+        exchange_id,
+        FILLS,
+        {
+            50: lambda: broker.end_watches(exchange_id, closed),
+            120: close_again,
+        },
+    )
     await _assert_exactly_once(service, consumer, exchange_id, fills)
     assert broker.dropped, "the stream lost fills while it was closed"
     assert _metric("copytrade_sync_stream_connects_total", exchange="binance") - connects == 2
@@ -192,7 +226,9 @@ async def test_stream_closed_mid_way_reconnects_and_backfills_every_fill_exactly
 
 @pytest.mark.parametrize("timing", [QUIET])
 async def test_ten_percent_silently_dropped_while_the_stream_stays_up_are_recovered_by_the_timer(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -218,7 +254,9 @@ async def test_ten_percent_silently_dropped_while_the_stream_stays_up_are_recove
 
 @pytest.mark.parametrize("timing", [QUIET])
 async def test_subscription_expiry_falls_back_to_polling_then_backfills_on_reconnect(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -245,9 +283,15 @@ async def test_subscription_expiry_falls_back_to_polling_then_backfills_on_recon
         assert _connections("websocket") == websocket_gauge - 1
         assert _connections("polling") == polling_gauge + 1
 
-    fills = await _trade_many(broker, exchange_id, FILLS, {
-        80: expire, 140: lambda: broker.venue_reconnect(exchange_id),
-    })
+    fills = await _trade_many(
+        broker,
+        exchange_id,
+        FILLS,
+        {
+            80: expire,
+            140: lambda: broker.venue_reconnect(exchange_id),
+        },
+    )
     assert len(broker.dropped) == 60
     await _assert_exactly_once(service, consumer, exchange_id, fills)
     source = await _source(stub, exchange_id)
@@ -258,7 +302,9 @@ async def test_subscription_expiry_falls_back_to_polling_then_backfills_on_recon
 
 @pytest.mark.parametrize("timing", [QUIET])
 async def test_without_polling_a_silent_loss_waits_for_the_reconnect_backfill(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -279,7 +325,9 @@ async def test_without_polling_a_silent_loss_waits_for_the_reconnect_backfill(
 
 
 async def test_gap_suspected_event_backfills_at_once(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -296,7 +344,9 @@ async def test_gap_suspected_event_backfills_at_once(
 
 @pytest.mark.parametrize("timing", [replace(QUIET, stream_silence_seconds=0.3)])
 async def test_a_connected_stream_silent_too_long_is_backfilled(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -315,7 +365,9 @@ async def test_a_connected_stream_silent_too_long_is_backfilled(
 
 
 async def test_a_balance_change_no_fill_explains_triggers_a_backfill(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -332,11 +384,14 @@ async def test_a_balance_change_no_fill_explains_triggers_a_backfill(
 
 
 async def test_a_deposit_rebases_the_equity_and_never_becomes_a_signal(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
-    exchange_id = broker.add_account("alice", totals={"BTC": "1", "USDT": "100000"},
-                                     equity="150000")
+    exchange_id = broker.add_account(
+        "alice", totals={"BTC": "1", "USDT": "100000"}, equity="150000"
+    )
     await _watched(stub, service, exchange_id, sync_interval=3600, enable_polling=False)
     consumer = await consumer_of(exchange_id)
     reader = service.exchange_sync.source(exchange_id)
@@ -368,7 +423,9 @@ async def test_a_deposit_rebases_the_equity_and_never_becomes_a_signal(
 
 
 async def test_a_streamed_fill_reaches_the_consumer_without_a_broker_round_trip(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS, equity="1500000")
@@ -386,7 +443,9 @@ async def test_a_streamed_fill_reaches_the_consumer_without_a_broker_round_trip(
 # QUIET: no balance check may start a backfill of its own while this one holds its listing.
 @pytest.mark.parametrize("timing", [QUIET])
 async def test_a_fill_streamed_while_a_backfill_of_its_window_runs_is_logged_once(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -427,7 +486,9 @@ async def test_a_fill_streamed_while_a_backfill_of_its_window_runs_is_logged_onc
 
 
 async def test_polling_only_mode_reads_every_fill_once_at_its_interval(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -447,7 +508,9 @@ async def test_polling_only_mode_reads_every_fill_once_at_its_interval(
 
 @SQLITE_ONLY
 async def test_turning_the_stream_on_and_off_switches_modes(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id, sync_interval=60, enable_websocket=False)
@@ -463,7 +526,9 @@ async def test_turning_the_stream_on_and_off_switches_modes(
 @SQLITE_ONLY
 @pytest.mark.parametrize("timing", [replace(FAST, stream_cooldown_seconds=3600)])
 async def test_a_broker_without_the_stream_is_polled_and_says_why(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     broker.watch_unimplemented = True
@@ -485,7 +550,9 @@ async def test_a_broker_without_the_stream_is_polled_and_says_why(
 
 @SQLITE_ONLY
 async def test_a_stream_that_does_not_open_in_time_is_retried(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     broker.watch_hangs = True
     exchange_id = broker.add_account("alice")
@@ -503,28 +570,46 @@ async def test_a_stream_that_does_not_open_in_time_is_retried(
 
 
 async def _serve_broker(broker: FakeBroker, port: int = 0) -> RunningServer:
-    return await start_server([Registration(
-        broker_grpc.add_BrokerServiceServicer_to_server, FakeBrokerServicer(broker),
-        "copytrade.broker.v1.BrokerService",
-    )], domain="broker.copytrade", port=port, guard=Guard(None, TEST_VERIFIER), tls=tls_for("broker"))
+    return await start_server(
+        [
+            Registration(
+                broker_grpc.add_BrokerServiceServicer_to_server,
+                FakeBrokerServicer(broker),
+                "copytrade.broker.v1.BrokerService",
+            )
+        ],
+        domain="broker.copytrade",
+        port=port,
+        guard=Guard(None, TEST_VERIFIER),
+        tls=tls_for("broker"),
+    )
 
 
 async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
-    store: SyncStore, broker: FakeBroker,
+    store: SyncStore,
+    broker: FakeBroker,
 ) -> None:
     """Through real gRPC: the broker process goes away, the watch RPC fails, and comes back."""
     broker_server = await _serve_broker(broker)
     port = broker_server.port
     # A short reconnect backoff so that the test does not wait for gRPC's default (1 s, growing).
-    channel = secure_channel(f"127.0.0.1:{port}", "sync", options=[
-        ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-        ("grpc.max_reconnect_backoff_ms", 100)])
+    channel = secure_channel(
+        f"127.0.0.1:{port}",
+        "sync",
+        options=[
+            ("grpc.initial_reconnect_backoff_ms", 50),
+            ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 100),
+        ],
+    )
     grpc_broker = GrpcBroker(channel)
     service, close = await build_service(
         Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2, **mesh_trust("sync")),
         Deps(store=store, broker=grpc_broker, timing=FAST),
     )
-    sync_channel = AuthorizedStub(pb_grpc.SyncServiceStub, f"127.0.0.1:{service.running.port}", RULES)
+    sync_channel = AuthorizedStub(
+        pb_grpc.SyncServiceStub, f"127.0.0.1:{service.running.port}", RULES
+    )
     stub = sync_channel
     consumer: SignalConsumer | None = None
     try:
@@ -571,12 +656,15 @@ async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
 
 @SQLITE_ONLY
 async def test_two_watch_calls_at_once_start_one_reader(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
 ) -> None:
     exchange_id = broker.add_account("alice")
     websocket_gauge = _connections("websocket")
     request = pb.WatchExchangeSourceRequest(
-        exchange_id=exchange_id, sync_settings=pb.SyncSettings(sync_interval=60))
+        exchange_id=exchange_id, sync_settings=pb.SyncSettings(sync_interval=60)
+    )
     await asyncio.gather(*(stub.WatchExchangeSource(request, metadata=ALICE) for _ in range(3)))
     await eventually(lambda: _connections("websocket") == websocket_gauge + 1, timeout=5)
     await asyncio.sleep(0.1)
@@ -586,7 +674,10 @@ async def test_two_watch_calls_at_once_start_one_reader(
 
 @pytest.mark.parametrize("timing", [QUIET])
 async def test_a_fill_found_after_a_restart_is_placed_against_fills_logged_before_it(
-    stub: pb_grpc.SyncServiceStub, service: SyncService, broker: FakeBroker, store: SyncStore,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
+    broker: FakeBroker,
+    store: SyncStore,
     timing: SyncTiming,
 ) -> None:
     exchange_id = broker.add_account("alice", totals={"BTC": "1", "USDT": "100000"})
@@ -598,8 +689,10 @@ async def test_a_fill_found_after_a_restart_is_placed_against_fills_logged_befor
     await eventually(lambda: store.last_sequence(exchange_id), timeout=5)
     await service.exchange_sync.stop()
     restarted, close = await build_service(
-        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=timing))
+        Settings(grpc_port=0, metrics_port=0), Deps(store=store, broker=broker, timing=timing)
+    )
     try:
+
         async def found() -> bool:
             return await store.last_sequence(exchange_id) == 2
 

@@ -24,28 +24,52 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _draft(
-    source_id: str, signal_id: str, minute: int = 0, symbol: str = "BTC/USDT",
+    source_id: str,
+    signal_id: str,
+    minute: int = 0,
+    symbol: str = "BTC/USDT",
 ) -> SignalDraft:
     return SignalDraft(
-        source_id=source_id, signal_id=signal_id, symbol=symbol, side=Side.BUY,
-        quantity=Decimal("0.25"), price=Decimal("50000.5"), order_type=OrderType.LIMIT,
-        event_time=T0 + timedelta(minutes=minute), leader_equity=Decimal("1000"),
+        source_id=source_id,
+        signal_id=signal_id,
+        symbol=symbol,
+        side=Side.BUY,
+        quantity=Decimal("0.25"),
+        price=Decimal("50000.5"),
+        order_type=OrderType.LIMIT,
+        event_time=T0 + timedelta(minutes=minute),
+        leader_equity=Decimal("1000"),
     )
 
 
 def _fill(trade_id: str, symbol: str = "BTC/USDT") -> LeaderFill:
     return LeaderFill(
-        trade_id=trade_id, symbol=symbol, side=Side.SELL, quantity=Decimal("1"),
-        price=Decimal("10"), fee=Decimal("0.01"), fee_currency="USDT",
-        order_type=OrderType.MARKET, trade_time=T0,
+        trade_id=trade_id,
+        symbol=symbol,
+        side=Side.SELL,
+        quantity=Decimal("1"),
+        price=Decimal("10"),
+        fee=Decimal("0.01"),
+        fee_currency="USDT",
+        order_type=OrderType.MARKET,
+        trade_time=T0,
     )
 
 
 def _backtest(user_id: str = "u1", request_id: str = "") -> Source:
     return Source(
-        source_id=str(uuid.uuid4()), kind=SourceKind.BACKTEST, user_id=user_id, name="alpha",
-        public=False, exchange_id="", exchange_name="", sync_settings=SyncSettings(),
-        equity=Decimal("2500.50"), mode=SyncMode.PUBLISHED, start_time=T0, created_at=T0,
+        source_id=str(uuid.uuid4()),
+        kind=SourceKind.BACKTEST,
+        user_id=user_id,
+        name="alpha",
+        public=False,
+        exchange_id="",
+        exchange_name="",
+        sync_settings=SyncSettings(),
+        equity=Decimal("2500.50"),
+        mode=SyncMode.PUBLISHED,
+        start_time=T0,
+        created_at=T0,
         request_id=request_id,
     )
 
@@ -73,10 +97,14 @@ async def test_concurrent_appends_through_the_signal_log_notify_in_log_order(
 
     signal_log = SignalLog(store, Clock())
     listener = signal_log.hub.listen(source_id)
-    await asyncio.gather(*(
-        signal_log.append(source_id, [AppendEntry(_draft(source_id, f"s{n}"))], SourceKind.BACKTEST)
-        for n in range(15)
-    ))
+    await asyncio.gather(
+        *(
+            signal_log.append(
+                source_id, [AppendEntry(_draft(source_id, f"s{n}"))], SourceKind.BACKTEST
+            )
+            for n in range(15)
+        )
+    )
     heard = [listener.queue.get_nowait().sequence for _ in range(15)]
     assert heard == list(range(1, 16))
     assert listener.queue.empty()
@@ -86,14 +114,24 @@ async def test_repeated_signal_id_is_not_logged_again_and_keeps_its_sequence(
     store: SyncStore,
 ) -> None:
     source_id = str(uuid.uuid4())
-    first = await store.append(source_id, [AppendEntry(_draft(source_id, "a")),
-                                           AppendEntry(_draft(source_id, "b"))], T0)
-    again = await store.append(source_id, [AppendEntry(_draft(source_id, "b")),
-                                           AppendEntry(_draft(source_id, "c")),
-                                           AppendEntry(_draft(source_id, "c"))], T0)
+    first = await store.append(
+        source_id, [AppendEntry(_draft(source_id, "a")), AppendEntry(_draft(source_id, "b"))], T0
+    )
+    again = await store.append(
+        source_id,
+        [
+            AppendEntry(_draft(source_id, "b")),
+            AppendEntry(_draft(source_id, "c")),
+            AppendEntry(_draft(source_id, "c")),
+        ],
+        T0,
+    )
     assert [(r.signal.sequence, r.created) for r in first if r.signal] == [(1, True), (2, True)]
     assert [(r.signal.sequence, r.created) for r in again if r.signal] == [
-        (2, False), (3, True), (3, False)]
+        (2, False),
+        (3, True),
+        (3, False),
+    ]
     assert await store.last_sequence(source_id) == 3
 
 
@@ -130,8 +168,9 @@ async def test_stored_fill_is_skipped_and_a_trade_id_reused_on_another_symbol_is
     assert second[0].signal is not None and second[0].signal.sequence == 1
     assert second[1].created and second[1].signal is not None
     assert second[1].signal.signal_id == "ETH/USDT:42"
-    known = await store.known_fills(source_id, [("BTC/USDT", "42"), ("ETH/USDT", "42"),
-                                                ("BTC/USDT", "43")])
+    known = await store.known_fills(
+        source_id, [("BTC/USDT", "42"), ("ETH/USDT", "42"), ("BTC/USDT", "43")]
+    )
     assert known == {("BTC/USDT", "42"), ("ETH/USDT", "42")}
 
 
@@ -151,12 +190,16 @@ async def test_a_failed_append_writes_nothing(store: SyncStore) -> None:
 async def test_list_signals_filters_by_sequence_event_time_and_limit(store: SyncStore) -> None:
     source_id = str(uuid.uuid4())
     await store.append(
-        source_id, [AppendEntry(_draft(source_id, f"s{m}", minute=m)) for m in range(6)], T0,
+        source_id,
+        [AppendEntry(_draft(source_id, f"s{m}", minute=m)) for m in range(6)],
+        T0,
     )
     after = await store.list_signals(source_id, after_sequence=4)
     assert [s.sequence for s in after] == [5, 6]
     window = await store.list_signals(
-        source_id, start_time=T0 + timedelta(minutes=1), end_time=T0 + timedelta(minutes=4),
+        source_id,
+        start_time=T0 + timedelta(minutes=1),
+        end_time=T0 + timedelta(minutes=4),
     )
     assert [s.sequence for s in window] == [2, 3, 4]
     assert [s.sequence for s in await store.list_signals(source_id, limit=2)] == [1, 2]
@@ -189,9 +232,19 @@ async def test_poll_cursor_only_moves_forward_and_success_clears_the_error(
     store: SyncStore,
 ) -> None:
     source = Source(
-        source_id=str(uuid.uuid4()), kind=SourceKind.EXCHANGE, user_id="u1", name="",
-        public=False, exchange_id="e", exchange_name="binance", sync_settings=SyncSettings(),
-        equity=None, mode=SyncMode.POLLING, start_time=T0, created_at=T0, cursor_time=T0,
+        source_id=str(uuid.uuid4()),
+        kind=SourceKind.EXCHANGE,
+        user_id="u1",
+        name="",
+        public=False,
+        exchange_id="e",
+        exchange_name="binance",
+        sync_settings=SyncSettings(),
+        equity=None,
+        mode=SyncMode.POLLING,
+        start_time=T0,
+        created_at=T0,
+        cursor_time=T0,
     )
     await store.create_source(source)
     await store.record_poll_failure(source.source_id, "EXCHANGE_UNAVAILABLE: down")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
-from copytrade.sync.v1 import sync_service_pb2 as pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from sync_helpers import as_user, published, read_signals
 
+from copytrade.sync.v1 import sync_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit.testing import eventually
 from sync_svc.domain.model import (
     OrderType,
@@ -40,13 +40,18 @@ async def _backtest(stub: pb_grpc.SyncServiceStub) -> str:
 
 
 async def _publish(stub: pb_grpc.SyncServiceStub, backtest_id: str, *signal_ids: str) -> None:
-    await stub.PublishSignals(pb.PublishSignalsRequest(
-        backtest_id=backtest_id, signals=[published(s) for s in signal_ids]), metadata=ALICE)
+    await stub.PublishSignals(
+        pb.PublishSignalsRequest(
+            backtest_id=backtest_id, signals=[published(s) for s in signal_ids]
+        ),
+        metadata=ALICE,
+    )
 
 
 def _subscribe(source_id: str, after: int = 0) -> pb.StreamSignalsRequest:
     return pb.StreamSignalsRequest(
-        subscribe=pb.SubscribeSignals(source_id=source_id, after_sequence=after))
+        subscribe=pb.SubscribeSignals(source_id=source_id, after_sequence=after)
+    )
 
 
 def _ack(source_id: str, sequence: int) -> pb.StreamSignalsRequest:
@@ -64,7 +69,11 @@ async def test_subscribe_replays_the_log_then_sends_live_signals_in_order(
     await _publish(stub, source, "d", "e")
     live = await read_signals(call, 2)
     assert [(s.sequence, s.signal_id) for s in replayed + live] == [
-        (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+        (2, "b"),
+        (3, "c"),
+        (4, "d"),
+        (5, "e"),
+    ]
     call.cancel()
 
 
@@ -96,7 +105,8 @@ async def test_resubscribing_resets_the_sources_position(stub: pb_grpc.SyncServi
 
 
 async def test_reconnect_resumes_after_the_acked_sequence(
-    stub: pb_grpc.SyncServiceStub, service: SyncService,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
 ) -> None:
     source = await _backtest(stub)
     await _publish(stub, source, "a", "b", "c", "d")
@@ -148,13 +158,19 @@ async def test_subscribe_to_an_unknown_source_ends_the_stream_with_not_found(
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-@pytest.mark.parametrize(("request_message", "code"), [
-    (pb.StreamSignalsRequest(subscribe=pb.SubscribeSignals(source_id="x")),
-     grpc.StatusCode.INVALID_ARGUMENT),
-    (pb.StreamSignalsRequest(), grpc.StatusCode.INVALID_ARGUMENT),
-])
+@pytest.mark.parametrize(
+    ("request_message", "code"),
+    [
+        (
+            pb.StreamSignalsRequest(subscribe=pb.SubscribeSignals(source_id="x")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (pb.StreamSignalsRequest(), grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
 async def test_malformed_stream_requests_end_the_stream_with_invalid_argument(
-    stub: pb_grpc.SyncServiceStub, request_message: pb.StreamSignalsRequest,
+    stub: pb_grpc.SyncServiceStub,
+    request_message: pb.StreamSignalsRequest,
     code: grpc.StatusCode,
 ) -> None:
     call = stub.StreamSignals()
@@ -170,8 +186,10 @@ async def test_negative_after_sequence_and_one_beyond_the_log_are_refused(
 ) -> None:
     source = await _backtest(stub)
     await _publish(stub, source, "a")
-    for after, code in ((-1, grpc.StatusCode.INVALID_ARGUMENT),
-                        (2, grpc.StatusCode.FAILED_PRECONDITION)):
+    for after, code in (
+        (-1, grpc.StatusCode.INVALID_ARGUMENT),
+        (2, grpc.StatusCode.FAILED_PRECONDITION),
+    ):
         call = stub.StreamSignals()
         await call.write(_subscribe(source, after=after))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -181,7 +199,8 @@ async def test_negative_after_sequence_and_one_beyond_the_log_are_refused(
 
 
 async def test_cancelling_the_stream_stops_its_tasks_and_listeners(
-    stub: pb_grpc.SyncServiceStub, service: SyncService,
+    stub: pb_grpc.SyncServiceStub,
+    service: SyncService,
 ) -> None:
     source = await _backtest(stub)
     await _publish(stub, source, "a")
@@ -209,7 +228,9 @@ class _RacingStore(SyncStore):
         self.raced = False
 
     async def list_signals(  # type: ignore[override]
-        self, source_id: str, **kwargs: Any,
+        self,
+        source_id: str,
+        **kwargs: Any,
     ) -> list[Signal]:
         last_page = kwargs.get("after_sequence") == 4
         if self.raced or self.signal_log is None or not last_page:
@@ -230,8 +251,13 @@ class _Clock:
 
 async def _append(signal_log: SignalLog, source_id: str, signal_id: str) -> None:
     draft = SignalDraft(
-        source_id=source_id, signal_id=signal_id, symbol="BTC/USDT", side=Side.BUY,
-        quantity=Decimal("1"), price=None, order_type=OrderType.MARKET,
+        source_id=source_id,
+        signal_id=signal_id,
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        quantity=Decimal("1"),
+        price=None,
+        order_type=OrderType.MARKET,
         event_time=datetime.now(UTC),
     )
     await signal_log.append(source_id, [AppendEntry(draft)], SourceKind.BACKTEST)
@@ -243,8 +269,9 @@ async def _requests(*items: Subscribe | Ack) -> AsyncIterator[Subscribe | Ack]:
     await asyncio.Event().wait()  # an engine keeps its side open
 
 
-async def _collect(session: StreamSession, requests: AsyncIterator[Subscribe | Ack],
-                   count: int, quiet: float = 0.3) -> list[int]:
+async def _collect(
+    session: StreamSession, requests: AsyncIterator[Subscribe | Ack], count: int, quiet: float = 0.3
+) -> list[int]:
     """Collect signal sequences until ``count`` arrived and then ``quiet`` seconds passed."""
     sequences: list[int] = []
     stream = session.run(requests)
@@ -267,7 +294,8 @@ async def _collect(session: StreamSession, requests: AsyncIterator[Subscribe | A
 
 @pytest.mark.parametrize("append_before_read", [True, False])
 async def test_signal_appended_during_replay_is_delivered_exactly_once(
-    store: SyncStore, append_before_read: bool,
+    store: SyncStore,
+    append_before_read: bool,
 ) -> None:
     racing = _RacingStore(store, append_before_read)
     signal_log = SignalLog(racing, _Clock())
@@ -302,9 +330,18 @@ async def test_live_signals_keep_flowing_while_a_long_backlog_replays(store: Syn
 async def _source(store: SyncStore) -> str:
     now = datetime.now(UTC)
     source = Source(
-        source_id=str(uuid.uuid4()), kind=SourceKind.BACKTEST, user_id="alice", name="s",
-        public=False, exchange_id="", exchange_name="", sync_settings=SyncSettings(), equity=None,
-        mode=SyncMode.PUBLISHED, start_time=now, created_at=now,
+        source_id=str(uuid.uuid4()),
+        kind=SourceKind.BACKTEST,
+        user_id="alice",
+        name="s",
+        public=False,
+        exchange_id="",
+        exchange_name="",
+        sync_settings=SyncSettings(),
+        equity=None,
+        mode=SyncMode.PUBLISHED,
+        start_time=now,
+        created_at=now,
     )
     await store.create_source(source)
     return source.source_id

@@ -1,5 +1,3 @@
-
-
 def test_resend_floor_override_is_off_by_default_and_read_when_given() -> None:
     import base64
 
@@ -7,5 +5,13 @@ def test_resend_floor_override_is_off_by_default_and_read_when_given() -> None:
     from meshkit.testing import trust_env
 
     key = base64.b64encode(bytes(32)).decode()
-    assert Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key}).resend_safe_after_seconds is None
-    assert Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key, "RESEND_SAFE_AFTER_SECONDS": "3"}).resend_safe_after_seconds == 3
+    assert (
+        Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key}).resend_safe_after_seconds
+        is None
+    )
+    assert (
+        Settings.from_env(
+            {**trust_env("broker"), "ENCRYPTION_KEY": key, "RESEND_SAFE_AFTER_SECONDS": "3"}
+        ).resend_safe_after_seconds
+        == 3
+    )

@@ -188,6 +188,8 @@ def test_well_formed_credentials_have_no_violations(venue: str, credentials: Cre
     ],
 )
 def test_malformed_credentials_name_the_field(
-    venue: str, credentials: Credentials, field: str,
+    venue: str,
+    credentials: Credentials,
+    field: str,
 ) -> None:
     assert [name for name, _why in credential_violations(venue, credentials)] == [field]

@@ -19,9 +19,13 @@ def _b64(key: bytes) -> str:
 
 
 def _settings(previous: str) -> Settings:
-    return Settings.from_env({
-        **trust_env("broker"), "ENCRYPTION_KEY": _b64(CURRENT), "ENCRYPTION_KEYS_PREVIOUS": previous,
-    })
+    return Settings.from_env(
+        {
+            **trust_env("broker"),
+            "ENCRYPTION_KEY": _b64(CURRENT),
+            "ENCRYPTION_KEYS_PREVIOUS": previous,
+        }
+    )
 
 
 def test_no_previous_keys_by_default() -> None:
@@ -35,14 +39,18 @@ def test_previous_keys_are_read_in_order_without_repeats_or_the_current_key() ->
     assert _settings(text).encryption_keys_previous == (OLD, OLDER)
 
 
-@pytest.mark.parametrize(("text", "position"), [
-    ("not base64!", "entry 1"),
-    (f"{_b64(OLD)},{_b64(os.urandom(16))}", "entry 2"),
-    (f"{_b64(OLD)},,{_b64(OLDER)}", "position 2"),
-    (f"{_b64(OLD)},", "position 2"),
-])
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("not base64!", "entry 1"),
+        (f"{_b64(OLD)},{_b64(os.urandom(16))}", "entry 2"),
+        (f"{_b64(OLD)},,{_b64(OLDER)}", "position 2"),
+        (f"{_b64(OLD)},", "position 2"),
+    ],
+)
 def test_a_bad_previous_key_fails_naming_the_variable_and_the_entry_not_the_value(
-    text: str, position: str,
+    text: str,
+    position: str,
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         _settings(text)

@@ -16,7 +16,6 @@ from broker_svc.domain.ratelimit import (
     ACCOUNT_SCOPE,
     VENUE_SCOPE,
     Budget,
-    ChargeRule,
     SlidingWindow,
     request_charges,
     schedule,
@@ -256,8 +255,15 @@ def test_rate_limits_are_on_by_default_and_switch_off_by_setting() -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     assert Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key}).rate_limits is True
     off = Settings.from_env(
-        {**trust_env("broker"), "ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "off", "BROKER_RATE_LIMIT_MAX_WAIT_MS": "0"}
+        {
+            **trust_env("broker"),
+            "ENCRYPTION_KEY": key,
+            "BROKER_RATE_LIMITS": "off",
+            "BROKER_RATE_LIMIT_MAX_WAIT_MS": "0",
+        }
     )
     assert (off.rate_limits, off.rate_limit_max_wait_ms) == (False, 0)
     with pytest.raises(ConfigError, match="BROKER_RATE_LIMITS"):
-        Settings.from_env({**trust_env("broker"), "ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "sometimes"})
+        Settings.from_env(
+            {**trust_env("broker"), "ENCRYPTION_KEY": key, "BROKER_RATE_LIMITS": "sometimes"}
+        )

@@ -6,12 +6,12 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from copytrade.common.v1 import types_pb2
-from copytrade.engine.v1 import engine_service_pb2 as pb
-from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from google.protobuf import field_mask_pb2
 from google.type import decimal_pb2
 
+from copytrade.common.v1 import types_pb2
+from copytrade.engine.v1 import engine_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from engine_svc import codec
 from engine_svc.config import Settings
 from engine_svc.domain.model import (
@@ -182,7 +182,6 @@ def test_bad_environment_names_the_variable() -> None:
 
 def test_market_and_candles_come_in_with_the_tick_and_oldest_first() -> None:
     from copytrade.broker.v1 import broker_service_pb2 as broker_pb
-
     from meshkit.codec import timestamp_to_proto
 
     market = codec.market_from_proto(
@@ -210,11 +209,27 @@ def test_a_banded_intent_is_placed_as_a_limit_ioc_at_its_price() -> None:
 
     now = datetime(2026, 3, 1, tzinfo=UTC)
     intent = Intent(
-        intent_id="i", config_id="c", source_id="s", sequence=1, signal_id="t",
-        target_exchange_id="x", leg=0, client_order_id="coid", symbol="BTC/USDT",
-        side=OrderSide.SELL, type=OrderType.LIMIT, quantity=D("0.5"), price=D("49500.5"),
-        state=IntentState.SENT, reason="", leader_quantity=D("1"), leader_price=D("50000"),
-        leader_event_time=now, created_at=now, updated_at=now, time_in_force=TimeInForce.IOC,
+        intent_id="i",
+        config_id="c",
+        source_id="s",
+        sequence=1,
+        signal_id="t",
+        target_exchange_id="x",
+        leg=0,
+        client_order_id="coid",
+        symbol="BTC/USDT",
+        side=OrderSide.SELL,
+        type=OrderType.LIMIT,
+        quantity=D("0.5"),
+        price=D("49500.5"),
+        state=IntentState.SENT,
+        reason="",
+        leader_quantity=D("1"),
+        leader_price=D("50000"),
+        leader_event_time=now,
+        created_at=now,
+        updated_at=now,
+        time_in_force=TimeInForce.IOC,
     )
     request = codec.place_order_request(intent)
     assert (request.type, request.time_in_force) == (
@@ -222,8 +237,9 @@ def test_a_banded_intent_is_placed_as_a_limit_ioc_at_its_price() -> None:
         types_pb2.TIME_IN_FORCE_IOC,
     )
     assert (request.price.value, request.quantity.value) == ("49500.5", "0.5")
-    market = codec.place_order_request(dataclasses.replace(intent, type=OrderType.MARKET,
-                                                           price=None, time_in_force=None))
+    market = codec.place_order_request(
+        dataclasses.replace(intent, type=OrderType.MARKET, price=None, time_in_force=None)
+    )
     assert market.time_in_force == types_pb2.TIME_IN_FORCE_UNSPECIFIED
     assert not market.HasField("price")
 

@@ -418,14 +418,32 @@ def test_excluding_the_quote_equivalent_the_venue_resolved_filters_the_trade() -
 
 def test_orders_over_the_accounts_rate_are_skipped() -> None:
     limits = RiskLimits(max_orders_per_minute=3)
-    assert decide(
-        signal(), CopyStatus.ACTIVE, limits, CopySettings(), FOLLOWER, BTC, NOW,
-        orders_last_minute=3,
-    ).reason == "order_rate_limit"
-    assert decide(
-        signal(), CopyStatus.ACTIVE, limits, CopySettings(), FOLLOWER, BTC, NOW,
-        orders_last_minute=2,
-    ).reason == ""
+    assert (
+        decide(
+            signal(),
+            CopyStatus.ACTIVE,
+            limits,
+            CopySettings(),
+            FOLLOWER,
+            BTC,
+            NOW,
+            orders_last_minute=3,
+        ).reason
+        == "order_rate_limit"
+    )
+    assert (
+        decide(
+            signal(),
+            CopyStatus.ACTIVE,
+            limits,
+            CopySettings(),
+            FOLLOWER,
+            BTC,
+            NOW,
+            orders_last_minute=2,
+        ).reason
+        == ""
+    )
 
 
 def test_a_new_position_correlated_with_a_held_one_is_skipped() -> None:
@@ -433,7 +451,13 @@ def test_a_new_position_correlated_with_a_held_one_is_skipped() -> None:
 
     def with_correlations(correlations: dict[str, D] | None) -> str:
         return decide(
-            signal(), CopyStatus.ACTIVE, limits, CopySettings(), FOLLOWER, BTC, NOW,
+            signal(),
+            CopyStatus.ACTIVE,
+            limits,
+            CopySettings(),
+            FOLLOWER,
+            BTC,
+            NOW,
             correlations=correlations,
         ).reason
 

@@ -117,9 +117,7 @@ def test_the_rate_limit_defaults_to_sixty_orders_a_minute() -> None:
 def test_max_position_size_reduces_an_entry_to_fit_or_denies_it(
     quantity: str, held: str, verdict: Verdict, approved: str, reason: str
 ) -> None:
-    result = check(
-        buy(quantity), holding(held), limits=GateLimits(max_position_size=D("0.1"))
-    )
+    result = check(buy(quantity), holding(held), limits=GateLimits(max_position_size=D("0.1")))
     assert (result.verdict, result.reason) == (verdict, reason)
     if verdict is not Verdict.DENY:
         assert result.quantity == D(approved)

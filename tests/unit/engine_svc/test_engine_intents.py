@@ -12,7 +12,6 @@ import pytest
 from engine_svc.domain import intents as rules
 from engine_svc.domain.decision import Decision
 from engine_svc.domain.ids import client_order_id
-from engine_svc.domain.model import IntentState as S
 from engine_svc.domain.model import (
     CopyStatus,
     Intent,
@@ -22,6 +21,7 @@ from engine_svc.domain.model import (
     Signal,
     TimeInForce,
 )
+from engine_svc.domain.model import IntentState as S
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_forbidden_transitions_raise(current: S, target: S) -> None:
 
 
 def test_terminal_states_have_no_way_out() -> None:
-    assert rules.TERMINAL == {S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.SKIPPED}
+    assert {S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.SKIPPED} == rules.TERMINAL
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,10 @@ def _intent(**changes: Any) -> Intent:
         event_time=NOW,
     )
     decision = Decision(
-        "BTC/USDT", D("0.01"), order_type=OrderType.LIMIT, price=D("50500"),
+        "BTC/USDT",
+        D("0.01"),
+        order_type=OrderType.LIMIT,
+        price=D("50500"),
         time_in_force=TimeInForce.IOC,
     )
     changes.setdefault("state", S.SENT)

@@ -19,10 +19,18 @@ from meshkit.audit import (
 
 def _entry(seq: int, prev_hash: str, action: str = "pause") -> AuditEntry:
     entry = AuditEntry(
-        seq=seq, time=f"2026-01-01T00:00:{seq:02d}.000000Z", actor="user:alice",
-        request_id=f"r{seq}", owner_user_id="alice", object_type="copy_config",
-        object_id="c1", action=action, before=json.dumps({"status": "active"}),
-        after=json.dumps({"status": "paused"}), prev_hash=prev_hash, hash="",
+        seq=seq,
+        time=f"2026-01-01T00:00:{seq:02d}.000000Z",
+        actor="user:alice",
+        request_id=f"r{seq}",
+        owner_user_id="alice",
+        object_type="copy_config",
+        object_id="c1",
+        action=action,
+        before=json.dumps({"status": "active"}),
+        after=json.dumps({"status": "paused"}),
+        prev_hash=prev_hash,
+        hash="",
     )
     return replace(entry, hash=entry_hash(entry))
 
@@ -122,8 +130,13 @@ def test_repeated_seq_is_named_inserted() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [{"api_secret": "x"}, {"api_key": "x"}, {"credentials": {"passphrase": "x"}},
-     {"token": "x"}, {"items": [{"ciphertext": "x"}]}],
+    [
+        {"api_secret": "x"},
+        {"api_key": "x"},
+        {"credentials": {"passphrase": "x"}},
+        {"token": "x"},
+        {"items": [{"ciphertext": "x"}]},
+    ],
 )
 def test_secrets_are_refused(value: dict) -> None:
     with pytest.raises(ValueError, match="secrets"):
@@ -132,5 +145,6 @@ def test_secrets_are_refused(value: dict) -> None:
 
 def test_harmless_keys_are_kept() -> None:
     assert json.loads(to_json({"api_key_hint": "...abcd", "key_id": "12ab"})) == {
-        "api_key_hint": "...abcd", "key_id": "12ab",
+        "api_key_hint": "...abcd",
+        "key_id": "12ab",
     }

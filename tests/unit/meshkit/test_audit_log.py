@@ -30,7 +30,9 @@ async def _log(database: db.Database) -> AuditLog:
 
 
 def _event(owner: str = "alice", action: str = "pause") -> AuditEvent:
-    return AuditEvent(owner, "copy_config", "c1", action, {"status": "active"}, {"status": "paused"})
+    return AuditEvent(
+        owner, "copy_config", "c1", action, {"status": "active"}, {"status": "paused"}
+    )
 
 
 async def test_appends_chain_and_fill_in_actor_and_request_id(database: db.Database) -> None:
@@ -89,8 +91,12 @@ async def test_concurrent_appends_never_fork_the_chain(database: db.Database) ->
 async def test_secrets_are_never_written(database: db.Database) -> None:
     log = await _log(database)
     with pytest.raises(ValueError):
-        await log.record(AuditEvent("alice", "exchange_account", "x", "register",
-                                    None, {"api_secret": "canary-secret"}), NOW)
+        await log.record(
+            AuditEvent(
+                "alice", "exchange_account", "x", "register", None, {"api_secret": "canary-secret"}
+            ),
+            NOW,
+        )
     assert await log.all_entries() == []
 
 
@@ -104,7 +110,8 @@ async def _three(database: db.Database) -> AuditLog:
 async def test_an_edited_row_is_named(database: db.Database) -> None:
     await _three(database)
     await database.execute(
-        "UPDATE gateway_audit_log SET after = ? WHERE seq = ?", ('{"status":"active"}', 2),
+        "UPDATE gateway_audit_log SET after = ? WHERE seq = ?",
+        ('{"status":"active"}', 2),
     )
     problem = (await verify_table(database, "gateway")).problem
     assert problem is not None and (problem.kind, problem.seq) == (Tampering.EDITED, 2)
@@ -128,9 +135,20 @@ async def test_an_inserted_row_is_named(database: db.Database) -> None:
         "INSERT INTO gateway_audit_log (seq, time, actor, request_id, owner_user_id, object_type,"
         " object_id, action, before, after, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (3, forged.time, forged.actor, forged.request_id, forged.owner_user_id,
-         forged.object_type, forged.object_id, forged.action, forged.before, forged.after,
-         entries[1].hash, forged.hash),
+        (
+            3,
+            forged.time,
+            forged.actor,
+            forged.request_id,
+            forged.owner_user_id,
+            forged.object_type,
+            forged.object_id,
+            forged.action,
+            forged.before,
+            forged.after,
+            entries[1].hash,
+            forged.hash,
+        ),
     )
     problem = (await verify_table(database, "gateway")).problem
     assert problem is not None and (problem.kind, problem.seq) == (Tampering.INSERTED, 3)

@@ -9,7 +9,9 @@ import pytest
 from meshkit import db
 
 
-async def test_transaction_commits_on_success_and_rolls_back_on_error(database: db.Database) -> None:
+async def test_transaction_commits_on_success_and_rolls_back_on_error(
+    database: db.Database,
+) -> None:
     await database.execute("CREATE TABLE t (id TEXT PRIMARY KEY, amount TEXT NOT NULL)")
     async with database.transaction() as tx:
         await tx.execute("INSERT INTO t (id, amount) VALUES (?, ?)", ("a", "1.5"))
@@ -26,11 +28,15 @@ async def test_unique_violation_is_reported_portably(database: db.Database) -> N
     await database.execute("INSERT INTO u (id) VALUES (?)", ("x",))
     with pytest.raises(db.UniqueViolation):
         await database.execute("INSERT INTO u (id) VALUES (?)", ("x",))
-    inserted = await database.execute("INSERT INTO u (id) VALUES (?) ON CONFLICT DO NOTHING", ("x",))
+    inserted = await database.execute(
+        "INSERT INTO u (id) VALUES (?) ON CONFLICT DO NOTHING", ("x",)
+    )
     assert inserted == 0
 
 
-async def test_migrations_apply_once_in_order(database: db.Database, tmp_path: pathlib.Path) -> None:
+async def test_migrations_apply_once_in_order(
+    database: db.Database, tmp_path: pathlib.Path
+) -> None:
     schema = tmp_path / "schema"
     schema.mkdir()
     (schema / "0001_init.sql").write_text("-- first\nCREATE TABLE m (id TEXT PRIMARY KEY);\n")
@@ -41,17 +47,21 @@ async def test_migrations_apply_once_in_order(database: db.Database, tmp_path: p
     assert await database.fetchone("SELECT note FROM m") == {"note": "ok"}
 
 
-@pytest.mark.parametrize(("url", "path"), [
-    ("sqlite:///.copytrade/broker.db", ".copytrade/broker.db"),
-    ("sqlite:////var/lib/copytrade/broker.db", "/var/lib/copytrade/broker.db"),
-    ("sqlite:///:memory:", ":memory:"),
-])
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///.copytrade/broker.db", ".copytrade/broker.db"),
+        ("sqlite:////var/lib/copytrade/broker.db", "/var/lib/copytrade/broker.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
 def test_sqlite_urls_follow_the_three_and_four_slash_convention(url: str, path: str) -> None:
     assert db.sqlite_path(url) == path
 
 
 async def test_services_migrating_one_database_at_once_do_not_collide(
-    database_url: str, tmp_path: pathlib.Path,
+    database_url: str,
+    tmp_path: pathlib.Path,
 ) -> None:
     import asyncio
 
@@ -64,7 +74,10 @@ async def test_services_migrating_one_database_at_once_do_not_collide(
     databases = [await db.connect(database_url) for _ in schemas]
     try:
         results = await asyncio.gather(
-            *(db.migrate(database, name, folder) for database, (name, folder) in zip(databases, schemas, strict=True)),
+            *(
+                db.migrate(database, name, folder)
+                for database, (name, folder) in zip(databases, schemas, strict=True)
+            ),
         )
     finally:
         for database in databases:

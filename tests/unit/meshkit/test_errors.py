@@ -18,13 +18,16 @@ class _Raising(pb_grpc.BrokerServiceServicer):
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
-    async def GetExchange(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def GetExchange(self, request, context):  # type: ignore[no-untyped-def]
         raise self.error
 
 
 async def _call(error: BaseException) -> grpc.aio.AioRpcError:
-    registration = Registration(pb_grpc.add_BrokerServiceServicer_to_server, _Raising(error),
-                                "copytrade.broker.v1.BrokerService")
+    registration = Registration(
+        pb_grpc.add_BrokerServiceServicer_to_server,
+        _Raising(error),
+        "copytrade.broker.v1.BrokerService",
+    )
     async with inprocess_server([registration], domain="broker.copytrade") as (_server, channel):
         stub = pb_grpc.BrokerServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -43,7 +46,9 @@ async def test_invalid_argument_carries_error_info_and_the_bad_field() -> None:
     assert bad.field_violations[0].field == "risk_limits.max_slippage"
     again = clients.translate(failure)
     assert isinstance(again, errors.InvalidArgument)
-    assert again.violations == [errors.FieldViolation("risk_limits.max_slippage", "must be below 1")]
+    assert again.violations == [
+        errors.FieldViolation("risk_limits.max_slippage", "must be below 1")
+    ]
 
 
 async def test_rate_limit_keeps_its_retry_delay_across_the_hop() -> None:

@@ -31,7 +31,11 @@ def _run(code: str, spec: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FAULTPOINTS": spec, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -53,7 +57,10 @@ def test_parse_reads_every_action_and_the_hit_number() -> None:
     assert table["c"][0].seconds == 0.25
     assert table["d"][0].kind == "hang" and table["d"][0].nth == 1
     assert [e.describe() for name in "abcd" for e in table[name]] == [
-        "kill@3", "raise:ConnectionError", "sleep:0.25", "hang@1",
+        "kill@3",
+        "raise:ConnectionError",
+        "sleep:0.25",
+        "hang@1",
     ]
 
 

@@ -54,6 +54,7 @@ async def test_an_exception_of_a_task_given_up_is_taken_not_reported_as_never_re
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
+
         async def fails() -> None:
             raise KeyError("unreadable")
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from google.type import decimal_pb2
+
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
-from google.type import decimal_pb2
-
 from meshkit import errors
 from meshkit.codec import timestamp_to_proto
 from recon_svc import codec
@@ -20,10 +20,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_config_takes_the_source_from_whichever_source_field_is_set() -> None:
-    reply = engine_pb.GetCopyStatusResponse(config=engine_pb.CopyConfig(
-        config_id="c", source_exchange_id="leader", target_exchange_ids=["a", "b"],
-        create_time=timestamp_to_proto(T0),
-    ))
+    reply = engine_pb.GetCopyStatusResponse(
+        config=engine_pb.CopyConfig(
+            config_id="c",
+            source_exchange_id="leader",
+            target_exchange_ids=["a", "b"],
+            create_time=timestamp_to_proto(T0),
+        )
+    )
     config = codec.config_from_proto(reply)
     assert config.source_id == "leader"
     assert config.target_exchange_ids == ("a", "b")
@@ -40,8 +44,14 @@ def test_config_without_source_is_an_upstream_error_not_the_callers() -> None:
 
 def test_intent_reads_state_side_and_decimal_filled_quantity() -> None:
     message = engine_pb.CopiedOrder(
-        intent_id="i", source_id="s", sequence=4, target_exchange_id="a", client_order_id="x",
-        symbol="ETH/USD", side=types_pb2.ORDER_SIDE_SELL, state=engine_pb.INTENT_STATE_EXPIRED,
+        intent_id="i",
+        source_id="s",
+        sequence=4,
+        target_exchange_id="a",
+        client_order_id="x",
+        symbol="ETH/USD",
+        side=types_pb2.ORDER_SIDE_SELL,
+        state=engine_pb.INTENT_STATE_EXPIRED,
         filled_quantity=decimal_pb2.Decimal(value="0.123456789012345678"),
     )
     intent = codec.intent_from_proto(message)
@@ -71,17 +81,34 @@ def test_venue_order_status_is_read() -> None:
 
 def test_report_goes_on_the_wire_with_or_without_items() -> None:
     item = Item(
-        sequence=3, signal_id="t", target_exchange_id="a", client_order_id="x",
-        outcome=Outcome.DUPLICATE, detail="two", intent_state="filled",
+        sequence=3,
+        signal_id="t",
+        target_exchange_id="a",
+        client_order_id="x",
+        outcome=Outcome.DUPLICATE,
+        detail="two",
+        intent_state="filled",
         venue_filled_quantity=Decimal("1.50"),
     )
     empty = Item(
-        sequence=4, signal_id="u", target_exchange_id="a", client_order_id="",
-        outcome=Outcome.MISSING, detail="none", intent_state="", venue_filled_quantity=None,
+        sequence=4,
+        signal_id="u",
+        target_exchange_id="a",
+        client_order_id="",
+        outcome=Outcome.MISSING,
+        detail="none",
+        intent_state="",
+        venue_filled_quantity=None,
     )
     report = Report(
-        reconciliation_id="r", config_id="c", user_id="u", start_time=T0, end_time=T0,
-        created_at=T0, counts=Counts.of([item, empty]), items=(item, empty),
+        reconciliation_id="r",
+        config_id="c",
+        user_id="u",
+        start_time=T0,
+        end_time=T0,
+        created_at=T0,
+        counts=Counts.of([item, empty]),
+        items=(item, empty),
     )
     message = codec.report_to_proto(report)
     assert message.duplicate_count == 1 and message.missing_count == 1 and message.total_count == 2

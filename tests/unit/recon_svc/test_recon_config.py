@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from meshkit.settings import ConfigError
-from recon_svc.config import Settings
 from meshkit.testing import trust_env
+from recon_svc.config import Settings
 
 
 def test_settings_default_to_the_documented_ports_and_addresses() -> None:
@@ -21,12 +21,20 @@ def test_settings_default_to_the_documented_ports_and_addresses() -> None:
 
 
 def test_settings_read_every_variable() -> None:
-    settings = Settings.from_env({**trust_env("recon"), 
-        "GRPC_PORT": "6000", "METRICS_PORT": "0", "LOG_LEVEL": "debug", "BIND_HOST": "0.0.0.0",
-        "DATABASE_URL": "postgresql://db/recon", "ENGINE_SVC_ADDR": "engine-svc:50052",
-        "SYNC_SVC_ADDR": "sync-svc:50053", "BROKER_SVC_ADDR": "broker-svc:50051",
-        "RPC_TIMEOUT_SECONDS": "30",
-    })
+    settings = Settings.from_env(
+        {
+            **trust_env("recon"),
+            "GRPC_PORT": "6000",
+            "METRICS_PORT": "0",
+            "LOG_LEVEL": "debug",
+            "BIND_HOST": "0.0.0.0",
+            "DATABASE_URL": "postgresql://db/recon",
+            "ENGINE_SVC_ADDR": "engine-svc:50052",
+            "SYNC_SVC_ADDR": "sync-svc:50053",
+            "BROKER_SVC_ADDR": "broker-svc:50051",
+            "RPC_TIMEOUT_SECONDS": "30",
+        }
+    )
     assert settings.grpc_port == 6000 and settings.metrics_port == 0
     assert settings.log_level == "DEBUG" and settings.bind_host == "0.0.0.0"
     assert settings.database_url == "postgresql://db/recon"
@@ -41,7 +49,7 @@ def test_settings_read_every_variable() -> None:
         ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"TLS_CERT": "/c.pem"}, "TLS_CERT"),
-    ({"TLS_KEY": ""}, "TLS_KEY"),
+        ({"TLS_KEY": ""}, "TLS_KEY"),
         ({"RPC_TIMEOUT_SECONDS": "0"}, "RPC_TIMEOUT_SECONDS"),
     ],
 )

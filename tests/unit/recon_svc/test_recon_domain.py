@@ -31,8 +31,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def signal(sequence: int = 1, symbol: str = "BTC/USDT") -> LeaderSignal:
     return LeaderSignal(
-        source_id=SOURCE, sequence=sequence, signal_id=f"trade-{sequence}", symbol=symbol,
-        side=Side.BUY, quantity=Decimal("2"), event_time=T0,
+        source_id=SOURCE,
+        sequence=sequence,
+        signal_id=f"trade-{sequence}",
+        symbol=symbol,
+        side=Side.BUY,
+        quantity=Decimal("2"),
+        event_time=T0,
     )
 
 
@@ -49,9 +54,18 @@ def intent(
     intent_id: str = "intent-1",
 ) -> Intent:
     return Intent(
-        intent_id=intent_id, source_id=SOURCE, sequence=sequence, signal_id=f"trade-{sequence}",
-        target_exchange_id=account, client_order_id=client_order_id, symbol=symbol, side=side,
-        state=state, reason=reason, filled_quantity=Decimal(filled), create_time=T0,
+        intent_id=intent_id,
+        source_id=SOURCE,
+        sequence=sequence,
+        signal_id=f"trade-{sequence}",
+        target_exchange_id=account,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        state=state,
+        reason=reason,
+        filled_quantity=Decimal(filled),
+        create_time=T0,
     )
 
 
@@ -66,8 +80,13 @@ def order(
     account: str = ACCOUNT,
 ) -> VenueOrder:
     return VenueOrder(
-        exchange_id=account, client_order_id=client_order_id, venue_order_id=venue_order_id,
-        symbol=symbol, side=side, status=status, filled_quantity=Decimal(filled),
+        exchange_id=account,
+        client_order_id=client_order_id,
+        venue_order_id=venue_order_id,
+        symbol=symbol,
+        side=side,
+        status=status,
+        filled_quantity=Decimal(filled),
     )
 
 
@@ -124,11 +143,18 @@ def test_skipped_intent_whose_id_the_venue_holds_is_mismatched() -> None:
         ((order(filled="0.5", status=VenueStatus.FILLED),), Outcome.MISMATCHED),
         ((order(filled="0", status=VenueStatus.OPEN),), Outcome.MISMATCHED),
     ],
-    ids=["no-order", "rejected-order", "cancelled-unfilled", "cancelled-partial", "filled",
-         "resting"],
+    ids=[
+        "no-order",
+        "rejected-order",
+        "cancelled-unfilled",
+        "cancelled-partial",
+        "filled",
+        "resting",
+    ],
 )
 def test_rejected_intent_matches_only_when_the_venue_holds_no_filled_or_resting_order(
-    orders: tuple[VenueOrder, ...], expected: Outcome,
+    orders: tuple[VenueOrder, ...],
+    expected: Outcome,
 ) -> None:
     rejected = intent(IntentState.REJECTED, reason="INSUFFICIENT_FUNDS", filled="0")
     item = judge([rejected], venue(*orders))
@@ -165,7 +191,9 @@ def test_placed_intent_without_venue_order_is_missing(state: IntentState) -> Non
     ],
 )
 def test_placed_intent_equal_to_its_one_venue_order_is_matched(
-    state: IntentState, status: VenueStatus, filled: str,
+    state: IntentState,
+    status: VenueStatus,
+    filled: str,
 ) -> None:
     item = judge([intent(state, filled=filled)], venue(order(filled=filled, status=status)))
     assert item.outcome is Outcome.MATCHED
@@ -194,7 +222,8 @@ def test_two_venue_orders_with_one_client_order_id_are_duplicate() -> None:
     [("0.4", "0.5"), ("0.50000001", "0.5"), ("0", "0.5")],
 )
 def test_filled_quantity_that_differs_at_all_is_mismatched(
-    venue_filled: str, intent_filled: str,
+    venue_filled: str,
+    intent_filled: str,
 ) -> None:
     item = judge([intent(filled=intent_filled)], venue(order(filled=venue_filled)))
     assert item.outcome is Outcome.MISMATCHED
@@ -204,7 +233,8 @@ def test_filled_quantity_that_differs_at_all_is_mismatched(
 
 def test_side_and_symbol_differences_are_each_named() -> None:
     item = judge(
-        [intent()], venue(order(side=Side.SELL, symbol="BTC/USD")),
+        [intent()],
+        venue(order(side=Side.SELL, symbol="BTC/USD")),
     )
     assert item.outcome is Outcome.MISMATCHED
     assert "side: intent buy, venue sell" in item.detail
@@ -229,7 +259,8 @@ def test_unresolved_intent_is_error(state: IntentState) -> None:
 
 
 @pytest.mark.parametrize(
-    "state", [IntentState.FILLED, IntentState.SKIPPED, IntentState.REJECTED, IntentState.ACCEPTED],
+    "state",
+    [IntentState.FILLED, IntentState.SKIPPED, IntentState.REJECTED, IntentState.ACCEPTED],
 )
 def test_missing_venue_report_is_unknown_never_flat(state: IntentState) -> None:
     item = judge([intent(state)], {})
@@ -268,13 +299,17 @@ def test_one_item_per_signal_and_account_ordered_by_sequence_then_account() -> N
         intent(sequence=9, account=ACCOUNT, client_order_id="c-9a", intent_id="9a"),
     ]
     venues = {
-        ACCOUNT: VenueReport(ACCOUNT, orders=(
-            order(client_order_id="c-1a"), order(client_order_id="c-2a"),
-            order(client_order_id="c-9a"),
-        )),
-        OTHER_ACCOUNT: VenueReport(OTHER_ACCOUNT, orders=(
-            order(client_order_id="c-1b", account=OTHER_ACCOUNT),
-        )),
+        ACCOUNT: VenueReport(
+            ACCOUNT,
+            orders=(
+                order(client_order_id="c-1a"),
+                order(client_order_id="c-2a"),
+                order(client_order_id="c-9a"),
+            ),
+        ),
+        OTHER_ACCOUNT: VenueReport(
+            OTHER_ACCOUNT, orders=(order(client_order_id="c-1b", account=OTHER_ACCOUNT),)
+        ),
     }
     items = reconcile(signals, [OTHER_ACCOUNT, ACCOUNT, ACCOUNT], intents, venues)
     keys = [(i.sequence, i.target_exchange_id, i.outcome) for i in items]

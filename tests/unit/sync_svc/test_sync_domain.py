@@ -31,16 +31,32 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _raw(**overrides: str) -> RawPublishedSignal:
-    values = {"signal_id": "s1", "symbol": "BTC/USDT", "side": "buy", "quantity": "1",
-              "price": "", "order_type": "market", "time_in_force": "", "portfolio_fraction": ""}
+    values = {
+        "signal_id": "s1",
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "quantity": "1",
+        "price": "",
+        "order_type": "market",
+        "time_in_force": "",
+        "portfolio_fraction": "",
+    }
     values.update(overrides)
     return RawPublishedSignal(**values)
 
 
 def test_valid_signal_is_normalised() -> None:
-    signal, violations = check_published_signal(0, _raw(
-        symbol=" eth/usdt ", side="SELL", order_type="Limit", price="2500.10",
-        time_in_force="IOC", portfolio_fraction="1"))
+    signal, violations = check_published_signal(
+        0,
+        _raw(
+            symbol=" eth/usdt ",
+            side="SELL",
+            order_type="Limit",
+            price="2500.10",
+            time_in_force="IOC",
+            portfolio_fraction="1",
+        ),
+    )
     assert violations == []
     assert signal is not None
     assert (signal.symbol, signal.side) == ("ETH/USDT", Side.SELL)
@@ -48,27 +64,30 @@ def test_valid_signal_is_normalised() -> None:
     assert signal.price == Decimal("2500.10") and signal.portfolio_fraction == Decimal(1)
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"signal_id": " "}, "signal_id"),
-    ({"signal_id": "x" * 201}, "signal_id"),
-    ({"symbol": ""}, "symbol"),
-    ({"symbol": "BTCUSDT"}, "symbol"),
-    ({"symbol": "BTC/USDT/X"}, "symbol"),
-    ({"side": ""}, "side"),
-    ({"side": "long"}, "side"),
-    ({"quantity": ""}, "quantity"),
-    ({"quantity": "0"}, "quantity"),
-    ({"quantity": "-1"}, "quantity"),
-    ({"quantity": "NaN"}, "quantity"),
-    ({"quantity": "1e"}, "quantity"),
-    ({"price": "0"}, "price"),
-    ({"order_type": ""}, "order_type"),
-    ({"order_type": "stop_market"}, "order_type"),
-    ({"order_type": "limit"}, "price"),
-    ({"time_in_force": "day"}, "time_in_force"),
-    ({"portfolio_fraction": "0"}, "portfolio_fraction"),
-    ({"portfolio_fraction": "1.01"}, "portfolio_fraction"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"signal_id": " "}, "signal_id"),
+        ({"signal_id": "x" * 201}, "signal_id"),
+        ({"symbol": ""}, "symbol"),
+        ({"symbol": "BTCUSDT"}, "symbol"),
+        ({"symbol": "BTC/USDT/X"}, "symbol"),
+        ({"side": ""}, "side"),
+        ({"side": "long"}, "side"),
+        ({"quantity": ""}, "quantity"),
+        ({"quantity": "0"}, "quantity"),
+        ({"quantity": "-1"}, "quantity"),
+        ({"quantity": "NaN"}, "quantity"),
+        ({"quantity": "1e"}, "quantity"),
+        ({"price": "0"}, "price"),
+        ({"order_type": ""}, "order_type"),
+        ({"order_type": "stop_market"}, "order_type"),
+        ({"order_type": "limit"}, "price"),
+        ({"time_in_force": "day"}, "time_in_force"),
+        ({"portfolio_fraction": "0"}, "portfolio_fraction"),
+        ({"portfolio_fraction": "1.01"}, "portfolio_fraction"),
+    ],
+)
 def test_bad_field_is_named_with_its_index(overrides: dict[str, str], field: str) -> None:
     signal, violations = check_published_signal(3, _raw(**overrides))
     assert signal is None
@@ -93,14 +112,19 @@ def test_sync_settings_zeros_take_the_defaults_and_unset_flags_are_true() -> Non
     assert settings == SyncSettings(5, 3, 10, True, True)
 
 
-@pytest.mark.parametrize(("websocket", "polling", "expected"), [
-    (False, None, (False, True)),
-    (None, False, (True, False)),
-    (True, False, (True, False)),
-    (False, True, (False, True)),
-])
+@pytest.mark.parametrize(
+    ("websocket", "polling", "expected"),
+    [
+        (False, None, (False, True)),
+        (None, False, (True, False)),
+        (True, False, (True, False)),
+        (False, True, (False, True)),
+    ],
+)
 def test_sync_settings_flags_keep_what_was_set(
-    websocket: bool | None, polling: bool | None, expected: tuple[bool, bool],
+    websocket: bool | None,
+    polling: bool | None,
+    expected: tuple[bool, bool],
 ) -> None:
     settings, violations = check_sync_settings(1, 1, 1, websocket, polling)
     assert violations == []
@@ -112,14 +136,21 @@ def test_sync_settings_with_neither_stream_nor_polling_are_refused() -> None:
     assert [v.field for v in violations] == ["sync_settings.enable_polling"]
 
 
-@pytest.mark.parametrize(("interval", "retries", "timeout", "fields"), [
-    (1, 20, 1, []),
-    (3600, 1, 300, []),
-    (3601, 3, 10, ["sync_settings.sync_interval"]),
-    (-5, -1, -1, ["sync_settings.sync_interval", "sync_settings.max_retries",
-                  "sync_settings.timeout"]),
-    (5, 21, 301, ["sync_settings.max_retries", "sync_settings.timeout"]),
-])
+@pytest.mark.parametrize(
+    ("interval", "retries", "timeout", "fields"),
+    [
+        (1, 20, 1, []),
+        (3600, 1, 300, []),
+        (3601, 3, 10, ["sync_settings.sync_interval"]),
+        (
+            -5,
+            -1,
+            -1,
+            ["sync_settings.sync_interval", "sync_settings.max_retries", "sync_settings.timeout"],
+        ),
+        (5, 21, 301, ["sync_settings.max_retries", "sync_settings.timeout"]),
+    ],
+)
 def test_sync_settings_ranges(interval: int, retries: int, timeout: int, fields: list[str]) -> None:
     _settings, violations = check_sync_settings(interval, retries, timeout, None, None)
     assert [v.field for v in violations] == fields
@@ -134,13 +165,16 @@ def test_sync_settings_survive_a_json_round_trip() -> None:
     assert SyncSettings.from_dict(old) == SyncSettings(sync_interval=7)
 
 
-@pytest.mark.parametrize(("name", "equity", "fields"), [
-    ("ok", "", []),
-    ("ok", "0.01", []),
-    ("", "", ["name"]),
-    ("x" * 201, "0", ["name", "equity"]),
-    ("ok", "Infinity", ["equity"]),
-])
+@pytest.mark.parametrize(
+    ("name", "equity", "fields"),
+    [
+        ("ok", "", []),
+        ("ok", "0.01", []),
+        ("", "", ["name"]),
+        ("x" * 201, "0", ["name", "equity"]),
+        ("ok", "Infinity", ["equity"]),
+    ],
+)
 def test_backtest_checks(name: str, equity: str, fields: list[str]) -> None:
     assert [v.field for v in check_backtest(name, equity)[2]] == fields
 
@@ -153,11 +187,24 @@ def test_ids_must_be_canonical_uuids() -> None:
     assert check_id("", "x", required=False) == []
 
 
-def _fill(side: str, quantity: str, symbol: str = "BTC/USDT", fee: str | None = None,
-          fee_currency: str = "") -> LeaderFill:
-    return LeaderFill(trade_id="t", symbol=symbol, side=Side(side), quantity=Decimal(quantity),
-                      price=Decimal("1"), fee=Decimal(fee) if fee else None,
-                      fee_currency=fee_currency, order_type=None, trade_time=T0)
+def _fill(
+    side: str,
+    quantity: str,
+    symbol: str = "BTC/USDT",
+    fee: str | None = None,
+    fee_currency: str = "",
+) -> LeaderFill:
+    return LeaderFill(
+        trade_id="t",
+        symbol=symbol,
+        side=Side(side),
+        quantity=Decimal(quantity),
+        price=Decimal("1"),
+        fee=Decimal(fee) if fee else None,
+        fee_currency=fee_currency,
+        order_type=None,
+        trade_time=T0,
+    )
 
 
 def test_base_delta_counts_a_fee_paid_in_the_base_asset() -> None:
@@ -166,29 +213,49 @@ def test_base_delta_counts_a_fee_paid_in_the_base_asset() -> None:
     assert base_delta(_fill("buy", "1", fee="5", fee_currency="USDT")) == Decimal("1")
 
 
-@pytest.mark.parametrize(("fill_type", "copied"), [
-    (None, OrderType.MARKET), (OrderType.MARKET, OrderType.MARKET),
-    (OrderType.STOP_MARKET, OrderType.MARKET), (OrderType.LIMIT, OrderType.LIMIT),
-    (OrderType.STOP_LIMIT, OrderType.LIMIT),
-])
+@pytest.mark.parametrize(
+    ("fill_type", "copied"),
+    [
+        (None, OrderType.MARKET),
+        (OrderType.MARKET, OrderType.MARKET),
+        (OrderType.STOP_MARKET, OrderType.MARKET),
+        (OrderType.LIMIT, OrderType.LIMIT),
+        (OrderType.STOP_LIMIT, OrderType.LIMIT),
+    ],
+)
 def test_a_fill_is_copied_as_the_execution_it_was(
-    fill_type: OrderType | None, copied: OrderType,
+    fill_type: OrderType | None,
+    copied: OrderType,
 ) -> None:
     assert copy_order_type(fill_type) is copied
 
 
 def _source(kind: SourceKind, owner: str, public: bool) -> Source:
-    return Source(source_id="s", kind=kind, user_id=owner, name="", public=public, exchange_id="",
-                  exchange_name="", sync_settings=SyncSettings(), equity=None,
-                  mode=SyncMode.PUBLISHED, start_time=T0, created_at=T0)
+    return Source(
+        source_id="s",
+        kind=kind,
+        user_id=owner,
+        name="",
+        public=public,
+        exchange_id="",
+        exchange_name="",
+        sync_settings=SyncSettings(),
+        equity=None,
+        mode=SyncMode.PUBLISHED,
+        start_time=T0,
+        created_at=T0,
+    )
 
 
-@pytest.mark.parametrize(("kind", "public", "viewer", "visible"), [
-    (SourceKind.BACKTEST, False, "", True),
-    (SourceKind.BACKTEST, False, "alice", True),
-    (SourceKind.BACKTEST, False, "bob", False),
-    (SourceKind.BACKTEST, True, "bob", True),
-    (SourceKind.EXCHANGE, True, "bob", False),
-])
+@pytest.mark.parametrize(
+    ("kind", "public", "viewer", "visible"),
+    [
+        (SourceKind.BACKTEST, False, "", True),
+        (SourceKind.BACKTEST, False, "alice", True),
+        (SourceKind.BACKTEST, False, "bob", False),
+        (SourceKind.BACKTEST, True, "bob", True),
+        (SourceKind.EXCHANGE, True, "bob", False),
+    ],
+)
 def test_source_visibility(kind: SourceKind, public: bool, viewer: str, visible: bool) -> None:
     assert _source(kind, "alice", public).visible_to(viewer) is visible

@@ -23,21 +23,38 @@ def _at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def _fill(trade_id: str, side: str, quantity: str, seconds: float, symbol: str = "BTC/USDT",
-          price: str = "50000", fee: str | None = None, fee_currency: str = "") -> LeaderFill:
-    return LeaderFill(trade_id=trade_id, symbol=symbol, side=Side(side),
-                      quantity=Decimal(quantity), price=Decimal(price),
-                      fee=Decimal(fee) if fee else None, fee_currency=fee_currency,
-                      order_type=None, trade_time=_at(seconds))
+def _fill(
+    trade_id: str,
+    side: str,
+    quantity: str,
+    seconds: float,
+    symbol: str = "BTC/USDT",
+    price: str = "50000",
+    fee: str | None = None,
+    fee_currency: str = "",
+) -> LeaderFill:
+    return LeaderFill(
+        trade_id=trade_id,
+        symbol=symbol,
+        side=Side(side),
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        fee=Decimal(fee) if fee else None,
+        fee_currency=fee_currency,
+        order_type=None,
+        trade_time=_at(seconds),
+    )
 
 
 def _book(totals: dict[str, str], seconds: float, equity: str | None = "10000") -> LeaderBook:
     book = LeaderBook()
-    book.rebase(Snapshot(
-        equity=Decimal(equity) if equity else None,
-        totals={asset: Decimal(total) for asset, total in totals.items()},
-        read_time=_at(seconds),
-    ))
+    book.rebase(
+        Snapshot(
+            equity=Decimal(equity) if equity else None,
+            totals={asset: Decimal(total) for asset, total in totals.items()},
+            read_time=_at(seconds),
+        )
+    )
     return book
 
 
@@ -47,8 +64,11 @@ def _positions(book: LeaderBook, batch: list[LeaderFill]) -> list[Decimal | None
 
 def test_fills_after_the_snapshot_are_walked_forward_from_it() -> None:
     book = _book({"BTC": "1"}, 0)
-    batch = [_fill("a", "buy", "0.5", 1), _fill("b", "sell", "0.2", 2),
-             _fill("c", "buy", "3", 3, symbol="ETH/USDT", price="3000")]
+    batch = [
+        _fill("a", "buy", "0.5", 1),
+        _fill("b", "sell", "0.2", 2),
+        _fill("c", "buy", "3", 3, symbol="ETH/USDT", price="3000"),
+    ]
     assert _positions(book, batch) == [Decimal(1), Decimal("1.5"), Decimal(0)]
 
 
@@ -133,32 +153,44 @@ def test_a_deposit_is_a_balance_change_no_fill_explains() -> None:
     book = _book({"USDT": "10000"}, 0)
     trade = _fill("a", "buy", "0.1", 1, fee="5", fee_currency="USDT")
     book.remember([trade])
-    changes = book.rebase(Snapshot(
-        equity=Decimal(12000),
-        totals={"USDT": Decimal("10000") - Decimal(5005) + Decimal(2000), "BTC": Decimal("0.1")},
-        read_time=_at(2),
-    ))
+    changes = book.rebase(
+        Snapshot(
+            equity=Decimal(12000),
+            totals={
+                "USDT": Decimal("10000") - Decimal(5005) + Decimal(2000),
+                "BTC": Decimal("0.1"),
+            },
+            read_time=_at(2),
+        )
+    )
     assert changes == [BalanceChange("USDT", Decimal(2000))]
     assert book.states([_fill("b", "sell", "0.05", 3)])[0] == LeaderState(
-        Decimal(12000), Decimal("0.1"))
+        Decimal(12000), Decimal("0.1")
+    )
 
 
 def test_balances_moved_only_by_fills_are_no_change() -> None:
     book = _book({"USDT": "10000", "BTC": "1"}, 0)
     book.remember([_fill("a", "sell", "0.5", 1), _fill("b", "buy", "0.25", 2, price="40000")])
-    changes = book.rebase(Snapshot(
-        equity=Decimal(10), totals={"USDT": Decimal(25000), "BTC": Decimal("0.75")},
-        read_time=_at(3),
-    ))
+    changes = book.rebase(
+        Snapshot(
+            equity=Decimal(10),
+            totals={"USDT": Decimal(25000), "BTC": Decimal("0.75")},
+            read_time=_at(3),
+        )
+    )
     assert changes == []
 
 
 def test_a_fill_not_seen_yet_looks_like_a_balance_change_until_found() -> None:
     book = _book({"USDT": "10000"}, 0)
-    changes = book.rebase(Snapshot(
-        equity=Decimal(10000), totals={"USDT": Decimal(5000), "BTC": Decimal("0.1")},
-        read_time=_at(2),
-    ))
+    changes = book.rebase(
+        Snapshot(
+            equity=Decimal(10000),
+            totals={"USDT": Decimal(5000), "BTC": Decimal("0.1")},
+            read_time=_at(2),
+        )
+    )
     assert {change.asset for change in changes} == {"BTC", "USDT"}
     # Found later by a backfill, it is placed inside the snapshot that holds it.
     assert _positions(book, [_fill("a", "buy", "0.1", 1)]) == [Decimal(0)]
@@ -197,7 +229,8 @@ def test_judging_a_change_again_once_the_fills_of_its_window_arrived() -> None:
     later = Snapshot(Decimal(12000), {"USDT": Decimal(1995), "BTC": Decimal("0.2")}, _at(4))
     book.rebase(later)
     # The fills of both windows arrive after the reads that hold them.
-    book.remember([_fill("a", "buy", "0.1", 1, fee="5", fee_currency="USDT"),
-                   _fill("b", "buy", "0.1", 3)])
+    book.remember(
+        [_fill("a", "buy", "0.1", 1, fee="5", fee_currency="USDT"), _fill("b", "buy", "0.1", 3)]
+    )
     assert book.judge(base, target) == ([], 1)
     assert book.judge(target, later) == ([BalanceChange("USDT", Decimal(2000))], 1)
