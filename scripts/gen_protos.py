@@ -3,8 +3,11 @@
 This is the only way gen/ changes. It runs grpc_tools.protoc from the pinned
 grpcio-tools with the googleapis protos of the installed
 googleapis-common-protos package on the include path, and writes empty
-``__init__.py`` files so that ``gen/`` is an import root. CI runs it and fails
-when the checked-in gen/ differs.
+``__init__.py`` files so that ``gen/`` is an import root. The typed stubs
+(``*_pb2.pyi`` and ``*_pb2_grpc.pyi``, what mypy reads) come from the
+protoc-gen-mypy and protoc-gen-mypy_grpc plugins of the pinned mypy-protobuf,
+installed next to this interpreter. CI runs it and fails when the checked-in
+gen/ differs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def main() -> int:
     """Regenerate gen/ from scratch."""
     googleapis_root = pathlib.Path(annotations_pb2.__file__).resolve().parent.parent.parent
     well_known = pathlib.Path(grpc_tools.__file__).resolve().parent / "_proto"
+    plugins = pathlib.Path(sys.executable).parent  # the virtualenv's bin/, not resolved
     protos = sorted(str(p.relative_to(PROTO)) for p in PROTO.rglob("*.proto"))
     if GEN.exists():
         shutil.rmtree(GEN)
@@ -38,8 +42,11 @@ def main() -> int:
         f"-I{googleapis_root}",
         f"-I{well_known}",
         f"--python_out={GEN}",
-        f"--pyi_out={GEN}",
         f"--grpc_python_out={GEN}",
+        f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_out={GEN}",
+        f"--mypy_grpc_out={GEN}",
         *protos,
     ]
     subprocess.run(command, check=True, cwd=PROTO)
