@@ -1,0 +1,100 @@
+"""The one transaction in which a signal, its intents and its configurations' progress land."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine_svc.domain.model import CopyConfig, CopyStatus, DailyRisk, Intent, IntentState, Signal
+from engine_svc.store.json_text import _daily_risk_json, signal_json
+from engine_svc.store.rows import _CONFIG_COLUMNS, _INSERT_INTENT, _config, _intent_params
+from meshkit import db
+from meshkit.audit import AuditEvent, AuditLog
+from meshkit.codec import to_iso
+
+
+class SignalTransaction:
+    """The writes of one signal, all in one database transaction."""
+
+    def __init__(self, executor: db.Executor, audit: AuditLog) -> None:
+        self._tx = executor
+        self._audit = audit
+
+    async def insert_inbox(self, signal: Signal, received_at: datetime) -> bool:
+        """Insert the signal into the inbox; return ``False`` when it was there already."""
+        changed = await self._tx.execute(
+            "INSERT INTO signal_inbox (source_id, sequence, signal_id, signal, received_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                signal.source_id,
+                signal.sequence,
+                signal.signal_id,
+                signal_json(signal),
+                to_iso(received_at),
+            ),
+        )
+        return changed == 1
+
+    async def configs_copying(self, source_id: str, sequence: int) -> list[CopyConfig]:
+        """Return the configurations that record an intent for this signal (not stopped)."""
+        rows = await self._tx.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs"
+            " WHERE source_id = ? AND status <> ? AND start_sequence < ? ORDER BY created_at, id",
+            (source_id, CopyStatus.STOPPED.value, sequence),
+        )
+        return [_config(row) for row in rows]
+
+    async def insert_intent(self, intent: Intent) -> bool:
+        """Insert ``intent``; return ``False`` when an intent with its key exists already."""
+        changed = await self._tx.execute(
+            _INSERT_INTENT,
+            _intent_params(intent),
+        )
+        return changed == 1
+
+    async def orders_since(self, target_exchange_id: str, since: datetime) -> int:
+        """Return how many orders (intents not skipped) were written for an account since then."""
+        row = await self._tx.fetchone(
+            "SELECT COUNT(*) AS n FROM order_intents"
+            " WHERE target_exchange_id = ? AND created_at >= ? AND state <> ?",
+            (target_exchange_id, to_iso(since), IntentState.SKIPPED.value),
+        )
+        return int(row["n"]) if row else 0
+
+    async def record_progress(
+        self,
+        config: CopyConfig,
+        status: CopyStatus,
+        status_reason: str,
+        daily_risk: DailyRisk,
+        now: datetime,
+    ) -> bool:
+        """Store a configuration's status and daily risk state as decided for this signal.
+
+        Returns whether the configuration still had the status it was read with (and moved).
+        """
+        changed = await self._tx.execute(
+            "UPDATE copy_trading_configs SET status = ?, status_reason = ?, is_active = ?,"
+            " daily_risk = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (
+                status.value,
+                status_reason,
+                int(status.copies),
+                _daily_risk_json(daily_risk),
+                to_iso(now),
+                config.config_id,
+                config.status.value,
+            ),
+        )
+        return changed == 1
+
+    async def append_audit(self, event: AuditEvent, now: datetime) -> None:
+        """Append an audit entry in this transaction; call it last, after every other write."""
+        await self._audit.append(self._tx, event, now)
+
+    async def advance_source(self, signal: Signal, synced_at: datetime) -> None:
+        """Move the last stored sequence of every configuration of the source forward."""
+        await self._tx.execute(
+            "UPDATE copy_trading_configs SET last_sequence = ?, last_sync_at = ?"
+            " WHERE source_id = ? AND last_sequence < ?",
+            (signal.sequence, to_iso(synced_at), signal.source_id, signal.sequence),
+        )
