@@ -42,9 +42,8 @@ from sync_svc.domain.model import (
     WatchState,
 )
 from sync_svc.ingest import FillIngestor
-from sync_svc.ports import BrokerPort, Clock
+from sync_svc.ports import BrokerPort, Clock, SyncStorePort
 from sync_svc.signal_log import SignalLog
-from sync_svc.store import SyncStore
 
 log = logging.getLogger("sync_svc.exchange_sync")
 
@@ -90,7 +89,7 @@ class SourceSync:
     def __init__(
         self,
         source: Source,
-        store: SyncStore,
+        store: SyncStorePort,
         ingestor: FillIngestor,
         broker: BrokerPort,
         clock: Clock,
@@ -507,7 +506,7 @@ class ExchangeSync:
 
     def __init__(
         self,
-        store: SyncStore,
+        store: SyncStorePort,
         signal_log: SignalLog,
         broker: BrokerPort,
         clock: Clock,

@@ -17,10 +17,10 @@ from datetime import datetime
 from meshkit.faultpoints import afaultpoint
 from sync_svc import metrics
 from sync_svc.domain.ledger import BalanceChange, LeaderBook, LeaderState, Snapshot
-from sync_svc.domain.model import LeaderFill, SignalDraft, Source, SourceKind
+from sync_svc.domain.model import AppendEntry, LeaderFill, SignalDraft, Source, SourceKind
 from sync_svc.domain.positions import copy_order_type
+from sync_svc.ports import SyncStorePort
 from sync_svc.signal_log import SignalLog
-from sync_svc.store import AppendEntry, SyncStore
 
 log = logging.getLogger("sync_svc.ingest")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("sync_svc.ingest")
 class FillIngestor:
     """Logs leader fills as signals, once each, with the leader's equity and position."""
 
-    def __init__(self, store: SyncStore, signal_log: SignalLog) -> None:
+    def __init__(self, store: SyncStorePort, signal_log: SignalLog) -> None:
         self._store = store
         self._log = signal_log
         self._locks: dict[str, asyncio.Lock] = {}

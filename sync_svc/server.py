@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit import access
 from meshkit import metrics as mesh_metrics
-from meshkit.codec import utcnow
+from meshkit.clock import Clock, SystemClock
 from meshkit.server import Registration, RunningServer, start_server
 from sync_svc.access import RULES
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.config import Settings
 from sync_svc.exchange_sync import ExchangeSync, SyncTiming
-from sync_svc.ports import BrokerPort, Clock
+from sync_svc.ports import BrokerPort
 from sync_svc.servicer import SyncServicer
 from sync_svc.signal_log import SignalLog
 from sync_svc.store import SyncStore
@@ -27,14 +26,6 @@ log = logging.getLogger("sync_svc.server")
 
 DOMAIN = "sync.copytrade"
 SERVICE_NAME = "copytrade.sync.v1.SyncService"
-
-
-class SystemClock:
-    """The wall clock, in UTC."""
-
-    def now(self) -> datetime:
-        """Return the current time."""
-        return utcnow()
 
 
 @dataclass

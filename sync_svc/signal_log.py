@@ -12,9 +12,8 @@ from collections.abc import Sequence
 
 from meshkit.faultpoints import afaultpoint
 from sync_svc import metrics
-from sync_svc.domain.model import AppendResult, Signal, SourceKind
-from sync_svc.ports import Clock
-from sync_svc.store import AppendEntry, SyncStore
+from sync_svc.domain.model import AppendEntry, AppendResult, Signal, SourceKind
+from sync_svc.ports import Clock, SyncStorePort
 
 
 class Listener:
@@ -59,7 +58,7 @@ class SignalHub:
 class SignalLog:
     """Appends to the per-source logs and notifies streams after each commit."""
 
-    def __init__(self, store: SyncStore, clock: Clock, hub: SignalHub | None = None) -> None:
+    def __init__(self, store: SyncStorePort, clock: Clock, hub: SignalHub | None = None) -> None:
         self.store = store
         self.clock = clock
         self.hub = hub or SignalHub()

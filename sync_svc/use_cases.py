@@ -8,6 +8,7 @@ from datetime import datetime
 
 from meshkit import errors
 from sync_svc.domain.model import (
+    AppendEntry,
     Signal,
     SignalDraft,
     Source,
@@ -25,9 +26,8 @@ from sync_svc.domain.validation import (
     check_request_id,
 )
 from sync_svc.exchange_sync import ExchangeSync
-from sync_svc.ports import BrokerPort, Clock
+from sync_svc.ports import BrokerPort, Clock, SyncStorePort
 from sync_svc.signal_log import SignalLog
-from sync_svc.store import AppendEntry, SyncStore
 from sync_svc.stream import StreamSession
 
 log = logging.getLogger("sync_svc.use_cases")
@@ -58,7 +58,7 @@ class SyncApp:
 
     def __init__(
         self,
-        store: SyncStore,
+        store: SyncStorePort,
         signal_log: SignalLog,
         broker: BrokerPort,
         exchange_sync: ExchangeSync,

@@ -250,6 +250,14 @@ class ExchangeAccount:
 
 
 @dataclass(frozen=True)
+class AppendEntry:
+    """One signal to append; ``fill`` is the raw leader fill it comes from, if any."""
+
+    draft: SignalDraft
+    fill: LeaderFill | None = None
+
+
+@dataclass(frozen=True)
 class AppendResult:
     """Where one entry of an append landed: its signal and whether it is new to the log."""
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sync_svc.domain.model import (
+    AppendEntry,
     LeaderFill,
     OrderType,
     Side,
@@ -18,7 +19,7 @@ from sync_svc.domain.model import (
     SyncSettings,
 )
 from sync_svc.signal_log import SignalLog
-from sync_svc.store import AppendEntry, SyncStore
+from sync_svc.store import SyncStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -17,6 +17,7 @@ from copytrade.sync.v1 import sync_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit.testing import eventually
 from sync_svc.domain.model import (
+    AppendEntry,
     OrderType,
     Side,
     Signal,
@@ -28,7 +29,7 @@ from sync_svc.domain.model import (
 )
 from sync_svc.server import SyncService
 from sync_svc.signal_log import SignalLog
-from sync_svc.store import AppendEntry, SyncStore
+from sync_svc.store import SyncStore
 from sync_svc.stream import Ack, Heartbeat, StreamSession, Subscribe
 
 ALICE = as_user("alice")
