@@ -11,13 +11,22 @@ from datetime import datetime
 from typing import Protocol
 
 from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.clock import Clock
 from recon_svc.domain.model import CopyConfig, Intent, LeaderSignal, Report, VenueOrder
+
+__all__ = ["BrokerPort", "Clock", "EnginePort", "ReportStore", "SyncPort"]
 
 
 class EnginePort(Protocol):
     """What reconciliation reads from the engine, always on behalf of a user."""
 
-    async def get_config(self, config_id: str, *, user_id: str, timeout: float) -> CopyConfig:
+    async def get_config(
+        self,
+        config_id: str,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
+    ) -> CopyConfig:
         """Return the configuration (NOT_FOUND when unknown or another user's)."""
         ...
 
@@ -28,7 +37,7 @@ class EnginePort(Protocol):
         *,
         page_size: int,
         user_id: str,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[Intent]:
         """Return one page of the intents written at or after ``start_time``, oldest first."""
         ...
@@ -45,7 +54,7 @@ class SyncPort(Protocol):
         start_time: datetime,
         end_time: datetime,
         page_size: int,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[LeaderSignal]:
         """Return one page of the source's signals with event time in the window, by sequence."""
         ...
@@ -61,7 +70,7 @@ class BrokerPort(Protocol):
         start_time: datetime,
         *,
         user_id: str,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[VenueOrder]:
         """Return the account's venue orders created at or after ``start_time``, oldest first."""
         ...
@@ -85,12 +94,4 @@ class ReportStore(Protocol):
 
     async def list_reports(self, config_id: str, user_id: str, limit: int) -> list[Report]:
         """Return the newest reports of a configuration, without items."""
-        ...
-
-
-class Clock(Protocol):
-    """The current time."""
-
-    def now(self) -> datetime:
-        """Return the current time as an aware UTC datetime."""
         ...

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.clock import SystemClock
 from meshkit.codec import to_iso
 from recon_svc import metrics
 from recon_svc.domain.model import (
@@ -42,11 +43,6 @@ time. Intents and orders of other signals are ignored, so reading more is always
 MAX_ERROR_TEXT = 200
 
 _VENUE_STATES = PLACED_STATES | {IntentState.SKIPPED, IntentState.REJECTED}
-
-
-class _SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def _error_text(error: errors.ServiceError) -> str:
@@ -83,7 +79,7 @@ class Reconciler:
         self.engine = engine
         self.sync = sync
         self.broker = broker
-        self.clock: Clock = clock or _SystemClock()
+        self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
 
     async def reconcile(

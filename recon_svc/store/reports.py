@@ -1,0 +1,183 @@
+"""The reconciliation tables: reports (``trade_reconciliations``) and their items.
+
+The same SQL runs on SQLite and PostgreSQL through :mod:`meshkit.db`. Quantities are Decimal
+strings and times fixed-width ISO text. A report and its items are written in one transaction,
+with the counts derived from the items.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from decimal import Decimal
+from typing import Any
+
+from meshkit import db
+from meshkit.audit import AuditEntry, AuditEvent, AuditLog
+from meshkit.codec import format_decimal, from_iso, to_iso
+from recon_svc.domain.model import Counts, Item, Outcome, Report
+
+SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
+SERVICE = "recon"
+AUDIT_TABLE = "recon_audit_log"
+
+_REPORT_COLUMNS = (
+    "id, config_id, user_id, start_time, end_time, total_count, matched_count,"
+    " mismatched_count, missing_count, duplicate_count, error_count, created_at"
+)
+_ITEM_COLUMNS = (
+    "reconciliation_id, sequence, signal_id, target_exchange_id, client_order_id, outcome,"
+    " detail, intent_state, venue_filled_quantity"
+)
+_ITEMS_PER_STATEMENT = 100
+
+
+def _report(row: dict[str, Any], items: tuple[Item, ...] = ()) -> Report:
+    return Report(
+        reconciliation_id=row["id"],
+        config_id=row["config_id"],
+        user_id=row["user_id"],
+        start_time=from_iso(row["start_time"]),
+        end_time=from_iso(row["end_time"]),
+        created_at=from_iso(row["created_at"]),
+        counts=Counts(
+            total=int(row["total_count"]),
+            matched=int(row["matched_count"]),
+            mismatched=int(row["mismatched_count"]),
+            missing=int(row["missing_count"]),
+            duplicate=int(row["duplicate_count"]),
+            error=int(row["error_count"]),
+        ),
+        items=items,
+    )
+
+
+def _item(row: dict[str, Any]) -> Item:
+    quantity = row["venue_filled_quantity"]
+    return Item(
+        sequence=int(row["sequence"]),
+        signal_id=row["signal_id"],
+        target_exchange_id=row["target_exchange_id"],
+        client_order_id=row["client_order_id"],
+        outcome=Outcome(row["outcome"]),
+        detail=row["detail"],
+        intent_state=row["intent_state"],
+        venue_filled_quantity=None if quantity is None else Decimal(quantity),
+    )
+
+
+class ReconStore:
+    """Reports and items of the reconciliation service over one :class:`meshkit.db.Database`."""
+
+    def __init__(self, database: db.Database) -> None:
+        self.database = database
+        self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:recon")
+
+    @classmethod
+    async def open(cls, url: str) -> ReconStore:
+        """Connect to ``url`` and apply the service's migrations."""
+        database = await db.connect(url)
+        try:
+            await db.migrate(database, SERVICE, SCHEMA_DIR)
+        except BaseException:
+            await database.close()
+            raise
+        return cls(database)
+
+    async def migrate(self) -> list[int]:
+        """Apply the service's migrations not applied yet; return the versions applied now."""
+        return await db.migrate(self.database, SERVICE, SCHEMA_DIR)
+
+    async def close(self) -> None:
+        """Close the database."""
+        await self.database.close()
+
+    async def save_report(self, report: Report, *, audit: AuditEvent | None = None) -> Report:
+        """Store ``report`` and its items in one transaction; return it as stored.
+
+        The stored counts are derived from the items, whatever ``report.counts`` says.
+        Saving the same report id again changes nothing. ``audit`` is appended in the same
+        transaction when the report is new.
+        """
+        counts = Counts.of(report.items)
+        async with self.database.transaction() as tx:
+            inserted = await tx.execute(
+                f"INSERT INTO trade_reconciliations ({_REPORT_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    report.reconciliation_id,
+                    report.config_id,
+                    report.user_id,
+                    to_iso(report.start_time),
+                    to_iso(report.end_time),
+                    counts.total,
+                    counts.matched,
+                    counts.mismatched,
+                    counts.missing,
+                    counts.duplicate,
+                    counts.error,
+                    to_iso(report.created_at),
+                ),
+            )
+            if inserted:
+                for start in range(0, len(report.items), _ITEMS_PER_STATEMENT):
+                    chunk = report.items[start : start + _ITEMS_PER_STATEMENT]
+                    placeholders = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+                    params: list[Any] = []
+                    for item in chunk:
+                        params.extend(
+                            (
+                                report.reconciliation_id,
+                                item.sequence,
+                                item.signal_id,
+                                item.target_exchange_id,
+                                item.client_order_id,
+                                item.outcome.value,
+                                item.detail,
+                                item.intent_state,
+                                None
+                                if item.venue_filled_quantity is None
+                                else format_decimal(item.venue_filled_quantity),
+                            )
+                        )
+                    await tx.execute(
+                        f"INSERT INTO reconciliation_items ({_ITEM_COLUMNS}) VALUES {placeholders}",
+                        params,
+                    )
+                if audit is not None:
+                    await self.audit.append(tx, audit, report.created_at)
+        stored = await self.get_report(report.reconciliation_id)
+        assert stored is not None
+        return stored
+
+    async def get_report(self, reconciliation_id: str) -> Report | None:
+        """Return the report with its items (by sequence, then account), or ``None``."""
+        row = await self.database.fetchone(
+            f"SELECT {_REPORT_COLUMNS} FROM trade_reconciliations WHERE id = ?",
+            (reconciliation_id,),
+        )
+        if row is None:
+            return None
+        rows = await self.database.fetchall(
+            f"SELECT {_ITEM_COLUMNS} FROM reconciliation_items WHERE reconciliation_id = ?"
+            " ORDER BY sequence, target_exchange_id",
+            (reconciliation_id,),
+        )
+        return _report(row, tuple(_item(r) for r in rows))
+
+    async def list_audit_entries(
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
+
+    async def list_reports(self, config_id: str, user_id: str, limit: int) -> list[Report]:
+        """Return the newest ``limit`` reports of ``config_id`` made for ``user_id``, no items."""
+        rows = await self.database.fetchall(
+            f"SELECT {_REPORT_COLUMNS} FROM trade_reconciliations"
+            " WHERE config_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (config_id, user_id, limit),
+        )
+        return [_report(row) for row in rows]
