@@ -116,6 +116,7 @@ class MatchingEngine:
         self._trades_by_id: dict[int, Trade] = {}
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
+        self._execution_ids = itertools.count(1)
         self._listeners: list[Listener] = []
         self._touched: dict[str, set[str]] = {}
         self._held: set[str] = set()
@@ -158,7 +159,14 @@ class MatchingEngine:
             if order.awaiting_match:
                 continue  # matched only once matching is released
             if order.is_working and order.type.has_limit_price and _rest_crossed(order, price):
-                self._fill(order, market, order.price, order.remaining, is_maker=True)  # type: ignore[arg-type]
+                self._fill(
+                    order,
+                    market,
+                    order.price,  # type: ignore[arg-type]  # a limit type always has a price
+                    order.remaining,
+                    is_maker=True,
+                    execution_id=next(self._execution_ids),
+                )
                 touched.append(order)
         self._flush_balances()
         return [o.snapshot() for o in touched]
@@ -442,15 +450,21 @@ class MatchingEngine:
         if order.time_in_force is TimeInForce.FOK and book.total_qty(plan) < order.remaining:
             self._finish(order, OrderStatus.EXPIRED, ExecutionType.EXPIRED)
             return
+        execution_id = next(self._execution_ids)  # one taker execution, however many levels
         for fill in plan:
-            self._fill(order, market, fill.price, fill.qty, is_maker=False)
+            self._fill(
+                order, market, fill.price, fill.qty, is_maker=False, execution_id=execution_id
+            )
         if order.is_open and order.time_in_force is not TimeInForce.GTC:
             self._finish(order, OrderStatus.EXPIRED, ExecutionType.EXPIRED)
 
     def _execute_fills(self, order: Order, market: Market, plan: list[book.Level]) -> None:
         """Apply planned taker fills; whatever the book could not fill expires."""
+        execution_id = next(self._execution_ids)  # one taker execution, however many levels
         for fill in plan:
-            self._fill(order, market, fill.price, fill.qty, is_maker=False)
+            self._fill(
+                order, market, fill.price, fill.qty, is_maker=False, execution_id=execution_id
+            )
         if order.is_open:
             self._finish(order, OrderStatus.EXPIRED, ExecutionType.EXPIRED)
 
@@ -475,7 +489,14 @@ class MatchingEngine:
         self._execute_fills(order, market, plan)
 
     def _fill(
-        self, order: Order, market: Market, price: Decimal, qty: Decimal, *, is_maker: bool
+        self,
+        order: Order,
+        market: Market,
+        price: Decimal,
+        qty: Decimal,
+        *,
+        is_maker: bool,
+        execution_id: int,
     ) -> Trade:
         """Book one fill: move balances, update the order, record and announce the trade."""
         account = self.accounts.get(order.account_key)
@@ -516,6 +537,7 @@ class MatchingEngine:
             fee_asset=market.quote,
             is_maker=is_maker,
             time_ms=now,
+            execution_id=execution_id,
         )
         order.trade_ids.append(trade.trade_id)
         self._trades_by_account[order.account_key].append(trade)

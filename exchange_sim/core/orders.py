@@ -164,7 +164,12 @@ class Order:
 
 @dataclass(frozen=True)
 class Trade:
-    """One fill of one order."""
+    """One fill of one order.
+
+    ``execution_id`` names the matching pass that produced the fill: every fill of one order
+    against several book levels (one taker execution) shares it, whatever the clock said between
+    the fills; each maker fill has its own. Venues that merge an execution's fills group by it.
+    """
 
     trade_id: int
     order_id: int
@@ -178,3 +183,4 @@ class Trade:
     fee_asset: str
     is_maker: bool
     time_ms: int
+    execution_id: int

@@ -201,8 +201,8 @@ def order_info(pair: KrakenPair, order: Order, trade_txids: list[str] | None) ->
 
 @dataclass(frozen=True)
 class Fill:
-    """One ``TradesHistory`` record: a single trade, or the consecutive taker trades of one order
-    execution merged (``consolidate_taker``, Kraken's default), named after the first."""
+    """One ``TradesHistory`` record: a single trade, or the taker trades of one order execution
+    merged (``consolidate_taker``, Kraken's default), named after the first."""
 
     trades: tuple[Trade, ...]
 
@@ -233,7 +233,11 @@ class Fill:
 
 
 def fills(trades: Iterable[Trade], *, consolidate_taker: bool) -> list[Fill]:
-    """Trades (oldest first) as ``TradesHistory`` records, oldest first."""
+    """Trades (oldest first) as ``TradesHistory`` records, oldest first.
+
+    Taker trades merge when they come from the same execution (``Trade.execution_id``), never by
+    timestamp: the clock may tick between the level fills of one book walk.
+    """
     result: list[list[Trade]] = []
     for trade in trades:
         last = result[-1][-1] if result else None
@@ -243,7 +247,7 @@ def fills(trades: Iterable[Trade], *, consolidate_taker: bool) -> list[Fill]:
             and not trade.is_maker
             and not last.is_maker
             and last.order_id == trade.order_id
-            and last.time_ms == trade.time_ms
+            and last.execution_id == trade.execution_id
         ):
             result[-1].append(trade)
         else:

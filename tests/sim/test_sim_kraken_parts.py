@@ -9,8 +9,17 @@ import pytest
 
 from exchange_sim.ccxt_urls import point_ccxt_at
 from exchange_sim.core.clock import ManualClock
-from exchange_sim.core.orders import Order, OrderStatus, OrderType, Side, TimeInForce, Trade
-from exchange_sim.kraken import codec, ids, point_kraken_at
+from exchange_sim.core.engine import OrderUpdate
+from exchange_sim.core.orders import (
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from exchange_sim.kraken import codec, ids, new_kraken_state, point_kraken_at
 from exchange_sim.kraken.auth import NonceBook, sign
 from exchange_sim.kraken.errors import KrakenError
 from exchange_sim.kraken.limits import KrakenRateLimiter
@@ -174,7 +183,9 @@ def test_order_info_truncates_to_the_pairs_decimals() -> None:
 
 
 def test_consecutive_taker_fills_of_one_execution_consolidate() -> None:
-    def trade(trade_id: int, order_id: int, time_ms: int, maker: bool = False) -> Trade:
+    def trade(
+        trade_id: int, order_id: int, execution_id: int, time_ms: int, maker: bool = False
+    ) -> Trade:
         return Trade(
             trade_id,
             order_id,
@@ -188,20 +199,38 @@ def test_consecutive_taker_fills_of_one_execution_consolidate() -> None:
             "USD",
             maker,
             time_ms,
+            execution_id,
         )
 
     trades = [
-        trade(1, 1, 5),
-        trade(2, 1, 5),
-        trade(3, 1, 9),
-        trade(4, 2, 9),
-        trade(5, 3, 9, True),
-        trade(6, 3, 9, True),
+        trade(1, 1, 1, 5),
+        trade(2, 1, 1, 6),  # the clock ticked inside the execution: still the same record
+        trade(3, 1, 2, 6),  # same order and time, another execution
+        trade(4, 2, 3, 6),
+        trade(5, 3, 4, 9, True),
+        trade(6, 3, 5, 9, True),
     ]
     groups = codec.fills(trades, consolidate_taker=True)
     assert [[t.trade_id for t in g.trades] for g in groups] == [[1, 2], [3], [4], [5], [6]]
     assert groups[0].qty == 2 and groups[0].fee == D("0.52") and groups[0].txid == ids.trade_txid(1)
     assert len(codec.fills(trades, consolidate_taker=False)) == 6
+
+
+def test_a_taker_execution_is_one_record_however_the_clock_moves_between_level_fills() -> None:
+    clock = ManualClock()
+    state = new_kraken_state(clock=clock)
+    engine = state.engine
+    engine.subscribe(
+        lambda event: clock.advance(7) if isinstance(event, OrderUpdate) and event.trade else None
+    )
+    engine.create_account("k", "s", balances={"USD": D("100000")})
+    order = engine.place_order(
+        "k", OrderRequest("BTC/USD", Side.BUY, OrderType.MARKET, "c1", quantity=D("1.2"))
+    )
+    trades = engine.trades_of_order(order)
+    assert len(trades) == 3 and len({t.time_ms for t in trades}) == 3
+    [record] = codec.fills(trades, consolidate_taker=True)
+    assert record.qty == D("1.2") and record.txid == ids.trade_txid(trades[0].trade_id)
 
 
 def test_dumps_writes_decimals_as_exact_json_numbers() -> None:

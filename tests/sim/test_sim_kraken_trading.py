@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from exchange_sim.core.clock import ManualClock
+from exchange_sim.core.engine import OrderUpdate
 from exchange_sim.kraken import build_kraken_app, new_kraken_state, point_kraken_at
 from tests.sim.test_sim_kraken_support import (  # noqa: F401  (fixtures by name)
     KrakenAdmin,
@@ -351,6 +352,37 @@ async def test_fetch_my_trades_since_and_paging(manual: tuple[ManualClock, Krake
         assert [t["order"] for t in until] == [first["id"], second["id"]]
     finally:
         await ex.close()
+
+
+async def test_a_book_walk_is_one_taker_record_even_when_the_clock_ticks_between_fills() -> None:
+    """The cause of an old flake: fills were grouped by timestamp, so a millisecond tick between
+    two level fills split one execution into two records. Here the clock moves on every fill."""
+    clock = ManualClock()
+    state = new_kraken_state(clock=clock)
+    state.engine.subscribe(
+        lambda event: clock.advance(1) if isinstance(event, OrderUpdate) and event.trade else None
+    )
+    runner = web.AppRunner(build_kraken_app(state), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            admin = KrakenAdmin(f"http://127.0.0.1:{runner.addresses[0][1]}", session)
+            ex = await _manual_client(admin)
+            try:
+                placed = await ex.create_order("BTC/USD", "market", "buy", 1.2)
+                times = {t.time_ms for t in state.engine.all_trades("BTC/USD")}
+                assert len(times) == 3  # the clock did tick between the three level fills
+                order = await ex.fetch_order(placed["id"])
+                assert len(order["trades"]) == 1  # still one consolidated taker record
+                [trade] = await ex.fetch_my_trades("BTC/USD")
+                assert (trade["amount"], trade["price"]) == (1.2, 50043.75)
+                fills = await ex.fetch_my_trades("BTC/USD", params={"consolidate_taker": False})
+                assert len(fills) == 3
+            finally:
+                await ex.close()
+    finally:
+        await runner.cleanup()
 
 
 async def test_fetch_ohlcv_builds_candles_from_price_history(
