@@ -1,4 +1,4 @@
-"""Wire-compatible local exchange emulators (Binance spot today; Coinbase and Kraken to come).
+"""Wire-compatible local exchange emulators: Binance spot, Coinbase Advanced Trade, Kraken spot.
 
 ``python -m exchange_sim`` serves them; tests use ``start_venues``; ``ccxt_urls`` points ccxt
 at them. See DESIGN.md §4.4 for the admin API (``exchange_sim.admin``).

@@ -7,8 +7,9 @@ with HTTP 400 (bad input) or 404 (unknown account).
 
 Routes:
 
-* ``POST /_sim/accounts`` ``{"balances": {"USDT": "10000"}, "can_trade": true, "can_withdraw": false}``
-  (optional ``api_key`` / ``api_secret`` for fixed credentials) → ``{"api_key", "api_secret"}``.
+* ``POST /_sim/accounts``
+  ``{"balances": {"USDT": "10000"}, "can_trade": true, "can_withdraw": false}`` (optional
+  ``api_key`` / ``api_secret`` for fixed credentials) → ``{"api_key", "api_secret"}``.
 * ``GET /_sim/accounts/{api_key}/orders``: every order of the account, oldest first, with its
   client order id (the venue's truth). ``.../trades``: every trade, by id, with the client
   order id of its order. ``.../balances``: ``{"USDT": {"free": "...", "locked": "..."}}``.
@@ -266,7 +267,7 @@ class AdminApi:
         return web.json_response({"cleared": self.state.faults.clear()})
 
     async def set_rate_limits(self, request: web.Request) -> web.Response:
-        """Switch rate limits on or off (resets counters and bans); optionally set ``ban_seconds``."""
+        """Switch rate limits on or off (resets counters and bans); optional ``ban_seconds``."""
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise _BadInput("body: must be a JSON object")
@@ -286,7 +287,7 @@ class AdminApi:
         return web.json_response(self.state.limiter.status())
 
     async def set_stream_faults(self, request: web.Request) -> web.Response:
-        """Silently drop a fraction of private stream events: ``{"drop_fraction": 0.1, "seed": 7}``."""
+        """Silently drop a share of private stream events: ``{"drop_fraction": 0.1, "seed": 7}``."""
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise _BadInput("body: must be a JSON object")

@@ -108,7 +108,8 @@ def parse_args(
 ) -> argparse.Namespace:
     """Flags win over environment variables, which win over defaults."""
     parser = argparse.ArgumentParser(
-        prog="python -m exchange_sim", description="Run local exchange emulators (Binance, ...)."
+        prog="python -m exchange_sim",
+        description="Run local exchange emulators (Binance, Coinbase, Kraken).",
     )
     parser.add_argument(
         "--host",

@@ -86,7 +86,7 @@ def new_order_json(engine: MatchingEngine, order: Order, resp_type: str) -> dict
 
 
 def cancel_json(engine: MatchingEngine, order: Order) -> dict[str, object]:
-    """The ``DELETE /api/v3/order`` reply: ``clientOrderId`` is the cancel's own id, as on Binance."""
+    """The ``DELETE /api/v3/order`` reply: ``clientOrderId`` is the cancel's own id (as Binance)."""
     body: dict[str, object] = {
         "symbol": _symbol(engine, order),
         "origClientOrderId": order.client_order_id,

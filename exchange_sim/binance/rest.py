@@ -162,7 +162,7 @@ class BinanceRest:
             web.get("/api/v3/myTrades", self.my_trades),
             web.get("/api/v3/account", self.account),
             web.get("/sapi/v1/account/apiRestrictions", self.api_restrictions),
-            # Asked for by ccxt's load_markets with default options (doc §2.1): empty answers suffice.
+            # Asked for by ccxt's load_markets with default options (doc §2.1): empty answers do.
             web.get("/sapi/v1/capital/config/getall", empty_list),
             web.get("/sapi/v1/margin/allPairs", empty_list),
             web.get("/sapi/v1/margin/isolated/allPairs", empty_list),
@@ -452,7 +452,10 @@ class BinanceRest:
         return web.json_response([codec.order_json(self.engine, o) for o in chosen])
 
     async def my_trades(self, request: web.Request) -> web.Response:
-        """``GET /api/v3/myTrades``: ``orderId``, ``fromId`` (>=), ``startTime``, ``endTime``, ``limit``."""
+        """``GET /api/v3/myTrades``.
+
+        Parameters: ``orderId``, ``fromId`` (>=), ``startTime``, ``endTime``, ``limit``.
+        """
         account, params = await self._signed(request)
         market = self._market(params)
         trades = self.engine.trades(account.api_key, market.symbol)

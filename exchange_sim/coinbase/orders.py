@@ -21,7 +21,7 @@ on limit orders...) get ``UNSUPPORTED_ORDER_CONFIGURATION``.
 
 Checks, in order: product, side, prices (``price_increment``), sizes (``base_increment``,
 ``base_min_size`` / ``base_max_size``, ``quote_increment``), order value against
-``quote_min_size`` / ``quote_max_size`` (limit price × size, or the last price for a base-sized
+``quote_min_size`` / ``quote_max_size`` (limit price times size, or the last price for a base-sized
 market order), the stop trigger, then funds (a quote-sized buy needs ``quote_size`` free).
 """
 

@@ -1,7 +1,8 @@
 """Venue-independent emulator core: markets, accounts, matching, fees, faults, clocks.
 
-Nothing in this package speaks HTTP: the venue adapters (``exchange_sim.binance`` and the
-Coinbase and Kraken ones to come) translate their wire protocols to and from these types.
+Nothing in this package speaks HTTP: the venue adapters (``exchange_sim.binance``,
+``exchange_sim.coinbase``, ``exchange_sim.kraken``) translate their wire protocols to and from
+these types.
 Money is ``Decimal`` everywhere; floats never touch a price, a quantity or a balance.
 """
 

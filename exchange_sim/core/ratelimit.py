@@ -14,7 +14,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """A limit of ``limit`` units per ``interval_ms``; ``label`` names it in headers (``1M``, ``10S``)."""
+    """``limit`` units per ``interval_ms``; ``label`` names it in headers (``1M``, ``10S``)."""
 
     interval_ms: int
     limit: int
