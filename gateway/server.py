@@ -407,15 +407,14 @@ class Gateway:
         auth.check_plan(principal, route)
         raw_body = await self._read_body(request) if route.body else b""
         message = build_request(route, raw_body, request.query, found.path_values)
-        try:
-            response = await self._calls[route.rpc](
-                message,
-                timeout=self.settings.timeout_ms / 1000,
-                metadata=self._metadata(request, principal),
-            )
-        except grpc.aio.AioRpcError as e:
-            status = status_from_rpc_error(e, route.service.full_name, self.settings.timeout_ms)
-            return self.status_response(status)
+        response = await self._backend_call(
+            self._calls[route.rpc],
+            message,
+            self._metadata(request, principal),
+            route.service.full_name,
+        )
+        if isinstance(response, status_pb2.Status):
+            return self.status_response(response)
         return web.Response(
             text=_dumps(response_json(response, route.response_body)),
             content_type="application/json",
@@ -436,14 +435,14 @@ class Gateway:
                 request_serializer=lambda message: message.SerializeToString(),
                 response_deserializer=source.response_class.FromString,
             )
-            try:
-                reply = await call(
-                    source.request_class(page_size=limit, before_seq=page.cursors[source.chain]),
-                    timeout=self.settings.timeout_ms / 1000,
-                    metadata=metadata,
-                )
-            except grpc.aio.AioRpcError as e:
-                return status_from_rpc_error(e, source.service, self.settings.timeout_ms)
+            reply = await self._backend_call(
+                call,
+                source.request_class(page_size=limit, before_seq=page.cursors[source.chain]),
+                metadata,
+                source.service,
+            )
+            if isinstance(reply, status_pb2.Status):
+                return reply
             return [audit.from_proto(source.chain, e) for e in reply.entries]
 
         sources = [b for b in audit.BACKENDS if b.chain in page.cursors]
@@ -452,8 +451,7 @@ class Gateway:
             if isinstance(reply, status_pb2.Status):  # a partial trail would mislead: fail
                 return self.status_response(reply)
         fetched: dict[str, list[dict[str, Any]]] = {
-            b.chain: r
-            for b, r in zip(sources, replies, strict=True)  # type: ignore[misc]
+            b.chain: r for b, r in zip(sources, replies, strict=True)
         }
         if audit.GATEWAY_CHAIN in page.cursors:
             assert self.store is not None
@@ -469,6 +467,23 @@ class Gateway:
             text=_dumps(audit.merge(page, fetched)),
             content_type="application/json",
         )
+
+    async def _backend_call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable,
+        message: Any,
+        metadata: Sequence[tuple[str, str]],
+        service: str,
+    ) -> Any:
+        """Call a backend within ``timeout_ms``; on failure return the Status to answer with.
+
+        Not :func:`meshkit.clients.call`: the gateway passes a backend's own rich status
+        through to the HTTP caller unchanged instead of turning it into a service error.
+        """
+        try:
+            return await method(message, timeout=self.settings.timeout_ms / 1000, metadata=metadata)
+        except grpc.aio.AioRpcError as e:
+            return status_from_rpc_error(e, service, self.settings.timeout_ms)
 
     async def _read_body(self, request: web.Request) -> bytes:
         """Read the whole body within ``body_read_timeout_ms`` or answer 408 and close."""

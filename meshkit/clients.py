@@ -1,14 +1,21 @@
-"""Client channels between services, and translation of their errors back into service errors.
+"""Client channels between services, the one way to call them, and translation of their errors.
 
-Every call sets a timeout. Read-only methods retry on UNAVAILABLE through the
-channel's service config; mutating methods are never retried here (an order
-whose outcome is unknown must be looked up, not resent).
+Every call goes through :func:`call`, which sets a deadline and turns a failed call into the
+matching :mod:`meshkit.errors` type. Read-only methods retry on UNAVAILABLE through the
+channel's service config; mutating methods are never retried here (an order whose outcome is
+unknown must be looked up, not resent).
+
+Deadlines: a read defaults to :data:`READ_TIMEOUT`, a mutating call to :data:`WRITE_TIMEOUT`.
+A caller whose deadline comes from configuration, or from its own caller, passes it as
+``timeout``; a call site that needs another deadline passes it with a comment saying why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -26,6 +33,21 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.ServiceError]] = {
     grpc.StatusCode.UNIMPLEMENTED: errors.Unimplemented,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.OutcomeUnknown,
 }
+
+READ_TIMEOUT = 5.0
+"""Seconds a read-only call may take by default: a peer slower than this is as good as down."""
+
+WRITE_TIMEOUT = 20.0
+"""Seconds a mutating call may take by default. It must exceed the broker's own venue timeout,
+so that the broker answers "outcome unknown" itself before the caller gives up waiting."""
+
+Metadata = Sequence[tuple[str, str]]
+"""Call metadata: what :func:`meshkit.identity.forward_metadata` returns."""
+
+TimedOut = Callable[[], errors.ServiceError]
+"""What a read that ran out of time means to a caller (see :func:`call`)."""
+
+ResponseT = TypeVar("ResponseT")
 
 KEEPALIVE_OPTIONS = (
     ("grpc.keepalive_time_ms", 10_000),
@@ -76,8 +98,64 @@ def channel(
     return grpc.aio.insecure_channel(address, options=options)
 
 
-def translate(error: grpc.aio.AioRpcError) -> errors.ServiceError:
-    """Turn an upstream failure into the matching service error, keeping reason and details."""
+async def call(
+    method: Callable[..., Awaitable[ResponseT]],
+    request: object,
+    *,
+    mutating: bool,
+    metadata: Metadata,
+    timeout: float | None = None,  # noqa: ASYNC109 - the gRPC call's deadline, not asyncio's
+    timed_out: TimedOut | None = None,
+) -> ResponseT:
+    """Call the unary ``method`` of a stub and return its response, or raise a service error.
+
+    ``timeout`` defaults to :data:`WRITE_TIMEOUT` when ``mutating``, else :data:`READ_TIMEOUT`.
+    ``metadata`` is sent as given (the caller's :func:`meshkit.identity.forward_metadata`).
+    ``timed_out`` says what a read that ran out of time means to this caller, typically
+    ``Unavailable`` (a read changed nothing); without it a DEADLINE_EXCEEDED is
+    ``OutcomeUnknown``, and a mutating call that timed out always is.
+    """
+    if mutating and timed_out is not None:
+        raise ValueError("a mutating call that timed out has an unknown outcome")
+    if timeout is None:
+        timeout = WRITE_TIMEOUT if mutating else READ_TIMEOUT
+    with translated(timed_out=timed_out):
+        return await method(request, timeout=timeout, metadata=metadata)
+
+
+@contextlib.contextmanager
+def translated(*, timed_out: TimedOut | None = None) -> Iterator[None]:
+    """Raise a failed gRPC call inside the block as the matching service error.
+
+    For what :func:`call` cannot wrap: reads and writes of a stream. ``timed_out`` is as for
+    :func:`call`.
+    """
+    try:
+        yield
+    except grpc.aio.AioRpcError as e:
+        raise translate(e, timed_out=timed_out) from None
+
+
+def unavailable_when_timed_out(message: str, reason: str) -> TimedOut:
+    """Return a :data:`TimedOut` that makes a timed-out read ``Unavailable(message, reason)``."""
+
+    def error() -> errors.ServiceError:
+        return errors.Unavailable(message, reason=reason)
+
+    return error
+
+
+def translate(
+    error: grpc.aio.AioRpcError,
+    *,
+    timed_out: TimedOut | None = None,
+) -> errors.ServiceError:
+    """Turn an upstream failure into the matching service error, keeping reason and details.
+
+    A DEADLINE_EXCEEDED becomes ``timed_out()`` when given, else ``OutcomeUnknown``.
+    """
+    if timed_out is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return timed_out()
     status = rpc_status.from_call(error)
     reason = ""
     metadata: dict[str, str] = {}

@@ -30,8 +30,8 @@ class GrpcBroker:
         self,
         channel: grpc.aio.Channel,
         *,
-        place_timeout: float = 20.0,
-        read_timeout: float = 5.0,
+        place_timeout: float = clients.WRITE_TIMEOUT,
+        read_timeout: float = clients.READ_TIMEOUT,
     ) -> None:
         self._channel = channel
         self._stub = pb_grpc.BrokerServiceStub(channel)
@@ -44,8 +44,8 @@ class GrpcBroker:
         address: str,
         *,
         tls: TlsSettings | None = None,
-        place_timeout: float = 20.0,
-        read_timeout: float = 5.0,
+        place_timeout: float = clients.WRITE_TIMEOUT,
+        read_timeout: float = clients.READ_TIMEOUT,
     ) -> GrpcBroker:
         """Open a channel to the broker at ``address``."""
         channel = clients.channel(address, tls=tls, service=SERVICE, read_methods=READ_METHODS)
@@ -55,19 +55,31 @@ class GrpcBroker:
         """Close the channel."""
         await self._channel.close()
 
-    async def _call(self, method: Any, request: Any, user_id: str, timeout: float) -> Any:
-        try:
-            return await method(request, timeout=timeout, metadata=forward_metadata(user_id))
-        except grpc.aio.AioRpcError as e:
-            raise clients.translate(e) from None
+    async def _read(self, method: Any, request: Any, user_id: str) -> Any:
+        # No timed_out: a read that timed out stays OutcomeUnknown here, as it has always been.
+        return await clients.call(
+            method,
+            request,
+            mutating=False,
+            metadata=forward_metadata(user_id),
+            timeout=self._read_timeout,
+        )
+
+    async def _write(self, method: Any, request: Any, user_id: str) -> Any:
+        return await clients.call(
+            method,
+            request,
+            mutating=True,
+            metadata=forward_metadata(user_id),
+            timeout=self._place_timeout,
+        )
 
     async def get_exchange(self, exchange_id: str, user_id: str) -> ExchangeAccount:
         """Return the user's exchange account; ``NotFound`` when it is not theirs or absent."""
-        response = await self._call(
+        response = await self._read(
             self._stub.GetExchange,
             pb.GetExchangeRequest(exchange_id=exchange_id),
             user_id,
-            self._read_timeout,
         )
         return ExchangeAccount(
             exchange_id=response.exchange.exchange_id or exchange_id,
@@ -76,21 +88,19 @@ class GrpcBroker:
 
     async def get_portfolio(self, exchange_id: str, user_id: str) -> Portfolio:
         """Return the account's balances and equity in its main quote currency."""
-        response = await self._call(
+        response = await self._read(
             self._stub.GetPortfolio,
             pb.GetPortfolioRequest(exchange_id=exchange_id),
             user_id,
-            self._read_timeout,
         )
         return codec.portfolio_from_proto(response)
 
     async def get_market(self, exchange_id: str, symbol: str, user_id: str) -> MarketInfo:
         """Return the market ``symbol`` of the account's venue, with its last price."""
-        response = await self._call(
+        response = await self._read(
             self._stub.GetMarket,
             pb.GetMarketRequest(exchange_id=exchange_id, symbol=symbol),
             user_id,
-            self._read_timeout,
         )
         return codec.market_from_proto(response)
 
@@ -103,23 +113,21 @@ class GrpcBroker:
         user_id: str,
     ) -> list[Candle]:
         """Return the market's most recent candles, oldest first."""
-        response = await self._call(
+        response = await self._read(
             self._stub.ListCandles,
             pb.ListCandlesRequest(
                 exchange_id=exchange_id, symbol=symbol, timeframe=timeframe, limit=limit
             ),
             user_id,
-            self._read_timeout,
         )
         return codec.candles_from_proto(response)
 
     async def place_order(self, intent: Intent, user_id: str) -> VenueOrder:
         """Place the intent's order with its client order id."""
-        response = await self._call(
+        response = await self._write(
             self._stub.PlaceOrder,
             codec.place_order_request(intent),
             user_id,
-            self._place_timeout,
         )
         return codec.order_from_proto(response.order)
 
@@ -131,13 +139,12 @@ class GrpcBroker:
         user_id: str,
     ) -> VenueOrder:
         """Look an order up by client order id."""
-        response = await self._call(
+        response = await self._read(
             self._stub.GetOrder,
             pb.GetOrderRequest(
                 exchange_id=exchange_id, client_order_id=client_order_id, symbol=symbol
             ),
             user_id,
-            self._read_timeout,
         )
         return codec.order_from_proto(response.order)
 
@@ -149,12 +156,11 @@ class GrpcBroker:
         user_id: str,
     ) -> VenueOrder:
         """Cancel an order by client order id."""
-        response = await self._call(
+        response = await self._write(
             self._stub.CancelOrder,
             pb.CancelOrderRequest(
                 exchange_id=exchange_id, client_order_id=client_order_id, symbol=symbol
             ),
             user_id,
-            self._place_timeout,
         )
         return codec.order_from_proto(response.order)

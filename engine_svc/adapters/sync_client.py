@@ -47,9 +47,8 @@ class GrpcSignalStream:
     async def _write(self, request: pb.StreamSignalsRequest) -> None:
         async with self._write_lock:
             try:
-                await self._call.write(request)
-            except grpc.aio.AioRpcError as e:
-                raise clients.translate(e) from None
+                with clients.translated():
+                    await self._call.write(request)
             except asyncio.InvalidStateError:
                 # grpc's word for a write after the call ended (sync went away or ended it).
                 raise errors.Unavailable(
@@ -74,10 +73,8 @@ class GrpcSignalStream:
 
     async def receive(self) -> Signal | Heartbeat | None:
         """Return the next signal or heartbeat, ``None`` at the end of the stream."""
-        try:
+        with clients.translated():
             message = await self._call.read()
-        except grpc.aio.AioRpcError as e:
-            raise clients.translate(e) from None
         if message is grpc.aio.EOF:
             return None
         kind = message.WhichOneof("message")
@@ -94,7 +91,9 @@ class GrpcSignalStream:
 class GrpcSync:
     """A :class:`engine_svc.ports.SyncPort` over a gRPC channel."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, read_timeout: float = 5.0) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, read_timeout: float = clients.READ_TIMEOUT
+    ) -> None:
         self._channel = channel
         self._stub = pb_grpc.SyncServiceStub(channel)
         self._read_timeout = read_timeout
@@ -105,7 +104,7 @@ class GrpcSync:
         address: str,
         *,
         tls: TlsSettings | None = None,
-        read_timeout: float = 5.0,
+        read_timeout: float = clients.READ_TIMEOUT,
     ) -> GrpcSync:
         """Open a channel to the sync service at ``address``."""
         channel = clients.channel(address, tls=tls, service=SERVICE, read_methods=READ_METHODS)
@@ -117,14 +116,13 @@ class GrpcSync:
 
     async def get_source(self, source_id: str) -> Source:
         """Return the source; ``NotFound`` when there is none."""
-        try:
-            response = await self._stub.GetSource(
-                pb.GetSourceRequest(source_id=source_id),
-                timeout=self._read_timeout,
-                metadata=forward_metadata(),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise clients.translate(e) from None
+        response = await clients.call(
+            self._stub.GetSource,
+            pb.GetSourceRequest(source_id=source_id),
+            mutating=False,
+            metadata=forward_metadata(),
+            timeout=self._read_timeout,
+        )
         return source_from_proto(response.source)
 
     async def watch_exchange_source(
@@ -138,26 +136,27 @@ class GrpcSync:
             exchange_id=exchange_id,
             sync_settings=codec.sync_settings_to_proto(sync_settings),
         )
-        try:
-            response = await self._stub.WatchExchangeSource(
-                request,
-                timeout=self._read_timeout * 2,
-                metadata=forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise clients.translate(e) from None
+        response = await clients.call(
+            self._stub.WatchExchangeSource,
+            request,
+            mutating=True,
+            metadata=forward_metadata(user_id),
+            # Twice a read's deadline: sync looks the account up at the broker (a read with
+            # its own deadline) before it answers.
+            timeout=self._read_timeout * 2,
+        )
         return source_from_proto(response.source)
 
     async def unwatch_exchange_source(self, exchange_id: str, user_id: str) -> Source:
         """Stop watching an exchange account no configuration copies any more."""
-        try:
-            response = await self._stub.UnwatchExchangeSource(
-                pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id),
-                timeout=self._read_timeout,
-                metadata=forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise clients.translate(e) from None
+        response = await clients.call(
+            self._stub.UnwatchExchangeSource,
+            pb.UnwatchExchangeSourceRequest(exchange_id=exchange_id),
+            mutating=True,
+            metadata=forward_metadata(user_id),
+            # A quick local change in sync (no venue involved): a read's deadline is enough.
+            timeout=self._read_timeout,
+        )
         return source_from_proto(response.source)
 
     async def open_signal_stream(self) -> GrpcSignalStream:

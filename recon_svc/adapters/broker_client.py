@@ -13,11 +13,15 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from recon_svc import codec
-from recon_svc.adapters._errors import translate_read
 from recon_svc.domain.model import VenueOrder
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
 READ_METHODS = ("ListOrders",)
+# Every call here reads. A read that timed out changed nothing: it is unavailability, not an
+# unknown outcome.
+_TIMED_OUT = clients.unavailable_when_timed_out(
+    "the broker service did not answer in time", reason="UPSTREAM_TIMEOUT"
+)
 
 
 class GrpcBroker:
@@ -50,19 +54,19 @@ class GrpcBroker:
         start_time: datetime,
         *,
         user_id: str,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
     ) -> list[VenueOrder]:
         """Return the account's venue orders created at or after ``start_time``, oldest first."""
-        try:
-            reply = await self._stub.ListOrders(
-                broker_pb.ListOrdersRequest(
-                    exchange_id=exchange_id,
-                    symbols=list(symbols),
-                    start_time=timestamp_to_proto(start_time),
-                ),
-                timeout=timeout,
-                metadata=identity.forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise translate_read(e, "broker") from None
+        reply = await clients.call(
+            self._stub.ListOrders,
+            broker_pb.ListOrdersRequest(
+                exchange_id=exchange_id,
+                symbols=list(symbols),
+                start_time=timestamp_to_proto(start_time),
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return [codec.order_from_proto(order, exchange_id) for order in reply.orders]

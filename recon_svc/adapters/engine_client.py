@@ -12,11 +12,15 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from recon_svc import codec
-from recon_svc.adapters._errors import translate_read
 from recon_svc.domain.model import CopyConfig, Intent
 
 ENGINE_SERVICE = "copytrade.engine.v1.EngineService"
 READ_METHODS = ("GetCopyStatus", "ListCopiedOrders")
+# Every call here reads. A read that timed out changed nothing: it is unavailability, not an
+# unknown outcome.
+_TIMED_OUT = clients.unavailable_when_timed_out(
+    "the engine service did not answer in time", reason="UPSTREAM_TIMEOUT"
+)
 
 
 class GrpcEngine:
@@ -42,16 +46,16 @@ class GrpcEngine:
         """Close the channel."""
         await self._channel.close()
 
-    async def get_config(self, config_id: str, *, user_id: str, timeout: float) -> CopyConfig:
+    async def get_config(self, config_id: str, *, user_id: str, timeout: float) -> CopyConfig:  # noqa: ASYNC109 - the port's gRPC deadline
         """Return the configuration; NOT_FOUND when unknown or another user's."""
-        try:
-            reply = await self._stub.GetCopyStatus(
-                engine_pb.GetCopyStatusRequest(config_id=config_id),
-                timeout=timeout,
-                metadata=identity.forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise translate_read(e, "engine") from None
+        reply = await clients.call(
+            self._stub.GetCopyStatus,
+            engine_pb.GetCopyStatusRequest(config_id=config_id),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return codec.config_from_proto(reply)
 
     async def list_copied_orders(
@@ -61,19 +65,19 @@ class GrpcEngine:
         *,
         page_size: int,
         user_id: str,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
     ) -> list[Intent]:
         """Return one page of the intents written at or after ``start_time``, oldest first."""
-        try:
-            reply = await self._stub.ListCopiedOrders(
-                engine_pb.ListCopiedOrdersRequest(
-                    config_id=config_id,
-                    start_time=timestamp_to_proto(start_time),
-                    page_size=page_size,
-                ),
-                timeout=timeout,
-                metadata=identity.forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise translate_read(e, "engine") from None
+        reply = await clients.call(
+            self._stub.ListCopiedOrders,
+            engine_pb.ListCopiedOrdersRequest(
+                config_id=config_id,
+                start_time=timestamp_to_proto(start_time),
+                page_size=page_size,
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return [codec.intent_from_proto(order) for order in reply.orders]

@@ -12,11 +12,15 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from recon_svc import codec
-from recon_svc.adapters._errors import translate_read
 from recon_svc.domain.model import LeaderSignal
 
 SYNC_SERVICE = "copytrade.sync.v1.SyncService"
 READ_METHODS = ("ListSignals",)
+# Every call here reads. A read that timed out changed nothing: it is unavailability, not an
+# unknown outcome.
+_TIMED_OUT = clients.unavailable_when_timed_out(
+    "the sync service did not answer in time", reason="UPSTREAM_TIMEOUT"
+)
 
 
 class GrpcSync:
@@ -50,25 +54,25 @@ class GrpcSync:
         start_time: datetime,
         end_time: datetime,
         page_size: int,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
     ) -> list[LeaderSignal]:
         """Return one page of the source's signals with event time in the window, by sequence.
 
         The call is internal (no user rides along): the caller has already proved, through the
         engine, that the user owns a configuration copying this source.
         """
-        try:
-            reply = await self._stub.ListSignals(
-                sync_pb.ListSignalsRequest(
-                    source_id=source_id,
-                    after_sequence=after_sequence,
-                    start_time=timestamp_to_proto(start_time),
-                    end_time=timestamp_to_proto(end_time),
-                    page_size=page_size,
-                ),
-                timeout=timeout,
-                metadata=identity.forward_metadata(),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise translate_read(e, "sync") from None
+        reply = await clients.call(
+            self._stub.ListSignals,
+            sync_pb.ListSignalsRequest(
+                source_id=source_id,
+                after_sequence=after_sequence,
+                start_time=timestamp_to_proto(start_time),
+                end_time=timestamp_to_proto(end_time),
+                page_size=page_size,
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return [codec.signal_from_proto(signal) for signal in reply.signals]

@@ -9,7 +9,7 @@ import grpc
 
 from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-from meshkit import clients, errors, identity
+from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from sync_svc import codec
@@ -19,11 +19,11 @@ BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
 READ_METHODS = ("GetExchange", "ListFills", "GetPortfolio")  # WatchFills is never retried here
 
 
-def _translate(error: grpc.aio.AioRpcError) -> errors.ServiceError:
-    # A read that timed out changed nothing: it is unavailability, not an unknown outcome.
-    if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return errors.Unavailable("the broker did not answer in time", reason="BROKER_TIMEOUT")
-    return clients.translate(error)
+# Every call here reads. A read that timed out changed nothing: it is unavailability, not an
+# unknown outcome.
+_TIMED_OUT = clients.unavailable_when_timed_out(
+    "the broker did not answer in time", reason="BROKER_TIMEOUT"
+)
 
 
 class GrpcBroker:
@@ -54,17 +54,17 @@ class GrpcBroker:
         exchange_id: str,
         *,
         user_id: str = "",
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
     ) -> ExchangeAccount:
         """Return the exchange account; NOT_FOUND when unknown or another user's."""
-        try:
-            reply = await self._stub.GetExchange(
-                broker_pb.GetExchangeRequest(exchange_id=exchange_id),
-                timeout=timeout,
-                metadata=identity.forward_metadata(user_id),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise _translate(e) from None
+        reply = await clients.call(
+            self._stub.GetExchange,
+            broker_pb.GetExchangeRequest(exchange_id=exchange_id),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return codec.exchange_from_proto(reply.exchange)
 
     async def list_fills(
@@ -72,32 +72,32 @@ class GrpcBroker:
         exchange_id: str,
         since: datetime,
         *,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
     ) -> list[LeaderFill]:
         """Return the account's fills at or after ``since``, oldest first."""
-        try:
-            reply = await self._stub.ListFills(
-                broker_pb.ListFillsRequest(
-                    exchange_id=exchange_id,
-                    since=timestamp_to_proto(since),
-                ),
-                timeout=timeout,
-                metadata=identity.forward_metadata(),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise _translate(e) from None
+        reply = await clients.call(
+            self._stub.ListFills,
+            broker_pb.ListFillsRequest(
+                exchange_id=exchange_id,
+                since=timestamp_to_proto(since),
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return [codec.fill_from_proto(fill) for fill in reply.fills]
 
-    async def get_portfolio(self, exchange_id: str, *, timeout: float) -> Portfolio:
+    async def get_portfolio(self, exchange_id: str, *, timeout: float) -> Portfolio:  # noqa: ASYNC109 - the port's gRPC deadline
         """Return the account's equity and asset totals in the venue's main quote."""
-        try:
-            reply = await self._stub.GetPortfolio(
-                broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
-                timeout=timeout,
-                metadata=identity.forward_metadata(),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise _translate(e) from None
+        reply = await clients.call(
+            self._stub.GetPortfolio,
+            broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
+            mutating=False,
+            metadata=identity.forward_metadata(),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
         return codec.portfolio_from_proto(reply)
 
     async def watch_fills(self, exchange_id: str) -> AsyncIterator[WatchItem]:
@@ -111,11 +111,10 @@ class GrpcBroker:
             metadata=identity.forward_metadata(),
         )
         try:
-            async for message in call:
-                item = codec.watch_item_from_proto(message)
-                if item is not None:
-                    yield item
-        except grpc.aio.AioRpcError as e:
-            raise _translate(e) from None
+            with clients.translated(timed_out=_TIMED_OUT):
+                async for message in call:
+                    item = codec.watch_item_from_proto(message)
+                    if item is not None:
+                        yield item
         finally:
             call.cancel()
