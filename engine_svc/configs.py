@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine_svc.copier import Copier
+from engine_svc.copy import Copier
 from engine_svc.domain import intents as rules
 from engine_svc.domain import settings as rules_settings
 from engine_svc.domain import status as transitions
@@ -31,9 +31,8 @@ from engine_svc.domain.model import (
     SkipReason,
     SourceKind,
 )
-from engine_svc.ports import BrokerPort, Clock, Source, SyncPort
+from engine_svc.ports import BrokerPort, Clock, EngineStorePort, Source, SyncPort
 from engine_svc.store import (
-    EngineStore,
     copy_settings_json,
     risk_limits_json,
     sync_settings_json,
@@ -108,7 +107,7 @@ class ConfigService:
 
     def __init__(
         self,
-        store: EngineStore,
+        store: EngineStorePort,
         broker: BrokerPort,
         sync: SyncPort,
         clock: Clock,

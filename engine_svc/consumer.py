@@ -18,8 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from engine_svc.domain.model import Intent, Signal
-from engine_svc.ports import SignalStream, SyncPort
-from engine_svc.store import EngineStore
+from engine_svc.ports import InboxStore, SignalStream, SyncPort
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
 
@@ -33,7 +32,7 @@ class SignalConsumer:
 
     def __init__(
         self,
-        store: EngineStore,
+        store: InboxStore,
         sync: SyncPort,
         record: Callable[[Signal], Awaitable[list[Intent]]],
         after_ack: Callable[[list[Intent]], None],

@@ -1,4 +1,4 @@
-"""Interfaces the engine's use-cases depend on: the broker, the sync service and the clock.
+"""Interfaces the engine's use-cases depend on: the store, the broker, the sync service, the clock.
 
 Implementations raise :mod:`meshkit.errors` types: ``NotFound`` for an unknown object,
 ``InvalidArgument``/``FailedPrecondition`` for a refusal, ``ResourceExhausted`` for a rate
@@ -7,14 +7,21 @@ limit, ``OutcomeUnknown`` when an order may or may not have been placed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine_svc.domain.model import (
     Candle,
+    ConfigSettings,
+    CopyConfig,
+    CopyStatus,
+    DailyRisk,
     Intent,
+    IntentState,
     MarketInfo,
     Portfolio,
     Signal,
@@ -22,6 +29,25 @@ from engine_svc.domain.model import (
     SyncSettings,
     VenueOrder,
 )
+from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.clock import Clock
+
+__all__ = [
+    "AuditStore",
+    "BrokerPort",
+    "Clock",
+    "ConfigStore",
+    "CopyStore",
+    "EngineStorePort",
+    "ExchangeAccount",
+    "Heartbeat",
+    "InboxStore",
+    "IntentStore",
+    "SignalStream",
+    "SignalTransactionPort",
+    "Source",
+    "SyncPort",
+]
 
 
 @dataclass(frozen=True)
@@ -149,19 +175,182 @@ class SyncPort(Protocol):
         ...
 
 
-class Clock(Protocol):
-    """Where the current time comes from."""
+# ---------------------------------------------------------------------------- the store
+# Implemented by engine_svc.store.EngineStore; only the composition root names that class.
 
-    def now(self) -> datetime:
-        """Return the current time as an aware UTC datetime."""
+
+class ConfigStore(Protocol):
+    """The copy configurations: compare-and-set writes, an audit entry in the same commit."""
+
+    async def insert_config(
+        self, config: CopyConfig, *, audit: AuditEvent | None = None
+    ) -> CopyConfig:
+        """Insert ``config``; with a request id already used by the user, return that config."""
+        ...
+
+    async def get_config(self, config_id: str) -> CopyConfig | None:
+        """Return the configuration ``config_id``, ``None`` when there is none."""
+        ...
+
+    async def config_by_request(self, user_id: str, request_id: str) -> CopyConfig | None:
+        """Return the user's configuration created with ``request_id``, if any."""
+        ...
+
+    async def list_configs(self, user_id: str) -> list[CopyConfig]:
+        """Return the user's configurations, newest first."""
+        ...
+
+    async def configs_of_source(self, source_id: str) -> list[CopyConfig]:
+        """Return the configurations copying ``source_id`` that are not stopped."""
+        ...
+
+    async def update_settings(
+        self,
+        config: CopyConfig,
+        settings: ConfigSettings,
+        now: datetime,
+        *,
+        audit: AuditEvent | None = None,
+    ) -> bool:
+        """Replace the settings of ``config``; return ``False`` if it changed meanwhile."""
+        ...
+
+    async def change_status(
+        self,
+        config_id: str,
+        expected: CopyStatus,
+        status: CopyStatus,
+        reason: str,
+        now: datetime,
+        *,
+        skip_pending: str = "",
+        daily_risk: DailyRisk | None = None,
+        audit: AuditEvent | None = None,
+    ) -> bool:
+        """Move a configuration from ``expected`` to ``status`` (compare-and-set)."""
         ...
 
 
-class SystemClock:
-    """The real clock."""
+class SignalTransactionPort(Protocol):
+    """The writes of one signal, all in one database transaction."""
 
-    def now(self) -> datetime:
-        """Return the current time as an aware UTC datetime."""
-        from meshkit.codec import utcnow
+    async def insert_inbox(self, signal: Signal, received_at: datetime) -> bool:
+        """Insert the signal into the inbox; return ``False`` when it was there already."""
+        ...
 
-        return utcnow()
+    async def configs_copying(self, source_id: str, sequence: int) -> list[CopyConfig]:
+        """Return the configurations that record an intent for this signal (not stopped)."""
+        ...
+
+    async def insert_intent(self, intent: Intent) -> bool:
+        """Insert ``intent``; return ``False`` when an intent with its key exists already."""
+        ...
+
+    async def orders_since(self, target_exchange_id: str, since: datetime) -> int:
+        """Return how many orders (intents not skipped) were written for an account since then."""
+        ...
+
+    async def record_progress(
+        self,
+        config: CopyConfig,
+        status: CopyStatus,
+        status_reason: str,
+        daily_risk: DailyRisk,
+        now: datetime,
+    ) -> bool:
+        """Store a configuration's status and daily risk state as decided for this signal."""
+        ...
+
+    async def append_audit(self, event: AuditEvent, now: datetime) -> None:
+        """Append an audit entry in this transaction; call it last, after every other write."""
+        ...
+
+    async def advance_source(self, signal: Signal, synced_at: datetime) -> None:
+        """Move the last stored sequence of every configuration of the source forward."""
+        ...
+
+
+class InboxStore(Protocol):
+    """The signal inbox, and where each copied source resumes from it."""
+
+    def signal_transaction(self) -> AbstractAsyncContextManager[SignalTransactionPort]:
+        """Open the one transaction in which a signal and all its intents are written."""
+        ...
+
+    async def has_signal(self, source_id: str, sequence: int) -> bool:
+        """Return whether the inbox holds the signal."""
+        ...
+
+    async def subscriptions(self) -> dict[str, int]:
+        """Return where to resume each source a live configuration copies."""
+        ...
+
+    async def subscription_of(self, source_id: str) -> int | None:
+        """Return where to resume ``source_id``, ``None`` when no live configuration copies it."""
+        ...
+
+
+class IntentStore(Protocol):
+    """The order intents: every state change is a compare-and-set on the current state."""
+
+    async def get_intent(self, intent_id: str) -> Intent | None:
+        """Return the intent ``intent_id``."""
+        ...
+
+    async def intents_in_states(
+        self,
+        states: Iterable[IntentState],
+        *,
+        config_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Intent]:
+        """Return intents in ``states`` (of one configuration, if given), oldest first."""
+        ...
+
+    async def update_intent(self, intent_id: str, expected: IntentState, **changes: Any) -> bool:
+        """Change an intent in state ``expected`` (compare-and-set); return whether it did."""
+        ...
+
+    async def mark_sent(self, intent: Intent, now: datetime) -> bool:
+        """Move ``intent`` to SENT before a send, unless it changed or may not leave now."""
+        ...
+
+    async def want_cancel(self, config_id: str, states: Iterable[IntentState]) -> int:
+        """Mark the configuration's intents in ``states`` as to be cancelled; return how many."""
+        ...
+
+    async def recent_intents(self, config_id: str, limit: int) -> list[Intent]:
+        """Return the configuration's most recent intents, newest first."""
+        ...
+
+    async def list_intents(
+        self,
+        config_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[Intent]:
+        """Return the configuration's intents written in ``[start, end)``, oldest first."""
+        ...
+
+    async def state_counts(self, config_id: str) -> tuple[dict[IntentState, int], int]:
+        """Return the configuration's number of intents per state and of distinct signals."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The engine's audit log."""
+
+    async def list_audit_entries(
+        self, owner_user_id: str, before_seq: int, limit: int
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        ...
+
+
+class CopyStore(ConfigStore, InboxStore, IntentStore, Protocol):
+    """What the copy path (signal → intents → orders → outcomes) reads and writes."""
+
+
+class EngineStorePort(CopyStore, AuditStore, Protocol):
+    """The whole store, as the configuration use cases see it."""

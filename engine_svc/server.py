@@ -15,11 +15,12 @@ from engine_svc.adapters.sync_client import GrpcSync
 from engine_svc.config import Settings
 from engine_svc.configs import ConfigService
 from engine_svc.consumer import SignalConsumer
-from engine_svc.copier import Copier
-from engine_svc.ports import BrokerPort, Clock, SyncPort, SystemClock
+from engine_svc.copy import Copier
+from engine_svc.ports import BrokerPort, Clock, SyncPort
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
 from meshkit import access, metrics
+from meshkit.clock import SystemClock
 from meshkit.server import Registration, RunningServer, start_server
 from meshkit.tasks import cancel_and_wait
 

@@ -1,0 +1,128 @@
+"""The resolver: looks up every order whose outcome is not final, and re-sends only the proved lost.
+
+An order the venue answers for gets the venue's state. One the venue keeps saying it does not
+have is sent again, with the same client order id, once :func:`engine_svc.domain.intents.
+may_resend` (the one re-send rule) allows it; the store only selects the candidates (the
+intents in :data:`~engine_svc.domain.intents.UNRESOLVED` states) and makes the SENT transition
+atomic (:meth:`engine_svc.copy.sender.Sender.start_send`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from engine_svc.copy.cancels import Canceller
+from engine_svc.copy.dispatch import Dispatcher
+from engine_svc.copy.outcomes import Outcomes
+from engine_svc.copy.sender import Sender
+from engine_svc.domain import intents as rules
+from engine_svc.domain.model import Intent, IntentState
+from engine_svc.ports import BrokerPort, Clock, CopyStore
+from meshkit import errors
+
+log = logging.getLogger(__name__)
+
+S = IntentState
+
+
+class Resolver:
+    """Finds out what became of orders whose outcome is not final."""
+
+    def __init__(
+        self,
+        store: CopyStore,
+        broker: BrokerPort,
+        clock: Clock,
+        outcomes: Outcomes,
+        sender: Sender,
+        canceller: Canceller,
+        dispatcher: Dispatcher,
+        *,
+        resend_lag_seconds: float,
+        concurrency: int,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._outcomes = outcomes
+        self._sender = sender
+        self._canceller = canceller
+        self._dispatcher = dispatcher
+        self._lag = resend_lag_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def resolve(self) -> None:
+        """Look up every order whose outcome is not final, once; queue PENDING ones left behind.
+
+        A PENDING intent nobody holds (its send failed before reaching the broker, or the
+        consumer stopped between commit and queueing) is queued again here, so recovery is
+        continuous and not only at start-up.
+        """
+        for pending in await self._store.intents_in_states([S.PENDING], limit=500):
+            if not self._sender.in_flight(pending.intent_id):
+                self._dispatcher.enqueue(pending.target_exchange_id, pending.intent_id)
+        intents = [
+            i
+            for i in await self._store.intents_in_states(rules.UNRESOLVED, limit=500)
+            if not self._sender.in_flight(i.intent_id)
+        ]
+        await asyncio.gather(*(self.resolve_bounded(i) for i in intents))
+
+    async def resolve_bounded(self, intent: Intent) -> errors.ServiceError | None:
+        """Look one order up (a bounded number at a time); return why the lookup failed."""
+        async with self._slots:
+            try:
+                return await self._resolve_one(intent)
+            except asyncio.CancelledError:
+                raise
+            except errors.ServiceError as e:
+                return e
+            except Exception as e:
+                log.exception("resolving intent %s failed", intent.intent_id)
+                return errors.ServiceError(str(e))
+
+    async def _resolve_one(self, intent: Intent) -> errors.ServiceError | None:
+        # Look the order up once; return the failure when the venue (or broker) did not answer.
+        config = await self._store.get_config(intent.config_id)
+        if config is None:
+            return None
+        venue = config.venue_of(intent.target_exchange_id)
+        try:
+            order = await self._broker.get_order(
+                intent.target_exchange_id,
+                intent.client_order_id,
+                intent.symbol,
+                config.user_id,
+            )
+        except errors.NotFound:
+            await self._not_found(intent)
+            return None
+        except errors.ServiceError as e:
+            log.info("looking up %s failed: %s", intent.client_order_id, e.reason)
+            return e
+        await self._outcomes.apply(intent, order, venue, self._clock.now())
+        if intent.cancel_wanted and rules.state_from_order(order.status) in rules.OPEN_AT_VENUE:
+            # A cancel asked for earlier did not happen (it failed, or came while the order
+            # was on its way): the venue shows the order resting, so cancel it now.
+            current = await self._store.get_intent(intent.intent_id)
+            if current is not None and not self._sender.in_flight(current.intent_id):
+                await self._canceller.cancel_one(current, config)
+        return None
+
+    async def _not_found(self, intent: Intent) -> None:
+        # The venue says it has no such order: count it, and re-send once that is proved.
+        if intent.state not in (S.SENT, S.UNKNOWN):
+            return  # venues drop old orders from lookups; what we know stays
+        now = self._clock.now()
+        count = intent.not_found_count + 1
+        if not rules.may_resend(count, intent.last_sent_at, now, self._lag):
+            await self._store.update_intent(
+                intent.intent_id,
+                intent.state,
+                not_found_count=count,
+                updated_at=now,
+            )
+            return
+        if await self._sender.resend(intent) is not None:
+            self._dispatcher.enqueue(intent.target_exchange_id, intent.intent_id)

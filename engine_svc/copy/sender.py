@@ -1,0 +1,152 @@
+"""Sending an intent's order: the one place an intent becomes SENT, and the broker call.
+
+:meth:`Sender.start_send` is the SENT transition, for a first send and a re-send alike: the
+store moves the intent to SENT (compare-and-set, checked against its configuration's status
+in the same statement) before the broker is called, so a crash after it leaves an order the
+resolver looks up, never one sent twice under two ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+
+from engine_svc import metrics
+from engine_svc.copy.outcomes import Outcomes
+from engine_svc.domain import intents as rules
+from engine_svc.domain.model import CopyConfig, Intent, IntentState
+from engine_svc.ports import BrokerPort, Clock, CopyStore
+from meshkit import errors
+from meshkit.faultpoints import afaultpoint
+
+log = logging.getLogger(__name__)
+
+S = IntentState
+_DEFINITIVE = (
+    errors.InvalidArgument,
+    errors.FailedPrecondition,
+    errors.NotFound,
+    errors.Unauthenticated,
+    errors.PermissionDenied,
+    errors.Unimplemented,
+)
+_PROVES_EXISTENCE = frozenset({"DUPLICATE_CLIENT_ORDER_ID"})
+
+
+def _reason(error: errors.ServiceError) -> str:
+    return error.reason.lower()
+
+
+def _as_sent(intent: Intent, now: datetime) -> Intent:
+    # The intent as EngineStore.mark_sent has just written it (the same four changes).
+    return dataclasses.replace(
+        intent,
+        state=S.SENT,
+        attempts=intent.attempts + 1,
+        last_sent_at=now,
+        not_found_count=0,
+    )
+
+
+class Sender:
+    """Sends intents to the broker and records what it answers."""
+
+    def __init__(
+        self,
+        store: CopyStore,
+        broker: BrokerPort,
+        clock: Clock,
+        outcomes: Outcomes,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._outcomes = outcomes
+        self._in_flight: set[str] = set()
+
+    def in_flight(self, intent_id: str) -> bool:
+        """Return whether the intent's order is being sent right now (the broker not answered)."""
+        return intent_id in self._in_flight
+
+    async def place(self, intent_id: str) -> float | None:
+        """Send one PENDING intent; return the delay before a retry if rate limited, else None."""
+        intent = await self._store.get_intent(intent_id)
+        if intent is None or intent.state is not S.PENDING:
+            return None
+        started = await self.start_send(intent)
+        if started is None:
+            return None
+        retry_after = await self._send(*started)
+        await afaultpoint("engine.fanout_after_k")
+        return retry_after
+
+    async def resend(self, intent: Intent) -> float | None:
+        """Send again, with the same client order id, an order the venue proved it never had.
+
+        The caller has decided (:func:`engine_svc.domain.intents.may_resend`); this only
+        sends. Returns the delay before a retry if rate limited, else None.
+        """
+        if intent.intent_id in self._in_flight:
+            return None
+        started = await self.start_send(intent)
+        if started is None:
+            return None
+        log.warning("re-sending %s: the venue proved it never received it", intent.client_order_id)
+        return await self._send(*started)
+
+    async def start_send(self, intent: Intent) -> tuple[Intent, CopyConfig] | None:
+        """Move ``intent`` to SENT if its configuration may send it now: the one SENT transition.
+
+        Returns the intent as now stored and its configuration, or ``None`` when it may not
+        leave: then, if the configuration's status is why, the intent is skipped with that
+        reason (the configuration is read again to know).
+        """
+        now = self._clock.now()
+        if not await self._store.mark_sent(intent, now):
+            config = await self._store.get_config(intent.config_id)
+            if config is not None:
+                blocked = rules.send_block(intent.side, config.status)
+                if blocked is not None:
+                    await self._outcomes.skipped(intent, blocked)
+            return None
+        config = await self._store.get_config(intent.config_id)
+        if config is None:
+            return None
+        metrics.INTENTS.labels(S.SENT.value).inc()
+        return _as_sent(intent, now), config
+
+    async def _send(self, intent: Intent, config: CopyConfig) -> float | None:
+        venue = config.venue_of(intent.target_exchange_id)
+        self._in_flight.add(intent.intent_id)
+        try:
+            try:
+                order = await self._broker.place_order(intent, config.user_id)
+            except errors.ResourceExhausted as e:
+                await self._outcomes.rate_limited(intent, _reason(e))
+                return max(e.retry_after or 1.0, 0.05)
+            except _DEFINITIVE as e:
+                if e.reason in _PROVES_EXISTENCE:
+                    await self._outcomes.unknown(intent, _reason(e))
+                    return None
+                await self._outcomes.rejected(intent, venue, _reason(e), e.message)
+                return None
+            except errors.AlreadyExists as e:
+                await self._outcomes.unknown(intent, _reason(e))
+                return None
+            except errors.ServiceError as e:
+                await afaultpoint("engine.after_broker_timeout")
+                await self._outcomes.unknown(intent, _reason(e))
+                return None
+            except Exception:
+                log.exception("placing %s failed in transport", intent.client_order_id)
+                await self._outcomes.unknown(intent, "outcome_unknown")
+                return None
+            await afaultpoint("engine.after_broker_ack")
+            answered = self._clock.now()
+            seconds = (answered - intent.leader_event_time).total_seconds()
+            metrics.TRADE_EXECUTION_TIME.observe(max(seconds, 0.0))
+            await self._outcomes.apply(intent, order, venue, answered)
+            return None
+        finally:
+            self._in_flight.discard(intent.intent_id)
