@@ -80,7 +80,7 @@ def build_status(
         seconds = max(retry_after, 0.0)
         delay = duration_pb2.Duration(
             seconds=int(seconds),
-            nanos=int(round((seconds - int(seconds)) * 1e9)),
+            nanos=round((seconds - int(seconds)) * 1e9),
         )
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(code=code, message=message, details=details)

@@ -18,7 +18,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
 from gateway import audit
-from gateway.routes import Route, is_map, is_scalar_like
+from gateway.routes import Route, is_map, is_scalar_like, message_type_of
 from gateway.transcode import DECIMAL, FIELD_MASK
 
 FD = descriptor.FieldDescriptor
@@ -131,7 +131,7 @@ class _Schemas:
 
     def field(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
         if is_map(field):
-            value = field.message_type.fields_by_name["value"]
+            value = message_type_of(field).fields_by_name["value"]
             return {"type": "object", "additionalProperties": self.single(value)}
         if field.is_repeated:
             return {"type": "array", "items": self.single(field)}
@@ -187,18 +187,17 @@ def _query_parameters(
             if field.is_repeated:
                 parameter["explode"] = True
             parameters.append(parameter)
-        elif (
-            not field.is_repeated
-            and field.message_type.full_name not in seen
-            and not (field.message_type.full_name.startswith("google.protobuf."))
-        ):
-            parameters += _query_parameters(
-                schemas,
-                field.message_type,
-                name + ".",
-                skip,
-                (*seen, field.message_type.full_name),
-            )
+        elif not field.is_repeated:
+            message_type = message_type_of(field)
+            full_name = message_type.full_name
+            if full_name not in seen and not full_name.startswith("google.protobuf."):
+                parameters += _query_parameters(
+                    schemas,
+                    message_type,
+                    name + ".",
+                    skip,
+                    (*seen, full_name),
+                )
     return parameters
 
 
@@ -273,7 +272,9 @@ def _operation(schemas: _Schemas, route: Route, plan: str) -> dict[str, Any]:
         "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
         "400": {"description": "A bad request; the details name each bad field.", **error},
         "401": {
-            "description": "A missing, unknown, revoked or expired (reason TOKEN_EXPIRED) bearer token.",
+            "description": (
+                "A missing, unknown, revoked or expired (reason TOKEN_EXPIRED) bearer token."
+            ),
             **error,
         },
         "429": {"description": "Too many requests; see Retry-After.", **error},

@@ -76,6 +76,20 @@ def is_map(field_descriptor: descriptor.FieldDescriptor) -> bool:
     )
 
 
+def message_type_of(field_descriptor: descriptor.FieldDescriptor) -> descriptor.Descriptor:
+    """Return the message type of a message (or map) field.
+
+    Raises
+    ------
+    TypeError
+        When the field is a scalar or an enum: it has no message type.
+    """
+    message_type = field_descriptor.message_type
+    if message_type is None:
+        raise TypeError(f"{field_descriptor.full_name} is not a message field")
+    return message_type
+
+
 def is_scalar_like(field_descriptor: descriptor.FieldDescriptor) -> bool:
     """Return whether one string can carry the field's value (scalar, enum, Decimal, time...)."""
     message_type = field_descriptor.message_type

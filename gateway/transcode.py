@@ -18,13 +18,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor, field_mask_pb2, json_format, message, message_factory
 from multidict import MultiMapping
 
 from gateway.errors import invalid_argument
-from gateway.routes import Route, is_map, is_scalar_like
+from gateway.routes import Route, is_map, is_scalar_like, message_type_of
 from meshkit.errors import FieldViolation
 
 DECIMAL = "google.type.Decimal"
@@ -179,7 +179,9 @@ def _check_leaf(
     path: str,
     violations: Violations,
 ) -> None:
-    container = message_factory.GetMessageClass(field_descriptor.containing_type)()
+    containing_type = field_descriptor.containing_type
+    assert containing_type is not None, "a field of a parsed message belongs to a message"
+    container = message_factory.GetMessageClass(containing_type)()
     try:
         json_format.ParseDict({field_descriptor.name: wrapped}, container)
     except (json_format.ParseError, TypeError, ValueError, OverflowError) as e:
@@ -230,7 +232,7 @@ def _field_in(
         if not isinstance(value, dict):
             violations.append(FieldViolation(path, "must be a JSON object"))
             return None
-        value_field = field_descriptor.message_type.fields_by_name["value"]
+        value_field = message_type_of(field_descriptor).fields_by_name["value"]
         result: dict[str, Any] = {}
         for key, item in value.items():
             child = f"{path}[{json.dumps(key)}]"
@@ -409,10 +411,10 @@ def _resolve_parameter(
         if (
             field_descriptor.is_repeated
             or is_scalar_like(field_descriptor)
-            or _is_json_native(field_descriptor.message_type)
+            or _is_json_native(message_type_of(field_descriptor))
         ):
             return f"cannot be set in the query ({part!r} is not a message field)"
-        current = field_descriptor.message_type
+        current = message_type_of(field_descriptor)
     return "unknown field"
 
 
@@ -659,7 +661,8 @@ def response_json(response: message.Message, response_body: str = "") -> Any:
         preserving_proto_field_name=True,
         always_print_fields_with_no_presence=True,
     )
-    flatten_output(data, response.DESCRIPTOR)
+    # The stubs type DESCRIPTOR as either backend's Descriptor; both have the same interface.
+    flatten_output(data, cast(descriptor.Descriptor, response.DESCRIPTOR))
     if not response_body:
         return data
     if response_body in data:

@@ -11,7 +11,9 @@ import re
 from datetime import datetime, timedelta
 
 from gateway.auth import PLANS
-from gateway.store import GatewayStore, User, UserSummary
+from gateway.model import User, UserSummary
+from gateway.ports import UserStore
+from gateway.store import GatewayStore
 from meshkit import db
 from meshkit.audit import OPERATOR_CLI
 from meshkit.codec import utcnow
@@ -41,11 +43,16 @@ def parse_duration(text: str) -> timedelta:
     return lifetime
 
 
+def _store(database: db.Database) -> UserStore:
+    """Return the gateway's user store over ``database``: the one place it is chosen."""
+    return GatewayStore(database)
+
+
 async def open_store(database_url: str) -> db.Database:
     """Open the gateway's database at ``database_url`` and apply its migrations."""
     database = await db.connect(database_url)
     try:
-        await GatewayStore(database).migrate()
+        await _store(database).migrate()
     except BaseException:
         await database.close()
         raise
@@ -95,7 +102,7 @@ async def add_user(
         When the name or the plan is not valid; nothing is written.
     """
     name = _check(name, plan)
-    store = GatewayStore(database)
+    store = _store(database)
     await store.migrate()
     now = now or utcnow()
     expires_at = now + expires_in if expires_in is not None else None
@@ -105,7 +112,7 @@ async def add_user(
 
 async def list_users(database: db.Database) -> list[UserSummary]:
     """Return every user, oldest first, with whether its tokens are live, revoked or expired."""
-    return await GatewayStore(database).list_users()
+    return await _store(database).list_users()
 
 
 async def revoke_user(database: db.Database, name_or_id: str) -> tuple[User, int]:
@@ -119,7 +126,7 @@ async def revoke_user(database: db.Database, name_or_id: str) -> tuple[User, int
     LookupError
         When no user, or more than one, has that id or name; nothing is revoked.
     """
-    store = GatewayStore(database)
+    store = _store(database)
     users = await store.users_named(name_or_id)
     if not users:
         raise LookupError(f"no user has the name or id {name_or_id!r}")
@@ -133,4 +140,4 @@ async def revoke_user(database: db.Database, name_or_id: str) -> tuple[User, int
 
 async def revoke_token(database: db.Database, token: str) -> bool:
     """Revoke an API token at once; return whether a live token was revoked."""
-    return await GatewayStore(database).revoke_token(token, actor=OPERATOR_CLI)
+    return await _store(database).revoke_token(token, actor=OPERATOR_CLI)
