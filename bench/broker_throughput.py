@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import grpc
@@ -126,7 +126,7 @@ def _retry_after(error: grpc.aio.AioRpcError) -> float:
 
 
 async def _register(
-    stub: pb_grpc.BrokerServiceStub, session: aiohttp.ClientSession, url: str, venue: str
+    stub: pb_grpc.BrokerServiceAsyncStub, session: aiohttp.ClientSession, url: str, venue: str
 ) -> str:
     async with session.post(
         url + "/_sim/accounts", json={"balances": {QUOTE[venue]: "100000000"}}
@@ -142,7 +142,7 @@ async def _register(
 
 
 async def _caller(
-    stub: pb_grpc.BrokerServiceStub,
+    stub: pb_grpc.BrokerServiceAsyncStub,
     exchange_id: str,
     venue: str,
     figures: Figures,
@@ -195,8 +195,11 @@ async def run(
             **mesh_trust("broker"),
         )
         running, release = await build_server(settings)
-        # Over mTLS through the broker's access table: registration as the gateway, orders as the engine.
-        stub = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
+        # Over mTLS through the broker's access table: registration as the gateway, orders as
+        # the engine.
+        authorized = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
+        # It hands out the methods of BrokerServiceStub on grpc.aio channels: the async stub's.
+        stub = cast(pb_grpc.BrokerServiceAsyncStub, authorized)
         results: dict[str, Figures] = {}
         try:
             async with aiohttp.ClientSession() as session:
@@ -225,7 +228,7 @@ async def run(
                     figures.seconds = time.monotonic() - started
                     results[venue] = figures
         finally:
-            await stub.close()
+            await authorized.close()
             await running.stop(grace=None)
             await release()
             await cluster.close()

@@ -4,7 +4,7 @@ Both ends are read from the emulators' own records (the leader trade's ``time_ms
 follower order's ``created_ms``, one clock on this machine), so the figure is what a user sees,
 not what the engine believes. The mesh runs as real processes (``copytrade up`` does the same).
 
-    .venv/bin/python bench/copy_latency.py                       # 10 followers, 200 orders, WebSocket
+    .venv/bin/python bench/copy_latency.py      # 10 followers, 200 orders, WebSocket
     .venv/bin/python bench/copy_latency.py --mode polling --sync-interval 1
     .venv/bin/python bench/copy_latency.py --profile   # also sample every process with py-spy
 
