@@ -22,11 +22,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar
 
 from ccxt.base import errors as ccxt_errors
 
-from broker_svc.adapters.ccxt_exchange import CcxtExchange, _Seen, to_decimal
+from broker_svc.adapters.ccxt import CcxtExchange, Seen, VenueCapabilities, to_decimal
 from broker_svc.domain.model import (
     Fill,
     KeyPermissions,
@@ -52,31 +53,31 @@ _SEEN_ORDERS = 2048
 class CoinbaseExchange(CcxtExchange):
     """Coinbase Advanced Trade: native ``client_order_id``, key rights from ``key_permissions``."""
 
-    _has: ClassVar[dict[str, Any]] = CcxtExchange._has | {
-        "ccxt_id": "coinbase",
-        "options": {
+    capabilities: ClassVar[VenueCapabilities] = VenueCapabilities(
+        ccxt_id="coinbase",
+        options={
             # v3 accounts say what is on hold; v2 (ccxt's default) reports totals only.
             "fetchBalance": "v3PrivateGetBrokerageAccounts",
             "createMarketBuyOrderRequiresPrice": False,
         },
         # §3.1: REST is one key (ccxt appends /v2 and /api/v3), the WebSocket a plain string.
-        "url_overrides": {("rest",): "", ("ws",): "/ws"},
-        "client_order_id_param": "client_order_id",
-        "lookup_client_order_id_param": "client_order_id",
-        "stop_price_param": "stop_price",
-        "symbol_required_for_lookup": False,
-        "symbol_required_for_history": False,
-        "history_window_seconds": 86_400,
-        "history_page_limit": 100,
-        "order_types": (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT),
-        "time_in_forces": (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
-        "order_types_in": {
+        url_overrides={("rest",): "", ("ws",): "/ws"},
+        client_order_id_param="client_order_id",
+        lookup_client_order_id_param="client_order_id",
+        stop_price_param="stop_price",
+        symbol_required_for_lookup=False,
+        symbol_required_for_history=False,
+        history_window_seconds=86_400,
+        history_page_limit=100,
+        order_types=(OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT),
+        time_in_forces=(TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
+        order_types_in={
             "market": OrderType.MARKET,
             "limit": OrderType.LIMIT,
             "stop_limit": OrderType.STOP_LIMIT,
         },
-        "main_quote": "USD",
-        "features": (
+        main_quote="USD",
+        features=(
             "client_order_id_lookup",
             "cancel_by_client_order_id",
             "client_order_id_dedupe",
@@ -87,21 +88,21 @@ class CoinbaseExchange(CcxtExchange):
             "websocket_fills",
         ),
         # 300 signed requests a minute and 3 orders a second per key; 10 public a second per IP.
-        "rate_budgets": (
+        rate_budgets=(
             Budget("requests", 300, 60, ACCOUNT_SCOPE),
             Budget("orders", 3, 1, ACCOUNT_SCOPE),
             Budget("public_requests", 10, 1, VENUE_SCOPE),
         ),
-        "request_charges": (
+        request_charges=(
             ChargeRule("requests", api="private"),
             ChargeRule("orders", api="private", method="POST", path="brokerage/orders"),
             ChargeRule("public_requests", api="public"),
         ),
         # Coinbase sends no Retry-After and bans nobody: its windows are a minute at most.
-        "rate_limited_pause_seconds": 1.0,
-        "error_message_keys": ("message", "error_details", "error"),
-        "below_min_notional_markers": ("QUOTE_SIZE_TOO_SMALL",),
-        "rejection_fields": {
+        rate_limited_pause_seconds=1.0,
+        error_message_keys=("message", "error_details", "error"),
+        below_min_notional_markers=("QUOTE_SIZE_TOO_SMALL",),
+        rejection_fields={
             "BASE_SIZE": "quantity",
             "SIZE_PRECISION": "quantity",
             "PRICE_PRECISION": "price",
@@ -109,10 +110,10 @@ class CoinbaseExchange(CcxtExchange):
             "STOP_PRICE": "stop_price",
         },
         # Coinbase returns the first order for a repeated client_order_id: a resend is safe.
-        "resend_safe_after_seconds": 0.0,
-        "watch_methods": {WatchChannel.ORDERS: "watch_orders", WatchChannel.FILLS: "watch_orders"},
-        "trade_client_order_id_keys": ("client_order_id",),
-    }
+        resend_safe_after_seconds=0.0,
+        watch_methods={WatchChannel.ORDERS: "watch_orders", WatchChannel.FILLS: "watch_orders"},
+        trade_client_order_id_keys=("client_order_id",),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -223,7 +224,7 @@ class CoinbaseExchange(CcxtExchange):
 
     # Errors -----------------------------------------------------------------------------------
 
-    def _reinterpret(self, error: ccxt_errors.BaseError, seen: _Seen) -> ccxt_errors.BaseError:
+    def _reinterpret(self, error: ccxt_errors.BaseError, seen: Seen) -> ccxt_errors.BaseError:
         if seen.status == 404 and seen.path == _LOOKUP_PATH:
             return ccxt_errors.OrderNotFound("coinbase " + json.dumps({"message": "not found"}))
         if seen.status != 200 or not seen.body:
@@ -284,7 +285,7 @@ class CoinbaseExchange(CcxtExchange):
             for raw in batch:
                 try:
                     orders.append(
-                        await self._call("watch_orders", lambda r=raw: self._stream_order_of(r))
+                        await self._call("watch_orders", partial(self._stream_order_of, raw))
                     )
                 except (errors.ServiceError, KeyError, TypeError, ValueError):
                     continue
@@ -302,7 +303,7 @@ class CoinbaseExchange(CcxtExchange):
                 self._filled.popitem(last=False)
             trades = await self._call(
                 "fetch_my_trades",
-                lambda o=order_id: self._client.fetch_my_trades(None, None, None, {"order_id": o}),
+                partial(self._client.fetch_my_trades, None, None, None, {"order_id": order_id}),
             )
             for trade in trades:
                 try:

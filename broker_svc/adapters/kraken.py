@@ -22,7 +22,12 @@ from typing import Any, ClassVar
 
 from ccxt.base import errors as ccxt_errors
 
-from broker_svc.adapters.ccxt_exchange import CcxtExchange, to_millis
+from broker_svc.adapters.ccxt import (
+    DEFAULT_REQUIRED_CCXT_HAS,
+    CcxtExchange,
+    VenueCapabilities,
+    to_millis,
+)
 from broker_svc.domain.model import (
     KeyPermissions,
     Order,
@@ -42,14 +47,16 @@ _SENT_MARGIN = timedelta(seconds=60)
 class KrakenExchange(CcxtExchange):
     """Kraken spot: ``cl_ord_id`` client ids, one signer per key, rights from ``GetApiKeyInfo``."""
 
-    _has: ClassVar[dict[str, Any]] = CcxtExchange._has | {
-        "ccxt_id": "kraken",
-        "required_ccxt_has": tuple(
-            name for name in CcxtExchange._has["required_ccxt_has"] if name != "fetchOrders"
-        )
-        + ("fetchOpenOrders", "fetchClosedOrders", "watchMyTrades"),
+    capabilities: ClassVar[VenueCapabilities] = VenueCapabilities(
+        ccxt_id="kraken",
+        required_ccxt_has=(
+            *(name for name in DEFAULT_REQUIRED_CCXT_HAS if name != "fetchOrders"),
+            "fetchOpenOrders",
+            "fetchClosedOrders",
+            "watchMyTrades",
+        ),
         # §4.1: REST public and private are the host; ccxt appends /0/public|private/<Method>.
-        "url_overrides": {
+        url_overrides={
             ("public",): "",
             ("private",): "",
             ("ws", "public"): "/ws",
@@ -59,22 +66,22 @@ class KrakenExchange(CcxtExchange):
             ("ws", "beta-private"): "/ws-auth",
             ("ws", "privateV2"): "/ws-auth/v2",
         },
-        "client_order_id_param": "clientOrderId",
-        "lookup_client_order_id_param": "clientOrderId",
-        "stop_price_param": "stopLossPrice",
-        "symbol_required_for_lookup": False,
-        "symbol_required_for_history": False,
-        "history_window_seconds": 86_400 * 30,
-        "history_page_limit": 50,
-        "history_paging": "offset",
-        "order_types": (
+        client_order_id_param="clientOrderId",
+        lookup_client_order_id_param="clientOrderId",
+        stop_price_param="stopLossPrice",
+        symbol_required_for_lookup=False,
+        symbol_required_for_history=False,
+        history_window_seconds=86_400 * 30,
+        history_page_limit=50,
+        history_paging="offset",
+        order_types=(
             OrderType.MARKET,
             OrderType.LIMIT,
             OrderType.STOP_MARKET,
             OrderType.STOP_LIMIT,
         ),
-        "time_in_forces": (TimeInForce.GTC, TimeInForce.IOC),
-        "order_types_in": {
+        time_in_forces=(TimeInForce.GTC, TimeInForce.IOC),
+        order_types_in={
             "market": OrderType.MARKET,
             "limit": OrderType.LIMIT,
             "stop-loss": OrderType.STOP_MARKET,
@@ -82,8 +89,8 @@ class KrakenExchange(CcxtExchange):
             "take-profit": OrderType.STOP_MARKET,
             "take-profit-limit": OrderType.STOP_LIMIT,
         },
-        "main_quote": "USD",
-        "features": (
+        main_quote="USD",
+        features=(
             "client_order_id_lookup",
             "cancel_by_client_order_id",
             "key_permissions",
@@ -94,12 +101,12 @@ class KrakenExchange(CcxtExchange):
         ),
         # 60 private calls a minute per key (orders and cancels are metered apart), 1 order a
         # second per key, 60 public calls a minute per IP.
-        "rate_budgets": (
+        rate_budgets=(
             Budget("requests", 60, 60, ACCOUNT_SCOPE),
             Budget("orders", 1, 1, ACCOUNT_SCOPE),
             Budget("public_requests", 60, 60, VENUE_SCOPE),
         ),
-        "request_charges": (
+        request_charges=(
             ChargeRule("requests", api="private", path="AddOrder", cost=0),
             ChargeRule("requests", api="private", path="CancelOrder", cost=0),
             ChargeRule("requests", api="private"),
@@ -108,17 +115,17 @@ class KrakenExchange(CcxtExchange):
         ),
         # Kraken sends no Retry-After; a call made while limited locks the key out, so a
         # request limit waits out its whole minute. An order limit is a one-second window.
-        "rate_limited_pause_seconds": 60.0,
-        "rate_limited_pauses": (("EOrder:Rate limit exceeded", 1.0),),
-        "serialise_requests": True,
-        "monotonic_nonce": True,
-        "error_message_keys": ("error", "message"),
-        "below_min_notional_markers": ("Cost minimum not met",),
-        "duplicate_client_order_id_markers": ("EOrder:Duplicate order",),
-        "credentials_markers": ("EAPI:Invalid signature", "EAPI:Invalid key"),
-        "symbol_markers": ("EQuery:Unknown asset pair", "EQuery:Invalid asset pair"),
-        "rejection_markers": ("EOrder:", "EGeneral:Invalid arguments"),
-        "rejection_fields": {
+        rate_limited_pause_seconds=60.0,
+        rate_limited_pauses=(("EOrder:Rate limit exceeded", 1.0),),
+        serialise_requests=True,
+        monotonic_nonce=True,
+        error_message_keys=("error", "message"),
+        below_min_notional_markers=("Cost minimum not met",),
+        duplicate_client_order_id_markers=("EOrder:Duplicate order",),
+        credentials_markers=("EAPI:Invalid signature", "EAPI:Invalid key"),
+        symbol_markers=("EQuery:Unknown asset pair", "EQuery:Invalid asset pair"),
+        rejection_markers=("EOrder:", "EGeneral:Invalid arguments"),
+        rejection_fields={
             "Order minimum": "quantity",
             "volume": "quantity",
             "Invalid price": "price",
@@ -127,9 +134,9 @@ class KrakenExchange(CcxtExchange):
         },
         # A request signed with an old nonce is refused once a newer one has been seen; 60 s
         # also covers the lookup of closed orders since the send.
-        "resend_safe_after_seconds": 60.0,
-        "trade_client_order_id_keys": ("cl_ord_id",),
-    }
+        resend_safe_after_seconds=60.0,
+        trade_client_order_id_keys=("cl_ord_id",),
+    )
 
     # Orders -----------------------------------------------------------------------------------
 

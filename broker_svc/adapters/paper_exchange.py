@@ -335,14 +335,18 @@ class PaperVenue:
         if request.price is not None and market.price_tick and request.price % market.price_tick:
             reject("price", "Filter failure: PRICE_FILTER")
         reference = request.price if request.type.has_limit_price else mark
-        if market.min_notional and reference is not None:
-            if request.quantity * reference < market.min_notional:
-                reject("quantity", "Filter failure: NOTIONAL", "BELOW_MIN_NOTIONAL")
+        if (
+            market.min_notional
+            and reference is not None
+            and request.quantity * reference < market.min_notional
+        ):
+            reject("quantity", "Filter failure: NOTIONAL", "BELOW_MIN_NOTIONAL")
 
     def _lock_funds(self, account: _Account, market: Market, entry: _PaperOrder) -> None:
         order = entry.order
         if order.side is OrderSide.BUY:
             price = order.price if order.type.has_limit_price else self.prices[order.symbol]
+            assert price is not None  # a limit order always carries its price
             asset, amount = market.quote, order.quantity * price * (1 + self.fee_rate)
         else:
             asset, amount = market.base, order.quantity

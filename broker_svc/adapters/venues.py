@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 
 from broker_svc.adapters.binance import BinanceExchange
-from broker_svc.adapters.ccxt_exchange import CcxtExchange
+from broker_svc.adapters.ccxt import CcxtExchange
 from broker_svc.adapters.coinbase import CoinbaseExchange
 from broker_svc.adapters.kraken import KrakenExchange
 from broker_svc.adapters.ratelimit import RateLimits

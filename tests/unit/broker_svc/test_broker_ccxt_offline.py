@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -10,7 +11,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from broker_svc.adapters.binance import BinanceExchange
-from broker_svc.adapters.ccxt_exchange import CcxtExchange
+from broker_svc.adapters.ccxt import CcxtExchange, VenueCapabilities
 from broker_svc.adapters.venues import CcxtVenues
 from broker_svc.domain.model import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from meshkit import errors
@@ -56,7 +57,7 @@ class FakeCcxt:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.has = {name: True for name in BinanceExchange._has["required_ccxt_has"]}
+        self.has = {name: True for name in BinanceExchange.capabilities.required_ccxt_has}
         self.precisionMode = 4  # TICK_SIZE
         self.last_response_headers: dict[str, str] = {}
         self.answer: dict[str, Any] = {}
@@ -298,9 +299,10 @@ async def test_without_a_venue_url_the_client_talks_to_the_real_venue() -> None:
 
 def test_a_venue_whose_ccxt_class_lacks_a_needed_method_fails_at_startup() -> None:
     class Lacking(CcxtExchange):
-        _has: ClassVar[dict[str, Any]] = BinanceExchange._has | {
-            "required_ccxt_has": ("fetchMyTrades", "fetchTeleportation"),
-        }
+        capabilities: ClassVar[VenueCapabilities] = replace(
+            BinanceExchange.capabilities,
+            required_ccxt_has=("fetchMyTrades", "fetchTeleportation"),
+        )
 
     with pytest.raises(RuntimeError, match="fetchTeleportation"):
         CcxtVenues(classes={"binance": Lacking})
@@ -308,11 +310,12 @@ def test_a_venue_whose_ccxt_class_lacks_a_needed_method_fails_at_startup() -> No
 
 async def test_venue_differences_are_data_a_subclass_changes(fake: FakeCcxt) -> None:
     class OtherVenue(CcxtExchange):
-        _has: ClassVar[dict[str, Any]] = BinanceExchange._has | {
-            "ccxt_id": "kraken",
-            "client_order_id_param": "cl_ord_id",
-            "main_quote": "USD",
-        }
+        capabilities: ClassVar[VenueCapabilities] = replace(
+            BinanceExchange.capabilities,
+            ccxt_id="kraken",
+            client_order_id_param="cl_ord_id",
+            main_quote="USD",
+        )
 
     fake.answer = _order("cid-7")
     exchange = OtherVenue(None, client=fake)

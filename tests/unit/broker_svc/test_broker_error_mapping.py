@@ -9,10 +9,10 @@ import pytest
 from ccxt.base import errors as ccxt_errors
 
 from broker_svc.adapters.binance import BinanceExchange
-from broker_svc.adapters.ccxt_exchange import translate_error, venue_text
+from broker_svc.adapters.ccxt import translate_error, venue_text
 from meshkit import errors
 
-HAS = BinanceExchange._has
+HAS = BinanceExchange.capabilities
 URL = "binance GET http://127.0.0.1:9101/api/v3/order?symbol=BTCUSDT&timestamp=1&signature=abc"
 
 CASES = [
@@ -278,7 +278,7 @@ class _FailingClient:
     def __init__(self, error: Exception, headers: dict[str, str]) -> None:
         self.error = error
         self.last_response_headers = headers
-        self.has = {name: True for name in BinanceExchange._has["required_ccxt_has"]}
+        self.has = {name: True for name in BinanceExchange.capabilities.required_ccxt_has}
         self.markets: dict[str, Any] = {}
 
     async def create_order(self, *args: Any) -> Any:

@@ -84,8 +84,8 @@ def test_no_span_of_the_interval_ever_holds_more_than_the_limit(
 
 
 def test_charges_keep_ccxt_per_endpoint_weights_and_count_orders() -> None:
-    rules = BinanceExchange._has["request_charges"]
-    scale = BinanceExchange._has["ccxt_cost_scale"]
+    rules = BinanceExchange.capabilities.request_charges
+    scale = BinanceExchange.capabilities.ccxt_cost_scale
     # ccxt's binance cost is weight x 0.2: exchangeInfo (4) weighs 20, a new order (0.2) 1.
     assert request_charges(rules, "public", "GET", "exchangeInfo", 4, scale) == {
         "request_weight": 20
@@ -98,7 +98,7 @@ def test_charges_keep_ccxt_per_endpoint_weights_and_count_orders() -> None:
 
 
 def test_kraken_orders_and_cancels_are_metered_apart_from_other_private_calls() -> None:
-    rules = KrakenExchange._has["request_charges"]
+    rules = KrakenExchange.capabilities.request_charges
     assert request_charges(rules, "private", "POST", "AddOrder", 0) == {"orders": 1}
     assert request_charges(rules, "private", "POST", "CancelOrder", 0) == {}
     assert request_charges(rules, "private", "POST", "QueryOrders", 3) == {"requests": 1}
@@ -106,7 +106,7 @@ def test_kraken_orders_and_cancels_are_metered_apart_from_other_private_calls() 
 
 
 def test_coinbase_counts_signed_requests_per_key_and_public_ones_per_ip() -> None:
-    rules = CoinbaseExchange._has["request_charges"]
+    rules = CoinbaseExchange.capabilities.request_charges
     budgets = {b.name: b for b in CoinbaseExchange.budgets()}
     charged = request_charges(rules, ("v3", "private"), "POST", "brokerage/orders", 1)
     assert charged == {"requests": 1, "orders": 1}

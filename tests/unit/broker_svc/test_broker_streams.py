@@ -114,12 +114,12 @@ class _Client:
 
 
 def _port(cls: type) -> Any:
-    return cls(None, client=_Client(cls._has["required_ccxt_has"]))
+    return cls(None, client=_Client(cls.capabilities.required_ccxt_has))
 
 
 async def test_a_jump_in_coinbases_sequence_numbers_is_a_suspected_gap() -> None:
     port = _port(CoinbaseExchange)
-    from broker_svc.adapters.ccxt_exchange import _Pump
+    from broker_svc.adapters.ccxt.streams import _Pump
 
     pump = _Pump("watch_orders")
     pump.task = asyncio.create_task(asyncio.sleep(60))
