@@ -7,6 +7,7 @@ configuration is NOT_FOUND, exactly like one that does not exist.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import json
 import logging
@@ -483,7 +484,7 @@ class ConfigService:
         start: datetime | None,
         end: datetime | None,
         page_size: int,
-    ) -> list[Intent]:
+    ) -> builtins.list[Intent]:
         """Return the configuration's copied orders written in ``[start, end)``, oldest first."""
         config = await self.owned(user_id, config_id)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
@@ -499,7 +500,7 @@ class ConfigService:
             page_size or DEFAULT_PAGE_SIZE,
         )
 
-    async def _positions(self, config: CopyConfig) -> tuple[list[Holding], str]:
+    async def _positions(self, config: CopyConfig) -> tuple[builtins.list[Holding], str]:
         async def one(exchange_id: str) -> list[Holding]:
             portfolio = await self._broker.get_portfolio(exchange_id, config.user_id)
             return [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]

@@ -7,6 +7,7 @@ common, so a missing interval in one series never pairs two different hours.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 
@@ -36,7 +37,7 @@ def log_returns(closes: Sequence[Decimal]) -> list[Decimal]:
         raise ValueError("closes must be positive")
     with localcontext() as context:
         context.prec = _PRECISION
-        return [(b / a).ln() for a, b in zip(closes, closes[1:], strict=False)]
+        return [(b / a).ln() for a, b in itertools.pairwise(closes)]
 
 
 def pearson(xs: Sequence[Decimal], ys: Sequence[Decimal]) -> Decimal | None:

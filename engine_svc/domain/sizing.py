@@ -67,7 +67,7 @@ def proportional_exit(
 
 
 def clamp_to_notional(quantity: Decimal, max_notional: Decimal, price: Decimal) -> Decimal:
-    """Return ``quantity`` reduced so that ``quantity × price`` does not exceed ``max_notional``."""
+    """Return ``quantity`` reduced so that ``quantity * price`` does not exceed ``max_notional``."""
     if price <= 0:
         return quantity
     return min(quantity, max_notional / price)
@@ -87,7 +87,7 @@ def round_down_to_step(quantity: Decimal, step: Decimal | None) -> Decimal:
         units = (quantity / step).to_integral_value(rounding=ROUND_DOWN)
     result = units * step
     # Keep the step's own precision: 0.00100 steps give 0.01000, not 0.0100000000.
-    return result.quantize(step) if step.as_tuple().exponent < 0 else result
+    return result.quantize(step) if _has_fraction_digits(step) else result
 
 
 def round_price_to_tick(price: Decimal, tick: Decimal | None, *, up: bool) -> Decimal:
@@ -99,7 +99,7 @@ def round_price_to_tick(price: Decimal, tick: Decimal | None, *, up: bool) -> De
         return price
     units = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
     result = units * tick
-    return result.quantize(tick) if tick.as_tuple().exponent < 0 else result
+    return result.quantize(tick) if _has_fraction_digits(tick) else result
 
 
 def slippage_band_price(
@@ -110,8 +110,8 @@ def slippage_band_price(
 ) -> Decimal:
     """Return the limit price of a copy that may move at most ``max_slippage`` from ``reference``.
 
-    A buy pays at most ``reference × (1 + max_slippage)``, rounded down to the tick; a sell
-    takes at least ``reference × (1 − max_slippage)``, rounded up to the tick. The rounding
+    A buy pays at most ``reference * (1 + max_slippage)``, rounded down to the tick; a sell
+    takes at least ``reference * (1 - max_slippage)``, rounded up to the tick. The rounding
     always goes inwards, so the band is never exceeded; a buy band narrower than one tick can
     round to zero (the caller skips such a copy).
     """
@@ -137,10 +137,16 @@ def below_venue_minimum(
 
 
 def notional_floor(quantity: Decimal, price: Decimal) -> Decimal:
-    """Return ``quantity × price`` rounded down when it has more digits than the context keeps.
+    """Return ``quantity * price`` rounded down when it has more digits than the context keeps.
 
     A minimum is then never met by a product that only rounding lifted over it.
     """
     with localcontext() as context:
         context.rounding = ROUND_FLOOR
         return quantity * price
+
+
+def _has_fraction_digits(grid: Decimal) -> bool:
+    # Whether a (finite) step or tick has digits after the point, e.g. 0.00100.
+    exponent = grid.as_tuple().exponent
+    return isinstance(exponent, int) and exponent < 0
