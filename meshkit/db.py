@@ -43,7 +43,7 @@ class DatabaseUnavailable(Exception):
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` fit for a message: userinfo and any ``password`` parameter replaced by ``***``."""
+    """Return ``url`` fit for a message: userinfo and any ``password`` parameter become ``***``."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
@@ -367,7 +367,7 @@ async def _lock_migrations(database: Database, tx: Executor) -> None:
 
 
 async def migrate(database: Database, service: str, schema_dir: pathlib.Path) -> list[int]:
-    """Apply the service's numbered ``NNNN_name.sql`` files not applied yet, each in one transaction.
+    """Apply the service's numbered ``NNNN_name.sql`` files not applied yet, one transaction each.
 
     Returns the versions applied now. Safe to run from several processes at once on
     PostgreSQL, also for services sharing one database (an advisory lock serialises them).
@@ -380,7 +380,8 @@ async def migrate(database: Database, service: str, schema_dir: pathlib.Path) ->
             " applied_at TEXT NOT NULL, PRIMARY KEY (service, version))",
         )
     applied: list[int] = []
-    files = sorted(schema_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    # Lists the few schema files of the package once, before the service serves anything.
+    files = sorted(schema_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))  # noqa: ASYNC240 (startup)
     for path in files:
         version = int(path.name[:4])
         async with database.transaction() as tx:
@@ -396,7 +397,8 @@ async def migrate(database: Database, service: str, schema_dir: pathlib.Path) ->
             from meshkit.codec import to_iso, utcnow
 
             await tx.execute(
-                "INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO schema_migrations (service, version, name, applied_at)"
+                " VALUES (?, ?, ?, ?)",
                 (service, version, path.name, to_iso(utcnow())),
             )
             applied.append(version)

@@ -148,7 +148,7 @@ class _Retryable(ServiceError):
         seconds = max(self.retry_after, 0.0)
         delay = duration_pb2.Duration(
             seconds=int(seconds),
-            nanos=int(round((seconds - int(seconds)) * 1e9)),
+            nanos=round((seconds - int(seconds)) * 1e9),
         )
         return [error_details_pb2.RetryInfo(retry_delay=delay)]
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import importlib
 import itertools
 import math
@@ -189,10 +190,8 @@ def armed() -> dict[str, tuple[FaultAction, ...]]:
 
 def _announce(entry: FaultAction, hit: int) -> None:
     line = f"faultpoint {entry.name} fired: {entry.describe()} (hit {hit})\n"
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no usable stderr: act anyway
         os.write(sys.stderr.fileno(), line.encode())
-    except (OSError, ValueError, AttributeError):
-        pass  # no usable stderr: act anyway
 
 
 def _kill() -> None:

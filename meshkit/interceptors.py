@@ -32,9 +32,9 @@ def _split_method(full_method: str) -> tuple[str, str]:
 
 
 def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str:
-    for item in details.invocation_metadata or ():
-        if item.key == key:
-            return item.value if isinstance(item.value, str) else item.value.decode()
+    for item_key, value in details.invocation_metadata or ():
+        if item_key == key:
+            return value if isinstance(value, str) else value.decode()
     return ""
 
 
@@ -48,9 +48,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler

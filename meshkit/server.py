@@ -85,7 +85,12 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{host}:{port}"
     if tls is not None and tls.enabled:
-        with open(tls.key, "rb") as key, open(tls.cert, "rb") as cert, open(tls.ca, "rb") as ca:
+        # Three small local files, read once while the server starts, before it serves.
+        with (
+            open(tls.key, "rb") as key,  # noqa: ASYNC230 (startup)
+            open(tls.cert, "rb") as cert,  # noqa: ASYNC230 (startup)
+            open(tls.ca, "rb") as ca,  # noqa: ASYNC230 (startup)
+        ):
             credentials = grpc.ssl_server_credentials(
                 [(key.read(), cert.read())],
                 root_certificates=ca.read(),

@@ -23,7 +23,7 @@ import re
 import socket
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from meshkit import db, logs, metrics
@@ -175,7 +175,7 @@ def _exit(code: int) -> NoReturn:
 def run(
     name: str,
     settings_from_env: Callable[[], Settings],
-    serve: Callable[[Settings], Awaitable[None]],
+    serve: Callable[[Settings], Coroutine[Any, Any, None]],
     *,
     store: Callable[[db.Database], MigratableStore],
     default_database_url: str,
@@ -225,7 +225,7 @@ def run(
 def main(
     name: str,
     settings_from_env: Callable[[], Settings],
-    serve: Callable[[Settings], Awaitable[None]],
+    serve: Callable[[Settings], Coroutine[Any, Any, None]],
     *,
     store: Callable[[db.Database], MigratableStore],
     default_database_url: str,
