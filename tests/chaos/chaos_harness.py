@@ -191,6 +191,7 @@ class Run:
         self.followers: list[FollowerAccount] = []
         self.kill_times = []
         self.back_times = []
+        self.resting_at_stop: set[str] = set()
         self._t0 = time.monotonic()
 
     def event(self, text: str) -> None:
@@ -449,7 +450,6 @@ class Run:
             self.event(f"{fault.target} restarted, serving after {took:.2f}s")
 
     consumed_orders = 0
-    resting_at_stop: set[str] = set()
     rejected = 0
     resent = 0
     kill_times: list[float]
@@ -643,7 +643,7 @@ async def _drive_point(mesh: ChaosMesh, run: Run) -> None:
         else:
             await asyncio.sleep(ARMED_WAIT_SECONDS / 2)
             died = False
-        with open(log, "rb") as handle:
+        with open(log, "rb") as handle:  # noqa: ASYNC230 - a local log, read once per fault
             handle.seek(offset)
             fired = f"faultpoint {fault.point} fired".encode() in handle.read()
         run.result.fired = run.result.busy = fired

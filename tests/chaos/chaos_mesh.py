@@ -188,7 +188,12 @@ class ChaosMesh(Mesh):
             process.kill()
             process.wait()
 
-    async def restart(self, name: str, faultpoints: str = "", timeout: float = 60.0) -> float:
+    async def restart(
+        self,
+        name: str,
+        faultpoints: str = "",
+        timeout: float = 60.0,  # noqa: ASYNC109 - a polling deadline for the restart
+    ) -> float:
         """Start a dead (or stop a live) component again and wait until it serves.
 
         Returns the seconds from the spawn to ready. ``faultpoints`` arms the new process;
@@ -205,7 +210,7 @@ class ChaosMesh(Mesh):
         self.restart_seconds.append(took)
         return took
 
-    async def wait_component_ready(self, name: str, timeout: float = 60.0) -> None:
+    async def wait_component_ready(self, name: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a polling deadline
         """Wait until one component answers its health check."""
         deadline = time.monotonic() + timeout
         port = {
@@ -240,7 +245,7 @@ class ChaosMesh(Mesh):
                     raise TimeoutError(f"{name} not ready after {timeout}s:\n{self.log_tail(name)}")
                 await asyncio.sleep(0.05)
 
-    async def wait_exit(self, name: str, timeout: float) -> bool:
+    async def wait_exit(self, name: str, timeout: float) -> bool:  # noqa: ASYNC109 - returns False at the deadline
         """Wait up to ``timeout`` seconds for a component to exit; return whether it did."""
         deadline = time.monotonic() + timeout
         while self.alive(name):

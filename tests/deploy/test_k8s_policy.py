@@ -167,7 +167,8 @@ def test_network_policies_allow_exactly_the_calls_of_the_access_tables(target: s
         for caller in COMPONENTS:
             expected = caller in callers[callee]
             assert _allowed(policies, labels[caller], labels[callee], port) == expected, (
-                f"{target}: {caller} -> {callee}:{port} should be {'allowed' if expected else 'denied'}"
+                f"{target}: {caller} -> {callee}:{port} should be"
+                f" {'allowed' if expected else 'denied'}"
             )
     # Only the gateway takes traffic from outside (a peer-less ingress rule), only the broker
     # reaches the venues' 443.

@@ -370,7 +370,7 @@ async def _probe(
         return False
 
 
-async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
     deadline = time.monotonic() + timeout
     while True:
         cluster.check_alive()
@@ -381,7 +381,7 @@ async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0): 
         await asyncio.sleep(0.1)
 
 
-async def _retry_unavailable(call, cluster: Cluster, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+async def _retry_unavailable(call, cluster: Cluster, timeout: float = 15.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a retry deadline
     # A component that started before its peer holds its channel in gRPC's reconnect backoff
     # for a moment after both are ready: the gateway answers 503 (UNAVAILABLE), which a client
     # retries (as a pod started before its peers would see it in a cluster too).
@@ -511,7 +511,8 @@ async def test_the_dev_overlay_run_as_processes_copies_a_leader_trade(
         for pod in cluster.pods.values():
             code = pod.process.poll() if pod.process is not None else None
             print(
-                f"\n===== {pod.name}: {'running' if code is None else f'exited {code}'} =====\n{cluster.log(pod)}"
+                f"\n===== {pod.name}: {'running' if code is None else f'exited {code}'} =====\n"
+                f"{cluster.log(pod)}"
             )
         raise
     finally:

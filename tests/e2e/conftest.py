@@ -37,7 +37,7 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 
 def _print_logs(instance: Mesh) -> None:
-    """On a failed test, show how each component ended and the end of its log (CI keeps no files)."""
+    """On a failed test, show how each component ended and the end of its log (CI keeps none)."""
     for component in instance.components:
         code = component.process.poll() if component.process is not None else None
         state = "running" if code is None else f"exited with {code}"

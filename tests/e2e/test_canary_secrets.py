@@ -18,7 +18,7 @@ from meshctl.launcher import Mesh, Ports, _free_ports
 from tests.e2e.conftest import E2E_ENV
 
 
-async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await predicate()
@@ -117,7 +117,7 @@ async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) ->
     found = []
     kept = [
         p
-        for p in pathlib.Path(mesh.data_dir).rglob("*")
+        for p in pathlib.Path(mesh.data_dir).rglob("*")  # noqa: ASYNC240 - the mesh has stopped
         if p.is_file() and p.name != "exchange_sim.log"
     ]  # the venue's own log is the venue's
     assert any(p.suffix == ".db" for p in kept) and any(p.suffix == ".log" for p in kept)

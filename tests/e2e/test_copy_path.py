@@ -1,4 +1,4 @@
-"""A leader's trade on simulated Binance is copied to a follower through every service and the gateway."""
+"""A leader's trade on simulated Binance reaches a follower through all services and the gateway."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], la
     return reply["exchange"]["exchange_id"], keys
 
 
-async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
     deadline = time.monotonic() + timeout
     while True:
         result = await predicate()
@@ -79,7 +79,7 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
     orders = await binance.orders(follower_keys["api_key"])
     assert len(orders) == 1
     order = orders[0]
-    # 0.1 BTC x follower equity 10,000 / leader equity ~99,992 USDT, rounded down to the 0.00001 step.
+    # 0.1 BTC x follower equity 10,000 / leader equity ~99,992 USDT, rounded down to 0.00001.
     assert Decimal(str(order["quantity"])) == Decimal("0.01")
     assert order["side"].lower() == "buy" and order["symbol"] in ("BTC/USDT", "BTCUSDT")
 

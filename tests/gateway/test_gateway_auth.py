@@ -42,7 +42,7 @@ async def test_missing_or_malformed_authorization_is_401_with_challenge(
 
 
 async def test_unknown_token_is_401_invalid_token(harness: Harness) -> None:
-    status, body, headers = await harness.call(
+    status, _body, headers = await harness.call(
         "GET",
         f"{API}/configs",
         token="Bearer ct_not-a-token",

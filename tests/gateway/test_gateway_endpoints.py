@@ -173,5 +173,5 @@ def test_a_service_without_an_address_fails_at_build() -> None:
     from gateway.server import build_app
     from tests.gateway.fakes import RULES_SERVICE
 
-    with pytest.raises(ConfigError, match="gatewaytest.v1.RulesService"):
+    with pytest.raises(ConfigError, match=r"gatewaytest\.v1\.RulesService"):
         build_app(Settings(), GatewayDeps(services=[RULES_SERVICE]))

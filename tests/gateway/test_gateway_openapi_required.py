@@ -1,4 +1,4 @@
-"""The OpenAPI document marks as required what the protos mark REQUIRED (google.api.field_behavior)."""
+"""The OpenAPI document marks required what the protos mark REQUIRED (google.api.field_behavior)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The protos follow the house conventions (docs/house-style.md II.4), checked on the descriptors."""
+"""The protos follow the house conventions (docs/house-style.md II.4), checked on descriptors."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ async def test_register_exchange_stores_the_account_and_returns_no_secret(
 
 
 async def test_stored_credentials_are_sealed_not_plain(harness: BrokerHarness) -> None:
-    account, credentials = await harness.register()
+    _account, credentials = await harness.register()
     rows = await harness.store.database.fetchall("SELECT * FROM exchange_accounts")
     dumped = repr(rows)
     assert credentials.api_secret not in dumped and credentials.api_key not in dumped

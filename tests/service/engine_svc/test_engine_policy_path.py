@@ -67,7 +67,7 @@ async def test_a_market_copy_under_max_slippage_goes_out_as_a_limit_ioc_inside_t
         types_pb2.ORDER_TYPE_LIMIT,
         types_pb2.TIME_IN_FORCE_IOC,
     )
-    assert call.price.value == "50615.37"  # 50000.37 × 1.0123 = 50615.374…, down to the tick
+    assert call.price.value == "50615.37"  # 50000.37 x 1.0123 = 50615.374…, down to the tick
     assert (intent.type, intent.price, intent.state) == (
         OrderType.LIMIT,
         Decimal("50615.37"),

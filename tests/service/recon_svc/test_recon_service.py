@@ -240,7 +240,7 @@ async def test_reconcile_with_a_venue_down_stores_error_items_for_that_account(
     mesh: Mesh,
 ) -> None:
     _script_matched(mesh.world)
-    a, b = mesh.world.accounts
+    _, b = mesh.world.accounts
     mesh.world.broken_venues.add(b)
 
     report = await _reconcile(mesh)

@@ -120,7 +120,7 @@ def test_portfolio_fraction_without_a_fraction_is_skipped() -> None:
 def test_copy_below_the_venue_minimum_notional_is_skipped_with_reason() -> None:
     follower = dataclasses.replace(
         FOLLOWER, equity=D("90")
-    )  # 0.1 × 90 / 100000 = 0.00009 BTC = 4.5 USDT
+    )  # 0.1 x 90 / 100000 = 0.00009 BTC = 4.5 USDT
     decision = run(follower=follower)
     assert decision.reason == "below_min_notional"
     assert decision.skipped

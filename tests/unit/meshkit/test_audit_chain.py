@@ -97,7 +97,7 @@ def test_deleted_entry_with_the_rest_renumbered_is_named() -> None:
 def test_inserted_entry_with_the_rest_renumbered_is_named() -> None:
     chain = _chain(5)
     forged = _entry(3, chain[1].hash, action="resume")
-    chain = chain[:2] + [forged] + _renumbered(chain[2:], 1)
+    chain = [*chain[:2], forged, *_renumbered(chain[2:], 1)]
     problem = verify_chain(chain)
     assert problem is not None
     assert (problem.kind, problem.seq) == (Tampering.INSERTED, 3)
@@ -106,7 +106,7 @@ def test_inserted_entry_with_the_rest_renumbered_is_named() -> None:
 def test_inserted_entry_with_a_bad_hash_is_named() -> None:
     chain = _chain(5)
     forged = replace(_entry(3, "f" * 64, action="resume"), hash="e" * 64)
-    chain = chain[:2] + [forged] + _renumbered(chain[2:], 1)
+    chain = [*chain[:2], forged, *_renumbered(chain[2:], 1)]
     problem = verify_chain(chain)
     assert problem is not None
     assert (problem.kind, problem.seq) == (Tampering.INSERTED, 3)
