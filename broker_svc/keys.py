@@ -30,7 +30,8 @@ from broker_svc.crypto import (
     DecryptionError,
     account_associated_data,
 )
-from broker_svc.store import AccountRow, BrokerStore, KeyCheck
+from broker_svc.domain.records import AccountRow, KeyCheck
+from broker_svc.ports import BrokerStorePort
 from meshkit.audit import AuditEvent
 from meshkit.codec import utcnow
 
@@ -103,7 +104,7 @@ def _configured(cipher: Cipher) -> str:
     return ", ".join(cipher.key_ids)
 
 
-async def verify_key(store: BrokerStore, cipher: Cipher, now: datetime | None = None) -> None:
+async def verify_key(store: BrokerStorePort, cipher: Cipher, now: datetime | None = None) -> None:
     """Check that ``cipher`` opens the store's key-check value; write it on a first start.
 
     On a store with no key-check value yet (an empty store, or one from before the check
@@ -138,7 +139,9 @@ async def verify_key(store: BrokerStore, cipher: Cipher, now: datetime | None = 
         )
 
 
-async def rotation_report(store: BrokerStore, cipher: Cipher, resealed: int = 0) -> RotationReport:
+async def rotation_report(
+    store: BrokerStorePort, cipher: Cipher, resealed: int = 0
+) -> RotationReport:
     """Return which keys seal the store's credentials and key-check value now."""
     by_key = await store.sealed_key_ids()
     previous = set(cipher.key_ids) - {cipher.key_id}
@@ -154,7 +157,7 @@ async def rotation_report(store: BrokerStore, cipher: Cipher, resealed: int = 0)
 
 
 async def reseal_credentials(
-    store: BrokerStore,
+    store: BrokerStorePort,
     cipher: Cipher,
     progress: Progress | None = None,
 ) -> int:
@@ -204,7 +207,9 @@ async def reseal_credentials(
     return resealed
 
 
-async def reseal_key_check(store: BrokerStore, cipher: Cipher, now: datetime | None = None) -> bool:
+async def reseal_key_check(
+    store: BrokerStorePort, cipher: Cipher, now: datetime | None = None
+) -> bool:
     """Seal the key-check value under the current key once no account needs an older key.
 
     Returns whether the value is sealed by the current key after the call.
@@ -224,7 +229,7 @@ async def reseal_key_check(store: BrokerStore, cipher: Cipher, now: datetime | N
 
 
 async def rotate_credentials(
-    store: BrokerStore,
+    store: BrokerStorePort,
     cipher: Cipher,
     progress: Progress | None = None,
 ) -> RotationReport:

@@ -1,4 +1,7 @@
-"""Interfaces the broker's use-cases depend on: venues, the store and the clock."""
+"""Interfaces the broker's use-cases depend on: venues, the store and the clock.
+
+Only the composition root (:mod:`broker_svc.server`) names the concrete classes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from broker_svc.domain.model import (
     Balance,
     Candle,
     Credentials,
+    ExchangeAccount,
     Fill,
     KeyPermissions,
     Market,
@@ -21,6 +25,11 @@ from broker_svc.domain.model import (
     VenueProfile,
     WatchChannel,
 )
+from broker_svc.domain.records import AccountRow, KeyCheck, OrderRecord
+from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.clock import Clock
+
+__all__ = ["BrokerStorePort", "Clock", "ExchangePort", "Venues"]
 
 
 class ExchangePort(Protocol):
@@ -132,9 +141,134 @@ class Venues(Protocol):
         ...
 
 
-class Clock(Protocol):
-    """Where the current time comes from."""
+class BrokerStorePort(Protocol):
+    """The broker's tables: accounts with sealed credentials, the key check, and orders.
 
-    def now(self) -> datetime:
-        """Return the current time as an aware UTC datetime."""
+    Writes that take an ``audit`` event append it in the same transaction as the change.
+    """
+
+    # Accounts ---------------------------------------------------------------------------------
+
+    async def insert_account(
+        self,
+        row: AccountRow,
+        request_id: str = "",
+        *,
+        audit: AuditEvent | None = None,
+    ) -> AccountRow:
+        """Store a new account; with a ``request_id`` already used by its user, return that one."""
+        ...
+
+    async def account_by_request(self, user_id: str, request_id: str) -> AccountRow | None:
+        """Return the account ``user_id`` registered with ``request_id``, deleted or not."""
+        ...
+
+    async def get_account(self, exchange_id: str) -> AccountRow | None:
+        """Return the account ``exchange_id``, deleted or not."""
+        ...
+
+    async def list_accounts(self, user_id: str) -> list[ExchangeAccount]:
+        """Return the live accounts of ``user_id``, oldest first."""
+        ...
+
+    async def delete_account(
+        self,
+        exchange_id: str,
+        deleted_at: datetime,
+        *,
+        audit: AuditEvent | None = None,
+    ) -> bool:
+        """Mark the account deleted and erase its sealed credentials; return whether it was live."""
+        ...
+
+    async def list_audit_entries(
+        self,
+        owner_user_id: str,
+        before_seq: int,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
+        ...
+
+    async def sealed_accounts(self) -> list[AccountRow]:
+        """Return every live account with its sealed credentials (for key rotation)."""
+        ...
+
+    async def replace_credentials(
+        self,
+        exchange_id: str,
+        expected_key_id: str,
+        ciphertext: bytes,
+        nonce: bytes,
+        key_id: str,
+        *,
+        audit: AuditEvent | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Swap in re-sealed credentials if the row is still sealed by ``expected_key_id``."""
+        ...
+
+    async def sealed_key_ids(self) -> dict[str, int]:
+        """Return how many live accounts each key id sealed."""
+        ...
+
+    # Key check --------------------------------------------------------------------------------
+
+    async def key_check(self) -> KeyCheck | None:
+        """Return the sealed key-check value, ``None`` before the first start wrote it."""
+        ...
+
+    async def insert_key_check(
+        self,
+        ciphertext: bytes,
+        nonce: bytes,
+        key_id: str,
+        now: datetime,
+    ) -> bool:
+        """Store the key-check value unless one exists; return whether this call stored it."""
+        ...
+
+    async def replace_key_check(
+        self,
+        expected_key_id: str,
+        ciphertext: bytes,
+        nonce: bytes,
+        key_id: str,
+        now: datetime,
+    ) -> bool:
+        """Swap in a re-sealed key-check value if it is still sealed by ``expected_key_id``."""
+        ...
+
+    # Orders -----------------------------------------------------------------------------------
+
+    async def reserve_order(self, exchange_id: str, request: OrderRequest, now: datetime) -> bool:
+        """Record that ``request`` is about to be sent; return ``False`` when the id is taken."""
+        ...
+
+    async def mark_resent(self, exchange_id: str, client_order_id: str, now: datetime) -> bool:
+        """Move the send time of an unresolved order to ``now`` before sending it again."""
+        ...
+
+    async def forget_unsent(self, exchange_id: str, client_order_id: str) -> None:
+        """Drop the reservation of an order the venue proved it never took."""
+        ...
+
+    async def record_order(self, exchange_id: str, order: Order, now: datetime) -> None:
+        """Upsert the order as the venue reported it."""
+        ...
+
+    async def get_order(self, exchange_id: str, client_order_id: str) -> OrderRecord | None:
+        """Return the broker's record of an order, ``None`` when it has none."""
+        ...
+
+    async def client_order_ids(
+        self, exchange_id: str, venue_order_ids: list[str]
+    ) -> dict[str, str]:
+        """Return the client order id the broker knows for each of ``venue_order_ids``."""
+        ...
+
+    # Lifetime ---------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Release the store's connections."""
         ...
