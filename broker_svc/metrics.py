@@ -1,4 +1,4 @@
-"""The broker's own Prometheus metrics (docs/DESIGN.md §4.5 names)."""
+"""The broker's own Prometheus metrics (docs/design.md §4.5 names)."""
 
 from __future__ import annotations
 

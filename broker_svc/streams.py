@@ -40,9 +40,13 @@ class Subscription:
 
     def offer(self, item: Any) -> None:
         """Queue ``item`` for this watcher, or replace its backlog by a gap when it lags."""
-        if item is not _END and not isinstance(item, BaseException | StreamEvent):
-            if self.symbols and item.symbol not in self.symbols:
-                return
+        if (
+            item is not _END
+            and not isinstance(item, BaseException | StreamEvent)
+            and self.symbols
+            and item.symbol not in self.symbols
+        ):
+            return
         if self._queue.qsize() >= self.queue_size and item is not _END:
             while not self._queue.empty():
                 self._queue.get_nowait()

@@ -33,7 +33,8 @@ def credential_violations(venue: str, credentials: Credentials) -> list[tuple[st
         found.append(
             (
                 "api_key",
-                "must be visible ASCII characters only (no spaces, control characters or line breaks)",
+                "must be visible ASCII characters only"
+                " (no spaces, control characters or line breaks)",
             )
         )
     secret = credentials.api_secret

@@ -1,0 +1,66 @@
+"""Market data of an account's venue: its portfolio valued, a market and its candles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from broker_svc.domain.model import Candle, Market
+from broker_svc.domain.portfolio import (
+    Portfolio,
+    is_quote_equivalent,
+    pricing_symbols,
+    value_portfolio,
+)
+from broker_svc.usecases.connections import ConnectionPool
+
+
+class MarketDataUseCases(ConnectionPool):
+    """Balances, prices, markets and candles at the venue of an account."""
+
+    async def portfolio(self, exchange_id: str, user_id: str, quote: str) -> Portfolio:
+        """Read the account's balances and value them in ``quote`` (the venue's main by default)."""
+        connection = await self._connection(exchange_id, user_id)
+        profile = self.profile(connection.account.exchange_name)
+        quote = quote or profile.main_quote
+        balances = await connection.port.fetch_balances()
+        read_at = self.clock.now()
+        markets = await connection.port.load_markets()
+        wanted: dict[str, str] = {}
+        for balance in balances:
+            if balance.total == 0 or is_quote_equivalent(balance.asset, quote):
+                continue
+            for symbol in pricing_symbols(balance.asset, quote):
+                if symbol in markets:
+                    wanted[balance.asset] = symbol
+                    break
+        prices: dict[str, Decimal] = {}
+        for symbol in wanted.values():
+            price = await connection.port.fetch_last_price(symbol)
+            if price is not None:
+                prices[symbol] = price
+        return value_portfolio(balances, prices, quote, read_at)
+
+    async def market(
+        self, exchange_id: str, user_id: str, symbol: str
+    ) -> tuple[Market, Decimal | None]:
+        """Return a market of the account's venue and its last price."""
+        connection = await self._connection(exchange_id, user_id)
+        profile = self.profile(connection.account.exchange_name)
+        market = await self._market(connection.port, symbol, profile)
+        return market, await connection.port.fetch_last_price(symbol)
+
+    async def candles(
+        self,
+        exchange_id: str,
+        user_id: str,
+        symbol: str,
+        timeframe: str,
+        since: datetime | None,
+        limit: int,
+    ) -> list[Candle]:
+        """Return a market's candles of ``timeframe``, oldest first."""
+        connection = await self._connection(exchange_id, user_id)
+        profile = self.profile(connection.account.exchange_name)
+        await self._market(connection.port, symbol, profile)
+        return await connection.port.fetch_candles(symbol, timeframe, since, limit)
