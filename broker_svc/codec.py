@@ -20,38 +20,50 @@ from broker_svc.domain.model import (
 from broker_svc.domain.portfolio import Portfolio
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.common.v1 import types_pb2
-from meshkit.codec import set_decimal, timestamp_to_proto
+from meshkit.codec import EnumMap, set_decimal, timestamp_to_proto
 
-SIDE_FROM_PROTO = {
-    types_pb2.ORDER_SIDE_BUY: OrderSide.BUY,
-    types_pb2.ORDER_SIDE_SELL: OrderSide.SELL,
-}
-SIDE_TO_PROTO = {side: number for number, side in SIDE_FROM_PROTO.items()}
-
-TYPE_FROM_PROTO = {
-    types_pb2.ORDER_TYPE_MARKET: OrderType.MARKET,
-    types_pb2.ORDER_TYPE_LIMIT: OrderType.LIMIT,
-    types_pb2.ORDER_TYPE_STOP_MARKET: OrderType.STOP_MARKET,
-    types_pb2.ORDER_TYPE_STOP_LIMIT: OrderType.STOP_LIMIT,
-}
-TYPE_TO_PROTO = {kind: number for number, kind in TYPE_FROM_PROTO.items()}
-
-TIME_IN_FORCE_FROM_PROTO = {
-    types_pb2.TIME_IN_FORCE_GTC: TimeInForce.GTC,
-    types_pb2.TIME_IN_FORCE_IOC: TimeInForce.IOC,
-    types_pb2.TIME_IN_FORCE_FOK: TimeInForce.FOK,
-}
-TIME_IN_FORCE_TO_PROTO = {tif: number for number, tif in TIME_IN_FORCE_FROM_PROTO.items()}
-
-STATUS_TO_PROTO = {
-    OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
-    OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
-    OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
-    OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
-    OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
-    OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
-    OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
-}
+# The broker's vocabulary on the wire, one table per enum (both directions come from it).
+SIDE = EnumMap(
+    types_pb2.OrderSide,
+    {OrderSide.BUY: types_pb2.ORDER_SIDE_BUY, OrderSide.SELL: types_pb2.ORDER_SIDE_SELL},
+)
+ORDER_TYPE = EnumMap(
+    types_pb2.OrderType,
+    {
+        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
+        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
+        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
+        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
+    },
+)
+TIME_IN_FORCE = EnumMap(
+    types_pb2.TimeInForce,
+    {
+        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
+        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
+        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+    },
+)
+ORDER_STATUS = EnumMap(
+    types_pb2.OrderStatus,
+    {
+        OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
+        OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+        OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
+        OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
+        OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
+        OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
+        OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
+    },
+)
+STREAM_STATE = EnumMap(
+    pb.WatchState,
+    {
+        StreamState.CONNECTED: pb.WATCH_STATE_CONNECTED,
+        StreamState.DISCONNECTED: pb.WATCH_STATE_DISCONNECTED,
+        StreamState.GAP_SUSPECTED: pb.WATCH_STATE_GAP_SUSPECTED,
+    },
+)
 
 
 def account_to_proto(account: ExchangeAccount) -> pb.ExchangeAccount:
@@ -72,12 +84,12 @@ def order_to_proto(order: Order, exchange_id: str) -> types_pb2.Order:
         venue_order_id=order.venue_order_id,
         client_order_id=order.client_order_id,
         symbol=order.symbol,
-        side=SIDE_TO_PROTO[order.side],
-        type=TYPE_TO_PROTO[order.type],
-        time_in_force=TIME_IN_FORCE_TO_PROTO.get(order.time_in_force, 0)
+        side=SIDE.to_proto(order.side),
+        type=ORDER_TYPE.to_proto(order.type),
+        time_in_force=TIME_IN_FORCE.to_proto(order.time_in_force)
         if order.time_in_force
         else types_pb2.TIME_IN_FORCE_UNSPECIFIED,
-        status=STATUS_TO_PROTO[order.status],
+        status=ORDER_STATUS.to_proto(order.status),
         fee_currency=order.fee_currency,
     )
     set_decimal(message.quantity, order.quantity)
@@ -105,9 +117,11 @@ def fill_to_proto(fill: Fill, exchange_id: str) -> types_pb2.Fill:
         venue_order_id=fill.venue_order_id,
         client_order_id=fill.client_order_id,
         symbol=fill.symbol,
-        side=SIDE_TO_PROTO[fill.side],
+        side=SIDE.to_proto(fill.side),
         fee_currency=fill.fee_currency,
-        order_type=TYPE_TO_PROTO[fill.order_type] if fill.order_type else 0,
+        order_type=ORDER_TYPE.to_proto(fill.order_type)
+        if fill.order_type
+        else types_pb2.ORDER_TYPE_UNSPECIFIED,
         trade_time=timestamp_to_proto(fill.trade_time),
     )
     set_decimal(message.quantity, fill.quantity)
@@ -134,8 +148,8 @@ def supported_exchange_to_proto(
     """Return the wire form of a venue's description and its markets."""
     return pb.SupportedExchange(
         exchange_name=profile.name,
-        order_types=[TYPE_TO_PROTO[kind] for kind in profile.order_types],
-        time_in_forces=[TIME_IN_FORCE_TO_PROTO[tif] for tif in profile.time_in_forces],
+        order_types=[ORDER_TYPE.to_proto(kind) for kind in profile.order_types],
+        time_in_forces=[TIME_IN_FORCE.to_proto(tif) for tif in profile.time_in_forces],
         features=list(profile.features),
         rate_limits=[
             pb.RateLimit(name=r.name, limit=r.limit, interval_seconds=r.interval_seconds)
@@ -175,13 +189,6 @@ def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
     return response
 
 
-STREAM_STATE_TO_PROTO = {
-    StreamState.CONNECTED: pb.WATCH_STATE_CONNECTED,
-    StreamState.DISCONNECTED: pb.WATCH_STATE_DISCONNECTED,
-    StreamState.GAP_SUSPECTED: pb.WATCH_STATE_GAP_SUSPECTED,
-}
-
-
 def candle_to_proto(candle: Candle) -> pb.Candle:
     """Return the wire form of a candle."""
     message = pb.Candle(open_time=timestamp_to_proto(candle.open_time))
@@ -193,7 +200,7 @@ def candle_to_proto(candle: Candle) -> pb.Candle:
 def watch_event_to_proto(event: StreamEvent) -> pb.WatchEvent:
     """Return the wire form of a venue stream's change of state."""
     return pb.WatchEvent(
-        state=STREAM_STATE_TO_PROTO[event.state],
+        state=STREAM_STATE.to_proto(event.state),
         detail=event.detail,
         event_time=timestamp_to_proto(event.at),
     )

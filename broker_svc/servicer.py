@@ -458,10 +458,10 @@ def _order_request(request: pb.PlaceOrderRequest) -> OrderRequest:
     check.exchange_id(request.exchange_id)
     check.client_order_id(request.client_order_id)
     check.symbol(request.symbol)
-    side = codec.SIDE_FROM_PROTO.get(request.side)
+    side = codec.SIDE.from_proto(request.side)
     if side is None:
         check.add("side", "must be ORDER_SIDE_BUY or ORDER_SIDE_SELL")
-    kind = codec.TYPE_FROM_PROTO.get(request.type)
+    kind = codec.ORDER_TYPE.from_proto(request.type)
     if kind is None:
         check.add("type", "must be a known order type, not ORDER_TYPE_UNSPECIFIED")
     quantity = check.decimal(request.quantity, "quantity", required=True)
@@ -473,7 +473,7 @@ def _order_request(request: pb.PlaceOrderRequest) -> OrderRequest:
     )
     time_in_force = None
     if request.time_in_force != types_pb2.TIME_IN_FORCE_UNSPECIFIED:
-        time_in_force = codec.TIME_IN_FORCE_FROM_PROTO.get(request.time_in_force)
+        time_in_force = codec.TIME_IN_FORCE.from_proto(request.time_in_force)
         if time_in_force is None:
             check.add("time_in_force", "is not a known time in force")
     if kind is not None:

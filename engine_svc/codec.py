@@ -45,6 +45,7 @@ from engine_svc.domain.model import (
 from engine_svc.domain.settings import SECTIONS, Violation
 from meshkit import errors
 from meshkit.codec import (
+    EnumMap,
     decimal_from_proto,
     set_decimal,
     timestamp_from_proto,
@@ -54,56 +55,119 @@ from meshkit.codec import (
 # ---------------------------------------------------------------------------- enums
 
 
-def side_to_proto(side: OrderSide) -> int:
+# The engine's vocabulary on the wire, one table per enum (both directions come from it).
+SIDE = EnumMap(
+    types_pb2.OrderSide,
+    {OrderSide.BUY: types_pb2.ORDER_SIDE_BUY, OrderSide.SELL: types_pb2.ORDER_SIDE_SELL},
+)
+ORDER_TYPE = EnumMap(
+    types_pb2.OrderType,
+    {
+        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
+        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
+        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
+        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
+    },
+)
+TIME_IN_FORCE = EnumMap(
+    types_pb2.TimeInForce,
+    {
+        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
+        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
+        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+    },
+)
+ORDER_STATUS = EnumMap(
+    types_pb2.OrderStatus,
+    {
+        OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
+        OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+        OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
+        OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
+        OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
+        OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
+        OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
+    },
+)
+COPY_STATUS = EnumMap(
+    pb.CopyStatus,
+    {
+        CopyStatus.ACTIVE: pb.COPY_STATUS_ACTIVE,
+        CopyStatus.PAUSED: pb.COPY_STATUS_PAUSED,
+        CopyStatus.REDUCING: pb.COPY_STATUS_REDUCING,
+        CopyStatus.HALTED: pb.COPY_STATUS_HALTED,
+        CopyStatus.STOPPED: pb.COPY_STATUS_STOPPED,
+    },
+)
+INTENT_STATE = EnumMap(
+    pb.IntentState,
+    {
+        IntentState.PENDING: pb.INTENT_STATE_PENDING,
+        IntentState.SENT: pb.INTENT_STATE_SENT,
+        IntentState.ACCEPTED: pb.INTENT_STATE_ACCEPTED,
+        IntentState.PARTIALLY_FILLED: pb.INTENT_STATE_PARTIALLY_FILLED,
+        IntentState.FILLED: pb.INTENT_STATE_FILLED,
+        IntentState.CANCELED: pb.INTENT_STATE_CANCELED,
+        IntentState.EXPIRED: pb.INTENT_STATE_EXPIRED,
+        IntentState.REJECTED: pb.INTENT_STATE_REJECTED,
+        IntentState.UNKNOWN: pb.INTENT_STATE_UNKNOWN,
+        IntentState.SKIPPED: pb.INTENT_STATE_SKIPPED,
+    },
+)
+SOURCE_KIND = EnumMap(
+    sync_pb.SourceKind,
+    {
+        SourceKind.EXCHANGE: sync_pb.SOURCE_KIND_EXCHANGE,
+        SourceKind.BACKTEST: sync_pb.SOURCE_KIND_BACKTEST,
+    },
+)
+
+
+def side_to_proto(side: OrderSide) -> types_pb2.OrderSide.ValueType:
     """Return the wire side."""
-    return types_pb2.ORDER_SIDE_BUY if side is OrderSide.BUY else types_pb2.ORDER_SIDE_SELL
+    return SIDE.to_proto(side)
 
 
 def side_from_proto(value: int) -> OrderSide | None:
     """Return the domain side, ``None`` when unspecified."""
-    return {types_pb2.ORDER_SIDE_BUY: OrderSide.BUY, types_pb2.ORDER_SIDE_SELL: OrderSide.SELL}.get(
-        value
-    )
+    return SIDE.from_proto(value)
 
 
-def type_to_proto(order_type: OrderType) -> int:
+def type_to_proto(order_type: OrderType) -> types_pb2.OrderType.ValueType:
     """Return the wire order type."""
-    return types_pb2.OrderType.Value(f"ORDER_TYPE_{order_type.value.upper()}")
+    return ORDER_TYPE.to_proto(order_type)
 
 
 def type_from_proto(value: int) -> OrderType:
     """Return the domain order type (market when unspecified)."""
     if value == types_pb2.ORDER_TYPE_UNSPECIFIED:
         return OrderType.MARKET
-    return OrderType(types_pb2.OrderType.Name(value).removeprefix("ORDER_TYPE_").lower())
+    return ORDER_TYPE.require(value)
 
 
 def order_status_from_proto(value: int) -> OrderStatus:
     """Return the domain order status (unknown when unspecified)."""
     if value == types_pb2.ORDER_STATUS_UNSPECIFIED:
         return OrderStatus.UNKNOWN
-    return OrderStatus(types_pb2.OrderStatus.Name(value).removeprefix("ORDER_STATUS_").lower())
+    return ORDER_STATUS.require(value)
 
 
-def copy_status_to_proto(status: CopyStatus) -> int:
+def copy_status_to_proto(status: CopyStatus) -> pb.CopyStatus.ValueType:
     """Return the wire configuration status."""
-    return pb.CopyStatus.Value(f"COPY_STATUS_{status.value}")
+    return COPY_STATUS.to_proto(status)
 
 
-def intent_state_to_proto(state: IntentState) -> int:
+def intent_state_to_proto(state: IntentState) -> pb.IntentState.ValueType:
     """Return the wire intent state."""
-    return pb.IntentState.Value(f"INTENT_STATE_{state.value}")
+    return INTENT_STATE.to_proto(state)
 
 
 def source_kind_from_proto(value: int) -> SourceKind | None:
     """Return the domain source kind, ``None`` when unspecified."""
-    return {
-        sync_pb.SOURCE_KIND_EXCHANGE: SourceKind.EXCHANGE,
-        sync_pb.SOURCE_KIND_BACKTEST: SourceKind.BACKTEST,
-    }.get(value)
+    return SOURCE_KIND.from_proto(value)
 
 
-def sync_mode_name(value: int) -> str:
+def sync_mode_name(value: sync_pb.SyncMode.ValueType) -> str:
     """Return a sync mode as a lower-case word (``websocket``, ``polling``, ``published``)."""
     if value == sync_pb.SYNC_MODE_UNSPECIFIED:
         return ""
@@ -239,11 +303,11 @@ def order_from_proto(order: types_pb2.Order) -> VenueOrder:
     )
 
 
-def time_in_force_to_proto(value: TimeInForce | None) -> int:
+def time_in_force_to_proto(value: TimeInForce | None) -> types_pb2.TimeInForce.ValueType:
     """Return the wire time in force (unspecified when ``None``)."""
     if value is None:
         return types_pb2.TIME_IN_FORCE_UNSPECIFIED
-    return types_pb2.TimeInForce.Value(f"TIME_IN_FORCE_{value.value.upper()}")
+    return TIME_IN_FORCE.to_proto(value)
 
 
 def place_order_request(intent: Intent) -> broker_pb.PlaceOrderRequest:
@@ -380,7 +444,7 @@ def parse_update(
         return {
             section: parse_section(section, getattr(request, section), found)
             for section in SECTIONS
-            if request.HasField(section)
+            if request.HasField(section)  # type: ignore[arg-type]  # SECTIONS are its fields
         }
     changes: dict[str, Any] = {}
     for path in paths:

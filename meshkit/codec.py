@@ -6,13 +6,21 @@ times are aware UTC ``datetime`` and ``google.protobuf.Timestamp``.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Generic, Protocol, TypeVar, overload
 
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
 from meshkit.errors import invalid
+
+DomainT = TypeVar("DomainT", bound=enum.Enum)
+ProtoT = TypeVar("ProtoT", bound=int)
+ProtoT_co = TypeVar("ProtoT_co", bound=int, covariant=True)
 
 
 def decimal_to_proto(value: Decimal | None) -> decimal_pb2.Decimal | None:
@@ -56,6 +64,14 @@ def set_decimal(target: decimal_pb2.Decimal, value: Decimal | None) -> None:
     target.value = "" if value is None else format_decimal(value)
 
 
+@overload
+def timestamp_to_proto(value: datetime) -> timestamp_pb2.Timestamp: ...
+
+
+@overload
+def timestamp_to_proto(value: datetime | None) -> timestamp_pb2.Timestamp | None: ...
+
+
 def timestamp_to_proto(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     """Return the wire form of an aware datetime; ``None`` stays unset."""
     if value is None:
@@ -85,3 +101,66 @@ def from_iso(text: str) -> datetime:
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+class ProtoEnum(Protocol[ProtoT_co]):
+    """A generated proto enum (``types_pb2.OrderSide``): its values by name."""
+
+    def items(self) -> Sequence[tuple[str, ProtoT_co]]:
+        """Return every (name, number) of the enum."""
+        ...
+
+
+class EnumMap(Generic[DomainT, ProtoT]):
+    """A domain enum and a proto enum mapped both ways, built from one table.
+
+    The table maps each domain member to its wire value; the way back is its inverse, so
+    the two directions cannot disagree. A wire value absent from the table (``*_UNSPECIFIED``
+    or one from a newer peer) reads as ``None`` or the given default. Each service's codec
+    declares its own maps: the domain enums stay in the service's domain.
+    """
+
+    def __init__(self, proto: ProtoEnum[ProtoT], table: Mapping[DomainT, ProtoT]) -> None:
+        self.proto = proto
+        self._to_proto: dict[DomainT, ProtoT] = dict(table)
+        self._from_proto: dict[int, DomainT] = {number: member for member, number in table.items()}
+        if len(self._from_proto) != len(self._to_proto):
+            raise ValueError("two domain values map to the same wire value")
+        known = {number for _, number in proto.items()}
+        strays = [member for member, number in table.items() if number not in known]
+        if strays:
+            raise ValueError(f"not values of the proto enum: {strays}")
+
+    @property
+    def table(self) -> Mapping[DomainT, ProtoT]:
+        """Return the table, domain value to wire value (read only)."""
+        return MappingProxyType(self._to_proto)
+
+    def to_proto(self, member: DomainT) -> ProtoT:
+        """Return the wire value of ``member`` (``KeyError`` when the table lacks it)."""
+        return self._to_proto[member]
+
+    @overload
+    def from_proto(self, number: int) -> DomainT | None: ...
+
+    @overload
+    def from_proto(self, number: int, default: DomainT) -> DomainT: ...
+
+    def from_proto(self, number: int, default: DomainT | None = None) -> DomainT | None:
+        """Return the domain value of wire ``number``, ``default`` when the table lacks it."""
+        return self._from_proto.get(number, default)
+
+    def require(self, number: int) -> DomainT:
+        """Return the domain value of wire ``number``; ``ValueError`` when the table lacks it."""
+        member = self.from_proto(number)
+        if member is None:
+            raise ValueError(f"{number} is not a mapped wire value")
+        return member
+
+    def unmapped(self) -> list[str]:
+        """Return the proto enum's names, except ``*_UNSPECIFIED``, that the table lacks."""
+        return [
+            name
+            for name, number in self.proto.items()
+            if not name.endswith("_UNSPECIFIED") and number not in self._from_proto
+        ]

@@ -17,7 +17,7 @@ from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from meshkit import errors
-from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
+from meshkit.codec import EnumMap, set_decimal, timestamp_from_proto, timestamp_to_proto
 from recon_svc.domain.model import (
     CopyConfig,
     Intent,
@@ -31,35 +31,47 @@ from recon_svc.domain.model import (
     VenueStatus,
 )
 
-SIDE_FROM_PROTO = {types_pb2.ORDER_SIDE_BUY: Side.BUY, types_pb2.ORDER_SIDE_SELL: Side.SELL}
-INTENT_STATE_FROM_PROTO = {
-    engine_pb.INTENT_STATE_PENDING: IntentState.PENDING,
-    engine_pb.INTENT_STATE_SENT: IntentState.SENT,
-    engine_pb.INTENT_STATE_ACCEPTED: IntentState.ACCEPTED,
-    engine_pb.INTENT_STATE_PARTIALLY_FILLED: IntentState.PARTIALLY_FILLED,
-    engine_pb.INTENT_STATE_FILLED: IntentState.FILLED,
-    engine_pb.INTENT_STATE_CANCELED: IntentState.CANCELED,
-    engine_pb.INTENT_STATE_EXPIRED: IntentState.EXPIRED,
-    engine_pb.INTENT_STATE_REJECTED: IntentState.REJECTED,
-    engine_pb.INTENT_STATE_UNKNOWN: IntentState.UNKNOWN,
-    engine_pb.INTENT_STATE_SKIPPED: IntentState.SKIPPED,
-}
-VENUE_STATUS_FROM_PROTO = {
-    types_pb2.ORDER_STATUS_OPEN: VenueStatus.OPEN,
-    types_pb2.ORDER_STATUS_PARTIALLY_FILLED: VenueStatus.PARTIALLY_FILLED,
-    types_pb2.ORDER_STATUS_FILLED: VenueStatus.FILLED,
-    types_pb2.ORDER_STATUS_CANCELED: VenueStatus.CANCELED,
-    types_pb2.ORDER_STATUS_EXPIRED: VenueStatus.EXPIRED,
-    types_pb2.ORDER_STATUS_REJECTED: VenueStatus.REJECTED,
-    types_pb2.ORDER_STATUS_UNKNOWN: VenueStatus.UNKNOWN,
-}
-OUTCOME_TO_PROTO = {
-    Outcome.MATCHED: pb.ITEM_OUTCOME_MATCHED,
-    Outcome.MISMATCHED: pb.ITEM_OUTCOME_MISMATCHED,
-    Outcome.MISSING: pb.ITEM_OUTCOME_MISSING,
-    Outcome.DUPLICATE: pb.ITEM_OUTCOME_DUPLICATE,
-    Outcome.ERROR: pb.ITEM_OUTCOME_ERROR,
-}
+# Reconciliation's vocabulary on the wire, one table per enum (both directions come from it).
+SIDE = EnumMap(
+    types_pb2.OrderSide, {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
+)
+INTENT_STATE = EnumMap(
+    engine_pb.IntentState,
+    {
+        IntentState.PENDING: engine_pb.INTENT_STATE_PENDING,
+        IntentState.SENT: engine_pb.INTENT_STATE_SENT,
+        IntentState.ACCEPTED: engine_pb.INTENT_STATE_ACCEPTED,
+        IntentState.PARTIALLY_FILLED: engine_pb.INTENT_STATE_PARTIALLY_FILLED,
+        IntentState.FILLED: engine_pb.INTENT_STATE_FILLED,
+        IntentState.CANCELED: engine_pb.INTENT_STATE_CANCELED,
+        IntentState.EXPIRED: engine_pb.INTENT_STATE_EXPIRED,
+        IntentState.REJECTED: engine_pb.INTENT_STATE_REJECTED,
+        IntentState.UNKNOWN: engine_pb.INTENT_STATE_UNKNOWN,
+        IntentState.SKIPPED: engine_pb.INTENT_STATE_SKIPPED,
+    },
+)
+VENUE_STATUS = EnumMap(
+    types_pb2.OrderStatus,
+    {
+        VenueStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
+        VenueStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+        VenueStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
+        VenueStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
+        VenueStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
+        VenueStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
+        VenueStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
+    },
+)
+OUTCOME = EnumMap(
+    pb.ItemOutcome,
+    {
+        Outcome.MATCHED: pb.ITEM_OUTCOME_MATCHED,
+        Outcome.MISMATCHED: pb.ITEM_OUTCOME_MISMATCHED,
+        Outcome.MISSING: pb.ITEM_OUTCOME_MISSING,
+        Outcome.DUPLICATE: pb.ITEM_OUTCOME_DUPLICATE,
+        Outcome.ERROR: pb.ITEM_OUTCOME_ERROR,
+    },
+)
 
 
 def _malformed(what: str) -> errors.ServiceError:
@@ -111,8 +123,8 @@ def intent_from_proto(message: engine_pb.CopiedOrder) -> Intent:
         target_exchange_id=message.target_exchange_id,
         client_order_id=message.client_order_id,
         symbol=message.symbol,
-        side=SIDE_FROM_PROTO.get(message.side),
-        state=INTENT_STATE_FROM_PROTO.get(message.state),
+        side=SIDE.from_proto(message.side),
+        state=INTENT_STATE.from_proto(message.state),
         reason=message.reason,
         filled_quantity=filled if filled is not None else Decimal(0),
         create_time=_time(message.create_time, message.HasField("create_time")),
@@ -128,7 +140,7 @@ def signal_from_proto(message: sync_pb.Signal) -> LeaderSignal:
         sequence=message.sequence,
         signal_id=message.signal_id,
         symbol=message.symbol,
-        side=SIDE_FROM_PROTO.get(message.side),
+        side=SIDE.from_proto(message.side),
         quantity=_decimal(message.quantity, "signal quantity"),
         event_time=_time(message.event_time, message.HasField("event_time")),
     )
@@ -142,8 +154,8 @@ def order_from_proto(message: types_pb2.Order, exchange_id: str) -> VenueOrder:
         client_order_id=message.client_order_id,
         venue_order_id=message.venue_order_id,
         symbol=message.symbol,
-        side=SIDE_FROM_PROTO.get(message.side),
-        status=VENUE_STATUS_FROM_PROTO.get(message.status, VenueStatus.UNKNOWN),
+        side=SIDE.from_proto(message.side),
+        status=VENUE_STATUS.from_proto(message.status, VenueStatus.UNKNOWN),
         filled_quantity=filled if filled is not None else Decimal(0),
     )
 
@@ -155,7 +167,7 @@ def item_to_proto(item: Item) -> pb.ReconciliationItem:
         signal_id=item.signal_id,
         target_exchange_id=item.target_exchange_id,
         client_order_id=item.client_order_id,
-        outcome=OUTCOME_TO_PROTO[item.outcome],
+        outcome=OUTCOME.to_proto(item.outcome),
         detail=item.detail,
         intent_state=item.intent_state,
     )

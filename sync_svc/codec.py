@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from google.protobuf import timestamp_pb2
 
@@ -10,7 +11,7 @@ from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from meshkit import errors
-from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
+from meshkit.codec import EnumMap, decimal_from_proto, set_decimal, timestamp_from_proto
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
@@ -30,34 +31,47 @@ from sync_svc.domain.model import (
 from sync_svc.domain.validation import RawPublishedSignal, Violation, check_sync_settings
 from sync_svc.stream import Ack, StreamRequest, Subscribe
 
-SIDE_TO_PROTO = {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
-SIDE_FROM_PROTO = {value: key for key, value in SIDE_TO_PROTO.items()}
-ORDER_TYPE_TO_PROTO = {
-    OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
-    OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
-    OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
-    OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
-}
-ORDER_TYPE_FROM_PROTO = {value: key for key, value in ORDER_TYPE_TO_PROTO.items()}
-TIME_IN_FORCE_TO_PROTO = {
-    TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
-    TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
-    TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
-}
-KIND_TO_PROTO = {
-    SourceKind.EXCHANGE: pb.SOURCE_KIND_EXCHANGE,
-    SourceKind.BACKTEST: pb.SOURCE_KIND_BACKTEST,
-}
-WATCH_STATE_FROM_PROTO = {
-    broker_pb.WATCH_STATE_CONNECTED: WatchState.CONNECTED,
-    broker_pb.WATCH_STATE_DISCONNECTED: WatchState.DISCONNECTED,
-    broker_pb.WATCH_STATE_GAP_SUSPECTED: WatchState.GAP_SUSPECTED,
-}
-MODE_TO_PROTO = {
-    SyncMode.WEBSOCKET: pb.SYNC_MODE_WEBSOCKET,
-    SyncMode.POLLING: pb.SYNC_MODE_POLLING,
-    SyncMode.PUBLISHED: pb.SYNC_MODE_PUBLISHED,
-}
+# The sync service's vocabulary on the wire, one table per enum (both directions come from it).
+SIDE = EnumMap(
+    types_pb2.OrderSide, {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
+)
+ORDER_TYPE = EnumMap(
+    types_pb2.OrderType,
+    {
+        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
+        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
+        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
+        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
+    },
+)
+TIME_IN_FORCE = EnumMap(
+    types_pb2.TimeInForce,
+    {
+        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
+        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
+        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+    },
+)
+SOURCE_KIND = EnumMap(
+    pb.SourceKind,
+    {SourceKind.EXCHANGE: pb.SOURCE_KIND_EXCHANGE, SourceKind.BACKTEST: pb.SOURCE_KIND_BACKTEST},
+)
+WATCH_STATE = EnumMap(
+    broker_pb.WatchState,
+    {
+        WatchState.CONNECTED: broker_pb.WATCH_STATE_CONNECTED,
+        WatchState.DISCONNECTED: broker_pb.WATCH_STATE_DISCONNECTED,
+        WatchState.GAP_SUSPECTED: broker_pb.WATCH_STATE_GAP_SUSPECTED,
+    },
+)
+SYNC_MODE = EnumMap(
+    pb.SyncMode,
+    {
+        SyncMode.WEBSOCKET: pb.SYNC_MODE_WEBSOCKET,
+        SyncMode.POLLING: pb.SYNC_MODE_POLLING,
+        SyncMode.PUBLISHED: pb.SYNC_MODE_PUBLISHED,
+    },
+)
 
 
 def _set_time(target: timestamp_pb2.Timestamp, value: datetime | None) -> None:
@@ -69,12 +83,12 @@ def source_to_proto(source: Source) -> pb.Source:
     """Return the wire form of a source."""
     message = pb.Source(
         source_id=source.source_id,
-        kind=KIND_TO_PROTO[source.kind],
+        kind=SOURCE_KIND.to_proto(source.kind),
         user_id=source.user_id,
         name=source.name,
         public=source.public,
         exchange_name=source.exchange_name,
-        mode=MODE_TO_PROTO[source.mode],
+        mode=SYNC_MODE.to_proto(source.mode),
         last_sequence=source.last_sequence,
         last_error=source.last_error,
     )
@@ -95,12 +109,12 @@ def signal_to_proto(signal: Signal) -> pb.Signal:
         sequence=signal.sequence,
         signal_id=signal.signal_id,
         symbol=signal.symbol,
-        side=SIDE_TO_PROTO[signal.side],
-        order_type=ORDER_TYPE_TO_PROTO[signal.order_type],
+        side=SIDE.to_proto(signal.side),
+        order_type=ORDER_TYPE.to_proto(signal.order_type),
         exchange_name=signal.exchange_name,
     )
     if signal.time_in_force is not None:
-        message.time_in_force = TIME_IN_FORCE_TO_PROTO[signal.time_in_force]
+        message.time_in_force = TIME_IN_FORCE.to_proto(signal.time_in_force)
     set_decimal(message.quantity, signal.quantity)
     for field, value in (
         (message.price, signal.price),
@@ -150,7 +164,9 @@ def stream_request_from_proto(message: pb.StreamSignalsRequest) -> StreamRequest
     raise errors.invalid("message", "must hold subscribe or ack")
 
 
-def time_from_proto(message: pb.ListSignalsRequest, field: str) -> datetime | None:
+def time_from_proto(
+    message: pb.ListSignalsRequest, field: Literal["start_time", "end_time"]
+) -> datetime | None:
     """Return an optional timestamp field of a request as an aware datetime."""
     return timestamp_from_proto(getattr(message, field), message.HasField(field))
 
@@ -160,7 +176,7 @@ def time_from_proto(message: pb.ListSignalsRequest, field: str) -> datetime | No
 
 def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
     """Return a leader fill reported by the broker; a malformed one is an upstream error."""
-    side = SIDE_FROM_PROTO.get(message.side)
+    side = SIDE.from_proto(message.side)
     if side is None or not message.trade_id or not message.symbol:
         raise errors.ServiceError(
             "the broker reported a fill without trade id, symbol or side",
@@ -182,7 +198,7 @@ def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
         price=price,
         fee=decimal_from_proto(message.fee, "fills.fee"),
         fee_currency=message.fee_currency,
-        order_type=ORDER_TYPE_FROM_PROTO.get(message.order_type),
+        order_type=ORDER_TYPE.from_proto(message.order_type),
         trade_time=message.trade_time.ToDatetime(tzinfo=UTC),
     )
 
@@ -208,7 +224,7 @@ def watch_item_from_proto(message: broker_pb.WatchFillsResponse) -> WatchItem | 
     if which == "fill":
         return fill_from_proto(message.fill)
     if which == "event":
-        state = WATCH_STATE_FROM_PROTO.get(message.event.state)
+        state = WATCH_STATE.from_proto(message.event.state)
         if state is None:
             return None
         return WatchEvent(state=state, detail=message.event.detail[:200])
