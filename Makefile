@@ -99,7 +99,7 @@ lint: lint-python lint-proto
 lint-python: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	# The packages are listed in pyproject's [tool.mypy]; gen/ is typed by its .pyi stubs.
+	# What mypy checks is in pyproject's [tool.mypy] (files); gen/ is typed by its .pyi stubs.
 	$(VENV)/bin/mypy
 
 # buf lint on proto/ (its dependency module is not linted), then buf breaking against the
