@@ -8,9 +8,10 @@ them. ``start_gateway(settings)`` serves it; ``python -m gateway`` runs that.
 Every request first passes a rate limit per client address (429), before any token is
 looked at. Request path for an API route: ``Authorization: Bearer`` (401) → per-user rate
 limit (429) → route match (404/405) → plan gate (403) → request message from body (read within
-``GATEWAY_BODY_READ_TIMEOUT_MS``, else 408), query and path (400) → the RPC with a deadline, the user id in ``x-copytrade-user-id`` and the
-allowlisted headers (``X-Request-Id``; ``Grpc-Metadata-*`` without the prefix) → the
-response as JSON, or the gRPC status as JSON with its HTTP code.
+``GATEWAY_BODY_READ_TIMEOUT_MS``, else 408), query and path (400) → the RPC with a deadline,
+the user id in ``x-copytrade-user-id`` and the allowlisted headers (``X-Request-Id``;
+``Grpc-Metadata-*`` without the prefix) → the response as JSON, or the gRPC status as JSON
+with its HTTP code.
 """
 
 from __future__ import annotations
@@ -430,7 +431,9 @@ class Gateway:
         metadata = self._metadata(request, principal)
 
         async def backend(source: audit.Backend) -> list[dict[str, Any]] | status_pb2.Status:
-            call = self.channels[source.service].unary_unary(
+            call: grpc.aio.UnaryUnaryMultiCallable[Any, Any] = self.channels[
+                source.service
+            ].unary_unary(
                 source.grpc_path,
                 request_serializer=lambda message: message.SerializeToString(),
                 response_deserializer=source.response_class.FromString,

@@ -170,7 +170,7 @@ async def _add_user(
 
     _warn_when_no_mesh(data_dir, database_url)
     lifetime = parse_duration(expires_in) if expires_in else None
-    url = database_url or f"sqlite:///{data_dir.resolve()}/gateway.db"
+    url = database_url or f"sqlite:///{data_dir.resolve()}/gateway.db"  # noqa: ASYNC240 - once, at start-up
     database = await open_store(url)
     try:
         user_id, token = await add_user(database, name, plan, expires_in=lifetime)

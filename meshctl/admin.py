@@ -49,7 +49,9 @@ async def list_users(data_dir: pathlib.Path, shared_url: str | None, out: Output
         rows.append((user.name, user.user_id, user.plan, user.created_at, state))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+        # The first four cells are padded; the fifth (the state) ends the line as it is.
+        padded = "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        out(padded + "  " + row[4])
     return 0
 
 

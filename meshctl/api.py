@@ -27,7 +27,7 @@ class RestClient:
         self.token = token
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request to ``BASE + path``; return the JSON answer or raise :class:`ApiError`."""
+        """Send one request to ``BASE + path``; return the JSON answer or raise ``ApiError``."""
         headers = {"Authorization": f"Bearer {self.token}"}
         async with self.session.request(
             method,

@@ -46,7 +46,7 @@ FOLLOWERS = [
     Follower("follower-binance", "binance", {"USDT": "10000"}),
     Follower("follower-coinbase", "coinbase", {"USD": "5000"}),
     Follower("follower-kraken", "kraken", {"USD": "2500"}),
-    # Too small for most copies: they fall under the venue's minimum and are skipped, with the reason.
+    # Too small for most copies: under the venue's minimum they are skipped, with the reason.
     Follower("follower-tiny", "binance", {"USDT": "20"}),
 ]
 COPY_SETTINGS = {"sizing_mode": "equity_ratio", "allow_quote_equivalence": True}
@@ -108,7 +108,10 @@ def leader_client(base_url: str, keys: dict[str, str]) -> Any:
 
 
 async def wait_for_copies(
-    api: RestClient, config_id: str, expected_signals: int, timeout: float = 60.0
+    api: RestClient,
+    config_id: str,
+    expected_signals: int,
+    timeout: float = 60.0,  # noqa: ASYNC109 - a polling budget, checked between polls
 ) -> list[dict[str, Any]]:
     """Wait until the config has an intent per follower for each leader fill, all terminal."""
     deadline = time.monotonic() + timeout
@@ -173,18 +176,20 @@ def print_copies(
         for index, copy in enumerate(
             sorted(copies, key=lambda o: labels.get(o["target_exchange_id"], ""))
         ):
-            size = f"{copy['side'].removeprefix('ORDER_SIDE_').lower()} {copy.get('filled_quantity') or copy.get('quantity', '0')}"
+            side = copy["side"].removeprefix("ORDER_SIDE_").lower()
+            size = f"{side} {copy.get('filled_quantity') or copy.get('quantity', '0')}"
             outcome = _short(copy["state"]) + (f" ({copy['reason']})" if copy.get("reason") else "")
             latency = f"{copy.get('latency_ms', 0):.1f} ms" if copy.get("venue_order_id") else "-"
             say(
-                f"{leader if index == 0 else '':<34} {labels.get(copy['target_exchange_id'], '?'):<20} "
+                f"{leader if index == 0 else '':<34} "
+                f"{labels.get(copy['target_exchange_id'], '?'):<20} "
                 f"{size:<22} {outcome:<28} {latency:>9}"
             )
 
 
 async def run_demo(data_dir: pathlib.Path, database_url: str | None = None) -> int:
     """Run the scripted scenario on a fresh mesh in ``data_dir``; return the exit code."""
-    if data_dir.exists():
+    if data_dir.exists():  # noqa: ASYNC240 - once, before the mesh starts: nothing runs yet
         shutil.rmtree(data_dir)
     mesh = Mesh(data_dir, ports=Ports.free(), shared_database_url=database_url, log_level="WARNING")
     say(f"starting a fresh mesh in {data_dir} ...")
@@ -302,7 +307,8 @@ async def _scenario(mesh: Mesh) -> int:
         for item in report.get("items", []):
             say(
                 f"  seq {item['sequence']:>3} {labels.get(item['target_exchange_id'], '?'):<20} "
-                f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} {item.get('detail', '')}"
+                f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} "
+                f"{item.get('detail', '')}"
             )
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))

@@ -314,7 +314,7 @@ class Mesh:
         ]
 
     def ensure_credentials(self) -> list[str]:
-        """Make the mesh's CA, certificates and assertion keys on first run; return what was made."""
+        """Make the mesh's CA, certificates and assertion keys on first run; say what was made."""
         return pki.ensure_mesh_credentials(certs_dir(self.data_dir))
 
     def start(self) -> None:
@@ -355,7 +355,7 @@ class Mesh:
                 return
         raise KeyError(name)
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
+    async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a polling budget
         """Wait until every gRPC service reports SERVING and the gateway and emulators answer."""
         deadline = time.monotonic() + timeout
         grpc_ports = {
@@ -433,7 +433,7 @@ class Mesh:
                 component.process.wait()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Send SIGTERM to every component (gateway first), then SIGKILL what is left after ``grace``."""
+        """SIGTERM every component (gateway first), then SIGKILL what is left after ``grace``."""
         for component in reversed(self.components):
             if component.process is not None and component.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

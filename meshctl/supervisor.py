@@ -9,6 +9,7 @@ is printed, with the last line of the component's log (where a failed start says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 import time
@@ -115,7 +116,5 @@ class Supervisor:
         """Check every ``interval`` seconds until ``stop`` is set."""
         while not stop.is_set():
             self.check()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass

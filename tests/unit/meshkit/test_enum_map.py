@@ -77,4 +77,4 @@ def test_every_service_codec_declares_its_enums_as_maps() -> None:
 def test_each_map_covers_its_proto_enum_and_its_domain_enum(name: str, mapping: EnumMap) -> None:
     assert mapping.unmapped() == [], f"{name} lacks wire values"
     (domain,) = {type(member) for member in mapping.table}
-    assert set(mapping.table) == set(domain), f"{name} lacks domain values"
+    assert set(mapping.table) == set(domain.__members__.values()), f"{name} lacks domain values"
