@@ -1,4 +1,5 @@
-"""Test helpers: in-process gRPC servers, polling waits, a fake clock, per-test databases."""
+"""Test helpers: in-process gRPC servers, polling waits, per-test databases (the tests' fake
+clock is ``tests.fakes.clock.FakeClock``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -92,7 +92,7 @@ async def inprocess_server(
 async def eventually(
     predicate: Callable[[], Awaitable[Any] | Any],
     *,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline in seconds, used by every test
     interval: float = 0.02,
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
@@ -107,21 +107,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
         await asyncio.sleep(interval)
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        """Return the current fake time."""
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward."""
-        self._now += timedelta(seconds=seconds)
 
 
 POSTGRES_ENV = "COPYTRADE_TEST_POSTGRES_URL"

@@ -15,23 +15,11 @@ from gateway.server import GatewayDeps, build_app
 from gateway.users import add_user
 from meshkit import db
 from meshkit.testing import gateway_trust, inprocess_server
-from tests.gateway.fakes import RULES_SERVICE, Recorder, registrations
+from tests.fakes.clock import FakeMonotonic
+from tests.fakes.recording import Recorder
+from tests.gateway.fakes import RULES_SERVICE, registrations
 
 API = "/api/institutional/copy-trading"
-
-
-class MonotonicFake:
-    """A monotonic clock for the rate limiter that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move forward."""
-        self.now += seconds
 
 
 @dataclass
@@ -41,7 +29,7 @@ class Harness:
     client: TestClient
     recorder: Recorder
     database: db.Database
-    clock: MonotonicFake
+    clock: FakeMonotonic
     pro_token: str
     pro_user_id: str
     free_token: str
@@ -104,7 +92,7 @@ async def make_harness(
     async def make(**overrides: Any) -> Harness:
         database = await db.connect("sqlite:///:memory:")
         services = [*default_services(), RULES_SERVICE]
-        clock = MonotonicFake()
+        clock = FakeMonotonic()
         deps = GatewayDeps(
             database=database,
             channels={s.full_name: channel for s in services},

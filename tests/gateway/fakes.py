@@ -1,13 +1,12 @@
-"""Fake backends for the gateway tests: the four real servicer base classes with a few methods
-that record what they received (request and metadata), plus a test-only ``RulesService`` whose
-annotations use the template rules the real protos do not (``{a.b}``, ``{x=lit/*}``, ``**``,
-``:verb``, a body field, ``response_body``).
+"""Fake backends for the gateway tests: the four services, recording what they received (request
+and metadata) into a :class:`~tests.fakes.recording.Recorder` (the broker and sync ones are the
+shared fakes of ``tests/fakes``), plus a test-only ``RulesService`` whose annotations use the
+template rules the real protos do not (``{a.b}``, ``{x=lit/*}``, ``**``, ``:verb``, a body
+field, ``response_body``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,58 +24,16 @@ from google.protobuf import (  # noqa: F401 - dependencies of the file
 )
 from google.type import decimal_pb2
 
-from copytrade.broker.v1 import broker_service_pb2 as broker_pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
 from copytrade.recon.v1 import recon_service_pb2 as recon_pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
-from copytrade.sync.v1 import sync_service_pb2 as sync_pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
 from meshkit.codec import decimal_to_proto, timestamp_to_proto
 from meshkit.server import Registration
-
-
-@dataclass
-class Call:
-    """One call a fake received."""
-
-    method: str
-    request: Any
-    metadata: list[tuple[str, str]]
-
-    def header(self, key: str) -> list[str]:
-        """Return every value of one metadata key."""
-        return [v for k, v in self.metadata if k == key]
-
-
-@dataclass
-class Recorder:
-    """What the fakes received, and what they are told to do instead of answering."""
-
-    calls: list[Call] = field(default_factory=list)
-    failures: dict[str, BaseException] = field(default_factory=dict)
-    delays: dict[str, float] = field(default_factory=dict)
-
-    def last(self, method: str) -> Call:
-        """Return the latest call of ``method``."""
-        matching = [c for c in self.calls if c.method == method]
-        assert matching, f"{method} was not called; calls: {[c.method for c in self.calls]}"
-        return matching[-1]
-
-    async def record(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
-        """Note a call, then wait or fail as scripted."""
-        metadata = [
-            (item.key, item.value if isinstance(item.value, str) else item.value.decode())
-            for item in context.invocation_metadata() or ()
-        ]
-        self.calls.append(Call(method, request, metadata))
-        if method in self.delays:
-            await asyncio.sleep(self.delays[method])
-        if method in self.failures:
-            raise self.failures[method]
-
+from tests.fakes.broker import FakeBrokerService
+from tests.fakes.recording import Recorder
+from tests.fakes.sync import FakeSyncService
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 
@@ -103,7 +60,7 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 
-    async def StartCopy(self, request, context):  # type: ignore[no-untyped-def]
+    async def StartCopy(self, request, context):
         await self.recorder.record("StartCopy", request, context)
         return engine_pb.StartCopyResponse(
             config_id="c-1",
@@ -111,18 +68,18 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             config=copy_config("c-1", request),
         )
 
-    async def StopCopy(self, request, context):  # type: ignore[no-untyped-def]
+    async def StopCopy(self, request, context):
         await self.recorder.record("StopCopy", request, context)
         return engine_pb.StopCopyResponse(
             config_id=request.config_id,
             status=engine_pb.COPY_STATUS_STOPPED,
         )
 
-    async def UpdateConfig(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateConfig(self, request, context):
         await self.recorder.record("UpdateConfig", request, context)
         return engine_pb.UpdateConfigResponse(config=copy_config(request.config_id, request))
 
-    async def GetCopyStatus(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetCopyStatus(self, request, context):
         await self.recorder.record("GetCopyStatus", request, context)
         order = engine_pb.CopiedOrder(
             intent_id="i-1",
@@ -144,52 +101,14 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             last_sync_time=timestamp_to_proto(WHEN),
         )
 
-    async def ListConfigs(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListConfigs(self, request, context):
         await self.recorder.record("ListConfigs", request, context)
         return engine_pb.ListConfigsResponse(configs=[copy_config("c-1")])
 
-    async def KillSwitch(self, request, context):  # type: ignore[no-untyped-def]
+    async def KillSwitch(self, request, context):
         await self.recorder.record("KillSwitch", request, context)
         halted = [request.config_id] if request.config_id else []
         return engine_pb.KillSwitchResponse(config_ids=halted)
-
-
-class FakeBroker(broker_grpc.BrokerServiceServicer):
-    """Records the exchange-account RPCs."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-
-    async def ListSupportedExchanges(self, request, context):  # type: ignore[no-untyped-def]
-        await self.recorder.record("ListSupportedExchanges", request, context)
-        market = broker_pb.Market(symbol="BTC/USDT", min_notional=decimal_to_proto(Decimal("5")))
-        return broker_pb.ListSupportedExchangesResponse(
-            exchanges=[
-                broker_pb.SupportedExchange(exchange_name="binance", markets=[market]),
-            ]
-        )
-
-    async def ListExchanges(self, request, context):  # type: ignore[no-untyped-def]
-        await self.recorder.record("ListExchanges", request, context)
-        return broker_pb.ListExchangesResponse()
-
-    async def DeleteExchange(self, request, context):  # type: ignore[no-untyped-def]
-        await self.recorder.record("DeleteExchange", request, context)
-        return broker_pb.DeleteExchangeResponse(exchange_id=request.exchange_id)
-
-
-class FakeSync(sync_grpc.SyncServiceServicer):
-    """Records PublishSignals."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-
-    async def PublishSignals(self, request, context):  # type: ignore[no-untyped-def]
-        await self.recorder.record("PublishSignals", request, context)
-        return sync_pb.PublishSignalsResponse(
-            sequences=list(range(1, len(request.signals) + 1)),
-            accepted=len(request.signals),
-        )
 
 
 class FakeRecon(recon_grpc.ReconServiceServicer):
@@ -198,7 +117,7 @@ class FakeRecon(recon_grpc.ReconServiceServicer):
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 
-    async def Reconcile(self, request, context):  # type: ignore[no-untyped-def]
+    async def Reconcile(self, request, context):
         await self.recorder.record("Reconcile", request, context)
         report = recon_pb.Reconciliation(
             reconciliation_id="r-1",
@@ -337,24 +256,23 @@ def rules_registration(recorder: Recorder) -> Registration:
     )
 
 
+def broker(recorder: Recorder) -> FakeBrokerService:
+    """The shared fake broker, recording, with one market on one venue (binance BTC/USDT)."""
+    fake = FakeBrokerService(recorder)
+    fake.add_market("BTC/USDT", "BTC", "USDT", price="50000", min_notional="5")
+    return fake
+
+
 def registrations(recorder: Recorder) -> list[Registration]:
     """Return the four fake services and the rules service, all recording into ``recorder``."""
     return [
-        Registration(
-            broker_grpc.add_BrokerServiceServicer_to_server,
-            FakeBroker(recorder),
-            broker_pb.DESCRIPTOR.services_by_name["BrokerService"].full_name,
-        ),
+        broker(recorder).registration(),
         Registration(
             engine_grpc.add_EngineServiceServicer_to_server,
             FakeEngine(recorder),
             engine_pb.DESCRIPTOR.services_by_name["EngineService"].full_name,
         ),
-        Registration(
-            sync_grpc.add_SyncServiceServicer_to_server,
-            FakeSync(recorder),
-            sync_pb.DESCRIPTOR.services_by_name["SyncService"].full_name,
-        ),
+        FakeSyncService(recorder).registration(),
         Registration(
             recon_grpc.add_ReconServiceServicer_to_server,
             FakeRecon(recorder),

@@ -20,8 +20,8 @@ from meshkit.codec import timestamp_to_proto, utcnow
 from meshkit.identity import require_user
 from meshkit.server import Registration
 from meshkit.testing import inprocess_server
+from tests.fakes.recording import Recorder
 from tests.gateway.conftest import API, Harness
-from tests.gateway.fakes import Recorder
 
 AUDIT = f"{API}/audit"
 BOB = "bob-user-id"

@@ -16,8 +16,9 @@ from gateway.users import add_user
 from meshkit import db
 from meshkit.settings import ConfigError
 from meshkit.testing import gateway_trust, inprocess_server, trust_env
+from tests.fakes.recording import Recorder
 from tests.gateway.conftest import API, Harness
-from tests.gateway.fakes import Recorder, registrations
+from tests.gateway.fakes import registrations
 
 
 async def test_healthz_reports_every_backend_serving_without_a_token(harness: Harness) -> None:

@@ -16,8 +16,9 @@ from gateway.server import GatewayDeps, build_app
 from gateway.users import add_user
 from meshkit import db
 from meshkit.testing import TEST_SIGNER, inprocess_server, mesh_trust, secure_channel
+from tests.fakes.clock import FakeClock
 from tests.policy.policy_support import PolicyHarness
-from tests.service.engine_svc.engine_fakes import TestClock, World
+from tests.service.engine_svc.engine_fakes import World
 
 ENGINE_SERVICE = engine_pb.DESCRIPTOR.services_by_name["EngineService"]
 
@@ -28,7 +29,7 @@ async def policy(database: db.Database) -> AsyncIterator[PolicyHarness]:
     world = World()
     store = EngineStore(database)
     await store.migrate()
-    clock = TestClock()
+    clock = FakeClock.real_time()
     async with inprocess_server(world.registrations()) as (fakes, _channel):
         address = f"127.0.0.1:{fakes.port}"
         engine = await build_engine(

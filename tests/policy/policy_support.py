@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient
 from engine_svc.server import Engine
 from engine_svc.store import EngineStore
 from meshkit.testing import eventually
-from tests.service.engine_svc.engine_fakes import Account, TestClock, World
+from tests.fakes.clock import FakeClock
+from tests.service.engine_svc.engine_fakes import Account, World
 
 API = "/api/institutional/copy-trading"
 
@@ -28,7 +29,7 @@ class PolicyHarness:
     client: TestClient
     world: World
     store: EngineStore
-    clock: TestClock
+    clock: FakeClock
     engine: Engine
     engine_channel: grpc.aio.Channel
     user_id: str

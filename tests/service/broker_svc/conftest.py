@@ -19,8 +19,9 @@ from broker_svc.usecases import Broker
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from meshkit.server import Registration
-from meshkit.testing import FakeClock, inprocess_server
 from meshkit.testing import as_user as signed_user
+from meshkit.testing import inprocess_server
+from tests.fakes.clock import FakeClock
 
 ALICE = "0b9f3f6e-1111-4c1e-9b0a-000000000001"
 BOB = "0b9f3f6e-2222-4c1e-9b0a-000000000002"

@@ -21,7 +21,8 @@ from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from meshkit.audit import OPERATOR_CLI, verify_table
 from meshkit.server import Registration
-from meshkit.testing import FakeClock, inprocess_server
+from meshkit.testing import inprocess_server
+from tests.fakes.clock import FakeClock
 from tests.service.broker_svc.conftest import ALICE, BOB, BrokerHarness, as_user
 
 KEY = os.urandom(32)

@@ -24,7 +24,8 @@ from broker_svc.keys import (
 from broker_svc.server import Dependencies, build_broker
 from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
-from meshkit.testing import FakeClock, eventually
+from meshkit.testing import eventually
+from tests.fakes.clock import FakeClock
 
 ALICE = "0b9f3f6e-1111-4c1e-9b0a-000000000001"
 BOB = "0b9f3f6e-2222-4c1e-9b0a-000000000002"

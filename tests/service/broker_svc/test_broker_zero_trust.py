@@ -24,7 +24,8 @@ from broker_svc.server import Dependencies, build_server
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from copytrade.common.v1 import types_pb2
-from meshkit.testing import AuthorizedStub, FakeClock, as_user, mesh_trust, secure_channel
+from meshkit.testing import AuthorizedStub, as_user, mesh_trust, secure_channel
+from tests.fakes.clock import FakeClock
 from tests.service.zero_trust import TRANSPORT_REFUSALS, Probe, assert_matrix, refused_code
 
 ALICE = "0b9f3f6e-1111-4c1e-9b0a-000000000001"

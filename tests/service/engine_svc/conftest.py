@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from engine_fakes import TestClock, World
+from engine_fakes import World
 from engine_harness import Harness
 
 from engine_svc.store import EngineStore
 from meshkit import db
 from meshkit.testing import inprocess_server
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ async def harness(world: World, database: db.Database) -> AsyncIterator[Harness]
     store = EngineStore(database)
     await store.migrate()
     async with inprocess_server(world.registrations()) as (fakes, _channel):
-        harness = Harness(world, store, TestClock(), f"127.0.0.1:{fakes.port}")
+        harness = Harness(world, store, FakeClock.real_time(), f"127.0.0.1:{fakes.port}")
         await harness.start()
         try:
             yield harness

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine_fakes import USER, TestClock, World
+from engine_fakes import USER, World
 
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc.access import RULES
@@ -16,6 +16,7 @@ from engine_svc.config import Settings
 from engine_svc.server import Engine, EngineDeps, build_engine
 from engine_svc.store import EngineStore
 from meshkit.testing import AuthorizedStub, as_user, mesh_trust
+from tests.fakes.clock import FakeClock
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Harness:
 
     world: World
     store: EngineStore
-    clock: TestClock
+    clock: FakeClock
     fakes_address: str
     engine: Engine | None = None
     channel: AuthorizedStub | None = None

@@ -26,7 +26,7 @@ from gateway.users import open_store
 from meshctl import keys as key_files
 from meshctl.__main__ import main
 from meshctl.launcher import Mesh, encryption_key
-from meshkit.testing import FakeClock
+from tests.fakes.clock import FakeClock
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 USER = "0b9f3f6e-1111-4c1e-9b0a-000000000001"

@@ -1,4 +1,4 @@
-"""In-process fakes of the engine, sync and broker services for the reconciliation tests.
+"""The reconciliation tests' world, served by an engine fake and the shared sync and broker fakes.
 
 They serve a scripted world over real gRPC: they page (at most three rows per page, whatever
 the caller asks), filter by time as the real services do, and enforce the caller's identity
@@ -14,20 +14,19 @@ from decimal import Decimal
 
 import grpc
 
-from copytrade.broker.v1 import broker_service_pb2 as broker_pb
-from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
 from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
-from copytrade.sync.v1 import sync_service_pb2_grpc as sync_grpc
 from meshkit import errors
 from meshkit.codec import set_decimal, timestamp_from_proto, timestamp_to_proto
 from meshkit.identity import user_id_or_empty
 from meshkit.server import Registration
-from meshkit.testing import FakeClock
 from recon_svc.store import ReconStore
+from tests.fakes.broker import FakeBrokerService
+from tests.fakes.clock import FakeClock
+from tests.fakes.sync import FakeSyncService
 
 PAGE_CAP = 3
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -48,12 +47,37 @@ class World:
     )
     owner: str = USER
     config_created: datetime = T0 - timedelta(hours=2)
-    signals: list[sync_pb.Signal] = field(default_factory=list)
     intents: list[engine_pb.CopiedOrder] = field(default_factory=list)
-    orders: dict[str, list[types_pb2.Order]] = field(default_factory=dict)
-    broken_venues: set[str] = field(default_factory=set)
-    sync_down: bool = False
+    # Every read the fakes served, in order ("ListSignals", "ListOrders:<account>:<caller>", ...).
     calls: list[str] = field(default_factory=list)
+    sync: FakeSyncService = field(init=False)
+    broker: FakeBrokerService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sync = FakeSyncService(calls=self.calls, page_cap=PAGE_CAP)
+        self.sync.add_backtest(self.owner, source_id=self.source_id)
+        self.broker = FakeBrokerService(calls=self.calls)
+        for account in self.accounts:
+            self.broker.add_account(self.owner, exchange_id=account)
+
+    @property
+    def signals(self) -> list[sync_pb.Signal]:
+        """The leader's signal log."""
+        return self.sync.logs[self.source_id]
+
+    @property
+    def broken_venues(self) -> set[str]:
+        """Accounts whose venue does not answer order listings."""
+        return self.broker.unavailable
+
+    @property
+    def sync_down(self) -> bool:
+        """Whether the signal log is unreachable."""
+        return self.sync.down
+
+    @sync_down.setter
+    def sync_down(self, down: bool) -> None:
+        self.sync.down = down
 
     def add_signal(self, sequence: int, event_time: datetime) -> None:
         """Log a leader buy of 1 BTC."""
@@ -67,13 +91,13 @@ class World:
             log_time=timestamp_to_proto(event_time + timedelta(milliseconds=5)),
         )
         set_decimal(message.quantity, Decimal("1"))
-        self.signals.append(message)
+        self.sync.append(message)
 
     def add_intent(
         self,
         sequence: int,
         account: str,
-        state: int = engine_pb.INTENT_STATE_FILLED,
+        state: engine_pb.IntentState.ValueType = engine_pb.INTENT_STATE_FILLED,
         *,
         filled: str = "0.25",
         reason: str = "",
@@ -114,7 +138,7 @@ class World:
                     create_time=timestamp_to_proto(created + timedelta(seconds=1 + copy)),
                 )
                 set_decimal(order.filled_quantity, Decimal(venue_filled or filled))
-                self.orders.setdefault(account, []).append(order)
+                self.broker.add_order(order)
         return client_order_id
 
 
@@ -165,65 +189,6 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         return engine_pb.ListCopiedOrdersResponse(orders=rows[:limit])
 
 
-class FakeSync(sync_grpc.SyncServiceServicer):
-    """Serves the world's signal log, paged by sequence and filtered by event time."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    async def ListSignals(
-        self,
-        request: sync_pb.ListSignalsRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> sync_pb.ListSignalsResponse:
-        self.world.calls.append("ListSignals")
-        if self.world.sync_down:
-            raise errors.Unavailable("the signal log is unavailable")
-        if request.source_id != self.world.source_id:
-            raise errors.NotFound("source not found")
-        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
-        end = timestamp_from_proto(request.end_time, request.HasField("end_time"))
-        rows = []
-        for signal in sorted(self.world.signals, key=lambda s: s.sequence):
-            event = signal.event_time.ToDatetime(tzinfo=UTC)
-            if signal.sequence <= request.after_sequence:
-                continue
-            if (start is not None and event < start) or (end is not None and event >= end):
-                continue
-            rows.append(signal)
-        limit = min(request.page_size or 1000, PAGE_CAP)
-        return sync_pb.ListSignalsResponse(signals=rows[:limit])
-
-
-class FakeBroker(broker_grpc.BrokerServiceServicer):
-    """Serves each follower account's venue orders to the account's owner only."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    async def ListOrders(
-        self,
-        request: broker_pb.ListOrdersRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> broker_pb.ListOrdersResponse:
-        user = user_id_or_empty(context)
-        self.world.calls.append(f"ListOrders:{request.exchange_id}:{user}")
-        if request.exchange_id not in self.world.accounts:
-            raise errors.NotFound("exchange account not found")
-        if user and user != self.world.owner:
-            raise errors.NotFound("exchange account not found")
-        if request.exchange_id in self.world.broken_venues:
-            raise errors.Unavailable("binance did not answer", reason="EXCHANGE_UNAVAILABLE")
-        start = timestamp_from_proto(request.start_time, request.HasField("start_time"))
-        orders = [
-            o
-            for o in self.world.orders.get(request.exchange_id, [])
-            if (not request.symbols or o.symbol in request.symbols)
-            and (start is None or o.create_time.ToDatetime(tzinfo=UTC) >= start)
-        ]
-        return broker_pb.ListOrdersResponse(orders=orders)
-
-
 def registrations(world: World) -> list[Registration]:
     """Return the three fakes, ready for ``meshkit.testing.inprocess_server``."""
     return [
@@ -232,16 +197,8 @@ def registrations(world: World) -> list[Registration]:
             FakeEngine(world),
             "copytrade.engine.v1.EngineService",
         ),
-        Registration(
-            sync_grpc.add_SyncServiceServicer_to_server,
-            FakeSync(world),
-            "copytrade.sync.v1.SyncService",
-        ),
-        Registration(
-            broker_grpc.add_BrokerServiceServicer_to_server,
-            FakeBroker(world),
-            "copytrade.broker.v1.BrokerService",
-        ),
+        world.sync.registration(),
+        world.broker.registration(),
     ]
 
 

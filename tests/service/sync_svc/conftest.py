@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sync_helpers import FAST, FakeBroker, StepClock
+from sync_helpers import FAST
 
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
 from meshkit import db
@@ -15,16 +15,18 @@ from sync_svc.config import Settings
 from sync_svc.exchange_sync import SyncTiming
 from sync_svc.server import Deps, SyncService, build_service
 from sync_svc.store import SyncStore
+from tests.fakes.broker import FakeBrokerPort
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
+def broker() -> FakeBrokerPort:
+    return FakeBrokerPort()
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
+def clock() -> FakeClock:
+    return FakeClock.real_time()
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def timing() -> SyncTiming:
 
 @pytest.fixture
 async def service(
-    store: SyncStore, broker: FakeBroker, clock: StepClock, timing: SyncTiming
+    store: SyncStore, broker: FakeBrokerPort, clock: FakeClock, timing: SyncTiming
 ) -> AsyncIterator[SyncService]:
     settings = Settings(grpc_port=0, metrics_port=0, heartbeat_seconds=0.2, **mesh_trust("sync"))
     svc, close = await build_service(

@@ -4,107 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
-import grpc
 import pytest
 
-from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as broker_grpc
-from copytrade.common.v1 import types_pb2
-from meshkit import errors, identity
+from meshkit import errors
 from meshkit.server import Registration
 from meshkit.testing import handling_request_of, inprocess_server, tls_for
 from sync_svc.adapters.broker_client import GrpcBroker
 from sync_svc.domain.model import LeaderFill, OrderType, Side, WatchEvent, WatchItem, WatchState
+from tests.fakes.broker import CANNED_TRADE_TIME, CannedBrokerService
 
-T0 = datetime(2026, 4, 1, 10, 0, 0, 123000, tzinfo=UTC)
-
-
-class FakeBrokerServicer(broker_grpc.BrokerServiceServicer):
-    def __init__(self) -> None:
-        self.since: datetime | None = None
-        self.users: list[str] = []
-        self.delay = 0.0
-        self.watch_error: errors.ServiceError | None = None
-        self.watch_forever = False
-        self.watch_cancelled = asyncio.Event()
-
-    async def GetExchange(
-        self,
-        request: broker_pb.GetExchangeRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> broker_pb.GetExchangeResponse:
-        self.users += [identity.user_id_or_empty()] if identity.user_id_or_empty() else []
-        if request.exchange_id != "acc-1":
-            raise errors.NotFound("no such account", reason="EXCHANGE_NOT_FOUND")
-        return broker_pb.GetExchangeResponse(
-            exchange=broker_pb.ExchangeAccount(exchange_id="acc-1", exchange_name="coinbase")
-        )
-
-    async def ListFills(
-        self,
-        request: broker_pb.ListFillsRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> broker_pb.ListFillsResponse:
-        await asyncio.sleep(self.delay)
-        self.since = request.since.ToDatetime(tzinfo=UTC)
-        fill = types_pb2.Fill(
-            exchange_id="acc-1",
-            trade_id="t9",
-            symbol="BTC/USD",
-            side=types_pb2.ORDER_SIDE_SELL,
-            order_type=types_pb2.ORDER_TYPE_LIMIT,
-            fee_currency="USD",
-        )
-        fill.quantity.value, fill.price.value, fill.fee.value = "0.01", "61000.5", "0.3"
-        fill.trade_time.FromDatetime(T0)
-        return broker_pb.ListFillsResponse(fills=[fill])
-
-    async def WatchFills(
-        self,
-        request: broker_pb.WatchFillsRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[broker_pb.WatchFillsResponse]:
-        yield broker_pb.WatchFillsResponse(
-            event=broker_pb.WatchEvent(state=broker_pb.WATCH_STATE_CONNECTED, detail="subscribed")
-        )
-        fill = types_pb2.Fill(
-            exchange_id=request.exchange_id,
-            trade_id="w1",
-            symbol="ETH/USD",
-            side=types_pb2.ORDER_SIDE_BUY,
-        )
-        fill.quantity.value, fill.price.value = "1.5", "3000"
-        fill.trade_time.FromDatetime(T0)
-        yield broker_pb.WatchFillsResponse(fill=fill)
-        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(state=99))  # unknown
-        yield broker_pb.WatchFillsResponse(
-            event=broker_pb.WatchEvent(
-                state=broker_pb.WATCH_STATE_GAP_SUSPECTED, detail="sequence jumped"
-            )
-        )
-        if self.watch_error is not None:
-            raise self.watch_error
-        if self.watch_forever:
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                self.watch_cancelled.set()
-                raise
-
-    async def GetPortfolio(
-        self,
-        request: broker_pb.GetPortfolioRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> broker_pb.GetPortfolioResponse:
-        raise errors.Unavailable("venue down", retry_after=1.5, reason="EXCHANGE_UNAVAILABLE")
+T0 = CANNED_TRADE_TIME
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeBrokerServicer, GrpcBroker]]:
-    servicer = FakeBrokerServicer()
+async def fake() -> AsyncIterator[tuple[CannedBrokerService, GrpcBroker]]:
+    servicer = CannedBrokerService()
     registration = Registration(
         broker_grpc.add_BrokerServiceServicer_to_server,
         servicer,
@@ -119,7 +36,7 @@ async def fake() -> AsyncIterator[tuple[FakeBrokerServicer, GrpcBroker]]:
 
 
 async def test_list_fills_sends_since_and_parses_fills(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     servicer, client = fake
     (fill,) = await client.list_fills("acc-1", T0, timeout=5)
@@ -131,7 +48,7 @@ async def test_list_fills_sends_since_and_parses_fills(
 
 
 async def test_get_exchange_forwards_the_user_and_keeps_the_reason(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     servicer, client = fake
     with handling_request_of("alice"):
@@ -147,7 +64,7 @@ async def test_get_exchange_forwards_the_user_and_keeps_the_reason(
 
 
 async def test_broker_unavailable_keeps_its_retry_delay(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     _servicer, client = fake
     with pytest.raises(errors.Unavailable) as caught:
@@ -156,7 +73,7 @@ async def test_broker_unavailable_keeps_its_retry_delay(
 
 
 async def test_a_read_that_times_out_is_unavailable_not_an_unknown_outcome(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     servicer, client = fake
     servicer.delay = 1.0
@@ -167,7 +84,7 @@ async def test_a_read_that_times_out_is_unavailable_not_an_unknown_outcome(
 
 
 async def test_watch_fills_yields_events_and_fills_and_ends_with_the_stream(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     _servicer, client = fake
     items: list[WatchItem] = [item async for item in client.watch_fills("acc-1")]
@@ -178,7 +95,7 @@ async def test_watch_fills_yields_events_and_fills_and_ends_with_the_stream(
 
 
 async def test_a_failed_watch_raises_the_brokers_error(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     servicer, client = fake
     servicer.watch_error = errors.Unavailable("venue stream closed", reason="VENUE_STREAM_CLOSED")
@@ -190,7 +107,7 @@ async def test_a_failed_watch_raises_the_brokers_error(
 
 
 async def test_closing_a_watch_cancels_it_at_the_broker(
-    fake: tuple[FakeBrokerServicer, GrpcBroker],
+    fake: tuple[CannedBrokerService, GrpcBroker],
 ) -> None:
     servicer, client = fake
     servicer.watch_forever = True

@@ -12,7 +12,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
-from sync_helpers import FAST, FakeBroker, as_user, read_signals
+from sync_helpers import FAST, as_user, read_signals
 
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
@@ -24,6 +24,7 @@ from sync_svc.domain.model import OrderType
 from sync_svc.exchange_sync import SyncTiming
 from sync_svc.server import Deps, SyncService, build_service
 from sync_svc.store import SyncStore
+from tests.fakes.broker import FakeBrokerPort
 
 ALICE = as_user("alice")
 
@@ -79,7 +80,7 @@ def _violations(error: grpc.aio.AioRpcError) -> set[str]:
 async def test_watch_creates_a_polling_source_owned_by_the_caller(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice", "kraken")
     source = await _watched(stub, service, exchange_id, sync_interval=0)
@@ -98,7 +99,7 @@ async def test_watch_creates_a_polling_source_owned_by_the_caller(
 async def test_watch_again_changes_only_the_sync_settings(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     first = await _watched(stub, service, exchange_id)
@@ -126,7 +127,7 @@ async def test_watch_again_changes_only_the_sync_settings(
 async def test_watch_with_out_of_range_settings_names_the_field_and_creates_nothing(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     settings: dict[str, int],
     field: str,
 ) -> None:
@@ -141,7 +142,7 @@ async def test_watch_with_out_of_range_settings_names_the_field_and_creates_noth
 async def test_watch_of_a_malformed_unknown_or_foreign_account_fails(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
         await stub.WatchExchangeSource(_watch("nope"), metadata=ALICE)
@@ -156,7 +157,7 @@ async def test_watch_of_a_malformed_unknown_or_foreign_account_fails(
 async def test_new_fills_become_signals_once_across_overlapping_polls(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice", totals={"USDT": "100000"}, equity="100000")
     await _watched(stub, service, exchange_id)
@@ -196,7 +197,7 @@ async def test_new_fills_become_signals_once_across_overlapping_polls(
 async def test_the_running_poller_logs_a_fill_once_and_streams_it(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
@@ -233,7 +234,7 @@ async def test_the_running_poller_logs_a_fill_once_and_streams_it(
 async def test_fills_made_before_the_source_started_are_never_copied(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     broker.trade(exchange_id, "buy", "1", trade_id="old")  # within the 5 s overlap of the start
@@ -248,7 +249,7 @@ async def test_fills_made_before_the_source_started_are_never_copied(
 async def test_a_fill_stamped_in_the_future_does_not_blind_later_polls(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
@@ -263,7 +264,7 @@ async def test_a_fill_stamped_in_the_future_does_not_blind_later_polls(
 async def test_leader_position_is_walked_back_from_the_portfolio_read_after_the_fills(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice", totals={"BTC": "1", "USDT": "50000"}, equity="100000")
     await _watched(stub, service, exchange_id)
@@ -281,7 +282,7 @@ async def test_leader_position_is_walked_back_from_the_portfolio_read_after_the_
 async def test_broker_failure_is_retried_recorded_and_recovered(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id, max_retries=2)
@@ -314,7 +315,7 @@ async def test_broker_failure_is_retried_recorded_and_recovered(
 async def test_readers_resume_for_every_exchange_source_on_start_up(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice")
@@ -338,7 +339,7 @@ async def test_readers_resume_for_every_exchange_source_on_start_up(
 async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_starts_it_afresh(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice")
@@ -391,7 +392,7 @@ async def test_an_unwatched_source_is_not_read_nor_resumed_and_a_new_watch_start
 async def test_only_the_owner_may_unwatch_a_source(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id)
@@ -406,7 +407,7 @@ async def test_only_the_owner_may_unwatch_a_source(
 async def test_equity_is_refreshed_on_a_timer(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     store: SyncStore,
 ) -> None:
     exchange_id = broker.add_account("alice", equity="1000")

@@ -10,11 +10,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from sync_helpers import StepClock, as_user, published
+from sync_helpers import as_user, published
 
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2_grpc as pb_grpc
+from tests.fakes.clock import FakeClock
 
 ALICE, BOB = as_user("alice"), as_user("bob")
 
@@ -265,17 +266,17 @@ async def test_get_source_hides_private_backtests_from_other_users(
 
 async def test_list_signals_pages_and_filters_by_event_time(
     stub: pb_grpc.SyncServiceStub,
-    clock: StepClock,
+    clock: FakeClock,
 ) -> None:
     backtest_id = await _backtest(stub)
     base = datetime(2026, 5, 1, tzinfo=UTC)
     for minute in range(4):
-        clock.pinned = base + timedelta(minutes=minute)
+        clock.set(base + timedelta(minutes=minute))
         await stub.PublishSignals(
             pb.PublishSignalsRequest(backtest_id=backtest_id, signals=[published(f"s{minute}")]),
             metadata=ALICE,
         )
-    clock.pinned = None
+    clock.set(None)
     page = await stub.ListSignals(pb.ListSignalsRequest(source_id=backtest_id, page_size=2))
     assert [s.sequence for s in page.signals] == [1, 2]
     rest = await stub.ListSignals(pb.ListSignalsRequest(source_id=backtest_id, after_sequence=2))

@@ -18,8 +18,6 @@ import pytest
 from prometheus_client import REGISTRY
 from sync_helpers import (
     FAST,
-    FakeBroker,
-    FakeBrokerServicer,
     SignalConsumer,
     as_user,
 )
@@ -45,6 +43,7 @@ from sync_svc.domain.model import LeaderFill, WatchEvent, WatchState
 from sync_svc.exchange_sync import SyncTiming
 from sync_svc.server import Deps, SyncService, build_service
 from sync_svc.store import SyncStore
+from tests.fakes.broker import BrokerPortServicer, FakeBrokerPort
 
 ALICE = as_user("alice")
 FILLS = 200
@@ -122,7 +121,7 @@ async def consumer_of(
 
 
 async def _trade_many(
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     exchange_id: str,
     count: int,
     faults: dict[int, Fault] | None = None,
@@ -166,7 +165,7 @@ async def _source(stub: pb_grpc.SyncServiceStub, exchange_id: str) -> pb.Source:
 async def test_streamed_fills_carry_the_exact_leader_position_and_the_fresh_equity(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS, equity="1500000")
@@ -194,7 +193,7 @@ async def test_streamed_fills_carry_the_exact_leader_position_and_the_fresh_equi
 async def test_stream_closed_mid_way_reconnects_and_backfills_every_fill_exactly_once(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -228,7 +227,7 @@ async def test_stream_closed_mid_way_reconnects_and_backfills_every_fill_exactly
 async def test_ten_percent_silently_dropped_while_the_stream_stays_up_are_recovered_by_the_timer(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -256,7 +255,7 @@ async def test_ten_percent_silently_dropped_while_the_stream_stays_up_are_recove
 async def test_subscription_expiry_falls_back_to_polling_then_backfills_on_reconnect(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -304,7 +303,7 @@ async def test_subscription_expiry_falls_back_to_polling_then_backfills_on_recon
 async def test_without_polling_a_silent_loss_waits_for_the_reconnect_backfill(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -327,7 +326,7 @@ async def test_without_polling_a_silent_loss_waits_for_the_reconnect_backfill(
 async def test_gap_suspected_event_backfills_at_once(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -346,7 +345,7 @@ async def test_gap_suspected_event_backfills_at_once(
 async def test_a_connected_stream_silent_too_long_is_backfilled(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -367,7 +366,7 @@ async def test_a_connected_stream_silent_too_long_is_backfilled(
 async def test_a_balance_change_no_fill_explains_triggers_a_backfill(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -386,7 +385,7 @@ async def test_a_balance_change_no_fill_explains_triggers_a_backfill(
 async def test_a_deposit_rebases_the_equity_and_never_becomes_a_signal(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account(
@@ -425,7 +424,7 @@ async def test_a_deposit_rebases_the_equity_and_never_becomes_a_signal(
 async def test_a_streamed_fill_reaches_the_consumer_without_a_broker_round_trip(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS, equity="1500000")
@@ -445,7 +444,7 @@ async def test_a_streamed_fill_reaches_the_consumer_without_a_broker_round_trip(
 async def test_a_fill_streamed_while_a_backfill_of_its_window_runs_is_logged_once(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -488,7 +487,7 @@ async def test_a_fill_streamed_while_a_backfill_of_its_window_runs_is_logged_onc
 async def test_polling_only_mode_reads_every_fill_once_at_its_interval(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     exchange_id = broker.add_account("alice", totals=START_TOTALS)
@@ -510,7 +509,7 @@ async def test_polling_only_mode_reads_every_fill_once_at_its_interval(
 async def test_turning_the_stream_on_and_off_switches_modes(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     await _watched(stub, service, exchange_id, sync_interval=60, enable_websocket=False)
@@ -528,7 +527,7 @@ async def test_turning_the_stream_on_and_off_switches_modes(
 async def test_a_broker_without_the_stream_is_polled_and_says_why(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     consumer_of: Callable[[str], Awaitable[SignalConsumer]],
 ) -> None:
     broker.watch_unimplemented = True
@@ -552,7 +551,7 @@ async def test_a_broker_without_the_stream_is_polled_and_says_why(
 async def test_a_stream_that_does_not_open_in_time_is_retried(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     broker.watch_hangs = True
     exchange_id = broker.add_account("alice")
@@ -569,12 +568,12 @@ async def test_a_stream_that_does_not_open_in_time_is_retried(
     assert broker.watch_calls >= 2
 
 
-async def _serve_broker(broker: FakeBroker, port: int = 0) -> RunningServer:
+async def _serve_broker(broker: FakeBrokerPort, port: int = 0) -> RunningServer:
     return await start_server(
         [
             Registration(
                 broker_grpc.add_BrokerServiceServicer_to_server,
-                FakeBrokerServicer(broker),
+                BrokerPortServicer(broker),
                 "copytrade.broker.v1.BrokerService",
             )
         ],
@@ -587,7 +586,7 @@ async def _serve_broker(broker: FakeBroker, port: int = 0) -> RunningServer:
 
 async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
     store: SyncStore,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     """Through real gRPC: the broker process goes away, the watch RPC fails, and comes back."""
     broker_server = await _serve_broker(broker)
@@ -658,7 +657,7 @@ async def test_broker_restart_falls_back_to_polling_and_returns_to_the_stream(
 async def test_two_watch_calls_at_once_start_one_reader(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
 ) -> None:
     exchange_id = broker.add_account("alice")
     websocket_gauge = _connections("websocket")
@@ -676,7 +675,7 @@ async def test_two_watch_calls_at_once_start_one_reader(
 async def test_a_fill_found_after_a_restart_is_placed_against_fills_logged_before_it(
     stub: pb_grpc.SyncServiceStub,
     service: SyncService,
-    broker: FakeBroker,
+    broker: FakeBrokerPort,
     store: SyncStore,
     timing: SyncTiming,
 ) -> None:

@@ -20,6 +20,7 @@ from sync_svc.domain.model import (
 )
 from sync_svc.signal_log import SignalLog
 from sync_svc.store import SyncStore
+from tests.fakes.clock import FakeClock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -92,11 +93,7 @@ async def test_concurrent_appends_through_the_signal_log_notify_in_log_order(
 ) -> None:
     source_id = str(uuid.uuid4())
 
-    class Clock:
-        def now(self) -> datetime:
-            return T0
-
-    signal_log = SignalLog(store, Clock())
+    signal_log = SignalLog(store, FakeClock(T0))
     listener = signal_log.hub.listen(source_id)
     await asyncio.gather(
         *(

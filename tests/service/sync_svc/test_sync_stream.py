@@ -31,6 +31,7 @@ from sync_svc.server import SyncService
 from sync_svc.signal_log import SignalLog
 from sync_svc.store import SyncStore
 from sync_svc.stream import Ack, Heartbeat, StreamSession, Subscribe
+from tests.fakes.clock import FakeClock
 
 ALICE = as_user("alice")
 
@@ -245,11 +246,6 @@ class _RacingStore(SyncStore):
         return page
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 async def _append(signal_log: SignalLog, source_id: str, signal_id: str) -> None:
     draft = SignalDraft(
         source_id=source_id,
@@ -299,7 +295,7 @@ async def test_signal_appended_during_replay_is_delivered_exactly_once(
     append_before_read: bool,
 ) -> None:
     racing = _RacingStore(store, append_before_read)
-    signal_log = SignalLog(racing, _Clock())
+    signal_log = SignalLog(racing, FakeClock.real_time())
     source_id = await _source(store)
     for number in range(5):
         await _append(signal_log, source_id, f"s{number}")
@@ -311,7 +307,7 @@ async def test_signal_appended_during_replay_is_delivered_exactly_once(
 
 
 async def test_live_signals_keep_flowing_while_a_long_backlog_replays(store: SyncStore) -> None:
-    signal_log = SignalLog(store, _Clock())
+    signal_log = SignalLog(store, FakeClock.real_time())
     source_id = await _source(store)
     for number in range(30):
         await _append(signal_log, source_id, f"s{number}")

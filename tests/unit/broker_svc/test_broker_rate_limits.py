@@ -22,6 +22,7 @@ from broker_svc.domain.ratelimit import (
 )
 from meshkit import errors
 from meshkit.testing import trust_env
+from tests.fakes.clock import FakeMonotonic
 
 
 def test_a_request_that_fits_goes_now() -> None:
@@ -117,19 +118,6 @@ def test_coinbase_counts_signed_requests_per_key_and_public_ones_per_ip() -> Non
     assert budgets["public_requests"].scope == VENUE_SCOPE
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 BUDGETS = (
     Budget("weight", 5, 60, VENUE_SCOPE),
     Budget("orders", 2, 1, ACCOUNT_SCOPE),
@@ -137,7 +125,7 @@ BUDGETS = (
 
 
 def _limiter(  # type: ignore[no-untyped-def]
-    time: FakeTime, api_key: str, limits: RateLimits | None = None
+    time: FakeMonotonic, api_key: str, limits: RateLimits | None = None
 ):
     from broker_svc.adapters.ratelimit import AccountLimiter
 
@@ -149,7 +137,7 @@ def _limiter(  # type: ignore[no-untyped-def]
 
 
 async def test_a_short_wait_is_waited_and_a_long_one_is_refused_with_retry_after() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(100.0)
     limiter = _limiter(time, "key-1")
     for _ in range(2):
         async with limiter.turn({"orders": 1, "weight": 1}):
@@ -168,7 +156,7 @@ async def test_a_short_wait_is_waited_and_a_long_one_is_refused_with_retry_after
 
 
 async def test_the_venue_budget_is_shared_by_every_account_and_orders_are_per_account() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(100.0)
     limits = RateLimits(guard=0.0)
     alice, bob = _limiter(time, "alice", limits), _limiter(time, "bob", limits)
     for limiter in (alice, alice, bob, bob):
@@ -183,7 +171,7 @@ async def test_the_venue_budget_is_shared_by_every_account_and_orders_are_per_ac
 
 
 async def test_a_venue_pause_holds_every_account_and_nothing_is_sent_inside_it() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(100.0)
     limits = RateLimits(guard=0.0)
     alice, bob = _limiter(time, "alice", limits), _limiter(time, "bob", limits)
     alice.pause(1.5, VENUE_SCOPE)
@@ -201,7 +189,7 @@ async def test_a_venue_pause_holds_every_account_and_nothing_is_sent_inside_it()
 
 
 async def test_switched_off_budgets_never_wait_but_a_pause_still_holds() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(100.0)
     limits = RateLimits(enabled=False, guard=0.0)
     limiter = _limiter(time, "key", limits)
     limiter.enabled = False
