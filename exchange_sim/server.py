@@ -30,7 +30,7 @@ class VenueSpec:
     name: str
     default_port: int
     new_state: Callable[..., VenueState]  # keyword argument: rate_limits: bool
-    build_app: Callable[[VenueState], web.Application]
+    build_app: Callable[..., web.Application]  # takes the state new_state made
 
 
 VENUES: dict[str, VenueSpec] = {

@@ -73,7 +73,7 @@ def configuration(order: Order, quote_size: Decimal | None) -> dict[str, dict[st
                 }
             }
         return {"market_market_ioc": {"base_size": d(order.quantity)}}
-    sized = {"base_size": d(order.quantity), "limit_price": d(order.price)}
+    sized: dict[str, object] = {"base_size": d(order.quantity), "limit_price": d(order.price)}
     if order.type is OrderType.LIMIT_MAKER:
         return {"limit_limit_gtc": {**sized, "post_only": True}}
     if order.type in _STOP_TYPES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -115,5 +115,5 @@ class AccountBook:
             raise UnknownAccount(api_key)
         return account
 
-    def __iter__(self) -> Iterable[Account]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Account]:
         return iter(list(self._by_key.values()))

@@ -420,10 +420,14 @@ class MatchingEngine:
             return market.quote, self._buy_cost(plan)
         if request.type.has_limit_price:
             return market.quote, lock_amount(
-                mul(request.price, request.quantity), self.fees.highest
-            )  # type: ignore[arg-type]
+                mul(request.price, request.quantity),  # type: ignore[arg-type]  # both set: a limit
+                self.fees.highest,
+            )
         # stop-market buy: estimated at the stop price, re-checked when it triggers
-        return market.quote, lock_amount(mul(request.stop_price, request.quantity), self.fees.taker)  # type: ignore[arg-type]
+        return market.quote, lock_amount(
+            mul(request.stop_price, request.quantity),  # type: ignore[arg-type]  # both set: a stop
+            self.fees.taker,
+        )
 
     def _buy_cost(self, plan: list[book.Level]) -> Decimal:
         """Quote a taker buy along ``plan`` consumes, fees included."""

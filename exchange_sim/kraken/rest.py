@@ -303,7 +303,7 @@ class KrakenRest:
         }
         if info not in keys:
             raise invalid_arguments("info")
-        result = {}
+        result: dict[str, object] = {}
         for pair in self._pairs(params):
             full = pair_json(pair)
             wanted = keys[info]
@@ -582,7 +582,7 @@ class KrakenRest:
             params
         )  # ccxt sends clientOrderId here: non-integers are invalid
         with_trades = opt_bool(params, "trades", False)
-        result = {}
+        result: dict[str, object] = {}
         for txid in txids:
             order = self._find_order(account.api_key, txid)
             if order is None:
@@ -692,7 +692,7 @@ class KrakenRest:
         merged = {r.txid: r for r in codec.fills(trades, consolidate_taker=True)}
         singles = {ids.trade_txid(t.trade_id): codec.Fill((t,)) for t in trades}
         orders = {o.order_id: o for o in self.engine.orders(account.api_key)}
-        result = {}
+        result: dict[str, object] = {}
         for txid in txids:
             record = merged.get(txid) or singles.get(txid)
             if record is None:
@@ -757,7 +757,7 @@ def _order_request(pair: KrakenPair, params: Mapping[str, str]) -> OrderRequest:
     userref = opt_int(params, "userref", ids.USERREF_MIN, ids.USERREF_MAX)
     if cl_ord_id is not None and userref is not None:  # mutually exclusive on Kraken
         raise invalid_arguments("cl_ord_id")
-    common = {
+    common: dict[str, Any] = {
         "symbol": pair.symbol,
         "side": side,
         "client_order_id": ids.internal_client_id(cl_ord_id, userref),
@@ -766,8 +766,8 @@ def _order_request(pair: KrakenPair, params: Mapping[str, str]) -> OrderRequest:
         _absent(price, "price")
         _absent(price2, "price2")
         if viqc:
-            return OrderRequest(type=kind, quote_quantity=volume, **common)  # type: ignore[arg-type]
-        return OrderRequest(type=kind, quantity=volume, **common)  # type: ignore[arg-type]
+            return OrderRequest(type=kind, quote_quantity=volume, **common)
+        return OrderRequest(type=kind, quantity=volume, **common)
     if price is None:
         raise invalid_arguments("price")
     if kind is OrderType.LIMIT:
@@ -775,11 +775,11 @@ def _order_request(pair: KrakenPair, params: Mapping[str, str]) -> OrderRequest:
         if post:
             if tif is TimeInForce.IOC:
                 raise invalid_arguments("timeinforce")
-            return OrderRequest(type=OrderType.LIMIT_MAKER, quantity=volume, price=price, **common)  # type: ignore[arg-type]
-        return OrderRequest(type=kind, quantity=volume, price=price, time_in_force=tif, **common)  # type: ignore[arg-type]
+            return OrderRequest(type=OrderType.LIMIT_MAKER, quantity=volume, price=price, **common)
+        return OrderRequest(type=kind, quantity=volume, price=price, time_in_force=tif, **common)
     if kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
         _absent(price2, "price2")
-        return OrderRequest(type=kind, quantity=volume, stop_price=price, **common)  # type: ignore[arg-type]
+        return OrderRequest(type=kind, quantity=volume, stop_price=price, **common)
     if price2 is None:
         raise invalid_arguments("price2")
     return OrderRequest(
@@ -787,7 +787,7 @@ def _order_request(pair: KrakenPair, params: Mapping[str, str]) -> OrderRequest:
         quantity=volume,
         stop_price=price,
         price=price2,
-        time_in_force=tif,  # type: ignore[arg-type]
+        time_in_force=tif,
         **common,
     )
 

@@ -128,7 +128,8 @@ class KrakenWs:
             )
             return
         method, req_id = request.get("method"), request.get("req_id")
-        params = request.get("params") if isinstance(request.get("params"), dict) else {}
+        raw_params = request.get("params")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
         reply: dict[str, Any] = {"method": method}
         if req_id is not None:
             reply["req_id"] = req_id

@@ -11,6 +11,7 @@ import pytest
 
 from exchange_sim import SimCluster
 from exchange_sim.coinbase import CoinbaseState
+from exchange_sim.coinbase.limits import CoinbaseRateLimiter
 from exchange_sim.core.ratelimit import KeyedWindows, WindowSpec
 from tests.sim.sim_helpers import Admin, ExchangeFactory
 from tests.sim.test_sim_coinbase_support import (
@@ -57,7 +58,7 @@ async def test_rule_breaches_come_back_as_200_failures_with_preview_reasons(
 ) -> None:
     creds = await new_account(cb_admin)
     url = cb_sim.urls[VENUE] + ORDERS
-    cases = {
+    cases: dict[str, dict[str, object]] = {
         "PREVIEW_INVALID_SIZE_PRECISION": {
             "limit_limit_gtc": {"base_size": "0.000000001", "limit_price": "49000"}
         },
@@ -296,7 +297,7 @@ async def test_private_request_limit_is_per_key(
     cb_limited_sim: SimCluster, cb_limited_admin: Admin, limited_coinbase: ExchangeFactory
 ) -> None:
     state = cb_limited_sim.states[VENUE]
-    assert isinstance(state, CoinbaseState)
+    assert isinstance(state, CoinbaseState) and isinstance(state.limiter, CoinbaseRateLimiter)
     state.limiter.private = KeyedWindows(
         WindowSpec(60_000, 4, "1M")
     )  # the real 300/min, scaled down

@@ -273,7 +273,7 @@ def test_events_announce_new_trades_and_balances_in_order() -> None:
     assert (
         trade_events[0].order.status is OrderStatus.PARTIALLY_FILLED
     )  # snapshots, not live objects
-    assert [e.trade.trade_id for e in trade_events] == [1, 2]
+    assert [e.trade.trade_id for e in trade_events if e.trade is not None] == [1, 2]
 
 
 def test_ids_increase_and_snapshots_are_detached() -> None:

@@ -59,16 +59,23 @@ def test_decimal_formatting_and_steps() -> None:
             to_decimal(bad, "x")
 
 
+def _status(registry: FaultRegistry, method: str, path: str) -> int | None:
+    """The status of the rule ``take`` finds (failing the test when none matches)."""
+    rule = registry.take(method, path)
+    assert rule is not None, f"no fault rule matched {method} {path}"
+    return rule.status
+
+
 def test_fault_rules_match_exact_or_prefix_and_are_used_up() -> None:
     registry = FaultRegistry()
     registry.add(
         FaultRule.parse({"method": "post", "path": "/api/v3/order", "status": 504, "count": 2})
     )
     registry.add(FaultRule.parse({"path": "/api/v3/*", "status": 503, "count": -1}))
-    assert registry.take("GET", "/api/v3/order").status == 503  # method mismatch: next rule
-    assert registry.take("POST", "/api/v3/order").status == 504
-    assert registry.take("POST", "/api/v3/order").status == 504
-    assert registry.take("POST", "/api/v3/order").status == 503  # the first one is used up
+    assert _status(registry, "GET", "/api/v3/order") == 503  # method mismatch: next rule
+    assert _status(registry, "POST", "/api/v3/order") == 504
+    assert _status(registry, "POST", "/api/v3/order") == 504
+    assert _status(registry, "POST", "/api/v3/order") == 503  # the first one is used up
     assert registry.take("GET", "/sapi/v1/x") is None
     assert registry.clear() == 1 and registry.take("GET", "/api/v3/ping") is None
 
@@ -77,9 +84,9 @@ def test_a_fault_rule_with_a_ttl_stops_matching_when_it_expires() -> None:
     now = [100.0]
     registry = FaultRegistry(clock=lambda: now[0])
     registry.add(FaultRule.parse({"path": "/api/v3/order", "status": 400, "count": 5, "ttl_s": 2}))
-    assert registry.take("GET", "/api/v3/order").status == 400
+    assert _status(registry, "GET", "/api/v3/order") == 400
     now[0] = 101.9
-    assert registry.take("GET", "/api/v3/order").status == 400
+    assert _status(registry, "GET", "/api/v3/order") == 400
     now[0] = 102.0  # however many uses are left, the venue shows the order now
     assert registry.take("GET", "/api/v3/order") is None
     assert registry.rules() == []
