@@ -9,9 +9,9 @@ from broker_svc.domain.model import (
     Fill,
     Market,
     Order,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     StreamEvent,
     StreamState,
     TimeInForce,
@@ -25,7 +25,7 @@ from meshkit.codec import EnumMap, set_decimal, timestamp_to_proto
 # The broker's vocabulary on the wire, one table per enum (both directions come from it).
 SIDE = EnumMap(
     types_pb2.OrderSide,
-    {OrderSide.BUY: types_pb2.ORDER_SIDE_BUY, OrderSide.SELL: types_pb2.ORDER_SIDE_SELL},
+    {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL},
 )
 ORDER_TYPE = EnumMap(
     types_pb2.OrderType,

@@ -31,11 +31,11 @@ from engine_svc.domain.model import (
     Intent,
     IntentState,
     MarketInfo,
-    OrderSide,
     OrderStatus,
     OrderType,
     Portfolio,
     RiskLimits,
+    Side,
     Signal,
     SourceKind,
     SyncSettings,
@@ -58,7 +58,7 @@ from meshkit.codec import (
 # The engine's vocabulary on the wire, one table per enum (both directions come from it).
 SIDE = EnumMap(
     types_pb2.OrderSide,
-    {OrderSide.BUY: types_pb2.ORDER_SIDE_BUY, OrderSide.SELL: types_pb2.ORDER_SIDE_SELL},
+    {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL},
 )
 ORDER_TYPE = EnumMap(
     types_pb2.OrderType,
@@ -123,12 +123,12 @@ SOURCE_KIND = EnumMap(
 )
 
 
-def side_to_proto(side: OrderSide) -> types_pb2.OrderSide.ValueType:
+def side_to_proto(side: Side) -> types_pb2.OrderSide.ValueType:
     """Return the wire side."""
     return SIDE.to_proto(side)
 
 
-def side_from_proto(value: int) -> OrderSide | None:
+def side_from_proto(value: int) -> Side | None:
     """Return the domain side, ``None`` when unspecified."""
     return SIDE.from_proto(value)
 

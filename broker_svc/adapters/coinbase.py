@@ -34,8 +34,8 @@ from broker_svc.domain.model import (
     Order,
     OrderHint,
     OrderRequest,
-    OrderSide,
     OrderType,
+    Side,
     TimeInForce,
     WatchChannel,
 )
@@ -138,7 +138,7 @@ class CoinbaseExchange(CcxtExchange):
             # A stop-loss sell triggers when the price falls to the stop, a buy when it rises.
             params["stop_direction"] = (
                 "STOP_DIRECTION_STOP_DOWN"
-                if request.side is OrderSide.SELL
+                if request.side is Side.SELL
                 else "STOP_DIRECTION_STOP_UP"
             )
         return kind, params

@@ -27,10 +27,10 @@ from broker_svc.domain.model import (
     Order,
     OrderHint,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
     RateLimit,
+    Side,
     StreamEvent,
     StreamState,
     TimeInForce,
@@ -344,7 +344,7 @@ class PaperVenue:
 
     def _lock_funds(self, account: _Account, market: Market, entry: _PaperOrder) -> None:
         order = entry.order
-        if order.side is OrderSide.BUY:
+        if order.side is Side.BUY:
             price = order.price if order.type.has_limit_price else self.prices[order.symbol]
             assert price is not None  # a limit order always carries its price
             asset, amount = market.quote, order.quantity * price * (1 + self.fee_rate)
@@ -365,8 +365,8 @@ class PaperVenue:
             return
         if not entry.triggered:
             stop = order.stop_price or Decimal(0)
-            if (order.side is OrderSide.BUY and mark >= stop) or (
-                order.side is OrderSide.SELL and mark <= stop
+            if (order.side is Side.BUY and mark >= stop) or (
+                order.side is Side.SELL and mark <= stop
             ):
                 entry.triggered = True
                 placing = True
@@ -375,8 +375,8 @@ class PaperVenue:
         if order.type in (OrderType.MARKET, OrderType.STOP_MARKET):
             self._fill(entry, mark)
         elif order.price is not None and (
-            (order.side is OrderSide.BUY and mark <= order.price)
-            or (order.side is OrderSide.SELL and mark >= order.price)
+            (order.side is Side.BUY and mark <= order.price)
+            or (order.side is Side.SELL and mark >= order.price)
         ):
             # Crossing on arrival takes the book at the mark; a resting order fills at its limit.
             self._fill(entry, mark if placing else order.price)
@@ -389,7 +389,7 @@ class PaperVenue:
         notional = quantity * price
         fee = notional * self.fee_rate
         account.move(entry.locked_asset, locked=-entry.locked_amount)
-        if order.side is OrderSide.BUY:
+        if order.side is Side.BUY:
             account.move(market.quote, free=entry.locked_amount - notional - fee)
             account.move(market.base, free=quantity)
         else:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 
-class OrderSide(enum.StrEnum):
+class Side(enum.StrEnum):
     """The direction of an order or a fill."""
 
     BUY = "buy"
@@ -75,7 +75,7 @@ class OrderRequest:
 
     client_order_id: str
     symbol: str
-    side: OrderSide
+    side: Side
     type: OrderType
     quantity: Decimal
     price: Decimal | None = None
@@ -90,7 +90,7 @@ class Order:
     client_order_id: str
     venue_order_id: str
     symbol: str
-    side: OrderSide
+    side: Side
     type: OrderType
     quantity: Decimal
     status: OrderStatus
@@ -129,7 +129,7 @@ class Fill:
     trade_id: str
     venue_order_id: str
     symbol: str
-    side: OrderSide
+    side: Side
     quantity: Decimal
     price: Decimal
     trade_time: datetime

@@ -13,9 +13,9 @@ from typing import Any
 from broker_svc.domain.model import (
     ExchangeAccount,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
 )
 from broker_svc.domain.records import AccountRow, OrderRecord
@@ -70,7 +70,7 @@ def order_record(row: dict[str, Any]) -> OrderRecord:
     request = OrderRequest(
         client_order_id=row["client_order_id"],
         symbol=row["symbol"],
-        side=OrderSide(row["side"]),
+        side=Side(row["side"]),
         type=OrderType(row["type"]),
         quantity=Decimal(row["quantity"]),
         price=decimal_or_none(row["price"]),

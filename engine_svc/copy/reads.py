@@ -25,8 +25,8 @@ from engine_svc.domain.model import (
     CopyConfig,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     Portfolio,
+    Side,
     Signal,
     SkipReason,
 )
@@ -351,7 +351,7 @@ def _needs_correlations(
     portfolio: Portfolio | None,
 ) -> bool:
     # Only a buy that opens a position under a correlation limit needs the candles.
-    if config.settings.risk_limits.correlation_limit is None or signal.side is OrderSide.SELL:
+    if config.settings.risk_limits.correlation_limit is None or signal.side is Side.SELL:
         return False
     market = lookup.market
     if market is None or portfolio is None:

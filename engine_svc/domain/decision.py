@@ -20,9 +20,9 @@ from engine_svc.domain.model import (
     CopyStatus,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     OrderType,
     RiskLimits,
+    Side,
     Signal,
     SkipReason,
     TimeInForce,
@@ -124,7 +124,7 @@ def pre_check(
     filtered = symbol_filter(signal.symbol, copy)
     if filtered is not None:
         return filtered
-    if signal.side is OrderSide.SELL and not copy.copy_all_trades:
+    if signal.side is Side.SELL and not copy.copy_all_trades:
         return SkipReason.REDUCING_TRADE_NOT_COPIED
     return blocked
 
@@ -132,7 +132,7 @@ def pre_check(
 def is_exit(signal: Signal) -> bool:
     """Return whether the leader reduced a position it held (its position before is known)."""
     return (
-        signal.side is OrderSide.SELL
+        signal.side is Side.SELL
         and signal.leader_position is not None
         and signal.leader_position > 0
     )
@@ -230,7 +230,7 @@ def decide(
         return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
     if follower is None:
         return Decision.skip(symbol, SkipReason.PORTFOLIO_UNAVAILABLE)
-    if signal.side is OrderSide.SELL and follower.base_free <= 0:
+    if signal.side is Side.SELL and follower.base_free <= 0:
         return Decision.skip(symbol, SkipReason.NO_POSITION_TO_REDUCE)
 
     raw = _raw_quantity(signal, copy, follower, reference)

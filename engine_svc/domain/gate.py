@@ -32,8 +32,8 @@ from engine_svc.domain.model import (
     CopyStatus,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     RiskLimits,
+    Side,
     SkipReason,
 )
 from engine_svc.domain.sizing import below_venue_minimum, notional_floor, round_down_to_step
@@ -56,14 +56,14 @@ class ProposedOrder:
     """
 
     symbol: str
-    side: OrderSide
+    side: Side
     quantity: Decimal
     price: Decimal
 
     @property
     def reduces_exposure(self) -> bool:
         """Return whether the order can only reduce the follower's exposure (a spot sell)."""
-        return self.side is OrderSide.SELL
+        return self.side is Side.SELL
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _deny(reason: SkipReason, quantity: Decimal = Decimal(0)) -> GateResult:
     return GateResult(Verdict.DENY, quantity, reason.value)
 
 
-def status_block(side: OrderSide, status: CopyStatus) -> SkipReason | None:
+def status_block(side: Side, status: CopyStatus) -> SkipReason | None:
     """Return why a configuration in ``status`` may not send an order on ``side``, or ``None``."""
     if status is CopyStatus.PAUSED:
         return SkipReason.PAUSED
@@ -128,7 +128,7 @@ def status_block(side: OrderSide, status: CopyStatus) -> SkipReason | None:
         return SkipReason.HALTED
     if status is CopyStatus.STOPPED:
         return SkipReason.STOPPED
-    if status is CopyStatus.REDUCING and side is not OrderSide.SELL:
+    if status is CopyStatus.REDUCING and side is not Side.SELL:
         return SkipReason.REDUCING
     return None
 

@@ -22,8 +22,8 @@ from engine_svc.domain.model import (
     CopyStatus,
     Intent,
     IntentState,
-    OrderSide,
     OrderStatus,
+    Side,
     Signal,
     SkipReason,
     TimeInForce,
@@ -120,14 +120,14 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
     return state, None
 
 
-SENDABLE: dict[OrderSide, tuple[CopyStatus, ...]] = {
-    OrderSide.BUY: (CopyStatus.ACTIVE,),
-    OrderSide.SELL: (CopyStatus.ACTIVE, CopyStatus.REDUCING),
+SENDABLE: dict[Side, tuple[CopyStatus, ...]] = {
+    Side.BUY: (CopyStatus.ACTIVE,),
+    Side.SELL: (CopyStatus.ACTIVE, CopyStatus.REDUCING),
 }
 """The configuration states in which an order on each side may leave (checked atomically)."""
 
 
-def send_block(side: OrderSide, status: CopyStatus) -> SkipReason | None:
+def send_block(side: Side, status: CopyStatus) -> SkipReason | None:
     """Return why an order on ``side`` may not leave now that the configuration is ``status``.
 
     Checked again at send time: a pause, a kill switch or a loss limit that came after the

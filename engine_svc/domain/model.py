@@ -48,7 +48,7 @@ class IntentState(enum.StrEnum):
     SKIPPED = "SKIPPED"
 
 
-class OrderSide(enum.StrEnum):
+class Side(enum.StrEnum):
     """The direction of an order or a signal."""
 
     BUY = "buy"
@@ -235,7 +235,7 @@ class Signal:
     sequence: int
     signal_id: str
     symbol: str
-    side: OrderSide
+    side: Side
     quantity: Decimal
     price: Decimal | None
     order_type: OrderType
@@ -340,7 +340,7 @@ class Intent:
     leg: int
     client_order_id: str
     symbol: str
-    side: OrderSide
+    side: Side
     type: OrderType
     quantity: Decimal
     price: Decimal | None

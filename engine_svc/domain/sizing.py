@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 
-from engine_svc.domain.model import OrderSide
+from engine_svc.domain.model import Side
 
 
 def equity_ratio(
@@ -104,7 +104,7 @@ def round_price_to_tick(price: Decimal, tick: Decimal | None, *, up: bool) -> De
 
 def slippage_band_price(
     reference: Decimal,
-    side: OrderSide,
+    side: Side,
     max_slippage: Decimal,
     tick: Decimal | None,
 ) -> Decimal:
@@ -115,7 +115,7 @@ def slippage_band_price(
     always goes inwards, so the band is never exceeded; a buy band narrower than one tick can
     round to zero (the caller skips such a copy).
     """
-    buy = side is OrderSide.BUY
+    buy = side is Side.BUY
     with localcontext() as context:
         context.rounding = ROUND_FLOOR if buy else ROUND_CEILING
         bound = reference * (Decimal(1) + max_slippage if buy else Decimal(1) - max_slippage)

@@ -15,9 +15,9 @@ from typing import Any
 from engine_svc.domain.model import (
     CopySettings,
     DailyRisk,
-    OrderSide,
     OrderType,
     RiskLimits,
+    Side,
     Signal,
     SyncSettings,
 )
@@ -156,7 +156,7 @@ def signal_from_json(text: str) -> Signal:
         sequence=int(data["sequence"]),
         signal_id=data["signal_id"],
         symbol=data["symbol"],
-        side=OrderSide(data["side"]),
+        side=Side(data["side"]),
         quantity=Decimal(data["quantity"]),
         price=_undec(data["price"]),
         order_type=OrderType(data["order_type"]),

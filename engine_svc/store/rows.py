@@ -14,8 +14,8 @@ from engine_svc.domain.model import (
     CopyStatus,
     Intent,
     IntentState,
-    OrderSide,
     OrderType,
+    Side,
     SourceKind,
     TimeInForce,
 )
@@ -67,7 +67,7 @@ def _column_value(value: Any) -> Any:
         return format_decimal(value)
     if isinstance(value, datetime):
         return to_iso(value)
-    if isinstance(value, IntentState | CopyStatus | OrderSide | OrderType | TimeInForce):
+    if isinstance(value, IntentState | CopyStatus | Side | OrderType | TimeInForce):
         return value.value
     return value
 
@@ -110,7 +110,7 @@ def _intent(row: Mapping[str, Any]) -> Intent:
         leg=int(row["leg"]),
         client_order_id=row["client_order_id"],
         symbol=row["symbol"],
-        side=OrderSide(row["side"]),
+        side=Side(row["side"]),
         type=OrderType(row["type"]),
         quantity=Decimal(row["quantity"]),
         price=_undec(row["price"]),

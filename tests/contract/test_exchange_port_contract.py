@@ -22,9 +22,9 @@ from broker_svc.domain.model import (
     Credentials,
     Fill,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     StreamEvent,
     StreamState,
     TimeInForce,
@@ -225,7 +225,7 @@ def _cid() -> str:
     return str(uuid.uuid4())
 
 
-def _market(venue: Harness, side: OrderSide, quantity: str, cid: str | None = None) -> OrderRequest:
+def _market(venue: Harness, side: Side, quantity: str, cid: str | None = None) -> OrderRequest:
     return OrderRequest(
         cid or _cid(), venue.facts.symbol, side, OrderType.MARKET, Decimal(quantity)
     )
@@ -233,7 +233,7 @@ def _market(venue: Harness, side: OrderSide, quantity: str, cid: str | None = No
 
 def _limit(
     venue: Harness,
-    side: OrderSide,
+    side: Side,
     quantity: str,
     price: str,
     tif: TimeInForce = TimeInForce.GTC,
@@ -274,7 +274,7 @@ async def test_a_market_buy_fills_near_the_mark_under_the_callers_client_order_i
     venue: Harness,
 ) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    request = _market(venue, OrderSide.BUY, "0.01")
+    request = _market(venue, Side.BUY, "0.01")
     order = await port.place_order(request)
     assert order.client_order_id == request.client_order_id
     assert order.status is OrderStatus.FILLED
@@ -285,7 +285,7 @@ async def test_a_market_buy_fills_near_the_mark_under_the_callers_client_order_i
 
 async def test_an_order_is_found_by_its_client_order_id(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    placed = await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
+    placed = await port.place_order(_market(venue, Side.BUY, "0.01"))
     found = await port.fetch_order(placed.client_order_id, venue.facts.symbol)
     assert (found.venue_order_id, found.client_order_id, found.status) == (
         placed.venue_order_id,
@@ -299,7 +299,7 @@ async def test_an_order_is_found_without_its_symbol_where_the_venue_allows(
     venue: Harness,
 ) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    placed = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000"))
+    placed = await port.place_order(_limit(venue, Side.BUY, "0.01", "40000"))
     found = await port.fetch_order(placed.client_order_id, "")
     assert (found.venue_order_id, found.status) == (placed.venue_order_id, OrderStatus.OPEN)
 
@@ -313,7 +313,7 @@ async def test_an_unknown_client_order_id_is_order_not_found(venue: Harness) -> 
 
 async def test_a_limit_below_the_mark_rests_and_cancels_once(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    placed = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000"))
+    placed = await port.place_order(_limit(venue, Side.BUY, "0.01", "40000"))
     assert placed.status is OrderStatus.OPEN and placed.filled_quantity == 0
     assert placed.price == Decimal("40000")
     balances = {b.asset: b for b in await port.fetch_balances()}
@@ -328,7 +328,7 @@ async def test_a_limit_below_the_mark_rests_and_cancels_once(venue: Harness) -> 
 
 async def test_a_resting_limit_fills_when_the_price_crosses_it(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    placed = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "49000"))
+    placed = await port.place_order(_limit(venue, Side.BUY, "0.01", "49000"))
     await venue.set_price(venue.facts.symbol, Decimal("48900"))
     found = await port.fetch_order(placed.client_order_id, venue.facts.symbol)
     assert found.status is OrderStatus.FILLED
@@ -339,7 +339,7 @@ async def test_a_resting_limit_fills_when_the_price_crosses_it(venue: Harness) -
 async def test_a_limit_larger_than_the_book_fills_partly_and_rests(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "100000"})
     # The emulators' books hold 0.5 BTC a level, the first at mark x 1.0005 (50025).
-    order = await port.place_order(_limit(venue, OrderSide.BUY, "1", "50030"))
+    order = await port.place_order(_limit(venue, Side.BUY, "1", "50030"))
     assert order.status is OrderStatus.PARTIALLY_FILLED
     assert order.filled_quantity == Decimal("0.5") and order.quantity == Decimal("1")
     found = await port.fetch_order(order.client_order_id, venue.facts.symbol)
@@ -352,7 +352,7 @@ async def test_a_limit_larger_than_the_book_fills_partly_and_rests(venue: Harnes
 
 async def test_an_open_client_order_id_never_makes_a_second_order(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    request = _limit(venue, OrderSide.BUY, "0.01", "40000")
+    request = _limit(venue, Side.BUY, "0.01", "40000")
     first = await port.place_order(request)
     try:
         again = await port.place_order(request)
@@ -365,7 +365,7 @@ async def test_an_open_client_order_id_never_makes_a_second_order(venue: Harness
 async def test_an_order_beyond_the_balance_is_insufficient_funds(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "100"})
     with pytest.raises(errors.FailedPrecondition) as caught:
-        await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
+        await port.place_order(_market(venue, Side.BUY, "0.01"))
     assert caught.value.reason == "INSUFFICIENT_FUNDS"
 
 
@@ -373,13 +373,13 @@ async def test_an_order_below_the_minimum_notional_is_refused(venue: Harness) ->
     port = await venue.port({venue.facts.quote: "100"})
     await venue.set_price(venue.facts.symbol, venue.facts.tiny_mark)
     with pytest.raises(errors.InvalidArgument) as caught:
-        await port.place_order(_market(venue, OrderSide.BUY, venue.facts.tiny_quantity))
+        await port.place_order(_market(venue, Side.BUY, venue.facts.tiny_quantity))
     assert caught.value.reason == "BELOW_MIN_NOTIONAL"
 
 
 async def test_an_unknown_symbol_is_invalid_symbol(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "100"})
-    request = OrderRequest(_cid(), "NOPE/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("1"))
+    request = OrderRequest(_cid(), "NOPE/USDT", Side.BUY, OrderType.MARKET, Decimal("1"))
     with pytest.raises(errors.InvalidArgument) as caught:
         await port.place_order(request)
     assert caught.value.reason == "INVALID_SYMBOL"
@@ -388,11 +388,11 @@ async def test_an_unknown_symbol_is_invalid_symbol(venue: Harness) -> None:
 async def test_fills_since_a_time_come_oldest_first(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000", "BTC": "1"})
     before = datetime.now(UTC) - timedelta(seconds=2)
-    buy = await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
-    sell = await port.place_order(_market(venue, OrderSide.SELL, "0.02"))
+    buy = await port.place_order(_market(venue, Side.BUY, "0.01"))
+    sell = await port.place_order(_market(venue, Side.SELL, "0.02"))
     fills = await port.fetch_fills([venue.facts.symbol], before)
     assert [f.venue_order_id for f in fills] == [buy.venue_order_id, sell.venue_order_id]
-    assert [f.side for f in fills] == [OrderSide.BUY, OrderSide.SELL]
+    assert [f.side for f in fills] == [Side.BUY, Side.SELL]
     assert sum((f.quantity for f in fills), Decimal(0)) == Decimal("0.03")
     assert all(_near_mark(f.price) and f.trade_time >= before for f in fills)
     assert all(f.client_order_id in (buy.client_order_id, sell.client_order_id, "") for f in fills)
@@ -405,9 +405,9 @@ async def test_fills_since_a_time_come_oldest_first(venue: Harness) -> None:
 async def test_orders_over_a_window_come_oldest_first(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
     start = datetime.now(UTC) - timedelta(seconds=2)
-    first = await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
+    first = await port.place_order(_market(venue, Side.BUY, "0.01"))
     await asyncio.sleep(0.002)
-    second = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000"))
+    second = await port.place_order(_limit(venue, Side.BUY, "0.01", "40000"))
     end = datetime.now(UTC) + timedelta(seconds=2)
     orders = await port.fetch_orders([venue.facts.symbol], start, end)
     assert [o.venue_order_id for o in orders] == [first.venue_order_id, second.venue_order_id]
@@ -416,7 +416,7 @@ async def test_orders_over_a_window_come_oldest_first(venue: Harness) -> None:
 
 async def test_balances_follow_a_trade(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
+    await port.place_order(_market(venue, Side.BUY, "0.01"))
     balances = {b.asset: b for b in await port.fetch_balances()}
     assert balances["BTC"].free == Decimal("0.01")
     assert Decimal("9400") < balances[venue.facts.quote].total < Decimal("9500.01")
@@ -459,7 +459,7 @@ async def test_a_wrong_secret_is_credentials_rejected(venue: Harness) -> None:
 async def test_a_create_whose_reply_is_lost_is_unknown_and_then_found(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
     await venue.lose_next_create_reply()
-    request = _market(venue, OrderSide.BUY, "0.01")
+    request = _market(venue, Side.BUY, "0.01")
     with pytest.raises(errors.OutcomeUnknown) as caught:
         await port.place_order(request)
     assert caught.value.reason == "ORDER_OUTCOME_UNKNOWN"
@@ -469,7 +469,7 @@ async def test_a_create_whose_reply_is_lost_is_unknown_and_then_found(venue: Har
 
 async def test_an_ioc_limit_that_does_not_cross_ends_unfilled(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "10000"})
-    order = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000", TimeInForce.IOC))
+    order = await port.place_order(_limit(venue, Side.BUY, "0.01", "40000", TimeInForce.IOC))
     assert order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED)
     assert order.filled_quantity == 0
     balances = {b.asset: b for b in await port.fetch_balances()}
@@ -480,7 +480,7 @@ async def test_an_ioc_limit_that_does_not_cross_ends_unfilled(venue: Harness) ->
 async def test_a_fok_limit_that_cannot_fill_whole_ends_unfilled(venue: Harness) -> None:
     port = await venue.port({venue.facts.quote: "100000"})
     # The book holds 0.5 BTC at the first level: 1 BTC at that price cannot fill whole.
-    order = await port.place_order(_limit(venue, OrderSide.BUY, "1", "50030", TimeInForce.FOK))
+    order = await port.place_order(_limit(venue, Side.BUY, "1", "50030", TimeInForce.FOK))
     assert order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED)
     assert order.filled_quantity == 0 and order.time_in_force is TimeInForce.FOK
 
@@ -490,7 +490,7 @@ async def test_a_stop_limit_rests_until_its_stop_then_fills(venue: Harness) -> N
     request = OrderRequest(
         _cid(),
         venue.facts.symbol,
-        OrderSide.SELL,
+        Side.SELL,
         OrderType.STOP_LIMIT,
         Decimal("0.1"),
         price=Decimal("44000"),
@@ -513,7 +513,7 @@ async def test_a_stop_market_order_waits_for_its_stop_where_offered(venue: Harne
     request = OrderRequest(
         _cid(),
         venue.facts.symbol,
-        OrderSide.SELL,
+        Side.SELL,
         OrderType.STOP_MARKET,
         Decimal("0.1"),
         stop_price=Decimal("45000"),
@@ -537,7 +537,7 @@ async def test_a_fill_after_subscribing_arrives_on_the_watch_after_connected(
     try:
         first = await asyncio.wait_for(anext(stream), timeout=10)
         assert isinstance(first, StreamEvent) and first.state is StreamState.CONNECTED
-        placed = await port.place_order(_market(venue, OrderSide.BUY, "0.01"))
+        placed = await port.place_order(_market(venue, Side.BUY, "0.01"))
         fill = await _next(stream, Fill)
         assert fill.venue_order_id == placed.venue_order_id
         assert fill.client_order_id in (placed.client_order_id, "")
@@ -552,7 +552,7 @@ async def test_order_updates_arrive_on_the_watch_after_connected(venue: Harness)
     try:
         first = await asyncio.wait_for(anext(stream), timeout=10)
         assert isinstance(first, StreamEvent) and first.state is StreamState.CONNECTED
-        placed = await port.place_order(_limit(venue, OrderSide.BUY, "0.01", "40000"))
+        placed = await port.place_order(_limit(venue, Side.BUY, "0.01", "40000"))
         seen = await _next(stream, type(placed))
         assert seen.venue_order_id == placed.venue_order_id
         assert seen.client_order_id == placed.client_order_id

@@ -20,7 +20,7 @@ import pytest
 
 from broker_svc.adapters.ratelimit import RateLimits
 from broker_svc.adapters.venues import VENUE_CLASSES
-from broker_svc.domain.model import Credentials, OrderRequest, OrderSide, OrderType
+from broker_svc.domain.model import Credentials, OrderRequest, OrderType, Side
 from meshkit import errors
 
 sim = pytest.importorskip("exchange_sim", reason="the emulators are not available")
@@ -86,9 +86,7 @@ async def limited(request: pytest.FixtureRequest) -> AsyncIterator[LimitedVenue]
 
 
 def _market_buy(symbol: str) -> OrderRequest:
-    return OrderRequest(
-        str(uuid.uuid4()), symbol, OrderSide.BUY, OrderType.MARKET, Decimal("0.001")
-    )
+    return OrderRequest(str(uuid.uuid4()), symbol, Side.BUY, OrderType.MARKET, Decimal("0.001"))
 
 
 async def test_a_burst_of_orders_waits_its_turn_and_never_draws_a_429(

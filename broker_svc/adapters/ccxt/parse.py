@@ -18,9 +18,9 @@ from broker_svc.domain.model import (
     Fill,
     Market,
     Order,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
 )
 
@@ -119,7 +119,7 @@ def parse_order(raw: Mapping[str, Any], order_types_in: Mapping[str, OrderType])
         client_order_id=str(raw.get("clientOrderId") or ""),
         venue_order_id=str(raw["id"]),
         symbol=str(raw["symbol"]),
-        side=OrderSide(str(raw["side"]).lower()),
+        side=Side(str(raw["side"]).lower()),
         type=kind,
         quantity=quantity,
         status=status,
@@ -162,7 +162,7 @@ def parse_fill(
         trade_id=str(raw["id"]),
         venue_order_id=str(raw.get("order") or ""),
         symbol=str(raw["symbol"]),
-        side=OrderSide(str(raw["side"]).lower()),
+        side=Side(str(raw["side"]).lower()),
         quantity=quantity,
         price=price,
         trade_time=trade_time,

@@ -161,12 +161,12 @@ async def test_rotation_re_encrypts_every_account_and_old_accounts_still_trade(
 
 
 def _market_buy(client_order_id: str):  # type: ignore[no-untyped-def]
-    from broker_svc.domain.model import OrderRequest, OrderSide, OrderType
+    from broker_svc.domain.model import OrderRequest, OrderType, Side
 
     return OrderRequest(
         client_order_id=client_order_id,
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         type=OrderType.MARKET,
         quantity=Decimal("0.001"),
     )

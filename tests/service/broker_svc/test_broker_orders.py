@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
-from broker_svc.domain.model import OrderRequest, OrderSide, OrderType, TimeInForce
+from broker_svc.domain.model import OrderRequest, OrderType, Side, TimeInForce
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.common.v1 import types_pb2
 from meshkit import errors
@@ -614,7 +614,7 @@ async def test_an_order_the_venue_already_holds_under_the_id_is_adopted_not_doub
         OrderRequest(
             CID,
             "BTC/USDT",
-            OrderSide.BUY,
+            Side.BUY,
             OrderType.LIMIT,
             Decimal("0.01"),
             price=Decimal("40000"),
@@ -645,7 +645,7 @@ async def test_an_order_the_venue_holds_under_the_id_with_other_terms_is_refused
         OrderRequest(
             CID,
             "BTC/USDT",
-            OrderSide.BUY,
+            Side.BUY,
             OrderType.LIMIT,
             Decimal("0.02"),
             price=Decimal("40000"),

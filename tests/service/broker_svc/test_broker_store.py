@@ -9,9 +9,9 @@ from broker_svc.domain.model import (
     ExchangeAccount,
     Order,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
 )
 from broker_svc.store import AccountRow, BrokerStore
@@ -34,7 +34,7 @@ def _row(exchange_id: str, user_id: str = "user-1", at: datetime = NOW) -> Accou
 REQUEST = OrderRequest(
     "cid-1",
     "BTC/USDT",
-    OrderSide.BUY,
+    Side.BUY,
     OrderType.LIMIT,
     Decimal("0.0100"),
     price=Decimal("40000.5"),
@@ -117,7 +117,7 @@ async def test_an_order_reservation_is_unresolved_until_the_venue_answers(
         "cid-1",
         "777",
         "BTC/USDT",
-        OrderSide.BUY,
+        Side.BUY,
         OrderType.LIMIT,
         Decimal("0.01"),
         OrderStatus.PARTIALLY_FILLED,
@@ -155,7 +155,7 @@ async def test_an_unsent_reservation_can_be_forgotten_but_a_known_order_cannot(
         "cid-1",
         "9",
         "BTC/USDT",
-        OrderSide.BUY,
+        Side.BUY,
         OrderType.MARKET,
         Decimal("1"),
         OrderStatus.FILLED,
@@ -175,7 +175,7 @@ async def test_mark_resent_moves_the_send_time_of_an_unresolved_order_only(
     record = await store.get_order("ex-1", "cid-1")
     assert record is not None and record.sent_at == NOW + timedelta(minutes=1)
     order = Order(
-        "cid-1", "9", "BTC/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("1"), OrderStatus.FILLED
+        "cid-1", "9", "BTC/USDT", Side.BUY, OrderType.MARKET, Decimal("1"), OrderStatus.FILLED
     )
     await store.record_order("ex-1", order, NOW)
     assert not await store.mark_resent("ex-1", "cid-1", NOW + timedelta(minutes=2))

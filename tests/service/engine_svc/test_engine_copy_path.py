@@ -14,7 +14,7 @@ from engine_harness import Harness
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.ids import client_order_id
-from engine_svc.domain.model import Intent, IntentState, OrderSide, OrderType
+from engine_svc.domain.model import Intent, IntentState, OrderType, Side
 from meshkit import errors
 from meshkit.testing import eventually
 
@@ -273,7 +273,7 @@ async def test_pending_intent_found_at_restart_is_sent_exactly_once(harness: Har
             leg=0,
             client_order_id=coid,
             symbol="BTC/USDT",
-            side=OrderSide.BUY,
+            side=Side.BUY,
             type=OrderType.MARKET,
             quantity=Decimal("0.01"),
             price=None,
@@ -506,7 +506,7 @@ async def test_pending_intent_left_behind_while_running_is_swept_and_sent_once(
             leg=0,
             client_order_id=coid,
             symbol="BTC/USDT",
-            side=OrderSide.BUY,
+            side=Side.BUY,
             type=OrderType.MARKET,
             quantity=Decimal("0.01"),
             price=None,

@@ -12,7 +12,7 @@ from engine_harness import Harness
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.ids import client_order_id
-from engine_svc.domain.model import CopyStatus, Intent, IntentState, OrderSide, OrderType
+from engine_svc.domain.model import CopyStatus, Intent, IntentState, OrderType, Side
 from meshkit import errors
 from meshkit.testing import eventually
 
@@ -289,7 +289,7 @@ async def test_a_partial_exit_sells_the_leaders_fraction_of_the_followers_positi
 
 
 async def _pending(
-    harness: Harness, config_id: str, source: str, target: Account, side: OrderSide
+    harness: Harness, config_id: str, source: str, target: Account, side: Side
 ) -> str:
     now = harness.clock.now()
     intent = Intent(
@@ -329,7 +329,7 @@ async def test_a_buy_written_before_a_loss_breach_never_leaves_a_reducing_config
     assert await harness.store.change_status(
         config_id, config.status, CopyStatus.REDUCING, "max_daily_loss", now
     )
-    intent_id = await _pending(harness, config_id, source, target, OrderSide.BUY)
+    intent_id = await _pending(harness, config_id, source, target, Side.BUY)
     [intent] = await _settled(harness, config_id, 1)
     assert (intent.intent_id, intent.state, intent.reason) == (
         intent_id,

@@ -17,9 +17,9 @@ from engine_svc.domain.model import (
     DailyRisk,
     Intent,
     IntentState,
-    OrderSide,
     OrderType,
     RiskLimits,
+    Side,
     Signal,
     SourceKind,
     SyncSettings,
@@ -78,7 +78,7 @@ def signal(sequence: int = 5) -> Signal:
         sequence=sequence,
         signal_id=f"t{sequence}",
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         quantity=D("0.1"),
         price=D("50000.5"),
         order_type=OrderType.MARKET,
@@ -100,7 +100,7 @@ def intent(
         leg=0,
         client_order_id=client_order_id("c1", "src", sequence, target, 0),
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         type=OrderType.MARKET,
         quantity=D("0.01"),
         price=None,
@@ -324,17 +324,17 @@ async def test_orders_since_counts_an_accounts_unskipped_intents_in_the_window(
 @pytest.mark.parametrize(
     ("status", "side", "sendable"),
     [
-        (CopyStatus.ACTIVE, OrderSide.BUY, True),
-        (CopyStatus.ACTIVE, OrderSide.SELL, True),
-        (CopyStatus.REDUCING, OrderSide.SELL, True),
-        (CopyStatus.REDUCING, OrderSide.BUY, False),
-        (CopyStatus.PAUSED, OrderSide.SELL, False),
-        (CopyStatus.HALTED, OrderSide.SELL, False),
-        (CopyStatus.STOPPED, OrderSide.SELL, False),
+        (CopyStatus.ACTIVE, Side.BUY, True),
+        (CopyStatus.ACTIVE, Side.SELL, True),
+        (CopyStatus.REDUCING, Side.SELL, True),
+        (CopyStatus.REDUCING, Side.BUY, False),
+        (CopyStatus.PAUSED, Side.SELL, False),
+        (CopyStatus.HALTED, Side.SELL, False),
+        (CopyStatus.STOPPED, Side.SELL, False),
     ],
 )
 async def test_mark_sent_lets_only_what_the_config_state_allows_leave(
-    store: EngineStore, status: CopyStatus, side: OrderSide, sendable: bool
+    store: EngineStore, status: CopyStatus, side: Side, sendable: bool
 ) -> None:
     await store.insert_config(config(status=status))
     await store.insert_intent(intent(side=side))

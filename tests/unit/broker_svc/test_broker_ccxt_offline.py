@@ -13,7 +13,7 @@ import pytest
 from broker_svc.adapters.binance import BinanceExchange
 from broker_svc.adapters.ccxt import CcxtExchange, VenueCapabilities
 from broker_svc.adapters.venues import CcxtVenues
-from broker_svc.domain.model import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
+from broker_svc.domain.model import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from meshkit import errors
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
@@ -116,7 +116,7 @@ async def test_place_order_passes_the_client_order_id_natively(fake: FakeCcxt) -
         OrderRequest(
             "cid-1",
             "BTC/USDT",
-            OrderSide.BUY,
+            Side.BUY,
             OrderType.LIMIT,
             Decimal("0.01"),
             price=Decimal("40000"),
@@ -152,7 +152,7 @@ async def test_stop_limit_order_sends_the_stop_price(fake: FakeCcxt) -> None:
         OrderRequest(
             "cid-2",
             "BTC/USDT",
-            OrderSide.SELL,
+            Side.SELL,
             OrderType.STOP_LIMIT,
             Decimal("0.01"),
             price=Decimal("38900"),
@@ -178,7 +178,7 @@ async def test_market_order_sends_no_price_and_no_time_in_force(fake: FakeCcxt) 
         OrderRequest(
             "cid-3",
             "BTC/USDT",
-            OrderSide.BUY,
+            Side.BUY,
             OrderType.MARKET,
             Decimal("0.01"),
         )
@@ -207,7 +207,7 @@ async def test_an_answer_about_another_order_is_an_unknown_outcome(fake: FakeCcx
             OrderRequest(
                 "cid-4",
                 "BTC/USDT",
-                OrderSide.BUY,
+                Side.BUY,
                 OrderType.MARKET,
                 Decimal("0.01"),
             )
@@ -222,7 +222,7 @@ async def test_an_empty_answer_to_a_create_is_an_unknown_outcome(fake: FakeCcxt)
             OrderRequest(
                 "cid-5",
                 "BTC/USDT",
-                OrderSide.BUY,
+                Side.BUY,
                 OrderType.MARKET,
                 Decimal("0.01"),
             )
@@ -256,7 +256,7 @@ async def test_fills_without_symbols_walk_every_market_and_merge_oldest_first(
         "BTC/USDT",
         "ETH/USDT",
     }
-    assert fills[0].price == Decimal("100.5") and fills[0].side is OrderSide.SELL
+    assert fills[0].price == Decimal("100.5") and fills[0].side is Side.SELL
 
 
 async def test_markets_are_loaded_once_per_client(fake: FakeCcxt) -> None:
@@ -323,7 +323,7 @@ async def test_venue_differences_are_data_a_subclass_changes(fake: FakeCcxt) -> 
         OrderRequest(
             "cid-7",
             "BTC/USDT",
-            OrderSide.BUY,
+            Side.BUY,
             OrderType.LIMIT,
             Decimal("0.01"),
             price=Decimal("1"),

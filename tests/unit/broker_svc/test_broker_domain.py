@@ -14,8 +14,8 @@ from broker_svc.domain.model import (
     KeyPermissions,
     Market,
     OrderRequest,
-    OrderSide,
     OrderType,
+    Side,
 )
 from broker_svc.domain.orders import differing_fields, market_violations, may_resend_after_absence
 from broker_svc.domain.portfolio import pricing_symbols, value_portfolio
@@ -37,7 +37,7 @@ def _request(**changes: object) -> OrderRequest:
     fields: dict[str, object] = {
         "client_order_id": "cid-1",
         "symbol": "BTC/USDT",
-        "side": OrderSide.BUY,
+        "side": Side.BUY,
         "type": OrderType.LIMIT,
         "quantity": Decimal("0.001"),
         "price": Decimal("50000.01"),
@@ -111,9 +111,7 @@ def test_an_order_off_the_market_grid_is_refused_naming_the_field(
 
 def test_a_reused_client_order_id_with_other_terms_names_what_differs() -> None:
     assert differing_fields(_request(), _request()) == []
-    assert differing_fields(
-        _request(quantity=Decimal("0.002"), side=OrderSide.SELL), _request()
-    ) == [
+    assert differing_fields(_request(quantity=Decimal("0.002"), side=Side.SELL), _request()) == [
         "side",
         "quantity",
     ]

@@ -11,14 +11,14 @@ from typing import Any
 from broker_svc.adapters.binance import BinanceExchange
 from broker_svc.adapters.coinbase import CoinbaseExchange
 from broker_svc.adapters.kraken import KrakenExchange
-from broker_svc.domain.model import Fill, OrderSide, StreamEvent, StreamState
+from broker_svc.domain.model import Fill, Side, StreamEvent, StreamState
 from broker_svc.streams import WatchHub
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _fill(trade_id: str, symbol: str = "BTC/USDT") -> Fill:
-    return Fill(trade_id, "1", symbol, OrderSide.BUY, Decimal("1"), Decimal("2"), NOW)
+    return Fill(trade_id, "1", symbol, Side.BUY, Decimal("1"), Decimal("2"), NOW)
 
 
 class Source:

@@ -19,9 +19,9 @@ from engine_svc.domain.model import (
     CopyConfig,
     CopySettings,
     CopyStatus,
-    OrderSide,
     OrderStatus,
     RiskLimits,
+    Side,
     SourceKind,
     SyncSettings,
 )
@@ -137,7 +137,7 @@ def test_peer_enums_map_to_domain_values() -> None:
         is OrderStatus.PARTIALLY_FILLED
     )
     assert codec.order_status_from_proto(types_pb2.ORDER_STATUS_UNSPECIFIED) is OrderStatus.UNKNOWN
-    assert codec.side_from_proto(types_pb2.ORDER_SIDE_SELL) is OrderSide.SELL
+    assert codec.side_from_proto(types_pb2.ORDER_SIDE_SELL) is Side.SELL
     assert codec.sync_mode_name(sync_pb.SYNC_MODE_POLLING) == "polling"
     assert codec.sync_mode_to_proto("websocket") == sync_pb.SYNC_MODE_WEBSOCKET
     assert codec.sync_mode_to_proto("bogus") == sync_pb.SYNC_MODE_UNSPECIFIED
@@ -218,7 +218,7 @@ def test_a_banded_intent_is_placed_as_a_limit_ioc_at_its_price() -> None:
         leg=0,
         client_order_id="coid",
         symbol="BTC/USDT",
-        side=OrderSide.SELL,
+        side=Side.SELL,
         type=OrderType.LIMIT,
         quantity=D("0.5"),
         price=D("49500.5"),

@@ -14,9 +14,9 @@ from engine_svc.domain.model import (
     CopyStatus,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     OrderType,
     RiskLimits,
+    Side,
     Signal,
     SkipReason,
     TimeInForce,
@@ -41,7 +41,7 @@ def signal(**changes: object) -> Signal:
         sequence=1,
         signal_id="t1",
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         quantity=D("0.1"),
         price=D("50000"),
         order_type=OrderType.MARKET,
@@ -138,20 +138,20 @@ def test_copy_below_the_venue_minimum_quantity_is_skipped() -> None:
 
 def test_sell_never_exceeds_the_free_base_balance() -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D("0.004"), base_total=D("0.004"))
-    decision = run(signal(side=OrderSide.SELL), follower=follower)
+    decision = run(signal(side=Side.SELL), follower=follower)
     assert decision.reason == ""
     assert decision.quantity == D("0.004")
 
 
 def test_sell_without_a_position_is_skipped() -> None:
-    decision = run(signal(side=OrderSide.SELL))
+    decision = run(signal(side=Side.SELL))
     assert decision.reason == "no_position_to_reduce"
 
 
 def test_exit_sells_the_same_fraction_of_the_follower_position() -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D("0.05"), base_total=D("0.05"))
     decision = run(
-        signal(side=OrderSide.SELL, quantity=D("0.4"), leader_position=D("1")), follower=follower
+        signal(side=Side.SELL, quantity=D("0.4"), leader_position=D("1")), follower=follower
     )
     assert decision.quantity == D("0.02")
 
@@ -197,7 +197,7 @@ def test_a_configuration_that_does_not_copy_skips_with_its_status(
 
 def test_reducing_configuration_still_copies_exits() -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D("0.01"), base_total=D("0.01"))
-    decision = run(signal(side=OrderSide.SELL), status=CopyStatus.REDUCING, follower=follower)
+    decision = run(signal(side=Side.SELL), status=CopyStatus.REDUCING, follower=follower)
     assert decision.reason == ""
 
 
@@ -223,7 +223,7 @@ def test_symbol_filters_decide_which_trades_are_copied(copy: CopySettings, reaso
 def test_reducing_trades_are_skipped_unless_all_trades_are_copied() -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D("0.01"), base_total=D("0.01"))
     decision = run(
-        signal(side=OrderSide.SELL), copy=CopySettings(copy_all_trades=False), follower=follower
+        signal(side=Side.SELL), copy=CopySettings(copy_all_trades=False), follower=follower
     )
     assert decision.reason == "reducing_trade_not_copied"
 
@@ -289,16 +289,14 @@ def test_exit_reduces_the_follower_position_by_the_leaders_fraction(
     leader_quantity: str, leader_position: str, free: str, total: str, expected: str
 ) -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D(free), base_total=D(total))
-    sig = signal(
-        side=OrderSide.SELL, quantity=D(leader_quantity), leader_position=D(leader_position)
-    )
+    sig = signal(side=Side.SELL, quantity=D(leader_quantity), leader_position=D(leader_position))
     decision = run(sig, follower=follower)
     assert (decision.reason, decision.quantity) == ("", D(expected))
 
 
 def test_full_close_leaves_less_than_one_step_and_never_oversells() -> None:
     follower = FollowerSnapshot(equity=D("10000"), base_free=D("0.123456789"), base_total=D("0.2"))
-    sig = signal(side=OrderSide.SELL, quantity=D("2"), leader_position=D("2"))
+    sig = signal(side=Side.SELL, quantity=D("2"), leader_position=D("2"))
     decision = run(sig, follower=follower)
     assert decision.quantity == D("0.12345")
     left = follower.base_free - decision.quantity
@@ -307,27 +305,27 @@ def test_full_close_leaves_less_than_one_step_and_never_oversells() -> None:
 
 def test_exit_is_sized_from_the_follower_position_whatever_the_sizing_mode() -> None:
     copy = CopySettings(sizing_mode="fixed_quantity", fixed_quantity=D("1"))
-    sig = signal(side=OrderSide.SELL, quantity=D("0.5"), leader_position=D("1"))
+    sig = signal(side=Side.SELL, quantity=D("0.5"), leader_position=D("1"))
     assert run(sig, copy=copy, follower=HOLDER).quantity == D("0.02500")
 
 
 def test_sell_without_the_leaders_position_is_sized_by_the_mode_and_capped_at_free() -> None:
     copy = CopySettings(sizing_mode="fixed_quantity", fixed_quantity=D("0.03"))
-    assert run(signal(side=OrderSide.SELL), copy=copy, follower=HOLDER).quantity == D("0.03000")
+    assert run(signal(side=Side.SELL), copy=copy, follower=HOLDER).quantity == D("0.03000")
     copy = CopySettings(sizing_mode="fixed_quantity", fixed_quantity=D("1"))
-    assert run(signal(side=OrderSide.SELL), copy=copy, follower=HOLDER).quantity == D("0.05000")
+    assert run(signal(side=Side.SELL), copy=copy, follower=HOLDER).quantity == D("0.05000")
 
 
 def test_exits_are_not_copied_when_only_entries_are() -> None:
     copy = CopySettings(copy_all_trades=False)
-    full_close = signal(side=OrderSide.SELL, quantity=D("1"), leader_position=D("1"))
+    full_close = signal(side=Side.SELL, quantity=D("1"), leader_position=D("1"))
     assert run(full_close, copy=copy, follower=HOLDER).reason == "reducing_trade_not_copied"
     assert run(copy=copy).reason == ""
 
 
 def test_exits_ignore_the_trade_size_clamps() -> None:
     copy = CopySettings(max_trade_size=D("100"), min_trade_size=D("5000"))
-    sig = signal(side=OrderSide.SELL, quantity=D("1"), leader_position=D("1"))
+    sig = signal(side=Side.SELL, quantity=D("1"), leader_position=D("1"))
     assert run(sig, copy=copy, follower=HOLDER).quantity == D("0.05000")
 
 
@@ -337,14 +335,14 @@ TICKED = dataclasses.replace(BTC, price_tick=D("0.1"))
 @pytest.mark.parametrize(
     ("side", "price", "slippage", "limit"),
     [
-        (OrderSide.BUY, "50000", "0.01", "50500.0"),
-        (OrderSide.BUY, "50000.37", "0.001", "50050.3"),  # 50050.37037 rounds down
-        (OrderSide.SELL, "50000.37", "0.001", "49950.4"),  # 49950.36963 rounds up
-        (OrderSide.SELL, "50000", "0", "50000.0"),
+        (Side.BUY, "50000", "0.01", "50500.0"),
+        (Side.BUY, "50000.37", "0.001", "50050.3"),  # 50050.37037 rounds down
+        (Side.SELL, "50000.37", "0.001", "49950.4"),  # 49950.36963 rounds up
+        (Side.SELL, "50000", "0", "50000.0"),
     ],
 )
 def test_max_slippage_turns_a_market_copy_into_a_limit_ioc_inside_the_band(
-    side: OrderSide, price: str, slippage: str, limit: str
+    side: Side, price: str, slippage: str, limit: str
 ) -> None:
     decision = run(
         signal(side=side, price=D(price)),

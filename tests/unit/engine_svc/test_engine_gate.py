@@ -14,8 +14,8 @@ from engine_svc.domain.model import (
     CopyStatus,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     RiskLimits,
+    Side,
 )
 
 BTC = MarketInfo(
@@ -32,11 +32,11 @@ ACTIVE = GateState(CopyStatus.ACTIVE)
 
 
 def buy(quantity: str, price: str = "50000") -> ProposedOrder:
-    return ProposedOrder("BTC/USDT", OrderSide.BUY, D(quantity), D(price))
+    return ProposedOrder("BTC/USDT", Side.BUY, D(quantity), D(price))
 
 
 def sell(quantity: str, price: str = "50000") -> ProposedOrder:
-    return ProposedOrder("BTC/USDT", OrderSide.SELL, D(quantity), D(price))
+    return ProposedOrder("BTC/USDT", Side.SELL, D(quantity), D(price))
 
 
 def holding(free: str, total: str | None = None, equity: str = "10000") -> FollowerSnapshot:
@@ -62,17 +62,17 @@ def test_an_order_within_every_limit_is_allowed_rounded_down_to_the_step() -> No
 @pytest.mark.parametrize(
     ("status", "side", "reason"),
     [
-        (CopyStatus.PAUSED, OrderSide.BUY, "paused"),
-        (CopyStatus.PAUSED, OrderSide.SELL, "paused"),
-        (CopyStatus.HALTED, OrderSide.SELL, "halted"),
-        (CopyStatus.STOPPED, OrderSide.SELL, "stopped"),
-        (CopyStatus.REDUCING, OrderSide.BUY, "reducing"),
-        (CopyStatus.REDUCING, OrderSide.SELL, ""),
-        (CopyStatus.ACTIVE, OrderSide.BUY, ""),
+        (CopyStatus.PAUSED, Side.BUY, "paused"),
+        (CopyStatus.PAUSED, Side.SELL, "paused"),
+        (CopyStatus.HALTED, Side.SELL, "halted"),
+        (CopyStatus.STOPPED, Side.SELL, "stopped"),
+        (CopyStatus.REDUCING, Side.BUY, "reducing"),
+        (CopyStatus.REDUCING, Side.SELL, ""),
+        (CopyStatus.ACTIVE, Side.BUY, ""),
     ],
 )
 def test_the_configuration_state_decides_which_sides_may_be_sent(
-    status: CopyStatus, side: OrderSide, reason: str
+    status: CopyStatus, side: Side, reason: str
 ) -> None:
     order = ProposedOrder("BTC/USDT", side, D("0.01"), D("50000"))
     result = check(order, holding("1"), state=GateState(status))

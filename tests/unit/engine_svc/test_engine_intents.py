@@ -15,9 +15,9 @@ from engine_svc.domain.ids import client_order_id
 from engine_svc.domain.model import (
     CopyStatus,
     Intent,
-    OrderSide,
     OrderStatus,
     OrderType,
+    Side,
     Signal,
     TimeInForce,
 )
@@ -112,7 +112,7 @@ def test_new_intent_records_the_decision_with_a_deterministic_client_order_id() 
         sequence=7,
         signal_id="t7",
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         quantity=D("0.1"),
         price=D("50000"),
         order_type=OrderType.MARKET,
@@ -163,7 +163,7 @@ def _intent(**changes: Any) -> Intent:
         sequence=1,
         signal_id="t1",
         symbol="BTC/USDT",
-        side=OrderSide.BUY,
+        side=Side.BUY,
         quantity=D("0.1"),
         price=D("50000"),
         order_type=OrderType.MARKET,
@@ -226,16 +226,16 @@ def test_a_later_answer_keeps_the_reason_already_recorded() -> None:
 @pytest.mark.parametrize(
     ("status", "side", "reason"),
     [
-        (CopyStatus.ACTIVE, OrderSide.BUY, None),
-        (CopyStatus.REDUCING, OrderSide.SELL, None),
-        (CopyStatus.REDUCING, OrderSide.BUY, "reducing"),
-        (CopyStatus.PAUSED, OrderSide.SELL, "paused"),
-        (CopyStatus.HALTED, OrderSide.BUY, "halted"),
-        (CopyStatus.STOPPED, OrderSide.SELL, "stopped"),
+        (CopyStatus.ACTIVE, Side.BUY, None),
+        (CopyStatus.REDUCING, Side.SELL, None),
+        (CopyStatus.REDUCING, Side.BUY, "reducing"),
+        (CopyStatus.PAUSED, Side.SELL, "paused"),
+        (CopyStatus.HALTED, Side.BUY, "halted"),
+        (CopyStatus.STOPPED, Side.SELL, "stopped"),
     ],
 )
 def test_the_send_time_check_agrees_with_the_states_allowed_to_send(
-    status: CopyStatus, side: OrderSide, reason: str | None
+    status: CopyStatus, side: Side, reason: str | None
 ) -> None:
     blocked = rules.send_block(side, status)
     assert (blocked.value if blocked else None) == reason

@@ -23,9 +23,9 @@ from engine_svc.domain.model import (
     CopyStatus,
     FollowerSnapshot,
     MarketInfo,
-    OrderSide,
     OrderType,
     RiskLimits,
+    Side,
     Signal,
     TimeInForce,
 )
@@ -157,7 +157,7 @@ SIGNALS = st.builds(
     sequence=st.just(1),
     signal_id=st.just("t1"),
     symbol=st.just("BTC/USDT"),
-    side=st.sampled_from(list(OrderSide)),
+    side=st.sampled_from(list(Side)),
     quantity=money("0.00001", "100", 5),
     price=MAYBE_PRICE,
     order_type=st.just(OrderType.MARKET),
@@ -215,7 +215,7 @@ def _check_approved_order(case: Case, decision: Decision) -> None:
     price = _order_price(case, decision)
     # The configuration's state: nothing when paused, halted or stopped; only exits when reducing.
     assert case.status is CopyStatus.ACTIVE or (
-        case.status is CopyStatus.REDUCING and side is OrderSide.SELL
+        case.status is CopyStatus.REDUCING and side is Side.SELL
     )
     # The order rate of the account (0 means 60).
     assert case.orders_last_minute < (case.limits.max_orders_per_minute or 60)
@@ -236,11 +236,11 @@ def _check_approved_order(case: Case, decision: Decision) -> None:
         assert decision.price is not None and decision.price > 0
         tick = market.price_tick
         assert tick is None or decision.price % tick == 0
-        if side is OrderSide.BUY:
+        if side is Side.BUY:
             assert decision.price <= case.reference * (1 + slippage)
         else:
             assert decision.price >= case.reference * (1 - slippage)
-    if side is OrderSide.SELL:
+    if side is Side.SELL:
         # Exits never sell more than is free.
         assert q <= case.follower.base_free
         return

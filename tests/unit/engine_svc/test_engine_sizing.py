@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine_svc.domain import sizing
-from engine_svc.domain.model import OrderSide
+from engine_svc.domain.model import Side
 
 
 @pytest.mark.parametrize(
@@ -134,13 +134,13 @@ def test_prices_round_to_the_tick_in_the_asked_direction(
     reference=st.decimals(min_value=D("0.0001"), max_value=D("1000000"), places=6),
     slippage=st.decimals(min_value=D("0"), max_value=D("0.999"), places=4),
     tick=st.sampled_from([None, D("0.01"), D("0.5"), D("0.00001"), D("1")]),
-    side=st.sampled_from(list(OrderSide)),
+    side=st.sampled_from(list(Side)),
 )
 def test_slippage_band_price_never_leaves_the_band_and_sits_on_the_tick(
-    reference: D, slippage: D, tick: D | None, side: OrderSide
+    reference: D, slippage: D, tick: D | None, side: Side
 ) -> None:
     price = sizing.slippage_band_price(reference, side, slippage, tick)
-    if side is OrderSide.BUY:
+    if side is Side.BUY:
         assert price <= reference * (1 + slippage)
         assert tick is None or reference * (1 + slippage) - price < tick
     else:
