@@ -1,4 +1,4 @@
-"""The watch fan-out (one venue stream, many watchers) and what the ports read from stream frames."""
+"""The watch fan-out (one venue stream, many watchers) and what ports read from stream frames."""
 
 from __future__ import annotations
 
