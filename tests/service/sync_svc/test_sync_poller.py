@@ -222,7 +222,7 @@ async def test_the_running_poller_logs_a_fill_once_and_streams_it(
     for _ in range(2):
         synced = await _last_sync(service, exchange_id)
         service.exchange_sync.wake(exchange_id)
-        await eventually(lambda: _changed(service, exchange_id, synced), timeout=5)
+        await eventually(lambda synced=synced: _changed(service, exchange_id, synced), timeout=5)
     assert len(await _signals(stub, exchange_id)) == 2
     after = REGISTRY.get_sample_value("sync_latency_seconds_count", {"exchange": "binance"})
     assert after == before + 1
