@@ -174,7 +174,7 @@ def sync_mode_name(value: sync_pb.SyncMode.ValueType) -> str:
     return sync_pb.SyncMode.Name(value).removeprefix("SYNC_MODE_").lower()
 
 
-def sync_mode_to_proto(name: str) -> int:
+def sync_mode_to_proto(name: str) -> sync_pb.SyncMode.ValueType:
     """Return the wire sync mode of a lower-case word."""
     if not name:
         return sync_pb.SYNC_MODE_UNSPECIFIED
