@@ -169,7 +169,10 @@ class WatchHub:
                 subscription.offer(e)
         finally:
             with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
+                # The port types a watch as an AsyncIterator; the venues' are async generators.
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             if self._feeds.get(key) is feed:
                 del self._feeds[key]
             for subscription in list(feed.subscribers):

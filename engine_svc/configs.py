@@ -240,10 +240,13 @@ class ConfigService:
             return exchange_id, account.exchange_name
 
         results = await asyncio.gather(*(one(p, e) for p, e in named), return_exceptions=True)
+        names: dict[str, str] = {}
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return dict(results)  # type: ignore[arg-type]
+            exchange_id, exchange_name = result
+            names[exchange_id] = exchange_name
+        return names
 
     async def _backtest_source(self, user_id: str, backtest_id: str) -> Source:
         missing = errors.NotFound(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from prometheus_client import Counter, Histogram, start_http_server
 
 GRPC_STARTED = Counter(
@@ -31,10 +32,10 @@ def observe_handled(
     GRPC_HANDLING.labels(kind, service, method).observe(seconds)
 
 
-def preinitialize(service_descriptor: object) -> None:
+def preinitialize(service_descriptor: ServiceDescriptor) -> None:
     """Create the OK series of every method of a service so dashboards show zeros, not gaps."""
-    full_name = service_descriptor.full_name  # type: ignore[attr-defined]
-    for method in service_descriptor.methods:  # type: ignore[attr-defined]
+    full_name = service_descriptor.full_name
+    for method in service_descriptor.methods:
         if method.client_streaming and method.server_streaming:
             kind = "bidi_stream"
         elif method.server_streaming:

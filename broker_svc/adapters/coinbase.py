@@ -290,7 +290,7 @@ class CoinbaseExchange(CcxtExchange):
                 except (errors.ServiceError, KeyError, TypeError, ValueError):
                     continue
             return orders
-        fills: list[Order | Fill] = []
+        fills: list[Fill] = []
         for raw in batch:
             info = raw.get("info") or {}
             order_id = str(raw.get("id") or "")
@@ -316,4 +316,5 @@ class CoinbaseExchange(CcxtExchange):
                 while len(self._sent_trades) > _SEEN_ORDERS * 4:
                     self._sent_trades.popitem(last=False)
                 fills.append(fill)
-        return sorted(fills, key=lambda f: (f.trade_time, f.trade_id))  # type: ignore[union-attr]
+        fills.sort(key=lambda f: (f.trade_time, f.trade_id))
+        return list(fills)  # a list[Order | Fill], as the override returns

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from broker_svc.domain.model import (
     Balance,
@@ -39,6 +40,11 @@ from broker_svc.domain.model import (
 )
 from broker_svc.ports import Clock
 from meshkit import errors
+
+_T = TypeVar("_T")
+
+_WatchItem = Order | Fill | StreamEvent | None
+"""What a watch's queue carries: an update, a stream event, or ``None`` when it closes."""
 
 DEFAULT_MARKETS = (
     Market(
@@ -165,7 +171,7 @@ class PaperVenue:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._history: dict[str, list[tuple[datetime, Decimal, Decimal]]] = {}
-        self._watchers: list[tuple[str, WatchChannel, asyncio.Queue[object]]] = []
+        self._watchers: list[tuple[str, WatchChannel, asyncio.Queue[_WatchItem]]] = []
 
     # Set-up -----------------------------------------------------------------------------------
 
@@ -450,9 +456,9 @@ class PaperExchange:
         self._credentials = credentials
         self.venue = venue.name
         self.closed = False
-        self._queues: list[asyncio.Queue[object]] = []
+        self._queues: list[asyncio.Queue[_WatchItem]] = []
 
-    async def _run(self, method: str, work: object) -> object:
+    async def _run(self, method: str, work: Callable[[], _T]) -> _T:
         venue = self._venue
         if self.closed:
             raise RuntimeError("connection closed")
@@ -461,15 +467,14 @@ class PaperExchange:
             raise errors.Unavailable("the venue could not be reached", reason="VENUE_UNAVAILABLE")
         if rule is not None and not rule.execute:
             raise rule.error
-        result = work() if callable(work) else work
+        result = work()
         if rule is not None:
             raise rule.error
         return result
 
     async def load_markets(self) -> Mapping[str, Market]:
         """Return the venue's markets."""
-        markets = await self._run("load_markets", lambda: dict(self._venue.markets))
-        return markets  # type: ignore[return-value]
+        return await self._run("load_markets", lambda: dict(self._venue.markets))
 
     async def place_order(self, request: OrderRequest) -> Order:
         """Place ``request`` and match it against the mark price."""
@@ -478,7 +483,7 @@ class PaperExchange:
             api_key, account = self._venue._account(self._credentials)
             return self._venue._place(api_key, account, request)
 
-        return await self._run("place_order", work)  # type: ignore[return-value]
+        return await self._run("place_order", work)
 
     async def fetch_order(
         self,
@@ -492,7 +497,7 @@ class PaperExchange:
             api_key, _ = self._venue._account(self._credentials)
             return self._venue._find(api_key, client_order_id, symbol).order
 
-        return await self._run("fetch_order", work)  # type: ignore[return-value]
+        return await self._run("fetch_order", work)
 
     async def cancel_order(
         self,
@@ -510,7 +515,7 @@ class PaperExchange:
             self._venue._finish(entry, OrderStatus.CANCELED)
             return entry.order
 
-        return await self._run("cancel_order", work)  # type: ignore[return-value]
+        return await self._run("cancel_order", work)
 
     async def fetch_orders(
         self,
@@ -531,7 +536,7 @@ class PaperExchange:
                 and start <= e.order.created_at < end
             ]
 
-        return await self._run("fetch_orders", work)  # type: ignore[return-value]
+        return await self._run("fetch_orders", work)
 
     async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
         """Return the fills at or after ``since``, oldest first."""
@@ -547,7 +552,7 @@ class PaperExchange:
             ]
             return sorted(found, key=lambda f: (f.trade_time, int(f.trade_id)))
 
-        return await self._run("fetch_fills", work)  # type: ignore[return-value]
+        return await self._run("fetch_fills", work)
 
     async def fetch_balances(self) -> list[Balance]:
         """Return every balance of the account."""
@@ -558,7 +563,7 @@ class PaperExchange:
                 Balance(asset, free, locked) for asset, (free, locked) in account.balances.items()
             ]
 
-        return await self._run("fetch_balances", work)  # type: ignore[return-value]
+        return await self._run("fetch_balances", work)
 
     async def fetch_last_price(self, symbol: str) -> Decimal | None:
         """Return the mark price of ``symbol``."""
@@ -567,7 +572,7 @@ class PaperExchange:
             self._venue._market(symbol)
             return self._venue.prices.get(symbol)
 
-        return await self._run("fetch_last_price", work)  # type: ignore[return-value]
+        return await self._run("fetch_last_price", work)
 
     async def fetch_key_permissions(self) -> KeyPermissions | None:
         """Return the key's permissions."""
@@ -576,7 +581,7 @@ class PaperExchange:
             _, account = self._venue._account(self._credentials)
             return account.permissions
 
-        return await self._run("fetch_key_permissions", work)  # type: ignore[return-value]
+        return await self._run("fetch_key_permissions", work)
 
     async def fetch_candles(
         self,
@@ -598,12 +603,12 @@ class PaperExchange:
                 )
             return candles_from(self._venue._history.get(symbol, []), seconds, since, limit)
 
-        return await self._run("fetch_candles", work)  # type: ignore[return-value]
+        return await self._run("fetch_candles", work)
 
     async def watch(self, channel: WatchChannel) -> AsyncIterator[Order | Fill | StreamEvent]:
         """Stream the account's orders or fills: ``CONNECTED`` first, then each as it happens."""
         api_key, _ = self._venue._account(self._credentials)
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[_WatchItem] = asyncio.Queue()
         watcher = (api_key, channel, queue)
         self._venue._watchers.append(watcher)
         self._queues.append(queue)
@@ -613,7 +618,7 @@ class PaperExchange:
                 item = await queue.get()
                 if item is None:
                     return
-                yield item  # type: ignore[misc]
+                yield item
         finally:
             self._venue._watchers.remove(watcher)
             self._queues.remove(queue)

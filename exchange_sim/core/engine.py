@@ -162,7 +162,7 @@ class MatchingEngine:
                 self._fill(
                     order,
                     market,
-                    order.price,  # type: ignore[arg-type]  # a limit type always has a price
+                    _present(order.price),  # a limit type always has a price
                     order.remaining,
                     is_maker=True,
                     execution_id=next(self._execution_ids),
@@ -420,12 +420,12 @@ class MatchingEngine:
             return market.quote, self._buy_cost(plan)
         if request.type.has_limit_price:
             return market.quote, lock_amount(
-                mul(request.price, request.quantity),  # type: ignore[arg-type]  # both set: a limit
+                mul(_present(request.price), _present(request.quantity)),  # both set: a limit
                 self.fees.highest,
             )
         # stop-market buy: estimated at the stop price, re-checked when it triggers
         return market.quote, lock_amount(
-            mul(request.stop_price, request.quantity),  # type: ignore[arg-type]  # both set: a stop
+            mul(_present(request.stop_price), _present(request.quantity)),  # both set: a stop
             self.fees.taker,
         )
 
@@ -639,6 +639,16 @@ def _check_shape(request: OrderRequest) -> None:
         raise InvalidOrderRequest("client_order_id")
 
 
+def _present(value: Decimal | None) -> Decimal:
+    """``value``, which the order's type guarantees (``_check_shape`` enforced it).
+
+    A missing one raises the ``TypeError`` Decimal arithmetic on ``None`` would.
+    """
+    if value is None:
+        raise TypeError("conversion from NoneType to Decimal is not supported")
+    return value
+
+
 def _check_filters(market: Market, request: OrderRequest, mark: Decimal) -> None:
     """Price, quantity and notional rules, in that order."""
     for price in (request.price, request.stop_price):
@@ -651,7 +661,7 @@ def _check_filters(market: Market, request: OrderRequest, mark: Decimal) -> None
     if request.quote_quantity is not None:
         market.check_notional_value(request.quote_quantity, apply_max=False)
     elif request.type.has_limit_price:
-        market.check_notional(request.price, request.quantity, apply_max=True)  # type: ignore[arg-type]
+        market.check_notional(_present(request.price), _present(request.quantity), apply_max=True)
     else:  # market orders are valued at the mark, stop-market ones at their stop
         reference = request.stop_price if request.stop_price is not None else mark
-        market.check_notional(reference, request.quantity, apply_max=False)  # type: ignore[arg-type]
+        market.check_notional(reference, _present(request.quantity), apply_max=False)

@@ -119,6 +119,13 @@ def _trigger_and_limit(order: Order) -> tuple[Decimal | None, Decimal | None]:
     return order.price, None
 
 
+def _present(price: Decimal | None) -> Decimal:
+    """``price``, which the order's type guarantees; a missing one fails as ``fixed`` would."""
+    if price is None:
+        raise AttributeError("'NoneType' object has no attribute 'quantize'")
+    return price
+
+
 def descr_order(pair: KrakenPair, order: Order) -> str:
     """The ``descr.order`` sentence ccxt parses (docs/exchange-protocols.md §4.3)."""
     volume = order.quote_quantity if order.quote_quantity is not None else order.quantity
@@ -127,13 +134,13 @@ def descr_order(pair: KrakenPair, order: Order) -> str:
     if kind is OrderType.MARKET:
         return head + "market"
     if kind in (OrderType.LIMIT, OrderType.LIMIT_MAKER):
-        return head + f"limit {price_str(pair, order.price)}"  # type: ignore[arg-type]
+        return head + f"limit {price_str(pair, _present(order.price))}"
     words = (
         "stop loss" if kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT) else "take profit"
     )
-    text = head + f"{words} {price_str(pair, order.stop_price)}"  # type: ignore[arg-type]
+    text = head + f"{words} {price_str(pair, _present(order.stop_price))}"
     if kind.has_limit_price:
-        text += f" -> limit {price_str(pair, order.price)}"  # type: ignore[arg-type]
+        text += f" -> limit {price_str(pair, _present(order.price))}"
     return text
 
 

@@ -178,7 +178,7 @@ class KrakenRest:
             raise KrakenError(UNKNOWN_METHOD, 404)
         params = dict(request.query)
         if request.method == "POST" and request.can_read_body:
-            params.update(await request.post())  # type: ignore[arg-type]
+            params.update(await request.post())  # type: ignore[arg-type]  # a urlencoded form: str values
         return ok(handler(params))
 
     async def private(self, request: web.Request) -> web.Response:

@@ -313,10 +313,11 @@ class CcxtRest(CcxtTransport, CcxtParsing):
         for row in raw:
             opened = from_millis(row[0])
             values = [to_decimal(value) for value in row[1:6]]
-            if opened is None or any(value is None for value in values):
+            present = [value for value in values if value is not None]
+            if opened is None or len(present) < len(values):
                 continue
             if since is not None and opened < since:
                 continue
-            candles.append(Candle(opened, *values))  # type: ignore[arg-type]
+            candles.append(Candle(opened, *present))
         candles.sort(key=lambda c: c.open_time)
         return candles[-limit:] if since is None else candles[:limit]
