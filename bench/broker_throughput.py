@@ -36,17 +36,17 @@ import grpc
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "gen"), str(ROOT)]
 
-from google.type import decimal_pb2  # noqa: E402
-from grpc_status import rpc_status  # noqa: E402
+from google.type import decimal_pb2  # noqa: E402 - after the sys.path setup
+from grpc_status import rpc_status  # noqa: E402 - after the sys.path setup
 
-from broker_svc.access import RULES  # noqa: E402
-from broker_svc.config import Settings  # noqa: E402
-from broker_svc.server import build_server  # noqa: E402
-from copytrade.broker.v1 import broker_service_pb2 as pb  # noqa: E402
-from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc  # noqa: E402
-from copytrade.common.v1 import types_pb2  # noqa: E402
-from exchange_sim import start_venues  # noqa: E402
-from meshkit.testing import AuthorizedStub, as_user, mesh_trust  # noqa: E402
+from broker_svc.access import RULES  # noqa: E402 - after the sys.path setup
+from broker_svc.config import Settings  # noqa: E402 - after the sys.path setup
+from broker_svc.server import build_server  # noqa: E402 - after the sys.path setup
+from copytrade.broker.v1 import broker_service_pb2 as pb  # noqa: E402 - after the sys.path setup
+from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc  # noqa: E402 - after the sys.path setup
+from copytrade.common.v1 import types_pb2  # noqa: E402 - after the sys.path setup
+from exchange_sim import start_venues  # noqa: E402 - after the sys.path setup
+from meshkit.testing import AuthorizedStub, as_user, mesh_trust  # noqa: E402 - after the sys.path setup
 
 VENUES = ("binance", "coinbase", "kraken")
 SYMBOL = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}

@@ -36,9 +36,9 @@ import aiohttp
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "gen"), str(ROOT)]
 
-from meshctl.api import RestClient, SimAdmin  # noqa: E402
-from meshctl.demo import create_user, leader_client, wait_for_copies  # noqa: E402
-from meshctl.launcher import Mesh, Ports  # noqa: E402
+from meshctl.api import RestClient, SimAdmin  # noqa: E402 - after the sys.path setup
+from meshctl.demo import create_user, leader_client, wait_for_copies  # noqa: E402 - after the sys.path setup
+from meshctl.launcher import Mesh, Ports  # noqa: E402 - after the sys.path setup
 
 
 def percentile(values: list[float], fraction: float) -> float:

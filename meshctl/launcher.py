@@ -334,7 +334,7 @@ class Mesh:
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
         )
         env["PYTHONUNBUFFERED"] = "1"
-        log = open(self.data_dir / "logs" / f"{component.name}.log", "ab")  # noqa: SIM115 - the child's
+        log = open(self.data_dir / "logs" / f"{component.name}.log", "ab")  # noqa: SIM115 - the child's stdout, closed after Popen
         component.process = subprocess.Popen(
             [sys.executable, "-m", component.module, *component.args],
             env=env,

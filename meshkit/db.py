@@ -381,7 +381,7 @@ async def migrate(database: Database, service: str, schema_dir: pathlib.Path) ->
         )
     applied: list[int] = []
     # Lists the few schema files of the package once, before the service serves anything.
-    files = sorted(schema_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))  # noqa: ASYNC240 (startup)
+    files = sorted(schema_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))  # noqa: ASYNC240 - once, at startup
     for path in files:
         version = int(path.name[:4])
         async with database.transaction() as tx:
