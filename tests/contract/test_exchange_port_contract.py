@@ -543,7 +543,7 @@ async def test_a_fill_after_subscribing_arrives_on_the_watch_after_connected(
         assert fill.client_order_id in (placed.client_order_id, "")
         assert fill.quantity == Decimal("0.01") and _near_mark(fill.price)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
 
 
 async def test_order_updates_arrive_on_the_watch_after_connected(venue: Harness) -> None:
@@ -562,4 +562,4 @@ async def test_order_updates_arrive_on_the_watch_after_connected(venue: Harness)
             seen = await _next(stream, type(placed))
         assert seen.quantity == Decimal("0.01")
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()

@@ -135,7 +135,7 @@ async def test_a_burst_beyond_the_wait_allowed_is_refused_here_not_at_the_venue(
         await port.close()
     refused = [r for r in results if isinstance(r, BaseException)]
     assert refused and all(isinstance(r, errors.ResourceExhausted) for r in refused)
-    assert all(r.retry_after and r.retry_after > 0 for r in refused)  # type: ignore[union-attr]
+    assert all(r.retry_after and r.retry_after > 0 for r in refused)
     assert limited.counter.refused == []
 
 

@@ -370,7 +370,7 @@ async def _probe(
         return False
 
 
-async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
+async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
     deadline = time.monotonic() + timeout
     while True:
         cluster.check_alive()
@@ -381,7 +381,7 @@ async def _wait(predicate, what: str, cluster: Cluster, timeout: float = 30.0): 
         await asyncio.sleep(0.1)
 
 
-async def _retry_unavailable(call, cluster: Cluster, timeout: float = 15.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a retry deadline
+async def _retry_unavailable(call, cluster: Cluster, timeout: float = 15.0):  # noqa: ASYNC109 - a retry deadline
     # A component that started before its peer holds its channel in gRPC's reconnect backoff
     # for a moment after both are ready: the gateway answers 503 (UNAVAILABLE), which a client
     # retries (as a pod started before its peers would see it in a cluster too).
@@ -397,7 +397,7 @@ async def _retry_unavailable(call, cluster: Cluster, timeout: float = 15.0):  # 
 
 
 @pytest.fixture(params=database_urls())
-async def database(request: pytest.FixtureRequest, tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+async def database(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
     """DATABASE_URL per component: one fresh PostgreSQL schema for all, or a SQLite file each."""
     names = ["broker", "engine", "sync", "recon", "gateway", "exchange-sim"]
     if request.param == "sqlite":

@@ -24,7 +24,7 @@ E2E_ENV = {
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """Keep each phase's report on the test, so the mesh fixture knows whether the test failed."""
     report = yield
     setattr(item, f"report_{report.when}", report)
@@ -47,7 +47,7 @@ def _print_logs(instance: Mesh) -> None:
 
 
 @pytest.fixture(params=database_urls())
-async def mesh(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+async def mesh(request: pytest.FixtureRequest, tmp_path):
     """A running mesh on free ports, on SQLite files or on one fresh PostgreSQL schema."""
     shared_url = None
     schema = None
@@ -80,7 +80,7 @@ async def mesh(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-unt
 
 
 @pytest.fixture
-async def session():  # type: ignore[no-untyped-def]
+async def session():
     """An HTTP session for the test."""
     async with aiohttp.ClientSession() as http:
         yield http

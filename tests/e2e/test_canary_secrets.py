@@ -18,7 +18,7 @@ from meshctl.launcher import Mesh, Ports, _free_ports
 from tests.e2e.conftest import E2E_ENV
 
 
-async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
+async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await predicate()
@@ -30,7 +30,7 @@ async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-async def metered_mesh(tmp_path):  # type: ignore[no-untyped-def]
+async def metered_mesh(tmp_path):
     """A mesh whose services' metric pages are on known ports."""
     metrics = dict(zip(("broker", "engine", "sync", "recon"), _free_ports(4), strict=True))
     env = {
@@ -45,7 +45,7 @@ async def metered_mesh(tmp_path):  # type: ignore[no-untyped-def]
         instance.stop()
 
 
-async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) -> None:  # type: ignore[no-untyped-def]
+async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) -> None:
     mesh, metrics = metered_mesh
     token = await create_user(mesh, "alice")
     shown: list[str] = []

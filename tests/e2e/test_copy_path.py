@@ -18,7 +18,7 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], label: str):  # type: ignore[no-untyped-def]
+async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], label: str):
     keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
     reply = await api.call(
         "POST",
@@ -33,7 +33,7 @@ async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], la
     return reply["exchange"]["exchange_id"], keys
 
 
-async def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a polling deadline
+async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
     deadline = time.monotonic() + timeout
     while True:
         result = await predicate()
@@ -71,7 +71,7 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
     finally:
         await exchange.close()
 
-    async def follower_orders():  # type: ignore[no-untyped-def]
+    async def follower_orders():
         return await binance.orders(follower_keys["api_key"])
 
     orders = await _wait(follower_orders)

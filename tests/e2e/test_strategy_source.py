@@ -67,7 +67,7 @@ async def test_publishing_to_another_users_strategy_is_not_found(
     mesh: Mesh,
     api: RestClient,
     session,
-    binance: SimAdmin,  # type: ignore[no-untyped-def]
+    binance: SimAdmin,
 ) -> None:
     from meshctl.demo import create_user
 

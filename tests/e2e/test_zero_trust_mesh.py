@@ -28,7 +28,7 @@ from meshkit.identity import USER_HEADER
 CID = "5f0c2a52-8f6b-5d7e-9a55-3c9f1d2b7e42"
 
 
-async def _code(channel: grpc.aio.Channel, call) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+async def _code(channel: grpc.aio.Channel, call) -> grpc.StatusCode:
     try:
         await call(channel)
     except grpc.aio.AioRpcError as e:
@@ -42,7 +42,7 @@ async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_cal
     mesh: Mesh,
     api: RestClient,
     binance: SimAdmin,
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path,
 ) -> None:
     keys = await binance.create_account({"USDT": "10000"}, can_trade=True, can_withdraw=False)
     registered = await api.call(
@@ -64,15 +64,15 @@ async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_cal
     broker = f"127.0.0.1:{mesh.ports.broker}"
     engine = f"127.0.0.1:{mesh.ports.engine}"
 
-    def place(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+    def place(channel: grpc.aio.Channel):
         return pb_grpc.BrokerServiceStub(channel).PlaceOrder(order, metadata=forged, timeout=5)
 
-    def list_accounts(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+    def list_accounts(channel: grpc.aio.Channel):
         return pb_grpc.BrokerServiceStub(channel).ListExchanges(
             pb.ListExchangesRequest(), metadata=forged, timeout=5
         )
 
-    def list_configs(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+    def list_configs(channel: grpc.aio.Channel):
         return engine_grpc.EngineServiceStub(channel).ListConfigs(
             engine_pb.ListConfigsRequest(), metadata=forged, timeout=5
         )
@@ -100,7 +100,7 @@ async def test_a_local_process_without_the_mesh_credentials_gets_no_internal_cal
     assert [a["exchange_id"] for a in listed["exchanges"]] == [exchange_id]
 
 
-async def test_up_with_tls_serves_https_with_the_mesh_certificate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_up_with_tls_serves_https_with_the_mesh_certificate(tmp_path) -> None:
     mesh = Mesh(tmp_path / "mesh", ports=Ports.free(), https=True, venues="sim")
     mesh.start()
     try:

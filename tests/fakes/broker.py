@@ -480,7 +480,8 @@ class CannedBrokerService(broker_grpc.BrokerServiceServicer):
         fill.quantity.value, fill.price.value = "1.5", "3000"
         fill.trade_time.FromDatetime(CANNED_TRADE_TIME)
         yield broker_pb.WatchFillsResponse(fill=fill)
-        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(state=99))  # type: ignore[arg-type]  # an unknown state on purpose
+        # An unknown state on purpose.
+        yield broker_pb.WatchFillsResponse(event=broker_pb.WatchEvent(state=99))
         yield broker_pb.WatchFillsResponse(
             event=broker_pb.WatchEvent(
                 state=broker_pb.WATCH_STATE_GAP_SUSPECTED, detail="sequence jumped"

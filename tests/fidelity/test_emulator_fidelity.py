@@ -23,7 +23,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 sim = pytest.importorskip("exchange_sim", reason="the emulators are not available")
-from exchange_sim.ccxt_urls import point_ccxt_at  # noqa: E402
+from exchange_sim.ccxt_urls import point_ccxt_at  # noqa: E402 - only once importorskip found the emulators
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "ccxt"
 OPTIONS = {
@@ -43,7 +43,7 @@ def fixture(venue: str, name: str) -> dict[str, Any]:
     """Return one recorded payload with its source."""
     data = json.loads((FIXTURES / venue / f"{name}.json").read_text())
     assert data["source"]["repository"] == "ccxt/ccxt" and len(data["source"]["commit"]) == 40
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 def kind(value: Any) -> str:

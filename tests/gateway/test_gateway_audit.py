@@ -64,17 +64,17 @@ class _Chain:
 
 class _Broker(broker_grpc.BrokerServiceServicer):
     def __init__(self, chain: _Chain) -> None:
-        self.ListAuditEntries = chain.ListAuditEntries  # type: ignore[method-assign]
+        self.ListAuditEntries = chain.ListAuditEntries
 
 
 class _Engine(engine_grpc.EngineServiceServicer):
     def __init__(self, chain: _Chain) -> None:
-        self.ListAuditEntries = chain.ListAuditEntries  # type: ignore[method-assign]
+        self.ListAuditEntries = chain.ListAuditEntries
 
 
 class _Recon(recon_grpc.ReconServiceServicer):
     def __init__(self, chain: _Chain) -> None:
-        self.ListAuditEntries = chain.ListAuditEntries  # type: ignore[method-assign]
+        self.ListAuditEntries = chain.ListAuditEntries
 
 
 CHAINS = {

@@ -142,7 +142,7 @@ async def test_free_plan_may_read_supported_exchanges(harness: Harness) -> None:
     assert body["exchanges"][0]["markets"][0]["min_notional"] == "5"
 
 
-async def test_rate_limit_answers_429_with_retry_after_per_user(make_harness) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limit_answers_429_with_retry_after_per_user(make_harness) -> None:
     harness: Harness = await make_harness(rate_limit_per_second=1, rate_limit_burst=2)
     assert (await harness.call("GET", f"{API}/configs"))[0] == 200
     assert (await harness.call("GET", f"{API}/configs"))[0] == 200
@@ -156,7 +156,7 @@ async def test_rate_limit_answers_429_with_retry_after_per_user(make_harness) ->
     assert (await harness.call("GET", f"{API}/configs"))[0] == 200
 
 
-async def test_rate_limit_of_zero_turns_limiting_off(make_harness) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limit_of_zero_turns_limiting_off(make_harness) -> None:
     harness: Harness = await make_harness(rate_limit_per_second=0, rate_limit_burst=1)
     for _ in range(5):
         assert (await harness.call("GET", f"{API}/configs"))[0] == 200

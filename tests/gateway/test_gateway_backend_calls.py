@@ -312,7 +312,7 @@ async def test_retry_info_becomes_retry_after(
     assert _detail(body, "RetryInfo")["retry_delay"]
 
 
-async def test_deadline_exceeded_is_504_with_outcome_unknown_wording(make_harness) -> None:  # type: ignore[no-untyped-def]
+async def test_deadline_exceeded_is_504_with_outcome_unknown_wording(make_harness) -> None:
     harness: Harness = await make_harness(timeout_ms=100)
     harness.recorder.delays["StopCopy"] = 0.5
     status, body, _ = await harness.call("POST", f"{API}/stop", json={"config_id": "c-1"})
@@ -328,7 +328,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_unreachable_backend_is_503_with_retry_after_and_no_address(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unreachable_backend_is_503_with_retry_after_and_no_address(tmp_path) -> None:
     address = f"127.0.0.1:{_free_port()}"
     settings = Settings(
         port=0,

@@ -74,7 +74,7 @@ async def test_non_api_unknown_path_is_404_json_without_a_token(harness: Harness
     assert status == 404 and body["code"] == 5
 
 
-async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_start_gateway_serves_on_a_free_port_and_closes(tmp_path) -> None:
     recorder = Recorder()
     async with inprocess_server(registrations(recorder)) as (running, _channel):
         address = f"127.0.0.1:{running.port}"

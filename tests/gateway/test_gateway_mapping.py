@@ -274,7 +274,7 @@ async def test_same_field_under_proto_and_json_name_is_rejected(harness: Harness
     assert "configId" in _violations(body)
 
 
-async def test_body_larger_than_the_limit_is_413(make_harness) -> None:  # type: ignore[no-untyped-def]
+async def test_body_larger_than_the_limit_is_413(make_harness) -> None:
     harness = await make_harness(max_body_bytes=2048)
     status, body, _ = await harness.call("POST", f"{API}/stop", json={"config_id": "x" * 4000})
     assert status == 413

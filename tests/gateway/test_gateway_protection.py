@@ -17,7 +17,7 @@ from tests.gateway.conftest import API, Harness, HarnessFactory
 
 
 def _gateway(harness: Harness) -> Gateway:
-    return harness.client.server.app[GATEWAY_KEY]  # type: ignore[union-attr]
+    return harness.client.server.app[GATEWAY_KEY]
 
 
 def _reason(body: dict[str, Any]) -> str:
@@ -67,7 +67,7 @@ async def test_unknown_tokens_from_one_address_are_limited_before_authentication
         lookups += 1
         return await token_status(token)
 
-    gateway.store.token_status = counted  # type: ignore[method-assign]
+    gateway.store.token_status = counted
     for _ in range(3):
         status, _, _ = await harness.call("GET", f"{API}/configs", token="Bearer ct_unknown")
         assert status == 401
@@ -134,7 +134,7 @@ def _count_backend_checks(harness: Harness) -> list[str]:
         checked.append(name)
         return await check(name, channel)
 
-    gateway._backend_health = counted  # type: ignore[method-assign]
+    gateway._backend_health = counted
     return checked
 
 

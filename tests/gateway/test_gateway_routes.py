@@ -160,7 +160,7 @@ def test_unsupported_annotation_fails_at_startup_naming_the_method(rule: str, wh
     service = _service_with(rule)
     with pytest.raises(RouteError) as caught:
         build_routes([service])
-    assert f"{service.full_name}.Broken" in str(caught.value)  # type: ignore[attr-defined]
+    assert f"{service.full_name}.Broken" in str(caught.value)
     assert why in str(caught.value)
 
 

@@ -37,7 +37,7 @@ async def test_two_users_get_different_tokens_and_ids(database: db.Database) -> 
     second = await add_user(database, "alice", "free")
     assert first[0] != second[0] and first[1] != second[1]
     store = GatewayStore(database)
-    assert (await store.user_for_token(second[1])).plan == "free"  # type: ignore[union-attr]
+    assert (await store.user_for_token(second[1])).plan == "free"
 
 
 @pytest.mark.parametrize(
@@ -78,8 +78,8 @@ async def test_second_token_for_a_user_works_alongside_the_first(database: db.Da
     user_id, first = await add_user(database, "alice", "pro")
     store = GatewayStore(database)
     second = await store.issue_token(user_id)
-    assert (await store.user_for_token(first)).user_id == user_id  # type: ignore[union-attr]
-    assert (await store.user_for_token(second)).user_id == user_id  # type: ignore[union-attr]
+    assert (await store.user_for_token(first)).user_id == user_id
+    assert (await store.user_for_token(second)).user_id == user_id
 
 
 async def test_open_store_migrates_once_and_add_user_works_through_it(database_url: str) -> None:
@@ -87,12 +87,12 @@ async def test_open_store_migrates_once_and_add_user_works_through_it(database_u
     try:
         assert await GatewayStore(database).migrate() == []
         user_id, token = await add_user(database, "alice", "free")
-        assert (await GatewayStore(database).get_user(user_id)).plan == "free"  # type: ignore[union-attr]
+        assert (await GatewayStore(database).get_user(user_id)).plan == "free"
     finally:
         await database.close()
     again = await open_store(database_url)
     try:
-        assert (await GatewayStore(again).user_for_token(token)).user_id == user_id  # type: ignore[union-attr]
+        assert (await GatewayStore(again).user_for_token(token)).user_id == user_id
     finally:
         await again.close()
 

@@ -27,7 +27,7 @@ SERVICES = [
 @pytest.mark.parametrize(("package", "module", "service"), SERVICES)
 def test_the_access_table_lists_exactly_the_services_rpcs(
     package: str, module, service: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     descriptor = module.DESCRIPTOR.services_by_name[service]
     rules = importlib.import_module(f"{package}.access").RULES
     paths = {f"/{descriptor.full_name}/{method.name}" for method in descriptor.methods}
@@ -39,7 +39,7 @@ def test_the_access_table_lists_exactly_the_services_rpcs(
 def test_callers_are_mesh_identities_and_never_the_operator_or_the_service_itself(
     package: str,
     module,
-    service: str,  # type: ignore[no-untyped-def]
+    service: str,
 ) -> None:
     rules = importlib.import_module(f"{package}.access").RULES
     own = package.removesuffix("_svc")

@@ -15,9 +15,9 @@ from tests.sim.sim_helpers import Admin, ExchangeFactory
 
 
 async def _wait_until_subscribed(ex: object, watchers: list[asyncio.Task[object]]) -> None:
-    url = ex.urls["api"]["ws"]["ws-api"]["spot"]  # type: ignore[attr-defined]
+    url = ex.urls["api"]["ws"]["ws-api"]["spot"]
     for _ in range(200):
-        client = ex.clients.get(url)  # type: ignore[attr-defined]
+        client = ex.clients.get(url)
         if (
             client is not None
             and "authenticate:signature:spot" not in client.futures

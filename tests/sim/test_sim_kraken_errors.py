@@ -24,7 +24,7 @@ BTC = {"pair": "XXBTZUSD", "type": "buy", "ordertype": "market"}
 
 async def _raises(call: object, exc_type: type[Exception], message: str) -> None:
     with pytest.raises(exc_type) as info:
-        await call  # type: ignore[misc]
+        await call
     assert message in str(info.value), str(info.value)
 
 

@@ -87,7 +87,7 @@ def test_nonces_must_strictly_increase_per_key() -> None:
 
 def _message(call: object) -> str:
     with pytest.raises(KrakenError) as info:
-        call()  # type: ignore[operator]
+        call()
     return info.value.message
 
 
@@ -126,7 +126,7 @@ def _order(kind: OrderType, **fields: object) -> Order:
         "updated_ms": 0,
         "quantity": D("0.1"),
     }
-    return Order(**{**base, **fields})  # type: ignore[arg-type]
+    return Order(**{**base, **fields})
 
 
 def test_descr_order_sentences_for_every_order_type() -> None:

@@ -63,7 +63,7 @@ class BrokerHarness:
 
 
 @pytest.fixture
-async def harness(tmp_path) -> AsyncIterator[BrokerHarness]:  # type: ignore[no-untyped-def]
+async def harness(tmp_path) -> AsyncIterator[BrokerHarness]:
     """A broker on a fresh SQLite file and a paper Binance with BTC at 50000."""
     clock = FakeClock()
     venue = PaperVenue("binance", clock=clock)

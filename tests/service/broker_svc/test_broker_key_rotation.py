@@ -160,7 +160,7 @@ async def test_rotation_re_encrypts_every_account_and_old_accounts_still_trade(
     await after.close()
 
 
-def _market_buy(client_order_id: str):  # type: ignore[no-untyped-def]
+def _market_buy(client_order_id: str):
     from broker_svc.domain.model import OrderRequest, OrderType, Side
 
     return OrderRequest(
@@ -219,12 +219,12 @@ async def test_a_row_changed_by_someone_else_during_the_rotation_is_left_to_them
 
     original = store.replace_credentials
 
-    async def racing_replace(exchange_id: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def racing_replace(exchange_id: str, *args, **kwargs):
         if exchange_id == ids[1]:
             await broker.delete_account(ids[1], (await store.get_account(ids[1])).account.user_id)
         return await original(exchange_id, *args, **kwargs)
 
-    store.replace_credentials = racing_replace  # type: ignore[method-assign]
+    store.replace_credentials = racing_replace
     try:
         resealed = await reseal_credentials(store, cipher)
     finally:

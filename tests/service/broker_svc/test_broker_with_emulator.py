@@ -60,7 +60,7 @@ class Mesh:
 
 
 @pytest.fixture
-async def mesh(tmp_path) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
+async def mesh(tmp_path) -> AsyncIterator[Mesh]:
     # Every venue the broker knows points at an emulator: a test never reaches a real venue.
     cluster = await sim.start_venues(("binance", "coinbase", "kraken"))
     url = cluster.urls["binance"]

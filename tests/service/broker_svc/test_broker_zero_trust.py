@@ -43,7 +43,7 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path) -> AsyncIterator[Served]:  # type: ignore[no-untyped-def]
+async def served(tmp_path) -> AsyncIterator[Served]:
     clock = FakeClock()
     venue = PaperVenue("binance", clock=clock)
     venue.set_price("BTC/USDT", Decimal("50000"))
@@ -150,7 +150,7 @@ async def test_get_exchange_tells_a_stranger_nothing(served: Served) -> None:
 
 async def test_the_health_port_answers_probes_without_a_certificate_and_nothing_else(
     tmp_path,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with socket.socket() as spare:

@@ -13,7 +13,7 @@ from engine_svc.domain.model import IntentState
 from meshkit.testing import eventually
 
 
-async def _start(harness: Harness, **kwargs) -> str:  # type: ignore[no-untyped-def]
+async def _start(harness: Harness, **kwargs) -> str:
     target = harness.world.broker.add_account()
     reply = await harness.call(
         "StartCopy",
@@ -26,7 +26,7 @@ async def _start(harness: Harness, **kwargs) -> str:  # type: ignore[no-untyped-
     return reply.config_id
 
 
-async def _error(call) -> grpc.aio.AioRpcError:  # type: ignore[no-untyped-def]
+async def _error(call) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     return caught.value
@@ -70,7 +70,7 @@ async def test_malformed_or_unknown_config_id(
 
 async def test_stop_cancels_resting_orders_and_is_idempotent(harness: Harness) -> None:
     config_id = await _start(harness)
-    source = (await harness.store.get_config(config_id)).source_id  # type: ignore[union-attr]
+    source = (await harness.store.get_config(config_id)).source_id
     harness.world.broker.place_script = ["open"]
     harness.world.sync.publish(source)
 
@@ -214,7 +214,7 @@ async def test_list_copied_orders_windows_oldest_first_and_bounds_the_page(
     harness: Harness,
 ) -> None:
     config_id = await _start(harness)
-    source = (await harness.store.get_config(config_id)).source_id  # type: ignore[union-attr]
+    source = (await harness.store.get_config(config_id)).source_id
     for _ in range(3):
         harness.world.sync.publish(source)
         await eventually(lambda: harness.world.sync.acks and harness.world.sync.acks[-1][1] >= 1)

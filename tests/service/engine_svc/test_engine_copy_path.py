@@ -90,7 +90,7 @@ async def test_intent_is_committed_as_sent_before_the_broker_is_called(harness: 
     config_id, source = await _start(harness, target)
     seen: list[IntentState | None] = []
 
-    async def check(request) -> None:  # type: ignore[no-untyped-def]
+    async def check(request) -> None:
         intent = await harness.store.intent_by_client_order_id(request.client_order_id)
         seen.append(intent.state if intent else None)
 
@@ -562,7 +562,7 @@ async def test_a_sell_right_after_a_buy_is_sized_from_the_position_the_buy_built
     target = harness.world.broker.add_account(equity=Decimal("10000"))
     config_id, source = await _start(harness, target)
 
-    async def slow_fill(request) -> None:  # type: ignore[no-untyped-def]
+    async def slow_fill(request) -> None:
         await asyncio.sleep(0.3)
         if request.side == types_pb2.ORDER_SIDE_BUY:
             quantity = Decimal(request.quantity.value)

@@ -13,7 +13,7 @@ from copytrade.engine.v1 import engine_service_pb2 as pb
 
 async def _fails(
     harness: Harness, request: pb.StartCopyRequest, code: grpc.StatusCode, user: str = "user-alice"
-):  # type: ignore[no-untyped-def]
+):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.call("StartCopy", request, user=user)
     assert caught.value.code() == code, caught.value.details()

@@ -179,7 +179,7 @@ def test_a_crash_among_the_rows_resumes_with_the_same_key_and_finish_waits_for_i
         calls += 1
         if calls == 3:
             raise Interrupted
-        return await real_replace(self, *args, **kwargs)  # type: ignore[arg-type]
+        return await real_replace(self, *args, **kwargs)
 
     monkeypatch.setattr(BrokerStore, "replace_credentials", crash_on_the_third_row)
     with pytest.raises(Interrupted):

@@ -207,13 +207,13 @@ def test_supervisor_waits_out_the_backoff_then_restarts(tmp_path: pathlib.Path) 
     mesh.components = [recon]
     restarted: list[str] = []
     mesh.restart = lambda name: (
-        restarted.append(name),  # type: ignore[method-assign]
+        restarted.append(name),
         setattr(recon, "process", None),
     )
     now = [100.0]
     out: list[str] = []
     supervisor = Supervisor(mesh, out=out.append, clock=lambda: now[0])
-    recon.process = _Exited(2)  # type: ignore[assignment]
+    recon.process = _Exited(2)
     supervisor.check()
     assert out == ["copytrade: recon exited with code 2 after 0s; restarting in 1s"]
     now[0] += 0.5
@@ -222,7 +222,7 @@ def test_supervisor_waits_out_the_backoff_then_restarts(tmp_path: pathlib.Path) 
     now[0] += 0.6
     supervisor.check()
     assert restarted == ["recon"]
-    recon.process = _Exited(2)  # type: ignore[assignment]
+    recon.process = _Exited(2)
     supervisor.check()
     assert "restarting in 2s" in out[-1]
 

@@ -67,7 +67,7 @@ async def _reconcile(
 
 async def _error(call: object) -> errors.ServiceError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
+        await call
     return clients.translate(caught.value)
 
 

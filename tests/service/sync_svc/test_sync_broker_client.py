@@ -114,5 +114,5 @@ async def test_closing_a_watch_cancels_it_at_the_broker(
     stream = client.watch_fills("acc-1")
     for _ in range(3):
         await anext(stream)
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     await asyncio.wait_for(servicer.watch_cancelled.wait(), 5)

@@ -229,7 +229,7 @@ class _RacingStore(SyncStore):
         self.append_before_read = append_before_read
         self.raced = False
 
-    async def list_signals(  # type: ignore[override]
+    async def list_signals(
         self,
         source_id: str,
         **kwargs: Any,

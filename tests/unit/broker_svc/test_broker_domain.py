@@ -43,7 +43,7 @@ def _request(**changes: object) -> OrderRequest:
         "price": Decimal("50000.01"),
     }
     fields.update(changes)
-    return OrderRequest(**fields)  # type: ignore[arg-type]
+    return OrderRequest(**fields)
 
 
 def test_portfolio_values_assets_at_their_quote_price_and_stables_one_to_one() -> None:

@@ -124,9 +124,7 @@ BUDGETS = (
 )
 
 
-def _limiter(  # type: ignore[no-untyped-def]
-    time: FakeMonotonic, api_key: str, limits: RateLimits | None = None
-):
+def _limiter(time: FakeMonotonic, api_key: str, limits: RateLimits | None = None):
     from broker_svc.adapters.ratelimit import AccountLimiter
 
     limits = limits or RateLimits(guard=0.0, max_wait=2.0)
@@ -219,7 +217,7 @@ async def test_a_cancelled_wait_gives_its_turn_back() -> None:
     assert window.last == sent_at
 
 
-async def _take(limiter) -> None:  # type: ignore[no-untyped-def]
+async def _take(limiter) -> None:
     async with limiter.turn({"orders": 1}):
         pass
 

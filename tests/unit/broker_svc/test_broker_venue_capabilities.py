@@ -12,7 +12,8 @@ from broker_svc.adapters.venues import VENUE_CLASSES
 
 def test_a_misspelt_capability_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="client_order_id_parma"):
-        VenueCapabilities(ccxt_id="binance", client_order_id_parma="newClientOrderId")  # type: ignore[call-arg]  # the misspelling is the point
+        # The misspelling is the point.
+        VenueCapabilities(ccxt_id="binance", client_order_id_parma="newClientOrderId")
 
 
 def test_a_misspelt_capability_in_a_replace_is_a_type_error() -> None:
@@ -22,13 +23,13 @@ def test_a_misspelt_capability_in_a_replace_is_a_type_error() -> None:
 
 def test_capabilities_are_given_by_keyword_only() -> None:
     with pytest.raises(TypeError):
-        VenueCapabilities("binance")  # type: ignore[misc]  # positional on purpose
+        VenueCapabilities("binance")  # positional on purpose
 
 
 def test_capabilities_are_frozen() -> None:
     capabilities = VENUE_CLASSES["kraken"].capabilities
     with pytest.raises(dataclasses.FrozenInstanceError):
-        capabilities.main_quote = "EUR"  # type: ignore[misc]  # assignment on purpose
+        capabilities.main_quote = "EUR"  # assignment on purpose
 
 
 @pytest.mark.parametrize("venue", sorted(VENUE_CLASSES))

@@ -59,7 +59,7 @@ def run(
     copy: CopySettings | None = None,
     follower: FollowerSnapshot | None = FOLLOWER,
     market: MarketInfo | None = BTC,
-):  # type: ignore[no-untyped-def]
+):
     return decide(
         sig or signal(),
         status,

@@ -56,7 +56,7 @@ def test_each_sizing_mode_computes_its_quantity(
 
 
 @pytest.mark.parametrize("function", [sizing.fixed_notional])
-def test_notional_sizing_refuses_a_zero_price(function) -> None:  # type: ignore[no-untyped-def]
+def test_notional_sizing_refuses_a_zero_price(function) -> None:
     with pytest.raises(ValueError, match="price"):
         function(D("100"), D("0"))
 

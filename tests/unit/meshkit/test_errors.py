@@ -18,7 +18,7 @@ class _Raising(pb_grpc.BrokerServiceServicer):
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
-    async def GetExchange(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetExchange(self, request, context):
         raise self.error
 
 

@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
-def _disarm():  # type: ignore[no-untyped-def]
+def _disarm():
     configure("")
     yield
     configure("")

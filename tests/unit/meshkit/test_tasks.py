@@ -42,7 +42,7 @@ async def test_a_task_given_alone_is_refused_instead_of_being_awaited() -> None:
     task = asyncio.create_task(asyncio.sleep(10))
     try:
         with pytest.raises(TypeError, match=r"pass \[task\]"):
-            await cancel_and_wait(task)  # type: ignore[arg-type]
+            await cancel_and_wait(task)
         assert not task.done()
     finally:
         await cancel_and_wait([task])
