@@ -47,6 +47,8 @@ def test_previous_keys_are_read_in_order_without_repeats_or_the_current_key() ->
         (f"{_b64(OLD)},,{_b64(OLDER)}", "position 2"),
         (f"{_b64(OLD)},", "position 2"),
     ],
+    # Named by what is wrong, not by the random keys: the same ids every collection.
+    ids=["not-base64", "short-key", "empty-entry", "trailing-comma"],
 )
 def test_a_bad_previous_key_fails_naming_the_variable_and_the_entry_not_the_value(
     text: str,
