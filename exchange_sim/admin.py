@@ -1,4 +1,4 @@
-"""The emulator admin API under ``/_sim/`` (DESIGN.md §4.4) and the fault-injection middleware.
+"""The emulator admin API under ``/_sim/`` (docs/design.md §4.4) and the fault-injection middleware.
 
 Venue-neutral: every emulator mounts the same routes on its own port. Not signed, not rate
 limited, never subject to fault rules. JSON decimals are strings (numbers are accepted on input

@@ -1,6 +1,6 @@
 """Who may call what: bearer tokens, the plan gate and per-user rate limits.
 
-Plan gate (DESIGN.md §4.1): every route whose template lies under
+Plan gate (docs/design.md §4.1): every route whose template lies under
 ``/api/institutional/copy-trading`` is a copy-trading endpoint and needs the ``pro``
 plan, except the RPCs in :data:`OPEN_TO_EVERY_PLAN` (today only
 ``GET /supported-exchanges``: the venue catalogue, which any authenticated user may

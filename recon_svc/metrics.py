@@ -1,4 +1,4 @@
-"""The reconciliation service's Prometheus metrics (docs/DESIGN.md §4.5 names)."""
+"""The reconciliation service's Prometheus metrics (docs/design.md §4.5 names)."""
 
 from __future__ import annotations
 

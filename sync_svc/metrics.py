@@ -1,4 +1,4 @@
-"""Prometheus metrics of the sync service (names from DESIGN.md §4.5)."""
+"""Prometheus metrics of the sync service (names from docs/design.md §4.5)."""
 
 from __future__ import annotations
 

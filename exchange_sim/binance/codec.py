@@ -143,7 +143,7 @@ def trade_json(engine: MatchingEngine, trade: Trade) -> dict[str, object]:
 def execution_report(
     engine: MatchingEngine, update: OrderUpdate, event_id: int
 ) -> dict[str, object]:
-    """The ``executionReport`` user-data event for an order update (user-data-stream.md)."""
+    """The ``executionReport`` event for an order update (docs/exchange-protocols.md §2.5)."""
     order, trade = update.order, update.trade
     canceled = (
         update.execution is ExecutionType.CANCELED and order.cancel_client_order_id is not None

@@ -1,7 +1,7 @@
 """Binance error replies (``{"code": ..., "msg": ...}``) and the mapping from core rejections.
 
 Codes, messages and HTTP statuses follow docs/exchange-protocols.md §2.7 and Binance's
-``errors.md``; the ccxt 4.5.90 exception each one produces is noted beside it.
+error code list; the ccxt 4.5.90 exception each one produces is noted beside it.
 """
 
 from __future__ import annotations

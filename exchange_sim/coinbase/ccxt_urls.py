@@ -1,4 +1,4 @@
-"""Point an unmodified ccxt ``coinbase`` object at the emulator (exchange-protocols.md §3.1)."""
+"""Point an unmodified ccxt ``coinbase`` at the emulator (docs/exchange-protocols.md §3.1)."""
 
 from __future__ import annotations
 

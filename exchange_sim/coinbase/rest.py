@@ -1,4 +1,4 @@
-"""Coinbase REST endpoints ccxt 4.5.90 uses for spot (exchange-protocols.md §3.3), over the core.
+"""Coinbase REST endpoints ccxt 4.5.90 uses for spot (docs/exchange-protocols.md §3.3), on the core.
 
 Public routes count against the per-IP window; private ones are authenticated first (JWT or
 legacy HMAC, see ``auth``) and then count against the per-key window (orders also against the
