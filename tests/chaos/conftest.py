@@ -1,4 +1,4 @@
-"""The chaos suite's meshes (one per backend, shared by every fault) and its summary table.
+"""The chaos suite's meshes (one per backend, shared by every fault).
 
 Environment:
 
@@ -16,45 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from chaos_config import Collector
 from chaos_mesh import ChaosMesh, create_schema, drop_schema, postgres_base_url
-
-_COLLECTOR = pytest.StashKey[Collector]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the chaos markers and the session's collector."""
+    """Register the chaos marker (the summary table is gathered by tests/conftest.py)."""
     config.addinivalue_line("markers", "chaos: a fault-injection run against a live mesh")
-    config.stash[_COLLECTOR] = Collector()
-
-
-def pytest_terminal_summary(
-    terminalreporter: Any,
-    exitstatus: int,
-    config: pytest.Config,
-) -> None:
-    """Print the chaos summary table when any chaos run happened."""
-    collector = config.stash.get(_COLLECTOR, None)
-    if collector is None or not collector.results:
-        return
-    terminalreporter.section("chaos summary (0 dup, 0 missing, 0 unres. expected in every row)")
-    for line in collector.table():
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(
-        "fired: runs whose fault happened; busy: runs whose fault met copy work in flight (a kill "
-        "with a fill being copied, an intent open or fills made while down; a rule met by a "
-        "follower order; a fault point that fired). qty: engine and venue disagree on an "
-        "order; phantom: a venue order no intent explains."
-    )
-
-
-@pytest.fixture(scope="session")
-def chaos_collector(pytestconfig: pytest.Config) -> Collector:
-    """The session's result collector."""
-    return pytestconfig.stash[_COLLECTOR]
 
 
 # Module scope: the meshes (a dozen processes that keep polling their leaders) stop when the

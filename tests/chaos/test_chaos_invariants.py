@@ -147,9 +147,10 @@ def test_definitive_reject_must_end_rejected_once_with_its_reason() -> None:
 def test_the_summary_says_which_fault_left_copies_skipped_and_why() -> None:
     from collections import Counter
 
-    from chaos_config import Collector, shape
+    from chaos_config import shape
     from chaos_harness import RunResult
     from chaos_plan import CATALOGUE, plan_run
+    from chaos_summary import Collector
 
     quiet, slow = CATALOGUE[0], CATALOGUE[1]
     collector = Collector()
