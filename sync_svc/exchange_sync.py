@@ -103,6 +103,7 @@ class SourceSync:
         self._timing = timing
         self._exchange = source.exchange_name or "unknown"
         self._backfill_wanted = asyncio.Event()
+        self._backfilling = False
         self._triggers: set[str] = set()
         self._refresh_wanted = asyncio.Event()
         self._refreshed_once = asyncio.Event()
@@ -136,6 +137,11 @@ class SourceSync:
     def running(self) -> bool:
         """Return whether the source is being read."""
         return any(not task.done() for task in self._tasks)
+
+    @property
+    def backfill_idle(self) -> bool:
+        """Return whether no backfill is running or asked for (every trigger so far is served)."""
+        return not self._backfilling and not self._backfill_wanted.is_set()
 
     async def start(self) -> None:
         """Load what the source needs from the store and start its tasks."""
@@ -232,6 +238,7 @@ class SourceSync:
             triggers, self._triggers = self._triggers, set()
             for trigger in triggers:
                 metrics.BACKFILLS_TOTAL.labels(self._exchange, trigger).inc()
+            self._backfilling = True
             try:
                 await self.backfill_with_retries()
             except asyncio.CancelledError:
@@ -239,6 +246,8 @@ class SourceSync:
             except Exception as e:
                 log.error("backfill of %s failed; continuing", self.source_id, exc_info=e)
                 await asyncio.sleep(self._timing.error_pause_seconds)
+            finally:
+                self._backfilling = False
 
     async def backfill_with_retries(self) -> bool:
         """Backfill once, retrying a failure with backoff; record the outcome. Return success."""

@@ -82,7 +82,12 @@ async def _watched(
     connect: bool = True,
     **settings: int | bool,
 ) -> None:
-    """Watch the account; wait for its first backfill, its equity and (if asked) the stream."""
+    """Watch the account; wait for its first backfill, its equity and (if asked) the stream.
+
+    With the stream, also for the backfill its connection asks for to be over: a test that then
+    hides fills from the stream must not have them found by that backfill, however late it runs.
+    """
+    connected_before = _backfills("connected")
     await stub.WatchExchangeSource(
         pb.WatchExchangeSourceRequest(
             exchange_id=exchange_id, sync_settings=pb.SyncSettings(**settings)
@@ -99,7 +104,14 @@ async def _watched(
             and source.last_sync_at is not None
             and source.equity is not None
             and reader is not None
-            and (reader.connected or not streaming)
+            and (
+                not streaming
+                or (
+                    reader.connected
+                    and _backfills("connected") > connected_before
+                    and reader.backfill_idle
+                )
+            )
         )
 
     await eventually(ready, timeout=5)
