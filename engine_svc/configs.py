@@ -33,7 +33,7 @@ from engine_svc.domain.model import (
     SourceKind,
 )
 from engine_svc.ports import BrokerPort, Clock, EngineStorePort, Source, SyncPort
-from engine_svc.store import (
+from engine_svc.settings_json import (
     copy_settings_json,
     risk_limits_json,
     sync_settings_json,

@@ -6,20 +6,13 @@ Every state change of an intent is a compare-and-set on its current state, so tw
 never both send the same intent.
 
 Modules: ``engine_store`` (the store, its schema in ``schema/``), ``configs``, ``inbox`` and
-``intents`` (one table each), ``transaction`` (a signal's one transaction), ``rows`` and
-``json_text`` (how models become rows and JSON columns).
+``intents`` (one table each), ``transaction`` (a signal's one transaction), ``rows`` (how
+models become rows); JSON columns are written by :mod:`engine_svc.settings_json`.
 """
 
 from __future__ import annotations
 
 from engine_svc.store.engine_store import AUDIT_TABLE, SCHEMA_DIR, SERVICE, EngineStore
-from engine_svc.store.json_text import (
-    copy_settings_json,
-    risk_limits_json,
-    signal_from_json,
-    signal_json,
-    sync_settings_json,
-)
 from engine_svc.store.transaction import SignalTransaction
 
 __all__ = [
@@ -28,9 +21,4 @@ __all__ = [
     "SERVICE",
     "EngineStore",
     "SignalTransaction",
-    "copy_settings_json",
-    "risk_limits_json",
-    "signal_from_json",
-    "signal_json",
-    "sync_settings_json",
 ]

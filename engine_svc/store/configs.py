@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from engine_svc.domain.model import ConfigSettings, CopyConfig, CopyStatus, DailyRisk, IntentState
-from engine_svc.store.json_text import (
+from engine_svc.settings_json import (
     _daily_risk_json,
     _iso,
     copy_settings_json,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine_svc.domain.model import CopyStatus, Signal
-from engine_svc.store.json_text import signal_from_json
+from engine_svc.settings_json import signal_from_json
 from meshkit import db
 
 

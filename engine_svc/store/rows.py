@@ -19,7 +19,7 @@ from engine_svc.domain.model import (
     SourceKind,
     TimeInForce,
 )
-from engine_svc.store.json_text import (
+from engine_svc.settings_json import (
     _copy_settings,
     _daily_risk,
     _risk_limits,

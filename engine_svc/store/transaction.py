@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from engine_svc.domain.model import CopyConfig, CopyStatus, DailyRisk, Intent, IntentState, Signal
-from engine_svc.store.json_text import _daily_risk_json, signal_json
+from engine_svc.settings_json import _daily_risk_json, signal_json
 from engine_svc.store.rows import _CONFIG_COLUMNS, _INSERT_INTENT, _config, _intent_params
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog

@@ -1,6 +1,7 @@
-"""The JSON text columns: settings, daily risk state and the inbox's signal.
+"""Settings, daily risk state and signals as JSON text: the store's JSON columns, and the form in
+which the audit trail records a configuration's settings (one encoding, not two).
 
-Decimals are written as strings (never floats), times as fixed-width ISO text.
+Decimals are written as strings (never floats), times as fixed-width ISO text. Pure: no I/O.
 """
 
 from __future__ import annotations
