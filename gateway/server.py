@@ -54,6 +54,7 @@ from gateway.errors import (
     status_from_rpc_error,
     status_to_json,
 )
+from gateway.model import TokenStatus
 from gateway.openapi import build_openapi
 from gateway.routes import (
     Match,
@@ -63,7 +64,7 @@ from gateway.routes import (
     build_routes,
     default_services,
 )
-from gateway.store import GatewayStore, TokenStatus
+from gateway.store import GatewayStore
 from gateway.transcode import build_request, response_json
 from meshkit import clients, db
 from meshkit.identity import ASSERTION_HEADER, USER_HEADER, AssertionSigner
