@@ -45,6 +45,10 @@ from engine_svc.domain.model import (
 from engine_svc.domain.settings import SECTIONS, Violation
 from meshkit import errors
 from meshkit.codec import (
+    ORDER_STATUS,
+    ORDER_TYPE,
+    SIDE,
+    TIME_IN_FORCE,
     EnumMap,
     decimal_from_proto,
     set_decimal,
@@ -55,40 +59,7 @@ from meshkit.codec import (
 # ---------------------------------------------------------------------------- enums
 
 
-# The engine's vocabulary on the wire, one table per enum (both directions come from it).
-SIDE = EnumMap(
-    types_pb2.OrderSide,
-    {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL},
-)
-ORDER_TYPE = EnumMap(
-    types_pb2.OrderType,
-    {
-        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
-        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
-        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
-        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
-    },
-)
-TIME_IN_FORCE = EnumMap(
-    types_pb2.TimeInForce,
-    {
-        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
-        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
-        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
-    },
-)
-ORDER_STATUS = EnumMap(
-    types_pb2.OrderStatus,
-    {
-        OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
-        OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
-        OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
-        OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
-        OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
-        OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
-        OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
-    },
-)
+# The engine's own words on the wire, one table per enum (the shared ones: meshkit.codec).
 COPY_STATUS = EnumMap(
     pb.CopyStatus,
     {

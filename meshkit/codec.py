@@ -16,7 +16,9 @@ from typing import Generic, Protocol, TypeVar, overload
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
+from copytrade.common.v1 import types_pb2
 from meshkit.errors import invalid
+from meshkit.vocabulary import OrderStatus, OrderType, Side, TimeInForce
 
 DomainT = TypeVar("DomainT", bound=enum.Enum)
 ProtoT = TypeVar("ProtoT", bound=int)
@@ -164,3 +166,39 @@ class EnumMap(Generic[DomainT, ProtoT]):
             for name, number in self.proto.items()
             if not name.endswith("_UNSPECIFIED") and number not in self._from_proto
         ]
+
+
+# The shared trading words on the wire (meshkit.vocabulary), one table each for every service.
+SIDE = EnumMap(
+    types_pb2.OrderSide,
+    {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL},
+)
+ORDER_TYPE = EnumMap(
+    types_pb2.OrderType,
+    {
+        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
+        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
+        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
+        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
+    },
+)
+TIME_IN_FORCE = EnumMap(
+    types_pb2.TimeInForce,
+    {
+        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
+        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
+        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+    },
+)
+ORDER_STATUS = EnumMap(
+    types_pb2.OrderStatus,
+    {
+        OrderStatus.OPEN: types_pb2.ORDER_STATUS_OPEN,
+        OrderStatus.PARTIALLY_FILLED: types_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+        OrderStatus.FILLED: types_pb2.ORDER_STATUS_FILLED,
+        OrderStatus.CANCELED: types_pb2.ORDER_STATUS_CANCELED,
+        OrderStatus.EXPIRED: types_pb2.ORDER_STATUS_EXPIRED,
+        OrderStatus.REJECTED: types_pb2.ORDER_STATUS_REJECTED,
+        OrderStatus.UNKNOWN: types_pb2.ORDER_STATUS_UNKNOWN,
+    },
+)

@@ -17,7 +17,7 @@ from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from meshkit import errors
-from meshkit.codec import EnumMap, set_decimal, timestamp_from_proto, timestamp_to_proto
+from meshkit.codec import SIDE, EnumMap, set_decimal, timestamp_from_proto, timestamp_to_proto
 from recon_svc.domain.model import (
     CopyConfig,
     Intent,
@@ -26,15 +26,11 @@ from recon_svc.domain.model import (
     LeaderSignal,
     Outcome,
     Report,
-    Side,
     VenueOrder,
     VenueStatus,
 )
 
-# Reconciliation's vocabulary on the wire, one table per enum (both directions come from it).
-SIDE = EnumMap(
-    types_pb2.OrderSide, {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
-)
+# Reconciliation's own words on the wire, one table per enum (the shared ones: meshkit.codec).
 INTENT_STATE = EnumMap(
     engine_pb.IntentState,
     {

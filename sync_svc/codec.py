@@ -11,19 +11,24 @@ from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from meshkit import errors
-from meshkit.codec import EnumMap, decimal_from_proto, set_decimal, timestamp_from_proto
+from meshkit.codec import (
+    ORDER_TYPE,
+    SIDE,
+    TIME_IN_FORCE,
+    EnumMap,
+    decimal_from_proto,
+    set_decimal,
+    timestamp_from_proto,
+)
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
-    OrderType,
     Portfolio,
-    Side,
     Signal,
     Source,
     SourceKind,
     SyncMode,
     SyncSettings,
-    TimeInForce,
     WatchEvent,
     WatchItem,
     WatchState,
@@ -31,27 +36,7 @@ from sync_svc.domain.model import (
 from sync_svc.domain.validation import RawPublishedSignal, Violation, check_sync_settings
 from sync_svc.stream import Ack, StreamRequest, Subscribe
 
-# The sync service's vocabulary on the wire, one table per enum (both directions come from it).
-SIDE = EnumMap(
-    types_pb2.OrderSide, {Side.BUY: types_pb2.ORDER_SIDE_BUY, Side.SELL: types_pb2.ORDER_SIDE_SELL}
-)
-ORDER_TYPE = EnumMap(
-    types_pb2.OrderType,
-    {
-        OrderType.MARKET: types_pb2.ORDER_TYPE_MARKET,
-        OrderType.LIMIT: types_pb2.ORDER_TYPE_LIMIT,
-        OrderType.STOP_MARKET: types_pb2.ORDER_TYPE_STOP_MARKET,
-        OrderType.STOP_LIMIT: types_pb2.ORDER_TYPE_STOP_LIMIT,
-    },
-)
-TIME_IN_FORCE = EnumMap(
-    types_pb2.TimeInForce,
-    {
-        TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
-        TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
-        TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
-    },
-)
+# The sync service's own words on the wire, one table per enum (the shared ones: meshkit.codec).
 SOURCE_KIND = EnumMap(
     pb.SourceKind,
     {SourceKind.EXCHANGE: pb.SOURCE_KIND_EXCHANGE, SourceKind.BACKTEST: pb.SOURCE_KIND_BACKTEST},

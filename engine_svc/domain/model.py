@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from meshkit.vocabulary import OrderStatus, OrderType, Side, TimeInForce
+
 
 class CopyStatus(enum.StrEnum):
     """The state of a copy configuration."""
@@ -46,42 +48,6 @@ class IntentState(enum.StrEnum):
     REJECTED = "REJECTED"
     UNKNOWN = "UNKNOWN"
     SKIPPED = "SKIPPED"
-
-
-class Side(enum.StrEnum):
-    """The direction of an order or a signal."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(enum.StrEnum):
-    """How an order executes at the venue."""
-
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP_MARKET = "stop_market"
-    STOP_LIMIT = "stop_limit"
-
-
-class TimeInForce(enum.StrEnum):
-    """How long a limit order may rest at the venue."""
-
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
-
-
-class OrderStatus(enum.StrEnum):
-    """The state of an order as the venue (through the broker) reports it."""
-
-    OPEN = "open"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
 
 
 class SourceKind(enum.StrEnum):

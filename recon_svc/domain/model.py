@@ -13,12 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-
-class Side(enum.StrEnum):
-    """The direction of a trade."""
-
-    BUY = "buy"
-    SELL = "sell"
+from meshkit.vocabulary import Side
 
 
 class IntentState(enum.StrEnum):

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from meshkit.vocabulary import OrderType, Side, TimeInForce
+
 
 class SourceKind(StrEnum):
     """What a source is."""
@@ -21,30 +23,6 @@ class SyncMode(StrEnum):
     WEBSOCKET = "websocket"
     POLLING = "polling"
     PUBLISHED = "published"
-
-
-class Side(StrEnum):
-    """The direction of a trade."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    """How the leader's order executed."""
-
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP_MARKET = "stop_market"
-    STOP_LIMIT = "stop_limit"
-
-
-class TimeInForce(StrEnum):
-    """How long a limit order may rest."""
-
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
 
 
 DEFAULT_SYNC_INTERVAL = 5

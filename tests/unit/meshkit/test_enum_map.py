@@ -10,6 +10,7 @@ import pytest
 from broker_svc import codec as broker_codec
 from copytrade.common.v1 import types_pb2
 from engine_svc import codec as engine_codec
+from meshkit import codec as mesh_codec
 from meshkit.codec import EnumMap
 from recon_svc import codec as recon_codec
 from sync_svc import codec as sync_codec
@@ -65,7 +66,9 @@ def _maps(module: types.ModuleType) -> list[tuple[str, EnumMap]]:
 
 
 ALL_MAPS = [
-    m for module in (broker_codec, engine_codec, sync_codec, recon_codec) for m in _maps(module)
+    m
+    for module in (mesh_codec, broker_codec, engine_codec, sync_codec, recon_codec)
+    for m in _maps(module)
 ]
 
 
