@@ -199,7 +199,7 @@ async def run(
         # the engine.
         authorized = AuthorizedStub(pb_grpc.BrokerServiceStub, f"127.0.0.1:{running.port}", RULES)
         # It hands out the methods of BrokerServiceStub on grpc.aio channels: the async stub's.
-        stub = cast(pb_grpc.BrokerServiceAsyncStub, authorized)
+        stub = cast("pb_grpc.BrokerServiceAsyncStub", authorized)  # a type of the stubs only
         results: dict[str, Figures] = {}
         try:
             async with aiohttp.ClientSession() as session:
