@@ -86,16 +86,40 @@ def channel(
     service: str = "",
     read_methods: Sequence[str] = (),
 ) -> grpc.aio.Channel:
-    """Open a channel to ``address`` with keepalive, retries for reads, and mTLS when configured."""
-    options: list[tuple[str, object]] = list(KEEPALIVE_OPTIONS)
+    """Open a channel to ``address`` with keepalive, retries for reads, and mTLS when configured.
+
+    ``address`` may list several replicas, ``"127.0.0.1:50051,127.0.0.1:50061"``: the channel
+    then spreads calls over the live ones (round robin) and a call or stream opened after one
+    dies goes to another (:func:`target_of`).
+    """
+    target, balancing = target_of(address)
+    options: list[tuple[str, object]] = list(KEEPALIVE_OPTIONS) + balancing
     if service and read_methods:
         options.append(("grpc.service_config", service_config(service, read_methods)))
         options.append(("grpc.enable_retries", 1))
     if tls is not None and tls.enabled:
         with open(tls.ca, "rb") as ca, open(tls.key, "rb") as key, open(tls.cert, "rb") as cert:
             credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), cert.read())
-        return grpc.aio.secure_channel(address, credentials, options=options)
-    return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(target, credentials, options=options)
+    return grpc.aio.insecure_channel(target, options=options)
+
+
+def target_of(address: str) -> tuple[str, list[tuple[str, object]]]:
+    """Return the gRPC target of ``address`` and the channel options it needs.
+
+    One address is the target itself (a host name, or a Kubernetes Service). A comma-separated
+    list of IP addresses (replicas started side by side) becomes one ``ipv4:`` target
+    balanced round robin; its TLS authority is the first address's host, which every
+    certificate of the mesh names (the services' certificates carry 127.0.0.1 and their name).
+    """
+    parts = [part.strip() for part in address.split(",") if part.strip()]
+    if len(parts) <= 1:
+        return address.strip(), []
+    host = parts[0].rsplit(":", 1)[0]
+    return "ipv4:" + ",".join(parts), [
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.default_authority", host),
+    ]
 
 
 async def call(
