@@ -328,6 +328,7 @@ class LeaseKeeper:
         self._held: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
         self.rounds = 0
         LEASES_HELD.labels(service).set(0)
 
@@ -335,6 +336,10 @@ class LeaseKeeper:
     def held(self) -> dict[str, int]:
         """The leases held now: resource to token."""
         return dict(self._held)
+
+    def holds(self, resource: str, token: int) -> bool:
+        """Return whether this replica still holds ``resource`` under ``token``."""
+        return self._held.get(resource) == token
 
     def token(self, resource: str) -> int | None:
         """Return the token under which this replica holds ``resource``, ``None`` if it does not."""
@@ -373,9 +378,15 @@ class LeaseKeeper:
                 )
             await asyncio.sleep(0.2)
 
+    def wake(self) -> None:
+        """Run the next round now (work was added: a new source to own)."""
+        self._woken.set()
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.interval)
+            self._woken.clear()
             try:
                 await self.round()
             except asyncio.CancelledError:
