@@ -70,6 +70,11 @@ class SyncServiceStub:
                 request_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsRequest.SerializeToString,
                 response_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsResponse.FromString,
                 _registered_method=True)
+        self.ListLeases = channel.unary_unary(
+                '/copytrade.sync.v1.SyncService/ListLeases',
+                request_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesRequest.SerializeToString,
+                response_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesResponse.FromString,
+                _registered_method=True)
 
 
 class SyncServiceServicer:
@@ -131,6 +136,14 @@ class SyncServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLeases(self, request, context):
+        """ListLeases says which replica reads each watched leader source and which
+        replicas are there, for operators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +181,11 @@ def add_SyncServiceServicer_to_server(servicer, server):
                     servicer.StreamSignals,
                     request_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsRequest.FromString,
                     response_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsResponse.SerializeToString,
+            ),
+            'ListLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeases,
+                    request_deserializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesRequest.FromString,
+                    response_serializer=copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +378,33 @@ class SyncService:
             '/copytrade.sync.v1.SyncService/StreamSignals',
             copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsRequest.SerializeToString,
             copytrade_dot_sync_dot_v1_dot_sync__service__pb2.StreamSignalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.sync.v1.SyncService/ListLeases',
+            copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesRequest.SerializeToString,
+            copytrade_dot_sync_dot_v1_dot_sync__service__pb2.ListLeasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,10 @@ class SyncServiceStub:
     The client acknowledges each sequence number once it has stored the
     signal; a new subscription resumes after the sequence number it names.
     """
+    ListLeases: _grpc.UnaryUnaryMultiCallable[_sync_service_pb2.ListLeasesRequest, _sync_service_pb2.ListLeasesResponse]
+    """ListLeases says which replica reads each watched leader source and which
+    replicas are there, for operators.
+    """
 
 @_typing.type_check_only
 class SyncServiceAsyncStub(SyncServiceStub):
@@ -91,6 +95,10 @@ class SyncServiceAsyncStub(SyncServiceStub):
     """StreamSignals streams signals of the sources the client subscribes to.
     The client acknowledges each sequence number once it has stored the
     signal; a new subscription resumes after the sequence number it names.
+    """
+    ListLeases: _aio.UnaryUnaryMultiCallable[_sync_service_pb2.ListLeasesRequest, _sync_service_pb2.ListLeasesResponse]  # type: ignore[assignment]
+    """ListLeases says which replica reads each watched leader source and which
+    replicas are there, for operators.
     """
 
 class SyncServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -160,6 +168,16 @@ class SyncServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamSignals streams signals of the sources the client subscribes to.
         The client acknowledges each sequence number once it has stored the
         signal; a new subscription resumes after the sequence number it names.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLeases(
+        self,
+        request: _sync_service_pb2.ListLeasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sync_service_pb2.ListLeasesResponse, _abc.Awaitable[_sync_service_pb2.ListLeasesResponse]]:
+        """ListLeases says which replica reads each watched leader source and which
+        replicas are there, for operators.
         """
 
 def add_SyncServiceServicer_to_server(servicer: SyncServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
