@@ -20,6 +20,7 @@ from meshkit.codec import (
     set_decimal,
     timestamp_from_proto,
 )
+from meshkit.leases import Lease, Replica
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
@@ -219,3 +220,22 @@ def watch_item_from_proto(message: broker_pb.WatchFillsResponse) -> WatchItem | 
 def exchange_from_proto(message: broker_pb.ExchangeAccount) -> ExchangeAccount:
     """Return what the sync service keeps of an exchange account."""
     return ExchangeAccount(exchange_id=message.exchange_id, exchange_name=message.exchange_name)
+
+
+def lease_to_proto(lease: Lease) -> pb.LeaseHolder:
+    """Return a lease as the wire shows it."""
+    return pb.LeaseHolder(
+        resource=lease.resource,
+        owner=lease.owner,
+        token=lease.token,
+        live=lease.live,
+    )
+
+
+def replica_to_proto(replica: Replica) -> pb.Replica:
+    """Return a replica as the wire shows it (live while its heartbeat holds)."""
+    return pb.Replica(
+        replica_id=replica.replica_id,
+        address=replica.address,
+        live=replica.expires_in_ms > 0,
+    )

@@ -27,11 +27,19 @@ class Settings:
     health_port: int = 0
     heartbeat_seconds: float = 2.0
     equity_refresh_seconds: float = 60.0
+    # How long a replica's lease on a watched leader lasts unrenewed (renewed every third of it).
+    lease_ttl_ms: int = 3000
+    # This replica's name in the lease tables (the pod name); empty: host, pid and a nonce.
+    replica_id: str = ""
+    # How often streams' sources are re-read for signals other replicas appended, should a
+    # PostgreSQL notification be lost (PostgreSQL only).
+    signal_poll_ms: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read ``GRPC_PORT``, ``METRICS_PORT``, ``LOG_LEVEL``, ``BIND_HOST``, ``DATABASE_URL``,
-        ``BROKER_SVC_ADDR``, ``TLS_*`` and ``HEARTBEAT_SECONDS``; a bad value names its variable.
+        ``BROKER_SVC_ADDR``, ``TLS_*``, ``HEARTBEAT_SECONDS``, ``LEASE_TTL_MS``, ``REPLICA_ID``
+        and ``SIGNAL_POLL_MS``; a bad value names its variable.
         """
         level = env.text(environ, "LOG_LEVEL", "INFO").upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -49,4 +57,7 @@ class Settings:
             heartbeat_seconds=float(
                 env.integer(environ, "HEARTBEAT_SECONDS", 2, minimum=1, maximum=300),
             ),
+            lease_ttl_ms=env.integer(environ, "LEASE_TTL_MS", 3000, minimum=300, maximum=120_000),
+            replica_id=env.text(environ, "REPLICA_ID", ""),
+            signal_poll_ms=env.integer(environ, "SIGNAL_POLL_MS", 1000, minimum=50, maximum=60_000),
         )

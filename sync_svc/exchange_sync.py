@@ -14,6 +14,12 @@ Each exchange source has a :class:`SourceSync` with up to three tasks:
 
 Only backfills move the cursor: a fill the stream delivers never advances it, so one the stream
 dropped is still in the next backfill's window. Two finds of one fill are logged once.
+
+With several replicas on one database, each exchange source is a lease (``meshkit.leases``):
+:class:`ExchangeSync` reads a source only while this replica holds its lease, starts its
+reader (with a backfill) when the lease is acquired and stops it when the lease is lost. Every
+append the reader makes carries the lease's token; an append under a token that is no longer
+current is refused (fenced), and the reader stops.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from meshkit import errors
+from meshkit.leases import FENCED_WRITES, Fenced
 from meshkit.tasks import cancel_and_wait
 from sync_svc import metrics
 from sync_svc.domain.ledger import HISTORY_WINDOW, BalanceChange, Snapshot
@@ -42,7 +49,7 @@ from sync_svc.domain.model import (
     WatchState,
 )
 from sync_svc.ingest import FillIngestor
-from sync_svc.ports import BrokerPort, Clock, SyncStorePort
+from sync_svc.ports import BrokerPort, Clock, LeasesPort, SyncStorePort
 from sync_svc.signal_log import SignalLog
 
 log = logging.getLogger("sync_svc.exchange_sync")
@@ -94,8 +101,14 @@ class SourceSync:
         broker: BrokerPort,
         clock: Clock,
         timing: SyncTiming,
+        *,
+        token: int | None = None,
+        on_fenced: Callable[[str, int], None] | None = None,
     ) -> None:
         self._source = source
+        self._token = token
+        self._on_fenced = on_fenced
+        self._fenced = False
         self._store = store
         self._ingestor = ingestor
         self._broker = broker
@@ -122,6 +135,11 @@ class SourceSync:
     def source_id(self) -> str:
         """Return the id of the source read."""
         return self._source.source_id
+
+    @property
+    def token(self) -> int | None:
+        """Return the lease token the source is read under (None: no lease, one replica)."""
+        return self._token
 
     @property
     def settings(self) -> SyncSettings:
@@ -187,6 +205,22 @@ class SourceSync:
             metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, self._gauge_mode.value).dec()
             self._gauge_mode = None
 
+    async def _ingest(self, source: Source, fills: list[LeaderFill], path: str) -> list[LeaderFill]:
+        try:
+            return await self._ingestor.ingest(source, fills, path, token=self._token)
+        except Fenced:
+            FENCED_WRITES.labels("sync", "append").inc()
+            if not self._fenced:
+                self._fenced = True
+                log.warning(
+                    "the lease on %s (token %s) has moved on: its append was refused; stopping",
+                    self.source_id,
+                    self._token,
+                )
+                if self._on_fenced is not None and self._token is not None:
+                    self._on_fenced(self.source_id, self._token)
+            raise
+
     def request_backfill(self, trigger: str) -> None:
         """Ask for a backfill as soon as the one running (if any) is over."""
         self._triggers.add(trigger)
@@ -243,6 +277,8 @@ class SourceSync:
                 await self.backfill_with_retries()
             except asyncio.CancelledError:
                 raise
+            except Fenced:
+                return  # the lease moved on: the reader is being stopped
             except Exception as e:
                 log.error("backfill of %s failed; continuing", self.source_id, exc_info=e)
                 await asyncio.sleep(self._timing.error_pause_seconds)
@@ -257,7 +293,7 @@ class SourceSync:
             try:
                 await self.backfill_once()
                 return True
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Fenced):
                 raise
             except Exception as e:
                 last_error = e
@@ -293,7 +329,7 @@ class SourceSync:
                 await self._refresh_quietly()
         cursor = source.cursor_time or source.start_time
         fills = await self._broker.list_fills(source.exchange_id, cursor - OVERLAP, timeout=timeout)
-        logged = await self._ingestor.ingest(source, fills, "backfill")
+        logged = await self._ingest(source, fills, "backfill")
         if logged:
             self.request_refresh()
         now = self._clock.now()
@@ -476,9 +512,11 @@ class SourceSync:
 
     async def _log_streamed(self, fill: LeaderFill) -> None:
         try:
-            logged = await self._ingestor.ingest(self._source, [fill], "stream")
+            logged = await self._ingest(self._source, [fill], "stream")
         except asyncio.CancelledError:
             raise
+        except Fenced:
+            return  # the lease moved on: the reader is being stopped
         except Exception as e:
             log.error("streamed fill of %s was not logged; backfilling", self.source_id, exc_info=e)
             self.request_backfill("ingest_failure")
@@ -511,7 +549,14 @@ async def _next(stream: AsyncIterator[WatchItem]) -> WatchItem | None:
 
 
 class ExchangeSync:
-    """Runs a :class:`SourceSync` for every exchange source."""
+    """Runs a :class:`SourceSync` for every exchange source this replica is to read.
+
+    Without leases (:meth:`use_leases` not called) that is every watched exchange source.
+    With leases, the keeper's rounds decide: :meth:`wanted_sources` names the sources that need
+    a reader, :meth:`on_acquired` starts one under the lease's token and :meth:`on_lost` stops
+    it. A watch that adds a source runs a round at once so the source is read without waiting
+    for the next one, and an unwatch runs one to let its lease go.
+    """
 
     def __init__(
         self,
@@ -529,15 +574,130 @@ class ExchangeSync:
         self._sources: dict[str, SourceSync] = {}
         self._ensuring = asyncio.Lock()
         self._stopped = False
+        self._leases: LeasesPort | None = None
+        self._fenced: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def use_leases(self, leases: LeasesPort) -> None:
+        """Read only the sources whose lease ``leases`` holds (call before :meth:`start`)."""
+        self._leases = leases
 
     async def start(self) -> None:
-        """Resume reading every exchange source."""
-        for source in await self._store.list_exchange_sources():
-            await self.ensure(source)
+        """Resume reading every exchange source (with leases: those this replica holds)."""
+        if self._leases is None:
+            for source in await self._store.list_exchange_sources():
+                await self.ensure(source)
+            return
+        await self._leases.start()
+        # The first round's acquisitions start their readers in tasks of their own: start
+        # them here as well, so a source is read when start-up is over (the second is a no-op).
+        for source_id in await self._store_sources():
+            token = self._leases.token(source_id)
+            if token is not None:
+                await self._start_leased(source_id, token)
+
+    async def _store_sources(self) -> list[str]:
+        return [source.source_id for source in await self._store.list_exchange_sources()]
+
+    # The lease keeper's callbacks.
+
+    async def wanted_sources(self) -> set[str]:
+        """Return every source that needs a reader; take new settings into running readers."""
+        sources = await self._store.list_exchange_sources()
+        async with self._ensuring:
+            for source in sources:
+                runner = self._sources.get(source.source_id)
+                if (
+                    runner is not None
+                    and runner.running
+                    and runner.settings != source.sync_settings
+                ):
+                    await runner.apply(source)  # changed through another replica
+        return {source.source_id for source in sources}
+
+    async def on_acquired(self, source_id: str, token: int) -> None:
+        """Start reading a source whose lease this replica just took (with a backfill)."""
+        await self._start_leased(source_id, token)
+
+    async def on_lost(self, source_id: str, token: int) -> None:
+        """Stop reading a source whose lease (under ``token``) this replica no longer holds."""
+        async with self._ensuring:
+            runner = self._sources.get(source_id)
+            if runner is None or runner.token != token:
+                return
+            del self._sources[source_id]
+        await runner.stop()
+        log.info("no longer reading %s here (its lease, token %d, is gone)", source_id, token)
+
+    def _on_fenced(self, source_id: str, token: int) -> None:
+        self._fenced[source_id] = token
+        task = asyncio.create_task(self.on_lost(source_id, token), name=f"fenced-{source_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_leased(self, source_id: str, token: int) -> None:
+        assert self._leases is not None
+        async with self._ensuring:
+            if self._stopped or self._leases.token(source_id) != token:
+                return
+            if self._fenced.get(source_id) == token:
+                return  # refused under this token already: wait for the lease to move
+            current = self._sources.get(source_id)
+            if current is not None and current.running and current.token == token:
+                return
+            source = await self._store.get_source(source_id)
+            if source is None or source.kind is not SourceKind.EXCHANGE or not source.watched:
+                return
+            if current is not None:
+                await current.stop()
+            if current is None or current.token != token:
+                # Another replica may have logged its fills meanwhile: read them again.
+                self.ingestor.forget(source_id)
+            runner = SourceSync(
+                source,
+                self._store,
+                self.ingestor,
+                self._broker,
+                self._clock,
+                self._timing,
+                token=token,
+                on_fenced=self._on_fenced,
+            )
+            self._sources[source_id] = runner
+            await runner.start()
+        log.info("reading %s here (lease token %d)", source_id, token)
+
+    async def _round(self) -> None:
+        if self._leases is None or self._stopped:
+            return
+        try:
+            await self._leases.round()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("lease round failed (the next one retries): %s", describe_error(e))
+
+    # Callers.
 
     async def ensure(self, source: Source) -> None:
-        """Make sure the source is read with its current settings, and backfill it now."""
+        """Make sure the source is read with its current settings, and backfill it now.
+
+        With leases the source is read here only when this replica holds (or now takes) its
+        lease; the holder elsewhere takes the new settings at its next round.
+        """
         if source.kind is not SourceKind.EXCHANGE:
+            return
+        if self._leases is not None:
+            async with self._ensuring:
+                current = self._sources.get(source.source_id)
+                if current is not None and current.running:
+                    await current.apply(source)
+                    return
+            if self._leases.token(source.source_id) is None:
+                await self._round()
+            token = self._leases.token(source.source_id)
+            if token is not None:
+                await self._start_leased(source.source_id, token)
             return
         async with self._ensuring:  # two watch calls at once must not start two readers
             if self._stopped:
@@ -560,11 +720,15 @@ class ExchangeSync:
             await runner.start()
 
     async def drop(self, source_id: str) -> None:
-        """Stop reading the source (its stream and its timers); nothing if it is not read."""
+        """Stop reading the source (its stream and its timers); nothing if it is not read.
+
+        With leases, a round runs at once and lets the source's lease go.
+        """
         async with self._ensuring:
             runner = self._sources.pop(source_id, None)
         if runner is not None:
             await runner.stop()
+        await self._round()
 
     def source(self, source_id: str) -> SourceSync | None:
         """Return the reader of a source, if it has one."""
@@ -574,6 +738,10 @@ class ExchangeSync:
         """Return whether the source is being read."""
         runner = self._sources.get(source_id)
         return runner is not None and runner.running
+
+    def running_sources(self) -> set[str]:
+        """Return the sources read here now."""
+        return {source_id for source_id, runner in self._sources.items() if runner.running}
 
     def wake(self, source_id: str) -> None:
         """Backfill the source now instead of at the end of its interval."""
@@ -589,9 +757,12 @@ class ExchangeSync:
         return await runner.backfill_once()
 
     async def stop(self) -> None:
-        """Stop reading every source."""
+        """Stop reading every source; with leases, then hand them over to the other replicas."""
         async with self._ensuring:
             self._stopped = True
         runners = list(self._sources.values())
         await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
         self._sources.clear()
+        await cancel_and_wait(list(self._tasks))
+        if self._leases is not None:
+            await self._leases.stop(release=True)

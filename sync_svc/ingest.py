@@ -48,6 +48,10 @@ class FillIngestor:
             fills = await self._store.recent_fills(source.source_id, since)
             self._books[source.source_id] = LeaderBook(fallback_equity=source.equity, fills=fills)
 
+    def forget(self, source_id: str) -> None:
+        """Drop what is cached of the source (another replica may log its fills meanwhile)."""
+        self._books.pop(source_id, None)
+
     def has_snapshot(self, source_id: str) -> bool:
         """Return whether the source's portfolio has been read since the service started."""
         book = self._books.get(source_id)
@@ -81,11 +85,14 @@ class FillIngestor:
         source: Source,
         fills: Sequence[LeaderFill],
         path: str,
+        *,
+        token: int | None = None,
     ) -> list[LeaderFill]:
         """Log the fills not logged yet (oldest first); return those that were new.
 
         Fills traded before the source started are never logged. ``path`` says who found them
-        ("stream" or "backfill"), for the metrics.
+        ("stream" or "backfill"), for the metrics. ``token`` is the lease the reader holds the
+        source under: the append raises :class:`meshkit.leases.Fenced` once it has moved on.
         """
         seen: set[tuple[str, str]] = set()
         relevant: list[LeaderFill] = []
@@ -109,7 +116,12 @@ class FillIngestor:
                 AppendEntry(_draft(source, fill, state), fill)
                 for fill, state in zip(new, states, strict=True)
             ]
-            results = await self._log.append(source_id, entries, SourceKind.EXCHANGE)
+            results = await self._log.append(
+                source_id,
+                entries,
+                SourceKind.EXCHANGE,
+                token=token,
+            )
             logged = [fill for fill, result in zip(new, results, strict=True) if result.created]
             book.remember(logged)
         if logged:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from meshkit.clock import Clock
+from meshkit.leases import Lease, Replica
 from sync_svc.domain.model import (
     AppendEntry,
     AppendResult,
@@ -21,7 +22,14 @@ from sync_svc.domain.model import (
     WatchItem,
 )
 
-__all__ = ["BrokerPort", "Clock", "SyncStorePort"]
+__all__ = [
+    "BrokerPort",
+    "Clock",
+    "LeaseStatusPort",
+    "LeasesPort",
+    "SignalNoticesPort",
+    "SyncStorePort",
+]
 
 
 class SyncStorePort(Protocol):
@@ -101,11 +109,15 @@ class SyncStorePort(Protocol):
         source_id: str,
         entries: Sequence[AppendEntry],
         log_time: datetime,
+        *,
+        token: int | None = None,
     ) -> list[AppendResult]:
         """Append ``entries`` to the source's log in one transaction; return where each landed.
 
         A signal id or a fill already logged is not appended again (its result holds the
-        logged signal, ``created`` False).
+        logged signal, ``created`` False). With ``token`` the append is fenced: it raises
+        :class:`meshkit.leases.Fenced` and writes nothing when the source's lease is no longer
+        held under that token.
         """
         ...
 
@@ -166,5 +178,49 @@ class BrokerPort(Protocol):
 
         The iterator ends when the broker ends the watch and raises a service error when the
         watch fails; closing it (``aclose``) cancels the watch. It has no deadline.
+        """
+        ...
+
+
+class LeasesPort(Protocol):
+    """This replica's share of the watched sources' leases (``meshkit.leases.LeaseKeeper``)."""
+
+    def token(self, resource: str) -> int | None:
+        """Return the token under which this replica holds ``resource``, None if it does not."""
+        ...
+
+    async def start(self) -> None:
+        """Join the replicas (a second replica on SQLite is refused) and run the rounds."""
+        ...
+
+    async def round(self) -> None:
+        """Run one round now: renew, let go of what is not wanted, take this replica's share."""
+        ...
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop the rounds; with ``release``, hand every lease over at once."""
+        ...
+
+
+class LeaseStatusPort(Protocol):
+    """Who holds which lease, and which replicas are there (for operators)."""
+
+    async def leases(self) -> list[Lease]:
+        """Return every lease by resource."""
+        ...
+
+    async def replicas(self) -> list[Replica]:
+        """Return every replica, live or not, by id."""
+        ...
+
+
+class SignalNoticesPort(Protocol):
+    """Word that a process (this one or another replica) committed signals to a source's log."""
+
+    async def run(self, on_notice: Callable[[str], None], on_connected: Callable[[], None]) -> None:
+        """Call ``on_notice(source_id)`` for each notice until cancelled.
+
+        ``on_connected`` is called each time the notices (re)start: any sent while they were
+        down are lost, so the caller re-reads whatever it serves. Never returns.
         """
         ...

@@ -14,12 +14,16 @@ from meshkit.clock import Clock, SystemClock
 from meshkit.server import Registration, RunningServer, start_server
 from sync_svc.access import RULES
 from sync_svc.adapters.broker_client import GrpcBroker
+from sync_svc.adapters.leases import SyncLeaseKeeper
+from sync_svc.adapters.postgres_notices import PostgresSignalNotices
 from sync_svc.config import Settings
 from sync_svc.exchange_sync import ExchangeSync, SyncTiming
 from sync_svc.ports import BrokerPort
 from sync_svc.servicer import SyncServicer
 from sync_svc.signal_log import SignalLog
+from sync_svc.signal_relay import SignalRelay
 from sync_svc.store import SyncStore
+from sync_svc.store.sync_store import SIGNALS_CHANNEL
 from sync_svc.use_cases import SyncApp
 
 log = logging.getLogger("sync_svc.server")
@@ -46,6 +50,8 @@ class SyncService:
     app: SyncApp
     store: SyncStore
     exchange_sync: ExchangeSync
+    leases: SyncLeaseKeeper
+    relay: SignalRelay | None = None
 
 
 async def build_server(
@@ -79,6 +85,17 @@ async def build_service(
     timing = deps.timing or SyncTiming(equity_refresh_seconds=settings.equity_refresh_seconds)
     signal_log = SignalLog(store, clock)
     exchange_sync = ExchangeSync(store, signal_log, broker, clock, timing)
+    keeper = SyncLeaseKeeper(
+        store.leases,
+        service="sync",
+        wanted=exchange_sync.wanted_sources,
+        on_acquired=exchange_sync.on_acquired,
+        on_lost=exchange_sync.on_lost,
+        replica_id=settings.replica_id or None,
+        ttl_seconds=settings.lease_ttl_ms / 1000,
+    )
+    exchange_sync.use_leases(keeper)
+    relay = _relay(settings, store, signal_log)
     app = SyncApp(
         store,
         signal_log,
@@ -86,6 +103,7 @@ async def build_service(
         exchange_sync,
         clock,
         heartbeat_seconds=settings.heartbeat_seconds,
+        lease_status=store.leases,
     )
     mesh_metrics.preinitialize(pb.DESCRIPTOR.services_by_name["SyncService"])
     try:
@@ -110,13 +128,38 @@ async def build_service(
         if deps.store is None:
             await store.close()
         raise
-    await exchange_sync.start()
+    keeper.address = f"{settings.bind_host}:{running.port}"
 
     async def close() -> None:
-        await exchange_sync.stop()
+        if relay is not None:
+            await relay.stop()
+        await exchange_sync.stop()  # stops its readers, then hands their leases over
         if owned_broker is not None:
             await owned_broker.close()
         if deps.store is None:
             await store.close()
 
-    return SyncService(running, app, store, exchange_sync), close
+    try:
+        # On SQLite a second replica is refused here (ConfigError, exit code 2).
+        await exchange_sync.start()
+        if relay is not None:
+            await relay.start()
+    except BaseException:
+        await running.stop(None)
+        await close()
+        raise
+    return SyncService(running, app, store, exchange_sync, keeper, relay), close
+
+
+def _relay(settings: Settings, store: SyncStore, signal_log: SignalLog) -> SignalRelay | None:
+    """Return the relay of other replicas' signals: PostgreSQL only (SQLite has one replica)."""
+    if store.database.dialect != "postgresql":
+        return None
+    if not settings.database_url.startswith(("postgresql:", "postgres:")):
+        log.warning(
+            "the injected store is on PostgreSQL but DATABASE_URL is not: signals other replicas"
+            " append reach this replica's streams only when they re-read the log"
+        )
+        return None
+    notices = PostgresSignalNotices(settings.database_url, SIGNALS_CHANNEL)
+    return SignalRelay(signal_log, notices, settings.signal_poll_ms / 1000)

@@ -128,3 +128,14 @@ class SyncServicer(pb_grpc.SyncServiceServicer):
                 yield response
             else:
                 yield pb.StreamSignalsResponse(signal=codec.signal_to_proto(item))
+
+    async def ListLeases(
+        self,
+        request: pb.ListLeasesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListLeasesResponse:
+        leases, replicas = await self._app.list_leases()
+        return pb.ListLeasesResponse(
+            leases=[codec.lease_to_proto(lease) for lease in leases],
+            replicas=[codec.replica_to_proto(replica) for replica in replicas],
+        )

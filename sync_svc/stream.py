@@ -184,7 +184,8 @@ class StreamSession:
                     await old.task
         self._generation += 1
         # Listen before reading the backlog, so that nothing appended meanwhile is missed.
-        feed = _Feed(request.source_id, self._generation, self._log.hub.listen(request.source_id))
+        listener = self._log.hub.listen(request.source_id, source.last_sequence)
+        feed = _Feed(request.source_id, self._generation, listener)
         feed.task = asyncio.create_task(self._feed(feed, request.after_sequence))
         self._feeds[request.source_id] = feed
 

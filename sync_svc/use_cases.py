@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from meshkit import errors
+from meshkit.leases import Lease, Replica
 from sync_svc.domain.model import (
     AppendEntry,
     Signal,
@@ -26,7 +27,7 @@ from sync_svc.domain.validation import (
     check_request_id,
 )
 from sync_svc.exchange_sync import ExchangeSync
-from sync_svc.ports import BrokerPort, Clock, SyncStorePort
+from sync_svc.ports import BrokerPort, Clock, LeaseStatusPort, SyncStorePort
 from sync_svc.signal_log import SignalLog
 from sync_svc.stream import StreamSession
 
@@ -65,7 +66,9 @@ class SyncApp:
         clock: Clock,
         *,
         heartbeat_seconds: float = 2.0,
+        lease_status: LeaseStatusPort | None = None,
     ) -> None:
+        self.lease_status = lease_status
         self.store = store
         self.log = signal_log
         self.broker = broker
@@ -274,3 +277,11 @@ class SyncApp:
     def stream(self, user_id: str) -> StreamSession:
         """Open the server side of a signal stream."""
         return StreamSession(self.log, user_id=user_id, heartbeat_seconds=self.heartbeat_seconds)
+
+    # Replicas.
+
+    async def list_leases(self) -> tuple[list[Lease], list[Replica]]:
+        """Return every lease on a watched source and every replica (none without leases)."""
+        if self.lease_status is None:
+            return [], []
+        return await self.lease_status.leases(), await self.lease_status.replicas()

@@ -14,6 +14,7 @@ from typing import Any
 
 from meshkit import db
 from meshkit.codec import format_decimal, to_iso
+from meshkit.leases import LeaseTable
 from sync_svc.domain.model import (
     AppendEntry,
     AppendResult,
@@ -37,6 +38,10 @@ from sync_svc.store.rows import (
 
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent / "schema"
 _IN_CHUNK = 200
+LEASE_PREFIX = "sync"
+SIGNALS_CHANNEL = "copytrade_signals"
+"""The PostgreSQL notification channel an append that logged signals notifies (payload: the
+source id), so that every replica can deliver them live to the streams it serves."""
 
 
 class SyncStore:
@@ -49,6 +54,7 @@ class SyncStore:
 
     def __init__(self, database: db.Database) -> None:
         self.database = database
+        self.leases = LeaseTable(database, LEASE_PREFIX)
 
     @classmethod
     async def open(cls, url: str) -> SyncStore:
@@ -227,8 +233,15 @@ class SyncStore:
         source_id: str,
         entries: Sequence[AppendEntry],
         log_time: datetime,
+        *,
+        token: int | None = None,
     ) -> list[AppendResult]:
         """Append ``entries`` to the source's log in one transaction; return where each landed.
+
+        With ``token`` (an append by the replica holding the source's lease), the lease must
+        still be current inside the transaction, or nothing is written and
+        :class:`meshkit.leases.Fenced` is raised. On PostgreSQL an append that logged signals
+        notifies :data:`SIGNALS_CHANNEL` with the source id at its commit.
 
         Each new signal takes the next sequence number (the highest plus one) inside the
         transaction that inserts it. A signal id already in the log is not appended again (its
@@ -244,6 +257,8 @@ class SyncStore:
                     "SELECT pg_advisory_xact_lock(hashtext(?))",
                     (f"sync-signals:{source_id}",),
                 )
+            if token is not None:
+                await self.leases.check_current(tx, source_id, token)
             row = await tx.fetchone(
                 "SELECT COALESCE(MAX(sequence), 0) AS last FROM signals WHERE source_id = ?",
                 (source_id,),
@@ -323,6 +338,8 @@ class SyncStore:
                         ),
                     )
                 results.append(AppendResult(signal, True))
+            if self.database.dialect == "postgresql" and any(r.created for r in results):
+                await tx.execute("SELECT pg_notify(?, ?)", (SIGNALS_CHANNEL, source_id))
         return results
 
     @staticmethod
