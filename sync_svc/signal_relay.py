@@ -33,6 +33,11 @@ class SignalRelay:
         self._tasks: list[asyncio.Task[None]] = []
         self.relayed = 0
 
+    @property
+    def notices(self) -> SignalNoticesPort:
+        """Return where the notices come from."""
+        return self._notices
+
     async def start(self) -> None:
         """Start listening for notices, delivering and polling."""
         self._tasks = [

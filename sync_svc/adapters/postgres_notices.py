@@ -39,6 +39,7 @@ class PostgresSignalNotices:
         self._probe = probe_seconds
         self._connect_timeout = connect_timeout_seconds
         self.connects = 0
+        self.backend_pid: int | None = None
 
     async def run(self, on_notice: Callable[[str], None], on_connected: Callable[[], None]) -> None:
         """Listen until cancelled: each notice's payload (a source id) goes to ``on_notice``."""
@@ -69,6 +70,7 @@ class PostgresSignalNotices:
         async with connection:
             await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             self.connects += 1
+            self.backend_pid = connection.info.backend_pid
             on_connected()
             while True:
                 async for notice in connection.notifies(timeout=self._probe):
