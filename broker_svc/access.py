@@ -24,6 +24,8 @@ RULES = table(
         "GetExchange": {"engine", "sync"},
         # Orders: the engine alone (the copy path, stops, kill switch, the resolver).
         "PlaceOrder": {"engine"},
+        # The engine's lease fences: a replica that took a leader source over raises its token.
+        "Fence": {"engine"},
         "GetOrder": {"engine"},
         "CancelOrder": {"engine"},
         # Reads.

@@ -572,6 +572,7 @@ class PlaceOrderRequest(_message.Message):
     PRICE_FIELD_NUMBER: _builtins.int
     STOP_PRICE_FIELD_NUMBER: _builtins.int
     TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
+    FENCE_FIELD_NUMBER: _builtins.int
     exchange_id: _builtins.str
     """The account to place it on."""
     client_order_id: _builtins.str
@@ -596,6 +597,13 @@ class PlaceOrderRequest(_message.Message):
     def stop_price(self) -> _decimal_pb2.Decimal:
         """The stop price, for stop orders."""
 
+    @_builtins.property
+    def fence(self) -> Global___Fence:
+        """The caller's lease on the work this order belongs to. When its key is set, the order is
+        refused with FAILED_PRECONDITION and reason FENCED, before any venue call, if the key's
+        stored token is higher than this one (the lease was taken over since).
+        """
+
     def __init__(
         self,
         *,
@@ -608,14 +616,89 @@ class PlaceOrderRequest(_message.Message):
         price: _decimal_pb2.Decimal | None = ...,
         stop_price: _decimal_pb2.Decimal | None = ...,
         time_in_force: _types_pb2.TimeInForce.ValueType = ...,
+        fence: Global___Fence | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fence", b"fence", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "exchange_id", b"exchange_id", "price", b"price", "quantity", b"quantity", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "exchange_id", b"exchange_id", "fence", b"fence", "price", b"price", "quantity", b"quantity", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlaceOrderRequest: _TypeAlias = PlaceOrderRequest  # noqa: Y015
+
+@_typing.final
+class Fence(_message.Message):
+    """Fence names a lease of the caller: a key (a leader source) and its fencing token, which
+    grows at every takeover of the lease.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The key of the lease, for example the leader source an engine replica copies."""
+    token: _builtins.int
+    """The fencing token of the lease."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        token: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Fence: _TypeAlias = Fence  # noqa: Y015
+
+@_typing.final
+class FenceRequest(_message.Message):
+    """FenceRequest raises the token of a key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fence(self) -> Global___Fence:
+        """The key and the token to raise it to."""
+
+    def __init__(
+        self,
+        *,
+        fence: Global___Fence | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fence", b"fence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fence", b"fence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FenceRequest: _TypeAlias = FenceRequest  # noqa: Y015
+
+@_typing.final
+class FenceResponse(_message.Message):
+    """FenceResponse returns the key's token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.int
+    """The key's token now."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FenceResponse: _TypeAlias = FenceResponse  # noqa: Y015
 
 @_typing.final
 class PlaceOrderResponse(_message.Message):

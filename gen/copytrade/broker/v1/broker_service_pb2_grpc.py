@@ -70,6 +70,11 @@ class BrokerServiceStub:
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderRequest.SerializeToString,
                 response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderResponse.FromString,
                 _registered_method=True)
+        self.Fence = channel.unary_unary(
+                '/copytrade.broker.v1.BrokerService/Fence',
+                request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.SerializeToString,
+                response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.FromString,
+                _registered_method=True)
         self.GetOrder = channel.unary_unary(
                 '/copytrade.broker.v1.BrokerService/GetOrder',
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetOrderRequest.SerializeToString,
@@ -174,6 +179,17 @@ class BrokerServiceServicer:
         """PlaceOrder places an order with the caller's client order id. A timeout
         or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
         ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Fence(self, request, context):
+        """Fence raises the fencing token of a key (a leader source the engine copies) to the
+        request's token and refuses, with FAILED_PRECONDITION and reason FENCED, a token below
+        the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
+        reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
+        metadata never_placed "true" proves the previous holder never sent the order (internal).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -288,6 +304,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.PlaceOrder,
                     request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderRequest.FromString,
                     response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderResponse.SerializeToString,
+            ),
+            'Fence': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fence,
+                    request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.FromString,
+                    response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.SerializeToString,
             ),
             'GetOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrder,
@@ -530,6 +551,33 @@ class BrokerService:
             '/copytrade.broker.v1.BrokerService/PlaceOrder',
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderRequest.SerializeToString,
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.PlaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.broker.v1.BrokerService/Fence',
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.SerializeToString,
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

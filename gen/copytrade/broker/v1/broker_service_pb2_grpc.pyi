@@ -59,6 +59,13 @@ class BrokerServiceStub:
     or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
     ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
     """
+    Fence: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.FenceRequest, _broker_service_pb2.FenceResponse]
+    """Fence raises the fencing token of a key (a leader source the engine copies) to the
+    request's token and refuses, with FAILED_PRECONDITION and reason FENCED, a token below
+    the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
+    reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
+    metadata never_placed "true" proves the previous holder never sent the order (internal).
+    """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetOrderRequest, _broker_service_pb2.GetOrderResponse]
     """GetOrder looks an order up at the venue by its client order id."""
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.CancelOrderRequest, _broker_service_pb2.CancelOrderResponse]
@@ -109,6 +116,13 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """PlaceOrder places an order with the caller's client order id. A timeout
     or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
     ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+    """
+    Fence: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.FenceRequest, _broker_service_pb2.FenceResponse]  # type: ignore[assignment]
+    """Fence raises the fencing token of a key (a leader source the engine copies) to the
+    request's token and refuses, with FAILED_PRECONDITION and reason FENCED, a token below
+    the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
+    reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
+    metadata never_placed "true" proves the previous holder never sent the order (internal).
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetOrderRequest, _broker_service_pb2.GetOrderResponse]  # type: ignore[assignment]
     """GetOrder looks an order up at the venue by its client order id."""
@@ -199,6 +213,19 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         """PlaceOrder places an order with the caller's client order id. A timeout
         or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
         ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+        """
+
+    @_abc_1.abstractmethod
+    def Fence(
+        self,
+        request: _broker_service_pb2.FenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_service_pb2.FenceResponse, _abc.Awaitable[_broker_service_pb2.FenceResponse]]:
+        """Fence raises the fencing token of a key (a leader source the engine copies) to the
+        request's token and refuses, with FAILED_PRECONDITION and reason FENCED, a token below
+        the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
+        reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
+        metadata never_placed "true" proves the previous holder never sent the order (internal).
         """
 
     @_abc_1.abstractmethod
