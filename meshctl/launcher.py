@@ -31,6 +31,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENUES = ("binance", "coinbase", "kraken")
 PORT_BASE_SPAN = 13
 """The highest offset from ``--port-base`` a mesh uses (recon's metrics)."""
+REPLICABLE = ("broker", "engine", "sync")
+"""The services a mesh may run several replicas of (on one PostgreSQL database: leases)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,22 @@ class Ports:
             metrics_base=0,
             venues=dict(zip(VENUES, picked[5:8], strict=True)),
         )
+
+
+@dataclass(frozen=True)
+class ReplicaPorts:
+    """Where one replica of a replicated service listens (each replica has its own ports)."""
+
+    grpc: int
+    metrics: int
+    health: int
+
+
+def replica_names(service: str, count: int) -> list[str]:
+    """Return the component names of ``count`` replicas: ``engine`` alone, else ``engine-1``..."""
+    if count <= 1:
+        return [service]
+    return [f"{service}-{index}" for index in range(1, count + 1)]
 
 
 def _free_ports(count: int) -> list[int]:
@@ -160,6 +178,7 @@ class Mesh:
         sim_rate_limits: bool = False,
         component_env: dict[str, dict[str, str]] | None = None,
         https: bool = False,
+        replicas: Mapping[str, int] | None = None,
     ) -> None:
         self.data_dir = data_dir
         # The REST gateway serves HTTPS with its mesh certificate (clients trust the mesh CA).
@@ -172,6 +191,31 @@ class Mesh:
         self.log_level = log_level
         self.sim_rate_limits = sim_rate_limits
         self.components: list[Component] = []
+        # Replicas per service (broker, engine, sync; 1 by default). Several replicas share one
+        # database through leases: on SQLite the second one refuses to start (meshkit.leases).
+        self.replicas = {service: 1 for service in REPLICABLE}
+        for service, count in (replicas or {}).items():
+            if service not in REPLICABLE or count < 1:
+                raise ValueError(
+                    f"replicas: {service}={count}: only {', '.join(REPLICABLE)} may have"
+                    " replicas, at least 1 each"
+                )
+            self.replicas[service] = count
+        # Each replica of a replicated service listens on its own gRPC, metrics and health
+        # ports: the first keeps the service's gRPC port, the rest are free loopback ports.
+        self.replica_ports: dict[str, list[ReplicaPorts]] = {}
+        for service, count in self.replicas.items():
+            if count > 1:
+                picked = _free_ports(3 * count)
+                first = getattr(self.ports, service)
+                self.replica_ports[service] = [
+                    ReplicaPorts(
+                        grpc=first if index == 0 else picked[3 * index],
+                        metrics=picked[3 * index + 1],
+                        health=picked[3 * index + 2],
+                    )
+                    for index in range(count)
+                ]
 
     @property
     def gateway_url(self) -> str:
@@ -207,12 +251,68 @@ class Mesh:
     def _metrics_port(self, offset: int) -> str:
         return str(self.ports.metrics_base + offset) if self.ports.metrics_base else "0"
 
+    def replica_names(self, service: str) -> list[str]:
+        """Return the component names of a service's replicas (``[service]`` when one)."""
+        return replica_names(service, self.replicas.get(service, 1))
+
+    def service_of(self, name: str) -> str:
+        """Return the service a component name belongs to (``engine-2`` -> ``engine``)."""
+        for service in REPLICABLE:
+            if name in self.replica_names(service):
+                return service
+        return name
+
+    def service_address(self, service: str) -> str:
+        """Return what a caller of ``service`` dials: its address, or its replicas' listed."""
+        ports = self.replica_ports.get(service)
+        if ports:
+            return ",".join(f"127.0.0.1:{r.grpc}" for r in ports)
+        return f"127.0.0.1:{getattr(self.ports, service)}"
+
+    def grpc_ports(self) -> dict[str, int]:
+        """Return the gRPC port of every gRPC component by name (each replica apart)."""
+        result: dict[str, int] = {}
+        for service in ("broker", "engine", "sync", "recon"):
+            ports = self.replica_ports.get(service)
+            if ports:
+                names = self.replica_names(service)
+                result.update({n: r.grpc for n, r in zip(names, ports, strict=True)})
+            else:
+                result[service] = getattr(self.ports, service)
+        return result
+
+    def replica_port(self, name: str) -> ReplicaPorts:
+        """Return the ports of one replica (``engine-2``) of a replicated service."""
+        service = self.service_of(name)
+        names = self.replica_names(service)
+        if service not in self.replica_ports or name not in names:
+            raise KeyError(f"{name} is not a replica of a replicated service")
+        return self.replica_ports[service][names.index(name)]
+
+    def _replicate(self, component: Component) -> list[Component]:
+        # One component per replica: its own ports and REPLICA_ID, and its own component_env
+        # (applied after the service's).
+        ports = self.replica_ports.get(component.name)
+        if not ports:
+            return [component]
+        result = []
+        for name, own in zip(self.replica_names(component.name), ports, strict=True):
+            env = {
+                **component.env,
+                "GRPC_PORT": str(own.grpc),
+                "METRICS_PORT": str(own.metrics),
+                "HEALTH_PORT": str(own.health),
+                "REPLICA_ID": name,
+            }
+            result.append(Component(name, component.module, env, list(component.args)))
+        return result
+
     def _plan(self) -> list[Component]:
         p = self.ports
         addrs = {
-            "BROKER_SVC_ADDR": f"127.0.0.1:{p.broker}",
-            "ENGINE_SVC_ADDR": f"127.0.0.1:{p.engine}",
-            "SYNC_SVC_ADDR": f"127.0.0.1:{p.sync}",
+            "BROKER_SVC_ADDR": self.service_address("broker"),
+            "ENGINE_SVC_ADDR": self.service_address("engine"),
+            "SYNC_SVC_ADDR": self.service_address("sync"),
             "RECON_SVC_ADDR": f"127.0.0.1:{p.recon}",
         }
         common = {"LOG_LEVEL": self.log_level, "BIND_HOST": "127.0.0.1"}
@@ -276,11 +376,20 @@ class Mesh:
                 GATEWAY_HTTPS_CERT=str(gateway_tls.cert), GATEWAY_HTTPS_KEY=str(gateway_tls.key)
             )
         plan.append(Component("gateway", "gateway", gateway_env))
-        unknown = set(self.component_env) - {component.name for component in plan}
+        # A service's component_env applies to all its replicas, a replica's (engine-2) after.
+        for component in plan:
+            component.env.update(self.component_env.get(component.name, {}))
+        plan = [replica for component in plan for replica in self._replicate(component)]
+        unknown = (
+            set(self.component_env)
+            - {component.name for component in plan}
+            - {self.service_of(component.name) for component in plan}
+        )
         if unknown:
             raise ValueError(f"component_env names no component of this mesh: {sorted(unknown)}")
         for component in plan:
-            component.env.update(self.component_env.get(component.name, {}))
+            if component.name != self.service_of(component.name):
+                component.env.update(self.component_env.get(component.name, {}))
         return plan
 
     def planned_ports(self) -> list[tuple[int, str]]:
@@ -302,7 +411,13 @@ class Mesh:
             rows += [
                 (p.metrics_base + i, f"{name} metrics")
                 for i, name in enumerate(("broker", "engine", "sync", "recon"), start=1)
+                if name not in self.replica_ports
             ]
+        for service, ports in self.replica_ports.items():
+            for name, own in zip(self.replica_names(service), ports, strict=True):
+                if own.grpc != getattr(p, service):
+                    rows.append((own.grpc, f"{name} gRPC"))
+                rows += [(own.metrics, f"{name} metrics"), (own.health, f"{name} health")]
         return rows
 
     def taken_ports(self) -> list[tuple[int, str, str]]:
@@ -358,12 +473,7 @@ class Mesh:
     async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a polling budget
         """Wait until every gRPC service reports SERVING and the gateway and emulators answer."""
         deadline = time.monotonic() + timeout
-        grpc_ports = {
-            "broker": self.ports.broker,
-            "engine": self.ports.engine,
-            "sync": self.ports.sync,
-            "recon": self.ports.recon,
-        }
+        grpc_ports = self.grpc_ports()
         http_urls = [
             f"{self.gateway_url}/healthz",
             *(f"{u}/_sim/health" for u in self.venue_urls.values()),
@@ -411,9 +521,9 @@ class Mesh:
             ("REST gateway", self.gateway_url),
             ("dashboard", f"{self.gateway_url}/dashboard"),
             ("OpenAPI", f"{self.gateway_url}/openapi.json"),
-            ("broker gRPC", f"127.0.0.1:{p.broker}"),
-            ("engine gRPC", f"127.0.0.1:{p.engine}"),
-            ("sync gRPC", f"127.0.0.1:{p.sync}"),
+            ("broker gRPC", self.service_address("broker")),
+            ("engine gRPC", self.service_address("engine")),
+            ("sync gRPC", self.service_address("sync")),
             ("recon gRPC", f"127.0.0.1:{p.recon}"),
         ]
         rows += [(f"{name} emulator", url) for name, url in self.venue_urls.items()]
@@ -421,6 +531,12 @@ class Mesh:
             rows += [
                 (f"{n} metrics", f"http://127.0.0.1:{p.metrics_base + i}/metrics")
                 for i, n in enumerate(("broker", "engine", "sync", "recon"), start=1)
+                if n not in self.replica_ports
+            ]
+        for service, ports in self.replica_ports.items():
+            rows += [
+                (f"{name} metrics", f"http://127.0.0.1:{own.metrics}/metrics")
+                for name, own in zip(self.replica_names(service), ports, strict=True)
             ]
         rows.append(("logs", str(self.data_dir / "logs")))
         return rows
@@ -432,12 +548,33 @@ class Mesh:
                 component.process.kill()
                 component.process.wait()
 
+    def pause(self, name: str) -> None:
+        """Freeze one component (SIGSTOP): it holds its sockets and leases but does nothing."""
+        self._signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """Wake a component frozen by :meth:`pause` (SIGCONT)."""
+        self._signal(name, signal.SIGCONT)
+
+    def _signal(self, name: str, signum: int) -> None:
+        for component in self.components:
+            if component.name == name:
+                if component.process is None or component.process.poll() is not None:
+                    raise RuntimeError(f"{name} is not running")
+                component.process.send_signal(signum)
+                return
+        raise KeyError(name)
+
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every component (gateway first), then SIGKILL what is left after ``grace``."""
+        """SIGTERM every component (gateway first), then SIGKILL what is left after ``grace``.
+
+        A paused component is woken (SIGCONT) after its SIGTERM, so it can stop.
+        """
         for component in reversed(self.components):
             if component.process is not None and component.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     component.process.send_signal(signal.SIGTERM)
+                    component.process.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + grace
         for component in self.components:
             if component.process is None:

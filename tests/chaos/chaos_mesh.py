@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Mapping
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from meshctl.launcher import ROOT, Component, Mesh, Ports, grpc_serving, tls_settings
 from meshkit import db
@@ -83,12 +84,14 @@ class ChaosMesh(Mesh):
         shared_database_url: str | None,
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
         log_level: str = "INFO",
+        replicas: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(
             data_dir,
             ports=Ports.free(),
             shared_database_url=shared_database_url,
             log_level=log_level,
+            replicas=replicas,
         )
         self.backend = backend
         self.extra_env = {name: dict(env) for name, env in (extra_env or CHAOS_ENV).items()}
@@ -98,7 +101,10 @@ class ChaosMesh(Mesh):
     def _plan(self) -> list[Component]:
         plan = super()._plan()
         for component in plan:
-            component.env.update(self.extra_env.get(component.name, {}))
+            # A service's chaos env reaches each of its replicas (engine-1, engine-2...).
+            component.env.update(self.extra_env.get(self.service_of(component.name), {}))
+            if component.name != self.service_of(component.name):
+                component.env.update(self.extra_env.get(component.name, {}))
         return plan
 
     def component(self, name: str) -> Component:
@@ -213,12 +219,7 @@ class ChaosMesh(Mesh):
     async def wait_component_ready(self, name: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a polling deadline
         """Wait until one component answers its health check."""
         deadline = time.monotonic() + timeout
-        port = {
-            "broker": self.ports.broker,
-            "engine": self.ports.engine,
-            "sync": self.ports.sync,
-            "recon": self.ports.recon,
-        }.get(name)
+        port = self.grpc_ports().get(name)
         url = (
             f"{self.gateway_url}/healthz"
             if name == "gateway"
@@ -244,6 +245,32 @@ class ChaosMesh(Mesh):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} not ready after {timeout}s:\n{self.log_tail(name)}")
                 await asyncio.sleep(0.05)
+
+    def metrics_url(self, name: str) -> str:
+        """Return the metrics endpoint of one replica (``engine-2``) of a replicated service."""
+        return f"http://127.0.0.1:{self.replica_port(name).metrics}/metrics"
+
+    async def metric(
+        self, name: str, metric: str, labels: Mapping[str, str] | None = None
+    ) -> float:
+        """Return the sum of a metric's samples on one replica's endpoint (0 when absent).
+
+        ``labels`` keeps only the samples carrying those label values.
+        """
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.metrics_url(name), timeout=aiohttp.ClientTimeout(total=5)) as reply,
+        ):
+            text = await reply.text()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name != metric:
+                    continue
+                if labels and any(sample.labels.get(k) != v for k, v in labels.items()):
+                    continue
+                total += float(sample.value)
+        return total
 
     async def wait_exit(self, name: str, timeout: float) -> bool:  # noqa: ASYNC109 - returns False at the deadline
         """Wait up to ``timeout`` seconds for a component to exit; return whether it did."""
