@@ -256,8 +256,18 @@ def test_services_identities_probes_and_metrics_are_wired_as_the_components_read
         ), f"no PodDisruptionBudget for {name}"
 
 
+def _uses_leases(package: str) -> bool:
+    return any(
+        "meshkit.leases" in path.read_text() or "from meshkit import leases" in path.read_text()
+        for path in (ROOT / package).rglob("*.py")
+    )
+
+
 def _variables_read(package: str) -> set[str]:
     sources = [ROOT / package / "config.py", ROOT / "meshkit" / "settings.py"]
+    if _uses_leases(package):
+        # meshkit.leases names the replica from REPLICA_ID (the pod name).
+        sources.append(ROOT / "meshkit" / "leases.py")
     return {m for path in sources for m in re.findall(r'"([A-Z][A-Z0-9_]+)"', path.read_text())}
 
 
@@ -290,12 +300,34 @@ def test_a_migration_job_per_component_uses_its_database(target: str) -> None:
         )
 
 
-def test_prod_replicates_only_what_is_safe_to_replicate() -> None:
+REPLICATED = {"engine": 3, "sync": 2, "broker": 2}
+"""The prod overlay's replicas of the services that share their work through leases."""
+
+
+def test_prod_replicates_the_leased_services_and_the_stateless_ones() -> None:
     docs = render("overlays/prod")
-    for name in ("broker", "engine", "sync"):
+    config = named(docs, "ConfigMap", "copytrade-config")["data"]
+    # Every replica keeps its leases for LEASE_TTL_MS (the takeover time after a kill).
+    assert int(config["LEASE_TTL_MS"]) >= 300
+    for name, count in REPLICATED.items():
         deployment = named(docs, "Deployment", name)
-        assert deployment["spec"]["replicas"] == 1, name
-        assert deployment["spec"]["strategy"]["type"] == "Recreate", name
+        assert deployment["spec"]["replicas"] == count, name
+        # Leases make two replicas side by side safe: a rollout starts the new pod first.
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate", name
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, name
+        # Each replica is named by its pod in the lease tables.
+        container = pod_template(deployment)["spec"]["containers"][0]
+        replica_id = [e for e in container["env"] if e["name"] == "REPLICA_ID"]
+        assert replica_id == [
+            {"name": "REPLICA_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        ], name
+        # A disruption budget never lets a drain take every replica at once.
+        budget = next(
+            b
+            for b in of_kind(docs, "PodDisruptionBudget")
+            if selects(b["spec"]["selector"], pod_template(deployment)["metadata"]["labels"])
+        )
+        assert budget["spec"].get("maxUnavailable", count) < count, name
     assert named(docs, "Deployment", "recon")["spec"]["replicas"] > 1
     assert named(docs, "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] > 1
     assert "replicas" not in named(docs, "Deployment", "gateway")["spec"], (

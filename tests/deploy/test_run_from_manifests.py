@@ -212,6 +212,12 @@ class Cluster:
                 raw[item["name"]] = item["value"]
                 continue
             reference = item["valueFrom"]
+            if "fieldRef" in reference:
+                # The downward API: only the pod's own name is used (REPLICA_ID).
+                path = reference["fieldRef"]["fieldPath"]
+                assert path == "metadata.name", f"{component}: fieldRef {path} not supported"
+                raw[item["name"]] = f"{component}-{uuid.uuid4().hex[:5]}"
+                continue
             if "configMapKeyRef" in reference:
                 ref = reference["configMapKeyRef"]
                 raw[item["name"]] = named(self.docs, "ConfigMap", ref["name"])["data"][ref["key"]]
