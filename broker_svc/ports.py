@@ -25,7 +25,7 @@ from broker_svc.domain.model import (
     VenueProfile,
     WatchChannel,
 )
-from broker_svc.domain.records import AccountRow, KeyCheck, OrderRecord
+from broker_svc.domain.records import AccountRow, Fence, KeyCheck, OrderRecord
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.clock import Clock
 
@@ -142,7 +142,7 @@ class Venues(Protocol):
 
 
 class BrokerStorePort(Protocol):
-    """The broker's tables: accounts with sealed credentials, the key check, and orders.
+    """The broker's tables: accounts with sealed credentials, the key check, orders and fences.
 
     Writes that take an ``audit`` event append it in the same transaction as the change.
     """
@@ -265,6 +265,30 @@ class BrokerStorePort(Protocol):
         self, exchange_id: str, venue_order_ids: list[str]
     ) -> dict[str, str]:
         """Return the client order id the broker knows for each of ``venue_order_ids``."""
+        ...
+
+    # Fences and attempts ---------------------------------------------------------------------
+
+    async def raise_fence(self, fence: Fence) -> int:
+        """Raise the key's token to ``fence.token`` if it is lower; return the key's token now."""
+        ...
+
+    async def begin_attempt(
+        self,
+        account_id: str,
+        client_order_id: str,
+        fence: Fence,
+        now: datetime,
+    ) -> int | None:
+        """Record an order's attempt before any venue call; return the higher token if fenced.
+
+        ``None``: recorded (or recorded before). Once :meth:`raise_fence` of ``(key, T)`` has
+        returned, an attempt under ``key`` with a token below ``T`` is never recorded.
+        """
+        ...
+
+    async def attempted(self, client_order_id: str) -> bool:
+        """Return whether an attempt to place ``client_order_id`` was ever recorded."""
         ...
 
     # Lifetime ---------------------------------------------------------------------------------

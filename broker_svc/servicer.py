@@ -28,6 +28,7 @@ from broker_svc.domain.model import (
     StreamEvent,
     WatchChannel,
 )
+from broker_svc.domain.records import NO_FENCE, Fence
 from broker_svc.usecases import Broker
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
@@ -48,6 +49,7 @@ MAX_SECRET = 4096
 TIMEFRAME = re.compile(r"^[1-9][0-9]{0,2}[smhdwM]$")
 DEFAULT_CANDLES = 100
 MAX_CANDLES = 1000
+MAX_FENCE_KEY = 200
 
 
 class _Violations:
@@ -87,6 +89,19 @@ class _Violations:
                 self.add(field, "is required")
         elif not SYMBOL.match(value):
             self.add(field, "must be a unified symbol such as BTC/USDT")
+
+    def fence(self, message: pb.Fence, field: str, *, required: bool) -> Fence:
+        if not message.key:
+            if required:
+                self.add(f"{field}.key", "is required")
+            elif message.token:
+                self.add(f"{field}.key", "is required with a token")
+            return NO_FENCE
+        if len(message.key) > MAX_FENCE_KEY:
+            self.add(f"{field}.key", f"must be at most {MAX_FENCE_KEY} characters")
+        if message.token < 0:
+            self.add(f"{field}.token", "must not be negative")
+        return Fence(message.key, message.token)
 
     def symbols(self, values: Any) -> list[str]:
         for index, value in enumerate(values):
@@ -265,14 +280,25 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         request: pb.PlaceOrderRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.PlaceOrderResponse:
-        order_request = _order_request(request)
+        order_request, fence = _order_request(request)
         order = await self.broker.place_order(
             request.exchange_id,
             user_id_or_empty(context),
             order_request,
+            fence,
         )
         await afaultpoint("broker.before_reply")
         return pb.PlaceOrderResponse(order=codec.order_to_proto(order, request.exchange_id))
+
+    async def Fence(
+        self,
+        request: pb.FenceRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.FenceResponse:
+        check = _Violations()
+        fence = check.fence(request.fence, "fence", required=True)
+        check.raise_if_any()
+        return pb.FenceResponse(token=await self.broker.fence(fence))
 
     async def GetOrder(
         self,
@@ -453,7 +479,7 @@ def _check_order_reference(request: pb.GetOrderRequest | pb.CancelOrderRequest) 
     check.raise_if_any()
 
 
-def _order_request(request: pb.PlaceOrderRequest) -> OrderRequest:
+def _order_request(request: pb.PlaceOrderRequest) -> tuple[OrderRequest, Fence]:
     check = _Violations()
     check.exchange_id(request.exchange_id)
     check.client_order_id(request.client_order_id)
@@ -483,9 +509,10 @@ def _order_request(request: pb.PlaceOrderRequest) -> OrderRequest:
             check.add("stop_price", f"must be empty for {kind.name} orders")
         if kind in (OrderType.MARKET, OrderType.STOP_MARKET) and time_in_force is not None:
             check.add("time_in_force", f"must be unset for {kind.name} orders")
+    fence = check.fence(request.fence, "fence", required=False)
     check.raise_if_any()
     assert side is not None and kind is not None and quantity is not None
-    return OrderRequest(
+    order = OrderRequest(
         client_order_id=request.client_order_id,
         symbol=request.symbol,
         side=side,
@@ -495,3 +522,4 @@ def _order_request(request: pb.PlaceOrderRequest) -> OrderRequest:
         stop_price=stop_price,
         time_in_force=time_in_force,
     )
+    return order, fence

@@ -50,3 +50,25 @@ class OrderRecord:
     def unresolved(self) -> bool:
         """Return whether the broker sent the order without learning what the venue did."""
         return self.status is OrderStatus.UNKNOWN and not self.venue_order_id
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A caller's lease on the work an order belongs to: a key and its fencing token.
+
+    The token grows at every takeover of the lease; the broker refuses an order whose token
+    is below the highest one it has seen for the key. ``key`` empty: an order sent under no
+    lease (never refused for its fence).
+    """
+
+    key: str
+    token: int
+
+    @property
+    def present(self) -> bool:
+        """Return whether the order is sent under a lease."""
+        return bool(self.key)
+
+
+NO_FENCE = Fence("", 0)
+"""The fence of an order sent under no lease."""

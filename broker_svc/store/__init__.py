@@ -1,8 +1,8 @@
-"""The broker's tables: exchange accounts with sealed credentials, the key check, and orders.
+"""The broker's tables: exchange accounts with sealed credentials, the key check, orders, fences.
 
 :class:`BrokerStore` (``broker_store``) is the one concrete store, built from a table class per
-module (``accounts``, ``key_check``, ``orders``; ``rows`` says how values are stored). Use cases
-see it through :class:`broker_svc.ports.BrokerStorePort`.
+module (``accounts``, ``key_check``, ``orders``, ``fences``; ``rows`` says how values are
+stored). Use cases see it through :class:`broker_svc.ports.BrokerStorePort`.
 """
 
 from broker_svc.domain.records import AccountRow, KeyCheck, OrderRecord

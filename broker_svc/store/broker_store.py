@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 
 from broker_svc.store.accounts import AccountTable
+from broker_svc.store.fences import FenceTable
 from broker_svc.store.key_check import KeyCheckTable
 from broker_svc.store.orders import OrderTable
 from meshkit import db
@@ -17,8 +18,8 @@ SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 AUDIT_TABLE = "broker_audit_log"
 
 
-class BrokerStore(AccountTable, KeyCheckTable, OrderTable):
-    """Accounts and orders of the broker over one :class:`meshkit.db.Database`."""
+class BrokerStore(AccountTable, KeyCheckTable, OrderTable, FenceTable):
+    """Accounts, orders, fences and attempts of the broker over one :class:`meshkit.db.Database`."""
 
     def __init__(self, database: db.Database, *, audit_actor: str = "service:broker") -> None:
         self.database = database

@@ -3,6 +3,15 @@
 The broker records an order before it sends it, answers a repeat from the venue's state instead
 of sending again, and resends an unresolved order only once the venue has proved it never took
 the first request.
+
+Fences: an engine replica sends each order under its lease on the leader source the order
+copies (a key and a fencing token that grows at every takeover). Before any venue call the
+broker records the attempt (``order_attempts``) unless a higher token has fenced the key, and
+:meth:`OrderUseCases.fence` raises a key's token. Once ``fence(key, T)`` has returned, no
+order carrying ``key`` and a token below ``T`` reaches a venue unless its attempt was
+recorded before; so a venue "not found" for a client order id with no attempt recorded
+(``GetOrder``'s ``NotFound`` with metadata ``never_placed: "true"``) proves, after a fence,
+that the previous holder never sent the order and never will: the new holder may send it.
 """
 
 from __future__ import annotations
@@ -13,12 +22,13 @@ from datetime import datetime
 
 from broker_svc.domain.model import Fill, Order, OrderHint, OrderRequest, VenueProfile
 from broker_svc.domain.orders import differing_fields, market_violations, may_resend_after_absence
-from broker_svc.domain.records import OrderRecord
+from broker_svc.domain.records import NO_FENCE, Fence, OrderRecord
 from broker_svc.ports import ExchangePort
 from broker_svc.usecases.connections import ConnectionPool
 from broker_svc.usecases.core import _Connection
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
+from meshkit.leases import FENCED_WRITES
 
 _DEFINITIVE_REFUSALS = (
     errors.InvalidArgument,
@@ -32,9 +42,37 @@ _DEFINITIVE_REFUSALS = (
 class OrderUseCases(ConnectionPool):
     """Orders at the venue of an account."""
 
-    async def place_order(self, exchange_id: str, user_id: str, request: OrderRequest) -> Order:
-        """Place ``request`` once: a repeat of its client order id answers from the venue."""
+    async def fence(self, fence: Fence) -> int:
+        """Raise the token of ``fence.key`` to ``fence.token``; return the key's token now.
+
+        Idempotent. Raises ``FailedPrecondition`` (reason ``FENCED``) when the key's token is
+        already higher: a later holder of the lease fenced it.
+        """
+        stored = await self.store.raise_fence(fence)
+        if stored > fence.token:
+            FENCED_WRITES.labels("broker", "fence").inc()
+            raise _fenced(fence, stored)
+        return stored
+
+    async def place_order(
+        self,
+        exchange_id: str,
+        user_id: str,
+        request: OrderRequest,
+        fence: Fence = NO_FENCE,
+    ) -> Order:
+        """Place ``request`` once: a repeat of its client order id answers from the venue.
+
+        The attempt is recorded before any venue call. With a ``fence`` whose token is below
+        the key's, nothing is recorded or sent: ``FailedPrecondition`` with reason ``FENCED``.
+        """
         connection = await self._connection(exchange_id, user_id)
+        stored = await self.store.begin_attempt(
+            exchange_id, request.client_order_id, fence, self.clock.now()
+        )
+        if stored is not None:
+            FENCED_WRITES.labels("broker", "place_order").inc()
+            raise _fenced(fence, stored)
         profile = self.profile(connection.account.exchange_name)
         if request.type not in profile.order_types:
             raise errors.invalid(
@@ -186,14 +224,34 @@ class OrderUseCases(ConnectionPool):
         client_order_id: str,
         symbol: str,
     ) -> Order:
-        """Look an order up at the venue by its client order id and record what it says."""
-        return await self._act_on_order(
-            exchange_id,
-            user_id,
-            client_order_id,
-            symbol,
-            lambda port: port.fetch_order,
-        )
+        """Look an order up at the venue by its client order id and record what it says.
+
+        When the venue has no such order and the broker never recorded an attempt to place
+        it, the ``NotFound`` carries metadata ``never_placed: "true"``.
+        """
+        try:
+            return await self._act_on_order(
+                exchange_id,
+                user_id,
+                client_order_id,
+                symbol,
+                lambda port: port.fetch_order,
+            )
+        except errors.NotFound as e:
+            if e.reason != "ORDER_NOT_FOUND" or await self._ever_attempted(
+                exchange_id, client_order_id
+            ):
+                raise
+            raise errors.NotFound(
+                e.message, reason=e.reason, metadata={**e.metadata, "never_placed": "true"}
+            ) from None
+
+    async def _ever_attempted(self, exchange_id: str, client_order_id: str) -> bool:
+        # An order reserved by a broker that recorded no attempts yet (before the upgrade)
+        # counts as attempted: its venue "not found" may be the venue's lag.
+        if await self.store.attempted(client_order_id):
+            return True
+        return await self.store.get_order(exchange_id, client_order_id) is not None
 
     async def cancel_order(
         self,
@@ -265,6 +323,15 @@ class OrderUseCases(ConnectionPool):
             else f
             for f in fills
         ]
+
+
+def _fenced(fence: Fence, stored: int) -> errors.FailedPrecondition:
+    return errors.FailedPrecondition(
+        f"the lease {fence.key} was taken over (token {stored} is above {fence.token}):"
+        " this replica may no longer send its orders",
+        reason="FENCED",
+        metadata={"fence_key": fence.key, "fence_token": str(stored)},
+    )
 
 
 def _hint(record: OrderRecord | None) -> OrderHint | None:

@@ -22,8 +22,8 @@ READ_METHODS = ("GetExchange", "GetOrder", "GetPortfolio", "GetMarket", "ListCan
 class GrpcBroker:
     """A :class:`engine_svc.ports.BrokerPort` over a gRPC channel.
 
-    Reads retry on UNAVAILABLE through the channel's service config; ``PlaceOrder`` and
-    ``CancelOrder`` are never retried here.
+    Reads retry on UNAVAILABLE through the channel's service config; ``PlaceOrder``,
+    ``CancelOrder`` and ``Fence`` are never retried here.
     """
 
     def __init__(
@@ -122,14 +122,38 @@ class GrpcBroker:
         )
         return codec.candles_from_proto(response)
 
-    async def place_order(self, intent: Intent, user_id: str) -> VenueOrder:
-        """Place the intent's order with its client order id."""
-        response = await self._write(
-            self._stub.PlaceOrder,
-            codec.place_order_request(intent),
-            user_id,
-        )
+    async def place_order(
+        self, intent: Intent, user_id: str, *, fence: tuple[str, int] | None = None
+    ) -> VenueOrder:
+        """Place the intent's order with its client order id.
+
+        ``fence`` is the lease (key and token) the order is sent under: the broker refuses it
+        with ``FailedPrecondition`` reason ``FENCED``, before any venue call, once a higher
+        token has fenced the key.
+        """
+        request = codec.place_order_request(intent)
+        if fence is not None:
+            request.fence.key, request.fence.token = fence
+        response = await self._write(self._stub.PlaceOrder, request, user_id)
         return codec.order_from_proto(response.order)
+
+    async def fence(self, key: str, token: int) -> int:
+        """Raise the broker's fence of ``key`` to ``token`` and return the key's token now.
+
+        ``FailedPrecondition`` reason ``FENCED`` when the key's token is already higher. Once
+        it returns, no order sent under ``key`` with a lower token reaches a venue unless the
+        broker recorded its attempt before (a lookup's ``NotFound`` carries metadata
+        ``never_placed`` when it did not). Idempotent; a quick write at the broker, so it has
+        the read deadline, and a timeout is ``OutcomeUnknown`` (ask again).
+        """
+        response = await clients.call(
+            self._stub.Fence,
+            pb.FenceRequest(fence=pb.Fence(key=key, token=token)),
+            mutating=True,
+            metadata=forward_metadata(""),
+            timeout=self._read_timeout,
+        )
+        return int(response.token)
 
     async def get_order(
         self,

@@ -121,6 +121,11 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         self.cancel_error: errors.ServiceError | None = None
         # ("placed", id) and ("looked up", id) in the order the answers were given.
         self.journal: list[tuple[str, str]] = []
+        # The broker's fences (the highest token seen per key) and its placement attempts
+        # (client order id -> (fence key, token)), recorded before any venue call.
+        self.fences: dict[str, int] = {}
+        self.attempts: dict[str, tuple[str, int]] = {}
+        self.fence_calls: list[tuple[str, int]] = []
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
 
     # -- set-up
@@ -295,9 +300,36 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
             candles.append(candle)
         return broker_pb.ListCandlesResponse(candles=candles)
 
+    def _raise_fence(self, key: str, token: int) -> int:
+        self.fences[key] = max(self.fences.get(key, token), token)
+        return self.fences[key]
+
+    @staticmethod
+    def _fenced(key: str, stored: int) -> errors.FailedPrecondition:
+        return errors.FailedPrecondition(
+            f"the lease {key} was taken over (token {stored})",
+            reason="FENCED",
+            metadata={"fence_key": key, "fence_token": str(stored)},
+        )
+
+    async def Fence(self, request, context):
+        """Raise the key's token as the broker does; ``FENCED`` when it is already higher."""
+        key, token = request.fence.key, request.fence.token
+        self.fence_calls.append((key, token))
+        stored = self._raise_fence(key, token)
+        if stored > token:
+            raise self._fenced(key, stored)
+        return broker_pb.FenceResponse(token=stored)
+
     async def PlaceOrder(self, request, context):
         self._account(request.exchange_id, context)
         self.place_calls.append(request)
+        # As the broker: refused before anything reaches the venue when a higher token fenced
+        # the key, otherwise the attempt is recorded (the first one of a client order id kept).
+        key, token = request.fence.key, request.fence.token
+        if key and self._raise_fence(key, token) > token:
+            raise self._fenced(key, self.fences[key])
+        self.attempts.setdefault(request.client_order_id, (key, token))
         if self.on_place is not None:
             await self.on_place(request)
         mode = self.place_script.pop(0) if self.place_script else "fill"
@@ -341,7 +373,9 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         self.journal.append(("looked up", request.client_order_id))
         order = self.orders.get(request.client_order_id)
         if order is None:
-            raise errors.NotFound("order not found", reason="ORDER_NOT_FOUND")
+            # As the broker: "never placed" when no attempt to place it was ever recorded.
+            never = {} if request.client_order_id in self.attempts else {"never_placed": "true"}
+            raise errors.NotFound("order not found", reason="ORDER_NOT_FOUND", metadata=never)
         return broker_pb.GetOrderResponse(order=order)
 
     async def CancelOrder(self, request, context):
