@@ -48,6 +48,8 @@ demo: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m pytest tests/chaos -q -p no:cacheprovider $(PYTEST_WORKERS)
 
+# The soak tier: 25 seeds per fault, 50 followers; the replica tier (tests/chaos/test_replicas.py,
+# 5 seeds per scenario) runs when COPYTRADE_TEST_POSTGRES_URL is set.
 soak: $(STAMP)
 	CHAOS_SOAK=1 $(PY) -m pytest tests/chaos -q -p no:cacheprovider
 
