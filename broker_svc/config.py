@@ -66,6 +66,11 @@ class Settings:
     # Overrides every venue's "absent for long enough to resend" floor; None keeps the venue's own
     # (Binance 30 s, Kraken 60 s). Only for tests that must not wait it out (the chaos suite).
     resend_safe_after_seconds: int | None = None
+    # How long a replica's heartbeat in broker_replicas holds (a round runs every third of it):
+    # the replicas alive share every venue's rate limit.
+    lease_ttl_ms: int = 3_000
+    # This replica's id among the broker's replicas ("": host, pid and a nonce; pods: their name).
+    replica_id: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -103,4 +108,6 @@ class Settings:
                 if environ.get("RESEND_SAFE_AFTER_SECONDS", "").strip()
                 else None
             ),
+            lease_ttl_ms=s.integer(environ, "LEASE_TTL_MS", 3_000, minimum=300, maximum=60_000),
+            replica_id=s.text(environ, "REPLICA_ID", ""),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from broker_svc.access import RULES
 from broker_svc.adapters.ratelimit import RateLimits
@@ -11,6 +11,7 @@ from broker_svc.adapters.venues import CcxtVenues
 from broker_svc.config import Settings
 from broker_svc.crypto import Cipher
 from broker_svc.keys import verify_key
+from broker_svc.membership import BrokerMembership
 from broker_svc.ports import Clock, Venues
 from broker_svc.servicer import BrokerServicer
 from broker_svc.store import BrokerStore
@@ -18,6 +19,7 @@ from broker_svc.usecases import Broker
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from meshkit import access, metrics
+from meshkit.leases import LeaseTable
 from meshkit.server import Registration, RunningServer, start_server
 
 DOMAIN = "broker.copytrade"
@@ -26,11 +28,13 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BrokerService"].full_name
 
 @dataclass
 class Dependencies:
-    """What a test may inject instead of the real store, venues or clock."""
+    """What a test may inject instead of the real store, venues, clock or rate limiter."""
 
     store: BrokerStore | None = None
     venues: Venues | None = None
     clock: Clock | None = None
+    # The venue rate limits of this process (shared with the other replicas by build_server).
+    rate_limits: RateLimits | None = None
 
 
 async def build_broker(settings: Settings, deps: Dependencies | None = None) -> Broker:
@@ -49,10 +53,7 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
     venues = deps.venues or CcxtVenues(
         settings.venue_urls,
         timeout_ms=settings.order_timeout_ms,
-        rate_limits=RateLimits(
-            enabled=settings.rate_limits,
-            max_wait=settings.rate_limit_max_wait_ms / 1000,
-        ),
+        rate_limits=deps.rate_limits or rate_limits_of(settings),
     )
     broker = Broker(
         store,
@@ -65,6 +66,14 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
     return broker
 
 
+def rate_limits_of(settings: Settings) -> RateLimits:
+    """Return the venue rate limiter the settings describe."""
+    return RateLimits(
+        enabled=settings.rate_limits,
+        max_wait=settings.rate_limit_max_wait_ms / 1000,
+    )
+
+
 async def build_server(
     settings: Settings,
     deps: Dependencies | None = None,
@@ -73,28 +82,57 @@ async def build_server(
 ) -> tuple[RunningServer, Callable[[], Awaitable[None]]]:
     """Start the broker's server; return it and the coroutine that releases its resources.
 
-    The release closes every venue client and, unless the store was injected, the store.
+    The replica joins ``broker_replicas`` before it serves (on SQLite a second replica is
+    refused: ``ConfigError``) and shares every venue's rate limit with the live replicas. The
+    release leaves the replicas, closes every venue client and, unless the store was
+    injected, the store.
     """
-    owns_store = deps is None or deps.store is None
-    broker = await build_broker(settings, deps)
-    metrics.preinitialize(pb.DESCRIPTOR.services_by_name["BrokerService"])
-    running = await start_server(
-        [
-            Registration(
-                pb_grpc.add_BrokerServiceServicer_to_server, BrokerServicer(broker), SERVICE_NAME
-            )
-        ],
-        domain=DOMAIN,
-        host=settings.bind_host,
-        port=settings.grpc_port if port is None else port,
-        tls=settings.tls,
-        guard=access.guard(RULES, settings.assertion_public_key),
-        health_port=settings.health_port or None,
+    deps = deps or Dependencies()
+    owns_store = deps.store is None
+    store = deps.store or await BrokerStore.open(settings.database_url)
+    rate_limits = deps.rate_limits or rate_limits_of(settings)
+    membership = BrokerMembership(
+        LeaseTable(store.database, "broker"),
+        rate_limits.set_replicas,
+        replica_id=settings.replica_id or None,
+        ttl_seconds=settings.lease_ttl_ms / 1000,
     )
+    try:
+        # First of all: a second replica on SQLite is refused before it touches anything
+        # (key rotation included).
+        await membership.start()
+        broker = await build_broker(settings, replace(deps, store=store, rate_limits=rate_limits))
+    except BaseException:
+        await membership.stop()
+        if owns_store:
+            await store.close()
+        raise
 
     async def release() -> None:
+        await membership.stop()  # leaves broker_replicas: the others take its share at once
         await broker.close()
         if owns_store:
-            await broker.store.close()
+            await store.close()
 
+    try:
+        metrics.preinitialize(pb.DESCRIPTOR.services_by_name["BrokerService"])
+        running = await start_server(
+            [
+                Registration(
+                    pb_grpc.add_BrokerServiceServicer_to_server,
+                    BrokerServicer(broker),
+                    SERVICE_NAME,
+                )
+            ],
+            domain=DOMAIN,
+            host=settings.bind_host,
+            port=settings.grpc_port if port is None else port,
+            tls=settings.tls,
+            guard=access.guard(RULES, settings.assertion_public_key),
+            health_port=settings.health_port or None,
+        )
+    except BaseException:
+        await release()
+        raise
+    membership.address = f"{settings.bind_host}:{running.port}"
     return running, release

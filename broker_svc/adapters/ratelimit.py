@@ -10,6 +10,11 @@ held longer than ``max_wait``. A ``Retry-After`` from the venue pauses the scope
 One :class:`RateLimits` per process; :meth:`RateLimits.account` hands out the limiter of one API
 key, shared by every connection that uses the key (the test of a key and the account's own
 connection included), with the lock and nonce Kraken needs to sign its requests one at a time.
+
+Several broker replicas share each venue's limits: :meth:`RateLimits.set_replicas` gives this
+process its part, every budget's limit divided by the number of live replicas
+(:func:`~broker_svc.domain.ratelimit.replica_share`), so the replicas together never exceed
+the venue's limit. The broker's membership loop calls it after every round.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from broker_svc.domain.ratelimit import (
     VENUE_SCOPE,
     Budget,
     SlidingWindow,
+    replica_share,
     schedule,
 )
 from meshkit import errors
@@ -41,26 +47,41 @@ DEFAULT_MAX_WAIT_SECONDS = 2.0
 class _Scope:
     windows: dict[str, list[SlidingWindow]] = field(default_factory=dict)
     paused_until: float = -math.inf
+    # Each window's budget limit at the venue, before this replica's share was taken.
+    venue_limits: dict[SlidingWindow, int] = field(default_factory=dict)
+
+    def share(self, replicas: int) -> None:
+        for window, limit in self.venue_limits.items():
+            window.limit = replica_share(limit, replicas)
 
 
 class VenueLimits:
     """The venue-wide budgets of one venue and its pause."""
 
-    def __init__(self, venue: str, budgets: Sequence[Budget], guard: float) -> None:
+    def __init__(
+        self,
+        venue: str,
+        budgets: Sequence[Budget],
+        guard: float,
+        replicas: int = 1,
+    ) -> None:
         self.venue = venue
         self.budgets = tuple(budgets)
         self.guard = guard
-        self.scope = _windows(budgets, VENUE_SCOPE, guard)
+        self.replicas = replicas
+        self.scope = _windows(budgets, VENUE_SCOPE, guard, replicas)
         self.accounts: dict[str, AccountLimiter] = {}
 
 
-def _windows(budgets: Sequence[Budget], scope: str, guard: float) -> _Scope:
+def _windows(budgets: Sequence[Budget], scope: str, guard: float, replicas: int) -> _Scope:
     held = _Scope()
     for budget in budgets:
         if budget.scope == scope:
-            held.windows.setdefault(budget.name, []).append(
-                SlidingWindow(budget.limit, budget.interval_seconds + guard),
+            window = SlidingWindow(
+                replica_share(budget.limit, replicas), budget.interval_seconds + guard
             )
+            held.windows.setdefault(budget.name, []).append(window)
+            held.venue_limits[window] = budget.limit
     return held
 
 
@@ -91,7 +112,7 @@ class AccountLimiter:
         self.max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
-        self.scope = _windows(venue.budgets, ACCOUNT_SCOPE, venue.guard)
+        self.scope = _windows(venue.budgets, ACCOUNT_SCOPE, venue.guard, venue.replicas)
         self.serial = asyncio.Lock()
         self._last_nonce = 0
         self.waited_seconds = 0.0
@@ -192,13 +213,30 @@ class RateLimits:
         self.enabled = enabled
         self.max_wait = max_wait
         self.guard = guard
+        self.replicas = 1
         self._venues: dict[str, VenueLimits] = {}
+
+    def set_replicas(self, replicas: int) -> None:
+        """Share every venue limit with ``replicas`` live broker replicas (this one included).
+
+        Every budget, per account and per venue, allows this process ``limit // replicas``
+        units (at least 1) from now on; requests already promised keep their turn.
+        """
+        replicas = max(1, replicas)
+        if replicas == self.replicas:
+            return
+        self.replicas = replicas
+        for limits in self._venues.values():
+            limits.replicas = replicas
+            limits.scope.share(replicas)
+            for limiter in limits.accounts.values():
+                limiter.scope.share(replicas)
 
     def account(self, venue: str, budgets: Sequence[Budget], api_key: str | None) -> AccountLimiter:
         """Return the limiter of ``api_key`` at ``venue`` (public requests share one)."""
         limits = self._venues.get(venue)
         if limits is None:
-            limits = VenueLimits(venue, budgets, self.guard)
+            limits = VenueLimits(venue, budgets, self.guard, self.replicas)
             self._venues[venue] = limits
         key = "public" if not api_key else hashlib.sha256(api_key.encode()).hexdigest()[:24]
         limiter = limits.accounts.get(key)

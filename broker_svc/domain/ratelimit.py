@@ -35,6 +35,17 @@ class Budget:
     scope: str = ACCOUNT_SCOPE
 
 
+def replica_share(limit: int, replicas: int) -> int:
+    """Return one broker replica's part of a venue limit that ``replicas`` replicas share.
+
+    The venue counts every replica's requests against one limit (an API key's, or an IP's
+    when the replicas leave through one address), so each replica spends at most
+    ``limit // replicas`` units: together they never exceed it. At least 1 unit, so a replica
+    can always send (only a limit below the number of replicas could then be exceeded).
+    """
+    return max(1, limit // max(1, replicas))
+
+
 @dataclass(frozen=True)
 class ChargeRule:
     """What one request costs from one budget.
