@@ -532,12 +532,9 @@ async def drive(
         book.event(f"SIGSTOP {target} for {PAUSE_SECONDS:.1f}s (LEASE_TTL_MS {LEASE_TTL_MS})")
     result.fired = True
     await _trade_each(book, hit, "after the fault")
-    first = await book.wait_first_copy(
-        hit, fault_ms, PAUSE_SECONDS if fault == "pause" else TAKEOVER_WAIT_SECONDS
-    )
-    if first is not None:
-        result.takeover_s = max(first - fault_ms, 0) / 1000
-    book.event(f"first copy of a fill made after the fault: {_seconds(result.takeover_s)} after it")
+    # Measured while the run goes on: a paused replica is woken after PAUSE_SECONDS whether
+    # or not its leaders were copied again by then.
+    measuring = asyncio.create_task(book.wait_first_copy(hit, fault_ms))
     if fault == "pause":
         await asyncio.sleep(max(PAUSE_SECONDS - (now_ms() - fault_ms) / 1000, 0))
         after = await book.holders(service)
@@ -551,6 +548,10 @@ async def drive(
         mesh.resume(target)
         book.event(f"SIGCONT {target}")
         await _trade_each(book, hit, "after the wake-up")
+    first = await measuring
+    if first is not None:
+        result.takeover_s = max(first - fault_ms, 0) / 1000
+    book.event(f"first copy of a fill made after the fault: {_seconds(result.takeover_s)} after it")
     await asyncio.gather(*bursts)
     if fault == "kill":
         took = await (restarting if restarting is not None else mesh.restart(target))
