@@ -38,6 +38,8 @@ class Settings:
     place_timeout_ms: int = 20_000
     read_timeout_ms: int = 5_000
     market_cache_seconds: int = 30
+    # How long a replica's lease on a source outlives its last renewal (renewed every third).
+    lease_ttl_ms: int = 3_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -88,4 +90,5 @@ class Settings:
                 minimum=0,
                 maximum=86_400,
             ),
+            lease_ttl_ms=s.integer(environ, "LEASE_TTL_MS", 3_000, minimum=300, maximum=60_000),
         )

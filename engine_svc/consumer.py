@@ -1,12 +1,13 @@
 """The signal consumer: one ``StreamSignals`` call to sync, kept open, resumed from the inbox.
 
-It subscribes every source copied by an active, paused or reducing configuration after the
+It subscribes every source copied by a configuration not stopped (halted ones included) after the
 highest sequence it has stored. Each signal is recorded (inbox row and intents, one
 transaction), then acked, then its intents are queued for sending. A duplicate is dropped; a
 gap makes it re-subscribe from the last stored sequence; a broken or silent stream is
 reopened with backoff and every source re-subscribed from the store. A source sync refuses
 (unknown, or the inbox is ahead of its log) is left out for a while, loudly, so that one bad
-subscription does not stop every other source.
+subscription does not stop every other source. With leases (``owns``) it takes only the
+sources this replica holds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine_svc.domain.model import Intent, Signal
 from engine_svc.ports import InboxStore, SignalStream, SyncPort
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
+from meshkit.leases import Fenced
 
 log = logging.getLogger("engine_svc.consumer")
 
@@ -43,6 +45,7 @@ class SignalConsumer:
         refresh_seconds: float = 10.0,
         gap_retry_seconds: float = 2.0,
         quarantine_seconds: float = 60.0,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._sync = sync
@@ -60,6 +63,7 @@ class SignalConsumer:
         self._quarantine_seconds = quarantine_seconds
         self._quarantined: dict[str, float] = {}
         self._progressed = False
+        self._owns = owns
         self.sessions = 0
         """How many streams were opened (tests watch reconnects through it)."""
 
@@ -108,6 +112,8 @@ class SignalConsumer:
             self._quarantined[source_id] = time.monotonic() + self._quarantine_seconds
 
     def _usable(self, source_id: str) -> bool:
+        if self._owns is not None and not self._owns(source_id):
+            return False  # another replica holds its lease
         until = self._quarantined.get(source_id)
         if until is None:
             return True
@@ -124,6 +130,16 @@ class SignalConsumer:
             after = await self._store.subscription_of(source_id)
             if after is not None:
                 await self._subscribe(self._stream, source_id, after)
+
+    async def forget(self, source_id: str) -> None:
+        """Stop taking ``source_id``'s signals (its lease went to another replica).
+
+        Signals of it still on the stream are dropped as not subscribed; a later
+        :meth:`ensure_subscribed` resumes it from the inbox.
+        """
+        async with self._lock:
+            self._last.pop(source_id, None)
+            self._gap_asked.pop(source_id, None)
 
     async def _subscribe(self, stream: SignalStream, source_id: str, after: int) -> None:
         self._last[source_id] = after
@@ -162,7 +178,12 @@ class SignalConsumer:
             await self._on_gap(stream, signal.source_id, last, signal.sequence)
             return
         await afaultpoint("engine.on_signal_recv")
-        intents = await self._record(signal)
+        try:
+            intents = await self._record(signal)
+        except Fenced:
+            log.warning("not taking %s: this replica no longer holds it", signal.source_id)
+            self._last.pop(signal.source_id, None)
+            return
         self._last[signal.source_id] = signal.sequence
         self._gap_asked.pop(signal.source_id, None)
         try:

@@ -28,3 +28,8 @@ BROKER_WAITS = Counter(
     "copytrade_engine_broker_waits_total",
     "Times a signal's follower reads found the broker unreachable and waited to try again.",
 )
+TAKEOVER_SECONDS = Histogram(
+    "copytrade_engine_takeover_seconds",
+    "From acquiring a source's lease to taking its signals: fence, prove, re-send, subscribe.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)

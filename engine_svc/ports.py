@@ -7,7 +7,7 @@ limit, ``OutcomeUnknown`` when an order may or may not have been placed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,8 +105,23 @@ class BrokerPort(Protocol):
         """Return the market's most recent candles, oldest first; ``NotFound`` without it."""
         ...
 
-    async def place_order(self, intent: Intent, user_id: str) -> VenueOrder:
-        """Place the intent's order with its client order id; never retried here."""
+    async def place_order(
+        self, intent: Intent, user_id: str, *, fence: tuple[str, int] | None = None
+    ) -> VenueOrder:
+        """Place the intent's order with its client order id; never retried here.
+
+        ``fence`` is the lease (key and token) it is sent under: the broker refuses it with
+        ``FailedPrecondition`` reason ``FENCED`` once a higher token fenced that key.
+        """
+        ...
+
+    async def fence(self, key: str, token: int) -> int:
+        """Raise the broker's fence of ``key`` to ``token``; ``FENCED`` if already higher.
+
+        Once it returns, no order sent under ``key`` with a lower token reaches a venue unless
+        the broker recorded the attempt before; a lookup's ``NotFound`` then carries
+        ``never_placed`` when it did not.
+        """
         ...
 
     async def get_order(
@@ -177,6 +192,18 @@ class SyncPort(Protocol):
 
 # ---------------------------------------------------------------------------- the store
 # Implemented by engine_svc.store.EngineStore; only the composition root names that class.
+
+
+class Ownership(Protocol):
+    """Which leader sources this engine replica copies now, and under which lease token."""
+
+    def token(self, source_id: str) -> int | None:
+        """Return the token this replica copies ``source_id`` under, ``None`` if it does not."""
+        ...
+
+    def sources(self) -> set[str]:
+        """Return the sources this replica copies now."""
+        ...
 
 
 class ConfigStore(Protocol):
@@ -273,8 +300,10 @@ class SignalTransactionPort(Protocol):
 class InboxStore(Protocol):
     """The signal inbox, and where each copied source resumes from it."""
 
-    def signal_transaction(self) -> AbstractAsyncContextManager[SignalTransactionPort]:
-        """Open the one transaction in which a signal and all its intents are written."""
+    def signal_transaction(
+        self, fence: tuple[str, int] | None = None
+    ) -> AbstractAsyncContextManager[SignalTransactionPort]:
+        """Open the one transaction of a signal; with ``fence``, ``Fenced`` if it is stale."""
         ...
 
     async def has_signal(self, source_id: str, sequence: int) -> bool:
@@ -302,17 +331,25 @@ class IntentStore(Protocol):
         states: Iterable[IntentState],
         *,
         config_id: str | None = None,
+        source_ids: Collection[str] | None = None,
         limit: int = 1000,
     ) -> list[Intent]:
-        """Return intents in ``states`` (of one configuration, if given), oldest first."""
+        """Return intents in ``states`` (of one configuration, of some sources), oldest first."""
+        ...
+
+    async def sources_with_work(self) -> set[str]:
+        """Return the sources with intents not yet final (PENDING, or an outcome to prove)."""
         ...
 
     async def update_intent(self, intent_id: str, expected: IntentState, **changes: Any) -> bool:
         """Change an intent in state ``expected`` (compare-and-set); return whether it did."""
         ...
 
-    async def mark_sent(self, intent: Intent, now: datetime) -> bool:
-        """Move ``intent`` to SENT before a send, unless it changed or may not leave now."""
+    async def mark_sent(self, intent: Intent, now: datetime, token: int | None = None) -> bool:
+        """Move ``intent`` to SENT before a send, unless it changed or may not leave now.
+
+        With ``token``, only while it is the source's current lease token (else ``Fenced``).
+        """
         ...
 
     async def want_cancel(self, config_id: str, states: Iterable[IntentState]) -> int:

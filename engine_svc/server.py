@@ -19,8 +19,10 @@ from engine_svc.copy import Copier
 from engine_svc.ports import BrokerPort, Clock, SyncPort
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
+from engine_svc.takeover import SourceOwnership, Takeover
 from meshkit import access, metrics
 from meshkit.clock import SystemClock
+from meshkit.leases import LeaseKeeper
 from meshkit.server import Registration, RunningServer, start_server
 from meshkit.tasks import cancel_and_wait
 
@@ -49,6 +51,9 @@ class Engine:
     copier: Copier
     consumer: SignalConsumer
     configs: ConfigService
+    keeper: LeaseKeeper
+    takeover: Takeover
+    ownership: SourceOwnership
     running: RunningServer | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -67,7 +72,12 @@ class Engine:
             await asyncio.sleep(interval)
 
     async def start(self) -> RunningServer:
-        """Serve; then reconcile, queue what a previous run left PENDING, consume and resolve."""
+        """Join the replicas, serve; take the sources this replica holds over, consume, resolve.
+
+        On SQLite a second replica stops here (``ConfigError``: SQLite serves one replica).
+        """
+        self.keeper.address = f"{self.settings.bind_host}:{self.settings.grpc_port}"
+        await self.keeper.start()
         servicer = EngineServicer(self.configs)
         self.running = await start_server(
             [Registration(pb_grpc.add_EngineServiceServicer_to_server, servicer, SERVICE_NAME)],
@@ -82,32 +92,27 @@ class Engine:
         return self.running
 
     async def _begin(self) -> None:
-        # Crash-only start: first prove with the venues what the previous run left unknown
-        # (halting the configurations a venue cannot answer for), then send what it left
-        # PENDING, and only then take new signals. Queries and cancels are served meanwhile.
-        while True:
-            try:
-                unproven = await self.copier.reconcile_at_start()
-                if unproven:
-                    halted = await self.configs.halt_unreconciled(unproven)
-                    log.error("start-up reconciliation halted %d configurations", len(halted))
-                recovered = await self.copier.recover()
-                if recovered:
-                    log.info("sending %d intents left pending by the previous run", recovered)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("start-up reconciliation failed (its store?); trying again")
-                await asyncio.sleep(2.0)
-        self.reconciled.set()
+        # Crash-only start, per source: each source this replica holds is taken over (the
+        # broker fenced, what the previous holder left unknown proved with the venues, its
+        # PENDING intents sent) before its new signals are taken (engine_svc.takeover).
+        # Queries and cancels are served meanwhile; ``reconciled`` is set once the sources
+        # held at the first round are taken over.
         self._tasks += [
             asyncio.create_task(self.consumer.run(), name="engine-signal-consumer"),
             asyncio.create_task(self._resolver_loop(), name="engine-resolver"),
         ]
+        while self.takeover.in_progress or any(  # noqa: ASYNC110 - polls the takeovers the first round started
+            not self.ownership.copying(s) for s in self.keeper.held
+        ):
+            await asyncio.sleep(0.05)
+        self.reconciled.set()
 
     async def stop(self) -> None:
-        """Stop the background work and close what the engine opened (not the gRPC server)."""
+        """Stop the background work and close what the engine opened (not the gRPC server).
+
+        The leases are handed over at once (another replica takes them at its next round).
+        """
+        await self.keeper.stop(release=True)
         await cancel_and_wait(self._tasks)
         self._tasks = []
         await self.copier.stop()
@@ -150,17 +155,56 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         closers.append(grpc_sync.close)
         sync = grpc_sync
     clock = deps.clock or SystemClock()
+    ownership = SourceOwnership()
     copier = Copier(
         store,
         broker,
         clock,
         resend_lag_seconds=settings.resend_lag_seconds,
         market_cache_seconds=settings.market_cache_seconds,
+        ownership=ownership,
     )
-    consumer = SignalConsumer(store, sync, copier.record, copier.enqueue)
-    configs = ConfigService(store, broker, sync, clock, copier, consumer.ensure_subscribed)
+    consumer = SignalConsumer(store, sync, copier.record, copier.enqueue, owns=ownership.copying)
+
+    async def wanted() -> set[str]:
+        # Every source with live configurations or intents not yet final needs an owner.
+        return set(await store.subscriptions()) | await store.sources_with_work()
+
+    async def source_live(source_id: str) -> None:
+        # A configuration now copies the source: give it an owner now, not at the next round.
+        keeper.wake()
+        await consumer.ensure_subscribed(source_id)
+
+    configs = ConfigService(store, broker, sync, clock, copier, source_live)
+    takeover = Takeover(
+        ownership,
+        broker,
+        copier,
+        configs.halt_unreconciled,
+        consumer.ensure_subscribed,
+        consumer.forget,
+        lambda source_id, token: keeper.holds(source_id, token),
+    )
+    keeper = LeaseKeeper(
+        store.leases,
+        service="engine",
+        wanted=wanted,
+        on_acquired=takeover.acquired,
+        on_lost=takeover.lost,
+        ttl_seconds=settings.lease_ttl_ms / 1000,
+    )
     metrics.preinitialize(pb.DESCRIPTOR.services_by_name["EngineService"])
-    return Engine(settings, store, copier, consumer, configs, _closers=closers)
+    return Engine(
+        settings,
+        store,
+        copier,
+        consumer,
+        configs,
+        keeper,
+        takeover,
+        ownership,
+        _closers=closers,
+    )
 
 
 async def build_server(

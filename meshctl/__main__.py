@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
             "verify", help="check every chain; name the first edited, deleted or inserted entry"
         )
     )
+    with_data_dir(
+        sub.add_parser(
+            "status", help="each service's replicas, and which replica holds which lease"
+        )
+    )
     return parser
 
 
@@ -353,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         from meshctl.audit import verify
 
         return asyncio.run(verify(args.data_dir, args.database_url))
+    if args.command == "status":
+        from meshctl.status import status
+
+        return asyncio.run(status(args.data_dir, args.database_url))
     return 2
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from engine_svc.copy import startup
 from engine_svc.copy.cancels import Canceller
@@ -13,7 +13,7 @@ from engine_svc.copy.recorder import Recorder
 from engine_svc.copy.resolver import Resolver
 from engine_svc.copy.sender import Sender
 from engine_svc.domain.model import CopyConfig, Intent, Signal
-from engine_svc.ports import BrokerPort, Clock, CopyStore
+from engine_svc.ports import BrokerPort, Clock, CopyStore, Ownership
 
 
 class Copier:
@@ -30,11 +30,12 @@ class Copier:
         candle_cache_seconds: float = 300.0,
         resolver_concurrency: int = 8,
         broker_wait_seconds: float = BROKER_WAIT_SECONDS,
+        ownership: Ownership | None = None,
     ) -> None:
         self._store = store
         self._broker_wait = broker_wait_seconds
         outcomes = Outcomes(store, clock)
-        self._sender = Sender(store, broker, clock, outcomes)
+        self._sender = Sender(store, broker, clock, outcomes, ownership)
         self.dispatcher = Dispatcher(self._sender.place)
         reader = FollowerReader(
             broker,
@@ -43,7 +44,7 @@ class Copier:
             candle_cache_seconds=candle_cache_seconds,
             broker_wait_seconds=broker_wait_seconds,
         )
-        self._recorder = Recorder(store, reader, self.dispatcher, clock)
+        self._recorder = Recorder(store, reader, self.dispatcher, clock, ownership)
         self._canceller = Canceller(store, broker, clock, outcomes, self._sender)
         self._resolver = Resolver(
             store,
@@ -55,6 +56,7 @@ class Copier:
             self.dispatcher,
             resend_lag_seconds=resend_lag_seconds,
             concurrency=resolver_concurrency,
+            ownership=ownership,
         )
 
     async def record(self, signal: Signal) -> list[Intent]:
@@ -74,11 +76,16 @@ class Copier:
         await self._resolver.resolve()
 
     async def reconcile_at_start(
-        self, *, rounds: int = 3, round_pause: float = 1.0
+        self,
+        *,
+        rounds: int = 3,
+        round_pause: float = 1.0,
+        source_ids: Collection[str] | None = None,
     ) -> dict[str, str]:
-        """Ask the venues about every order the previous run left unresolved (see ``startup``).
+        """Ask the venues about every order a previous holder left unresolved (see ``startup``).
 
-        Returns, for each configuration with an order no venue could be asked about, why.
+        ``source_ids`` limits it to the intents of those sources (a takeover). Returns, for
+        each configuration with an order no venue could be asked about, why.
         """
         return await startup.reconcile_at_start(
             self._store,
@@ -86,11 +93,12 @@ class Copier:
             broker_wait_seconds=self._broker_wait,
             rounds=rounds,
             round_pause=round_pause,
+            source_ids=source_ids,
         )
 
-    async def recover(self) -> int:
-        """Queue every PENDING intent found at start-up (a crash between commit and send)."""
-        return await startup.recover(self._store, self.dispatcher)
+    async def recover(self, source_ids: Collection[str] | None = None) -> int:
+        """Queue every PENDING intent found (of those sources): a crash before the send."""
+        return await startup.recover(self._store, self.dispatcher, source_ids)
 
     async def cancel_resting(self, config: CopyConfig) -> int:
         """Cancel the configuration's copied orders that may rest at a venue; return the count."""

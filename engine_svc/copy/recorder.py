@@ -8,8 +8,10 @@ as a PENDING or SKIPPED intent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,9 +32,10 @@ from engine_svc.domain.model import (
     Portfolio,
     Signal,
 )
-from engine_svc.ports import Clock, ConfigStore, InboxStore
+from engine_svc.ports import Clock, ConfigStore, InboxStore, Ownership, SignalTransactionPort
 from meshkit.audit import AuditEvent
 from meshkit.faultpoints import afaultpoint
+from meshkit.leases import FENCED_WRITES, Fenced
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +90,13 @@ class Recorder:
         reader: FollowerReader,
         dispatcher: Dispatcher,
         clock: Clock,
+        ownership: Ownership | None = None,
     ) -> None:
         self._store = store
         self._reader = reader
         self._dispatcher = dispatcher
         self._clock = clock
+        self._ownership = ownership
 
     async def record(self, signal: Signal) -> list[Intent]:
         """Write the signal and every intent it makes in one transaction.
@@ -101,7 +106,19 @@ class Recorder:
         list[Intent]
             The intents written now, PENDING and SKIPPED; empty when the inbox held the
             signal already (a redelivery changes nothing).
+
+        Raises
+        ------
+        meshkit.leases.Fenced
+            With leases, when this replica does not hold the signal's source (any more):
+            nothing is written.
         """
+        fence: tuple[str, int] | None = None
+        if self._ownership is not None:
+            token = self._ownership.token(signal.source_id)
+            if token is None:
+                raise Fenced(signal.source_id, 0)
+            fence = (signal.source_id, token)
         if await self._store.has_signal(signal.source_id, signal.sequence):
             return []
         candidates = [
@@ -121,7 +138,7 @@ class Recorder:
         now = self._clock.now()
         created: list[Intent] = []
         corrections: list[AuditEvent] = []
-        async with self._store.signal_transaction() as tx:
+        async with _fenced_transaction(self._store.signal_transaction, fence) as tx:
             if not await tx.insert_inbox(signal, now):
                 return []
             for config in await tx.configs_copying(signal.source_id, signal.sequence):
@@ -160,6 +177,21 @@ class Recorder:
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
         return created
+
+
+@contextlib.asynccontextmanager
+async def _fenced_transaction(
+    open_transaction: Callable[..., contextlib.AbstractAsyncContextManager[SignalTransactionPort]],
+    fence: tuple[str, int] | None,
+) -> AsyncIterator[SignalTransactionPort]:
+    # The signal's transaction, under the lease when there is one; a stale lease is counted.
+    try:
+        transaction = open_transaction(fence) if fence is not None else open_transaction()
+        async with transaction as tx:
+            yield tx
+    except Fenced:
+        FENCED_WRITES.labels("engine", "record").inc()
+        raise
 
 
 def _reduce_event(config: CopyConfig, state: RiskState) -> AuditEvent:

@@ -18,7 +18,7 @@ from engine_svc.copy.outcomes import Outcomes
 from engine_svc.copy.sender import Sender
 from engine_svc.domain import intents as rules
 from engine_svc.domain.model import Intent, IntentState
-from engine_svc.ports import BrokerPort, Clock, CopyStore
+from engine_svc.ports import BrokerPort, Clock, CopyStore, Ownership
 from meshkit import errors
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Resolver:
         *,
         resend_lag_seconds: float,
         concurrency: int,
+        ownership: Ownership | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -51,6 +52,11 @@ class Resolver:
         self._dispatcher = dispatcher
         self._lag = resend_lag_seconds
         self._slots = asyncio.Semaphore(concurrency)
+        self._ownership = ownership
+
+    def _sources(self) -> set[str] | None:
+        # With leases, only the sources this replica holds; without, every one.
+        return self._ownership.sources() if self._ownership is not None else None
 
     async def resolve(self) -> None:
         """Look up every order whose outcome is not final, once; queue PENDING ones left behind.
@@ -59,12 +65,17 @@ class Resolver:
         consumer stopped between commit and queueing) is queued again here, so recovery is
         continuous and not only at start-up.
         """
-        for pending in await self._store.intents_in_states([S.PENDING], limit=500):
+        sources = self._sources()
+        for pending in await self._store.intents_in_states(
+            [S.PENDING], source_ids=sources, limit=500
+        ):
             if not self._sender.in_flight(pending.intent_id):
                 self._dispatcher.enqueue(pending.target_exchange_id, pending.intent_id)
         intents = [
             i
-            for i in await self._store.intents_in_states(rules.UNRESOLVED, limit=500)
+            for i in await self._store.intents_in_states(
+                rules.UNRESOLVED, source_ids=sources, limit=500
+            )
             if not self._sender.in_flight(i.intent_id)
         ]
         await asyncio.gather(*(self.resolve_bounded(i) for i in intents))
@@ -95,8 +106,8 @@ class Resolver:
                 intent.symbol,
                 config.user_id,
             )
-        except errors.NotFound:
-            await self._not_found(intent)
+        except errors.NotFound as e:
+            await self._not_found(intent, e.metadata.get("never_placed") == "true")
             return None
         except errors.ServiceError as e:
             log.info("looking up %s failed: %s", intent.client_order_id, e.reason)
@@ -110,13 +121,19 @@ class Resolver:
                 await self._canceller.cancel_one(current, config)
         return None
 
-    async def _not_found(self, intent: Intent) -> None:
+    async def _not_found(self, intent: Intent, never_placed: bool) -> None:
         # The venue says it has no such order: count it, and re-send once that is proved.
         if intent.state not in (S.SENT, S.UNKNOWN):
             return  # venues drop old orders from lookups; what we know stays
         now = self._clock.now()
         count = intent.not_found_count + 1
-        if not rules.may_resend(count, intent.last_sent_at, now, self._lag):
+        if not rules.may_resend(
+            count,
+            intent.last_sent_at,
+            now,
+            self._lag,
+            fenced_never_placed=never_placed and self._sent_by_a_fenced_holder(intent),
+        ):
             await self._store.update_intent(
                 intent.intent_id,
                 intent.state,
@@ -126,3 +143,12 @@ class Resolver:
             return
         if await self._sender.resend(intent) is not None:
             self._dispatcher.enqueue(intent.target_exchange_id, intent.intent_id)
+
+    def _sent_by_a_fenced_holder(self, intent: Intent) -> bool:
+        # Sent under a lease (so the broker recorded its attempts) whose token this replica
+        # has since superseded: the takeover fenced the broker at its own token before any
+        # lookup, so the broker's "never placed" is final.
+        if self._ownership is None or intent.sent_token <= 0:
+            return False
+        token = self._ownership.token(intent.source_id)
+        return token is not None and intent.sent_token < token

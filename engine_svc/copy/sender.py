@@ -16,9 +16,10 @@ from engine_svc import metrics
 from engine_svc.copy.outcomes import Outcomes
 from engine_svc.domain import intents as rules
 from engine_svc.domain.model import CopyConfig, Intent, IntentState
-from engine_svc.ports import BrokerPort, Clock, CopyStore
+from engine_svc.ports import BrokerPort, Clock, CopyStore, Ownership
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
+from meshkit.leases import FENCED_WRITES, Fenced
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +33,28 @@ _DEFINITIVE = (
     errors.Unimplemented,
 )
 _PROVES_EXISTENCE = frozenset({"DUPLICATE_CLIENT_ORDER_ID"})
+FENCED = "FENCED"
+"""The broker's reason for a send under a lease token another replica has since superseded."""
+
+
+def fence_key(source_id: str) -> str:
+    """Return the broker fence key of the engine's lease on ``source_id``."""
+    return f"engine:{source_id}"
 
 
 def _reason(error: errors.ServiceError) -> str:
     return error.reason.lower()
 
 
-def _as_sent(intent: Intent, now: datetime) -> Intent:
-    # The intent as EngineStore.mark_sent has just written it (the same four changes).
+def _as_sent(intent: Intent, now: datetime, token: int | None) -> Intent:
+    # The intent as EngineStore.mark_sent has just written it (the same five changes).
     return dataclasses.replace(
         intent,
         state=S.SENT,
         attempts=intent.attempts + 1,
         last_sent_at=now,
         not_found_count=0,
+        sent_token=intent.sent_token if token is None else token,
     )
 
 
@@ -58,11 +67,13 @@ class Sender:
         broker: BrokerPort,
         clock: Clock,
         outcomes: Outcomes,
+        ownership: Ownership | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
         self._clock = clock
         self._outcomes = outcomes
+        self._ownership = ownership
         self._in_flight: set[str] = set()
 
     def in_flight(self, intent_id: str) -> bool:
@@ -72,12 +83,16 @@ class Sender:
     async def place(self, intent_id: str) -> float | None:
         """Send one PENDING intent; return the delay before a retry if rate limited, else None."""
         intent = await self._store.get_intent(intent_id)
-        if intent is None or intent.state is not S.PENDING:
+        if intent is None or intent.state is not S.PENDING or intent_id in self._in_flight:
             return None
-        started = await self.start_send(intent)
-        if started is None:
-            return None
-        retry_after = await self._send(*started)
+        self._in_flight.add(intent_id)
+        try:
+            started = await self.start_send(intent)
+            if started is None:
+                return None
+            retry_after = await self._send(*started)
+        finally:
+            self._in_flight.discard(intent_id)
         await afaultpoint("engine.fanout_after_k")
         return retry_after
 
@@ -89,21 +104,43 @@ class Sender:
         """
         if intent.intent_id in self._in_flight:
             return None
-        started = await self.start_send(intent)
-        if started is None:
-            return None
-        log.warning("re-sending %s: the venue proved it never received it", intent.client_order_id)
-        return await self._send(*started)
+        self._in_flight.add(intent.intent_id)
+        try:
+            started = await self.start_send(intent)
+            if started is None:
+                return None
+            log.warning(
+                "re-sending %s: the venue proved it never received it", intent.client_order_id
+            )
+            return await self._send(*started)
+        finally:
+            self._in_flight.discard(intent.intent_id)
 
     async def start_send(self, intent: Intent) -> tuple[Intent, CopyConfig] | None:
         """Move ``intent`` to SENT if its configuration may send it now: the one SENT transition.
 
         Returns the intent as now stored and its configuration, or ``None`` when it may not
         leave: then, if the configuration's status is why, the intent is skipped with that
-        reason (the configuration is read again to know).
+        reason (the configuration is read again to know). An intent whose source this replica
+        does not hold (or no longer: the store fences it) is left as it is for the holder.
+        The caller marks the intent in flight first, so the resolver leaves it alone.
         """
         now = self._clock.now()
-        if not await self._store.mark_sent(intent, now):
+        token: int | None = None
+        if self._ownership is not None:
+            token = self._ownership.token(intent.source_id)
+            if token is None:
+                return None
+        try:
+            sent = await self._store.mark_sent(intent, now, token)
+        except Fenced:
+            FENCED_WRITES.labels("engine", "mark_sent").inc()
+            log.warning(
+                "not sending %s: this replica's lease on its source was taken over",
+                intent.client_order_id,
+            )
+            return None
+        if not sent:
             config = await self._store.get_config(intent.config_id)
             if config is not None:
                 blocked = rules.send_block(intent.side, config.status)
@@ -114,18 +151,30 @@ class Sender:
         if config is None:
             return None
         metrics.INTENTS.labels(S.SENT.value).inc()
-        return _as_sent(intent, now), config
+        return _as_sent(intent, now, token), config
 
     async def _send(self, intent: Intent, config: CopyConfig) -> float | None:
         venue = config.venue_of(intent.target_exchange_id)
+        fence = None
+        if self._ownership is not None:
+            fence = (fence_key(intent.source_id), intent.sent_token)
         self._in_flight.add(intent.intent_id)
         try:
             try:
-                order = await self._broker.place_order(intent, config.user_id)
+                if fence is None:
+                    order = await self._broker.place_order(intent, config.user_id)
+                else:
+                    order = await self._broker.place_order(intent, config.user_id, fence=fence)
             except errors.ResourceExhausted as e:
                 await self._outcomes.rate_limited(intent, _reason(e))
                 return max(e.retry_after or 1.0, 0.05)
             except _DEFINITIVE as e:
+                if e.reason == FENCED:
+                    # Another replica took the source over: the order never left, and the
+                    # new holder (fenced at the broker first) sends it. Nothing to record.
+                    FENCED_WRITES.labels("engine", "place_order").inc()
+                    log.warning("broker refused %s: lease taken over", intent.client_order_id)
+                    return None
                 if e.reason in _PROVES_EXISTENCE:
                     await self._outcomes.unknown(intent, _reason(e))
                     return None

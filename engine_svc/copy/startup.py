@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Collection
 
 from engine_svc import metrics
 from engine_svc.copy.dispatch import Dispatcher
@@ -28,10 +29,12 @@ async def reconcile_at_start(
     broker_wait_seconds: float,
     rounds: int = 3,
     round_pause: float = 1.0,
+    source_ids: Collection[str] | None = None,
 ) -> dict[str, str]:
     """Ask the venues about every order the previous run left without a final outcome.
 
-    Each SENT, UNKNOWN or resting order is looked up by its client order id and its state
+    ``source_ids`` limits it to those sources (a replica taking some over). Each SENT,
+    UNKNOWN or resting order is looked up by its client order id and its state
     applied, exactly as the resolver does. An order whose lookup fails is asked again in up
     to ``rounds`` rounds, ``round_pause`` seconds apart and growing; while the broker itself
     cannot be reached the rounds wait for it (at most ``broker_wait_seconds``) instead of
@@ -43,7 +46,9 @@ async def reconcile_at_start(
         For each configuration with an order the venue could not be asked about, why (the
         caller halts it: queries and cancels only, until the user resumes it).
     """
-    unresolved = await store.intents_in_states(rules.UNRESOLVED, limit=100_000)
+    unresolved = await store.intents_in_states(
+        rules.UNRESOLVED, source_ids=source_ids, limit=100_000
+    )
     todo = {i.intent_id for i in unresolved}
     if not todo:
         return {}
@@ -55,7 +60,9 @@ async def reconcile_at_start(
     while todo:
         intents = [
             i
-            for i in await store.intents_in_states(rules.UNRESOLVED, limit=100_000)
+            for i in await store.intents_in_states(
+                rules.UNRESOLVED, source_ids=source_ids, limit=100_000
+            )
             if i.intent_id in todo
         ]
         results = await asyncio.gather(*(resolver.resolve_bounded(i) for i in intents))
@@ -93,8 +100,12 @@ async def reconcile_at_start(
     return unproven
 
 
-async def recover(store: IntentStore, dispatcher: Dispatcher) -> int:
-    """Queue every PENDING intent found at start-up (a crash between commit and send)."""
-    pending = await store.intents_in_states([IntentState.PENDING], limit=100_000)
+async def recover(
+    store: IntentStore, dispatcher: Dispatcher, source_ids: Collection[str] | None = None
+) -> int:
+    """Queue every PENDING intent found at start-up or takeover (a crash before the send)."""
+    pending = await store.intents_in_states(
+        [IntentState.PENDING], source_ids=source_ids, limit=100_000
+    )
     dispatcher.enqueue_pending(pending)
     return len(pending)

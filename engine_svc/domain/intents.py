@@ -146,13 +146,22 @@ def may_resend(
     last_sent_at: datetime | None,
     now: datetime,
     lag_seconds: float,
+    *,
+    fenced_never_placed: bool = False,
 ) -> bool:
     """Return whether an unknown order is proved never placed, so it may be sent again.
 
     It takes at least :data:`NOT_FOUND_THRESHOLD` consecutive "not found" answers *and* at
     least ``lag_seconds`` since the last send: right after a send a venue may not show an
     order it has (Binance was measured hiding existing orders for tens of seconds).
+
+    ``fenced_never_placed`` is the other proof, a takeover's: the order was last sent by a
+    replica whose lease on its source this one has since taken over, the broker was fenced
+    at the new token before the lookup, and the broker has no attempt to place it. The old
+    holder never reached a venue with it, and can no longer: it may be sent at once.
     """
+    if fenced_never_placed:
+        return True
     if not_found_count < NOT_FOUND_THRESHOLD:
         return False
     if last_sent_at is None:

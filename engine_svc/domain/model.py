@@ -327,6 +327,12 @@ class Intent:
     time_in_force: TimeInForce | None = None
     cancel_wanted: bool = False
     """A stop or the kill switch asked for this order to be cancelled (kept until done)."""
+    sent_token: int = 0
+    """The lease token of its source under which it was last sent (0: sent without a lease).
+
+    A replica that took the source over with a higher token, after fencing the broker, may
+    trust the broker's "never placed" for it (:func:`engine_svc.domain.intents.may_resend`).
+    """
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from engine_svc.store.intents import IntentTable
 from engine_svc.store.transaction import SignalTransaction
 from meshkit import db
 from meshkit.audit import AuditEntry, AuditLog
+from meshkit.leases import LeaseTable
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 SERVICE = "engine"
 AUDIT_TABLE = "engine_audit_log"
+LEASE_PREFIX = "engine"
 
 
 class EngineStore(ConfigTable, InboxTable, IntentTable):
@@ -24,6 +26,7 @@ class EngineStore(ConfigTable, InboxTable, IntentTable):
     def __init__(self, database: db.Database) -> None:
         self.database = database
         self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:engine")
+        self.leases = LeaseTable(database, LEASE_PREFIX)
 
     @classmethod
     async def open(cls, url: str) -> EngineStore:
@@ -42,9 +45,18 @@ class EngineStore(ConfigTable, InboxTable, IntentTable):
         await self.database.close()
 
     @contextlib.asynccontextmanager
-    async def signal_transaction(self) -> AsyncIterator[SignalTransaction]:
-        """Open the one transaction in which a signal and all its intents are written."""
+    async def signal_transaction(
+        self, fence: tuple[str, int] | None = None
+    ) -> AsyncIterator[SignalTransaction]:
+        """Open the one transaction in which a signal and all its intents are written.
+
+        With ``fence`` (a source and the lease token this replica holds it under) the
+        transaction first checks that the token is still current, and raises
+        :class:`meshkit.leases.Fenced` before writing anything when it is not.
+        """
         async with self.database.transaction() as tx:
+            if fence is not None:
+                await self.leases.check_current(tx, *fence)
             yield SignalTransaction(tx, self.audit)
 
     async def list_audit_entries(

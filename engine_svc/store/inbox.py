@@ -13,15 +13,18 @@ class InboxTable:
     database: db.Database
 
     async def subscriptions(self) -> dict[str, int]:
-        """Return where to resume each source an active, paused or reducing configuration copies.
+        """Return where to resume each source a configuration not stopped copies.
+
+        A halted configuration still takes its signals (each recorded as skipped, ``halted``),
+        so that a resume copies from then on and never the trades of the halt.
 
         That is the highest sequence in the inbox, or the lowest start sequence of the
         source's configurations when that is higher (history is never copied).
         """
         rows = await self.database.fetchall(
             "SELECT source_id, MIN(start_sequence) AS start FROM copy_trading_configs"
-            " WHERE status IN (?, ?, ?) GROUP BY source_id",
-            (CopyStatus.ACTIVE.value, CopyStatus.PAUSED.value, CopyStatus.REDUCING.value),
+            " WHERE status <> ? GROUP BY source_id",
+            (CopyStatus.STOPPED.value,),
         )
         result: dict[str, int] = {}
         for row in rows:
@@ -33,13 +36,8 @@ class InboxTable:
         """Return where to resume ``source_id``, ``None`` when no live configuration copies it."""
         row = await self.database.fetchone(
             "SELECT MIN(start_sequence) AS start, COUNT(*) AS n FROM copy_trading_configs"
-            " WHERE source_id = ? AND status IN (?, ?, ?)",
-            (
-                source_id,
-                CopyStatus.ACTIVE.value,
-                CopyStatus.PAUSED.value,
-                CopyStatus.REDUCING.value,
-            ),
+            " WHERE source_id = ? AND status <> ?",
+            (source_id, CopyStatus.STOPPED.value),
         )
         if row is None or not row["n"]:
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +19,14 @@ from engine_svc.store.rows import (
 )
 from meshkit import db
 from meshkit.codec import to_iso
+from meshkit.leases import Fenced, LeaseTable
 
 
 class IntentTable:
     """Reads and compare-and-set writes of the order intents."""
 
     database: db.Database
+    leases: LeaseTable
 
     async def insert_intent(self, intent: Intent) -> bool:
         """Insert one intent outside a signal transaction (repairs and tests)."""
@@ -55,9 +57,10 @@ class IntentTable:
         states: Iterable[IntentState],
         *,
         config_id: str | None = None,
+        source_ids: Collection[str] | None = None,
         limit: int = 1000,
     ) -> list[Intent]:
-        """Return intents in ``states`` (of one configuration, if given), oldest first."""
+        """Return intents in ``states`` (of one configuration, of some sources), oldest first."""
         wanted = [state.value for state in states]
         sql = (
             f"SELECT {_INTENT_COLUMNS} FROM order_intents"
@@ -67,6 +70,11 @@ class IntentTable:
         if config_id is not None:
             sql += " AND config_id = ?"
             params.append(config_id)
+        if source_ids is not None:
+            if not source_ids:
+                return []
+            sql += f" AND source_id IN ({_placeholders(len(source_ids))})"
+            params.extend(sorted(source_ids))
         sql += " ORDER BY created_at, sequence, intent_id LIMIT ?"
         params.append(limit)
         return [_intent(row) for row in await self.database.fetchall(sql, params)]
@@ -98,35 +106,73 @@ class IntentTable:
             (config_id, *wanted),
         )
 
-    async def mark_sent(self, intent: Intent, now: datetime) -> bool:
+    async def mark_sent(self, intent: Intent, now: datetime, token: int | None = None) -> bool:
         """Move ``intent`` to SENT before a send, unless it changed or may not leave now.
 
         The configuration check is part of the same statement, so an intent whose
         configuration was paused, halted or stopped a moment earlier is never sent, and a
-        buy never leaves a configuration that is only reducing.
+        buy never leaves a configuration that is only reducing. With ``token`` (the lease on
+        the intent's source this replica sends under) the lease check is part of it too, and
+        the token is stored with the intent (``sent_token``).
 
         It decides nothing about *whether* to send: the first send of a PENDING intent and
         the re-send of an unknown order (allowed only by the resolver's one rule,
         :func:`engine_svc.domain.intents.may_resend`) both reach it through
         :meth:`engine_svc.copy.sender.Sender.start_send`, which mirrors this statement's
         changes (state, attempts, ``not_found_count``, ``last_sent_at``) on the intent it sends.
+
+        Raises
+        ------
+        meshkit.leases.Fenced
+            When nothing changed because ``token`` is no longer the source's current one
+            (another replica took the source over).
         """
         allowed = [status.value for status in intent_rules.SENDABLE[intent.side]]
+        fence_sql = ""
+        fence_params: tuple[Any, ...] = ()
+        if token is not None:
+            fence_sql = f" AND {self.leases.current_sql()}"
+            fence_params = (intent.source_id, token)
         changed = await self.database.execute(
             "UPDATE order_intents SET state = ?, attempts = attempts + 1, not_found_count = 0,"
-            " last_sent_at = ?, updated_at = ? WHERE intent_id = ? AND state = ? AND EXISTS ("
-            " SELECT 1 FROM copy_trading_configs c WHERE c.id = order_intents.config_id"
-            f" AND c.status IN ({_placeholders(len(allowed))}))",
+            " last_sent_at = ?, updated_at = ?, sent_token = ? WHERE intent_id = ? AND state = ?"
+            " AND EXISTS (SELECT 1 FROM copy_trading_configs c"
+            " WHERE c.id = order_intents.config_id"
+            f" AND c.status IN ({_placeholders(len(allowed))})){fence_sql}",
             (
                 IntentState.SENT.value,
                 to_iso(now),
                 to_iso(now),
+                token if token is not None else intent.sent_token,
                 intent.intent_id,
                 intent.state.value,
                 *allowed,
+                *fence_params,
             ),
         )
-        return changed == 1
+        if changed == 1:
+            return True
+        if token is not None and not await self.lease_current(intent.source_id, token):
+            raise Fenced(intent.source_id, token)
+        return False
+
+    async def lease_current(self, source_id: str, token: int) -> bool:
+        """Return whether ``token`` is the current lease token of ``source_id``."""
+        row = await self.database.fetchone(
+            f"SELECT 1 AS ok WHERE {self.leases.current_sql()}",
+            (source_id, token),
+        )
+        return row is not None
+
+    async def sources_with_work(self) -> set[str]:
+        """Return the sources with intents not yet final (PENDING, or an outcome to prove)."""
+        states = [IntentState.PENDING.value] + [s.value for s in intent_rules.UNRESOLVED]
+        rows = await self.database.fetchall(
+            "SELECT DISTINCT source_id FROM order_intents"
+            f" WHERE state IN ({_placeholders(len(states))})",
+            states,
+        )
+        return {row["source_id"] for row in rows}
 
     async def recent_intents(self, config_id: str, limit: int) -> list[Intent]:
         """Return the configuration's most recent intents, newest first."""
