@@ -182,17 +182,39 @@ class SqliteDatabase:
         async with self._lock:
             return await self._fetchall(sql, params)
 
+    async def _control(self, statement: str) -> None:
+        # BEGIN, COMMIT and ROLLBACK run in aiosqlite's thread, which finishes a statement even
+        # when the task awaiting it is cancelled (a gRPC handler whose caller went away). Wait
+        # for it to finish, then let the cancellation go on: the transaction's state is known.
+        running = asyncio.ensure_future(self._connection.execute(statement))
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError:
+            await running
+            raise
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                await self._control("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # BEGIN ran: end the transaction it opened before giving up.
+                await self._control("ROLLBACK")
+                raise
             try:
                 yield _SqliteTransaction(self)
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                await self._control("ROLLBACK")
                 raise
             else:
-                await self._connection.execute("COMMIT")
+                try:
+                    await self._control("COMMIT")
+                except sqlite3.Error:
+                    # A failed COMMIT (a full disk) may leave the transaction open: end it.
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._control("ROLLBACK")
+                    raise
 
     async def close(self) -> None:
         await self._connection.close()

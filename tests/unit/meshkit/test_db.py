@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pathlib
 
 import pytest
@@ -83,3 +85,28 @@ async def test_services_migrating_one_database_at_once_do_not_collide(
         for database in databases:
             await database.close()
     assert results == [[1], [1], [1], [1]]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_transaction_cancelled_at_any_point_leaves_the_connection_usable(
+    database: db.Database,
+) -> None:
+    # A gRPC handler is cancelled when its caller goes away, wherever it is: also while its
+    # BEGIN, COMMIT or ROLLBACK is running in aiosqlite's thread. The statement finishes there
+    # anyway; the connection must not stay inside a transaction nobody will end.
+    await database.execute("CREATE TABLE c (id INTEGER PRIMARY KEY)")
+
+    async def write(n: int) -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO c (id) VALUES (?)", (n,))
+
+    for n in range(60):
+        task = asyncio.create_task(write(n))
+        for _ in range(n % 6):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await write(1000 + n)  # "cannot start a transaction within a transaction" if stuck
+    rows = await database.fetchall("SELECT id FROM c WHERE id >= 1000")
+    assert len(rows) == 60
