@@ -272,6 +272,21 @@ class LeaseTable:
                 renewed.add(resource)
         return renewed
 
+    async def expire_replica(self, replica_id: str) -> int:
+        """Mark a replica known dead gone: its row removed, its leases free to take at once.
+
+        Returns how many leases it held. The tokens stay, so each next holder's is higher.
+        """
+        freed = await self.database.execute(
+            f"UPDATE {self._leases} SET expires_at = 0 WHERE owner = ?",
+            (replica_id,),
+        )
+        await self.database.execute(
+            f"DELETE FROM {self._replicas} WHERE replica_id = ?",
+            (replica_id,),
+        )
+        return freed
+
     async def release(self, resource: str, replica_id: str, token: int) -> None:
         """Give ``resource`` up at once (its token stays: the next holder's is higher)."""
         await self.database.execute(
@@ -404,7 +419,7 @@ class LeaseKeeper:
         wanted = await self._wanted()
         for resource in sorted(set(self._held) - wanted):
             await self._release(resource)
-        live = await self.table.live_replicas()
+        live = await self._live_reaping_the_dead()
         share = math.ceil(len(wanted) / max(len(live), 1))
         extra = len(self._held) - share
         if extra > 0 and len(live) > 1:
@@ -437,6 +452,33 @@ class LeaseKeeper:
                 )
                 self._spawn(self._on_acquired(resource, token))
         LEASES_HELD.labels(self.service).set(len(self._held))
+
+    async def _live_reaping_the_dead(self) -> list[str]:
+        # A replica of this host whose process is gone (killed with -9, restarted by its
+        # supervisor) holds its leases until they expire; free them now so that the restart,
+        # or a neighbour, takes over without waiting out the TTL. Fencing keeps this safe even
+        # if a host name were shared: a replica wrongly reaped is refused, never duplicated.
+        host = socket.gethostname()
+        live: list[str] = []
+        for replica in await self.table.replicas():
+            dead = (
+                replica.replica_id != self.replica_id
+                and replica.host == host
+                and replica.pid != os.getpid()
+                and not _pid_alive(replica.pid)
+            )
+            if dead:
+                freed = await self.table.expire_replica(replica.replica_id)
+                log.info(
+                    "%s: replica %s (pid %d) is gone; freed its %d leases",
+                    self.service,
+                    replica.replica_id,
+                    replica.pid,
+                    freed,
+                )
+            elif replica.expires_in_ms > 0:
+                live.append(replica.replica_id)
+        return live
 
     async def _release(self, resource: str) -> None:
         token = self._held.get(resource)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 
 import pytest
 
@@ -132,3 +134,34 @@ async def test_a_second_replica_on_sqlite_refuses_to_start(database: db.Database
     await third.start(sqlite_wait_seconds=0.5)
     assert set(third.held) == {"s1"}
     await third.stop()
+
+
+async def test_the_leases_of_a_dead_process_on_this_host_are_taken_at_once(
+    database: db.Database,
+) -> None:
+    # A replica killed with -9 and restarted by its supervisor: the restart need not wait out
+    # the dead one's TTL when the dead process was on this host.
+    table = await _table(database)
+    process = subprocess.Popen(["true"])  # noqa: ASYNC220 - a short child, reaped at once
+    process.wait()
+    dead_pid = process.pid
+    await database.execute(
+        "INSERT INTO t_replicas (replica_id, host, pid, address, started_at, expires_at)"
+        " VALUES (?, ?, ?, '', 0, ?)",
+        ("dead", socket.gethostname(), dead_pid, 2**62),
+    )
+    assert await table.acquire("src-1", "dead", 3_600_000) == (1, False)
+    log: list[tuple[str, str, str]] = []
+    restart = await _keeper(table, "restart", {"src-1"}, log)
+    await restart.round()
+    assert restart.held == {"src-1": 2}
+    assert await table.live_replicas() == ["restart"]
+    # A replica of another host is left alone: only its TTL says it is gone.
+    await database.execute(
+        "INSERT INTO t_replicas (replica_id, host, pid, address, started_at, expires_at)"
+        " VALUES (?, ?, ?, '', 0, ?)",
+        ("elsewhere", "another-host", dead_pid, 2**62),
+    )
+    assert "elsewhere" in await table.live_replicas()
+    await restart.round()
+    assert "elsewhere" in await table.live_replicas()
