@@ -9,8 +9,14 @@ followers over Binance, Coinbase and Kraken (the replica chaos tier's book,
 * **baseline**: one engine, killed the same way and restarted at once (what a single engine
   under a process supervisor gets).
 
-The figure, both times: from the kill to the first follower order at a venue (the emulator's
-``created_ms``) copying a leader fill made after the kill, on a leader the killed engine held.
+Two figures, both times, on the leaders the killed engine held:
+
+* **takeover**: from the kill to the first order another engine (or the restarted one) sends
+  for them, under its new lease token (its intents' ``sent_token``): how long copying stalls;
+* **later fill**: from the kill to the first follower order at a venue (the emulator's
+  ``created_ms``) copying a leader fill made after the kill; it also waits for the backlog of
+  fills the leaders made meanwhile, copied in order before it.
+
 Each run is also checked with the chaos invariants (0 duplicates, 0 missing, 0 unresolved).
 
     .venv/bin/python bench/takeover.py                  # 3 kills each, LEASE_TTL_MS 3000
@@ -103,7 +109,11 @@ async def measure(
                 )
                 verdict = "ok" if result.ok else f"{len(result.findings.violations)} violations"
                 takeover = "n/a" if result.takeover_s is None else f"{result.takeover_s:.2f} s"
-                print(f"  run {run + 1}: {result.target} killed, takeover {takeover} ({verdict})")
+                later = "n/a" if result.first_copy_s is None else f"{result.first_copy_s:.2f} s"
+                print(
+                    f"  run {run + 1}: {result.target} killed, takeover {takeover},"
+                    f" first copy of a later fill {later} ({verdict})"
+                )
                 if not result.ok:
                     print(result.report(str(folder / "logs")))
                 results.append(result)
@@ -141,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     line = (
         f"takeover, engine kill -9 mid fan-out, LEASE_TTL_MS {args.lease_ttl_ms}, "
         f"{args.leaders} leaders x {args.followers} followers on binance/coinbase/kraken: "
-        f"3 engines/2 syncs/2 brokers {takeover_summary(r.takeover_s for r in replicated)} "
-        f"({len(replicated)} kills); one engine restarted at once "
-        f"{takeover_summary(r.takeover_s for r in baseline)} ({len(baseline)} kills); "
-        f"runs breaking an invariant: {bad}"
+        f"3 engines/2 syncs/2 brokers: takeover (kill to the taker's first send)"
+        f" {takeover_summary(r.takeover_s for r in replicated)}, first copy of a later fill"
+        f" {takeover_summary(r.first_copy_s for r in replicated)} ({len(replicated)} kills);"
+        f" baseline, one engine restarted at once: takeover"
+        f" {takeover_summary(r.takeover_s for r in baseline)}, first copy of a later fill"
+        f" {takeover_summary(r.first_copy_s for r in baseline)} ({len(baseline)} kills);"
+        f" runs breaking an invariant: {bad}"
     )
     print(line)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")
