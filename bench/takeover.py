@@ -1,11 +1,13 @@
 """Takeover time: an engine replica killed with -9 mid fan-out, to the next copy of its leaders.
 
-Two meshes on PostgreSQL, one after the other, each with leaders on simulated Binance and
+Three meshes on PostgreSQL, one after the other, each with leaders on simulated Binance and
 followers over Binance, Coinbase and Kraken (the replica chaos tier's book,
 ``tests/chaos/replica_harness.py``):
 
 * **replicas**: 3 engines, 2 syncs, 2 brokers. An engine replica holding a leader is killed
   while that leader's fan-out is under way; the survivors take its leaders over.
+* **separate hosts**: the same, each replica declaring a host of its own (``REPLICA_HOST``), as
+  pods on several machines: the dead engine's leases move only when they expire (the TTL);
 * **baseline**: one engine, killed the same way and restarted at once (what a single engine
   under a process supervisor gets).
 
@@ -60,11 +62,20 @@ from replica_harness import (  # type: ignore[import-not-found]  # noqa: E402 - 
 )
 
 
-def environment(lease_ttl_ms: int) -> dict[str, dict[str, str]]:
-    """Return the chaos environment with ``LEASE_TTL_MS`` for the replicated services."""
+def environment(
+    lease_ttl_ms: int, replicas: dict[str, int] | None, separate_hosts: bool
+) -> dict[str, dict[str, str]]:
+    """Return the chaos environment with ``LEASE_TTL_MS`` for the replicated services.
+
+    With ``separate_hosts`` each replica declares a host of its own (``REPLICA_HOST``), as pods
+    on several machines would: a dead replica's leases then move only when they expire.
+    """
     env = {name: dict(values) for name, values in CHAOS_ENV.items()}
     for service in REPLICAS:
         env.setdefault(service, {})["LEASE_TTL_MS"] = str(lease_ttl_ms)
+        if separate_hosts:
+            for index in range(1, (replicas or {}).get(service, 1) + 1):
+                env[f"{service}-{index}"] = {"REPLICA_HOST": f"host-of-{service}-{index}"}
     return env
 
 
@@ -75,6 +86,7 @@ async def measure(
     leaders: int,
     followers: int,
     lease_ttl_ms: int,
+    separate_hosts: bool = False,
 ) -> list[ScenarioResult]:
     """Start a mesh, kill an engine ``runs`` times, return each run's result."""
     schema, url = await create_schema(postgres)
@@ -83,7 +95,7 @@ async def measure(
         folder,
         backend="postgresql",
         shared_database_url=url,
-        extra_env=environment(lease_ttl_ms),
+        extra_env=environment(lease_ttl_ms, replicas, separate_hosts),
         replicas=replicas,
         log_level="WARNING",
     )
@@ -139,25 +151,29 @@ def main(argv: list[str] | None = None) -> int:
     if not args.postgres:
         parser.error("replicas need PostgreSQL: --postgres or COPYTRADE_TEST_POSTGRES_URL")
     started = time.monotonic()
-    print(f"replicas {REPLICAS}, LEASE_TTL_MS {args.lease_ttl_ms}:")
-    replicated = asyncio.run(
-        measure(args.postgres, REPLICAS, args.runs, args.leaders, args.followers, args.lease_ttl_ms)
-    )
+    common = (args.runs, args.leaders, args.followers, args.lease_ttl_ms)
+    print(f"replicas {REPLICAS} on one host, LEASE_TTL_MS {args.lease_ttl_ms}:")
+    replicated = asyncio.run(measure(args.postgres, REPLICAS, *common))
+    print(f"replicas {REPLICAS} declaring separate hosts (pods on several machines):")
+    separate = asyncio.run(measure(args.postgres, REPLICAS, *common, separate_hosts=True))
     print("baseline, one engine restarted at once:")
-    baseline = asyncio.run(
-        measure(args.postgres, None, args.runs, args.leaders, args.followers, args.lease_ttl_ms)
-    )
-    bad = sum(not r.ok for r in replicated + baseline)
+    baseline = asyncio.run(measure(args.postgres, None, *common))
+    bad = sum(not r.ok for r in replicated + separate + baseline)
+
+    def figures(results: list[ScenarioResult]) -> str:
+        return (
+            f"takeover {takeover_summary(r.takeover_s for r in results)}, first copy of a"
+            f" later fill {takeover_summary(r.first_copy_s for r in results)}"
+            f" ({len(results)} kills)"
+        )
+
     line = (
-        f"takeover, engine kill -9 mid fan-out, LEASE_TTL_MS {args.lease_ttl_ms}, "
-        f"{args.leaders} leaders x {args.followers} followers on binance/coinbase/kraken: "
-        f"3 engines/2 syncs/2 brokers: takeover (kill to the taker's first send)"
-        f" {takeover_summary(r.takeover_s for r in replicated)}, first copy of a later fill"
-        f" {takeover_summary(r.first_copy_s for r in replicated)} ({len(replicated)} kills);"
-        f" baseline, one engine restarted at once: takeover"
-        f" {takeover_summary(r.takeover_s for r in baseline)}, first copy of a later fill"
-        f" {takeover_summary(r.first_copy_s for r in baseline)} ({len(baseline)} kills);"
-        f" runs breaking an invariant: {bad}"
+        f"takeover (kill -9 of an engine mid fan-out to the taker's first send),"
+        f" LEASE_TTL_MS {args.lease_ttl_ms}, {args.leaders} leaders x {args.followers} followers"
+        f" on binance/coinbase/kraken: 3 engines/2 syncs/2 brokers on one host (the dead"
+        f" process is seen gone) {figures(replicated)}; the same declaring separate hosts"
+        f" (its leases expire) {figures(separate)}; baseline, one engine restarted at once"
+        f" {figures(baseline)}; runs breaking an invariant: {bad}"
     )
     print(line)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")

@@ -124,6 +124,16 @@ class Replica:
     expires_in_ms: int
 
 
+def replica_host() -> str:
+    """Return the host this replica declares: ``$REPLICA_HOST``, else the host name.
+
+    Replicas that declare one host trust each other's process ids: a row naming a process of
+    this host that no longer exists is a dead replica (:class:`LeaseKeeper` frees its leases
+    at once). Distinct values make replicas of one machine behave as if on several (benches).
+    """
+    return os.environ.get("REPLICA_HOST", "").strip() or socket.gethostname()
+
+
 def new_replica_id() -> str:
     """Return this process's replica id: ``$REPLICA_ID`` (the pod name), else host, pid, nonce."""
     given = os.environ.get("REPLICA_ID", "").strip()
@@ -184,7 +194,7 @@ class LeaseTable:
             f"INSERT INTO {self._replicas} (replica_id, host, pid, address, started_at,"
             f" expires_at) VALUES (?, ?, ?, ?, {self._now}, {self._now} + ?)"
             " ON CONFLICT (replica_id) DO UPDATE SET expires_at = excluded.expires_at",
-            (replica_id, socket.gethostname(), os.getpid(), address, ttl_ms),
+            (replica_id, replica_host(), os.getpid(), address, ttl_ms),
         )
 
     async def leave(self, replica_id: str) -> None:
@@ -366,6 +376,11 @@ class LeaseKeeper:
             await self._refuse_second_sqlite_replica(
                 self.ttl_ms / 1000 + 1 if sqlite_wait_seconds is None else sqlite_wait_seconds
             )
+        # Leases under this very id are a previous run's (a container restarted in its pod
+        # keeps the pod's name): this process holds none yet, so free them for the taking.
+        freed = await self.table.expire_replica(self.replica_id)
+        if freed:
+            log.info("%s: freed %d leases of this replica's previous run", self.service, freed)
         await self.round()
         self._loop = asyncio.create_task(self._run(), name=f"{self.service}-leases")
 
@@ -373,7 +388,7 @@ class LeaseKeeper:
         # A crashed replica's row lingers until it expires: wait that long, or skip the wait
         # when the row names a process of this host that no longer exists.
         deadline = asyncio.get_running_loop().time() + wait_seconds
-        host = socket.gethostname()
+        host = replica_host()
         while True:
             others = [
                 r
@@ -458,7 +473,7 @@ class LeaseKeeper:
         # supervisor) holds its leases until they expire; free them now so that the restart,
         # or a neighbour, takes over without waiting out the TTL. Fencing keeps this safe even
         # if a host name were shared: a replica wrongly reaped is refused, never duplicated.
-        host = socket.gethostname()
+        host = replica_host()
         live: list[str] = []
         for replica in await self.table.replicas():
             dead = (

@@ -165,3 +165,18 @@ async def test_the_leases_of_a_dead_process_on_this_host_are_taken_at_once(
     assert "elsewhere" in await table.live_replicas()
     await restart.round()
     assert "elsewhere" in await table.live_replicas()
+
+
+async def test_a_restart_under_the_same_replica_id_takes_its_leases_back_at_once(
+    database: db.Database,
+) -> None:
+    # In Kubernetes a container restarted in its pod keeps the pod's name as its replica id.
+    table = await _table(database)
+    assert await table.acquire("src-1", "pod-a", 3_600_000) == (1, False)
+    log: list[tuple[str, str, str]] = []
+    again = await _keeper(table, "pod-a", {"src-1"}, log)
+    await again.start(sqlite_wait_seconds=0)
+    try:
+        assert again.held == {"src-1": 2}  # a new token: the previous run is fenced
+    finally:
+        await again.stop()
