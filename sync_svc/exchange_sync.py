@@ -635,6 +635,19 @@ class ExchangeSync:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _runner(self, source: Source, token: int | None = None) -> SourceSync:
+        # A reader of ``source``; under a lease, its appends carry ``token``.
+        return SourceSync(
+            source,
+            self._store,
+            self.ingestor,
+            self._broker,
+            self._clock,
+            self._timing,
+            token=token,
+            on_fenced=self._on_fenced if token is not None else None,
+        )
+
     async def _start_leased(self, source_id: str, token: int) -> None:
         assert self._leases is not None
         async with self._ensuring:
@@ -653,16 +666,7 @@ class ExchangeSync:
             if current is None or current.token != token:
                 # Another replica may have logged its fills meanwhile: read them again.
                 self.ingestor.forget(source_id)
-            runner = SourceSync(
-                source,
-                self._store,
-                self.ingestor,
-                self._broker,
-                self._clock,
-                self._timing,
-                token=token,
-                on_fenced=self._on_fenced,
-            )
+            runner = self._runner(source, token)
             self._sources[source_id] = runner
             await runner.start()
         log.info("reading %s here (lease token %d)", source_id, token)
@@ -708,14 +712,7 @@ class ExchangeSync:
                 return
             if current is not None:
                 await current.stop()
-            runner = SourceSync(
-                source,
-                self._store,
-                self.ingestor,
-                self._broker,
-                self._clock,
-                self._timing,
-            )
+            runner = self._runner(source)
             self._sources[source.source_id] = runner
             await runner.start()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine_fakes import USER, World
 
+from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc.access import RULES
 from engine_svc.config import Settings
@@ -65,6 +66,18 @@ class Harness:
     async def restart(self) -> Engine:
         await self.stop()
         return await self.start()
+
+    async def start_copy(self) -> tuple[str, str, str]:
+        """Copy a new strategy source to a new account; return config, source and account."""
+        target = self.world.broker.add_account()
+        source = self.world.sync.add_backtest()
+        reply = await self.call(
+            "StartCopy",
+            engine_pb.StartCopyRequest(
+                source_backtest_id=source, target_exchange_ids=[target.exchange_id]
+            ),
+        )
+        return reply.config_id, source, target.exchange_id
 
     async def call(self, method: str, request: Any, user: str = USER) -> Any:
         metadata = as_user(user) if user else ()

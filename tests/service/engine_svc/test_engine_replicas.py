@@ -17,7 +17,6 @@ from decimal import Decimal
 import pytest
 from engine_harness import Harness
 
-from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.model import Intent, IntentState
 from engine_svc.server import EngineDeps, build_engine
 from engine_svc.store import EngineStore
@@ -26,16 +25,6 @@ from meshkit import db
 from meshkit.leases import Fenced
 from meshkit.settings import ConfigError
 from meshkit.testing import eventually
-
-
-async def _start_copy(harness: Harness) -> tuple[str, str, str]:
-    target = harness.world.broker.add_account()
-    source = harness.world.sync.add_backtest()
-    reply = await harness.call(
-        "StartCopy",
-        pb.StartCopyRequest(source_backtest_id=source, target_exchange_ids=[target.exchange_id]),
-    )
-    return reply.config_id, source, target.exchange_id
 
 
 async def _intents(store: EngineStore, config_id: str) -> list[Intent]:
@@ -76,7 +65,7 @@ async def _sent_but_never_placed(harness: Harness, config_id: str, token: int) -
 
 
 async def test_a_takers_never_placed_order_is_sent_again_at_once(harness: Harness) -> None:
-    config_id, source, _ = await _start_copy(harness)
+    config_id, source, _ = await harness.start_copy()
     harness.world.sync.publish(source)
     await eventually(lambda: _filled(harness.store, config_id, 1), timeout=10)
     token = await _held_token(harness.store, source)
@@ -106,7 +95,7 @@ async def test_a_takers_never_placed_order_is_sent_again_at_once(harness: Harnes
 async def test_an_order_sent_under_the_takers_own_token_waits_for_the_lag(
     harness: Harness,
 ) -> None:
-    config_id, source, _ = await _start_copy(harness)
+    config_id, source, _ = await harness.start_copy()
     harness.world.sync.publish(source)
     await eventually(lambda: _filled(harness.store, config_id, 1), timeout=10)
     token = await _held_token(harness.store, source)
@@ -127,7 +116,7 @@ async def test_an_order_sent_under_the_takers_own_token_waits_for_the_lag(
 
 
 async def test_a_replica_whose_lease_was_taken_cannot_write_or_send(harness: Harness) -> None:
-    config_id, source, _ = await _start_copy(harness)
+    config_id, source, _ = await harness.start_copy()
     harness.world.sync.publish(source)
     (intent,) = await eventually(lambda: _filled(harness.store, config_id, 1), timeout=10)
     token = await _held_token(harness.store, source)
@@ -153,7 +142,7 @@ async def test_a_replica_whose_lease_was_taken_cannot_write_or_send(harness: Har
 async def test_two_engines_divide_the_sources_and_copy_each_signal_once(
     harness: Harness, database: db.Database
 ) -> None:
-    configs = [await _start_copy(harness) for _ in range(4)]
+    configs = [await harness.start_copy() for _ in range(4)]
     second_settings = dataclasses.replace(harness.settings(), lease_ttl_ms=600)
     if database.dialect == "sqlite":
         second = await build_engine(second_settings, EngineDeps(store=harness.store))

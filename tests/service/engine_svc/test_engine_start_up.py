@@ -17,16 +17,6 @@ from meshkit import errors
 from meshkit.testing import eventually
 
 
-async def _start(harness: Harness) -> tuple[str, str, str]:
-    target = harness.world.broker.add_account()
-    source = harness.world.sync.add_backtest()
-    reply = await harness.call(
-        "StartCopy",
-        pb.StartCopyRequest(source_backtest_id=source, target_exchange_ids=[target.exchange_id]),
-    )
-    return reply.config_id, source, target.exchange_id
-
-
 async def _intents(harness: Harness, config_id: str) -> list[Intent]:
     return sorted(
         await harness.store.list_intents(config_id, None, None, 1000), key=lambda i: i.sequence
@@ -52,7 +42,7 @@ async def _left_unknown(harness: Harness, config_id: str, source: str) -> Intent
 async def test_an_order_left_unknown_is_resolved_at_start_up_before_new_signals(
     harness: Harness,
 ) -> None:
-    config_id, source, _ = await _start(harness)
+    config_id, source, _ = await harness.start_copy()
     unknown = await _left_unknown(harness, config_id, source)
     broker = harness.world.broker
     broker.get_order_error = None
@@ -84,7 +74,7 @@ async def test_an_order_left_unknown_is_resolved_at_start_up_before_new_signals(
 async def test_a_venue_that_cannot_be_asked_at_start_up_halts_the_config_saying_why(
     harness: Harness,
 ) -> None:
-    config_id, source, exchange_id = await _start(harness)
+    config_id, source, exchange_id = await harness.start_copy()
     unknown = await _left_unknown(harness, config_id, source)
     broker = harness.world.broker  # the venue still does not answer lookups
 
