@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -102,14 +102,22 @@ def replica_names(service: str, count: int) -> list[str]:
     return [f"{service}-{index}" for index in range(1, count + 1)]
 
 
-def _free_ports(count: int) -> list[int]:
+def _free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
+    # Every socket stays bound until all are picked, so the ports differ from each other;
+    # ``exclude`` keeps out ports picked earlier for the same mesh (their sockets are closed,
+    # and the kernel may hand the same numbers out again).
+    taken = set(exclude)
     sockets = []
+    picked: list[int] = []
     try:
-        for _ in range(count):
+        while len(picked) < count:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            port = s.getsockname()[1]
+            if port not in taken:
+                picked.append(port)
+        return picked
     finally:
         for s in sockets:
             s.close()
@@ -204,9 +212,18 @@ class Mesh:
         # Each replica of a replicated service listens on its own gRPC, metrics and health
         # ports: the first keeps the service's gRPC port, the rest are free loopback ports.
         self.replica_ports: dict[str, list[ReplicaPorts]] = {}
+        taken = {
+            self.ports.gateway,
+            self.ports.broker,
+            self.ports.engine,
+            self.ports.sync,
+            self.ports.recon,
+            *self.ports.venues.values(),
+        }
         for service, count in self.replicas.items():
             if count > 1:
-                picked = _free_ports(3 * count)
+                picked = _free_ports(3 * count, exclude=taken)
+                taken.update(picked)
                 first = getattr(self.ports, service)
                 self.replica_ports[service] = [
                     ReplicaPorts(

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -288,3 +289,45 @@ def test_up_whose_component_cannot_start_exits_one_with_its_reason(tmp_path: pat
     assert "Traceback" not in result.stderr
     assert "copytrade up: the mesh did not start: gateway exited with code 2" in result.stderr
     assert "DATABASE_URL" in result.stderr
+
+
+def test_replica_ports_never_repeat_the_meshs_other_ports(monkeypatch) -> None:
+    # Ports are picked, released, then bound by the components, and the kernel may hand a
+    # released number out again: here it always does (every batch starts over at 40000). A
+    # replica's port must still never be one already given to another component of the mesh.
+    from meshctl import launcher
+
+    class Kernel:
+        def __init__(self) -> None:
+            self.next = 40000
+
+        def socket(self) -> Any:
+            kernel = self
+
+            class Bound:
+                port = 0
+
+                def bind(self, address: tuple[str, int]) -> None:
+                    self.port = kernel.next
+                    kernel.next += 1
+
+                def getsockname(self) -> tuple[str, int]:
+                    return ("127.0.0.1", self.port)
+
+                def close(self) -> None:
+                    kernel.next = 40000  # released: the same numbers come back
+
+            return Bound()
+
+    monkeypatch.setattr(launcher.socket, "socket", Kernel().socket)
+    mesh = launcher.Mesh(
+        pathlib.Path("/nonexistent"),
+        ports=launcher.Ports.free(),
+        replicas={"engine": 3, "sync": 2, "broker": 2},
+    )
+    p = mesh.ports
+    ports = [p.gateway, p.broker, p.engine, p.sync, p.recon, *p.venues.values()]
+    for replicas in mesh.replica_ports.values():
+        for index, own in enumerate(replicas):
+            ports += [own.metrics, own.health] + ([own.grpc] if index else [])
+    assert len(ports) == len(set(ports))
