@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -180,3 +181,20 @@ async def test_a_restart_under_the_same_replica_id_takes_its_leases_back_at_once
         assert again.held == {"src-1": 2}  # a new token: the previous run is fenced
     finally:
         await again.stop()
+
+
+def test_a_killed_process_not_yet_waited_for_counts_as_gone() -> None:
+    # A supervisor reaps its child some time after kill -9: until then it is a zombie, which
+    # still answers signal 0 but will never renew a lease again.
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        assert leases._pid_alive(process.pid)
+        process.kill()
+        for _ in range(200):
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
+                if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        assert not leases._pid_alive(process.pid)
+    finally:
+        process.wait()
