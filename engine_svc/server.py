@@ -184,6 +184,7 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         consumer.ensure_subscribed,
         consumer.forget,
         lambda source_id, token: keeper.holds(source_id, token),
+        lambda source_id, token, above: keeper.advance(source_id, token, above),
     )
     keeper = LeaseKeeper(
         store.leases,

@@ -32,6 +32,14 @@ from meshkit import errors
 log = logging.getLogger(__name__)
 
 
+class _Advanced(Exception):
+    """The lease was moved to ``token`` to pass the broker's fence: take over under it."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__(token)
+        self.token = token
+
+
 class SourceOwnership:
     """The sources this replica holds: fenced (may send and resolve), and copying (signals)."""
 
@@ -83,6 +91,7 @@ class Takeover:
         subscribe: Callable[[str], Awaitable[None]],
         forget: Callable[[str], Awaitable[None]],
         held: Callable[[str, int], bool],
+        advance: Callable[[str, int, int], Awaitable[int | None]],
     ) -> None:
         self._ownership = ownership
         self._broker = broker
@@ -91,6 +100,7 @@ class Takeover:
         self._subscribe = subscribe
         self._forget = forget
         self._held = held
+        self._advance = advance
         self._in_progress: set[str] = set()
 
     @property
@@ -111,6 +121,8 @@ class Takeover:
                 try:
                     await self._take_over(source_id, token, started)
                     return
+                except _Advanced as e:
+                    token = e.token  # the lease moved past the broker's fence: go on under it
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -149,8 +161,14 @@ class Takeover:
                 await self._broker.fence(fence_key(source_id), token)
                 return True
             except errors.FailedPrecondition as e:
+                # The broker knows a higher token than this lease's (the engine's database was
+                # restored, or its lease rows lost): move the lease past it, never back.
+                stored = int(e.metadata.get("fence_token", "0") or 0)
                 log.warning("broker fence of %s refused token %d: %s", source_id, token, e)
-                return False
+                advanced = await self._advance(source_id, token, stored) if stored else None
+                if advanced is None:
+                    return False
+                raise _Advanced(advanced) from None
             except errors.ServiceError as e:
                 log.info("fencing %s at the broker failed (%s); retrying", source_id, e.reason)
             await asyncio.sleep(delay)

@@ -297,6 +297,19 @@ class LeaseTable:
         )
         return freed
 
+    async def advance(self, resource: str, replica_id: str, token: int, above: int) -> int | None:
+        """Move a lease this replica holds under ``token`` to a token above ``above``.
+
+        For a holder whose token is behind a fence kept elsewhere (a restored database): the
+        token only grows. Returns the new token, ``None`` when the lease is no longer ours.
+        """
+        row = await self.database.fetchone(
+            f"UPDATE {self._leases} SET token = ? WHERE resource = ? AND owner = ? AND token = ?"
+            " RETURNING token",
+            (above + 1, resource, replica_id, token),
+        )
+        return int(row["token"]) if row else None
+
     async def release(self, resource: str, replica_id: str, token: int) -> None:
         """Give ``resource`` up at once (its token stays: the next holder's is higher)."""
         await self.database.execute(
@@ -367,6 +380,15 @@ class LeaseKeeper:
     def held(self) -> dict[str, int]:
         """The leases held now: resource to token."""
         return dict(self._held)
+
+    async def advance(self, resource: str, token: int, above: int) -> int | None:
+        """Move the lease held under ``token`` past ``above``; return its new token (or None)."""
+        if self._held.get(resource) != token or above < token:
+            return None
+        new = await self.table.advance(resource, self.replica_id, token, above)
+        if new is not None and self._held.get(resource) == token:
+            self._held[resource] = new
+        return new
 
     def holds(self, resource: str, token: int) -> bool:
         """Return whether this replica still holds ``resource`` under ``token``."""

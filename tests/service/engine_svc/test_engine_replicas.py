@@ -17,6 +17,7 @@ from decimal import Decimal
 import pytest
 from engine_harness import Harness
 
+from copytrade.engine.v1 import engine_service_pb2 as pb
 from engine_svc.domain.model import Intent, IntentState
 from engine_svc.server import EngineDeps, build_engine
 from engine_svc.store import EngineStore
@@ -177,3 +178,19 @@ async def test_two_engines_divide_the_sources_and_copy_each_signal_once(
             assert source in text
     finally:
         await second.shutdown()
+
+
+async def test_a_lease_behind_the_brokers_fence_moves_past_it_and_copies(harness: Harness) -> None:
+    # The engine's lease rows were lost or restored from a backup: the broker already fenced
+    # the source at a higher token. The engine must not sit on a lease it cannot send under.
+    target = harness.world.broker.add_account()
+    source = harness.world.sync.add_backtest()
+    harness.world.broker.fences[f"engine:{source}"] = 50
+    reply = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(source_backtest_id=source, target_exchange_ids=[target.exchange_id]),
+    )
+    harness.world.sync.publish(source)
+    (intent,) = await eventually(lambda: _filled(harness.store, reply.config_id, 1), timeout=10)
+    assert intent.sent_token == 51 == await _held_token(harness.store, source)
+    assert harness.world.broker.fences[f"engine:{source}"] == 51
