@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pathlib
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import aiosqlite
 
-from meshkit.settings import ConfigError
+from meshkit.settings import ConfigError, integer
 
 # How long opening a PostgreSQL database waits for its server before giving up.
 CONNECT_TIMEOUT_SECONDS = 10
@@ -363,8 +364,21 @@ def sqlite_path(url: str) -> str:
     return url.removeprefix("sqlite:///") or ":memory:"
 
 
+POOL_SIZE_ENV = "DATABASE_POOL_SIZE"
+"""At most this many PostgreSQL connections per process (default 10). Replicas multiply it:
+keep ``replicas x pool size`` of every service under the server's ``max_connections``."""
+
+
+def pool_size(environ: Mapping[str, str] = os.environ) -> int:
+    """Return ``DATABASE_POOL_SIZE`` (1 to 100, default 10), naming it when it is bad."""
+    return integer(environ, POOL_SIZE_ENV, 10, minimum=1, maximum=100)
+
+
 async def connect(url: str) -> Database:
-    """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``."""
+    """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``.
+
+    A PostgreSQL pool holds at most :func:`pool_size` connections.
+    """
     if url.startswith("sqlite:"):
         try:
             path = sqlite_path(url)
@@ -372,7 +386,7 @@ async def connect(url: str) -> Database:
             raise ConfigError(f"DATABASE_URL {url}: {e}") from None
         return await SqliteDatabase.open(path)
     if url.startswith(("postgresql:", "postgres:")):
-        return await PostgresDatabase.open(url)
+        return await PostgresDatabase.open(url, max_size=pool_size())
     raise ConfigError("DATABASE_URL must start with sqlite: or postgresql:")
 
 

@@ -54,8 +54,14 @@ CHAOS_ENV: dict[str, dict[str, str]] = {
         "BROKER_RATE_LIMITS": "off",
     },
     "gateway": {"GATEWAY_RATE_LIMIT_PER_SECOND": "0"},
+    "sync": {},
+    "recon": {},
 }
 """Extra environment per component for chaos runs."""
+# Two meshes run side by side on one PostgreSQL server (the replica tier alone has nine
+# processes): small pools keep them under its max_connections (100 by default).
+for _env in CHAOS_ENV.values():
+    _env["DATABASE_POOL_SIZE"] = "4"
 
 BROKER_ORDER_TIMEOUT_S = int(CHAOS_ENV["broker"]["ORDER_TIMEOUT_MS"]) / 1000
 

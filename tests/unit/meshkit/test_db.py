@@ -110,3 +110,13 @@ async def test_a_transaction_cancelled_at_any_point_leaves_the_connection_usable
         await write(1000 + n)  # "cannot start a transaction within a transaction" if stuck
     rows = await database.fetchall("SELECT id FROM c WHERE id >= 1000")
     assert len(rows) == 60
+
+
+def test_the_pool_size_is_read_bounded_and_named_when_bad() -> None:
+    from meshkit.settings import ConfigError
+
+    assert db.pool_size({}) == 10
+    assert db.pool_size({"DATABASE_POOL_SIZE": "4"}) == 4
+    for bad in ("0", "101", "four"):
+        with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
+            db.pool_size({"DATABASE_POOL_SIZE": bad})
