@@ -110,12 +110,13 @@ class Engine:
     async def stop(self) -> None:
         """Stop the background work and close what the engine opened (not the gRPC server).
 
-        The leases are handed over at once (another replica takes them at its next round).
+        Copying stops first, then the leases are handed over at once (another replica takes
+        them at its next round), so nothing is sent under a lease already handed over.
         """
-        await self.keeper.stop(release=True)
         await cancel_and_wait(self._tasks)
         self._tasks = []
         await self.copier.stop()
+        await self.keeper.stop(release=True)
         for close in reversed(self._closers):
             await close()
         self._closers = []
