@@ -4,16 +4,20 @@ The followers' portfolios, the markets a trade maps to at their venues and the c
 correlation limit measures, read from the broker outside the signal's transaction, with
 short-lived caches for markets and candles. While our own broker cannot be reached the reads
 wait for it (see :meth:`FollowerReader.gather_waiting_for_broker`), so that a broker restart
-does not turn a leader's trade into skipped copies.
+does not turn a leader's trade into skipped copies; and a read the broker does not answer in
+time (a broker slowed by load) is asked again while the signal is young enough to copy
+(``max_signal_age_seconds``), so that load delays a copy and never skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -42,6 +46,10 @@ BROKER_WAIT_SECONDS = 120.0
 _ABSENT = (errors.NotFound, errors.InvalidArgument)
 """Answers of GetMarket and ListCandles that mean "the venue has no such market"."""
 
+SLOW_READ_PAUSE = 0.1
+"""The first pause before a read the broker did not answer in time is asked again (doubling,
+up to 2 s)."""
+
 
 class BrokerUnreachable(Exception):
     """Our own broker could not be reached (down or restarting): no venue said anything."""
@@ -54,7 +62,19 @@ def _broker_down(error: Exception, *, accept_unreadable: bool) -> bool:
     return isinstance(error, errors.Unavailable) and error.from_transport and not accept_unreadable
 
 
+def _broker_slow(error: Exception) -> float | None:
+    # How long to pause before asking again when the broker is slow, not wrong: a read it did
+    # not answer within its deadline (a timeout, no answer at all), or one it refused for now
+    # (RESOURCE_EXHAUSTED, with the pause it asked for). None: the error is an answer.
+    if isinstance(error, errors.OutcomeUnknown) and error.from_transport:
+        return 0.0
+    if isinstance(error, errors.ResourceExhausted):
+        return error.retry_after or 0.0
+    return None
+
+
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class TtlCache(Generic[V]):
@@ -178,15 +198,23 @@ class FollowerReader:
 
         async def one(target: str, owners: list[CopyConfig]) -> tuple[str, Portfolio | None, Reads]:
             user_id = owners[0].user_id
+            # A slow broker delays the copy while the signal is fresh enough for one of the
+            # configurations reading this account; never longer than the broker wait.
+            young = max(c.settings.copy_settings.max_signal_age_seconds for c in owners)
+            patience = _Patience(
+                self._clock,
+                signal.event_time + timedelta(seconds=young),
+                time.monotonic() + self._broker_wait,
+            )
             portfolio_task = asyncio.ensure_future(
-                self._portfolio(target, user_id, accept_unreadable)
+                self._portfolio(target, user_id, accept_unreadable, patience)
             )
             lookups: dict[str, MarketLookup] = {}
             try:
                 for config in owners:
                     candidates = follower_symbols(signal.symbol, config.settings.copy_settings)
                     lookups[config.config_id] = await self._market(
-                        target, candidates, config.user_id, fresh, accept_unreadable
+                        target, candidates, config.user_id, fresh, accept_unreadable, patience
                     )
             except BaseException:
                 await cancel_and_wait([portfolio_task])
@@ -199,7 +227,12 @@ class FollowerReader:
                 if _needs_correlations(signal, config, lookup, portfolio):
                     assert lookup.market is not None and portfolio is not None
                     correlations = await self._correlations(
-                        target, config.user_id, lookup.market, portfolio, accept_unreadable
+                        target,
+                        config.user_id,
+                        lookup.market,
+                        portfolio,
+                        accept_unreadable,
+                        patience,
                     )
                 found[(config.config_id, target)] = FollowerRead(lookup, correlations)
             return target, portfolio, found
@@ -217,10 +250,10 @@ class FollowerReader:
         return portfolios, reads
 
     async def _portfolio(
-        self, exchange_id: str, user_id: str, accept_unreadable: bool
+        self, exchange_id: str, user_id: str, accept_unreadable: bool, patience: _Patience
     ) -> Portfolio | None:
         try:
-            return await self._broker.get_portfolio(exchange_id, user_id)
+            return await patience.read(lambda: self._broker.get_portfolio(exchange_id, user_id))
         except Exception as e:
             if _broker_down(e, accept_unreadable=accept_unreadable):
                 raise BrokerUnreachable(str(e)) from e
@@ -234,13 +267,16 @@ class FollowerReader:
         user_id: str,
         fresh: bool,
         accept_unreadable: bool,
+        patience: _Patience,
     ) -> tuple[bool, MarketInfo | None]:
         # (definitive, market): not definitive when the venue could not be asked.
         hit, market = self._markets.get(exchange_id, symbol)
         if hit and not (fresh and market is not None):
             return True, market
         try:
-            market = await self._broker.get_market(exchange_id, symbol, user_id)
+            market = await patience.read(
+                lambda: self._broker.get_market(exchange_id, symbol, user_id)
+            )
         except _ABSENT:
             self._markets.put(exchange_id, symbol, None)
             return True, None
@@ -261,10 +297,11 @@ class FollowerReader:
         user_id: str,
         fresh: bool,
         accept_unreadable: bool,
+        patience: _Patience,
     ) -> MarketLookup:
         for symbol in candidates:
             definitive, market = await self._market_for(
-                exchange_id, symbol, user_id, fresh, accept_unreadable
+                exchange_id, symbol, user_id, fresh, accept_unreadable, patience
             )
             if market is not None:
                 return MarketLookup(market)
@@ -273,19 +310,27 @@ class FollowerReader:
         return MarketLookup(None, SkipReason.SYMBOL_NOT_ON_VENUE)
 
     async def _candles_of(
-        self, exchange_id: str, symbols: list[str], user_id: str, accept_unreadable: bool
+        self,
+        exchange_id: str,
+        symbols: list[str],
+        user_id: str,
+        accept_unreadable: bool,
+        patience: _Patience,
     ) -> tuple[bool, list[Candle] | None]:
         # (definitive, candles) of the first of ``symbols`` the venue has.
         for symbol in symbols:
             hit, candles = self._candles.get(exchange_id, symbol)
             if not hit:
                 try:
-                    candles = await self._broker.list_candles(
-                        exchange_id,
-                        symbol,
-                        correlation.TIMEFRAME,
-                        correlation.CANDLES,
-                        user_id,
+                    candles = await patience.read(
+                        functools.partial(
+                            self._broker.list_candles,
+                            exchange_id,
+                            symbol,
+                            correlation.TIMEFRAME,
+                            correlation.CANDLES,
+                            user_id,
+                        )
                     )
                 except _ABSENT:
                     candles = None
@@ -311,6 +356,7 @@ class FollowerReader:
         market: MarketInfo,
         portfolio: Portfolio,
         accept_unreadable: bool,
+        patience: _Patience,
     ) -> dict[str, Decimal] | None:
         # The correlation of ``market`` with each held symbol; None when unknown. A held asset
         # without a market against the same (or an equivalent) quote at the venue cannot be
@@ -322,7 +368,9 @@ class FollowerReader:
         if not held:
             return {}
         quotes = [market.quote, *(q for q in QUOTE_EQUIVALENTS if q != market.quote)]
-        _, own = await self._candles_of(exchange_id, [market.symbol], user_id, accept_unreadable)
+        _, own = await self._candles_of(
+            exchange_id, [market.symbol], user_id, accept_unreadable, patience
+        )
         if own is None:
             return None
         found: dict[str, Decimal] = {}
@@ -332,6 +380,7 @@ class FollowerReader:
                 [f"{asset}/{quote}" for quote in quotes],
                 user_id,
                 accept_unreadable,
+                patience,
             )
             if not definitive:
                 return None
@@ -342,6 +391,43 @@ class FollowerReader:
                 return None
             found[f"{asset}/{market.quote}"] = r
         return found
+
+
+class _Patience:
+    """Asks the broker again while it is slow, as long as the signal is young enough.
+
+    ``stale_at`` is when the signal gets too old for every configuration reading the account
+    (the clock's time); ``give_up`` bounds the wait in any case (monotonic).
+    """
+
+    def __init__(self, clock: Clock, stale_at: datetime, give_up: float) -> None:
+        self._clock = clock
+        self._stale_at = stale_at
+        self._give_up = give_up
+
+    def _time_left(self) -> float:
+        left = (self._stale_at - self._clock.now()).total_seconds()
+        return min(left, self._give_up - time.monotonic())
+
+    async def read(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Return ``call()``'s answer; a slow broker is asked again until the deadline.
+
+        Past the deadline the last error is raised: the signal is stale by then, and its
+        decision says so.
+        """
+        pause = SLOW_READ_PAUSE
+        while True:
+            try:
+                return await call()
+            except Exception as e:
+                asked_for = _broker_slow(e)
+                wait = max(pause, asked_for or 0.0)
+                if asked_for is None or wait >= self._time_left():
+                    raise
+                log.info("broker slow (%s); asking again in %.1fs", type(e).__name__, wait)
+                metrics.SLOW_BROKER_READS.inc()
+                await asyncio.sleep(wait)
+                pause = min(pause * 2, 2.0)
 
 
 def _needs_correlations(

@@ -32,6 +32,7 @@ class Harness:
     channel: AuthorizedStub | None = None
     stub: Any = None
     started: list[Engine] = field(default_factory=list)
+    read_timeout_ms: int = 3000
 
     def settings(self) -> Settings:
         return Settings(
@@ -42,7 +43,7 @@ class Harness:
             resolver_interval_ms=50,
             resend_lag_seconds=10,
             place_timeout_ms=3000,
-            read_timeout_ms=3000,
+            read_timeout_ms=self.read_timeout_ms,
             **mesh_trust("engine"),
         )
 

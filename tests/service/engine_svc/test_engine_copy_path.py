@@ -447,6 +447,43 @@ async def test_a_signal_waits_for_a_broker_that_is_down_instead_of_skipping_the_
     assert sync.streams_opened == streams_opened
 
 
+async def test_a_broker_too_slow_to_answer_delays_the_copy_instead_of_skipping_it(
+    harness: Harness,
+) -> None:
+    # Under load the broker may not answer a portfolio read within the engine's read deadline.
+    # That is no answer about the follower: the copy waits for it (the signal is young).
+    harness.read_timeout_ms = 200
+    await harness.restart()
+    target = harness.world.broker.add_account(equity=Decimal("10000"))
+    config_id, source = await _start(harness, target)
+    broker = harness.world.broker
+    broker.portfolio_delay = 0.6  # three times the read deadline: every read times out
+    harness.world.sync.publish(source, quantity="0.1", leader_equity="100000")
+    await asyncio.sleep(1.5)
+    assert await _intents(harness, config_id) == []  # neither decided nor skipped yet
+    broker.portfolio_delay = 0.0
+    [intent] = await _settled(harness, config_id, 1)
+    assert (intent.state, intent.reason) == (IntentState.FILLED, "")
+    assert intent.quantity == Decimal("0.01")
+
+
+async def test_a_signal_that_grows_stale_while_the_broker_is_slow_is_skipped_as_stale(
+    harness: Harness,
+) -> None:
+    # The wait for a slow broker ends when the trade is too old to copy: then the copy is
+    # skipped for its age, the honest reason, not as an unreadable portfolio.
+    harness.read_timeout_ms = 200
+    await harness.restart()
+    target = harness.world.broker.add_account(equity=Decimal("10000"))
+    config_id, source = await _start(harness, target)
+    harness.world.broker.portfolio_delay = 0.6
+    harness.world.sync.publish(source, quantity="0.1", leader_equity="100000")
+    await asyncio.sleep(0.5)
+    harness.clock.advance(61)  # past the default max_signal_age (60 s)
+    [intent] = await _settled(harness, config_id, 1)
+    assert (intent.state, intent.reason) == (IntentState.SKIPPED, "stale")
+
+
 async def test_a_broker_answer_that_the_venue_is_down_still_skips_at_once(
     harness: Harness,
 ) -> None:
