@@ -33,3 +33,7 @@ TAKEOVER_SECONDS = Histogram(
     "From acquiring a source's lease to taking its signals: fence, prove, re-send, subscribe.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+SLOW_BROKER_READS = Counter(
+    "copytrade_engine_slow_broker_reads_total",
+    "Follower reads the broker did not answer in time (or refused for now), asked again.",
+)
