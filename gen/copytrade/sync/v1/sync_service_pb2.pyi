@@ -549,6 +549,7 @@ class Signal(_message.Message):
     EVENT_TIME_FIELD_NUMBER: _builtins.int
     LOG_TIME_FIELD_NUMBER: _builtins.int
     EXCHANGE_NAME_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
     source_id: _builtins.str
     """The source."""
     sequence: _builtins.int
@@ -565,6 +566,11 @@ class Signal(_message.Message):
     """The leader's time in force."""
     exchange_name: _builtins.str
     """The leader's venue, empty for strategies."""
+    traceparent: _builtins.str
+    """The W3C trace context (a `traceparent` header value) of the trace the signal belongs to:
+    the leader fill, or the call that published it. Empty when tracing is off, and on signals
+    replayed from the log, which does not keep it.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity, in the base asset."""
@@ -611,10 +617,11 @@ class Signal(_message.Message):
         event_time: _timestamp_pb2.Timestamp | None = ...,
         log_time: _timestamp_pb2.Timestamp | None = ...,
         exchange_name: _builtins.str = ...,
+        traceparent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "symbol", b"symbol", "time_in_force", b"time_in_force", "traceparent", b"traceparent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
