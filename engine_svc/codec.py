@@ -20,6 +20,7 @@ from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from engine_svc.domain import intents as intent_rules
+from engine_svc.domain import performance
 from engine_svc.domain.model import (
     AssetBalance,
     Candle,
@@ -520,6 +521,9 @@ def intent_to_proto(intent: Intent) -> pb.CopiedOrder:
     set_decimal(message.leader_quantity, intent.leader_quantity)
     if intent.leader_price is not None:
         set_decimal(message.leader_price, intent.leader_price)
+    slippage = performance.slippage(intent)
+    if slippage is not None:
+        set_decimal(message.slippage, slippage)
     _set_time(message.create_time, intent.created_at)
     _set_time(message.update_time, intent.updated_at)
     return message
@@ -536,4 +540,22 @@ def position_to_proto(position: Holding) -> pb.Position:
     set_decimal(message.quantity, position.balance.total)
     if position.balance.value is not None:
         set_decimal(message.value, position.balance.value)
+    return message
+
+
+def account_to_proto(account: performance.AccountPnl) -> pb.FollowerAccount:
+    """Return the wire follower account with its profit and loss."""
+    message = pb.FollowerAccount(
+        exchange_id=account.exchange_id, quote_currency=account.quote_currency
+    )
+    set_decimal(message.equity, account.equity)
+    set_decimal(message.realized_pnl, account.realized)
+    set_decimal(message.unrealized_pnl, account.unrealized)
+    for position in account.positions:
+        item = message.positions.add(symbol=position.symbol)
+        set_decimal(item.quantity, position.quantity)
+        set_decimal(item.average_cost, position.average_cost)
+        set_decimal(item.mark_price, position.mark_price)
+        set_decimal(item.realized_pnl, position.realized)
+        set_decimal(item.unrealized_pnl, position.unrealized)
     return message

@@ -13,12 +13,13 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from engine_svc.copy import Copier
 from engine_svc.domain import intents as rules
+from engine_svc.domain import performance
 from engine_svc.domain import settings as rules_settings
 from engine_svc.domain import status as transitions
 from engine_svc.domain.ids import is_uuid
@@ -29,6 +30,7 @@ from engine_svc.domain.model import (
     DailyRisk,
     Holding,
     Intent,
+    Portfolio,
     SkipReason,
     SourceKind,
 )
@@ -101,6 +103,7 @@ class CopyStatusView:
     positions_error: str
     last_sync_time: datetime | None
     sync_mode: str
+    accounts: list[performance.AccountPnl] = field(default_factory=list)
 
 
 class ConfigService:
@@ -503,9 +506,14 @@ class ConfigService:
             page_size or DEFAULT_PAGE_SIZE,
         )
 
-    async def _positions(self, config: CopyConfig) -> tuple[builtins.list[Holding], str]:
+    async def _positions(
+        self, config: CopyConfig
+    ) -> tuple[builtins.list[Holding], str, dict[str, Portfolio | None]]:
+        portfolios: dict[str, Portfolio | None] = dict.fromkeys(config.target_exchange_ids)
+
         async def one(exchange_id: str) -> list[Holding]:
             portfolio = await self._broker.get_portfolio(exchange_id, config.user_id)
+            portfolios[exchange_id] = portfolio
             return [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]
 
         results = await asyncio.gather(
@@ -521,7 +529,22 @@ class ConfigService:
                 problems.append(f"{target}: unavailable")
             else:
                 holdings.extend(result)
-        return holdings, "; ".join(problems)
+        return holdings, "; ".join(problems), portfolios
+
+    async def _every_intent(self, config_id: str) -> builtins.list[Intent]:
+        # Oldest first, page by page (a page's last instant starts the next; seen ids are
+        # dropped), for the profit and loss of every copy ever made.
+        found: list[Intent] = []
+        seen: set[str] = set()
+        start: datetime | None = None
+        while True:
+            page = await self._store.list_intents(config_id, start, None, MAX_PAGE_SIZE)
+            fresh = [i for i in page if i.intent_id not in seen]
+            found.extend(fresh)
+            seen.update(i.intent_id for i in fresh)
+            if len(page) < MAX_PAGE_SIZE or not fresh:
+                return found
+            start = page[-1].created_at
 
     async def status(self, user_id: str, config_id: str) -> CopyStatusView:
         """Return the configuration, its counters, its 20 latest orders, holdings and sync state."""
@@ -535,7 +558,8 @@ class ConfigService:
             last_sync, mode = source.last_sync_time or last_sync, source.mode or mode
         except Exception as e:
             log.info("source %s unreadable: %s", config.source_id, getattr(e, "message", e))
-        positions, positions_error = await positions_task
+        positions, positions_error, portfolios = await positions_task
+        every = await self._every_intent(config_id)
         return CopyStatusView(
             config=config,
             counters=rules.count(counts, signals),
@@ -544,6 +568,7 @@ class ConfigService:
             positions_error=positions_error,
             last_sync_time=last_sync,
             sync_mode=mode,
+            accounts=performance.accounts_pnl(config.target_exchange_ids, every, portfolios),
         )
 
     # ------------------------------------------------------------------ update

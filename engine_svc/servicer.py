@@ -105,6 +105,7 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             positions=[codec.position_to_proto(p) for p in view.positions],
             sync_mode=codec.sync_mode_to_proto(view.sync_mode),
             positions_error=view.positions_error,
+            accounts=[codec.account_to_proto(a) for a in view.accounts],
         )
         stamp = timestamp_to_proto(view.last_sync_time)
         if stamp is not None:

@@ -387,6 +387,7 @@ class CopiedOrder(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    SLIPPAGE_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     """The id of the intent."""
     config_id: _builtins.str
@@ -452,6 +453,13 @@ class CopiedOrder(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the intent last changed."""
 
+    @_builtins.property
+    def slippage(self) -> _decimal_pb2.Decimal:
+        """What the fill cost against the leader's price, as a fraction of the leader's price:
+        positive when the follower paid more (a buy) or got less (a sell) than the leader, negative
+        when it did better. Unset until something filled, or when the leader's price is unknown.
+        """
+
     def __init__(
         self,
         *,
@@ -478,10 +486,11 @@ class CopiedOrder(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         attempts: _builtins.int = ...,
+        slippage: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "slippage", b"slippage", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "reason", b"reason", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "reason", b"reason", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -848,6 +857,7 @@ class GetCopyStatusResponse(_message.Message):
     LAST_SYNC_TIME_FIELD_NUMBER: _builtins.int
     SYNC_MODE_FIELD_NUMBER: _builtins.int
     POSITIONS_ERROR_FIELD_NUMBER: _builtins.int
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
     sync_mode: _sync_service_pb2.SyncMode.ValueType
     """How the source is read now."""
     positions_error: _builtins.str
@@ -872,6 +882,12 @@ class GetCopyStatusResponse(_message.Message):
     def last_sync_time(self) -> _timestamp_pb2.Timestamp:
         """When the source was last read."""
 
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___FollowerAccount]:
+        """Each follower account: its value now and the profit and loss of this configuration's
+        copies there.
+        """
+
     def __init__(
         self,
         *,
@@ -882,14 +898,125 @@ class GetCopyStatusResponse(_message.Message):
         last_sync_time: _timestamp_pb2.Timestamp | None = ...,
         sync_mode: _sync_service_pb2.SyncMode.ValueType = ...,
         positions_error: _builtins.str = ...,
+        accounts: _abc.Iterable[Global___FollowerAccount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time", "positions", b"positions", "positions_error", b"positions_error", "recent_orders", b"recent_orders", "sync_mode", b"sync_mode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time", "positions", b"positions", "positions_error", b"positions_error", "recent_orders", b"recent_orders", "sync_mode", b"sync_mode"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCopyStatusResponse: _TypeAlias = GetCopyStatusResponse  # noqa: Y015
+
+@_typing.final
+class FollowerAccount(_message.Message):
+    """FollowerAccount is one follower account of a configuration, with the profit and loss of the
+    configuration's copies there (average cost, fees excluded: the venue's fee is not recorded).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    exchange_id: _builtins.str
+    """The follower account."""
+    quote_currency: _builtins.str
+    """The currency of the equity and of the totals (the account's main quote currency)."""
+    @_builtins.property
+    def equity(self) -> _decimal_pb2.Decimal:
+        """The account's value now, as the venue reports it; unset when it could not be read."""
+
+    @_builtins.property
+    def realized_pnl(self) -> _decimal_pb2.Decimal:
+        """The profit or loss of the quantities the copies bought and then sold, over the symbols
+        quoted in the account's currency (or a dollar equivalent of it).
+        """
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _decimal_pb2.Decimal:
+        """The profit or loss of the copies' open quantities at the account's valuation now, over the
+        same symbols; unset when an open quantity could not be valued.
+        """
+
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___CopyPosition]:
+        """The copies' position in each symbol traded at this account."""
+
+    def __init__(
+        self,
+        *,
+        exchange_id: _builtins.str = ...,
+        quote_currency: _builtins.str = ...,
+        equity: _decimal_pb2.Decimal | None = ...,
+        realized_pnl: _decimal_pb2.Decimal | None = ...,
+        unrealized_pnl: _decimal_pb2.Decimal | None = ...,
+        positions: _abc.Iterable[Global___CopyPosition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "realized_pnl", b"realized_pnl", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "exchange_id", b"exchange_id", "positions", b"positions", "quote_currency", b"quote_currency", "realized_pnl", b"realized_pnl", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowerAccount: _TypeAlias = FollowerAccount  # noqa: Y015
+
+@_typing.final
+class CopyPosition(_message.Message):
+    """CopyPosition is what a configuration's copies hold of one symbol at one follower account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    AVERAGE_COST_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """The follower's symbol."""
+    @_builtins.property
+    def quantity(self) -> _decimal_pb2.Decimal:
+        """The quantity the copies bought and still hold, in the base asset (a sell of more than the
+        copies bought closes only what they bought).
+        """
+
+    @_builtins.property
+    def average_cost(self) -> _decimal_pb2.Decimal:
+        """The average price paid for that quantity; unset when nothing is open."""
+
+    @_builtins.property
+    def mark_price(self) -> _decimal_pb2.Decimal:
+        """The price the account's valuation gives the base asset now; unset when unknown."""
+
+    @_builtins.property
+    def realized_pnl(self) -> _decimal_pb2.Decimal:
+        """The profit or loss of what was bought and then sold, in the symbol's quote currency."""
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _decimal_pb2.Decimal:
+        """The profit or loss of the open quantity at the mark price; unset when it is unknown."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        quantity: _decimal_pb2.Decimal | None = ...,
+        average_cost: _decimal_pb2.Decimal | None = ...,
+        mark_price: _decimal_pb2.Decimal | None = ...,
+        realized_pnl: _decimal_pb2.Decimal | None = ...,
+        unrealized_pnl: _decimal_pb2.Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "mark_price", b"mark_price", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "mark_price", b"mark_price", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CopyPosition: _TypeAlias = CopyPosition  # noqa: Y015
 
 @_typing.final
 class ListConfigsRequest(_message.Message):

@@ -1,0 +1,179 @@
+"""How the copies did: each copy's slippage and each follower account's profit and loss.
+
+Pure: Decimal arithmetic over intents and portfolios, no I/O. The profit and loss is the
+copies' own, by average cost: a buy adds to the copies' open quantity at its fill price, a sell
+realizes (fill price - average cost) on the part of the open quantity it closes (a sell of more
+than the copies bought, from holdings the account had before, closes only what they bought).
+Open quantities are valued at the price the account's valuation gives the base asset now. The
+venue's fees are not recorded by the engine, so they are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine_svc.domain.model import Intent, Portfolio, Side
+
+PLACES = Decimal("0.00000001")
+"""Prices and amounts are given to 8 decimal places (a satoshi)."""
+DOLLARS = frozenset({"USDT", "USD", "USDC"})
+"""Quote currencies counted as one another in an account's totals."""
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(PLACES)
+
+
+def slippage(intent: Intent) -> Decimal | None:
+    """Return what the copy's fill cost against the leader's price, as a fraction of it.
+
+    Positive when the follower paid more (a buy) or got less (a sell) than the leader; ``None``
+    until something filled or when either price is unknown.
+    """
+    leader, fill = intent.leader_price, intent.average_price
+    if not leader or leader <= 0 or fill is None or fill <= 0 or intent.filled_quantity <= 0:
+        return None
+    moved = fill - leader if intent.side is Side.BUY else leader - fill
+    return _round(moved / leader)
+
+
+@dataclass(frozen=True)
+class SymbolPnl:
+    """The copies' position in one symbol at one follower account."""
+
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal | None
+    mark_price: Decimal | None
+    realized: Decimal
+    unrealized: Decimal | None
+
+
+@dataclass(frozen=True)
+class AccountPnl:
+    """One follower account: its value now and the copies' profit and loss there."""
+
+    exchange_id: str
+    quote_currency: str
+    equity: Decimal | None
+    realized: Decimal
+    unrealized: Decimal | None
+    positions: tuple[SymbolPnl, ...] = field(default=())
+
+
+@dataclass
+class _Book:
+    quantity: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)  # the total paid for ``quantity``
+    realized: Decimal = Decimal(0)
+
+    def fill(self, side: Side, quantity: Decimal, price: Decimal) -> None:
+        if side is Side.BUY:
+            self.quantity += quantity
+            self.cost += quantity * price
+            return
+        closed = min(quantity, self.quantity)
+        if closed <= 0:
+            return
+        average = self.cost / self.quantity
+        self.realized += closed * (price - average)
+        self.cost -= closed * average
+        self.quantity -= closed
+        if self.quantity == 0:
+            self.cost = Decimal(0)
+
+
+def _mark(portfolio: Portfolio | None, base: str) -> Decimal | None:
+    if portfolio is None:
+        return None
+    held = portfolio.balance(base)
+    if held is None or held.value is None or held.total <= 0:
+        return None
+    return held.value / held.total
+
+
+def _same_money(quote: str, account_quote: str) -> bool:
+    return quote == account_quote or (quote in DOLLARS and account_quote in DOLLARS)
+
+
+def account_pnl(
+    exchange_id: str,
+    intents: Iterable[Intent],
+    portfolio: Portfolio | None,
+) -> AccountPnl:
+    """Return the account's value and its copies' profit and loss.
+
+    Parameters
+    ----------
+    exchange_id
+        The follower account.
+    intents
+        The configuration's intents, oldest first (those of other accounts are ignored).
+    portfolio
+        The account's portfolio now, ``None`` when it could not be read.
+    """
+    books: dict[str, _Book] = {}
+    for intent in intents:
+        if intent.target_exchange_id != exchange_id or intent.filled_quantity <= 0:
+            continue
+        if intent.average_price is None or intent.average_price <= 0:
+            continue
+        books.setdefault(intent.symbol, _Book()).fill(
+            intent.side, intent.filled_quantity, intent.average_price
+        )
+    # Without a portfolio the totals are in the quote of the first symbol traded.
+    quotes = [s.partition("/")[2].split(":", 1)[0] for s in sorted(books)]
+    account_quote = portfolio.quote_currency if portfolio is not None else ""
+    account_quote = account_quote or (quotes[0] if quotes else "")
+    realized_total = Decimal(0)
+    unrealized_total: Decimal | None = Decimal(0)
+    positions: list[SymbolPnl] = []
+    for symbol in sorted(books):
+        book = books[symbol]
+        base, _, quote = symbol.partition("/")
+        quote = quote.split(":", 1)[0]
+        mark = _mark(portfolio, base)
+        average = book.cost / book.quantity if book.quantity > 0 else None
+        unrealized: Decimal | None
+        if book.quantity == 0:
+            unrealized = Decimal(0)
+        elif mark is None or average is None:
+            unrealized = None
+        else:
+            unrealized = book.quantity * (mark - average)
+        positions.append(
+            SymbolPnl(
+                symbol=symbol,
+                quantity=book.quantity,
+                average_cost=None if average is None else _round(average),
+                mark_price=None if mark is None else _round(mark),
+                realized=_round(book.realized),
+                unrealized=None if unrealized is None else _round(unrealized),
+            )
+        )
+        if account_quote and _same_money(quote, account_quote):
+            realized_total += book.realized
+            if unrealized is None or unrealized_total is None:
+                unrealized_total = None
+            else:
+                unrealized_total += unrealized
+    return AccountPnl(
+        exchange_id=exchange_id,
+        quote_currency=account_quote,
+        equity=None if portfolio is None or portfolio.equity is None else portfolio.equity,
+        realized=_round(realized_total),
+        unrealized=None if unrealized_total is None else _round(unrealized_total),
+        positions=tuple(positions),
+    )
+
+
+def accounts_pnl(
+    targets: Iterable[str],
+    intents: Iterable[Intent],
+    portfolios: Mapping[str, Portfolio | None],
+) -> list[AccountPnl]:
+    """Return :func:`account_pnl` of every follower account in ``targets``, in that order."""
+    every = list(intents)
+    return [account_pnl(t, every, portfolios.get(t)) for t in targets]
