@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from meshkit import tracing
 from meshkit.interceptors import request_id_var
 
 
@@ -28,6 +29,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        trace_ids = tracing.current_ids()
+        if trace_ids is not None:
+            entry["trace_id"], entry["span_id"] = trace_ids
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
