@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import audit, auth
+from gateway import audit, auth, events
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -736,6 +736,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     app.router.add_get("/openapi.json", gateway.openapi_json)
     app.router.add_get("/metrics", gateway.metrics_text)
     app.router.add_get("/dashboard", gateway.dashboard)
+    events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
     app.router.add_get(audit.PATH, gateway.audit_entries)
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app

@@ -165,6 +165,28 @@ class AssertionSigner:
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
+    def sign_ticket(
+        self, audience: str, user_id: str, plan: str, ttl: int, *, now: float | None = None
+    ) -> str:
+        """Return a ticket of ``user_id`` for one purpose of the gateway itself, ``ttl`` seconds.
+
+        Its ``audience`` is never the mesh's, so no service takes it for a user assertion (the
+        dashboard's event stream uses one; :mod:`gateway.events`).
+        """
+        if audience == AUDIENCE:
+            raise ValueError("a ticket's audience must not be the mesh's")
+        issued = int(time.time() if now is None else now)
+        claims = {
+            "iss": ISSUER,
+            "aud": audience,
+            "sub": user_id,
+            "plan": plan,
+            "iat": issued,
+            "exp": issued + ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
 
 class AssertionVerifier:
     """Every service's half: checks signature, issuer, audience and expiry."""
