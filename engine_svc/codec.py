@@ -216,6 +216,7 @@ def signal_from_proto(message: sync_pb.Signal) -> Signal:
         leader_equity=optional_decimal(message.leader_equity),
         leader_position=optional_decimal(message.leader_position),
         exchange_name=message.exchange_name,
+        traceparent=message.traceparent,
     )
 
 

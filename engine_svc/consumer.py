@@ -18,15 +18,25 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from engine_svc import metrics
 from engine_svc.domain.model import Intent, Signal
 from engine_svc.ports import InboxStore, SignalStream, SyncPort
-from meshkit import errors
+from meshkit import errors, tracing
 from meshkit.faultpoints import afaultpoint
 from meshkit.leases import Fenced
 
 log = logging.getLogger("engine_svc.consumer")
 
 _REFUSALS = (errors.NotFound, errors.FailedPrecondition, errors.InvalidArgument)
+
+
+def _span_attributes(signal: Signal) -> dict[str, str | int]:
+    return {
+        "copytrade.source_id": signal.source_id,
+        "copytrade.signal.sequence": signal.sequence,
+        "copytrade.signal.id": signal.signal_id,
+        "copytrade.symbol": signal.symbol,
+    }
 
 
 class SignalConsumer:
@@ -90,6 +100,7 @@ class SignalConsumer:
             except Exception as e:
                 log.warning("signal stream broke: %s: %s", type(e).__name__, e, exc_info=e)
             finally:
+                metrics.SIGNAL_STREAM_CONNECTED.set(0)
                 async with self._lock:
                     self._stream = None
                     self._last = {}
@@ -163,9 +174,13 @@ class SignalConsumer:
             message = await asyncio.wait_for(stream.receive(), timeout=self._idle_timeout)
             if message is None:
                 return
+            if not self._progressed:
+                metrics.SIGNAL_STREAM_CONNECTED.set(1)  # sync answered: the stream is up
             self._progressed = True
             if isinstance(message, Signal):
-                await self._on_signal(stream, message)
+                # A span per signal, in the trace of the leader fill it comes from.
+                with tracing.continued("signal", message.traceparent, _span_attributes(message)):
+                    await self._on_signal(stream, message)
             if time.monotonic() - refreshed > self._refresh_seconds:
                 await self._refresh(stream)
                 refreshed = time.monotonic()

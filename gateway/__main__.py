@@ -14,7 +14,7 @@ import ssl
 from gateway.config import Settings
 from gateway.server import start_gateway
 from gateway.store import GatewayStore
-from meshkit import logs
+from meshkit import logs, tracing
 from meshkit.service import EXIT_UNAVAILABLE, StartupError, ensure_can_listen, main
 
 log = logging.getLogger("gateway")
@@ -23,6 +23,7 @@ log = logging.getLogger("gateway")
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain requests in flight and close."""
     logs.configure("gateway", settings.log_level)
+    tracing.configure("gateway")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT (meshkit.tracing)
     ensure_can_listen("GATEWAY_PORT", settings.bind_host, settings.port)
     try:
         running = await start_gateway(settings)
@@ -39,7 +40,7 @@ async def serve(settings: Settings) -> None:
             f" {e.strerror or 'address already in use'}",
             EXIT_UNAVAILABLE,
         ) from None
-    print(f"gateway listening on {running.url}", flush=True)
+    log.info("gateway listening on %s", running.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import audit, auth, events
+from gateway import audit, auth, docs_page, events
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -66,7 +66,7 @@ from gateway.routes import (
 )
 from gateway.store import GatewayStore
 from gateway.transcode import build_request, response_json
-from meshkit import clients, db
+from meshkit import clients, db, tracing
 from meshkit.identity import ASSERTION_HEADER, USER_HEADER, AssertionSigner
 from meshkit.interceptors import REQUEST_ID_HEADER
 from meshkit.settings import ConfigError
@@ -721,7 +721,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     gateway = Gateway(settings, deps or GatewayDeps())
     app = _GatewayApplication(
         client_max_size=settings.max_body_bytes,
-        middlewares=[gateway.middleware],
+        middlewares=[*tracing.http_middlewares(), gateway.middleware],
         handler_args={
             "max_line_size": MAX_REQUEST_LINE_BYTES,
             "max_field_size": MAX_HEADER_FIELD_BYTES,
@@ -737,6 +737,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     app.router.add_get("/metrics", gateway.metrics_text)
     app.router.add_get("/dashboard", gateway.dashboard)
     events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
+    docs_page.install(app)  # GET /docs (Swagger UI, files served here), GET /version
     app.router.add_get(audit.PATH, gateway.audit_entries)
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app

@@ -6,6 +6,7 @@ migrate and fail the same way:
 - ``python -m <package>`` serves until SIGTERM or SIGINT, then exits 0.
 - ``python -m <package> migrate`` applies the service's database migrations (it reads only
   ``DATABASE_URL``), prints one line and exits 0; Kubernetes runs it as a Job.
+- Every line it writes is one JSON object (:mod:`meshkit.logs`, from the first line on).
 - A start that fails prints ONE line on stderr naming the variable, server or file and the
   cause (never a secret; a URL's userinfo is replaced by ``***``), no traceback, and exits
   :data:`EXIT_CONFIGURATION` (2: fix the configuration) or :data:`EXIT_UNAVAILABLE` (1: a
@@ -22,11 +23,10 @@ import os
 import re
 import socket
 import sys
-import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from meshkit import db, logs, metrics
+from meshkit import db, logs, metrics, tracing
 from meshkit.settings import ConfigError
 from meshkit.settings import database_url as database_url_from_env
 
@@ -78,7 +78,7 @@ class MigratableStore(Protocol):
 
 
 def prepare_process(service: str, level: str, metrics_port: int, host: str) -> None:
-    """Configure JSON logs and start the metrics exporter for a service process.
+    """Configure JSON logs, traces and the metrics exporter for a service process.
 
     Raises
     ------
@@ -86,6 +86,7 @@ def prepare_process(service: str, level: str, metrics_port: int, host: str) -> N
         When the metrics port cannot be bound (naming ``METRICS_PORT``).
     """
     logs.configure(service, level)
+    tracing.configure(service)  # on only with OTEL_EXPORTER_OTLP_ENDPOINT (meshkit.tracing)
     ensure_can_listen("METRICS_PORT", host, metrics_port)
     try:
         metrics.start_exporter(metrics_port, host)
@@ -199,10 +200,11 @@ def run(
         ``DATABASE_URL`` when unset (``migrate``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    logs.configure(name, _log_level(environ))  # JSON from the first line (docs/logging.md)
     try:
         if args == ["migrate"]:
             url = database_url_from_env(environ, default_database_url)
-            print(f"{name}: {asyncio.run(migrate_database(url, store))}", flush=True)
+            log.info("%s: %s", name, asyncio.run(migrate_database(url, store)))
             return EXIT_OK
         if args:
             raise StartupError(
@@ -215,11 +217,18 @@ def run(
         return EXIT_OK
     except Exception as e:
         code, message = explain(e, environ)
-        print(f"{name}: {message}", file=sys.stderr, flush=True)
-        if str(environ.get("LOG_LEVEL", "")).upper() == "DEBUG":
-            traceback.print_exception(e, file=sys.stderr)
+        debug = str(environ.get("LOG_LEVEL", "")).upper() == "DEBUG"
+        line = logs.json_line(
+            name, "error", f"{name}: {message}", logger=log.name, exc_info=e if debug else None
+        )
+        print(line, file=sys.stderr, flush=True)
         return code
     return EXIT_OK
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = str(environ.get("LOG_LEVEL", "")).strip().upper()
+    return level if level in logging.getLevelNamesMapping() else "INFO"
 
 
 def main(

@@ -21,7 +21,8 @@ rides in the message (``Signal.traceparent``): sync starts a "leader fill" span 
 logs (:func:`root_spans`), the engine continues it with a span per signal it records
 (:func:`continued`), and the broker calls made for that signal are its children. Work handed
 to another task (an intent queued for sending) takes its context along with :func:`capture`
-and :func:`restored`.
+and :func:`restored`; a long-lived task started from inside a call starts outside its trace
+(:func:`detached`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ TRACER_NAME = "copytrade"
 _provider: Any = None  # the SDK TracerProvider while tracing is on (imported lazily)
 _instrumentors: list[Any] = []
 _Attributes = Mapping[str, str | int | float | bool]
+Captured = otel_context.Context
+"""A trace context :func:`capture` took, for :func:`restored`."""
 
 
 def component_name(service: str) -> str:
@@ -221,7 +224,24 @@ def continued(name: str, parent: str, attributes: _Attributes | None = None) -> 
         yield span
 
 
-def capture() -> otel_context.Context | None:
+@contextlib.contextmanager
+def detached() -> Iterator[None]:
+    """Run the block outside any trace: for starting long-lived tasks from inside a call.
+
+    A task copies the context it is created in; a source reader or a send queue started by
+    a call would otherwise add every later poll or order to that call's trace.
+    """
+    if _provider is None:
+        yield
+        return
+    token = otel_context.attach(otel_context.Context())
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def capture() -> Captured | None:
     """Return the current trace context, to continue it in another task (None: tracing off)."""
     if _provider is None:
         return None
@@ -229,7 +249,7 @@ def capture() -> otel_context.Context | None:
 
 
 @contextlib.contextmanager
-def restored(captured: otel_context.Context | None) -> Iterator[None]:
+def restored(captured: Captured | None) -> Iterator[None]:
     """Run the block in a context :func:`capture` returned (as is, for None)."""
     if captured is None:
         yield

@@ -98,6 +98,7 @@ def signal_to_proto(signal: Signal) -> pb.Signal:
         side=SIDE.to_proto(signal.side),
         order_type=ORDER_TYPE.to_proto(signal.order_type),
         exchange_name=signal.exchange_name,
+        traceparent=signal.traceparent,
     )
     if signal.time_in_force is not None:
         message.time_in_force = TIME_IN_FORCE.to_proto(signal.time_in_force)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from meshkit import errors
+from meshkit import errors, tracing
 from meshkit.leases import FENCED_WRITES, Fenced
 from meshkit.tasks import cancel_and_wait
 from sync_svc import metrics
@@ -174,7 +174,8 @@ class SourceSync:
             self._watcher = self._spawn(self._watch_forever(), "watch")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coroutine, name=f"{what}-{self.source_id}")
+        with tracing.detached():  # its polls are not part of the call that started it
+            task = asyncio.create_task(coroutine, name=f"{what}-{self.source_id}")
         self._tasks = [*(t for t in self._tasks if not t.done()), task]
         return task
 

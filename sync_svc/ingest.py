@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from meshkit import tracing
 from meshkit.faultpoints import afaultpoint
 from sync_svc import metrics
 from sync_svc.domain.ledger import BalanceChange, LeaderBook, LeaderState, Snapshot
@@ -112,16 +113,24 @@ class FillIngestor:
             await afaultpoint("sync.after_fill_seen")
             book = self._books.setdefault(source_id, LeaderBook(fallback_equity=source.equity))
             states = book.states(new)
-            entries = [
-                AppendEntry(_draft(source, fill, state), fill)
-                for fill, state in zip(new, states, strict=True)
-            ]
-            results = await self._log.append(
-                source_id,
-                entries,
-                SourceKind.EXCHANGE,
-                token=token,
-            )
+            # One trace per leader fill: its signal carries the span's context to the engine.
+            with tracing.root_spans(
+                "leader fill", [_span_attributes(source, f) for f in new]
+            ) as spans:
+                entries = [
+                    AppendEntry(_draft(source, fill, state, tracing.traceparent_of(span)), fill)
+                    for fill, state, span in zip(new, states, spans, strict=True)
+                ]
+                results = await self._log.append(
+                    source_id,
+                    entries,
+                    SourceKind.EXCHANGE,
+                    token=token,
+                )
+                for span, result in zip(spans, results, strict=True):
+                    span.set_attribute("copytrade.signal.logged", result.created)
+                    if result.signal is not None:
+                        span.set_attribute("copytrade.signal.sequence", result.signal.sequence)
             logged = [fill for fill, result in zip(new, results, strict=True) if result.created]
             book.remember(logged)
         if logged:
@@ -131,7 +140,18 @@ class FillIngestor:
         return logged
 
 
-def _draft(source: Source, fill: LeaderFill, state: LeaderState) -> SignalDraft:
+def _span_attributes(source: Source, fill: LeaderFill) -> dict[str, str]:
+    return {
+        "copytrade.source_id": source.source_id,
+        "copytrade.exchange": source.exchange_name or "unknown",
+        "copytrade.symbol": fill.symbol,
+        "copytrade.trade_id": fill.trade_id,
+    }
+
+
+def _draft(
+    source: Source, fill: LeaderFill, state: LeaderState, traceparent: str = ""
+) -> SignalDraft:
     return SignalDraft(
         source_id=source.source_id,
         signal_id=fill.trade_id,
@@ -144,4 +164,5 @@ def _draft(source: Source, fill: LeaderFill, state: LeaderState) -> SignalDraft:
         leader_equity=state.equity,
         leader_position=state.position,
         exchange_name=source.exchange_name,
+        traceparent=traceparent,
     )

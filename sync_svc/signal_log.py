@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
+from meshkit import tracing
 from meshkit.faultpoints import afaultpoint
 from sync_svc import metrics
 from sync_svc.domain.model import AppendEntry, AppendResult, Signal, SourceKind
@@ -111,6 +113,14 @@ class SignalLog:
         """
         if not entries:
             return []
+        context = tracing.traceparent()
+        if context:  # a published signal continues the trace of the call that published it
+            entries = [
+                e
+                if e.draft.traceparent
+                else replace(e, draft=replace(e.draft, traceparent=context))
+                for e in entries
+            ]
         async with self._lock(source_id):
             results = await self.store.append(source_id, entries, self.clock.now(), token=token)
             await afaultpoint("sync.after_outbox")

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from engine_svc.domain.model import Intent, IntentState
+from meshkit import tracing
 from meshkit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class Dispatcher:
         self._queued: set[str] = set()
         self._waiting: dict[str, int] = {}
         self._idle: dict[str, asyncio.Event] = {}
+        # The trace each queued intent was decided in (meshkit.tracing; empty while off).
+        self._traces: dict[str, tracing.Captured] = {}
 
     async def wait_idle(self, exchange_ids: Iterable[str], seconds: float) -> bool:
         """Wait until no order of these accounts waits or is being sent; False on timeout.
@@ -54,11 +57,14 @@ class Dispatcher:
         queue = self._queues.get(exchange_id)
         if queue is None:
             queue = self._queues[exchange_id] = asyncio.Queue()
-            self._workers[exchange_id] = asyncio.create_task(
-                self._work(exchange_id, queue),
-                name=f"engine-dispatch-{exchange_id}",
-            )
+            with tracing.detached():  # each intent's own trace is restored as it is sent
+                self._workers[exchange_id] = asyncio.create_task(
+                    self._work(exchange_id, queue),
+                    name=f"engine-dispatch-{exchange_id}",
+                )
         self._queued.add(intent_id)
+        if (trace := tracing.capture()) is not None:
+            self._traces[intent_id] = trace
         self._waiting[exchange_id] = self._waiting.get(exchange_id, 0) + 1
         self._idle.setdefault(exchange_id, asyncio.Event()).clear()
         queue.put_nowait(intent_id)
@@ -71,6 +77,7 @@ class Dispatcher:
 
     def _done(self, exchange_id: str, intent_id: str) -> None:
         self._queued.discard(intent_id)
+        self._traces.pop(intent_id, None)
         self._waiting[exchange_id] -= 1
         if not self._waiting[exchange_id]:
             self._idle[exchange_id].set()
@@ -81,7 +88,8 @@ class Dispatcher:
             try:
                 while True:
                     try:
-                        retry_after = await self._place(intent_id)
+                        with tracing.restored(self._traces.get(intent_id)):
+                            retry_after = await self._place(intent_id)
                     except asyncio.CancelledError:
                         raise
                     except Exception:
@@ -103,3 +111,4 @@ class Dispatcher:
         for event in self._idle.values():
             event.set()
         self._idle.clear()
+        self._traces.clear()

@@ -211,6 +211,8 @@ class Signal:
     leader_equity: Decimal | None = None
     leader_position: Decimal | None = None
     exchange_name: str = ""
+    # The W3C trace context the signal came with (sync's leader fill span); empty: none.
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,8 @@ class SignalDraft:
     leader_equity: Decimal | None = None
     leader_position: Decimal | None = None
     exchange_name: str = ""
+    # The W3C trace context the signal travels in (meshkit.tracing); empty: none.
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,9 @@ class Signal:
     leader_equity: Decimal | None = None
     leader_position: Decimal | None = None
     exchange_name: str = ""
+    # The trace context of the append that logged it; the log does not keep it (a signal read
+    # back from the store has none).
+    traceparent: str = ""
 
     @classmethod
     def from_draft(cls, draft: SignalDraft, sequence: int, log_time: datetime) -> Signal:
@@ -188,6 +193,7 @@ class Signal:
             leader_equity=draft.leader_equity,
             leader_position=draft.leader_position,
             exchange_name=draft.exchange_name,
+            traceparent=draft.traceparent,
         )
 
 
