@@ -7,10 +7,13 @@ import json
 from typing import Any
 
 import jwt
+import pytest
 from aiohttp import ClientResponse
 
 from gateway.events import EVENTS_PATH, TICKET_PATH
-from meshkit.identity import ASSERTION_HEADER, AUDIENCE
+from gateway.server import GATEWAY_KEY
+from meshkit.errors import Unauthenticated
+from meshkit.identity import ASSERTION_HEADER, AUDIENCE, AssertionVerifier
 from meshkit.testing import eventually
 from tests.gateway.conftest import Harness
 
@@ -124,3 +127,14 @@ async def test_a_user_has_a_bounded_number_of_streams_and_a_closed_one_frees_its
     finally:
         for response in opened:
             response.close()
+
+
+async def test_a_ticket_and_a_mesh_assertion_are_not_interchangeable(harness: Harness):
+    signer = harness.client.app[GATEWAY_KEY].signer
+    # A user assertion (what services accept) opens no stream...
+    assertion = signer.sign(harness.pro_user_id, "pro")
+    status, body, _ = await harness.call("GET", f"{EVENTS_PATH}?ticket={assertion}", token=None)
+    assert (status, body["details"][0]["reason"]) == (401, "TICKET_INVALID")
+    # ...and no service takes a ticket for a user assertion.
+    with pytest.raises(Unauthenticated):
+        AssertionVerifier(signer.public_key()).verify(await _ticket(harness))
