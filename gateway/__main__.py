@@ -40,7 +40,7 @@ async def serve(settings: Settings) -> None:
             f" {e.strerror or 'address already in use'}",
             EXIT_UNAVAILABLE,
         ) from None
-    log.info("gateway listening on %s", running.url)
+    print(f"gateway listening on {running.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
