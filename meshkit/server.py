@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from meshkit import server_info
 from meshkit.access import Guard
 from meshkit.clients import KEEPALIVE_OPTIONS
 from meshkit.interceptors import ServiceInterceptor
@@ -83,6 +84,7 @@ async def start_server(
         registration.add(registration.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server_info.register(server, domain)  # component and version, open like health
     address = f"{host}:{port}"
     if tls is not None and tls.enabled:
         # Three small local files, read once while the server starts, before it serves.
