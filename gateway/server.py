@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import audit, auth, events
+from gateway import audit, auth, docs_page, events
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -737,6 +737,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     app.router.add_get("/metrics", gateway.metrics_text)
     app.router.add_get("/dashboard", gateway.dashboard)
     events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
+    docs_page.install(app)  # GET /docs (Swagger UI, files served here), GET /version
     app.router.add_get(audit.PATH, gateway.audit_entries)
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app
