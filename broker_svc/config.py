@@ -9,24 +9,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from meshkit import settings as s
-from meshkit.settings import ConfigError, TlsSettings
+from meshkit.settings import TlsSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///.copytrade/broker.db"
 
 
-def _decode_key(raw: str, name: str) -> bytes:
-    # The message names the variable and never repeats the value: it is a secret.
+def _decode_key(raw: str, name: str, variable: str) -> bytes:
+    # The message names the variable and never repeats the value: it is a secret. Past a
+    # problem (only inside meshkit.settings.collect) a zero key stands in.
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError(f"{name} must be base64 (32 random bytes)") from None
+        s.problem(f"{name} must be base64 (32 random bytes)", variable)
+        return bytes(32)
     if len(key) != 32:
-        raise ConfigError(f"{name} must decode to 32 bytes, got {len(key)}")
+        s.problem(f"{name} must decode to 32 bytes, got {len(key)}", variable)
+        return bytes(32)
     return key
 
 
 def _encryption_key(environ: Mapping[str, str]) -> bytes:
-    return _decode_key(s.require(environ, "ENCRYPTION_KEY"), "ENCRYPTION_KEY")
+    return _decode_key(s.require(environ, "ENCRYPTION_KEY"), "ENCRYPTION_KEY", "ENCRYPTION_KEY")
 
 
 def _previous_encryption_keys(environ: Mapping[str, str], current: bytes) -> tuple[bytes, ...]:
@@ -34,8 +37,14 @@ def _previous_encryption_keys(environ: Mapping[str, str], current: bytes) -> tup
     keys: list[bytes] = []
     for position, part in enumerate(raw.split(",") if raw else [], start=1):
         if not part.strip():
-            raise ConfigError(f"ENCRYPTION_KEYS_PREVIOUS has an empty entry at position {position}")
-        key = _decode_key(part.strip(), f"ENCRYPTION_KEYS_PREVIOUS entry {position}")
+            s.problem(
+                f"ENCRYPTION_KEYS_PREVIOUS has an empty entry at position {position}",
+                "ENCRYPTION_KEYS_PREVIOUS",
+            )
+            continue
+        key = _decode_key(
+            part.strip(), f"ENCRYPTION_KEYS_PREVIOUS entry {position}", "ENCRYPTION_KEYS_PREVIOUS"
+        )
         if key != current and key not in keys:
             keys.append(key)
     return tuple(keys)

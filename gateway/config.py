@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from meshkit import settings as env
-from meshkit.settings import ConfigError, TlsSettings
+from meshkit.settings import TlsSettings
 
 # Which address variable reaches which service (the package of its full name).
 SERVICE_ADDRESS_VARIABLES = {
@@ -127,14 +127,19 @@ class Settings:
             log_level=env.text(environ, "LOG_LEVEL", defaults.log_level),
         )
         if bool(result.https_cert) != bool(result.https_key):
-            raise ConfigError("GATEWAY_HTTPS_CERT and GATEWAY_HTTPS_KEY must be set together")
+            env.problem(
+                "GATEWAY_HTTPS_CERT and GATEWAY_HTTPS_KEY must be set together",
+                "GATEWAY_HTTPS_CERT",
+                "GATEWAY_HTTPS_KEY",
+            )
         for name in ("GATEWAY_HTTPS_CERT", "GATEWAY_HTTPS_KEY"):
             if environ.get(name, "").strip():
                 env.pem_file(environ, name)
         if not result.https_cert and not result.serves_loopback_only:
-            raise ConfigError(
+            env.problem(
                 f"BIND_HOST {result.bind_host} is not a loopback address: set GATEWAY_HTTPS_CERT "
                 "and GATEWAY_HTTPS_KEY (plain HTTP is served on loopback only)",
+                "BIND_HOST",
             )
         for name, value in (
             ("BROKER_SVC_ADDR", result.broker_svc_addr),
@@ -143,7 +148,7 @@ class Settings:
             ("RECON_SVC_ADDR", result.recon_svc_addr),
         ):
             if ":" not in value:
-                raise ConfigError(f"{name} must look like host:port, got {value!r}")
+                env.problem(f"{name} must look like host:port, got {value!r}", name)
         return result
 
     @property

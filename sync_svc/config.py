@@ -43,7 +43,9 @@ class Settings:
         """
         level = env.text(environ, "LOG_LEVEL", "INFO").upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise env.ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+            env.problem(
+                f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}", "LOG_LEVEL"
+            )
         return cls(
             grpc_port=env.integer(environ, "GRPC_PORT", 50053),
             metrics_port=env.integer(environ, "METRICS_PORT", 9093),
