@@ -138,11 +138,9 @@ def _parser() -> argparse.ArgumentParser:
             "verify", help="check every chain; name the first edited, deleted or inserted entry"
         )
     )
-    with_data_dir(
-        sub.add_parser(
-            "status", help="each service's replicas, and which replica holds which lease"
-        )
-    )
+    from meshctl.cli_ops import add_operator_commands
+
+    add_operator_commands(sub, with_data_dir, _port_base)
     return parser
 
 
@@ -358,10 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         from meshctl.audit import verify
 
         return asyncio.run(verify(args.data_dir, args.database_url))
-    if args.command == "status":
-        from meshctl.status import status
+    if args.command in ("status", "version", "migrate", "config"):
+        from meshctl.cli_ops import run_operator_command
 
-        return asyncio.run(status(args.data_dir, args.database_url))
+        return run_operator_command(args)
     return 2
 
 
