@@ -3,9 +3,9 @@
 The gRPC services answer ``grpc.health.v1.Health`` and ``copytrade.common.v1.ServerInfoService``
 (:mod:`meshkit.server_info`) to any mesh certificate; this module calls them with the
 operator's (``<data dir>/certs/operator``), the identity no access table lists, so it can read
-what runs but never call a service's own RPCs. The gateway answers ``/readyz`` and ``/version``
-over HTTP(S). A component that does not answer is reported as down with the reason, never as a
-traceback.
+what runs but never call a service's own RPCs, or, inside a pod, with the pod's own ``TLS_*``.
+The gateway answers ``/readyz`` and ``/version`` over HTTP(S). A component that does not answer
+is reported as down with the reason, never as a traceback.
 """
 
 from __future__ import annotations
@@ -180,17 +180,30 @@ def _missing(tls: TlsSettings) -> list[str]:
     return [path for path in (tls.cert, tls.key, tls.ca) if not os.path.isfile(path)]
 
 
-async def ask_all(data_dir: pathlib.Path, wanted: list[Target]) -> list[Answer]:
-    """Ask every target at once, with the operator's certificate from ``data_dir``."""
-    tls = tls_settings(data_dir, "operator")
+def client_tls(data_dir: pathlib.Path, environ: Mapping[str, str]) -> TlsSettings:
+    """Return the certificate to ask with: ``TLS_CERT``, ``TLS_KEY`` and ``TLS_CA`` when all
+    three are set (inside a pod: that component's own identity, which the open services admit),
+    else the operator's in ``<data dir>/certs/operator``."""
+    given = {name: environ.get(name, "").strip() for name in ("TLS_CERT", "TLS_KEY", "TLS_CA")}
+    if all(given.values()):
+        return TlsSettings(given["TLS_CERT"], given["TLS_KEY"], given["TLS_CA"])
+    return tls_settings(data_dir, "operator")
+
+
+async def ask_all(
+    data_dir: pathlib.Path, wanted: list[Target], environ: Mapping[str, str] = os.environ
+) -> list[Answer]:
+    """Ask every target at once, with the certificate of :func:`client_tls`."""
+    tls = client_tls(data_dir, environ)
     missing = _missing(tls)
-    ca_file = certs_dir(data_dir) / "ca.crt"
+    ca_file = pathlib.Path(tls.ca) if environ.get("TLS_CA", "").strip() else None
+    ca_file = ca_file or certs_dir(data_dir) / "ca.crt"
 
     async def one(target: Target) -> Answer:
         if target.component == "gateway":
             return await ask_gateway(target, gateway_ssl(target.address, ca_file))
         if missing:
-            return Answer(target, detail=f"no operator certificate: {missing[0]} is missing")
+            return Answer(target, detail=f"no client certificate: {missing[0]} is missing")
         return await ask_service(target, tls)
 
     return list(await asyncio.gather(*(one(target) for target in wanted)))

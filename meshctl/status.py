@@ -149,7 +149,7 @@ async def status(
     lease_lines: list[str] = []
     code, replicas = await lease_status(data_dir, shared_url, lease_lines.append)
     wanted = _with_replicas(targets(ports or Ports(), environ, gateway_url=gateway_url), replicas)
-    answers = await ask_all(data_dir, wanted)
+    answers = await ask_all(data_dir, wanted, environ)
     for line in component_lines(answers):
         out(line)
     out(configs_line(answers))
@@ -173,7 +173,8 @@ async def versions(
 ) -> int:
     """Print this command's package version and each running component's; always return 0."""
     out(f"copytrade {package_version()} (this command)")
-    answers = await ask_all(data_dir, targets(ports or Ports(), environ, gateway_url=gateway_url))
+    wanted = targets(ports or Ports(), environ, gateway_url=gateway_url)
+    answers = await ask_all(data_dir, wanted, environ)
     width = max(len(a.target.component) for a in answers)
     for answer in answers:
         said = answer.version or "unreachable"

@@ -163,6 +163,23 @@ async def test_status_exits_0_when_every_component_serves(tmp_path: pathlib.Path
     ]
 
 
+async def test_inside_a_pod_status_asks_with_the_pods_own_certificate(
+    tmp_path: pathlib.Path,
+) -> None:
+    # No operator certificate in this data dir: the recon pod's TLS_* are used instead.
+    data_dir = tmp_path / "pod"
+    await migrate_all(data_dir, None, lambda line: None)
+    recon = tls_for("recon")
+    lines: list[str] = []
+    async with _mesh(engine_up=True) as (environ, gateway_url):
+        pod = {**environ, "TLS_CERT": recon.cert, "TLS_KEY": recon.key, "TLS_CA": recon.ca}
+        code = await status(
+            data_dir, None, lines.append, ports=Ports(), gateway_url=gateway_url, environ=pod
+        )
+    assert code == 0, "\n".join(lines)
+    assert [line.split()[1] for line in lines[1:6]] == ["SERVING"] * 5
+
+
 def test_version_names_unreachable_components_and_still_exits_0(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
