@@ -50,9 +50,12 @@ RUN groupadd --system --gid 10001 copytrade \
 COPY --from=builder /opt/venv /opt/venv
 
 # HOME and TMPDIR point at /tmp (a tmpfs or emptyDir): anything a library caches lands there.
+# Logs are JSON lines on stdout (docs/logging.md); gRPC's C-core writes its own plain lines to
+# stderr, errors only with GRPC_VERBOSITY=ERROR.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    GRPC_VERBOSITY=ERROR \
     HOME=/tmp \
     TMPDIR=/tmp
 

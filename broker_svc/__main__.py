@@ -5,6 +5,8 @@ Start-up failures and exit codes: :mod:`meshkit.service`.
 
 from __future__ import annotations
 
+import logging
+
 from broker_svc.config import DEFAULT_DATABASE_URL, Settings
 from broker_svc.keys import KeyCheckFailed
 from broker_svc.server import build_server
@@ -24,7 +26,9 @@ async def serve(settings: Settings) -> None:
             f"ENCRYPTION_KEY does not open this broker's stored credentials: {e};"
             " set ENCRYPTION_KEY (or ENCRYPTION_KEYS_PREVIOUS) to the key that sealed them",
         ) from None
-    print(f"broker_svc listening on {settings.bind_host}:{running.port}", flush=True)
+    logging.getLogger("broker_svc").info(
+        "broker_svc listening on %s:%s", settings.bind_host, running.port
+    )
     await run_until_signalled(running, on_stop=release)
 
 

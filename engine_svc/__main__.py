@@ -5,6 +5,8 @@ Start-up failures and exit codes: :mod:`meshkit.service`.
 
 from __future__ import annotations
 
+import logging
+
 from engine_svc.config import DEFAULT_DATABASE_URL, Settings
 from engine_svc.server import build_server
 from engine_svc.store import EngineStore
@@ -17,7 +19,9 @@ async def serve(settings: Settings) -> None:
     prepare_process("engine", settings.log_level, settings.metrics_port, settings.bind_host)
     ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
     running, stop = await build_server(settings)
-    print(f"engine_svc listening on {settings.bind_host}:{running.port}", flush=True)
+    logging.getLogger("engine_svc").info(
+        "engine_svc listening on %s:%s", settings.bind_host, running.port
+    )
     await run_until_signalled(running, on_stop=stop)
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -21,6 +23,9 @@ from exchange_sim.binance import build_binance_app, new_binance_state
 from exchange_sim.coinbase import build_coinbase_app, new_coinbase_state
 from exchange_sim.core.state import VenueState
 from exchange_sim.kraken import build_kraken_app, new_kraken_state
+from meshkit import logs
+
+log = logging.getLogger("exchange_sim")
 
 
 @dataclass(frozen=True)
@@ -103,11 +108,17 @@ def _env_flag(value: str | None, default: bool) -> bool:
     raise SystemExit(f"SIM_RATE_LIMITS: expected on or off, got {value!r}")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One message for main() to log as JSON, instead of the usage text on stderr.
+        raise SystemExit(f"{self.prog}: {message} (--help lists the flags)")
+
+
 def parse_args(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ
 ) -> argparse.Namespace:
     """Flags win over environment variables, which win over defaults."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m exchange_sim",
         description="Run local exchange emulators (Binance, Coinbase, Kraken).",
     )
@@ -153,9 +164,12 @@ async def serve(args: argparse.Namespace) -> None:
     ports = {name: getattr(args, f"{name}_port") for name in names if name in VENUES}
     cluster = await start_venues(names, host=args.host, ports=ports, rate_limits=args.rate_limits)
     for name, url in cluster.urls.items():
-        print(
-            f"{name}: {url} (admin {url}/_sim/, rate limits {'on' if args.rate_limits else 'off'})",
-            flush=True,
+        log.info(
+            "%s: %s (admin %s/_sim/, rate limits %s)",
+            name,
+            url,
+            url,
+            "on" if args.rate_limits else "off",
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,8 +183,19 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m exchange_sim``."""
+    """Entry point of ``python -m exchange_sim``: every line it writes is JSON on stdout.
+
+    ``LOG_LEVEL`` (default ``INFO``) sets the level (docs/logging.md).
+    """
+    level = os.environ.get("LOG_LEVEL", "").strip().upper()
+    logs.configure("exchange_sim", level if level in logging.getLevelNamesMapping() else "INFO")
     try:
         asyncio.run(serve(parse_args(argv)))
     except ValueError as exc:  # bad venue names and the like: say which, without a traceback
-        raise SystemExit(f"exchange_sim: {exc}") from None
+        log.error("exchange_sim: %s", exc)
+        raise SystemExit(1) from None
+    except SystemExit as exc:  # a bad flag or variable (parse_args)
+        if not isinstance(exc.code, str):
+            raise
+        log.error("%s", exc.code)
+        raise SystemExit(2) from None

@@ -40,7 +40,7 @@ async def serve(settings: Settings) -> None:
             f" {e.strerror or 'address already in use'}",
             EXIT_UNAVAILABLE,
         ) from None
-    print(f"gateway listening on {running.url}", flush=True)
+    log.info("gateway listening on %s", running.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

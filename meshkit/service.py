@@ -6,6 +6,7 @@ migrate and fail the same way:
 - ``python -m <package>`` serves until SIGTERM or SIGINT, then exits 0.
 - ``python -m <package> migrate`` applies the service's database migrations (it reads only
   ``DATABASE_URL``), prints one line and exits 0; Kubernetes runs it as a Job.
+- Every line it writes is one JSON object (:mod:`meshkit.logs`, from the first line on).
 - A start that fails prints ONE line on stderr naming the variable, server or file and the
   cause (never a secret; a URL's userinfo is replaced by ``***``), no traceback, and exits
   :data:`EXIT_CONFIGURATION` (2: fix the configuration) or :data:`EXIT_UNAVAILABLE` (1: a
@@ -22,7 +23,6 @@ import os
 import re
 import socket
 import sys
-import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -200,10 +200,11 @@ def run(
         ``DATABASE_URL`` when unset (``migrate``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    logs.configure(name, _log_level(environ))  # JSON from the first line (docs/logging.md)
     try:
         if args == ["migrate"]:
             url = database_url_from_env(environ, default_database_url)
-            print(f"{name}: {asyncio.run(migrate_database(url, store))}", flush=True)
+            log.info("%s: %s", name, asyncio.run(migrate_database(url, store)))
             return EXIT_OK
         if args:
             raise StartupError(
@@ -216,11 +217,18 @@ def run(
         return EXIT_OK
     except Exception as e:
         code, message = explain(e, environ)
-        print(f"{name}: {message}", file=sys.stderr, flush=True)
-        if str(environ.get("LOG_LEVEL", "")).upper() == "DEBUG":
-            traceback.print_exception(e, file=sys.stderr)
+        debug = str(environ.get("LOG_LEVEL", "")).upper() == "DEBUG"
+        line = logs.json_line(
+            name, "error", f"{name}: {message}", logger=log.name, exc_info=e if debug else None
+        )
+        print(line, file=sys.stderr, flush=True)
         return code
     return EXIT_OK
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = str(environ.get("LOG_LEVEL", "")).strip().upper()
+    return level if level in logging.getLevelNamesMapping() else "INFO"
 
 
 def main(

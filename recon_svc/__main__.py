@@ -6,6 +6,8 @@ Start-up failures and exit codes: :mod:`meshkit.service`.
 
 from __future__ import annotations
 
+import logging
+
 from meshkit.server import run_until_signalled
 from meshkit.service import ensure_can_listen, main, prepare_process
 from recon_svc.config import DEFAULT_DATABASE_URL, Settings
@@ -18,7 +20,9 @@ async def serve(settings: Settings) -> None:
     prepare_process("recon_svc", settings.log_level, settings.metrics_port, settings.bind_host)
     ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
     running, release = await build_server(settings)
-    print(f"recon_svc listening on {settings.bind_host}:{running.port}", flush=True)
+    logging.getLogger("recon_svc").info(
+        "recon_svc listening on %s:%s", settings.bind_host, running.port
+    )
     await run_until_signalled(running, on_stop=release)
 
 

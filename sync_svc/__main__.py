@@ -5,6 +5,8 @@ Start-up failures and exit codes: :mod:`meshkit.service`.
 
 from __future__ import annotations
 
+import logging
+
 from meshkit.server import run_until_signalled
 from meshkit.service import ensure_can_listen, main, prepare_process
 from sync_svc.config import Settings
@@ -17,7 +19,9 @@ async def serve(settings: Settings) -> None:
     prepare_process("sync_svc", settings.log_level, settings.metrics_port, settings.bind_host)
     ensure_can_listen("GRPC_PORT", settings.bind_host, settings.grpc_port)
     running, close = await build_server(settings)
-    print(f"sync_svc listening on {settings.bind_host}:{running.port}", flush=True)
+    logging.getLogger("sync_svc").info(
+        "sync_svc listening on %s:%s", settings.bind_host, running.port
+    )
     await run_until_signalled(running, on_stop=close)
 
 

@@ -63,7 +63,7 @@ LISTEN_PORT_VARIABLES = {
 BIND_VARIABLES = {"BIND_HOST": "0.0.0.0", "SIM_HOST": "0.0.0.0"}
 # What the image (Dockerfile ENV) gives every container, besides PATH; HOME and TMPDIR are /tmp,
 # which must be a writable mount because the root filesystem is read-only.
-IMAGE_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+IMAGE_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "GRPC_VERBOSITY": "ERROR"}
 IMAGE_TMP_VARIABLES = ("HOME", "TMPDIR")
 # An address in a value: a Service name and a port (broker:50051, http://exchange-sim:9101).
 ADDRESS = re.compile(r"(?<![\w.-])([a-z][a-z0-9-]*):(\d+)\b")

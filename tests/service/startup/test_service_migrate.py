@@ -5,6 +5,7 @@ run finds nothing to do. On SQLite and, when configured, PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pathlib
 import subprocess
@@ -62,14 +63,15 @@ async def test_migrate_applies_the_schema_once_and_exits_zero(
     first = await asyncio.to_thread(migrate, module, database_url, tmp_path)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{module}: migrated "), first.stdout
-    assert "applied 0001" in lines[0]
+    assert len(lines) == 1, first.stdout
+    said = json.loads(lines[0])["message"]  # every line is JSON (docs/logging.md)
+    assert said.startswith(f"{module}: migrated ") and "applied 0001" in said, said
     versions = await applied_versions(database_url, SERVICES[module])
     assert versions and versions[0] == 1
 
     second = await asyncio.to_thread(migrate, module, database_url, tmp_path)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip().endswith("already up to date")
+    assert json.loads(second.stdout)["message"].endswith("already up to date"), second.stdout
     assert await applied_versions(database_url, SERVICES[module]) == versions
 
 

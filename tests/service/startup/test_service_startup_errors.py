@@ -1,10 +1,11 @@
 """``python -m <service>`` for every service and the gateway: a start that cannot succeed
-prints one line on stderr naming what is wrong (never a secret), exits 2 for configuration and
+prints one JSON line on stderr naming what is wrong (never a secret), exits 2 for configuration and
 1 for an unavailable dependency, with no traceback and no process left behind."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pathlib
 import socket
@@ -60,13 +61,17 @@ def start(module: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.Com
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    """Return the message of the one JSON line on stderr (docs/logging.md), level error."""
     lines = result.stderr.strip().splitlines()
     assert result.returncode == code, result.stderr
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    entry = json.loads(lines[0])
+    assert entry["level"] == "error" and "exception" not in entry, entry
+    message = str(entry["message"])
     for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+        assert word in message, message
+    return message
 
 
 @pytest.fixture(params=sorted(SERVICES))
