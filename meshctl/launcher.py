@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from meshctl.logfiles import ComponentLog, Rotation
 from meshkit import clients, pki
 from meshkit.settings import TlsSettings
 
@@ -187,8 +188,12 @@ class Mesh:
         component_env: dict[str, dict[str, str]] | None = None,
         https: bool = False,
         replicas: Mapping[str, int] | None = None,
+        log_rotation: Rotation | None = None,
     ) -> None:
         self.data_dir = data_dir
+        # Each component's log file, rotated by size (COPYTRADE_LOG_MAX_BYTES, _BACKUPS).
+        self.log_rotation = log_rotation or Rotation.from_env()
+        self.logs: dict[str, ComponentLog] = {}
         # The REST gateway serves HTTPS with its mesh certificate (clients trust the mesh CA).
         self.https = https
         # Extra environment per component name (tests compress the resolver's time this way).
@@ -466,16 +471,28 @@ class Mesh:
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
         )
         env["PYTHONUNBUFFERED"] = "1"
-        log = open(self.data_dir / "logs" / f"{component.name}.log", "ab")  # noqa: SIM115 - the child's stdout, closed after Popen
+        env.setdefault("GRPC_VERBOSITY", "ERROR")  # the C-core's own stderr lines: errors only
         component.process = subprocess.Popen(
             [sys.executable, "-m", component.module, *component.args],
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             cwd=str(self.data_dir),
             start_new_session=True,
         )
-        log.close()
+        self.log_of(component.name).attach(component.process.stdout, component.process.stderr)
+
+    def log_of(self, name: str) -> ComponentLog:
+        """Return the log of component ``name``: ``<data dir>/logs/<name>.log``, JSON lines."""
+        if name not in self.logs:
+            path = self.data_dir / "logs" / f"{name}.log"
+            self.logs[name] = ComponentLog(path, name, self.log_rotation)
+        return self.logs[name]
+
+    def drain_log(self, name: str, timeout: float = 5.0) -> None:
+        """Wait until what an exited component wrote is in its log file."""
+        if name in self.logs:
+            self.logs[name].drain(timeout)
 
     def restart(self, name: str) -> None:
         """Start a stopped or killed component again, with the same command and environment."""
@@ -525,6 +542,7 @@ class Mesh:
     def _check_alive(self) -> None:
         for component in self.components:
             if component.process is not None and component.process.poll() is not None:
+                self.drain_log(component.name)
                 log = self.data_dir / "logs" / f"{component.name}.log"
                 tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                 raise RuntimeError(
@@ -602,6 +620,9 @@ class Mesh:
             except subprocess.TimeoutExpired:
                 component.process.kill()
                 component.process.wait()
+        for log in self.logs.values():
+            log.drain()
+            log.close()
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

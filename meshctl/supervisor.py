@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -76,6 +77,7 @@ class Supervisor:
         self.watches = {c.name: _Watch(now, backoff()) for c in mesh.components}
 
     def _last_log_line(self, name: str) -> str:
+        self.mesh.drain_log(name)  # the exited process's last lines, read from its pipes
         path = self.mesh.data_dir / "logs" / f"{name}.log"
         try:
             with open(path, "rb") as log:
@@ -84,7 +86,13 @@ class Supervisor:
                 lines = log.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return lines[-1][:300] if lines else ""
+        if not lines:
+            return ""
+        try:  # a JSON log line (docs/logging.md): its message says it
+            last = str(json.loads(lines[-1])["message"])
+        except (ValueError, KeyError, TypeError):
+            last = lines[-1]
+        return last[:300]
 
     def check(self) -> None:
         """Notice components that died and restart those whose delay is over."""
