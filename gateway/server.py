@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import audit, auth, docs_page, events
+from gateway import access_log, audit, auth, docs_page, events
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -345,6 +345,7 @@ class Gateway:
             raise auth.unauthenticated("the token has expired; ask for a new one", "TOKEN_EXPIRED")
         if user is None:
             raise auth.unauthenticated("the token is unknown or revoked", "TOKEN_INVALID")
+        request[access_log.USER_KEY] = user.user_id  # hashed in the access line
         return auth.Principal(user.user_id, user.plan)
 
     def _metadata(
@@ -721,7 +722,11 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     gateway = Gateway(settings, deps or GatewayDeps())
     app = _GatewayApplication(
         client_max_size=settings.max_body_bytes,
-        middlewares=[*tracing.http_middlewares(), gateway.middleware],
+        middlewares=[
+            *tracing.http_middlewares(),
+            access_log.middleware(ROUTE_LABEL_KEY, REQUEST_ID_KEY),  # docs/logging.md
+            gateway.middleware,
+        ],
         handler_args={
             "max_line_size": MAX_REQUEST_LINE_BYTES,
             "max_field_size": MAX_HEADER_FIELD_BYTES,
