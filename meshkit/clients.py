@@ -21,7 +21,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from meshkit import errors
+from meshkit import client_metrics, errors
 from meshkit.settings import TlsSettings
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.ServiceError]] = {
@@ -97,11 +97,16 @@ def channel(
     if service and read_methods:
         options.append(("grpc.service_config", service_config(service, read_methods)))
         options.append(("grpc.enable_retries", 1))
+    if service:
+        client_metrics.preinitialize(service)
+    interceptors = client_metrics.interceptors()
     if tls is not None and tls.enabled:
         with open(tls.ca, "rb") as ca, open(tls.key, "rb") as key, open(tls.cert, "rb") as cert:
             credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), cert.read())
-        return grpc.aio.secure_channel(target, credentials, options=options)
-    return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.secure_channel(
+            target, credentials, options=options, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
 def target_of(address: str) -> tuple[str, list[tuple[str, object]]]:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
+
+VENUES = ("binance", "coinbase", "kraken")
+"""The venues the mesh trades on (the broker's venue profiles, ``broker_svc.adapters.venues``):
+the ``exchange`` label values every service creates at 0 from the start."""
+
+KNOWN_LABELS: dict[str, dict[str, set[str]]] = {}
+"""Every label value :func:`zero_series` created, by metric name and label name (for tests)."""
+
+HANDLING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+"""The buckets of the gRPC handling histograms, server and client alike."""
 
 GRPC_STARTED = Counter(
     "grpc_server_started_total",
@@ -20,7 +34,7 @@ GRPC_HANDLING = Histogram(
     "grpc_server_handling_seconds",
     "Time to handle an RPC on the server.",
     ["grpc_type", "grpc_service", "grpc_method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=HANDLING_BUCKETS,
 )
 
 
@@ -32,20 +46,42 @@ def observe_handled(
     GRPC_HANDLING.labels(kind, service, method).observe(seconds)
 
 
+def method_kind(method: MethodDescriptor) -> str:
+    """Return go-grpc-middleware's ``grpc_type`` of a method."""
+    if method.client_streaming and method.server_streaming:
+        return "bidi_stream"
+    if method.server_streaming:
+        return "server_stream"
+    if method.client_streaming:
+        return "client_stream"
+    return "unary"
+
+
 def preinitialize(service_descriptor: ServiceDescriptor) -> None:
     """Create the OK series of every method of a service so dashboards show zeros, not gaps."""
     full_name = service_descriptor.full_name
     for method in service_descriptor.methods:
-        if method.client_streaming and method.server_streaming:
-            kind = "bidi_stream"
-        elif method.server_streaming:
-            kind = "server_stream"
-        elif method.client_streaming:
-            kind = "client_stream"
-        else:
-            kind = "unary"
+        kind = method_kind(method)
         GRPC_STARTED.labels(kind, full_name, method.name)
         GRPC_HANDLED.labels(kind, full_name, method.name, "OK")
+
+
+def zero_series(metric: MetricWrapperBase, **values: Iterable[str]) -> None:
+    """Create every combination of the given label values at 0, so rates read 0, not nothing.
+
+    Every label of ``metric`` must be given (by name), each with its known values; a service
+    calls this at start for each of its labelled metrics, and :data:`KNOWN_LABELS` remembers
+    the values for the tests that check each call site uses one of them.
+    """
+    names = tuple(metric._labelnames)
+    if set(values) != set(names):
+        raise ValueError(f"{metric._name}: labels {sorted(values)} are not {sorted(names)}")
+    columns = [tuple(values[name]) for name in names]
+    known = KNOWN_LABELS.setdefault(metric._name, {name: set() for name in names})
+    for name, column in zip(names, columns, strict=True):
+        known[name].update(column)
+    for combination in itertools.product(*columns):
+        metric.labels(*combination)
 
 
 def start_exporter(port: int, host: str = "127.0.0.1") -> None:
