@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client, register, wait_for_copies
@@ -105,13 +106,24 @@ async def copy_one_trade(mesh: Mesh, session: aiohttp.ClientSession) -> None:
     )
 
 
+def counted(pages: Iterable[str], series: str) -> float:
+    """Return the sum of ``series`` over every page (0 when no page has it)."""
+    return sum(
+        sample.value
+        for page in pages
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == series
+    )
+
+
 async def scrape(
     session: aiohttp.ClientSession,
     urls: dict[str, str],
-    ready: str = "copy_trades_executed_total{",
+    ready: str = "copy_trades_executed_total",
     timeout: float = 30.0,  # noqa: ASYNC109 - a polling deadline, checked between polls
 ) -> dict[str, str]:
-    """Read every ``/metrics`` page, once the pages together show ``ready`` (the copy counted)."""
+    """Read every ``/metrics`` page, once the pages together count ``ready`` above 0."""
     deadline = time.monotonic() + timeout
     while True:
         pages = {}
@@ -119,7 +131,7 @@ async def scrape(
             async with session.get(url) as response:
                 assert response.status == 200, f"{name} {url}: HTTP {response.status}"
                 pages[name] = await response.text()
-        if any(ready in page for page in pages.values()):
+        if counted(pages.values(), ready) > 0:
             return pages
-        assert time.monotonic() < deadline, f"no scraped page shows {ready!r}"
+        assert time.monotonic() < deadline, f"no scraped page counts {ready!r} above 0"
         await asyncio.sleep(0.2)
