@@ -4,6 +4,48 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from meshkit.metrics import VENUES, zero_series
+
+VENUE_METHODS = (
+    "load_markets",
+    "create_order",
+    "fetch_order",
+    "cancel_order",
+    "fetch_orders",
+    "fetch_my_trades",
+    "fetch_balance",
+    "fetch_ticker",
+    "fetch_ohlcv",
+    "fetch_key_permissions",
+    "watch_orders",
+)
+"""The ccxt methods the broker calls (``method`` of ``copytrade_broker_venue_requests_total``)."""
+
+VENUE_OUTCOMES = (
+    "ok",
+    "read_back_failed",  # fetch_order: the order placed, then not found when read back
+    # A failed call's reason (broker_svc/adapters/ccxt/errors.py), lowercased:
+    "below_min_notional",
+    "broker_credentials_rejected",
+    "duplicate_client_order_id",
+    "insufficient_funds",
+    "invalid_order",
+    "invalid_symbol",
+    "not_supported",
+    "order_not_found",
+    "order_outcome_unknown",
+    "rate_limited",
+    "venue_error",
+    "venue_rejected",
+    "venue_unavailable",
+    "other",  # any reason not listed here (a test keeps it unused)
+)
+"""The ``outcome`` values of ``copytrade_broker_venue_requests_total``."""
+
+RATE_LIMITED_STATUSES = ("418", "429", "body")
+"""The usual ``status`` values of ``copytrade_broker_venue_rate_limited_total`` (``body``: the
+venue said so in the answer's body); another HTTP status ccxt reads as a rate limit is kept."""
+
 BROKER_CONNECTIONS = Gauge(
     "broker_connections",
     "Open venue clients (one per exchange account in use).",
@@ -29,3 +71,16 @@ RATE_LIMIT_REFUSED = Counter(
     "Requests the broker's own rate limiter refused (the turn was further away than allowed).",
     ["exchange"],
 )
+
+
+def venue_outcome(reason: str) -> str:
+    """Return the ``outcome`` label of a failed venue call: its reason lowercased when known."""
+    outcome = reason.lower()
+    return outcome if outcome in VENUE_OUTCOMES else "other"
+
+
+zero_series(BROKER_CONNECTIONS, exchange=VENUES)
+zero_series(VENUE_REQUESTS, exchange=VENUES, method=VENUE_METHODS, outcome=VENUE_OUTCOMES)
+zero_series(VENUE_RATE_LIMITED, exchange=VENUES, status=RATE_LIMITED_STATUSES)
+zero_series(RATE_LIMIT_WAIT, exchange=VENUES)
+zero_series(RATE_LIMIT_REFUSED, exchange=VENUES)

@@ -4,6 +4,46 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from engine_svc.domain.model import IntentState
+from meshkit.metrics import VENUES, zero_series
+
+COPY_FAILURE_REASONS = frozenset(
+    {
+        "venue_rejected",  # the venue took the order and then rejected it
+        # The broker's definitive refusals of PlaceOrder, lowercased (meshkit.errors types):
+        "below_min_notional",
+        "broker_credentials_rejected",
+        "credentials_unreadable",
+        "exchange_not_found",
+        "insufficient_funds",
+        "invalid_credentials",
+        "invalid_order",
+        "invalid_symbol",
+        "not_supported",
+        "order_not_found",
+        "invalid_argument",
+        "not_found",
+        "failed_precondition",
+        "unauthenticated",
+        "permission_denied",
+        "unimplemented",
+        # the mesh's own refusals of a call (meshkit.access, meshkit.identity)
+        "assertion_expired",
+        "assertion_invalid",
+        "caller_not_allowed",
+        "method_not_allowed",
+        "user_required",
+        "other",  # any reason not listed here (a test keeps it unused)
+    }
+)
+"""The ``reason`` values of ``copy_trades_failed_total``, each at 0 from the start."""
+
+
+def failure_reason(reason: str) -> str:
+    """Return the ``reason`` label of a failed copy: ``reason`` when known, else ``other``."""
+    return reason if reason in COPY_FAILURE_REASONS else "other"
+
+
 COPY_TRADES_EXECUTED = Counter(
     "copy_trades_executed_total",
     "Copied orders the follower's venue accepted.",
@@ -37,3 +77,8 @@ SLOW_BROKER_READS = Counter(
     "copytrade_engine_slow_broker_reads_total",
     "Follower reads the broker did not answer in time (or refused for now), asked again.",
 )
+
+
+zero_series(COPY_TRADES_EXECUTED, exchange=VENUES)
+zero_series(COPY_TRADES_FAILED, exchange=VENUES, reason=sorted(COPY_FAILURE_REASONS))
+zero_series(INTENTS, state=[state.value for state in IntentState])

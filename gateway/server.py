@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import access_log, audit, auth, docs_page, events
+from gateway import access_log, audit, auth, docs_page, events, metric_series
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -187,6 +187,7 @@ class Gateway:
         self._health: tuple[float, int, dict[str, Any]] | None = None
         self._health_check: asyncio.Task[tuple[float, int, dict[str, Any]]] | None = None
         self.metrics = _Metrics()
+        metric_series.prepare(self.metrics.registry, self.metrics.requests, self.routes)
         self.dashboard_html, self.dashboard_policy = _dashboard()
         self.store: GatewayStore | None = None
         self.channels: dict[str, grpc.aio.Channel] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -143,7 +143,7 @@ class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
         client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: AsyncIterable[Any] | None,
+        request_iterator: Any,
     ) -> Any:
         labels = _started("client_stream", client_call_details)
         call = await continuation(client_call_details, request_iterator)
@@ -156,7 +156,7 @@ class _StreamStream(grpc.aio.StreamStreamClientInterceptor):
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
         client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: AsyncIterable[Any] | None,
+        request_iterator: Any,
     ) -> Any:
         labels = _started("bidi_stream", client_call_details)
         call = await continuation(client_call_details, request_iterator)

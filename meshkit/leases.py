@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Gauge
 
 from meshkit import db
+from meshkit.metrics import zero_series
 from meshkit.settings import ConfigError
 
 log = logging.getLogger("meshkit.leases")
@@ -63,6 +64,25 @@ FENCED_WRITES = Counter(
     "Writes and sends refused because the lease token they carried was no longer current.",
     ["service", "what"],
 )
+ACQUIRED_HOW = ("free", "takeover")
+"""The ``how`` values of ``copytrade_lease_acquisitions_total``."""
+LOST_WHY = ("released", "expired")
+"""The ``why`` values of ``copytrade_leases_lost_total``."""
+FENCED_WHAT = {
+    "engine": ("mark_sent", "place_order", "record"),
+    "sync": ("append",),
+    "broker": ("fence", "place_order"),
+}
+"""The ``what`` values of ``copytrade_fenced_writes_total``, by the service that refuses them."""
+
+
+def preinitialize(service: str) -> None:
+    """Create ``service``'s lease and fencing series at 0 (every replica keeper does at start)."""
+    zero_series(LEASES_HELD, service=[service])
+    zero_series(LEASE_ACQUISITIONS, service=[service], how=ACQUIRED_HOW)
+    zero_series(LEASES_LOST, service=[service], why=LOST_WHY)
+    zero_series(FENCED_WRITES, service=[service], what=FENCED_WHAT.get(service, ()))
+
 
 SCHEMA_SQL = """
 CREATE TABLE {prefix}_replicas (
@@ -374,6 +394,7 @@ class LeaseKeeper:
         self._loop: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
         self.rounds = 0
+        preinitialize(service)
         LEASES_HELD.labels(service).set(0)
 
     @property

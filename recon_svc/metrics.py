@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from meshkit.metrics import zero_series
 from recon_svc.domain.model import Outcome
 
 RECONCILIATION_CHECKS = Counter(
@@ -16,5 +17,4 @@ REPORTS = Counter(
     "Reconciliation reports stored.",
 )
 
-for _outcome in Outcome:
-    RECONCILIATION_CHECKS.labels(_outcome.value)
+zero_series(RECONCILIATION_CHECKS, outcome=[outcome.value for outcome in Outcome])

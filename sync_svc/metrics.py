@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from meshkit.metrics import VENUES, zero_series
+from sync_svc.domain.model import SourceKind, SyncMode
+
+BACKFILL_TRIGGERS = (
+    "start",
+    "settings",
+    "timer",
+    "balance",
+    "silence",
+    "gap",
+    "ingest_failure",
+    "connected",
+    "disconnected",
+    "manual",
+)
+"""What asks for a source's backfill (``trigger`` of ``copytrade_sync_backfills_total``)."""
+
+FILL_PATHS = ("stream", "backfill")
+"""The path that found a leader fill first (``path`` of ``copytrade_sync_leader_fills_total``)."""
+
+STRATEGY = "strategy"
+"""The ``exchange`` of ``sync_latency_seconds`` for a published (backtest) source's signals."""
+
 REALTIME_SYNC_CONNECTIONS = Gauge(
     "realtime_sync_connections",
     "Exchange sources being read now, by venue and mode.",
@@ -40,3 +63,11 @@ BALANCE_CHANGES_TOTAL = Counter(
     "Leader balance changes no logged fill explains (deposits, withdrawals), by venue.",
     ["exchange"],
 )
+
+zero_series(REALTIME_SYNC_CONNECTIONS, exchange=VENUES, mode=[mode.value for mode in SyncMode])
+zero_series(SYNC_LATENCY, exchange=(*VENUES, STRATEGY))
+zero_series(SIGNALS_TOTAL, kind=[kind.value for kind in SourceKind])
+zero_series(LEADER_FILLS_TOTAL, exchange=VENUES, path=FILL_PATHS)
+zero_series(BACKFILLS_TOTAL, exchange=VENUES, trigger=BACKFILL_TRIGGERS)
+zero_series(STREAM_CONNECTS_TOTAL, exchange=VENUES)
+zero_series(BALANCE_CHANGES_TOTAL, exchange=VENUES)

@@ -79,7 +79,7 @@ class Outcomes:
             updated_at=self._clock.now(),
         ):
             metrics.INTENTS.labels(S.REJECTED.value).inc()
-            metrics.COPY_TRADES_FAILED.labels(venue, reason).inc()
+            metrics.COPY_TRADES_FAILED.labels(venue, metrics.failure_reason(reason)).inc()
 
     async def skipped(self, intent: Intent, reason: SkipReason) -> None:
         """Record that the intent will never leave (its configuration may not send it)."""

@@ -249,7 +249,7 @@ class CcxtTransport:
         except asyncio.CancelledError:
             raise
         except errors.ServiceError as e:
-            metrics.VENUE_REQUESTS.labels(self.venue, method, e.reason.lower()).inc()
+            metrics.VENUE_REQUESTS.labels(self.venue, method, metrics.venue_outcome(e.reason)).inc()
             raise
         except Exception as e:
             retry_after = self.limiter.paused_for() or retry_after_header(
@@ -262,7 +262,9 @@ class CcxtTransport:
                 capabilities=self.capabilities,
                 retry_after=retry_after,
             )
-            metrics.VENUE_REQUESTS.labels(self.venue, method, translated.reason.lower()).inc()
+            metrics.VENUE_REQUESTS.labels(
+                self.venue, method, metrics.venue_outcome(translated.reason)
+            ).inc()
             log.warning(
                 "venue call failed: %s %s %s -> %s",
                 self.venue,
