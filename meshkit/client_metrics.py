@@ -96,7 +96,10 @@ def _count_when_done(call: grpc.aio.Call, labels: tuple[str, str, str, float]) -
         _handled(labels, await call.code())
 
     def done(_: object) -> None:
-        task = asyncio.get_running_loop().create_task(finish())
+        try:
+            task = asyncio.get_running_loop().create_task(finish())
+        except RuntimeError:  # the loop is closing: the stream's end goes uncounted
+            return
         _finishing.add(task)
         task.add_done_callback(_finishing.discard)
 
