@@ -117,8 +117,10 @@ class ConfigService:
         clock: Clock,
         copier: Copier,
         on_source_live: Callable[[str], Awaitable[None]] | None = None,
+        on_status_change: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_status_change = on_status_change or (lambda: None)
         self._broker = broker
         self._sync = sync
         self._clock = clock
@@ -217,6 +219,7 @@ class ConfigService:
                     _status_view(change.status, change.reason),
                 ),
             ):
+                self._on_status_change()
                 updated = await self._store.get_config(config.config_id)
                 assert updated is not None
                 return updated, True
@@ -287,6 +290,7 @@ class ConfigService:
         source_id = command.source_backtest_id or command.source_exchange_id
         async with self._source_lock(source_id):
             stored = await self._start_locked(user_id, command, settings, venues)
+        self._on_status_change()
         await self._source_live(source_id)
         return stored
 

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from engine_svc import metrics
 from engine_svc.domain.model import Intent, Signal
 from engine_svc.ports import InboxStore, SignalStream, SyncPort
 from meshkit import errors, tracing
@@ -99,6 +100,7 @@ class SignalConsumer:
             except Exception as e:
                 log.warning("signal stream broke: %s: %s", type(e).__name__, e, exc_info=e)
             finally:
+                metrics.SIGNAL_STREAM_CONNECTED.set(0)
                 async with self._lock:
                     self._stream = None
                     self._last = {}
@@ -172,6 +174,8 @@ class SignalConsumer:
             message = await asyncio.wait_for(stream.receive(), timeout=self._idle_timeout)
             if message is None:
                 return
+            if not self._progressed:
+                metrics.SIGNAL_STREAM_CONNECTED.set(1)  # sync answered: the stream is up
             self._progressed = True
             if isinstance(message, Signal):
                 # A span per signal, in the trace of the leader fill it comes from.

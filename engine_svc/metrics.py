@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-from engine_svc.domain.model import IntentState
+from engine_svc.domain.model import CopyStatus, IntentState
 from meshkit.metrics import VENUES, zero_series
 
 COPY_FAILURE_REASONS = frozenset(
@@ -78,7 +78,17 @@ SLOW_BROKER_READS = Counter(
     "Follower reads the broker did not answer in time (or refused for now), asked again.",
 )
 
+SIGNAL_STREAM_CONNECTED = Gauge(
+    "copytrade_engine_signal_stream_connected",
+    "1 while this engine's signal stream from sync is open and delivering, 0 otherwise.",
+)
+CONFIGS = Gauge(
+    "copytrade_engine_configs",
+    "Copy configurations per status, as stored (every engine replica reports the same counts).",
+    ["status"],
+)
 
 zero_series(COPY_TRADES_EXECUTED, exchange=VENUES)
 zero_series(COPY_TRADES_FAILED, exchange=VENUES, reason=sorted(COPY_FAILURE_REASONS))
 zero_series(INTENTS, state=[state.value for state in IntentState])
+zero_series(CONFIGS, status=[status.value for status in CopyStatus])

@@ -258,6 +258,14 @@ class ConfigStore(Protocol):
         ...
 
 
+class ConfigCountStore(Protocol):
+    """How many configurations each status has, for the ``copytrade_engine_configs`` gauge."""
+
+    async def count_configs_by_status(self) -> dict[CopyStatus, int]:
+        """Return how many configurations each status has (a status with none is left out)."""
+        ...
+
+
 class SignalTransactionPort(Protocol):
     """The writes of one signal, all in one database transaction."""
 

@@ -13,6 +13,7 @@ from engine_svc.access import RULES
 from engine_svc.adapters.broker_client import GrpcBroker
 from engine_svc.adapters.sync_client import GrpcSync
 from engine_svc.config import Settings
+from engine_svc.config_counts import ConfigCounts
 from engine_svc.configs import ConfigService
 from engine_svc.consumer import SignalConsumer
 from engine_svc.copy import Copier
@@ -59,6 +60,8 @@ class Engine:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     reconciled: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the start-up reconciliation is over and new signals are being taken."""
+    config_counts: ConfigCounts | None = None
+    """Keeps the ``copytrade_engine_configs`` gauge current."""
 
     async def _resolver_loop(self) -> None:
         interval = self.settings.resolver_interval_ms / 1000
@@ -101,6 +104,8 @@ class Engine:
             asyncio.create_task(self.consumer.run(), name="engine-signal-consumer"),
             asyncio.create_task(self._resolver_loop(), name="engine-resolver"),
         ]
+        if self.config_counts is not None:
+            self._tasks.append(asyncio.create_task(self.config_counts.run(), name="engine-counts"))
         while self.takeover.in_progress or any(  # noqa: ASYNC110 - polls the takeovers the first round started
             not self.ownership.copying(s) for s in self.keeper.held
         ):
@@ -176,7 +181,10 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         keeper.wake()
         await consumer.ensure_subscribed(source_id)
 
-    configs = ConfigService(store, broker, sync, clock, copier, source_live)
+    config_counts = ConfigCounts(store)
+    configs = ConfigService(
+        store, broker, sync, clock, copier, source_live, on_status_change=config_counts.changed
+    )
     takeover = Takeover(
         ownership,
         broker,
@@ -206,6 +214,7 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         takeover,
         ownership,
         _closers=closers,
+        config_counts=config_counts,
     )
 
 

@@ -103,6 +103,13 @@ class ConfigTable:
         )
         return [_config(row) for row in rows]
 
+    async def count_configs_by_status(self) -> dict[CopyStatus, int]:
+        """Return how many configurations each status has (a status with none is left out)."""
+        rows = await self.database.fetchall(
+            "SELECT status, COUNT(*) AS how_many FROM copy_trading_configs GROUP BY status"
+        )
+        return {CopyStatus(row["status"]): int(row["how_many"]) for row in rows}
+
     async def configs_of_source(self, source_id: str) -> list[CopyConfig]:
         """Return the configurations copying ``source_id`` that are not stopped."""
         rows = await self.database.fetchall(
