@@ -61,6 +61,11 @@ VENUE_RATE_LIMITED = Counter(
     "Venue answers that said the broker went over a rate limit (status 429/418, or 'body').",
     ["exchange", "status"],
 )
+VENUE_BANS = Counter(
+    "copytrade_broker_venue_bans_total",
+    "Venue answers that said the broker is banned or locked out (Binance 418, Kraken lockout).",
+    ["exchange"],
+)
 RATE_LIMIT_WAIT = Counter(
     "copytrade_broker_rate_limit_wait_seconds_total",
     "Seconds requests waited for their turn in the broker's own rate limiter.",
@@ -82,5 +87,6 @@ def venue_outcome(reason: str) -> str:
 zero_series(BROKER_CONNECTIONS, exchange=VENUES)
 zero_series(VENUE_REQUESTS, exchange=VENUES, method=VENUE_METHODS, outcome=VENUE_OUTCOMES)
 zero_series(VENUE_RATE_LIMITED, exchange=VENUES, status=RATE_LIMITED_STATUSES)
+zero_series(VENUE_BANS, exchange=VENUES)
 zero_series(RATE_LIMIT_WAIT, exchange=VENUES)
 zero_series(RATE_LIMIT_REFUSED, exchange=VENUES)

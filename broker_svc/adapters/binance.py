@@ -78,6 +78,9 @@ class BinanceExchange(CcxtExchange):
         ws_connect_charges={"request_weight": 2},
         # A 429/418 says Retry-After; a -1015 without one waits out the 10 s order window.
         rate_limited_pause_seconds=10.0,
+        # 418 (-1003 "IP banned until ...") is the automated IP ban for going on after 429s.
+        ban_statuses=(418,),
+        ban_markers=("IP banned",),
         error_message_keys=("msg",),
         below_min_notional_markers=("NOTIONAL",),
         duplicate_client_order_id_markers=("Duplicate order sent",),

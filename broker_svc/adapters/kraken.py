@@ -117,6 +117,7 @@ class KrakenExchange(CcxtExchange):
         # request limit waits out its whole minute. An order limit is a one-second window.
         rate_limited_pause_seconds=60.0,
         rate_limited_pauses=(("EOrder:Rate limit exceeded", 1.0),),
+        ban_markers=("EGeneral:Temporary lockout",),
         serialise_requests=True,
         monotonic_nonce=True,
         error_message_keys=("error", "message"),

@@ -74,6 +74,9 @@ class VenueCapabilities:
         The venue's documented request budgets and what each request costs against them.
     rate_limited_pauses, rate_limited_pause_seconds
         How long to pause after a rate limit without Retry-After (by text, else the default).
+    ban_statuses, ban_markers
+        The HTTP statuses and error texts by which a venue says the broker is banned or locked
+        out (beyond a rate limit); counted in ``copytrade_broker_venue_bans_total``.
     serialise_requests, monotonic_nonce
         Whether a key's requests go one at a time, signed with a strictly rising nonce.
     watch_methods, ws_connect_charges, ws_backoff_seconds, stream_ack_timeout_seconds
@@ -115,6 +118,8 @@ class VenueCapabilities:
     ccxt_cost_scale: float = 1.0
     rate_limited_pauses: tuple[tuple[str, float], ...] = ()
     rate_limited_pause_seconds: float = 1.0
+    ban_statuses: tuple[int, ...] = ()
+    ban_markers: tuple[str, ...] = ()
     serialise_requests: bool = False
     monotonic_nonce: bool = False
     # Streams.

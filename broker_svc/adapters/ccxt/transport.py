@@ -219,6 +219,9 @@ class CcxtTransport:
                     break
         self.limiter.pause(pause, scope)
         metrics.VENUE_RATE_LIMITED.labels(self.venue, str(seen.status or "body")).inc()
+        if self._banned(error, seen):
+            metrics.VENUE_BANS.labels(self.venue).inc()
+            log.error("venue ban: %s status %s; pausing for %.1f s", self.venue, seen.status, pause)
         log.warning(
             "venue rate limit hit: %s status %s; pausing the %s for %.1f s",
             self.venue,
@@ -229,6 +232,13 @@ class CcxtTransport:
         if isinstance(error, ccxt_errors.DDoSProtection | ccxt_errors.RateLimitExceeded):
             return error
         return ccxt_errors.RateLimitExceeded(str(error))
+
+    def _banned(self, error: ccxt_errors.BaseError, seen: Seen) -> bool:
+        """Return whether the venue's answer says the broker is banned or locked out."""
+        if seen.status is not None and seen.status in self.capabilities.ban_statuses:
+            return True
+        text = f"{error} {seen.body}"
+        return any(marker in text for marker in self.capabilities.ban_markers)
 
     def _reinterpret(self, error: ccxt_errors.BaseError, seen: Seen) -> ccxt_errors.BaseError:
         """Return the exception ccxt should have raised for this answer (venues override)."""
