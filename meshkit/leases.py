@@ -39,6 +39,7 @@ from prometheus_client import Counter, Gauge
 from meshkit import db
 from meshkit.metrics import zero_series
 from meshkit.settings import ConfigError
+from meshkit.tasks import cancel_and_wait
 
 log = logging.getLogger("meshkit.leases")
 
@@ -463,8 +464,11 @@ class LeaseKeeper:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # arrives as its timeout fires, and this loop would then outlive stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._woken.wait()
             self._woken.clear()
             try:
                 await self.round()
@@ -575,13 +579,9 @@ class LeaseKeeper:
     async def stop(self, *, release: bool = True) -> None:
         """Stop the rounds; with ``release``, hand every lease over at once and leave."""
         if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+            await cancel_and_wait([self._loop])
             self._loop = None
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         if release:
             with contextlib.suppress(Exception):
                 for resource in sorted(self._held):

@@ -117,6 +117,37 @@ async def test_a_graceful_stop_hands_the_leases_over_at_once(database: db.Databa
     assert await table.live_replicas() == ["b"]
 
 
+async def test_stop_ends_a_round_loop_that_swallowed_its_cancel(database: db.Database) -> None:
+    # Python 3.11's wait_for can lose a cancel that arrives as its timeout fires; a loop that
+    # runs on after one cancel must still be stopped (an engine hung at shutdown on it, with
+    # its database connection held). The loop here swallows the first cancel, as that bug does.
+    table = await _table(database)
+    keeper = await _keeper(table, "a", {"s1"}, [])
+    await keeper.round()
+    cancels = 0
+
+    async def stubborn() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+
+    loop = keeper._loop = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(keeper.stop())
+    await asyncio.wait([stopping], timeout=30)  # a hang detector: it takes half a second
+    hung = not stopping.done()
+    loop.cancel()  # if it hung: let the stop end, so the test fails instead of hanging
+    await stopping
+    assert not hung, "stop() waited for ever on a loop that swallowed one cancel"
+    assert cancels == 2 and keeper._loop is None
+    assert await table.live_replicas() == []
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_a_second_replica_on_sqlite_refuses_to_start(database: db.Database) -> None:
     table = await _table(database)
