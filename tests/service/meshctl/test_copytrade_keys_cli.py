@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import pathlib
 import subprocess
@@ -278,7 +279,9 @@ def test_python_m_broker_svc_with_a_wrong_key_exits_non_zero_with_one_line(
     assert finished.returncode == 2
     lines = finished.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in finished.stderr
-    assert lines[0].startswith("broker_svc: ENCRYPTION_KEY does not open")
+    line = json.loads(lines[0])  # one JSON log line, as every line a component writes
+    assert line["level"] == "error"
+    assert line["message"].startswith("broker_svc: ENCRYPTION_KEY does not open")
     assert env["ENCRYPTION_KEY"] not in finished.stderr + finished.stdout
 
 
