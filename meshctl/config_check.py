@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from meshkit import service
 from meshkit.settings import ConfigError, collect
 
 Output = Callable[[str], None]
@@ -33,17 +34,7 @@ _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECA
 _PASSWORD_PARAMETER = re.compile(r"(password=)[^&\s'\"]+", re.IGNORECASE)
 _SHORTEST_MASKED = 4
 """A secret shorter than this is not searched for (it would mask ordinary words)."""
-FILE_VARIABLES = frozenset(
-    {
-        "TLS_CERT",
-        "TLS_KEY",
-        "TLS_CA",
-        "ASSERTION_PUBLIC_KEY",
-        "ASSERTION_SIGNING_KEY",
-        "GATEWAY_HTTPS_CERT",
-        "GATEWAY_HTTPS_KEY",
-    }
-)
+FILE_VARIABLES = frozenset(service.FILE_VARIABLES)
 """Variables that hold the path of a key, not the key: their values are shown."""
 
 

@@ -38,8 +38,7 @@ EXIT_UNAVAILABLE = 1
 EXIT_CONFIGURATION = 2
 """The environment is wrong (bad or missing variable, file, key, URL); fix it first."""
 
-# Variables that name files, in the order a message prefers them.
-_FILE_VARIABLES = (
+FILE_VARIABLES = (
     "TLS_CERT",
     "TLS_KEY",
     "TLS_CA",
@@ -48,6 +47,8 @@ _FILE_VARIABLES = (
     "GATEWAY_HTTPS_CERT",
     "GATEWAY_HTTPS_KEY",
 )
+"""Variables that name a file (a certificate or key path, not its content), in the order a
+message prefers them."""
 _GRPC_BIND = re.compile(r"Failed to bind to address (\S+?);")
 
 Settings = TypeVar("Settings")
@@ -135,7 +136,7 @@ def explain(error: BaseException, environ: Mapping[str, str] = os.environ) -> tu
         return EXIT_UNAVAILABLE, str(error)
     if isinstance(error, OSError) and error.filename is not None:
         path = str(error.filename)
-        names = [name for name in _FILE_VARIABLES if environ.get(name, "").strip() == path]
+        names = [name for name in FILE_VARIABLES if environ.get(name, "").strip() == path]
         what = f"{names[0]} {path}" if names else path
         return EXIT_CONFIGURATION, f"{what}: {error.strerror or error}"
     if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
