@@ -724,7 +724,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     app = _GatewayApplication(
         client_max_size=settings.max_body_bytes,
         middlewares=[
-            *tracing.http_middlewares(),
+            *tracing.http_middlewares(untraced_paths=(events.EVENTS_PATH,)),  # its ticket
             access_log.middleware(ROUTE_LABEL_KEY, REQUEST_ID_KEY),  # docs/logging.md
             gateway.middleware,
         ],

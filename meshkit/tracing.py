@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -145,13 +145,28 @@ def tracer() -> trace.Tracer:
     return tracer_
 
 
-def http_middlewares() -> list[Any]:
-    """Return the aiohttp middlewares of an instrumented server: one span per request."""
+def http_middlewares(untraced_paths: Collection[str] = ()) -> list[Any]:
+    """Return the aiohttp middlewares of an instrumented server: one span per request.
+
+    A request to one of ``untraced_paths`` gets no span: its query holds a credential (the
+    dashboard's event-stream ticket), which a span would record with the URL.
+    """
     if _provider is None:
         return []
+    from aiohttp import web
     from opentelemetry.instrumentation.aiohttp_server import create_aiohttp_middleware
 
-    return [create_aiohttp_middleware(tracer_provider=_provider)]
+    traced = create_aiohttp_middleware(tracer_provider=_provider)
+    skipped = frozenset(untraced_paths)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in skipped:
+            return await handler(request)
+        response: web.StreamResponse = await traced(request, handler)
+        return response
+
+    return [middleware]
 
 
 def traceparent_of(span: Span) -> str:

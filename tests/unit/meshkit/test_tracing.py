@@ -123,3 +123,34 @@ async def test_work_handed_to_another_task_stays_in_the_trace_it_was_captured_in
     with tracing.restored(captured):
         ids = tracing.current_ids()
     assert ids is not None and ids[0] == PARENT.split("-")[1]
+
+
+async def test_a_request_to_an_untraced_path_records_no_span_and_no_ticket(
+    exported: InMemorySpanExporter,
+) -> None:
+    # The dashboard's event stream takes a ticket in its query; a span would keep it with the
+    # URL. Its path gets no span; every other request does.
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    # aiohttp.web.Application is the instrumentor's self-tracing subclass while tracing is
+    # on; the gateway's application class, like this one, is the plain one with the middleware.
+    from aiohttp.web_app import Application
+
+    app = Application(middlewares=tracing.http_middlewares(untraced_paths=("/events",)))
+    app.router.add_get("/events", ok)
+    app.router.add_get("/configs", ok)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/events?ticket=secret-ticket")).status == 200
+        assert (await client.get("/configs")).status == 200
+    from opentelemetry.trace import SpanKind
+
+    spans = exported.get_finished_spans()
+    served = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert len(served) == 1
+    assert "/configs" in json.dumps(dict(served[0].attributes or {}))
+    # The test's own client calls are traced too (with their query cut off): none has it.
+    assert "secret-ticket" not in json.dumps([dict(s.attributes or {}) for s in spans])
