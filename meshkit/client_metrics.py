@@ -19,7 +19,8 @@ import grpc
 from google.protobuf import descriptor_pool
 from prometheus_client import Counter, Histogram
 
-from meshkit.metrics import HANDLING_BUCKETS, method_kind, zero_series
+from meshkit import metrics
+from meshkit.metrics import HANDLING_BUCKETS
 
 GRPC_CLIENT_STARTED = Counter(
     "grpc_client_started_total",
@@ -48,21 +49,7 @@ def preinitialize(service: str) -> None:
         found = descriptor_pool.Default().FindServiceByName(service)
     except KeyError:
         return
-    for method in found.methods:
-        kind = method_kind(method)
-        zero_series(
-            GRPC_CLIENT_STARTED,
-            grpc_type=[kind],
-            grpc_service=[service],
-            grpc_method=[method.name],
-        )
-        zero_series(
-            GRPC_CLIENT_HANDLED,
-            grpc_type=[kind],
-            grpc_service=[service],
-            grpc_method=[method.name],
-            grpc_code=["OK"],
-        )
+    metrics.preinitialize(found, GRPC_CLIENT_STARTED, GRPC_CLIENT_HANDLED)
 
 
 def interceptors() -> list[grpc.aio.ClientInterceptor]:

@@ -57,13 +57,24 @@ def method_kind(method: MethodDescriptor) -> str:
     return "unary"
 
 
-def preinitialize(service_descriptor: ServiceDescriptor) -> None:
-    """Create the OK series of every method of a service so dashboards show zeros, not gaps."""
+def preinitialize(
+    service_descriptor: ServiceDescriptor,
+    started: MetricWrapperBase = GRPC_STARTED,
+    handled: MetricWrapperBase = GRPC_HANDLED,
+) -> None:
+    """Create the OK series of every method of a service so dashboards show zeros, not gaps.
+
+    The server's counters by default; the gRPC client metrics pass theirs.
+    """
     full_name = service_descriptor.full_name
     for method in service_descriptor.methods:
-        kind = method_kind(method)
-        GRPC_STARTED.labels(kind, full_name, method.name)
-        GRPC_HANDLED.labels(kind, full_name, method.name, "OK")
+        labels = {
+            "grpc_type": [method_kind(method)],
+            "grpc_service": [full_name],
+            "grpc_method": [method.name],
+        }
+        zero_series(started, **labels)
+        zero_series(handled, **labels, grpc_code=["OK"])
 
 
 def zero_series(metric: MetricWrapperBase, **values: Iterable[str]) -> None:
