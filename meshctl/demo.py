@@ -71,10 +71,13 @@ async def create_user(mesh: Mesh, name: str = "demo", plan: str = "pro") -> str:
     return token
 
 
-async def register(
+async def register_keys(
     api: RestClient, sim: SimAdmin, venue: str, label: str, balances: dict[str, str]
-) -> tuple[str, str]:
-    """Open a simulated account and register it with the broker; return (exchange_id, api_key)."""
+) -> tuple[str, dict[str, str]]:
+    """Open a simulated account and register it with the broker; return (exchange_id, keys).
+
+    The keys (``api_key``, ``api_secret``) are what a ccxt client of the account needs.
+    """
     keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
     reply = await api.call(
         "POST",
@@ -86,7 +89,15 @@ async def register(
             "label": label,
         },
     )
-    return reply["exchange"]["exchange_id"], keys["api_key"]
+    return reply["exchange"]["exchange_id"], keys
+
+
+async def register(
+    api: RestClient, sim: SimAdmin, venue: str, label: str, balances: dict[str, str]
+) -> tuple[str, str]:
+    """Open a simulated account and register it with the broker; return (exchange_id, api_key)."""
+    exchange_id, keys = await register_keys(api, sim, venue, label, balances)
+    return exchange_id, keys["api_key"]
 
 
 def leader_client(base_url: str, keys: dict[str, str]) -> Any:
@@ -206,20 +217,9 @@ async def _scenario(mesh: Mesh) -> int:
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
-        leader_keys = await sims["binance"].create_account(
-            LEADER_BALANCES, can_trade=True, can_withdraw=False
+        leader_id, leader_keys = await register_keys(
+            api, sims["binance"], "binance", "leader", LEADER_BALANCES
         )
-        leader = await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binance",
-                "api_key": leader_keys["api_key"],
-                "api_secret": leader_keys["api_secret"],
-                "label": "leader",
-            },
-        )
-        leader_id = leader["exchange"]["exchange_id"]
         labels = {leader_id: "leader"}
         targets = []
         for follower in FOLLOWERS:

@@ -25,7 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from meshctl.api import RestClient, SimAdmin
-from meshctl.demo import create_user, leader_client, register
+from meshctl.demo import create_user, leader_client, register, register_keys
 from meshctl.launcher import Mesh, Ports
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -138,18 +138,8 @@ async def test_the_dashboard_shows_copies_live_and_pauses_a_configuration(
         api = RestClient(session, mesh.gateway_url, token)
         binance = SimAdmin(session, mesh.venue_urls["binance"])
         kraken = SimAdmin(session, mesh.venue_urls["kraken"])
-        leader_keys = await binance.create_account(
-            {"USDT": "100000"}, can_trade=True, can_withdraw=False
-        )
-        leader = await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binance",
-                "api_key": leader_keys["api_key"],
-                "api_secret": leader_keys["api_secret"],
-                "label": "leader",
-            },
+        leader_id, leader_keys = await register_keys(
+            api, binance, "binance", "leader", {"USDT": "100000"}
         )
         followers = [
             (await register(api, binance, "binance", "alice-binance", {"USDT": "10000"}))[0],
@@ -159,7 +149,7 @@ async def test_the_dashboard_shows_copies_live_and_pauses_a_configuration(
             "POST",
             "/start",
             {
-                "source_exchange_id": leader["exchange"]["exchange_id"],
+                "source_exchange_id": leader_id,
                 "target_exchange_ids": followers,
                 "copy_settings": {"sizing_mode": "equity_ratio", "allow_quote_equivalence": True},
                 "sync_settings": {"sync_interval": 1},

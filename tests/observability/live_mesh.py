@@ -20,7 +20,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from meshctl.api import RestClient, SimAdmin
-from meshctl.demo import create_user, leader_client, register, wait_for_copies
+from meshctl.demo import create_user, leader_client, register, register_keys, wait_for_copies
 from meshctl.launcher import Mesh, Ports
 
 SERVICES = ("broker", "engine", "sync", "recon")
@@ -64,18 +64,8 @@ async def copy_one_trade(mesh: Mesh, session: aiohttp.ClientSession) -> None:
     """Copy one leader market buy to one follower on simulated Binance, then reconcile it."""
     api = RestClient(session, mesh.gateway_url, await create_user(mesh, "observer"))
     binance = SimAdmin(session, mesh.venue_urls["binance"])
-    leader_keys = await binance.create_account(
-        {"USDT": "100000"}, can_trade=True, can_withdraw=False
-    )
-    leader = await api.call(
-        "POST",
-        "/exchanges",
-        {
-            "exchange_name": "binance",
-            "api_key": leader_keys["api_key"],
-            "api_secret": leader_keys["api_secret"],
-            "label": "leader",
-        },
+    leader_id, leader_keys = await register_keys(
+        api, binance, "binance", "leader", {"USDT": "100000"}
     )
     follower_id, _ = await register(api, binance, "binance", "follower", {"USDT": "10000"})
     started = datetime.now(UTC) - timedelta(seconds=1)
@@ -83,7 +73,7 @@ async def copy_one_trade(mesh: Mesh, session: aiohttp.ClientSession) -> None:
         "POST",
         "/start",
         {
-            "source_exchange_id": leader["exchange"]["exchange_id"],
+            "source_exchange_id": leader_id,
             "target_exchange_ids": [follower_id],
             "sync_settings": {"sync_interval": 1},
         },
