@@ -79,6 +79,38 @@ SYNC_MODE_PUBLISHED: SyncMode.ValueType  # 3
 """Signals are published through the API."""
 Global___SyncMode: _TypeAlias = SyncMode  # noqa: Y015
 
+class _SignalKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SignalKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SignalKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SIGNAL_KIND_UNSPECIFIED: _SignalKind.ValueType  # 0
+    """Not given: a fill (signals logged before kinds existed)."""
+    SIGNAL_KIND_FILL: _SignalKind.ValueType  # 1
+    """The leader traded (a fill, or a strategy's published trade)."""
+    SIGNAL_KIND_ORDER_OPEN: _SignalKind.ValueType  # 2
+    """The leader placed a resting order (limit, stop-market or stop-limit) that has not traded."""
+    SIGNAL_KIND_ORDER_CANCEL: _SignalKind.ValueType  # 3
+    """The leader cancelled a resting order announced by an earlier signal."""
+    SIGNAL_KIND_ORDER_AMEND: _SignalKind.ValueType  # 4
+    """The leader amended a resting order (in place, or by cancel-replace)."""
+
+class SignalKind(_SignalKind, metaclass=_SignalKindEnumTypeWrapper):
+    """SignalKind says what a signal reports of the leader."""
+
+SIGNAL_KIND_UNSPECIFIED: SignalKind.ValueType  # 0
+"""Not given: a fill (signals logged before kinds existed)."""
+SIGNAL_KIND_FILL: SignalKind.ValueType  # 1
+"""The leader traded (a fill, or a strategy's published trade)."""
+SIGNAL_KIND_ORDER_OPEN: SignalKind.ValueType  # 2
+"""The leader placed a resting order (limit, stop-market or stop-limit) that has not traded."""
+SIGNAL_KIND_ORDER_CANCEL: SignalKind.ValueType  # 3
+"""The leader cancelled a resting order announced by an earlier signal."""
+SIGNAL_KIND_ORDER_AMEND: SignalKind.ValueType  # 4
+"""The leader amended a resting order (in place, or by cancel-replace)."""
+Global___SignalKind: _TypeAlias = SignalKind  # noqa: Y015
+
 @_typing.final
 class Source(_message.Message):
     """Source is a leader: an exchange account or a strategy."""
@@ -550,6 +582,12 @@ class Signal(_message.Message):
     LOG_TIME_FIELD_NUMBER: _builtins.int
     EXCHANGE_NAME_FIELD_NUMBER: _builtins.int
     TRACEPARENT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LEADER_ORDER_ID_FIELD_NUMBER: _builtins.int
+    STOP_PRICE_FIELD_NUMBER: _builtins.int
+    ORDER_MIRRORED_FIELD_NUMBER: _builtins.int
+    OPENED_SEQUENCE_FIELD_NUMBER: _builtins.int
+    REPLACED_ORDER_ID_FIELD_NUMBER: _builtins.int
     source_id: _builtins.str
     """The source."""
     sequence: _builtins.int
@@ -570,6 +608,27 @@ class Signal(_message.Message):
     """The W3C trace context (a `traceparent` header value) of the trace the signal belongs to:
     the leader fill, or the call that published it. Empty when tracing is off, and on signals
     replayed from the log, which does not keep it.
+    """
+    kind: Global___SignalKind.ValueType
+    """What the leader did: a fill (the default, and every signal logged before kinds existed),
+    or a change of one of its resting orders (copied only by configurations in `orders` mode).
+    """
+    leader_order_id: _builtins.str
+    """The leader's venue order id: the order a fill belongs to, or the order opened, cancelled
+    or amended. Empty when unknown (strategies, venues that do not say).
+    """
+    order_mirrored: _builtins.bool
+    """For a fill: an earlier signal of this log opened (mirrored) the fill's order, so a
+    configuration in `orders` mode has its copy resting at the follower venue already and must
+    not copy the fill again.
+    """
+    opened_sequence: _builtins.int
+    """For an order cancel or amend: the sequence number of the signal that opened (or last
+    amended) the order, whose copies are to be cancelled or replaced.
+    """
+    replaced_order_id: _builtins.str
+    """For an amend by cancel-replace: the leader's order id that was replaced; empty when the
+    venue amended the order in place (same id).
     """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
@@ -599,6 +658,10 @@ class Signal(_message.Message):
     def log_time(self) -> _timestamp_pb2.Timestamp:
         """When the signal was written to the log."""
 
+    @_builtins.property
+    def stop_price(self) -> _decimal_pb2.Decimal:
+        """The stop (trigger) price of a leader stop-market or stop-limit order; empty otherwise."""
+
     def __init__(
         self,
         *,
@@ -618,10 +681,16 @@ class Signal(_message.Message):
         log_time: _timestamp_pb2.Timestamp | None = ...,
         exchange_name: _builtins.str = ...,
         traceparent: _builtins.str = ...,
+        kind: Global___SignalKind.ValueType = ...,
+        leader_order_id: _builtins.str = ...,
+        stop_price: _decimal_pb2.Decimal | None = ...,
+        order_mirrored: _builtins.bool = ...,
+        opened_sequence: _builtins.int = ...,
+        replaced_order_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "symbol", b"symbol", "time_in_force", b"time_in_force", "traceparent", b"traceparent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "kind", b"kind", "leader_equity", b"leader_equity", "leader_order_id", b"leader_order_id", "leader_position", b"leader_position", "log_time", b"log_time", "opened_sequence", b"opened_sequence", "order_mirrored", b"order_mirrored", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "replaced_order_id", b"replaced_order_id", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "traceparent", b"traceparent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
