@@ -18,6 +18,7 @@ from engine_svc.domain.decision import Decision
 from engine_svc.domain.gate import status_block
 from engine_svc.domain.ids import client_order_id
 from engine_svc.domain.model import (
+    CANCELED_AT_VENUE,
     SLIPPAGE_BAND,
     CopyStatus,
     Intent,
@@ -107,10 +108,17 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
     expired and is not chased, so its end (expired, or cancelled as some venues say) is
     EXPIRED with reason ``slippage_band``, whatever part of it filled, unless the user's stop
     or kill switch asked for the cancel: then it is CANCELED like any other copy.
+
+    A cancel nobody in the mesh asked for, of an order the engine saw resting (ACCEPTED or
+    PARTIALLY_FILLED), is what it is: CANCELED with reason ``canceled_at_venue`` (someone
+    cancelled it at the venue), never a slippage band at work, which ends an IOC order as it
+    is placed.
     """
     state = state_from_order(status)
     if state is S.CANCELED and intent.cancel_wanted:
         return state, ""
+    if state is S.CANCELED and intent.state in OPEN_AT_VENUE:
+        return state, CANCELED_AT_VENUE
     if intent.time_in_force is TimeInForce.IOC and state in (S.EXPIRED, S.CANCELED):
         return S.EXPIRED, SLIPPAGE_BAND
     if state is S.REJECTED:

@@ -97,15 +97,23 @@ DEFAULT_SYNC_INTERVAL = 5
 DEFAULT_SYNC_TIMEOUT = 30
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_ORDERS_PER_MINUTE = 60
+DAILY_LOSS_ACTIONS = ("reduce_only", "close_all", "disable")
+"""What a daily loss breach does (``risk_limits.daily_loss_action``), the default first."""
+DEFAULT_DAILY_LOSS_ACTION = DAILY_LOSS_ACTIONS[0]
 SLIPPAGE_BAND = "slippage_band"
 """The reason of a slippage-banded (IOC) copy whose remainder expired unfilled."""
+CANCELED_AT_VENUE = "canceled_at_venue"
+"""The reason of a copy the engine saw resting that was cancelled at the venue without the
+engine asking (by hand on the venue's site, or by the venue): the follower lacks what it did
+not fill."""
 
 
 @dataclass(frozen=True)
 class RiskLimits:
-    """A follower's limits: fractions (``None`` means not set) and an order rate.
+    """A follower's limits: fractions (``None`` means not set), an order rate and an action.
 
-    ``max_orders_per_minute`` 0 means the default, 60 (see ``settings.normalized``).
+    ``max_orders_per_minute`` 0 means the default, 60, and an empty ``daily_loss_action``
+    means ``reduce_only`` (see ``settings.normalized``).
     """
 
     max_position_size: Decimal | None = None
@@ -113,6 +121,7 @@ class RiskLimits:
     max_slippage: Decimal | None = None
     correlation_limit: Decimal | None = None
     max_orders_per_minute: int = 0
+    daily_loss_action: str = DEFAULT_DAILY_LOSS_ACTION
 
 
 @dataclass(frozen=True)

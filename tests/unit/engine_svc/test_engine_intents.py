@@ -214,8 +214,18 @@ def test_a_banded_copy_the_user_cancelled_is_cancelled_not_expired() -> None:
     resting = dataclasses.replace(_intent(time_in_force=TimeInForce.IOC), state=S.ACCEPTED)
     wanted = dataclasses.replace(resting, cancel_wanted=True)
     assert rules.outcome_of(wanted, OrderStatus.CANCELED) == (S.CANCELED, "")
-    assert rules.outcome_of(resting, OrderStatus.CANCELED) == (S.EXPIRED, "slippage_band")
     assert rules.outcome_of(wanted, OrderStatus.FILLED)[0] is S.FILLED
+
+
+@pytest.mark.parametrize("time_in_force", [TimeInForce.IOC, None])
+@pytest.mark.parametrize("seen", [S.ACCEPTED, S.PARTIALLY_FILLED])
+def test_a_resting_copy_cancelled_at_the_venue_unasked_is_cancelled_at_venue_not_expired(
+    time_in_force: TimeInForce | None, seen: S
+) -> None:
+    # Cancelled by hand at the venue: the follower lacks the position, and says so.
+    resting = dataclasses.replace(_intent(time_in_force=time_in_force), state=seen)
+    assert rules.outcome_of(resting, OrderStatus.CANCELED) == (S.CANCELED, "canceled_at_venue")
+    assert rules.outcome_of(resting, OrderStatus.EXPIRED)[0] is S.EXPIRED
 
 
 def test_a_later_answer_keeps_the_reason_already_recorded() -> None:
