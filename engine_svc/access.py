@@ -22,6 +22,10 @@ RULES = table(
         "ListConfigs": {"gateway"},
         "GetCopyStatus": {"gateway", "recon"},
         "ListCopiedOrders": {"gateway", "recon"},
+        # A reconciliation run with auto_correct asks for a correction intent (for the user).
+        "CorrectPosition": {"recon"},
         "ListAuditEntries": {"gateway"},
+        # Before it forwards an account's removal to the broker (the broker never calls up).
+        "ReleaseExchange": {"gateway"},
     },
 )

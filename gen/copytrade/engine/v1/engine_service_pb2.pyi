@@ -132,8 +132,13 @@ class RiskLimits(_message.Message):
     MAX_SLIPPAGE_FIELD_NUMBER: _builtins.int
     CORRELATION_LIMIT_FIELD_NUMBER: _builtins.int
     MAX_ORDERS_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    DAILY_LOSS_ACTION_FIELD_NUMBER: _builtins.int
     max_orders_per_minute: _builtins.int
     """The most orders sent per minute to one follower account; 0 means 60."""
+    daily_loss_action: _builtins.str
+    """What a daily loss breach does: "reduce_only" (default; only exits are copied), "close_all"
+    (also sells the positions the configuration copied) or "disable" (stops copying).
+    """
     @_builtins.property
     def max_position_size(self) -> _decimal_pb2.Decimal:
         """The largest position in one symbol, as a fraction of the portfolio (0 to 1]."""
@@ -158,10 +163,11 @@ class RiskLimits(_message.Message):
         max_slippage: _decimal_pb2.Decimal | None = ...,
         correlation_limit: _decimal_pb2.Decimal | None = ...,
         max_orders_per_minute: _builtins.int = ...,
+        daily_loss_action: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "max_daily_loss", b"max_daily_loss", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "max_daily_loss", b"max_daily_loss", "max_orders_per_minute", b"max_orders_per_minute", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "daily_loss_action", b"daily_loss_action", "max_daily_loss", b"max_daily_loss", "max_orders_per_minute", b"max_orders_per_minute", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -858,10 +864,15 @@ class GetCopyStatusResponse(_message.Message):
     SYNC_MODE_FIELD_NUMBER: _builtins.int
     POSITIONS_ERROR_FIELD_NUMBER: _builtins.int
     ACCOUNTS_FIELD_NUMBER: _builtins.int
+    SOURCE_ERROR_FIELD_NUMBER: _builtins.int
     sync_mode: _sync_service_pb2.SyncMode.ValueType
     """How the source is read now."""
     positions_error: _builtins.str
     """Why positions could not be read, empty when they were."""
+    source_error: _builtins.str
+    """Why the source cannot be read now (for example the leader's venue refusing its keys, or
+    the venue down), empty while it reads: last_sync_time alone only grows stale.
+    """
     @_builtins.property
     def config(self) -> Global___CopyConfig:
         """The configuration."""
@@ -899,10 +910,11 @@ class GetCopyStatusResponse(_message.Message):
         sync_mode: _sync_service_pb2.SyncMode.ValueType = ...,
         positions_error: _builtins.str = ...,
         accounts: _abc.Iterable[Global___FollowerAccount] | None = ...,
+        source_error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time", "positions", b"positions", "positions_error", b"positions_error", "recent_orders", b"recent_orders", "sync_mode", b"sync_mode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "config", b"config", "counters", b"counters", "last_sync_time", b"last_sync_time", "positions", b"positions", "positions_error", b"positions_error", "recent_orders", b"recent_orders", "source_error", b"source_error", "sync_mode", b"sync_mode"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1301,3 +1313,127 @@ class ListAuditEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEntriesResponse: _TypeAlias = ListAuditEntriesResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseExchangeRequest(_message.Message):
+    """ReleaseExchangeRequest names the account about to be removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    exchange_id: _builtins.str
+    """The calling user's exchange account."""
+    force: _builtins.bool
+    """Pause every configuration that uses the account (reason `exchange_deleted`) instead of
+    refusing.
+    """
+    def __init__(
+        self,
+        *,
+        exchange_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "force", b"force"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseExchangeRequest: _TypeAlias = ReleaseExchangeRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseExchangeResponse(_message.Message):
+    """ReleaseExchangeResponse says what was done to free the account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAUSED_CONFIG_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def paused_config_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The configurations paused now (with `force`)."""
+
+    def __init__(
+        self,
+        *,
+        paused_config_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["paused_config_ids", b"paused_config_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseExchangeResponse: _TypeAlias = ReleaseExchangeResponse  # noqa: Y015
+
+@_typing.final
+class CorrectPositionRequest(_message.Message):
+    """CorrectPositionRequest asks for one correction order on behalf of the calling user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_ID_FIELD_NUMBER: _builtins.int
+    TARGET_EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    RECONCILIATION_ID_FIELD_NUMBER: _builtins.int
+    config_id: _builtins.str
+    """The configuration whose copies set the target."""
+    target_exchange_id: _builtins.str
+    """The follower account to correct (one of the configuration's targets)."""
+    symbol: _builtins.str
+    """The follower's symbol."""
+    side: _types_pb2.OrderSide.ValueType
+    """The side of the correction: buy when the venue holds less than the target, sell when more."""
+    reconciliation_id: _builtins.str
+    """The reconciliation that found the drift, a UUID: part of the client order id's key."""
+    @_builtins.property
+    def quantity(self) -> _decimal_pb2.Decimal:
+        """The quantity missing (buy) or in excess (sell), in the base asset; the risk gate may
+        reduce it.
+        """
+
+    def __init__(
+        self,
+        *,
+        config_id: _builtins.str = ...,
+        target_exchange_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _types_pb2.OrderSide.ValueType = ...,
+        quantity: _decimal_pb2.Decimal | None = ...,
+        reconciliation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "quantity", b"quantity", "reconciliation_id", b"reconciliation_id", "side", b"side", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CorrectPositionRequest: _TypeAlias = CorrectPositionRequest  # noqa: Y015
+
+@_typing.final
+class CorrectPositionResponse(_message.Message):
+    """CorrectPositionResponse returns the correction intent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___CopiedOrder:
+        """The correction intent: PENDING (queued for sending) or later, or SKIPPED with the risk
+        gate's reason.
+        """
+
+    def __init__(
+        self,
+        *,
+        order: Global___CopiedOrder | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CorrectPositionResponse: _TypeAlias = CorrectPositionResponse  # noqa: Y015

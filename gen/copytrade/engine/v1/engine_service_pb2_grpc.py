@@ -85,6 +85,16 @@ class EngineServiceStub:
                 request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.SerializeToString,
                 response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.FromString,
                 _registered_method=True)
+        self.CorrectPosition = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/CorrectPosition',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionResponse.FromString,
+                _registered_method=True)
+        self.ReleaseExchange = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/ReleaseExchange',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServiceServicer:
@@ -164,6 +174,28 @@ class EngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrectPosition(self, request, context):
+        """CorrectPosition writes a correction intent that moves one follower account's position in
+        one symbol toward what the copies should have produced (internal: reconciliation calls it
+        with auto_correct). The intent goes through the risk gate and the durable intent path
+        like a copy; its client order id is derived from (configuration, account, symbol,
+        reconciliation id), so a repeat returns the same intent. FAILED_PRECONDITION
+        CORRECTION_IN_FLIGHT while an earlier correction of that account and symbol is unresolved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseExchange(self, request, context):
+        """ReleaseExchange frees one of the calling user's exchange accounts before its removal
+        (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
+        broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
+        source or a target, or with `force` pauses them with the reason `exchange_deleted`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +248,16 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEntries,
                     request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.FromString,
                     response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'CorrectPosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectPosition,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionResponse.SerializeToString,
+            ),
+            'ReleaseExchange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseExchange,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -489,6 +531,60 @@ class EngineService:
             '/copytrade.engine.v1.EngineService/ListAuditEntries',
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesRequest.SerializeToString,
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectPosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/CorrectPosition',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.CorrectPositionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseExchange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/ReleaseExchange',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

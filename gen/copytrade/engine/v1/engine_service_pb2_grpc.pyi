@@ -64,6 +64,20 @@ class EngineServiceStub:
     """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
     first (internal: the gateway merges every service's into GET /audit).
     """
+    CorrectPosition: _grpc.UnaryUnaryMultiCallable[_engine_service_pb2.CorrectPositionRequest, _engine_service_pb2.CorrectPositionResponse]
+    """CorrectPosition writes a correction intent that moves one follower account's position in
+    one symbol toward what the copies should have produced (internal: reconciliation calls it
+    with auto_correct). The intent goes through the risk gate and the durable intent path
+    like a copy; its client order id is derived from (configuration, account, symbol,
+    reconciliation id), so a repeat returns the same intent. FAILED_PRECONDITION
+    CORRECTION_IN_FLIGHT while an earlier correction of that account and symbol is unresolved.
+    """
+    ReleaseExchange: _grpc.UnaryUnaryMultiCallable[_engine_service_pb2.ReleaseExchangeRequest, _engine_service_pb2.ReleaseExchangeResponse]
+    """ReleaseExchange frees one of the calling user's exchange accounts before its removal
+    (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
+    broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
+    source or a target, or with `force` pauses them with the reason `exchange_deleted`.
+    """
 
 @_typing.type_check_only
 class EngineServiceAsyncStub(EngineServiceStub):
@@ -95,6 +109,20 @@ class EngineServiceAsyncStub(EngineServiceStub):
     ListAuditEntries: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.ListAuditEntriesRequest, _engine_service_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
     """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
     first (internal: the gateway merges every service's into GET /audit).
+    """
+    CorrectPosition: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.CorrectPositionRequest, _engine_service_pb2.CorrectPositionResponse]  # type: ignore[assignment]
+    """CorrectPosition writes a correction intent that moves one follower account's position in
+    one symbol toward what the copies should have produced (internal: reconciliation calls it
+    with auto_correct). The intent goes through the risk gate and the durable intent path
+    like a copy; its client order id is derived from (configuration, account, symbol,
+    reconciliation id), so a repeat returns the same intent. FAILED_PRECONDITION
+    CORRECTION_IN_FLIGHT while an earlier correction of that account and symbol is unresolved.
+    """
+    ReleaseExchange: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.ReleaseExchangeRequest, _engine_service_pb2.ReleaseExchangeResponse]  # type: ignore[assignment]
+    """ReleaseExchange frees one of the calling user's exchange accounts before its removal
+    (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
+    broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
+    source or a target, or with `force` pauses them with the reason `exchange_deleted`.
     """
 
 class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -184,6 +212,32 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_engine_service_pb2.ListAuditEntriesResponse, _abc.Awaitable[_engine_service_pb2.ListAuditEntriesResponse]]:
         """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
         first (internal: the gateway merges every service's into GET /audit).
+        """
+
+    @_abc_1.abstractmethod
+    def CorrectPosition(
+        self,
+        request: _engine_service_pb2.CorrectPositionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_service_pb2.CorrectPositionResponse, _abc.Awaitable[_engine_service_pb2.CorrectPositionResponse]]:
+        """CorrectPosition writes a correction intent that moves one follower account's position in
+        one symbol toward what the copies should have produced (internal: reconciliation calls it
+        with auto_correct). The intent goes through the risk gate and the durable intent path
+        like a copy; its client order id is derived from (configuration, account, symbol,
+        reconciliation id), so a repeat returns the same intent. FAILED_PRECONDITION
+        CORRECTION_IN_FLIGHT while an earlier correction of that account and symbol is unresolved.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseExchange(
+        self,
+        request: _engine_service_pb2.ReleaseExchangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_service_pb2.ReleaseExchangeResponse, _abc.Awaitable[_engine_service_pb2.ReleaseExchangeResponse]]:
+        """ReleaseExchange frees one of the calling user's exchange accounts before its removal
+        (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
+        broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
+        source or a target, or with `force` pauses them with the reason `exchange_deleted`.
         """
 
 def add_EngineServiceServicer_to_server(servicer: EngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -45,6 +45,8 @@ class _ItemOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ItemOutco
     """More than one intent or more than one venue order."""
     ITEM_OUTCOME_ERROR: _ItemOutcome.ValueType  # 5
     """The outcome is not known yet, or the venue could not be read."""
+    ITEM_OUTCOME_EXTRA: _ItemOutcome.ValueType  # 6
+    """An order at the follower's venue that no copy made: placed by hand, outside the mesh."""
 
 class ItemOutcome(_ItemOutcome, metaclass=_ItemOutcomeEnumTypeWrapper):
     """ItemOutcome is the verdict on one signal for one follower account."""
@@ -61,6 +63,8 @@ ITEM_OUTCOME_DUPLICATE: ItemOutcome.ValueType  # 4
 """More than one intent or more than one venue order."""
 ITEM_OUTCOME_ERROR: ItemOutcome.ValueType  # 5
 """The outcome is not known yet, or the venue could not be read."""
+ITEM_OUTCOME_EXTRA: ItemOutcome.ValueType  # 6
+"""An order at the follower's venue that no copy made: placed by hand, outside the mesh."""
 Global___ItemOutcome: _TypeAlias = ItemOutcome  # noqa: Y015
 
 @_typing.final
@@ -77,6 +81,12 @@ class ReconciliationItem(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     INTENT_STATE_FIELD_NUMBER: _builtins.int
     VENUE_FILLED_QUANTITY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    EXPECTED_POSITION_FIELD_NUMBER: _builtins.int
+    VENUE_POSITION_FIELD_NUMBER: _builtins.int
+    DRIFT_FIELD_NUMBER: _builtins.int
+    CORRECTION_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The signal's sequence number."""
     signal_id: _builtins.str
@@ -91,9 +101,34 @@ class ReconciliationItem(_message.Message):
     """What was found, in words."""
     intent_state: _builtins.str
     """The intent's state, for example "filled" or "skipped"."""
+    kind: _builtins.str
+    """What the item checks: "copy" (one signal for one account), "order" (a venue order no
+    copy made), "position" (one symbol's position at one account) or "read" (a service or
+    venue that could not be read). Empty in reports made before it existed: "copy".
+    """
+    symbol: _builtins.str
+    """The follower's symbol, for "order" and "position" items."""
+    correction_client_order_id: _builtins.str
+    """For "position" with auto_correct: the client order id of the correction intent."""
     @_builtins.property
     def venue_filled_quantity(self) -> _decimal_pb2.Decimal:
         """The quantity filled at the venue."""
+
+    @_builtins.property
+    def expected_position(self) -> _decimal_pb2.Decimal:
+        """For "position": the base asset's balance the copies should have left at the venue (the
+        venue's balance minus the drift).
+        """
+
+    @_builtins.property
+    def venue_position(self) -> _decimal_pb2.Decimal:
+        """For "position": the base asset's balance at the venue now; unset when it was not read."""
+
+    @_builtins.property
+    def drift(self) -> _decimal_pb2.Decimal:
+        """For "position": the venue's balance minus the expected one (positive: the account holds
+        more than the copies should have left); unset when it could not be measured.
+        """
 
     def __init__(
         self,
@@ -106,10 +141,16 @@ class ReconciliationItem(_message.Message):
         detail: _builtins.str = ...,
         intent_state: _builtins.str = ...,
         venue_filled_quantity: _decimal_pb2.Decimal | None = ...,
+        kind: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        expected_position: _decimal_pb2.Decimal | None = ...,
+        venue_position: _decimal_pb2.Decimal | None = ...,
+        drift: _decimal_pb2.Decimal | None = ...,
+        correction_client_order_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["venue_filled_quantity", b"venue_filled_quantity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["drift", b"drift", "expected_position", b"expected_position", "venue_filled_quantity", b"venue_filled_quantity", "venue_position", b"venue_position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "detail", b"detail", "intent_state", b"intent_state", "outcome", b"outcome", "sequence", b"sequence", "signal_id", b"signal_id", "target_exchange_id", b"target_exchange_id", "venue_filled_quantity", b"venue_filled_quantity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "correction_client_order_id", b"correction_client_order_id", "detail", b"detail", "drift", b"drift", "expected_position", b"expected_position", "intent_state", b"intent_state", "kind", b"kind", "outcome", b"outcome", "sequence", b"sequence", "signal_id", b"signal_id", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "venue_filled_quantity", b"venue_filled_quantity", "venue_position", b"venue_position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -133,6 +174,7 @@ class Reconciliation(_message.Message):
     ERROR_COUNT_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EXTRA_COUNT_FIELD_NUMBER: _builtins.int
     reconciliation_id: _builtins.str
     """The id of the report."""
     config_id: _builtins.str
@@ -149,6 +191,8 @@ class Reconciliation(_message.Message):
     """Items duplicated."""
     error_count: _builtins.int
     """Items in error."""
+    extra_count: _builtins.int
+    """Items extra (venue orders no copy made)."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """The start of the window."""
@@ -180,14 +224,39 @@ class Reconciliation(_message.Message):
         error_count: _builtins.int = ...,
         items: _abc.Iterable[Global___ReconciliationItem] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        extra_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "create_time", b"create_time", "duplicate_count", b"duplicate_count", "end_time", b"end_time", "error_count", b"error_count", "items", b"items", "matched_count", b"matched_count", "mismatched_count", b"mismatched_count", "missing_count", b"missing_count", "reconciliation_id", b"reconciliation_id", "start_time", b"start_time", "total_count", b"total_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "create_time", b"create_time", "duplicate_count", b"duplicate_count", "end_time", b"end_time", "error_count", b"error_count", "extra_count", b"extra_count", "items", b"items", "matched_count", b"matched_count", "mismatched_count", b"mismatched_count", "missing_count", b"missing_count", "reconciliation_id", b"reconciliation_id", "start_time", b"start_time", "total_count", b"total_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Reconciliation: _TypeAlias = Reconciliation  # noqa: Y015
+
+@_typing.final
+class ReconcileSettings(_message.Message):
+    """ReconcileSettings change what one reconciliation does."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTO_CORRECT_FIELD_NUMBER: _builtins.int
+    auto_correct: _builtins.bool
+    """Correct every position drift found: the engine writes a correction intent per drifting
+    symbol (through its risk gate; the report names each one's client order id).
+    """
+    def __init__(
+        self,
+        *,
+        auto_correct: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_correct", b"auto_correct"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileSettings: _TypeAlias = ReconcileSettings  # noqa: Y015
 
 @_typing.final
 class ReconcileRequest(_message.Message):
@@ -198,6 +267,7 @@ class ReconcileRequest(_message.Message):
     CONFIG_ID_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
     config_id: _builtins.str
     """The configuration."""
     @_builtins.property
@@ -208,16 +278,21 @@ class ReconcileRequest(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """The end of the window, exclusive; unset means now."""
 
+    @_builtins.property
+    def settings(self) -> Global___ReconcileSettings:
+        """What this reconciliation does beyond reporting."""
+
     def __init__(
         self,
         *,
         config_id: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        settings: Global___ReconcileSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "settings", b"settings", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "end_time", b"end_time", "settings", b"settings", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
