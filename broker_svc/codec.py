@@ -127,6 +127,13 @@ def supported_exchange_to_proto(
             for r in profile.rate_limits
         ],
         markets=[market_to_proto(market) for market in markets],
+        order_capabilities=[
+            pb.OrderCapability(
+                order_type=ORDER_TYPE.to_proto(kind),
+                time_in_forces=[TIME_IN_FORCE.to_proto(tif) for tif in tifs],
+            )
+            for kind, tifs in profile.order_support
+        ],
     )
 
 

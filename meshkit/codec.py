@@ -188,6 +188,7 @@ TIME_IN_FORCE = EnumMap(
         TimeInForce.GTC: types_pb2.TIME_IN_FORCE_GTC,
         TimeInForce.IOC: types_pb2.TIME_IN_FORCE_IOC,
         TimeInForce.FOK: types_pb2.TIME_IN_FORCE_FOK,
+        TimeInForce.POST_ONLY: types_pb2.TIME_IN_FORCE_POST_ONLY,
     },
 )
 ORDER_STATUS = EnumMap(

@@ -42,6 +42,8 @@ class TimeInForce(enum.StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
+    POST_ONLY = "post_only"
+    """A maker-only limit order: the venue refuses it when it would match at once."""
 
 
 class OrderStatus(enum.StrEnum):

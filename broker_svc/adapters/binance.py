@@ -36,13 +36,18 @@ class BinanceExchange(CcxtExchange):
         symbol_required_for_history=True,
         history_window_seconds=86_400,
         history_page_limit=1000,
-        order_types=(
-            OrderType.MARKET,
-            OrderType.LIMIT,
-            OrderType.STOP_MARKET,
-            OrderType.STOP_LIMIT,
+        # §2.4: MARKET; LIMIT with timeInForce GTC/IOC/FOK, post only as type LIMIT_MAKER;
+        # stop-market as STOP_LOSS (no timeInForce) and stop-limit as STOP_LOSS_LIMIT (which
+        # takes GTC/IOC/FOK). ccxt refuses a type the symbol's exchangeInfo orderTypes lack.
+        order_support=(
+            (OrderType.MARKET, ()),
+            (
+                OrderType.LIMIT,
+                (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY),
+            ),
+            (OrderType.STOP_MARKET, ()),
+            (OrderType.STOP_LIMIT, (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)),
         ),
-        time_in_forces=(TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
         order_types_in={
             "market": OrderType.MARKET,
             "limit": OrderType.LIMIT,

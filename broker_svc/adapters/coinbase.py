@@ -69,8 +69,16 @@ class CoinbaseExchange(CcxtExchange):
         symbol_required_for_history=False,
         history_window_seconds=86_400,
         history_page_limit=100,
-        order_types=(OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT),
-        time_in_forces=(TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
+        # §3.4: market_market_ioc; limit_limit_gtc (post_only), sor_limit_ioc, limit_limit_fok;
+        # stop_limit_stop_limit_gtc only: no stop-market (ccxt raises NotSupported).
+        order_support=(
+            (OrderType.MARKET, ()),
+            (
+                OrderType.LIMIT,
+                (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY),
+            ),
+            (OrderType.STOP_LIMIT, (TimeInForce.GTC,)),
+        ),
         order_types_in={
             "market": OrderType.MARKET,
             "limit": OrderType.LIMIT,

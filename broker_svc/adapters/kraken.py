@@ -74,13 +74,14 @@ class KrakenExchange(CcxtExchange):
         history_window_seconds=86_400 * 30,
         history_page_limit=50,
         history_paging="offset",
-        order_types=(
-            OrderType.MARKET,
-            OrderType.LIMIT,
-            OrderType.STOP_MARKET,
-            OrderType.STOP_LIMIT,
+        # §4.4: market; limit with timeinforce GTC/IOC (no FOK on spot), post only as
+        # oflags=post; stop-loss (stop-market) and stop-loss-limit, good till cancelled.
+        order_support=(
+            (OrderType.MARKET, ()),
+            (OrderType.LIMIT, (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.POST_ONLY)),
+            (OrderType.STOP_MARKET, ()),
+            (OrderType.STOP_LIMIT, (TimeInForce.GTC,)),
         ),
-        time_in_forces=(TimeInForce.GTC, TimeInForce.IOC),
         order_types_in={
             "market": OrderType.MARKET,
             "limit": OrderType.LIMIT,

@@ -76,11 +76,16 @@ class _WallClock:
 
 
 def paper_profile(name: str = "binance", *, main_quote: str = "USDT") -> VenueProfile:
-    """Return the profile of a paper venue: every order type and time in force."""
+    """Return the profile of a paper venue: every order type and time in force a venue has."""
+    limit_tifs = (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)
     return VenueProfile(
         name=name,
-        order_types=tuple(OrderType),
-        time_in_forces=tuple(TimeInForce),
+        order_support=(
+            (OrderType.MARKET, ()),
+            (OrderType.LIMIT, (*limit_tifs, TimeInForce.POST_ONLY)),
+            (OrderType.STOP_MARKET, ()),
+            (OrderType.STOP_LIMIT, limit_tifs),
+        ),
         features=(
             "client_order_id_lookup",
             "cancel_by_client_order_id",
@@ -304,6 +309,16 @@ class PaperVenue:
                 reason="INVALID_ORDER",
             )
         self._check_filters(market, request, mark)
+        if (
+            request.time_in_force is TimeInForce.POST_ONLY
+            and mark is not None
+            and request.price is not None
+            and (request.price >= mark if request.side is Side.BUY else request.price <= mark)
+        ):
+            raise errors.InvalidArgument(
+                errors.FieldViolation("price", "Order would immediately match and take."),
+                reason="INVALID_ORDER",
+            )
         now = self.clock.now()
         order = Order.taken(
             request,

@@ -164,18 +164,41 @@ class RateLimit:
     interval_seconds: int
 
 
+OrderSupport = tuple[tuple[OrderType, tuple[TimeInForce, ...]], ...]
+"""Per order type a venue takes, the time-in-force values it takes it with (empty: none may be
+given, as for market and stop-market orders). An order without a time in force takes the venue
+default. Listing (``ListSupportedExchanges``) and placing (``PlaceOrder``) read the same table."""
+
+
 @dataclass(frozen=True)
 class VenueProfile:
     """What the broker can do at one venue: the static part of its capabilities."""
 
     name: str
-    order_types: tuple[OrderType, ...]
-    time_in_forces: tuple[TimeInForce, ...]
+    order_support: OrderSupport
     features: tuple[str, ...]
     rate_limits: tuple[RateLimit, ...]
     main_quote: str
     symbol_required_for_lookup: bool
     resend_safe_after_seconds: float
+
+    @property
+    def order_types(self) -> tuple[OrderType, ...]:
+        """Return the order types the broker can place at the venue."""
+        return tuple(kind for kind, _ in self.order_support)
+
+    @property
+    def time_in_forces(self) -> tuple[TimeInForce, ...]:
+        """Return every time in force the venue takes with at least one order type."""
+        seen = {tif for _, tifs in self.order_support for tif in tifs}
+        return tuple(tif for tif in TimeInForce if tif in seen)
+
+    def time_in_forces_for(self, kind: OrderType) -> tuple[TimeInForce, ...] | None:
+        """Return the time-in-force values allowed with ``kind``; ``None`` if not taken at all."""
+        for supported, tifs in self.order_support:
+            if supported is kind:
+                return tifs
+        return None
 
 
 @dataclass(frozen=True)

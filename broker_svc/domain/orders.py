@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from broker_svc.domain.model import Market, OrderRequest
+from broker_svc.domain.model import Market, OrderRequest, OrderType, TimeInForce, VenueProfile
 
 
 def differing_fields(request: OrderRequest, recorded: OrderRequest) -> list[str]:
@@ -16,6 +16,26 @@ def differing_fields(request: OrderRequest, recorded: OrderRequest) -> list[str]
     """
     names = ("symbol", "side", "type", "quantity", "price", "stop_price")
     return [name for name in names if getattr(request, name) != getattr(recorded, name)]
+
+
+def unsupported_order(
+    profile: VenueProfile, kind: OrderType, time_in_force: TimeInForce | None
+) -> str | None:
+    """Return why the venue cannot take an order of ``kind`` and ``time_in_force``, or ``None``.
+
+    Pure lookup in the venue's order table: an order the venue cannot take is refused as it
+    is, never turned into another type or time in force.
+    """
+    allowed = profile.time_in_forces_for(kind)
+    if allowed is None:
+        return f"{kind.value} orders are not supported at {profile.name}"
+    if time_in_force is not None and time_in_force not in allowed:
+        given = ", ".join(tif.value for tif in allowed) or "none"
+        return (
+            f"{kind.value} orders at {profile.name} cannot be {time_in_force.value}"
+            f" (time in force allowed: {given})"
+        )
+    return None
 
 
 def may_resend_after_absence(

@@ -21,7 +21,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from broker_svc.domain.model import Fill, Order, OrderHint, OrderRequest, VenueProfile
-from broker_svc.domain.orders import differing_fields, market_violations, may_resend_after_absence
+from broker_svc.domain.orders import (
+    differing_fields,
+    market_violations,
+    may_resend_after_absence,
+    unsupported_order,
+)
 from broker_svc.domain.records import NO_FENCE, Fence, OrderRecord
 from broker_svc.ports import ExchangePort
 from broker_svc.usecases.connections import ConnectionPool
@@ -67,22 +72,25 @@ class OrderUseCases(ConnectionPool):
         the key's, nothing is recorded or sent: ``FailedPrecondition`` with reason ``FENCED``.
         """
         connection = await self._connection(exchange_id, user_id)
+        profile = self.profile(connection.account.exchange_name)
+        unsupported = unsupported_order(profile, request.type, request.time_in_force)
+        if unsupported is not None:
+            # Refused as asked, before any record or venue call: never placed as another type.
+            raise errors.FailedPrecondition(
+                unsupported,
+                reason="ORDER_TYPE_UNSUPPORTED",
+                metadata={
+                    "exchange": profile.name,
+                    "order_type": request.type.value,
+                    "time_in_force": request.time_in_force.value if request.time_in_force else "",
+                },
+            )
         stored = await self.store.begin_attempt(
             exchange_id, request.client_order_id, fence, self.clock.now()
         )
         if stored is not None:
             FENCED_WRITES.labels("broker", "place_order").inc()
             raise _fenced(fence, stored)
-        profile = self.profile(connection.account.exchange_name)
-        if request.type not in profile.order_types:
-            raise errors.invalid(
-                "type", f"{request.type.name} orders are not supported at {profile.name}"
-            )
-        if request.time_in_force and request.time_in_force not in profile.time_in_forces:
-            raise errors.invalid(
-                "time_in_force",
-                f"{request.time_in_force.name} is not supported at {profile.name}",
-            )
         market = await self._market(connection.port, request.symbol, profile)
         violations = market_violations(request, market)
         if violations:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from broker_svc.domain.model import OrderType, TimeInForce, WatchChannel
+from broker_svc.domain.model import OrderSupport, OrderType, TimeInForce, WatchChannel
 from broker_svc.domain.ratelimit import Budget, ChargeRule
 
 DEFAULT_REQUIRED_CCXT_HAS: tuple[str, ...] = (
@@ -59,8 +59,13 @@ class VenueCapabilities:
         Whether a lookup by client order id, or a history read, needs the symbol.
     history_window_seconds, history_page_limit, history_paging, history_max_pages
         How orders and trades are paged: by time cursor within windows, or by offset.
-    order_types, time_in_forces, order_types_in, main_quote, features
-        What the venue profile offers, and how ccxt's order type names read.
+    order_support
+        The venue's order table: each order type the broker can place there and the
+        time-in-force values (post only among them) it can send with it, as the real venue
+        and ccxt take them (docs/exchange-protocols.md). ``ListSupportedExchanges`` lists it
+        and ``PlaceOrder`` refuses, before any venue call, what it does not hold.
+    order_types_in, main_quote, features
+        How ccxt's order type names read, the main quote and the venue's features.
     error_message_keys
         Where the venue's JSON error body keeps its message.
     below_min_notional_markers, duplicate_client_order_id_markers, credentials_markers,
@@ -99,8 +104,10 @@ class VenueCapabilities:
     history_page_limit: int = 1000
     history_paging: Literal["cursor", "offset"] = "cursor"
     history_max_pages: int = 20
-    order_types: tuple[OrderType, ...] = (OrderType.MARKET, OrderType.LIMIT)
-    time_in_forces: tuple[TimeInForce, ...] = (TimeInForce.GTC,)
+    order_support: OrderSupport = (
+        (OrderType.MARKET, ()),
+        (OrderType.LIMIT, (TimeInForce.GTC,)),
+    )
     order_types_in: Mapping[str, OrderType] = field(default_factory=_default_order_types_in)
     main_quote: str = "USD"
     features: tuple[str, ...] = ()

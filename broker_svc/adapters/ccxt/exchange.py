@@ -76,8 +76,7 @@ class CcxtExchange(CcxtRest, CcxtStreams):
         has = cls.capabilities
         return VenueProfile(
             name=has.ccxt_id,
-            order_types=tuple(has.order_types),
-            time_in_forces=tuple(has.time_in_forces),
+            order_support=tuple(has.order_support),
             features=tuple(has.features),
             rate_limits=tuple(
                 RateLimit(b.name, b.limit, int(b.interval_seconds)) for b in cls.budgets()

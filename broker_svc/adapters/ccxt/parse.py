@@ -31,7 +31,12 @@ _CCXT_STATUS = {
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
 }
-_TIME_IN_FORCE = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+_TIME_IN_FORCE = {
+    "GTC": TimeInForce.GTC,
+    "IOC": TimeInForce.IOC,
+    "FOK": TimeInForce.FOK,
+    "PO": TimeInForce.POST_ONLY,
+}
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -112,6 +117,8 @@ def parse_order(raw: Mapping[str, Any], order_types_in: Mapping[str, OrderType])
     created = from_millis(raw.get("timestamp"))
     updated = from_millis(raw.get("lastUpdateTimestamp")) or created
     tif = _TIME_IN_FORCE.get(str(raw.get("timeInForce") or "").upper())
+    if raw.get("postOnly") is True:
+        tif = TimeInForce.POST_ONLY
     quantity = to_decimal(raw.get("amount"))
     if quantity is None:
         raise ValueError("the venue's answer holds no quantity")

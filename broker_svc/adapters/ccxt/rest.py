@@ -115,7 +115,11 @@ class CcxtRest(CcxtTransport, CcxtParsing):
         kind = "limit" if request.type.has_limit_price else "market"
         if request.type.has_stop_price and request.stop_price is not None:
             params[self.capabilities.stop_price_param] = str(request.stop_price)
-        if request.type.has_limit_price:
+        if request.time_in_force is TimeInForce.POST_ONLY:
+            # ccxt's unified post only: Binance type LIMIT_MAKER, Coinbase post_only, Kraken
+            # oflags=post; no timeInForce goes with it (Kraken would pass "PO" through).
+            params["postOnly"] = True
+        elif request.type.has_limit_price:
             tif = request.time_in_force or TimeInForce.GTC
             params["timeInForce"] = tif.value.upper()
         return kind, params

@@ -254,7 +254,7 @@ def _lacking() -> list[tuple[str, str]]:
         profile = VENUE_CLASSES[venue].profile()
         if OrderType.STOP_MARKET not in profile.order_types:
             cases.append((venue, "type"))
-        if TimeInForce.FOK not in profile.time_in_forces:
+        if TimeInForce.FOK not in (profile.time_in_forces_for(OrderType.LIMIT) or ()):
             cases.append((venue, "time_in_force"))
     return cases
 
@@ -277,15 +277,52 @@ async def test_what_a_venue_does_not_offer_is_refused_naming_the_field_and_never
         request.price.CopyFrom(decimal_pb2.Decimal(value="50000"))
         request.time_in_force = types_pb2.TIME_IN_FORCE_FOK
     refused = await failure(broker.stub.PlaceOrder(request))
-    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.fields == [field]
+    assert (refused.code, refused.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "ORDER_TYPE_UNSUPPORTED",
+    )
     assert venue in refused.message
+    assert ("stop_market" if field == "type" else "fok") in refused.message
     missing = await failure(
         broker.stub.GetOrder(
             pb.GetOrderRequest(exchange_id=exchange_id, client_order_id=cid, symbol=SYMBOL[venue])
         )
     )
     assert missing.reason == "ORDER_NOT_FOUND"
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_a_post_only_order_rests_as_maker_and_one_that_would_take_is_refused(
+    broker: Broker, venue: str
+) -> None:
+    # ccxt's postOnly reaches each venue natively (Binance LIMIT_MAKER, Coinbase post_only,
+    # Kraken oflags=post); the emulator's book is the truth. One crossing the book is refused
+    # by the venue, never placed as a plain limit order.
+    keys = await broker.keys(venue, {QUOTE[venue]: "100000"})
+    response = await broker.stub.RegisterExchange(
+        pb.RegisterExchangeRequest(
+            exchange_name=venue, api_key=keys["api_key"], api_secret=keys["api_secret"]
+        ),
+        metadata=as_user(ALICE),
+    )
+    exchange_id = response.exchange.exchange_id
+    marks = await broker.admin(venue, "/_sim/prices", method="GET")
+    mark = int(float(marks[SYMBOL[venue]]))
+
+    def post_only(cid: str, price: int) -> pb.PlaceOrderRequest:
+        request = _order(exchange_id, venue, cid)
+        request.type = types_pb2.ORDER_TYPE_LIMIT
+        request.price.CopyFrom(decimal_pb2.Decimal(value=str(price)))
+        request.time_in_force = types_pb2.TIME_IN_FORCE_POST_ONLY
+        return request
+
+    resting = await broker.stub.PlaceOrder(post_only(str(uuid.uuid4()), mark * 8 // 10))
+    assert resting.order.status == types_pb2.ORDER_STATUS_OPEN
+    assert resting.order.time_in_force == types_pb2.TIME_IN_FORCE_POST_ONLY
+    refused = await failure(broker.stub.PlaceOrder(post_only(str(uuid.uuid4()), mark * 12 // 10)))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ORDER")
+    orders = await broker.admin(venue, f"/_sim/accounts/{keys['api_key']}/orders", method="GET")
+    assert [(o["type"], o["status"]) for o in orders] == [("limit_maker", "new")]
 
 
 async def test_a_lookup_without_its_symbol_where_the_venue_needs_one_names_the_field(

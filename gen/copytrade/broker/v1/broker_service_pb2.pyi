@@ -255,16 +255,22 @@ class DeleteExchangeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     exchange_id: _builtins.str
     """The id of the account."""
+    force: _builtins.bool
+    """Remove it even while copy configurations use it: the gateway first has the engine pause
+    them (reason `exchange_deleted`); without it a used account is refused with 409.
+    """
     def __init__(
         self,
         *,
         exchange_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "force", b"force"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,6 +439,7 @@ class SupportedExchange(_message.Message):
     FEATURES_FIELD_NUMBER: _builtins.int
     RATE_LIMITS_FIELD_NUMBER: _builtins.int
     MARKETS_FIELD_NUMBER: _builtins.int
+    ORDER_CAPABILITIES_FIELD_NUMBER: _builtins.int
     exchange_name: _builtins.str
     """The venue, for example "binance"."""
     @_builtins.property
@@ -455,6 +462,14 @@ class SupportedExchange(_message.Message):
     def markets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Market]:
         """The markets the broker knows there, with their minimums."""
 
+    @_builtins.property
+    def order_capabilities(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderCapability]:
+        """Per order type, the time-in-force values the broker can place it with there; an order
+        of a type or time in force not listed is refused (FAILED_PRECONDITION,
+        ORDER_TYPE_UNSUPPORTED) before any venue call. An order without a time in force takes
+        the venue default (good till cancelled for a limit order).
+        """
+
     def __init__(
         self,
         *,
@@ -464,14 +479,43 @@ class SupportedExchange(_message.Message):
         features: _abc.Iterable[_builtins.str] | None = ...,
         rate_limits: _abc.Iterable[Global___RateLimit] | None = ...,
         markets: _abc.Iterable[Global___Market] | None = ...,
+        order_capabilities: _abc.Iterable[Global___OrderCapability] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_name", b"exchange_name", "features", b"features", "markets", b"markets", "order_types", b"order_types", "rate_limits", b"rate_limits", "time_in_forces", b"time_in_forces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_name", b"exchange_name", "features", b"features", "markets", b"markets", "order_capabilities", b"order_capabilities", "order_types", b"order_types", "rate_limits", b"rate_limits", "time_in_forces", b"time_in_forces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SupportedExchange: _TypeAlias = SupportedExchange  # noqa: Y015
+
+@_typing.final
+class OrderCapability(_message.Message):
+    """OrderCapability is one order type a venue takes and the time-in-force values it takes it with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    TIME_IN_FORCES_FIELD_NUMBER: _builtins.int
+    order_type: _types_pb2.OrderType.ValueType
+    """The order type (stop-market and stop-limit are separate types)."""
+    @_builtins.property
+    def time_in_forces(self) -> _containers.RepeatedScalarFieldContainer[_types_pb2.TimeInForce.ValueType]:
+        """The time-in-force values allowed with it (post only is one); empty: none may be given."""
+
+    def __init__(
+        self,
+        *,
+        order_type: _types_pb2.OrderType.ValueType = ...,
+        time_in_forces: _abc.Iterable[_types_pb2.TimeInForce.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_type", b"order_type", "time_in_forces", b"time_in_forces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderCapability: _TypeAlias = OrderCapability  # noqa: Y015
 
 @_typing.final
 class ListSupportedExchangesResponse(_message.Message):

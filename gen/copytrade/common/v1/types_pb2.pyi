@@ -93,6 +93,11 @@ class _TimeInForceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TimeInFor
     """Immediate or cancel: fill what crosses now, cancel the rest."""
     TIME_IN_FORCE_FOK: _TimeInForce.ValueType  # 3
     """Fill or kill: fill all now or nothing."""
+    TIME_IN_FORCE_POST_ONLY: _TimeInForce.ValueType  # 4
+    """Post only (maker only): a limit order that rests on the book; the venue refuses it,
+    taking nothing, when it would match at once (Binance LIMIT_MAKER, Coinbase post_only,
+    Kraken oflags=post).
+    """
 
 class TimeInForce(_TimeInForce, metaclass=_TimeInForceEnumTypeWrapper):
     """TimeInForce says how long a limit order may rest."""
@@ -105,6 +110,11 @@ TIME_IN_FORCE_IOC: TimeInForce.ValueType  # 2
 """Immediate or cancel: fill what crosses now, cancel the rest."""
 TIME_IN_FORCE_FOK: TimeInForce.ValueType  # 3
 """Fill or kill: fill all now or nothing."""
+TIME_IN_FORCE_POST_ONLY: TimeInForce.ValueType  # 4
+"""Post only (maker only): a limit order that rests on the book; the venue refuses it,
+taking nothing, when it would match at once (Binance LIMIT_MAKER, Coinbase post_only,
+Kraken oflags=post).
+"""
 Global___TimeInForce: _TypeAlias = TimeInForce  # noqa: Y015
 
 class _OrderStatus:
