@@ -104,6 +104,8 @@ class CopyStatusView:
     last_sync_time: datetime | None
     sync_mode: str
     accounts: list[performance.AccountPnl] = field(default_factory=list)
+    # Why the source cannot be read now, empty while it reads.
+    source_error: str = ""
 
 
 class ConfigService:
@@ -385,9 +387,78 @@ class ConfigService:
         )
         return config
 
+    async def release_exchange(self, user_id: str, exchange_id: str, force: bool) -> list[str]:
+        """Free the caller's account ``exchange_id`` before its removal at the broker.
+
+        Without ``force`` an account that a configuration not stopped copies from or to is
+        refused with ABORTED (HTTP 409) naming those configurations; with ``force`` they are
+        paused with the reason ``exchange_deleted`` (a resume is refused while the account is
+        gone), and a watched source account is unwatched. Returns the configurations paused.
+        """
+        if not is_uuid(exchange_id):
+            raise errors.invalid("exchange_id", f"must be a UUID, got {exchange_id!r}")
+        try:
+            await self._broker.get_exchange(exchange_id, user_id)
+        except errors.NotFound:
+            raise errors.NotFound(
+                f"exchange account {exchange_id} not found",
+                reason="EXCHANGE_NOT_FOUND",
+                metadata={"exchange_id": exchange_id},
+            ) from None
+        # Only the owner's configurations can name the owner's account (the broker refuses
+        # anyone else's), so nothing of another user is named here.
+        using = [
+            c for c in await self._store.configs_using_exchange(exchange_id) if c.user_id == user_id
+        ]
+        if not using:
+            return []
+        ids = [c.config_id for c in using]
+        if not force:
+            raise errors.Aborted(
+                f"exchange account {exchange_id} is used by the copy configurations"
+                f" {', '.join(ids)}: stop them first, or delete with force=true to pause them",
+                reason="EXCHANGE_IN_USE",
+                metadata={"exchange_id": exchange_id, "config_ids": ",".join(ids)},
+            )
+        paused: list[str] = []
+        for config in using:
+            outcome = await self._compare_and_set(
+                functools.partial(self._store.get_config, config.config_id),
+                functools.partial(transitions.pause_for, reason=transitions.EXCHANGE_DELETED),
+                action="pause",
+                skip_pending=SkipReason.PAUSED.value,
+            )
+            if outcome is not None and outcome[1]:
+                paused.append(config.config_id)
+        if any(c.source_kind is SourceKind.EXCHANGE and c.source_id == exchange_id for c in using):
+            try:
+                await self._sync.unwatch_exchange_source(exchange_id, user_id)
+            except errors.ServiceError as e:
+                log.warning("unwatching deleted source %s failed: %s", exchange_id, e.reason)
+        return paused
+
+    async def _check_still_there(self, config: CopyConfig) -> None:
+        # A configuration paused because an account it uses was removed: refuse to copy to
+        # (or from) an account that no longer exists.
+        wanted = list(config.target_exchange_ids)
+        if config.source_kind is SourceKind.EXCHANGE:
+            wanted.append(config.source_id)
+        for exchange_id in wanted:
+            try:
+                await self._broker.get_exchange(exchange_id, config.user_id)
+            except errors.NotFound:
+                raise errors.FailedPrecondition(
+                    f"exchange account {exchange_id} was removed: this configuration cannot"
+                    " copy any more; stop it",
+                    reason="EXCHANGE_DELETED",
+                    metadata={"exchange_id": exchange_id},
+                ) from None
+
     async def resume(self, user_id: str, config_id: str) -> CopyConfig:
         """Resume a paused, halted or reducing configuration; a stopped one cannot be resumed."""
         current = await self.owned(user_id, config_id)
+        if current.status_reason == transitions.EXCHANGE_DELETED:
+            await self._check_still_there(current)
         config, changed = await self._change(
             user_id,
             config_id,
@@ -557,11 +628,15 @@ class ConfigService:
         recent = await self._store.recent_intents(config_id, RECENT_ORDERS)
         positions_task = asyncio.ensure_future(self._positions(config))
         last_sync, mode = config.last_sync_at, config.sync_status
+        source_error = ""
         try:
             source = await self._sync.get_source(config.source_id)
             last_sync, mode = source.last_sync_time or last_sync, source.mode or mode
+            source_error = self._source_error(config, source.last_error)
         except Exception as e:
             log.info("source %s unreadable: %s", config.source_id, getattr(e, "message", e))
+            reason = e.reason if isinstance(e, errors.ServiceError) else "UNAVAILABLE"
+            source_error = f"the source's state could not be read ({reason})"
         positions, positions_error, portfolios = await positions_task
         every = await self._every_intent(config_id)
         return CopyStatusView(
@@ -573,7 +648,19 @@ class ConfigService:
             last_sync_time=last_sync,
             sync_mode=mode,
             accounts=performance.accounts_pnl(config.target_exchange_ids, every, portfolios),
+            source_error=source_error,
         )
+
+    @staticmethod
+    def _source_error(config: CopyConfig, last_error: str) -> str:
+        # The leader's venue read failing, with its cause as sync describes it (reason: the
+        # venue's short text, never a secret). Another user's account (a published leader)
+        # shows only the reason, not its venue's words.
+        if not last_error:
+            return ""
+        if config.source_kind is SourceKind.EXCHANGE and config.leader_id:
+            return last_error.split(":", 1)[0]
+        return last_error
 
     # ------------------------------------------------------------------ update
 

@@ -70,6 +70,8 @@ class Source:
     mode: str
     last_sync_time: datetime | None
     equity: Decimal | None = None
+    # The last error reading the venue, empty while it reads.
+    last_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,10 @@ class ConfigStore(Protocol):
 
     async def configs_of_source(self, source_id: str) -> list[CopyConfig]:
         """Return the configurations copying ``source_id`` that are not stopped."""
+        ...
+
+    async def configs_using_exchange(self, exchange_id: str) -> list[CopyConfig]:
+        """Return the configurations not stopped that copy from or to ``exchange_id``."""
         ...
 
     async def update_settings(

@@ -106,6 +106,7 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             sync_mode=codec.sync_mode_to_proto(view.sync_mode),
             positions_error=view.positions_error,
             accounts=[codec.account_to_proto(a) for a in view.accounts],
+            source_error=view.source_error,
         )
         stamp = timestamp_to_proto(view.last_sync_time)
         if stamp is not None:
@@ -181,3 +182,16 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         return pb.ListAuditEntriesResponse(
             entries=[types_pb2.AuditEntry(**message_fields(e)) for e in entries],
         )
+
+    async def ReleaseExchange(
+        self,
+        request: pb.ReleaseExchangeRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ReleaseExchangeResponse:
+        user_id = require_user(context)
+        paused = await self._configs.release_exchange(
+            user_id,
+            request.exchange_id.strip(),
+            request.force,
+        )
+        return pb.ReleaseExchangeResponse(paused_config_ids=paused)

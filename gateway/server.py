@@ -44,7 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway import access_log, audit, auth, docs_page, events, metric_series
+from gateway import access_log, audit, auth, docs_page, events, metric_series, preconditions
 from gateway.config import Settings
 from gateway.errors import (
     HttpError,
@@ -411,10 +411,14 @@ class Gateway:
         auth.check_plan(principal, route)
         raw_body = await self._read_body(request) if route.body else b""
         message = build_request(route, raw_body, request.query, found.path_values)
+        metadata = self._metadata(request, principal)
+        refused = await self._precondition(route, message, metadata)
+        if refused is not None:
+            return self.status_response(refused)
         response = await self._backend_call(
             self._calls[route.rpc],
             message,
-            self._metadata(request, principal),
+            metadata,
             route.service.full_name,
         )
         if isinstance(response, status_pb2.Status):
@@ -473,6 +477,26 @@ class Gateway:
             text=_dumps(audit.merge(page, fetched)),
             content_type="application/json",
         )
+
+    async def _precondition(
+        self,
+        route: Route,
+        message: Any,
+        metadata: Sequence[tuple[str, str]],
+    ) -> status_pb2.Status | None:
+        """Call the route's precondition (``gateway.preconditions``); its refusal, or None."""
+        before = preconditions.PRECONDITIONS.get(route.rpc)
+        if before is None or not any(s.full_name == before.service for s in self.services):
+            return None
+        call: grpc.aio.UnaryUnaryMultiCallable[Any, Any] = self.channels[
+            before.service
+        ].unary_unary(
+            before.grpc_path,
+            request_serializer=lambda request: request.SerializeToString(),
+            response_deserializer=before.response_class.FromString,
+        )
+        reply = await self._backend_call(call, before.build(message), metadata, before.service)
+        return reply if isinstance(reply, status_pb2.Status) else None
 
     async def _backend_call(
         self,

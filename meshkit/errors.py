@@ -102,6 +102,13 @@ class AlreadyExists(ServiceError):
     default_reason = "ALREADY_EXISTS"
 
 
+class Aborted(ServiceError):
+    """The request conflicts with the object's use now (an account copy configurations use)."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
+
+
 class FailedPrecondition(ServiceError):
     """The system is not in a state where the request can run (funds, state, credentials)."""
 

@@ -34,6 +34,7 @@ def source_from_proto(message: pb.Source) -> Source:
             message.last_sync_time, message.HasField("last_sync_time")
         ),
         equity=codec.optional_decimal(message.equity),
+        last_error=message.last_error,
     )
 
 

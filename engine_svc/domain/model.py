@@ -191,6 +191,9 @@ class CopyConfig:
     request_id: str | None = None
     target_venues: Mapping[str, str] = field(default_factory=dict)
     daily_risk: DailyRisk = field(default_factory=DailyRisk)
+    # The published leader followed, when the source is another user's account published as
+    # a leader (then ``source_id`` is that account, never shown to this configuration's user).
+    leader_id: str = ""
 
     @property
     def is_active(self) -> bool:

@@ -11,6 +11,8 @@ STOPPED_BY_USER = "stopped by user"
 KILL_SWITCH = "kill switch"
 RECONCILE_FAILED = "start-up reconciliation failed"
 """The start of the reason a configuration is halted with when the venue could not be asked."""
+EXCHANGE_DELETED = "exchange_deleted"
+"""The reason of a configuration paused because its user removed an account it uses."""
 
 
 class StatusError(ValueError):
@@ -47,6 +49,17 @@ def pause(current: CopyStatus, current_reason: str) -> StatusChange:
             "CONFIG_HALTED", "a halted configuration cannot be paused; resume it first"
         )
     return StatusChange(CopyStatus.PAUSED, PAUSED_BY_USER, changed=True)
+
+
+def pause_for(current: CopyStatus, current_reason: str, *, reason: str) -> StatusChange:
+    """Return the status after a pause the system makes for ``reason`` (not the user's).
+
+    Any configuration not stopped is paused with ``reason``: a halted one too (nothing goes
+    out of either, and only its user's resume lifts either); a repeat is a no-op.
+    """
+    if current is CopyStatus.STOPPED or (current is CopyStatus.PAUSED and current_reason == reason):
+        return StatusChange(current, current_reason, changed=False)
+    return StatusChange(CopyStatus.PAUSED, reason, changed=True)
 
 
 def resume(current: CopyStatus, current_reason: str) -> StatusChange:

@@ -40,7 +40,10 @@ class ConfigTable:
         params = (
             config.config_id,
             config.user_id,
-            json.dumps({"kind": config.source_kind.value, "id": config.source_id}),
+            json.dumps(
+                {"kind": config.source_kind.value, "id": config.source_id}
+                | ({"leader": config.leader_id} if config.leader_id else {})
+            ),
             json.dumps(list(config.target_exchange_ids)),
             risk_limits_json(settings.risk_limits),
             copy_settings_json(settings.copy_settings),
@@ -117,6 +120,20 @@ class ConfigTable:
             " WHERE source_id = ? AND status <> ?"
             " ORDER BY created_at, id",
             (source_id, CopyStatus.STOPPED.value),
+        )
+        return [_config(row) for row in rows]
+
+    async def configs_using_exchange(self, exchange_id: str) -> list[CopyConfig]:
+        """Return the configurations not stopped that copy from or to ``exchange_id``.
+
+        ``exchange_id`` is a UUID (checked by the caller): it is matched as a JSON string in
+        the target list.
+        """
+        rows = await self.database.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs"
+            " WHERE status <> ? AND (source_id = ? OR target_exchange_ids LIKE ?)"
+            " ORDER BY created_at, id",
+            (CopyStatus.STOPPED.value, exchange_id, f'%"{exchange_id}"%'),
         )
         return [_config(row) for row in rows]
 

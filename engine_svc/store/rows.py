@@ -96,6 +96,7 @@ def _config(row: Mapping[str, Any]) -> CopyConfig:
         request_id=row["request_id"],
         target_venues=json.loads(row["target_venues"]),
         daily_risk=_daily_risk(row["daily_risk"]),
+        leader_id=source.get("leader", ""),
     )
 
 

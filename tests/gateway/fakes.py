@@ -110,6 +110,10 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         halted = [request.config_id] if request.config_id else []
         return engine_pb.KillSwitchResponse(config_ids=halted)
 
+    async def ReleaseExchange(self, request, context):
+        await self.recorder.record("ReleaseExchange", request, context)
+        return engine_pb.ReleaseExchangeResponse()
+
 
 class FakeRecon(recon_grpc.ReconServiceServicer):
     """Records Reconcile."""
