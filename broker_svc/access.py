@@ -29,7 +29,8 @@ RULES = table(
         "GetOrder": {"engine"},
         "CancelOrder": {"engine"},
         # Reads.
-        "ListOrders": {"recon"},
+        # The leader's orders too: sync mirrors its resting orders (copy_mode "orders").
+        "ListOrders": {"recon", "sync"},
         "ListFills": {"sync"},
         "GetPortfolio": {"engine", "sync"},
         "GetMarket": {"engine"},

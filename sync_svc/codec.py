@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
 from google.protobuf import timestamp_pb2
@@ -12,6 +13,7 @@ from copytrade.common.v1 import types_pb2
 from copytrade.sync.v1 import sync_service_pb2 as pb
 from meshkit import errors
 from meshkit.codec import (
+    ORDER_STATUS,
     ORDER_TYPE,
     SIDE,
     TIME_IN_FORCE,
@@ -24,8 +26,10 @@ from meshkit.leases import Lease, Replica
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
+    LeaderOrder,
     Portfolio,
     Signal,
+    SignalKind,
     Source,
     SourceKind,
     SyncMode,
@@ -48,6 +52,15 @@ WATCH_STATE = EnumMap(
         WatchState.CONNECTED: broker_pb.WATCH_STATE_CONNECTED,
         WatchState.DISCONNECTED: broker_pb.WATCH_STATE_DISCONNECTED,
         WatchState.GAP_SUSPECTED: broker_pb.WATCH_STATE_GAP_SUSPECTED,
+    },
+)
+SIGNAL_KIND = EnumMap(
+    pb.SignalKind,
+    {
+        SignalKind.FILL: pb.SIGNAL_KIND_FILL,
+        SignalKind.ORDER_OPEN: pb.SIGNAL_KIND_ORDER_OPEN,
+        SignalKind.ORDER_CANCEL: pb.SIGNAL_KIND_ORDER_CANCEL,
+        SignalKind.ORDER_AMEND: pb.SIGNAL_KIND_ORDER_AMEND,
     },
 )
 SYNC_MODE = EnumMap(
@@ -99,6 +112,11 @@ def signal_to_proto(signal: Signal) -> pb.Signal:
         order_type=ORDER_TYPE.to_proto(signal.order_type),
         exchange_name=signal.exchange_name,
         traceparent=signal.traceparent,
+        kind=SIGNAL_KIND.to_proto(signal.kind),
+        leader_order_id=signal.leader_order_id,
+        order_mirrored=signal.order_mirrored,
+        opened_sequence=signal.opened_sequence,
+        replaced_order_id=signal.replaced_order_id,
     )
     if signal.time_in_force is not None:
         message.time_in_force = TIME_IN_FORCE.to_proto(signal.time_in_force)
@@ -108,6 +126,7 @@ def signal_to_proto(signal: Signal) -> pb.Signal:
         (message.portfolio_fraction, signal.portfolio_fraction),
         (message.leader_equity, signal.leader_equity),
         (message.leader_position, signal.leader_position),
+        (message.stop_price, signal.stop_price),
     ):
         if value is not None:
             set_decimal(field, value)
@@ -187,6 +206,35 @@ def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
         fee_currency=message.fee_currency,
         order_type=ORDER_TYPE.from_proto(message.order_type),
         trade_time=message.trade_time.ToDatetime(tzinfo=UTC),
+        order_id=message.venue_order_id,
+    )
+
+
+def leader_order_from_proto(message: types_pb2.Order) -> LeaderOrder | None:
+    """Return a leader order the broker listed; None when it lacks what mirroring needs."""
+    side = SIDE.from_proto(message.side)
+    kind = ORDER_TYPE.from_proto(message.type)
+    status = ORDER_STATUS.from_proto(message.status)
+    quantity = decimal_from_proto(message.quantity, "orders.quantity")
+    if not message.venue_order_id or side is None or kind is None or status is None:
+        return None
+    if quantity is None:
+        return None
+    return LeaderOrder(
+        order_id=message.venue_order_id,
+        symbol=message.symbol,
+        side=side,
+        type=kind,
+        status=status,
+        quantity=quantity,
+        filled_quantity=decimal_from_proto(message.filled_quantity, "orders.filled_quantity")
+        or Decimal(0),
+        price=decimal_from_proto(message.price, "orders.price"),
+        stop_price=decimal_from_proto(message.stop_price, "orders.stop_price"),
+        time_in_force=TIME_IN_FORCE.from_proto(message.time_in_force),
+        created_at=message.create_time.ToDatetime(tzinfo=UTC)
+        if message.HasField("create_time")
+        else None,
     )
 
 

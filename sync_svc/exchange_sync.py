@@ -48,6 +48,7 @@ from sync_svc.domain.model import (
     WatchItem,
     WatchState,
 )
+from sync_svc.domain.orders import changes as order_changes
 from sync_svc.ingest import FillIngestor
 from sync_svc.ports import BrokerPort, Clock, LeasesPort, SyncStorePort
 from sync_svc.signal_log import SignalLog
@@ -55,6 +56,9 @@ from sync_svc.signal_log import SignalLog
 log = logging.getLogger("sync_svc.exchange_sync")
 
 OVERLAP = timedelta(seconds=5)
+ORDER_WINDOW = timedelta(days=1)
+"""How far back each backfill lists the leader's orders (order mirroring): an order resting
+longer is not announced any more, and its end is not seen (its copy stays as it is)."""
 MAX_BALANCE_CHECKS = 30
 
 
@@ -333,6 +337,7 @@ class SourceSync:
         logged = await self._ingest(source, fills, "backfill")
         if logged:
             self.request_refresh()
+        await self._mirror_orders(source, timeout)
         now = self._clock.now()
         relevant = [fill.trade_time for fill in fills if fill.trade_time >= source.start_time]
         # The cursor follows the newest fill listed, never past our own clock: one fill stamped
@@ -347,6 +352,26 @@ class SourceSync:
                 self._last_error(),
             )
         return len(logged)
+
+    async def _mirror_orders(self, source: Source, timeout: float) -> None:  # noqa: ASYNC109 - the broker call's deadline
+        """List the leader's orders and log what changed (order mirroring).
+
+        A failure is logged and left for the next backfill: it never holds the fills back.
+        """
+        now = self._clock.now()
+        since = max(source.start_time, now - ORDER_WINDOW)
+        try:
+            listing = await self._broker.list_orders(source.exchange_id, since, timeout=timeout)
+            mirrored = await self._store.open_leader_orders(self.source_id)
+            changes, closed = order_changes(mirrored, listing)
+            if closed:
+                await self._store.close_leader_orders(self.source_id, closed)
+            if changes:
+                await self._ingestor.log_order_changes(source, changes, now, token=self._token)
+        except (asyncio.CancelledError, Fenced):
+            raise
+        except Exception as e:
+            log.warning("listing the orders of %s failed: %s", self.source_id, describe_error(e))
 
     # The refresher.
 

@@ -13,12 +13,21 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from meshkit import tracing
 from meshkit.faultpoints import afaultpoint
 from sync_svc import metrics
 from sync_svc.domain.ledger import BalanceChange, LeaderBook, LeaderState, Snapshot
-from sync_svc.domain.model import AppendEntry, LeaderFill, SignalDraft, Source, SourceKind
+from sync_svc.domain.model import (
+    AppendEntry,
+    LeaderFill,
+    Signal,
+    SignalDraft,
+    Source,
+    SourceKind,
+)
+from sync_svc.domain.orders import OrderChange
 from sync_svc.domain.positions import copy_order_type
 from sync_svc.ports import SyncStorePort
 from sync_svc.signal_log import SignalLog
@@ -138,6 +147,73 @@ class FillIngestor:
                 len(logged),
             )
         return logged
+
+    async def log_order_changes(
+        self,
+        source: Source,
+        changes: Sequence[OrderChange],
+        now: datetime,
+        *,
+        token: int | None = None,
+    ) -> list[Signal]:
+        """Log the leader's order changes (order mirroring); return the signals logged.
+
+        Under the source's lock, as fills are: the store refuses an order whose fills are
+        logged and a second announcement of one order, in the append's transaction. Each
+        signal carries the leader's equity and position now, as a fill's would.
+        """
+        if not changes:
+            return []
+        source_id = source.source_id
+        async with self._lock(source_id):
+            book = self._books.setdefault(source_id, LeaderBook(fallback_equity=source.equity))
+            probes = [
+                LeaderFill(
+                    "", c.order.symbol, c.order.side, Decimal(0), Decimal(0), None, "", None, now
+                )
+                for c in changes
+            ]
+            states = book.states(probes)
+            entries = [
+                AppendEntry(_order_draft(source, change, state, now))
+                for change, state in zip(changes, states, strict=True)
+            ]
+            results = await self._log.append(source_id, entries, SourceKind.EXCHANGE, token=token)
+        logged = [r.signal for r in results if r.created and r.signal is not None]
+        for signal in logged:
+            log.info(
+                "leader order %s of %s: %s logged at %d",
+                signal.leader_order_id,
+                source_id,
+                signal.kind.value,
+                signal.sequence,
+            )
+        return logged
+
+
+def _order_draft(
+    source: Source, change: OrderChange, state: LeaderState, now: datetime
+) -> SignalDraft:
+    order = change.order
+    return SignalDraft(
+        source_id=source.source_id,
+        signal_id=change.signal_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        price=order.price,
+        order_type=order.type,
+        event_time=now,
+        time_in_force=order.time_in_force,
+        leader_equity=state.equity,
+        leader_position=state.position,
+        exchange_name=source.exchange_name,
+        kind=change.kind,
+        leader_order_id=order.order_id,
+        stop_price=order.stop_price,
+        opened_sequence=change.opened_sequence,
+        replaced_order_id=change.replaced_order_id,
+    )
 
 
 def _span_attributes(source: Source, fill: LeaderFill) -> dict[str, str]:

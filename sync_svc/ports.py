@@ -14,6 +14,7 @@ from sync_svc.domain.model import (
     AppendResult,
     ExchangeAccount,
     LeaderFill,
+    LeaderOrder,
     Portfolio,
     Signal,
     Source,
@@ -21,6 +22,7 @@ from sync_svc.domain.model import (
     SyncSettings,
     WatchItem,
 )
+from sync_svc.domain.orders import MirroredOrder
 
 __all__ = [
     "BrokerPort",
@@ -136,6 +138,14 @@ class SyncStorePort(Protocol):
 
     # Stream acknowledgements.
 
+    async def open_leader_orders(self, source_id: str) -> list[MirroredOrder]:
+        """Return the source's announced leader orders not seen ending yet."""
+        ...
+
+    async def close_leader_orders(self, source_id: str, order_ids: Sequence[str]) -> None:
+        """Mark announced leader orders as ended without a signal (the venue shows them filled)."""
+        ...
+
     async def record_ack(self, consumer: str, source_id: str, sequence: int, at: datetime) -> None:
         """Store ``sequence`` as the consumer's ack for the source if it is higher than the last."""
         ...
@@ -171,6 +181,16 @@ class BrokerPort(Protocol):
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> Portfolio:
         """Return the account's equity, the total of each asset, and when it was read."""
+        ...
+
+    async def list_orders(
+        self,
+        exchange_id: str,
+        since: datetime,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
+    ) -> list[LeaderOrder]:
+        """Return the account's orders created at or after ``since`` (any status), oldest first."""
         ...
 
     def watch_fills(self, exchange_id: str) -> AsyncIterator[WatchItem]:

@@ -13,10 +13,15 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from sync_svc import codec
-from sync_svc.domain.model import ExchangeAccount, LeaderFill, Portfolio, WatchItem
+from sync_svc.domain.model import ExchangeAccount, LeaderFill, LeaderOrder, Portfolio, WatchItem
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
-READ_METHODS = ("GetExchange", "ListFills", "GetPortfolio")  # WatchFills is never retried here
+READ_METHODS = (
+    "GetExchange",
+    "ListFills",
+    "ListOrders",
+    "GetPortfolio",
+)  # WatchFills is never retried here
 
 
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
@@ -87,6 +92,28 @@ class GrpcBroker:
             timed_out=_TIMED_OUT,
         )
         return [codec.fill_from_proto(fill) for fill in reply.fills]
+
+    async def list_orders(
+        self,
+        exchange_id: str,
+        since: datetime,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
+    ) -> list[LeaderOrder]:
+        """Return the account's orders created at or after ``since`` (any status), oldest first."""
+        reply = await clients.call(
+            self._stub.ListOrders,
+            broker_pb.ListOrdersRequest(
+                exchange_id=exchange_id,
+                start_time=timestamp_to_proto(since),
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
+        orders = (codec.leader_order_from_proto(order) for order in reply.orders)
+        return [order for order in orders if order is not None]
 
     async def get_portfolio(self, exchange_id: str, *, timeout: float) -> Portfolio:  # noqa: ASYNC109 - the port's gRPC deadline
         """Return the account's equity and asset totals in the venue's main quote."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from meshkit.vocabulary import OrderType, Side, TimeInForce
+from meshkit.vocabulary import OrderStatus, OrderType, Side, TimeInForce
 
 
 class SourceKind(StrEnum):
@@ -15,6 +15,15 @@ class SourceKind(StrEnum):
 
     EXCHANGE = "exchange"
     BACKTEST = "backtest"
+
+
+class SignalKind(StrEnum):
+    """What a signal reports: a leader fill, or a change of one of its resting orders."""
+
+    FILL = "fill"
+    ORDER_OPEN = "order_open"
+    ORDER_CANCEL = "order_cancel"
+    ORDER_AMEND = "order_amend"
 
 
 class SyncMode(StrEnum):
@@ -123,6 +132,8 @@ class LeaderFill:
     fee_currency: str
     order_type: OrderType | None
     trade_time: datetime
+    # The venue's id of the order the fill belongs to; empty when the venue did not say.
+    order_id: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -149,6 +160,12 @@ class SignalDraft:
     exchange_name: str = ""
     # The W3C trace context the signal travels in (meshkit.tracing); empty: none.
     traceparent: str = ""
+    kind: SignalKind = SignalKind.FILL
+    leader_order_id: str = ""
+    stop_price: Decimal | None = None
+    order_mirrored: bool = False
+    opened_sequence: int = 0
+    replaced_order_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,14 @@ class Signal:
     # The trace context of the append that logged it; the log does not keep it (a signal read
     # back from the store has none).
     traceparent: str = ""
+    # What the leader did (old signals are fills); the order fields of order mirroring
+    # (``copy_mode`` ``orders``): see the Signal message of the sync proto.
+    kind: SignalKind = SignalKind.FILL
+    leader_order_id: str = ""
+    stop_price: Decimal | None = None
+    order_mirrored: bool = False
+    opened_sequence: int = 0
+    replaced_order_id: str = ""
 
     @classmethod
     def from_draft(cls, draft: SignalDraft, sequence: int, log_time: datetime) -> Signal:
@@ -194,7 +219,30 @@ class Signal:
             leader_position=draft.leader_position,
             exchange_name=draft.exchange_name,
             traceparent=draft.traceparent,
+            kind=draft.kind,
+            leader_order_id=draft.leader_order_id,
+            stop_price=draft.stop_price,
+            order_mirrored=draft.order_mirrored,
+            opened_sequence=draft.opened_sequence,
+            replaced_order_id=draft.replaced_order_id,
         )
+
+
+@dataclass(frozen=True)
+class LeaderOrder:
+    """One order of a watched exchange account, as the venue reports it now."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    status: OrderStatus
+    quantity: Decimal
+    filled_quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: TimeInForce | None
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)

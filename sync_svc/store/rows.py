@@ -17,16 +17,19 @@ from sync_svc.domain.model import (
     OrderType,
     Side,
     Signal,
+    SignalKind,
     Source,
     SourceKind,
     SyncMode,
     SyncSettings,
     TimeInForce,
 )
+from sync_svc.domain.orders import MirroredOrder
 
 SIGNAL_COLUMNS = (
     "source_id, sequence, signal_id, symbol, side, quantity, price, order_type, time_in_force,"
-    " portfolio_fraction, leader_equity, leader_position, event_time, log_time, exchange_name"
+    " portfolio_fraction, leader_equity, leader_position, event_time, log_time, exchange_name,"
+    " kind, leader_order_id, stop_price, order_mirrored, opened_sequence, replaced_order_id"
 )
 SOURCE_SELECT = (
     "SELECT s.source_id, s.kind, s.user_id, s.name, s.public, s.exchange_id, s.exchange_name,"
@@ -35,7 +38,12 @@ SOURCE_SELECT = (
     " (SELECT COALESCE(MAX(g.sequence), 0) FROM signals g WHERE g.source_id = s.source_id)"
     " AS last_sequence FROM sources s"
 )
-FILL_COLUMNS = "trade_id, symbol, side, qty, price, fee, fee_currency, order_type, trade_time"
+FILL_COLUMNS = (
+    "trade_id, symbol, side, qty, price, fee, fee_currency, order_type, trade_time, order_id"
+)
+LEADER_ORDER_COLUMNS = (
+    "order_id, symbol, side, type, quantity, price, stop_price, time_in_force, sequence"
+)
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -93,6 +101,12 @@ def signal_of(row: db.Row) -> Signal:
         event_time=from_iso(row["event_time"]),
         log_time=from_iso(row["log_time"]),
         exchange_name=row["exchange_name"],
+        kind=SignalKind(row["kind"]),
+        leader_order_id=row["leader_order_id"],
+        stop_price=_decimal(row["stop_price"]),
+        order_mirrored=bool(row["order_mirrored"]),
+        opened_sequence=int(row["opened_sequence"]),
+        replaced_order_id=row["replaced_order_id"],
     )
 
 
@@ -108,4 +122,20 @@ def fill_of(row: db.Row) -> LeaderFill:
         fee_currency=row["fee_currency"],
         order_type=OrderType(row["order_type"]) if row["order_type"] else None,
         trade_time=from_iso(row["trade_time"]),
+        order_id=row["order_id"],
+    )
+
+
+def mirrored_order_of(row: db.Row) -> MirroredOrder:
+    """Return the announced leader order a row of :data:`LEADER_ORDER_COLUMNS` holds."""
+    return MirroredOrder(
+        order_id=row["order_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        type=OrderType(row["type"]),
+        quantity=Decimal(row["quantity"]),
+        price=_decimal(row["price"]),
+        stop_price=_decimal(row["stop_price"]),
+        time_in_force=TimeInForce(row["time_in_force"]) if row["time_in_force"] else None,
+        sequence=int(row["sequence"]),
     )

@@ -5,6 +5,7 @@ The same SQL runs on SQLite and PostgreSQL through :mod:`meshkit.db`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from collections.abc import Iterable, Sequence
@@ -20,18 +21,23 @@ from sync_svc.domain.model import (
     AppendResult,
     LeaderFill,
     Signal,
+    SignalDraft,
+    SignalKind,
     Source,
     SourceKind,
     SyncMode,
     SyncSettings,
 )
+from sync_svc.domain.orders import MirroredOrder
 from sync_svc.domain.signal_ids import named_by_symbol
 from sync_svc.store.rows import (
     FILL_COLUMNS,
+    LEADER_ORDER_COLUMNS,
     SIGNAL_COLUMNS,
     SOURCE_SELECT,
     decimal_text,
     fill_of,
+    mirrored_order_of,
     signal_of,
     source_of,
 )
@@ -283,6 +289,22 @@ class SyncStore:
                             )
                         )
                         continue
+                if draft.kind is not SignalKind.FILL:
+                    existing = await self._signal_by_id(tx, source_id, draft.signal_id)
+                    if existing is not None:
+                        results.append(AppendResult(existing, False))
+                        continue
+                    checked = await self._order_change(tx, draft)
+                    if checked is None:
+                        results.append(AppendResult(None, False))
+                        continue
+                    draft = checked
+                elif fill is not None and fill.order_id:
+                    draft = dataclasses.replace(
+                        draft,
+                        leader_order_id=fill.order_id,
+                        order_mirrored=await self._announced(tx, source_id, fill.order_id),
+                    )
                 existing = await self._signal_by_id(tx, source_id, draft.signal_id)
                 if existing is not None and fill is None:
                     results.append(AppendResult(existing, False))
@@ -298,7 +320,7 @@ class SyncStore:
                 signal = Signal.from_draft(draft, last, log_time)
                 await tx.execute(
                     f"INSERT INTO signals ({SIGNAL_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         signal.source_id,
                         signal.sequence,
@@ -315,13 +337,20 @@ class SyncStore:
                         to_iso(signal.event_time),
                         logged_at,
                         signal.exchange_name,
+                        signal.kind.value,
+                        signal.leader_order_id,
+                        decimal_text(signal.stop_price),
+                        int(signal.order_mirrored),
+                        signal.opened_sequence,
+                        signal.replaced_order_id,
                     ),
                 )
+                await self._record_order(tx, signal)
                 if fill is not None:
                     await tx.execute(
                         "INSERT INTO leader_fills (source_id, trade_id, symbol, side, qty, price,"
-                        " fee, fee_currency, order_type, trade_time, received_at, signal_sequence)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " fee, fee_currency, order_type, trade_time, received_at, signal_sequence,"
+                        " order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             source_id,
                             fill.trade_id,
@@ -335,12 +364,142 @@ class SyncStore:
                             to_iso(fill.trade_time),
                             logged_at,
                             signal.sequence,
+                            fill.order_id,
                         ),
                     )
                 results.append(AppendResult(signal, True))
             if self.database.dialect == "postgresql" and any(r.created for r in results):
                 await tx.execute("SELECT pg_notify(?, ?)", (SIGNALS_CHANNEL, source_id))
         return results
+
+    # Order mirroring: the announced leader orders, kept in the append's transaction.
+
+    @staticmethod
+    async def _announced(tx: db.Executor, source_id: str, order_id: str) -> bool:
+        row = await tx.fetchone(
+            "SELECT 1 AS found FROM leader_orders WHERE source_id = ? AND order_id = ?",
+            (source_id, order_id),
+        )
+        return row is not None
+
+    @staticmethod
+    async def _open_order(tx: db.Executor, source_id: str, order_id: str) -> MirroredOrder | None:
+        row = await tx.fetchone(
+            f"SELECT {LEADER_ORDER_COLUMNS} FROM leader_orders"
+            " WHERE source_id = ? AND order_id = ? AND open = 1",
+            (source_id, order_id),
+        )
+        return mirrored_order_of(row) if row is not None else None
+
+    @staticmethod
+    async def _has_fills(tx: db.Executor, source_id: str, order_id: str) -> bool:
+        row = await tx.fetchone(
+            "SELECT 1 AS found FROM leader_fills WHERE source_id = ? AND order_id = ? LIMIT 1",
+            (source_id, order_id),
+        )
+        return row is not None
+
+    async def _order_change(self, tx: db.Executor, draft: SignalDraft) -> SignalDraft | None:
+        """Return the order change as it may be logged, or None when it must not be.
+
+        Exactly once: an order is announced only if it never was and none of its fills is
+        logged (those were copied as fills); a cancel or an amend needs the order announced
+        and open, and carries the sequence that opened it. A cancel-replace whose new order
+        cannot be announced is logged as the cancel of the old one.
+        """
+        source_id, order_id = draft.source_id, draft.leader_order_id
+        if not order_id:
+            return None
+        if draft.kind is SignalKind.ORDER_OPEN:
+            if await self._announced(tx, source_id, order_id):
+                return None
+            if await self._has_fills(tx, source_id, order_id):
+                return None
+            return draft
+        previous_id = draft.replaced_order_id or order_id
+        previous = await self._open_order(tx, source_id, previous_id)
+        if previous is None:
+            return None
+        draft = dataclasses.replace(draft, opened_sequence=previous.sequence)
+        replaced = draft.kind is SignalKind.ORDER_AMEND and bool(draft.replaced_order_id)
+        if replaced and (
+            await self._announced(tx, source_id, order_id)
+            or await self._has_fills(tx, source_id, order_id)
+        ):
+            return dataclasses.replace(
+                draft,
+                kind=SignalKind.ORDER_CANCEL,
+                signal_id=f"order:{previous_id}:cancel",
+                leader_order_id=previous_id,
+                replaced_order_id="",
+            )
+        return draft
+
+    @staticmethod
+    async def _record_order(tx: db.Executor, signal: Signal) -> None:
+        # Keep leader_orders in step with an order signal just logged.
+        source_id = signal.source_id
+        if signal.kind is SignalKind.FILL:
+            return
+        if signal.kind is SignalKind.ORDER_CANCEL:
+            await tx.execute(
+                "UPDATE leader_orders SET open = 0 WHERE source_id = ? AND order_id = ?",
+                (source_id, signal.leader_order_id),
+            )
+            return
+        if signal.kind is SignalKind.ORDER_AMEND and not signal.replaced_order_id:
+            await tx.execute(
+                "UPDATE leader_orders SET quantity = ?, price = ?, stop_price = ?, sequence = ?"
+                " WHERE source_id = ? AND order_id = ?",
+                (
+                    format_decimal(signal.quantity),
+                    decimal_text(signal.price),
+                    decimal_text(signal.stop_price),
+                    signal.sequence,
+                    source_id,
+                    signal.leader_order_id,
+                ),
+            )
+            return
+        if signal.replaced_order_id:
+            await tx.execute(
+                "UPDATE leader_orders SET open = 0 WHERE source_id = ? AND order_id = ?",
+                (source_id, signal.replaced_order_id),
+            )
+        await tx.execute(
+            f"INSERT INTO leader_orders (source_id, {LEADER_ORDER_COLUMNS}, open)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            (
+                source_id,
+                signal.leader_order_id,
+                signal.symbol,
+                signal.side.value,
+                signal.order_type.value,
+                format_decimal(signal.quantity),
+                decimal_text(signal.price),
+                decimal_text(signal.stop_price),
+                signal.time_in_force.value if signal.time_in_force else None,
+                signal.sequence,
+            ),
+        )
+
+    async def open_leader_orders(self, source_id: str) -> list[MirroredOrder]:
+        """Return the source's announced leader orders not seen ending yet."""
+        rows = await self.database.fetchall(
+            f"SELECT {LEADER_ORDER_COLUMNS} FROM leader_orders WHERE source_id = ? AND open = 1"
+            " ORDER BY sequence",
+            (source_id,),
+        )
+        return [mirrored_order_of(row) for row in rows]
+
+    async def close_leader_orders(self, source_id: str, order_ids: Sequence[str]) -> None:
+        """Mark announced leader orders as ended without a signal (the venue shows them filled)."""
+        async with self.database.transaction() as tx:
+            for order_id in order_ids:
+                await tx.execute(
+                    "UPDATE leader_orders SET open = 0 WHERE source_id = ? AND order_id = ?",
+                    (source_id, order_id),
+                )
 
     @staticmethod
     async def _signal_by_id(tx: db.Executor, source_id: str, signal_id: str) -> Signal | None:

@@ -40,6 +40,7 @@ from meshkit.server import Registration
 from sync_svc.domain.model import (
     ExchangeAccount,
     LeaderFill,
+    LeaderOrder,
     OrderType,
     Portfolio,
     Side,
@@ -555,6 +556,7 @@ class FakeBrokerPort:
     def __init__(self) -> None:
         self.accounts: dict[str, tuple[str, str]] = {}
         self.fills: dict[str, list[LeaderFill]] = {}
+        self.orders: dict[str, list[LeaderOrder]] = {}
         self.totals: dict[str, dict[str, Decimal]] = {}
         self.equity: dict[str, Decimal] = {}
         self.truth_positions: dict[str, Decimal] = {}
@@ -740,6 +742,19 @@ class FakeBrokerPort:
         if self.list_hook is not None:
             await self.list_hook(fills)
         return fills
+
+    async def list_orders(
+        self,
+        exchange_id: str,
+        since: datetime,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, unused by a fake
+    ) -> list[LeaderOrder]:
+        return [
+            o
+            for o in self.orders.get(exchange_id, [])
+            if o.created_at is None or o.created_at >= since
+        ]
 
     async def get_portfolio(
         self,
