@@ -8,7 +8,7 @@ the engine's intents, and the venue's orders (broker).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -73,6 +73,20 @@ class Outcome(enum.StrEnum):
     MISSING = "missing"
     DUPLICATE = "duplicate"
     ERROR = "error"
+    EXTRA = "extra"
+
+
+class ItemKind(enum.StrEnum):
+    """What one item of a report checks."""
+
+    COPY = "copy"
+    """One leader signal for one follower account."""
+    ORDER = "order"
+    """One venue order no copy made (placed by hand, outside the mesh)."""
+    POSITION = "position"
+    """One symbol's position at one follower account: the venue against the copies."""
+    READ = "read"
+    """A service or venue that could not be read (always an ERROR item)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,13 @@ class Intent:
     reason: str
     filled_quantity: Decimal
     create_time: datetime | None = None
+    quantity: Decimal = Decimal(0)
+    """The quantity the engine decided (what the copy should have filled)."""
+
+    @property
+    def is_correction(self) -> bool:
+        """Return whether the intent is a correction (the engine gives those sequence < 0)."""
+        return self.sequence < 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ class VenueOrder:
     side: Side | None
     status: VenueStatus
     filled_quantity: Decimal
+    create_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,10 @@ class VenueReport:
     exchange_id: str
     orders: tuple[VenueOrder, ...] = ()
     error: str | None = None
+    balances: Mapping[str, Decimal] | None = None
+    """Each asset's total at the venue (an asset not listed holds 0); ``None`` when unread."""
+    balance_error: str | None = None
+    """Why the balances could not be read."""
 
     @property
     def readable(self) -> bool:
@@ -155,6 +181,15 @@ class Item:
     detail: str
     intent_state: str
     venue_filled_quantity: Decimal | None
+    kind: ItemKind = ItemKind.COPY
+    symbol: str = ""
+    expected_position: Decimal | None = None
+    """For a position: the balance the copies should have left (venue balance minus drift)."""
+    venue_position: Decimal | None = None
+    """For a position: the venue's balance of the base asset."""
+    drift: Decimal | None = None
+    """For a position: what the venue holds beyond what the copies should have left."""
+    correction_client_order_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +202,7 @@ class Counts:
     missing: int = 0
     duplicate: int = 0
     error: int = 0
+    extra: int = 0
 
     @classmethod
     def of(cls, items: Iterable[Item]) -> Counts:
@@ -194,6 +230,7 @@ class Counts:
             missing=by_outcome[Outcome.MISSING],
             duplicate=by_outcome[Outcome.DUPLICATE],
             error=by_outcome[Outcome.ERROR],
+            extra=by_outcome[Outcome.EXTRA],
         )
 
 

@@ -1,15 +1,21 @@
-"""The pure reconciliation kernel: one verdict per (leader signal, follower account).
+"""The pure reconciliation kernel: what the copies should have produced against the venue.
 
-``reconcile`` is a pure function of what sync, the engine and the venues reported. It never
-guesses: a venue that was not read is "unknown" (an ERROR item), never "flat".
+``reconcile`` gives one verdict per (leader signal, follower account); ``extra_orders`` one
+item per venue order no copy made (placed by hand); ``positions`` one item per (follower
+account, symbol) comparing the venue's position with what the copies should have left. All
+are pure functions of what sync, the engine and the venues reported. They never guess: a
+venue that was not read is "unknown" (an ERROR item), never "flat".
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
+from meshkit.vocabulary import Side
 from recon_svc.domain.model import (
     CLOSED_STATES,
     LIVE_VENUE_STATUSES,
@@ -18,6 +24,7 @@ from recon_svc.domain.model import (
     Intent,
     IntentState,
     Item,
+    ItemKind,
     LeaderSignal,
     Outcome,
     VenueOrder,
@@ -27,6 +34,10 @@ from recon_svc.domain.model import (
 
 NOT_READ = "the venue was not read"
 UNRESOLVED = "outcome not resolved yet"
+CANCELED_AT_VENUE = "canceled_at_venue"
+"""The engine's reason for a copy it saw resting and that was cancelled at the venue unasked."""
+_OPEN_STATES = frozenset({IntentState.ACCEPTED, IntentState.PARTIALLY_FILLED})
+_ENDED_UNFILLED = frozenset({VenueStatus.CANCELED, VenueStatus.EXPIRED, VenueStatus.REJECTED})
 
 _Key = tuple[str, int, str]
 
@@ -77,6 +88,15 @@ def _compare(intent: Intent, order: VenueOrder) -> list[str]:
     assert intent.state is not None
     if intent.state in CLOSED_STATES and order.status in LIVE_VENUE_STATUSES:
         differences.append(f"state: intent {intent.state.value}, venue {order.status.value}")
+    if intent.state in _OPEN_STATES and order.status in _ENDED_UNFILLED:
+        # The engine has not seen it end yet: it ended at the venue without the engine.
+        differences.append(f"state: intent {intent.state.value}, venue {order.status.value}")
+    if intent.state is IntentState.CANCELED and intent.reason == CANCELED_AT_VENUE:
+        differences.append(
+            "cancelled at the venue, not by the engine: the copy should have filled"
+            f" {format_quantity(max(intent.quantity, intent.filled_quantity))},"
+            f" the venue filled {format_quantity(order.filled_quantity)}"
+        )
     return differences
 
 
@@ -230,3 +250,277 @@ def _judge(
         intent_state=intent.state.value if intent.state else "",
         venue_filled_quantity=filled,
     )
+
+
+def is_mesh_client_order_id(client_order_id: str) -> bool:
+    """Return whether a venue order's client order id is one the mesh makes.
+
+    The engine derives every client order id as a UUIDv5 (docs/mesh-conventions.md "Ids,
+    money, time"): a canonical lower-case UUID of version 5. An order placed by hand carries
+    the venue's own id or none, never that.
+    """
+    if len(client_order_id) != 36:
+        return False
+    try:
+        parsed = uuid.UUID(client_order_id)
+    except ValueError:
+        return False
+    return str(parsed) == client_order_id and parsed.version == 5
+
+
+def base_asset(symbol: str) -> str:
+    """Return the base asset of a ccxt unified symbol (``"BTC/USDT"`` → ``"BTC"``)."""
+    return symbol.split("/", 1)[0].split(":", 1)[0]
+
+
+def _signed(side: Side | None, quantity: Decimal) -> Decimal:
+    return -quantity if side is Side.SELL else quantity
+
+
+def _in_window(order: VenueOrder, start: datetime, end: datetime) -> bool:
+    return order.create_time is None or start <= order.create_time < end
+
+
+def _by_hand(order: VenueOrder, known_ids: Collection[str]) -> bool:
+    return order.client_order_id not in known_ids and not is_mesh_client_order_id(
+        order.client_order_id
+    )
+
+
+def read_error(what: str, problem: str, account: str = "") -> Item:
+    """Return the ERROR item saying that ``what`` could not be read, and why."""
+    return Item(
+        sequence=0,
+        signal_id="",
+        target_exchange_id=account,
+        client_order_id="",
+        outcome=Outcome.ERROR,
+        detail=f"{what} could not be read: {problem}",
+        intent_state="",
+        venue_filled_quantity=None,
+        kind=ItemKind.READ,
+    )
+
+
+def extra_orders(
+    venue_orders: Mapping[str, VenueReport],
+    known_ids: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> list[Item]:
+    """Report every venue order no copy made: one EXTRA item per order placed by hand.
+
+    An order is the mesh's when its client order id is one of the configuration's intents'
+    (``known_ids``) or has the mesh's form (:func:`is_mesh_client_order_id`: another
+    configuration's copy, or a copy of a signal outside the window); any other order the
+    venue created in ``[start, end)`` was placed outside the mesh.
+
+    Parameters
+    ----------
+    venue_orders
+        The venue's report per follower account; unread ones are skipped (``positions``
+        and the copy items say they were not read).
+    known_ids
+        The client order ids of the configuration's intents.
+    start, end
+        The window of venue creation times.
+
+    Returns
+    -------
+    list[Item]
+        ``kind`` "order", by account, then the venue's order (oldest first).
+    """
+    items: list[Item] = []
+    for account in sorted(venue_orders):
+        report = venue_orders[account]
+        if not report.readable:
+            continue
+        for order in report.orders:
+            if not _by_hand(order, known_ids) or not _in_window(order, start, end):
+                continue
+            side = order.side.value if order.side else "?"
+            items.append(
+                Item(
+                    sequence=0,
+                    signal_id="",
+                    target_exchange_id=account,
+                    client_order_id=order.client_order_id,
+                    outcome=Outcome.EXTRA,
+                    detail=(
+                        f"an order no copy made (placed outside the mesh): {side}"
+                        f" {order.symbol}, {_describe([order])}"
+                    ),
+                    intent_state="",
+                    venue_filled_quantity=order.filled_quantity,
+                    kind=ItemKind.ORDER,
+                    symbol=order.symbol,
+                )
+            )
+    return items
+
+
+def expected_fill(intent: Intent) -> Decimal | None:
+    """Return what the copy should have filled, or ``None`` while its outcome is unknown.
+
+    Skipped and rejected copies should fill nothing; a copy cancelled at the venue without
+    the engine (``canceled_at_venue``) should have filled its whole quantity; any other
+    outcome the engine recorded from the venue (filled, part-filled, expired in its slippage
+    band, cancelled by the user's stop) is what it should have filled.
+    """
+    state = intent.state
+    if state is None or state in UNRESOLVED_STATES:
+        return None
+    if state in (IntentState.SKIPPED, IntentState.REJECTED):
+        return Decimal(0)
+    if state is IntentState.CANCELED and intent.reason == CANCELED_AT_VENUE:
+        return max(intent.quantity, intent.filled_quantity)
+    return intent.filled_quantity
+
+
+def positions(
+    symbols: Mapping[str, Collection[str]],
+    intents: Iterable[Intent],
+    venue_orders: Mapping[str, VenueReport],
+    known_ids: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> list[Item]:
+    """Compare, per (follower account, symbol), the venue's position with the copies' target.
+
+    The copies' target change is the signed sum of :func:`expected_fill` over the copies of
+    the window's signals. The venue's change is the signed sum of what its orders filled:
+    those of the copies and of the configuration's corrections (intents with a negative
+    sequence), and those placed by hand in ``[start, end)``; orders of other configurations
+    (the mesh's form, not one of ``known_ids``) are left out. The drift is the venue's change
+    minus the target's: 0 is MATCHED, anything else MISMATCHED. The venue's balance of the
+    base asset is the position; the expected position is that balance minus the drift.
+    A copy whose outcome is not known yet, an unread venue or unread balances make the item
+    ERROR (the drift is given when it could be measured).
+
+    Parameters
+    ----------
+    symbols
+        The symbols to check per follower account.
+    intents
+        The copies of the window's signals and the configuration's corrections.
+    venue_orders
+        The venue's report (orders and balances) per follower account.
+    known_ids
+        The client order ids of all the configuration's intents that were read.
+    start, end
+        The window of venue creation times for orders placed by hand.
+
+    Returns
+    -------
+    list[Item]
+        ``kind`` "position", by account, then symbol.
+    """
+    by_key: dict[tuple[str, str], list[Intent]] = defaultdict(list)
+    for intent in intents:
+        by_key[(intent.target_exchange_id, intent.symbol)].append(intent)
+    items: list[Item] = []
+    for account in sorted(symbols):
+        report = venue_orders.get(account)
+        for symbol in sorted(symbols[account]):
+            items.append(
+                _position(
+                    account,
+                    symbol,
+                    by_key.get((account, symbol), []),
+                    report,
+                    known_ids,
+                    start,
+                    end,
+                )
+            )
+    return items
+
+
+def _position(
+    account: str,
+    symbol: str,
+    intents: Sequence[Intent],
+    report: VenueReport | None,
+    known_ids: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> Item:
+    def item(
+        outcome: Outcome,
+        detail: str,
+        drift: Decimal | None = None,
+        venue_position: Decimal | None = None,
+        expected_position: Decimal | None = None,
+    ) -> Item:
+        return Item(
+            sequence=0,
+            signal_id="",
+            target_exchange_id=account,
+            client_order_id="",
+            outcome=outcome,
+            detail=detail,
+            intent_state="",
+            venue_filled_quantity=None,
+            kind=ItemKind.POSITION,
+            symbol=symbol,
+            expected_position=expected_position,
+            venue_position=venue_position,
+            drift=drift,
+        )
+
+    problem = _venue_problem(report)
+    if problem is not None:
+        return item(Outcome.ERROR, problem)
+    assert report is not None
+    copies = [i for i in intents if not i.is_correction]
+    unresolved = [i.client_order_id or i.intent_id for i in copies if expected_fill(i) is None]
+    if unresolved:
+        return item(
+            Outcome.ERROR,
+            f"{UNRESOLVED} for {len(unresolved)} copies: {', '.join(sorted(unresolved))}",
+        )
+    target = sum((_signed(i.side, expected_fill(i) or Decimal(0)) for i in copies), Decimal(0))
+    own = {i.client_order_id for i in intents if i.client_order_id}
+    venue = Decimal(0)
+    by_hand = 0
+    for order in report.orders:
+        if order.symbol != symbol:
+            continue
+        if order.client_order_id in own:
+            venue += _signed(order.side, order.filled_quantity)
+        elif _by_hand(order, known_ids) and _in_window(order, start, end):
+            venue += _signed(order.side, order.filled_quantity)
+            by_hand += 1
+    drift = venue - target
+    detail = (
+        f"the copies should have changed the position by {_plus(target)},"
+        f" the venue's orders changed it by {_plus(venue)}"
+    )
+    if by_hand:
+        detail += f" ({by_hand} placed outside the mesh)"
+    detail += f": drift {_plus(drift)}"
+    if any(i.state in UNRESOLVED_STATES for i in intents if i.is_correction):
+        detail += "; a correction is in flight"
+    if report.balances is None:
+        reason = report.balance_error or NOT_READ
+        return item(
+            Outcome.ERROR, f"{detail}; the balances could not be read: {reason}", drift=drift
+        )
+    asset = base_asset(symbol)
+    balance = report.balances.get(asset, Decimal(0))
+    expected = balance - drift
+    detail += (
+        f"; {asset} at the venue {format_quantity(balance)}, expected {format_quantity(expected)}"
+    )
+    return item(
+        Outcome.MATCHED if drift == 0 else Outcome.MISMATCHED,
+        detail,
+        drift=drift,
+        venue_position=balance,
+        expected_position=expected,
+    )
+
+
+def _plus(value: Decimal) -> str:
+    text = format_quantity(value)
+    return text if value < 0 else f"+{text}"
