@@ -211,6 +211,7 @@ class CopySettings(_message.Message):
     SYMBOL_MAP_FIELD_NUMBER: _builtins.int
     ALLOW_QUOTE_EQUIVALENCE_FIELD_NUMBER: _builtins.int
     MAX_SIGNAL_AGE_SECONDS_FIELD_NUMBER: _builtins.int
+    COPY_MODE_FIELD_NUMBER: _builtins.int
     copy_all_trades: _builtins.bool
     """Copy every leader trade, including ones that only reduce a position; default true."""
     sizing_mode: _builtins.str
@@ -219,6 +220,11 @@ class CopySettings(_message.Message):
     """Whether USDT, USD and USDC quotes may stand in for each other."""
     max_signal_age_seconds: _builtins.int
     """Signals older than this many seconds are skipped as stale; 0 means 60."""
+    copy_mode: _builtins.str
+    """What is copied: "fills" (default: each leader fill becomes a market copy, or a limit IOC
+    under max_slippage) or "orders" (the leader's resting limit, stop-market and stop-limit
+    orders are mirrored with their type, side and time in force; its cancels and amends too).
+    """
     @_builtins.property
     def min_trade_size(self) -> _decimal_pb2.Decimal:
         """The smallest copy, as a notional in the quote currency; smaller copies are skipped."""
@@ -266,10 +272,11 @@ class CopySettings(_message.Message):
         symbol_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         allow_quote_equivalence: _builtins.bool | None = ...,
         max_signal_age_seconds: _builtins.int = ...,
+        copy_mode: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "exclude_symbols", b"exclude_symbols", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "include_symbols", b"include_symbols", "max_signal_age_seconds", b"max_signal_age_seconds", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier", "sizing_mode", b"sizing_mode", "symbol_map", b"symbol_map"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "copy_mode", b"copy_mode", "exclude_symbols", b"exclude_symbols", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "include_symbols", b"include_symbols", "max_signal_age_seconds", b"max_signal_age_seconds", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier", "sizing_mode", b"sizing_mode", "symbol_map", b"symbol_map"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_quote_equivalence: _TypeAlias = _typing.Literal["allow_quote_equivalence"]  # noqa: Y015
     _WhichOneofArgType__allow_quote_equivalence: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence"]  # noqa: Y015
