@@ -27,5 +27,9 @@ RULES = table(
         "ListAuditEntries": {"gateway"},
         # Before it forwards an account's removal to the broker (the broker never calls up).
         "ReleaseExchange": {"gateway"},
+        # Published leaders: a user through the gateway.
+        "PublishLeader": {"gateway"},
+        "ListLeaders": {"gateway"},
+        "UnpublishLeader": {"gateway"},
     },
 )

@@ -308,6 +308,7 @@ class CopyConfig(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_LEADER_ID_FIELD_NUMBER: _builtins.int
     config_id: _builtins.str
     """The id of the configuration, a UUID."""
     source_backtest_id: _builtins.str
@@ -322,6 +323,10 @@ class CopyConfig(_message.Message):
     """Whether it copies signals (active or reducing)."""
     last_sequence: _builtins.int
     """The last sequence number of the source the engine has stored."""
+    source_leader_id: _builtins.str
+    """The published leader copied, when the source is another user's published account (then
+    source_exchange_id is empty: the leader's account is not the follower's to name).
+    """
     @_builtins.property
     def target_exchange_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The follower's exchange accounts that receive the copies."""
@@ -362,10 +367,11 @@ class CopyConfig(_message.Message):
         last_sequence: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        source_leader_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["copy_settings", b"copy_settings", "create_time", b"create_time", "risk_limits", b"risk_limits", "sync_settings", b"sync_settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "copy_settings", b"copy_settings", "create_time", b"create_time", "is_active", b"is_active", "last_sequence", b"last_sequence", "risk_limits", b"risk_limits", "source_backtest_id", b"source_backtest_id", "source_exchange_id", b"source_exchange_id", "status", b"status", "status_reason", b"status_reason", "sync_settings", b"sync_settings", "target_exchange_ids", b"target_exchange_ids", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "copy_settings", b"copy_settings", "create_time", b"create_time", "is_active", b"is_active", "last_sequence", b"last_sequence", "risk_limits", b"risk_limits", "source_backtest_id", b"source_backtest_id", "source_exchange_id", b"source_exchange_id", "source_leader_id", b"source_leader_id", "status", b"status", "status_reason", b"status_reason", "sync_settings", b"sync_settings", "target_exchange_ids", b"target_exchange_ids", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -522,12 +528,17 @@ class StartCopyRequest(_message.Message):
     COPY_SETTINGS_FIELD_NUMBER: _builtins.int
     SYNC_SETTINGS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_LEADER_ID_FIELD_NUMBER: _builtins.int
     source_backtest_id: _builtins.str
     """The strategy to copy; give this or source_exchange_id."""
     source_exchange_id: _builtins.str
     """The exchange account to copy; give this or source_backtest_id."""
     request_id: _builtins.str
     """An optional idempotency key: a repeat with the same key returns the same configuration."""
+    source_leader_id: _builtins.str
+    """The published leader to copy (GET /leaders); give this, source_exchange_id or
+    source_backtest_id.
+    """
     @_builtins.property
     def target_exchange_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The follower's exchange accounts."""
@@ -554,10 +565,11 @@ class StartCopyRequest(_message.Message):
         copy_settings: Global___CopySettings | None = ...,
         sync_settings: _sync_service_pb2.SyncSettings | None = ...,
         request_id: _builtins.str = ...,
+        source_leader_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["copy_settings", b"copy_settings", "risk_limits", b"risk_limits", "sync_settings", b"sync_settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["copy_settings", b"copy_settings", "request_id", b"request_id", "risk_limits", b"risk_limits", "source_backtest_id", b"source_backtest_id", "source_exchange_id", b"source_exchange_id", "sync_settings", b"sync_settings", "target_exchange_ids", b"target_exchange_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["copy_settings", b"copy_settings", "request_id", b"request_id", "risk_limits", b"risk_limits", "source_backtest_id", b"source_backtest_id", "source_exchange_id", b"source_exchange_id", "source_leader_id", b"source_leader_id", "sync_settings", b"sync_settings", "target_exchange_ids", b"target_exchange_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1444,3 +1456,192 @@ class CorrectPositionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CorrectPositionResponse: _TypeAlias = CorrectPositionResponse  # noqa: Y015
+
+@_typing.final
+class Leader(_message.Message):
+    """Leader is a published leader as every user sees it: a name, a venue and what it did since
+    it was published; never its balances, its keys or its other accounts.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    EXCHANGE_NAME_FIELD_NUMBER: _builtins.int
+    PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    TRADE_COUNT_FIELD_NUMBER: _builtins.int
+    MINE_FIELD_NUMBER: _builtins.int
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    leader_id: _builtins.str
+    """The id of the leader, a UUID (source_leader_id of StartCopy)."""
+    display_name: _builtins.str
+    """The name its publisher chose."""
+    exchange_name: _builtins.str
+    """The venue of the account, for example "binance"."""
+    trade_count: _builtins.int
+    """How many trades (fills) the account made since it was published."""
+    mine: _builtins.bool
+    """Whether the calling user published it."""
+    exchange_id: _builtins.str
+    """The published exchange account, shown only to its publisher (empty for everyone else)."""
+    @_builtins.property
+    def publish_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was published."""
+
+    def __init__(
+        self,
+        *,
+        leader_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        exchange_name: _builtins.str = ...,
+        publish_time: _timestamp_pb2.Timestamp | None = ...,
+        trade_count: _builtins.int = ...,
+        mine: _builtins.bool = ...,
+        exchange_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["publish_time", b"publish_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "exchange_id", b"exchange_id", "exchange_name", b"exchange_name", "leader_id", b"leader_id", "mine", b"mine", "publish_time", b"publish_time", "trade_count", b"trade_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Leader: _TypeAlias = Leader  # noqa: Y015
+
+@_typing.final
+class PublishLeaderRequest(_message.Message):
+    """PublishLeaderRequest names the account to publish."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    exchange_id: _builtins.str
+    """One of the calling user's exchange accounts."""
+    display_name: _builtins.str
+    """The name followers see, 1 to 64 printable characters."""
+    def __init__(
+        self,
+        *,
+        exchange_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "exchange_id", b"exchange_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLeaderRequest: _TypeAlias = PublishLeaderRequest  # noqa: Y015
+
+@_typing.final
+class PublishLeaderResponse(_message.Message):
+    """PublishLeaderResponse returns the published leader."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def leader(self) -> Global___Leader:
+        """The leader."""
+
+    def __init__(
+        self,
+        *,
+        leader: Global___Leader | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["leader", b"leader"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leader", b"leader"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishLeaderResponse: _TypeAlias = PublishLeaderResponse  # noqa: Y015
+
+@_typing.final
+class ListLeadersRequest(_message.Message):
+    """ListLeadersRequest asks for every published leader."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeadersRequest: _TypeAlias = ListLeadersRequest  # noqa: Y015
+
+@_typing.final
+class ListLeadersResponse(_message.Message):
+    """ListLeadersResponse lists them, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def leaders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Leader]:
+        """The leaders."""
+
+    def __init__(
+        self,
+        *,
+        leaders: _abc.Iterable[Global___Leader] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leaders", b"leaders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeadersResponse: _TypeAlias = ListLeadersResponse  # noqa: Y015
+
+@_typing.final
+class UnpublishLeaderRequest(_message.Message):
+    """UnpublishLeaderRequest names the leader to withdraw."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    leader_id: _builtins.str
+    """One of the calling user's leaders."""
+    def __init__(
+        self,
+        *,
+        leader_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leader_id", b"leader_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnpublishLeaderRequest: _TypeAlias = UnpublishLeaderRequest  # noqa: Y015
+
+@_typing.final
+class UnpublishLeaderResponse(_message.Message):
+    """UnpublishLeaderResponse says what the withdrawal stopped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    STOPPED_FOLLOWERS_FIELD_NUMBER: _builtins.int
+    leader_id: _builtins.str
+    """The leader."""
+    stopped_followers: _builtins.int
+    """How many configurations that followed it were stopped now."""
+    def __init__(
+        self,
+        *,
+        leader_id: _builtins.str = ...,
+        stopped_followers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leader_id", b"leader_id", "stopped_followers", b"stopped_followers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnpublishLeaderResponse: _TypeAlias = UnpublishLeaderResponse  # noqa: Y015

@@ -95,6 +95,21 @@ class EngineServiceStub:
                 request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.SerializeToString,
                 response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.FromString,
                 _registered_method=True)
+        self.PublishLeader = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/PublishLeader',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderResponse.FromString,
+                _registered_method=True)
+        self.ListLeaders = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/ListLeaders',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersResponse.FromString,
+                _registered_method=True)
+        self.UnpublishLeader = channel.unary_unary(
+                '/copytrade.engine.v1.EngineService/UnpublishLeader',
+                request_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderRequest.SerializeToString,
+                response_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServiceServicer:
@@ -196,6 +211,29 @@ class EngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishLeader(self, request, context):
+        """PublishLeader publishes one of the calling user's exchange accounts as a leader that any
+        pro user may copy (`source_leader_id` of StartCopy); a repeat returns the same leader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLeaders(self, request, context):
+        """ListLeaders lists the published leaders with their public stats (never balances or keys).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpublishLeader(self, request, context):
+        """UnpublishLeader withdraws one of the calling user's leaders; every configuration that
+        follows it stops with the reason `leader_unpublished`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +296,21 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.ReleaseExchange,
                     request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.FromString,
                     response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.SerializeToString,
+            ),
+            'PublishLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishLeader,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderResponse.SerializeToString,
+            ),
+            'ListLeaders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeaders,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersResponse.SerializeToString,
+            ),
+            'UnpublishLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpublishLeader,
+                    request_deserializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderRequest.FromString,
+                    response_serializer=copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -585,6 +638,87 @@ class EngineService:
             '/copytrade.engine.v1.EngineService/ReleaseExchange',
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeRequest.SerializeToString,
             copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ReleaseExchangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/PublishLeader',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.PublishLeaderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeaders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/ListLeaders',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.ListLeadersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpublishLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.engine.v1.EngineService/UnpublishLeader',
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderRequest.SerializeToString,
+            copytrade_dot_engine_dot_v1_dot_engine__service__pb2.UnpublishLeaderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,16 @@ class EngineServiceStub:
     broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
     source or a target, or with `force` pauses them with the reason `exchange_deleted`.
     """
+    PublishLeader: _grpc.UnaryUnaryMultiCallable[_engine_service_pb2.PublishLeaderRequest, _engine_service_pb2.PublishLeaderResponse]
+    """PublishLeader publishes one of the calling user's exchange accounts as a leader that any
+    pro user may copy (`source_leader_id` of StartCopy); a repeat returns the same leader.
+    """
+    ListLeaders: _grpc.UnaryUnaryMultiCallable[_engine_service_pb2.ListLeadersRequest, _engine_service_pb2.ListLeadersResponse]
+    """ListLeaders lists the published leaders with their public stats (never balances or keys)."""
+    UnpublishLeader: _grpc.UnaryUnaryMultiCallable[_engine_service_pb2.UnpublishLeaderRequest, _engine_service_pb2.UnpublishLeaderResponse]
+    """UnpublishLeader withdraws one of the calling user's leaders; every configuration that
+    follows it stops with the reason `leader_unpublished`.
+    """
 
 @_typing.type_check_only
 class EngineServiceAsyncStub(EngineServiceStub):
@@ -123,6 +133,16 @@ class EngineServiceAsyncStub(EngineServiceStub):
     (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
     broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
     source or a target, or with `force` pauses them with the reason `exchange_deleted`.
+    """
+    PublishLeader: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.PublishLeaderRequest, _engine_service_pb2.PublishLeaderResponse]  # type: ignore[assignment]
+    """PublishLeader publishes one of the calling user's exchange accounts as a leader that any
+    pro user may copy (`source_leader_id` of StartCopy); a repeat returns the same leader.
+    """
+    ListLeaders: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.ListLeadersRequest, _engine_service_pb2.ListLeadersResponse]  # type: ignore[assignment]
+    """ListLeaders lists the published leaders with their public stats (never balances or keys)."""
+    UnpublishLeader: _aio.UnaryUnaryMultiCallable[_engine_service_pb2.UnpublishLeaderRequest, _engine_service_pb2.UnpublishLeaderResponse]  # type: ignore[assignment]
+    """UnpublishLeader withdraws one of the calling user's leaders; every configuration that
+    follows it stops with the reason `leader_unpublished`.
     """
 
 class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -238,6 +258,34 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
         (internal: the gateway calls it before it forwards DELETE /exchanges/{exchange_id} to the
         broker). ABORTED (HTTP 409) naming the configurations that still use the account as their
         source or a target, or with `force` pauses them with the reason `exchange_deleted`.
+        """
+
+    @_abc_1.abstractmethod
+    def PublishLeader(
+        self,
+        request: _engine_service_pb2.PublishLeaderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_service_pb2.PublishLeaderResponse, _abc.Awaitable[_engine_service_pb2.PublishLeaderResponse]]:
+        """PublishLeader publishes one of the calling user's exchange accounts as a leader that any
+        pro user may copy (`source_leader_id` of StartCopy); a repeat returns the same leader.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLeaders(
+        self,
+        request: _engine_service_pb2.ListLeadersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_service_pb2.ListLeadersResponse, _abc.Awaitable[_engine_service_pb2.ListLeadersResponse]]:
+        """ListLeaders lists the published leaders with their public stats (never balances or keys)."""
+
+    @_abc_1.abstractmethod
+    def UnpublishLeader(
+        self,
+        request: _engine_service_pb2.UnpublishLeaderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_service_pb2.UnpublishLeaderResponse, _abc.Awaitable[_engine_service_pb2.UnpublishLeaderResponse]]:
+        """UnpublishLeader withdraws one of the calling user's leaders; every configuration that
+        follows it stops with the reason `leader_unpublished`.
         """
 
 def add_EngineServiceServicer_to_server(servicer: EngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
