@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
@@ -66,6 +67,7 @@ OUTCOME = EnumMap(
         Outcome.MISSING: pb.ITEM_OUTCOME_MISSING,
         Outcome.DUPLICATE: pb.ITEM_OUTCOME_DUPLICATE,
         Outcome.ERROR: pb.ITEM_OUTCOME_ERROR,
+        Outcome.EXTRA: pb.ITEM_OUTCOME_EXTRA,
     },
 )
 
@@ -124,6 +126,7 @@ def intent_from_proto(message: engine_pb.CopiedOrder) -> Intent:
         reason=message.reason,
         filled_quantity=filled if filled is not None else Decimal(0),
         create_time=_time(message.create_time, message.HasField("create_time")),
+        quantity=_decimal(message.quantity, "copied order quantity") or Decimal(0),
     )
 
 
@@ -139,6 +142,7 @@ def signal_from_proto(message: sync_pb.Signal) -> LeaderSignal:
         side=SIDE.from_proto(message.side),
         quantity=_decimal(message.quantity, "signal quantity"),
         event_time=_time(message.event_time, message.HasField("event_time")),
+        is_fill=message.kind in (sync_pb.SIGNAL_KIND_UNSPECIFIED, sync_pb.SIGNAL_KIND_FILL),
     )
 
 
@@ -153,7 +157,19 @@ def order_from_proto(message: types_pb2.Order, exchange_id: str) -> VenueOrder:
         side=SIDE.from_proto(message.side),
         status=VENUE_STATUS.from_proto(message.status, VenueStatus.UNKNOWN),
         filled_quantity=filled if filled is not None else Decimal(0),
+        create_time=_time(message.create_time, message.HasField("create_time")),
     )
+
+
+def balances_from_proto(reply: broker_pb.GetPortfolioResponse) -> dict[str, Decimal]:
+    """Return each asset's total of a portfolio (an asset listed twice is summed)."""
+    totals: dict[str, Decimal] = {}
+    for balance in reply.balances:
+        if not balance.asset:
+            raise _malformed("a balance without an asset")
+        total = _decimal(balance.total, f"balance total of {balance.asset}")
+        totals[balance.asset] = totals.get(balance.asset, Decimal(0)) + (total or Decimal(0))
+    return totals
 
 
 def item_to_proto(item: Item) -> pb.ReconciliationItem:
@@ -166,9 +182,18 @@ def item_to_proto(item: Item) -> pb.ReconciliationItem:
         outcome=OUTCOME.to_proto(item.outcome),
         detail=item.detail,
         intent_state=item.intent_state,
+        kind=item.kind.value,
+        symbol=item.symbol,
+        correction_client_order_id=item.correction_client_order_id,
     )
     if item.venue_filled_quantity is not None:
         set_decimal(message.venue_filled_quantity, item.venue_filled_quantity)
+    if item.expected_position is not None:
+        set_decimal(message.expected_position, item.expected_position)
+    if item.venue_position is not None:
+        set_decimal(message.venue_position, item.venue_position)
+    if item.drift is not None:
+        set_decimal(message.drift, item.drift)
     return message
 
 
@@ -183,6 +208,7 @@ def report_to_proto(report: Report, *, with_items: bool = True) -> pb.Reconcilia
         missing_count=report.counts.missing,
         duplicate_count=report.counts.duplicate,
         error_count=report.counts.error,
+        extra_count=report.counts.extra,
     )
     message.start_time.CopyFrom(timestamp_to_proto(report.start_time))
     message.end_time.CopyFrom(timestamp_to_proto(report.end_time))

@@ -225,7 +225,8 @@ class Reconciler:
                         reason="MALFORMED_UPSTREAM_REPLY",
                     )
                 after = signal.sequence
-                signals.append(signal)
+                if signal.is_fill:  # an order change is no trade: its copies are orders
+                    signals.append(signal)
             if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
                 return signals
 

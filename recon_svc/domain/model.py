@@ -110,6 +110,9 @@ class LeaderSignal:
     side: Side | None
     quantity: Decimal | None
     event_time: datetime | None
+    is_fill: bool = True
+    """A leader fill (judged per follower); False for a change of a leader's resting order
+    (order mirroring), whose copies are checked as orders, not as signals."""
 
 
 @dataclass(frozen=True)
