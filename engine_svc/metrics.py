@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from engine_svc.domain.model import CopyStatus, IntentState
+from engine_svc.domain.model import DAILY_LOSS_ACTIONS, CopyStatus, IntentState
 from meshkit.metrics import VENUES, zero_series
 
 COPY_FAILURE_REASONS = frozenset(
@@ -73,6 +73,15 @@ TAKEOVER_SECONDS = Histogram(
     "From acquiring a source's lease to taking its signals: fence, prove, re-send, subscribe.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+UNKNOWN_RESOLVE_SECONDS = Histogram(
+    "copytrade_engine_unknown_resolve_seconds",
+    "From a send whose outcome was not known to what settled it: the venue showed the order,"
+    " it was re-sent once proved never placed, or skipped as too old to re-send.",
+    ["outcome"],
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 120, 300),
+)
+UNKNOWN_RESOLVE_OUTCOMES = ("venue", "resent", "stale")
+"""The ``outcome`` values of ``copytrade_engine_unknown_resolve_seconds``."""
 SLOW_BROKER_READS = Counter(
     "copytrade_engine_slow_broker_reads_total",
     "Follower reads the broker did not answer in time (or refused for now), asked again.",
@@ -92,3 +101,11 @@ zero_series(COPY_TRADES_EXECUTED, exchange=VENUES)
 zero_series(COPY_TRADES_FAILED, exchange=VENUES, reason=sorted(COPY_FAILURE_REASONS))
 zero_series(INTENTS, state=[state.value for state in IntentState])
 zero_series(CONFIGS, status=[status.value for status in CopyStatus])
+zero_series(UNKNOWN_RESOLVE_SECONDS, outcome=UNKNOWN_RESOLVE_OUTCOMES)
+
+RISK_ACTIONS = Counter(
+    "copytrade_engine_risk_actions_total",
+    "Daily loss actions taken on a configuration (risk_limits.daily_loss_action), per action.",
+    ["action"],
+)
+zero_series(RISK_ACTIONS, action=list(DAILY_LOSS_ACTIONS))

@@ -58,6 +58,7 @@ class Copier:
             concurrency=resolver_concurrency,
             ownership=ownership,
         )
+        self._sender.on_unknown = self._resolver.chase
 
     async def record(self, signal: Signal) -> list[Intent]:
         """Write the signal and every intent it makes in one transaction (see ``recorder``)."""
@@ -107,3 +108,4 @@ class Copier:
     async def stop(self) -> None:
         """Stop sending; what was queued stays in the store for the next start."""
         await self.dispatcher.stop()
+        await self._resolver.stop()

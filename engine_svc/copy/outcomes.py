@@ -81,8 +81,9 @@ class Outcomes:
             metrics.INTENTS.labels(S.REJECTED.value).inc()
             metrics.COPY_TRADES_FAILED.labels(venue, metrics.failure_reason(reason)).inc()
 
-    async def skipped(self, intent: Intent, reason: SkipReason) -> None:
-        """Record that the intent will never leave (its configuration may not send it)."""
+    async def skipped(self, intent: Intent, reason: SkipReason) -> bool:
+        """Record that the intent will never leave (its configuration may not send it, or
+        its re-send would come too late); return whether it changed."""
         if await self._store.update_intent(
             intent.intent_id,
             intent.state,
@@ -91,6 +92,8 @@ class Outcomes:
             updated_at=self._clock.now(),
         ):
             metrics.INTENTS.labels(S.SKIPPED.value).inc()
+            return True
+        return False
 
     async def rate_limited(self, intent: Intent, reason: str) -> None:
         """Put a SENT intent the broker refused for its rate limit back to PENDING."""

@@ -4,10 +4,18 @@ The followers are read first, outside the transaction (:mod:`engine_svc.copy.rea
 it each configuration's daily loss state is rolled forward (which may make it reducing), and
 for each of its follower accounts the copy is decided (filter, size, risk gate) and written
 as a PENDING or SKIPPED intent.
+
+An exit is sized from the follower's position, so a sell first waits for the outcome of every
+earlier intent of the same configuration on the same follower market that is not known yet
+(queued, on its way, or UNKNOWN after a timeout or a broker killed mid-order): the entry it
+closes may be at the venue. It waits at most until the signal is older than that
+configuration's ``max_signal_age`` (then it is skipped as ``stale``, never sized from a position
+that may be missing its entry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -22,18 +30,28 @@ from engine_svc.copy.dispatch import Dispatcher
 from engine_svc.copy.reads import FollowerRead, FollowerReader, MarketLookup, Portfolios
 from engine_svc.domain import intents as rules
 from engine_svc.domain import risk
-from engine_svc.domain.decision import Decision, decide
+from engine_svc.domain.decision import Decision, decide, follower_symbols
 from engine_svc.domain.model import (
     CopyConfig,
     CopyStatus,
     DailyRisk,
     FollowerSnapshot,
     Intent,
+    IntentState,
     Portfolio,
+    Side,
     Signal,
 )
-from engine_svc.ports import Clock, ConfigStore, InboxStore, Ownership, SignalTransactionPort
+from engine_svc.ports import (
+    Clock,
+    ConfigStore,
+    InboxStore,
+    IntentStore,
+    Ownership,
+    SignalTransactionPort,
+)
 from meshkit.audit import AuditEvent
+from meshkit.codec import format_decimal
 from meshkit.faultpoints import afaultpoint
 from meshkit.leases import FENCED_WRITES, Fenced
 
@@ -44,10 +62,48 @@ SETTLE_SECONDS = 2.0
 the venue (their fills change the position it sizes from); then it sizes from what it has."""
 DECISION_FAILED = "decision_failed"
 RATE_WINDOW = timedelta(seconds=60)
+LOSS_PLACES = Decimal("0.000001")
+"""The precision of a loss (a fraction) in the audit trail."""
+OUTCOME_NOT_KNOWN = (IntentState.PENDING, IntentState.SENT, IntentState.UNKNOWN)
+"""States of an earlier intent whose effect on the follower's position is not known yet."""
+OUTCOME_POLL_SECONDS = 0.5
+"""The longest pause between two looks at the earlier intents an exit waits for."""
 
 
-class RecorderStore(ConfigStore, InboxStore, Protocol):
+class RecorderStore(ConfigStore, InboxStore, IntentStore, Protocol):
     """What recording a signal reads and writes."""
+
+
+def blocking_exit(
+    signal: Signal, configs: list[CopyConfig], earlier: list[Intent], now: datetime
+) -> list[Intent]:
+    """Return the intents of ``earlier`` that the exit ``signal`` must wait for at ``now``.
+
+    Those of a configuration in ``configs``, on a market the signal maps to for it, made
+    from an earlier signal, and not known yet (:data:`OUTCOME_NOT_KNOWN`), while the
+    signal is younger than that configuration's ``max_signal_age``. A buy waits for none.
+    """
+    if signal.side is not Side.SELL:
+        return []
+    live = {
+        c.config_id: c
+        for c in configs
+        if (now - signal.event_time).total_seconds()
+        <= c.settings.copy_settings.max_signal_age_seconds
+    }
+    waiting: list[Intent] = []
+    for intent in earlier:
+        config = live.get(intent.config_id)
+        if (
+            config is not None
+            and intent.state in OUTCOME_NOT_KNOWN
+            and intent.sequence < signal.sequence
+            and intent.source_id == signal.source_id
+            and intent.target_exchange_id in config.target_exchange_ids
+            and intent.symbol in follower_symbols(signal.symbol, config.settings.copy_settings)
+        ):
+            waiting.append(intent)
+    return waiting
 
 
 @dataclass(frozen=True)
@@ -57,28 +113,31 @@ class RiskState:
     status: CopyStatus
     reason: str
     daily: DailyRisk
+    verdict: risk.DailyLossVerdict | None = None
 
 
 def roll_daily_risk(config: CopyConfig, portfolios: Portfolios, now: datetime) -> RiskState:
     """Return the configuration's risk state once the day's equities are known.
 
     A new UTC day starts the day's equity afresh; an active configuration whose follower
-    accounts lost more than its daily limit since the day began becomes REDUCING.
+    accounts lost more than its daily limit since the day began takes its daily loss action
+    (:func:`engine_svc.domain.risk.evaluate_daily_loss`): REDUCING, or PAUSED for
+    ``disable``. The sells of ``close_all`` are the risk monitor's (``engine_svc.risk``).
     """
-    status, reason, daily = config.status, config.status_reason, config.daily_risk
     equities = {
         target: portfolio.equity
         for target in config.target_exchange_ids
         if (portfolio := portfolios.get(target)) is not None and portfolio.equity is not None
     }
-    limit = config.settings.risk_limits.max_daily_loss
-    if status.copies and equities and limit is not None:
-        daily = risk.roll(daily, risk.utc_day(now), equities)
-        breached = risk.breached_accounts(daily, equities, limit)
-        if status is CopyStatus.ACTIVE and breached:
-            status = CopyStatus.REDUCING
-            reason = risk.breach_reason(daily, equities, limit, breached)
-    return RiskState(status, reason, daily)
+    verdict = risk.evaluate_daily_loss(
+        config.status,
+        config.status_reason,
+        config.daily_risk,
+        config.settings.risk_limits,
+        equities,
+        risk.utc_day(now),
+    )
+    return RiskState(verdict.status, verdict.reason, verdict.daily, verdict)
 
 
 class Recorder:
@@ -133,11 +192,13 @@ class Recorder:
                 sorted(targets),
                 SETTLE_SECONDS,
             )
+        await self._await_earlier_outcomes(signal, candidates)
         portfolios, reads = await self._reader.gather_waiting_for_broker(signal, candidates)
         await afaultpoint("engine.before_risk")
         now = self._clock.now()
         created: list[Intent] = []
         corrections: list[AuditEvent] = []
+        taken: list[risk.DailyLossAction] = []
         async with _fenced_transaction(self._store.signal_transaction, fence) as tx:
             if not await tx.insert_inbox(signal, now):
                 return []
@@ -170,13 +231,42 @@ class Recorder:
                     )
                     if moved and state.status is not config.status:
                         corrections.append(_reduce_event(config, state))
+                        if state.verdict is not None and state.verdict.action is not None:
+                            taken.append(state.verdict.action)
             await tx.advance_source(signal, signal.log_time or now)
             for correction in corrections:
                 await tx.append_audit(correction, now)
         await afaultpoint("engine.after_inbox_commit")
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
+        for action in taken:
+            metrics.RISK_ACTIONS.labels(action.value).inc()
         return created
+
+    async def _await_earlier_outcomes(self, signal: Signal, configs: list[CopyConfig]) -> None:
+        # An exit sizes from the follower's position: wait until every earlier intent of
+        # its configurations on that market is known (see the module's docstring).
+        if signal.side is not Side.SELL or not configs:
+            return
+        pause = 0.05
+        announced = False
+        while True:
+            earlier = await self._store.intents_in_states(
+                OUTCOME_NOT_KNOWN, source_ids=[signal.source_id], limit=1000
+            )
+            waiting = blocking_exit(signal, configs, earlier, self._clock.now())
+            if not waiting:
+                return
+            if not announced:
+                announced = True
+                log.warning(
+                    "exit %s/%s waits for %d earlier copies whose outcome is not known yet",
+                    signal.source_id,
+                    signal.sequence,
+                    len(waiting),
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, OUTCOME_POLL_SECONDS)
 
 
 @contextlib.asynccontextmanager
@@ -196,13 +286,32 @@ async def _fenced_transaction(
 
 def _reduce_event(config: CopyConfig, state: RiskState) -> AuditEvent:
     # An automatic correction: the daily loss limit was breached.
+    assert state.verdict is not None
+    return risk_action_event(config, state.verdict)
+
+
+def risk_action_event(config: CopyConfig, verdict: risk.DailyLossVerdict) -> AuditEvent:
+    """Return the audit entry of a daily loss action taken (``risk.daily_loss_action``).
+
+    Its ``after`` holds the new status and reason and the details a reader (the user's
+    webhooks) needs: configuration, user, account, action, loss and limit (fractions).
+    """
     return AuditEvent(
         config.user_id,
         "copy_config",
         config.config_id,
-        "reduce",
+        risk.AUDIT_ACTION,
         {"status": config.status.value, "status_reason": config.status_reason},
-        {"status": state.status.value, "status_reason": state.reason},
+        {
+            "status": verdict.status.value,
+            "status_reason": verdict.reason,
+            "config_id": config.config_id,
+            "user_id": config.user_id,
+            "account": verdict.account,
+            "action": verdict.action.value if verdict.action is not None else "",
+            "loss": format_decimal(verdict.loss.quantize(LOSS_PLACES)),
+            "limit": format_decimal(verdict.limit),
+        },
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from engine_svc import metrics
@@ -75,6 +76,9 @@ class Sender:
         self._outcomes = outcomes
         self._ownership = ownership
         self._in_flight: set[str] = set()
+        self.on_unknown: Callable[[str], None] | None = None
+        """Called with the intent's id when a send's outcome becomes unknown (the resolver
+        looks the order up at once: :meth:`engine_svc.copy.resolver.Resolver.chase`)."""
 
     def in_flight(self, intent_id: str) -> bool:
         """Return whether the intent's order is being sent right now (the broker not answered)."""
@@ -176,20 +180,20 @@ class Sender:
                     log.warning("broker refused %s: lease taken over", intent.client_order_id)
                     return None
                 if e.reason in _PROVES_EXISTENCE:
-                    await self._outcomes.unknown(intent, _reason(e))
+                    await self._unknown(intent, _reason(e))
                     return None
                 await self._outcomes.rejected(intent, venue, _reason(e), e.message)
                 return None
             except errors.AlreadyExists as e:
-                await self._outcomes.unknown(intent, _reason(e))
+                await self._unknown(intent, _reason(e))
                 return None
             except errors.ServiceError as e:
                 await afaultpoint("engine.after_broker_timeout")
-                await self._outcomes.unknown(intent, _reason(e))
+                await self._unknown(intent, _reason(e))
                 return None
             except Exception:
                 log.exception("placing %s failed in transport", intent.client_order_id)
-                await self._outcomes.unknown(intent, "outcome_unknown")
+                await self._unknown(intent, "outcome_unknown")
                 return None
             await afaultpoint("engine.after_broker_ack")
             answered = self._clock.now()
@@ -199,3 +203,9 @@ class Sender:
             return None
         finally:
             self._in_flight.discard(intent.intent_id)
+
+    async def _unknown(self, intent: Intent, reason: str) -> None:
+        # The order may or may not be at the venue: record it, and have it looked up now.
+        await self._outcomes.unknown(intent, reason)
+        if self.on_unknown is not None:
+            self.on_unknown(intent.intent_id)

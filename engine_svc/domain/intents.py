@@ -4,7 +4,9 @@
 PENDING → SENT → ACCEPTED → PARTIALLY_FILLED* → FILLED | CANCELED | EXPIRED
         ↘ SKIPPED   ↘ REJECTED
                     ↘ UNKNOWN → (looked up) → any venue state, or SENT again once the venue
-                                 has proved it never had the order
+                                 has proved it never had the order, or SKIPPED
+                                 (``stale_on_resend``) when that proof comes after the
+                                 signal's ``max_signal_age``
 ```
 A rate-limited send goes back from SENT to PENDING (the broker refused before sending).
 """
@@ -29,6 +31,7 @@ from engine_svc.domain.model import (
     SkipReason,
     TimeInForce,
 )
+from engine_svc.domain.risk import CLOSE_ALL_REASON, CLOSE_SIGNAL_PREFIX
 
 S = IntentState
 
@@ -45,7 +48,7 @@ _VENUE_STATES = frozenset(
 
 TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
     S.PENDING: frozenset({S.SENT, S.SKIPPED}),
-    S.SENT: _VENUE_STATES | {S.UNKNOWN, S.PENDING, S.SENT},
+    S.SENT: _VENUE_STATES | {S.UNKNOWN, S.PENDING, S.SENT, S.SKIPPED},
     S.UNKNOWN: _VENUE_STATES | {S.UNKNOWN, S.SENT, S.SKIPPED},
     S.ACCEPTED: frozenset(
         {S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED}
@@ -124,8 +127,19 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
     if state is S.REJECTED:
         return state, "venue_rejected"
     if state is not S.UNKNOWN and intent.state in (S.SENT, S.UNKNOWN):
-        return state, ""
+        return state, standing_reason(intent)
     return state, None
+
+
+def standing_reason(intent: Intent) -> str:
+    """Return the reason an intent keeps once the venue answers: why it was written at all.
+
+    A copy of a leader's trade needs none (""); a daily loss ``close_all`` sell keeps
+    ``daily_loss_close_all``, so the copied orders say why it was sold.
+    """
+    if intent.signal_id.startswith(CLOSE_SIGNAL_PREFIX):
+        return CLOSE_ALL_REASON
+    return ""
 
 
 SENDABLE: dict[Side, tuple[CopyStatus, ...]] = {
@@ -175,6 +189,17 @@ def may_resend(
     if last_sent_at is None:
         return True
     return (now - last_sent_at).total_seconds() >= lag_seconds
+
+
+def resend_is_stale(intent: Intent, now: datetime, max_age_seconds: int) -> bool:
+    """Return whether a re-send of ``intent`` at ``now`` would copy a trade too old to copy.
+
+    A re-send is a copy made late: like a signal, it is not sent once the leader's trade is
+    older than the configuration's ``max_signal_age``. The intent then ends SKIPPED with
+    reason ``stale_on_resend`` (the venue proved it never had the order, so nothing is lost
+    that was placed).
+    """
+    return (now - intent.leader_event_time).total_seconds() > max_age_seconds
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class SkipReason(enum.StrEnum):
     STOPPED = "stopped"
     REDUCING = "reducing"
     STALE = "stale"
+    STALE_ON_RESEND = "stale_on_resend"
     SYMBOL_EXCLUDED = "symbol_excluded"
     SYMBOL_NOT_INCLUDED = "symbol_not_included"
     REDUCING_TRADE_NOT_COPIED = "reducing_trade_not_copied"
@@ -97,9 +98,19 @@ DEFAULT_SYNC_INTERVAL = 5
 DEFAULT_SYNC_TIMEOUT = 30
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_ORDERS_PER_MINUTE = 60
-DAILY_LOSS_ACTIONS = ("reduce_only", "close_all", "disable")
-"""What a daily loss breach does (``risk_limits.daily_loss_action``), the default first."""
-DEFAULT_DAILY_LOSS_ACTION = DAILY_LOSS_ACTIONS[0]
+
+
+class DailyLossAction(enum.StrEnum):
+    """What a daily loss breach does (``risk_limits.daily_loss_action``)."""
+
+    REDUCE_ONLY = "reduce_only"
+    CLOSE_ALL = "close_all"
+    DISABLE = "disable"
+
+
+DAILY_LOSS_ACTIONS = tuple(action.value for action in DailyLossAction)
+"""The values of ``risk_limits.daily_loss_action``, the default first."""
+DEFAULT_DAILY_LOSS_ACTION = DailyLossAction.REDUCE_ONLY.value
 SLIPPAGE_BAND = "slippage_band"
 """The reason of a slippage-banded (IOC) copy whose remainder expired unfilled."""
 CANCELED_AT_VENUE = "canceled_at_venue"
@@ -121,7 +132,7 @@ class RiskLimits:
     max_slippage: Decimal | None = None
     correlation_limit: Decimal | None = None
     max_orders_per_minute: int = 0
-    daily_loss_action: str = DEFAULT_DAILY_LOSS_ACTION
+    daily_loss_action: str = ""
 
 
 @dataclass(frozen=True)

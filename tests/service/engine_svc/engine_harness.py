@@ -33,6 +33,7 @@ class Harness:
     stub: Any = None
     started: list[Engine] = field(default_factory=list)
     read_timeout_ms: int = 3000
+    resolver_interval_ms: int = 50
 
     def settings(self) -> Settings:
         return Settings(
@@ -40,7 +41,7 @@ class Harness:
             metrics_port=0,
             broker_svc_addr=self.fakes_address,
             sync_svc_addr=self.fakes_address,
-            resolver_interval_ms=50,
+            resolver_interval_ms=self.resolver_interval_ms,
             resend_lag_seconds=10,
             place_timeout_ms=3000,
             read_timeout_ms=self.read_timeout_ms,
