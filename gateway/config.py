@@ -9,7 +9,25 @@ from dataclasses import dataclass, field
 from meshkit import settings as env
 from meshkit.settings import TlsSettings
 
+
 # Which address variable reaches which service (the package of its full name).
+def _schedule(environ: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    # Comma-separated milliseconds, each 1 to 3600000, at most 10 (so at most 11 tries).
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    if not values or len(values) > 10 or not all(1 <= v <= 3_600_000 for v in values):
+        env.problem(
+            f"{name} must be 1 to 10 comma-separated waits in milliseconds, got {raw!r}", name
+        )
+        return default
+    return values
+
+
 SERVICE_ADDRESS_VARIABLES = {
     "copytrade.broker.v1": "BROKER_SVC_ADDR",
     "copytrade.engine.v1": "ENGINE_SVC_ADDR",
@@ -48,6 +66,13 @@ class Settings:
     ip_rate_limit_burst: int = 200
     body_read_timeout_ms: int = 10_000
     log_level: str = "INFO"
+    # User webhooks (docs/webhooks.md): how often the dispatcher looks for events, the waits
+    # before the 2nd, 3rd... try, one try's time limit, and whether a webhook may point at a
+    # loopback, private or link-local address (off: a user could reach the gateway's network).
+    webhook_poll_interval_ms: int = 2_000
+    webhook_retry_schedule_ms: tuple[int, ...] = (2_000, 5_000, 10_000, 20_000)
+    webhook_timeout_ms: int = 5_000
+    webhook_allow_private_urls: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -55,7 +80,9 @@ class Settings:
         ``TLS_*``, ``GATEWAY_TIMEOUT_MS``, ``GATEWAY_RATE_LIMIT_PER_SECOND`` (0 turns it off),
         ``GATEWAY_RATE_LIMIT_BURST``, ``GATEWAY_MAX_BODY_BYTES``,
         ``GATEWAY_IP_RATE_LIMIT_PER_SECOND`` (per client address, 0 turns it off),
-        ``GATEWAY_IP_RATE_LIMIT_BURST``, ``GATEWAY_BODY_READ_TIMEOUT_MS`` and ``LOG_LEVEL``.
+        ``GATEWAY_IP_RATE_LIMIT_BURST``, ``GATEWAY_BODY_READ_TIMEOUT_MS``, ``LOG_LEVEL`` and
+        the ``GATEWAY_WEBHOOK_*`` variables (poll interval, retry schedule, timeout, private
+        URLs allowed).
 
         Raises
         ------
@@ -125,6 +152,30 @@ class Settings:
                 maximum=600_000,
             ),
             log_level=env.text(environ, "LOG_LEVEL", defaults.log_level),
+            webhook_poll_interval_ms=env.integer(
+                environ,
+                "GATEWAY_WEBHOOK_POLL_INTERVAL_MS",
+                defaults.webhook_poll_interval_ms,
+                minimum=50,
+                maximum=600_000,
+            ),
+            webhook_retry_schedule_ms=_schedule(
+                environ,
+                "GATEWAY_WEBHOOK_RETRY_SCHEDULE_MS",
+                defaults.webhook_retry_schedule_ms,
+            ),
+            webhook_timeout_ms=env.integer(
+                environ,
+                "GATEWAY_WEBHOOK_TIMEOUT_MS",
+                defaults.webhook_timeout_ms,
+                minimum=100,
+                maximum=60_000,
+            ),
+            webhook_allow_private_urls=env.boolean(
+                environ,
+                "GATEWAY_WEBHOOK_ALLOW_PRIVATE_URLS",
+                defaults.webhook_allow_private_urls,
+            ),
         )
         if bool(result.https_cert) != bool(result.https_key):
             env.problem(

@@ -20,6 +20,7 @@ from google.protobuf import descriptor
 from gateway import audit
 from gateway.routes import Route, is_map, is_scalar_like, message_type_of
 from gateway.transcode import DECIMAL, FIELD_MASK
+from gateway.webhooks import spec as webhook_spec
 
 FD = descriptor.FieldDescriptor
 _SCALARS: dict[int, dict[str, Any]] = {
@@ -298,6 +299,9 @@ def build_openapi(routes: Sequence[Route], plan_of: Callable[[Route], str]) -> d
         )
     # Served by the gateway itself (it merges every service's chain), so no annotation names it.
     paths.setdefault(audit.PATH, {})["get"] = audit.openapi_operation()
+    # The webhooks live in the gateway's own store (docs/webhooks.md).
+    for path, item in webhook_spec.openapi_paths().items():
+        paths.setdefault(path, {}).update(item)
     return {
         "openapi": "3.0.3",
         "info": {

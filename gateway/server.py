@@ -66,6 +66,7 @@ from gateway.routes import (
 )
 from gateway.store import GatewayStore
 from gateway.transcode import build_request, response_json
+from gateway.webhooks import api as webhooks_api
 from meshkit import clients, db, tracing
 from meshkit.identity import ASSERTION_HEADER, USER_HEADER, AssertionSigner
 from meshkit.interceptors import REQUEST_ID_HEADER
@@ -122,6 +123,8 @@ class GatewayDeps:
     clock: Callable[[], float] = time.monotonic
     # Signs the user assertions sent to the services; from ASSERTION_SIGNING_KEY when not given.
     signer: AssertionSigner | None = None
+    # Run the webhook dispatcher (docs/webhooks.md); tests that drive it by hand turn it off.
+    webhook_dispatcher: bool = True
 
 
 @dataclass
@@ -769,6 +772,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
     docs_page.install(app)  # GET /docs (Swagger UI, files served here), GET /version
     app.router.add_get(audit.PATH, gateway.audit_entries)
+    webhooks_api.install(gateway, app)  # /webhooks (docs/webhooks.md) and its dispatcher
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app
 
