@@ -217,6 +217,8 @@ def signal_from_proto(message: sync_pb.Signal) -> Signal:
         leader_position=optional_decimal(message.leader_position),
         exchange_name=message.exchange_name,
         traceparent=message.traceparent,
+        time_in_force=TIME_IN_FORCE.from_proto(message.time_in_force),
+        stop_price=optional_decimal(message.stop_price),
     )
 
 
@@ -296,6 +298,8 @@ def place_order_request(intent: Intent) -> broker_pb.PlaceOrderRequest:
     set_decimal(request.quantity, intent.quantity)
     if intent.price is not None:
         set_decimal(request.price, intent.price)
+    if intent.stop_price is not None:
+        set_decimal(request.stop_price, intent.stop_price)
     return request
 
 
@@ -357,6 +361,7 @@ _PARSERS: dict[str, dict[str, _FieldParser]] = {
         "max_slippage": _parse_decimal,
         "correlation_limit": _parse_decimal,
         "max_orders_per_minute": _parse_plain,
+        "daily_loss_action": _parse_text,
     },
     "copy_settings": {
         "copy_all_trades": _parse_optional_bool(True),
@@ -446,7 +451,7 @@ def invalid_argument(found: list[Violation]) -> errors.InvalidArgument:
 def _risk_limits_to_proto(limits: RiskLimits, target: pb.RiskLimits) -> None:
     for f in fields(RiskLimits):
         value = getattr(limits, f.name)
-        if isinstance(value, int):
+        if isinstance(value, int | str):
             setattr(target, f.name, value)
         elif value is not None:
             set_decimal(getattr(target, f.name), value)

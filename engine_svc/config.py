@@ -40,6 +40,8 @@ class Settings:
     market_cache_seconds: int = 30
     # How long a replica's lease on a source outlives its last renewal (renewed every third).
     lease_ttl_ms: int = 3_000
+    # How often the risk monitor re-values follower accounts for the daily loss limit (0: off).
+    risk_monitor_interval_ms: int = 1_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -91,4 +93,11 @@ class Settings:
                 maximum=86_400,
             ),
             lease_ttl_ms=s.integer(environ, "LEASE_TTL_MS", 3_000, minimum=300, maximum=60_000),
+            risk_monitor_interval_ms=s.integer(
+                environ,
+                "RISK_MONITOR_INTERVAL_MS",
+                1_000,
+                minimum=0,
+                maximum=60_000,
+            ),
         )

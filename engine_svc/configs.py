@@ -19,7 +19,7 @@ from typing import Any
 
 from engine_svc.copy import Copier
 from engine_svc.domain import intents as rules
-from engine_svc.domain import performance
+from engine_svc.domain import performance, risk
 from engine_svc.domain import settings as rules_settings
 from engine_svc.domain import status as transitions
 from engine_svc.domain.ids import is_uuid
@@ -464,7 +464,8 @@ class ConfigService:
             config_id,
             transitions.resume,
             action="resume",
-            reset_daily_risk=current.status is CopyStatus.REDUCING,
+            reset_daily_risk=current.status is CopyStatus.REDUCING
+            or risk.is_daily_loss_reason(current.status_reason),
         )
         if changed:
             await self._source_live(config.source_id)

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from engine_svc.domain.leaders import Leader
 from engine_svc.domain.model import (
     Candle,
     ConfigSettings,
@@ -24,6 +25,7 @@ from engine_svc.domain.model import (
     IntentState,
     MarketInfo,
     Portfolio,
+    Side,
     Signal,
     SourceKind,
     SyncSettings,
@@ -403,5 +405,47 @@ class CopyStore(ConfigStore, InboxStore, IntentStore, Protocol):
     """What the copy path (signal → intents → orders → outcomes) reads and writes."""
 
 
-class EngineStorePort(CopyStore, AuditStore, Protocol):
+class LeaderStore(Protocol):
+    """The published leaders (``engine_svc.store.leaders``)."""
+
+    async def publish_leader(self, leader: Leader, *, audit: AuditEvent) -> Leader:
+        """Insert ``leader``; when its account is published already, return that leader."""
+        ...
+
+    async def get_leader(self, leader_id: str) -> Leader | None:
+        """Return the leader ``leader_id`` (withdrawn ones too), ``None`` when there is none."""
+        ...
+
+    async def live_leader_of(self, exchange_id: str) -> Leader | None:
+        """Return the published (not withdrawn) leader of ``exchange_id``, if any."""
+        ...
+
+    async def live_leaders(self) -> list[Leader]:
+        """Return every published leader, oldest first."""
+        ...
+
+    async def unpublish_leader(self, leader_id: str, now: datetime, *, audit: AuditEvent) -> bool:
+        """Withdraw the leader; return whether it was published until now."""
+        ...
+
+
+class EngineStorePort(CopyStore, AuditStore, LeaderStore, Protocol):
     """The whole store, as the configuration use cases see it."""
+
+
+class RiskMonitorStore(InboxStore, Protocol):
+    """What the daily loss monitor reads, and its fenced transaction (the signal one's)."""
+
+    async def monitored_configs(self) -> list[CopyConfig]:
+        """Return every configuration that copies now (active or reducing)."""
+        ...
+
+    async def copied_fills(
+        self, config_id: str, target_exchange_id: str
+    ) -> list[tuple[str, Side, Decimal]]:
+        """Return ``(symbol, side, filled quantity)`` of the config's orders at one account."""
+        ...
+
+    async def intent_changes(self, target_exchange_ids: Collection[str]) -> dict[str, str]:
+        """Return, per account, when an intent of it last changed (its fills move balances)."""
+        ...

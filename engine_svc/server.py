@@ -18,6 +18,7 @@ from engine_svc.configs import ConfigService
 from engine_svc.consumer import SignalConsumer
 from engine_svc.copy import Copier
 from engine_svc.ports import BrokerPort, Clock, SyncPort
+from engine_svc.risk_monitor import RiskMonitor
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
 from engine_svc.takeover import SourceOwnership, Takeover
@@ -62,6 +63,8 @@ class Engine:
     """Set once the start-up reconciliation is over and new signals are being taken."""
     config_counts: ConfigCounts | None = None
     """Keeps the ``copytrade_engine_configs`` gauge current."""
+    risk_monitor: RiskMonitor | None = None
+    """Takes the daily loss action between trades (None: ``RISK_MONITOR_INTERVAL_MS`` 0)."""
 
     async def _resolver_loop(self) -> None:
         interval = self.settings.resolver_interval_ms / 1000
@@ -106,6 +109,10 @@ class Engine:
         ]
         if self.config_counts is not None:
             self._tasks.append(asyncio.create_task(self.config_counts.run(), name="engine-counts"))
+        if self.risk_monitor is not None:
+            self._tasks.append(
+                asyncio.create_task(self.risk_monitor.run(), name="engine-risk-monitor")
+            )
         while self.takeover.in_progress or any(  # noqa: ASYNC110 - polls the takeovers the first round started
             not self.ownership.copying(s) for s in self.keeper.held
         ):
@@ -215,6 +222,17 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         ownership,
         _closers=closers,
         config_counts=config_counts,
+        risk_monitor=RiskMonitor(
+            store,
+            broker,
+            clock,
+            copier.enqueue,
+            ownership,
+            interval_seconds=settings.risk_monitor_interval_ms / 1000,
+            on_status_change=config_counts.changed,
+        )
+        if settings.risk_monitor_interval_ms > 0
+        else None,
     )
 
 

@@ -46,7 +46,7 @@ def risk_limits_json(limits: RiskLimits) -> str:
     data: dict[str, Any] = {}
     for f in fields(limits):
         value = getattr(limits, f.name)
-        data[f.name] = value if isinstance(value, int) else _dec(value)
+        data[f.name] = value if isinstance(value, int | str) else _dec(value)
     return json.dumps(data)
 
 
@@ -78,6 +78,9 @@ def _risk_limits(text: str) -> RiskLimits:
         raw = data.get(f.name)
         if f.type == "int":
             values[f.name] = int(raw or 0)
+        elif f.type == "str":
+            if raw:  # older rows have none: the default
+                values[f.name] = str(raw)
         else:
             values[f.name] = _undec(raw)
     return RiskLimits(**values)

@@ -83,6 +83,24 @@ class SkipReason(enum.StrEnum):
     BELOW_MIN_TRADE_SIZE = "below_min_trade_size"
     BELOW_MIN_NOTIONAL = "below_min_notional"
     ZERO_QUANTITY = "zero_quantity"
+    ORDER_MIRRORED = "order_mirrored"
+    LEADER_ORDER_CANCELLED = "leader_order_cancelled"
+    LEADER_ORDER_AMENDED = "leader_order_amended"
+
+
+COPY_MODES = ("fills", "orders")
+"""The values of ``copy_settings.copy_mode``, the default first: copy the leader's fills, or
+mirror its resting orders (with their cancels and amends)."""
+DEFAULT_COPY_MODE = COPY_MODES[0]
+
+
+class SignalKind(enum.StrEnum):
+    """What a signal reports: a leader fill, or a change of one of its resting orders."""
+
+    FILL = "fill"
+    ORDER_OPEN = "order_open"
+    ORDER_CANCEL = "order_cancel"
+    ORDER_AMEND = "order_amend"
 
 
 SIZING_MODES = (
@@ -151,6 +169,7 @@ class CopySettings:
     symbol_map: Mapping[str, str] = field(default_factory=dict)
     allow_quote_equivalence: bool = True
     max_signal_age_seconds: int = DEFAULT_MAX_SIGNAL_AGE_SECONDS
+    copy_mode: str = DEFAULT_COPY_MODE
 
 
 @dataclass(frozen=True)
@@ -236,6 +255,17 @@ class Signal:
     exchange_name: str = ""
     # The W3C trace context the signal came with (sync's leader fill span); empty: none.
     traceparent: str = ""
+    # Order mirroring (``copy_mode`` ``orders``): what the leader did (old signals are fills),
+    # its order, and for a cancel or amend the sequence of the signal that opened the order.
+    kind: SignalKind = SignalKind.FILL
+    leader_order_id: str = ""
+    order_mirrored: bool = False
+    opened_sequence: int = 0
+    replaced_order_id: str = ""
+    # The leader's time in force and stop price (a strategy's published limit or stop order
+    # is copied with them: engine_svc.domain.decision).
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +382,10 @@ class Intent:
     time_in_force: TimeInForce | None = None
     cancel_wanted: bool = False
     """A stop or the kill switch asked for this order to be cancelled (kept until done)."""
+    stop_price: Decimal | None = None
+    """The stop (trigger) price of a stop-market or stop-limit copy; ``None`` otherwise."""
+    stop_price: Decimal | None = None
+    """The trigger price of a stop-market or stop-limit copy (order mirroring)."""
     sent_token: int = 0
     """The lease token of its source under which it was last sent (0: sent without a lease).
 

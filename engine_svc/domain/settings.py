@@ -15,6 +15,8 @@ from typing import Any
 
 from engine_svc.domain.ids import is_uuid
 from engine_svc.domain.model import (
+    DAILY_LOSS_ACTIONS,
+    DEFAULT_DAILY_LOSS_ACTION,
     DEFAULT_MAX_ORDERS_PER_MINUTE,
     DEFAULT_MAX_SIGNAL_AGE_SECONDS,
     DEFAULT_SYNC_INTERVAL,
@@ -60,7 +62,8 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
     """Return ``settings`` with the wire's zero values replaced by their defaults.
 
     ``copy_settings.max_signal_age_seconds`` 0 means 60, ``risk_limits.max_orders_per_minute``
-    0 means 60, ``sync_settings.sync_interval`` 0 means 5 and ``sync_settings.timeout`` 0 means
+    0 means 60, an empty ``risk_limits.daily_loss_action`` means ``reduce_only``,
+    ``sync_settings.sync_interval`` 0 means 5 and ``sync_settings.timeout`` 0 means
     30; an empty sizing mode means ``equity_ratio``.
     """
     copy = settings.copy_settings
@@ -68,6 +71,8 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
     limits = settings.risk_limits
     if limits.max_orders_per_minute == 0:
         limits = dataclasses.replace(limits, max_orders_per_minute=DEFAULT_MAX_ORDERS_PER_MINUTE)
+    if not limits.daily_loss_action:
+        limits = dataclasses.replace(limits, daily_loss_action=DEFAULT_DAILY_LOSS_ACTION)
     if copy.max_signal_age_seconds == 0:
         copy = dataclasses.replace(copy, max_signal_age_seconds=DEFAULT_MAX_SIGNAL_AGE_SECONDS)
     if not copy.sizing_mode:
@@ -116,6 +121,13 @@ def validate_risk_limits(limits: RiskLimits, prefix: str = "risk_limits") -> lis
                 f"{prefix}.max_orders_per_minute",
                 f"must be between 1 and {MAX_ORDERS_PER_MINUTE_LIMIT}"
                 f" (0 means {DEFAULT_MAX_ORDERS_PER_MINUTE}), got {rate}",
+            )
+        )
+    if limits.daily_loss_action not in DAILY_LOSS_ACTIONS:
+        found.append(
+            Violation(
+                f"{prefix}.daily_loss_action",
+                f"must be one of {', '.join(DAILY_LOSS_ACTIONS)}, got {limits.daily_loss_action!r}",
             )
         )
     return found

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from engine_svc.store.configs import ConfigTable
 from engine_svc.store.inbox import InboxTable
 from engine_svc.store.intents import IntentTable
+from engine_svc.store.leaders import LeaderTable
+from engine_svc.store.risk import RiskTable
 from engine_svc.store.transaction import SignalTransaction
 from meshkit import db
 from meshkit.audit import AuditEntry, AuditLog
@@ -20,7 +22,7 @@ AUDIT_TABLE = "engine_audit_log"
 LEASE_PREFIX = "engine"
 
 
-class EngineStore(ConfigTable, InboxTable, IntentTable):
+class EngineStore(ConfigTable, InboxTable, IntentTable, RiskTable, LeaderTable):
     """Configurations, inbox and intents over one :class:`meshkit.db.Database`."""
 
     def __init__(self, database: db.Database) -> None:

@@ -125,7 +125,7 @@ async def test_a_daily_loss_breach_is_recorded_as_an_automatic_correction(
     assert config is not None and config.status is CopyStatus.REDUCING
     entry = (await _entries(harness))[-1]
     assert (entry.action, entry.actor, entry.object_id) == (
-        "reduce",
+        "risk.daily_loss_action",
         "service:engine",
         config.config_id,
     )

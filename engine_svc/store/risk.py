@@ -1,0 +1,63 @@
+"""What the risk monitor reads: the configurations it watches and the fills they copied."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from decimal import Decimal
+
+from engine_svc.domain.model import CopyConfig, CopyStatus, IntentState, Side
+from engine_svc.store.rows import _CONFIG_COLUMNS, _config, _placeholders
+from meshkit import db
+
+_WITH_FILLS = (
+    IntentState.PARTIALLY_FILLED,
+    IntentState.FILLED,
+    IntentState.CANCELED,
+    IntentState.EXPIRED,
+)
+"""States in which an order may have filled (a cancelled or expired one partly)."""
+
+
+class RiskTable:
+    """Reads of the configurations and intents for the daily loss monitor."""
+
+    database: db.Database
+
+    async def monitored_configs(self) -> list[CopyConfig]:
+        """Return every configuration that copies now (active or reducing)."""
+        copying = [CopyStatus.ACTIVE.value, CopyStatus.REDUCING.value]
+        rows = await self.database.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs"
+            f" WHERE status IN ({_placeholders(len(copying))}) ORDER BY created_at, id",
+            copying,
+        )
+        return [_config(row) for row in rows]
+
+    async def copied_fills(
+        self, config_id: str, target_exchange_id: str
+    ) -> list[tuple[str, Side, Decimal]]:
+        """Return ``(symbol, side, filled quantity)`` of the config's orders at one account."""
+        states = [state.value for state in _WITH_FILLS]
+        rows = await self.database.fetchall(
+            "SELECT symbol, side, filled_quantity FROM order_intents"
+            " WHERE config_id = ? AND target_exchange_id = ?"
+            f" AND state IN ({_placeholders(len(states))})",
+            (config_id, target_exchange_id, *states),
+        )
+        return [
+            (row["symbol"], Side(row["side"]), Decimal(row["filled_quantity"]))
+            for row in rows
+            if Decimal(row["filled_quantity"]) > 0
+        ]
+
+    async def intent_changes(self, target_exchange_ids: Collection[str]) -> dict[str, str]:
+        """Return, per account, when an intent of it last changed (its fills move balances)."""
+        if not target_exchange_ids:
+            return {}
+        rows = await self.database.fetchall(
+            "SELECT target_exchange_id, MAX(updated_at) AS changed FROM order_intents"
+            f" WHERE target_exchange_id IN ({_placeholders(len(target_exchange_ids))})"
+            " GROUP BY target_exchange_id",
+            sorted(target_exchange_ids),
+        )
+        return {row["target_exchange_id"]: str(row["changed"]) for row in rows}
