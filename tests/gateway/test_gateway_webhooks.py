@@ -325,6 +325,7 @@ async def test_a_failing_receiver_is_retried_on_schedule_then_dropped_with_a_rec
     ids = {json.loads(b)["id"] for _h, b in env.receiver.received}
     assert ids == {"recon:1:reconciliation.discrepancy"}  # the same event id every try
     status, log = await env.call("GET", f"{HOOKS}/{webhook_id}/deliveries")
+    assert status == 200
     [delivery] = log["deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("dropped", 3)
     assert (delivery["last_status_code"], delivery["last_error"]) == (500, "HTTP 500")
