@@ -250,3 +250,17 @@ def test_the_send_time_check_agrees_with_the_states_allowed_to_send(
     blocked = rules.send_block(side, status)
     assert (blocked.value if blocked else None) == reason
     assert (status in rules.SENDABLE[side]) is (reason is None)
+
+
+@pytest.mark.parametrize(("age", "stale"), [(59, False), (60, False), (61, True)])
+def test_a_resend_is_stale_once_the_leader_trade_is_older_than_max_signal_age(
+    age: float, stale: bool
+) -> None:
+    intent = _intent(state=S.UNKNOWN)
+    assert rules.resend_is_stale(intent, NOW + timedelta(seconds=age), 60) is stale
+    assert rules.can_transition(S.UNKNOWN, S.SKIPPED) and rules.can_transition(S.SENT, S.SKIPPED)
+
+
+def test_the_daily_loss_close_all_sell_is_never_too_old_to_resend() -> None:
+    intent = _intent(state=S.UNKNOWN, signal_id="daily_loss:2026-03-01")
+    assert not rules.resend_is_stale(intent, NOW + timedelta(hours=2), 60)
