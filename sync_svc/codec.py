@@ -146,6 +146,7 @@ def raw_published_signal(message: pb.PublishedSignal) -> RawPublishedSignal:
         order_type=message.order_type,
         time_in_force=message.time_in_force,
         portfolio_fraction=message.portfolio_fraction.value,
+        stop_price=message.stop_price.value,
     )
 
 

@@ -159,6 +159,7 @@ class SyncApp:
             time_in_force=signal.time_in_force,
             portfolio_fraction=signal.portfolio_fraction,
             leader_equity=source.equity,
+            stop_price=signal.stop_price,
         )
 
     # Exchange-account sources.

@@ -9,6 +9,7 @@ an error and never retried.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from engine_svc.domain.model import (
     RiskLimits,
     Side,
     Signal,
+    SignalKind,
     SkipReason,
     TimeInForce,
 )
@@ -36,7 +38,8 @@ _PARAMETER_MODES = ("multiplier", "fixed_notional", "fixed_quantity")
 class Decision:
     """What to do for one follower account: an order of ``quantity`` on ``symbol``, or a skip.
 
-    An order is a market order, or, under ``max_slippage``, a limit IOC order at ``price``.
+    An order is a market order, or, under ``max_slippage``, a limit IOC order at ``price``; a
+    strategy's published limit or stop order is copied as that order (:func:`copied_order`).
     """
 
     symbol: str
@@ -45,6 +48,7 @@ class Decision:
     order_type: OrderType = OrderType.MARKET
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
 
     @property
     def skipped(self) -> bool:
@@ -226,6 +230,8 @@ def decide(
     if filtered is not None:
         return Decision.skip(symbol, filtered)
     reference = signal.price if signal.price is not None and signal.price > 0 else market.last_price
+    if is_order_change(signal) and signal.price is None and signal.stop_price is not None:
+        reference = signal.stop_price  # a stop-market order: it trades around its stop
     if reference is None or reference <= 0:
         return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
     if follower is None:
@@ -240,7 +246,10 @@ def decide(
         return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
 
     order_type, limit_price, time_in_force = OrderType.MARKET, None, None
-    if limits.max_slippage is not None:
+    kept = mirrored_order(signal, market) or copied_order(signal, market)
+    if kept is not None:
+        order_type, limit_price, time_in_force = kept
+    elif limits.max_slippage is not None:
         limit_price = sizing.slippage_band_price(
             reference, signal.side, limits.max_slippage, market.price_tick
         )
@@ -263,4 +272,100 @@ def decide(
         order_type=order_type,
         price=limit_price,
         time_in_force=time_in_force,
+        stop_price=_stop_price(signal, market) if order_type.has_stop_price else None,
     )
+
+
+class SignalAction(enum.StrEnum):
+    """What a configuration does with a signal, by its kind and ``copy_settings.copy_mode``."""
+
+    COPY = "copy"
+    """Decide a copy (a fill in ``fills`` mode; a leader order opened in ``orders`` mode)."""
+    SKIP_MIRRORED = "skip_mirrored"
+    """Record a skip ``order_mirrored``: the fill's order rests mirrored at the follower."""
+    IGNORE = "ignore"
+    """Nothing: an order change in ``fills`` mode (no intent, nothing counted)."""
+    CANCEL = "cancel"
+    """Cancel the copies of the leader order (``opened_sequence``); nothing new."""
+    REPLACE = "replace"
+    """Cancel the copies of the amended order, then decide a copy of it as it is now."""
+
+
+def signal_action(signal: Signal, copy_mode: str) -> SignalAction:
+    """Return what a configuration in ``copy_mode`` does with ``signal``.
+
+    In ``fills`` mode (the default) only fills are copied, each as it comes; order changes
+    are ignored. In ``orders`` mode a leader order opened is mirrored, its cancel cancels the
+    copy, its amend cancels and replaces it, and a fill is copied only when its order was not
+    mirrored (a limit that traded before any listing saw it rest, or a market order): a
+    mirrored order fills at the follower's venue by itself, so its leader fill is skipped as
+    ``order_mirrored``. Exactly one copy per leader order, whichever way it comes.
+    """
+    orders = copy_mode == "orders"
+    if signal.kind is SignalKind.FILL:
+        return SignalAction.SKIP_MIRRORED if orders and signal.order_mirrored else SignalAction.COPY
+    if not orders:
+        return SignalAction.IGNORE
+    if signal.kind is SignalKind.ORDER_OPEN:
+        return SignalAction.COPY
+    if signal.kind is SignalKind.ORDER_CANCEL:
+        return SignalAction.CANCEL
+    return SignalAction.REPLACE
+
+
+def is_order_change(signal: Signal) -> bool:
+    """Return whether ``signal`` reports a leader order opened, cancelled or amended."""
+    return signal.kind is not SignalKind.FILL
+
+
+def mirrored_order(
+    signal: Signal, market: MarketInfo
+) -> tuple[OrderType, Decimal | None, TimeInForce | None] | None:
+    """Return the order type, limit price and time in force a mirrored leader order keeps.
+
+    A leader order opened or amended (``orders`` mode) is copied as the same order: its type,
+    its limit price rounded inwards to the follower's tick (a buy never pays more, a sell never
+    takes less), its time in force. No slippage band applies: the leader's limit is the band.
+    A venue that cannot take the type or time in force refuses it (the broker's
+    ``ORDER_TYPE_UNSUPPORTED``): it is never turned into another order. ``None`` for a fill.
+    """
+    if signal.kind not in (SignalKind.ORDER_OPEN, SignalKind.ORDER_AMEND):
+        return None
+    price = None
+    if signal.order_type.has_limit_price and signal.price is not None:
+        price = sizing.round_price_to_tick(
+            signal.price, market.price_tick, up=signal.side is Side.SELL
+        )
+    return signal.order_type, price, signal.time_in_force
+
+
+def _stop_price(signal: Signal, market: MarketInfo) -> Decimal | None:
+    # A mirrored stop keeps the leader's trigger on the follower's tick grid, rounded as its
+    # limit is (a buy's down, a sell's up); a strategy's stop is passed as published.
+    if signal.stop_price is None or not is_order_change(signal):
+        return signal.stop_price
+    return sizing.round_price_to_tick(
+        signal.stop_price, market.price_tick, up=signal.side is Side.SELL
+    )
+
+
+def copied_order(
+    signal: Signal, market: MarketInfo
+) -> tuple[OrderType, Decimal | None, TimeInForce | None] | None:
+    """Return the order type, limit price and time in force a strategy's order is copied with.
+
+    A strategy (a signal without a leader venue) that publishes a limit or stop order is
+    copied as that order: same type, its limit price (rounded inwards to the follower's tick:
+    a buy never pays more, a sell never takes less), its stop price and its time in force. A
+    follower venue that cannot place it refuses the copy naming the type (the broker's
+    ``ORDER_TYPE_UNSUPPORTED``): it is never turned into a market order. ``None`` for every
+    other signal: a leader venue's fills are copied as market orders (or slippage-banded).
+    """
+    if signal.exchange_name or signal.order_type is OrderType.MARKET:
+        return None
+    price = None
+    if signal.order_type.has_limit_price and signal.price is not None:
+        price = sizing.round_price_to_tick(
+            signal.price, market.price_tick, up=signal.side is Side.SELL
+        )
+    return signal.order_type, price, signal.time_in_force

@@ -39,7 +39,7 @@ _INTENT_COLUMNS = (
     " client_order_id, symbol, side, type, quantity, price, state, reason, venue_order_id,"
     " filled_quantity, average_price, leader_quantity, leader_price, leader_event_time,"
     " latency_ms, not_found_count, attempts, created_at, updated_at, last_sent_at, time_in_force,"
-    " cancel_wanted, sent_token"
+    " cancel_wanted, sent_token, stop_price"
 )
 _INTENT_FIELDS = [name.strip() for name in _INTENT_COLUMNS.split(",")]
 _INSERT_INTENT = (
@@ -132,6 +132,7 @@ def _intent(row: Mapping[str, Any]) -> Intent:
         time_in_force=TimeInForce(row["time_in_force"]) if row["time_in_force"] else None,
         cancel_wanted=bool(row["cancel_wanted"]),
         sent_token=int(row["sent_token"]),
+        stop_price=_undec(row["stop_price"]),
     )
 
 

@@ -53,6 +53,7 @@ class RawPublishedSignal:
     order_type: str
     time_in_force: str
     portfolio_fraction: str
+    stop_price: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,17 @@ class PublishedSignal:
     order_type: OrderType
     time_in_force: TimeInForce | None
     portfolio_fraction: Decimal | None
+    stop_price: Decimal | None = None
+
+
+_TIME_IN_FORCE_OF: dict[OrderType, tuple[TimeInForce, ...]] = {
+    OrderType.MARKET: (),
+    OrderType.LIMIT: tuple(TimeInForce),
+    OrderType.STOP_MARKET: (),
+    OrderType.STOP_LIMIT: (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
+}
+"""The time-in-force values a published order of each type may carry (no venue takes a
+post-only stop); which of them a follower venue takes is the broker's to say."""
 
 
 def is_uuid(text: str) -> bool:
@@ -177,16 +189,21 @@ def check_published_signal(
     price = parse_decimal(raw.price, f"{prefix}.price", violations)
     if price is not None and price <= 0:
         violations.append(Violation(f"{prefix}.price", "must be greater than 0"))
-    order_type = None
-    order_text = raw.order_type.strip().lower()
-    if not order_text:
-        violations.append(Violation(f"{prefix}.order_type", "is required"))
-    elif order_text not in (OrderType.MARKET, OrderType.LIMIT):
-        violations.append(Violation(f"{prefix}.order_type", "must be 'market' or 'limit'"))
-    else:
-        order_type = OrderType(order_text)
-    if order_type is OrderType.LIMIT and price is None and not raw.price.strip():
-        violations.append(Violation(f"{prefix}.price", "is required for a limit order"))
+    order_type = _choice(raw.order_type, f"{prefix}.order_type", OrderType, violations, True)
+    if order_type is not None and order_type.has_limit_price and not raw.price.strip():
+        violations.append(
+            Violation(f"{prefix}.price", f"is required for a {order_type.value} order")
+        )
+    stop_price = parse_decimal(raw.stop_price, f"{prefix}.stop_price", violations)
+    if stop_price is not None and stop_price <= 0:
+        violations.append(Violation(f"{prefix}.stop_price", "must be greater than 0"))
+    if order_type is not None and order_type.has_stop_price:
+        if stop_price is None and not raw.stop_price.strip():
+            violations.append(
+                Violation(f"{prefix}.stop_price", f"is required for a {order_type.value} order")
+            )
+    elif order_type is not None and raw.stop_price.strip():
+        violations.append(Violation(f"{prefix}.stop_price", "is only for stop orders"))
     time_in_force = _choice(
         raw.time_in_force,
         f"{prefix}.time_in_force",
@@ -194,6 +211,18 @@ def check_published_signal(
         violations,
         False,
     )
+    if order_type is not None and time_in_force is not None:
+        allowed = _TIME_IN_FORCE_OF[order_type]
+        if time_in_force not in allowed:
+            violations.append(
+                Violation(
+                    f"{prefix}.time_in_force",
+                    f"a {order_type.value} order takes no time in force"
+                    if not allowed
+                    else f"a {order_type.value} order takes "
+                    + " or ".join(repr(t.value) for t in allowed),
+                )
+            )
     fraction = parse_decimal(raw.portfolio_fraction, f"{prefix}.portfolio_fraction", violations)
     if fraction is not None and not 0 < fraction <= 1:
         violations.append(
@@ -210,6 +239,7 @@ def check_published_signal(
         order_type=order_type,
         time_in_force=time_in_force,
         portfolio_fraction=fraction,
+        stop_price=stop_price,
     ), []
 
 

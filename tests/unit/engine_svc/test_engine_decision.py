@@ -462,3 +462,53 @@ def test_a_new_position_correlated_with_a_held_one_is_skipped() -> None:
     assert with_correlations({"ETH/USDT": D("0.75")}) == "correlation_limit"
     assert with_correlations({"ETH/USDT": D("0.5")}) == ""
     assert with_correlations(None) == "correlation_unknown"
+
+
+def test_a_strategy_limit_fok_is_copied_as_a_limit_fok_at_its_price() -> None:
+    # Before: a published limit FOK was copied as a market order (or a banded IOC).
+    sig = signal(order_type=OrderType.LIMIT, price=D("49000"), time_in_force=TimeInForce.FOK)
+    decision = run(sig, limits=RiskLimits(max_slippage=D("0.01")))
+    assert (decision.order_type, decision.price, decision.time_in_force) == (
+        OrderType.LIMIT,
+        D("49000"),
+        TimeInForce.FOK,
+    )
+    assert decision.stop_price is None
+
+
+def test_a_strategy_stop_is_copied_as_a_stop_with_its_stop_price() -> None:
+    market = dataclasses.replace(BTC, price_tick=D("0.1"))
+    stop = run(signal(order_type=OrderType.STOP_MARKET, stop_price=D("48000")), market=market)
+    assert (stop.order_type, stop.price, stop.stop_price, stop.time_in_force) == (
+        OrderType.STOP_MARKET,
+        None,
+        D("48000"),
+        None,
+    )
+    stop_limit = run(
+        signal(
+            order_type=OrderType.STOP_LIMIT,
+            price=D("48100.05"),
+            stop_price=D("48000"),
+            time_in_force=TimeInForce.GTC,
+        ),
+        market=market,
+    )
+    # A buy's limit is rounded down to the tick: the copy never pays more than published.
+    assert (stop_limit.order_type, stop_limit.price, stop_limit.stop_price) == (
+        OrderType.STOP_LIMIT,
+        D("48100.0"),
+        D("48000"),
+    )
+
+
+def test_a_leader_venue_limit_fill_is_still_copied_as_a_market_order() -> None:
+    fill = signal(
+        order_type=OrderType.LIMIT, time_in_force=TimeInForce.GTC, exchange_name="binance"
+    )
+    decision = run(fill)
+    assert (decision.order_type, decision.price, decision.time_in_force) == (
+        OrderType.MARKET,
+        None,
+        None,
+    )

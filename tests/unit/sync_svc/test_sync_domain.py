@@ -15,6 +15,7 @@ from sync_svc.domain.model import (
     SourceKind,
     SyncMode,
     SyncSettings,
+    TimeInForce,
 )
 from sync_svc.domain.positions import base_delta, copy_order_type
 from sync_svc.domain.validation import (
@@ -81,7 +82,22 @@ def test_valid_signal_is_normalised() -> None:
         ({"quantity": "1e"}, "quantity"),
         ({"price": "0"}, "price"),
         ({"order_type": ""}, "order_type"),
-        ({"order_type": "stop_market"}, "order_type"),
+        ({"order_type": "stop"}, "order_type"),
+        ({"order_type": "stop_market"}, "stop_price"),
+        ({"order_type": "stop_limit", "stop_price": "1"}, "price"),
+        ({"order_type": "stop_market", "stop_price": "0"}, "stop_price"),
+        ({"stop_price": "100"}, "stop_price"),
+        ({"time_in_force": "fok"}, "time_in_force"),
+        ({"order_type": "stop_market", "stop_price": "1", "time_in_force": "gtc"}, "time_in_force"),
+        (
+            {
+                "order_type": "stop_limit",
+                "stop_price": "1",
+                "price": "1",
+                "time_in_force": "post_only",
+            },
+            "time_in_force",
+        ),
         ({"order_type": "limit"}, "price"),
         ({"time_in_force": "day"}, "time_in_force"),
         ({"portfolio_fraction": "0"}, "portfolio_fraction"),
@@ -92,6 +108,24 @@ def test_bad_field_is_named_with_its_index(overrides: dict[str, str], field: str
     signal, violations = check_published_signal(3, _raw(**overrides))
     assert signal is None
     assert [v.field for v in violations] == [f"signals[3].{field}"]
+
+
+def test_stop_orders_keep_their_stop_price_and_time_in_force() -> None:
+    stop, violations = check_published_signal(
+        0, _raw(order_type="stop_market", stop_price="45000", side="sell")
+    )
+    assert violations == [] and stop is not None
+    assert (stop.order_type, stop.stop_price, stop.time_in_force) == (
+        OrderType.STOP_MARKET,
+        Decimal(45000),
+        None,
+    )
+    stop_limit, violations = check_published_signal(
+        0,
+        _raw(order_type="stop_limit", stop_price="45000", price="44900", time_in_force="fok"),
+    )
+    assert violations == [] and stop_limit is not None
+    assert stop_limit.time_in_force is TimeInForce.FOK and stop_limit.price == Decimal(44900)
 
 
 def test_one_bad_signal_rejects_the_whole_batch() -> None:

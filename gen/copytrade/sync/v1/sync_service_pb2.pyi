@@ -269,6 +269,7 @@ class PublishedSignal(_message.Message):
     ORDER_TYPE_FIELD_NUMBER: _builtins.int
     TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
     PORTFOLIO_FRACTION_FIELD_NUMBER: _builtins.int
+    STOP_PRICE_FIELD_NUMBER: _builtins.int
     signal_id: _builtins.str
     """The strategy's id for the trade; publishing it again is a no-op."""
     symbol: _builtins.str
@@ -276,9 +277,14 @@ class PublishedSignal(_message.Message):
     side: _builtins.str
     """The side, "buy" or "sell"."""
     order_type: _builtins.str
-    """The order type, "market" or "limit"."""
+    """The order type: "market", "limit", "stop_market" or "stop_limit". A limit or stop order
+    is copied as that order type with its price, stop price and time in force (a follower
+    venue that cannot place it refuses the copy, naming the type).
+    """
     time_in_force: _builtins.str
-    """The time in force, "gtc", "ioc" or "fok", optional."""
+    """The time in force of a limit or stop-limit order, optional: "gtc", "ioc", "fok", or
+    "post_only" (limit only). Market and stop-market orders take none.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity, in the base asset."""
@@ -291,6 +297,10 @@ class PublishedSignal(_message.Message):
     def portfolio_fraction(self) -> _decimal_pb2.Decimal:
         """The fraction of the portfolio this trade stands for, optional."""
 
+    @_builtins.property
+    def stop_price(self) -> _decimal_pb2.Decimal:
+        """The stop (trigger) price: required for "stop_market" and "stop_limit", refused otherwise."""
+
     def __init__(
         self,
         *,
@@ -302,10 +312,11 @@ class PublishedSignal(_message.Message):
         order_type: _builtins.str = ...,
         time_in_force: _builtins.str = ...,
         portfolio_fraction: _decimal_pb2.Decimal | None = ...,
+        stop_price: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "side", b"side", "signal_id", b"signal_id", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "side", b"side", "signal_id", b"signal_id", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
