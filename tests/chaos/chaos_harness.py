@@ -499,7 +499,14 @@ class Run:
         }
         # The reject count is checked over the whole group (run_group): a copy of one seed
         # may meet the rule the next seed put in.
-        found = check(fills, intents, venue_orders, expect_rejected=self.plan.fault.expect_rejected)
+        # A broker killed mid-order leaves entries UNKNOWN: no exit may be sized before them.
+        found = check(
+            fills,
+            intents,
+            venue_orders,
+            expect_rejected=self.plan.fault.expect_rejected,
+            check_exits=self.plan.fault.target == "broker",
+        )
         self.rejected = rejected_count(intents)
         if self.resting_at_stop:
             # T16: the stop asked for these cancels; each must end cancelled as the venue says.

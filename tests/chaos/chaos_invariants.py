@@ -36,6 +36,7 @@ class Findings:
     qty: int = 0
     phantom: int = 0
     rejects: int = 0
+    exits: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
 
@@ -51,6 +52,7 @@ def check(
     *,
     expect_rejected: str = "",
     rejects_sent: int | None = None,
+    check_exits: bool = False,
 ) -> Findings:
     """Check one run.
 
@@ -68,6 +70,10 @@ def check(
     rejects_sent
         For a definitive-reject fault: how many copies met the reject (each must end
         REJECTED once: none retried, none lost); ``None`` leaves the count to the caller.
+    check_exits
+        Also count as violations the exits skipped ``no_position_to_reduce`` right after a
+        filled entry (:func:`exits_skipped_after_a_filled_entry`): an exit sized before the
+        outcome of its entry was known (a broker killed mid-order left it UNKNOWN).
     """
     found = Findings(intents=len(intents), expected=len(fills) * len(venue_orders))
     found.outcomes = Counter(
@@ -150,6 +156,11 @@ def check(
                     "intent"
                 )
 
+    if check_exits:
+        for label in exits_skipped_after_a_filled_entry(intents):
+            found.exits += 1
+            bad.append(f"exit: {label}")
+
     if expect_rejected:
         rejected = [i for i in intents if i.get("state") == "INTENT_STATE_REJECTED"]
         for intent in rejected:
@@ -171,3 +182,36 @@ def check(
 def rejected_count(intents: Sequence[Mapping[str, Any]]) -> int:
     """Return how many intents ended REJECTED."""
     return sum(1 for i in intents if i.get("state") == "INTENT_STATE_REJECTED")
+
+
+def exits_skipped_after_a_filled_entry(intents: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return the exits skipped ``no_position_to_reduce`` though the follower held the entry.
+
+    For each configuration, follower account and market, the intents in sequence order: an
+    exit skipped for having no position, whose latest earlier copy that filled anything was
+    a filled buy (no sell in between that could have emptied the position), was sized from
+    a position missing that buy. It happens when the exit is decided while the buy's outcome
+    is not known yet (UNKNOWN after a broker killed mid-order, then found or re-sent).
+    """
+    found: list[str] = []
+    latest: dict[tuple[str, str, str], str] = {}
+    ordered = sorted(intents, key=lambda i: int(i.get("sequence") or 0))
+    for intent in ordered:
+        key = (
+            str(intent.get("config_id", "")),
+            str(intent.get("target_exchange_id", "")),
+            str(intent.get("symbol", "")),
+        )
+        state = str(intent.get("state", ""))
+        reason = str(intent.get("reason", ""))
+        if state == "INTENT_STATE_SKIPPED" and reason.startswith("no_position_to_reduce"):
+            if latest.get(key) == "ORDER_SIDE_BUY":
+                found.append(
+                    f"intent {intent.get('intent_id')} (fill {intent.get('signal_id')}, follower"
+                    f" {key[1]}, {key[2]}) skipped no_position_to_reduce right after a filled"
+                    " buy of the same market"
+                )
+            continue
+        if _decimal(intent.get("filled_quantity")) > 0:
+            latest[key] = str(intent.get("side", ""))
+    return found

@@ -177,3 +177,37 @@ def test_the_summary_says_which_fault_left_copies_skipped_and_why() -> None:
         ["sqlite", *slow.name.split(), "skipped", "(stale)", "3"]
     ]
     assert "sqlite: 3 runs" in "\n".join(lines)
+
+
+def _leg(
+    sequence: int, side: str, state: str = "FILLED", filled: str = "0.01", reason: str = ""
+) -> dict[str, Any]:
+    intent = _intent(sequence, A, state, filled, reason)
+    intent.update(
+        config_id="cfg", symbol="BTC/USDT", side=f"ORDER_SIDE_{side}", sequence=str(sequence)
+    )
+    return intent
+
+
+def test_an_exit_skipped_with_no_position_right_after_a_filled_buy_is_a_violation() -> None:
+    intents = [
+        _leg(1, "BUY"),
+        _leg(2, "SELL", "SKIPPED", "0", "no_position_to_reduce"),
+    ]
+    orders = {A: [_order(1, A)]}
+    found = check([_fill(1), _fill(2)], intents, orders, check_exits=True)
+    assert found.exits == 1
+    assert any("no_position_to_reduce right after a filled buy" in v for v in found.violations)
+    assert check([_fill(1), _fill(2)], intents, orders).exits == 0  # only when asked
+
+
+def test_an_exit_with_no_position_after_a_sell_or_a_skipped_buy_is_not_counted() -> None:
+    after_sell = [
+        _leg(1, "BUY"),
+        _leg(2, "SELL"),
+        _leg(3, "BUY", "SKIPPED", "0", "stale"),
+        _leg(4, "SELL", "SKIPPED", "0", "no_position_to_reduce"),
+    ]
+    orders = {A: [_order(1, A), _order(2, A, order_id=2)]}
+    found = check([_fill(n) for n in (1, 2, 3, 4)], after_sell, orders, check_exits=True)
+    assert found.exits == 0 and found.violations == []
