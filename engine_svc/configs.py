@@ -19,10 +19,12 @@ from typing import Any
 
 from engine_svc.copy import Copier
 from engine_svc.domain import intents as rules
+from engine_svc.domain import leaders as leader_rules
 from engine_svc.domain import performance, risk
 from engine_svc.domain import settings as rules_settings
 from engine_svc.domain import status as transitions
 from engine_svc.domain.ids import is_uuid
+from engine_svc.domain.leaders import Leader
 from engine_svc.domain.model import (
     ConfigSettings,
     CopyConfig,
@@ -33,6 +35,7 @@ from engine_svc.domain.model import (
     Portfolio,
     SkipReason,
     SourceKind,
+    SyncSettings,
 )
 from engine_svc.ports import BrokerPort, Clock, EngineStorePort, Source, SyncPort
 from engine_svc.settings_json import (
@@ -57,6 +60,39 @@ def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
 
 
 AUDIT_OBJECT = "copy_config"
+LEADER_AUDIT_OBJECT = "published_leader"
+
+
+def _validate_source(command: StartCopy) -> list[rules_settings.Violation]:
+    # Exactly one source: a strategy, an own account, or a published leader.
+    if not command.source_leader_id:
+        return rules_settings.validate_start(
+            command.source_backtest_id, command.source_exchange_id, command.target_exchange_ids
+        )
+    found = rules_settings.validate_start("", command.source_leader_id, command.target_exchange_ids)
+    found = [
+        rules_settings.Violation("source_leader_id", v.description)
+        if v.field == "source_exchange_id"
+        else v
+        for v in found
+        if not v.field.startswith("target_exchange_ids") or "source" not in v.description
+    ]
+    if command.source_backtest_id or command.source_exchange_id:
+        found.append(
+            rules_settings.Violation(
+                "source_leader_id",
+                "give one of source_leader_id, source_exchange_id or source_backtest_id",
+            )
+        )
+    return found
+
+
+def _leader_view(leader: Leader) -> dict[str, Any]:
+    return {
+        "exchange_id": leader.exchange_id,
+        "exchange_name": leader.exchange_name,
+        "display_name": leader.display_name,
+    }
 
 
 def _settings_view(settings: ConfigSettings) -> dict[str, Any]:
@@ -90,6 +126,16 @@ class StartCopy:
     target_exchange_ids: list[str]
     settings: ConfigSettings
     request_id: str = ""
+    source_leader_id: str = ""
+
+
+@dataclass(frozen=True)
+class LeaderView:
+    """A published leader with its public stats, as one user sees it."""
+
+    leader: Leader
+    trade_count: int
+    mine: bool
 
 
 @dataclass(frozen=True)
@@ -275,11 +321,7 @@ class ConfigService:
     async def start(self, user_id: str, command: StartCopy) -> CopyConfig:
         """Create and start a configuration; a repeated request id returns the first one."""
         settings = rules_settings.normalized(command.settings)
-        found = rules_settings.validate_start(
-            command.source_backtest_id,
-            command.source_exchange_id,
-            command.target_exchange_ids,
-        ) + rules_settings.validate(settings)
+        found = _validate_source(command) + rules_settings.validate(settings)
         if command.request_id and len(command.request_id) > 128:
             found.append(rules_settings.Violation("request_id", "must be at most 128 characters"))
         if found:
@@ -289,9 +331,18 @@ class ConfigService:
             if existing is not None:
                 return existing
         venues = await self._check_accounts(user_id, command)
-        source_id = command.source_backtest_id or command.source_exchange_id
+        leader = None
+        if command.source_leader_id:
+            leader = await self._live_leader(command.source_leader_id)
+        source_id = (
+            leader.exchange_id
+            if leader is not None
+            else command.source_backtest_id or command.source_exchange_id
+        )
         async with self._source_lock(source_id):
-            stored = await self._start_locked(user_id, command, settings, venues)
+            stored = await self._start_locked(user_id, command, settings, venues, leader)
+        if leader is not None:
+            stored = await self._unless_withdrawn(stored, leader)
         self._on_status_change()
         await self._source_live(source_id)
         return stored
@@ -302,10 +353,20 @@ class ConfigService:
         command: StartCopy,
         settings: ConfigSettings,
         venues: dict[str, str],
+        leader: Leader | None = None,
     ) -> CopyConfig:
         if command.source_backtest_id:
             kind, source_id = SourceKind.BACKTEST, command.source_backtest_id
             source = await self._backtest_source(user_id, source_id)
+        elif leader is not None:
+            # The one exception to "a service acts for a user with that user's assertion": a
+            # follower of a published leader never holds the leader's account, so the engine
+            # reads the leader's source (watched since its publication, by its owner's call)
+            # under its own identity; the follower's assertion never reaches the leader's
+            # account at sync or the broker. The configuration's audit entry names the leader.
+            kind, source_id = SourceKind.EXCHANGE, leader.exchange_id
+            source = await self._sync.get_source(source_id)
+            log.info("user %s follows published leader %s", user_id, leader.leader_id)
         else:
             kind, source_id = SourceKind.EXCHANGE, command.source_exchange_id
             source = await self._sync.watch_exchange_source(
@@ -329,6 +390,7 @@ class ConfigService:
             updated_at=now,
             request_id=command.request_id or None,
             target_venues={t: venues[t] for t in command.target_exchange_ids},
+            leader_id=leader.leader_id if leader is not None else "",
         )
         return await self._store.insert_config(
             config,
@@ -361,16 +423,22 @@ class ConfigService:
 
     async def _unwatch_if_unused(self, config: CopyConfig) -> None:
         # The last copy of a leader account stopped: nobody needs its fills read any more.
-        if config.source_kind is not SourceKind.EXCHANGE:
+        if config.source_kind is not SourceKind.EXCHANGE or config.leader_id:
+            # A follower's stop: the leader's source is its publisher's to unwatch.
             return
-        async with self._source_lock(config.source_id):
-            if await self._store.configs_of_source(config.source_id):
+        await self._unwatch_source_if_unused(config.source_id, config.user_id)
+
+    async def _unwatch_source_if_unused(self, source_id: str, owner_user_id: str) -> None:
+        async with self._source_lock(source_id):
+            if await self._store.configs_of_source(source_id):
                 return
+            if await self._store.live_leader_of(source_id) is not None:
+                return  # published: read for its followers (and its public stats)
             try:
-                await self._sync.unwatch_exchange_source(config.source_id, config.user_id)
+                await self._sync.unwatch_exchange_source(source_id, owner_user_id)
             except errors.ServiceError as e:
                 # Harmless: the source is read for nothing until a later stop unwatches it.
-                log.warning("unwatching source %s failed: %s", config.source_id, e.reason)
+                log.warning("unwatching source %s failed: %s", source_id, e.reason)
 
     async def pause(self, user_id: str, config_id: str) -> CopyConfig:
         """Pause: signals are recorded as skipped with reason ``paused`` until resumed.
@@ -406,10 +474,26 @@ class ConfigService:
                 metadata={"exchange_id": exchange_id},
             ) from None
         # Only the owner's configurations can name the owner's account (the broker refuses
-        # anyone else's), so nothing of another user is named here.
+        # anyone else's), so nothing of another user is named here; followers of the account
+        # published as a leader are reached through the leader, never named.
         using = [
             c for c in await self._store.configs_using_exchange(exchange_id) if c.user_id == user_id
         ]
+        leader = await self._store.live_leader_of(exchange_id)
+        if leader is not None:
+            if not force:
+                raise errors.Aborted(
+                    f"exchange account {exchange_id} is published as the leader"
+                    f" {leader.leader_id}: unpublish it first, or delete with force=true"
+                    " (its followers stop)",
+                    reason="EXCHANGE_IN_USE",
+                    metadata={
+                        "exchange_id": exchange_id,
+                        "leader_id": leader.leader_id,
+                        "config_ids": ",".join(c.config_id for c in using),
+                    },
+                )
+            await self.unpublish_leader(user_id, leader.leader_id)
         if not using:
             return []
         ids = [c.config_id for c in using]
@@ -436,6 +520,157 @@ class ConfigService:
             except errors.ServiceError as e:
                 log.warning("unwatching deleted source %s failed: %s", exchange_id, e.reason)
         return paused
+
+    # ------------------------------------------------------------------ published leaders
+
+    async def _live_leader(self, leader_id: str) -> Leader:
+        leader = await self._store.get_leader(leader_id) if is_uuid(leader_id) else None
+        if leader is None or not leader.live:
+            raise errors.NotFound(
+                f"leader {leader_id} not found",
+                reason="LEADER_NOT_FOUND",
+                metadata={"field": "source_leader_id", "leader_id": leader_id},
+            )
+        return leader
+
+    async def _unless_withdrawn(self, config: CopyConfig, leader: Leader) -> CopyConfig:
+        # A withdrawal (on another replica) between the check and the insert: stop the
+        # configuration it could not see.
+        current = await self._store.get_leader(leader.leader_id)
+        if current is not None and current.live:
+            return config
+        await self._stop_followers(leader)
+        return await self._store.get_config(config.config_id) or config
+
+    async def publish_leader(self, user_id: str, exchange_id: str, display_name: str) -> LeaderView:
+        """Publish the caller's account ``exchange_id`` as a leader; a repeat returns it.
+
+        The account is watched from now on (by the caller's own call: the source is theirs),
+        and its public trade count starts at zero.
+        """
+        display_name = display_name.strip()
+        found = leader_rules.check_display_name(display_name)
+        if not is_uuid(exchange_id):
+            found.append(
+                rules_settings.Violation("exchange_id", f"must be a UUID, got {exchange_id!r}")
+            )
+        if found:
+            raise _invalid(found)
+        try:
+            account = await self._broker.get_exchange(exchange_id, user_id)
+        except errors.NotFound:
+            raise errors.NotFound(
+                f"exchange account {exchange_id} not found",
+                reason="EXCHANGE_NOT_FOUND",
+                metadata={"field": "exchange_id", "exchange_id": exchange_id},
+            ) from None
+        existing = await self._store.live_leader_of(exchange_id)
+        if existing is not None:
+            return await self._leader_view(existing, user_id)
+        async with self._source_lock(exchange_id):
+            source = await self._watched_source(exchange_id)
+            if source is None:
+                source = await self._sync.watch_exchange_source(
+                    exchange_id, SyncSettings(), user_id
+                )
+            leader = Leader(
+                leader_id=str(uuid.uuid4()),
+                user_id=user_id,
+                exchange_id=exchange_id,
+                exchange_name=account.exchange_name,
+                display_name=display_name,
+                start_sequence=source.last_sequence,
+                published_at=self._clock.now(),
+            )
+            stored = await self._store.publish_leader(
+                leader,
+                audit=AuditEvent(
+                    user_id,
+                    LEADER_AUDIT_OBJECT,
+                    leader.leader_id,
+                    "publish",
+                    None,
+                    _leader_view(leader),
+                ),
+            )
+        return await self._leader_view(stored, user_id)
+
+    async def _watched_source(self, exchange_id: str) -> Source | None:
+        # The account's source when sync reads it already (its owner copies it): publishing
+        # must not change the sync settings the owner chose.
+        try:
+            source = await self._sync.get_source(exchange_id)
+        except errors.NotFound:
+            return None
+        return source if source.watched else None
+
+    async def _leader_view(self, leader: Leader, user_id: str) -> LeaderView:
+        try:
+            last = (await self._sync.get_source(leader.exchange_id)).last_sequence
+        except errors.ServiceError as e:
+            log.info("source of leader %s unreadable: %s", leader.leader_id, e.reason)
+            last = leader.start_sequence
+        return LeaderView(leader, leader_rules.trade_count(leader, last), leader.user_id == user_id)
+
+    async def list_leaders(self, user_id: str) -> builtins.list[LeaderView]:
+        """Return every published leader with its public stats, oldest first."""
+        leaders = await self._store.live_leaders()
+        return list(await asyncio.gather(*(self._leader_view(x, user_id) for x in leaders)))
+
+    async def unpublish_leader(self, user_id: str, leader_id: str) -> int:
+        """Withdraw the caller's leader; stop its followers (reason ``leader_unpublished``).
+
+        Returns how many followers' configurations were stopped now. A repeat stops any
+        follower a crash left behind; another user's leader is NOT_FOUND, like one that does
+        not exist.
+        """
+        if not is_uuid(leader_id):
+            raise errors.invalid("leader_id", f"must be a UUID, got {leader_id!r}")
+        leader = await self._store.get_leader(leader_id)
+        if leader is None or leader.user_id != user_id:
+            raise errors.NotFound(
+                f"leader {leader_id} not found",
+                reason="LEADER_NOT_FOUND",
+                metadata={"leader_id": leader_id},
+            )
+        async with self._source_lock(leader.exchange_id):
+            await self._store.unpublish_leader(
+                leader_id,
+                self._clock.now(),
+                audit=AuditEvent(
+                    user_id,
+                    LEADER_AUDIT_OBJECT,
+                    leader_id,
+                    "unpublish",
+                    _leader_view(leader),
+                    None,
+                ),
+            )
+            stopped = await self._stop_followers(leader)
+        if stopped:
+            self._on_status_change()
+        # Unwatched by the publisher's own call: the source is theirs.
+        await self._unwatch_source_if_unused(leader.exchange_id, user_id)
+        return stopped
+
+    async def _stop_followers(self, leader: Leader) -> int:
+        stopped = 0
+        for config in await self._store.configs_of_source(leader.exchange_id):
+            if config.leader_id != leader.leader_id:
+                continue
+            outcome = await self._compare_and_set(
+                functools.partial(self._store.get_config, config.config_id),
+                functools.partial(transitions.stop_for, reason=leader_rules.LEADER_UNPUBLISHED),
+                action="stop",
+                skip_pending=SkipReason.STOPPED.value,
+            )
+            if outcome is not None and outcome[1]:
+                stopped += 1
+                try:
+                    await self._copier.cancel_resting(outcome[0])
+                except Exception:
+                    log.exception("cancelling the copies of %s failed", config.config_id)
+        return stopped
 
     async def _check_still_there(self, config: CopyConfig) -> None:
         # A configuration paused because an account it uses was removed: refuse to copy to
@@ -692,6 +927,7 @@ class ConfigService:
                 return config
             if (
                 config.source_kind is SourceKind.EXCHANGE
+                and not config.leader_id  # a leader is read as its publisher set it
                 and merged.sync_settings != config.settings.sync_settings
             ):
                 await self._sync.watch_exchange_source(

@@ -93,3 +93,83 @@ async def test_publishing_to_another_users_strategy_is_not_found(
         assert e.status == 404
     else:
         raise AssertionError("another user published to my strategy")
+
+
+async def test_strategy_limit_and_stop_orders_reach_the_follower_venue_as_published(
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
+) -> None:
+    # What each venue takes, as the broker lists it (and enforces at PlaceOrder).
+    listed = (await api.call("GET", "/supported-exchanges"))["exchanges"]
+    tables = {
+        venue["exchange_name"]: {
+            entry["order_type"]: entry.get("time_in_forces", [])
+            for entry in venue["order_capabilities"]
+        }
+        for venue in listed
+    }
+    gtc, ioc, fok, post = (f"TIME_IN_FORCE_{name}" for name in ("GTC", "IOC", "FOK", "POST_ONLY"))
+    assert tables["binance"] == {
+        "ORDER_TYPE_MARKET": [],
+        "ORDER_TYPE_LIMIT": [gtc, ioc, fok, post],
+        "ORDER_TYPE_STOP_MARKET": [],
+        "ORDER_TYPE_STOP_LIMIT": [gtc, ioc, fok],
+    }
+    assert tables["coinbase"] == {
+        "ORDER_TYPE_MARKET": [],
+        "ORDER_TYPE_LIMIT": [gtc, ioc, fok, post],
+        "ORDER_TYPE_STOP_LIMIT": [gtc],
+    }
+    assert tables["kraken"] == {
+        "ORDER_TYPE_MARKET": [],
+        "ORDER_TYPE_LIMIT": [gtc, ioc, post],
+        "ORDER_TYPE_STOP_MARKET": [],
+        "ORDER_TYPE_STOP_LIMIT": [gtc],
+    }
+
+    backtest_id = (await api.call("POST", "/backtests", {"name": "orders", "equity": 100000}))[
+        "backtest_id"
+    ]
+    keys = await binance.create_account({"USDT": "10000"})
+    follower_id = (
+        await api.call(
+            "POST",
+            "/exchanges",
+            {
+                "exchange_name": "binance",
+                "api_key": keys["api_key"],
+                "api_secret": keys["api_secret"],
+            },
+        )
+    )["exchange"]["exchange_id"]
+    await api.call(
+        "POST", "/start", {"source_backtest_id": backtest_id, "target_exchange_ids": [follower_id]}
+    )
+    common = {"symbol": "BTC/USDT", "side": "buy", "quantity": 0.1}
+    signals = [
+        {
+            **common,
+            "signal_id": "fok-1",
+            "order_type": "limit",
+            "price": 51000,
+            "time_in_force": "fok",
+        },
+        {**common, "signal_id": "stop-1", "order_type": "stop_market", "stop_price": 55000},
+    ]
+    reply = await api.call("POST", f"/backtests/{backtest_id}/signals", {"signals": signals})
+    assert reply["accepted"] == 2
+
+    deadline = time.monotonic() + 20
+    while len(orders := await binance.orders(keys["api_key"])) < 2:
+        assert time.monotonic() < deadline, f"the strategy orders were not copied: {orders}"
+        await asyncio.sleep(0.1)
+    seen = sorted(
+        (o["type"], o["time_in_force"], o["price"], o["stop_price"], o["status"]) for o in orders
+    )
+    # The emulator's records: a limit FOK at the published price (never a market order), and a
+    # STOP_LOSS (Binance's stop-market, no time in force) at the published trigger, resting.
+    assert seen == [
+        ("limit", "FOK", "51000", None, "filled"),
+        ("stop_loss", None, None, "55000", "new"),
+    ]
