@@ -21,6 +21,7 @@ from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from engine_svc.domain import intents as intent_rules
 from engine_svc.domain import performance
+from engine_svc.domain.leaders import Leader
 from engine_svc.domain.model import (
     AssetBalance,
     Candle,
@@ -489,6 +490,9 @@ def config_to_proto(config: CopyConfig) -> pb.CopyConfig:
     )
     if config.source_kind is SourceKind.BACKTEST:
         message.source_backtest_id = config.source_id
+    elif config.leader_id:
+        # Another user's published account: the follower sees the leader, not the account.
+        message.source_leader_id = config.leader_id
     else:
         message.source_exchange_id = config.source_id
     _risk_limits_to_proto(config.settings.risk_limits, message.risk_limits)
@@ -564,4 +568,18 @@ def account_to_proto(account: performance.AccountPnl) -> pb.FollowerAccount:
         set_decimal(item.mark_price, position.mark_price)
         set_decimal(item.realized_pnl, position.realized)
         set_decimal(item.unrealized_pnl, position.unrealized)
+    return message
+
+
+def leader_to_proto(leader: Leader, trade_count: int, mine: bool) -> pb.Leader:
+    """Return the wire leader: public stats, and its account only to its publisher."""
+    message = pb.Leader(
+        leader_id=leader.leader_id,
+        display_name=leader.display_name,
+        exchange_name=leader.exchange_name,
+        trade_count=trade_count,
+        mine=mine,
+        exchange_id=leader.exchange_id if mine else "",
+    )
+    _set_time(message.publish_time, leader.published_at)
     return message

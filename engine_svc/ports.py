@@ -74,6 +74,8 @@ class Source:
     equity: Decimal | None = None
     # The last error reading the venue, empty while it reads.
     last_error: str = ""
+    # Whether sync reads the venue now (exchange sources).
+    watched: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,12 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             target_exchange_ids=[t.strip() for t in request.target_exchange_ids],
             settings=settings,
             request_id=request.request_id.strip(),
+            source_leader_id=request.source_leader_id.strip(),
         )
         if found:
             found += validate_start(
                 command.source_backtest_id,
-                command.source_exchange_id,
+                command.source_exchange_id or command.source_leader_id,
                 command.target_exchange_ids,
             )
             raise codec.invalid_argument(found)
@@ -195,3 +196,37 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             request.force,
         )
         return pb.ReleaseExchangeResponse(paused_config_ids=paused)
+
+    async def PublishLeader(
+        self,
+        request: pb.PublishLeaderRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.PublishLeaderResponse:
+        user_id = require_user(context)
+        view = await self._configs.publish_leader(
+            user_id, request.exchange_id.strip(), request.display_name
+        )
+        return pb.PublishLeaderResponse(
+            leader=codec.leader_to_proto(view.leader, view.trade_count, view.mine)
+        )
+
+    async def ListLeaders(
+        self,
+        request: pb.ListLeadersRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListLeadersResponse:
+        user_id = require_user(context)
+        views = await self._configs.list_leaders(user_id)
+        return pb.ListLeadersResponse(
+            leaders=[codec.leader_to_proto(v.leader, v.trade_count, v.mine) for v in views]
+        )
+
+    async def UnpublishLeader(
+        self,
+        request: pb.UnpublishLeaderRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.UnpublishLeaderResponse:
+        user_id = require_user(context)
+        leader_id = request.leader_id.strip()
+        stopped = await self._configs.unpublish_leader(user_id, leader_id)
+        return pb.UnpublishLeaderResponse(leader_id=leader_id, stopped_followers=stopped)

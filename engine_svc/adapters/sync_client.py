@@ -35,6 +35,7 @@ def source_from_proto(message: pb.Source) -> Source:
         ),
         equity=codec.optional_decimal(message.equity),
         last_error=message.last_error,
+        watched=message.watched,
     )
 
 

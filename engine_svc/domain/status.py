@@ -62,6 +62,13 @@ def pause_for(current: CopyStatus, current_reason: str, *, reason: str) -> Statu
     return StatusChange(CopyStatus.PAUSED, reason, changed=True)
 
 
+def stop_for(current: CopyStatus, current_reason: str, *, reason: str) -> StatusChange:
+    """Return the status after a stop the system makes for ``reason``; a repeat is a no-op."""
+    if current is CopyStatus.STOPPED:
+        return StatusChange(current, current_reason, changed=False)
+    return StatusChange(CopyStatus.STOPPED, reason, changed=True)
+
+
 def resume(current: CopyStatus, current_reason: str) -> StatusChange:
     """Return the status after a resume: paused, halted or reducing become active again.
 
