@@ -48,7 +48,33 @@ def point_binance_at(exchange: Any, base_url: str) -> None:
         ws.setdefault("ws-api", {})["spot"] = _ws_base(base) + "/ws-api/v3"
 
 
-_POINTERS = {"binance": point_binance_at, "kraken": point_kraken_at, "coinbase": point_coinbase_at}
+def point_binanceusdm_at(exchange: Any, base_url: str) -> None:
+    """Rewrite a ccxt ``binanceusdm`` object's URLs to the Binance emulator at ``base_url``.
+
+    Everything ``point_binance_at`` rewrites, plus the USDⓈ-M REST sections (``fapiPublic``,
+    ``fapiPrivate`` and their ``V2``/``V3`` = ``/fapi/v1|v2|v3``) and, for ccxt.pro, the linear
+    stream base (``ws.linear`` = ``/ws``; ccxt opens ``/private/ws?listenKey=...`` from it).
+    """
+    point_binance_at(exchange, base_url)
+    base = base_url.rstrip("/")
+    api = exchange.urls["api"]
+    for version in ("", "V2", "V3"):
+        path = f"{base}/fapi/v{version[1:] or '1'}"
+        api["fapiPublic" + version] = path
+        api["fapiPrivate" + version] = path
+    api["fapiData"] = base + "/futures/data"
+    ws = api.get("ws")
+    if isinstance(ws, dict):
+        ws["linear"] = _ws_base(base) + "/ws"
+        ws.setdefault("ws-api", {})["linear"] = _ws_base(base) + "/ws-fapi/v1"
+
+
+_POINTERS = {
+    "binance": point_binance_at,
+    "binanceusdm": point_binanceusdm_at,
+    "kraken": point_kraken_at,
+    "coinbase": point_coinbase_at,
+}
 
 
 def point_ccxt_at(exchange: Any, base_url: str) -> None:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from exchange_sim.admin import add_admin_routes, fault_middleware
+from exchange_sim.binance.futures import DEFAULT_PERPETUALS, FuturesEngine, add_futures_routes
 from exchange_sim.binance.limits import DEFAULT_BAN_SECONDS, BinanceRateLimiter
 from exchange_sim.binance.markets import DEFAULT_MARKETS
 from exchange_sim.binance.rest import BinanceRest, binance_middleware
@@ -30,7 +32,14 @@ from exchange_sim.core.engine import FeeSchedule, MatchingEngine
 from exchange_sim.core.markets import Market
 from exchange_sim.core.state import VenueState
 
-__all__ = ["DEFAULT_MARKETS", "build_binance_app", "new_binance_state"]
+__all__ = ["DEFAULT_MARKETS", "BinanceState", "build_binance_app", "new_binance_state"]
+
+
+@dataclass
+class BinanceState(VenueState):
+    """The venue state plus the USDⓈ-M futures side (same accounts and clock)."""
+
+    futures: FuturesEngine | None = field(default=None)
 
 
 def _credentials() -> tuple[str, str]:
@@ -50,7 +59,13 @@ def new_binance_state(
     clock = clock or WallClock()
     engine = MatchingEngine(markets, clock, fees)
     limiter = BinanceRateLimiter(clock, enabled=rate_limits, ban_seconds=ban_seconds)
-    return VenueState(name="binance", engine=engine, limiter=limiter, new_credentials=_credentials)
+    return BinanceState(
+        name="binance",
+        engine=engine,
+        limiter=limiter,
+        new_credentials=_credentials,
+        futures=FuturesEngine(DEFAULT_PERPETUALS, clock, engine.accounts),
+    )
 
 
 def build_binance_app(state: VenueState) -> web.Application:
@@ -63,5 +78,7 @@ def build_binance_app(state: VenueState) -> web.Application:
     ws_api = BinanceWsApi(state)
     app.router.add_get("/ws-api/v3", ws_api.handle)
     app.on_shutdown.append(ws_api.close_all)
+    if isinstance(state, BinanceState) and state.futures is not None:
+        add_futures_routes(app, state, state.futures, limiter)
     add_admin_routes(app, state)
     return app

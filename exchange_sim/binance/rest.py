@@ -166,7 +166,6 @@ class BinanceRest:
             web.get("/sapi/v1/capital/config/getall", empty_list),
             web.get("/sapi/v1/margin/allPairs", empty_list),
             web.get("/sapi/v1/margin/isolated/allPairs", empty_list),
-            web.get("/fapi/v1/exchangeInfo", no_symbols),
             web.get("/dapi/v1/exchangeInfo", no_symbols),
         ]
 

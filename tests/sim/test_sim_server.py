@@ -82,7 +82,14 @@ async def test_default_ccxt_options_also_load_markets() -> None:
     point_ccxt_at(ex, cluster.urls["binance"])
     try:
         markets = await ex.load_markets()
-        assert set(markets) == {"BTC/USDT", "ETH/USDT", "BNB/USDT"}
+        # with default options ccxt also loads the USDⓈ-M perpetuals (/fapi/v1/exchangeInfo)
+        assert set(markets) == {
+            "BTC/USDT",
+            "ETH/USDT",
+            "BNB/USDT",
+            "BTC/USDT:USDT",
+            "ETH/USDT:USDT",
+        }
     finally:
         await ex.close()
         await cluster.close()

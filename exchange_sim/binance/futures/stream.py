@@ -1,0 +1,107 @@
+"""The USDⓈ-M user data stream: a WebSocket per listen key, pushing the account's events.
+
+ccxt.pro 4.5.90 (``binanceusdm``) gets a key from ``POST /fapi/v1/listenKey`` and opens
+``<urls.api.ws.linear minus /ws>/private/ws?listenKey=<key>``; the older ``/ws/<key>`` path is
+served too. Events are plain JSON objects (no wrapper): ``ORDER_TRADE_UPDATE`` for every
+regular order change, ``ALGO_UPDATE`` for conditional orders and ``ACCOUNT_UPDATE`` after every
+wallet or position change (reason ``ORDER``, ``FUNDING_FEE``, ``DEPOSIT``...). An unknown or
+expired key is answered with close code 1008. The venue's stream faults (drop a share of
+events, close every socket) apply as for spot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from exchange_sim.binance.futures import codec
+from exchange_sim.binance.futures.engine import (
+    AccountEvent,
+    AlgoEvent,
+    FuturesEngine,
+    FuturesEvent,
+    OrderEvent,
+)
+from exchange_sim.binance.futures.rest import FuturesRest
+from exchange_sim.core.streams import StreamFaults
+
+
+@dataclass(eq=False)
+class _Connection:
+    ws: web.WebSocketResponse
+    api_key: str
+    outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+
+
+class FuturesUserStream:
+    """Serves the listen-key sockets of one venue."""
+
+    def __init__(self, engine: FuturesEngine, rest: FuturesRest, faults: StreamFaults) -> None:
+        self.rest = rest
+        self.faults = faults
+        self._connections: set[_Connection] = set()
+        engine.subscribe(self._on_event)
+        faults.register_closer(self._close_for_fault)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """Run one socket (``?listenKey=`` or ``/ws/{listen_key}``) until either side closes."""
+        key = request.query.get("listenKey") or request.match_info.get("listen_key", "")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        api_key = self.rest.owner_of(key)
+        if api_key is None:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid listenKey")
+            return ws
+        conn = _Connection(ws, api_key)
+        self._connections.add(conn)
+        writer = asyncio.create_task(self._write(conn))
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            self._connections.discard(conn)
+            conn.outbox.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        return ws
+
+    async def close_all(self, _: web.Application | None = None) -> None:
+        """Close every socket (server shutdown)."""
+        await self._close_for_fault("server shutdown")
+
+    async def _close_for_fault(self, reason: str) -> int:
+        connections = list(self._connections)
+        for conn in connections:
+            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode()[:120])
+        return len(connections)
+
+    def _on_event(self, event: FuturesEvent) -> None:
+        if isinstance(event, OrderEvent):
+            key, payload = event.order.account_key, codec.order_trade_update(event)
+        elif isinstance(event, AlgoEvent):
+            key, payload = event.algo.account_key, codec.algo_update(event.algo, event.time_ms)
+        elif isinstance(event, AccountEvent):
+            key, payload = event.account_key, codec.account_update(event)
+        else:
+            return
+        if not any(c.api_key == key for c in self._connections) or self.faults.drop_event():
+            return
+        for conn in self._connections:
+            if conn.api_key == key:
+                conn.outbox.put_nowait(payload)
+
+    @staticmethod
+    async def _write(conn: _Connection) -> None:
+        while (message := await conn.outbox.get()) is not None:
+            if conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(json.dumps(message))
+            except ConnectionError:
+                return
