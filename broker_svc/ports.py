@@ -190,6 +190,10 @@ class BrokerStorePort(Protocol):
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         ...
 
+    async def record_audit(self, event: AuditEvent, now: datetime) -> None:
+        """Append an entry for something seen rather than changed (a venue refusing our keys)."""
+        ...
+
     async def sealed_accounts(self) -> list[AccountRow]:
         """Return every live account with its sealed credentials (for key rotation)."""
         ...

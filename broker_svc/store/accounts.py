@@ -114,6 +114,10 @@ class AccountTable:
         """Return ``owner_user_id``'s audit entries below ``before_seq`` (0: all), newest first."""
         return await self.audit.entries_of(owner_user_id, before_seq=before_seq, limit=limit)
 
+    async def record_audit(self, event: AuditEvent, now: datetime) -> None:
+        """Append an entry for something seen rather than changed (a venue refusing our keys)."""
+        await self.audit.record(event, now)
+
     async def sealed_accounts(self) -> list[AccountRow]:
         """Return every live account with its sealed credentials (for key rotation)."""
         rows = await self.database.fetchall(

@@ -45,6 +45,7 @@ class Broker(AccountUseCases, OrderUseCases, MarketDataUseCases, WatchUseCases):
         self._resend_floor = resend_safe_after_seconds
         self._connections = {}
         self._connecting = {}
+        self._keys_refused = set()
         self.streams = WatchHub()
         self._key_rotation = None
 

@@ -30,6 +30,8 @@ class BrokerCore:
     _resend_floor: float | None
     _connections: dict[str, _Connection]
     _connecting: dict[str, asyncio.Lock]
+    # Accounts whose keys the venue refused since their last accepted call (audited once).
+    _keys_refused: set[str]
     _key_rotation: asyncio.Task[None] | None
 
     def profile(self, venue: str) -> VenueProfile:

@@ -1,7 +1,7 @@
 """The webhook dispatcher: turns the services' audit entries into events and delivers them.
 
 Each round it (1) reads, for every user with a webhook, the audit entries of the chains those
-webhooks need (engine, recon) above the user's durable cursor, queues one delivery per event
+webhooks need (engine, recon, broker) above the user's durable cursor, queues one delivery per event
 and subscribed webhook and moves the cursor in the same transaction (so a restart neither
 loses nor repeats an event), then (2) sends the deliveries that are due, signed, and records
 each try: delivered on a 2xx, otherwise retried after the next wait of the schedule (a longer
@@ -41,6 +41,7 @@ ReadEntries = Callable[[str, str, int, int], Awaitable[list[dict[str, Any]]]]
 CHAIN_EVENTS = {
     "engine": (model.CONFIG_HALTED, model.RISK_ACTION),
     "recon": (model.RECONCILIATION_DISCREPANCY,),
+    "broker": (model.CREDENTIALS_REJECTED,),
 }
 """Which chain's entries can mean which events (a chain nobody needs is not read)."""
 PAGE_SIZE = 200

@@ -21,8 +21,9 @@ from meshkit.errors import FieldViolation
 CONFIG_HALTED = "config.halted"
 RISK_ACTION = "risk.action"
 RECONCILIATION_DISCREPANCY = "reconciliation.discrepancy"
+CREDENTIALS_REJECTED = "venue.credentials_rejected"
 TEST_EVENT = "webhook.test"
-EVENTS = (CONFIG_HALTED, RISK_ACTION, RECONCILIATION_DISCREPANCY)
+EVENTS = (CONFIG_HALTED, RISK_ACTION, RECONCILIATION_DISCREPANCY, CREDENTIALS_REJECTED)
 """The events a webhook may subscribe to (``webhook.test`` is sent on request, to any webhook)."""
 
 SIGNATURE_HEADER = "X-Copytrade-Signature"
@@ -205,6 +206,8 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
       ``risk.*``).
     - ``reconciliation.discrepancy``: a recon ``reconcile`` entry with any item that is not
       matched (mismatched, missing, duplicate or in error).
+    - ``venue.credentials_rejected``: a broker ``credentials_rejected`` entry (a venue refused
+      an account's keys; recorded once until the venue accepts them again).
 
     The event id is ``<service>:<seq>:<event>``: stable, so a receiver can drop repeats.
     """
@@ -233,6 +236,8 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
         counts = ("mismatched_count", "missing_count", "duplicate_count", "error_count")
         if any(int(after.get(name) or 0) > 0 for name in counts):
             found.append(RECONCILIATION_DISCREPANCY)
+    if chain == "broker" and action == "credentials_rejected":
+        found.append(CREDENTIALS_REJECTED)
     return [Event(f"{chain}:{entry['seq']}:{name}", name, entry["time"], base) for name in found]
 
 

@@ -382,6 +382,11 @@ def _entry(service: str, action: str, before: Any, after: Any, actor: str = "use
         (_entry("engine", "pause", {"status": "ACTIVE"}, {"status": "PAUSED"}), []),
         (_entry("recon", "reconcile", None, {"error_count": 1}), ["reconciliation.discrepancy"]),
         (_entry("recon", "reconcile", None, {"matched_count": 4, "missing_count": 0}), []),
+        (
+            _entry("broker", "credentials_rejected", None, {"exchange_name": "binance"}),
+            ["venue.credentials_rejected"],
+        ),
+        (_entry("broker", "register", None, {"exchange_name": "binance"}), []),
     ],
 )
 def test_what_an_audit_entry_means_as_events(entry: Any, events: list[str]) -> None:

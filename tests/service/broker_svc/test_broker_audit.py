@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import grpc
 import pytest
 
 from broker_svc.adapters.paper_exchange import PaperVenue, PaperVenues
@@ -19,6 +20,7 @@ from broker_svc.store import BrokerStore
 from broker_svc.usecases import Broker
 from copytrade.broker.v1 import broker_service_pb2 as pb
 from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
+from meshkit import errors
 from meshkit.audit import OPERATOR_CLI, verify_table
 from meshkit.server import Registration
 from meshkit.testing import inprocess_server
@@ -130,3 +132,29 @@ async def test_list_audit_entries_returns_only_the_callers(harness: BrokerHarnes
         ("register", mine.exchange_id, ALICE),
     ]
     assert reply.entries[0].hash and reply.entries[0].seq == 1
+
+
+async def test_a_venue_refusing_an_accounts_keys_is_recorded_once_until_accepted_again(
+    harness: BrokerHarness,
+) -> None:
+    account, _ = await harness.register(label="main")
+    refused = errors.FailedPrecondition("Invalid API-key.", reason="BROKER_CREDENTIALS_REJECTED")
+    harness.venue.fail("fetch_balances", refused, times=2)
+    request = pb.GetPortfolioRequest(exchange_id=account.exchange_id)
+    for _ in range(2):  # the second refusal in a row records nothing more
+        with pytest.raises(grpc.aio.AioRpcError):
+            await harness.stub.GetPortfolio(request)
+    await harness.stub.GetPortfolio(request)  # accepted again
+    harness.venue.fail("fetch_balances", refused)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await harness.stub.GetPortfolio(request)
+    entries = [e for e in await harness.store.audit.all_entries() if e.action != "register"]
+    assert [e.action for e in entries] == ["credentials_rejected", "credentials_rejected"]
+    first = entries[0]
+    assert (first.owner_user_id, first.object_type, first.object_id) == (
+        ALICE,
+        "exchange_account",
+        account.exchange_id,
+    )
+    assert json.loads(first.after) == {"exchange_name": "binance", "method": "fetch_balances"}
+    assert (await verify_table(harness.store.database, "broker")).ok
