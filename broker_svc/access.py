@@ -32,7 +32,8 @@ RULES = table(
         # The leader's orders too: sync mirrors its resting orders (copy_mode "orders").
         "ListOrders": {"recon", "sync"},
         "ListFills": {"sync"},
-        "GetPortfolio": {"engine", "sync"},
+        # recon: a follower's balances, against what the copies should have left there.
+        "GetPortfolio": {"engine", "recon", "sync"},
         "GetMarket": {"engine"},
         "ListCandles": {"engine"},
         "WatchFills": {"sync"},

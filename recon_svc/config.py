@@ -30,6 +30,10 @@ class Settings:
     # A plaintext listener serving only gRPC health, for probes without a certificate (0: none).
     health_port: int = 0
     rpc_timeout_seconds: int = 15
+    # A reconciliation's whole time budget: what it could not read by then is an ERROR item
+    # of the report. Shorter than the gateway's deadline (GATEWAY_TIMEOUT_MS, 15 s), so a
+    # frozen service or venue gives a report, never a 504.
+    reconcile_budget_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -53,4 +57,12 @@ class Settings:
                 minimum=1,
                 maximum=600,
             ),
+            reconcile_budget_seconds=s.integer(
+                environ,
+                "RECONCILE_BUDGET_MS",
+                5000,
+                minimum=100,
+                maximum=600_000,
+            )
+            / 1000,
         )

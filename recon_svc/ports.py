@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.clock import Clock
+from meshkit.vocabulary import Side
 from recon_svc.domain.model import CopyConfig, Intent, LeaderSignal, Report, VenueOrder
 
 __all__ = ["BrokerPort", "Clock", "EnginePort", "ReportStore", "SyncPort"]
@@ -40,6 +42,21 @@ class EnginePort(Protocol):
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[Intent]:
         """Return one page of the intents written at or after ``start_time``, oldest first."""
+        ...
+
+    async def correct_position(
+        self,
+        config_id: str,
+        target_exchange_id: str,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        reconciliation_id: str,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
+    ) -> Intent:
+        """Have the engine write a correction intent (through its risk gate); return it."""
         ...
 
 
@@ -73,6 +90,16 @@ class BrokerPort(Protocol):
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[VenueOrder]:
         """Return the account's venue orders created at or after ``start_time``, oldest first."""
+        ...
+
+    async def get_balances(
+        self,
+        exchange_id: str,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
+    ) -> dict[str, Decimal]:
+        """Return each asset's total at the account's venue (assets holding 0 may be absent)."""
         ...
 
 

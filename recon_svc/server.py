@@ -79,6 +79,7 @@ async def build_server(
         broker,
         deps.clock,
         timeout=float(settings.rpc_timeout_seconds),
+        budget=settings.reconcile_budget_seconds,
     )
     metrics.preinitialize(SERVICE_DESCRIPTOR)
     try:

@@ -55,7 +55,13 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         if violations:
             raise errors.InvalidArgument(violations)
         assert start is not None
-        report = await self.reconciler.reconcile(user_id, request.config_id, start, end)
+        report = await self.reconciler.reconcile(
+            user_id,
+            request.config_id,
+            start,
+            end,
+            auto_correct=request.settings.auto_correct,
+        )
         return pb.ReconcileResponse(report=codec.report_to_proto(report))
 
     async def ListReconciliations(

@@ -1,34 +1,48 @@
 """Use-cases of the reconciliation service: run a reconciliation, list past reports.
 
 They gather the three reports (sync's signals, the engine's intents, each follower venue's
-orders) through the ports, let the pure kernel judge them, and store the result in one
-transaction. A venue that cannot be read turns its items into ERROR items; the report is
-still stored.
+orders and balances) through the ports, let the pure kernel judge them (copies, orders no
+copy made, positions), optionally ask the engine to correct each drifting position, and store
+the result in one transaction. Everything runs within one time budget: a service or venue
+that fails or does not answer in time becomes an ERROR item naming it, and the report is
+still stored (never a timeout at the caller).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
 
 from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.clock import SystemClock
 from meshkit.codec import to_iso
+from meshkit.vocabulary import Side
 from recon_svc import metrics
 from recon_svc.domain.model import (
-    PLACED_STATES,
     CopyConfig,
     Counts,
     Intent,
-    IntentState,
+    Item,
     LeaderSignal,
+    Outcome,
     Report,
+    VenueOrder,
     VenueReport,
 )
-from recon_svc.domain.reconcile import reconcile
+from recon_svc.domain.reconcile import (
+    extra_orders,
+    format_quantity,
+    positions,
+    read_error,
+    reconcile,
+)
 from recon_svc.ports import BrokerPort, Clock, EnginePort, ReportStore, SyncPort
 
 SIGNAL_PAGE_SIZE = 1000
@@ -41,8 +55,10 @@ LOOK_BACK = timedelta(minutes=15)
 ahead of ours, so an intent (or a follower order) may carry a time before its signal's event
 time. Intents and orders of other signals are ignored, so reading more is always safe."""
 MAX_ERROR_TEXT = 200
+DEFAULT_BUDGET_SECONDS = 5.0
+"""A reconciliation's whole time budget by default (``RECONCILE_BUDGET_MS``)."""
 
-_VENUE_STATES = PLACED_STATES | {IntentState.SKIPPED, IntentState.REJECTED}
+T = TypeVar("T")
 
 
 def _error_text(error: errors.ServiceError) -> str:
@@ -62,7 +78,10 @@ class Reconciler:
     clock
         The current time; the system clock by default.
     timeout
-        Seconds each call to another service may take.
+        Seconds each call to another service may take (never more than what is left of the
+        budget).
+    budget
+        Seconds a whole reconciliation may take: what is not read by then is an ERROR item.
     """
 
     def __init__(
@@ -74,6 +93,7 @@ class Reconciler:
         clock: Clock | None = None,
         *,
         timeout: float = 15.0,
+        budget: float = DEFAULT_BUDGET_SECONDS,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -81,6 +101,7 @@ class Reconciler:
         self.broker = broker
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
+        self.budget = budget
 
     async def reconcile(
         self,
@@ -88,8 +109,13 @@ class Reconciler:
         config_id: str,
         start_time: datetime,
         end_time: datetime | None,
+        *,
+        auto_correct: bool = False,
     ) -> Report:
         """Reconcile a configuration over ``[start_time, end_time)`` and store the report.
+
+        Within the time budget: what could not be read by then (a service or a venue that
+        fails or does not answer) is an ERROR item naming it, and the report is stored.
 
         Parameters
         ----------
@@ -99,6 +125,8 @@ class Reconciler:
             The configuration.
         start_time, end_time
             The window of leader event times; ``end_time`` ``None`` means now.
+        auto_correct
+            Ask the engine for a correction intent for every position that drifted.
 
         Returns
         -------
@@ -112,29 +140,23 @@ class Reconciler:
             end_time = now
         elif end_time <= start_time:
             raise errors.invalid("end_time", "must be after start_time")
-        config = await self.engine.get_config(config_id, user_id=user_id, timeout=self.timeout)
-        signals = await self._signals(config, start_time, end_time)
-        if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
-            raise errors.FailedPrecondition(
-                f"the window holds more than {MAX_ITEMS} items; reconcile a shorter window",
-                reason="WINDOW_TOO_LARGE",
-            )
-        intents = await self._intents(config, start_time - LOOK_BACK, user_id)
-        wanted = {(s.source_id, s.sequence): s for s in signals}
-        relevant = [i for i in intents if (i.source_id, i.sequence) in wanted]
-        venues = await self._venues(config, relevant, wanted, start_time - LOOK_BACK, user_id)
-        items = reconcile(signals, config.target_exchange_ids, relevant, venues)
+        budget = _Budget(self.budget, self.timeout)
+        reconciliation_id = str(uuid.uuid4())
+        items = await self._items(
+            budget, user_id, config_id, start_time, end_time, reconciliation_id, auto_correct
+        )
+        counts = Counts.of(items)
         report = Report(
-            reconciliation_id=str(uuid.uuid4()),
+            reconciliation_id=reconciliation_id,
             config_id=config_id,
             user_id=user_id,
             start_time=start_time,
             end_time=end_time,
             created_at=now,
-            counts=Counts.of(items),
+            counts=counts,
             items=tuple(items),
         )
-        counts = Counts.of(items)
+        corrections = [i.correction_client_order_id for i in items if i.correction_client_order_id]
         stored = await self.store.save_report(
             report,
             audit=AuditEvent(
@@ -147,12 +169,15 @@ class Reconciler:
                     "config_id": config_id,
                     "start_time": to_iso(start_time),
                     "end_time": to_iso(end_time),
+                    "auto_correct": auto_correct,
                     "total_count": counts.total,
                     "matched_count": counts.matched,
                     "mismatched_count": counts.mismatched,
                     "missing_count": counts.missing,
                     "duplicate_count": counts.duplicate,
                     "error_count": counts.error,
+                    "extra_count": counts.extra,
+                    "corrections": corrections,
                 },
             ),
         )
@@ -160,6 +185,94 @@ class Reconciler:
         for item in stored.items:
             metrics.RECONCILIATION_CHECKS.labels(item.outcome.value).inc()
         return stored
+
+    async def _items(
+        self,
+        budget: _Budget,
+        user_id: str,
+        config_id: str,
+        start_time: datetime,
+        end_time: datetime,
+        reconciliation_id: str,
+        auto_correct: bool,
+    ) -> list[Item]:
+        try:
+            config = await budget.read(
+                lambda t: self.engine.get_config(config_id, user_id=user_id, timeout=t),
+                user_errors=True,
+            )
+        except _Unreadable as e:
+            return [read_error("the engine (the configuration)", e.problem)]
+        try:
+            signals = await budget.read(lambda t: self._signals(config, start_time, end_time, t))
+        except _Unreadable as e:
+            return [read_error("the sync service (the leader's signals)", e.problem)]
+        if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
+            raise errors.FailedPrecondition(
+                f"the window holds more than {MAX_ITEMS} items; reconcile a shorter window",
+                reason="WINDOW_TOO_LARGE",
+            )
+        since = start_time - LOOK_BACK
+        try:
+            intents = await budget.read(lambda t: self._intents(config, since, user_id, t))
+        except _Unreadable as e:
+            return [read_error("the engine (the copied orders)", e.problem)]
+        wanted = {(s.source_id, s.sequence): s for s in signals}
+        relevant = [i for i in intents if (i.source_id, i.sequence) in wanted]
+        corrections = [i for i in intents if i.is_correction]
+        symbols = _symbols(config, relevant + corrections, wanted)
+        venues = await self._venues(budget, symbols, since, user_id)
+        known = {i.client_order_id for i in intents if i.client_order_id}
+        items = reconcile(signals, config.target_exchange_ids, relevant, venues)
+        items += extra_orders(venues, known, start_time, end_time)
+        found = positions(symbols, relevant + corrections, venues, known, start_time, end_time)
+        if auto_correct:
+            found = await self._correct(budget, config, found, reconciliation_id, user_id)
+        return items + found
+
+    async def _correct(
+        self,
+        budget: _Budget,
+        config: CopyConfig,
+        found: list[Item],
+        reconciliation_id: str,
+        user_id: str,
+    ) -> list[Item]:
+        # Ask the engine for one correction per drifting position (it gates and sends it).
+        async def one(item: Item) -> Item:
+            drift = item.drift
+            if item.outcome is not Outcome.MISMATCHED or drift is None or drift == 0:
+                return item
+            side = Side.SELL if drift > 0 else Side.BUY
+            try:
+                intent = await budget.read(
+                    lambda t: self.engine.correct_position(
+                        config.config_id,
+                        item.target_exchange_id,
+                        item.symbol,
+                        side,
+                        abs(drift),
+                        reconciliation_id,
+                        user_id=user_id,
+                        timeout=t,
+                    ),
+                    user_errors=True,
+                    mutating=True,
+                )
+            except errors.ServiceError as e:
+                return replace(item, detail=f"{item.detail}; not corrected: {_error_text(e)}")
+            except _Unreadable as e:
+                return replace(item, detail=f"{item.detail}; not corrected: {e.problem}")
+            state = intent.state.value if intent.state else "unknown"
+            what = f"{state} ({intent.reason})" if intent.reason else state
+            return replace(
+                item,
+                detail=f"{item.detail}; correction {side.value} {item.symbol}"
+                f" {format_quantity(intent.quantity)}: {what}",
+                correction_client_order_id=intent.client_order_id,
+            )
+
+        return list(await asyncio.gather(*(one(item) for item in found)))
 
     async def audit_entries(
         self,
@@ -200,6 +313,7 @@ class Reconciler:
         config: CopyConfig,
         start_time: datetime,
         end_time: datetime,
+        timeout: float,  # noqa: ASYNC109 - each call's gRPC deadline, not an asyncio timeout
     ) -> list[LeaderSignal]:
         # Signals logged before the configuration existed were never meant to be copied.
         start = max(start_time, config.create_time) if config.create_time else start_time
@@ -214,7 +328,7 @@ class Reconciler:
                 start_time=start,
                 end_time=end_time,
                 page_size=SIGNAL_PAGE_SIZE,
-                timeout=self.timeout,
+                timeout=timeout,
             )
             if not page:
                 return signals
@@ -230,7 +344,13 @@ class Reconciler:
             if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
                 return signals
 
-    async def _intents(self, config: CopyConfig, since: datetime, user_id: str) -> list[Intent]:
+    async def _intents(
+        self,
+        config: CopyConfig,
+        since: datetime,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - each call's gRPC deadline, not an asyncio timeout
+    ) -> list[Intent]:
         # The engine pages by time only: ask again from the last time seen (inclusive) and drop
         # what was seen, until a page brings nothing new.
         seen: dict[str, Intent] = {}
@@ -241,7 +361,7 @@ class Reconciler:
                 cursor,
                 page_size=INTENT_PAGE_SIZE,
                 user_id=user_id,
-                timeout=self.timeout,
+                timeout=timeout,
             )
             fresh = [i for i in page if i.intent_id not in seen]
             if not fresh:
@@ -263,40 +383,122 @@ class Reconciler:
 
     async def _venues(
         self,
-        config: CopyConfig,
-        intents: Sequence[Intent],
-        signals: dict[tuple[str, int], LeaderSignal],
+        budget: _Budget,
+        symbols: dict[str, set[str]],
         since: datetime,
         user_id: str,
     ) -> dict[str, VenueReport]:
-        symbols: dict[str, set[str]] = {}
-        for intent in intents:
-            if intent.state not in _VENUE_STATES or not intent.client_order_id:
-                continue
-            symbol = intent.symbol or signals[(intent.source_id, intent.sequence)].symbol
-            if symbol:
-                symbols.setdefault(intent.target_exchange_id, set()).add(symbol)
-        targets = [t for t in dict.fromkeys(config.target_exchange_ids) if t in symbols]
         reports = await asyncio.gather(
-            *(self._venue(t, sorted(symbols[t]), since, user_id) for t in targets),
+            *(self._venue(budget, t, sorted(symbols[t]), since, user_id) for t in symbols),
         )
         return {report.exchange_id: report for report in reports}
 
     async def _venue(
         self,
+        budget: _Budget,
         exchange_id: str,
         symbols: list[str],
         since: datetime,
         user_id: str,
     ) -> VenueReport:
-        try:
-            orders = await self.broker.list_orders(
-                exchange_id,
-                symbols,
-                since,
-                user_id=user_id,
-                timeout=self.timeout,
+        # The orders and the balances, read at once; each may fail on its own.
+        async def orders() -> list[VenueOrder]:
+            return await budget.read(
+                lambda t: self.broker.list_orders(
+                    exchange_id, symbols, since, user_id=user_id, timeout=t
+                )
             )
+
+        async def balances() -> dict[str, Decimal]:
+            return await budget.read(
+                lambda t: self.broker.get_balances(exchange_id, user_id=user_id, timeout=t)
+            )
+
+        listed, held = await asyncio.gather(orders(), balances(), return_exceptions=True)
+        for outcome in (listed, held):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, _Unreadable):
+                raise outcome
+        if isinstance(listed, _Unreadable):
+            return VenueReport(exchange_id, error=listed.problem)
+        assert not isinstance(listed, BaseException)
+        if isinstance(held, _Unreadable):
+            return VenueReport(exchange_id, orders=tuple(listed), balance_error=held.problem)
+        assert not isinstance(held, BaseException)
+        return VenueReport(exchange_id, orders=tuple(listed), balances=held)
+
+
+def _symbols(
+    config: CopyConfig,
+    intents: Sequence[Intent],
+    signals: dict[tuple[str, int], LeaderSignal],
+) -> dict[str, set[str]]:
+    # The symbols to read at each follower account: those of the copies and corrections there
+    # (a copy skipped before its symbol was known counts with the leader's symbol).
+    symbols: dict[str, set[str]] = {}
+    for intent in intents:
+        signal = signals.get((intent.source_id, intent.sequence))
+        symbol = intent.symbol or (signal.symbol if signal is not None else "")
+        if symbol and intent.target_exchange_id in config.target_exchange_ids:
+            symbols.setdefault(intent.target_exchange_id, set()).add(symbol)
+    return symbols
+
+
+class _Unreadable(Exception):
+    """A read that failed or did not answer within the budget; ``problem`` says which."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+_USER_ERRORS = (
+    errors.NotFound,
+    errors.InvalidArgument,
+    errors.PermissionDenied,
+    errors.Unauthenticated,
+)
+
+
+class _Budget:
+    """One reconciliation's time budget: every call gets what is left of it, and no more."""
+
+    def __init__(self, seconds: float, call_timeout: float) -> None:
+        self.seconds = seconds
+        self._call_timeout = call_timeout
+        self._deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Return the seconds left."""
+        return self._deadline - time.monotonic()
+
+    async def read(
+        self,
+        call: Callable[[float], Awaitable[T]],
+        *,
+        user_errors: bool = False,
+        mutating: bool = False,
+    ) -> T:
+        """Run ``call(deadline)`` within what is left of the budget.
+
+        A service error becomes :class:`_Unreadable` naming it, and so does running out of
+        time; with ``user_errors`` the errors that are the caller's (NOT_FOUND and the like)
+        are raised as they are. A ``mutating`` call that ran out of time has an unknown
+        outcome, and says so.
+        """
+        left = self.left()
+        if left <= 0:
+            raise _Unreadable(f"not asked: the time budget of {self.seconds:g}s ran out")
+        try:
+            async with asyncio.timeout(left):
+                return await call(min(self._call_timeout, left))
+        except TimeoutError:
+            if mutating:
+                raise _Unreadable(
+                    f"no answer within the time budget of {self.seconds:g}s;"
+                    " its outcome is unknown (a later reconciliation shows it)"
+                ) from None
+            raise _Unreadable(f"no answer within the time budget of {self.seconds:g}s") from None
         except errors.ServiceError as e:
-            return VenueReport(exchange_id, error=_error_text(e))
-        return VenueReport(exchange_id, orders=tuple(orders))
+            if user_errors and isinstance(e, _USER_ERRORS):
+                raise
+            raise _Unreadable(_error_text(e)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 import grpc
 
@@ -16,7 +17,7 @@ from recon_svc import codec
 from recon_svc.domain.model import VenueOrder
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
-READ_METHODS = ("ListOrders",)
+READ_METHODS = ("ListOrders", "GetPortfolio")
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
 # unknown outcome.
 _TIMED_OUT = clients.unavailable_when_timed_out(
@@ -70,3 +71,21 @@ class GrpcBroker:
             timed_out=_TIMED_OUT,
         )
         return [codec.order_from_proto(order, exchange_id) for order in reply.orders]
+
+    async def get_balances(
+        self,
+        exchange_id: str,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
+    ) -> dict[str, Decimal]:
+        """Return each asset's total at the account's venue (assets holding 0 are absent)."""
+        reply = await clients.call(
+            self._stub.GetPortfolio,
+            broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
+        return codec.balances_from_proto(reply)

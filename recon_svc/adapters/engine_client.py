@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import grpc
 
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
 from meshkit import clients, identity
-from meshkit.codec import timestamp_to_proto
+from meshkit.codec import SIDE, set_decimal, timestamp_to_proto
 from meshkit.settings import TlsSettings
+from meshkit.vocabulary import Side
 from recon_svc import codec
 from recon_svc.domain.model import CopyConfig, Intent
 
@@ -81,3 +83,37 @@ class GrpcEngine:
             timed_out=_TIMED_OUT,
         )
         return [codec.intent_from_proto(order) for order in reply.orders]
+
+    async def correct_position(
+        self,
+        config_id: str,
+        target_exchange_id: str,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        reconciliation_id: str,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
+    ) -> Intent:
+        """Have the engine write a correction intent; return it (a repeat returns the same).
+
+        Mutating, so never retried by the channel; the engine derives the intent's client order
+        id from (configuration, account, symbol, reconciliation id), so a caller may repeat it.
+        """
+        request = engine_pb.CorrectPositionRequest(
+            config_id=config_id,
+            target_exchange_id=target_exchange_id,
+            symbol=symbol,
+            side=SIDE.to_proto(side),
+            reconciliation_id=reconciliation_id,
+        )
+        set_decimal(request.quantity, quantity)
+        reply = await clients.call(
+            self._stub.CorrectPosition,
+            request,
+            mutating=True,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+        )
+        return codec.intent_from_proto(reply.order)

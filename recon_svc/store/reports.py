@@ -14,7 +14,7 @@ from typing import Any
 from meshkit import db
 from meshkit.audit import AuditEntry, AuditEvent, AuditLog
 from meshkit.codec import format_decimal, from_iso, to_iso
-from recon_svc.domain.model import Counts, Item, Outcome, Report
+from recon_svc.domain.model import Counts, Item, ItemKind, Outcome, Report
 
 SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
 SERVICE = "recon"
@@ -22,12 +22,14 @@ AUDIT_TABLE = "recon_audit_log"
 
 _REPORT_COLUMNS = (
     "id, config_id, user_id, start_time, end_time, total_count, matched_count,"
-    " mismatched_count, missing_count, duplicate_count, error_count, created_at"
+    " mismatched_count, missing_count, duplicate_count, error_count, created_at, extra_count"
 )
 _ITEM_COLUMNS = (
-    "reconciliation_id, sequence, signal_id, target_exchange_id, client_order_id, outcome,"
-    " detail, intent_state, venue_filled_quantity"
+    "reconciliation_id, item_index, sequence, signal_id, target_exchange_id, client_order_id,"
+    " outcome, detail, intent_state, venue_filled_quantity, kind, symbol, expected_position,"
+    " venue_position, drift, correction_client_order_id"
 )
+_ITEM_PLACEHOLDERS = "(" + ", ".join("?" * 16) + ")"
 _ITEMS_PER_STATEMENT = 100
 
 
@@ -46,9 +48,18 @@ def _report(row: dict[str, Any], items: tuple[Item, ...] = ()) -> Report:
             missing=int(row["missing_count"]),
             duplicate=int(row["duplicate_count"]),
             error=int(row["error_count"]),
+            extra=int(row["extra_count"]),
         ),
         items=items,
     )
+
+
+def _optional_decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _text_of(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
 
 
 def _item(row: dict[str, Any]) -> Item:
@@ -62,6 +73,12 @@ def _item(row: dict[str, Any]) -> Item:
         detail=row["detail"],
         intent_state=row["intent_state"],
         venue_filled_quantity=None if quantity is None else Decimal(quantity),
+        kind=ItemKind(row["kind"]),
+        symbol=row["symbol"],
+        expected_position=_optional_decimal(row["expected_position"]),
+        venue_position=_optional_decimal(row["venue_position"]),
+        drift=_optional_decimal(row["drift"]),
+        correction_client_order_id=row["correction_client_order_id"],
     )
 
 
@@ -99,10 +116,16 @@ class ReconStore:
         transaction when the report is new.
         """
         counts = Counts.of(report.items)
+        # Copy items by sequence, then account; the others after them, in the order given.
+        copies = sorted(
+            (i for i in report.items if i.kind is ItemKind.COPY),
+            key=lambda i: (i.sequence, i.target_exchange_id),
+        )
+        ordered = copies + [i for i in report.items if i.kind is not ItemKind.COPY]
         async with self.database.transaction() as tx:
             inserted = await tx.execute(
                 f"INSERT INTO trade_reconciliations ({_REPORT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     report.reconciliation_id,
                     report.config_id,
@@ -116,17 +139,19 @@ class ReconStore:
                     counts.duplicate,
                     counts.error,
                     to_iso(report.created_at),
+                    counts.extra,
                 ),
             )
             if inserted:
-                for start in range(0, len(report.items), _ITEMS_PER_STATEMENT):
-                    chunk = report.items[start : start + _ITEMS_PER_STATEMENT]
-                    placeholders = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+                for start in range(0, len(ordered), _ITEMS_PER_STATEMENT):
+                    chunk = ordered[start : start + _ITEMS_PER_STATEMENT]
+                    placeholders = ", ".join(_ITEM_PLACEHOLDERS for _ in chunk)
                     params: list[Any] = []
-                    for item in chunk:
+                    for index, item in enumerate(chunk, start):
                         params.extend(
                             (
                                 report.reconciliation_id,
+                                index,
                                 item.sequence,
                                 item.signal_id,
                                 item.target_exchange_id,
@@ -134,9 +159,13 @@ class ReconStore:
                                 item.outcome.value,
                                 item.detail,
                                 item.intent_state,
-                                None
-                                if item.venue_filled_quantity is None
-                                else format_decimal(item.venue_filled_quantity),
+                                _text_of(item.venue_filled_quantity),
+                                item.kind.value,
+                                item.symbol,
+                                _text_of(item.expected_position),
+                                _text_of(item.venue_position),
+                                _text_of(item.drift),
+                                item.correction_client_order_id,
                             )
                         )
                     await tx.execute(
@@ -150,7 +179,7 @@ class ReconStore:
         return stored
 
     async def get_report(self, reconciliation_id: str) -> Report | None:
-        """Return the report with its items (by sequence, then account), or ``None``."""
+        """Return the report with its items (in the order they were stored), or ``None``."""
         row = await self.database.fetchone(
             f"SELECT {_REPORT_COLUMNS} FROM trade_reconciliations WHERE id = ?",
             (reconciliation_id,),
@@ -159,7 +188,7 @@ class ReconStore:
             return None
         rows = await self.database.fetchall(
             f"SELECT {_ITEM_COLUMNS} FROM reconciliation_items WHERE reconciliation_id = ?"
-            " ORDER BY sequence, target_exchange_id",
+            " ORDER BY item_index",
             (reconciliation_id,),
         )
         return _report(row, tuple(_item(r) for r in rows))

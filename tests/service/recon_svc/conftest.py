@@ -32,6 +32,7 @@ async def mesh(world: World, database: db.Database) -> AsyncIterator[Mesh]:
             sync_svc_addr=address,
             broker_svc_addr=address,
             rpc_timeout_seconds=5,
+            reconcile_budget_seconds=world.budget_seconds,
             **mesh_trust("recon"),
         )
         store = ReconStore(database)

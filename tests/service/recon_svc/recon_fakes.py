@@ -7,6 +7,7 @@ where the real ones do (the engine's public RPCs, the broker's ownership check).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,13 @@ class World:
     intents: list[engine_pb.CopiedOrder] = field(default_factory=list)
     # Every read the fakes served, in order ("ListSignals", "ListOrders:<account>:<caller>", ...).
     calls: list[str] = field(default_factory=list)
+    # While set, the engine never answers (a process frozen with SIGSTOP).
+    engine_frozen: bool = False
+    # The reconciliation service's time budget in these tests.
+    budget_seconds: float = 5.0
+    # The CorrectPosition requests the engine received, and the state it answers with.
+    corrections: list[engine_pb.CorrectPositionRequest] = field(default_factory=list)
+    correction_state: engine_pb.IntentState.ValueType = engine_pb.INTENT_STATE_PENDING
     sync: FakeSyncService = field(init=False)
     broker: FakeBrokerService = field(init=False)
 
@@ -103,6 +111,8 @@ class World:
         reason: str = "",
         venue_filled: str | None = None,
         venue_copies: int = 1,
+        quantity: str | None = None,
+        venue_status: types_pb2.OrderStatus.ValueType = types_pb2.ORDER_STATUS_FILLED,
     ) -> str:
         """Record an intent and, unless skipped or ``venue_copies`` is 0, its venue orders."""
         signal = next(s for s in self.signals if s.sequence == sequence)
@@ -124,6 +134,7 @@ class World:
             create_time=timestamp_to_proto(created),
         )
         set_decimal(message.filled_quantity, Decimal(filled))
+        set_decimal(message.quantity, Decimal(quantity or filled))
         self.intents.append(message)
         if state != engine_pb.INTENT_STATE_SKIPPED:
             for copy in range(venue_copies):
@@ -134,7 +145,7 @@ class World:
                     symbol=SYMBOL,
                     side=types_pb2.ORDER_SIDE_BUY,
                     type=types_pb2.ORDER_TYPE_MARKET,
-                    status=types_pb2.ORDER_STATUS_FILLED,
+                    status=venue_status,
                     create_time=timestamp_to_proto(created + timedelta(seconds=1 + copy)),
                 )
                 set_decimal(order.filled_quantity, Decimal(venue_filled or filled))
@@ -148,6 +159,10 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
     def __init__(self, world: World) -> None:
         self.world = world
 
+    async def _unless_frozen(self) -> None:
+        if self.world.engine_frozen:
+            await asyncio.Event().wait()
+
     def _check_owner(self, config_id: str, context: grpc.aio.ServicerContext) -> None:
         if config_id != self.world.config_id or user_id_or_empty(context) != self.world.owner:
             raise errors.NotFound(f"copy configuration {config_id} not found")
@@ -158,6 +173,7 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> engine_pb.GetCopyStatusResponse:
         self.world.calls.append("GetCopyStatus")
+        await self._unless_frozen()
         self._check_owner(request.config_id, context)
         config = engine_pb.CopyConfig(
             config_id=self.world.config_id,
@@ -187,6 +203,35 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         )
         limit = min(request.page_size or 500, PAGE_CAP)
         return engine_pb.ListCopiedOrdersResponse(orders=rows[:limit])
+
+    async def CorrectPosition(
+        self,
+        request: engine_pb.CorrectPositionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> engine_pb.CorrectPositionResponse:
+        self.world.calls.append("CorrectPosition")
+        self._check_owner(request.config_id, context)
+        self.world.corrections.append(request)
+        key = f"{request.config_id}/{request.target_exchange_id}/{request.symbol}"
+        order = engine_pb.CopiedOrder(
+            intent_id=str(uuid.uuid4()),
+            config_id=request.config_id,
+            source_id=self.world.source_id,
+            sequence=-1,
+            signal_id=f"correction:{request.reconciliation_id}",
+            target_exchange_id=request.target_exchange_id,
+            client_order_id=str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{request.reconciliation_id}")
+            ),
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            state=self.world.correction_state,
+            reason="max_position_size"
+            if self.world.correction_state == engine_pb.INTENT_STATE_SKIPPED
+            else "",
+        )
+        return engine_pb.CorrectPositionResponse(order=order)
 
 
 def registrations(world: World) -> list[Registration]:

@@ -80,7 +80,8 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
     report = await _reconcile(mesh)
 
     a, b = sorted(mesh.world.accounts)
-    assert [(i.sequence, i.target_exchange_id) for i in report.items] == [
+    copies = [i for i in report.items if i.kind == "copy"]
+    assert [(i.sequence, i.target_exchange_id) for i in copies] == [
         (2, a),
         (2, b),
         (3, a),
@@ -91,8 +92,12 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
         (5, b),
     ]
     assert all(i.outcome == pb.ITEM_OUTCOME_MATCHED for i in report.items), report.items
-    assert (report.total_count, report.matched_count) == (8, 8)
+    # One position item per (account, symbol): the copies explain both accounts' positions.
+    positions = [(i.kind, i.target_exchange_id, i.symbol) for i in report.items[8:]]
+    assert positions == [("position", a, "BTC/USDT"), ("position", b, "BTC/USDT")]
+    assert (report.total_count, report.matched_count) == (10, 10)
     assert report.mismatched_count + report.missing_count + report.duplicate_count == 0
+    assert report.extra_count == 0
     assert report.error_count == 0
     by_key = {(i.sequence, i.target_exchange_id): i for i in report.items}
     skipped = by_key[(3, mesh.world.accounts[1])]
@@ -101,12 +106,12 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
     assert Decimal(filled.venue_filled_quantity.value) == Decimal("0.5")
     assert filled.intent_state == "filled"
     assert report.end_time.ToDatetime() == T0.replace(tzinfo=None)
-    assert _checks("matched") - matched_before == 8
+    assert _checks("matched") - matched_before == 10
     venue_reads = sorted(c for c in mesh.world.calls if c.startswith("ListOrders"))
     assert venue_reads == sorted(f"ListOrders:{account}:{USER}" for account in (a, b))
 
     stored = await mesh.store.get_report(report.reconciliation_id)
-    assert stored is not None and stored.counts.matched == 8 and len(stored.items) == 8
+    assert stored is not None and stored.counts.matched == 10 and len(stored.items) == 10
 
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
@@ -114,7 +119,7 @@ async def test_reconcile_with_every_copy_accounted_for_stores_a_matched_report(
         timeout=TIMEOUT,
     )
     assert [r.reconciliation_id for r in listed.reports] == [report.reconciliation_id]
-    assert listed.reports[0].matched_count == 8 and not listed.reports[0].items
+    assert listed.reports[0].matched_count == 10 and not listed.reports[0].items
 
 
 async def test_reconcile_reports_each_kind_of_discrepancy(mesh: Mesh) -> None:
@@ -130,15 +135,20 @@ async def test_reconcile_reports_each_kind_of_discrepancy(mesh: Mesh) -> None:
 
     report = await _reconcile(mesh)
 
-    outcomes = {(i.sequence, i.target_exchange_id): i for i in report.items}
+    outcomes = {(i.sequence, i.target_exchange_id): i for i in report.items if i.kind == "copy"}
     assert outcomes[(1, a)].outcome == pb.ITEM_OUTCOME_MISMATCHED
     assert "filled_quantity: intent 0.25, venue 0.2" in outcomes[(1, a)].detail
     assert outcomes[(1, b)].outcome == pb.ITEM_OUTCOME_DUPLICATE
     assert outcomes[(2, a)].outcome == pb.ITEM_OUTCOME_ERROR
     assert "outcome not resolved yet" in outcomes[(2, a)].detail
     assert outcomes[(2, b)].outcome == pb.ITEM_OUTCOME_MISSING
-    assert (report.total_count, report.matched_count, report.mismatched_count) == (6, 2, 1)
-    assert (report.missing_count, report.duplicate_count, report.error_count) == (1, 1, 1)
+    # Positions: a's has a copy not resolved yet; b's venue filled the duplicate too.
+    position = {i.target_exchange_id: i for i in report.items if i.kind == "position"}
+    assert position[a].outcome == pb.ITEM_OUTCOME_ERROR
+    assert position[b].outcome == pb.ITEM_OUTCOME_MISMATCHED
+    assert Decimal(position[b].drift.value) == Decimal("0.25")
+    assert (report.total_count, report.matched_count, report.mismatched_count) == (8, 2, 2)
+    assert (report.missing_count, report.duplicate_count, report.error_count) == (1, 1, 2)
 
 
 async def test_reconciliations_are_listed_newest_first(mesh: Mesh) -> None:
@@ -146,7 +156,7 @@ async def test_reconciliations_are_listed_newest_first(mesh: Mesh) -> None:
     first = await _reconcile(mesh)
     mesh.world.clock.advance(60)
     second = await _reconcile(mesh, end=timedelta(minutes=-45))
-    assert second.total_count == 4
+    assert second.total_count == 6  # signals 2 and 3 at both accounts, and two positions
 
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
@@ -251,18 +261,22 @@ async def test_reconcile_with_a_venue_down_stores_error_items_for_that_account(
             assert "EXCHANGE_UNAVAILABLE" in item.detail
         else:
             assert item.outcome == pb.ITEM_OUTCOME_MATCHED
-    assert (report.total_count, report.matched_count, report.error_count) == (8, 4, 4)
+    assert (report.total_count, report.matched_count, report.error_count) == (10, 5, 5)
     listed = await mesh.stub.ListReconciliations(
         pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
         metadata=_as(USER),
         timeout=TIMEOUT,
     )
-    assert [r.error_count for r in listed.reports] == [4]
+    assert [r.error_count for r in listed.reports] == [5]
 
 
-async def test_reconcile_with_the_signal_log_down_fails_and_stores_nothing(mesh: Mesh) -> None:
+async def test_reconcile_with_the_signal_log_down_stores_a_report_naming_it(mesh: Mesh) -> None:
     _script_matched(mesh.world)
     mesh.world.sync_down = True
-    error = await _error(_reconcile(mesh))
-    assert isinstance(error, errors.Unavailable)
-    assert await mesh.store.list_reports(mesh.world.config_id, USER, 10) == []
+    report = await _reconcile(mesh)
+    [item] = report.items
+    assert (item.kind, item.outcome) == ("read", pb.ITEM_OUTCOME_ERROR)
+    assert item.detail.startswith("the sync service (the leader's signals) could not be read")
+    assert report.error_count == 1
+    [stored] = await mesh.store.list_reports(mesh.world.config_id, USER, 10)
+    assert stored.counts.error == 1

@@ -18,6 +18,7 @@ def test_settings_default_to_the_documented_ports_and_addresses() -> None:
     assert settings.broker_svc_addr == "127.0.0.1:50051"
     assert settings.bind_host == "127.0.0.1"
     assert settings.tls.enabled
+    assert settings.reconcile_budget_seconds == 5.0  # below the gateway's 15 s deadline
 
 
 def test_settings_read_every_variable() -> None:
@@ -33,6 +34,7 @@ def test_settings_read_every_variable() -> None:
             "SYNC_SVC_ADDR": "sync-svc:50053",
             "BROKER_SVC_ADDR": "broker-svc:50051",
             "RPC_TIMEOUT_SECONDS": "30",
+            "RECONCILE_BUDGET_MS": "2500",
         }
     )
     assert settings.grpc_port == 6000 and settings.metrics_port == 0
@@ -40,6 +42,7 @@ def test_settings_read_every_variable() -> None:
     assert settings.database_url == "postgresql://db/recon"
     assert settings.engine_svc_addr == "engine-svc:50052"
     assert settings.rpc_timeout_seconds == 30
+    assert settings.reconcile_budget_seconds == 2.5
 
 
 @pytest.mark.parametrize(
