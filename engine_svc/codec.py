@@ -476,10 +476,15 @@ def _copy_settings_to_proto(copy: CopySettings, target: pb.CopySettings) -> None
     target.symbol_map.update(copy.symbol_map)
     target.allow_quote_equivalence = copy.allow_quote_equivalence
     target.max_signal_age_seconds = copy.max_signal_age_seconds
+    target.copy_mode = copy.copy_mode
 
 
-def config_to_proto(config: CopyConfig) -> pb.CopyConfig:
-    """Return the wire configuration."""
+def config_to_proto(config: CopyConfig, *, reveal_source: bool = False) -> pb.CopyConfig:
+    """Return the wire configuration.
+
+    A follower of a published leader sees the leader, not its account; ``reveal_source`` (a
+    service that proves the copies, never a user) sees the account too.
+    """
     message = pb.CopyConfig(
         config_id=config.config_id,
         target_exchange_ids=list(config.target_exchange_ids),
@@ -493,6 +498,8 @@ def config_to_proto(config: CopyConfig) -> pb.CopyConfig:
     elif config.leader_id:
         # Another user's published account: the follower sees the leader, not the account.
         message.source_leader_id = config.leader_id
+        if reveal_source:
+            message.source_exchange_id = config.source_id
     else:
         message.source_exchange_id = config.source_id
     _risk_limits_to_proto(config.settings.risk_limits, message.risk_limits)

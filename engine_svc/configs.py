@@ -109,8 +109,9 @@ def _status_view(status: CopyStatus, reason: str) -> dict[str, Any]:
 
 def _config_view(config: CopyConfig) -> dict[str, Any]:
     return {
-        "source_kind": config.source_kind.value,
-        "source_id": config.source_id,
+        # A follower's trail names the published leader it follows, never the leader's account.
+        "source_kind": "leader" if config.leader_id else config.source_kind.value,
+        "source_id": config.leader_id or config.source_id,
         "target_exchange_ids": list(config.target_exchange_ids),
         **_status_view(config.status, config.status_reason),
         **_settings_view(config.settings),

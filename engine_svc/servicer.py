@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
 from copytrade.common.v1 import types_pb2
@@ -9,10 +11,25 @@ from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc import codec
 from engine_svc.configs import ConfigService, StartCopy
+from engine_svc.domain.model import Intent
 from engine_svc.domain.settings import Violation, unknown_update_paths, validate_start
 from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto, timestamp_to_proto
-from meshkit.identity import require_user
+from meshkit.identity import current_caller, require_user
+
+
+def _proves_copies() -> bool:
+    # Reconciliation reads a follower's copies with the follower's assertion and needs the
+    # leader's source to match them with its signals; a user sees the leader instead.
+    return current_caller().service == "recon"
+
+
+def _orders(intents: Sequence[Intent], leader_id: str, internal: bool) -> list[pb.CopiedOrder]:
+    orders = [codec.intent_to_proto(i) for i in intents]
+    if leader_id and not internal:
+        for order in orders:
+            order.source_id = leader_id  # the published leader, not its account
+    return orders
 
 
 class EngineServicer(pb_grpc.EngineServiceServicer):
@@ -99,10 +116,11 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
     ) -> pb.GetCopyStatusResponse:
         user_id = require_user(context)
         view = await self._configs.status(user_id, request.config_id.strip())
+        internal = _proves_copies()
         response = pb.GetCopyStatusResponse(
-            config=codec.config_to_proto(view.config),
+            config=codec.config_to_proto(view.config, reveal_source=internal),
             counters=codec.counters_to_proto(view.counters),
-            recent_orders=[codec.intent_to_proto(i) for i in view.recent_orders],
+            recent_orders=_orders(view.recent_orders, view.config.leader_id, internal),
             positions=[codec.position_to_proto(p) for p in view.positions],
             sync_mode=codec.sync_mode_to_proto(view.sync_mode),
             positions_error=view.positions_error,
@@ -154,7 +172,13 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             timestamp_from_proto(request.end_time, request.HasField("end_time")),
             request.page_size,
         )
-        return pb.ListCopiedOrdersResponse(orders=[codec.intent_to_proto(i) for i in intents])
+        internal = _proves_copies()
+        leader_id = (
+            ""
+            if internal or not intents
+            else (await self._configs.owned(user_id, request.config_id.strip())).leader_id
+        )
+        return pb.ListCopiedOrdersResponse(orders=_orders(intents, leader_id, internal))
 
     async def KillSwitch(
         self,

@@ -8,7 +8,7 @@ from engine_fakes import OTHER_USER, USER, error_reason, field_paths, new_id
 from engine_harness import Harness
 
 from copytrade.engine.v1 import engine_service_pb2 as pb
-from meshkit.testing import eventually
+from meshkit.testing import as_user, eventually
 
 FOLLOWER = "user-bob"
 
@@ -111,6 +111,23 @@ async def test_a_follower_copies_the_leader_without_its_assertion_reaching_the_a
     await eventually(copied, timeout=10)
     intents = await harness.store.list_intents(config_id, None, None, 10)
     assert [i.target_exchange_id for i in intents] == [target]
+    # The follower sees its copies as the leader's; reconciliation sees the leader's source.
+    orders = await harness.call(
+        "ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id), user=FOLLOWER
+    )
+    assert [o.source_id for o in orders.orders] == [leader_id]
+    recon = harness.channel._stubs["recon"]
+    for method, request in [
+        ("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id)),
+        ("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id)),
+    ]:
+        reply = await getattr(recon, method)(request, metadata=as_user(FOLLOWER), timeout=10)
+        if method == "GetCopyStatus":
+            assert reply.config.source_exchange_id == exchange_id
+        else:
+            assert [o.source_id for o in reply.orders] == [exchange_id]
+    trail = await harness.call("ListAuditEntries", pb.ListAuditEntriesRequest(), user=FOLLOWER)
+    assert exchange_id not in str(trail)
 
 
 async def test_following_needs_a_live_leader_and_the_followers_own_targets(
