@@ -39,6 +39,7 @@ from engine_svc.domain.model import (
     RiskLimits,
     Side,
     Signal,
+    SignalKind,
     SourceKind,
     SyncSettings,
     TimeInForce,
@@ -59,6 +60,16 @@ from meshkit.codec import (
 )
 
 # ---------------------------------------------------------------------------- enums
+
+SIGNAL_KIND = EnumMap(
+    sync_pb.SignalKind,
+    {
+        SignalKind.FILL: sync_pb.SIGNAL_KIND_FILL,
+        SignalKind.ORDER_OPEN: sync_pb.SIGNAL_KIND_ORDER_OPEN,
+        SignalKind.ORDER_CANCEL: sync_pb.SIGNAL_KIND_ORDER_CANCEL,
+        SignalKind.ORDER_AMEND: sync_pb.SIGNAL_KIND_ORDER_AMEND,
+    },
+)
 
 
 # The engine's own words on the wire, one table per enum (the shared ones: meshkit.codec).
@@ -220,6 +231,11 @@ def signal_from_proto(message: sync_pb.Signal) -> Signal:
         traceparent=message.traceparent,
         time_in_force=TIME_IN_FORCE.from_proto(message.time_in_force),
         stop_price=optional_decimal(message.stop_price),
+        kind=SIGNAL_KIND.from_proto(message.kind, SignalKind.FILL),
+        leader_order_id=message.leader_order_id,
+        order_mirrored=message.order_mirrored,
+        opened_sequence=message.opened_sequence,
+        replaced_order_id=message.replaced_order_id,
     )
 
 
@@ -377,6 +393,7 @@ _PARSERS: dict[str, dict[str, _FieldParser]] = {
         "symbol_map": _parse_map,
         "allow_quote_equivalence": _parse_optional_bool(True),
         "max_signal_age_seconds": _parse_plain,
+        "copy_mode": _parse_text,
     },
     "sync_settings": {
         "sync_interval": _parse_plain,

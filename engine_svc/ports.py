@@ -314,6 +314,22 @@ class SignalTransactionPort(Protocol):
         """Move the last stored sequence of every configuration of the source forward."""
         ...
 
+    async def cancel_copies(
+        self,
+        config_id: str,
+        source_id: str,
+        sequence: int,
+        target_exchange_id: str,
+        reason: str,
+        now: datetime,
+    ) -> list[Intent]:
+        """Mark the copies of one leader order (the signal at ``sequence``) to be cancelled.
+
+        A copy not sent yet never leaves (SKIPPED with ``reason``); return the copies that may
+        rest at the venue, to be cancelled there.
+        """
+        ...
+
 
 class InboxStore(Protocol):
     """The signal inbox, and where each copied source resumes from it."""

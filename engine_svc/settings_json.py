@@ -20,6 +20,7 @@ from engine_svc.domain.model import (
     RiskLimits,
     Side,
     Signal,
+    SignalKind,
     SyncSettings,
 )
 from meshkit.codec import format_decimal, from_iso, to_iso
@@ -147,6 +148,12 @@ def signal_json(signal: Signal) -> str:
             "leader_equity": _dec(signal.leader_equity),
             "leader_position": _dec(signal.leader_position),
             "exchange_name": signal.exchange_name,
+            "kind": signal.kind.value,
+            "leader_order_id": signal.leader_order_id,
+            "order_mirrored": signal.order_mirrored,
+            "opened_sequence": signal.opened_sequence,
+            "replaced_order_id": signal.replaced_order_id,
+            "stop_price": _dec(signal.stop_price),
         },
         sort_keys=True,
     )
@@ -170,4 +177,10 @@ def signal_from_json(text: str) -> Signal:
         leader_equity=_undec(data["leader_equity"]),
         leader_position=_undec(data["leader_position"]),
         exchange_name=data["exchange_name"],
+        kind=SignalKind(data.get("kind", SignalKind.FILL.value)),
+        leader_order_id=data.get("leader_order_id", ""),
+        order_mirrored=bool(data.get("order_mirrored", False)),
+        opened_sequence=int(data.get("opened_sequence", 0)),
+        replaced_order_id=data.get("replaced_order_id", ""),
+        stop_price=_undec(data.get("stop_price")),
     )

@@ -52,6 +52,20 @@ class Canceller:
                 cancelled += 1
         return cancelled
 
+    async def cancel_copies(self, copies: list[tuple[Intent, CopyConfig]]) -> None:
+        """Cancel mirrored copies whose leader order was cancelled or amended (order mirroring).
+
+        They are marked ``cancel_wanted`` already: one whose send is still under way, or whose
+        cancel fails now, is cancelled by the resolver once the venue shows it resting.
+        """
+        for intent, config in copies:
+            if self._sender.in_flight(intent.intent_id):
+                continue
+            try:
+                await self.cancel_one(intent, config)
+            except Exception as e:  # the resolver retries it: the mark is durable
+                log.warning("cancelling copy %s failed: %s", intent.client_order_id, e)
+
     async def cancel_one(self, intent: Intent, config: CopyConfig) -> bool:
         """Ask the venue to cancel; apply what it answers. True when the order is cancelled."""
         try:

@@ -46,6 +46,7 @@ class Copier:
         )
         self._recorder = Recorder(store, reader, self.dispatcher, clock, ownership)
         self._canceller = Canceller(store, broker, clock, outcomes, self._sender)
+        self._recorder.cancel_copies = self._canceller.cancel_copies
         self._resolver = Resolver(
             store,
             broker,

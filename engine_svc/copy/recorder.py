@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,13 @@ from engine_svc.copy.dispatch import Dispatcher
 from engine_svc.copy.reads import FollowerRead, FollowerReader, MarketLookup, Portfolios
 from engine_svc.domain import intents as rules
 from engine_svc.domain import risk
-from engine_svc.domain.decision import Decision, decide, follower_symbols
+from engine_svc.domain.decision import (
+    Decision,
+    SignalAction,
+    decide,
+    follower_symbols,
+    signal_action,
+)
 from engine_svc.domain.model import (
     CopyConfig,
     CopyStatus,
@@ -41,6 +47,7 @@ from engine_svc.domain.model import (
     Portfolio,
     Side,
     Signal,
+    SkipReason,
 )
 from engine_svc.ports import (
     Clock,
@@ -62,6 +69,15 @@ SETTLE_SECONDS = 2.0
 the venue (their fills change the position it sizes from); then it sizes from what it has."""
 DECISION_FAILED = "decision_failed"
 RATE_WINDOW = timedelta(seconds=60)
+_DECIDED = frozenset({SignalAction.COPY, SignalAction.SKIP_MIRRORED, SignalAction.REPLACE})
+"""The actions that write an intent for each follower account (order mirroring aside)."""
+_READ = frozenset({SignalAction.COPY, SignalAction.REPLACE})
+"""The actions that decide an order, so read the follower's account and market first."""
+_CANCELS = {
+    SignalAction.CANCEL: SkipReason.LEADER_ORDER_CANCELLED.value,
+    SignalAction.REPLACE: SkipReason.LEADER_ORDER_AMENDED.value,
+}
+"""The actions that cancel the copies of a leader order, and the reason they record."""
 LOSS_PLACES = Decimal("0.000001")
 """The precision of a loss (a fraction) in the audit trail."""
 OUTCOME_NOT_KNOWN = (IntentState.PENDING, IntentState.SENT, IntentState.UNKNOWN)
@@ -156,6 +172,10 @@ class Recorder:
         self._dispatcher = dispatcher
         self._clock = clock
         self._ownership = ownership
+        self.cancel_copies: Callable[[list[tuple[Intent, CopyConfig]]], Awaitable[None]] | None = (
+            None
+        )
+        """Cancels at the venue the copies a leader's cancel or amend marked (the copier's)."""
 
     async def record(self, signal: Signal) -> list[Intent]:
         """Write the signal and every intent it makes in one transaction.
@@ -184,6 +204,7 @@ class Recorder:
             c
             for c in await self._store.configs_of_source(signal.source_id)
             if c.start_sequence < signal.sequence
+            and signal_action(signal, c.settings.copy_settings.copy_mode) in _READ
         ]
         targets = {t for config in candidates for t in config.target_exchange_ids}
         if not await self._dispatcher.wait_idle(targets, SETTLE_SECONDS):
@@ -197,6 +218,7 @@ class Recorder:
         await afaultpoint("engine.before_risk")
         now = self._clock.now()
         created: list[Intent] = []
+        cancels: list[tuple[Intent, CopyConfig]] = []
         corrections: list[AuditEvent] = []
         taken: list[risk.DailyLossAction] = []
         async with _fenced_transaction(self._store.signal_transaction, fence) as tx:
@@ -204,13 +226,30 @@ class Recorder:
                 return []
             for config in await tx.configs_copying(signal.source_id, signal.sequence):
                 state = roll_daily_risk(config, portfolios, now)
+                action = signal_action(signal, config.settings.copy_settings.copy_mode)
                 for target in config.target_exchange_ids:
+                    if action in _CANCELS:  # the leader cancelled or amended a mirrored order
+                        copies = await tx.cancel_copies(
+                            config.config_id,
+                            signal.source_id,
+                            signal.opened_sequence,
+                            target,
+                            _CANCELS[action],
+                            now,
+                        )
+                        cancels += [(copy, config) for copy in copies]
+                    if action not in _DECIDED:
+                        continue
                     read = reads.get((config.config_id, target))
                     # Only a target read for this signal can get an order: count only for it.
                     recent = await tx.orders_since(target, now - RATE_WINDOW) if read else 0
-                    decision = _decide(
-                        signal, config, state.status, portfolios.get(target), read, recent, now
-                    )
+                    if action is SignalAction.SKIP_MIRRORED:
+                        mapped = config.settings.copy_settings.symbol_map.get(signal.symbol)
+                        decision = Decision.skip(mapped or signal.symbol, SkipReason.ORDER_MIRRORED)
+                    else:
+                        decision = _decide(
+                            signal, config, state.status, portfolios.get(target), read, recent, now
+                        )
                     intent = rules.new_intent(
                         str(uuid.uuid4()),
                         config.config_id,
@@ -237,6 +276,8 @@ class Recorder:
             for correction in corrections:
                 await tx.append_audit(correction, now)
         await afaultpoint("engine.after_inbox_commit")
+        if cancels and self.cancel_copies is not None:
+            await self.cancel_copies(cancels)
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
         for action in taken:

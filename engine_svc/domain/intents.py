@@ -104,6 +104,11 @@ def state_from_order(status: OrderStatus) -> IntentState:
     return _FROM_ORDER[status]
 
 
+_LEADER_CANCELS = frozenset(
+    {SkipReason.LEADER_ORDER_CANCELLED.value, SkipReason.LEADER_ORDER_AMENDED.value}
+)
+
+
 def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | None]:
     """Return the state (and the reason to record, ``None`` to keep it) for a venue answer.
 
@@ -119,7 +124,8 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
     """
     state = state_from_order(status)
     if state is S.CANCELED and intent.cancel_wanted:
-        return state, ""
+        # A leader's cancel or amend (order mirroring) wrote its reason with the wish.
+        return state, intent.reason if intent.reason in _LEADER_CANCELS else ""
     if state is S.CANCELED and intent.state in OPEN_AT_VENUE:
         return state, CANCELED_AT_VENUE
     if intent.time_in_force is TimeInForce.IOC and state in (S.EXPIRED, S.CANCELED):

@@ -384,8 +384,6 @@ class Intent:
     """A stop or the kill switch asked for this order to be cancelled (kept until done)."""
     stop_price: Decimal | None = None
     """The stop (trigger) price of a stop-market or stop-limit copy; ``None`` otherwise."""
-    stop_price: Decimal | None = None
-    """The trigger price of a stop-market or stop-limit copy (order mirroring)."""
     sent_token: int = 0
     """The lease token of its source under which it was last sent (0: sent without a lease).
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from engine_svc.domain.ids import is_uuid
 from engine_svc.domain.model import (
+    COPY_MODES,
     DAILY_LOSS_ACTIONS,
+    DEFAULT_COPY_MODE,
     DEFAULT_DAILY_LOSS_ACTION,
     DEFAULT_MAX_ORDERS_PER_MINUTE,
     DEFAULT_MAX_SIGNAL_AGE_SECONDS,
@@ -64,7 +66,7 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
     ``copy_settings.max_signal_age_seconds`` 0 means 60, ``risk_limits.max_orders_per_minute``
     0 means 60, an empty ``risk_limits.daily_loss_action`` means ``reduce_only``,
     ``sync_settings.sync_interval`` 0 means 5 and ``sync_settings.timeout`` 0 means
-    30; an empty sizing mode means ``equity_ratio``.
+    30; an empty sizing mode means ``equity_ratio`` and an empty copy mode ``fills``.
     """
     copy = settings.copy_settings
     sync = settings.sync_settings
@@ -77,6 +79,8 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
         copy = dataclasses.replace(copy, max_signal_age_seconds=DEFAULT_MAX_SIGNAL_AGE_SECONDS)
     if not copy.sizing_mode:
         copy = dataclasses.replace(copy, sizing_mode="equity_ratio")
+    if not copy.copy_mode:
+        copy = dataclasses.replace(copy, copy_mode=DEFAULT_COPY_MODE)
     if sync.sync_interval == 0:
         sync = dataclasses.replace(sync, sync_interval=DEFAULT_SYNC_INTERVAL)
     if sync.timeout == 0:
@@ -160,6 +164,13 @@ def validate_copy_settings(copy: CopySettings, prefix: str = "copy_settings") ->
         )
     found += _symbols(copy.exclude_symbols, f"{prefix}.exclude_symbols")
     found += _symbols(copy.include_symbols, f"{prefix}.include_symbols")
+    if copy.copy_mode not in COPY_MODES:
+        found.append(
+            Violation(
+                f"{prefix}.copy_mode",
+                f"must be one of {', '.join(COPY_MODES)}, got {copy.copy_mode!r}",
+            )
+        )
     if copy.sizing_mode not in SIZING_MODES:
         found.append(
             Violation(

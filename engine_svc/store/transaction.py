@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine_svc.domain import intents as intent_rules
 from engine_svc.domain.model import CopyConfig, CopyStatus, DailyRisk, Intent, IntentState, Signal
 from engine_svc.settings_json import _daily_risk_json, signal_json
-from engine_svc.store.rows import _CONFIG_COLUMNS, _INSERT_INTENT, _config, _intent_params
+from engine_svc.store.rows import (
+    _CONFIG_COLUMNS,
+    _INSERT_INTENT,
+    _INTENT_COLUMNS,
+    _config,
+    _intent,
+    _intent_params,
+)
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog
 from meshkit.codec import to_iso
@@ -90,6 +98,49 @@ class SignalTransaction:
     async def append_audit(self, event: AuditEvent, now: datetime) -> None:
         """Append an audit entry in this transaction; call it last, after every other write."""
         await self._audit.append(self._tx, event, now)
+
+    async def cancel_copies(
+        self,
+        config_id: str,
+        source_id: str,
+        sequence: int,
+        target_exchange_id: str,
+        reason: str,
+        now: datetime,
+    ) -> list[Intent]:
+        """Mark the copies of one leader order (the signal at ``sequence``) to be cancelled.
+
+        Every copy is marked ``cancel_wanted`` first, whatever its state: a send that moves a
+        PENDING copy to SENT at the same moment leaves it marked, and the resolver cancels it
+        once the venue shows it resting. Then a copy still PENDING never leaves (SKIPPED with
+        ``reason``). Returns the copies that may rest at the venue now.
+        """
+        key = "config_id = ? AND source_id = ? AND sequence = ? AND target_exchange_id = ?"
+        params = (config_id, source_id, sequence, target_exchange_id)
+        resting = [state.value for state in intent_rules.RESTING]
+        marked = [*resting, IntentState.PENDING.value]
+        await self._tx.execute(
+            f"UPDATE order_intents SET cancel_wanted = 1, reason = ? WHERE {key}"
+            f" AND state IN ({', '.join('?' for _ in marked)})",
+            (reason, *params, *marked),
+        )
+        await self._tx.execute(
+            f"UPDATE order_intents SET state = ?, reason = ?, updated_at = ? WHERE {key}"
+            " AND state = ?",
+            (
+                IntentState.SKIPPED.value,
+                reason,
+                to_iso(now),
+                *params,
+                IntentState.PENDING.value,
+            ),
+        )
+        rows = await self._tx.fetchall(
+            f"SELECT {_INTENT_COLUMNS} FROM order_intents WHERE {key}"
+            f" AND state IN ({', '.join('?' for _ in resting)})",
+            (*params, *resting),
+        )
+        return [_intent(row) for row in rows]
 
     async def advance_source(self, signal: Signal, synced_at: datetime) -> None:
         """Move the last stored sequence of every configuration of the source forward."""

@@ -64,6 +64,7 @@ def test_given_groups_are_parsed_into_domain_values() -> None:
         sizing_mode="multiplier",
         multiplier=D("2"),
         max_signal_age_seconds=0,
+        copy_mode="",
     )
     assert settings.sync_settings == SyncSettings(
         sync_interval=3, max_retries=0, timeout=0, enable_polling=True
@@ -100,7 +101,9 @@ def test_update_with_a_mask_takes_only_the_masked_fields() -> None:
 def test_update_without_a_mask_replaces_the_groups_present() -> None:
     request = pb.UpdateConfigRequest(copy_settings=pb.CopySettings(max_trade_size=dec("5")))
     changes = codec.parse_update(request, [])
-    raw = CopySettings(max_trade_size=D("5"), sizing_mode="", max_signal_age_seconds=0)
+    raw = CopySettings(
+        max_trade_size=D("5"), sizing_mode="", max_signal_age_seconds=0, copy_mode=""
+    )
     assert changes == {"copy_settings": raw}
 
 
