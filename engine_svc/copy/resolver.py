@@ -20,6 +20,8 @@ import asyncio
 import logging
 from datetime import datetime
 
+from prometheus_client import Histogram
+
 from engine_svc import metrics
 from engine_svc.copy.cancels import Canceller
 from engine_svc.copy.dispatch import Dispatcher
@@ -171,7 +173,7 @@ class Resolver:
             and intent.state in _OUTCOME_UNKNOWN
             and rules.state_from_order(order.status) is not S.UNKNOWN
         ):
-            _observe_resolved(intent, now, "venue")
+            _observe_resolved(intent, now, metrics.UNKNOWN_RESOLVE_SECONDS.labels("venue"))
         if intent.cancel_wanted and rules.state_from_order(order.status) in rules.OPEN_AT_VENUE:
             # A cancel asked for earlier did not happen (it failed, or came while the order
             # was on its way): the venue shows the order resting, so cancel it now.
@@ -204,7 +206,7 @@ class Resolver:
         max_age = config.settings.copy_settings.max_signal_age_seconds
         if rules.resend_is_stale(intent, now, max_age):
             if await self._outcomes.skipped(intent, SkipReason.STALE_ON_RESEND):
-                _observe_resolved(intent, now, "stale")
+                _observe_resolved(intent, now, metrics.UNKNOWN_RESOLVE_SECONDS.labels("stale"))
                 log.warning(
                     "not re-sending %s: the venue never had it, and its leader trade is older"
                     " than max_signal_age (%ss)",
@@ -212,7 +214,7 @@ class Resolver:
                     max_age,
                 )
             return
-        _observe_resolved(intent, now, "resent")
+        _observe_resolved(intent, now, metrics.UNKNOWN_RESOLVE_SECONDS.labels("resent"))
         if await self._sender.resend(intent) is not None:
             self._dispatcher.enqueue(intent.target_exchange_id, intent.intent_id)
 
@@ -226,8 +228,7 @@ class Resolver:
         return token is not None and intent.sent_token < token
 
 
-def _observe_resolved(intent: Intent, now: datetime, outcome: str) -> None:
-    # From the send whose answer was lost to what settled it.
+def _observe_resolved(intent: Intent, now: datetime, series: Histogram) -> None:
+    # From the send whose answer was lost to what settled it (``series``: the outcome's).
     if intent.last_sent_at is not None:
-        seconds = (now - intent.last_sent_at).total_seconds()
-        metrics.UNKNOWN_RESOLVE_SECONDS.labels(outcome).observe(max(seconds, 0.0))
+        series.observe(max((now - intent.last_sent_at).total_seconds(), 0.0))
