@@ -114,6 +114,20 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         await self.recorder.record("ReleaseExchange", request, context)
         return engine_pb.ReleaseExchangeResponse()
 
+    async def PublishLeader(self, request, context):
+        await self.recorder.record("PublishLeader", request, context)
+        return engine_pb.PublishLeaderResponse(
+            leader=engine_pb.Leader(leader_id="l-1", display_name=request.display_name, mine=True)
+        )
+
+    async def ListLeaders(self, request, context):
+        await self.recorder.record("ListLeaders", request, context)
+        return engine_pb.ListLeadersResponse(leaders=[engine_pb.Leader(leader_id="l-1")])
+
+    async def UnpublishLeader(self, request, context):
+        await self.recorder.record("UnpublishLeader", request, context)
+        return engine_pb.UnpublishLeaderResponse(leader_id=request.leader_id)
+
 
 class FakeRecon(recon_grpc.ReconServiceServicer):
     """Records Reconcile."""
