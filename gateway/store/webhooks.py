@@ -159,7 +159,10 @@ class WebhookStore:
         return _webhook(row) if row is not None else None
 
     async def delete(self, user_id: str, webhook_id: str, now: datetime) -> bool:
-        """Delete the user's webhook and its deliveries; return whether it was there."""
+        """Delete the user's webhook and its deliveries; return whether it was there.
+
+        With the user's last webhook, the dispatcher's read positions for the user go too.
+        """
         async with self.database.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT webhook_id, user_id, url, events, created_at FROM webhooks"
@@ -171,6 +174,12 @@ class WebhookStore:
             webhook = _webhook(row)
             await tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", (webhook_id,))
             await tx.execute("DELETE FROM webhooks WHERE webhook_id = ?", (webhook_id,))
+            left = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM webhooks WHERE user_id = ?", (user_id,)
+            )
+            if left is not None and int(left["n"]) == 0:
+                # Nothing reads for this user any more: a later webhook starts afresh.
+                await tx.execute("DELETE FROM webhook_cursors WHERE user_id = ?", (user_id,))
             await self.audit.append(
                 tx,
                 AuditEvent(
