@@ -35,6 +35,7 @@ from engine_svc.domain.decision import (
     SignalAction,
     decide,
     follower_symbols,
+    pre_check,
     signal_action,
 )
 from engine_svc.domain.model import (
@@ -95,17 +96,18 @@ def blocking_exit(
 ) -> list[Intent]:
     """Return the intents of ``earlier`` that the exit ``signal`` must wait for at ``now``.
 
-    Those of a configuration in ``configs``, on a market the signal maps to for it, made
-    from an earlier signal, and not known yet (:data:`OUTCOME_NOT_KNOWN`), while the
-    signal is younger than that configuration's ``max_signal_age``. A buy waits for none.
+    Those of a configuration in ``configs`` that would size this exit now (one that skips it
+    anyway, as paused, halted, filtered or stale, waits for nothing: so the wait ends once the
+    signal is older than that configuration's ``max_signal_age``), on a market the signal
+    maps to for it, made from an earlier signal, and not known yet
+    (:data:`OUTCOME_NOT_KNOWN`). A buy waits for none.
     """
     if signal.side is not Side.SELL:
         return []
     live = {
         c.config_id: c
         for c in configs
-        if (now - signal.event_time).total_seconds()
-        <= c.settings.copy_settings.max_signal_age_seconds
+        if pre_check(signal, c.status, c.settings.copy_settings, now) is None
     }
     waiting: list[Intent] = []
     for intent in earlier:
