@@ -65,6 +65,7 @@ from gateway.routes import (
     default_services,
 )
 from gateway.store import GatewayStore
+from gateway.store.webhooks import WebhookStore
 from gateway.transcode import build_request, response_json
 from gateway.webhooks import api as webhooks_api
 from meshkit import clients, db, tracing
@@ -772,7 +773,7 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
     docs_page.install(app)  # GET /docs (Swagger UI, files served here), GET /version
     app.router.add_get(audit.PATH, gateway.audit_entries)
-    webhooks_api.install(gateway, app)  # /webhooks (docs/webhooks.md) and its dispatcher
+    webhooks_api.install(gateway, app, WebhookStore)  # /webhooks (docs/webhooks.md)
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app
 

@@ -9,42 +9,29 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from gateway.ports import Fence
 from gateway.store.gateway_store import AUDIT_TABLE
-from gateway.webhooks.model import MAX_WEBHOOKS_PER_USER, Delivery, Webhook, new_secret
+from gateway.webhooks.model import (
+    MAX_WEBHOOKS_PER_USER,
+    Delivery,
+    Queued,
+    TooManyWebhooks,
+    Webhook,
+    WebhookConflict,
+    new_secret,
+)
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog
 from meshkit.codec import to_iso
-
-Fence = Callable[[db.Executor], Awaitable[None]]
-"""Raises inside a transaction when this replica no longer runs the dispatcher."""
 
 _DELIVERY_COLUMNS = (
     "delivery_id, webhook_id, event_id, event, payload, status, attempts, next_attempt_at,"
     " last_status_code, last_error, created_at, updated_at"
 )
-
-
-class WebhookConflict(Exception):
-    """The user already has a webhook at that URL, subscribed to other events."""
-
-
-class TooManyWebhooks(Exception):
-    """The user already has :data:`MAX_WEBHOOKS_PER_USER` webhooks."""
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A delivery to queue: one event to one webhook."""
-
-    webhook_id: str
-    event_id: str
-    event: str
-    payload: str
 
 
 def _webhook(row: Mapping[str, Any]) -> Webhook:

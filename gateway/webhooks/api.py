@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -27,9 +27,10 @@ from google.rpc import code_pb2
 from gateway import audit, auth
 from gateway import server as gateway_server
 from gateway.errors import HttpError, invalid_argument
-from gateway.store.webhooks import Queued, TooManyWebhooks, WebhookConflict, WebhookStore
+from gateway.ports import WebhookStorePort
 from gateway.webhooks import model
 from gateway.webhooks.dispatcher import Dispatcher, DispatchSettings, delivery_json
+from gateway.webhooks.model import Queued, TooManyWebhooks, WebhookConflict
 from gateway.webhooks.spec import (
     DEFAULT_DELIVERIES,
     DELIVERIES_PATH,
@@ -38,7 +39,7 @@ from gateway.webhooks.spec import (
     PATH,
     TEST_PATH,
 )
-from meshkit import leases
+from meshkit import db, leases
 from meshkit.codec import to_iso, utcnow
 from meshkit.errors import FieldViolation
 from meshkit.identity import ASSERTION_HEADER
@@ -78,9 +79,14 @@ def _not_found(webhook_id: str) -> HttpError:
 class Webhooks:
     """The routes, the store and the dispatcher of one gateway application."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        open_store: Callable[[db.Database], WebhookStorePort],
+    ) -> None:
         self.gateway = gateway
-        self.store: WebhookStore | None = None
+        self.open_store = open_store
+        self.store: WebhookStorePort | None = None
         self.dispatcher: Dispatcher | None = None
         self._keeper: leases.LeaseKeeper | None = None
 
@@ -100,7 +106,7 @@ class Webhooks:
         gateway = self.gateway
         assert gateway.store is not None
         database = gateway.store.database
-        self.store = WebhookStore(database)
+        self.store = self.open_store(database)
         settings = gateway.settings
         self.dispatcher = Dispatcher(
             self.store,
@@ -187,7 +193,7 @@ class Webhooks:
             )
         return principal
 
-    def _store(self) -> WebhookStore:
+    def _store(self) -> WebhookStorePort:
         assert self.store is not None
         return self.store
 
@@ -317,9 +323,17 @@ class Webhooks:
         )
 
 
-def install(gateway: Gateway, app: web.Application) -> Webhooks:
-    """Serve the webhook routes on ``app`` and run the dispatcher (one line in ``build_app``)."""
-    hooks = Webhooks(gateway)
+def install(
+    gateway: Gateway,
+    app: web.Application,
+    open_store: Callable[[db.Database], WebhookStorePort],
+) -> Webhooks:
+    """Serve the webhook routes on ``app`` and run the dispatcher (one line in ``build_app``).
+
+    ``open_store`` builds the webhook store over the gateway's database (the composition root
+    names the concrete one).
+    """
+    hooks = Webhooks(gateway, open_store)
     hooks.install(app)
     app[WEBHOOKS_KEY] = hooks
     return hooks

@@ -27,9 +27,9 @@ from typing import Any
 
 import aiohttp
 
-from gateway.store.webhooks import Fence, Queued, WebhookStore
+from gateway.ports import Fence, WebhookStorePort
 from gateway.webhooks import model
-from gateway.webhooks.model import Delivery, Webhook
+from gateway.webhooks.model import Delivery, Queued, Webhook
 from meshkit.codec import utcnow
 from meshkit.tasks import cancel_and_wait
 
@@ -80,7 +80,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: WebhookStore,
+        store: WebhookStorePort,
         read_entries: ReadEntries,
         settings: DispatchSettings | None = None,
         *,

@@ -72,6 +72,24 @@ class Delivery:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A delivery to queue: one event to one webhook."""
+
+    webhook_id: str
+    event_id: str
+    event: str
+    payload: str
+
+
+class WebhookConflict(Exception):
+    """The user already has a webhook at that URL, subscribed to other events."""
+
+
+class TooManyWebhooks(Exception):
+    """The user already has :data:`MAX_WEBHOOKS_PER_USER` webhooks."""
+
+
 def new_secret() -> str:
     """Return a new signing secret: ``whsec_`` and 32 random bytes in hex."""
     return SECRET_PREFIX + secrets.token_hex(32)
