@@ -52,13 +52,20 @@ class FuturesUserStream:
         """Run one socket (``?listenKey=`` or ``/ws/{listen_key}``) until either side closes."""
         key = request.query.get("listenKey") or request.match_info.get("listen_key", "")
         ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
         api_key = self.rest.owner_of(key)
         if api_key is None:
+            await ws.prepare(request)
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid listenKey")
             return ws
+        # subscribed before the handshake completes: no event is lost to a client that acts
+        # the moment its socket opens
         conn = _Connection(ws, api_key)
         self._connections.add(conn)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            self._connections.discard(conn)
+            raise
         writer = asyncio.create_task(self._write(conn))
         try:
             async for msg in ws:

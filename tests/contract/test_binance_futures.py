@@ -1,0 +1,179 @@
+"""Unmodified ccxt 4.5.90 ``binanceusdm`` (async and pro) against the Binance emulator's USDⓈ-M
+futures: what ccxt sends must be what the emulator serves, with the emulator's admin API
+(``/_sim/futures/``) as ground truth (docs/exchange-protocols.md §2.9)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import ccxt
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+import pytest
+
+from exchange_sim import SimCluster, start_venues
+from exchange_sim.ccxt_urls import point_ccxt_at
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[tuple[SimCluster, aiohttp.ClientSession]]:
+    cluster = await start_venues(("binance",), ports={"binance": 0})
+    async with aiohttp.ClientSession() as session:
+        yield cluster, session
+    await cluster.close()
+
+
+async def _admin(
+    session: aiohttp.ClientSession, base: str, method: str, path: str, body: Any = None
+) -> Any:
+    async with session.request(method, base + path, json=body) as response:
+        payload = await response.json()
+        assert response.status == 200, payload
+        return payload
+
+
+async def _funded(session: aiohttp.ClientSession, base: str, usdt: str = "10000") -> dict[str, str]:
+    creds = await _admin(session, base, "POST", "/_sim/accounts", {"balances": {}})
+    await _admin(
+        session, base, "POST", f"/_sim/futures/accounts/{creds['api_key']}/wallet", {"amount": usdt}
+    )
+    return creds
+
+
+def _client(module: Any, creds: dict[str, str], base: str) -> Any:
+    exchange = module.binanceusdm(
+        {"apiKey": creds["api_key"], "secret": creds["api_secret"], "enableRateLimit": False}
+    )
+    point_ccxt_at(exchange, base)
+    return exchange
+
+
+async def test_binanceusdm_trades_a_perpetual_end_to_end(
+    venue: tuple[SimCluster, aiohttp.ClientSession],
+) -> None:
+    cluster, session = venue
+    base = cluster.urls["binance"]
+    creds = await _funded(session, base)
+    key = creds["api_key"]
+    ex = _client(ccxt_async, creds, base)
+    try:
+        markets = await ex.load_markets()
+        market = markets[SYMBOL]
+        assert market["swap"] and market["linear"] and market["settle"] == "USDT"
+        assert market["precision"] == {"amount": 0.001, "price": 0.1, "base": 1e-08, "quote": 1e-08}
+        assert market["limits"]["cost"]["min"] == 100 and market["limits"]["market"]["max"] == 120
+        assert "ETH/USDT:USDT" in markets
+
+        await ex.set_leverage(10, SYMBOL)
+        await ex.set_margin_mode("isolated", SYMBOL)
+        await ex.set_position_mode(True)  # hedge mode, then back to one-way
+        await ex.set_position_mode(False)
+        settings = await _admin(session, base, "GET", f"/_sim/futures/accounts/{key}/settings")
+        assert settings["BTCUSDT"] == {"leverage": 10, "margin_type": "ISOLATED"}
+        with pytest.raises(ccxt.OperationRejected, match="-4059"):
+            await ex.set_position_mode(False)  # already one-way
+
+        opened = await ex.create_order(
+            SYMBOL, "market", "buy", 0.1, None, {"clientOrderId": "open-1"}
+        )
+        assert opened["status"] == "closed" and opened["filled"] == 0.1
+        assert opened["clientOrderId"] == "open-1" and opened["average"] == 50025.0
+
+        resting = await ex.create_order(
+            SYMBOL, "limit", "buy", 0.01, 45000, {"clientOrderId": "rest-1"}
+        )
+        assert resting["status"] == "open"
+        assert [o["id"] for o in await ex.fetch_open_orders(SYMBOL)] == [resting["id"]]
+        with pytest.raises(ccxt.ExchangeError, match="-4116"):  # the id is held by an open order
+            await ex.create_order(SYMBOL, "limit", "buy", 0.01, 45000, {"clientOrderId": "rest-1"})
+        canceled = await ex.cancel_order(resting["id"], SYMBOL)
+        assert canceled["status"] == "canceled"
+
+        stop = await ex.create_order(
+            SYMBOL, "market", "sell", 0.1, None, {"stopLossPrice": 45000, "reduceOnly": True}
+        )
+        assert stop["status"] == "open" and stop["triggerPrice"] == 45000 and stop["reduceOnly"]
+        algos = await _admin(session, base, "GET", f"/_sim/futures/accounts/{key}/algo-orders")
+        assert [(a["type"], a["trigger_price"], a["status"]) for a in algos] == [
+            ("stop_market", "45000", "new")
+        ]
+
+        await _admin(
+            session, base, "POST", "/_sim/futures/prices", {"symbol": SYMBOL, "price": "51000"}
+        )
+        [position] = await ex.fetch_positions([SYMBOL])
+        assert position["side"] == "long" and position["contracts"] == 0.1
+        assert position["entryPrice"] == 50025.0 and position["marginMode"] == "isolated"
+        assert position["unrealizedPnl"] == pytest.approx(97.5)  # 0.1 * (51000 - 50025)
+        # isolated 10x long, MMR 0.4%: (0.1 * 50025 - 500.25) / (0.1 * 0.996)
+        assert position["liquidationPrice"] == pytest.approx(45203.313, abs=0.01)
+        truth = (await _admin(session, base, "GET", f"/_sim/futures/accounts/{key}/positions"))[0]
+        assert Decimal(truth["liquidation_price"]) == pytest.approx(
+            Decimal("45203.3132"), abs=0.001
+        )
+
+        balance = await ex.fetch_balance()
+        fee = 0.1 * 50025 * 0.0005
+        assert balance["USDT"]["total"] == pytest.approx(10000 - fee + 97.5)
+        assert balance["USDT"]["used"] == pytest.approx(510.0)  # 0.1 * 51000 / 10
+
+        closed = await ex.create_order(SYMBOL, "market", "sell", 0.5, None, {"reduceOnly": True})
+        assert closed["filled"] == 0.1  # reduce-only is cut to the position
+        assert await ex.fetch_positions([SYMBOL]) == []
+        with pytest.raises(ccxt.ExchangeError, match="-2022"):
+            await ex.create_order(SYMBOL, "market", "sell", 0.1, None, {"reduceOnly": True})
+
+        orders = await _admin(session, base, "GET", f"/_sim/futures/accounts/{key}/orders")
+        assert [(o["client_order_id"], o["status"]) for o in orders] == [
+            ("open-1", "filled"),
+            ("rest-1", "canceled"),
+            (closed["clientOrderId"], "filled"),
+        ]
+        trades = await ex.fetch_my_trades(SYMBOL)
+        assert sum(t["amount"] for t in trades) == pytest.approx(0.2)
+    finally:
+        await ex.close()
+
+
+async def test_pro_watch_orders_receives_order_trade_update_and_positions(
+    venue: tuple[SimCluster, aiohttp.ClientSession],
+) -> None:
+    cluster, session = venue
+    base = cluster.urls["binance"]
+    creds = await _funded(session, base)
+    ex = _client(ccxt_pro, creds, base)
+    try:
+        await ex.load_markets()
+        assert await ex.watch_positions([SYMBOL]) == []  # the REST snapshot: flat
+        orders_task = asyncio.create_task(ex.watch_orders(SYMBOL))
+        positions_task = asyncio.create_task(ex.watch_positions([SYMBOL]))
+        for _ in range(500):  # wait for the listen-key socket, failing fast if the watch failed
+            if orders_task.done():
+                orders_task.result()
+            if any(
+                "listenKey=" in url and client.connected.done()
+                for url, client in ex.clients.items()
+            ):
+                break
+            await asyncio.sleep(0.01)
+        placed = await ex.create_order(
+            SYMBOL, "market", "sell", 0.2, None, {"clientOrderId": "ws-1"}
+        )
+        seen = await asyncio.wait_for(orders_task, 5)
+        while seen[-1]["status"] != "closed":
+            seen = await asyncio.wait_for(ex.watch_orders(SYMBOL), 5)
+        assert seen[-1]["id"] == placed["id"] and seen[-1]["clientOrderId"] == "ws-1"
+        assert seen[-1]["filled"] == 0.2 and seen[-1]["side"] == "sell"
+        positions = await asyncio.wait_for(positions_task, 5)
+        while not positions[-1]["contracts"]:
+            positions = await asyncio.wait_for(ex.watch_positions([SYMBOL]), 5)
+        assert positions[-1]["side"] == "short" and positions[-1]["contracts"] == 0.2
+        assert positions[-1]["entryPrice"] == pytest.approx(49975.0)
+    finally:
+        await ex.close()
