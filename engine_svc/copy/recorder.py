@@ -282,8 +282,8 @@ class Recorder:
             await self.cancel_copies(cancels)
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
-        for action in taken:
-            metrics.RISK_ACTIONS.labels(action.value).inc()
+        for risk_action in taken:
+            metrics.RISK_ACTIONS.labels(risk_action.value).inc()
         return created
 
     async def _await_earlier_outcomes(self, signal: Signal, configs: list[CopyConfig]) -> None:
