@@ -17,6 +17,7 @@ from engine_svc.config_counts import ConfigCounts
 from engine_svc.configs import ConfigService
 from engine_svc.consumer import SignalConsumer
 from engine_svc.copy import Copier
+from engine_svc.corrections import Corrector
 from engine_svc.ports import BrokerPort, Clock, SyncPort
 from engine_svc.risk_monitor import RiskMonitor
 from engine_svc.servicer import EngineServicer
@@ -65,6 +66,8 @@ class Engine:
     """Keeps the ``copytrade_engine_configs`` gauge current."""
     risk_monitor: RiskMonitor | None = None
     """Takes the daily loss action between trades (None: ``RISK_MONITOR_INTERVAL_MS`` 0)."""
+    corrector: Corrector | None = None
+    """Writes the correction intents reconciliation asks for (CorrectPosition)."""
 
     async def _resolver_loop(self) -> None:
         interval = self.settings.resolver_interval_ms / 1000
@@ -84,7 +87,7 @@ class Engine:
         """
         self.keeper.address = f"{self.settings.bind_host}:{self.settings.grpc_port}"
         await self.keeper.start()
-        servicer = EngineServicer(self.configs)
+        servicer = EngineServicer(self.configs, self.corrector)
         self.running = await start_server(
             [Registration(pb_grpc.add_EngineServiceServicer_to_server, servicer, SERVICE_NAME)],
             domain=DOMAIN,
@@ -233,6 +236,7 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         )
         if settings.risk_monitor_interval_ms > 0
         else None,
+        corrector=Corrector(store, broker, clock, copier.enqueue, configs.owned),
     )
 
 

@@ -11,8 +11,12 @@ from copytrade.engine.v1 import engine_service_pb2 as pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc import codec
 from engine_svc.configs import ConfigService, StartCopy
+from engine_svc.corrections import Corrector
+from engine_svc.domain.corrections import Correction
+from engine_svc.domain.ids import is_uuid
 from engine_svc.domain.model import Intent
 from engine_svc.domain.settings import Violation, unknown_update_paths, validate_start
+from meshkit import errors
 from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto, timestamp_to_proto
 from meshkit.identity import current_caller, require_user
@@ -35,8 +39,9 @@ def _orders(intents: Sequence[Intent], leader_id: str, internal: bool) -> list[p
 class EngineServicer(pb_grpc.EngineServiceServicer):
     """The engine's RPCs; every one of them is public and needs the calling user."""
 
-    def __init__(self, configs: ConfigService) -> None:
+    def __init__(self, configs: ConfigService, corrector: Corrector | None = None) -> None:
         self._configs = configs
+        self._corrector = corrector
 
     async def StartCopy(
         self,
@@ -254,3 +259,43 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         leader_id = request.leader_id.strip()
         stopped = await self._configs.unpublish_leader(user_id, leader_id)
         return pb.UnpublishLeaderResponse(leader_id=leader_id, stopped_followers=stopped)
+
+    async def CorrectPosition(
+        self,
+        request: pb.CorrectPositionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.CorrectPositionResponse:
+        user_id = require_user(context)
+        if self._corrector is None:
+            raise errors.Unimplemented("corrections are not served by this engine")
+        found: list[Violation] = []
+        target = request.target_exchange_id.strip()
+        symbol = request.symbol.strip()
+        side = codec.side_from_proto(request.side)
+        quantity = codec.optional_decimal(request.quantity)
+        reconciliation_id = request.reconciliation_id.strip()
+        if not target:
+            found.append(Violation("target_exchange_id", "is required"))
+        if not symbol:
+            found.append(Violation("symbol", "is required"))
+        if side is None:
+            found.append(Violation("side", "must be buy or sell"))
+        if quantity is None or quantity <= 0:
+            found.append(Violation("quantity", "must be a number above 0"))
+        if not is_uuid(reconciliation_id):
+            found.append(Violation("reconciliation_id", "must be a UUID"))
+        if found:
+            raise codec.invalid_argument(found)
+        assert side is not None and quantity is not None
+        intent = await self._corrector.correct(
+            user_id,
+            Correction(
+                config_id=request.config_id.strip(),
+                target_exchange_id=target,
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                reconciliation_id=reconciliation_id,
+            ),
+        )
+        return pb.CorrectPositionResponse(order=codec.intent_to_proto(intent))

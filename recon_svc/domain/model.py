@@ -61,6 +61,9 @@ class VenueStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+CORRECTION_SIGNAL_PREFIX = "correction:"
+"""The prefix of a correction intent's ``signal_id`` (the engine's ``CorrectPosition``)."""
+
 LIVE_VENUE_STATUSES = frozenset({VenueStatus.OPEN, VenueStatus.PARTIALLY_FILLED})
 """Venue statuses of an order that still rests on the book and may fill further."""
 
@@ -136,8 +139,12 @@ class Intent:
 
     @property
     def is_correction(self) -> bool:
-        """Return whether the intent is a correction (the engine gives those sequence < 0)."""
-        return self.sequence < 0
+        """Return whether the intent is a correction a reconciliation asked the engine for.
+
+        The engine writes a correction with ``signal_id`` ``"correction:<reconciliation id>"``
+        and sequence 0 (no signal of the leader's log).
+        """
+        return self.signal_id.startswith(CORRECTION_SIGNAL_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             intent_id=str(uuid.uuid4()),
             config_id=request.config_id,
             source_id=self.world.source_id,
-            sequence=-1,
+            sequence=0,
             signal_id=f"correction:{request.reconciliation_id}",
             target_exchange_id=request.target_exchange_id,
             client_order_id=str(

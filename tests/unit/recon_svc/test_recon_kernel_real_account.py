@@ -54,12 +54,13 @@ def copy(
     side: Side = Side.BUY,
     client_order_id: str = COPY,
     sequence: int = 1,
+    signal_id: str = "",
 ) -> Intent:
     return Intent(
         intent_id=f"intent-{client_order_id[:8]}",
         source_id="src-1",
         sequence=sequence,
-        signal_id=f"trade-{sequence}",
+        signal_id=signal_id or f"trade-{sequence}",
         target_exchange_id=ACCOUNT,
         client_order_id=client_order_id,
         symbol="BTC/USDT",
@@ -216,7 +217,13 @@ def test_a_fill_placed_by_hand_is_drift_and_another_configurations_is_not() -> N
 
 def test_a_filled_correction_closes_the_drift() -> None:
     cancelled = copy(IntentState.CANCELED, filled="0", reason="canceled_at_venue")
-    correction = copy(IntentState.FILLED, client_order_id=CORRECTION, sequence=-42, filled="0.5")
+    correction = copy(
+        IntentState.FILLED,
+        client_order_id=CORRECTION,
+        sequence=0,
+        signal_id="correction:7d0c9e7e-3f4b-4d59-a2a5-0e1c9b7f0d11",
+        filled="0.5",
+    )
     venue = report(venue_order(filled="0", status=VenueStatus.CANCELED), venue_order(CORRECTION))
     [item] = drift_of([cancelled, correction], venue)
     assert (item.outcome, item.drift) == (Outcome.MATCHED, 0)
