@@ -158,6 +158,8 @@ def request_weight(method: str, path: str, query: Mapping[str, str]) -> int:
         return 2 if has_symbol else 80
     if path == "/api/v3/ticker/price":
         return 2 if has_symbol else 4
+    if path == "/fapi/v1/openOrders" and method == "GET":
+        return 1 if has_symbol else 40
     return _WEIGHTS.get(path, 1)
 
 
@@ -170,4 +172,15 @@ _WEIGHTS = {
     "/ws-api/v3": 2,
     "/sapi/v1/capital/config/getall": 10,
     "/sapi/v1/margin/isolated/allPairs": 10,
+    # USDⓈ-M futures (Binance's documented weights)
+    "/fapi/v1/allOrders": 5,
+    "/fapi/v1/userTrades": 5,
+    "/fapi/v2/account": 5,
+    "/fapi/v3/account": 5,
+    "/fapi/v2/balance": 5,
+    "/fapi/v3/balance": 5,
+    "/fapi/v2/positionRisk": 5,
+    "/fapi/v3/positionRisk": 5,
+    "/fapi/v1/income": 30,
+    "/fapi/v1/allAlgoOrders": 5,
 }

@@ -177,3 +177,36 @@ async def test_pro_watch_orders_receives_order_trade_update_and_positions(
         assert positions[-1]["entryPrice"] == pytest.approx(49975.0)
     finally:
         await ex.close()
+
+
+async def test_a_lost_order_reply_is_found_by_client_id_and_order_bursts_are_limited() -> None:
+    cluster = await start_venues(("binance",), ports={"binance": 0}, rate_limits=True)
+    base = cluster.urls["binance"]
+    async with aiohttp.ClientSession() as session:
+        creds = await _funded(session, base)
+        ex = _client(ccxt_async, creds, base)
+        try:
+            await ex.load_markets()
+            await _admin(
+                session,
+                base,
+                "POST",
+                "/_sim/faults",
+                {"method": "POST", "path": "/fapi/v1/order", "status": 504, "execute": True},
+            )
+            with pytest.raises(ccxt.RequestTimeout):
+                await ex.create_order(
+                    SYMBOL, "market", "buy", 0.01, None, {"clientOrderId": "lost"}
+                )
+            found = await ex.fetch_order(None, SYMBOL, {"clientOrderId": "lost"})
+            assert found["status"] == "closed" and found["filled"] == 0.01
+            results = await asyncio.gather(
+                *(ex.create_order(SYMBOL, "limit", "buy", 0.01, 40000) for _ in range(10)),
+                return_exceptions=True,
+            )
+            refused = [r for r in results if isinstance(r, Exception)]
+            assert len(refused) == 1 and "-1015" in str(refused[0])  # 10 new orders a second
+            assert isinstance(refused[0], ccxt.DDoSProtection)
+        finally:
+            await ex.close()
+            await cluster.close()

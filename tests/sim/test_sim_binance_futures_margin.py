@@ -149,3 +149,35 @@ def test_margin_is_insufficient_beyond_the_leverage() -> None:
         engine.place_order(key, _market(Side.BUY, "0.5"))  # 25000 notional needs 12500
     assert refused.value.code == -2019
     engine.place_order(key, _market(Side.BUY, "0.3"))
+
+
+def test_a_stop_market_algo_order_triggers_at_the_mark_and_closes_the_position() -> None:
+    engine, _, key = _engine()
+    engine.place_order(key, _market(Side.BUY, "0.1"))
+    stop = FOrderRequest(
+        "BTCUSDT",
+        Side.SELL,
+        FOrderType.STOP_MARKET,
+        "sl-1",
+        D("0.1"),
+        trigger_price=D("49000"),
+        reduce_only=True,
+    )
+    with pytest.raises(BinanceError) as immediate:
+        engine.place_algo(key, FOrderRequest(**{**stop.__dict__, "trigger_price": D("50500")}))
+    assert immediate.value.code == -2021
+    algo = engine.place_algo(key, stop)
+    assert engine.set_mark_price("BTCUSDT", D("49500")) == []
+    [child] = engine.set_mark_price("BTCUSDT", D("48900"))
+    assert (child.client_order_id, child.status.value, child.executed_qty) == (
+        "sl-1",
+        "FILLED",
+        D("0.1"),
+    )
+    [after] = engine.algos(key)
+    assert (after.algo_id, after.status.value, after.actual_order_id) == (
+        algo.algo_id,
+        "FINISHED",
+        child.order_id,
+    )
+    assert engine.positions(key)[0].amount == 0
