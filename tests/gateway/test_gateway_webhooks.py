@@ -30,6 +30,7 @@ from copytrade.recon.v1 import recon_service_pb2_grpc as recon_grpc
 from gateway.config import Settings
 from gateway.routes import default_services
 from gateway.server import GatewayDeps, build_app
+from gateway.store import GatewayStore
 from gateway.users import add_user
 from gateway.webhooks import model
 from gateway.webhooks.api import WEBHOOKS_KEY
@@ -246,6 +247,13 @@ async def test_create_is_idempotent_by_url_and_shows_the_secret_once(env: Env) -
     other = {"url": env.receiver.url, "events": ["risk.action"]}
     status, conflict = await env.call("POST", HOOKS, json=other)
     assert status == 409 and conflict["details"][0]["reason"] == "WEBHOOK_EXISTS"
+    # The creation is in the user's audit trail (the gateway's chain), without the secret.
+    entries = await GatewayStore(env.database).list_audit_entries(env.alice[0], 0, 10)
+    created = [e for e in entries if e.object_type == "webhook"]
+    assert [(e.action, e.object_id, e.actor) for e in created] == [
+        ("create", webhook_id, f"user:{env.alice[0]}")
+    ]
+    assert secret not in created[0].after
 
 
 async def test_another_user_cannot_see_delete_test_or_read_deliveries(env: Env) -> None:
