@@ -66,6 +66,10 @@ class SimAdmin:
         """Move a market's mark price (resting and stop orders may fill)."""
         await self._call("POST", "prices", {"symbol": symbol, "price": price})
 
+    async def prices(self) -> dict[str, str]:
+        """Return every market's mark price, by the venue's symbol."""
+        return dict(await self._call("GET", "prices"))
+
     async def orders(self, api_key: str) -> list[dict[str, Any]]:
         """Return the venue's record of an account's orders."""
         result = await self._call("GET", f"accounts/{api_key}/orders")
@@ -75,3 +79,15 @@ class SimAdmin:
         """Return the venue's record of an account's trades."""
         result = await self._call("GET", f"accounts/{api_key}/trades")
         return result["trades"] if isinstance(result, dict) else result
+
+    async def balances(self, api_key: str) -> dict[str, dict[str, str]]:
+        """Return the venue's record of an account's balances (``free`` and ``locked``)."""
+        result: dict[str, dict[str, str]] = await self._call("GET", f"accounts/{api_key}/balances")
+        return result
+
+    async def hold_matching(self, held: bool, symbol: str | None = None) -> None:
+        """Hold (or release) matching: new limit orders wait NEW, unmatched but cancellable."""
+        body: dict[str, Any] = {"held": held}
+        if symbol is not None:
+            body["symbol"] = symbol
+        await self._call("POST", "matching", body)

@@ -105,8 +105,9 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
             },
         )
     )["report"]
-    assert report["total_count"] == 1
-    assert report["matched_count"] == 1
+    # The copy, and the follower's BTC position it explains.
+    assert report["total_count"] == 2
+    assert report["matched_count"] == 2
     history = (await api.call("GET", f"/reconciliation-history/{config_id}"))["reports"]
     assert [r["reconciliation_id"] for r in history] == [report["reconciliation_id"]]
 
