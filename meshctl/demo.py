@@ -310,6 +310,7 @@ async def _scenario(mesh: Mesh) -> int:
                 f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} "
                 f"{item.get('detail', '')}"
             )
+        await show_daily_loss_action(api, sims, config_id, labels)
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))
         ok = total > 0 and int(report.get("matched_count", 0)) == total
@@ -319,6 +320,52 @@ async def _scenario(mesh: Mesh) -> int:
             else "\nDEMO FAILED: see the report above"
         )
         return 0 if ok else 1
+
+
+async def show_daily_loss_action(
+    api: RestClient,
+    sims: dict[str, SimAdmin],
+    config_id: str,
+    labels: dict[str, str],
+    deadline_seconds: float = 20.0,
+) -> None:
+    """Show protection between trades: BTC falls with no leader trade, and close_all sells.
+
+    The daily loss limit is tightened to 1 % with ``daily_loss_action`` ``close_all``; BTC then
+    falls 30 % on every venue while the leader does nothing. The engine's risk monitor sees the
+    loss, moves the configuration to reducing and sells the BTC it copied.
+    """
+    say(
+        "\nrisk: max_daily_loss 1% with daily_loss_action close_all;"
+        " BTC falls 30% on every venue and the leader does nothing"
+    )
+    await api.call(
+        "PATCH",
+        f"/configs/{config_id}",
+        {"risk_limits": {"max_daily_loss": 0.01, "daily_loss_action": "close_all"}},
+    )
+    for sim in sims.values():
+        for symbol, price in (await sim.prices()).items():
+            if symbol.startswith(("BTC", "XBT")):
+                await sim.set_price(symbol, str(Decimal(str(price)) * Decimal("0.7")))
+    deadline = time.monotonic() + deadline_seconds
+    closes: list[dict[str, Any]] = []
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = (await api.call("GET", f"/status/{config_id}"))["config"]
+        orders = (await api.call("GET", f"/orders/{config_id}?page_size=5000")).get("orders", [])
+        closes = [o for o in orders if o.get("reason") == "daily_loss_close_all"]
+        moved = status["status"] != "COPY_STATUS_ACTIVE"
+        if moved and closes and all(o["state"] in TERMINAL for o in closes):
+            break
+        await asyncio.sleep(0.2)
+    state = str(status.get("status", "?")).removeprefix("COPY_STATUS_")
+    say(f"  status {state}: {status.get('status_reason', '')}")
+    for order in closes:
+        say(
+            f"  {labels.get(order['target_exchange_id'], '?'):<20} sell {order['quantity']:>10}"
+            f" {order['symbol']:<9} {_short(order['state']):<9} {order['reason']}"
+        )
 
 
 def main(data_dir: pathlib.Path, database_url: str | None = None) -> int:

@@ -40,5 +40,10 @@ def test_the_demo_copies_across_venues_shows_skips_latency_and_a_proportional_cl
     counts = dict(re.findall(r"(\w+)=(\d+)", out.split("reconciliation:")[1].splitlines()[0]))
     assert int(counts["total"]) > 0 and counts["matched"] == counts["total"]
     assert counts["missing"] == counts["duplicate"] == "0"
+    # Protection between trades: BTC falls with no leader trade; the copied BTC is sold.
+    assert "status REDUCING: max_daily_loss: account" in out, out
+    assert re.search(r"follower-binance\s+sell .*BTC/USDT\s+filled\s+daily_loss_close_all", out), (
+        out
+    )
     # Nothing secret is printed.
     assert "api_secret" not in out and "BEGIN EC PRIVATE KEY" not in out
