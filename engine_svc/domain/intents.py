@@ -203,10 +203,11 @@ def resend_is_stale(intent: Intent, now: datetime, max_age_seconds: int) -> bool
     A re-send is a copy made late: like a signal, it is not sent once the leader's trade is
     older than the configuration's ``max_signal_age``. The intent then ends SKIPPED with
     reason ``stale_on_resend`` (the venue proved it never had the order, so nothing is lost
-    that was placed). The engine's own daily loss ``close_all`` sell copies no trade and is
+    that was placed). An intent of no leader signal (sequence 0: the daily loss ``close_all``
+    sell, a reconciliation's correction) is the engine's own order, copies no trade and is
     never too old.
     """
-    if intent.signal_id.startswith(CLOSE_SIGNAL_PREFIX):
+    if intent.sequence <= 0 or intent.signal_id.startswith(CLOSE_SIGNAL_PREFIX):
         return False
     return (now - intent.leader_event_time).total_seconds() > max_age_seconds
 

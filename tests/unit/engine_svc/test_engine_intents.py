@@ -261,6 +261,7 @@ def test_a_resend_is_stale_once_the_leader_trade_is_older_than_max_signal_age(
     assert rules.can_transition(S.UNKNOWN, S.SKIPPED) and rules.can_transition(S.SENT, S.SKIPPED)
 
 
-def test_the_daily_loss_close_all_sell_is_never_too_old_to_resend() -> None:
-    intent = _intent(state=S.UNKNOWN, signal_id="daily_loss:2026-03-01")
+@pytest.mark.parametrize("signal_id", ["daily_loss:2026-03-01", "correction:r1"])
+def test_the_engines_own_orders_are_never_too_old_to_resend(signal_id: str) -> None:
+    intent = _intent(state=S.UNKNOWN, signal_id=signal_id, sequence=0)
     assert not rules.resend_is_stale(intent, NOW + timedelta(hours=2), 60)
