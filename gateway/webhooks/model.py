@@ -223,7 +223,7 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
     - ``risk.action``: an engine entry of a daily-loss action (``reduce``, or an action named
       ``risk.*``).
     - ``reconciliation.discrepancy``: a recon ``reconcile`` entry with any item that is not
-      matched (mismatched, missing, duplicate or in error).
+      matched (mismatched, missing, duplicate, extra or in error).
     - ``venue.credentials_rejected``: a broker ``credentials_rejected`` entry (a venue refused
       an account's keys; recorded once until the venue accepts them again).
 
@@ -251,8 +251,15 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
     if chain == "engine" and (action == "reduce" or action.startswith("risk.")):
         found.append(RISK_ACTION)
     if chain == "recon" and action == "reconcile" and isinstance(after, Mapping):
-        counts = ("mismatched_count", "missing_count", "duplicate_count", "error_count")
-        if any(int(after.get(name) or 0) > 0 for name in counts):
+        # Every outcome but matched is a discrepancy (mismatched, missing, duplicate, error,
+        # extra, and any outcome recon adds later): total above matched, or any such count.
+        others = [
+            int(value or 0)
+            for name, value in after.items()
+            if name.endswith("_count") and name not in ("total_count", "matched_count")
+        ]
+        total, matched = int(after.get("total_count") or 0), int(after.get("matched_count") or 0)
+        if total > matched or any(count > 0 for count in others):
             found.append(RECONCILIATION_DISCREPANCY)
     if chain == "broker" and action == "credentials_rejected":
         found.append(CREDENTIALS_REJECTED)

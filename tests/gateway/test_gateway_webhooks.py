@@ -389,6 +389,11 @@ def _entry(service: str, action: str, before: Any, after: Any, actor: str = "use
         ),
         (_entry("engine", "pause", {"status": "ACTIVE"}, {"status": "PAUSED"}), []),
         (_entry("recon", "reconcile", None, {"error_count": 1}), ["reconciliation.discrepancy"]),
+        (_entry("recon", "reconcile", None, {"extra_count": 2}), ["reconciliation.discrepancy"]),
+        (
+            _entry("recon", "reconcile", None, {"total_count": 3, "matched_count": 2}),
+            ["reconciliation.discrepancy"],
+        ),
         (_entry("recon", "reconcile", None, {"matched_count": 4, "missing_count": 0}), []),
         (
             _entry("broker", "credentials_rejected", None, {"exchange_name": "binance"}),
