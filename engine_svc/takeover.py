@@ -8,7 +8,8 @@ that has live configurations or intents not yet final. Taking a source over, in 
    attempt it lets through, so its "never placed" answer is final.
 2. **Send and resolve** under the token: the previous holder's SENT and UNKNOWN orders are
    looked up (one the broker never placed is sent again at once, with the same client order
-   id, :func:`engine_svc.domain.intents.may_resend`); its PENDING intents are queued.
+   id, :func:`engine_svc.domain.intents.may_resend`, unless its leader trade is older than
+   ``max_signal_age``: then it is skipped ``stale_on_resend``); its PENDING intents are queued.
    Configurations whose orders no venue could answer for are halted, as at start-up.
 3. **Take new signals**: subscribe the source on the signal stream, from the inbox.
 
