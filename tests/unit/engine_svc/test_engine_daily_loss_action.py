@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
 
+from engine_svc.copy.recorder import risk_action_event, roll_daily_risk
 from engine_svc.domain import risk
 from engine_svc.domain.model import (
     AssetBalance,
     ConfigSettings,
+    CopyConfig,
     CopyStatus,
     DailyRisk,
     MarketInfo,
     Portfolio,
     RiskLimits,
     Side,
+    SourceKind,
 )
 from engine_svc.domain.settings import normalized, validate
 
@@ -151,3 +155,35 @@ def test_equity_is_revalued_at_new_prices() -> None:
     )
     assert risk.revalued_equity(portfolio, {"BTC": D("40000")}) == D("9000")
     assert risk.revalued_equity(portfolio, {}) == D("10000")
+
+
+def test_a_breach_found_on_a_leader_trade_takes_the_same_action() -> None:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    config = CopyConfig(
+        config_id="c1",
+        user_id="u1",
+        source_kind=SourceKind.BACKTEST,
+        source_id="s1",
+        target_exchange_ids=("a1",),
+        settings=ConfigSettings(risk_limits=limits("disable")),
+        status=CopyStatus.ACTIVE,
+        status_reason="",
+        start_sequence=0,
+        last_sequence=0,
+        sync_status="",
+        last_sync_at=None,
+        created_at=now,
+        updated_at=now,
+        daily_risk=STARTED,
+    )
+    state = roll_daily_risk(config, {"a1": Portfolio(D("9000"), "USDT")}, now)
+    assert state.status is CopyStatus.PAUSED
+    assert state.verdict is not None
+    event = risk_action_event(config, state.verdict)
+    assert event.action == "risk.daily_loss_action"
+    assert event.after is not None
+    assert (event.after["action"], event.after["loss"], event.after["account"]) == (
+        "disable",
+        "0.1",
+        "a1",
+    )
