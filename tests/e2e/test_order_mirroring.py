@@ -1,0 +1,150 @@
+"""Order mirroring through the REST API and the emulators: copy_settings.copy_mode "orders".
+
+One mesh, one leader on simulated Binance, followers on Binance and Kraken. The emulators'
+records are the truth: a leader's resting limit order appears as a resting follower order of the
+same type, side and time in force; the leader's cancel cancels it; a cancel-replace re-prices
+it; a stop-limit order is mirrored with its stop; and when a mirrored order fills, the leader's
+fill makes no second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from meshctl.api import ApiError, RestClient, SimAdmin
+from meshctl.demo import leader_client, register_keys
+from meshctl.launcher import Mesh
+
+Orders = list[dict[str, Any]]
+
+
+async def _until(
+    check: Callable[[], Awaitable[Any]],
+    what: str,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a polling deadline
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+def _at(orders: Orders, price: str) -> Orders:
+    return [o for o in orders if o.get("price") and Decimal(str(o["price"])) == Decimal(price)]
+
+
+def _status(order: dict[str, Any]) -> str:
+    return str(order["status"]).lower()
+
+
+async def test_leader_orders_are_mirrored_cancelled_amended_and_filled_once(
+    mesh: Mesh,
+    api: RestClient,
+    binance: SimAdmin,
+    session: aiohttp.ClientSession,
+) -> None:
+    kraken = SimAdmin(session, mesh.venue_urls["kraken"])
+    await binance.set_price("BTC/USDT", "50000")
+    await kraken.set_price("BTC/USD", "50000")
+    leader_id, leader_keys = await register_keys(
+        api, binance, "binance", "leader", {"USDT": "100000", "BTC": "1"}
+    )
+    follower_b, keys_b = await register_keys(
+        api, binance, "binance", "follower-b", {"USDT": "10000", "BTC": "0.5"}
+    )
+    follower_k, keys_k = await register_keys(
+        api, kraken, "kraken", "follower-k", {"USD": "10000", "BTC": "0.5"}
+    )
+    body: dict[str, Any] = {
+        "source_exchange_id": leader_id,
+        "target_exchange_ids": [follower_b, follower_k],
+        "copy_settings": {
+            "copy_mode": "mirror",
+            "sizing_mode": "fixed_quantity",
+            "fixed_quantity": "0.01",
+        },
+        "sync_settings": {"sync_interval": 1},
+    }
+    try:
+        await api.call("POST", "/start", body)
+    except ApiError as e:
+        assert e.status == 400 and "copy_settings.copy_mode" in str(e.body), e.body
+    else:
+        raise AssertionError("an unknown copy_mode was accepted")
+    body["copy_settings"]["copy_mode"] = "orders"
+    config_id = (await api.call("POST", "/start", body))["config_id"]
+
+    async def both() -> tuple[Orders, Orders]:
+        return await binance.orders(keys_b["api_key"]), await kraken.orders(keys_k["api_key"])
+
+    async def mirrored(price: str, status: str = "new") -> tuple[Orders, Orders] | None:
+        on_binance, on_kraken = await both()
+        found = [o for o in _at(on_binance, price) + _at(on_kraken, price) if _status(o) == status]
+        return (on_binance, on_kraken) if len(found) == 2 else None
+
+    leader = leader_client(mesh.venue_urls["binance"], leader_keys)
+    try:
+        # 1. A resting limit buy (GTC) is mirrored as a resting limit buy, GTC, at its price.
+        first = await leader.create_order("BTC/USDT", "limit", "buy", 0.1, 45000)
+        on_binance, on_kraken = await _until(lambda: mirrored("45000"), "the limit's copies")
+        for order in on_binance + on_kraken:
+            assert order["type"].upper() == "LIMIT" and order["side"].upper() == "BUY", order
+            assert order["time_in_force"].upper() == "GTC", order
+            assert Decimal(str(order["quantity"])) == Decimal("0.01"), order
+
+        # 2. The leader's cancel cancels both copies.
+        await leader.cancel_order(first["id"], "BTC/USDT")
+        await _until(lambda: mirrored("45000", "canceled"), "the copies cancelled")
+
+        # 3. A post-only limit, then a cancel-replace to a new price: the copy is re-priced.
+        second = await leader.create_order(
+            "BTC/USDT", "limit", "buy", 0.1, 44000, {"postOnly": True}
+        )
+        await _until(lambda: mirrored("44000"), "the post-only limit's copies")
+        await leader.cancel_order(second["id"], "BTC/USDT")
+        await leader.create_order("BTC/USDT", "limit", "buy", 0.1, 44500, {"postOnly": True})
+        on_binance, on_kraken = await _until(lambda: mirrored("44500"), "the re-priced copies")
+        assert all(_status(o) == "canceled" for o in _at(on_binance + on_kraken, "44000"))
+        assert on_binance[-1]["type"].upper() == "LIMIT_MAKER", on_binance[-1]
+
+        # 4. A stop-limit sell is mirrored with its stop price.
+        await leader.create_order("BTC/USDT", "limit", "sell", 0.1, 39900, {"stopPrice": 40000})
+        on_binance, on_kraken = await _until(lambda: mirrored("39900"), "the stop's copies")
+        for order in _at(on_binance + on_kraken, "39900"):
+            assert order["type"].upper() == "STOP_LOSS_LIMIT", order
+            assert Decimal(str(order["stop_price"])) == Decimal("40000"), order
+            assert order["side"].upper() == "SELL", order
+
+        # 5. The price falls through 44500: the leader's order and its copies fill at their
+        # venues; the leader's fill is skipped as order_mirrored, and no copy is made of it.
+        await binance.set_price("BTC/USDT", "44400")
+        await kraken.set_price("BTC/USD", "44400")
+        await _until(lambda: mirrored("44500", "filled"), "the copies filled")
+
+        async def skipped_fills() -> list[dict[str, Any]]:
+            copied = (await api.call("GET", f"/orders/{config_id}"))["orders"]
+            return [o for o in copied if o.get("reason") == "order_mirrored"]
+
+        assert len(await _until(skipped_fills, "the leader's fill recorded")) == 2
+        on_binance, on_kraken = await both()
+        summary = [
+            (o["symbol"], o["side"], o["type"], o["price"], o["status"])
+            for o in on_binance + on_kraken
+        ]
+        assert len(on_binance) == len(on_kraken) == 4, summary
+        assert not [o for o in on_binance + on_kraken if o["type"].upper() == "MARKET"]
+    finally:
+        await leader.close()
+
+    status = await api.call("GET", f"/status/{config_id}")
+    assert status["config"]["status"] == "COPY_STATUS_ACTIVE", status
+    assert status["config"]["copy_settings"]["copy_mode"] == "orders", status
