@@ -219,7 +219,8 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
 
     - ``config.halted``: an engine ``copy_config`` entry that moves a configuration into
       HALTED (the kill switch, a failed start-up reconciliation, a risk action), or into
-      STOPPED by anyone but its owner (the system, an operator).
+      STOPPED or PAUSED by anyone but its owner (the system, e.g. a daily-loss ``disable``,
+      or an operator).
     - ``risk.action``: an engine entry of a daily-loss action (``reduce``, or an action named
       ``risk.*``).
     - ``reconciliation.discrepancy``: a recon ``reconcile`` entry with any item that is not
@@ -246,7 +247,7 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
     if chain == "engine" and entry["object_type"] == "copy_config":
         was, now = _status_of(before), _status_of(after)
         by_owner = entry["actor"] == f"user:{entry['owner_user_id']}"
-        if was != now and (now == "HALTED" or (now == "STOPPED" and not by_owner)):
+        if was != now and (now == "HALTED" or (now in ("STOPPED", "PAUSED") and not by_owner)):
             found.append(CONFIG_HALTED)
     if chain == "engine" and (action == "reduce" or action.startswith("risk.")):
         found.append(RISK_ACTION)

@@ -388,6 +388,16 @@ def _entry(service: str, action: str, before: Any, after: Any, actor: str = "use
             ["config.halted", "risk.action"],
         ),
         (_entry("engine", "pause", {"status": "ACTIVE"}, {"status": "PAUSED"}), []),
+        (
+            _entry(
+                "engine",
+                "risk.daily_loss_action",
+                {"status": "ACTIVE"},
+                {"status": "PAUSED"},
+                "service:engine",
+            ),
+            ["config.halted", "risk.action"],
+        ),
         (_entry("recon", "reconcile", None, {"error_count": 1}), ["reconciliation.discrepancy"]),
         (_entry("recon", "reconcile", None, {"extra_count": 2}), ["reconciliation.discrepancy"]),
         (
