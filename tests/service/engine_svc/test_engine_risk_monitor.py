@@ -228,3 +228,23 @@ async def test_a_replica_whose_lease_was_taken_over_is_fenced(store: EngineStore
     stored = await store.get_config(config.config_id)
     assert stored is not None and stored.status is CopyStatus.ACTIVE
     assert sent == []
+
+
+async def test_balances_are_read_again_only_when_the_accounts_orders_change(
+    store: EngineStore,
+) -> None:
+    config = await _config(store, "reduce_only")
+    broker, sent = Broker(), []
+    monitor = _monitor(store, broker, sent)
+    await monitor.round()
+    await monitor.round()
+    assert broker.portfolio_reads == 1  # prices each round, balances once
+    assert broker.market_reads == 1
+    later = datetime(2026, 12, 4, 15, 1, tzinfo=UTC)
+    assert await store.update_intent(
+        f"buy-{config.settings.risk_limits.daily_loss_action}",
+        IntentState.FILLED,
+        updated_at=later,
+    )
+    await monitor.round()
+    assert broker.portfolio_reads == 2
