@@ -140,7 +140,8 @@ def roll_daily_risk(config: CopyConfig, portfolios: Portfolios, now: datetime) -
     A new UTC day starts the day's equity afresh; an active configuration whose follower
     accounts lost more than its daily limit since the day began takes its daily loss action
     (:func:`engine_svc.domain.risk.evaluate_daily_loss`): REDUCING, or PAUSED for
-    ``disable``. The sells of ``close_all`` are the risk monitor's (``engine_svc.risk``).
+    ``disable``. The sells of ``close_all`` are the risk monitor's
+    (:mod:`engine_svc.risk_monitor`).
     """
     equities = {
         target: portfolio.equity
