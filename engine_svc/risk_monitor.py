@@ -253,6 +253,7 @@ class RiskMonitor:
             if moves or created:
                 await tx.append_audit(risk_action_event(config, verdict), now)
         if complete:
+            self._closed = {key for key in self._closed if key[1] == day}  # today's only
             self._closed.add((config.config_id, day))
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
