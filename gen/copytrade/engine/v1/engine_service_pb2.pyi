@@ -1479,7 +1479,10 @@ class Leader(_message.Message):
     exchange_name: _builtins.str
     """The venue of the account, for example "binance"."""
     trade_count: _builtins.int
-    """How many trades (fills) the account made since it was published."""
+    """How many trades the account made since it was published, counted as the signals its
+    log holds since then (with resting orders mirrored, an order opened, amended or cancelled
+    counts as one too).
+    """
     mine: _builtins.bool
     """Whether the calling user published it."""
     exchange_id: _builtins.str
