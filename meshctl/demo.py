@@ -310,6 +310,7 @@ async def _scenario(mesh: Mesh) -> int:
                 f"{item['outcome'].removeprefix('ITEM_OUTCOME_').lower():<10} "
                 f"{item.get('detail', '')}"
             )
+        await show_order_mirroring(api, mesh, leader_id, leader_keys, targets[0], labels)
         await show_daily_loss_action(api, sims, config_id, labels)
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))
@@ -320,6 +321,79 @@ async def _scenario(mesh: Mesh) -> int:
             else "\nDEMO FAILED: see the report above"
         )
         return 0 if ok else 1
+
+
+async def show_order_mirroring(
+    api: RestClient,
+    mesh: Mesh,
+    leader_id: str,
+    leader_keys: dict[str, str],
+    target: str,
+    labels: dict[str, str],
+    deadline_seconds: float = 20.0,
+) -> None:
+    """Show ``copy_mode`` ``orders``: a leader's resting limit order is mirrored, then cancelled.
+
+    A second configuration copies the leader's orders (not its fills) to one follower. The
+    leader rests a limit buy below the market: the follower gets the same resting limit order;
+    the leader cancels it: the copy is cancelled too.
+    """
+    say(
+        "\norder mirroring: a second config with copy_mode orders;"
+        " the leader rests a limit buy below the market, then cancels it"
+    )
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [target],
+                "copy_settings": {
+                    "copy_mode": "orders",
+                    "sizing_mode": "fixed_quantity",
+                    "fixed_quantity": "0.001",
+                },
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
+    )["config_id"]
+
+    async def copy_in(states: set[str]) -> dict[str, Any] | None:
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            orders = (await api.call("GET", f"/orders/{config_id}")).get("orders", [])
+            found = [o for o in orders if o["state"] in states]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.2)
+        return None
+
+    exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
+    try:
+        ticker = await exchange.fetch_ticker("BTC/USDT")
+        price = int(Decimal(str(ticker["last"])) * Decimal("0.9"))
+        placed = await exchange.create_order("BTC/USDT", "limit", "buy", 0.01, price)
+        say(f"  {'leader':<16} limit buy 0.01 BTC/USDT at {price} (rests)")
+        copy = await copy_in({"INTENT_STATE_ACCEPTED"})
+        if copy is not None:
+            say(
+                f"  {labels.get(copy['target_exchange_id'], '?'):<16}"
+                f" {copy['type'].removeprefix('ORDER_TYPE_').lower()}"
+                f" {copy['side'].removeprefix('ORDER_SIDE_').lower()} {copy['quantity']}"
+                f" {copy['symbol']} at {copy['price']}: {_short(copy['state'])} (the copy rests)"
+            )
+        await exchange.cancel_order(placed["id"], "BTC/USDT")
+        say(f"  {'leader':<16} cancels its order")
+        copy = await copy_in({"INTENT_STATE_CANCELED"})
+        if copy is not None:
+            say(
+                f"  {labels.get(copy['target_exchange_id'], '?'):<16} the copy is"
+                f" {_short(copy['state'])}: {copy['reason']}"
+            )
+    finally:
+        await exchange.close()
+        await api.call("POST", "/stop", {"config_id": config_id})
 
 
 async def show_daily_loss_action(

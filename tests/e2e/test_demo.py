@@ -40,6 +40,9 @@ def test_the_demo_copies_across_venues_shows_skips_latency_and_a_proportional_cl
     counts = dict(re.findall(r"(\w+)=(\d+)", out.split("reconciliation:")[1].splitlines()[0]))
     assert int(counts["total"]) > 0 and counts["matched"] == counts["total"]
     assert counts["missing"] == counts["duplicate"] == "0"
+    # Order mirroring: a leader's resting limit is mirrored as one, and its cancel cancels it.
+    assert re.search(r"follower-binance\s+limit buy 0.001 BTC/USDT at \d+: accepted", out), out
+    assert re.search(r"follower-binance\s+the copy is canceled: leader_order_cancelled", out), out
     # Protection between trades: BTC falls with no leader trade; the copied BTC is sold.
     assert "status REDUCING: max_daily_loss: account" in out, out
     assert re.search(r"follower-binance\s+sell .*BTC/USDT\s+filled\s+daily_loss_close_all", out), (
