@@ -358,3 +358,25 @@ async def test_start_of_day_equity_survives_a_restart_of_the_store(
     stored = await second.get_config("c1")
     assert stored is not None
     assert (stored.status, stored.daily_risk) == (CopyStatus.REDUCING, daily)
+
+
+async def test_a_leader_cancel_skips_an_unsent_copy_and_marks_a_resting_one(
+    store: EngineStore,
+) -> None:
+    # Order mirroring: the copies of the leader order opened at sequence 5, on t1 (not sent
+    # yet) and t2 (resting at the venue); another signal's copy is left alone.
+    await store.insert_config(config())
+    sent = intent("i2", target="t2", state=IntentState.ACCEPTED, venue_order_id="v2")
+    async with store.signal_transaction() as tx:
+        await tx.insert_intent(intent("i1"))
+        await tx.insert_intent(sent)
+        await tx.insert_intent(intent("i3", sequence=6))
+    async with store.signal_transaction() as tx:
+        assert await tx.cancel_copies("c1", "src", 5, "t1", "leader_order_cancelled", NOW) == []
+        (resting,) = await tx.cancel_copies("c1", "src", 5, "t2", "leader_order_cancelled", NOW)
+    assert resting.intent_id == "i2" and resting.cancel_wanted
+    unsent = await store.get_intent("i1")
+    assert unsent is not None
+    assert (unsent.state, unsent.reason) == (IntentState.SKIPPED, "leader_order_cancelled")
+    other = await store.get_intent("i3")
+    assert other is not None and other.state is IntentState.PENDING and not other.cancel_wanted
