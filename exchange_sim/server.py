@@ -27,6 +27,9 @@ from meshkit import logs
 
 log = logging.getLogger("exchange_sim")
 
+DEFAULT_HISTORY_DAYS = 30
+"""Days of synthetic price history ``python -m exchange_sim`` serves before its start."""
+
 
 @dataclass(frozen=True)
 class VenueSpec:
@@ -34,7 +37,7 @@ class VenueSpec:
 
     name: str
     default_port: int
-    new_state: Callable[..., VenueState]  # keyword argument: rate_limits: bool
+    new_state: Callable[..., VenueState]  # keyword arguments: rate_limits, history_days
     build_app: Callable[..., web.Application]  # takes the state new_state made
 
 
@@ -71,11 +74,14 @@ async def start_venues(
     host: str = "127.0.0.1",
     ports: Mapping[str, int] | None = None,
     rate_limits: bool = False,
+    history_days: int = 0,
 ) -> SimCluster:
     """Start the named venues on ``host`` and return them running.
 
     ``ports`` maps venue names to ports; a venue it leaves out (or maps to 0) gets a free port,
-    and ``urls`` reports the real one. Rate limits are off by default (tests, local runs).
+    and ``urls`` reports the real one. Rate limits are off by default (tests, local runs), and
+    so is synthetic price history (``history_days`` before the start; the command line's
+    default is :data:`DEFAULT_HISTORY_DAYS`).
     """
     cluster = SimCluster()
     try:
@@ -83,7 +89,7 @@ async def start_venues(
             spec = VENUES.get(name)
             if spec is None:
                 raise ValueError(f"venues: unknown venue {name!r} (known: {', '.join(VENUES)})")
-            state = spec.new_state(rate_limits=rate_limits)
+            state = spec.new_state(rate_limits=rate_limits, history_days=history_days)
             runner = web.AppRunner(spec.build_app(state), access_log=None)
             await runner.setup()
             cluster._runners.append(runner)
@@ -155,6 +161,15 @@ def parse_args(
         action="store_false",
         help="do not enforce rate limits (env SIM_RATE_LIMITS=off)",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=int(environ.get("SIM_HISTORY_DAYS", DEFAULT_HISTORY_DAYS)),
+        help=(
+            f"days of synthetic, seeded price history before the start, for candles and return"
+            f" correlations (default {DEFAULT_HISTORY_DAYS}; env SIM_HISTORY_DAYS; 0 = none)"
+        ),
+    )
     return parser.parse_args(argv)
 
 
@@ -162,7 +177,13 @@ async def serve(args: argparse.Namespace) -> None:
     """Start the venues from parsed arguments and run until SIGINT / SIGTERM."""
     names = [v.strip() for v in args.venues.split(",") if v.strip()]
     ports = {name: getattr(args, f"{name}_port") for name in names if name in VENUES}
-    cluster = await start_venues(names, host=args.host, ports=ports, rate_limits=args.rate_limits)
+    cluster = await start_venues(
+        names,
+        host=args.host,
+        ports=ports,
+        rate_limits=args.rate_limits,
+        history_days=max(args.history_days, 0),
+    )
     for name, url in cluster.urls.items():
         log.info(
             "%s: %s (admin %s/_sim/, rate limits %s)",

@@ -54,10 +54,14 @@ def new_binance_state(
     markets: Iterable[Market] = DEFAULT_MARKETS,
     fees: FeeSchedule | None = None,
     ban_seconds: int = DEFAULT_BAN_SECONDS,
+    history_days: int = 0,
 ) -> VenueState:
-    """A fresh emulated Binance: default markets at their default prices, no accounts."""
+    """A fresh emulated Binance: default markets at their default prices, no accounts.
+
+    ``history_days`` of synthetic prices precede the start (exchange_sim.core.history).
+    """
     clock = clock or WallClock()
-    engine = MatchingEngine(markets, clock, fees)
+    engine = MatchingEngine(markets, clock, fees, history_days=history_days)
     limiter = BinanceRateLimiter(clock, enabled=rate_limits, ban_seconds=ban_seconds)
     return BinanceState(
         name="binance",

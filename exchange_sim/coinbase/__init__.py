@@ -50,11 +50,17 @@ def new_coinbase_state(
     clock: Clock | None = None,
     products: Iterable[Product] = DEFAULT_PRODUCTS,
     fees: FeeSchedule | None = None,
+    history_days: int = 0,
 ) -> CoinbaseState:
-    """A fresh emulated Coinbase: BTC-USD, ETH-USD, LTC-USD at 50000 / 3000 / 100, no accounts."""
+    """A fresh emulated Coinbase: BTC-USD, ETH-USD, LTC-USD at 50000 / 3000 / 100, no accounts.
+
+    ``history_days`` of synthetic prices precede the start (exchange_sim.core.history).
+    """
     clock = clock or WallClock()
     chosen = list(products)
-    engine = MatchingEngine([p.market for p in chosen], clock, fees or COINBASE_FEES)
+    engine = MatchingEngine(
+        [p.market for p in chosen], clock, fees or COINBASE_FEES, history_days=history_days
+    )
     limiter = CoinbaseRateLimiter(clock, enabled=rate_limits)
     return CoinbaseState(
         name="coinbase",

@@ -45,7 +45,7 @@ from exchange_sim.core.errors import (
     WouldMatchImmediately,
     WouldTriggerImmediately,
 )
-from exchange_sim.core.history import PriceHistory
+from exchange_sim.core.history import PriceHistory, synthetic_history
 from exchange_sim.core.markets import Market
 from exchange_sim.core.orders import (
     ExecutionType,
@@ -101,8 +101,14 @@ class MatchingEngine:
     """All trading state of one venue. Every public method is synchronous and atomic."""
 
     def __init__(
-        self, markets: Iterable[Market], clock: Clock, fees: FeeSchedule | None = None
+        self,
+        markets: Iterable[Market],
+        clock: Clock,
+        fees: FeeSchedule | None = None,
+        *,
+        history_days: int = 0,
     ) -> None:
+        """``history_days`` of synthetic prices precede each market's initial price (0: none)."""
         self.clock = clock
         self.fees = fees or FeeSchedule()
         self.markets: dict[str, Market] = {m.symbol: m for m in markets}
@@ -123,6 +129,10 @@ class MatchingEngine:
         now = clock.now_ms()
         for market in self.markets.values():
             self._marks[market.symbol] = market.initial_price
+            for ts, price in synthetic_history(
+                market.base, market.initial_price, market.tick_size, now, history_days
+            ):
+                self.history.record_price(market.symbol, ts, price)
             self.history.record_price(market.symbol, now, market.initial_price)
 
     # ------------------------------------------------------------------ markets and prices

@@ -1,12 +1,33 @@
-"""Per-symbol history of mark prices and trades, and candles built from it."""
+"""Per-symbol history of mark prices and trades, and candles built from it.
+
+A venue can also start with synthetic history (:func:`synthetic_history`): a deterministic,
+seeded random walk per base asset ending at the market's initial price, so that candles (and
+the return correlations the copy engine computes from them) exist for the days before start.
+"""
 
 from __future__ import annotations
 
 import bisect
+import functools
+import math
+import random
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from exchange_sim.core.decimals import ZERO, mul
+
+HOUR_MS = 3_600_000
+SYNTHETIC_STEP_MS = 15 * 60_000
+"""One synthetic price point every 15 minutes (hourly and daily candles have real bars)."""
+SYNTHETIC_SEED = 20_260_101
+"""The default seed: the same history at every start."""
+SYNTHETIC_VOLATILITY = 0.004
+"""The standard deviation of one step's log return (about 2 % a day)."""
+SYNTHETIC_MARKET_BETA: dict[str, float] = {"BTC": 0.95, "ETH": 0.95}
+"""How much of each asset's move is the common market factor: BTC and ETH move together
+(return correlation about 0.95 x 0.95 = 0.9); every other asset moves on its own (0)."""
+SYNTHETIC_FLAT = frozenset({"USDT", "USDC", "USD", "DAI", "EUR"})
+"""Assets whose price does not walk (money)."""
 
 
 @dataclass(frozen=True)
@@ -127,3 +148,56 @@ class PriceHistory:
             quote_volume,
             count,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _walk_factors(base: str, steps: int, seed: int) -> tuple[Decimal, ...]:
+    """Return ``price(now - k steps) / price(now)`` for k = ``steps`` .. 1, oldest first.
+
+    The market factor and each asset's own moves are separate seeded streams, so an asset's
+    path is the same on every venue and at every start with the same seed.
+    """
+    if base in SYNTHETIC_FLAT:
+        return (Decimal(1),) * steps
+    beta = SYNTHETIC_MARKET_BETA.get(base, 0.0)
+    own = math.sqrt(1.0 - beta * beta)
+    market = random.Random(f"{seed}:market")
+    mine = random.Random(f"{seed}:{base}")
+    log_level = 0.0  # log(price / price now), walking back from now
+    factors: list[Decimal] = []
+    for _ in range(steps):
+        step = SYNTHETIC_VOLATILITY * (beta * market.gauss(0.0, 1.0) + own * mine.gauss(0.0, 1.0))
+        log_level -= step  # the price one step earlier is this step's return away
+        factors.append(Decimal(repr(round(math.exp(log_level), 9))))
+    factors.reverse()
+    return tuple(factors)
+
+
+def synthetic_history(
+    base: str,
+    initial_price: Decimal,
+    tick: Decimal,
+    now_ms: int,
+    days: int,
+    seed: int = SYNTHETIC_SEED,
+) -> list[tuple[int, Decimal]]:
+    """Return ``days`` of synthetic (timestamp, price) points before ``now_ms``, oldest first.
+
+    The walk ends, one step after its last point, at ``initial_price``; prices are on the
+    ``tick`` grid and never below one tick. Deterministic for the same arguments.
+    """
+    if days <= 0:
+        return []
+    steps = days * 24 * HOUR_MS // SYNTHETIC_STEP_MS + 1  # the first a whole ``days`` back
+    # On the step grid (whole quarter hours), so hourly candles hold the same steps whenever
+    # the venue starts; the last synthetic point is the grid point before ``now_ms``.
+    last_ms = (now_ms - 1) // SYNTHETIC_STEP_MS * SYNTHETIC_STEP_MS
+    first_ms = last_ms - (steps - 1) * SYNTHETIC_STEP_MS
+    points: list[tuple[int, Decimal]] = []
+    for k, factor in enumerate(_walk_factors(base, steps, seed)):
+        ts = first_ms + k * SYNTHETIC_STEP_MS
+        if ts < 0:
+            continue
+        price = (initial_price * factor).quantize(tick, rounding=ROUND_HALF_EVEN)
+        points.append((ts, max(price, tick)))
+    return points

@@ -62,11 +62,17 @@ def new_kraken_state(
     pairs: Iterable[KrakenPair] = DEFAULT_PAIRS,
     fees: FeeSchedule | None = None,
     ban_seconds: int = DEFAULT_LOCKOUT_SECONDS,
+    history_days: int = 0,
 ) -> KrakenState:
-    """A fresh emulated Kraken: default pairs at their default prices, no accounts."""
+    """A fresh emulated Kraken: default pairs at their default prices, no accounts.
+
+    ``history_days`` of synthetic prices precede the start (exchange_sim.core.history).
+    """
     clock = clock or WallClock()
     pairs = tuple(pairs)
-    engine = MatchingEngine((p.market for p in pairs), clock, fees or KRAKEN_FEES)
+    engine = MatchingEngine(
+        (p.market for p in pairs), clock, fees or KRAKEN_FEES, history_days=history_days
+    )
     limiter = KrakenRateLimiter(clock, enabled=rate_limits, ban_seconds=ban_seconds)
     return KrakenState(
         name="kraken", engine=engine, limiter=limiter, new_credentials=_credentials, pairs=pairs
