@@ -303,8 +303,23 @@ class Reconciler:
         -------
         list[Report]
             The reports, newest first.
+
+        Raises
+        ------
+        meshkit.errors.Unavailable
+            The engine (which proves the configuration is the caller's) did not answer within
+            the time budget: UNAVAILABLE, never a timeout at the caller.
         """
-        await self.engine.get_config(config_id, user_id=user_id, timeout=self.timeout)
+        budget = _Budget(self.budget, self.timeout)
+        try:
+            await budget.read(
+                lambda t: self.engine.get_config(config_id, user_id=user_id, timeout=t),
+                user_errors=True,
+            )
+        except _Unreadable as e:
+            raise errors.Unavailable(
+                f"the engine could not be read: {e.problem}", reason="UPSTREAM_UNAVAILABLE"
+            ) from None
         limit = min(page_size or DEFAULT_LIST_SIZE, MAX_LIST_SIZE)
         return await self.store.list_reports(config_id, user_id, limit)
 

@@ -390,10 +390,11 @@ def positions(
     The copies' target change is the signed sum of :func:`expected_fill` over the copies of
     the window's signals. The venue's change is the signed sum of what its orders filled:
     those of the copies and of the configuration's corrections (intents whose ``signal_id``
-    starts with ``correction:``), and those placed by hand in ``[start, end)``; orders of other configurations
-    (the mesh's form, not one of ``known_ids``) are left out. The drift is the venue's change
-    minus the target's: 0 is MATCHED, anything else MISMATCHED. The venue's balance of the
-    base asset is the position; the expected position is that balance minus the drift.
+    starts with ``correction:``), and those placed by hand in ``[start, end)``; orders of other
+    configurations (the mesh's form, not one of ``known_ids``) are left out. The drift is the
+    venue's change minus the target's: 0 is MATCHED, anything else MISMATCHED. The venue's
+    balance of the base asset is the position; the expected position is that balance minus
+    the drift.
     A copy whose outcome is not known yet, an unread venue or unread balances make the item
     ERROR (the drift is given when it could be measured).
 

@@ -10,12 +10,14 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+import grpc
 import pytest
 from recon_fakes import SYMBOL, T0, USER, Mesh, World
 
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
+from meshkit import clients, errors
 from meshkit.codec import set_decimal, timestamp_to_proto
 from meshkit.testing import as_user
 
@@ -179,3 +181,17 @@ async def test_a_venue_that_does_not_answer_makes_its_position_an_error_and_judg
     assert Decimal(position.drift.value) == Decimal("-0.15")
     assert {i.outcome for i in _by_kind(report, "order")} == {pb.ITEM_OUTCOME_EXTRA}
     assert mesh.world.corrections == []  # an unmeasured position is never corrected
+
+
+@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+async def test_history_with_a_frozen_engine_is_unavailable_within_the_budget(mesh: Mesh) -> None:
+    mesh.world.engine_frozen = True
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.stub.ListReconciliations(
+            pb.ListReconciliationsRequest(config_id=mesh.world.config_id),
+            metadata=as_user(USER),
+            timeout=TIMEOUT,
+        )
+    error = clients.translate(caught.value)
+    assert isinstance(error, errors.Unavailable)
+    assert "no answer within the time budget" in error.message
