@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,10 @@ async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling
             return result
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.1)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _refused(client: RestClient, method: str, path: str, body: Any = None) -> ApiError:
@@ -83,6 +88,7 @@ async def test_a_published_leader_is_copied_by_another_user_until_it_is_unpublis
     assert config["config"]["source_leader_id"] == leader_id
     assert config["config"]["source_exchange_id"] == ""
 
+    started = datetime.now(UTC) - timedelta(seconds=1)
     exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
     try:
         await exchange.create_order("BTC/USDT", "market", "buy", 0.1)
@@ -112,6 +118,23 @@ async def test_a_published_leader_is_copied_by_another_user_until_it_is_unpublis
         return leaders if int(leaders[0]["trade_count"]) == 1 else None
 
     await _wait(one_trade_listed)
+    # Reconciliation proves Bob's copy against Alice's fill, without Bob reading her account.
+    report = (
+        await bob.call(
+            "POST",
+            "/reconcile",
+            {
+                "config_id": config_id,
+                "start_time": _rfc3339(started),
+                "end_time": _rfc3339(datetime.now(UTC)),
+            },
+        )
+    )["report"]
+    copies = [i for i in report["items"] if i.get("kind", "copy") == "copy"]
+    assert [(i["client_order_id"], i["outcome"]) for i in copies] == [
+        (orders[0]["client_order_id"], "ITEM_OUTCOME_MATCHED")
+    ]
+    assert report["matched_count"] == report["total_count"]
 
     # Accounts in use: 409 naming what uses them, nothing removed.
     in_use = await _refused(bob, "DELETE", f"/exchanges/{follower_account}")

@@ -116,6 +116,7 @@ async def test_a_follower_copies_the_leader_without_its_assertion_reaching_the_a
         "ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id), user=FOLLOWER
     )
     assert [o.source_id for o in orders.orders] == [leader_id]
+    assert harness.channel is not None
     recon = harness.channel._stubs["recon"]
     for method, request in [
         ("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id)),
