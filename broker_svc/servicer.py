@@ -40,7 +40,8 @@ from meshkit.faultpoints import afaultpoint
 from meshkit.identity import require_user, user_id_or_empty
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,36}$")
-SYMBOL = re.compile(r"^[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}$")
+# BASE/QUOTE, and :SETTLE for a perpetual (ccxt's BTC/USDT:USDT)
+SYMBOL = re.compile(r"^[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}(:[A-Za-z0-9]{1,20})?$")
 CURRENCY = re.compile(r"^[A-Za-z0-9]{1,20}$")
 MAX_LABEL = 100
 MAX_REQUEST_ID = 128
@@ -521,5 +522,6 @@ def _order_request(request: pb.PlaceOrderRequest) -> tuple[OrderRequest, Fence]:
         price=price,
         stop_price=stop_price,
         time_in_force=time_in_force,
+        reduce_only=request.reduce_only,
     )
     return order, fence

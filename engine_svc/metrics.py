@@ -21,6 +21,8 @@ COPY_FAILURE_REASONS = frozenset(
         "invalid_symbol",
         "not_supported",
         "order_not_found",
+        "order_type_unsupported",
+        "reduce_only_unsupported",
         "invalid_argument",
         "not_found",
         "failed_precondition",

@@ -10,7 +10,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from prometheus_client import Counter, Histogram, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
-VENUES = ("binance", "coinbase", "kraken")
+VENUES = ("binance", "binanceusdm", "coinbase", "kraken")
 """The venues the mesh trades on (the broker's venue profiles, ``broker_svc.adapters.venues``):
 the ``exchange`` label values every service creates at 0 from the start."""
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from broker_svc.adapters.binance import BinanceExchange
+from broker_svc.adapters.binance_usdm import BinanceUsdmExchange
 from broker_svc.adapters.ccxt import CcxtExchange
 from broker_svc.adapters.coinbase import CoinbaseExchange
 from broker_svc.adapters.kraken import KrakenExchange
@@ -15,6 +16,7 @@ from broker_svc.domain.model import Credentials, Market, VenueProfile
 
 VENUE_CLASSES: dict[str, type[CcxtExchange]] = {
     "binance": BinanceExchange,
+    "binanceusdm": BinanceUsdmExchange,
     "coinbase": CoinbaseExchange,
     "kraken": KrakenExchange,
 }
@@ -73,7 +75,7 @@ class CcxtVenues:
         cls = self._classes[venue]
         return cls(
             credentials,
-            base_url=self._urls.get(venue),
+            base_url=self._urls.get(venue) or self._urls.get(cls.shares_url_with or ""),
             timeout_ms=self._timeout_ms,
             limits=self.rate_limits,
         )

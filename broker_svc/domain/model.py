@@ -27,6 +27,7 @@ class OrderRequest:
     price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: TimeInForce | None = None
+    reduce_only: bool = False  # derivatives only: never grow the position
 
 
 @dataclass(frozen=True)

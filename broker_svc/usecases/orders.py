@@ -85,6 +85,12 @@ class OrderUseCases(ConnectionPool):
                     "time_in_force": request.time_in_force.value if request.time_in_force else "",
                 },
             )
+        if request.reduce_only and "reduce_only" not in profile.features:
+            raise errors.FailedPrecondition(
+                f"reduce_only: {profile.name} holds no positions to reduce",
+                reason="REDUCE_ONLY_UNSUPPORTED",
+                metadata={"exchange": profile.name},
+            )
         stored = await self.store.begin_attempt(
             exchange_id, request.client_order_id, fence, self.clock.now()
         )

@@ -520,7 +520,7 @@ class BinanceRest:
                 "enableWithdrawals": account.can_withdraw,
                 "enableInternalTransfer": False,
                 "enableMargin": False,
-                "enableFutures": False,
+                "enableFutures": account.can_trade,  # the emulator's /fapi trades with any key
                 "permitsUniversalTransfer": False,
                 "enableVanillaOptions": False,
                 "enableFixApiTrade": False,

@@ -210,3 +210,60 @@ async def test_a_lost_order_reply_is_found_by_client_id_and_order_bursts_are_lim
         finally:
             await ex.close()
             await cluster.close()
+
+
+async def test_the_broker_trades_a_futures_account_with_the_spot_keys(
+    venue: tuple[SimCluster, aiohttp.ClientSession],
+) -> None:
+    from broker_svc.adapters.ratelimit import RateLimits
+    from broker_svc.adapters.venues import CcxtVenues
+    from broker_svc.domain.model import Credentials, OrderRequest, OrderStatus, OrderType, Side
+
+    cluster, session = venue
+    base = cluster.urls["binance"]
+    creds = await _funded(session, base)
+    # only the spot venue has a URL: the futures account shares it (one emulator port)
+    venues = CcxtVenues({"binance": base}, rate_limits=RateLimits(enabled=False))
+    port = venues.connect("binanceusdm", Credentials(creds["api_key"], creds["api_secret"]))
+    try:
+        markets = await port.load_markets()
+        assert set(markets) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
+        assert markets[SYMBOL].quantity_step == Decimal("0.001")
+        assert (await port.fetch_key_permissions()).can_trade
+        opened = await port.place_order(
+            OrderRequest("fut-open", SYMBOL, Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+        assert opened.status is OrderStatus.FILLED and opened.filled_quantity == Decimal("0.01")
+        closing = OrderRequest(
+            "fut-close", SYMBOL, Side.SELL, OrderType.MARKET, Decimal("0.01"), reduce_only=True
+        )
+        assert (await port.place_order(closing)).status is OrderStatus.FILLED
+        with pytest.raises(Exception, match="ReduceOnly"):  # nothing left to reduce
+            await port.place_order(
+                OrderRequest(
+                    "fut-again",
+                    SYMBOL,
+                    Side.SELL,
+                    OrderType.MARKET,
+                    Decimal("0.01"),
+                    reduce_only=True,
+                )
+            )
+        found = await port.fetch_order("fut-open", SYMBOL)
+        assert found.venue_order_id == opened.venue_order_id
+        fills = await port.fetch_fills([SYMBOL], None)
+        assert [f.venue_order_id for f in fills][0] == opened.venue_order_id
+        assert sum(f.quantity for f in fills) == Decimal("0.02")
+        [usdt] = [b for b in await port.fetch_balances() if b.asset == "USDT"]
+        # bought at 50025, sold at 49975 (the book's spread): 0.5 lost, 0.5 in taker fees
+        assert usdt.total == Decimal("9999")
+        truth = await _admin(
+            session, base, "GET", f"/_sim/futures/accounts/{creds['api_key']}/orders"
+        )
+        assert [(o["client_order_id"], o["reduce_only"]) for o in truth] == [
+            ("fut-open", False),
+            ("fut-close", True),
+        ]
+    finally:
+        await port.close()
+        await venues.close()

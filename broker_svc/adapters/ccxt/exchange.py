@@ -37,6 +37,9 @@ class CcxtExchange(CcxtRest, CcxtStreams):
     """
 
     capabilities: ClassVar[VenueCapabilities] = VenueCapabilities(ccxt_id="")
+    shares_url_with: ClassVar[str | None] = None
+    """Another venue whose ``VENUE_URLS`` entry serves this one too when it has none of its own
+    (Binance USDⓈ-M and spot on one emulator port)."""
 
     def __init__(
         self,

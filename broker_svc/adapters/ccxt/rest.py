@@ -122,6 +122,8 @@ class CcxtRest(CcxtTransport, CcxtParsing):
         elif request.type.has_limit_price:
             tif = request.time_in_force or TimeInForce.GTC
             params["timeInForce"] = tif.value.upper()
+        if request.reduce_only:  # only venues whose profile has "reduce_only" get here
+            params["reduceOnly"] = True
         return kind, params
 
     async def fetch_order(

@@ -204,8 +204,10 @@ async def test_the_server_reports_serving_and_lists_every_venue_with_markets(mes
         metadata=as_user(ALICE),
     )
     venues = {e.exchange_name: e for e in supported.exchanges}
-    assert sorted(venues) == ["binance", "coinbase", "kraken"]
+    assert sorted(venues) == ["binance", "binanceusdm", "coinbase", "kraken"]
     assert "BTC/USDT" in [m.symbol for m in venues["binance"].markets]
+    # the futures venue shares the spot emulator's URL and lists the perpetuals
+    assert "BTC/USDT:USDT" in [m.symbol for m in venues["binanceusdm"].markets]
     assert "BTC/USD" in [m.symbol for m in venues["coinbase"].markets]
     assert "BTC/USD" in [m.symbol for m in venues["kraken"].markets]
     limits = {(r.name, r.limit, r.interval_seconds) for r in venues["binance"].rate_limits}

@@ -617,6 +617,7 @@ class PlaceOrderRequest(_message.Message):
     STOP_PRICE_FIELD_NUMBER: _builtins.int
     TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
     FENCE_FIELD_NUMBER: _builtins.int
+    REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     exchange_id: _builtins.str
     """The account to place it on."""
     client_order_id: _builtins.str
@@ -629,6 +630,11 @@ class PlaceOrderRequest(_message.Message):
     """The type."""
     time_in_force: _types_pb2.TimeInForce.ValueType
     """The time in force, for limit orders."""
+    reduce_only: _builtins.bool
+    """Only shrink the position (derivatives venues, for example "binanceusdm"): the venue cuts
+    the order to the position's size and refuses it when there is nothing to reduce. Refused
+    with FAILED_PRECONDITION, reason REDUCE_ONLY_UNSUPPORTED, at a venue without positions.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity, in the base asset."""
@@ -661,10 +667,11 @@ class PlaceOrderRequest(_message.Message):
         stop_price: _decimal_pb2.Decimal | None = ...,
         time_in_force: _types_pb2.TimeInForce.ValueType = ...,
         fence: Global___Fence | None = ...,
+        reduce_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fence", b"fence", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "exchange_id", b"exchange_id", "fence", b"fence", "price", b"price", "quantity", b"quantity", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "exchange_id", b"exchange_id", "fence", b"fence", "price", b"price", "quantity", b"quantity", "reduce_only", b"reduce_only", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
