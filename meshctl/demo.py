@@ -311,6 +311,7 @@ async def _scenario(mesh: Mesh) -> int:
                 f"{item.get('detail', '')}"
             )
         await show_order_mirroring(api, mesh, leader_id, leader_keys, targets[0], labels)
+        await show_correlation_limit(api, sims["binance"])
         await show_daily_loss_action(api, sims, config_id, labels)
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))
@@ -393,6 +394,62 @@ async def show_order_mirroring(
             )
     finally:
         await exchange.close()
+        await api.call("POST", "/stop", {"config_id": config_id})
+
+
+async def show_correlation_limit(
+    api: RestClient, sim: SimAdmin, deadline_seconds: float = 20.0
+) -> None:
+    """Show ``correlation_limit`` measuring the emulators' 30 days of synthetic history.
+
+    A strategy buys BTC for a fresh follower under ``correlation_limit`` 0.5, then BNB (it moves
+    on its own: copied), then ETH (it moves with BTC: skipped as ``correlation_limit``).
+    """
+    say(
+        "\ncorrelation: a strategy copied under correlation_limit 0.5 buys BTC, then BNB"
+        " (uncorrelated), then ETH (moves with BTC)"
+    )
+    follower_id, _ = await register(api, sim, "binance", "follower-correlation", {"USDT": "10000"})
+    source = (await api.call("POST", "/backtests", {"name": "correlation", "equity": 100000}))[
+        "backtest_id"
+    ]
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_backtest_id": source,
+                "target_exchange_ids": [follower_id],
+                "risk_limits": {"correlation_limit": 0.5},
+            },
+        )
+    )["config_id"]
+    try:
+        for number, (symbol, quantity) in enumerate(
+            (("BTC/USDT", 0.1), ("BNB/USDT", 10), ("ETH/USDT", 1)), start=1
+        ):
+            signal = {
+                "signal_id": f"corr-{number}",
+                "symbol": symbol,
+                "side": "buy",
+                "quantity": quantity,
+                "order_type": "market",
+            }
+            await api.call("POST", f"/backtests/{source}/signals", {"signals": [signal]})
+            copy: dict[str, Any] | None = None
+            deadline = time.monotonic() + deadline_seconds
+            while copy is None and time.monotonic() < deadline:
+                orders = (await api.call("GET", f"/orders/{config_id}")).get("orders", [])
+                done = [o for o in orders if o["symbol"] == symbol and o["state"] in TERMINAL]
+                copy = done[0] if done else None
+                if copy is None:
+                    await asyncio.sleep(0.2)
+            if copy is not None:
+                say(
+                    f"  {'follower-correlation':<20} buy {copy['quantity']:>8} {symbol:<9}"
+                    f" {_short(copy['state']):<9} {copy.get('reason', '')}"
+                )
+    finally:
         await api.call("POST", "/stop", {"config_id": config_id})
 
 

@@ -300,10 +300,12 @@ class SyncStore:
                         continue
                     draft = checked
                 elif fill is not None and fill.order_id:
+                    opened = await self._opened_at(tx, source_id, fill.order_id)
                     draft = dataclasses.replace(
                         draft,
                         leader_order_id=fill.order_id,
-                        order_mirrored=await self._announced(tx, source_id, fill.order_id),
+                        order_mirrored=opened is not None,
+                        opened_sequence=opened or 0,
                     )
                 existing = await self._signal_by_id(tx, source_id, draft.signal_id)
                 if existing is not None and fill is None:
@@ -381,6 +383,15 @@ class SyncStore:
             (source_id, order_id),
         )
         return row is not None
+
+    @staticmethod
+    async def _opened_at(tx: db.Executor, source_id: str, order_id: str) -> int | None:
+        # The sequence of the signal that opened (or last amended) an announced order.
+        row = await tx.fetchone(
+            "SELECT sequence FROM leader_orders WHERE source_id = ? AND order_id = ?",
+            (source_id, order_id),
+        )
+        return int(row["sequence"]) if row is not None else None
 
     @staticmethod
     async def _open_order(tx: db.Executor, source_id: str, order_id: str) -> MirroredOrder | None:

@@ -43,6 +43,11 @@ def test_the_demo_copies_across_venues_shows_skips_latency_and_a_proportional_cl
     # Order mirroring: a leader's resting limit is mirrored as one, and its cancel cancels it.
     assert re.search(r"follower-binance\s+limit buy 0.001 BTC/USDT at \d+: accepted", out), out
     assert re.search(r"follower-binance\s+the copy is canceled: leader_order_cancelled", out), out
+    # The correlation limit on the emulators' seeded history: BNB is copied, ETH (with BTC) not.
+    assert re.search(r"follower-correlation\s+buy .*BNB/USDT\s+filled", out), out
+    assert re.search(r"follower-correlation\s+buy .*ETH/USDT\s+skipped\s+correlation_limit", out), (
+        out
+    )
     # Protection between trades: BTC falls with no leader trade; the copied BTC is sold.
     assert "status REDUCING: max_daily_loss: account" in out, out
     assert re.search(r"follower-binance\s+sell .*BTC/USDT\s+filled\s+daily_loss_close_all", out), (
