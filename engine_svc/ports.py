@@ -314,6 +314,12 @@ class SignalTransactionPort(Protocol):
         """Move the last stored sequence of every configuration of the source forward."""
         ...
 
+    async def has_copies(
+        self, config_id: str, source_id: str, sequence: int, target_exchange_id: str
+    ) -> bool:
+        """Return whether the signal at ``sequence`` wrote an intent for this config and account."""
+        ...
+
     async def cancel_copies(
         self,
         config_id: str,

@@ -72,7 +72,7 @@ DECISION_FAILED = "decision_failed"
 RATE_WINDOW = timedelta(seconds=60)
 _DECIDED = frozenset({SignalAction.COPY, SignalAction.SKIP_MIRRORED, SignalAction.REPLACE})
 """The actions that write an intent for each follower account (order mirroring aside)."""
-_READ = frozenset({SignalAction.COPY, SignalAction.REPLACE})
+_READ = frozenset({SignalAction.COPY, SignalAction.SKIP_MIRRORED, SignalAction.REPLACE})
 """The actions that decide an order, so read the follower's account and market first."""
 _CANCELS = {
     SignalAction.CANCEL: SkipReason.LEADER_ORDER_CANCELLED.value,
@@ -246,7 +246,9 @@ class Recorder:
                     read = reads.get((config.config_id, target))
                     # Only a target read for this signal can get an order: count only for it.
                     recent = await tx.orders_since(target, now - RATE_WINDOW) if read else 0
-                    if action is SignalAction.SKIP_MIRRORED:
+                    if action is SignalAction.SKIP_MIRRORED and await tx.has_copies(
+                        config.config_id, signal.source_id, signal.opened_sequence, target
+                    ):  # the copy of the fill's order rests (or was decided) already
                         mapped = config.settings.copy_settings.symbol_map.get(signal.symbol)
                         decision = Decision.skip(mapped or signal.symbol, SkipReason.ORDER_MIRRORED)
                     else:

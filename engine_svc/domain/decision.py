@@ -282,7 +282,8 @@ class SignalAction(enum.StrEnum):
     COPY = "copy"
     """Decide a copy (a fill in ``fills`` mode; a leader order opened in ``orders`` mode)."""
     SKIP_MIRRORED = "skip_mirrored"
-    """Record a skip ``order_mirrored``: the fill's order rests mirrored at the follower."""
+    """Record a skip ``order_mirrored`` where the fill's order was mirrored (the opening
+    signal wrote this configuration's copy for the account); elsewhere copy the fill."""
     IGNORE = "ignore"
     """Nothing: an order change in ``fills`` mode (no intent, nothing counted)."""
     CANCEL = "cancel"
@@ -300,10 +301,14 @@ def signal_action(signal: Signal, copy_mode: str) -> SignalAction:
     mirrored (a limit that traded before any listing saw it rest, or a market order): a
     mirrored order fills at the follower's venue by itself, so its leader fill is skipped as
     ``order_mirrored``. Exactly one copy per leader order, whichever way it comes.
+
+    A fill of a mirrored order is SKIP_MIRRORED in either mode: the recorder skips it only
+    where the configuration has a copy of that order (it copied orders when the order opened,
+    even if it copies fills now), and copies it where it has none.
     """
     orders = copy_mode == "orders"
     if signal.kind is SignalKind.FILL:
-        return SignalAction.SKIP_MIRRORED if orders and signal.order_mirrored else SignalAction.COPY
+        return SignalAction.SKIP_MIRRORED if signal.order_mirrored else SignalAction.COPY
     if not orders:
         return SignalAction.IGNORE
     if signal.kind is SignalKind.ORDER_OPEN:

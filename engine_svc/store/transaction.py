@@ -99,6 +99,17 @@ class SignalTransaction:
         """Append an audit entry in this transaction; call it last, after every other write."""
         await self._audit.append(self._tx, event, now)
 
+    async def has_copies(
+        self, config_id: str, source_id: str, sequence: int, target_exchange_id: str
+    ) -> bool:
+        """Return whether the signal at ``sequence`` wrote an intent for this config and account."""
+        row = await self._tx.fetchone(
+            "SELECT 1 AS found FROM order_intents WHERE config_id = ? AND source_id = ?"
+            " AND sequence = ? AND target_exchange_id = ? LIMIT 1",
+            (config_id, source_id, sequence, target_exchange_id),
+        )
+        return row is not None
+
     async def cancel_copies(
         self,
         config_id: str,

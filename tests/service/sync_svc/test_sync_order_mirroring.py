@@ -131,7 +131,7 @@ async def test_resting_orders_are_logged_once_with_cancels_amends_and_mirrored_f
         (pb.SIGNAL_KIND_FILL, "o5", "", False, 0),
         (pb.SIGNAL_KIND_ORDER_AMEND, "o1", "", False, 1),
         (pb.SIGNAL_KIND_ORDER_AMEND, "o4", "o2", False, 2),
-        (pb.SIGNAL_KIND_FILL, "o1", "", True, 0),
+        (pb.SIGNAL_KIND_FILL, "o1", "", True, 4),  # names the signal its copies came from
         (pb.SIGNAL_KIND_ORDER_CANCEL, "o4", "", False, 5),
     ]
     assert by_sequence[4].price.value == "41000"

@@ -74,7 +74,7 @@ FILL = order_signal(kind=SignalKind.FILL, signal_id="t1", order_type=OrderType.M
     ("sig", "mode", "action"),
     [
         (FILL, "fills", SignalAction.COPY),
-        (dataclasses.replace(FILL, order_mirrored=True), "fills", SignalAction.COPY),
+        (dataclasses.replace(FILL, order_mirrored=True), "fills", SignalAction.SKIP_MIRRORED),
         (FILL, "orders", SignalAction.COPY),
         (dataclasses.replace(FILL, order_mirrored=True), "orders", SignalAction.SKIP_MIRRORED),
         (order_signal(), "fills", SignalAction.IGNORE),
