@@ -94,6 +94,8 @@ def source_to_proto(source: Source) -> pb.Source:
     if source.kind is SourceKind.EXCHANGE:
         message.sync_interval_seconds = source.sync_settings.sync_interval
         message.watched = source.watched
+        if source.watched:
+            _set_time(message.down_since, source.down_since)
     _set_time(message.last_sync_time, source.last_sync_at)
     _set_time(message.create_time, source.created_at)
     if source.equity is not None:

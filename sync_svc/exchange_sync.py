@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from meshkit import errors, tracing
@@ -128,6 +128,9 @@ class SourceSync:
         self._connected = False
         self._stream_error = ""
         self._poll_error = ""
+        # The outage (no stream, last poll failed) goes on across a restart or a takeover.
+        self._poll_failed = source.down_since is not None
+        self._down_since: datetime | None = source.down_since
         self._gauge_mode: SyncMode | None = None
         self._last_activity = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -258,6 +261,21 @@ class SourceSync:
                 metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, mode.value).inc()
                 self._gauge_mode = mode
             await self._store.update_sync_state(self.source_id, mode, self._last_error())
+            await self._record_down()
+
+    async def _record_down(self) -> None:
+        # Under the state lock. The venue cannot be read when the fill stream is not up and
+        # the last poll failed: record when that starts and when it ends, once per outage
+        # (the engine alerts the configurations copying the source when it lasts).
+        down = not self._connected and self._poll_failed
+        if down == (self._down_since is not None):
+            return
+        self._down_since = self._clock.now() if down else None
+        if down:
+            log.warning("%s cannot be read: no fill stream and polling fails", self.source_id)
+        else:
+            log.info("%s is read again", self.source_id)
+        await self._store.record_down_since(self.source_id, self._down_since)
 
     # The backfiller.
 
@@ -314,7 +332,9 @@ class SourceSync:
         assert last_error is not None
         async with self._state_lock:
             self._poll_error = describe_error(last_error)
+            self._poll_failed = True
             await self._store.record_poll_failure(self.source_id, self._last_error())
+            await self._record_down()
         return False
 
     def _backoff(self, attempt: int) -> float:
@@ -345,12 +365,14 @@ class SourceSync:
         newest = min(max(relevant, default=cursor), now)
         async with self._state_lock:
             self._poll_error = ""
+            self._poll_failed = False
             await self._store.record_poll_success(
                 self.source_id,
                 max(newest, cursor),
                 now,
                 self._last_error(),
             )
+            await self._record_down()
         return len(logged)
 
     async def _mirror_orders(self, source: Source, timeout: float) -> None:  # noqa: ASYNC109 - the broker call's deadline

@@ -86,6 +86,10 @@ class SyncStorePort(Protocol):
         """Record how the source is read now and what, if anything, is wrong with it."""
         ...
 
+    async def record_down_since(self, source_id: str, down_since: datetime | None) -> None:
+        """Record since when the venue cannot be read (None: it reads)."""
+        ...
+
     async def update_equity(self, source_id: str, equity: Decimal | None) -> None:
         """Record the leader's equity as last read (None leaves it unchanged)."""
         ...

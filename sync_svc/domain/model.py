@@ -109,6 +109,8 @@ class Source:
     request_id: str = ""
     last_sequence: int = 0
     watched: bool = True
+    down_since: datetime | None = None
+    """Since when the venue cannot be read (no fill stream and the last poll failed)."""
 
     def visible_to(self, user_id: str) -> bool:
         """Return whether ``user_id`` may read the source ("" is an internal caller: always)."""

@@ -34,7 +34,7 @@ SIGNAL_COLUMNS = (
 SOURCE_SELECT = (
     "SELECT s.source_id, s.kind, s.user_id, s.name, s.public, s.exchange_id, s.exchange_name,"
     " s.sync_settings, s.equity, s.mode, s.cursor_time, s.start_time, s.last_sync_at,"
-    " s.last_error, s.request_id, s.created_at, s.watched,"
+    " s.last_error, s.request_id, s.created_at, s.watched, s.down_since,"
     " (SELECT COALESCE(MAX(g.sequence), 0) FROM signals g WHERE g.source_id = s.source_id)"
     " AS last_sequence FROM sources s"
 )
@@ -80,6 +80,7 @@ def source_of(row: db.Row) -> Source:
         created_at=from_iso(row["created_at"]),
         last_sequence=int(row["last_sequence"]),
         watched=bool(row["watched"]),
+        down_since=_time(row["down_since"]),
     )
 
 

@@ -145,7 +145,7 @@ class SyncStore:
         it is never logged, as for a new source.
         """
         changed = await self.database.execute(
-            "UPDATE sources SET watched = 1, start_time = ?, cursor_time = ?"
+            "UPDATE sources SET watched = 1, start_time = ?, cursor_time = ?, down_since = NULL"
             " WHERE source_id = ? AND watched = 0",
             (to_iso(now), to_iso(now), source_id),
         )
@@ -189,6 +189,13 @@ class SyncStore:
         await self.database.execute(
             "UPDATE sources SET mode = ?, last_error = ? WHERE source_id = ?",
             (mode.value, last_error[:500], source_id),
+        )
+
+    async def record_down_since(self, source_id: str, down_since: datetime | None) -> None:
+        """Record since when the venue cannot be read (None: it reads)."""
+        await self.database.execute(
+            "UPDATE sources SET down_since = ? WHERE source_id = ?",
+            (to_iso(down_since) if down_since is not None else None, source_id),
         )
 
     async def update_equity(self, source_id: str, equity: Decimal | None) -> None:

@@ -131,6 +131,7 @@ class Source(_message.Message):
     EQUITY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     WATCHED_FIELD_NUMBER: _builtins.int
+    DOWN_SINCE_FIELD_NUMBER: _builtins.int
     source_id: _builtins.str
     """The id of the source: the exchange account id or the backtest id."""
     kind: Global___SourceKind.ValueType
@@ -165,6 +166,12 @@ class Source(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the source was created."""
 
+    @_builtins.property
+    def down_since(self) -> _timestamp_pb2.Timestamp:
+        """Since when the venue cannot be read (exchange sources): no working fill stream and the
+        last poll failed, from the moment the sync service found it so. Unset while it reads.
+        """
+
     def __init__(
         self,
         *,
@@ -182,10 +189,11 @@ class Source(_message.Message):
         equity: _decimal_pb2.Decimal | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         watched: _builtins.bool = ...,
+        down_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "equity", b"equity", "last_sync_time", b"last_sync_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "down_since", b"down_since", "equity", b"equity", "last_sync_time", b"last_sync_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "equity", b"equity", "exchange_name", b"exchange_name", "kind", b"kind", "last_error", b"last_error", "last_sequence", b"last_sequence", "last_sync_time", b"last_sync_time", "mode", b"mode", "name", b"name", "public", b"public", "source_id", b"source_id", "sync_interval_seconds", b"sync_interval_seconds", "user_id", b"user_id", "watched", b"watched"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "down_since", b"down_since", "equity", b"equity", "exchange_name", b"exchange_name", "kind", b"kind", "last_error", b"last_error", "last_sequence", b"last_sequence", "last_sync_time", b"last_sync_time", "mode", b"mode", "name", b"name", "public", b"public", "source_id", b"source_id", "sync_interval_seconds", b"sync_interval_seconds", "user_id", b"user_id", "watched", b"watched"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -635,7 +643,9 @@ class Signal(_message.Message):
     """
     opened_sequence: _builtins.int
     """For an order cancel or amend: the sequence number of the signal that opened (or last
-    amended) the order, whose copies are to be cancelled or replaced.
+    amended) the order, whose copies are to be cancelled or replaced. For a fill with
+    order_mirrored: the signal whose copies mirror the fill's order (a configuration that
+    made none, not copying orders then, copies the fill instead).
     """
     replaced_order_id: _builtins.str
     """For an amend by cancel-replace: the leader's order id that was replaced; empty when the
