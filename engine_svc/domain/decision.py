@@ -285,7 +285,7 @@ class SignalAction(enum.StrEnum):
     """Record a skip ``order_mirrored`` where the fill's order was mirrored (the opening
     signal wrote this configuration's copy for the account); elsewhere copy the fill."""
     IGNORE = "ignore"
-    """Nothing: an order change in ``fills`` mode (no intent, nothing counted)."""
+    """Nothing: a leader order opened, in ``fills`` mode (no intent, nothing counted)."""
     CANCEL = "cancel"
     """Cancel the copies of the leader order (``opened_sequence``); nothing new."""
     REPLACE = "replace"
@@ -295,8 +295,8 @@ class SignalAction(enum.StrEnum):
 def signal_action(signal: Signal, copy_mode: str) -> SignalAction:
     """Return what a configuration in ``copy_mode`` does with ``signal``.
 
-    In ``fills`` mode (the default) only fills are copied, each as it comes; order changes
-    are ignored. In ``orders`` mode a leader order opened is mirrored, its cancel cancels the
+    In ``fills`` mode (the default) only fills are copied, each as it comes; a leader order
+    opened is ignored. In ``orders`` mode a leader order opened is mirrored, its cancel cancels the
     copy, its amend cancels and replaces it, and a fill is copied only when its order was not
     mirrored (a limit that traded before any listing saw it rest, or a market order): a
     mirrored order fills at the follower's venue by itself, so its leader fill is skipped as
@@ -305,17 +305,19 @@ def signal_action(signal: Signal, copy_mode: str) -> SignalAction:
     A fill of a mirrored order is SKIP_MIRRORED in either mode: the recorder skips it only
     where the configuration has a copy of that order (it copied orders when the order opened,
     even if it copies fills now), and copies it where it has none.
+
+    A leader's cancel cancels this configuration's copies of the order in either mode too (in
+    ``fills`` mode there are some only if it mirrored orders before), and an amend in
+    ``fills`` mode cancels them without placing a new one.
     """
     orders = copy_mode == "orders"
     if signal.kind is SignalKind.FILL:
         return SignalAction.SKIP_MIRRORED if signal.order_mirrored else SignalAction.COPY
-    if not orders:
-        return SignalAction.IGNORE
     if signal.kind is SignalKind.ORDER_OPEN:
-        return SignalAction.COPY
-    if signal.kind is SignalKind.ORDER_CANCEL:
-        return SignalAction.CANCEL
-    return SignalAction.REPLACE
+        return SignalAction.COPY if orders else SignalAction.IGNORE
+    if signal.kind is SignalKind.ORDER_AMEND and orders:
+        return SignalAction.REPLACE
+    return SignalAction.CANCEL
 
 
 def is_order_change(signal: Signal) -> bool:
