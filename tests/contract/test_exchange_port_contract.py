@@ -563,3 +563,19 @@ async def test_order_updates_arrive_on_the_watch_after_connected(venue: Harness)
         assert seen.quantity == Decimal("0.01")
     finally:
         await stream.aclose()
+
+
+@_where(
+    lambda profile: TimeInForce.POST_ONLY in (profile.time_in_forces_for(OrderType.LIMIT) or ())
+)
+async def test_a_post_only_limit_rests_and_one_that_would_take_is_refused(venue: Harness) -> None:
+    port = await venue.port({venue.facts.quote: "10000"})
+    resting = await port.place_order(
+        _limit(venue, Side.BUY, "0.01", "40000", TimeInForce.POST_ONLY)
+    )
+    assert (resting.status, resting.time_in_force) == (OrderStatus.OPEN, TimeInForce.POST_ONLY)
+    # Crossing the book it would take: the venue refuses it, nothing is placed or filled.
+    with pytest.raises(errors.InvalidArgument):
+        await port.place_order(_limit(venue, Side.BUY, "0.01", "60000", TimeInForce.POST_ONLY))
+    balances = {b.asset: b for b in await port.fetch_balances()}
+    assert balances.get("BTC") is None or balances["BTC"].total == 0
