@@ -11,7 +11,13 @@ from datetime import datetime
 
 from engine_svc import metrics
 from engine_svc.domain import intents as rules
-from engine_svc.domain.model import Intent, IntentState, SkipReason, VenueOrder
+from engine_svc.domain.model import (
+    CANCELED_AT_VENUE,
+    Intent,
+    IntentState,
+    SkipReason,
+    VenueOrder,
+)
 from engine_svc.ports import Clock, IntentStore
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,13 @@ class Outcomes:
     async def apply(self, intent: Intent, order: VenueOrder, venue: str, now: datetime) -> bool:
         """Apply the venue's view of the order to the intent; return whether it changed."""
         state, reason = rules.outcome_of(intent, order.status)
+        if reason == CANCELED_AT_VENUE:
+            # A cancel nobody asked for, as far as this copy of the intent knows: a stop or the
+            # kill switch may have asked since it was read. Only the stored intent can tell.
+            stored = await self._store.get_intent(intent.intent_id)
+            if stored is not None and stored.cancel_wanted:
+                intent = stored
+                state, reason = rules.outcome_of(intent, order.status)
         if not rules.can_transition(intent.state, state):
             log.warning("ignoring %s for intent %s in %s", state, intent.intent_id, intent.state)
             return False
