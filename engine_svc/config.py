@@ -42,6 +42,11 @@ class Settings:
     lease_ttl_ms: int = 3_000
     # How often the risk monitor re-values follower accounts for the daily loss limit (0: off).
     risk_monitor_interval_ms: int = 1_000
+    # How often the leader outage monitor reads its sources' state from sync (0: off).
+    leader_monitor_interval_ms: int = 5_000
+    # How long a leader's venue may be unreadable before its followers' configurations get a
+    # leader_stream_down audit entry (and a leader.stream_down webhook).
+    leader_down_alert_ms: int = 60_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -99,5 +104,11 @@ class Settings:
                 1_000,
                 minimum=0,
                 maximum=60_000,
+            ),
+            leader_monitor_interval_ms=s.integer(
+                environ, "LEADER_MONITOR_INTERVAL_MS", 5_000, minimum=0, maximum=300_000
+            ),
+            leader_down_alert_ms=s.integer(
+                environ, "LEADER_DOWN_ALERT_MS", 60_000, minimum=0, maximum=86_400_000
             ),
         )

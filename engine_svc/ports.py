@@ -76,6 +76,8 @@ class Source:
     last_error: str = ""
     # Whether sync reads the venue now (exchange sources).
     watched: bool = False
+    # Since when sync cannot read the venue (no fill stream, the last poll failed); None: it reads.
+    down_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -455,6 +457,38 @@ class LeaderStore(Protocol):
 
 class EngineStorePort(CopyStore, AuditStore, LeaderStore, Protocol):
     """The whole store, as the configuration use cases see it."""
+
+
+class LeaderAlertStore(Protocol):
+    """What the leader outage monitor reads, and its alerts (each with its audit entry)."""
+
+    async def monitored_configs(self) -> list[CopyConfig]:
+        """Return every configuration that copies now (active or reducing)."""
+        ...
+
+    async def get_config(self, config_id: str) -> CopyConfig | None:
+        """Return the configuration, or None."""
+        ...
+
+    async def open_leader_alerts(self) -> dict[str, datetime]:
+        """Return, per configuration with an open alert, since when its leader is down."""
+        ...
+
+    async def open_leader_alert(
+        self,
+        config_id: str,
+        source_id: str,
+        down_since: datetime,
+        now: datetime,
+        *,
+        audit: AuditEvent,
+    ) -> bool:
+        """Open the configuration's alert and write ``audit``; False when one is open already."""
+        ...
+
+    async def close_leader_alert(self, config_id: str, now: datetime, *, audit: AuditEvent) -> bool:
+        """Close the configuration's alert and write ``audit``; False when none was open."""
+        ...
 
 
 class RiskMonitorStore(InboxStore, Protocol):

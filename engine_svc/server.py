@@ -18,6 +18,7 @@ from engine_svc.configs import ConfigService
 from engine_svc.consumer import SignalConsumer
 from engine_svc.copy import Copier
 from engine_svc.corrections import Corrector
+from engine_svc.leader_monitor import LeaderMonitor
 from engine_svc.ports import BrokerPort, Clock, SyncPort
 from engine_svc.risk_monitor import RiskMonitor
 from engine_svc.servicer import EngineServicer
@@ -68,6 +69,8 @@ class Engine:
     """Takes the daily loss action between trades (None: ``RISK_MONITOR_INTERVAL_MS`` 0)."""
     corrector: Corrector | None = None
     """Writes the correction intents reconciliation asks for (CorrectPosition)."""
+    leader_monitor: LeaderMonitor | None = None
+    """Audits long leader outages (None: ``LEADER_MONITOR_INTERVAL_MS`` 0)."""
 
     async def _resolver_loop(self) -> None:
         interval = self.settings.resolver_interval_ms / 1000
@@ -115,6 +118,10 @@ class Engine:
         if self.risk_monitor is not None:
             self._tasks.append(
                 asyncio.create_task(self.risk_monitor.run(), name="engine-risk-monitor")
+            )
+        if self.leader_monitor is not None:
+            self._tasks.append(
+                asyncio.create_task(self.leader_monitor.run(), name="engine-leader-monitor")
             )
         while self.takeover.in_progress or any(  # noqa: ASYNC110 - polls the takeovers the first round started
             not self.ownership.copying(s) for s in self.keeper.held
@@ -237,6 +244,16 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         if settings.risk_monitor_interval_ms > 0
         else None,
         corrector=Corrector(store, broker, clock, copier.enqueue, configs.owned),
+        leader_monitor=LeaderMonitor(
+            store,
+            sync,
+            clock,
+            ownership,
+            interval_seconds=settings.leader_monitor_interval_ms / 1000,
+            threshold_seconds=settings.leader_down_alert_ms / 1000,
+        )
+        if settings.leader_monitor_interval_ms > 0
+        else None,
     )
 
 

@@ -36,6 +36,7 @@ def source_from_proto(message: pb.Source) -> Source:
         equity=codec.optional_decimal(message.equity),
         last_error=message.last_error,
         watched=message.watched,
+        down_since=timestamp_from_proto(message.down_since, message.HasField("down_since")),
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from engine_svc.store.configs import ConfigTable
 from engine_svc.store.inbox import InboxTable
 from engine_svc.store.intents import IntentTable
+from engine_svc.store.leader_alerts import LeaderAlertTable
 from engine_svc.store.leaders import LeaderTable
 from engine_svc.store.risk import RiskTable
 from engine_svc.store.transaction import SignalTransaction
@@ -22,7 +23,7 @@ AUDIT_TABLE = "engine_audit_log"
 LEASE_PREFIX = "engine"
 
 
-class EngineStore(ConfigTable, InboxTable, IntentTable, RiskTable, LeaderTable):
+class EngineStore(ConfigTable, InboxTable, IntentTable, RiskTable, LeaderTable, LeaderAlertTable):
     """Configurations, inbox and intents over one :class:`meshkit.db.Database`."""
 
     def __init__(self, database: db.Database) -> None:
