@@ -164,6 +164,24 @@ def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
         if valued.value is not None:
             set_decimal(balance.value, valued.value)
     set_decimal(response.equity, portfolio.equity)
+    for position in portfolio.positions:
+        wire = response.positions.add(
+            symbol=position.symbol,
+            side=position.side,
+            margin_mode=position.margin_mode,
+            hedged=position.hedged,
+        )
+        set_decimal(wire.contracts, position.contracts)
+        for name in (
+            "entry_price",
+            "mark_price",
+            "unrealized_pnl",
+            "liquidation_price",
+            "leverage",
+        ):
+            value = getattr(position, name)
+            if value is not None:
+                set_decimal(getattr(wire, name), value)
     return response
 
 

@@ -21,6 +21,7 @@ from broker_svc.domain.model import (
     Order,
     OrderHint,
     OrderRequest,
+    Position,
     StreamEvent,
     VenueProfile,
     WatchChannel,
@@ -84,6 +85,10 @@ class ExchangePort(Protocol):
 
     async def fetch_balances(self) -> list[Balance]:
         """Return every balance of the account."""
+        ...
+
+    async def fetch_positions(self) -> list[Position]:
+        """Return the open positions (only called at venues with the ``positions`` feature)."""
         ...
 
     async def fetch_last_price(self, symbol: str) -> Decimal | None:

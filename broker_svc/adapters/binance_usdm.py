@@ -79,6 +79,7 @@ class BinanceUsdmExchange(BinanceExchange):
             "key_permissions",
             "fills_since",
             "reduce_only",
+            "positions",
         ),
         rate_budgets=(
             Budget("request_weight", 2400, 60, VENUE_SCOPE),

@@ -30,6 +30,7 @@ from broker_svc.domain.model import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    Position,
     RateLimit,
     Side,
     StreamEvent,
@@ -568,6 +569,10 @@ class PaperExchange:
             return sorted(found, key=lambda f: (f.trade_time, int(f.trade_id)))
 
         return await self._run("fetch_fills", work)
+
+    async def fetch_positions(self) -> list[Position]:
+        """The paper venue is spot only: it holds no positions."""
+        return []
 
     async def fetch_balances(self) -> list[Balance]:
         """Return every balance of the account."""

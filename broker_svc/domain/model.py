@@ -31,6 +31,22 @@ class OrderRequest:
 
 
 @dataclass(frozen=True)
+class Position:
+    """An open derivatives position as the venue reports it (``contracts`` never negative)."""
+
+    symbol: str
+    side: str  # "long" or "short"
+    contracts: Decimal
+    entry_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    leverage: Decimal | None = None
+    margin_mode: str = ""
+    hedged: bool = False
+
+
+@dataclass(frozen=True)
 class Order:
     """An order as the venue reports it."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from broker_svc.domain.model import Balance
+from broker_svc.domain.model import Balance, Position
 
 QUOTE_EQUIVALENTS = ("USDT", "USDC", "USD")
 """Stable quotes that count 1:1 against each other for valuation."""
@@ -29,6 +29,7 @@ class Portfolio:
     equity: Decimal
     quote_currency: str
     read_at: datetime
+    positions: tuple[Position, ...] = ()
 
 
 def is_quote_equivalent(asset: str, quote: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -39,7 +40,11 @@ class MarketDataUseCases(ConnectionPool):
             price = await connection.port.fetch_last_price(symbol)
             if price is not None:
                 prices[symbol] = price
-        return value_portfolio(balances, prices, quote, read_at)
+        portfolio = value_portfolio(balances, prices, quote, read_at)
+        if "positions" in profile.features:
+            positions = await connection.port.fetch_positions()
+            portfolio = replace(portfolio, positions=tuple(positions))
+        return portfolio
 
     async def market(
         self, exchange_id: str, user_id: str, symbol: str

@@ -29,6 +29,7 @@ from broker_svc.domain.model import (
     Order,
     OrderHint,
     OrderRequest,
+    Position,
     TimeInForce,
 )
 from meshkit import errors
@@ -286,6 +287,30 @@ class CcxtRest(CcxtTransport, CcxtParsing):
 
     async def _fetch_balance(self) -> Any:
         return await self._client.fetch_balance()
+
+    async def fetch_positions(self) -> list[Position]:
+        """Return the open positions (venues with the ``positions`` feature)."""
+        raw = await self._call("fetch_positions", self._client.fetch_positions)
+        positions = []
+        for entry in raw:
+            contracts = to_decimal(entry.get("contracts")) or Decimal(0)
+            if contracts == 0 or entry.get("side") not in ("long", "short"):
+                continue
+            positions.append(
+                Position(
+                    symbol=entry["symbol"],
+                    side=entry["side"],
+                    contracts=abs(contracts),
+                    entry_price=to_decimal(entry.get("entryPrice")),
+                    mark_price=to_decimal(entry.get("markPrice")),
+                    unrealized_pnl=to_decimal(entry.get("unrealizedPnl")),
+                    liquidation_price=to_decimal(entry.get("liquidationPrice")),
+                    leverage=to_decimal(entry.get("leverage")),
+                    margin_mode=str(entry.get("marginMode") or ""),
+                    hedged=bool(entry.get("hedged")),
+                )
+            )
+        return positions
 
     async def fetch_last_price(self, symbol: str) -> Decimal | None:
         """Return the last traded price of ``symbol``."""

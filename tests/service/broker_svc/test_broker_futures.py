@@ -97,13 +97,28 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
             _order(futures, "f-open", PERP, types_pb2.ORDER_SIDE_BUY, False)
         )
         assert opened.order.status == types_pb2.ORDER_STATUS_FILLED
+        await _call(
+            session, "POST", url + "/_sim/futures/prices", {"symbol": PERP, "price": "51025"}
+        )
+        held = await stub.GetPortfolio(pb.GetPortfolioRequest(exchange_id=futures))
+        [position] = held.positions
+        assert (position.symbol, position.side, position.contracts.value) == (PERP, "long", "0.01")
+        assert (position.entry_price.value, position.unrealized_pnl.value) == ("50025", "10")
+        assert position.margin_mode == "cross" and not position.hedged
+        truth = await _call(
+            session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/positions"
+        )
+        # 2000 USDT of cross margin behind 500 of notional: the venue can never liquidate it
+        assert truth[0]["liquidation_price"] == "0" and position.liquidation_price.value == ""
         closed = await stub.PlaceOrder(
             _order(futures, "f-close", PERP, types_pb2.ORDER_SIDE_SELL, True)
         )
         assert closed.order.status == types_pb2.ORDER_STATUS_FILLED
         portfolio = await stub.GetPortfolio(pb.GetPortfolioRequest(exchange_id=futures))
-        # bought at 50025, sold at 49975 (the spread) and 0.5 in taker fees
-        assert [(b.asset, b.total.value) for b in portfolio.balances] == [("USDT", "1999")]
+        assert list(portfolio.positions) == []
+        # bought at 50025, sold at 50999.4 (the bid under a 51025 mark): 9.744 realised, less
+        # taker fees of 0.250125 and 0.254997
+        assert [(b.asset, b.total.value) for b in portfolio.balances] == [("USDT", "2009.238878")]
         truth = await _call(session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/orders")
         assert [(o["client_order_id"], o["reduce_only"], o["status"]) for o in truth] == [
             ("f-open", False, "filled"),

@@ -1087,6 +1087,7 @@ class GetPortfolioResponse(_message.Message):
     EQUITY_FIELD_NUMBER: _builtins.int
     QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
     READ_TIME_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
     quote_currency: _builtins.str
     """The currency of the values."""
     @_builtins.property
@@ -1101,6 +1102,12 @@ class GetPortfolioResponse(_message.Message):
     def read_time(self) -> _timestamp_pb2.Timestamp:
         """When the venue was read."""
 
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]:
+        """The open positions, at venues that hold positions (for example "binanceusdm"); empty
+        elsewhere. Their unrealised P&L is already in the margin asset's balance total.
+        """
+
     def __init__(
         self,
         *,
@@ -1108,14 +1115,85 @@ class GetPortfolioResponse(_message.Message):
         equity: _decimal_pb2.Decimal | None = ...,
         quote_currency: _builtins.str = ...,
         read_time: _timestamp_pb2.Timestamp | None = ...,
+        positions: _abc.Iterable[Global___Position] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "read_time", b"read_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "positions", b"positions", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPortfolioResponse: _TypeAlias = GetPortfolioResponse  # noqa: Y015
+
+@_typing.final
+class Position(_message.Message):
+    """Position is an open derivatives position as the venue reports it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    CONTRACTS_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PRICE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    HEDGED_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """The ccxt unified symbol, for example "BTC/USDT:USDT"."""
+    side: _builtins.str
+    """"long" or "short"."""
+    margin_mode: _builtins.str
+    """"cross" or "isolated"; empty when unknown."""
+    hedged: _builtins.bool
+    """Whether the account is in hedge mode (a long and a short may coexist)."""
+    @_builtins.property
+    def contracts(self) -> _decimal_pb2.Decimal:
+        """The size, in contracts (base asset for linear perpetuals), never negative."""
+
+    @_builtins.property
+    def entry_price(self) -> _decimal_pb2.Decimal:
+        """The average entry price."""
+
+    @_builtins.property
+    def mark_price(self) -> _decimal_pb2.Decimal:
+        """The venue's mark price."""
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _decimal_pb2.Decimal:
+        """The unrealised profit (negative: loss) at the mark price, in the margin asset."""
+
+    @_builtins.property
+    def liquidation_price(self) -> _decimal_pb2.Decimal:
+        """The mark price at which the venue liquidates the position; empty when none."""
+
+    @_builtins.property
+    def leverage(self) -> _decimal_pb2.Decimal:
+        """The leverage; empty when the venue does not report it."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        side: _builtins.str = ...,
+        contracts: _decimal_pb2.Decimal | None = ...,
+        entry_price: _decimal_pb2.Decimal | None = ...,
+        mark_price: _decimal_pb2.Decimal | None = ...,
+        unrealized_pnl: _decimal_pb2.Decimal | None = ...,
+        liquidation_price: _decimal_pb2.Decimal | None = ...,
+        leverage: _decimal_pb2.Decimal | None = ...,
+        margin_mode: _builtins.str = ...,
+        hedged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "entry_price", b"entry_price", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "mark_price", b"mark_price", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "entry_price", b"entry_price", "hedged", b"hedged", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "mark_price", b"mark_price", "side", b"side", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Position: _TypeAlias = Position  # noqa: Y015
 
 @_typing.final
 class GetMarketRequest(_message.Message):
