@@ -39,7 +39,12 @@ ReadEntries = Callable[[str, str, int, int], Awaitable[list[dict[str, Any]]]]
 """``(user_id, chain, before_seq, page_size)``: the user's entries of a chain, newest first."""
 
 CHAIN_EVENTS = {
-    "engine": (model.CONFIG_HALTED, model.RISK_ACTION),
+    "engine": (
+        model.CONFIG_HALTED,
+        model.RISK_ACTION,
+        model.LEADER_STREAM_DOWN,
+        model.LEADER_STREAM_UP,
+    ),
     "recon": (model.RECONCILIATION_DISCREPANCY,),
     "broker": (model.CREDENTIALS_REJECTED,),
 }

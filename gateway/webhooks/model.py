@@ -22,8 +22,17 @@ CONFIG_HALTED = "config.halted"
 RISK_ACTION = "risk.action"
 RECONCILIATION_DISCREPANCY = "reconciliation.discrepancy"
 CREDENTIALS_REJECTED = "venue.credentials_rejected"
+LEADER_STREAM_DOWN = "leader.stream_down"
+LEADER_STREAM_UP = "leader.stream_up"
 TEST_EVENT = "webhook.test"
-EVENTS = (CONFIG_HALTED, RISK_ACTION, RECONCILIATION_DISCREPANCY, CREDENTIALS_REJECTED)
+EVENTS = (
+    CONFIG_HALTED,
+    RISK_ACTION,
+    RECONCILIATION_DISCREPANCY,
+    CREDENTIALS_REJECTED,
+    LEADER_STREAM_DOWN,
+    LEADER_STREAM_UP,
+)
 """The events a webhook may subscribe to (``webhook.test`` is sent on request, to any webhook)."""
 
 SIGNATURE_HEADER = "X-Copytrade-Signature"
@@ -227,6 +236,9 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
       matched (mismatched, missing, duplicate, extra or in error).
     - ``venue.credentials_rejected``: a broker ``credentials_rejected`` entry (a venue refused
       an account's keys; recorded once until the venue accepts them again).
+    - ``leader.stream_down`` / ``leader.stream_up``: an engine ``leader_stream_down`` /
+      ``leader_stream_up`` entry (the configuration's leader venue unreadable longer than the
+      engine's ``LEADER_DOWN_ALERT_MS``, once per outage; and readable again).
 
     The event id is ``<service>:<seq>:<event>``: stable, so a receiver can drop repeats.
     """
@@ -264,6 +276,10 @@ def events_of(entry: Mapping[str, Any]) -> list[Event]:
             found.append(RECONCILIATION_DISCREPANCY)
     if chain == "broker" and action == "credentials_rejected":
         found.append(CREDENTIALS_REJECTED)
+    if chain == "engine" and action == "leader_stream_down":
+        found.append(LEADER_STREAM_DOWN)
+    if chain == "engine" and action == "leader_stream_up":
+        found.append(LEADER_STREAM_UP)
     return [Event(f"{chain}:{entry['seq']}:{name}", name, entry["time"], base) for name in found]
 
 

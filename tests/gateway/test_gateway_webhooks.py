@@ -351,6 +351,27 @@ async def test_the_test_endpoint_sends_a_signed_test_event(env: Env) -> None:
     assert json.loads(raw)["data"]["webhook_id"] == webhook_id
 
 
+async def test_a_leader_outage_is_delivered_as_leader_stream_down_then_up(env: Env) -> None:
+    alice = env.alice[0]
+    webhook_id, secret = await _create(env, ["leader.stream_down", "leader.stream_up"])
+    down = {"source_id": "acc-1", "down_since": "2026-12-04T15:00:00.000000Z", "down_seconds": 61}
+    env.engine.add(alice, "leader_stream_down", None, down, actor="service:engine")
+    assert await env.dispatcher.collect() == 1
+    assert await env.dispatcher.collect() == 0  # once per entry, and the engine writes one
+    env.engine.add(alice, "leader_stream_up", None, {"source_id": "acc-1"}, actor="service:engine")
+    assert await env.dispatcher.collect() == 1
+    assert await env.dispatcher.send_due() == 2
+    events = []
+    for headers, body in env.receiver.received:
+        assert _verify(secret, headers, body)
+        events.append(json.loads(body))
+    assert [e["type"] for e in events] == ["leader.stream_down", "leader.stream_up"]
+    assert events[0]["data"]["after"] == down
+    assert events[0]["id"] == "engine:1:leader.stream_down"
+    status, log = await env.call("GET", f"{HOOKS}/{webhook_id}/deliveries")
+    assert status == 200 and {d["status"] for d in log["deliveries"]} == {"delivered"}
+
+
 def _entry(service: str, action: str, before: Any, after: Any, actor: str = "user:u1") -> Any:
     return {
         "service": service,
@@ -410,6 +431,14 @@ def _entry(service: str, action: str, before: Any, after: Any, actor: str = "use
             ["venue.credentials_rejected"],
         ),
         (_entry("broker", "register", None, {"exchange_name": "binance"}), []),
+        (
+            _entry("engine", "leader_stream_down", None, {"down_seconds": 61}, "service:engine"),
+            ["leader.stream_down"],
+        ),
+        (
+            _entry("engine", "leader_stream_up", None, {"up_at": "x"}, "service:engine"),
+            ["leader.stream_up"],
+        ),
     ],
 )
 def test_what_an_audit_entry_means_as_events(entry: Any, events: list[str]) -> None:
