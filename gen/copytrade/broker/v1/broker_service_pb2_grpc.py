@@ -179,6 +179,9 @@ class BrokerServiceServicer:
         """PlaceOrder places an order with the caller's client order id. A timeout
         or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
         ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+        An order type or time in force the venue cannot take (SupportedExchange.order_capabilities)
+        fails with FAILED_PRECONDITION and reason ORDER_TYPE_UNSUPPORTED (metadata exchange,
+        order_type, time_in_force) before any venue call: it is never placed as something else.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,6 +58,9 @@ class BrokerServiceStub:
     """PlaceOrder places an order with the caller's client order id. A timeout
     or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
     ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+    An order type or time in force the venue cannot take (SupportedExchange.order_capabilities)
+    fails with FAILED_PRECONDITION and reason ORDER_TYPE_UNSUPPORTED (metadata exchange,
+    order_type, time_in_force) before any venue call: it is never placed as something else.
     """
     Fence: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.FenceRequest, _broker_service_pb2.FenceResponse]
     """Fence raises the fencing token of a key (a leader source the engine copies) to the
@@ -116,6 +119,9 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """PlaceOrder places an order with the caller's client order id. A timeout
     or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
     ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+    An order type or time in force the venue cannot take (SupportedExchange.order_capabilities)
+    fails with FAILED_PRECONDITION and reason ORDER_TYPE_UNSUPPORTED (metadata exchange,
+    order_type, time_in_force) before any venue call: it is never placed as something else.
     """
     Fence: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.FenceRequest, _broker_service_pb2.FenceResponse]  # type: ignore[assignment]
     """Fence raises the fencing token of a key (a leader source the engine copies) to the
@@ -213,6 +219,9 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         """PlaceOrder places an order with the caller's client order id. A timeout
         or an ambiguous venue answer fails with DEADLINE_EXCEEDED and reason
         ORDER_OUTCOME_UNKNOWN: the caller must look the order up, never resend blindly.
+        An order type or time in force the venue cannot take (SupportedExchange.order_capabilities)
+        fails with FAILED_PRECONDITION and reason ORDER_TYPE_UNSUPPORTED (metadata exchange,
+        order_type, time_in_force) before any venue call: it is never placed as something else.
         """
 
     @_abc_1.abstractmethod
