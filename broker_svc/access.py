@@ -26,12 +26,15 @@ RULES = table(
         "PlaceOrder": {"engine"},
         # The engine's lease fences: a replica that took a leader source over raises its token.
         "Fence": {"engine"},
+        # Leverage and margin mode of a follower's derivatives market, before copying there.
+        "SetLeverage": {"engine"},
         "GetOrder": {"engine"},
         "CancelOrder": {"engine"},
         # Reads.
         # The leader's orders too: sync mirrors its resting orders (copy_mode "orders").
         "ListOrders": {"recon", "sync"},
-        "ListFills": {"sync"},
+        # recon: a follower's trades, for orders placed before the window it reads.
+        "ListFills": {"recon", "sync"},
         # recon: a follower's balances, against what the copies should have left there.
         "GetPortfolio": {"engine", "recon", "sync"},
         "GetMarket": {"engine"},

@@ -91,6 +91,11 @@ class ExchangePort(Protocol):
         """Return the open positions (only called at venues with the ``positions`` feature)."""
         ...
 
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str) -> int:
+        """Set ``margin_mode`` (unless empty), then ``leverage``, on ``symbol``; return the
+        leverage now in force (only called at venues with the ``leverage`` feature)."""
+        ...
+
     async def fetch_last_price(self, symbol: str) -> Decimal | None:
         """Return the last traded price of ``symbol``, ``None`` when the venue has none."""
         ...

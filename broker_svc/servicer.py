@@ -301,6 +301,28 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         check.raise_if_any()
         return pb.FenceResponse(token=await self.broker.fence(fence))
 
+    async def SetLeverage(
+        self,
+        request: pb.SetLeverageRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.SetLeverageResponse:
+        check = _Violations()
+        check.exchange_id(request.exchange_id)
+        check.symbol(request.symbol)
+        if not 1 <= request.leverage <= 125:
+            check.add("leverage", "must be between 1 and 125")
+        if request.margin_mode not in ("", "cross", "isolated"):
+            check.add("margin_mode", "must be cross, isolated or empty")
+        check.raise_if_any()
+        leverage = await self.broker.set_leverage(
+            request.exchange_id,
+            user_id_or_empty(context),
+            request.symbol,
+            request.leverage,
+            request.margin_mode,
+        )
+        return pb.SetLeverageResponse(leverage=leverage, margin_mode=request.margin_mode)
+
     async def GetOrder(
         self,
         request: pb.GetOrderRequest,

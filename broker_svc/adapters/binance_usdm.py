@@ -41,8 +41,13 @@ class BinanceUsdmExchange(BinanceExchange):
             "setLeverage",
             "setMarginMode",
         ),
-        # No sapi currency or margin calls in load_markets: only /fapi/v1/exchangeInfo.
-        options={"fetchCurrencies": False, "fetchMargins": False},
+        # No sapi currency or margin calls in load_markets: only /fapi/v1/exchangeInfo. A margin
+        # mode already set (-4046) is success, not an error (ccxt's default raises it).
+        options={
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "setMarginMode": {"throwMarginModeAlreadySet": False},
+        },
         url_overrides={
             ("public",): "/api/v3",
             ("private",): "/api/v3",
@@ -80,6 +85,7 @@ class BinanceUsdmExchange(BinanceExchange):
             "fills_since",
             "reduce_only",
             "positions",
+            "leverage",
         ),
         rate_budgets=(
             Budget("request_weight", 2400, 60, VENUE_SCOPE),

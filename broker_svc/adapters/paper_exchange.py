@@ -570,6 +570,12 @@ class PaperExchange:
 
         return await self._run("fetch_fills", work)
 
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str) -> int:
+        """The paper venue is spot only: there is no leverage to set."""
+        raise errors.FailedPrecondition(
+            "the paper venue has no leverage", reason="LEVERAGE_UNSUPPORTED"
+        )
+
     async def fetch_positions(self) -> list[Position]:
         """The paper venue is spot only: it holds no positions."""
         return []

@@ -1,4 +1,5 @@
-"""Market data of an account's venue: its portfolio valued, a market and its candles."""
+"""Market data of an account's venue: its portfolio valued, a market and its candles; the
+leverage of a derivatives market."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from broker_svc.domain.portfolio import (
     value_portfolio,
 )
 from broker_svc.usecases.connections import ConnectionPool
+from meshkit import errors
 
 
 class MarketDataUseCases(ConnectionPool):
@@ -45,6 +47,21 @@ class MarketDataUseCases(ConnectionPool):
             positions = await connection.port.fetch_positions()
             portfolio = replace(portfolio, positions=tuple(positions))
         return portfolio
+
+    async def set_leverage(
+        self, exchange_id: str, user_id: str, symbol: str, leverage: int, margin_mode: str
+    ) -> int:
+        """Set leverage (and margin mode) on a derivatives market of the account's venue."""
+        connection = await self._connection(exchange_id, user_id)
+        profile = self.profile(connection.account.exchange_name)
+        if "leverage" not in profile.features:
+            raise errors.FailedPrecondition(
+                f"{profile.name} has no leverage to set",
+                reason="LEVERAGE_UNSUPPORTED",
+                metadata={"exchange": profile.name},
+            )
+        await self._market(connection.port, symbol, profile)
+        return await connection.port.set_leverage(symbol, leverage, margin_mode)
 
     async def market(
         self, exchange_id: str, user_id: str, symbol: str

@@ -288,6 +288,16 @@ class CcxtRest(CcxtTransport, CcxtParsing):
     async def _fetch_balance(self) -> Any:
         return await self._client.fetch_balance()
 
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str) -> int:
+        """Set the margin mode (ccxt passes over "already set"), then the leverage."""
+        if margin_mode:
+            await self._call(
+                "set_margin_mode", lambda: self._client.set_margin_mode(margin_mode, symbol)
+            )
+        raw = await self._call("set_leverage", lambda: self._client.set_leverage(leverage, symbol))
+        answered = raw.get("leverage") if isinstance(raw, Mapping) else None
+        return int(answered) if answered is not None else leverage
+
     async def fetch_positions(self) -> list[Position]:
         """Return the open positions (venues with the ``positions`` feature)."""
         raw = await self._call("fetch_positions", self._client.fetch_positions)

@@ -540,7 +540,7 @@ class FuturesEngine:
         perp = self.perp(market_id)
         wallet = self.wallet(api_key)
         settings = self._settings(wallet, perp.id)
-        if settings.margin_type is kind:
+        if settings.margin_type is kind:  # ccxt: MarginModeAlreadySet (by the message)
             raise bad_request(-4046, "No need to change margin type.")
         if any(p.amount != ZERO for (s, _), p in wallet.positions.items() if s == perp.id):
             raise bad_request(-4048, "Margin type cannot be changed if there exists position.")

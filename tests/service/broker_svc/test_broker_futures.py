@@ -93,6 +93,26 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
             )
             ids[venue] = registered.exchange.exchange_id
         futures = ids["binanceusdm"]
+        for _ in range(2):  # a repeat changes nothing (ccxt passes over "already set")
+            lever = await stub.SetLeverage(
+                pb.SetLeverageRequest(
+                    exchange_id=futures, symbol=PERP, leverage=10, margin_mode="isolated"
+                )
+            )
+            assert (lever.leverage, lever.margin_mode) == (10, "isolated")
+        settings = await _call(
+            session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/settings"
+        )
+        assert settings["BTCUSDT"] == {"leverage": 10, "margin_type": "ISOLATED"}
+        no_leverage = await failure(
+            stub.SetLeverage(
+                pb.SetLeverageRequest(exchange_id=ids["binance"], symbol="BTC/USDT", leverage=3)
+            )
+        )
+        assert (no_leverage.code, no_leverage.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "LEVERAGE_UNSUPPORTED",
+        )
         opened = await stub.PlaceOrder(
             _order(futures, "f-open", PERP, types_pb2.ORDER_SIDE_BUY, False)
         )
@@ -104,12 +124,13 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
         [position] = held.positions
         assert (position.symbol, position.side, position.contracts.value) == (PERP, "long", "0.01")
         assert (position.entry_price.value, position.unrealized_pnl.value) == ("50025", "10")
-        assert position.margin_mode == "cross" and not position.hedged
+        assert position.margin_mode == "isolated" and not position.hedged
         truth = await _call(
             session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/positions"
         )
-        # 2000 USDT of cross margin behind 500 of notional: the venue can never liquidate it
-        assert truth[0]["liquidation_price"] == "0" and position.liquidation_price.value == ""
+        # isolated at 10x: (0.01 * 50025 - 50.025) / (0.01 * (1 - 0.004)) = 45203.31...
+        assert truth[0]["liquidation_price"].startswith("45203.313253")
+        assert position.liquidation_price.value.startswith("45203.313253")
         closed = await stub.PlaceOrder(
             _order(futures, "f-close", PERP, types_pb2.ORDER_SIDE_SELL, True)
         )

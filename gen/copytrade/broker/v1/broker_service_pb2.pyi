@@ -752,6 +752,66 @@ class FenceResponse(_message.Message):
 Global___FenceResponse: _TypeAlias = FenceResponse  # noqa: Y015
 
 @_typing.final
+class SetLeverageRequest(_message.Message):
+    """SetLeverageRequest names the market and what to set there."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    exchange_id: _builtins.str
+    """The account."""
+    symbol: _builtins.str
+    """The ccxt unified symbol of a derivatives market, for example "BTC/USDT:USDT"."""
+    leverage: _builtins.int
+    """The leverage, 1 to the venue's maximum (125 at binanceusdm)."""
+    margin_mode: _builtins.str
+    """"cross" or "isolated"; empty leaves the margin mode as it is."""
+    def __init__(
+        self,
+        *,
+        exchange_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        leverage: _builtins.int = ...,
+        margin_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "leverage", b"leverage", "margin_mode", b"margin_mode", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLeverageRequest: _TypeAlias = SetLeverageRequest  # noqa: Y015
+
+@_typing.final
+class SetLeverageResponse(_message.Message):
+    """SetLeverageResponse returns what is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    leverage: _builtins.int
+    """The leverage the venue now applies on the market."""
+    margin_mode: _builtins.str
+    """The margin mode asked for ("cross" or "isolated"); empty when it was left as it is."""
+    def __init__(
+        self,
+        *,
+        leverage: _builtins.int = ...,
+        margin_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leverage", b"leverage", "margin_mode", b"margin_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLeverageResponse: _TypeAlias = SetLeverageResponse  # noqa: Y015
+
+@_typing.final
 class PlaceOrderResponse(_message.Message):
     """PlaceOrderResponse returns the order as the venue reported it."""
 

@@ -75,6 +75,11 @@ class BrokerServiceStub:
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.SerializeToString,
                 response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.FromString,
                 _registered_method=True)
+        self.SetLeverage = channel.unary_unary(
+                '/copytrade.broker.v1.BrokerService/SetLeverage',
+                request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageRequest.SerializeToString,
+                response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageResponse.FromString,
+                _registered_method=True)
         self.GetOrder = channel.unary_unary(
                 '/copytrade.broker.v1.BrokerService/GetOrder',
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetOrderRequest.SerializeToString,
@@ -198,6 +203,15 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLeverage(self, request, context):
+        """SetLeverage sets an account's leverage and margin mode on one derivatives market, before
+        the first order there (internal). Idempotent: what is already set is left as it is. A venue
+        without positions refuses it: FAILED_PRECONDITION, reason LEVERAGE_UNSUPPORTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOrder(self, request, context):
         """GetOrder looks an order up at the venue by its client order id.
         """
@@ -312,6 +326,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.Fence,
                     request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.FromString,
                     response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.SerializeToString,
+            ),
+            'SetLeverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLeverage,
+                    request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageRequest.FromString,
+                    response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageResponse.SerializeToString,
             ),
             'GetOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrder,
@@ -581,6 +600,33 @@ class BrokerService:
             '/copytrade.broker.v1.BrokerService/Fence',
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceRequest.SerializeToString,
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.FenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLeverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.broker.v1.BrokerService/SetLeverage',
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageRequest.SerializeToString,
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.SetLeverageResponse.FromString,
             options,
             channel_credentials,
             insecure,

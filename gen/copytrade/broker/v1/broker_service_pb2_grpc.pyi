@@ -69,6 +69,11 @@ class BrokerServiceStub:
     reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
     metadata never_placed "true" proves the previous holder never sent the order (internal).
     """
+    SetLeverage: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.SetLeverageRequest, _broker_service_pb2.SetLeverageResponse]
+    """SetLeverage sets an account's leverage and margin mode on one derivatives market, before
+    the first order there (internal). Idempotent: what is already set is left as it is. A venue
+    without positions refuses it: FAILED_PRECONDITION, reason LEVERAGE_UNSUPPORTED.
+    """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetOrderRequest, _broker_service_pb2.GetOrderResponse]
     """GetOrder looks an order up at the venue by its client order id."""
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.CancelOrderRequest, _broker_service_pb2.CancelOrderResponse]
@@ -129,6 +134,11 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
     reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
     metadata never_placed "true" proves the previous holder never sent the order (internal).
+    """
+    SetLeverage: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.SetLeverageRequest, _broker_service_pb2.SetLeverageResponse]  # type: ignore[assignment]
+    """SetLeverage sets an account's leverage and margin mode on one derivatives market, before
+    the first order there (internal). Idempotent: what is already set is left as it is. A venue
+    without positions refuses it: FAILED_PRECONDITION, reason LEVERAGE_UNSUPPORTED.
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetOrderRequest, _broker_service_pb2.GetOrderResponse]  # type: ignore[assignment]
     """GetOrder looks an order up at the venue by its client order id."""
@@ -235,6 +245,17 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         the stored one. Once it has returned, no PlaceOrder carrying that key and a lower token
         reaches a venue unless its attempt was recorded before, so a GetOrder NOT_FOUND with
         metadata never_placed "true" proves the previous holder never sent the order (internal).
+        """
+
+    @_abc_1.abstractmethod
+    def SetLeverage(
+        self,
+        request: _broker_service_pb2.SetLeverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_service_pb2.SetLeverageResponse, _abc.Awaitable[_broker_service_pb2.SetLeverageResponse]]:
+        """SetLeverage sets an account's leverage and margin mode on one derivatives market, before
+        the first order there (internal). Idempotent: what is already set is left as it is. A venue
+        without positions refuses it: FAILED_PRECONDITION, reason LEVERAGE_UNSUPPORTED.
         """
 
     @_abc_1.abstractmethod
