@@ -62,21 +62,15 @@ class OrderChange:
         """Return the log's id of the change: repeating a change never logs it twice.
 
         An open and a cancel-replace share the id of the new order's opening, so an order is
-        announced once, whichever way.
+        announced once, whichever way. An amend in place is named after the signal it amends
+        (each amend moves it on), so amending back to an earlier price is a new amend.
         """
         order = self.order
         if self.kind is SignalKind.ORDER_CANCEL:
             return f"order:{order.order_id}:cancel"
         if self.kind is SignalKind.ORDER_AMEND and not self.replaced_order_id:
-            return (
-                f"order:{order.order_id}:amend:{_text(order.quantity)}:{_text(order.price)}"
-                f":{_text(order.stop_price)}"
-            )
+            return f"order:{order.order_id}:amend:{self.opened_sequence}"
         return f"order:{order.order_id}:open"
-
-
-def _text(value: Decimal | None) -> str:
-    return "" if value is None else format(value.normalize(), "f")
 
 
 def is_mirrorable(order: LeaderOrder) -> bool:

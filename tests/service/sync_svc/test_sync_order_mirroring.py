@@ -136,3 +136,21 @@ async def test_resting_orders_are_logged_once_with_cancels_amends_and_mirrored_f
     ]
     assert by_sequence[4].price.value == "41000"
     assert await service.store.open_leader_orders(exchange_id) == []
+
+
+async def test_amending_back_and_forth_logs_every_amend(
+    service: SyncService, stub: pb_grpc.SyncServiceStub, broker: FakeBrokerPort
+) -> None:
+    exchange_id = broker.add_account("alice")
+    await _watch(stub, exchange_id)
+    first = _order("o1")
+    for price in ("40000", "41000", "40000", "41000"):
+        broker.orders[exchange_id] = [dataclasses.replace(first, price=Decimal(price))]
+        await service.exchange_sync.backfill_once(exchange_id)
+    signals = await _log(stub, exchange_id)
+    assert [(s.kind, s.price.value, s.opened_sequence) for s in signals] == [
+        (pb.SIGNAL_KIND_ORDER_OPEN, "40000", 0),
+        (pb.SIGNAL_KIND_ORDER_AMEND, "41000", 1),
+        (pb.SIGNAL_KIND_ORDER_AMEND, "40000", 2),
+        (pb.SIGNAL_KIND_ORDER_AMEND, "41000", 3),
+    ]

@@ -76,7 +76,7 @@ def test_cancel_amend_in_place_and_fill_of_announced_orders() -> None:
         (SignalKind.ORDER_AMEND, "b", "", 4),
     ]
     assert closed == ["c"]
-    assert found[1].signal_id == "order:b:amend:0.1:40500:"
+    assert found[1].signal_id == "order:b:amend:4"  # named after the signal it amends
 
 
 def test_a_cancel_replace_is_one_amend_only_for_the_same_symbol_side_and_type() -> None:
