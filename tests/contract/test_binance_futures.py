@@ -252,7 +252,7 @@ async def test_the_broker_trades_a_futures_account_with_the_spot_keys(
         found = await port.fetch_order("fut-open", SYMBOL)
         assert found.venue_order_id == opened.venue_order_id
         fills = await port.fetch_fills([SYMBOL], None)
-        assert [f.venue_order_id for f in fills][0] == opened.venue_order_id
+        assert fills[0].venue_order_id == opened.venue_order_id
         assert sum(f.quantity for f in fills) == Decimal("0.02")
         [usdt] = [b for b in await port.fetch_balances() if b.asset == "USDT"]
         # bought at 50025, sold at 49975 (the book's spread): 0.5 lost, 0.5 in taker fees
@@ -267,3 +267,28 @@ async def test_the_broker_trades_a_futures_account_with_the_spot_keys(
     finally:
         await port.close()
         await venues.close()
+
+
+async def test_funding_is_announced_in_premium_index_and_charged_to_the_position(
+    venue: tuple[SimCluster, aiohttp.ClientSession],
+) -> None:
+    cluster, session = venue
+    base = cluster.urls["binance"]
+    creds = await _funded(session, base)
+    ex = _client(ccxt_async, creds, base)
+    try:
+        await ex.load_markets()
+        await _admin(
+            session, base, "POST", "/_sim/futures/funding", {"symbol": SYMBOL, "rate": "0.0003"}
+        )
+        rate = await ex.fetch_funding_rate(SYMBOL)
+        assert rate["fundingRate"] == 0.0003 and rate["markPrice"] == 50000.0
+        assert rate["fundingTimestamp"] % (8 * 3_600_000) == 0  # 00:00, 08:00, 16:00 UTC
+        await ex.create_order(SYMBOL, "market", "buy", 0.1)
+        before = (await ex.fetch_balance())["USDT"]["total"]
+        await _admin(session, base, "POST", "/_sim/futures/funding", {"settle": True})
+        [payment] = await ex.fetch_funding_history(SYMBOL)
+        assert payment["amount"] == pytest.approx(-1.5)  # 0.1 * 50000 * 0.0003, paid by a long
+        assert (await ex.fetch_balance())["USDT"]["total"] == pytest.approx(before - 1.5)
+    finally:
+        await ex.close()

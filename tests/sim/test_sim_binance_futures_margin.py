@@ -3,6 +3,7 @@ and liquidation on a manual clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from exchange_sim.binance.futures.engine import (
     FOrderType,
     FuturesEngine,
     MarginType,
+    PositionSide,
 )
 from exchange_sim.binance.futures.markets import DEFAULT_PERPETUALS
 from exchange_sim.core.accounts import AccountBook
@@ -181,3 +183,30 @@ def test_a_stop_market_algo_order_triggers_at_the_mark_and_closes_the_position()
         child.order_id,
     )
     assert engine.positions(key)[0].amount == 0
+
+
+def test_hedge_mode_holds_a_long_and_a_short_and_checks_position_sides() -> None:
+    engine, _, key = _engine()
+    with pytest.raises(BinanceError) as one_way:
+        engine.place_order(key, replace(_market(Side.BUY, "0.1"), position_side=PositionSide.LONG))
+    assert one_way.value.code == -4061
+    engine.set_dual_side(key, True)
+    with pytest.raises(BinanceError) as mismatch:
+        engine.place_order(key, _market(Side.BUY, "0.1"))  # BOTH in hedge mode
+    assert mismatch.value.code == -4061
+    with pytest.raises(BinanceError) as reduce_flag:
+        engine.place_order(
+            key,
+            replace(_market(Side.SELL, "0.1", reduce_only=True), position_side=PositionSide.LONG),
+        )
+    assert reduce_flag.value.code == -1106
+    engine.place_order(key, replace(_market(Side.BUY, "0.2"), position_side=PositionSide.LONG))
+    short = replace(_market(Side.SELL, "0.1"), position_side=PositionSide.SHORT)
+    engine.place_order(key, replace(short, client_order_id="short-1"))
+    sides = {p.side: p.amount for p in engine.positions(key)}
+    assert sides == {PositionSide.LONG: D("0.2"), PositionSide.SHORT: D("-0.1")}
+    closing = replace(_market(Side.SELL, "0.5"), position_side=PositionSide.LONG)
+    assert engine.place_order(key, replace(closing, client_order_id="c")).executed_qty == D("0.2")
+    with pytest.raises(BinanceError) as busy:
+        engine.set_dual_side(key, False)  # the short is still open
+    assert busy.value.code == -4068
