@@ -555,6 +555,7 @@ class Market(_message.Message):
     MIN_QUANTITY_FIELD_NUMBER: _builtins.int
     MIN_NOTIONAL_FIELD_NUMBER: _builtins.int
     MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The ccxt unified symbol, for example "BTC/USDT"."""
     base: _builtins.str
@@ -581,6 +582,12 @@ class Market(_message.Message):
     def max_quantity(self) -> _decimal_pb2.Decimal:
         """The largest quantity the venue accepts, empty when unbounded."""
 
+    @_builtins.property
+    def contract_size(self) -> _decimal_pb2.Decimal:
+        """On a derivatives market (for example "BTC/USDT:USDT"), the base quantity one contract
+        stands for (1 on Binance USDⓈ-M linear perpetuals); empty on spot.
+        """
+
     def __init__(
         self,
         *,
@@ -592,10 +599,11 @@ class Market(_message.Message):
         min_quantity: _decimal_pb2.Decimal | None = ...,
         min_notional: _decimal_pb2.Decimal | None = ...,
         max_quantity: _decimal_pb2.Decimal | None = ...,
+        contract_size: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["max_quantity", b"max_quantity", "min_notional", b"min_notional", "min_quantity", b"min_quantity", "price_tick", b"price_tick", "quantity_step", b"quantity_step"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract_size", b"contract_size", "max_quantity", b"max_quantity", "min_notional", b"min_notional", "min_quantity", b"min_quantity", "price_tick", b"price_tick", "quantity_step", b"quantity_step"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "max_quantity", b"max_quantity", "min_notional", b"min_notional", "min_quantity", b"min_quantity", "price_tick", b"price_tick", "quantity_step", b"quantity_step", "quote", b"quote", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "contract_size", b"contract_size", "max_quantity", b"max_quantity", "min_notional", b"min_notional", "min_quantity", b"min_quantity", "price_tick", b"price_tick", "quantity_step", b"quantity_step", "quote", b"quote", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -133,6 +133,7 @@ class RiskLimits(_message.Message):
     CORRELATION_LIMIT_FIELD_NUMBER: _builtins.int
     MAX_ORDERS_PER_MINUTE_FIELD_NUMBER: _builtins.int
     DAILY_LOSS_ACTION_FIELD_NUMBER: _builtins.int
+    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
     max_orders_per_minute: _builtins.int
     """The most orders sent per minute to one follower account; 0 means 60."""
     daily_loss_action: _builtins.str
@@ -155,6 +156,14 @@ class RiskLimits(_message.Message):
     def correlation_limit(self) -> _decimal_pb2.Decimal:
         """The largest return correlation of a new position with a held one, 0 to 1."""
 
+    @_builtins.property
+    def max_leverage(self) -> _decimal_pb2.Decimal:
+        """The largest leverage on a derivatives market (1 to 125): the follower's leverage is set
+        to at most it before the first order there, and an entry whose notional would exceed
+        equity times it is cut to fit or skipped as "max_leverage". Empty means 1 on a
+        derivatives follower; not used on spot.
+        """
+
     def __init__(
         self,
         *,
@@ -164,10 +173,11 @@ class RiskLimits(_message.Message):
         correlation_limit: _decimal_pb2.Decimal | None = ...,
         max_orders_per_minute: _builtins.int = ...,
         daily_loss_action: _builtins.str = ...,
+        max_leverage: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "max_daily_loss", b"max_daily_loss", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "max_daily_loss", b"max_daily_loss", "max_leverage", b"max_leverage", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "daily_loss_action", b"daily_loss_action", "max_daily_loss", b"max_daily_loss", "max_orders_per_minute", b"max_orders_per_minute", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_limit", b"correlation_limit", "daily_loss_action", b"daily_loss_action", "max_daily_loss", b"max_daily_loss", "max_leverage", b"max_leverage", "max_orders_per_minute", b"max_orders_per_minute", "max_position_size", b"max_position_size", "max_slippage", b"max_slippage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -407,6 +417,7 @@ class CopiedOrder(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     SLIPPAGE_FIELD_NUMBER: _builtins.int
+    REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     """The id of the intent."""
     config_id: _builtins.str
@@ -439,6 +450,10 @@ class CopiedOrder(_message.Message):
     """How many times the engine asked the broker to send the order, always with the same
     client order id: more than 1 after a rate-limit pause or a send whose outcome was
     unknown until the venue proved it had not received it.
+    """
+    reduce_only: _builtins.bool
+    """The order was sent reduce-only (a derivatives exit: a leader's reduce, close or
+    liquidation copied as a share of the follower's own position).
     """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
@@ -506,10 +521,11 @@ class CopiedOrder(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         attempts: _builtins.int = ...,
         slippage: _decimal_pb2.Decimal | None = ...,
+        reduce_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "slippage", b"slippage", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "reason", b"reason", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "reason", b"reason", "reduce_only", b"reduce_only", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

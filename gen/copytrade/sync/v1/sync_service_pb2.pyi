@@ -79,6 +79,38 @@ SYNC_MODE_PUBLISHED: SyncMode.ValueType  # 3
 """Signals are published through the API."""
 Global___SyncMode: _TypeAlias = SyncMode  # noqa: Y015
 
+class _PositionEffect:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PositionEffectEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PositionEffect.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POSITION_EFFECT_UNSPECIFIED: _PositionEffect.ValueType  # 0
+    """Not a derivatives fill, or the position before it is unknown."""
+    POSITION_EFFECT_OPEN: _PositionEffect.ValueType  # 1
+    """The fill opened a position from flat or added to one on the same side."""
+    POSITION_EFFECT_REDUCE: _PositionEffect.ValueType  # 2
+    """The fill reduced the position without closing it."""
+    POSITION_EFFECT_CLOSE: _PositionEffect.ValueType  # 3
+    """The fill closed the position exactly."""
+    POSITION_EFFECT_REVERSE: _PositionEffect.ValueType  # 4
+    """The fill closed the position and opened one on the other side with the rest."""
+
+class PositionEffect(_PositionEffect, metaclass=_PositionEffectEnumTypeWrapper):
+    """PositionEffect says what a derivatives fill did to the leader's position."""
+
+POSITION_EFFECT_UNSPECIFIED: PositionEffect.ValueType  # 0
+"""Not a derivatives fill, or the position before it is unknown."""
+POSITION_EFFECT_OPEN: PositionEffect.ValueType  # 1
+"""The fill opened a position from flat or added to one on the same side."""
+POSITION_EFFECT_REDUCE: PositionEffect.ValueType  # 2
+"""The fill reduced the position without closing it."""
+POSITION_EFFECT_CLOSE: PositionEffect.ValueType  # 3
+"""The fill closed the position exactly."""
+POSITION_EFFECT_REVERSE: PositionEffect.ValueType  # 4
+"""The fill closed the position and opened one on the other side with the rest."""
+Global___PositionEffect: _TypeAlias = PositionEffect  # noqa: Y015
+
 class _SignalKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -607,6 +639,9 @@ class Signal(_message.Message):
     ORDER_MIRRORED_FIELD_NUMBER: _builtins.int
     OPENED_SEQUENCE_FIELD_NUMBER: _builtins.int
     REPLACED_ORDER_ID_FIELD_NUMBER: _builtins.int
+    POSITION_EFFECT_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_FIELD_NUMBER: _builtins.int
+    LEADER_LEVERAGE_FIELD_NUMBER: _builtins.int
     source_id: _builtins.str
     """The source."""
     sequence: _builtins.int
@@ -651,6 +686,16 @@ class Signal(_message.Message):
     """For an amend by cancel-replace: the leader's order id that was replaced; empty when the
     venue amended the order in place (same id).
     """
+    position_effect: Global___PositionEffect.ValueType
+    """For a fill on a derivatives market: what it did to the leader's position (opened or
+    added to it, reduced it, closed it, or closed it and opened the other side). Unspecified
+    on spot and when the leader's position before the fill is unknown.
+    """
+    liquidation: _builtins.bool
+    """For a fill on a derivatives market: the venue liquidated the leader (Binance: a
+    LIQUIDATION order, or a client order id starting "autoclose-"). Copied only as a close,
+    never as a new position.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity, in the base asset."""
@@ -669,7 +714,10 @@ class Signal(_message.Message):
 
     @_builtins.property
     def leader_position(self) -> _decimal_pb2.Decimal:
-        """The leader's position in the base asset before this trade; empty if unknown."""
+        """The leader's position in the base asset before this trade; empty if unknown. For a
+        derivatives market (a symbol with a settle suffix, for example "BTC/USDT:USDT") it is
+        signed, in contracts: positive long, negative short.
+        """
 
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
@@ -682,6 +730,12 @@ class Signal(_message.Message):
     @_builtins.property
     def stop_price(self) -> _decimal_pb2.Decimal:
         """The stop (trigger) price of a leader stop-market or stop-limit order; empty otherwise."""
+
+    @_builtins.property
+    def leader_leverage(self) -> _decimal_pb2.Decimal:
+        """For a fill on a derivatives market: the leader's leverage on the market when known;
+        empty otherwise.
+        """
 
     def __init__(
         self,
@@ -708,10 +762,13 @@ class Signal(_message.Message):
         order_mirrored: _builtins.bool = ...,
         opened_sequence: _builtins.int = ...,
         replaced_order_id: _builtins.str = ...,
+        position_effect: Global___PositionEffect.ValueType = ...,
+        liquidation: _builtins.bool = ...,
+        leader_leverage: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "leader_equity", b"leader_equity", "leader_position", b"leader_position", "log_time", b"log_time", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "leader_equity", b"leader_equity", "leader_leverage", b"leader_leverage", "leader_position", b"leader_position", "log_time", b"log_time", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "stop_price", b"stop_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "kind", b"kind", "leader_equity", b"leader_equity", "leader_order_id", b"leader_order_id", "leader_position", b"leader_position", "log_time", b"log_time", "opened_sequence", b"opened_sequence", "order_mirrored", b"order_mirrored", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "price", b"price", "quantity", b"quantity", "replaced_order_id", b"replaced_order_id", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "traceparent", b"traceparent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time", "exchange_name", b"exchange_name", "kind", b"kind", "leader_equity", b"leader_equity", "leader_leverage", b"leader_leverage", "leader_order_id", b"leader_order_id", "leader_position", b"leader_position", "liquidation", b"liquidation", "log_time", b"log_time", "opened_sequence", b"opened_sequence", "order_mirrored", b"order_mirrored", "order_type", b"order_type", "portfolio_fraction", b"portfolio_fraction", "position_effect", b"position_effect", "price", b"price", "quantity", b"quantity", "replaced_order_id", b"replaced_order_id", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "source_id", b"source_id", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "traceparent", b"traceparent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
