@@ -27,6 +27,7 @@ from recon_svc.domain.model import (
     LeaderSignal,
     Outcome,
     Report,
+    VenueFill,
     VenueOrder,
     VenueStatus,
 )
@@ -158,6 +159,19 @@ def order_from_proto(message: types_pb2.Order, exchange_id: str) -> VenueOrder:
         status=VENUE_STATUS.from_proto(message.status, VenueStatus.UNKNOWN),
         filled_quantity=filled if filled is not None else Decimal(0),
         create_time=_time(message.create_time, message.HasField("create_time")),
+    )
+
+
+def fill_from_proto(message: types_pb2.Fill) -> VenueFill:
+    """Return a trade as the venue reports it."""
+    quantity = _decimal(message.quantity, "fill quantity")
+    return VenueFill(
+        venue_order_id=message.venue_order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE.from_proto(message.side),
+        quantity=quantity if quantity is not None else Decimal(0),
+        trade_time=_time(message.trade_time, message.HasField("trade_time")),
     )
 
 

@@ -14,7 +14,14 @@ from typing import Protocol
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.clock import Clock
 from meshkit.vocabulary import Side
-from recon_svc.domain.model import CopyConfig, Intent, LeaderSignal, Report, VenueOrder
+from recon_svc.domain.model import (
+    CopyConfig,
+    Intent,
+    LeaderSignal,
+    Report,
+    VenueFill,
+    VenueOrder,
+)
 
 __all__ = ["BrokerPort", "Clock", "EnginePort", "ReportStore", "SyncPort"]
 
@@ -90,6 +97,18 @@ class BrokerPort(Protocol):
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
     ) -> list[VenueOrder]:
         """Return the account's venue orders created at or after ``start_time``, oldest first."""
+        ...
+
+    async def list_fills(
+        self,
+        exchange_id: str,
+        symbols: Sequence[str],
+        since: datetime,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
+    ) -> list[VenueFill]:
+        """Return the account's trades at or after ``since``, oldest first."""
         ...
 
     async def get_balances(

@@ -33,6 +33,7 @@ from recon_svc.domain.model import (
     LeaderSignal,
     Outcome,
     Report,
+    VenueFill,
     VenueOrder,
     VenueReport,
 )
@@ -424,22 +425,37 @@ class Reconciler:
                 )
             )
 
+        async def fills() -> list[VenueFill]:
+            return await budget.read(
+                lambda t: self.broker.list_fills(
+                    exchange_id, symbols, since, user_id=user_id, timeout=t
+                )
+            )
+
         async def balances() -> dict[str, Decimal]:
             return await budget.read(
                 lambda t: self.broker.get_balances(exchange_id, user_id=user_id, timeout=t)
             )
 
-        listed, held = await asyncio.gather(orders(), balances(), return_exceptions=True)
-        for outcome in (listed, held):
+        listed, traded, held = await asyncio.gather(
+            orders(), fills(), balances(), return_exceptions=True
+        )
+        for outcome in (listed, traded, held):
             if isinstance(outcome, BaseException) and not isinstance(outcome, _Unreadable):
                 raise outcome
         if isinstance(listed, _Unreadable):
             return VenueReport(exchange_id, error=listed.problem)
         assert not isinstance(listed, BaseException)
+        report = VenueReport(exchange_id, orders=tuple(listed))
+        if isinstance(traded, _Unreadable):
+            report = replace(report, fills=None, fills_error=traded.problem)
+        else:
+            assert not isinstance(traded, BaseException)
+            report = replace(report, fills=tuple(traded))
         if isinstance(held, _Unreadable):
-            return VenueReport(exchange_id, orders=tuple(listed), balance_error=held.problem)
+            return replace(report, balance_error=held.problem)
         assert not isinstance(held, BaseException)
-        return VenueReport(exchange_id, orders=tuple(listed), balances=held)
+        return replace(report, balances=held)
 
 
 def _symbols(

@@ -14,10 +14,10 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from recon_svc import codec
-from recon_svc.domain.model import VenueOrder
+from recon_svc.domain.model import VenueFill, VenueOrder
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
-READ_METHODS = ("ListOrders", "GetPortfolio")
+READ_METHODS = ("ListOrders", "ListFills", "GetPortfolio")
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
 # unknown outcome.
 _TIMED_OUT = clients.unavailable_when_timed_out(
@@ -71,6 +71,30 @@ class GrpcBroker:
             timed_out=_TIMED_OUT,
         )
         return [codec.order_from_proto(order, exchange_id) for order in reply.orders]
+
+    async def list_fills(
+        self,
+        exchange_id: str,
+        symbols: Sequence[str],
+        since: datetime,
+        *,
+        user_id: str,
+        timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
+    ) -> list[VenueFill]:
+        """Return the account's trades at or after ``since``, oldest first."""
+        reply = await clients.call(
+            self._stub.ListFills,
+            broker_pb.ListFillsRequest(
+                exchange_id=exchange_id,
+                symbols=list(symbols),
+                since=timestamp_to_proto(since),
+            ),
+            mutating=False,
+            metadata=identity.forward_metadata(user_id),
+            timeout=timeout,
+            timed_out=_TIMED_OUT,
+        )
+        return [codec.fill_from_proto(fill) for fill in reply.fills]
 
     async def get_balances(
         self,

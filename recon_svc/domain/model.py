@@ -162,6 +162,18 @@ class VenueOrder:
 
 
 @dataclass(frozen=True)
+class VenueFill:
+    """One trade of a follower account as the venue reports it."""
+
+    venue_order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side | None
+    quantity: Decimal
+    trade_time: datetime | None = None
+
+
+@dataclass(frozen=True)
 class VenueReport:
     """What one follower account's venue said: its orders, or why it could not be read."""
 
@@ -172,6 +184,10 @@ class VenueReport:
     """Each asset's total at the venue (an asset not listed holds 0); ``None`` when unread."""
     balance_error: str | None = None
     """Why the balances could not be read."""
+    fills: tuple[VenueFill, ...] | None = ()
+    """The account's trades in the listed symbols; ``None`` when they could not be read."""
+    fills_error: str | None = None
+    """Why the fills could not be read."""
 
     @property
     def readable(self) -> bool:

@@ -27,6 +27,7 @@ from recon_svc.domain.model import (
     ItemKind,
     LeaderSignal,
     Outcome,
+    VenueFill,
     VenueOrder,
     VenueReport,
     VenueStatus,
@@ -281,6 +282,16 @@ def _in_window(order: VenueOrder, start: datetime, end: datetime) -> bool:
     return order.create_time is None or start <= order.create_time < end
 
 
+def _fill_in_window(fill: VenueFill, start: datetime, end: datetime) -> bool:
+    return fill.trade_time is None or start <= fill.trade_time < end
+
+
+def _unlisted_fills(report: VenueReport) -> list[VenueFill]:
+    # Fills of orders the order listing did not hold (placed before it began).
+    listed = {order.venue_order_id for order in report.orders if order.venue_order_id}
+    return [f for f in report.fills or () if f.venue_order_id not in listed]
+
+
 def _by_hand(order: VenueOrder, known_ids: Collection[str]) -> bool:
     return order.client_order_id not in known_ids and not is_mesh_client_order_id(
         order.client_order_id
@@ -328,7 +339,9 @@ def extra_orders(
     Returns
     -------
     list[Item]
-        ``kind`` "order", by account, then the venue's order (oldest first).
+        ``kind`` "order", by account, then the venue's order (oldest first); then one per
+        order the listing did not hold (placed before the window) whose fills by hand fall in
+        the window.
     """
     items: list[Item] = []
     for account in sorted(venue_orders):
@@ -356,7 +369,52 @@ def extra_orders(
                     symbol=order.symbol,
                 )
             )
+        items.extend(_extra_fills(account, report, known_ids, start, end))
     return items
+
+
+def _extra_fills(
+    account: str,
+    report: VenueReport,
+    known_ids: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> list[Item]:
+    # One EXTRA item per unlisted order whose fills were made by hand in the window.
+    by_order: dict[str, list[VenueFill]] = defaultdict(list)
+    for fill in _unlisted_fills(report):
+        if _fill_by_hand(fill, known_ids) and _fill_in_window(fill, start, end):
+            by_order[fill.venue_order_id].append(fill)
+    items: list[Item] = []
+    for venue_order_id, fills in by_order.items():
+        first = fills[0]
+        filled = sum((f.quantity for f in fills), Decimal(0))
+        side = first.side.value if first.side else "?"
+        items.append(
+            Item(
+                sequence=0,
+                signal_id="",
+                target_exchange_id=account,
+                client_order_id=first.client_order_id,
+                outcome=Outcome.EXTRA,
+                detail=(
+                    f"fills of an order no copy made (placed outside the mesh, before the"
+                    f" window): {side} {first.symbol}, {venue_order_id or '?'} filled"
+                    f" {format_quantity(filled)} in the window"
+                ),
+                intent_state="",
+                venue_filled_quantity=filled,
+                kind=ItemKind.ORDER,
+                symbol=first.symbol,
+            )
+        )
+    return items
+
+
+def _fill_by_hand(fill: VenueFill, known_ids: Collection[str]) -> bool:
+    return fill.client_order_id not in known_ids and not is_mesh_client_order_id(
+        fill.client_order_id
+    )
 
 
 def expected_fill(intent: Intent) -> Decimal | None:
@@ -391,7 +449,9 @@ def positions(
     the window's signals. The venue's change is the signed sum of what its orders filled:
     those of the copies and of the configuration's corrections (intents whose ``signal_id``
     starts with ``correction:``), and those placed by hand in ``[start, end)``; orders of other
-    configurations (the mesh's form, not one of ``known_ids``) are left out. The drift is the
+    configurations (the mesh's form, not one of ``known_ids``) are left out. Fills of orders
+    the listing did not hold (placed before it began) count the same way, by hand only when
+    traded in ``[start, end)``; unread fills make the item ERROR. The drift is the
     venue's change minus the target's: 0 is MATCHED, anything else MISMATCHED. The venue's
     balance of the base asset is the position; the expected position is that balance minus
     the drift.
@@ -483,7 +543,7 @@ def _position(
     target = sum((_signed(i.side, expected_fill(i) or Decimal(0)) for i in copies), Decimal(0))
     own = {i.client_order_id for i in intents if i.client_order_id}
     venue = Decimal(0)
-    by_hand = 0
+    by_hand: set[str] = set()
     for order in report.orders:
         if order.symbol != symbol:
             continue
@@ -491,17 +551,28 @@ def _position(
             venue += _signed(order.side, order.filled_quantity)
         elif _by_hand(order, known_ids) and _in_window(order, start, end):
             venue += _signed(order.side, order.filled_quantity)
-            by_hand += 1
+            by_hand.add(order.venue_order_id or order.client_order_id)
+    for fill in _unlisted_fills(report):
+        if fill.symbol != symbol:
+            continue
+        if fill.client_order_id in own:
+            venue += _signed(fill.side, fill.quantity)
+        elif _fill_by_hand(fill, known_ids) and _fill_in_window(fill, start, end):
+            venue += _signed(fill.side, fill.quantity)
+            by_hand.add(fill.venue_order_id)
     drift = venue - target
     detail = (
         f"the copies should have changed the position by {_plus(target)},"
         f" the venue's orders changed it by {_plus(venue)}"
     )
     if by_hand:
-        detail += f" ({by_hand} placed outside the mesh)"
+        detail += f" ({len(by_hand)} placed outside the mesh)"
     detail += f": drift {_plus(drift)}"
     if any(i.state in UNRESOLVED_STATES for i in intents if i.is_correction):
         detail += "; a correction is in flight"
+    if report.fills is None:
+        reason = report.fills_error or NOT_READ
+        return item(Outcome.ERROR, f"{detail}; the fills could not be read: {reason}", drift=drift)
     if report.balances is None:
         reason = report.balance_error or NOT_READ
         return item(

@@ -92,8 +92,11 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         self.calls: list[str] = calls if calls is not None else []
         # Each account's orders as the venue lists them, oldest first.
         self.history: dict[str, list[types_pb2.Order]] = {}
-        # Accounts whose venue does not answer ``ListOrders``.
+        # Accounts whose venue does not answer ``ListOrders`` (nor ``ListFills``).
         self.unavailable: set[str] = set()
+        # Orders whose trades ``ListFills`` reports but ``ListOrders`` does not (placed before
+        # the listed window): their create time is their trade time.
+        self.trades_only: dict[str, list[types_pb2.Order]] = {}
         self.accounts: dict[str, Account] = {}
         self.markets: dict[str, tuple[broker_pb.Market, Decimal]] = {}
         self.orders: dict[str, types_pb2.Order] = {}
@@ -362,6 +365,10 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
             raise errors.FailedPrecondition(
                 "Account has insufficient balance", reason="INSUFFICIENT_FUNDS"
             )
+        if mode == "order_type_unsupported":  # the broker's order table, before any venue call
+            raise errors.FailedPrecondition(
+                "the venue cannot place this order type", reason="ORDER_TYPE_UNSUPPORTED"
+            )
         raise AssertionError(f"unknown place mode {mode}")
 
     async def GetOrder(self, request, context):
@@ -413,6 +420,35 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
             and (start is None or o.create_time.ToDatetime(tzinfo=UTC) >= start)
         ]
         return broker_pb.ListOrdersResponse(orders=orders)
+
+    async def ListFills(
+        self,
+        request: broker_pb.ListFillsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> broker_pb.ListFillsResponse:
+        """One trade per order of ``history`` that filled (its whole fill, at its create time)."""
+        self._account(request.exchange_id, context)
+        if request.exchange_id in self.unavailable:
+            raise errors.Unavailable("binance did not answer", reason="EXCHANGE_UNAVAILABLE")
+        since = timestamp_from_proto(request.since, request.HasField("since"))
+        fills = [
+            types_pb2.Fill(
+                exchange_id=o.exchange_id,
+                trade_id=f"t-{o.venue_order_id}",
+                venue_order_id=o.venue_order_id,
+                client_order_id=o.client_order_id,
+                symbol=o.symbol,
+                side=o.side,
+                quantity=o.filled_quantity,
+                trade_time=o.create_time,
+            )
+            for o in self.history.get(request.exchange_id, [])
+            + self.trades_only.get(request.exchange_id, [])
+            if o.filled_quantity.value not in ("", "0")
+            and (not request.symbols or o.symbol in request.symbols)
+            and (since is None or o.create_time.ToDatetime(tzinfo=UTC) >= since)
+        ]
+        return broker_pb.ListFillsResponse(fills=fills)
 
     async def ListSupportedExchanges(self, request, context):
         await self._record("ListSupportedExchanges", request, context)

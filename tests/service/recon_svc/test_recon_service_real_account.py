@@ -195,3 +195,26 @@ async def test_history_with_a_frozen_engine_is_unavailable_within_the_budget(mes
     error = clients.translate(caught.value)
     assert isinstance(error, errors.Unavailable)
     assert "no answer within the time budget" in error.message
+
+
+async def test_fills_by_hand_of_an_order_the_listing_does_not_hold_are_extra(mesh: Mesh) -> None:
+    world = mesh.world
+    world.add_signal(1, T0 - timedelta(minutes=60))
+    a = world.accounts[0]
+    world.add_intent(1, a)
+    old = types_pb2.Order(
+        exchange_id=a,
+        venue_order_id="v-resting-by-hand",
+        symbol=SYMBOL,
+        side=types_pb2.ORDER_SIDE_SELL,
+        create_time=timestamp_to_proto(T0 - timedelta(minutes=10)),
+    )
+    set_decimal(old.filled_quantity, Decimal("0.05"))
+    world.broker.trades_only[a] = [old]
+
+    report = await _reconcile(mesh)
+
+    [extra] = _by_kind(report, "order")
+    assert extra.outcome == pb.ITEM_OUTCOME_EXTRA and "v-resting-by-hand" in extra.detail
+    [position] = _by_kind(report, "position")
+    assert Decimal(position.drift.value) == Decimal("-0.05")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from recon_svc.domain.model import (
     ItemKind,
     Outcome,
     Side,
+    VenueFill,
     VenueOrder,
     VenueReport,
     VenueStatus,
@@ -261,3 +263,40 @@ def test_a_read_error_names_what_could_not_be_read() -> None:
     item = read_error("the engine", "UPSTREAM_TIMEOUT: no answer in 3s")
     assert (item.kind, item.outcome) == (ItemKind.READ, Outcome.ERROR)
     assert item.detail == "the engine could not be read: UPSTREAM_TIMEOUT: no answer in 3s"
+
+
+def fill(
+    venue_order_id: str, client_order_id: str = "", *, quantity: str = "0.3", at: datetime = T0
+) -> VenueFill:
+    return VenueFill(venue_order_id, client_order_id, "BTC/USDT", Side.BUY, D(quantity), at)
+
+
+def test_fills_by_hand_of_an_order_placed_before_the_window_are_extra_and_drift() -> None:
+    inside = T0 + timedelta(minutes=5)
+    venue = replace(
+        report(venue_order()),
+        fills=(
+            fill(f"v-{COPY}", COPY, quantity="0.5", at=inside),  # the listed copy: counted once
+            fill("old-1", "", at=inside),  # a resting order placed by hand earlier fills now
+            fill("old-1", "", quantity="0.1", at=inside),
+            fill("old-2", mesh_id("another-config"), at=inside),  # another configuration's
+            fill("old-3", "", at=T0 - timedelta(minutes=1)),  # before the window
+        ),
+    )
+    [extra] = extra_orders({ACCOUNT: venue}, {COPY}, T0, END)
+    assert (extra.outcome, extra.kind, extra.venue_filled_quantity) == (
+        Outcome.EXTRA,
+        ItemKind.ORDER,
+        D("0.4"),
+    )
+    assert "before the window" in extra.detail and "old-1" in extra.detail
+    [item] = drift_of([copy()], venue)
+    assert item.drift == D("0.4")
+    assert "1 placed outside the mesh" in item.detail
+
+
+def test_unread_fills_make_the_position_an_error() -> None:
+    venue = replace(report(venue_order()), fills=None, fills_error="UPSTREAM_TIMEOUT: slow")
+    [item] = drift_of([copy()], venue)
+    assert item.outcome is Outcome.ERROR
+    assert "the fills could not be read: UPSTREAM_TIMEOUT: slow" in item.detail
