@@ -6,12 +6,17 @@ balance the USDT futures wallet. Orders are MARKET and LIMIT (conditional orders
 Binance's algo-order endpoints, which need ``trigger`` lookups this class does not make yet).
 ``reduce_only`` on a request is sent as ``reduceOnly``. Against an emulator, a ``binanceusdm``
 account uses the ``binance`` entry of ``VENUE_URLS`` when it has none of its own (one port
-serves both, as ``exchange_sim`` does). No private stream yet: Binance's futures stream is a
-listen-key socket without the subscribe confirmation the spot class waits for.
+serves both, as ``exchange_sim`` does). The private stream (``WatchOrders``, ``WatchFills``:
+``ORDER_TRADE_UPDATE``) is Binance's futures
+listen-key socket without a subscribe confirmation: the stream counts as subscribed once the
+socket opened on a listen key ccxt obtained (``POST /fapi/v1/listenKey``), since Binance pushes
+every later event on it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -86,6 +91,8 @@ class BinanceUsdmExchange(BinanceExchange):
             "reduce_only",
             "positions",
             "leverage",
+            "websocket_orders",
+            "websocket_fills",
         ),
         rate_budgets=(
             Budget("request_weight", 2400, 60, VENUE_SCOPE),
@@ -138,4 +145,20 @@ class BinanceUsdmExchange(BinanceExchange):
         )
 
     def _is_stream_ack(self, message: Mapping[str, Any]) -> bool:
-        return False
+        return False  # a listen-key socket confirms nothing: see _await_subscribed
+
+    async def _await_subscribed(self, call: asyncio.Future[Any]) -> None:
+        """Subscribed once ccxt's socket on the listen key is open (or the watch failed)."""
+        deadline = time.monotonic() + float(self.capabilities.stream_ack_timeout_seconds)
+        while time.monotonic() < deadline and not call.done():
+            if any(
+                "listenKey=" in url
+                and client.connected.done()
+                and client.connected.exception() is None
+                for url, client in list(self._client.clients.items())
+            ):
+                self._stream_ready.set()
+                return
+            await asyncio.sleep(0.02)
+        if call.done() and call.exception() is not None:
+            call.result()  # raises the failure

@@ -292,3 +292,68 @@ async def test_funding_is_announced_in_premium_index_and_charged_to_the_position
         assert (await ex.fetch_balance())["USDT"]["total"] == pytest.approx(before - 1.5)
     finally:
         await ex.close()
+
+
+async def test_the_broker_follows_a_futures_account_on_its_listen_key_stream(
+    venue: tuple[SimCluster, aiohttp.ClientSession],
+) -> None:
+    from broker_svc.adapters.binance_usdm import BinanceUsdmExchange
+    from broker_svc.adapters.ratelimit import RateLimits
+    from broker_svc.domain.model import (
+        Credentials,
+        Fill,
+        Order,
+        OrderRequest,
+        OrderStatus,
+        OrderType,
+        Side,
+        StreamEvent,
+        StreamState,
+        TimeInForce,
+        WatchChannel,
+    )
+
+    cluster, session = venue
+    base = cluster.urls["binance"]
+    creds = await _funded(session, base)
+    port = BinanceUsdmExchange(
+        Credentials(creds["api_key"], creds["api_secret"]),
+        base_url=base,
+        limits=RateLimits(enabled=False),
+    )
+    orders, fills = port.watch(WatchChannel.ORDERS), port.watch(WatchChannel.FILLS)
+
+    async def next_of(stream: Any, kind: type) -> Any:
+        while not isinstance(item := await asyncio.wait_for(anext(stream), 5), kind):
+            pass
+        return item
+
+    try:
+        for stream in (orders, fills):
+            first = await asyncio.wait_for(anext(stream), 5)
+            assert isinstance(first, StreamEvent) and first.state is StreamState.CONNECTED
+        resting = await port.place_order(
+            OrderRequest(
+                "ws-rest",
+                SYMBOL,
+                Side.BUY,
+                OrderType.LIMIT,
+                Decimal("0.01"),
+                Decimal("49000"),
+                time_in_force=TimeInForce.GTC,
+            )
+        )
+        seen = await next_of(orders, Order)
+        assert (seen.client_order_id, seen.status) == ("ws-rest", OrderStatus.OPEN)
+        await _admin(
+            session, base, "POST", "/_sim/futures/prices", {"symbol": SYMBOL, "price": "48990"}
+        )
+        while seen.status is not OrderStatus.FILLED:
+            seen = await next_of(orders, Order)
+        fill = await next_of(fills, Fill)
+        assert (fill.venue_order_id, fill.client_order_id) == (resting.venue_order_id, "ws-rest")
+        assert (fill.quantity, fill.price) == (Decimal("0.01"), Decimal("49000"))
+    finally:
+        await orders.aclose()
+        await fills.aclose()
+        await port.close()
