@@ -94,14 +94,15 @@ class Outcomes:
             metrics.INTENTS.labels(S.REJECTED.value).inc()
             metrics.COPY_TRADES_FAILED.labels(venue, metrics.failure_reason(reason)).inc()
 
-    async def skipped(self, intent: Intent, reason: SkipReason) -> bool:
-        """Record that the intent will never leave (its configuration may not send it, or
-        its re-send would come too late); return whether it changed."""
+    async def skipped(self, intent: Intent, reason: SkipReason, detail: str = "") -> bool:
+        """Record that the intent will never leave (its configuration may not send it, its
+        re-send would come too late, or the broker refused it before any venue call);
+        return whether it changed. ``detail`` says more, after the reason."""
         if await self._store.update_intent(
             intent.intent_id,
             intent.state,
             state=S.SKIPPED,
-            reason=reason.value,
+            reason=f"{reason.value}: {detail}"[:200] if detail else reason.value,
             updated_at=self._clock.now(),
         ):
             metrics.INTENTS.labels(S.SKIPPED.value).inc()

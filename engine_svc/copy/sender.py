@@ -16,7 +16,7 @@ from datetime import datetime
 from engine_svc import metrics
 from engine_svc.copy.outcomes import Outcomes
 from engine_svc.domain import intents as rules
-from engine_svc.domain.model import CopyConfig, Intent, IntentState
+from engine_svc.domain.model import CopyConfig, Intent, IntentState, SkipReason
 from engine_svc.ports import BrokerPort, Clock, CopyStore, Ownership
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
@@ -35,6 +35,8 @@ _DEFINITIVE = (
 )
 _PROVES_EXISTENCE = frozenset({"DUPLICATE_CLIENT_ORDER_ID"})
 FENCED = "FENCED"
+ORDER_TYPE_UNSUPPORTED = "ORDER_TYPE_UNSUPPORTED"
+"""The broker's reason for an order type or time in force the venue cannot take."""
 """The broker's reason for a send under a lease token another replica has since superseded."""
 
 
@@ -181,6 +183,13 @@ class Sender:
                     return None
                 if e.reason in _PROVES_EXISTENCE:
                     await self._unknown(intent, _reason(e))
+                    return None
+                if e.reason == ORDER_TYPE_UNSUPPORTED:
+                    # Refused before any venue call: the venue cannot take this type or time
+                    # in force. Never placed, never placed as something else: a skip.
+                    await self._outcomes.skipped(
+                        intent, SkipReason.ORDER_TYPE_UNSUPPORTED, e.message
+                    )
                     return None
                 await self._outcomes.rejected(intent, venue, _reason(e), e.message)
                 return None

@@ -84,6 +84,7 @@ class SkipReason(enum.StrEnum):
     BELOW_MIN_NOTIONAL = "below_min_notional"
     ZERO_QUANTITY = "zero_quantity"
     ORDER_MIRRORED = "order_mirrored"
+    ORDER_TYPE_UNSUPPORTED = "order_type_unsupported"
     LEADER_ORDER_CANCELLED = "leader_order_cancelled"
     LEADER_ORDER_AMENDED = "leader_order_amended"
 
@@ -294,12 +295,43 @@ class AssetBalance:
 
 
 @dataclass(frozen=True)
+class VenuePosition:
+    """An open derivatives position of an account as its venue reports it."""
+
+    symbol: str
+    side: str
+    """``"long"`` or ``"short"``."""
+    contracts: Decimal
+    """The size in contracts, never negative."""
+    entry_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    leverage: Decimal | None = None
+    margin_mode: str = ""
+    contract_size: Decimal | None = None
+    """The base quantity of one contract; ``None`` when the venue does not say (then 1)."""
+
+    @property
+    def base_quantity(self) -> Decimal:
+        """Return the size in the base asset (contracts times the contract size)."""
+        return self.contracts * (self.contract_size or Decimal(1))
+
+    @property
+    def signed_base_quantity(self) -> Decimal:
+        """Return the size in the base asset, negative for a short."""
+        return -self.base_quantity if self.side == "short" else self.base_quantity
+
+
+@dataclass(frozen=True)
 class Portfolio:
     """A follower account's balances and equity in its main quote currency."""
 
     equity: Decimal | None
     quote_currency: str
     balances: tuple[AssetBalance, ...] = ()
+    positions: tuple[VenuePosition, ...] = ()
+    """The open derivatives positions (venues that hold positions only)."""
 
     def balance(self, asset: str) -> AssetBalance | None:
         """Return the balance of ``asset``, ``None`` when the account holds none."""
@@ -311,10 +343,11 @@ class Portfolio:
 
 @dataclass(frozen=True)
 class Holding:
-    """One asset held at one follower account."""
+    """One asset held at one follower account (a balance, or a derivatives position)."""
 
     exchange_id: str
     balance: AssetBalance
+    position: VenuePosition | None = None
 
 
 @dataclass(frozen=True)

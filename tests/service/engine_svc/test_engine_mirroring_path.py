@@ -98,3 +98,29 @@ async def test_a_mirrored_fill_is_skipped_only_where_the_order_was_mirrored(
     (copied,) = await _intents(harness, after, 1)
     assert copied.sequence == 2 and copied.state is not IntentState.SKIPPED, copied
     assert [c.exchange_id for c in harness.world.broker.place_calls].count(early.exchange_id) == 1
+
+
+async def test_an_order_type_the_venue_cannot_take_is_skipped_with_its_reason(
+    harness: Harness,
+) -> None:
+    source = harness.world.sync.add_backtest()
+    follower = harness.world.broker.add_account(exchange_name="coinbase")
+    config_id = await _start(harness, source, follower)
+    harness.world.broker.place_script = ["order_type_unsupported"]
+    harness.world.sync.append(
+        _signal(
+            source,
+            1,
+            kind=sync_pb.SIGNAL_KIND_ORDER_OPEN,
+            order_type=types_pb2.ORDER_TYPE_STOP_MARKET,
+            stop_price=dec("39000"),
+        )
+    )
+
+    async def skipped() -> Intent | None:
+        (copy,) = await _intents(harness, config_id, 1)
+        return copy if copy.state is IntentState.SKIPPED else None
+
+    copy = await eventually(skipped, timeout=10)
+    assert copy.type is OrderType.STOP_MARKET  # sent as the leader's type, never another
+    assert copy.reason.startswith("order_type_unsupported: "), copy.reason
