@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from meshkit import settings as env
 from meshkit.settings import TlsSettings
+
+
+def _secret_key(environ: Mapping[str, str], name: str) -> bytes:
+    # Optional: base64 of 32 bytes. The message names the variable, never the value.
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return b""
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        env.problem(f"{name} must be base64 (32 random bytes)", name)
+        return b""
+    if len(key) != 32:
+        env.problem(f"{name} must decode to 32 bytes, got {len(key)}", name)
+        return b""
+    return key
 
 
 # Which address variable reaches which service (the package of its full name).
@@ -73,6 +91,9 @@ class Settings:
     webhook_retry_schedule_ms: tuple[int, ...] = (2_000, 5_000, 10_000, 20_000)
     webhook_timeout_ms: int = 5_000
     webhook_allow_private_urls: bool = False
+    # The key that seals webhook signing secrets at rest (AES-256-GCM; 32 bytes, given base64
+    # in GATEWAY_WEBHOOK_SECRET_KEY). Empty: no webhook can be created.
+    webhook_secret_key: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -82,7 +103,7 @@ class Settings:
         ``GATEWAY_IP_RATE_LIMIT_PER_SECOND`` (per client address, 0 turns it off),
         ``GATEWAY_IP_RATE_LIMIT_BURST``, ``GATEWAY_BODY_READ_TIMEOUT_MS``, ``LOG_LEVEL`` and
         the ``GATEWAY_WEBHOOK_*`` variables (poll interval, retry schedule, timeout, private
-        URLs allowed).
+        URLs allowed, the key sealing the secrets).
 
         Raises
         ------
@@ -176,6 +197,7 @@ class Settings:
                 "GATEWAY_WEBHOOK_ALLOW_PRIVATE_URLS",
                 defaults.webhook_allow_private_urls,
             ),
+            webhook_secret_key=_secret_key(environ, "GATEWAY_WEBHOOK_SECRET_KEY"),
         )
         if bool(result.https_cert) != bool(result.https_key):
             env.problem(

@@ -73,7 +73,14 @@ class WebhookStorePort(Protocol):
         ...
 
     async def secret_of(self, webhook_id: str) -> str | None:
-        """Return a webhook's signing secret, ``None`` once deleted."""
+        """Return a webhook's signing secret, ``None`` once deleted.
+
+        Raises ``gateway.webhooks.sealing.SecretUnavailable`` when the key does not open it.
+        """
+        ...
+
+    async def seal_plaintext_secrets(self) -> int:
+        """Seal every secret stored in clear (from before sealing); return how many."""
         ...
 
     async def url_of(self, webhook_id: str) -> str | None:

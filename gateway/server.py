@@ -773,7 +773,9 @@ def build_app(settings: Settings, deps: GatewayDeps | None = None) -> web.Applic
     events.install(gateway, app)  # POST /dashboard/ticket, GET /dashboard/events (SSE)
     docs_page.install(app)  # GET /docs (Swagger UI, files served here), GET /version
     app.router.add_get(audit.PATH, gateway.audit_entries)
-    webhooks_api.install(gateway, app, WebhookStore)  # /webhooks (docs/webhooks.md)
+    webhooks_api.install(  # /webhooks (docs/webhooks.md)
+        gateway, app, lambda database: WebhookStore(database, settings.webhook_secret_key)
+    )
     app.router.add_route("*", "/{tail:.*}", gateway.handle_api)
     return app
 

@@ -2,12 +2,14 @@
 
 The same SQL runs on SQLite and PostgreSQL through :mod:`meshkit.db`; times are fixed-width
 ISO text from :func:`meshkit.codec.to_iso`, so they compare as text. A webhook's creation and
-deletion are written to the gateway's audit chain, in the same transaction; never its secret.
+deletion are written to the gateway's audit chain, in the same transaction; never its secret,
+which is stored sealed (:mod:`gateway.webhooks.sealing`, under ``GATEWAY_WEBHOOK_SECRET_KEY``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -22,12 +24,15 @@ from gateway.webhooks.model import (
     TooManyWebhooks,
     Webhook,
     WebhookConflict,
+    WebhooksNotConfigured,
     new_secret,
 )
+from gateway.webhooks.sealing import SecretBox, SecretUnavailable
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog
 from meshkit.codec import to_iso
 
+log = logging.getLogger("gateway.webhooks")
 _DELIVERY_COLUMNS = (
     "delivery_id, webhook_id, event_id, event, payload, status, attempts, next_attempt_at,"
     " last_status_code, last_error, created_at, updated_at"
@@ -65,9 +70,11 @@ def _delivery(row: Mapping[str, Any]) -> Delivery:
 class WebhookStore:
     """Webhooks, their deliveries and the dispatcher's cursors over a ``meshkit.db.Database``."""
 
-    def __init__(self, database: db.Database) -> None:
+    def __init__(self, database: db.Database, key: bytes = b"") -> None:
         self.database = database
         self.audit = AuditLog(database, AUDIT_TABLE, default_actor="service:gateway")
+        # No key: no webhook can be created (its secret would have to be kept in clear).
+        self._box = SecretBox(key) if key else None
 
     async def create(
         self,
@@ -87,7 +94,12 @@ class WebhookStore:
             The user has a webhook at ``url`` with other events.
         TooManyWebhooks
             The user has :data:`MAX_WEBHOOKS_PER_USER` webhooks already.
+        WebhooksNotConfigured
+            The gateway has no ``GATEWAY_WEBHOOK_SECRET_KEY`` to seal the secret with.
         """
+        box = self._box
+        if box is None:
+            raise WebhooksNotConfigured()
         events_text = json.dumps(list(events))
         async with self.database.transaction() as tx:
             row = await tx.fetchone(
@@ -107,10 +119,20 @@ class WebhookStore:
                 raise TooManyWebhooks()
             webhook = Webhook("wh_" + uuid.uuid4().hex, user_id, url, tuple(events), to_iso(now))
             secret = new_secret()
+            sealed, nonce, sealed_by = box.seal(secret, webhook.webhook_id, user_id)
             await tx.execute(
-                "INSERT INTO webhooks (webhook_id, user_id, url, events, secret, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (webhook.webhook_id, user_id, url, events_text, secret, webhook.created_at),
+                "INSERT INTO webhooks (webhook_id, user_id, url, events, secret, secret_nonce,"
+                " secret_key_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    webhook.webhook_id,
+                    user_id,
+                    url,
+                    events_text,
+                    sealed,
+                    nonce,
+                    sealed_by,
+                    webhook.created_at,
+                ),
             )
             await self.audit.append(
                 tx,
@@ -183,11 +205,52 @@ class WebhookStore:
         return True
 
     async def secret_of(self, webhook_id: str) -> str | None:
-        """Return a webhook's signing secret (to sign a delivery), ``None`` once deleted."""
+        """Return a webhook's signing secret (to sign a delivery), ``None`` once deleted.
+
+        Raises
+        ------
+        SecretUnavailable
+            The gateway's key does not open it (another key, or none).
+        """
         row = await self.database.fetchone(
-            "SELECT secret FROM webhooks WHERE webhook_id = ?", (webhook_id,)
+            "SELECT user_id, secret, secret_nonce, secret_key_id FROM webhooks"
+            " WHERE webhook_id = ?",
+            (webhook_id,),
         )
-        return row["secret"] if row is not None else None
+        if row is None:
+            return None
+        if not row["secret_key_id"]:
+            return str(row["secret"])  # from before sealing: sealed at the next start with a key
+        if self._box is None:
+            raise SecretUnavailable("the gateway has no GATEWAY_WEBHOOK_SECRET_KEY")
+        return self._box.open(
+            row["secret"], row["secret_nonce"], row["secret_key_id"], webhook_id, row["user_id"]
+        )
+
+    async def seal_plaintext_secrets(self) -> int:
+        """Seal every secret stored in clear (rows from before sealing); return how many.
+
+        Nothing without a key. Each row on its own, compare-and-set on the empty key id, so
+        two replicas starting together seal a row once.
+        """
+        if self._box is None:
+            return 0
+        rows = await self.database.fetchall(
+            "SELECT webhook_id, user_id, secret FROM webhooks WHERE secret_key_id = ''"
+        )
+        sealed_now = 0
+        for row in rows:
+            sealed, nonce, sealed_by = self._box.seal(
+                row["secret"], row["webhook_id"], row["user_id"]
+            )
+            sealed_now += await self.database.execute(
+                "UPDATE webhooks SET secret = ?, secret_nonce = ?, secret_key_id = ?"
+                " WHERE webhook_id = ? AND secret_key_id = ''",
+                (sealed, nonce, sealed_by, row["webhook_id"]),
+            )
+        if sealed_now:
+            log.info("sealed %d webhook secrets stored in clear", sealed_now)
+        return sealed_now
 
     async def url_of(self, webhook_id: str) -> str | None:
         """Return a webhook's URL, ``None`` once deleted."""

@@ -30,7 +30,7 @@ from gateway.errors import HttpError, invalid_argument
 from gateway.ports import WebhookStorePort
 from gateway.webhooks import model
 from gateway.webhooks.dispatcher import Dispatcher, DispatchSettings, delivery_json
-from gateway.webhooks.model import Queued, TooManyWebhooks, WebhookConflict
+from gateway.webhooks.model import Queued, TooManyWebhooks, WebhookConflict, WebhooksNotConfigured
 from gateway.webhooks.spec import (
     DEFAULT_DELIVERIES,
     DELIVERIES_PATH,
@@ -108,6 +108,13 @@ class Webhooks:
         database = gateway.store.database
         self.store = self.open_store(database)
         settings = gateway.settings
+        if settings.webhook_secret_key:
+            await self.store.seal_plaintext_secrets()
+        else:
+            log.warning(
+                "webhooks cannot be created: GATEWAY_WEBHOOK_SECRET_KEY is not set (their"
+                " signing secrets are stored sealed under it; docs/webhooks.md)"
+            )
         self.dispatcher = Dispatcher(
             self.store,
             self.read_entries,
@@ -236,6 +243,13 @@ class Webhooks:
                 code_pb2.FAILED_PRECONDITION,
                 f"a user has at most {model.MAX_WEBHOOKS_PER_USER} webhooks",
                 reason="TOO_MANY_WEBHOOKS",
+            ) from None
+        except WebhooksNotConfigured:
+            raise HttpError(
+                code_pb2.UNAVAILABLE,
+                "webhooks are not configured on this gateway (its operator has set no"
+                " GATEWAY_WEBHOOK_SECRET_KEY)",
+                reason="WEBHOOKS_NOT_CONFIGURED",
             ) from None
         out: dict[str, Any] = {"webhook": webhook_json(webhook)}
         if secret is not None:

@@ -30,6 +30,7 @@ import aiohttp
 from gateway.ports import Fence, WebhookStorePort
 from gateway.webhooks import model
 from gateway.webhooks.model import Delivery, Queued, Webhook
+from gateway.webhooks.sealing import SecretUnavailable
 from meshkit.codec import utcnow
 from meshkit.tasks import cancel_and_wait
 
@@ -236,7 +237,21 @@ class Dispatcher:
     async def send(self, delivery: Delivery) -> None:
         """Try one delivery once; record the outcome (delivered, retry later, or dropped)."""
         assert self._session is not None
-        secret = await self.store.secret_of(delivery.webhook_id)
+        try:
+            secret = await self.store.secret_of(delivery.webhook_id)
+        except SecretUnavailable as e:
+            # Never sent unsigned, nor retried in vain: dropped, with the reason on record.
+            log.error("webhook delivery %s cannot be signed: %s", delivery.delivery_id, e)
+            await self.store.record_attempt(
+                delivery.delivery_id,
+                status="dropped",
+                attempts=delivery.attempts,
+                next_attempt_at=None,
+                status_code=None,
+                error="cannot be signed: the gateway's key does not open the webhook's secret",
+                now=self.now(),
+            )
+            return
         url = await self.store.url_of(delivery.webhook_id)
         if secret is None or url is None:  # deleted meanwhile: its deliveries went with it
             return

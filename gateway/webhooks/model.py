@@ -99,6 +99,10 @@ class TooManyWebhooks(Exception):
     """The user already has :data:`MAX_WEBHOOKS_PER_USER` webhooks."""
 
 
+class WebhooksNotConfigured(Exception):
+    """The gateway has no key to seal webhook secrets with (``GATEWAY_WEBHOOK_SECRET_KEY``)."""
+
+
 def new_secret() -> str:
     """Return a new signing secret: ``whsec_`` and 32 random bytes in hex."""
     return SECRET_PREFIX + secrets.token_hex(32)

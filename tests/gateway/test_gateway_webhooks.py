@@ -8,6 +8,7 @@ clock the test moves, and the receiver is an aiohttp server on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -31,18 +32,22 @@ from gateway.config import Settings
 from gateway.routes import default_services
 from gateway.server import GatewayDeps, build_app
 from gateway.store import GatewayStore
+from gateway.store.webhooks import WebhookStore
 from gateway.users import add_user
 from gateway.webhooks import model
 from gateway.webhooks.api import WEBHOOKS_KEY
 from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.sealing import SecretUnavailable, key_id
 from meshkit import db
 from meshkit.codec import timestamp_to_proto, utcnow
 from meshkit.identity import require_user
 from meshkit.server import Registration
-from meshkit.testing import gateway_trust, inprocess_server
+from meshkit.settings import ConfigError
+from meshkit.testing import gateway_trust, inprocess_server, trust_env
 from tests.gateway.conftest import API
 
 HOOKS = f"{API}/webhooks"
+SECRET_KEY = base64.b64decode("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 
 
 class _Chain:
@@ -159,6 +164,7 @@ async def env() -> AsyncIterator[Env]:
             rate_limit_burst=1000,
             webhook_retry_schedule_ms=(1_000, 2_000),
             webhook_allow_private_urls=True,
+            webhook_secret_key=SECRET_KEY,
             **gateway_trust(),
         )
         deps = GatewayDeps(
@@ -254,6 +260,93 @@ async def test_create_is_idempotent_by_url_and_shows_the_secret_once(env: Env) -
         ("create", webhook_id, f"user:{env.alice[0]}")
     ]
     assert secret not in created[0].after
+
+
+async def test_the_secret_is_stored_sealed_and_a_clear_one_is_sealed_at_start(env: Env) -> None:
+    webhook_id, secret = await _create(env, ["config.halted"])
+    row = await env.database.fetchone(
+        "SELECT secret, secret_nonce, secret_key_id FROM webhooks WHERE webhook_id = ?",
+        (webhook_id,),
+    )
+    assert row is not None and row["secret_key_id"] == key_id(SECRET_KEY)
+    assert secret not in json.dumps(dict(row)) and secret[6:] not in json.dumps(dict(row))
+    store = WebhookStore(env.database, SECRET_KEY)
+    assert await store.secret_of(webhook_id) == secret
+    # Another key, or none, does not open it; nor does the sealed secret in another row.
+    with pytest.raises(SecretUnavailable):
+        await WebhookStore(env.database, bytes(32)).secret_of(webhook_id)
+    with pytest.raises(SecretUnavailable):
+        await WebhookStore(env.database).secret_of(webhook_id)
+    other_id, _ = await _create(env, ["config.halted"], "mallory")
+    await env.database.execute(
+        "UPDATE webhooks SET secret = ?, secret_nonce = ? WHERE webhook_id = ?",
+        (row["secret"], row["secret_nonce"], other_id),
+    )
+    with pytest.raises(SecretUnavailable):
+        await store.secret_of(other_id)
+    # A row from before sealing (its secret in clear) is sealed when the gateway starts.
+    await env.database.execute(
+        "UPDATE webhooks SET secret = ?, secret_nonce = '', secret_key_id = ''"
+        " WHERE webhook_id = ?",
+        (secret, webhook_id),
+    )
+    assert await store.secret_of(webhook_id) == secret
+    assert await store.seal_plaintext_secrets() == 1
+    assert await store.seal_plaintext_secrets() == 0
+    sealed = await env.database.fetchone(
+        "SELECT secret FROM webhooks WHERE webhook_id = ?", (webhook_id,)
+    )
+    assert sealed is not None and secret not in sealed["secret"]
+    assert await store.secret_of(webhook_id) == secret
+
+
+async def test_a_secret_the_key_cannot_open_drops_the_delivery_unsigned_never_sent(
+    env: Env,
+) -> None:
+    webhook_id, _secret = await _create(env, ["config.halted"])
+    await env.database.execute(
+        "UPDATE webhooks SET secret_key_id = 'deadbeef' WHERE webhook_id = ?", (webhook_id,)
+    )
+    _halt(env, env.alice[0])
+    assert await env.dispatcher.collect() == 1
+    assert await env.dispatcher.send_due() == 1
+    assert env.receiver.received == []
+    status, log = await env.call("GET", f"{HOOKS}/{webhook_id}/deliveries")
+    assert status == 200
+    [delivery] = log["deliveries"]
+    assert delivery["status"] == "dropped" and "cannot be signed" in delivery["last_error"]
+
+
+def test_the_secret_key_variable_is_32_bytes_of_base64() -> None:
+    environ = trust_env("gateway")
+    assert Settings.from_env(environ).webhook_secret_key == b""
+    good = base64.b64encode(SECRET_KEY).decode()
+    settings = Settings.from_env({**environ, "GATEWAY_WEBHOOK_SECRET_KEY": good})
+    assert settings.webhook_secret_key == SECRET_KEY and good not in repr(settings)
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ConfigError, match="GATEWAY_WEBHOOK_SECRET_KEY") as caught:
+            Settings.from_env({**environ, "GATEWAY_WEBHOOK_SECRET_KEY": bad})
+        assert bad not in str(caught.value)
+
+
+async def test_without_a_secret_key_no_webhook_can_be_created() -> None:
+    database = await db.connect("sqlite:///:memory:")
+    settings = Settings(port=0, webhook_allow_private_urls=True, **gateway_trust())
+    app = build_app(settings, GatewayDeps(database=database, channels={}, webhook_dispatcher=False))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        _user, token = await add_user(database, "alice", "pro")
+        response = await client.post(
+            HOOKS,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"url": "http://127.0.0.1:9/h", "events": ["config.halted"]},
+        )
+        body = await response.json()
+        assert response.status == 503 and body["details"][0]["reason"] == "WEBHOOKS_NOT_CONFIGURED"
+    finally:
+        await client.close()
+        await database.close()
 
 
 async def test_another_user_cannot_see_delete_test_or_read_deliveries(env: Env) -> None:
