@@ -178,6 +178,7 @@ def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
             "unrealized_pnl",
             "liquidation_price",
             "leverage",
+            "contract_size",
         ):
             value = getattr(position, name)
             if value is not None:

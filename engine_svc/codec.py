@@ -44,6 +44,7 @@ from engine_svc.domain.model import (
     SyncSettings,
     TimeInForce,
     VenueOrder,
+    VenuePosition,
 )
 from engine_svc.domain.settings import SECTIONS, Violation
 from meshkit import errors
@@ -280,6 +281,22 @@ def portfolio_from_proto(response: broker_pb.GetPortfolioResponse) -> Portfolio:
             )
             for b in response.balances
         ),
+        positions=tuple(_venue_position(p) for p in response.positions),
+    )
+
+
+def _venue_position(message: broker_pb.Position) -> VenuePosition:
+    return VenuePosition(
+        symbol=message.symbol,
+        side=message.side,
+        contracts=_decimal_or_zero(message.contracts),
+        entry_price=optional_decimal(message.entry_price),
+        mark_price=optional_decimal(message.mark_price),
+        unrealized_pnl=optional_decimal(message.unrealized_pnl),
+        liquidation_price=optional_decimal(message.liquidation_price),
+        leverage=optional_decimal(message.leverage),
+        margin_mode=message.margin_mode,
+        contract_size=optional_decimal(message.contract_size),
     )
 
 
@@ -574,6 +591,20 @@ def position_to_proto(position: Holding) -> pb.Position:
     set_decimal(message.quantity, position.balance.total)
     if position.balance.value is not None:
         set_decimal(message.value, position.balance.value)
+    held = position.position
+    if held is not None:
+        message.symbol, message.side, message.margin_mode = held.symbol, held.side, held.margin_mode
+        set_decimal(message.contracts, held.contracts)
+        for name in (
+            "entry_price",
+            "mark_price",
+            "unrealized_pnl",
+            "leverage",
+            "liquidation_price",
+        ):
+            value = getattr(held, name)
+            if value is not None:
+                set_decimal(getattr(message, name), value)
     return message
 
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from engine_svc.copy import Copier
@@ -26,6 +27,7 @@ from engine_svc.domain import status as transitions
 from engine_svc.domain.ids import is_uuid
 from engine_svc.domain.leaders import Leader
 from engine_svc.domain.model import (
+    AssetBalance,
     ConfigSettings,
     CopyConfig,
     CopyStatus,
@@ -36,6 +38,7 @@ from engine_svc.domain.model import (
     SkipReason,
     SourceKind,
     SyncSettings,
+    VenuePosition,
 )
 from engine_svc.ports import BrokerPort, Clock, EngineStorePort, Source, SyncPort
 from engine_svc.settings_json import (
@@ -101,6 +104,16 @@ def _settings_view(settings: ConfigSettings) -> dict[str, Any]:
         "copy_settings": json.loads(copy_settings_json(settings.copy_settings)),
         "sync_settings": json.loads(sync_settings_json(settings.sync_settings)),
     }
+
+
+def _position_holding(exchange_id: str, position: VenuePosition) -> Holding:
+    # A derivatives position, held in its base asset ("BTC/USDT:USDT" holds BTC).
+    base = position.symbol.split("/", 1)[0]
+    return Holding(
+        exchange_id,
+        AssetBalance(base, free=Decimal(0), total=position.base_quantity),
+        position=position,
+    )
 
 
 def _status_view(status: CopyStatus, reason: str) -> dict[str, Any]:
@@ -826,7 +839,8 @@ class ConfigService:
         async def one(exchange_id: str) -> list[Holding]:
             portfolio = await self._broker.get_portfolio(exchange_id, config.user_id)
             portfolios[exchange_id] = portfolio
-            return [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]
+            held = [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]
+            return held + [_position_holding(exchange_id, p) for p in portfolio.positions]
 
         results = await asyncio.gather(
             *(one(t) for t in config.target_exchange_ids),

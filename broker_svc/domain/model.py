@@ -44,6 +44,8 @@ class Position:
     leverage: Decimal | None = None
     margin_mode: str = ""
     hedged: bool = False
+    contract_size: Decimal | None = None
+    """The base quantity one contract stands for; ``None`` when the venue does not say."""
 
 
 @dataclass(frozen=True)

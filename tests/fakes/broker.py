@@ -74,6 +74,8 @@ class Account:
     equity: Decimal = Decimal("10000")
     balances: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     portfolio_error: errors.ServiceError | None = None
+    # Open derivatives positions, as GetPortfolio lists them (a futures account).
+    positions: list[broker_pb.Position] = field(default_factory=list)
 
 
 class FakeBrokerService(broker_grpc.BrokerServiceServicer):
@@ -273,6 +275,7 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
             balances=balances,
             equity=dec(account.equity),
             quote_currency="USDT",
+            positions=account.positions,
         )
 
     async def GetMarket(self, request, context):

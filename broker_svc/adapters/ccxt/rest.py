@@ -318,6 +318,7 @@ class CcxtRest(CcxtTransport, CcxtParsing):
                     leverage=to_decimal(entry.get("leverage")),
                     margin_mode=str(entry.get("marginMode") or ""),
                     hedged=bool(entry.get("hedged")),
+                    contract_size=to_decimal(entry.get("contractSize")),
                 )
             )
         return positions

@@ -125,6 +125,7 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
         assert (position.symbol, position.side, position.contracts.value) == (PERP, "long", "0.01")
         assert (position.entry_price.value, position.unrealized_pnl.value) == ("50025", "10")
         assert position.margin_mode == "isolated" and not position.hedged
+        assert position.contract_size.value == "1"  # linear: one contract is one BTC
         truth = await _call(
             session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/positions"
         )

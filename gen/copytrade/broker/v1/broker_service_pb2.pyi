@@ -1209,6 +1209,7 @@ class Position(_message.Message):
     LEVERAGE_FIELD_NUMBER: _builtins.int
     MARGIN_MODE_FIELD_NUMBER: _builtins.int
     HEDGED_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The ccxt unified symbol, for example "BTC/USDT:USDT"."""
     side: _builtins.str
@@ -1241,6 +1242,12 @@ class Position(_message.Message):
     def leverage(self) -> _decimal_pb2.Decimal:
         """The leverage; empty when the venue does not report it."""
 
+    @_builtins.property
+    def contract_size(self) -> _decimal_pb2.Decimal:
+        """The base quantity one contract stands for (1 on Binance USDⓈ-M linear perpetuals); empty
+        when the venue does not say. The size in the base asset is contracts times it.
+        """
+
     def __init__(
         self,
         *,
@@ -1254,10 +1261,11 @@ class Position(_message.Message):
         leverage: _decimal_pb2.Decimal | None = ...,
         margin_mode: _builtins.str = ...,
         hedged: _builtins.bool = ...,
+        contract_size: _decimal_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "entry_price", b"entry_price", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "mark_price", b"mark_price", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract_size", b"contract_size", "contracts", b"contracts", "entry_price", b"entry_price", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "mark_price", b"mark_price", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "entry_price", b"entry_price", "hedged", b"hedged", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "mark_price", b"mark_price", "side", b"side", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract_size", b"contract_size", "contracts", b"contracts", "entry_price", b"entry_price", "hedged", b"hedged", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "mark_price", b"mark_price", "side", b"side", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

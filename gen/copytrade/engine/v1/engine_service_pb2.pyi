@@ -849,7 +849,9 @@ Global___CopyCounters: _TypeAlias = CopyCounters  # noqa: Y015
 
 @_typing.final
 class Position(_message.Message):
-    """Position is a follower's holding of one asset at one account."""
+    """Position is a follower's holding of one asset at one account: a balance, or at a venue that
+    holds derivatives positions (for example "binanceusdm") an open position (symbol set).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -857,17 +859,62 @@ class Position(_message.Message):
     ASSET_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    CONTRACTS_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PRICE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
     exchange_id: _builtins.str
     """The follower account."""
     asset: _builtins.str
-    """The asset."""
+    """The asset (of a derivatives position: its base asset, for example "BTC")."""
+    symbol: _builtins.str
+    """The derivatives market of an open position, for example "BTC/USDT:USDT"; empty for a
+    balance.
+    """
+    side: _builtins.str
+    """The position's side: "long" or "short"; empty for a balance."""
+    margin_mode: _builtins.str
+    """"cross" or "isolated"; empty when unknown."""
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
-        """The quantity held."""
+        """The quantity held (of a derivatives position: its size in the base asset, never negative;
+        side says which way).
+        """
 
     @_builtins.property
     def value(self) -> _decimal_pb2.Decimal:
-        """The value in the account's quote currency."""
+        """The value in the account's quote currency; unset for a derivatives position (its margin
+        and unrealised P&L are in the margin asset's balance).
+        """
+
+    @_builtins.property
+    def contracts(self) -> _decimal_pb2.Decimal:
+        """The position's size in contracts, never negative."""
+
+    @_builtins.property
+    def entry_price(self) -> _decimal_pb2.Decimal:
+        """The position's average entry price."""
+
+    @_builtins.property
+    def mark_price(self) -> _decimal_pb2.Decimal:
+        """The venue's mark price of the market."""
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _decimal_pb2.Decimal:
+        """The unrealised profit (negative: loss) at the mark price, in the margin asset."""
+
+    @_builtins.property
+    def leverage(self) -> _decimal_pb2.Decimal:
+        """The leverage; unset when the venue does not report it."""
+
+    @_builtins.property
+    def liquidation_price(self) -> _decimal_pb2.Decimal:
+        """The mark price at which the venue liquidates the position; unset when none."""
 
     def __init__(
         self,
@@ -876,10 +923,19 @@ class Position(_message.Message):
         asset: _builtins.str = ...,
         quantity: _decimal_pb2.Decimal | None = ...,
         value: _decimal_pb2.Decimal | None = ...,
+        symbol: _builtins.str = ...,
+        side: _builtins.str = ...,
+        contracts: _decimal_pb2.Decimal | None = ...,
+        entry_price: _decimal_pb2.Decimal | None = ...,
+        mark_price: _decimal_pb2.Decimal | None = ...,
+        unrealized_pnl: _decimal_pb2.Decimal | None = ...,
+        leverage: _decimal_pb2.Decimal | None = ...,
+        liquidation_price: _decimal_pb2.Decimal | None = ...,
+        margin_mode: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contracts", b"contracts", "entry_price", b"entry_price", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "mark_price", b"mark_price", "quantity", b"quantity", "unrealized_pnl", b"unrealized_pnl", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "exchange_id", b"exchange_id", "quantity", b"quantity", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "contracts", b"contracts", "entry_price", b"entry_price", "exchange_id", b"exchange_id", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "mark_price", b"mark_price", "quantity", b"quantity", "side", b"side", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
