@@ -28,6 +28,7 @@ from sync_svc.domain.model import (
     LeaderFill,
     LeaderOrder,
     Portfolio,
+    PositionEffect,
     Signal,
     SignalKind,
     Source,
@@ -38,6 +39,7 @@ from sync_svc.domain.model import (
     WatchItem,
     WatchState,
 )
+from sync_svc.domain.positions import is_liquidation
 from sync_svc.domain.validation import RawPublishedSignal, Violation, check_sync_settings
 from sync_svc.stream import Ack, StreamRequest, Subscribe
 
@@ -52,6 +54,16 @@ WATCH_STATE = EnumMap(
         WatchState.CONNECTED: broker_pb.WATCH_STATE_CONNECTED,
         WatchState.DISCONNECTED: broker_pb.WATCH_STATE_DISCONNECTED,
         WatchState.GAP_SUSPECTED: broker_pb.WATCH_STATE_GAP_SUSPECTED,
+    },
+)
+POSITION_EFFECT = EnumMap(
+    pb.PositionEffect,
+    {
+        PositionEffect.UNSPECIFIED: pb.POSITION_EFFECT_UNSPECIFIED,
+        PositionEffect.OPEN: pb.POSITION_EFFECT_OPEN,
+        PositionEffect.REDUCE: pb.POSITION_EFFECT_REDUCE,
+        PositionEffect.CLOSE: pb.POSITION_EFFECT_CLOSE,
+        PositionEffect.REVERSE: pb.POSITION_EFFECT_REVERSE,
     },
 )
 SIGNAL_KIND = EnumMap(
@@ -129,9 +141,12 @@ def signal_to_proto(signal: Signal) -> pb.Signal:
         (message.leader_equity, signal.leader_equity),
         (message.leader_position, signal.leader_position),
         (message.stop_price, signal.stop_price),
+        (message.leader_leverage, signal.leader_leverage),
     ):
         if value is not None:
             set_decimal(field, value)
+    message.position_effect = POSITION_EFFECT.to_proto(signal.position_effect)
+    message.liquidation = signal.liquidation
     _set_time(message.event_time, signal.event_time)
     _set_time(message.log_time, signal.log_time)
     return message
@@ -210,6 +225,7 @@ def fill_from_proto(message: types_pb2.Fill) -> LeaderFill:
         order_type=ORDER_TYPE.from_proto(message.order_type),
         trade_time=message.trade_time.ToDatetime(tzinfo=UTC),
         order_id=message.venue_order_id,
+        liquidation=is_liquidation(message.client_order_id),
     )
 
 
@@ -249,10 +265,21 @@ def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
         if total is not None:
             totals[balance.asset] = total
     read_time = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
+    positions: dict[str, Decimal] = {}
+    leverages: dict[str, Decimal] = {}
+    for position in message.positions:
+        contracts = decimal_from_proto(position.contracts, "positions.contracts") or Decimal(0)
+        signed = -contracts if position.side == "short" else contracts
+        positions[position.symbol] = positions.get(position.symbol, Decimal(0)) + signed
+        leverage = decimal_from_proto(position.leverage, "positions.leverage")
+        if leverage is not None:
+            leverages[position.symbol] = leverage
     return Portfolio(
         equity=decimal_from_proto(message.equity, "equity"),
         totals=totals,
         read_time=read_time,
+        positions=positions,
+        leverages=leverages,
     )
 
 

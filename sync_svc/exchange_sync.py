@@ -434,6 +434,8 @@ class SourceSync:
             equity=portfolio.equity,
             totals=dict(portfolio.totals),
             read_time=portfolio.read_time or sent,
+            positions=dict(portfolio.positions),
+            leverages=dict(portfolio.leverages),
         )
         previous = self._ingestor.latest_snapshot(self.source_id)
         changes = await self._ingestor.rebase(self.source_id, snapshot)

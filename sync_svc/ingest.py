@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from meshkit import tracing
 from meshkit.faultpoints import afaultpoint
@@ -28,7 +29,7 @@ from sync_svc.domain.model import (
     SourceKind,
 )
 from sync_svc.domain.orders import OrderChange
-from sync_svc.domain.positions import copy_order_type
+from sync_svc.domain.positions import copy_order_type, is_derivative, position_effect
 from sync_svc.ports import SyncStorePort
 from sync_svc.signal_log import SignalLog
 
@@ -241,4 +242,15 @@ def _draft(
         leader_position=state.position,
         exchange_name=source.exchange_name,
         traceparent=traceparent,
+        **_derivative_fields(fill, state),
     )
+
+
+def _derivative_fields(fill: LeaderFill, state: LeaderState) -> dict[str, Any]:
+    if not is_derivative(fill.symbol):
+        return {}
+    return {
+        "position_effect": position_effect(state.position, fill.side, fill.quantity),
+        "liquidation": fill.liquidation,
+        "leader_leverage": state.leverage,
+    }

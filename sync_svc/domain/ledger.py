@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sync_svc.domain.model import LeaderFill, Side
-from sync_svc.domain.positions import base_asset, base_delta
+from sync_svc.domain.positions import base_asset, base_delta, is_derivative, signed_delta
 
 ZERO = Decimal(0)
 HISTORY_WINDOW = timedelta(hours=1)
@@ -39,8 +39,19 @@ def quote_asset(symbol: str) -> str:
 
 
 def asset_deltas(fill: LeaderFill) -> dict[str, Decimal]:
-    """Return how the fill moved each asset's total: base, quote and the fee's asset."""
+    """Return how the fill moved each asset's total: base, quote and the fee's asset.
+
+    A derivatives fill moves no asset but its fee (its realised P&L is not known here).
+    """
     base, quote = base_asset(fill.symbol), quote_asset(fill.symbol)
+    if is_derivative(fill.symbol):
+        if fill.fee and fill.fee_currency:
+            return {
+                quote
+                if fill.fee_currency.upper() == quote.upper()
+                else fill.fee_currency: -fill.fee
+            }
+        return {}
     notional = fill.quantity * fill.price
     deltas: dict[str, Decimal] = {base: base_delta(fill)}
     if quote:
@@ -71,6 +82,9 @@ class Snapshot:
     equity: Decimal | None
     totals: Mapping[str, Decimal]
     read_time: datetime
+    # Derivatives: each open position in signed contracts by symbol, and its leverage.
+    positions: Mapping[str, Decimal] = field(default_factory=dict)
+    leverages: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,10 +97,12 @@ class BalanceChange:
 
 @dataclass(frozen=True)
 class LeaderState:
-    """What a signal carries about its leader: equity and base position before the trade."""
+    """What a signal carries about its leader: equity and base position before the trade
+    (derivatives: signed contracts of the symbol), and its leverage there when known."""
 
     equity: Decimal | None
     position: Decimal | None
+    leverage: Decimal | None = None
 
 
 @dataclass
@@ -127,6 +143,7 @@ class LeaderBook:
                     first + offset,
                     self._base_for(ordered[first + offset]),
                 ),
+                leverage=self.snapshots[-1].leverages.get(ordered[first + offset].symbol),
             )
             for offset in range(len(batch))
         ]
@@ -193,9 +210,12 @@ def position_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapsho
     Returns
     -------
     Decimal
-        Never negative (a spot account cannot hold less than nothing).
+        Never negative (a spot account cannot hold less than nothing). On a derivatives
+        market: the signed contracts of the fill's symbol (negative: short).
     """
     fill = ordered[index]
+    if is_derivative(fill.symbol):
+        return _contracts_before(ordered, index, snapshot)
     base = base_asset(fill.symbol)
     read_time = snapshot.read_time
     position = snapshot.totals.get(base, ZERO)
@@ -221,6 +241,32 @@ def position_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapsho
             ):
                 position += base_delta(other)
     return max(position, ZERO)
+
+
+def _contracts_before(ordered: Sequence[LeaderFill], index: int, snapshot: Snapshot) -> Decimal:
+    fill = ordered[index]
+    read_time = snapshot.read_time
+    position = snapshot.positions.get(fill.symbol, ZERO)
+    if fill.trade_time <= read_time:
+        position -= signed_delta(fill)
+        for number, other in enumerate(ordered):
+            if (
+                number != index
+                and other.symbol == fill.symbol
+                and other.trade_time <= read_time
+                and not _before(other, number, fill, index)
+            ):
+                position -= signed_delta(other)
+    else:
+        for number, other in enumerate(ordered):
+            if (
+                number != index
+                and other.symbol == fill.symbol
+                and other.trade_time > read_time
+                and _before(other, number, fill, index)
+            ):
+                position += signed_delta(other)
+    return position
 
 
 def _before(other: LeaderFill, other_index: int, fill: LeaderFill, index: int) -> bool:

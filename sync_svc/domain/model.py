@@ -26,6 +26,16 @@ class SignalKind(StrEnum):
     ORDER_AMEND = "order_amend"
 
 
+class PositionEffect(StrEnum):
+    """What a derivatives fill did to the leader's position (empty: spot, or not known)."""
+
+    UNSPECIFIED = ""
+    OPEN = "open"
+    REDUCE = "reduce"
+    CLOSE = "close"
+    REVERSE = "reverse"
+
+
 class SyncMode(StrEnum):
     """How a source's activity reaches the log."""
 
@@ -136,6 +146,8 @@ class LeaderFill:
     trade_time: datetime
     # The venue's id of the order the fill belongs to; empty when the venue did not say.
     order_id: str = ""
+    # The venue liquidated the account (a derivatives venue's own closing order).
+    liquidation: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -168,6 +180,11 @@ class SignalDraft:
     order_mirrored: bool = False
     opened_sequence: int = 0
     replaced_order_id: str = ""
+    # Derivatives fills: what the fill did to the leader's position, whether it was the venue's
+    # liquidation, and the leader's leverage when known (see the Signal message).
+    position_effect: PositionEffect = PositionEffect.UNSPECIFIED
+    liquidation: bool = False
+    leader_leverage: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,11 @@ class Signal:
     order_mirrored: bool = False
     opened_sequence: int = 0
     replaced_order_id: str = ""
+    # Derivatives fills: what the fill did to the leader's position, whether it was the venue's
+    # liquidation, and the leader's leverage when known (see the Signal message).
+    position_effect: PositionEffect = PositionEffect.UNSPECIFIED
+    liquidation: bool = False
+    leader_leverage: Decimal | None = None
 
     @classmethod
     def from_draft(cls, draft: SignalDraft, sequence: int, log_time: datetime) -> Signal:
@@ -227,6 +249,9 @@ class Signal:
             order_mirrored=draft.order_mirrored,
             opened_sequence=draft.opened_sequence,
             replaced_order_id=draft.replaced_order_id,
+            position_effect=draft.position_effect,
+            liquidation=draft.liquidation,
+            leader_leverage=draft.leader_leverage,
         )
 
 
@@ -254,6 +279,10 @@ class Portfolio:
     equity: Decimal | None
     totals: dict[str, Decimal] = field(default_factory=dict)
     read_time: datetime | None = None
+    # Derivatives accounts: each open position, signed contracts (negative: short), by symbol,
+    # and its leverage when the venue reports it.
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    leverages: dict[str, Decimal] = field(default_factory=dict)
 
 
 class WatchState(StrEnum):

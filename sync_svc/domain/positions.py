@@ -7,9 +7,45 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sync_svc.domain.model import LeaderFill, OrderType, Side
+from sync_svc.domain.model import LeaderFill, OrderType, PositionEffect, Side
 
 ZERO = Decimal(0)
+LIQUIDATION_CLIENT_ORDER_PREFIX = "autoclose-"
+"""Binance names its liquidation orders ``autoclose-<ms>`` (USDⓈ-M futures)."""
+
+
+def is_derivative(symbol: str) -> bool:
+    """Return whether a unified symbol names a derivatives market: ``BTC/USDT:USDT`` does."""
+    return ":" in symbol
+
+
+def is_liquidation(client_order_id: str, venue_order_type: str = "") -> bool:
+    """Return whether a fill's order was the venue's liquidation of the account."""
+    return client_order_id.startswith(LIQUIDATION_CLIENT_ORDER_PREFIX) or (
+        venue_order_type.upper() == "LIQUIDATION"
+    )
+
+
+def signed_delta(fill: LeaderFill) -> Decimal:
+    """Return how a derivatives fill moved the position: + contracts bought, - sold."""
+    return fill.quantity if fill.side is Side.BUY else -fill.quantity
+
+
+def position_effect(before: Decimal | None, side: Side, quantity: Decimal) -> PositionEffect:
+    """Return what a fill of ``quantity`` on ``side`` does to a signed position ``before``.
+
+    Unknown (``UNSPECIFIED``) when the position before is unknown.
+    """
+    if before is None:
+        return PositionEffect.UNSPECIFIED
+    delta = quantity if side is Side.BUY else -quantity
+    if before == ZERO or (before > ZERO) == (delta > ZERO):
+        return PositionEffect.OPEN
+    if abs(delta) < abs(before):
+        return PositionEffect.REDUCE
+    if abs(delta) == abs(before):
+        return PositionEffect.CLOSE
+    return PositionEffect.REVERSE
 
 
 def base_asset(symbol: str) -> str:

@@ -30,7 +30,10 @@ SYNC_INTERVAL_RANGE = (1, 3600)
 MAX_RETRIES_RANGE = (0, 20)
 TIMEOUT_RANGE = (1, 300)
 
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,29}/[A-Z0-9][A-Z0-9._-]{0,29}$")
+_SYMBOL = re.compile(
+    r"^[A-Z0-9][A-Z0-9._-]{0,29}/[A-Z0-9][A-Z0-9._-]{0,29}(:[A-Z0-9][A-Z0-9._-]{0,29})?$"
+)
+"""A ccxt unified symbol: ``BTC/USDT``, or a perpetual with its settle asset ``BTC/USDT:USDT``."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,11 @@ def check_published_signal(
     if not symbol:
         violations.append(Violation(f"{prefix}.symbol", "is required"))
     elif not _SYMBOL.match(symbol):
-        violations.append(Violation(f"{prefix}.symbol", "must look like BASE/QUOTE, e.g. BTC/USDT"))
+        violations.append(
+            Violation(
+                f"{prefix}.symbol", "must look like BASE/QUOTE or BASE/QUOTE:SETTLE, e.g. BTC/USDT"
+            )
+        )
     side = _choice(raw.side, f"{prefix}.side", Side, violations, True)
     quantity = parse_decimal(raw.quantity, f"{prefix}.quantity", violations, required=True)
     if quantity is not None and quantity <= 0:

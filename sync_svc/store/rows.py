@@ -15,6 +15,7 @@ from meshkit.codec import format_decimal, from_iso
 from sync_svc.domain.model import (
     LeaderFill,
     OrderType,
+    PositionEffect,
     Side,
     Signal,
     SignalKind,
@@ -29,7 +30,8 @@ from sync_svc.domain.orders import MirroredOrder
 SIGNAL_COLUMNS = (
     "source_id, sequence, signal_id, symbol, side, quantity, price, order_type, time_in_force,"
     " portfolio_fraction, leader_equity, leader_position, event_time, log_time, exchange_name,"
-    " kind, leader_order_id, stop_price, order_mirrored, opened_sequence, replaced_order_id"
+    " kind, leader_order_id, stop_price, order_mirrored, opened_sequence, replaced_order_id,"
+    " position_effect, liquidation, leader_leverage"
 )
 SOURCE_SELECT = (
     "SELECT s.source_id, s.kind, s.user_id, s.name, s.public, s.exchange_id, s.exchange_name,"
@@ -108,6 +110,9 @@ def signal_of(row: db.Row) -> Signal:
         order_mirrored=bool(row["order_mirrored"]),
         opened_sequence=int(row["opened_sequence"]),
         replaced_order_id=row["replaced_order_id"],
+        position_effect=PositionEffect(row["position_effect"]),
+        liquidation=bool(row["liquidation"]),
+        leader_leverage=_decimal(row["leader_leverage"]),
     )
 
 

@@ -329,7 +329,8 @@ class SyncStore:
                 signal = Signal.from_draft(draft, last, log_time)
                 await tx.execute(
                     f"INSERT INTO signals ({SIGNAL_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?, ?)",
                     (
                         signal.source_id,
                         signal.sequence,
@@ -352,6 +353,9 @@ class SyncStore:
                         int(signal.order_mirrored),
                         signal.opened_sequence,
                         signal.replaced_order_id,
+                        signal.position_effect.value,
+                        int(signal.liquidation),
+                        decimal_text(signal.leader_leverage),
                     ),
                 )
                 await self._record_order(tx, signal)
