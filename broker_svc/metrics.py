@@ -18,6 +18,10 @@ VENUE_METHODS = (
     "fetch_ohlcv",
     "fetch_key_permissions",
     "watch_orders",
+    # derivatives venues (binanceusdm)
+    "fetch_positions",
+    "set_margin_mode",
+    "set_leverage",
 )
 """The ccxt methods the broker calls (``method`` of ``copytrade_broker_venue_requests_total``)."""
 

@@ -23,6 +23,7 @@ COPY_FAILURE_REASONS = frozenset(
         "order_not_found",
         "order_type_unsupported",
         "reduce_only_unsupported",
+        "leverage_unsupported",
         "invalid_argument",
         "not_found",
         "failed_precondition",

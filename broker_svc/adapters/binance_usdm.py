@@ -45,6 +45,8 @@ class BinanceUsdmExchange(BinanceExchange):
             "fetchPositions",
             "setLeverage",
             "setMarginMode",
+            "watchOrders",
+            "watchMyTrades",
         ),
         # No sapi currency or margin calls in load_markets: only /fapi/v1/exchangeInfo. A margin
         # mode already set (-4046) is success, not an error (ccxt's default raises it).
