@@ -4,7 +4,9 @@ Two files under ``<data dir>/secrets`` (directory mode 0700, files 0600):
 
 - ``encryption.key``: the current key, base64 of 32 random bytes (the broker's ``ENCRYPTION_KEY``);
 - ``encryption.keys.previous``: keys it replaced that may still open stored credentials, one
-  base64 key a line (the broker's ``ENCRYPTION_KEYS_PREVIOUS``, joined by commas).
+  base64 key a line (the broker's ``ENCRYPTION_KEYS_PREVIOUS``, joined by commas);
+- ``webhook-secret.key``: the key that seals the users' webhook signing secrets, base64 of 32
+  random bytes (the gateway's ``GATEWAY_WEBHOOK_SECRET_KEY``; not rotated here).
 
 ``rotate`` makes a new key and re-encrypts every credential in the broker's database now.
 Its order makes an interrupt at any point harmless, and a second run finishes the job:
@@ -45,6 +47,7 @@ from meshkit.audit import OPERATOR_CLI
 
 KEY_FILE = "encryption.key"
 PREVIOUS_KEYS_FILE = "encryption.keys.previous"
+WEBHOOK_KEY_FILE = "webhook-secret.key"
 
 Output = Callable[[str], None]
 
@@ -121,6 +124,17 @@ def current_key(data_dir: pathlib.Path, *, create: bool = True) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
         return key
+    key = path.read_text().strip()
+    _decode(key, path)
+    return key
+
+
+def webhook_secret_key(data_dir: pathlib.Path) -> str:
+    """Return the gateway's webhook secret key (base64), creating it (mode 0600) on first use."""
+    path = secrets_dir(data_dir) / WEBHOOK_KEY_FILE
+    if not path.exists():
+        _ensure_secrets_dir(data_dir)
+        _write_secret(path, new_key() + "\n")
     key = path.read_text().strip()
     _decode(key, path)
     return key

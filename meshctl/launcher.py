@@ -124,6 +124,14 @@ def _free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
             s.close()
 
 
+def webhook_secret_key(data_dir: pathlib.Path) -> str:
+    """Return the key sealing the webhook secrets (the gateway's ``GATEWAY_WEBHOOK_SECRET_KEY``),
+    creating it (mode 0600) on first use (:mod:`meshctl.keys`)."""
+    from meshctl import keys
+
+    return keys.webhook_secret_key(data_dir)
+
+
 def encryption_key(data_dir: pathlib.Path, *, previous: bool = False) -> str:
     """Return the mesh's credential encryption key, creating it (mode 0600) on first use.
 
@@ -391,6 +399,7 @@ class Mesh:
             "ASSERTION_SIGNING_KEY": str(pki.signing_key_path(certs)),
             "GATEWAY_PORT": str(p.gateway),
             "DATABASE_URL": self.gateway_database_url(),
+            "GATEWAY_WEBHOOK_SECRET_KEY": webhook_secret_key(self.data_dir),
         }
         if self.https:
             gateway_tls = pki.identity_files(certs, "gateway")

@@ -32,6 +32,7 @@ OURS = (*COMPONENTS, EMULATOR)
 # What .env would hold; the test stands in for it.
 DOT_ENV = {
     "ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "GATEWAY_WEBHOOK_SECRET_KEY": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
     "POSTGRES_PASSWORD": "not-a-real-password",
 }
 # Variables whose value is a secret: never written in compose.yaml, only interpolated from .env.

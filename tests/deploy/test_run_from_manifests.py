@@ -108,6 +108,7 @@ class Cluster:
         pki.ensure_mesh_credentials(self.certs)
         self.database = database  # component name -> DATABASE_URL
         self.encryption_key = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.webhook_key = base64.b64encode(secrets.token_bytes(32)).decode()
         self.pods = {
             d["metadata"]["name"]: Pod(d["metadata"]["name"], d, folder / d["metadata"]["name"])
             for d in of_kind(docs, "Deployment")
@@ -153,6 +154,7 @@ class Cluster:
             ).read_text(),
             ("copytrade-encryption", "ENCRYPTION_KEY"): lambda: self.encryption_key,
             ("copytrade-encryption", "ENCRYPTION_KEYS_PREVIOUS"): lambda: None,  # no rotation yet
+            ("copytrade-webhooks", "GATEWAY_WEBHOOK_SECRET_KEY"): lambda: self.webhook_key,
             ("copytrade-database", "DATABASE_URL"): lambda: self.database[component],
         }
         assert (name, key) in table, (

@@ -1,6 +1,7 @@
-"""Canary secrets: every credential a user gives the mesh, and every token it issues, must
-appear nowhere it keeps or shows anything — databases and every other persisted file, logs,
-metric pages and error bodies — after a full copy with mTLS inside.
+"""Canary secrets: every credential a user gives the mesh, and every token and webhook secret it
+issues, must appear nowhere it keeps or shows anything — databases and every other persisted
+file, logs, metric pages, error bodies and (past its creation answer) the webhook's own
+listing, delivery log, audit trail and deliveries — after a full copy with mTLS inside.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import secrets
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client
@@ -36,6 +38,11 @@ async def metered_mesh(tmp_path):
     env = {
         name: {**E2E_ENV.get(name, {}), "METRICS_PORT": str(port)} for name, port in metrics.items()
     }
+    # A webhook to a receiver on loopback, polled often.
+    env["gateway"] = {
+        "GATEWAY_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "GATEWAY_WEBHOOK_POLL_INTERVAL_MS": "200",
+    }
     instance = Mesh(tmp_path / "mesh", ports=Ports.free(), component_env=env)
     instance.start()
     try:
@@ -49,6 +56,25 @@ async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) ->
     mesh, metrics = metered_mesh
     token = await create_user(mesh, "alice")
     shown: list[str] = []
+    received: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(f"{dict(request.headers)} {await request.text()}")
+        return web.Response(text="ok")
+
+    receiving = web.Application()
+    receiving.router.add_post("/hook", receive)
+    runner = web.AppRunner(receiving)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        await _canaries(mesh, metrics, token, shown, received, hook_url)
+    finally:
+        await runner.cleanup()
+
+
+async def _canaries(mesh, metrics, token, shown, received, hook_url) -> None:
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         binance = SimAdmin(session, mesh.venue_urls["binance"])
@@ -107,6 +133,22 @@ async def test_no_canary_is_persisted_logged_exported_or_echoed(metered_mesh) ->
         await _wait(lambda: binance.orders(follower["api_key"]))
         shown.append(str(await api.call("GET", f"/orders/{config['config_id']}")))
         shown.append(str(await api.call("GET", "/exchanges")))
+        # A webhook: its secret is in the creation answer only (not added to what is shown).
+        created = await api.call(
+            "POST", "/webhooks", {"url": hook_url, "events": ["config.halted"]}
+        )
+        webhook_id = created["webhook"]["webhook_id"]
+        canaries.append(created["secret"])
+        shown.append(str(await api.call("POST", f"/webhooks/{webhook_id}/test")))
+
+        async def delivered():
+            log = await api.call("GET", f"/webhooks/{webhook_id}/deliveries")
+            return log if received and log["deliveries"][0]["status"] == "delivered" else None
+
+        shown.append(str(await _wait(delivered)))
+        shown.append(str(await api.call("GET", "/webhooks")))
+        shown.append(str(await api.call("GET", "/audit")))
+        shown += received
         for port in metrics.values():
             async with session.get(f"http://127.0.0.1:{port}/metrics") as page:
                 assert page.status == 200
