@@ -24,13 +24,16 @@ from recon_svc.domain.model import (
     Intent,
     IntentState,
     Item,
+    ItemKind,
     LeaderSignal,
     Outcome,
     Report,
     VenueFill,
     VenueOrder,
+    VenuePosition,
     VenueStatus,
 )
+from recon_svc.domain.reconcile import is_derivative, position_side
 
 # Reconciliation's own words on the wire, one table per enum (the shared ones: meshkit.codec).
 INTENT_STATE = EnumMap(
@@ -186,6 +189,25 @@ def balances_from_proto(reply: broker_pb.GetPortfolioResponse) -> dict[str, Deci
     return totals
 
 
+def positions_from_proto(reply: broker_pb.GetPortfolioResponse) -> tuple[VenuePosition, ...]:
+    """Return a portfolio's open derivatives positions, sized in the base asset."""
+    found = []
+    for position in reply.positions:
+        if not position.symbol or position.side not in ("long", "short"):
+            raise _malformed("a position without a symbol or a side")
+        contracts = _decimal(position.contracts, f"contracts of {position.symbol}") or Decimal(0)
+        size = _decimal(position.contract_size, f"contract size of {position.symbol}")
+        found.append(
+            VenuePosition(
+                symbol=position.symbol,
+                side=position.side,
+                quantity=contracts * (size or Decimal(1)),
+                entry_price=_decimal(position.entry_price, f"entry price of {position.symbol}"),
+            )
+        )
+    return tuple(found)
+
+
 def item_to_proto(item: Item) -> pb.ReconciliationItem:
     """Return the wire form of one item."""
     message = pb.ReconciliationItem(
@@ -208,6 +230,11 @@ def item_to_proto(item: Item) -> pb.ReconciliationItem:
         set_decimal(message.venue_position, item.venue_position)
     if item.drift is not None:
         set_decimal(message.drift, item.drift)
+    if item.kind is ItemKind.POSITION and is_derivative(item.symbol):
+        if item.venue_position is not None:
+            message.venue_side = position_side(item.venue_position)
+        if item.expected_position is not None:
+            message.expected_side = position_side(item.expected_position)
     return message
 
 

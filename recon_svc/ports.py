@@ -20,6 +20,7 @@ from recon_svc.domain.model import (
     LeaderSignal,
     Report,
     VenueFill,
+    VenueHoldings,
     VenueOrder,
 )
 
@@ -111,14 +112,15 @@ class BrokerPort(Protocol):
         """Return the account's trades at or after ``since``, oldest first."""
         ...
 
-    async def get_balances(
+    async def get_holdings(
         self,
         exchange_id: str,
         *,
         user_id: str,
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
-    ) -> dict[str, Decimal]:
-        """Return each asset's total at the account's venue (assets holding 0 may be absent)."""
+    ) -> VenueHoldings:
+        """Return each asset's total at the account's venue (assets holding 0 may be absent)
+        and its open derivatives positions."""
         ...
 
 

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TypeVar
 
 from meshkit import audit, errors
@@ -34,6 +33,7 @@ from recon_svc.domain.model import (
     Outcome,
     Report,
     VenueFill,
+    VenueHoldings,
     VenueOrder,
     VenueReport,
 )
@@ -432,9 +432,9 @@ class Reconciler:
                 )
             )
 
-        async def balances() -> dict[str, Decimal]:
+        async def balances() -> VenueHoldings:
             return await budget.read(
-                lambda t: self.broker.get_balances(exchange_id, user_id=user_id, timeout=t)
+                lambda t: self.broker.get_holdings(exchange_id, user_id=user_id, timeout=t)
             )
 
         listed, traded, held = await asyncio.gather(
@@ -455,7 +455,7 @@ class Reconciler:
         if isinstance(held, _Unreadable):
             return replace(report, balance_error=held.problem)
         assert not isinstance(held, BaseException)
-        return replace(report, balances=held)
+        return replace(report, balances=held.balances, positions=held.positions)
 
 
 def _symbols(

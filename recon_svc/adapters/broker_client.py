@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 
 import grpc
 
@@ -14,7 +13,7 @@ from meshkit import clients, identity
 from meshkit.codec import timestamp_to_proto
 from meshkit.settings import TlsSettings
 from recon_svc import codec
-from recon_svc.domain.model import VenueFill, VenueOrder
+from recon_svc.domain.model import VenueFill, VenueHoldings, VenueOrder
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
 READ_METHODS = ("ListOrders", "ListFills", "GetPortfolio")
@@ -96,14 +95,15 @@ class GrpcBroker:
         )
         return [codec.fill_from_proto(fill) for fill in reply.fills]
 
-    async def get_balances(
+    async def get_holdings(
         self,
         exchange_id: str,
         *,
         user_id: str,
         timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
-    ) -> dict[str, Decimal]:
-        """Return each asset's total at the account's venue (assets holding 0 are absent)."""
+    ) -> VenueHoldings:
+        """Return each asset's total at the account's venue (assets holding 0 are absent) and
+        its open derivatives positions."""
         reply = await clients.call(
             self._stub.GetPortfolio,
             broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
@@ -112,4 +112,4 @@ class GrpcBroker:
             timeout=timeout,
             timed_out=_TIMED_OUT,
         )
-        return codec.balances_from_proto(reply)
+        return VenueHoldings(codec.balances_from_proto(reply), codec.positions_from_proto(reply))

@@ -174,6 +174,33 @@ class VenueFill:
 
 
 @dataclass(frozen=True)
+class VenuePosition:
+    """An open derivatives position of a follower account as the venue reports it."""
+
+    symbol: str
+    side: str
+    """``"long"`` or ``"short"``."""
+    quantity: Decimal
+    """The size in the base asset (contracts times the contract size), never negative."""
+    entry_price: Decimal | None = None
+
+    @property
+    def signed(self) -> Decimal:
+        """Return the size, negative for a short."""
+        return -self.quantity if self.side == "short" else self.quantity
+
+
+@dataclass(frozen=True)
+class VenueHoldings:
+    """What a follower account holds at its venue: balances and derivatives positions."""
+
+    balances: Mapping[str, Decimal]
+    """Each asset's total (an asset not listed holds 0)."""
+    positions: tuple[VenuePosition, ...] = ()
+    """The open derivatives positions (none at a spot venue)."""
+
+
+@dataclass(frozen=True)
 class VenueReport:
     """What one follower account's venue said: its orders, or why it could not be read."""
 
@@ -184,6 +211,8 @@ class VenueReport:
     """Each asset's total at the venue (an asset not listed holds 0); ``None`` when unread."""
     balance_error: str | None = None
     """Why the balances could not be read."""
+    positions: tuple[VenuePosition, ...] = ()
+    """The open derivatives positions, read with the balances."""
     fills: tuple[VenueFill, ...] | None = ()
     """The account's trades in the listed symbols; ``None`` when they could not be read."""
     fills_error: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -29,6 +29,7 @@ from recon_svc.domain.model import (
     Outcome,
     VenueFill,
     VenueOrder,
+    VenuePosition,
     VenueReport,
     VenueStatus,
 )
@@ -272,6 +273,18 @@ def is_mesh_client_order_id(client_order_id: str) -> bool:
 def base_asset(symbol: str) -> str:
     """Return the base asset of a ccxt unified symbol (``"BTC/USDT"`` → ``"BTC"``)."""
     return symbol.split("/", 1)[0].split(":", 1)[0]
+
+
+def is_derivative(symbol: str) -> bool:
+    """Return whether a ccxt unified symbol names a derivatives market (``"BTC/USDT:USDT"``)."""
+    return ":" in symbol
+
+
+def position_side(signed: Decimal) -> str:
+    """Return the side of a signed derivatives position: ``long``, ``short`` or ``flat``."""
+    if signed == 0:
+        return "flat"
+    return "long" if signed > 0 else "short"
 
 
 def _signed(side: Side | None, quantity: Decimal) -> Decimal:
@@ -578,6 +591,8 @@ def _position(
         return item(
             Outcome.ERROR, f"{detail}; the balances could not be read: {reason}", drift=drift
         )
+    if is_derivative(symbol):
+        return _derivative_position(item, symbol, report.positions, drift, detail)
     asset = base_asset(symbol)
     balance = report.balances.get(asset, Decimal(0))
     expected = balance - drift
@@ -591,6 +606,40 @@ def _position(
         venue_position=balance,
         expected_position=expected,
     )
+
+
+def _derivative_position(
+    item: Callable[..., Item],
+    symbol: str,
+    held: Sequence[VenuePosition],
+    drift: Decimal,
+    detail: str,
+) -> Item:
+    # The venue's open position (net of a hedge-mode long and short) is what it holds; the
+    # copies should have left it minus the drift.
+    mine = [p for p in held if p.symbol == symbol]
+    venue = sum((p.signed for p in mine), Decimal(0))
+    expected = venue - drift
+    entries = ", ".join(
+        f"{p.side} {format_quantity(p.quantity)}"
+        + (f" entry {format_quantity(p.entry_price)}" if p.entry_price is not None else "")
+        for p in mine
+    )
+    detail += (
+        f"; position at the venue {entries or 'flat'}, expected {_describe_position(expected)}"
+    )
+    return item(
+        Outcome.MATCHED if drift == 0 else Outcome.MISMATCHED,
+        detail,
+        drift=drift,
+        venue_position=venue,
+        expected_position=expected,
+    )
+
+
+def _describe_position(signed: Decimal) -> str:
+    side = position_side(signed)
+    return side if signed == 0 else f"{side} {format_quantity(abs(signed))}"
 
 
 def _plus(value: Decimal) -> str:

@@ -87,14 +87,21 @@ class World:
     def sync_down(self, down: bool) -> None:
         self.sync.down = down
 
-    def add_signal(self, sequence: int, event_time: datetime) -> None:
-        """Log a leader buy of 1 BTC."""
+    def add_signal(
+        self,
+        sequence: int,
+        event_time: datetime,
+        *,
+        symbol: str = SYMBOL,
+        side: types_pb2.OrderSide.ValueType = types_pb2.ORDER_SIDE_BUY,
+    ) -> None:
+        """Log a leader trade of 1 BTC (a buy unless ``side`` says)."""
         message = sync_pb.Signal(
             source_id=self.source_id,
             sequence=sequence,
             signal_id=f"trade-{sequence}",
-            symbol=SYMBOL,
-            side=types_pb2.ORDER_SIDE_BUY,
+            symbol=symbol,
+            side=side,
             event_time=timestamp_to_proto(event_time),
             log_time=timestamp_to_proto(event_time + timedelta(milliseconds=5)),
         )
@@ -114,7 +121,8 @@ class World:
         quantity: str | None = None,
         venue_status: types_pb2.OrderStatus.ValueType = types_pb2.ORDER_STATUS_FILLED,
     ) -> str:
-        """Record an intent and, unless skipped or ``venue_copies`` is 0, its venue orders."""
+        """Record an intent and, unless skipped or ``venue_copies`` is 0, its venue orders
+        (the signal's symbol and side)."""
         signal = next(s for s in self.signals if s.sequence == sequence)
         created = signal.event_time.ToDatetime(tzinfo=UTC) + timedelta(seconds=1)
         client_order_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sequence}/{account}"))
@@ -126,8 +134,8 @@ class World:
             signal_id=signal.signal_id,
             target_exchange_id=account,
             client_order_id=client_order_id,
-            symbol=SYMBOL,
-            side=types_pb2.ORDER_SIDE_BUY,
+            symbol=signal.symbol,
+            side=signal.side,
             type=types_pb2.ORDER_TYPE_MARKET,
             state=state,
             reason=reason,
@@ -142,8 +150,8 @@ class World:
                     exchange_id=account,
                     venue_order_id=f"v-{sequence}-{copy}",
                     client_order_id=client_order_id,
-                    symbol=SYMBOL,
-                    side=types_pb2.ORDER_SIDE_BUY,
+                    symbol=signal.symbol,
+                    side=signal.side,
                     type=types_pb2.ORDER_TYPE_MARKET,
                     status=venue_status,
                     create_time=timestamp_to_proto(created + timedelta(seconds=1 + copy)),

@@ -87,6 +87,8 @@ class ReconciliationItem(_message.Message):
     VENUE_POSITION_FIELD_NUMBER: _builtins.int
     DRIFT_FIELD_NUMBER: _builtins.int
     CORRECTION_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    VENUE_SIDE_FIELD_NUMBER: _builtins.int
+    EXPECTED_SIDE_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The signal's sequence number."""
     signal_id: _builtins.str
@@ -110,6 +112,14 @@ class ReconciliationItem(_message.Message):
     """The follower's symbol, for "order" and "position" items."""
     correction_client_order_id: _builtins.str
     """For "position" with auto_correct: the client order id of the correction intent."""
+    venue_side: _builtins.str
+    """For "position" on a derivatives market: the side of the venue's position, "long", "short"
+    or "flat"; empty on spot and when the venue was not read.
+    """
+    expected_side: _builtins.str
+    """For "position" on a derivatives market: the side the copies should have left, "long",
+    "short" or "flat"; empty on spot and when it could not be measured.
+    """
     @_builtins.property
     def venue_filled_quantity(self) -> _decimal_pb2.Decimal:
         """The quantity filled at the venue."""
@@ -117,12 +127,15 @@ class ReconciliationItem(_message.Message):
     @_builtins.property
     def expected_position(self) -> _decimal_pb2.Decimal:
         """For "position": the base asset's balance the copies should have left at the venue (the
-        venue's balance minus the drift).
+        venue's balance minus the drift). On a derivatives market (for example "BTC/USDT:USDT"):
+        the position, in the base asset, signed (negative: short).
         """
 
     @_builtins.property
     def venue_position(self) -> _decimal_pb2.Decimal:
-        """For "position": the base asset's balance at the venue now; unset when it was not read."""
+        """For "position": the base asset's balance at the venue now; unset when it was not read. On a
+        derivatives market: the venue's open position, in the base asset, signed (negative: short).
+        """
 
     @_builtins.property
     def drift(self) -> _decimal_pb2.Decimal:
@@ -147,10 +160,12 @@ class ReconciliationItem(_message.Message):
         venue_position: _decimal_pb2.Decimal | None = ...,
         drift: _decimal_pb2.Decimal | None = ...,
         correction_client_order_id: _builtins.str = ...,
+        venue_side: _builtins.str = ...,
+        expected_side: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["drift", b"drift", "expected_position", b"expected_position", "venue_filled_quantity", b"venue_filled_quantity", "venue_position", b"venue_position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "correction_client_order_id", b"correction_client_order_id", "detail", b"detail", "drift", b"drift", "expected_position", b"expected_position", "intent_state", b"intent_state", "kind", b"kind", "outcome", b"outcome", "sequence", b"sequence", "signal_id", b"signal_id", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "venue_filled_quantity", b"venue_filled_quantity", "venue_position", b"venue_position"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "correction_client_order_id", b"correction_client_order_id", "detail", b"detail", "drift", b"drift", "expected_position", b"expected_position", "expected_side", b"expected_side", "intent_state", b"intent_state", "kind", b"kind", "outcome", b"outcome", "sequence", b"sequence", "signal_id", b"signal_id", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "venue_filled_quantity", b"venue_filled_quantity", "venue_position", b"venue_position", "venue_side", b"venue_side"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
