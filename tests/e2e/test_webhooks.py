@@ -1,5 +1,6 @@
 """A user's webhook on the real mesh: a kill switch produces one signed ``config.halted``
-delivery at a receiver on 127.0.0.1, verified as docs/webhooks.md tells a receiver to."""
+delivery at a receiver on 127.0.0.1, verified as docs/webhooks.md tells a receiver to; a
+leader venue that stops answering (the emulator's faults) produces one ``leader.stream_down``."""
 
 from __future__ import annotations
 
@@ -26,10 +27,16 @@ async def hooked_mesh(tmp_path):
         "GATEWAY_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "GATEWAY_WEBHOOK_POLL_INTERVAL_MS": "200",
     }
+    # A leader outage is alerted after half a second (60 s in production), looked for often.
+    engine = {
+        **E2E_ENV.get("engine", {}),
+        "LEADER_DOWN_ALERT_MS": "500",
+        "LEADER_MONITOR_INTERVAL_MS": "200",
+    }
     instance = Mesh(
         tmp_path / "mesh",
         ports=Ports.free(),
-        component_env={**E2E_ENV, "gateway": gateway},
+        component_env={**E2E_ENV, "gateway": gateway, "engine": engine},
     )
     instance.start()
     try:
@@ -49,7 +56,7 @@ async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling
         await asyncio.sleep(0.1)
 
 
-async def test_a_kill_switch_is_delivered_as_a_signed_config_halted_event(hooked_mesh: Mesh):
+async def test_a_kill_switch_and_a_leader_outage_are_delivered_as_signed_events(hooked_mesh: Mesh):
     received: list[tuple[dict[str, str], bytes]] = []
 
     async def receive(request: web.Request) -> web.Response:
@@ -111,3 +118,67 @@ async def test_a_kill_switch_is_delivered_as_a_signed_config_halted_event(hooked
     # The secret travels only in the creation answer: never in a log line of the gateway.
     log_text = (hooked_mesh.data_dir / "logs" / "gateway.log").read_text(errors="replace")
     assert secret not in log_text
+    # On the same mesh (one start-up for both): a leader venue that stops answering.
+    await _a_leader_venue_that_stops_answering_is_one_leader_stream_down(hooked_mesh)
+
+
+async def _a_leader_venue_that_stops_answering_is_one_leader_stream_down(hooked_mesh: Mesh):
+    received: list[dict] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = RestClient(session, hooked_mesh.gateway_url, await create_user(hooked_mesh, "bo"))
+            binance = SimAdmin(session, hooked_mesh.venue_urls["binance"])
+            kraken = SimAdmin(session, hooked_mesh.venue_urls["kraken"])
+            await api.call(
+                "POST",
+                "/webhooks",
+                {"url": f"http://127.0.0.1:{port}/hook", "events": ["leader.stream_down"]},
+            )
+            leader_id, _ = await register_keys(
+                api, binance, "binance", "leader", {"USDT": "100000"}
+            )
+            follower_id, _ = await register_keys(
+                api, kraken, "kraken", "follower", {"USD": "10000"}
+            )
+            config = await api.call(
+                "POST",
+                "/start",
+                {
+                    "source_exchange_id": leader_id,
+                    "target_exchange_ids": [follower_id],
+                    "sync_settings": {"sync_interval": 1, "max_retries": 0},
+                },
+            )
+            # The leader's venue answers nothing but 503, and drops its private streams.
+            await binance._call(
+                "POST",
+                "faults",
+                {"method": "*", "path": "/api/*", "status": 503, "body": "down", "count": -1},
+            )
+            await binance._call("POST", "streams/close", {"reason": "venue down"})
+
+            async def alerted():
+                return [e for e in received if e["type"] == "leader.stream_down"]
+
+            [event] = await _wait(alerted)
+            # The status says why (once per outage is proven in the engine's service test).
+            status = await api.call("GET", f"/status/{config['config_id']}")
+            assert status["source_error"]
+            await binance._call("DELETE", "faults")
+    finally:
+        await runner.cleanup()
+    assert event["data"]["object_id"] == config["config_id"]
+    assert event["data"]["action"] == "leader_stream_down"
+    assert event["data"]["after"]["source_id"] == leader_id
+    assert len([e for e in received if e["type"] == "leader.stream_down"]) == 1
