@@ -118,6 +118,20 @@ def leader_client(base_url: str, keys: dict[str, str]) -> Any:
     return exchange
 
 
+def futures_client(base_url: str, keys: dict[str, str]) -> Any:
+    """Return an unmodified ccxt async Binance USDⓈ-M (``binanceusdm``) client pointed at the
+    Binance emulator, which serves the futures API on the same port."""
+    import ccxt.async_support as ccxt
+
+    from exchange_sim.ccxt_urls import point_ccxt_at
+
+    exchange = ccxt.binanceusdm(
+        {"apiKey": keys["api_key"], "secret": keys["api_secret"], "enableRateLimit": False}
+    )
+    point_ccxt_at(exchange, base_url)
+    return exchange
+
+
 async def wait_for_copies(
     api: RestClient,
     config_id: str,

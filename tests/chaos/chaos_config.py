@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zlib
 
-from chaos_plan import Fault, Shape
+from chaos_plan import FUTURES, Fault, Shape
 
 DEFAULT_BASE_SEED = 20260417
 
@@ -26,12 +26,20 @@ def shape() -> Shape:
     return Shape(followers=3, min_trades=3, max_trades=5, venues=venues)
 
 
+def futures_faults() -> list[Fault]:
+    """Return the futures leg's faults: every kill in the soak tier, the engine's in CI."""
+    return list(FUTURES) if soak() else list(FUTURES[:1])
+
+
 def seeds_for(fault: Fault) -> list[int]:
     """Return the seeds to run ``fault`` with (explicit, or derived from the base seed)."""
     explicit = os.environ.get("CHAOS_SEEDS", "").strip()
     if explicit:
         return [int(s) for s in explicit.split(",") if s.strip()]
     count = int(os.environ.get("CHAOS_SEED_COUNT", "25" if soak() else "5"))
+    if fault.is_futures and not soak():
+        # CI's budget: the futures leg runs one short seed there (more in the soak tier).
+        count = int(os.environ.get("CHAOS_FUTURES_SEED_COUNT", "1"))
     if fault.kind == "point":
         count = int(os.environ.get("CHAOS_POINT_SEED_COUNT", str(count)))
     base = int(os.environ.get("CHAOS_BASE_SEED", str(DEFAULT_BASE_SEED)))

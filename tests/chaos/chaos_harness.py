@@ -34,6 +34,8 @@ import aiohttp
 from chaos_invariants import TERMINAL, check, rejected_count
 from chaos_mesh import ChaosMesh
 from chaos_plan import (
+    FUTURES_MAX_LEVERAGE,
+    FUTURES_VENUE,
     LEADER_BALANCES,
     NOT_FOUND_LAG_MAX_SECONDS,
     ORDER_PATH,
@@ -45,7 +47,7 @@ from chaos_plan import (
 )
 
 from meshctl.api import ApiError, RestClient
-from meshctl.demo import create_user, leader_client
+from meshctl.demo import create_user, futures_client, leader_client
 
 SETTLE_SECONDS = 75.0
 SLOW_SETTLE_SECONDS = 100.0
@@ -64,11 +66,22 @@ LEADER_VENUE = "binance"
 
 
 class SimAccounts:
-    """One emulator's admin API (account keys percent-encoded: Coinbase key names hold ``/``)."""
+    """One emulator's admin API (account keys percent-encoded: Coinbase key names hold ``/``).
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    With ``futures``, the Binance emulator's USDⓈ-M side (``/_sim/futures/``): an account's
+    balances fund its futures wallet, and its orders and trades are the futures records.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, *, futures: bool = False
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
+        self.futures = futures
+
+    def _records(self, api_key: str, what: str) -> str:
+        account = f"accounts/{urllib.parse.quote(api_key, safe='')}/{what}"
+        return f"futures/{account}" if self.futures else account
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         async with self.session.request(
@@ -84,18 +97,31 @@ class SimAccounts:
 
     async def create_account(self, balances: dict[str, str]) -> dict[str, str]:
         """Open an account that may trade and may not withdraw."""
-        return await self._call(
-            "POST", "accounts", {"balances": balances, "can_trade": True, "can_withdraw": False}
+        keys = await self._call(
+            "POST",
+            "accounts",
+            {
+                "balances": {} if self.futures else balances,
+                "can_trade": True,
+                "can_withdraw": False,
+            },
         )
+        if self.futures:
+            await self._call(
+                "POST",
+                self._records(keys["api_key"], "wallet"),
+                {"amount": balances.get("USDT", "0")},
+            )
+        return keys
 
     async def orders(self, api_key: str) -> list[dict[str, Any]]:
         """Return the venue's record of an account's orders."""
-        result = await self._call("GET", f"accounts/{urllib.parse.quote(api_key, safe='')}/orders")
+        result = await self._call("GET", self._records(api_key, "orders"))
         return result["orders"] if isinstance(result, dict) else result
 
     async def trades(self, api_key: str) -> list[dict[str, Any]]:
         """Return the venue's record of an account's trades."""
-        result = await self._call("GET", f"accounts/{urllib.parse.quote(api_key, safe='')}/trades")
+        result = await self._call("GET", self._records(api_key, "trades"))
         return result["trades"] if isinstance(result, dict) else result
 
     async def add_faults(self, rules: list[dict[str, Any]]) -> None:
@@ -184,6 +210,9 @@ class Run:
         self.session = session
         self.plan = plan
         self.sims = {venue: SimAccounts(session, url) for venue, url in mesh.venue_urls.items()}
+        # Binance USDⓈ-M is served by the Binance emulator (one port, /fapi).
+        self.sims[FUTURES_VENUE] = SimAccounts(session, mesh.venue_urls["binance"], futures=True)
+        self.leader_venue = FUTURES_VENUE if plan.fault.is_futures else LEADER_VENUE
         self.result = RunResult(mesh.backend, plan, logs=str(mesh.data_dir / "logs"))
         self.api: RestClient | None = None
         self.config_ids: list[str] = []
@@ -209,8 +238,8 @@ class Run:
         fault = self.plan.fault.name.replace(" ", "_").replace(":", "")[:40]
         token = await create_user(self.mesh, f"chaos-{fault}-{self.plan.seed}"[:60])
         self.api = RestClient(self.session, self.mesh.gateway_url, token)
-        self.leader_keys = await self.sims[LEADER_VENUE].create_account(dict(LEADER_BALANCES))
-        leader_id = await self._register(LEADER_VENUE, self.leader_keys, "leader")
+        self.leader_keys = await self.sims[self.leader_venue].create_account(dict(LEADER_BALANCES))
+        leader_id = await self._register(self.leader_venue, self.leader_keys, "leader")
 
         async def follower(index: int) -> FollowerAccount:
             spec = self.plan.followers[index]
@@ -228,7 +257,15 @@ class Run:
                 {
                     "source_exchange_id": leader_id,
                     "target_exchange_ids": [f.exchange_id for f in targets],
-                    "risk_limits": {"max_position_size": 0.5, "max_slippage": "0.02"},
+                    "risk_limits": {
+                        "max_position_size": 0.5,
+                        "max_slippage": "0.02",
+                        **(
+                            {"max_leverage": FUTURES_MAX_LEVERAGE}
+                            if self.plan.fault.is_futures
+                            else {}
+                        ),
+                    },
                     "copy_settings": {"sizing_mode": "equity_ratio"},
                     "sync_settings": {"sync_interval": 1},
                     "request_id": f"chaos-{self.plan.seed}-{first}",
@@ -237,7 +274,7 @@ class Run:
             self.config_ids.append(config["config_id"])
         self._t0 = time.monotonic()
         self.event(
-            f"config {', '.join(self.config_ids)} started: leader on binance, "
+            f"config {', '.join(self.config_ids)} started: leader on {self.leader_venue}, "
             f"{len(self.followers)} followers"
         )
 
@@ -285,6 +322,8 @@ class Run:
 
     def leader(self) -> Any:
         """Return a ccxt client of the leader (close it after use)."""
+        if self.plan.fault.is_futures:
+            return futures_client(self.mesh.venue_urls["binance"], self.leader_keys)
         return leader_client(self.mesh.venue_urls[LEADER_VENUE], self.leader_keys)
 
     async def burst(self, trading: dict[int, asyncio.Event] | None = None) -> None:
@@ -459,7 +498,7 @@ class Run:
 
     async def leader_fills(self) -> list[dict[str, Any]]:
         """Return the leader's fills at the venue."""
-        return await self.sims[LEADER_VENUE].trades(self.leader_keys["api_key"])
+        return await self.sims[self.leader_venue].trades(self.leader_keys["api_key"])
 
     async def intents(self) -> list[dict[str, Any]]:
         """Return the configurations' intents (the engine's record)."""

@@ -14,12 +14,18 @@ from typing import Any
 
 from chaos_mesh import BROKER_ORDER_TIMEOUT_S
 
-QUOTE = {"binance": "USDT", "coinbase": "USD", "kraken": "USD"}
+QUOTE = {"binance": "USDT", "binanceusdm": "USDT", "coinbase": "USD", "kraken": "USD"}
 LEADER_SYMBOLS = {
     "BTC/USDT": (Decimal("0.01"), Decimal("0.2"), Decimal("0.001")),
     "ETH/USDT": (Decimal("0.2"), Decimal("3"), Decimal("0.01")),
 }
 LEADER_BALANCES = {"USDT": "100000"}
+FUTURES_VENUE = "binanceusdm"
+"""The futures leg's venue: Binance USDⓈ-M, on the Binance emulator's /fapi (issue #18)."""
+FUTURES_FOLLOWER_USDT = (20_000, 60_001, 1_000)
+"""A futures follower's wallet: big enough that most copies clear the perpetuals' minimum
+notional (100 USDT on BTC) at the leader's sizes."""
+FUTURES_MAX_LEVERAGE = "3"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,14 @@ class Fault:
     expect_rejected: str = ""
     slow: bool = False
     scenario: str = ""
+    market: str = ""
+    """``futures``: the leader and the followers trade Binance USDⓈ-M perpetuals
+    (``BTC/USDT:USDT``); the emulator's /_sim/futures/ records are the truth."""
+
+    @property
+    def is_futures(self) -> bool:
+        """Return whether the run trades perpetuals."""
+        return self.market == "futures"
 
     @property
     def slug(self) -> str:
@@ -217,6 +231,13 @@ POINTS = [
     ),
 ]
 CATALOGUE = KILLS + VENUE_FAULTS + POINTS
+FUTURES = [
+    Fault(
+        f"futures: {kill.name}", f"{kill.tests}, #18", "kill", target=kill.target, market="futures"
+    )
+    for kill in KILLS
+]
+"""The futures leg: the kills, with a leader and followers on Binance USDⓈ-M perpetuals."""
 
 
 @dataclass(frozen=True)
@@ -251,10 +272,16 @@ def _step_round(value: Decimal, step: Decimal) -> Decimal:
 def plan_run(seed: int, fault: Fault, shape: Shape) -> Plan:
     """Draw a run's followers, trades and fault parameters from ``seed``."""
     rng = random.Random(seed)
-    followers = tuple(
-        Follower(venue, {QUOTE[venue]: str(rng.randrange(2_000, 20_001, 500))})
-        for venue in (shape.venues[i % len(shape.venues)] for i in range(shape.followers))
-    )
+    if fault.is_futures:
+        followers = tuple(
+            Follower(FUTURES_VENUE, {"USDT": str(rng.randrange(*FUTURES_FOLLOWER_USDT))})
+            for _ in range(shape.followers)
+        )
+    else:
+        followers = tuple(
+            Follower(venue, {QUOTE[venue]: str(rng.randrange(2_000, 20_001, 500))})
+            for venue in (shape.venues[i % len(shape.venues)] for i in range(shape.followers))
+        )
     positions: dict[str, Decimal] = {}
     trades: list[Trade] = []
     for index in range(rng.randint(shape.min_trades, shape.max_trades)):
@@ -268,7 +295,17 @@ def plan_run(seed: int, fault: Fault, shape: Shape) -> Plan:
         else:
             amount = _step_round(Decimal(str(rng.uniform(float(low), float(high)))), step)
         positions[symbol] = held + (amount if side == "buy" else -amount)
-        trades.append(Trade(symbol, side, amount, round(rng.uniform(0.1, shape.max_gap_s), 3)))
+        # A futures leader trades the perpetual: its sells reduce (or close) the long.
+        traded = f"{symbol}:USDT" if fault.is_futures else symbol
+        trades.append(Trade(traded, side, amount, round(rng.uniform(0.1, shape.max_gap_s), 3)))
+    if fault.is_futures and len(trades) > 1 and all(t.side == "buy" for t in trades):
+        # A futures run always has an exit (copied reduce-only): its last trade sells part of
+        # the first position instead.
+        first = trades[0]
+        low, _, step = LEADER_SYMBOLS[first.symbol.split(":")[0]]
+        held = sum((t.amount for t in trades[:-1] if t.symbol == first.symbol), Decimal(0))
+        amount = min(max(_step_round(held / 2, step), low), held)
+        trades[-1] = Trade(first.symbol, "sell", amount, trades[-1].gap_s)
     plan = Plan(seed, fault, followers, tuple(trades))
     return Plan(seed, fault, followers, tuple(trades), _params(rng, plan, shape))
 
