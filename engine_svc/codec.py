@@ -36,6 +36,7 @@ from engine_svc.domain.model import (
     OrderStatus,
     OrderType,
     Portfolio,
+    PositionEffect,
     RiskLimits,
     Side,
     Signal,
@@ -62,6 +63,16 @@ from meshkit.codec import (
 
 # ---------------------------------------------------------------------------- enums
 
+POSITION_EFFECT = EnumMap(
+    sync_pb.PositionEffect,
+    {
+        PositionEffect.UNSPECIFIED: sync_pb.POSITION_EFFECT_UNSPECIFIED,
+        PositionEffect.OPEN: sync_pb.POSITION_EFFECT_OPEN,
+        PositionEffect.REDUCE: sync_pb.POSITION_EFFECT_REDUCE,
+        PositionEffect.CLOSE: sync_pb.POSITION_EFFECT_CLOSE,
+        PositionEffect.REVERSE: sync_pb.POSITION_EFFECT_REVERSE,
+    },
+)
 SIGNAL_KIND = EnumMap(
     sync_pb.SignalKind,
     {
@@ -237,6 +248,11 @@ def signal_from_proto(message: sync_pb.Signal) -> Signal:
         order_mirrored=message.order_mirrored,
         opened_sequence=message.opened_sequence,
         replaced_order_id=message.replaced_order_id,
+        position_effect=POSITION_EFFECT.from_proto(
+            message.position_effect, PositionEffect.UNSPECIFIED
+        ),
+        liquidation=message.liquidation,
+        leader_leverage=optional_decimal(message.leader_leverage),
     )
 
 
@@ -253,6 +269,7 @@ def market_from_proto(response: broker_pb.GetMarketResponse) -> MarketInfo:
         max_quantity=optional_decimal(market.max_quantity),
         last_price=optional_decimal(response.last_price),
         price_tick=optional_decimal(market.price_tick),
+        contract_size=optional_decimal(market.contract_size),
     )
 
 
@@ -328,6 +345,7 @@ def place_order_request(intent: Intent) -> broker_pb.PlaceOrderRequest:
         side=side_to_proto(intent.side),
         type=type_to_proto(intent.type),
         time_in_force=time_in_force_to_proto(intent.time_in_force),
+        reduce_only=intent.reduce_only,
     )
     set_decimal(request.quantity, intent.quantity)
     if intent.price is not None:
@@ -396,6 +414,7 @@ _PARSERS: dict[str, dict[str, _FieldParser]] = {
         "correlation_limit": _parse_decimal,
         "max_orders_per_minute": _parse_plain,
         "daily_loss_action": _parse_text,
+        "max_leverage": _parse_decimal,
     },
     "copy_settings": {
         "copy_all_trades": _parse_optional_bool(True),
@@ -562,6 +581,7 @@ def intent_to_proto(intent: Intent) -> pb.CopiedOrder:
         venue_order_id=intent.venue_order_id,
         latency_ms=intent.latency_ms,
         attempts=intent.attempts,
+        reduce_only=intent.reduce_only,
     )
     set_decimal(message.quantity, intent.quantity)
     if intent.price is not None:

@@ -123,6 +123,13 @@ class BrokerPort(Protocol):
         """
         ...
 
+    async def set_leverage(self, exchange_id: str, symbol: str, leverage: int, user_id: str) -> int:
+        """Set the account's leverage on a derivatives market (idempotent); return it.
+
+        ``FailedPrecondition`` reason ``LEVERAGE_UNSUPPORTED`` at a venue without positions.
+        """
+        ...
+
     async def fence(self, key: str, token: int) -> int:
         """Raise the broker's fence of ``key`` to ``token``; ``FENCED`` if already higher.
 

@@ -17,6 +17,7 @@ from engine_svc.domain.model import (
     CopySettings,
     DailyRisk,
     OrderType,
+    PositionEffect,
     RiskLimits,
     Side,
     Signal,
@@ -154,6 +155,9 @@ def signal_json(signal: Signal) -> str:
             "opened_sequence": signal.opened_sequence,
             "replaced_order_id": signal.replaced_order_id,
             "stop_price": _dec(signal.stop_price),
+            "position_effect": signal.position_effect.value,
+            "liquidation": signal.liquidation,
+            "leader_leverage": _dec(signal.leader_leverage),
         },
         sort_keys=True,
     )
@@ -183,4 +187,7 @@ def signal_from_json(text: str) -> Signal:
         opened_sequence=int(data.get("opened_sequence", 0)),
         replaced_order_id=data.get("replaced_order_id", ""),
         stop_price=_undec(data.get("stop_price")),
+        position_effect=PositionEffect(data.get("position_effect", "")),
+        liquidation=bool(data.get("liquidation", False)),
+        leader_leverage=_undec(data.get("leader_leverage")),
     )

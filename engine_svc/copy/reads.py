@@ -24,13 +24,13 @@ from typing import Generic, TypeVar
 from engine_svc import metrics
 from engine_svc.domain import correlation, gate
 from engine_svc.domain.decision import QUOTE_EQUIVALENTS, follower_symbols, pre_check
+from engine_svc.domain.futures import counterpart, leader_reduces
 from engine_svc.domain.model import (
     Candle,
     CopyConfig,
     FollowerSnapshot,
     MarketInfo,
     Portfolio,
-    Side,
     Signal,
     SkipReason,
 )
@@ -307,6 +307,15 @@ class FollowerReader:
                 return MarketLookup(market)
             if not definitive:
                 return MarketLookup(None, SkipReason.MARKET_UNAVAILABLE)
+        # No such market: if the venue has the market of the other type (a spot trade at a
+        # futures venue, or the reverse), say so rather than that the symbol is missing.
+        other = counterpart(candidates[0]) if candidates else ""
+        if other and other not in candidates:
+            _, market = await self._market_for(
+                exchange_id, other, user_id, False, accept_unreadable, patience
+            )
+            if market is not None:
+                return MarketLookup(None, SkipReason.MARKET_TYPE_MISMATCH)
         return MarketLookup(None, SkipReason.SYMBOL_NOT_ON_VENUE)
 
     async def _candles_of(
@@ -437,7 +446,7 @@ def _needs_correlations(
     portfolio: Portfolio | None,
 ) -> bool:
     # Only a buy that opens a position under a correlation limit needs the candles.
-    if config.settings.risk_limits.correlation_limit is None or signal.side is Side.SELL:
+    if config.settings.risk_limits.correlation_limit is None or leader_reduces(signal):
         return False
     market = lookup.market
     if market is None or portfolio is None:
@@ -445,4 +454,5 @@ def _needs_correlations(
     price = signal.price if signal.price and signal.price > 0 else market.last_price
     if price is None or price <= 0:
         return False
-    return gate.opens_position(FollowerSnapshot.of(portfolio, market.base), market, price)
+    snapshot = FollowerSnapshot.of(portfolio, market.base, market.symbol)
+    return gate.opens_position(snapshot, market, price)

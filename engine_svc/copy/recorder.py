@@ -38,6 +38,7 @@ from engine_svc.domain.decision import (
     pre_check,
     signal_action,
 )
+from engine_svc.domain.futures import leader_reduces
 from engine_svc.domain.model import (
     CopyConfig,
     CopyStatus,
@@ -46,7 +47,6 @@ from engine_svc.domain.model import (
     Intent,
     IntentState,
     Portfolio,
-    Side,
     Signal,
     SkipReason,
 )
@@ -102,7 +102,7 @@ def blocking_exit(
     maps to for it, made from an earlier signal, and not known yet
     (:data:`OUTCOME_NOT_KNOWN`). A buy waits for none.
     """
-    if signal.side is not Side.SELL:
+    if not leader_reduces(signal):
         return []
     live = {
         c.config_id: c
@@ -292,7 +292,7 @@ class Recorder:
     async def _await_earlier_outcomes(self, signal: Signal, configs: list[CopyConfig]) -> None:
         # An exit sizes from the follower's position: wait until every earlier intent of
         # its configurations on that market is known (see the module's docstring).
-        if signal.side is not Side.SELL or not configs:
+        if not leader_reduces(signal) or not configs:
             return
         pause = 0.05
         announced = False
@@ -374,7 +374,11 @@ def _decide(
     lookup = read.lookup if read is not None else MarketLookup(None)
     market = lookup.market
     try:
-        snapshot = FollowerSnapshot.of(portfolio, market.base) if portfolio and market else None
+        snapshot = (
+            FollowerSnapshot.of(portfolio, market.base, market.symbol)
+            if portfolio and market
+            else None
+        )
         return decide(
             signal,
             status,

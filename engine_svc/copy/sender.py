@@ -9,6 +9,7 @@ resolver looks up, never one sent twice under two ids.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +39,16 @@ FENCED = "FENCED"
 ORDER_TYPE_UNSUPPORTED = "ORDER_TYPE_UNSUPPORTED"
 """The broker's reason for an order type or time in force the venue cannot take."""
 """The broker's reason for a send under a lease token another replica has since superseded."""
+
+
+LEVERAGE_RETRY_SECONDS = 1.0
+"""The pause before an entry whose leverage could not be set (broker unreachable) is sent again."""
+
+
+class _Leverage(enum.Enum):
+    READY = "ready"  # set (or none to set): send the order
+    RETRY = "retry"  # the broker did not answer: back to PENDING, sent again shortly
+    REFUSED = "refused"  # the venue refused it: the entry is rejected, never placed
 
 
 def fence_key(source_id: str) -> str:
@@ -78,6 +89,8 @@ class Sender:
         self._outcomes = outcomes
         self._ownership = ownership
         self._in_flight: set[str] = set()
+        self._leverage_set: dict[tuple[str, str], int] = {}
+        """The leverage set on each (follower account, derivatives market) since start."""
         self.on_unknown: Callable[[str], None] | None = None
         """Called with the intent's id when a send's outcome becomes unknown (the resolver
         looks the order up at once: :meth:`engine_svc.copy.resolver.Resolver.chase`)."""
@@ -149,7 +162,7 @@ class Sender:
         if not sent:
             config = await self._store.get_config(intent.config_id)
             if config is not None:
-                blocked = rules.send_block(intent.side, config.status)
+                blocked = rules.send_block(rules.exposure_side(intent), config.status)
                 if blocked is not None:
                     await self._outcomes.skipped(intent, blocked)
             return None
@@ -166,6 +179,9 @@ class Sender:
             fence = (fence_key(intent.source_id), intent.sent_token)
         self._in_flight.add(intent.intent_id)
         try:
+            leverage = await self._leverage_ready(intent, config, venue)
+            if leverage is not _Leverage.READY:
+                return LEVERAGE_RETRY_SECONDS if leverage is _Leverage.RETRY else None
             try:
                 if fence is None:
                     order = await self._broker.place_order(intent, config.user_id)
@@ -212,6 +228,37 @@ class Sender:
             return None
         finally:
             self._in_flight.discard(intent.intent_id)
+
+    async def _leverage_ready(self, intent: Intent, config: CopyConfig, venue: str) -> _Leverage:
+        """Set the leverage a derivatives entry asks for before it is sent, once per
+        (account, market, leverage) since start (the broker call is idempotent, so a restart
+        only asks again). A venue refusal rejects the entry (never placed); a broker that
+        cannot be reached or answered late puts it back to PENDING, sent again shortly."""
+        if intent.leverage is None or intent.reduce_only:
+            return _Leverage.READY
+        key = (intent.target_exchange_id, intent.symbol)
+        if self._leverage_set.get(key) == intent.leverage:
+            return _Leverage.READY
+        try:
+            await self._broker.set_leverage(
+                intent.target_exchange_id, intent.symbol, intent.leverage, config.user_id
+            )
+        except _DEFINITIVE as e:
+            await self._outcomes.rejected(intent, venue, "leverage_not_set", e.message)
+            return _Leverage.REFUSED
+        except Exception as e:
+            log.warning(
+                "setting leverage %s on %s at %s failed (%s); sending %s again shortly",
+                intent.leverage,
+                intent.symbol,
+                intent.target_exchange_id,
+                getattr(e, "message", type(e).__name__),
+                intent.client_order_id,
+            )
+            await self._outcomes.rate_limited(intent, "leverage_not_set")
+            return _Leverage.RETRY
+        self._leverage_set[key] = intent.leverage
+        return _Leverage.READY
 
     async def _unknown(self, intent: Intent, reason: str) -> None:
         # The order may or may not be at the venue: record it, and have it looked up now.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from engine_svc.domain import gate, sizing
+from engine_svc.domain import futures, gate, sizing
 from engine_svc.domain.model import (
     CopySettings,
     CopyStatus,
@@ -28,6 +28,7 @@ from engine_svc.domain.model import (
     SignalKind,
     SkipReason,
     TimeInForce,
+    is_derivative,
 )
 
 QUOTE_EQUIVALENTS = ("USDT", "USD", "USDC")
@@ -49,6 +50,10 @@ class Decision:
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
     stop_price: Decimal | None = None
+    reduce_only: bool = False
+    """A derivatives exit: sent reduce-only."""
+    leverage: int | None = None
+    """A derivatives entry: the leverage to set at the follower's market before sending."""
 
     @property
     def skipped(self) -> bool:
@@ -119,8 +124,12 @@ def pre_check(
     """Return the skip reason decided without any venue data, or ``None`` to go on.
 
     This is what tells the engine whether to read the follower's account and market at all.
+    A trade that gives up a position (spot: a sell; derivatives: a reduce, close, reverse or
+    liquidation) passes a reducing configuration; a leader's liquidation is copied even when
+    ``copy_all_trades`` is off (its position is gone: the copy closes the follower's).
     """
-    blocked = gate.status_block(signal.side, status)
+    reduces = futures.leader_reduces(signal)
+    blocked = gate.status_block(Side.SELL if reduces else Side.BUY, status)
     if blocked is not None and blocked is not SkipReason.REDUCING:
         return blocked
     if is_stale(signal, now, copy.max_signal_age_seconds):
@@ -128,7 +137,7 @@ def pre_check(
     filtered = symbol_filter(signal.symbol, copy)
     if filtered is not None:
         return filtered
-    if signal.side is Side.SELL and not copy.copy_all_trades:
+    if reduces and not copy.copy_all_trades and not signal.liquidation:
         return SkipReason.REDUCING_TRADE_NOT_COPIED
     return blocked
 
@@ -153,6 +162,17 @@ def _raw_quantity(
         return sizing.proportional_exit(
             signal.quantity, signal.leader_position, follower.base_total
         )
+    return _entry_quantity(signal, copy, follower, price)
+
+
+def _entry_quantity(
+    signal: Signal,
+    copy: CopySettings,
+    follower: FollowerSnapshot,
+    price: Decimal,
+) -> Decimal | SkipReason:
+    # The sizing modes, on notional: equity_ratio (on a derivatives follower, its futures
+    # wallet's equity), multiplier, fixed_notional, fixed_quantity, portfolio_fraction.
     mode = copy.sizing_mode
     if mode == "equity_ratio":
         if signal.leader_equity is None or signal.leader_equity <= 0:
@@ -229,6 +249,8 @@ def decide(
     filtered = symbol_filter(signal.symbol, copy, symbol)
     if filtered is not None:
         return Decision.skip(symbol, filtered)
+    if futures.market_type_mismatch(signal.symbol, symbol, copy.symbol_map.get(signal.symbol)):
+        return Decision.skip(symbol, SkipReason.MARKET_TYPE_MISMATCH)
     reference = signal.price if signal.price is not None and signal.price > 0 else market.last_price
     if is_order_change(signal) and signal.price is None and signal.stop_price is not None:
         reference = signal.stop_price  # a stop-market order: it trades around its stop
@@ -236,6 +258,14 @@ def decide(
         return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
     if follower is None:
         return Decision.skip(symbol, SkipReason.PORTFOLIO_UNAVAILABLE)
+    if market.derivative:
+        state = gate.GateState(status, orders_last_minute, correlations)
+        return _decide_position(signal, limits, copy, follower, market, reference, state)
+    if is_derivative(signal.symbol) and futures.leader_reduces(signal) != (
+        signal.side is Side.SELL
+    ):
+        # A leader's short (opened, or closed by a buy) has no copy on a spot market.
+        return Decision.skip(symbol, SkipReason.NO_POSITION_TO_REDUCE)
     if signal.side is Side.SELL and follower.base_free <= 0:
         return Decision.skip(symbol, SkipReason.NO_POSITION_TO_REDUCE)
 
@@ -273,6 +303,87 @@ def decide(
         price=limit_price,
         time_in_force=time_in_force,
         stop_price=_stop_price(signal, market) if order_type.has_stop_price else None,
+    )
+
+
+def _decide_position(
+    signal: Signal,
+    limits: RiskLimits,
+    copy: CopySettings,
+    follower: FollowerSnapshot,
+    market: MarketInfo,
+    reference: Decimal,
+    state: gate.GateState,
+) -> Decision:
+    """Decide the copy of a trade on a derivatives follower market (:mod:`futures`).
+
+    An exit is reduce-only, the leader's share of the follower's own position on the side
+    the leader reduced (all of it for a close, a reverse or a liquidation), never the other
+    side; a liquidation is sent at market. An entry is sized on notional and carries the
+    leverage to set first (the leader's, at most ``max_leverage``); the gate cuts it to
+    equity times ``max_leverage`` or skips it as ``max_leverage``.
+    """
+    symbol = market.symbol
+    exit_ = futures.leader_reduces(signal)
+    if exit_:
+        held = futures.held_against(follower.position, signal.side)
+        if held <= 0:
+            return Decision.skip(symbol, SkipReason.NO_POSITION_TO_REDUCE)
+        quantity = futures.exit_quantity(signal, follower.position)
+        if quantity is None:  # the leader's share is unknown: size it, at most what is held
+            sized = _entry_quantity(signal, copy, follower, reference)
+            if isinstance(sized, SkipReason):
+                return Decision.skip(symbol, sized)
+            quantity = min(sized, held)
+    else:
+        sized = _entry_quantity(signal, copy, follower, reference)
+        if isinstance(sized, SkipReason):
+            return Decision.skip(symbol, sized)
+        quantity = sized
+    if quantity <= 0:
+        return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
+
+    order_type, limit_price, time_in_force = OrderType.MARKET, None, None
+    kept = mirrored_order(signal, market) or copied_order(signal, market)
+    if signal.liquidation:
+        pass  # the leader's position is gone: get out at market
+    elif kept is not None:
+        order_type, limit_price, time_in_force = kept
+    elif limits.max_slippage is not None:
+        limit_price = sizing.slippage_band_price(
+            reference, signal.side, limits.max_slippage, market.price_tick
+        )
+        if limit_price <= 0:
+            return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
+        order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
+
+    verdict = gate.check(
+        gate.ProposedOrder(
+            symbol,
+            signal.side,
+            quantity,
+            limit_price or reference,
+            derivative=True,
+            reduce_only=exit_,
+        ),
+        follower,
+        market,
+        gate.GateLimits.of(limits, copy),
+        state,
+    )
+    if not verdict.allowed:
+        return Decision.skip(symbol, verdict.reason, verdict.quantity)
+    return Decision(
+        symbol=symbol,
+        quantity=verdict.quantity,
+        order_type=order_type,
+        price=limit_price,
+        time_in_force=time_in_force,
+        stop_price=_stop_price(signal, market) if order_type.has_stop_price else None,
+        reduce_only=exit_,
+        leverage=None
+        if exit_
+        else futures.target_leverage(limits.max_leverage, signal.leader_leverage),
     )
 
 

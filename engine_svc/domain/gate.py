@@ -14,6 +14,11 @@ quantity of an order after sizing, so no order can slip past a limit in force:
 5. the venue: largest quantity, quantity step (always rounded down), minimum quantity and
    notional, and then ``min_trade_size`` for entries.
 
+On a derivatives market an exit is a reduce-only order: never more than the position it
+reduces (on the order's other side), and the venue's minimum notional does not apply to it
+(Binance takes a reduce-only order below it). An entry is held to ``max_leverage`` as well:
+the position on its side after it, valued at its price, at most equity times the leverage.
+
 A quantity reduced by a limit and then too small for the venue is denied with that limit's
 reason, so the user sees which limit stopped the copy.
 """
@@ -59,11 +64,16 @@ class ProposedOrder:
     side: Side
     quantity: Decimal
     price: Decimal
+    derivative: bool = False
+    """On a derivatives market (positions, not balances)."""
+    reduce_only: bool = False
+    """A derivatives exit, sent reduce-only."""
 
     @property
     def reduces_exposure(self) -> bool:
-        """Return whether the order can only reduce the follower's exposure (a spot sell)."""
-        return self.side is Side.SELL
+        """Return whether the order can only reduce the follower's exposure (a spot sell, a
+        reduce-only derivatives order)."""
+        return self.reduce_only if self.derivative else self.side is Side.SELL
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class GateLimits:
     max_orders_per_minute: int = DEFAULT_MAX_ORDERS_PER_MINUTE
     min_trade_size: Decimal | None = None
     max_trade_size: Decimal | None = None
+    max_leverage: Decimal | None = None
 
     @classmethod
     def of(cls, limits: RiskLimits, copy: CopySettings) -> GateLimits:
@@ -85,6 +96,7 @@ class GateLimits:
             max_orders_per_minute=limits.max_orders_per_minute or DEFAULT_MAX_ORDERS_PER_MINUTE,
             min_trade_size=copy.min_trade_size,
             max_trade_size=copy.max_trade_size,
+            max_leverage=limits.max_leverage,
         )
 
 
@@ -172,6 +184,37 @@ def _exit(order: ProposedOrder, snapshot: FollowerSnapshot, market: MarketInfo) 
     return GateResult(Verdict.REDUCE if cut else Verdict.ALLOW, quantity)
 
 
+def _reduce_only_exit(
+    order: ProposedOrder, snapshot: FollowerSnapshot, market: MarketInfo
+) -> GateResult:
+    held = snapshot.position if snapshot.position is not None else Decimal(0)
+    held = held if order.side is Side.SELL else -held
+    if held <= 0:
+        return _deny(SkipReason.NO_POSITION_TO_REDUCE)
+    cap = held
+    if market.max_quantity is not None and market.max_quantity > 0:
+        cap = min(cap, market.max_quantity)
+    quantity = round_down_to_step(min(order.quantity, cap), market.quantity_step)
+    left = round_down_to_step(held - quantity, market.quantity_step)
+    minimum = market.min_quantity
+    if left > 0 and minimum is not None and left < minimum:
+        # What would be left could never be closed on its own: close it now.
+        quantity = round_down_to_step(cap, market.quantity_step)
+    if quantity <= 0 or (minimum is not None and quantity < minimum):
+        return _deny(SkipReason.BELOW_MIN_NOTIONAL, quantity)
+    cut = min(order.quantity, cap) < order.quantity
+    return GateResult(Verdict.REDUCE if cut else Verdict.ALLOW, quantity)
+
+
+def _held_along(order: ProposedOrder, snapshot: FollowerSnapshot) -> Decimal:
+    # What the follower holds on the order's own side: the base total on spot, the long (a
+    # buy) or the short (a sell) on a derivatives market.
+    if not order.derivative:
+        return snapshot.base_total
+    position = snapshot.position if snapshot.position is not None else Decimal(0)
+    return max(position if order.side is Side.BUY else -position, Decimal(0))
+
+
 def _entry(
     order: ProposedOrder,
     snapshot: FollowerSnapshot,
@@ -197,11 +240,22 @@ def _entry(
             return _deny(SkipReason.PORTFOLIO_UNAVAILABLE)
         with localcontext() as context:
             context.rounding = ROUND_FLOOR
-            room = limits.max_position_size * snapshot.equity / price - snapshot.base_total
+            room = limits.max_position_size * snapshot.equity / price - _held_along(order, snapshot)
         if room <= 0:
             return _deny(SkipReason.MAX_POSITION_SIZE)
         if quantity > room:
             quantity, limited_by, cut = room, SkipReason.MAX_POSITION_SIZE, True
+    if order.derivative:
+        if snapshot.equity is None or snapshot.equity <= 0:
+            return _deny(SkipReason.PORTFOLIO_UNAVAILABLE)
+        leverage = limits.max_leverage if limits.max_leverage is not None else Decimal(1)
+        with localcontext() as context:
+            context.rounding = ROUND_FLOOR
+            room = leverage * snapshot.equity / price - _held_along(order, snapshot)
+        if room <= 0:
+            return _deny(SkipReason.MAX_LEVERAGE)
+        if quantity > room:
+            quantity, limited_by, cut = room, SkipReason.MAX_LEVERAGE, True
     if market.max_quantity is not None and 0 < market.max_quantity < quantity:
         quantity, cut = market.max_quantity, True
     quantity = round_down_to_step(quantity, market.quantity_step)
@@ -246,7 +300,7 @@ def check(
         the free balance and the venue's largest quantity are clamps); or ``DENY`` with the
         skip reason (and the quantity that was too small, when that is why).
     """
-    blocked = status_block(order.side, state.status)
+    blocked = status_block(Side.SELL if order.reduces_exposure else Side.BUY, state.status)
     if blocked is not None:
         return _deny(blocked)
     if state.orders_last_minute >= limits.max_orders_per_minute:
@@ -256,5 +310,7 @@ def check(
     if order.quantity <= 0:
         return _deny(SkipReason.ZERO_QUANTITY)
     if order.reduces_exposure:
+        if order.derivative:
+            return _reduce_only_exit(order, snapshot, market)
         return _exit(order, snapshot, market)
     return _entry(order, snapshot, market, limits, state)

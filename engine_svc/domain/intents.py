@@ -30,6 +30,7 @@ from engine_svc.domain.model import (
     Signal,
     SkipReason,
     TimeInForce,
+    is_derivative,
 )
 from engine_svc.domain.risk import CLOSE_ALL_REASON, CLOSE_SIGNAL_PREFIX
 
@@ -153,6 +154,17 @@ SENDABLE: dict[Side, tuple[CopyStatus, ...]] = {
     Side.SELL: (CopyStatus.ACTIVE, CopyStatus.REDUCING),
 }
 """The configuration states in which an order on each side may leave (checked atomically)."""
+
+
+def exposure_side(intent: Intent) -> Side:
+    """Return the side an intent counts as for the states it may leave in (:data:`SENDABLE`).
+
+    Spot: its own side (a sell reduces). Derivatives: a reduce-only order counts as a sell (it
+    only reduces), every other order as a buy (it opens or adds, long or short).
+    """
+    if is_derivative(intent.symbol):
+        return Side.SELL if intent.reduce_only else Side.BUY
+    return intent.side
 
 
 def send_block(side: Side, status: CopyStatus) -> SkipReason | None:
@@ -287,4 +299,6 @@ def new_intent(
         updated_at=now,
         time_in_force=decision.time_in_force,
         stop_price=decision.stop_price,
+        reduce_only=decision.reduce_only,
+        leverage=decision.leverage,
     )

@@ -15,6 +15,11 @@ from decimal import Decimal
 from meshkit.vocabulary import OrderStatus, OrderType, Side, TimeInForce
 
 
+def is_derivative(symbol: str) -> bool:
+    """Return whether a unified symbol names a derivatives market: ``BTC/USDT:USDT`` does."""
+    return ":" in symbol
+
+
 class CopyStatus(enum.StrEnum):
     """The state of a copy configuration."""
 
@@ -87,12 +92,24 @@ class SkipReason(enum.StrEnum):
     ORDER_TYPE_UNSUPPORTED = "order_type_unsupported"
     LEADER_ORDER_CANCELLED = "leader_order_cancelled"
     LEADER_ORDER_AMENDED = "leader_order_amended"
+    MARKET_TYPE_MISMATCH = "market_type_mismatch"
+    MAX_LEVERAGE = "max_leverage"
 
 
 COPY_MODES = ("fills", "orders")
 """The values of ``copy_settings.copy_mode``, the default first: copy the leader's fills, or
 mirror its resting orders (with their cancels and amends)."""
 DEFAULT_COPY_MODE = COPY_MODES[0]
+
+
+class PositionEffect(enum.StrEnum):
+    """What a derivatives fill did to the leader's position (empty: spot, or not known)."""
+
+    UNSPECIFIED = ""
+    OPEN = "open"
+    REDUCE = "reduce"
+    CLOSE = "close"
+    REVERSE = "reverse"
 
 
 class SignalKind(enum.StrEnum):
@@ -152,6 +169,8 @@ class RiskLimits:
     correlation_limit: Decimal | None = None
     max_orders_per_minute: int = 0
     daily_loss_action: str = ""
+    max_leverage: Decimal | None = None
+    """The largest leverage on a derivatives market (1 to 125); ``None``: 1 there."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +286,12 @@ class Signal:
     # is copied with them: engine_svc.domain.decision).
     time_in_force: TimeInForce | None = None
     stop_price: Decimal | None = None
+    # Derivatives fills (see the sync proto's Signal): what the fill did to the leader's
+    # signed position (``leader_position``), whether it was the venue's liquidation, and the
+    # leader's leverage when known.
+    position_effect: PositionEffect = PositionEffect.UNSPECIFIED
+    liquidation: bool = False
+    leader_leverage: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +307,13 @@ class MarketInfo:
     max_quantity: Decimal | None = None
     last_price: Decimal | None = None
     price_tick: Decimal | None = None
+    contract_size: Decimal | None = None
+    """The base quantity of one contract on a derivatives market; ``None`` on spot."""
+
+    @property
+    def derivative(self) -> bool:
+        """Return whether the market is a derivatives market (``BTC/USDT:USDT``)."""
+        return is_derivative(self.symbol)
 
 
 @dataclass(frozen=True)
@@ -357,10 +389,28 @@ class FollowerSnapshot:
     equity: Decimal | None
     base_free: Decimal
     base_total: Decimal
+    position: Decimal | None = None
+    """On a derivatives market: the open position in the base asset, negative for a short
+    (0 when flat); ``None`` on spot."""
 
     @classmethod
-    def of(cls, portfolio: Portfolio, base: str) -> FollowerSnapshot:
-        """Return the snapshot of ``portfolio`` for the market's ``base`` asset."""
+    def of(cls, portfolio: Portfolio, base: str, symbol: str = "") -> FollowerSnapshot:
+        """Return the snapshot of ``portfolio`` for the market's ``base`` asset.
+
+        For a derivatives ``symbol`` the snapshot holds the account's position there instead
+        of the base balance (a futures account holds margin, not the base asset).
+        """
+        if is_derivative(symbol):
+            signed = sum(
+                (p.signed_base_quantity for p in portfolio.positions if p.symbol == symbol),
+                Decimal(0),
+            )
+            return cls(
+                equity=portfolio.equity,
+                base_free=abs(signed),
+                base_total=abs(signed),
+                position=signed,
+            )
         held = portfolio.balance(base)
         return cls(
             equity=portfolio.equity,
@@ -417,6 +467,11 @@ class Intent:
     """A stop or the kill switch asked for this order to be cancelled (kept until done)."""
     stop_price: Decimal | None = None
     """The stop (trigger) price of a stop-market or stop-limit copy; ``None`` otherwise."""
+    reduce_only: bool = False
+    """A derivatives exit: sent reduce-only (it can only shrink the follower's position)."""
+    leverage: int | None = None
+    """The leverage to set on the follower's derivatives market before this entry is sent
+    (``None``: none to set, an exit or spot)."""
     sent_token: int = 0
     """The lease token of its source under which it was last sent (0: sent without a lease).
 

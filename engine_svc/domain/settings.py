@@ -106,6 +106,11 @@ def _fraction(
     return [Violation(path, f"must be a fraction in {low}, {high}, got {value}")]
 
 
+MIN_LEVERAGE = 1
+MAX_LEVERAGE_LIMIT = 125
+"""The range of ``risk_limits.max_leverage`` (Binance USDⓈ-M's own range)."""
+
+
 def validate_risk_limits(limits: RiskLimits, prefix: str = "risk_limits") -> list[Violation]:
     """Return the violations of ``limits`` (normalized): fractions in range, a sane order rate."""
     found = [
@@ -118,6 +123,14 @@ def validate_risk_limits(limits: RiskLimits, prefix: str = "risk_limits") -> lis
             limits.correlation_limit, f"{prefix}.correlation_limit", zero_ok=True, one_ok=True
         ),
     ]
+    leverage = limits.max_leverage
+    if leverage is not None and not MIN_LEVERAGE <= leverage <= MAX_LEVERAGE_LIMIT:
+        found.append(
+            Violation(
+                f"{prefix}.max_leverage",
+                f"must be between {MIN_LEVERAGE} and {MAX_LEVERAGE_LIMIT}, got {leverage}",
+            )
+        )
     rate = limits.max_orders_per_minute
     if not 1 <= rate <= MAX_ORDERS_PER_MINUTE_LIMIT:
         found.append(

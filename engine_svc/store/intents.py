@@ -127,7 +127,9 @@ class IntentTable:
             When nothing changed because ``token`` is no longer the source's current one
             (another replica took the source over).
         """
-        allowed = [status.value for status in intent_rules.SENDABLE[intent.side]]
+        allowed = [
+            status.value for status in intent_rules.SENDABLE[intent_rules.exposure_side(intent)]
+        ]
         fence_sql = ""
         fence_params: tuple[Any, ...] = ()
         if token is not None:

@@ -39,7 +39,7 @@ _INTENT_COLUMNS = (
     " client_order_id, symbol, side, type, quantity, price, state, reason, venue_order_id,"
     " filled_quantity, average_price, leader_quantity, leader_price, leader_event_time,"
     " latency_ms, not_found_count, attempts, created_at, updated_at, last_sent_at, time_in_force,"
-    " cancel_wanted, sent_token, stop_price"
+    " cancel_wanted, sent_token, stop_price, reduce_only, leverage"
 )
 _INTENT_FIELDS = [name.strip() for name in _INTENT_COLUMNS.split(",")]
 _INSERT_INTENT = (
@@ -133,6 +133,8 @@ def _intent(row: Mapping[str, Any]) -> Intent:
         cancel_wanted=bool(row["cancel_wanted"]),
         sent_token=int(row["sent_token"]),
         stop_price=_undec(row["stop_price"]),
+        reduce_only=bool(row["reduce_only"]),
+        leverage=int(row["leverage"]) if row["leverage"] is not None else None,
     )
 
 
@@ -140,6 +142,7 @@ def _intent_params(intent: Intent) -> tuple[Any, ...]:
     values = {name: _column_value(getattr(intent, name)) for name in _INTENT_FIELDS}
     values["time_in_force"] = values["time_in_force"] or ""
     values["cancel_wanted"] = int(intent.cancel_wanted)
+    values["reduce_only"] = int(intent.reduce_only)
     return tuple(values[name] for name in _INTENT_FIELDS)
 
 
