@@ -105,7 +105,14 @@ def fill_to_proto(fill: Fill, exchange_id: str) -> types_pb2.Fill:
 def market_to_proto(market: Market) -> pb.Market:
     """Return the wire form of a market."""
     message = pb.Market(symbol=market.symbol, base=market.base, quote=market.quote)
-    for name in ("quantity_step", "price_tick", "min_quantity", "min_notional", "max_quantity"):
+    for name in (
+        "quantity_step",
+        "price_tick",
+        "min_quantity",
+        "min_notional",
+        "max_quantity",
+        "contract_size",
+    ):
         value = getattr(market, name)
         if value is not None:
             set_decimal(getattr(message, name), value)

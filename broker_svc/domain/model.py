@@ -117,6 +117,8 @@ class Market:
     min_notional: Decimal | None = None
     max_quantity: Decimal | None = None
     active: bool = True
+    contract_size: Decimal | None = None
+    """The base quantity of one contract on a derivatives market; ``None`` on spot."""
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def parse_market(raw: Mapping[str, Any], precision_mode: Any) -> Market:
         min_notional=to_decimal(cost_limits.get("min")),
         max_quantity=to_decimal(amount_limits.get("max")),
         active=raw.get("active") is not False,
+        contract_size=to_decimal(raw.get("contractSize")) if raw.get("contract") else None,
     )
 
 
