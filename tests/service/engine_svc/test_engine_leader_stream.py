@@ -83,3 +83,41 @@ async def test_a_long_leader_outage_is_audited_once_and_its_end_too(harness: Har
     source.ClearField("down_since")
     await harness.engine.leader_monitor.round()
     assert [a for a, _, _ in await _leader_entries(harness)] == [DOWN, UP, DOWN, UP]
+
+
+async def test_a_published_leaders_follower_sees_the_leader_id_and_the_reason_only(
+    harness: Harness,
+) -> None:
+    account = harness.world.broker.add_account()
+    published = await harness.call(
+        "PublishLeader",
+        pb.PublishLeaderRequest(exchange_id=account.exchange_id, display_name="Alice's BTC"),
+    )
+    leader_id = published.leader.leader_id
+    follower = "user-bob"
+    target = harness.world.broker.add_account(follower)
+    started = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(source_leader_id=leader_id, target_exchange_ids=[target.exchange_id]),
+        user=follower,
+    )
+    assert harness.engine is not None and harness.engine.leader_monitor is not None
+    engine = harness.engine
+
+    async def held() -> bool:
+        return engine.ownership.token(account.exchange_id) is not None
+
+    await eventually(held, timeout=5)
+    source = harness.world.sync.sources[account.exchange_id]
+    source.down_since.FromDatetime(harness.clock.now() - timedelta(seconds=61))
+    source.last_error = "EXCHANGE_UNAVAILABLE: venue unavailable for key abc"
+    await engine.leader_monitor.round()  # type: ignore[union-attr]
+    reply = await harness.call(
+        "ListAuditEntries", pb.ListAuditEntriesRequest(page_size=100), user=follower
+    )
+    [entry] = [e for e in reply.entries if e.action == DOWN]
+    assert entry.object_id == started.config_id
+    after = json.loads(entry.after_json)
+    assert after["leader_id"] == leader_id and "source_id" not in after
+    assert after["last_error"] == "EXCHANGE_UNAVAILABLE"
+    assert account.exchange_id not in entry.after_json and "abc" not in entry.after_json
