@@ -1,0 +1,129 @@
+"""Through the REST API and the Binance emulator's USDⓈ-M futures: a futures leader's position
+changes are copied as position changes (issue #18). The follower's leverage is set to at most
+its max_leverage before its first order, it gets its share of the leader's long, the leader
+halving it makes the follower halve its own with a reduce-only order, and the leader's
+liquidation closes the follower (reduce-only), never opens a short. The emulator's
+``/_sim/futures`` records are the ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from meshctl.api import RestClient, SimAdmin
+from meshctl.demo import futures_client
+from meshctl.launcher import Mesh
+
+PERP = "BTC/USDT:USDT"
+T = TypeVar("T")
+
+
+async def _wait(predicate: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:  # noqa: ASYNC109 - a polling deadline
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.1)
+
+
+async def _admin(sim: SimAdmin, method: str, path: str, body: Any = None) -> Any:
+    async with sim.session.request(method, f"{sim.base_url}/_sim/futures{path}", json=body) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def _futures_account(api: RestClient, sim: SimAdmin, usdt: str, label: str):
+    keys = await sim.create_account({}, can_trade=True, can_withdraw=False)
+    await _admin(sim, "POST", f"/accounts/{keys['api_key']}/wallet", {"amount": usdt})
+    reply = await api.call(
+        "POST",
+        "/exchanges",
+        {
+            "exchange_name": "binanceusdm",
+            "api_key": keys["api_key"],
+            "api_secret": keys["api_secret"],
+            "label": label,
+        },
+    )
+    return reply["exchange"]["exchange_id"], keys
+
+
+async def _position(sim: SimAdmin, api_key: str) -> Decimal:
+    positions = await _admin(sim, "GET", f"/accounts/{api_key}/positions")
+    return sum((Decimal(p["amount"]) for p in positions if p["symbol"] == "BTCUSDT"), Decimal(0))
+
+
+async def test_a_futures_leaders_position_changes_are_copied_as_position_changes(
+    mesh: Mesh, api: RestClient, binance: SimAdmin
+) -> None:
+    leader_id, leader_keys = await _futures_account(api, binance, "10000", "leader")
+    follower_id, follower_keys = await _futures_account(api, binance, "10000", "follower")
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [follower_id],
+                "risk_limits": {"max_leverage": "3"},
+                "copy_settings": {"sizing_mode": "multiplier", "multiplier": "0.4"},
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
+    )["config_id"]
+
+    async def copies(count: int) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+        async def done() -> list[dict[str, Any]]:
+            orders = (await api.call("GET", f"/orders/{config_id}")).get("orders", [])
+            final = [
+                o
+                for o in orders
+                if o["state"]
+                in ("INTENT_STATE_FILLED", "INTENT_STATE_SKIPPED", "INTENT_STATE_REJECTED")
+            ]
+            return sorted(final, key=lambda o: int(o["sequence"])) if len(final) >= count else []
+
+        return done
+
+    leader = futures_client(mesh.venue_urls["binance"], leader_keys)
+    try:
+        # The leader opens a 0.5 BTC long at 10x: the follower (multiplier 0.4) opens 0.2 at
+        # no more than its max_leverage, set before its first order.
+        await leader.set_leverage(10, PERP)
+        await leader.create_order(PERP, "market", "buy", 0.5)
+        (opened,) = await _wait(await copies(1))
+        assert opened["state"] == "INTENT_STATE_FILLED", opened
+        assert not opened.get("reduce_only")
+        assert await _position(binance, follower_keys["api_key"]) == Decimal("0.2")
+        settings = await _admin(binance, "GET", f"/accounts/{follower_keys['api_key']}/settings")
+        assert settings["BTCUSDT"]["leverage"] == 3  # 10x at the leader, at most 3x here
+
+        # The leader closes half: the follower closes half of its own, reduce-only.
+        await leader.create_order(PERP, "market", "sell", 0.25)
+        _, reduced = await _wait(await copies(2))
+        assert reduced["state"] == "INTENT_STATE_FILLED", reduced
+        assert reduced["reduce_only"] and Decimal(reduced["quantity"]) == Decimal("0.1")
+        assert await _position(binance, follower_keys["api_key"]) == Decimal("0.1")
+
+        # The leader is liquidated (its mark falls below its liquidation price): the follower's
+        # copy closes its whole long reduce-only, and never opens a short.
+        mark = Decimal((await _admin(binance, "GET", "/prices"))["BTCUSDT"])
+        moved = await _admin(
+            binance, "POST", "/prices", {"symbol": "BTCUSDT", "price": str(mark * Decimal("0.15"))}
+        )
+        assert any(o["client_order_id"].startswith("autoclose-") for o in moved["orders"])
+        assert await _position(binance, leader_keys["api_key"]) == 0
+        *_, closed = await _wait(await copies(3))
+        assert closed["state"] == "INTENT_STATE_FILLED", closed
+        assert closed["reduce_only"] and Decimal(closed["quantity"]) == Decimal("0.1")
+        assert await _position(binance, follower_keys["api_key"]) == 0
+        venue_orders = await _admin(binance, "GET", f"/accounts/{follower_keys['api_key']}/orders")
+        assert [o["reduce_only"] for o in venue_orders] == [False, True, True]
+    finally:
+        await leader.close()
+        await api.call("POST", "/stop", {"config_id": config_id})
