@@ -9,6 +9,7 @@ an error and never retried.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -357,6 +358,12 @@ def _decide_position(
             return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
         order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
 
+    leverage = (
+        None if exit_ else futures.target_leverage(limits.max_leverage, signal.leader_leverage)
+    )
+    gate_limits = gate.GateLimits.of(limits, copy)
+    if leverage is not None:  # the entry is margined at the leverage it sets, not above
+        gate_limits = dataclasses.replace(gate_limits, max_leverage=Decimal(leverage))
     verdict = gate.check(
         gate.ProposedOrder(
             symbol,
@@ -368,7 +375,7 @@ def _decide_position(
         ),
         follower,
         market,
-        gate.GateLimits.of(limits, copy),
+        gate_limits,
         state,
     )
     if not verdict.allowed:
@@ -381,9 +388,7 @@ def _decide_position(
         time_in_force=time_in_force,
         stop_price=_stop_price(signal, market) if order_type.has_stop_price else None,
         reduce_only=exit_,
-        leverage=None
-        if exit_
-        else futures.target_leverage(limits.max_leverage, signal.leader_leverage),
+        leverage=leverage,
     )
 
 

@@ -16,8 +16,10 @@ quantity of an order after sizing, so no order can slip past a limit in force:
 
 On a derivatives market an exit is a reduce-only order: never more than the position it
 reduces (on the order's other side), and the venue's minimum notional does not apply to it
-(Binance takes a reduce-only order below it). An entry is held to ``max_leverage`` as well:
-the position on its side after it, valued at its price, at most equity times the leverage.
+(Binance takes a reduce-only order below it). An entry is held to ``max_leverage`` as well
+(the leverage it sets: the leader's, at most ``max_leverage``): the position on its side after
+it, valued at its price, at most :data:`LEVERAGE_HEADROOM` of equity times that leverage;
+cut to fit (reason ``max_leverage`` when then too small) or denied as ``max_leverage``.
 
 A quantity reduced by a limit and then too small for the venue is denied with that limit's
 reason, so the user sees which limit stopped the copy.
@@ -42,6 +44,11 @@ from engine_svc.domain.model import (
     SkipReason,
 )
 from engine_svc.domain.sizing import below_venue_minimum, notional_floor, round_down_to_step
+
+LEVERAGE_HEADROOM = Decimal("0.98")
+"""The share of equity times ``max_leverage`` a derivatives entry may fill: the rest is left
+for the venue's fee and a price move between the decision and the fill (an entry cut to the
+exact bound would be refused for insufficient margin)."""
 
 
 class Verdict(enum.StrEnum):
@@ -251,7 +258,9 @@ def _entry(
         leverage = limits.max_leverage if limits.max_leverage is not None else Decimal(1)
         with localcontext() as context:
             context.rounding = ROUND_FLOOR
-            room = leverage * snapshot.equity / price - _held_along(order, snapshot)
+            room = LEVERAGE_HEADROOM * leverage * snapshot.equity / price - _held_along(
+                order, snapshot
+            )
         if room <= 0:
             return _deny(SkipReason.MAX_LEVERAGE)
         if quantity > room:
