@@ -69,6 +69,10 @@ async def test_binanceusdm_trades_a_perpetual_end_to_end(
         assert market["precision"] == {"amount": 0.001, "price": 0.1, "base": 1e-08, "quote": 1e-08}
         assert market["limits"]["cost"]["min"] == 100 and market["limits"]["market"]["max"] == 120
         assert "ETH/USDT:USDT" in markets
+        # fetch_ticker reads /fapi/v1/ticker/24hr: the mark is the last price.
+        marks = await _admin(session, base, "GET", "/_sim/futures/prices")
+        ticker = await ex.fetch_ticker(SYMBOL)
+        assert Decimal(str(ticker["last"])) == Decimal(marks["BTCUSDT"]) > 0
 
         await ex.set_leverage(10, SYMBOL)
         await ex.set_margin_mode("isolated", SYMBOL)

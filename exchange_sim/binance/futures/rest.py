@@ -164,6 +164,7 @@ class FuturesRest:
             web.get("/fapi/v1/premiumIndex", self.premium_index),
             web.get("/fapi/v1/depth", self.depth),
             web.get("/fapi/v1/ticker/price", self.ticker_price),
+            web.get("/fapi/v1/ticker/24hr", self.ticker_24hr),
             web.get("/fapi/v2/ticker/price", self.ticker_price),
             web.post("/fapi/v1/order", self.new_order),
             web.get("/fapi/v1/order", self.get_order),
@@ -298,6 +299,39 @@ class FuturesRest:
             for p in self.engine.perps.values()
             if symbol in (None, p.id)
         ]
+        return web.json_response(rows[0] if symbol else rows)
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/ticker/24hr`` (ccxt ``fetch_ticker``): the mark as the last price; the
+        emulator keeps no 24-hour statistics, so the day opened, peaked and bottomed there."""
+        params = self._query(request)
+        symbol = self._opt_symbol(params)
+        now = self.now()
+        rows = []
+        for perp in self.engine.perps.values():
+            if symbol not in (None, perp.id):
+                continue
+            mark = fmt_plain(self.engine.mark(perp.id))
+            rows.append(
+                {
+                    "symbol": perp.id,
+                    "priceChange": "0",
+                    "priceChangePercent": "0",
+                    "weightedAvgPrice": mark,
+                    "lastPrice": mark,
+                    "lastQty": "0",
+                    "openPrice": mark,
+                    "highPrice": mark,
+                    "lowPrice": mark,
+                    "volume": "0",
+                    "quoteVolume": "0",
+                    "openTime": now - 86_400_000,
+                    "closeTime": now,
+                    "firstId": 0,
+                    "lastId": 0,
+                    "count": 0,
+                }
+            )
         return web.json_response(rows[0] if symbol else rows)
 
     # ------------------------------------------------------------------ orders
