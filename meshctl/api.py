@@ -80,6 +80,14 @@ class SimAdmin:
         result = await self._call("GET", f"accounts/{api_key}/trades")
         return result["trades"] if isinstance(result, dict) else result
 
+    async def fund_futures(self, api_key: str, amount: str) -> None:
+        """Credit an account's USDⓈ-M futures wallet (Binance emulator, ``/_sim/futures/``)."""
+        await self._call("POST", f"futures/accounts/{api_key}/wallet", {"amount": amount})
+
+    async def futures_positions(self, api_key: str) -> list[dict[str, Any]]:
+        """Return the venue's record of an account's futures positions (flat ones included)."""
+        return list(await self._call("GET", f"futures/accounts/{api_key}/positions"))
+
     async def balances(self, api_key: str) -> dict[str, dict[str, str]]:
         """Return the venue's record of an account's balances (``free`` and ``locked``)."""
         result: dict[str, dict[str, str]] = await self._call("GET", f"accounts/{api_key}/balances")

@@ -327,6 +327,7 @@ async def _scenario(mesh: Mesh) -> int:
         await show_order_mirroring(api, mesh, leader_id, leader_keys, targets[0], labels)
         await show_correlation_limit(api, sims["binance"])
         await show_daily_loss_action(api, sims, config_id, labels)
+        await show_futures_copy(api, mesh, sims["binance"])
         await api.call("POST", "/stop", {"config_id": config_id})
         total = int(report.get("total_count", 0))
         ok = total > 0 and int(report.get("matched_count", 0)) == total
@@ -511,6 +512,115 @@ async def show_daily_loss_action(
             f"  {labels.get(order['target_exchange_id'], '?'):<20} sell {order['quantity']:>10}"
             f" {order['symbol']:<9} {_short(order['state']):<9} {order['reason']}"
         )
+
+
+PERPETUAL = "BTC/USDT:USDT"
+
+
+async def show_futures_copy(
+    api: RestClient, mesh: Mesh, sim: SimAdmin, deadline_seconds: float = 30.0
+) -> None:
+    """Show one futures copy (issue #18): a leader on Binance USDⓈ-M at 10x opens a BTC perpetual
+    long, a follower capped by ``max_leverage`` 2 gets its proportional share, the leader halves
+    it and the follower's reduce-only exit halves its own; the follower's position as the status
+    shows it, and its reconciliation."""
+    say(
+        f"\nfutures: a leader on binanceusdm at 10x buys 6 {PERPETUAL}, then sells half;"
+        " the follower copies under max_leverage 2"
+    )
+    accounts: dict[str, tuple[str, dict[str, str]]] = {}
+    for label, usdt in (("leader-futures", "100000"), ("follower-futures", "10000")):
+        keys = await sim.create_account({}, can_trade=True, can_withdraw=False)
+        await sim.fund_futures(keys["api_key"], usdt)
+        reply = await api.call(
+            "POST",
+            "/exchanges",
+            {
+                "exchange_name": "binanceusdm",
+                "api_key": keys["api_key"],
+                "api_secret": keys["api_secret"],
+                "label": label,
+            },
+        )
+        accounts[label] = (reply["exchange"]["exchange_id"], keys)
+    (leader_id, leader_keys), (follower_id, follower_keys) = (
+        accounts["leader-futures"],
+        accounts["follower-futures"],
+    )
+    started = datetime.now(UTC)
+    config_id = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [follower_id],
+                "risk_limits": {"max_leverage": "2"},
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
+    )["config_id"]
+    exchange = futures_client(mesh.venue_urls["binance"], leader_keys)
+    try:
+        await exchange.set_leverage(10, PERPETUAL)
+        seen: set[str] = set()
+        for side, amount in (("buy", 6), ("sell", 3)):
+            await exchange.create_order(PERPETUAL, "market", side, amount)
+            signals = len(await exchange.fetch_my_trades(PERPETUAL))
+            orders = await wait_for_copies(api, config_id, signals, deadline_seconds)
+            copies = [o for o in orders if o["intent_id"] not in seen]
+            seen.update(o["intent_id"] for o in copies)
+            leader = [
+                p
+                for p in await sim.futures_positions(leader_keys["api_key"])
+                if Decimal(p["amount"])
+            ]
+            say(
+                f"  {'leader-futures':<20} {side} {amount} in {len(copies)} fills -> position"
+                + "".join(f" {p['amount']} at {p['leverage']}x" for p in leader)
+            )
+            filled = sum((Decimal(o.get("filled_quantity") or "0") for o in copies), Decimal(0))
+            notes = sorted({o["reason"].split(":")[0] for o in copies if o.get("reason")})
+            say(
+                f"  {'follower-futures':<20} copied {side} {filled}"
+                + (" reduce-only" if any(o.get("reduce_only") for o in copies) else "")
+                + (f" ({', '.join(notes)})" if notes else "")
+            )
+        status = await api.call("GET", f"/status/{config_id}")
+        for position in status.get("positions", []):
+            if position.get("symbol"):
+                say(
+                    f"  {'follower-futures':<20} status: {position['side']}"
+                    f" {position['quantity']} {position['asset']} entry {position['entry_price']}"
+                    f" mark {position.get('mark_price', '?')}"
+                    f" unrealised {position.get('unrealized_pnl', '?')}"
+                )
+        truth = [
+            p for p in await sim.futures_positions(follower_keys["api_key"]) if Decimal(p["amount"])
+        ]
+        say(
+            f"  {'follower-futures':<20} the venue's record:"
+            + "".join(f" {p['amount']} at {p['leverage']}x" for p in truth)
+        )
+        report = (
+            await api.call(
+                "POST",
+                "/reconcile",
+                {"config_id": config_id, "start_time": started.isoformat().replace("+00:00", "Z")},
+            )
+        )["report"]
+        for item in report.get("items", []):
+            if item.get("kind") == "position":
+                say(
+                    f"  {'follower-futures':<20} reconciliation:"
+                    f" {item['outcome'].removeprefix('ITEM_OUTCOME_').lower()}"
+                    f" venue {item.get('venue_side', '?')} {item.get('venue_position', '?')},"
+                    f" expected {item.get('expected_side', '?')}"
+                    f" {item.get('expected_position', '?')}"
+                )
+    finally:
+        await exchange.close()
+        await api.call("POST", "/stop", {"config_id": config_id})
 
 
 def main(data_dir: pathlib.Path, database_url: str | None = None) -> int:

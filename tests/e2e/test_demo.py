@@ -53,5 +53,14 @@ def test_the_demo_copies_across_venues_shows_skips_latency_and_a_proportional_cl
     assert re.search(r"follower-binance\s+sell .*BTC/USDT\s+filled\s+daily_loss_close_all", out), (
         out
     )
+    # One futures copy (Binance USDⓈ-M): the entry is cut to max_leverage 2, the leader's half
+    # close is copied reduce-only; the status shows the position the venue records, at 2x, and
+    # its reconciliation matches.
+    assert re.search(r"follower-futures\s+copied buy [0-9.]+ \(max_leverage\)", out), out
+    assert re.search(r"follower-futures\s+copied sell [0-9.]+ reduce-only", out), out
+    status = re.search(r"follower-futures\s+status: long ([0-9.]+) BTC entry", out)
+    venue = re.search(r"follower-futures\s+the venue's record: ([0-9.]+) at 2x", out)
+    assert status and venue and status.group(1) == venue.group(1), out
+    assert re.search(r"follower-futures\s+reconciliation: matched venue long", out), out
     # Nothing secret is printed.
     assert "api_secret" not in out and "BEGIN EC PRIVATE KEY" not in out
