@@ -1,0 +1,103 @@
+"""A futures leader's fills (pure): the signed position before each, what the fill did to it,
+its leverage, liquidations, and the money they move (their fee only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from copytrade.broker.v1 import broker_service_pb2 as broker_pb
+from copytrade.common.v1 import types_pb2
+from sync_svc.codec import fill_from_proto, portfolio_from_proto
+from sync_svc.domain.ledger import LeaderBook, Snapshot, asset_deltas
+from sync_svc.domain.model import LeaderFill, PositionEffect, Side
+from sync_svc.domain.positions import is_liquidation, position_effect
+from sync_svc.domain.validation import RawPublishedSignal, check_published_signal
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PERP = "BTC/USDT:USDT"
+
+
+def _fill(trade_id: str, side: str, quantity: str, seconds: float) -> LeaderFill:
+    return LeaderFill(
+        trade_id=trade_id,
+        symbol=PERP,
+        side=Side(side),
+        quantity=Decimal(quantity),
+        price=Decimal("50000"),
+        fee=Decimal("1.25"),
+        fee_currency="USDT",
+        order_type=None,
+        trade_time=T0 + timedelta(seconds=seconds),
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "side", "quantity", "effect"),
+    [
+        ("0", "buy", "1", PositionEffect.OPEN),
+        ("1", "buy", "1", PositionEffect.OPEN),
+        ("-1", "sell", "1", PositionEffect.OPEN),
+        ("1", "sell", "0.4", PositionEffect.REDUCE),
+        ("-1", "buy", "1", PositionEffect.CLOSE),
+        ("1", "sell", "3", PositionEffect.REVERSE),
+        (None, "sell", "1", PositionEffect.UNSPECIFIED),
+    ],
+)
+def test_what_a_fill_does_to_the_position(
+    before: str | None, side: str, quantity: str, effect: PositionEffect
+) -> None:
+    start = Decimal(before) if before is not None else None
+    assert position_effect(start, Side(side), Decimal(quantity)) is effect
+
+
+def test_the_signed_position_walks_from_the_snapshot_and_may_be_short() -> None:
+    book = LeaderBook()
+    book.rebase(
+        Snapshot(
+            equity=Decimal("10000"),
+            totals={"USDT": Decimal("10000")},
+            read_time=T0,
+            positions={PERP: Decimal("0.5")},
+            leverages={PERP: Decimal("10")},
+        )
+    )
+    states = book.states([_fill("1", "sell", "0.5", 1), _fill("2", "sell", "0.3", 2)])
+    assert [s.position for s in states] == [Decimal("0.5"), Decimal("0")]
+    assert {s.leverage for s in states} == {Decimal("10")}
+    book.remember([_fill("1", "sell", "0.5", 1), _fill("2", "sell", "0.3", 2)])
+    (after,) = book.states([_fill("3", "buy", "0.3", 3)])
+    assert after.position == Decimal("-0.3")  # a short, not floored at zero as on spot
+
+
+def test_a_futures_fill_moves_only_its_fee() -> None:
+    assert asset_deltas(_fill("1", "buy", "1", 0)) == {"USDT": Decimal("-1.25")}
+
+
+def test_binance_liquidations_are_recognised_by_their_client_order_id() -> None:
+    assert is_liquidation("autoclose-1700000000000")
+    assert is_liquidation("", "LIQUIDATION")
+    assert not is_liquidation("x-abc")
+    message = types_pb2.Fill(
+        trade_id="9", symbol=PERP, side=types_pb2.ORDER_SIDE_SELL, client_order_id="autoclose-1"
+    )
+    message.quantity.value, message.price.value = "0.5", "30000"
+    message.trade_time.FromDatetime(T0)
+    assert fill_from_proto(message).liquidation
+
+
+def test_the_portfolio_gives_signed_positions_and_leverage() -> None:
+    reply = broker_pb.GetPortfolioResponse()
+    short = reply.positions.add(symbol=PERP, side="short")
+    short.contracts.value, short.leverage.value = "0.3", "5"
+    portfolio = portfolio_from_proto(reply)
+    assert portfolio.positions == {PERP: Decimal("-0.3")}
+    assert portfolio.leverages == {PERP: Decimal("5")}
+
+
+def test_a_strategy_may_publish_a_perpetual_symbol() -> None:
+    raw = RawPublishedSignal("s1", PERP, "buy", "1", "50000", "market", "", "")
+    published, violations = check_published_signal(0, raw)
+    assert not violations and published is not None and published.symbol == PERP
