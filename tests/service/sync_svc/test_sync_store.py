@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from sync_svc.domain.model import (
     AppendEntry,
     LeaderFill,
     OrderType,
+    PositionEffect,
     Side,
     SignalDraft,
     Source,
@@ -152,6 +154,22 @@ async def test_signal_fields_round_trip_exactly(store: SyncStore) -> None:
     assert signal.event_time == draft.event_time
     assert signal.log_time == T0 + timedelta(seconds=1)
     assert signal.leader_equity == Decimal("1000") and signal.leader_position is None
+
+
+async def test_a_futures_signals_position_fields_round_trip(store: SyncStore) -> None:
+    source_id = str(uuid.uuid4())
+    draft = dataclasses.replace(
+        _draft(source_id, "perp", symbol="BTC/USDT:USDT"),
+        leader_position=Decimal("-0.5"),
+        position_effect=PositionEffect.CLOSE,
+        liquidation=True,
+        leader_leverage=Decimal("10"),
+    )
+    await store.append(source_id, [AppendEntry(draft)], T0 + timedelta(seconds=1))
+    (signal,) = await store.list_signals(source_id)
+    assert signal.leader_position == Decimal("-0.5")
+    assert signal.position_effect is PositionEffect.CLOSE and signal.liquidation
+    assert signal.leader_leverage == Decimal("10")
 
 
 async def test_stored_fill_is_skipped_and_a_trade_id_reused_on_another_symbol_is_kept(

@@ -278,3 +278,15 @@ def test_max_leverage_out_of_range_is_refused_naming_the_field(value: str) -> No
 def test_counterparts_of_spot_and_perpetual_symbols() -> None:
     assert futures.counterpart("BTC/USDT:USDT") == "BTC/USDT"
     assert futures.counterpart("BTC/USDT") == "BTC/USDT:USDT"
+
+
+def test_a_futures_signal_keeps_its_position_fields_in_the_inbox() -> None:
+    from engine_svc.settings_json import signal_from_json, signal_json
+
+    sig = signal(
+        side=Side.SELL,
+        leader_position=D("-0.5"),
+        position_effect=PositionEffect.REVERSE,
+        liquidation=True,
+    )
+    assert signal_from_json(signal_json(sig)) == sig
