@@ -124,6 +124,11 @@ class SimAccounts:
         result = await self._call("GET", self._records(api_key, "trades"))
         return result["trades"] if isinstance(result, dict) else result
 
+    async def leverages(self, api_key: str) -> dict[str, int]:
+        """Return a futures account's leverage per market id (``BTCUSDT``)."""
+        result = await self._call("GET", self._records(api_key, "settings"))
+        return {symbol: int(entry["leverage"]) for symbol, entry in result.items()}
+
     async def add_faults(self, rules: list[dict[str, Any]]) -> None:
         """Add fault rules."""
         await self._call("POST", "faults", rules)
@@ -547,6 +552,16 @@ class Run:
             check_exits=self.plan.fault.target == "broker",
         )
         self.rejected = rejected_count(intents)
+        if self.plan.fault.is_futures:
+            # Every market a follower traded was set to at most max_leverage first.
+            for follower in self.followers:
+                leverages = await self.sims[follower.venue].leverages(follower.api_key)
+                for symbol in sorted({o["symbol"] for o in venue_orders[follower.exchange_id]}):
+                    if leverages.get(symbol, 0) > int(FUTURES_MAX_LEVERAGE):
+                        found.violations.append(
+                            f"leverage: follower {follower.exchange_id} traded {symbol} at "
+                            f"{leverages.get(symbol)}x, above max_leverage {FUTURES_MAX_LEVERAGE}"
+                        )
         if self.resting_at_stop:
             # T16: the stop asked for these cancels; each must end cancelled as the venue says.
             ended = {i["client_order_id"]: i.get("state") for i in intents}

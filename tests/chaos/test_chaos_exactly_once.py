@@ -13,7 +13,7 @@ import asyncio
 import os
 
 import pytest
-from chaos_config import seeds_for, shape
+from chaos_config import futures_faults, seeds_for, shape
 from chaos_harness import RunResult, run_group
 from chaos_mesh import ChaosMesh, fault_point_inserted
 from chaos_plan import CATALOGUE, Fault
@@ -24,6 +24,26 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.parametrize("fault", CATALOGUE, ids=[f.slug for f in CATALOGUE])
 async def test_fault_leaves_every_leader_fill_copied_exactly_once(
+    fault: Fault,
+    chaos_meshes: dict[str, ChaosMesh],
+    request: pytest.FixtureRequest,
+) -> None:
+    await _run_and_check(fault, chaos_meshes, request)
+
+
+@pytest.mark.parametrize("fault", futures_faults(), ids=[f.slug for f in futures_faults()])
+async def test_futures_fault_leaves_every_leader_fill_copied_exactly_once(
+    fault: Fault,
+    chaos_meshes: dict[str, ChaosMesh],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The futures leg (issue #18): a leader and followers on Binance USDⓈ-M perpetuals (entries,
+    reduce-only exits, leverage capped by max_leverage); the emulator's futures records are the
+    truth."""
+    await _run_and_check(fault, chaos_meshes, request)
+
+
+async def _run_and_check(
     fault: Fault,
     chaos_meshes: dict[str, ChaosMesh],
     request: pytest.FixtureRequest,
