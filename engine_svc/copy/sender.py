@@ -244,7 +244,9 @@ class Sender:
                 intent.target_exchange_id, intent.symbol, intent.leverage, config.user_id
             )
         except _DEFINITIVE as e:
-            await self._outcomes.rejected(intent, venue, "leverage_not_set", e.message)
+            await self._outcomes.rejected(
+                intent, venue, _reason(e), f"leverage {intent.leverage} not set: {e.message}"
+            )
             return _Leverage.REFUSED
         except Exception as e:
             log.warning(
