@@ -280,14 +280,21 @@ def unexplained_changes(
     after: Snapshot,
     known: Iterable[LeaderFill],
 ) -> list[BalanceChange]:
-    """Return how each asset's total moved between two snapshots beyond what fills explain."""
+    """Return how each asset's total moved between two snapshots beyond what fills explain.
+
+    The margin asset of a derivatives position held (or traded) across the two reads is left
+    out: it moves with unrealised and realised P&L and funding, which no fill explains.
+    """
     expected: dict[str, Decimal] = dict(before.totals)
+    margin = {quote_asset(symbol) for symbol in (*before.positions, *after.positions)}
     for fill in known:
         if before.read_time < fill.trade_time <= after.read_time:
+            if is_derivative(fill.symbol):
+                margin.add(quote_asset(fill.symbol))
             for asset, delta in asset_deltas(fill).items():
                 expected[asset] = expected.get(asset, ZERO) + delta
     changes: list[BalanceChange] = []
-    for asset in sorted(set(expected) | set(after.totals)):
+    for asset in sorted((set(expected) | set(after.totals)) - margin):
         now = after.totals.get(asset, ZERO)
         difference = now - expected.get(asset, ZERO)
         tolerance = max(ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE * abs(now))

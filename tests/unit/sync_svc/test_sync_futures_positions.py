@@ -101,3 +101,15 @@ def test_a_strategy_may_publish_a_perpetual_symbol() -> None:
     raw = RawPublishedSignal("s1", PERP, "buy", "1", "50000", "market", "", "")
     published, violations = check_published_signal(0, raw)
     assert not violations and published is not None and published.symbol == PERP
+
+
+def test_a_futures_margin_balance_moving_with_pnl_is_no_unexplained_change() -> None:
+    book = LeaderBook()
+    book.rebase(Snapshot(Decimal("10000"), {"USDT": Decimal("10000")}, T0, {PERP: Decimal("1")}))
+    later = T0 + timedelta(seconds=60)
+    moved = Snapshot(Decimal("9000"), {"USDT": Decimal("9000")}, later, {PERP: Decimal("1")})
+    assert book.rebase(moved) == []
+    deposit = Snapshot(
+        Decimal("9000"), {"USDT": Decimal("9000"), "BNB": Decimal("1")}, later + (later - T0)
+    )
+    assert [c.asset for c in book.rebase(deposit)] == ["BNB"]
