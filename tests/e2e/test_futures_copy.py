@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -63,6 +64,7 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
 ) -> None:
     leader_id, leader_keys = await _futures_account(api, binance, "10000", "leader")
     follower_id, follower_keys = await _futures_account(api, binance, "10000", "follower")
+    started = datetime.now(UTC)
     config_id = (
         await api.call(
             "POST",
@@ -109,6 +111,30 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
         assert reduced["state"] == "INTENT_STATE_FILLED", reduced
         assert reduced["reduce_only"] and Decimal(reduced["quantity"]) == Decimal("0.1")
         assert await _position(binance, follower_keys["api_key"]) == Decimal("0.1")
+
+        # The status shows the follower's position as the venue records it, and reconciliation
+        # matches it (long 0.1: what the entry and the reduce-only exit should have left).
+        [truth] = [
+            p
+            for p in await _admin(binance, "GET", f"/accounts/{follower_keys['api_key']}/positions")
+            if p["symbol"] == "BTCUSDT"
+        ]
+        status = await api.call("GET", f"/status/{config_id}")
+        [shown] = [p for p in status["positions"] if p.get("symbol") == PERP]
+        assert (shown["exchange_id"], shown["side"], shown["asset"]) == (follower_id, "long", "BTC")
+        assert Decimal(shown["quantity"]) == Decimal(shown["contracts"]) == Decimal(truth["amount"])
+        assert Decimal(shown["entry_price"]) == Decimal(truth["entry_price"])
+        assert Decimal(shown["mark_price"]) == Decimal(truth["mark_price"])
+        assert Decimal(shown["unrealized_pnl"]) == Decimal(truth["unrealized_pnl"])
+        window = {"config_id": config_id, "start_time": started.isoformat().replace("+00:00", "Z")}
+        report = (await api.call("POST", "/reconcile", window))["report"]
+        [held] = [i for i in report["items"] if i.get("kind") == "position"]
+        assert held["outcome"] == "ITEM_OUTCOME_MATCHED", held
+        assert (held["symbol"], held["venue_side"], held["expected_side"]) == (PERP, "long", "long")
+        assert (
+            Decimal(held["venue_position"]) == Decimal(held["expected_position"]) == Decimal("0.1")
+        )
+        assert report["missing_count"] == report["duplicate_count"] == 0
 
         # The leader is liquidated (its mark falls below its liquidation price): the follower's
         # copy closes its whole long reduce-only, and never opens a short.
