@@ -40,6 +40,7 @@ from recon_svc.domain.model import (
 from recon_svc.domain.reconcile import (
     extra_orders,
     format_quantity,
+    is_derivative,
     positions,
     read_error,
     reconcile,
@@ -244,6 +245,14 @@ class Reconciler:
             drift = item.drift
             if item.outcome is not Outcome.MISMATCHED or drift is None or drift == 0:
                 return item
+            if is_derivative(item.symbol):
+                # The engine's correction is a spot order (no leverage set, never reduce-only):
+                # not sent to a futures position, which is corrected by hand.
+                return replace(
+                    item,
+                    detail=f"{item.detail}; not corrected: a futures position is not"
+                    " corrected automatically",
+                )
             side = Side.SELL if drift > 0 else Side.BUY
             try:
                 intent = await budget.read(

@@ -65,3 +65,27 @@ async def test_a_short_and_its_reduce_only_close_are_matched_and_a_drift_named_b
     assert Decimal(drifted.venue_position.value) == Decimal("-0.25")
     assert Decimal(drifted.expected_position.value) == Decimal("-0.2")
     assert Decimal(drifted.drift.value) == Decimal("-0.05")
+
+
+async def test_auto_correct_leaves_a_futures_drift_to_the_user(mesh: Mesh) -> None:
+    world = mesh.world
+    a, _ = world.accounts
+    world.add_signal(1, T0 - timedelta(minutes=60), symbol=PERP, side=types_pb2.ORDER_SIDE_BUY)
+    world.add_intent(1, a, filled="0.3", venue_filled="0.2")
+    world.broker.accounts[a].positions = [
+        broker_pb.Position(symbol=PERP, side="long", contracts=dec("0.2"))
+    ]
+
+    request = pb.ReconcileRequest(
+        config_id=world.config_id,
+        start_time=timestamp_to_proto(T0 - timedelta(hours=4)),
+        settings=pb.ReconcileSettings(auto_correct=True),
+    )
+    report = (await mesh.stub.Reconcile(request, metadata=as_user(USER), timeout=10)).report
+
+    [item] = [i for i in report.items if i.kind == "position" and i.target_exchange_id == a]
+    assert item.outcome == pb.ITEM_OUTCOME_MISMATCHED and Decimal(item.drift.value) == Decimal(
+        "-0.1"
+    )
+    assert "not corrected: a futures position is not corrected automatically" in item.detail
+    assert not item.correction_client_order_id and world.corrections == []
