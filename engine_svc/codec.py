@@ -637,7 +637,7 @@ def account_to_proto(account: performance.AccountPnl) -> pb.FollowerAccount:
     set_decimal(message.realized_pnl, account.realized)
     set_decimal(message.unrealized_pnl, account.unrealized)
     for position in account.positions:
-        item = message.positions.add(symbol=position.symbol)
+        item = message.positions.add(symbol=position.symbol, side=position.side)
         set_decimal(item.quantity, position.quantity)
         set_decimal(item.average_cost, position.average_cost)
         set_decimal(item.mark_price, position.mark_price)

@@ -4,8 +4,12 @@ Pure: Decimal arithmetic over intents and portfolios, no I/O. The profit and los
 copies' own, by average cost: a buy adds to the copies' open quantity at its fill price, a sell
 realizes (fill price - average cost) on the part of the open quantity it closes (a sell of more
 than the copies bought, from holdings the account had before, closes only what they bought).
-Open quantities are valued at the price the account's valuation gives the base asset now. The
-venue's fees are not recorded by the engine, so they are not counted.
+Open quantities are valued at the price the account's valuation gives the base asset now. On a
+derivatives market (a symbol with a settle suffix, ``BTC/USDT:USDT``) the copies hold a signed
+position instead: a sell opens or adds to a short, a buy closes it, each close realizes against
+the average entry, and the open position is valued at the venue's mark price of the account's
+position there. The venue's fees and funding are not recorded by the engine, so they are not
+counted.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class SymbolPnl:
     mark_price: Decimal | None
     realized: Decimal
     unrealized: Decimal | None
+    side: str = ""
+    """On a derivatives market: ``long``, ``short`` or ``flat``; empty on spot."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,45 @@ class _Book:
             self.cost = Decimal(0)
 
 
+@dataclass
+class _PositionBook:
+    """A derivatives position: ``quantity`` signed (negative: short)."""
+
+    quantity: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)  # the entry value of abs(quantity)
+    realized: Decimal = Decimal(0)
+
+    def fill(self, side: Side, quantity: Decimal, price: Decimal) -> None:
+        signed = quantity if side is Side.BUY else -quantity
+        if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
+            self.quantity += signed
+            self.cost += quantity * price
+            return
+        held = abs(self.quantity)
+        closed = min(quantity, held)
+        average = self.cost / held
+        direction = 1 if self.quantity > 0 else -1
+        self.realized += closed * (price - average) * direction
+        self.cost -= closed * average
+        self.quantity += signed
+        if closed == held:
+            # Closed, and the rest (if any) opens the other side at this price.
+            self.cost = abs(self.quantity) * price
+
+
+def _derivative(symbol: str) -> bool:
+    return ":" in symbol
+
+
+def _position_mark(portfolio: Portfolio | None, symbol: str) -> Decimal | None:
+    if portfolio is None:
+        return None
+    for position in portfolio.positions:
+        if position.symbol == symbol and position.mark_price is not None:
+            return position.mark_price
+    return None
+
+
 def _mark(portfolio: Portfolio | None, base: str) -> Decimal | None:
     if portfolio is None:
         return None
@@ -114,15 +159,16 @@ def account_pnl(
     portfolio
         The account's portfolio now, ``None`` when it could not be read.
     """
-    books: dict[str, _Book] = {}
+    books: dict[str, _Book | _PositionBook] = {}
     for intent in intents:
         if intent.target_exchange_id != exchange_id or intent.filled_quantity <= 0:
             continue
         if intent.average_price is None or intent.average_price <= 0:
             continue
-        books.setdefault(intent.symbol, _Book()).fill(
-            intent.side, intent.filled_quantity, intent.average_price
+        book = books.setdefault(
+            intent.symbol, _PositionBook() if _derivative(intent.symbol) else _Book()
         )
+        book.fill(intent.side, intent.filled_quantity, intent.average_price)
     # Without a portfolio the totals are in the quote of the first symbol traded.
     quotes = [s.partition("/")[2].split(":", 1)[0] for s in sorted(books)]
     account_quote = portfolio.quote_currency if portfolio is not None else ""
@@ -134,23 +180,32 @@ def account_pnl(
         book = books[symbol]
         base, _, quote = symbol.partition("/")
         quote = quote.split(":", 1)[0]
-        mark = _mark(portfolio, base)
-        average = book.cost / book.quantity if book.quantity > 0 else None
+        side = ""
+        if isinstance(book, _PositionBook):
+            mark = _position_mark(portfolio, symbol)
+            size = abs(book.quantity)
+            side = "flat" if book.quantity == 0 else "long" if book.quantity > 0 else "short"
+        else:
+            mark = _mark(portfolio, base)
+            size = book.quantity
+        average = book.cost / size if size > 0 else None
         unrealized: Decimal | None
-        if book.quantity == 0:
+        if size == 0:
             unrealized = Decimal(0)
         elif mark is None or average is None:
             unrealized = None
         else:
+            # book.quantity is signed on a derivatives market: a short gains as the mark falls.
             unrealized = book.quantity * (mark - average)
         positions.append(
             SymbolPnl(
                 symbol=symbol,
-                quantity=book.quantity,
+                quantity=size,
                 average_cost=None if average is None else _round(average),
                 mark_price=None if mark is None else _round(mark),
                 realized=_round(book.realized),
                 unrealized=None if unrealized is None else _round(unrealized),
+                side=side,
             )
         )
         if account_quote and _same_money(quote, account_quote):

@@ -126,6 +126,9 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
         assert Decimal(shown["entry_price"]) == Decimal(truth["entry_price"])
         assert Decimal(shown["mark_price"]) == Decimal(truth["mark_price"])
         assert Decimal(shown["unrealized_pnl"]) == Decimal(truth["unrealized_pnl"])
+        [account] = status["accounts"]
+        [copied] = [p for p in account["positions"] if p["symbol"] == PERP]
+        assert (copied["side"], Decimal(copied["quantity"])) == ("long", Decimal("0.1"))
         window = {"config_id": config_id, "start_time": started.isoformat().replace("+00:00", "Z")}
         report = (await api.call("POST", "/reconcile", window))["report"]
         [held] = [i for i in report["items"] if i.get("kind") == "position"]

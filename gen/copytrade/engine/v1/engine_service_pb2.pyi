@@ -1079,8 +1079,15 @@ class CopyPosition(_message.Message):
     MARK_PRICE_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The follower's symbol."""
+    side: _builtins.str
+    """On a derivatives market (for example "BTC/USDT:USDT"): the side of the copies' position,
+    "long", "short" or "flat" (a sell opens or adds to a short there, a buy closes it; quantity
+    is its size and average_cost its average entry, marked at the venue's mark price); empty on
+    spot.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity the copies bought and still hold, in the base asset (a sell of more than the
@@ -1112,10 +1119,11 @@ class CopyPosition(_message.Message):
         mark_price: _decimal_pb2.Decimal | None = ...,
         realized_pnl: _decimal_pb2.Decimal | None = ...,
         unrealized_pnl: _decimal_pb2.Decimal | None = ...,
+        side: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "mark_price", b"mark_price", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "mark_price", b"mark_price", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "mark_price", b"mark_price", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "side", b"side", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
