@@ -307,7 +307,7 @@ class RiskMonitor:
                         leg=leg,
                         client_order_id=client_order_id,
                         symbol=symbol,
-                        side=Side.SELL,
+                        side=Side.SELL if copied > 0 else Side.BUY,  # a copied short: buy back
                         type=OrderType.MARKET,
                         quantity=quantity,
                         price=None,
@@ -318,6 +318,7 @@ class RiskMonitor:
                         leader_event_time=now,
                         created_at=now,
                         updated_at=now,
+                        reduce_only=market is not None and market.derivative,
                     )
                 )
         return orders, complete

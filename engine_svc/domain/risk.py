@@ -20,10 +20,12 @@ from engine_svc.domain.model import (
     CopyStatus,
     DailyLossAction,
     DailyRisk,
+    FollowerSnapshot,
     MarketInfo,
     Portfolio,
     RiskLimits,
     Side,
+    is_derivative,
 )
 
 DAILY_LOSS = "max_daily_loss"
@@ -216,12 +218,16 @@ def copied_positions(fills: Iterable[tuple[str, Side, Decimal]]) -> dict[str, De
     """Return the net quantity a configuration copied into each symbol at one account.
 
     ``fills`` are ``(symbol, side, filled quantity)`` of its orders there; only positive nets
-    are positions.
+    are positions on spot, and on a derivatives market negative ones too (copied shorts).
     """
     net: dict[str, Decimal] = {}
     for symbol, side, quantity in fills:
         net[symbol] = net.get(symbol, Decimal(0)) + (quantity if side is Side.BUY else -quantity)
-    return {symbol: quantity for symbol, quantity in net.items() if quantity > 0}
+    return {
+        symbol: quantity
+        for symbol, quantity in net.items()
+        if quantity > 0 or (quantity < 0 and is_derivative(symbol))
+    }
 
 
 def close_key(config_id: str, target_exchange_id: str, symbol: str, day: str) -> tuple[str, int]:
@@ -243,9 +249,22 @@ def close_quantity(
     """Return what to sell to close a copied position: the copied quantity, at most what is free.
 
     Rounded down to the market's step; zero below the venue's minimum quantity or notional
-    (nothing that could be sold), or when the account or market could not be read.
+    (nothing that could be sold), or when the account or market could not be read. On a
+    derivatives market (a reduce-only order: buy back a copied short, sell a copied long) it is
+    at most the position held on the copy's side, and the minimum notional does not apply.
     """
-    if portfolio is None or market is None or copied <= 0:
+    if portfolio is None or market is None or copied == 0:
+        return Decimal(0)
+    if market.derivative:
+        position = FollowerSnapshot.of(portfolio, market.base, market.symbol).position or Decimal(0)
+        quantity = min(abs(copied), position if copied > 0 else -position)
+        step = market.quantity_step
+        if step is not None and step > 0:
+            quantity = (quantity // step) * step
+        if quantity <= 0 or (market.min_quantity is not None and quantity < market.min_quantity):
+            return Decimal(0)
+        return quantity
+    if copied < 0:
         return Decimal(0)
     held = portfolio.balance(market.base)
     quantity = min(copied, held.free if held is not None else Decimal(0))

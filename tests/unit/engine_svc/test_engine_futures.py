@@ -290,3 +290,23 @@ def test_a_futures_signal_keeps_its_position_fields_in_the_inbox() -> None:
         liquidation=True,
     )
     assert signal_from_json(signal_json(sig)) == sig
+
+
+def test_close_all_buys_back_a_copied_short_and_sells_a_copied_long_within_the_position() -> None:
+    from engine_svc.domain import risk
+
+    copied = risk.copied_positions(
+        [
+            ("BTC/USDT:USDT", Side.SELL, D("0.3")),
+            ("ETH/USDT:USDT", Side.BUY, D("2")),
+            ("BTC/USDT", Side.SELL, D("1")),
+        ]
+    )
+    assert copied == {"BTC/USDT:USDT": D("-0.3"), "ETH/USDT:USDT": D("2")}
+    portfolio = Portfolio(
+        equity=D("10000"),
+        quote_currency="USDT",
+        positions=(VenuePosition("BTC/USDT:USDT", "short", D("0.2")),),
+    )
+    assert risk.close_quantity(D("-0.3"), portfolio, PERP) == D("0.2")
+    assert risk.close_quantity(D("0.3"), portfolio, PERP) == 0  # no long to sell: never a short
