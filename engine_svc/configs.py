@@ -348,6 +348,19 @@ class ConfigService:
         leader = None
         if command.source_leader_id:
             leader = await self._live_leader(command.source_leader_id)
+            # The publisher naming the leader's own account as a target would copy each of its
+            # trades back into it, and copy that copy again: a loop of orders. Only the owner
+            # gets here with that account (anyone else's is NOT_FOUND above).
+            for i, target in enumerate(command.target_exchange_ids):
+                if target == leader.exchange_id:
+                    raise _invalid(
+                        [
+                            rules_settings.Violation(
+                                f"target_exchange_ids[{i}]",
+                                "is the leader's account; a follower cannot copy itself",
+                            )
+                        ]
+                    )
         source_id = (
             leader.exchange_id
             if leader is not None

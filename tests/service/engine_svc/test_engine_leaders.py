@@ -245,3 +245,19 @@ async def test_a_follower_sees_only_the_reason_of_a_failing_leader_venue(harness
         "GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id), user=FOLLOWER
     )
     assert status.source_error == "BROKER_CREDENTIALS_REJECTED"
+
+
+async def test_the_publisher_cannot_follow_its_leader_into_the_leaders_own_account(
+    harness: Harness,
+) -> None:
+    # Each copy would be a new trade of the leader, copied again: a loop of orders.
+    leader_id, exchange_id = await _publish(harness)
+    error = await _error(
+        harness.call(
+            "StartCopy",
+            pb.StartCopyRequest(source_leader_id=leader_id, target_exchange_ids=[exchange_id]),
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_paths(error) == ["target_exchange_ids[0]"]
+    assert (await harness.call("ListConfigs", pb.ListConfigsRequest())).configs == []
