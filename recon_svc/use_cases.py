@@ -41,6 +41,7 @@ from recon_svc.domain.reconcile import (
     extra_orders,
     format_quantity,
     is_derivative,
+    leader_positions_after,
     positions,
     read_error,
     reconcile,
@@ -227,7 +228,15 @@ class Reconciler:
         known = {i.client_order_id for i in intents if i.client_order_id}
         items = reconcile(signals, config.target_exchange_ids, relevant, venues)
         items += extra_orders(venues, known, start_time, end_time)
-        found = positions(symbols, relevant + corrections, venues, known, start_time, end_time)
+        found = positions(
+            symbols,
+            relevant + corrections,
+            venues,
+            known,
+            start_time,
+            end_time,
+            leader_after=leader_positions_after(signals),
+        )
         if auto_correct:
             found = await self._correct(budget, config, found, reconciliation_id, user_id)
         return items + found

@@ -116,6 +116,9 @@ class LeaderSignal:
     is_fill: bool = True
     """A leader fill (judged per follower); False for a change of a leader's resting order
     (order mirroring), whose copies are checked as orders, not as signals."""
+    leader_position: Decimal | None = None
+    """The leader's position before the fill when sync knew it (on a derivatives market signed,
+    negative short)."""
 
 
 @dataclass(frozen=True)

@@ -448,6 +448,22 @@ def expected_fill(intent: Intent) -> Decimal | None:
     return intent.filled_quantity
 
 
+def leader_positions_after(signals: Iterable[LeaderSignal]) -> dict[int, Decimal]:
+    """Return the leader's signed position after each derivatives fill, by sequence.
+
+    Only fills whose position before is known (sync's ``leader_position``) are given: that
+    position plus the fill, signed by its side.
+    """
+    found: dict[int, Decimal] = {}
+    for signal in signals:
+        if not signal.is_fill or not is_derivative(signal.symbol):
+            continue
+        if signal.leader_position is None or signal.quantity is None:
+            continue
+        found[signal.sequence] = signal.leader_position + _signed(signal.side, signal.quantity)
+    return found
+
+
 def positions(
     symbols: Mapping[str, Collection[str]],
     intents: Iterable[Intent],
@@ -455,6 +471,7 @@ def positions(
     known_ids: Collection[str],
     start: datetime,
     end: datetime,
+    leader_after: Mapping[int, Decimal] | None = None,
 ) -> list[Item]:
     """Compare, per (follower account, symbol), the venue's position with the copies' target.
 
@@ -483,6 +500,10 @@ def positions(
         The client order ids of all the configuration's intents that were read.
     start, end
         The window of venue creation times for orders placed by hand.
+    leader_after
+        On derivatives markets: the leader's signed position after each fill, by sequence
+        (:func:`leader_positions_after`); the item's detail names the leader's position after
+        the last fill the copies followed and what share of it the follower should hold.
 
     Returns
     -------
@@ -505,6 +526,7 @@ def positions(
                     known_ids,
                     start,
                     end,
+                    leader_after or {},
                 )
             )
     return items
@@ -518,6 +540,7 @@ def _position(
     known_ids: Collection[str],
     start: datetime,
     end: datetime,
+    leader_after: Mapping[int, Decimal],
 ) -> Item:
     def item(
         outcome: Outcome,
@@ -592,7 +615,9 @@ def _position(
             Outcome.ERROR, f"{detail}; the balances could not be read: {reason}", drift=drift
         )
     if is_derivative(symbol):
-        return _derivative_position(item, symbol, report.positions, drift, detail)
+        followed = [i.sequence for i in copies if i.sequence in leader_after]
+        leader = leader_after[max(followed)] if followed else None
+        return _derivative_position(item, symbol, report.positions, drift, detail, leader)
     asset = base_asset(symbol)
     balance = report.balances.get(asset, Decimal(0))
     expected = balance - drift
@@ -614,6 +639,7 @@ def _derivative_position(
     held: Sequence[VenuePosition],
     drift: Decimal,
     detail: str,
+    leader: Decimal | None,
 ) -> Item:
     # The venue's open position (net of a hedge-mode long and short) is what it holds; the
     # copies should have left it minus the drift.
@@ -628,6 +654,11 @@ def _derivative_position(
     detail += (
         f"; position at the venue {entries or 'flat'}, expected {_describe_position(expected)}"
     )
+    if leader is not None:
+        detail += f"; the leader holds {_describe_position(leader)} after the last fill copied"
+        if leader != 0:
+            share = format_quantity(round(expected / leader, 4))
+            detail += f" (the expected position is {share} of it)"
     return item(
         Outcome.MATCHED if drift == 0 else Outcome.MISMATCHED,
         detail,

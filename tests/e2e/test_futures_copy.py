@@ -138,6 +138,11 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
             Decimal(held["venue_position"]) == Decimal(held["expected_position"]) == Decimal("0.1")
         )
         assert report["missing_count"] == report["duplicate_count"] == 0
+        # The leader's long after its half close is 0.25: the follower's 0.1 is its 0.4 share.
+        assert held["detail"].endswith(
+            "the leader holds long 0.25 after the last fill copied (the expected position is 0.4"
+            " of it)"
+        ), held
 
         # The leader is liquidated (its mark falls below its liquidation price): the follower's
         # copy closes its whole long reduce-only, and never opens a short.

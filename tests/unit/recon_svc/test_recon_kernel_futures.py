@@ -14,6 +14,7 @@ from recon_svc.domain.model import (
     Intent,
     IntentState,
     Item,
+    LeaderSignal,
     Outcome,
     Side,
     VenueFill,
@@ -22,7 +23,12 @@ from recon_svc.domain.model import (
     VenueReport,
     VenueStatus,
 )
-from recon_svc.domain.reconcile import is_derivative, position_side, positions
+from recon_svc.domain.reconcile import (
+    is_derivative,
+    leader_positions_after,
+    position_side,
+    positions,
+)
 
 NAMESPACE = uuid.UUID("5b1c3a52-8a4e-5d7f-9c0b-6e2f41d3a7c9")
 ACCOUNT = "futures-a"
@@ -200,4 +206,33 @@ def test_the_broker_s_positions_are_sized_in_base_with_their_contract_size() -> 
     assert found == (
         VenuePosition("ETH/USD:ETH", "short", D("0.3"), entry_price=D("2000")),
         VenuePosition(PERP, "long", D("0.5")),
+    )
+
+
+def test_the_leader_s_position_after_the_last_fill_copied_and_the_follower_s_share() -> None:
+    signals = [
+        LeaderSignal("src-1", 1, "trade-1", PERP, Side.SELL, D("3"), T0, leader_position=D(0)),
+        LeaderSignal("src-1", 2, "trade-2", PERP, Side.BUY, D("1"), T0, leader_position=D(-3)),
+        LeaderSignal("src-1", 3, "trade-3", "BTC/USDT", Side.BUY, D("1"), T0, leader_position=D(5)),
+        LeaderSignal("src-1", 4, "trade-4", PERP, Side.BUY, D("1"), T0),  # position not known
+    ]
+    after = leader_positions_after(signals)
+    assert after == {1: D(-3), 2: D(-2)}  # spot and unknown positions left out
+
+    entry, exit_ = copy(1, Side.SELL, "0.3"), copy(2, Side.BUY, "0.1")
+    held = (VenuePosition(PERP, "short", D("0.2")),)
+    known = {entry.client_order_id, exit_.client_order_id}
+    [item] = positions(
+        {ACCOUNT: {PERP}},
+        [entry, exit_],
+        {ACCOUNT: venue(order_of(entry), order_of(exit_), held=held)},
+        known,
+        T0,
+        END,
+        leader_after=after,
+    )
+
+    assert item.outcome is Outcome.MATCHED
+    assert item.detail.endswith(
+        "; the leader holds short 2 after the last fill copied (the expected position is 0.1 of it)"
     )
