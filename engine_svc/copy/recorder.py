@@ -38,7 +38,7 @@ from engine_svc.domain.decision import (
     pre_check,
     signal_action,
 )
-from engine_svc.domain.futures import leader_reduces
+from engine_svc.domain.futures import leader_reduces, reverse_entry
 from engine_svc.domain.model import (
     CopyConfig,
     CopyStatus,
@@ -265,6 +265,19 @@ class Recorder:
                     )
                     if await tx.insert_intent(intent):
                         created.append(intent)
+                    opening = reverse_entry(signal) if action is SignalAction.COPY else None
+                    market = read.lookup.market if read is not None else None
+                    if opening is not None and market is not None and market.derivative:
+                        # A leader's reverse: after the close (leg 0), the other side opens.
+                        sent = recent + (0 if decision.skipped else 1)
+                        second = _decide(
+                            opening, config, state.status, portfolios.get(target), read, sent, now
+                        )
+                        intent = rules.new_intent(
+                            str(uuid.uuid4()), config.config_id, signal, target, second, now, leg=1
+                        )
+                        if await tx.insert_intent(intent):
+                            created.append(intent)
                 if (state.status, state.reason, state.daily) != (
                     config.status,
                     config.status_reason,

@@ -8,8 +8,9 @@ position, not the order:
   leader's side, after the follower's leverage is set to at most ``risk_limits.max_leverage``;
 - an *exit* (reduce, close, reverse, liquidation) is a reduce-only order for the same fraction
   of the follower's own position that the leader gave up (a close or a liquidation: all of
-  it); it never opens the other side. A reverse is copied as its close: the follower's next
-  entry on the new side comes with the leader's next fill there.
+  it); it never opens the other side. A reverse is copied as its close and, as a second order
+  (leg 1), an entry on the new side sized from what the leader's fill opened there
+  (:func:`reverse_entry`).
 
 A spot leader's trade mapped to a derivatives follower (``symbol_map``) reads as a long: a buy
 opens or adds, a sell gives up the fraction of its holding it sold.
@@ -17,6 +18,7 @@ opens or adds, a sell gives up the fraction of its holding it sold.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from engine_svc.domain.model import PositionEffect, Side, Signal, is_derivative
@@ -87,6 +89,25 @@ def exit_quantity(signal: Signal, position: Decimal | None) -> Decimal | None:
     with localcontext() as context:
         context.rounding = ROUND_FLOOR
         return held * fraction
+
+
+def reverse_entry(signal: Signal) -> Signal | None:
+    """Return the entry part of a leader's reverse: what its fill opened on the new side, as
+    an opening trade from flat; ``None`` for every other trade (and a liquidation)."""
+    before = signal.leader_position
+    if signal.position_effect is not PositionEffect.REVERSE or signal.liquidation:
+        return None
+    if before is None or not is_derivative(signal.symbol):
+        return None
+    remainder = signal.quantity - abs(before)
+    if remainder <= 0:
+        return None
+    return dataclasses.replace(
+        signal,
+        quantity=remainder,
+        leader_position=ZERO,
+        position_effect=PositionEffect.OPEN,
+    )
 
 
 def target_leverage(max_leverage: Decimal | None, leader_leverage: Decimal | None) -> int:

@@ -132,6 +132,10 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         self.fences: dict[str, int] = {}
         self.attempts: dict[str, tuple[str, int]] = {}
         self.fence_calls: list[tuple[str, int]] = []
+        # SetLeverage calls (exchange id, symbol, leverage), in order, and (with the place calls)
+        # the order of both in ``leverage_journal``.
+        self.leverage_calls: list[tuple[str, str, int]] = []
+        self.leverage_journal: list[str] = []
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
 
     # -- set-up
@@ -328,9 +332,21 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
             raise self._fenced(key, stored)
         return broker_pb.FenceResponse(token=stored)
 
+    async def SetLeverage(self, request, context):
+        """Set the leverage of a derivatives market: refused at a venue without positions."""
+        account = self._account(request.exchange_id, context)
+        if account.exchange_name != "binanceusdm":
+            raise errors.FailedPrecondition(
+                "the venue holds no positions", reason="LEVERAGE_UNSUPPORTED"
+            )
+        self.leverage_calls.append((request.exchange_id, request.symbol, request.leverage))
+        self.leverage_journal.append(f"leverage {request.leverage}")
+        return broker_pb.SetLeverageResponse(leverage=request.leverage)
+
     async def PlaceOrder(self, request, context):
         self._account(request.exchange_id, context)
         self.place_calls.append(request)
+        self.leverage_journal.append(f"place {request.client_order_id}")
         # As the broker: refused before anything reaches the venue when a higher token fenced
         # the key, otherwise the attempt is recorded (the first one of a client order id kept).
         key, token = request.fence.key, request.fence.token
