@@ -582,6 +582,7 @@ def intent_to_proto(intent: Intent) -> pb.CopiedOrder:
         latency_ms=intent.latency_ms,
         attempts=intent.attempts,
         reduce_only=intent.reduce_only,
+        leg=intent.leg,
     )
     set_decimal(message.quantity, intent.quantity)
     if intent.price is not None:

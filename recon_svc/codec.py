@@ -131,6 +131,7 @@ def intent_from_proto(message: engine_pb.CopiedOrder) -> Intent:
         filled_quantity=filled if filled is not None else Decimal(0),
         create_time=_time(message.create_time, message.HasField("create_time")),
         quantity=_decimal(message.quantity, "copied order quantity") or Decimal(0),
+        leg=message.leg,
     )
 
 

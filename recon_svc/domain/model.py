@@ -139,6 +139,9 @@ class Intent:
     create_time: datetime | None = None
     quantity: Decimal = Decimal(0)
     """The quantity the engine decided (what the copy should have filled)."""
+    leg: int = 0
+    """Which order of the signal's copy at the account: 1 for the entry of a copied
+    derivatives reverse (after leg 0 closed the position), else 0."""
 
     @property
     def is_correction(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -193,10 +194,17 @@ def reconcile(
     Returns
     -------
     list[Item]
-        One item per (signal, account), ordered by sequence, then account id.
+        One item per (signal, account), ordered by sequence, then account id; then one per
+        further leg the engine wrote (a copied derivatives reverse's entry, leg 1), judged the
+        same way on its own.
     """
     by_key: dict[_Key, list[Intent]] = defaultdict(list)
+    later_legs: dict[tuple[str, int, str, int], list[Intent]] = defaultdict(list)
     for intent in intents:
+        if intent.leg:
+            key = (intent.source_id, intent.sequence, intent.target_exchange_id, intent.leg)
+            later_legs[key].append(intent)
+            continue
         by_key[(intent.source_id, intent.sequence, intent.target_exchange_id)].append(intent)
     unique: dict[tuple[str, int], LeaderSignal] = {}
     for signal in signals:
@@ -207,6 +215,11 @@ def reconcile(
         for account in accounts:
             group = by_key.get((source_id, sequence, account), [])
             items.append(_judge(signal, account, group, venue_orders.get(account)))
+            for (*_, leg), legged in sorted(
+                (k, v) for k, v in later_legs.items() if k[:3] == (source_id, sequence, account)
+            ):
+                judged = _judge(signal, account, legged, venue_orders.get(account))
+                items.append(replace(judged, detail=f"leg {leg}: {judged.detail}"))
     return items
 
 

@@ -83,14 +83,19 @@ def check(
     )
     bad = found.violations
 
-    per_pair = Counter(
-        (str(i.get("signal_id", "")), str(i.get("target_exchange_id", ""))) for i in intents
+    # One intent per (leader fill, follower, leg): a copied derivatives reverse is two orders,
+    # its close (leg 0) and its entry on the new side (leg 1).
+    per_leg = Counter(
+        (str(i.get("signal_id", "")), str(i.get("target_exchange_id", "")), int(i.get("leg") or 0))
+        for i in intents
     )
-    for (signal_id, target), count in per_pair.items():
+    per_pair = {(signal_id, target) for signal_id, target, _ in per_leg}
+    for (signal_id, target, leg), count in per_leg.items():
         if count > 1:
             found.duplicates += count - 1
             bad.append(
                 f"duplicate intents: {count} for leader fill {signal_id} on follower {target}"
+                + (f" (leg {leg})" if leg else "")
             )
     for exchange_id, orders in venue_orders.items():
         for cid, count in Counter(str(o.get("client_order_id", "")) for o in orders).items():

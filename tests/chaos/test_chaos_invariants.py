@@ -69,6 +69,17 @@ def test_two_intents_for_one_fill_and_follower_are_a_duplicate() -> None:
     assert found.phantom == 0
 
 
+def test_a_copied_reverse_s_two_legs_are_not_a_duplicate_but_two_of_one_leg_are() -> None:
+    fills, intents, orders = _clean()
+    entry = {**_intent(2, A), "intent_id": "i-2-a-leg1", "client_order_id": "c-2-a-1", "leg": 1}
+    orders[A].append({**_order(2, A, order_id=9), "client_order_id": "c-2-a-1"})
+    assert check(fills, [*intents, entry], orders).violations == []
+    again = {**entry, "intent_id": "i-2-a-leg1-again"}
+    found = check(fills, [*intents, entry, again], orders)
+    assert found.duplicates == 1
+    assert "duplicate intents: 2 for leader fill 2 on follower acct-a (leg 1)" in found.violations
+
+
 def test_leader_fill_without_an_intent_for_a_follower_is_missing() -> None:
     fills, intents, orders = _clean()
     intents = [i for i in intents if not (i["signal_id"] == "2" and i["target_exchange_id"] == B)]

@@ -5,6 +5,7 @@ closes, a short, a flip, an extra hand trade, a hedge-mode long and short (issue
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ from recon_svc.domain.reconcile import (
     leader_positions_after,
     position_side,
     positions,
+    reconcile,
 )
 
 NAMESPACE = uuid.UUID("5b1c3a52-8a4e-5d7f-9c0b-6e2f41d3a7c9")
@@ -236,3 +238,22 @@ def test_the_leader_s_position_after_the_last_fill_copied_and_the_follower_s_sha
     assert item.detail.endswith(
         "; the leader holds short 2 after the last fill copied (the expected position is 0.1 of it)"
     )
+
+
+def test_a_copied_reverse_is_two_legs_each_judged_not_a_duplicate() -> None:
+    signal = LeaderSignal("src-1", 1, "trade-1", PERP, Side.SELL, D("2"), T0, leader_position=D(1))
+    close = copy(1, Side.SELL, "0.1")
+    entry = replace(copy(1, Side.SELL, "0.1"), intent_id="intent-1b", client_order_id=mesh_id("b"))
+    entry = replace(entry, leg=1)
+    report = venue(order_of(close), order_of(entry))
+
+    items = reconcile([signal], [ACCOUNT], [close, entry], {ACCOUNT: report})
+
+    assert [(i.outcome, i.client_order_id) for i in items] == [
+        (Outcome.MATCHED, close.client_order_id),
+        (Outcome.MATCHED, entry.client_order_id),
+    ]
+    assert items[1].detail.startswith("leg 1: ")
+    again = replace(entry, intent_id="intent-1c", client_order_id=mesh_id("c"))
+    items = reconcile([signal], [ACCOUNT], [close, entry, again], {ACCOUNT: report})
+    assert [i.outcome for i in items] == [Outcome.MATCHED, Outcome.DUPLICATE]

@@ -418,6 +418,7 @@ class CopiedOrder(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     SLIPPAGE_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
+    LEG_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     """The id of the intent."""
     config_id: _builtins.str
@@ -454,6 +455,11 @@ class CopiedOrder(_message.Message):
     reduce_only: _builtins.bool
     """The order was sent reduce-only (a derivatives exit: a leader's reduce, close or
     liquidation copied as a share of the follower's own position).
+    """
+    leg: _builtins.int
+    """Which order of the copy of this signal at this account: 0, or 1 for the second order of a
+    copied derivatives reverse (the entry on the new side, after leg 0 closed the position).
+    One copy per (signal, account, leg).
     """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
@@ -522,10 +528,11 @@ class CopiedOrder(_message.Message):
         attempts: _builtins.int = ...,
         slippage: _decimal_pb2.Decimal | None = ...,
         reduce_only: _builtins.bool = ...,
+        leg: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "slippage", b"slippage", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "reason", b"reason", "reduce_only", b"reduce_only", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "leg", b"leg", "price", b"price", "quantity", b"quantity", "reason", b"reason", "reduce_only", b"reduce_only", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
