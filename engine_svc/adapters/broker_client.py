@@ -137,9 +137,7 @@ class GrpcBroker:
         response = await self._write(self._stub.PlaceOrder, request, user_id)
         return codec.order_from_proto(response.order)
 
-    async def set_leverage(
-        self, exchange_id: str, symbol: str, leverage: int, user_id: str
-    ) -> int:
+    async def set_leverage(self, exchange_id: str, symbol: str, leverage: int, user_id: str) -> int:
         """Set the account's leverage on a derivatives market, leaving its margin mode; return
         the leverage the venue applies now. Idempotent at the broker."""
         response = await self._write(
