@@ -51,7 +51,7 @@ from exchange_sim.core.accounts import AccountBook
 from exchange_sim.core.clock import Clock
 from exchange_sim.core.decimals import ZERO, fee_of, mul
 from exchange_sim.core.errors import FilterFailure, FilterKind
-from exchange_sim.core.orders import Side
+from exchange_sim.core.orders import OrderStatus, Side
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +105,8 @@ class FTimeInForce(enum.Enum):
     GTX = "GTX"
 
 
-class FStatus(enum.Enum):
-    """Order status."""
-
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-
-    @property
-    def is_open(self) -> bool:
-        """NEW or PARTIALLY_FILLED."""
-        return self in (FStatus.NEW, FStatus.PARTIALLY_FILLED)
+# A futures order's status: the same five as a spot order's (and the same open ones).
+FStatus = OrderStatus
 
 
 class AlgoStatus(enum.Enum):
