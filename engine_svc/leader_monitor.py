@@ -18,15 +18,14 @@ and round). A follower of a published leader sees the leader's id, never its acc
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from datetime import timedelta
 
 from engine_svc.domain.model import CopyConfig, SourceKind
 from engine_svc.ports import Clock, LeaderAlertStore, Ownership, Source, SyncPort
 from meshkit.audit import AuditEvent
 from meshkit.codec import to_iso
+from meshkit.tasks import run_every
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +67,7 @@ class LeaderMonitor:
 
     async def run(self) -> None:
         """Check every copied leader about once per interval, until cancelled."""
-        while True:
-            started = time.monotonic()
-            try:
-                await self.round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("leader monitor round failed")
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+        await run_every(self.round, self._interval, "leader monitor")
 
     def _holds(self, source_id: str) -> bool:
         return self._ownership is None or self._ownership.token(source_id) is not None

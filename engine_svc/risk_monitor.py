@@ -49,6 +49,7 @@ from engine_svc.domain.model import (
 )
 from engine_svc.ports import BrokerPort, Clock, Ownership, RiskMonitorStore
 from meshkit.leases import FENCED_WRITES, Fenced
+from meshkit.tasks import run_every
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,7 @@ class RiskMonitor:
 
     async def run(self) -> None:
         """Judge every monitored configuration about once per interval, until cancelled."""
-        while True:
-            started = time.monotonic()
-            try:
-                await self.round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("risk monitor round failed")
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+        await run_every(self.round, self._interval, "risk monitor")
 
     async def round(self) -> list[str]:
         """Re-value the accounts once and act on every breach; return the configurations moved."""

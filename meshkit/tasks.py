@@ -1,16 +1,20 @@
-"""Stopping background tasks for certain.
+"""Running periodic rounds and stopping background tasks for certain.
+
+``run_every`` runs a monitor's round about once per interval, a failed round logged and the
+next one run all the same.
 
 On Python 3.11 a cancellation can be lost: ``asyncio.wait_for`` returns the inner result when
 that result and the cancellation arrive together (fixed in 3.12), and a loop around it then runs
-on. A service that cancels its tasks once and awaits them would hang at shutdown. This helper
-cancels again until every task has really ended.
+on. A service that cancels its tasks once and awaits them would hang at shutdown.
+``cancel_and_wait`` cancels again until every task has really ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +39,23 @@ async def cancel_and_wait(
     for task in given:
         if not task.cancelled() and task.exception() is not None:
             log.debug("a task given up ended with %r", task.exception())
+
+
+async def run_every(
+    round_: Callable[[], Awaitable[object]], interval_seconds: float, name: str
+) -> None:
+    """Await ``round_()`` about once per ``interval_seconds``, until cancelled.
+
+    The interval runs from the start of a round (a slow round is followed at once by the next).
+    A round that raises is logged as ``"<name> round failed"`` with its traceback, and the loop
+    goes on; a cancellation ends it.
+    """
+    while True:
+        started = time.monotonic()
+        try:
+            await round_()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s round failed", name)
+        await asyncio.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))

@@ -1,4 +1,4 @@
-"""A task that swallows a cancellation is still stopped."""
+"""A task that swallows a cancellation is still stopped; a periodic round outlives a failure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from meshkit.tasks import cancel_and_wait
+from meshkit.tasks import cancel_and_wait, run_every
 
 
 async def test_a_task_that_swallows_one_cancellation_is_cancelled_again_until_it_ends() -> None:
@@ -67,3 +67,24 @@ async def test_an_exception_of_a_task_given_up_is_taken_not_reported_as_never_re
         assert reported == []
     finally:
         loop.set_exception_handler(None)
+
+
+async def test_run_every_logs_a_failed_round_and_runs_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rounds = 0
+    third = asyncio.Event()
+
+    async def round_() -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 3:
+            third.set()
+        if rounds == 1:
+            raise RuntimeError("venue down")
+
+    task = asyncio.create_task(run_every(round_, 0.0, "test monitor"))
+    await asyncio.wait_for(third.wait(), timeout=5)
+    await cancel_and_wait([task])
+    assert task.cancelled()
+    assert [r.getMessage() for r in caplog.records] == ["test monitor round failed"]
