@@ -345,6 +345,16 @@ class SignalTransactionPort(Protocol):
         """
         ...
 
+    async def cancel_on_status(
+        self, config_id: str, status: CopyStatus, reason: str
+    ) -> list[Intent]:
+        """Mark the config's resting copies that ``status`` no longer allows to be cancelled.
+
+        A daily loss action's REDUCING marks the entries, PAUSED every copy (``cancel_wanted``
+        with ``reason``); return them, to be cancelled at the venue.
+        """
+        ...
+
 
 class InboxStore(Protocol):
     """The signal inbox, and where each copied source resumes from it."""

@@ -5,7 +5,11 @@ The daily loss limit (``risk_limits.max_daily_loss``) is judged on every leader 
 re-values, about once a second, every follower account of the configurations that copy with
 a daily loss limit, and takes their ``daily_loss_action`` on a breach
 (:func:`engine_svc.domain.risk.evaluate_daily_loss`): REDUCING, PAUSED, or REDUCING with the
-copied positions sold through the copy path's own durable intents (``close_all``).
+copied positions sold through the copy path's own durable intents (``close_all``). The move
+also cancels the configuration's resting copies it no longer allows (order mirroring): on
+REDUCING those that would add exposure (spot buys, futures orders that are not reduce-only),
+on PAUSED every one, reason ``daily_loss_cancelled``, through the copy path's cancel (the
+marks are durable: the resolver cancels any the venue could not cancel at once).
 
 What it reads, bounded so that the copy path keeps the broker to itself:
 
@@ -18,7 +22,8 @@ What it reads, bounded so that the copy path keeps the broker to itself:
   that cannot read an account judges it on what it has (an account never read is not judged).
 
 Only the replica holding a configuration's source acts on it, and what it writes (the status,
-the day's start equity, the close orders and the audit entry, in one transaction) is fenced by
+the day's start equity, the close orders, the cancel marks and the audit entry, in one
+transaction) is fenced by
 that lease, as a signal's writes are; the sends go through the same send queues and risk
 check at send time (a sell may leave a reducing configuration).
 """
@@ -46,6 +51,7 @@ from engine_svc.domain.model import (
     OrderType,
     Portfolio,
     Side,
+    SkipReason,
 )
 from engine_svc.ports import BrokerPort, Clock, Ownership, RiskMonitorStore
 from meshkit.leases import FENCED_WRITES, Fenced
@@ -85,6 +91,7 @@ class RiskMonitor:
         balance_refresh_seconds: float = BALANCE_REFRESH_SECONDS,
         concurrency: int = CONCURRENCY,
         on_status_change: Callable[[], None] = lambda: None,
+        cancel_copies: Callable[[list[tuple[Intent, CopyConfig]]], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -95,6 +102,7 @@ class RiskMonitor:
         self._balance_refresh = balance_refresh_seconds
         self._reads = asyncio.Semaphore(concurrency)
         self._on_status_change = on_status_change
+        self._cancel_copies = cancel_copies
         self._accounts: dict[str, _Account] = {}
         self._closed: set[tuple[str, str]] = set()
 
@@ -230,6 +238,7 @@ class RiskMonitor:
                 return False
             fence = (config.source_id, token)
         created: list[Intent] = []
+        cancels: list[Intent] = []
         transaction = (
             self._store.signal_transaction(fence)
             if fence is not None
@@ -243,6 +252,10 @@ class RiskMonitor:
             for intent in closes:
                 if await tx.insert_intent(intent):
                     created.append(intent)
+            if moves and verdict.action is not None:
+                cancels = await tx.cancel_on_status(
+                    config.config_id, verdict.status, SkipReason.DAILY_LOSS_CANCELLED.value
+                )
             if moves or created:
                 await tx.append_audit(risk_action_event(config, verdict), now)
         if complete:
@@ -251,6 +264,8 @@ class RiskMonitor:
         for intent in created:
             metrics.INTENTS.labels(intent.state.value).inc()
         self._enqueue(created)
+        if cancels and self._cancel_copies is not None:
+            await self._cancel_copies([(intent, config) for intent in cancels])
         if moves:
             self._on_status_change()
         if (moves or created) and verdict.action is not None:

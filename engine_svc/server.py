@@ -240,6 +240,7 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
             ownership,
             interval_seconds=settings.risk_monitor_interval_ms / 1000,
             on_status_change=config_counts.changed,
+            cancel_copies=copier.cancel_copies,
         )
         if settings.risk_monitor_interval_ms > 0
         else None,

@@ -106,6 +106,10 @@ class Copier:
         """Cancel the configuration's copied orders that may rest at a venue; return the count."""
         return await self._canceller.cancel_resting(config)
 
+    async def cancel_copies(self, copies: list[tuple[Intent, CopyConfig]]) -> None:
+        """Cancel at the venue copies already marked ``cancel_wanted`` (see ``cancels``)."""
+        await self._canceller.cancel_copies(copies)
+
     async def stop(self) -> None:
         """Stop sending; what was queued stays in the store for the next start."""
         await self.dispatcher.stop()

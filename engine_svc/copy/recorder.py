@@ -140,7 +140,8 @@ def roll_daily_risk(config: CopyConfig, portfolios: Portfolios, now: datetime) -
     A new UTC day starts the day's equity afresh; an active configuration whose follower
     accounts lost more than its daily limit since the day began takes its daily loss action
     (:func:`engine_svc.domain.risk.evaluate_daily_loss`): REDUCING, or PAUSED for
-    ``disable``. The sells of ``close_all`` are the risk monitor's
+    ``disable`` (the recorder then cancels the resting copies the new status no longer
+    allows, reason ``daily_loss_cancelled``). The sells of ``close_all`` are the risk monitor's
     (:mod:`engine_svc.risk_monitor`).
     """
     equities = {
@@ -290,6 +291,13 @@ class Recorder:
                         corrections.append(_reduce_event(config, state))
                         if state.verdict is not None and state.verdict.action is not None:
                             taken.append(state.verdict.action)
+                            # Resting copies it no longer allows (entries; all when paused).
+                            stranded = await tx.cancel_on_status(
+                                config.config_id,
+                                state.status,
+                                SkipReason.DAILY_LOSS_CANCELLED.value,
+                            )
+                            cancels += [(copy, config) for copy in stranded]
             await tx.advance_source(signal, signal.log_time or now)
             for correction in corrections:
                 await tx.append_audit(correction, now)

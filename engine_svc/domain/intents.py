@@ -106,7 +106,11 @@ def state_from_order(status: OrderStatus) -> IntentState:
 
 
 _LEADER_CANCELS = frozenset(
-    {SkipReason.LEADER_ORDER_CANCELLED.value, SkipReason.LEADER_ORDER_AMENDED.value}
+    {
+        SkipReason.LEADER_ORDER_CANCELLED.value,
+        SkipReason.LEADER_ORDER_AMENDED.value,
+        SkipReason.DAILY_LOSS_CANCELLED.value,
+    }
 )
 
 
@@ -125,7 +129,8 @@ def outcome_of(intent: Intent, status: OrderStatus) -> tuple[IntentState, str | 
     """
     state = state_from_order(status)
     if state is S.CANCELED and intent.cancel_wanted:
-        # A leader's cancel or amend (order mirroring) wrote its reason with the wish.
+        # A leader's cancel or amend (order mirroring), or a daily loss action, wrote its
+        # reason with the wish.
         return state, intent.reason if intent.reason in _LEADER_CANCELS else ""
     if state is S.CANCELED and intent.state in OPEN_AT_VENUE:
         return state, CANCELED_AT_VENUE
@@ -165,6 +170,18 @@ def exposure_side(intent: Intent) -> Side:
     if is_derivative(intent.symbol):
         return Side.SELL if intent.reduce_only else Side.BUY
     return intent.side
+
+
+def cancelled_on_status(intent: Intent, status: CopyStatus) -> bool:
+    """Return whether a resting copy is cancelled when its configuration moves to ``status``.
+
+    A daily loss action's move: REDUCING (``reduce_only``, ``close_all``) cancels the copies
+    that would add exposure when they fill (:func:`exposure_side` a buy: on spot a buy, on
+    derivatives an order that is not reduce-only); PAUSED (``disable``) cancels every one.
+    """
+    if status is CopyStatus.PAUSED:
+        return True
+    return status is CopyStatus.REDUCING and exposure_side(intent) is Side.BUY
 
 
 def send_block(side: Side, status: CopyStatus) -> SkipReason | None:

@@ -94,6 +94,7 @@ class SkipReason(enum.StrEnum):
     LEADER_ORDER_AMENDED = "leader_order_amended"
     MARKET_TYPE_MISMATCH = "market_type_mismatch"
     MAX_LEVERAGE = "max_leverage"
+    DAILY_LOSS_CANCELLED = "daily_loss_cancelled"
 
 
 COPY_MODES = ("fills", "orders")

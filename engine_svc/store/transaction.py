@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from engine_svc.domain import intents as intent_rules
@@ -152,6 +153,35 @@ class SignalTransaction:
             (*params, *resting),
         )
         return [_intent(row) for row in rows]
+
+    async def cancel_on_status(
+        self, config_id: str, status: CopyStatus, reason: str
+    ) -> list[Intent]:
+        """Mark the config's resting copies that ``status`` no longer allows to be cancelled.
+
+        Those :func:`engine_svc.domain.intents.cancelled_on_status` names (a daily loss
+        action's REDUCING: the entries; PAUSED: all) are marked ``cancel_wanted`` with
+        ``reason``; returns them, to be cancelled at the venue (the resolver cancels any that
+        cannot be now once the venue shows it resting). A copy not sent yet needs nothing:
+        the send's own status check keeps it home. Marking twice changes nothing.
+        """
+        resting = [state.value for state in intent_rules.RESTING]
+        rows = await self._tx.fetchall(
+            f"SELECT {_INTENT_COLUMNS} FROM order_intents WHERE config_id = ?"
+            f" AND cancel_wanted = 0 AND state IN ({', '.join('?' for _ in resting)})",
+            (config_id, *resting),
+        )
+        marked: list[Intent] = []
+        for intent in map(_intent, rows):
+            if not intent_rules.cancelled_on_status(intent, status):
+                continue
+            await self._tx.execute(
+                "UPDATE order_intents SET cancel_wanted = 1, reason = ?"
+                " WHERE intent_id = ? AND cancel_wanted = 0",
+                (reason, intent.intent_id),
+            )
+            marked.append(replace(intent, cancel_wanted=True, reason=reason))
+        return marked
 
     async def advance_source(self, signal: Signal, synced_at: datetime) -> None:
         """Move the last stored sequence of every configuration of the source forward."""

@@ -124,3 +124,45 @@ async def test_an_order_type_the_venue_cannot_take_is_skipped_with_its_reason(
     copy = await eventually(skipped, timeout=10)
     assert copy.type is OrderType.STOP_MARKET  # sent as the leader's type, never another
     assert copy.reason.startswith("order_type_unsupported: "), copy.reason
+
+
+async def test_a_daily_loss_breach_on_a_leader_trade_cancels_the_resting_entry_copies(
+    harness: Harness,
+) -> None:
+    # Left resting, the buy copy would fill later and re-open what the limit reduces.
+    source = harness.world.sync.add_backtest()
+    follower = harness.world.broker.add_account(equity=Decimal("10000"))
+    reply = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(
+            source_backtest_id=source,
+            target_exchange_ids=[follower.exchange_id],
+            copy_settings=ORDERS,
+            risk_limits=pb.RiskLimits(max_daily_loss=dec("0.05"), daily_loss_action="close_all"),
+        ),
+    )
+    config_id = str(reply.config_id)
+    harness.world.broker.place_script = ["open"]
+    harness.world.sync.append(
+        _signal(
+            source,
+            1,
+            kind=sync_pb.SIGNAL_KIND_ORDER_OPEN,
+            order_type=types_pb2.ORDER_TYPE_LIMIT,
+            time_in_force=types_pb2.TIME_IN_FORCE_GTC,
+        )
+    )
+
+    async def copy_in(state: IntentState, reason: str = "") -> Intent | None:
+        (copy, *_) = await _intents(harness, config_id, 1)
+        return copy if (copy.state, copy.reason) == (state, reason) else None
+
+    resting = await eventually(lambda: copy_in(IntentState.ACCEPTED), timeout=10)
+    follower.equity = Decimal("9400")  # 6 % down: the next leader trade breaches the limit
+    fill = _signal(source, 2, kind=sync_pb.SIGNAL_KIND_FILL)
+    fill.leader_order_id = "L2"  # another leader order's fill
+    harness.world.sync.append(fill)
+    await eventually(lambda: copy_in(IntentState.CANCELED, "daily_loss_cancelled"), timeout=10)
+    assert harness.world.broker.cancel_calls == [resting.client_order_id]
+    status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
+    assert status.config.status == pb.COPY_STATUS_REDUCING

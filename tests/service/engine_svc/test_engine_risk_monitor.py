@@ -248,3 +248,87 @@ async def test_balances_are_read_again_only_when_the_accounts_orders_change(
     )
     await monitor.round()
     assert broker.portfolio_reads == 2
+
+
+def _resting(config: CopyConfig, name: str, side: Side, **fields: object) -> Intent:
+    # A mirrored limit copy resting at the venue.
+    return Intent(
+        intent_id=f"{name}-{config.config_id}",
+        config_id=config.config_id,
+        source_id="src",
+        sequence=2 if side is Side.BUY else 3,
+        signal_id=name,
+        target_exchange_id=ACCOUNT,
+        leg=0,
+        client_order_id=f"coid-{name}-{config.config_id}",
+        symbol=str(fields.pop("symbol", "BTC/USDT")),
+        side=side,
+        type=OrderType.LIMIT,
+        quantity=D("0.05"),
+        price=D("35000") if side is Side.BUY else D("60000"),
+        state=IntentState.ACCEPTED,
+        reason="",
+        leader_quantity=D("0.5"),
+        leader_price=D("35000"),
+        leader_event_time=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+        **fields,  # type: ignore[arg-type]  # the test's intent fields
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "cancelled"),
+    [("close_all", ["entry"]), ("reduce_only", ["entry"]), ("disable", ["entry", "exit"])],
+)
+async def test_the_action_cancels_the_resting_copies_its_status_no_longer_allows(
+    store: EngineStore, action: str, cancelled: list[str]
+) -> None:
+    # A resting buy copy left in place would re-open what close_all sold once the price
+    # falls to it; a paused configuration keeps no copy resting at all.
+    config = await _config(store, action)
+    for name, side in (("entry", Side.BUY), ("exit", Side.SELL)):
+        await store.insert_intent(_resting(config, name, side))
+    asked: list[tuple[str, str]] = []
+
+    async def cancel(copies: list[tuple[Intent, CopyConfig]]) -> None:
+        asked.extend((i.signal_id, c.config_id) for i, c in copies)
+
+    broker, sent = Broker(), []
+    monitor = RiskMonitor(store, broker, FakeClock(NOW), sent.extend, cancel_copies=cancel)  # type: ignore[arg-type]  # the two reads
+    await monitor.round()
+    assert asked == []
+    broker.price = D("40000")
+    assert await monitor.round() == [config.config_id]
+    assert sorted(asked) == [(name, config.config_id) for name in cancelled]
+    for name in ("entry", "exit"):
+        stored = await store.get_intent(f"{name}-{config.config_id}")
+        assert stored is not None
+        wanted = name in cancelled
+        assert (stored.cancel_wanted, stored.reason) == (
+            wanted,
+            "daily_loss_cancelled" if wanted else "",
+        )
+    # Later rounds (the breach goes on) ask for no cancel again.
+    await monitor.round()
+    assert len(asked) == len(cancelled)
+
+
+async def test_reducing_cancels_a_futures_entry_but_not_a_reduce_only_exit(
+    store: EngineStore,
+) -> None:
+    config = await _config(store, "reduce_only")
+    perp = "BTC/USDT:USDT"
+    await store.insert_intent(_resting(config, "entry", Side.SELL, symbol=perp))  # opens a short
+    await store.insert_intent(_resting(config, "exit", Side.BUY, symbol=perp, reduce_only=True))
+    asked: list[str] = []
+
+    async def cancel(copies: list[tuple[Intent, CopyConfig]]) -> None:
+        asked.extend(i.signal_id for i, _ in copies)
+
+    broker, sent = Broker(), []
+    monitor = RiskMonitor(store, broker, FakeClock(NOW), sent.extend, cancel_copies=cancel)  # type: ignore[arg-type]  # the two reads
+    await monitor.round()
+    broker.price = D("40000")
+    assert await monitor.round() == [config.config_id]
+    assert asked == ["entry"]
