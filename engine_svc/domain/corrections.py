@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from engine_svc.domain import gate, sizing
-from engine_svc.domain.decision import Decision
+from engine_svc.domain import gate
+from engine_svc.domain.decision import Decision, at_market
 from engine_svc.domain.ids import COPYTRADE_NAMESPACE
 from engine_svc.domain.model import (
     CopyConfig,
@@ -23,10 +23,8 @@ from engine_svc.domain.model import (
     Intent,
     IntentState,
     MarketInfo,
-    OrderType,
     Side,
     SkipReason,
-    TimeInForce,
 )
 
 SIGNAL_PREFIX = "correction:"
@@ -90,14 +88,10 @@ def decide(
     if reference is None or reference <= 0:
         return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
     limits = config.settings.risk_limits
-    order_type, price, time_in_force = OrderType.MARKET, None, None
-    if limits.max_slippage is not None:
-        price = sizing.slippage_band_price(
-            reference, correction.side, limits.max_slippage, market.price_tick
-        )
-        if price <= 0:
-            return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
-        order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
+    order = at_market(reference, correction.side, limits.max_slippage, market.price_tick)
+    if order is None:
+        return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
+    order_type, price, time_in_force = order
     verdict = gate.check(
         gate.ProposedOrder(symbol, correction.side, correction.quantity, price or reference),
         snapshot,

@@ -276,17 +276,12 @@ def decide(
     if raw <= 0:
         return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
 
-    order_type, limit_price, time_in_force = OrderType.MARKET, None, None
     kept = mirrored_order(signal, market) or copied_order(signal, market)
-    if kept is not None:
-        order_type, limit_price, time_in_force = kept
-    elif limits.max_slippage is not None:
-        limit_price = sizing.slippage_band_price(
-            reference, signal.side, limits.max_slippage, market.price_tick
-        )
-        if limit_price <= 0:
+    if kept is None:
+        kept = at_market(reference, signal.side, limits.max_slippage, market.price_tick)
+        if kept is None:
             return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
-        order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
+    order_type, limit_price, time_in_force = kept
 
     verdict = gate.check(
         gate.ProposedOrder(symbol, signal.side, raw, limit_price or reference),
@@ -344,19 +339,14 @@ def _decide_position(
     if quantity <= 0:
         return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
 
-    order_type, limit_price, time_in_force = OrderType.MARKET, None, None
     kept = mirrored_order(signal, market) or copied_order(signal, market)
-    if signal.liquidation:
-        pass  # the leader's position is gone: get out at market
-    elif kept is not None:
-        order_type, limit_price, time_in_force = kept
-    elif limits.max_slippage is not None:
-        limit_price = sizing.slippage_band_price(
-            reference, signal.side, limits.max_slippage, market.price_tick
-        )
-        if limit_price <= 0:
+    if signal.liquidation:  # the leader's position is gone: get out at market
+        kept = OrderType.MARKET, None, None
+    elif kept is None:
+        kept = at_market(reference, signal.side, limits.max_slippage, market.price_tick)
+        if kept is None:
             return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
-        order_type, time_in_force = OrderType.LIMIT, TimeInForce.IOC
+    order_type, limit_price, time_in_force = kept
 
     leverage = (
         None if exit_ else futures.target_leverage(limits.max_leverage, signal.leader_leverage)
@@ -439,6 +429,23 @@ def signal_action(signal: Signal, copy_mode: str) -> SignalAction:
 def is_order_change(signal: Signal) -> bool:
     """Return whether ``signal`` reports a leader order opened, cancelled or amended."""
     return signal.kind is not SignalKind.FILL
+
+
+def at_market(
+    reference: Decimal, side: Side, max_slippage: Decimal | None, tick: Decimal | None
+) -> tuple[OrderType, Decimal | None, TimeInForce | None] | None:
+    """Return the order type, limit price and time in force of an order taken at the market.
+
+    A market order; under ``max_slippage`` a limit IOC at the slippage band around
+    ``reference`` (:func:`sizing.slippage_band_price`). ``None`` when the band rounds to no
+    price: the caller skips the order as ``price_unknown``.
+    """
+    if max_slippage is None:
+        return OrderType.MARKET, None, None
+    price = sizing.slippage_band_price(reference, side, max_slippage, tick)
+    if price <= 0:
+        return None
+    return OrderType.LIMIT, price, TimeInForce.IOC
 
 
 def mirrored_order(
