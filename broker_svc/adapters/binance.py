@@ -13,6 +13,9 @@ from broker_svc.domain.ratelimit import ACCOUNT_SCOPE, VENUE_SCOPE, Budget, Char
 class BinanceExchange(CcxtExchange):
     """Binance spot: client order ids go as ``newClientOrderId``; key rights from the API."""
 
+    trade_permission: ClassVar[str] = "enableSpotAndMarginTrading"
+    """The ``apiRestrictions`` flag that lets the key trade on this class's markets."""
+
     capabilities: ClassVar[VenueCapabilities] = VenueCapabilities(
         ccxt_id="binance",
         options={
@@ -97,13 +100,16 @@ class BinanceExchange(CcxtExchange):
     )
 
     async def fetch_key_permissions(self) -> KeyPermissions | None:
-        """Read the key's rights from ``GET /sapi/v1/account/apiRestrictions``."""
+        """Read the key's rights from ``GET /sapi/v1/account/apiRestrictions``.
+
+        Trading is ``trade_permission`` of the reply (spot's, or futures' in the subclass).
+        """
         raw = await self._call(
             "fetch_key_permissions",
             self._client.sapi_get_account_apirestrictions,
         )
         return KeyPermissions(
-            can_trade=bool(raw.get("enableSpotAndMarginTrading")),
+            can_trade=bool(raw.get(self.trade_permission)),
             can_withdraw=bool(raw.get("enableWithdrawals")),
             can_transfer=bool(
                 raw.get("enableInternalTransfer") or raw.get("permitsUniversalTransfer"),

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from broker_svc.adapters.binance import BinanceExchange
 from broker_svc.adapters.ccxt import VenueCapabilities
-from broker_svc.domain.model import KeyPermissions, Market, OrderType, TimeInForce
+from broker_svc.domain.model import OrderType, TimeInForce
 from broker_svc.domain.ratelimit import ACCOUNT_SCOPE, VENUE_SCOPE, Budget, ChargeRule
 
 
@@ -30,6 +30,7 @@ class BinanceUsdmExchange(BinanceExchange):
     """Binance USDⓈ-M perpetuals: swap markets only, orders on ``/fapi/v1/order``."""
 
     shares_url_with: ClassVar[str | None] = "binance"
+    trade_permission: ClassVar[str] = "enableFutures"
 
     capabilities: ClassVar[VenueCapabilities] = VenueCapabilities(
         ccxt_id="binanceusdm",
@@ -118,33 +119,10 @@ class BinanceUsdmExchange(BinanceExchange):
         trade_client_order_id_keys=("clientOrderId", "c"),
     )
 
-    async def load_markets(self) -> Mapping[str, Market]:
+    @staticmethod
+    def _keeps_market(entry: Mapping[str, Any]) -> bool:
         """The linear perpetuals (the spot class keeps spot markets only)."""
-        if self._markets is not None:
-            return self._markets
-        async with self._markets_lock:
-            if self._markets is None:
-                raw = await self._call("load_markets", self._client.load_markets)
-                self._markets = {
-                    symbol: self._market(entry)
-                    for symbol, entry in raw.items()
-                    if entry.get("swap") and entry.get("linear")
-                }
-        return self._markets
-
-    async def fetch_key_permissions(self) -> KeyPermissions | None:
-        """Read ``enableFutures`` from ``GET /sapi/v1/account/apiRestrictions``."""
-        raw = await self._call(
-            "fetch_key_permissions",
-            self._client.sapi_get_account_apirestrictions,
-        )
-        return KeyPermissions(
-            can_trade=bool(raw.get("enableFutures")),
-            can_withdraw=bool(raw.get("enableWithdrawals")),
-            can_transfer=bool(
-                raw.get("enableInternalTransfer") or raw.get("permitsUniversalTransfer"),
-            ),
-        )
+        return bool(entry.get("swap") and entry.get("linear"))
 
     def _is_stream_ack(self, message: Mapping[str, Any]) -> bool:
         return False  # a listen-key socket confirms nothing: see _await_subscribed

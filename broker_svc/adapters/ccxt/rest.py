@@ -58,9 +58,14 @@ class CcxtRest(CcxtTransport, CcxtParsing):
                 self._markets = {
                     symbol: self._market(entry)
                     for symbol, entry in raw.items()
-                    if entry.get("spot", True)
+                    if self._keeps_market(entry)
                 }
         return self._markets
+
+    @staticmethod
+    def _keeps_market(entry: Mapping[str, Any]) -> bool:
+        """Whether ccxt's market ``entry`` is one the broker trades here: a spot market."""
+        return bool(entry.get("spot", True))
 
     async def place_order(self, request: OrderRequest) -> Order:
         """Place ``request`` with its client order id passed natively."""
