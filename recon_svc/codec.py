@@ -149,6 +149,8 @@ def signal_from_proto(message: sync_pb.Signal) -> LeaderSignal:
         event_time=_time(message.event_time, message.HasField("event_time")),
         is_fill=message.kind in (sync_pb.SIGNAL_KIND_UNSPECIFIED, sync_pb.SIGNAL_KIND_FILL),
         leader_position=_decimal(message.leader_position, "signal leader_position"),
+        order_mirrored=message.order_mirrored,
+        opened_sequence=message.opened_sequence,
     )
 
 

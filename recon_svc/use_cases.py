@@ -42,6 +42,7 @@ from recon_svc.domain.reconcile import (
     format_quantity,
     is_derivative,
     leader_positions_after,
+    mirrored_fills,
     positions,
     read_error,
     reconcile,
@@ -221,7 +222,14 @@ class Reconciler:
         except _Unreadable as e:
             return [read_error("the engine (the copied orders)", e.problem)]
         wanted = {(s.source_id, s.sequence): s for s in signals}
-        relevant = [i for i in intents if (i.source_id, i.sequence) in wanted]
+        # The mirrored copies of the window's fills of mirrored leader orders are their copies.
+        mirrored = mirrored_fills(signals)
+        mirror_keys = {(source, opened) for (source, _), opened in mirrored.items()}
+        relevant = [
+            i
+            for i in intents
+            if (i.source_id, i.sequence) in wanted or (i.source_id, i.sequence) in mirror_keys
+        ]
         corrections = [i for i in intents if i.is_correction]
         symbols = _symbols(config, relevant + corrections, wanted)
         venues = await self._venues(budget, symbols, since, user_id)
@@ -236,6 +244,7 @@ class Reconciler:
             start_time,
             end_time,
             leader_after=leader_positions_after(signals),
+            mirrored=mirrored,
         )
         if auto_correct:
             found = await self._correct(budget, config, found, reconciliation_id, user_id)

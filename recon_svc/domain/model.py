@@ -119,6 +119,12 @@ class LeaderSignal:
     leader_position: Decimal | None = None
     """The leader's position before the fill when sync knew it (on a derivatives market signed,
     negative short)."""
+    order_mirrored: bool = False
+    """A fill of a leader order an earlier signal mirrored (opened as an order): a configuration
+    that mirrored it skips the fill (``order_mirrored``) and its copy is the mirrored order."""
+    opened_sequence: int = 0
+    """With ``order_mirrored``: the signal whose copies mirror the fill's order (its open, or
+    its last amend), else 0."""
 
 
 @dataclass(frozen=True)

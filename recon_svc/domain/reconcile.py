@@ -39,6 +39,8 @@ NOT_READ = "the venue was not read"
 UNRESOLVED = "outcome not resolved yet"
 CANCELED_AT_VENUE = "canceled_at_venue"
 """The engine's reason for a copy it saw resting and that was cancelled at the venue unasked."""
+ORDER_MIRRORED = "order_mirrored"
+"""The engine's reason for a leader fill it skipped: its order's mirrored copy is the copy."""
 _OPEN_STATES = frozenset({IntentState.ACCEPTED, IntentState.PARTIALLY_FILLED})
 _ENDED_UNFILLED = frozenset({VenueStatus.CANCELED, VenueStatus.EXPIRED, VenueStatus.REJECTED})
 
@@ -180,6 +182,11 @@ def reconcile(
     the venue was not read (no report for the account, or a report with an error), the item is
     ERROR with the reason: a missing report is unknown, never flat.
 
+    A fill of a mirrored leader order skipped as ``order_mirrored`` is judged by the mirrored
+    copy (the intent of the signal's ``opened_sequence`` at the account, which must be among
+    ``intents``): the rules above applied to that copy, so a copy cancelled at the venue is
+    MISMATCHED; a mirrored copy that was not read (made before the intents read) is ERROR.
+
     Parameters
     ----------
     signals
@@ -187,7 +194,8 @@ def reconcile(
     targets
         The follower accounts of the configuration.
     intents
-        The engine's intents; those of other signals or accounts are ignored.
+        The engine's intents, with the mirrored copies of the window's mirrored fills; those
+        of other signals or accounts are ignored.
     venue_orders
         The venue's report per follower account id.
 
@@ -214,7 +222,8 @@ def reconcile(
     for (source_id, sequence), signal in sorted(unique.items(), key=lambda kv: kv[0][1]):
         for account in accounts:
             group = by_key.get((source_id, sequence, account), [])
-            items.append(_judge(signal, account, group, venue_orders.get(account)))
+            mirror = by_key.get((source_id, signal.opened_sequence, account), [])
+            items.append(_judge(signal, account, group, venue_orders.get(account), mirror))
             for (*_, leg), legged in sorted(
                 (k, v) for k, v in later_legs.items() if k[:3] == (source_id, sequence, account)
             ):
@@ -228,6 +237,7 @@ def _judge(
     account: str,
     group: Sequence[Intent],
     report: VenueReport | None,
+    mirror: Sequence[Intent] = (),
 ) -> Item:
     if not group:
         return Item(
@@ -255,6 +265,8 @@ def _judge(
         )
     intent = group[0]
     outcome, detail, filled = _judge_one(intent, report)
+    if outcome is Outcome.MATCHED and _skipped_as_mirrored(intent, signal):
+        return _judge_mirrored(signal, account, intent, mirror, report)
     return Item(
         sequence=signal.sequence,
         signal_id=signal.signal_id,
@@ -265,6 +277,75 @@ def _judge(
         intent_state=intent.state.value if intent.state else "",
         venue_filled_quantity=filled,
     )
+
+
+def _skipped_as_mirrored(intent: Intent, signal: LeaderSignal) -> bool:
+    return (
+        intent.state is IntentState.SKIPPED
+        and intent.reason == ORDER_MIRRORED
+        and signal.order_mirrored
+        and signal.opened_sequence > 0
+    )
+
+
+def _judge_mirrored(
+    signal: LeaderSignal,
+    account: str,
+    skipped: Intent,
+    mirror: Sequence[Intent],
+    report: VenueReport | None,
+) -> Item:
+    # The fill was not copied because the leader's order was mirrored: the mirrored copy is
+    # the copy, and the fill is matched only when that copy is.
+    where = f"the mirrored copy (signal {signal.opened_sequence})"
+    if not mirror:
+        return Item(
+            sequence=signal.sequence,
+            signal_id=signal.signal_id,
+            target_exchange_id=account,
+            client_order_id=skipped.client_order_id,
+            outcome=Outcome.ERROR,
+            detail=f"{ORDER_MIRRORED}, but {where} was not read (made before the intents read)",
+            intent_state=skipped.state.value if skipped.state else "",
+            venue_filled_quantity=None,
+        )
+    if len(mirror) > 1:
+        return Item(
+            sequence=signal.sequence,
+            signal_id=signal.signal_id,
+            target_exchange_id=account,
+            client_order_id="",
+            outcome=Outcome.DUPLICATE,
+            detail=f"{ORDER_MIRRORED}, but the engine holds {len(mirror)} mirrored copies"
+            f" (signal {signal.opened_sequence}): "
+            + ", ".join(i.client_order_id or i.intent_id for i in mirror),
+            intent_state=",".join(i.state.value if i.state else "none" for i in mirror),
+            venue_filled_quantity=None,
+        )
+    copy = mirror[0]
+    outcome, detail, filled = _judge_one(copy, report)
+    return Item(
+        sequence=signal.sequence,
+        signal_id=signal.signal_id,
+        target_exchange_id=account,
+        client_order_id=copy.client_order_id,
+        outcome=outcome,
+        detail=f"{ORDER_MIRRORED}: {where} {copy.client_order_id}: {detail}",
+        intent_state=copy.state.value if copy.state else "",
+        venue_filled_quantity=filled,
+    )
+
+
+def mirrored_fills(signals: Iterable[LeaderSignal]) -> dict[tuple[str, int], int]:
+    """Return, for each fill of a mirrored leader order, the signal whose copies mirror it.
+
+    Keyed by the fill's (source, sequence); the value is its ``opened_sequence``.
+    """
+    return {
+        (s.source_id, s.sequence): s.opened_sequence
+        for s in signals
+        if s.is_fill and s.order_mirrored and s.opened_sequence > 0
+    }
 
 
 def is_mesh_client_order_id(client_order_id: str) -> bool:
@@ -485,11 +566,14 @@ def positions(
     start: datetime,
     end: datetime,
     leader_after: Mapping[int, Decimal] | None = None,
+    mirrored: Mapping[tuple[str, int], int] | None = None,
 ) -> list[Item]:
     """Compare, per (follower account, symbol), the venue's position with the copies' target.
 
     The copies' target change is the signed sum of :func:`expected_fill` over the copies of
-    the window's signals. The venue's change is the signed sum of what its orders filled:
+    the window's signals; for a fill skipped as ``order_mirrored`` that is its mirrored copy
+    (``intents`` must hold it; one not read makes the item ERROR), so a mirrored copy
+    cancelled at the venue is drift. The venue's change is the signed sum of what its orders filled:
     those of the copies and of the configuration's corrections (intents whose ``signal_id``
     starts with ``correction:``), and those placed by hand in ``[start, end)``; orders of other
     configurations (the mesh's form, not one of ``known_ids``) are left out. Fills of orders
@@ -517,6 +601,9 @@ def positions(
         On derivatives markets: the leader's signed position after each fill, by sequence
         (:func:`leader_positions_after`); the item's detail names the leader's position after
         the last fill the copies followed and what share of it the follower should hold.
+    mirrored
+        The window's fills of mirrored leader orders and the signal whose copies mirror each
+        (:func:`mirrored_fills`).
 
     Returns
     -------
@@ -540,6 +627,7 @@ def positions(
                     start,
                     end,
                     leader_after or {},
+                    mirrored or {},
                 )
             )
     return items
@@ -554,6 +642,7 @@ def _position(
     start: datetime,
     end: datetime,
     leader_after: Mapping[int, Decimal],
+    mirrored: Mapping[tuple[str, int], int],
 ) -> Item:
     def item(
         outcome: Outcome,
@@ -584,6 +673,15 @@ def _position(
     assert report is not None
     copies = [i for i in intents if not i.is_correction]
     unresolved = [i.client_order_id or i.intent_id for i in copies if expected_fill(i) is None]
+    read = {(i.source_id, i.sequence) for i in copies}
+    unresolved += [
+        f"the mirrored copy (signal {mirrored[(i.source_id, i.sequence)]}) not read"
+        for i in copies
+        if i.state is IntentState.SKIPPED
+        and i.reason == ORDER_MIRRORED
+        and (i.source_id, i.sequence) in mirrored
+        and (i.source_id, mirrored[(i.source_id, i.sequence)]) not in read
+    ]
     if unresolved:
         return item(
             Outcome.ERROR,

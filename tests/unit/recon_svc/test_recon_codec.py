@@ -11,6 +11,7 @@ from google.type import decimal_pb2
 from copytrade.common.v1 import types_pb2
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.recon.v1 import recon_service_pb2 as pb
+from copytrade.sync.v1 import sync_service_pb2 as sync_pb
 from meshkit import errors
 from meshkit.codec import timestamp_to_proto
 from recon_svc import codec
@@ -117,3 +118,12 @@ def test_report_goes_on_the_wire_with_or_without_items() -> None:
     assert not message.items[1].HasField("venue_filled_quantity")
     assert message.start_time.ToDatetime(tzinfo=UTC) == T0
     assert len(codec.report_to_proto(report, with_items=False).items) == 0
+
+
+def test_a_mirrored_fill_names_the_signal_whose_copies_mirror_its_order() -> None:
+    message = sync_pb.Signal(
+        source_id="src-1", sequence=7, signal_id="t-7", order_mirrored=True, opened_sequence=3
+    )
+    signal = codec.signal_from_proto(message)
+    assert signal.is_fill
+    assert (signal.order_mirrored, signal.opened_sequence) == (True, 3)
