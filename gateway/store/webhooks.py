@@ -38,6 +38,26 @@ _DELIVERY_COLUMNS = (
     " last_status_code, last_error, created_at, updated_at"
 )
 
+_INSERT_DELIVERY = (
+    f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}, user_id)"
+    " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, '', ?, ?, ?)"
+)
+
+
+def _new_delivery(delivery_id: str, item: Queued, user_id: str, stamp: str) -> tuple[str, ...]:
+    # The values of _INSERT_DELIVERY: a pending delivery of ``item``, due at once.
+    return (
+        delivery_id,
+        item.webhook_id,
+        item.event_id,
+        item.event,
+        item.payload,
+        stamp,
+        stamp,
+        stamp,
+        user_id,
+    )
+
 
 def _webhook(row: Mapping[str, Any]) -> Webhook:
     return Webhook(
@@ -296,20 +316,8 @@ class WebhookStore:
                 await fence(tx)
             for item in queued:
                 added += await tx.execute(
-                    f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}, user_id)"
-                    " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, '', ?, ?, ?)"
-                    " ON CONFLICT (webhook_id, event_id) DO NOTHING",
-                    (
-                        "dl_" + uuid.uuid4().hex,
-                        item.webhook_id,
-                        item.event_id,
-                        item.event,
-                        item.payload,
-                        stamp,
-                        stamp,
-                        stamp,
-                        user_id,
-                    ),
+                    _INSERT_DELIVERY + " ON CONFLICT (webhook_id, event_id) DO NOTHING",
+                    _new_delivery("dl_" + uuid.uuid4().hex, item, user_id, stamp),
                 )
             await tx.execute(
                 "INSERT INTO webhook_cursors (user_id, chain, seq) VALUES (?, ?, ?)"
@@ -323,19 +331,7 @@ class WebhookStore:
         stamp = to_iso(now)
         delivery_id = "dl_" + uuid.uuid4().hex
         await self.database.execute(
-            f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}, user_id)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, '', ?, ?, ?)",
-            (
-                delivery_id,
-                item.webhook_id,
-                item.event_id,
-                item.event,
-                item.payload,
-                stamp,
-                stamp,
-                stamp,
-                user_id,
-            ),
+            _INSERT_DELIVERY, _new_delivery(delivery_id, item, user_id, stamp)
         )
         found = await self.database.fetchone(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE delivery_id = ?",
