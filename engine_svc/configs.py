@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import functools
 import json
 import logging
@@ -21,7 +22,7 @@ from typing import Any
 from engine_svc.copy import Copier
 from engine_svc.domain import intents as rules
 from engine_svc.domain import leaders as leader_rules
-from engine_svc.domain import performance, risk
+from engine_svc.domain import loops, performance, risk
 from engine_svc.domain import settings as rules_settings
 from engine_svc.domain import status as transitions
 from engine_svc.domain.ids import is_uuid
@@ -191,6 +192,9 @@ class ConfigService:
         # Watching and unwatching a leader account happen one at a time per source, so that a
         # stop cannot unwatch a source a start has just begun to copy.
         self._source_locks: dict[str, asyncio.Lock] = {}
+        # The copy loop check and the write it guards (a start, a resume) happen one at a
+        # time, so that two starts closing one cycle between them cannot both pass it.
+        self._loops_lock = asyncio.Lock()
 
     def _source_lock(self, source_id: str) -> asyncio.Lock:
         return self._source_locks.setdefault(source_id, asyncio.Lock())
@@ -366,13 +370,35 @@ class ConfigService:
             if leader is not None
             else command.source_backtest_id or command.source_exchange_id
         )
-        async with self._source_lock(source_id):
-            stored = await self._start_locked(user_id, command, settings, venues, leader)
+        copies_account = not command.source_backtest_id
+        async with self._loops_lock if copies_account else contextlib.nullcontext():
+            if copies_account:
+                await self._refuse_loops(source_id, command.target_exchange_ids)
+            async with self._source_lock(source_id):
+                stored = await self._start_locked(user_id, command, settings, venues, leader)
         if leader is not None:
             stored = await self._unless_withdrawn(stored, leader)
         self._on_status_change()
         await self._source_live(source_id)
         return stored
+
+    async def _refuse_loops(
+        self, source_id: str, targets: builtins.list[str], *, without: str = ""
+    ) -> None:
+        # Copying ``source_id`` into a target from which the source is copied again (by any
+        # user, through any accounts) would copy each copy back without end: a 400 naming the
+        # target, and nothing of the accounts the loop runs through (another user's).
+        edges = loops.copy_edges(
+            await self._store.configs_in_states(loops.LOOP_STATUSES), without=without
+        )
+        closing = loops.loop_targets(edges, source_id, targets)
+        if closing:
+            raise _invalid(
+                [
+                    rules_settings.Violation(f"target_exchange_ids[{i}]", loops.LOOP_DESCRIPTION)
+                    for i in closing
+                ]
+            )
 
     async def _start_locked(
         self,
@@ -721,14 +747,20 @@ class ConfigService:
         current = await self.owned(user_id, config_id)
         if current.status_reason == transitions.EXCHANGE_DELETED:
             await self._check_still_there(current)
-        config, changed = await self._change(
-            user_id,
-            config_id,
-            transitions.resume,
-            action="resume",
-            reset_daily_risk=current.status is CopyStatus.REDUCING
-            or risk.is_daily_loss_reason(current.status_reason),
-        )
+        copies_account = current.source_kind is SourceKind.EXCHANGE
+        async with self._loops_lock if copies_account else contextlib.nullcontext():
+            if copies_account:  # a halted one's edges left the graph: others may have closed it
+                await self._refuse_loops(
+                    current.source_id, list(current.target_exchange_ids), without=config_id
+                )
+            config, changed = await self._change(
+                user_id,
+                config_id,
+                transitions.resume,
+                action="resume",
+                reset_daily_risk=current.status is CopyStatus.REDUCING
+                or risk.is_daily_loss_reason(current.status_reason),
+            )
         if changed:
             await self._source_live(config.source_id)
         return config

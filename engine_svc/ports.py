@@ -246,6 +246,10 @@ class ConfigStore(Protocol):
         """Return the configurations copying ``source_id`` that are not stopped."""
         ...
 
+    async def configs_in_states(self, statuses: Iterable[CopyStatus]) -> list[CopyConfig]:
+        """Return every user's configurations in ``statuses`` (the copy loop check's graph)."""
+        ...
+
     async def configs_using_exchange(self, exchange_id: str) -> list[CopyConfig]:
         """Return the configurations not stopped that copy from or to ``exchange_id``."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -112,6 +113,16 @@ class ConfigTable:
             "SELECT status, COUNT(*) AS how_many FROM copy_trading_configs GROUP BY status"
         )
         return {CopyStatus(row["status"]): int(row["how_many"]) for row in rows}
+
+    async def configs_in_states(self, statuses: Iterable[CopyStatus]) -> list[CopyConfig]:
+        """Return every user's configurations in ``statuses``."""
+        wanted = [status.value for status in statuses]
+        rows = await self.database.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs"
+            f" WHERE status IN ({_placeholders(len(wanted))}) ORDER BY created_at, id",
+            wanted,
+        )
+        return [_config(row) for row in rows]
 
     async def configs_of_source(self, source_id: str) -> list[CopyConfig]:
         """Return the configurations copying ``source_id`` that are not stopped."""

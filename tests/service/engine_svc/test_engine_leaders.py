@@ -261,3 +261,97 @@ async def test_the_publisher_cannot_follow_its_leader_into_the_leaders_own_accou
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_paths(error) == ["target_exchange_ids[0]"]
     assert (await harness.call("ListConfigs", pb.ListConfigsRequest())).configs == []
+
+
+def _descriptions(error: grpc.aio.AioRpcError) -> list[str]:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    found: list[str] = []
+    for detail in status.details if status else []:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found += [v.description for v in bad.field_violations]
+    return found
+
+
+async def test_two_users_following_each_others_leader_cannot_close_a_copy_loop(
+    harness: Harness,
+) -> None:
+    # Alice copies Bob's leader B into her leader account A; Bob copying A into B would copy
+    # each copy back again: every copy a new trade of the other leader.
+    alice_leader, alice_account = await _publish(harness)
+    bob_account = harness.world.broker.add_account(FOLLOWER)
+    bob_leader = (
+        await harness.call(
+            "PublishLeader",
+            pb.PublishLeaderRequest(exchange_id=bob_account.exchange_id, display_name="Bob's"),
+            user=FOLLOWER,
+        )
+    ).leader.leader_id
+    alice_config = await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(source_leader_id=bob_leader, target_exchange_ids=[alice_account]),
+    )
+    # Bob's own second account is fine; his leader account closes the loop.
+    other = harness.world.broker.add_account(FOLLOWER)
+    start = pb.StartCopyRequest(
+        source_leader_id=alice_leader,
+        target_exchange_ids=[other.exchange_id, bob_account.exchange_id],
+    )
+    error = await _error(harness.call("StartCopy", start, user=FOLLOWER))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_paths(error) == ["target_exchange_ids[1]"]
+    assert _descriptions(error) == ["copying into this account would copy its own trades back"]
+    assert alice_account not in str(error.details()) and alice_account not in str(
+        error.trailing_metadata()
+    )
+    assert (await harness.call("ListConfigs", pb.ListConfigsRequest(), user=FOLLOWER)).configs == []
+
+    # Halted, Alice's configuration copies nothing: Bob may start; Alice may then not resume.
+    await harness.call("KillSwitch", pb.KillSwitchRequest(config_id=alice_config.config_id))
+    bob_config = await harness.call("StartCopy", start, user=FOLLOWER)
+    error = await _error(
+        harness.call("ResumeCopy", pb.ResumeCopyRequest(config_id=alice_config.config_id))
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_paths(error) == ["target_exchange_ids[0]"]
+    status = await harness.call(
+        "GetCopyStatus", pb.GetCopyStatusRequest(config_id=alice_config.config_id)
+    )
+    assert status.config.status == pb.COPY_STATUS_HALTED
+    assert bob_config.config_id
+
+
+async def test_a_loop_through_a_third_account_is_refused_too(harness: Harness) -> None:
+    # B → C (Bob copies his own account B into C), C → A (Alice follows Bob's leader C into
+    # her leader account A): Bob following Alice's leader A into B closes A → B → C → A.
+    alice_leader, alice_account = await _publish(harness)
+    b = harness.world.broker.add_account(FOLLOWER)
+    c = harness.world.broker.add_account(FOLLOWER)
+    await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(source_exchange_id=b.exchange_id, target_exchange_ids=[c.exchange_id]),
+        user=FOLLOWER,
+    )
+    c_leader = (
+        await harness.call(
+            "PublishLeader",
+            pb.PublishLeaderRequest(exchange_id=c.exchange_id, display_name="C"),
+            user=FOLLOWER,
+        )
+    ).leader.leader_id
+    await harness.call(
+        "StartCopy",
+        pb.StartCopyRequest(source_leader_id=c_leader, target_exchange_ids=[alice_account]),
+    )
+    error = await _error(
+        harness.call(
+            "StartCopy",
+            pb.StartCopyRequest(source_leader_id=alice_leader, target_exchange_ids=[b.exchange_id]),
+            user=FOLLOWER,
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_paths(error) == ["target_exchange_ids[0]"]
