@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -225,34 +225,9 @@ class Signal:
 
     @classmethod
     def from_draft(cls, draft: SignalDraft, sequence: int, log_time: datetime) -> Signal:
-        """Place ``draft`` at ``sequence`` in its log."""
-        return cls(
-            source_id=draft.source_id,
-            sequence=sequence,
-            signal_id=draft.signal_id,
-            symbol=draft.symbol,
-            side=draft.side,
-            quantity=draft.quantity,
-            price=draft.price,
-            order_type=draft.order_type,
-            event_time=draft.event_time,
-            log_time=log_time,
-            time_in_force=draft.time_in_force,
-            portfolio_fraction=draft.portfolio_fraction,
-            leader_equity=draft.leader_equity,
-            leader_position=draft.leader_position,
-            exchange_name=draft.exchange_name,
-            traceparent=draft.traceparent,
-            kind=draft.kind,
-            leader_order_id=draft.leader_order_id,
-            stop_price=draft.stop_price,
-            order_mirrored=draft.order_mirrored,
-            opened_sequence=draft.opened_sequence,
-            replaced_order_id=draft.replaced_order_id,
-            position_effect=draft.position_effect,
-            liquidation=draft.liquidation,
-            leader_leverage=draft.leader_leverage,
-        )
+        """Place ``draft`` at ``sequence`` in its log (every field of the draft is kept)."""
+        kept = {f.name: getattr(draft, f.name) for f in fields(draft)}
+        return cls(sequence=sequence, log_time=log_time, **kept)
 
 
 @dataclass(frozen=True)

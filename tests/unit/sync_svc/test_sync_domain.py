@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,7 +11,11 @@ import pytest
 from sync_svc.domain.model import (
     LeaderFill,
     OrderType,
+    PositionEffect,
     Side,
+    Signal,
+    SignalDraft,
+    SignalKind,
     Source,
     SourceKind,
     SyncMode,
@@ -293,3 +298,40 @@ def _source(kind: SourceKind, owner: str, public: bool) -> Source:
 )
 def test_source_visibility(kind: SourceKind, public: bool, viewer: str, visible: bool) -> None:
     assert _source(kind, "alice", public).visible_to(viewer) is visible
+
+
+def test_a_signal_placed_in_the_log_keeps_every_field_of_its_draft() -> None:
+    draft = SignalDraft(
+        source_id="src",
+        signal_id="sig",
+        symbol="BTC/USDT:USDT",
+        side=Side.SELL,
+        quantity=Decimal("0.5"),
+        price=Decimal("50000"),
+        order_type=OrderType.LIMIT,
+        event_time=datetime(2026, 1, 2, tzinfo=UTC),
+        time_in_force=TimeInForce.IOC,
+        portfolio_fraction=Decimal("0.1"),
+        leader_equity=Decimal("1000"),
+        leader_position=Decimal("-0.5"),
+        exchange_name="binanceusdm",
+        traceparent="00-trace",
+        kind=SignalKind.ORDER_AMEND,
+        leader_order_id="o1",
+        stop_price=Decimal("49000"),
+        order_mirrored=True,
+        opened_sequence=3,
+        replaced_order_id="o0",
+        position_effect=PositionEffect.REVERSE,
+        liquidation=True,
+        leader_leverage=Decimal("10"),
+    )
+    log_time = datetime(2026, 1, 3, tzinfo=UTC)
+    signal = Signal.from_draft(draft, 7, log_time)
+    assert {f.name for f in dataclasses.fields(Signal)} == {
+        f.name for f in dataclasses.fields(SignalDraft)
+    } | {"sequence", "log_time"}
+    assert (signal.sequence, signal.log_time) == (7, log_time)
+    assert {
+        f.name: getattr(signal, f.name) for f in dataclasses.fields(SignalDraft)
+    } == dataclasses.asdict(draft)
