@@ -167,10 +167,15 @@ def translated(*, timed_out: TimedOut | None = None) -> Iterator[None]:
 
 
 def unavailable_when_timed_out(message: str, reason: str) -> TimedOut:
-    """Return a :data:`TimedOut` that makes a timed-out read ``Unavailable(message, reason)``."""
+    """Return a :data:`TimedOut` that makes a timed-out read ``Unavailable(message, reason)``.
+
+    It is not retryable: this service waited its whole deadline already, and its caller's
+    channel retrying the call would wait again (a frozen peer behind it turned one read into
+    four, past the gateway's deadline).
+    """
 
     def error() -> errors.ServiceError:
-        return errors.Unavailable(message, reason=reason)
+        return errors.Unavailable(message, reason=reason, retryable=False)
 
     return error
 
@@ -212,6 +217,18 @@ def translate(
     return translated
 
 
+def _no_retry(error: grpc.aio.AioRpcError) -> bool:
+    # The peer said not to retry (errors.NO_RETRY_METADATA): pass it on to our own caller.
+    key, _ = errors.NO_RETRY_METADATA
+    for item_key, value in error.trailing_metadata() or ():
+        if item_key == key:
+            try:
+                return int(value) < 0
+            except (TypeError, ValueError):
+                return True
+    return False
+
+
 def _translate(
     error: grpc.aio.AioRpcError,
     reason: str,
@@ -233,7 +250,11 @@ def _translate(
         )
     if code == grpc.StatusCode.UNAVAILABLE:
         return errors.Unavailable(
-            message, retry_after=retry_after, reason=reason or None, metadata=metadata
+            message,
+            retry_after=retry_after,
+            reason=reason or None,
+            metadata=metadata,
+            retryable=not _no_retry(error),
         )
     cls = _BY_CODE.get(code)
     if cls is None:

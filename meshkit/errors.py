@@ -137,6 +137,10 @@ class Unimplemented(ServiceError):
     default_reason = "UNIMPLEMENTED"
 
 
+NO_RETRY_METADATA = ("grpc-retry-pushback-ms", "-1")
+"""Trailing metadata telling the caller's channel not to retry (gRPC's server pushback)."""
+
+
 class _Retryable(ServiceError):
     def __init__(
         self,
@@ -145,9 +149,15 @@ class _Retryable(ServiceError):
         retry_after: float | None = None,
         reason: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        retryable: bool = True,
     ) -> None:
         super().__init__(message, reason=reason, metadata=metadata)
         self.retry_after = retry_after
+        # False when the service already spent its time budget waiting for what is unavailable
+        # (an upstream that did not answer): a channel's automatic retry would only wait again,
+        # adding up to the caller's deadline. Sent as NO_RETRY_METADATA; the caller still may
+        # ask again later.
+        self.retryable = retryable
 
     def details(self) -> list[object]:
         if self.retry_after is None:

@@ -105,7 +105,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         else:
             log.error("unexpected error in %s", where, exc_info=error)
             status = errors.internal_status(self.domain)
-        await context.abort_with_status(rpc_status.to_status(status))
+        wire = rpc_status.to_status(status)
+        trailing = tuple(wire.trailing_metadata or ())
+        if not getattr(error, "retryable", True):
+            trailing += (errors.NO_RETRY_METADATA,)
+        await context.abort(wire.code, wire.details, trailing)
 
     def _wrap_unary(
         self,

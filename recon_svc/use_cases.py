@@ -335,9 +335,16 @@ class Reconciler:
         Raises
         ------
         meshkit.errors.Unavailable
-            The engine (which proves the configuration is the caller's) did not answer within
-            the time budget: UNAVAILABLE, never a timeout at the caller.
+            No report is stored and the engine (which proves the configuration is the caller's)
+            did not answer within the time budget: UNAVAILABLE, not to be retried by the
+            caller's channel (the budget is spent), never a timeout at the caller.
         """
+        limit = min(page_size or DEFAULT_LIST_SIZE, MAX_LIST_SIZE)
+        # Reports made for the caller prove the configuration is theirs: reading them needs no
+        # other service (a frozen engine must not hide them).
+        stored = await self.store.list_reports(config_id, user_id, limit)
+        if stored:
+            return stored
         budget = _Budget(self.budget, self.timeout)
         try:
             await budget.read(
@@ -346,10 +353,11 @@ class Reconciler:
             )
         except _Unreadable as e:
             raise errors.Unavailable(
-                f"the engine could not be read: {e.problem}", reason="UPSTREAM_UNAVAILABLE"
+                f"the engine could not be read: {e.problem}",
+                reason="UPSTREAM_UNAVAILABLE",
+                retryable=False,
             ) from None
-        limit = min(page_size or DEFAULT_LIST_SIZE, MAX_LIST_SIZE)
-        return await self.store.list_reports(config_id, user_id, limit)
+        return stored
 
     async def _signals(
         self,
