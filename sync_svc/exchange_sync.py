@@ -137,6 +137,8 @@ class SourceSync:
         self._watcher: asyncio.Task[None] | None = None
         self._balance_check: asyncio.Task[None] | None = None
         self._more_changes = False
+        # Streamed fills older than every portfolio read kept: the next backfill logs them.
+        self._held: dict[tuple[str, str], LeaderFill] = {}
 
     @property
     def source_id(self) -> str:
@@ -213,9 +215,18 @@ class SourceSync:
             metrics.REALTIME_SYNC_CONNECTIONS.labels(self._exchange, self._gauge_mode.value).dec()
             self._gauge_mode = None
 
-    async def _ingest(self, source: Source, fills: list[LeaderFill], path: str) -> list[LeaderFill]:
+    async def _ingest(
+        self,
+        source: Source,
+        fills: list[LeaderFill],
+        path: str,
+        *,
+        complete_until: datetime | None = None,
+    ) -> list[LeaderFill]:
         try:
-            return await self._ingestor.ingest(source, fills, path, token=self._token)
+            return await self._ingestor.ingest(
+                source, fills, path, token=self._token, complete_until=complete_until
+            )
         except Fenced:
             FENCED_WRITES.labels("sync", "append").inc()
             if not self._fenced:
@@ -353,8 +364,19 @@ class SourceSync:
             if not self._ingestor.has_snapshot(self.source_id):
                 await self._refresh_quietly()
         cursor = source.cursor_time or source.start_time
+        # Every fill the newest read holds is in the listing that follows it (or logged before):
+        # a fill older than every read is walked back from one, over every fill up to it.
+        read = self._ingestor.latest_snapshot(self.source_id)
+        held = list(self._held.values())
         fills = await self._broker.list_fills(source.exchange_id, cursor - OVERLAP, timeout=timeout)
-        logged = await self._ingest(source, fills, "backfill")
+        logged = await self._ingest(
+            source,
+            [*fills, *held],
+            "backfill",
+            complete_until=read.read_time if read is not None else None,
+        )
+        for fill in held:
+            self._held.pop(fill.key, None)
         if logged:
             self.request_refresh()
         await self._mirror_orders(source, timeout)
@@ -562,6 +584,13 @@ class SourceSync:
 
     async def _log_streamed(self, fill: LeaderFill) -> None:
         try:
+            if not await self._ingestor.placeable(self.source_id, fill):
+                # Traded before every portfolio read kept: a read may hold fills traded since
+                # that are still on the stream, so only a backfill listing them all (after a
+                # read) can tell the position before it. It logs this one too.
+                self._held[fill.key] = fill
+                self.request_backfill("unplaced")
+                return
             logged = await self._ingest(self._source, [fill], "stream")
         except asyncio.CancelledError:
             raise

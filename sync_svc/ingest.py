@@ -59,6 +59,18 @@ class FillIngestor:
             fills = await self._store.recent_fills(source.source_id, since)
             self._books[source.source_id] = LeaderBook(fallback_equity=source.equity, fills=fills)
 
+    def _mark_complete(self, source_id: str, until: datetime | None) -> None:
+        book = self._books.get(source_id)
+        if book is not None:
+            book.mark_complete(until)
+
+    async def placeable(self, source_id: str, fill: LeaderFill) -> bool:
+        """Return whether a streamed fill's position can be told now (see
+        :meth:`LeaderBook.placeable`); if not, a backfill must log it with the fills around it."""
+        async with self._lock(source_id):
+            book = self._books.get(source_id)
+            return book is None or book.placeable(fill)
+
     def forget(self, source_id: str) -> None:
         """Drop what is cached of the source (another replica may log its fills meanwhile)."""
         self._books.pop(source_id, None)
@@ -98,12 +110,16 @@ class FillIngestor:
         path: str,
         *,
         token: int | None = None,
+        complete_until: datetime | None = None,
     ) -> list[LeaderFill]:
         """Log the fills not logged yet (oldest first); return those that were new.
 
         Fills traded before the source started are never logged. ``path`` says who found them
         ("stream" or "backfill"), for the metrics. ``token`` is the lease the reader holds the
         source under: the append raises :class:`meshkit.leases.Fenced` once it has moved on.
+        ``complete_until`` (a backfill): every fill traded at or before it is in ``fills`` or
+        logged already, which lets a fill older than every portfolio read be placed by walking
+        back from the read (see :meth:`LeaderBook.placeable`); it is remembered once logged.
         """
         seen: set[tuple[str, str]] = set()
         relevant: list[LeaderFill] = []
@@ -111,18 +127,22 @@ class FillIngestor:
             if fill.trade_time >= source.start_time and fill.key not in seen:
                 seen.add(fill.key)
                 relevant.append(fill)
+        source_id = source.source_id
         if not relevant:
+            if complete_until is not None:
+                async with self._lock(source_id):
+                    self._mark_complete(source_id, complete_until)
             return []
         relevant.sort(key=lambda fill: fill.trade_time)
-        source_id = source.source_id
         async with self._lock(source_id):
             known = await self._store.known_fills(source_id, (fill.key for fill in relevant))
             new = [fill for fill in relevant if fill.key not in known]
             if not new:
+                self._mark_complete(source_id, complete_until)
                 return []
             await afaultpoint("sync.after_fill_seen")
             book = self._books.setdefault(source_id, LeaderBook(fallback_equity=source.equity))
-            states = book.states(new)
+            states = book.states(new, complete_until)
             # One trace per leader fill: its signal carries the span's context to the engine.
             with tracing.root_spans(
                 "leader fill", [_span_attributes(source, f) for f in new]
@@ -143,6 +163,7 @@ class FillIngestor:
                         span.set_attribute("copytrade.signal.sequence", result.signal.sequence)
             logged = [fill for fill, result in zip(new, results, strict=True) if result.created]
             book.remember(logged)
+            book.mark_complete(complete_until)
         if logged:
             metrics.LEADER_FILLS_TOTAL.labels(source.exchange_name or "unknown", path).inc(
                 len(logged),
@@ -174,7 +195,9 @@ class FillIngestor:
                 )
                 for c in changes
             ]
-            states = book.states(probes)
+            # The leader's position now: no fill traded after a probe is missing from a read.
+            latest = book.snapshot
+            states = book.states(probes, latest.read_time if latest is not None else None)
             entries = [
                 AppendEntry(_order_draft(source, change, state, now))
                 for change, state in zip(changes, states, strict=True)

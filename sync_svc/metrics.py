@@ -15,6 +15,7 @@ BACKFILL_TRIGGERS = (
     "silence",
     "gap",
     "ingest_failure",
+    "unplaced",
     "connected",
     "disconnected",
     "manual",

@@ -7,7 +7,12 @@ snapshot already holds: a fill traded at or before its read time is in its total
 is not. A fill's position is walked forward from the newest snapshot read before the fill
 traded (every fill between the two traded earlier, so it has been logged unless the stream lost
 it), even when a newer read has overtaken fills still queued on the stream. Only a fill older
-than every snapshot kept is walked back from the oldest one. Equity comes from the newest read.
+than every snapshot kept is walked back from the oldest one, and only when every fill traded up
+to that read is known (``complete_until``: a backfill listed the fills after the read): a read
+may hold fills traded after this one that are still on the stream or not listed yet, and a walk
+back that does not take them out misstates the position (a buy from flat taken for a reverse).
+Such a fill's position is unknown (:meth:`LeaderBook.placeable` says so beforehand, so the
+stream hands it to a backfill instead). Equity comes from the newest read.
 
 A new snapshot re-bases the book. Whatever its totals differ by from the old snapshot plus the
 fills known in between is a balance change no fill explains (a deposit, a withdrawal, or a fill
@@ -112,6 +117,8 @@ class LeaderBook:
     snapshots: list[Snapshot] = field(default_factory=list)
     fallback_equity: Decimal | None = None
     fills: list[LeaderFill] = field(default_factory=list)
+    # Every fill the leader made at or before this (venue) time is in ``fills``.
+    complete_until: datetime | None = None
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -124,11 +131,40 @@ class LeaderBook:
         if len(self.fills) > MAX_HISTORY:
             del self.fills[: len(self.fills) - MAX_HISTORY]
 
-    def states(self, batch: Sequence[LeaderFill]) -> list[LeaderState]:
+    def mark_complete(self, until: datetime | None) -> None:
+        """Record that every fill traded at or before ``until`` is in ``fills`` now."""
+        if until is not None and (self.complete_until is None or until > self.complete_until):
+            self.complete_until = until
+
+    def placeable(self, fill: LeaderFill, complete_until: datetime | None = None) -> bool:
+        """Return whether the position before ``fill`` can be told from the reads kept.
+
+        Walking forward from a read before the fill always can. Walking back from a read after
+        it needs every fill traded between the two: only when every fill up to that read is in
+        ``fills`` (or in a batch listed after the read: ``complete_until``). Without a read the
+        position is unknown whatever waits, so the fill is placeable (as unknown).
+        """
+        if not self.snapshots:
+            return True
+        base = self._base_for(fill)
+        if base.read_time < fill.trade_time:
+            return True
+        complete = self.complete_until
+        if complete_until is not None and (complete is None or complete_until > complete):
+            complete = complete_until
+        return complete is not None and complete >= base.read_time
+
+    def states(
+        self,
+        batch: Sequence[LeaderFill],
+        complete_until: datetime | None = None,
+    ) -> list[LeaderState]:
         """Return the leader's state before each fill of ``batch`` (logged in that order).
 
-        Every fill of the batch counts as known (a fill traded after another of the batch is
-        in a snapshot read after both); nothing is recorded. Without a snapshot the equity is
+        ``complete_until``: every fill traded at or before it is in ``fills`` or ``batch`` (a
+        backfill listed them after a read at that time). A fill that only a walk back from a
+        later read could place, when fills up to that read may be missing, gets an unknown
+        position (see :meth:`placeable`); nothing is recorded. Without a snapshot the equity is
         the last one known and the position is unknown.
         """
         if not self.snapshots:
@@ -142,7 +178,9 @@ class LeaderBook:
                     ordered,
                     first + offset,
                     self._base_for(ordered[first + offset]),
-                ),
+                )
+                if self.placeable(ordered[first + offset], complete_until)
+                else None,
                 leverage=self.snapshots[-1].leverages.get(ordered[first + offset].symbol),
             )
             for offset in range(len(batch))

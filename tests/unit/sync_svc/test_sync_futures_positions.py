@@ -113,3 +113,31 @@ def test_a_futures_margin_balance_moving_with_pnl_is_no_unexplained_change() -> 
         Decimal("9000"), {"USDT": Decimal("9000"), "BNB": Decimal("1")}, later + (later - T0)
     )
     assert [c.asset for c in book.rebase(deposit)] == ["BNB"]
+
+
+def test_a_read_holding_a_later_fill_the_batch_lacks_does_not_turn_an_open_into_a_reverse() -> None:
+    # Issue #18 chaos (kill -9 sync, seed 431390772): the leader bought 0.051 from flat at 1 and
+    # sold it at 2; the first read (at 3) holds both, the stream delivered the buy alone. Walked
+    # back over the buy only, the read's flat position made it a reverse from -0.051.
+    book = LeaderBook()
+    read = T0 + timedelta(seconds=3)
+    book.rebase(Snapshot(Decimal("10000"), {"USDT": Decimal("10000")}, read, {}))
+    buy, sell = _fill("1", "buy", "0.051", 1), _fill("2", "sell", "0.051", 2)
+    assert not book.placeable(buy)  # the stream hands it to a backfill
+    (streamed,) = book.states([buy])
+    assert streamed.position is None  # unknown, never -0.051
+    # The backfill listed after the read finds both: an open from flat, then a close.
+    assert book.placeable(buy, complete_until=read)
+    states = book.states([buy, sell], complete_until=read)
+    assert [s.position for s in states] == [Decimal(0), Decimal("0.051")]
+    assert [
+        position_effect(s.position, f.side, f.quantity)
+        for s, f in zip(states, (buy, sell), strict=True)
+    ] == [PositionEffect.OPEN, PositionEffect.CLOSE]
+    # Once a backfill vouched for every fill up to the read, the stream may walk back again.
+    book.remember([buy, sell])
+    book.mark_complete(read)
+    late = _fill("0", "buy", "0.01", 0.5)
+    assert book.placeable(late)
+    # A fill traded after a read walks forward from it: the stream never waits for those.
+    assert book.placeable(_fill("3", "buy", "0.01", 4))

@@ -58,8 +58,14 @@ def _book(totals: dict[str, str], seconds: float, equity: str | None = "10000") 
     return book
 
 
-def _positions(book: LeaderBook, batch: list[LeaderFill]) -> list[Decimal | None]:
-    return [state.position for state in book.states(batch)]
+def _positions(
+    book: LeaderBook, batch: list[LeaderFill], *, listed: bool = True
+) -> list[Decimal | None]:
+    # ``listed``: the batch comes from a backfill that listed the fills after the newest read
+    # (every fill up to it is known); otherwise from the stream (fills may still be on it).
+    snapshot = book.snapshot
+    complete = snapshot.read_time if listed and snapshot is not None else None
+    return [state.position for state in book.states(batch, complete)]
 
 
 def test_fills_after_the_snapshot_are_walked_forward_from_it() -> None:
@@ -113,6 +119,19 @@ def test_fills_at_the_same_time_count_in_log_order() -> None:
     assert _positions(book, batch) == [Decimal(0), Decimal(1), Decimal(3)]
     held = _book({"BTC": "0"}, 2)  # a snapshot read after all three
     assert _positions(held, batch) == [Decimal(0), Decimal(1), Decimal(3)]
+
+
+def test_a_read_holding_a_fill_still_on_the_stream_never_misstates_a_spot_position() -> None:
+    # The leader held 1 BTC, sold 1 at 1 and bought 0.4 at 2; the first read (at 3) holds both
+    # (1.4 - 1 = 0.4) and the stream delivered the sell alone: walked back over it only, the
+    # position before the sell would be 0.4 + 1 = 1.4 (a proportional exit sized off 1.4).
+    book = _book({"BTC": "0.4"}, 3)
+    sell, buy = _fill("a", "sell", "1", 1), _fill("b", "buy", "0.4", 2)
+    assert not book.placeable(sell)
+    assert _positions(book, [sell], listed=False) == [None]
+    # A backfill listing after the read finds both: 1 before the sell, 0 before the buy.
+    assert book.placeable(sell, complete_until=_at(3))
+    assert _positions(book, [sell, buy]) == [Decimal(1), Decimal(0)]
 
 
 def test_a_position_is_never_negative() -> None:
