@@ -8,8 +8,10 @@ announced and not yet seen end (:class:`MirroredOrder`):
   an ``order_open``, if it is a limit, stop-market or stop-limit order;
 - an announced order whose price, stop price or quantity changed in place is an ``order_amend``;
 - an announced order that the venue shows cancelled, expired or rejected is an
-  ``order_cancel``, unless a new order of the same symbol, side and type appears in the same
-  listing: that is a cancel-replace, one ``order_amend`` naming both;
+  ``order_cancel``, unless a new order of the same symbol, side, type and time in force (post
+  only is one) appears in the same listing: that is a cancel-replace, one ``order_amend``
+  naming both. Several ended orders that could each be replaced by one new order: the pair
+  with the closest quantities goes first (then the oldest), so a pure cancel stays a cancel;
 - an announced order the venue shows filled is closed without a signal (its fills are logged
   as fills that carry ``order_mirrored``);
 - an announced order missing from the listing is left as it is: unknown is never "cancelled".
@@ -91,7 +93,34 @@ def _amended(known: MirroredOrder, order: LeaderOrder) -> bool:
 
 
 def _replaces(known: MirroredOrder, order: LeaderOrder) -> bool:
-    return (known.symbol, known.side, known.type) == (order.symbol, order.side, order.type)
+    # A venue without a time in force rests the order good till cancelled.
+    return (known.symbol, known.side, known.type, known.time_in_force or TimeInForce.GTC) == (
+        order.symbol,
+        order.side,
+        order.type,
+        order.time_in_force or TimeInForce.GTC,
+    )
+
+
+def _replacements(
+    ended: Sequence[MirroredOrder], new: Sequence[LeaderOrder]
+) -> dict[str, LeaderOrder]:
+    # Each ended order's replacement, if any: among the pairs that may be a cancel-replace,
+    # the closest quantities first, then the oldest ended order and the oldest new one.
+    pairs = sorted(
+        (abs(known.quantity - order.quantity), i, j)
+        for i, known in enumerate(ended)
+        for j, order in enumerate(new)
+        if _replaces(known, order)
+    )
+    found: dict[str, LeaderOrder] = {}
+    taken: set[int] = set()
+    for _, i, j in pairs:
+        if ended[i].order_id in found or j in taken:
+            continue
+        found[ended[i].order_id] = new[j]
+        taken.add(j)
+    return found
 
 
 def changes(
@@ -116,6 +145,10 @@ def changes(
     known = {order.order_id: order for order in mirrored}
     ordered = sorted(listing, key=lambda o: (o.created_at is None, o.created_at, o.order_id))
     new = [o for o in ordered if o.order_id not in known and is_mirrorable(o)]
+    replacements = _replacements(
+        [known[o.order_id] for o in ordered if o.order_id in known and o.status in _ENDED_UNFILLED],
+        new,
+    )
     taken: set[str] = set()
     result: list[OrderChange] = []
     closed: list[str] = []
@@ -126,9 +159,7 @@ def changes(
         if order.status is OrderStatus.FILLED:
             closed.append(order.order_id)
         elif order.status in _ENDED_UNFILLED:
-            replacement = next(
-                (o for o in new if o.order_id not in taken and _replaces(previous, o)), None
-            )
+            replacement = replacements.get(order.order_id)
             if replacement is None:
                 result.append(OrderChange(SignalKind.ORDER_CANCEL, order, previous.sequence))
             else:

@@ -93,3 +93,41 @@ def test_a_cancel_replace_is_one_amend_only_for_the_same_symbol_side_and_type() 
     ]
     # The replacement is announced under its opening's id: it is never announced twice.
     assert found[0].signal_id == "order:new:open"
+
+
+def test_a_pure_cancel_and_a_cancel_replace_together_keep_their_own_reasons() -> None:
+    # Two resting buys of one market end in one backfill; one new order appears. The new one
+    # is an IOC of about the second's size: it replaces the second, the first is cancelled.
+    first = order("first", quantity=D("0.1"))
+    second = order("second", 1, quantity=D("0.5"), time_in_force=TimeInForce.IOC)
+    listing = [
+        dataclasses.replace(first, status=OrderStatus.CANCELED),
+        dataclasses.replace(second, status=OrderStatus.CANCELED),
+        order("new", 2, quantity=D("0.45"), time_in_force=TimeInForce.IOC),
+    ]
+    found, _ = changes([known(first, 3), known(second, 4)], listing)
+    assert kinds(found) == [
+        (SignalKind.ORDER_CANCEL, "first", "", 3),
+        (SignalKind.ORDER_AMEND, "new", "second", 4),
+    ]
+
+
+def test_the_closest_quantity_is_the_replaced_order_and_post_only_is_its_own_kind() -> None:
+    small, large = order("small", quantity=D("0.1")), order("large", 1, quantity=D("1"))
+    ended = [dataclasses.replace(o, status=OrderStatus.CANCELED) for o in (small, large)]
+    found, _ = changes(
+        [known(small, 3), known(large, 4)], [*ended, order("new", 2, quantity=D("0.9"))]
+    )
+    assert kinds(found) == [
+        (SignalKind.ORDER_CANCEL, "small", "", 3),
+        (SignalKind.ORDER_AMEND, "new", "large", 4),
+    ]
+    # A post-only order does not replace a good-till-cancelled one: a cancel and an open.
+    found, _ = changes(
+        [known(small, 3)],
+        [ended[0], order("maker", 2, time_in_force=TimeInForce.POST_ONLY)],
+    )
+    assert kinds(found) == [
+        (SignalKind.ORDER_CANCEL, "small", "", 3),
+        (SignalKind.ORDER_OPEN, "maker", "", 0),
+    ]
