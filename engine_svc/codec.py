@@ -583,10 +583,14 @@ def intent_to_proto(intent: Intent) -> pb.CopiedOrder:
         attempts=intent.attempts,
         reduce_only=intent.reduce_only,
         leg=intent.leg,
+        time_in_force=time_in_force_to_proto(intent.time_in_force),
+        leverage=intent.leverage or 0,
     )
     set_decimal(message.quantity, intent.quantity)
     if intent.price is not None:
         set_decimal(message.price, intent.price)
+    if intent.stop_price is not None:
+        set_decimal(message.stop_price, intent.stop_price)
     set_decimal(message.filled_quantity, intent.filled_quantity)
     if intent.average_price is not None:
         set_decimal(message.average_price, intent.average_price)

@@ -82,6 +82,11 @@ async def test_a_reverse_closes_reduce_only_then_opens_the_other_side_at_the_set
     assert (close.leg, close.reduce_only, close.quantity) == (0, True, Decimal("0.2"))
     assert (entry.leg, entry.reduce_only, entry.quantity) == (1, False, Decimal("0.2"))
     assert entry.leverage == 3  # the leader's 10x, at most max_leverage
+    listed = await harness.call("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id))
+    assert sorted((o.leg, o.reduce_only, o.leverage) for o in listed.orders) == [
+        (0, True, 0),
+        (1, False, 3),
+    ]
     sent = {c.client_order_id: c for c in broker.place_calls}
     assert sent[close.client_order_id].reduce_only
     assert not sent[entry.client_order_id].reduce_only

@@ -166,3 +166,27 @@ async def test_a_daily_loss_breach_on_a_leader_trade_cancels_the_resting_entry_c
     assert harness.world.broker.cancel_calls == [resting.client_order_id]
     status = await harness.call("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id))
     assert status.config.status == pb.COPY_STATUS_REDUCING
+
+
+async def test_a_copied_order_shows_its_time_in_force_and_stop_price(harness: Harness) -> None:
+    source = harness.world.sync.add_backtest()
+    follower = harness.world.broker.add_account()
+    config_id = await _start(harness, source, follower)
+    harness.world.broker.place_script = ["open"]
+    harness.world.sync.append(
+        _signal(
+            source,
+            1,
+            kind=sync_pb.SIGNAL_KIND_ORDER_OPEN,
+            order_type=types_pb2.ORDER_TYPE_STOP_LIMIT,
+            time_in_force=types_pb2.TIME_IN_FORCE_GTC,
+            stop_price=dec("39500"),
+        )
+    )
+    await _intents(harness, config_id, 1)
+    reply = await harness.call("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id))
+    (copy,) = reply.orders
+    assert copy.type == types_pb2.ORDER_TYPE_STOP_LIMIT
+    assert copy.time_in_force == types_pb2.TIME_IN_FORCE_GTC
+    assert (copy.stop_price.value, copy.price.value) == ("39500", "40000")
+    assert copy.leverage == 0  # spot: none set

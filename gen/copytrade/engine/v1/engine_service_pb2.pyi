@@ -419,6 +419,9 @@ class CopiedOrder(_message.Message):
     SLIPPAGE_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     LEG_FIELD_NUMBER: _builtins.int
+    TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
+    STOP_PRICE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     """The id of the intent."""
     config_id: _builtins.str
@@ -461,6 +464,14 @@ class CopiedOrder(_message.Message):
     copied derivatives reverse (the entry on the new side, after leg 0 closed the position).
     One copy per (signal, account, leg).
     """
+    time_in_force: _types_pb2.TimeInForce.ValueType
+    """The time in force sent (a mirrored or strategy limit order's, or IOC for a copy banded
+    by max_slippage); unspecified when none was sent (the venue default, good till cancelled).
+    """
+    leverage: _builtins.int
+    """The leverage a derivatives entry is margined at (the leader's, at most max_leverage; set
+    on the follower's market before it was sent); 0 on spot and for a reduce-only exit.
+    """
     @_builtins.property
     def quantity(self) -> _decimal_pb2.Decimal:
         """The quantity decided, in the base asset; zero when skipped before sizing."""
@@ -500,6 +511,10 @@ class CopiedOrder(_message.Message):
         when it did better. Unset until something filled, or when the leader's price is unknown.
         """
 
+    @_builtins.property
+    def stop_price(self) -> _decimal_pb2.Decimal:
+        """The stop (trigger) price sent with a stop-market or stop-limit order; unset otherwise."""
+
     def __init__(
         self,
         *,
@@ -529,10 +544,13 @@ class CopiedOrder(_message.Message):
         slippage: _decimal_pb2.Decimal | None = ...,
         reduce_only: _builtins.bool = ...,
         leg: _builtins.int = ...,
+        time_in_force: _types_pb2.TimeInForce.ValueType = ...,
+        stop_price: _decimal_pb2.Decimal | None = ...,
+        leverage: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "slippage", b"slippage", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "price", b"price", "quantity", b"quantity", "slippage", b"slippage", "stop_price", b"stop_price", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "leg", b"leg", "price", b"price", "quantity", b"quantity", "reason", b"reason", "reduce_only", b"reduce_only", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "average_price", b"average_price", "client_order_id", b"client_order_id", "config_id", b"config_id", "create_time", b"create_time", "filled_quantity", b"filled_quantity", "intent_id", b"intent_id", "latency_ms", b"latency_ms", "leader_price", b"leader_price", "leader_quantity", b"leader_quantity", "leg", b"leg", "leverage", b"leverage", "price", b"price", "quantity", b"quantity", "reason", b"reason", "reduce_only", b"reduce_only", "sequence", b"sequence", "side", b"side", "signal_id", b"signal_id", "slippage", b"slippage", "source_id", b"source_id", "state", b"state", "stop_price", b"stop_price", "symbol", b"symbol", "target_exchange_id", b"target_exchange_id", "time_in_force", b"time_in_force", "type", b"type", "update_time", b"update_time", "venue_order_id", b"venue_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
