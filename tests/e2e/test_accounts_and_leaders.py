@@ -8,8 +8,6 @@ reason. One test, so that one mesh serves both items (docs/public-leaders.md).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,20 +17,7 @@ import aiohttp
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client, register_keys
 from meshctl.launcher import Mesh
-
-
-async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from tests.e2e.helpers import rfc3339, wait_for
 
 
 async def _refused(client: RestClient, method: str, path: str, body: Any = None) -> ApiError:
@@ -98,7 +83,7 @@ async def test_a_published_leader_is_copied_by_another_user_until_it_is_unpublis
     async def follower_orders():
         return await binance.orders(follower_keys["api_key"])
 
-    orders = await _wait(follower_orders)
+    orders = await wait_for(follower_orders)
     assert len(orders) == 1
     # 0.1 BTC x Bob's equity 10,000 / Alice's ~100,000 USDT, rounded down to 0.00001.
     assert Decimal(str(orders[0]["quantity"])) == Decimal("0.01")
@@ -117,7 +102,7 @@ async def test_a_published_leader_is_copied_by_another_user_until_it_is_unpublis
         leaders = (await bob.call("GET", "/leaders"))["leaders"]
         return leaders if int(leaders[0]["trade_count"]) == 1 else None
 
-    await _wait(one_trade_listed)
+    await wait_for(one_trade_listed)
     # Reconciliation proves Bob's copy against Alice's fill, without Bob reading her account.
     report = (
         await bob.call(
@@ -125,8 +110,8 @@ async def test_a_published_leader_is_copied_by_another_user_until_it_is_unpublis
             "/reconcile",
             {
                 "config_id": config_id,
-                "start_time": _rfc3339(started),
-                "end_time": _rfc3339(datetime.now(UTC)),
+                "start_time": rfc3339(started),
+                "end_time": rfc3339(datetime.now(UTC)),
             },
         )
     )["report"]

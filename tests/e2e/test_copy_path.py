@@ -3,44 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
 
 from meshctl.api import ApiError, RestClient, SimAdmin
-from meshctl.demo import create_user, leader_client
+from meshctl.demo import create_user, leader_client, register_keys
 from meshctl.launcher import Mesh
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-async def _register(api: RestClient, sim: SimAdmin, balances: dict[str, str], label: str):
-    keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
-    reply = await api.call(
-        "POST",
-        "/exchanges",
-        {
-            "exchange_name": "binance",
-            "api_key": keys["api_key"],
-            "api_secret": keys["api_secret"],
-            "label": label,
-        },
-    )
-    return reply["exchange"]["exchange_id"], keys
-
-
-async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
+from tests.e2e.helpers import rfc3339, wait_for
 
 
 async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
@@ -49,8 +20,12 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
     binance: SimAdmin,
     session: aiohttp.ClientSession,
 ) -> None:
-    leader_id, leader_keys = await _register(api, binance, {"USDT": "100000"}, "leader")
-    follower_id, follower_keys = await _register(api, binance, {"USDT": "10000"}, "follower")
+    leader_id, leader_keys = await register_keys(
+        api, binance, "binance", "leader", {"USDT": "100000"}
+    )
+    follower_id, follower_keys = await register_keys(
+        api, binance, "binance", "follower", {"USDT": "10000"}
+    )
     started = datetime.now(UTC) - timedelta(seconds=1)
     config = await api.call(
         "POST",
@@ -74,7 +49,7 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
     async def follower_orders():
         return await binance.orders(follower_keys["api_key"])
 
-    orders = await _wait(follower_orders)
+    orders = await wait_for(follower_orders)
     await asyncio.sleep(1.5)  # a second poll must not copy the same fill again
     orders = await binance.orders(follower_keys["api_key"])
     assert len(orders) == 1
@@ -100,8 +75,8 @@ async def test_leader_market_buy_is_copied_once_sized_by_equity_and_reconciled(
             "/reconcile",
             {
                 "config_id": config_id,
-                "start_time": _rfc3339(started),
-                "end_time": _rfc3339(datetime.now(UTC)),
+                "start_time": rfc3339(started),
+                "end_time": rfc3339(datetime.now(UTC)),
             },
         )
     )["report"]
@@ -118,8 +93,8 @@ async def test_another_user_cannot_see_or_stop_my_copy(
     binance: SimAdmin,
     session: aiohttp.ClientSession,
 ) -> None:
-    leader_id, _ = await _register(api, binance, {"USDT": "1000"}, "leader")
-    follower_id, _ = await _register(api, binance, {"USDT": "1000"}, "follower")
+    leader_id, _ = await register_keys(api, binance, "binance", "leader", {"USDT": "1000"})
+    follower_id, _ = await register_keys(api, binance, "binance", "follower", {"USDT": "1000"})
     config_id = (
         await api.call(
             "POST",

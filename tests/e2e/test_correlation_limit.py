@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from meshctl.api import RestClient, SimAdmin
+from meshctl.demo import register_keys
 from meshctl.launcher import Mesh
 
 
@@ -33,18 +34,7 @@ async def test_correlation_limit_allows_an_unrelated_position_and_refuses_a_corr
     backtest_id = (await api.call("POST", "/backtests", {"name": "corr", "equity": 100000}))[
         "backtest_id"
     ]
-    keys = await binance.create_account({"USDT": "10000"})
-    follower_id = (
-        await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binance",
-                "api_key": keys["api_key"],
-                "api_secret": keys["api_secret"],
-            },
-        )
-    )["exchange"]["exchange_id"]
+    follower_id, keys = await register_keys(api, binance, "binance", "follower", {"USDT": "10000"})
     config_id = (
         await api.call(
             "POST",

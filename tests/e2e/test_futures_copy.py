@@ -7,29 +7,17 @@ liquidation closes the follower (reduce-only), never opens a short. The emulator
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import futures_client
 from meshctl.launcher import Mesh
+from tests.e2e.helpers import wait_for
 
 PERP = "BTC/USDT:USDT"
-T = TypeVar("T")
-
-
-async def _wait(predicate: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
 
 
 async def _admin(sim: SimAdmin, method: str, path: str, body: Any = None) -> Any:
@@ -98,7 +86,7 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
         # no more than its max_leverage, set before its first order.
         await leader.set_leverage(10, PERP)
         await leader.create_order(PERP, "market", "buy", 0.5)
-        (opened,) = await _wait(await copies(1))
+        (opened,) = await wait_for(await copies(1))
         assert opened["state"] == "INTENT_STATE_FILLED", opened
         assert not opened.get("reduce_only")
         assert await _position(binance, follower_keys["api_key"]) == Decimal("0.2")
@@ -107,7 +95,7 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
 
         # The leader closes half: the follower closes half of its own, reduce-only.
         await leader.create_order(PERP, "market", "sell", 0.25)
-        _, reduced = await _wait(await copies(2))
+        _, reduced = await wait_for(await copies(2))
         assert reduced["state"] == "INTENT_STATE_FILLED", reduced
         assert reduced["reduce_only"] and Decimal(reduced["quantity"]) == Decimal("0.1")
         assert await _position(binance, follower_keys["api_key"]) == Decimal("0.1")
@@ -152,7 +140,7 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
         )
         assert any(o["client_order_id"].startswith("autoclose-") for o in moved["orders"])
         assert await _position(binance, leader_keys["api_key"]) == 0
-        *_, closed = await _wait(await copies(3))
+        *_, closed = await wait_for(await copies(3))
         assert closed["state"] == "INTENT_STATE_FILLED", closed
         assert closed["reduce_only"] and Decimal(closed["quantity"]) == Decimal("0.1")
         assert await _position(binance, follower_keys["api_key"]) == 0

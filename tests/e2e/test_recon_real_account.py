@@ -8,37 +8,20 @@ should have left, through the engine's intent path (the emulator's balance is th
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import leader_client, register_keys
 from meshctl.launcher import Mesh
+from tests.e2e.helpers import rfc3339, wait_for
 
-T = TypeVar("T")
 SYMBOL = "BTC/USDT"
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-async def _wait(predicate: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
-
-
 async def _reconcile(api: RestClient, config_id: str, since: datetime, **settings: Any) -> Any:
-    body: dict[str, Any] = {"config_id": config_id, "start_time": _rfc3339(since)}
+    body: dict[str, Any] = {"config_id": config_id, "start_time": rfc3339(since)}
     if settings:
         body["settings"] = settings
     return (await api.call("POST", "/reconcile", body))["report"]
@@ -81,13 +64,13 @@ async def test_orders_by_hand_and_hand_cancels_are_reported_and_the_drift_correc
 
         # One copy fills; the next rests (matching held) and is cancelled by hand at the venue.
         await leader.create_order(SYMBOL, "market", "buy", 0.1)
-        await _wait(lambda: copies(1, "INTENT_STATE_FILLED"))
+        await wait_for(lambda: copies(1, "INTENT_STATE_FILLED"))
         await binance.hold_matching(True, SYMBOL)
         await leader.create_order(SYMBOL, "market", "buy", 0.1)
-        resting = (await _wait(lambda: copies(2, "INTENT_STATE_ACCEPTED")))[-1]
+        resting = (await wait_for(lambda: copies(2, "INTENT_STATE_ACCEPTED")))[-1]
         await follower.cancel_order(resting["venue_order_id"], SYMBOL)
         await binance.hold_matching(False, SYMBOL)
-        cancelled = (await _wait(lambda: copies(2, "INTENT_STATE_CANCELED")))[-1]
+        cancelled = (await wait_for(lambda: copies(2, "INTENT_STATE_CANCELED")))[-1]
         assert cancelled["reason"] == "canceled_at_venue"
         # And the follower buys some BTC by hand, with its own keys.
         by_hand = await follower.create_order(SYMBOL, "market", "buy", 0.002)
@@ -131,7 +114,7 @@ async def test_orders_by_hand_and_hand_cancels_are_reported_and_the_drift_correc
         done = order is not None and order["status"] == "filled"
         return done and Decimal(balances["BTC"]["free"]) == target
 
-    await _wait(converged)
+    await wait_for(converged)
     orders = [
         o
         for o in await binance.orders(follower_keys["api_key"])

@@ -7,8 +7,6 @@ at the venue (the emulator's records are the truth); the ``disable`` follower's 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -17,16 +15,7 @@ import pytest
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import leader_client, register_keys
 from meshctl.launcher import Mesh
-
-
-async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
+from tests.e2e.helpers import wait_for
 
 
 async def _start(api: RestClient, leader: str, follower: str, action: str) -> str:
@@ -79,8 +68,8 @@ async def test_a_price_fall_without_a_leader_trade_closes_or_disables_the_follow
         counters = (await api.call("GET", f"/status/{config_id}"))["counters"]
         return int(counters.get("filled", 0)) > 0 and int(counters.get("in_flight", 0)) == 0
 
-    await _wait(lambda: settled(close_all))
-    await _wait(lambda: settled(disable))
+    await wait_for(lambda: settled(close_all))
+    await wait_for(lambda: settled(disable))
 
     async def status(config_id: str) -> dict[str, Any]:
         return (await api.call("GET", f"/status/{config_id}"))["config"]
@@ -95,10 +84,10 @@ async def test_a_price_fall_without_a_leader_trade_closes_or_disables_the_follow
         config = await status(config_id)
         return config if config["status"] == wanted else None
 
-    reducing = await _wait(lambda: moved(close_all, "COPY_STATUS_REDUCING"))
+    reducing = await wait_for(lambda: moved(close_all, "COPY_STATUS_REDUCING"))
     assert reducing["status_reason"].startswith("max_daily_loss: account ")
     assert "copied positions are closed" in reducing["status_reason"]
-    paused = await _wait(lambda: moved(disable, "COPY_STATUS_PAUSED"))
+    paused = await wait_for(lambda: moved(disable, "COPY_STATUS_PAUSED"))
     assert paused["status_reason"].endswith("copying is disabled until resumed")
 
     async def sold() -> list[dict[str, Any]]:
@@ -109,7 +98,7 @@ async def test_a_price_fall_without_a_leader_trade_closes_or_disables_the_follow
             if o["side"].lower() == "sell" and o["status"].lower() in ("filled", "closed")
         ]
 
-    sells = await _wait(sold)
+    sells = await wait_for(sold)
     assert len(sells) == 1
     bought_total = sum(
         Decimal(str(o["filled_quantity"] if "filled_quantity" in o else o["quantity"]))

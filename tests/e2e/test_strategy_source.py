@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from meshctl.api import ApiError, RestClient, SimAdmin
+from meshctl.demo import register_keys
 from meshctl.launcher import Mesh
 
 
@@ -16,18 +17,7 @@ async def test_a_strategy_publish_repeated_three_times_is_copied_once(
 ) -> None:
     backtest = await api.call("POST", "/backtests", {"name": "trend", "equity": 100000})
     backtest_id = backtest["backtest_id"]
-    keys = await binance.create_account({"USDT": "10000"})
-    follower_id = (
-        await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binance",
-                "api_key": keys["api_key"],
-                "api_secret": keys["api_secret"],
-            },
-        )
-    )["exchange"]["exchange_id"]
+    follower_id, keys = await register_keys(api, binance, "binance", "follower", {"USDT": "10000"})
     config_id = (
         await api.call(
             "POST",
@@ -131,18 +121,7 @@ async def test_strategy_limit_and_stop_orders_reach_the_follower_venue_as_publis
     backtest_id = (await api.call("POST", "/backtests", {"name": "orders", "equity": 100000}))[
         "backtest_id"
     ]
-    keys = await binance.create_account({"USDT": "10000"})
-    follower_id = (
-        await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binance",
-                "api_key": keys["api_key"],
-                "api_secret": keys["api_secret"],
-            },
-        )
-    )["exchange"]["exchange_id"]
+    follower_id, keys = await register_keys(api, binance, "binance", "follower", {"USDT": "10000"})
     await api.call(
         "POST", "/start", {"source_backtest_id": backtest_id, "target_exchange_ids": [follower_id]}
     )

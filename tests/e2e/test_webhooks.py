@@ -4,7 +4,6 @@ leader venue that stops answering (the emulator's faults) produces one ``leader.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -18,6 +17,7 @@ from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import create_user, register_keys
 from meshctl.launcher import Mesh, Ports
 from tests.e2e.conftest import E2E_ENV
+from tests.e2e.helpers import wait_for
 
 
 @pytest.fixture
@@ -44,16 +44,6 @@ async def hooked_mesh(tmp_path):
         yield instance
     finally:
         instance.stop()
-
-
-async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling deadline
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_kill_switch_and_a_leader_outage_are_delivered_as_signed_events(hooked_mesh: Mesh):
@@ -99,7 +89,7 @@ async def test_a_kill_switch_and_a_leader_outage_are_delivered_as_signed_events(
                 done = [d for d in log["deliveries"] if d["status"] == "delivered"]
                 return done if done and received else None
 
-            [delivery] = await _wait(delivered)
+            [delivery] = await wait_for(delivered)
     finally:
         await runner.cleanup()
 
@@ -171,7 +161,7 @@ async def _a_leader_venue_that_stops_answering_is_one_leader_stream_down(hooked_
             async def alerted():
                 return [e for e in received if e["type"] == "leader.stream_down"]
 
-            [event] = await _wait(alerted)
+            [event] = await wait_for(alerted)
             # The status says why (once per outage is proven in the engine's service test).
             status = await api.call("GET", f"/status/{config['config_id']}")
             assert status["source_error"]
