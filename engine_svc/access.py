@@ -19,7 +19,9 @@ RULES = table(
         "ResumeCopy": {"gateway"},
         "UpdateConfig": {"gateway"},
         "KillSwitch": {"gateway"},
-        "ListConfigs": {"gateway"},
+        # Recon reads the configuration from here: GetCopyStatus also waits for the broker's
+        # portfolios, and a frozen broker took the whole reconciliation budget.
+        "ListConfigs": {"gateway", "recon"},
         "GetCopyStatus": {"gateway", "recon"},
         "ListCopiedOrders": {"gateway", "recon"},
         # A reconciliation run with auto_correct asks for a correction intent (for the user).

@@ -144,7 +144,10 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
     ) -> pb.ListConfigsResponse:
         user_id = require_user(context)
         configs = await self._configs.list(user_id)
-        return pb.ListConfigsResponse(configs=[codec.config_to_proto(c) for c in configs])
+        internal = _proves_copies()
+        return pb.ListConfigsResponse(
+            configs=[codec.config_to_proto(c, reveal_source=internal) for c in configs]
+        )
 
     async def UpdateConfig(
         self,

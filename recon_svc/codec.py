@@ -102,7 +102,11 @@ def _time(message: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
 
 def config_from_proto(reply: engine_pb.GetCopyStatusResponse) -> CopyConfig:
     """Return what reconciliation needs of the engine's configuration."""
-    config = reply.config
+    return copy_config_from_proto(reply.config)
+
+
+def copy_config_from_proto(config: engine_pb.CopyConfig) -> CopyConfig:
+    """Return what reconciliation needs of one of the engine's configurations."""
     source_id = config.source_backtest_id or config.source_exchange_id
     if not config.config_id or not source_id:
         raise _malformed("the configuration has no id or no source")

@@ -62,6 +62,9 @@ MAX_ERROR_TEXT = 200
 DEFAULT_BUDGET_SECONDS = 5.0
 """A reconciliation's whole time budget by default (``RECONCILE_BUDGET_MS``)."""
 
+BROKER = "the broker"
+"""Who a venue read that did not answer in time waited for (the venue is behind it)."""
+
 T = TypeVar("T")
 
 
@@ -457,19 +460,22 @@ class Reconciler:
             return await budget.read(
                 lambda t: self.broker.list_orders(
                     exchange_id, symbols, since, user_id=user_id, timeout=t
-                )
+                ),
+                who=BROKER,
             )
 
         async def fills() -> list[VenueFill]:
             return await budget.read(
                 lambda t: self.broker.list_fills(
                     exchange_id, symbols, since, user_id=user_id, timeout=t
-                )
+                ),
+                who=BROKER,
             )
 
         async def balances() -> VenueHoldings:
             return await budget.read(
-                lambda t: self.broker.get_holdings(exchange_id, user_id=user_id, timeout=t)
+                lambda t: self.broker.get_holdings(exchange_id, user_id=user_id, timeout=t),
+                who=BROKER,
             )
 
         listed, traded, held = await asyncio.gather(
@@ -543,13 +549,14 @@ class _Budget:
         *,
         user_errors: bool = False,
         mutating: bool = False,
+        who: str = "",
     ) -> T:
         """Run ``call(deadline)`` within what is left of the budget.
 
         A service error becomes :class:`_Unreadable` naming it, and so does running out of
-        time; with ``user_errors`` the errors that are the caller's (NOT_FOUND and the like)
-        are raised as they are. A ``mutating`` call that ran out of time has an unknown
-        outcome, and says so.
+        time (naming ``who`` did not answer, when given); with ``user_errors`` the errors that
+        are the caller's (NOT_FOUND and the like) are raised as they are. A ``mutating`` call
+        that ran out of time has an unknown outcome, and says so.
         """
         left = self.left()
         if left <= 0:
@@ -563,7 +570,10 @@ class _Budget:
                     f"no answer within the time budget of {self.seconds:g}s;"
                     " its outcome is unknown (a later reconciliation shows it)"
                 ) from None
-            raise _Unreadable(f"no answer within the time budget of {self.seconds:g}s") from None
+            source = f" from {who}" if who else ""
+            raise _Unreadable(
+                f"no answer{source} within the time budget of {self.seconds:g}s"
+            ) from None
         except errors.ServiceError as e:
             if user_errors and isinstance(e, _USER_ERRORS):
                 raise

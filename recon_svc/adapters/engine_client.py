@@ -9,7 +9,7 @@ import grpc
 
 from copytrade.engine.v1 import engine_service_pb2 as engine_pb
 from copytrade.engine.v1 import engine_service_pb2_grpc as engine_grpc
-from meshkit import clients, identity
+from meshkit import clients, errors, identity
 from meshkit.codec import SIDE, set_decimal, timestamp_to_proto
 from meshkit.settings import TlsSettings
 from meshkit.vocabulary import Side
@@ -17,7 +17,7 @@ from recon_svc import codec
 from recon_svc.domain.model import CopyConfig, Intent
 
 ENGINE_SERVICE = "copytrade.engine.v1.EngineService"
-READ_METHODS = ("GetCopyStatus", "ListCopiedOrders")
+READ_METHODS = ("ListConfigs", "ListCopiedOrders")
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
 # unknown outcome.
 _TIMED_OUT = clients.unavailable_when_timed_out(
@@ -49,16 +49,28 @@ class GrpcEngine:
         await self._channel.close()
 
     async def get_config(self, config_id: str, *, user_id: str, timeout: float) -> CopyConfig:  # noqa: ASYNC109 - the port's gRPC deadline
-        """Return the configuration; NOT_FOUND when unknown or another user's."""
+        """Return the configuration; NOT_FOUND when unknown or another user's.
+
+        Read from the user's configurations (ListConfigs, the engine's store only), not from
+        GetCopyStatus, which also waits for the broker's portfolios: a frozen broker made the
+        configuration unreadable and the whole report one error blaming the engine.
+        """
         reply = await clients.call(
-            self._stub.GetCopyStatus,
-            engine_pb.GetCopyStatusRequest(config_id=config_id),
+            self._stub.ListConfigs,
+            engine_pb.ListConfigsRequest(),
             mutating=False,
             metadata=identity.forward_metadata(user_id),
             timeout=timeout,
             timed_out=_TIMED_OUT,
         )
-        return codec.config_from_proto(reply)
+        for config in reply.configs:
+            if config.config_id == config_id:
+                return codec.copy_config_from_proto(config)
+        raise errors.NotFound(
+            f"copy configuration {config_id} not found",
+            reason="CONFIG_NOT_FOUND",
+            metadata={"config_id": config_id},
+        )
 
     async def list_copied_orders(
         self,

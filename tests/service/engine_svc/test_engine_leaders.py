@@ -121,12 +121,17 @@ async def test_a_follower_copies_the_leader_without_its_assertion_reaching_the_a
     for method, request in [
         ("ListCopiedOrders", pb.ListCopiedOrdersRequest(config_id=config_id)),
         ("GetCopyStatus", pb.GetCopyStatusRequest(config_id=config_id)),
+        ("ListConfigs", pb.ListConfigsRequest()),
     ]:
         reply = await getattr(recon, method)(request, metadata=as_user(FOLLOWER), timeout=10)
         if method == "GetCopyStatus":
             assert reply.config.source_exchange_id == exchange_id
+        elif method == "ListConfigs":  # what recon reads the configuration from
+            assert [c.source_exchange_id for c in reply.configs] == [exchange_id]
         else:
             assert [o.source_id for o in reply.orders] == [exchange_id]
+    listed = await harness.call("ListConfigs", pb.ListConfigsRequest(), user=FOLLOWER)
+    assert [c.source_exchange_id for c in listed.configs] == [""]
     trail = await harness.call("ListAuditEntries", pb.ListAuditEntriesRequest(), user=FOLLOWER)
     assert exchange_id not in str(trail)
 

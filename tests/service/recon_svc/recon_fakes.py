@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import grpc
 
@@ -53,6 +55,9 @@ class World:
     calls: list[str] = field(default_factory=list)
     # While set, the engine never answers (a process frozen with SIGSTOP).
     engine_frozen: bool = False
+    # While set, the broker never answers (its reads hang), and neither does the engine's
+    # GetCopyStatus, which waits for the broker's portfolios.
+    broker_frozen: bool = False
     # The reconciliation service's time budget in these tests.
     budget_seconds: float = 5.0
     # The CorrectPosition requests the engine received, and the state it answers with.
@@ -67,6 +72,17 @@ class World:
         self.broker = FakeBrokerService(calls=self.calls)
         for account in self.accounts:
             self.broker.add_account(self.owner, exchange_id=account)
+        for name in ("ListOrders", "ListFills", "GetPortfolio"):
+            setattr(self.broker, name, self._unless_broker_frozen(getattr(self.broker, name)))
+
+    def _unless_broker_frozen(self, read: Callable[[Any, Any], Awaitable[Any]]) -> Any:
+        # The broker's read, which never answers while ``broker_frozen`` is set.
+        async def frozen_or(request: Any, context: Any) -> Any:
+            if self.broker_frozen:
+                await asyncio.Event().wait()
+            return await read(request, context)
+
+        return frozen_or
 
     @property
     def signals(self) -> list[sync_pb.Signal]:
@@ -175,15 +191,8 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
         if config_id != self.world.config_id or user_id_or_empty(context) != self.world.owner:
             raise errors.NotFound(f"copy configuration {config_id} not found")
 
-    async def GetCopyStatus(
-        self,
-        request: engine_pb.GetCopyStatusRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> engine_pb.GetCopyStatusResponse:
-        self.world.calls.append("GetCopyStatus")
-        await self._unless_frozen()
-        self._check_owner(request.config_id, context)
-        config = engine_pb.CopyConfig(
+    def _config(self) -> engine_pb.CopyConfig:
+        return engine_pb.CopyConfig(
             config_id=self.world.config_id,
             source_exchange_id=self.world.source_id,
             target_exchange_ids=list(self.world.accounts),
@@ -191,7 +200,29 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             is_active=True,
             create_time=timestamp_to_proto(self.world.config_created),
         )
-        return engine_pb.GetCopyStatusResponse(config=config)
+
+    async def GetCopyStatus(
+        self,
+        request: engine_pb.GetCopyStatusRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> engine_pb.GetCopyStatusResponse:
+        self.world.calls.append("GetCopyStatus")
+        await self._unless_frozen()
+        if self.world.broker_frozen:  # the engine's status waits for the broker's portfolios
+            await asyncio.Event().wait()
+        self._check_owner(request.config_id, context)
+        return engine_pb.GetCopyStatusResponse(config=self._config())
+
+    async def ListConfigs(
+        self,
+        request: engine_pb.ListConfigsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> engine_pb.ListConfigsResponse:
+        self.world.calls.append("ListConfigs")
+        await self._unless_frozen()
+        if user_id_or_empty(context) != self.world.owner:
+            return engine_pb.ListConfigsResponse()
+        return engine_pb.ListConfigsResponse(configs=[self._config()])
 
     async def ListCopiedOrders(
         self,

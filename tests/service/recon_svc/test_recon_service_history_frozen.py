@@ -51,7 +51,7 @@ async def test_history_with_a_frozen_engine_is_answered_once_not_retried(mesh: M
     assert isinstance(error, errors.Unavailable)
     assert "no answer within the time budget" in error.message
     assert not error.retryable
-    assert mesh.world.calls.count("GetCopyStatus") == 1
+    assert mesh.world.calls.count("ListConfigs") == 1
 
 
 @pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
@@ -62,7 +62,7 @@ async def test_stored_reports_are_listed_while_the_engine_is_frozen(mesh: Mesh) 
     )
     made = (await mesh.stub.Reconcile(request, metadata=as_user(USER), timeout=10)).report
     mesh.world.engine_frozen = True
-    asked = mesh.world.calls.count("GetCopyStatus")
+    asked = mesh.world.calls.count("ListConfigs")
     channel, stub = _gateway_stub(mesh)
     try:
         reply = await stub.ListReconciliations(
@@ -73,4 +73,4 @@ async def test_stored_reports_are_listed_while_the_engine_is_frozen(mesh: Mesh) 
     finally:
         await channel.close()
     assert [r.reconciliation_id for r in reply.reports] == [made.reconciliation_id]
-    assert mesh.world.calls.count("GetCopyStatus") == asked
+    assert mesh.world.calls.count("ListConfigs") == asked

@@ -177,7 +177,9 @@ async def test_a_venue_that_does_not_answer_makes_its_position_an_error_and_judg
 
     [position] = _by_kind(report, "position")
     assert position.outcome == pb.ITEM_OUTCOME_ERROR
-    assert "balances could not be read: no answer within the time budget" in position.detail
+    assert "balances could not be read: no answer from the broker within the time budget" in (
+        position.detail
+    )
     assert Decimal(position.drift.value) == Decimal("-0.15")
     assert {i.outcome for i in _by_kind(report, "order")} == {pb.ITEM_OUTCOME_EXTRA}
     assert mesh.world.corrections == []  # an unmeasured position is never corrected
