@@ -45,7 +45,9 @@ class MarketDataUseCases(ConnectionPool):
         portfolio = value_portfolio(balances, prices, quote, read_at)
         if "positions" in profile.features:
             positions = await connection.port.fetch_positions()
-            portfolio = replace(portfolio, positions=tuple(positions))
+            # Stamped when the positions came back: sync tells which leader fills a read holds
+            # by this time, and positions read after it hold fills traded after it.
+            portfolio = replace(portfolio, positions=tuple(positions), read_at=self.clock.now())
         return portfolio
 
     async def set_leverage(
