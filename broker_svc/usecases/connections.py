@@ -19,9 +19,15 @@ from meshkit.audit import AuditEvent
 log = logging.getLogger("broker_svc.usecases")
 
 
+_UNAUTHENTICATED = frozenset({"load_markets", "fetch_last_price", "fetch_candles", "close"})
+"""Port methods whose success proves nothing of the keys: public venue endpoints (markets,
+prices, candles), which answer without them, and closing the connection."""
+
+
 class _KeysWatched:
     """An account's exchange port that tells the pool when the venue refuses the account's keys
-    (``BROKER_CREDENTIALS_REJECTED``) and when it accepts them again; otherwise the port."""
+    (``BROKER_CREDENTIALS_REJECTED``) and when it accepts them again (an authenticated call
+    that succeeds; a public one says nothing of the keys); otherwise the port."""
 
     def __init__(self, port: ExchangePort, account: ExchangeAccount, pool: ConnectionPool) -> None:
         self._port = port
@@ -40,7 +46,8 @@ class _KeysWatched:
                 if e.reason == "BROKER_CREDENTIALS_REJECTED":
                     await self._pool.keys_refused(self._account, name)
                 raise
-            self._pool.keys_accepted(self._account.exchange_id)
+            if name not in _UNAUTHENTICATED:
+                self._pool.keys_accepted(self._account.exchange_id)
             return result
 
         return call

@@ -158,3 +158,21 @@ async def test_a_venue_refusing_an_accounts_keys_is_recorded_once_until_accepted
     )
     assert json.loads(first.after) == {"exchange_name": "binance", "method": "fetch_balances"}
     assert (await verify_table(harness.store.database, "broker")).ok
+
+
+async def test_a_public_read_that_succeeds_does_not_rearm_the_refused_keys_alert(
+    harness: BrokerHarness,
+) -> None:
+    # A market's price needs no keys: its success says nothing of them. Counting it as "keys
+    # accepted" audited credentials_rejected again at every refused private read (every second).
+    account, _ = await harness.register(label="main")
+    refused = errors.FailedPrecondition("Invalid API-key.", reason="BROKER_CREDENTIALS_REJECTED")
+    harness.venue.fail("fetch_balances", refused, times=2)
+    portfolio = pb.GetPortfolioRequest(exchange_id=account.exchange_id)
+    market = pb.GetMarketRequest(exchange_id=account.exchange_id, symbol="BTC/USDT")
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await harness.stub.GetPortfolio(portfolio)
+        await harness.stub.GetMarket(market)  # public: load_markets, fetch_last_price
+    entries = [e for e in await harness.store.audit.all_entries() if e.action != "register"]
+    assert [e.action for e in entries] == ["credentials_rejected"]
