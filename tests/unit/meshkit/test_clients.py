@@ -10,6 +10,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from meshkit import clients, errors
+from meshkit.interceptors import ServiceInterceptor
 
 METADATA = (("x-copytrade-user-assertion", "signed"), ("x-request-id", "r1"))
 
@@ -113,3 +114,37 @@ async def test_translated_covers_stream_reads_and_writes() -> None:
         raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     with pytest.raises(KeyError), clients.translated():  # anything else passes through
         raise KeyError("x")
+
+
+@pytest.mark.parametrize(("retryable", "attempts"), [(True, 4), (False, 1)])
+async def test_an_unavailable_given_after_waiting_is_not_retried_by_the_callers_channel(
+    retryable: bool, attempts: int
+) -> None:
+    # A read-only method is retried on UNAVAILABLE (up to 4 attempts); an answer given after
+    # the service spent its budget waiting says not to (grpc-retry-pushback-ms -1), and the
+    # caller's error carries that on.
+    calls = 0
+
+    async def frozen_upstream(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        nonlocal calls
+        calls += 1
+        raise errors.Unavailable("the engine did not answer in time", retryable=retryable)
+
+    server = grpc.aio.server(interceptors=[ServiceInterceptor("test.example")])
+    handler = grpc.unary_unary_rpc_method_handler(frozen_upstream)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("t.Svc", {"Read": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = clients.channel(f"127.0.0.1:{port}", service="t.Svc", read_methods=["Read"])
+    try:
+        with pytest.raises(errors.Unavailable) as caught:
+            await clients.call(channel.unary_unary("/t.Svc/Read"), b"", mutating=False, metadata=())
+    finally:
+        await channel.close()
+        await server.stop(grace=None)
+    assert calls == attempts
+    assert caught.value.retryable is retryable
+    late = clients.unavailable_when_timed_out("late", "PEER_TIMEOUT")()
+    assert isinstance(late, errors.Unavailable) and not late.retryable
