@@ -582,27 +582,30 @@ class FuturesRest:
         request[ACCOUNT_KEY] = account.api_key
         return account
 
+    def _extend_live_key(self, api_key: str) -> str | None:
+        # The account's unexpired listen key, extended by 60 minutes from now; None if none.
+        now = self.now()
+        for key, (owner, expiry) in self.listen_keys.items():
+            if owner == api_key and expiry > now:
+                self.listen_keys[key] = (owner, now + LISTEN_KEY_TTL_MS)
+                return key
+        return None
+
     async def listen_key_new(self, request: web.Request) -> web.Response:
         """``POST /fapi/v1/listenKey``: the account's active key (a new one if none)."""
         account = self._key_account(request)
-        now = self.now()
-        for key, (owner, expiry) in self.listen_keys.items():
-            if owner == account.api_key and expiry > now:
-                self.listen_keys[key] = (owner, now + LISTEN_KEY_TTL_MS)
-                return web.json_response({"listenKey": key})
-        key = secrets.token_urlsafe(48)
-        self.listen_keys[key] = (account.api_key, now + LISTEN_KEY_TTL_MS)
+        key = self._extend_live_key(account.api_key)
+        if key is None:
+            key = secrets.token_urlsafe(48)
+            self.listen_keys[key] = (account.api_key, self.now() + LISTEN_KEY_TTL_MS)
         return web.json_response({"listenKey": key})
 
     async def listen_key_keep(self, request: web.Request) -> web.Response:
         """``PUT /fapi/v1/listenKey``: extend the account's key by 60 minutes (-1125)."""
-        account = self._key_account(request)
-        now = self.now()
-        for key, (owner, expiry) in self.listen_keys.items():
-            if owner == account.api_key and expiry > now:
-                self.listen_keys[key] = (owner, now + LISTEN_KEY_TTL_MS)
-                return web.json_response({"listenKey": key})
-        raise bad_request(-1125, "This listenKey does not exist.")
+        key = self._extend_live_key(self._key_account(request).api_key)
+        if key is None:
+            raise bad_request(-1125, "This listenKey does not exist.")
+        return web.json_response({"listenKey": key})
 
     async def listen_key_close(self, request: web.Request) -> web.Response:
         """``DELETE /fapi/v1/listenKey``."""
