@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
@@ -15,6 +15,7 @@ _DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _INT_RE = re.compile(r"^-?[0-9]{1,20}$")
 CLIENT_ORDER_ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 E = TypeVar("E", bound=Enum)
+T = TypeVar("T")
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -87,3 +88,45 @@ def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
     if limit <= 0:
         raise illegal_chars("limit", f"1 - {maximum}")
     return min(limit, maximum)
+
+
+def history_page(
+    items: Sequence[T],
+    params: Mapping[str, str],
+    *,
+    id_param: str,
+    id_of: Callable[[T], int],
+    time_of: Callable[[T], int],
+    max_span_ms: int | None = None,
+) -> list[T]:
+    """Binance history paging: from an id or a start time oldest-first, else the most recent.
+
+    ``limit`` defaults to 500, at most 1000. With ``max_span_ms`` (spot: 24 hours), both
+    ``startTime`` and ``endTime`` may span at most that (-1127), as on Binance. Whether Binance
+    also caps a lone ``startTime`` is unverified; the emulator does not, so clients should page
+    by time themselves.
+    """
+    limit = limit_param(params, 500, 1000)
+    from_id, start, end = (
+        opt_int(params, id_param),
+        opt_int(params, "startTime"),
+        opt_int(params, "endTime"),
+    )
+    if (
+        max_span_ms is not None
+        and start is not None
+        and end is not None
+        and end - start > max_span_ms
+    ):
+        hours = max_span_ms // 3_600_000
+        raise bad_request(-1127, f"More than {hours} hours between startTime and endTime.")
+    chosen = [
+        i
+        for i in items
+        if (start is None or time_of(i) >= start)
+        and (end is None or time_of(i) <= end)
+        and (from_id is None or id_of(i) >= from_id)
+    ]
+    if from_id is not None or start is not None:
+        return chosen[:limit]
+    return chosen[-limit:]

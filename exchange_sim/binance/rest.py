@@ -7,7 +7,7 @@ import logging
 import secrets
 import string
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from exchange_sim.binance.limits import BinanceRateLimiter, request_weight
 from exchange_sim.binance.markets import market_id, rate_limit_json, symbol_json
 from exchange_sim.binance.params import (
     CLIENT_ORDER_ID_RE,
+    history_page,
     limit_param,
     opt_decimal,
     opt_enum,
@@ -441,12 +442,13 @@ class BinanceRest:
         account, params = await self._signed(request)
         market = self._market(params)
         orders = self.engine.orders(account.api_key, market.symbol)
-        chosen = _select(
+        chosen = history_page(
             orders,
             params,
             id_param="orderId",
             id_of=lambda o: o.order_id,
             time_of=lambda o: o.created_ms,
+            max_span_ms=DAY_MS,
         )
         return web.json_response([codec.order_json(self.engine, o) for o in chosen])
 
@@ -461,12 +463,13 @@ class BinanceRest:
         order_id = opt_int(params, "orderId")
         if order_id is not None:
             trades = [t for t in trades if t.order_id == order_id]
-        chosen = _select(
+        chosen = history_page(
             trades,
             params,
             id_param="fromId",
             id_of=lambda t: t.trade_id,
             time_of=lambda t: t.time_ms,
+            max_span_ms=DAY_MS,
         )
         return web.json_response([codec.trade_json(self.engine, t) for t in chosen])
 
@@ -622,37 +625,3 @@ def _present_if(params: dict[str, str], name: str, needed: bool) -> Decimal | No
     if not needed and value is not None:
         raise not_required(name)
     return value
-
-
-def _select(
-    items: Sequence[T],
-    params: dict[str, str],
-    *,
-    id_param: str,
-    id_of: Callable[[T], int],
-    time_of: Callable[[T], int],
-) -> list[T]:
-    """Binance history paging: from an id or a start time oldest-first, else the most recent.
-
-    Both ``startTime`` and ``endTime`` may span at most 24 hours (-1127), as on Binance.
-    Whether Binance also caps a lone ``startTime`` to 24 hours is unverified; the emulator
-    does not, so clients should page by time themselves.
-    """
-    limit = limit_param(params, 500, 1000)
-    from_id, start, end = (
-        opt_int(params, id_param),
-        opt_int(params, "startTime"),
-        opt_int(params, "endTime"),
-    )
-    if start is not None and end is not None and end - start > DAY_MS:
-        raise bad_request(-1127, "More than 24 hours between startTime and endTime.")
-    chosen = list(items)
-    if start is not None:
-        chosen = [i for i in chosen if time_of(i) >= start]
-    if end is not None:
-        chosen = [i for i in chosen if time_of(i) <= end]
-    if from_id is not None:
-        chosen = [i for i in chosen if id_of(i) >= from_id]
-    if from_id is not None or start is not None:
-        return chosen[:limit]
-    return chosen[-limit:]

@@ -57,6 +57,17 @@ async def test_notional_breach_raises_bad_request(admin: Admin, binance: Exchang
     assert not isinstance(raised.value, ccxt.InvalidOrder)
 
 
+async def test_history_spanning_more_than_a_day_is_refused(
+    admin: Admin, binance: ExchangeFactory
+) -> None:
+    ex = await binance(await admin.account())
+    day_ms = 86_400_000
+    window = {"symbol": "BTCUSDT", "startTime": 0}
+    assert await ex.private_get_mytrades({**window, "endTime": day_ms}) == []
+    with pytest.raises(ccxt.BadRequest, match="More than 24 hours between startTime and endTime"):
+        await ex.private_get_allorders({**window, "endTime": day_ms + 1})
+
+
 async def test_unknown_order_raises_order_not_found(admin: Admin, binance: ExchangeFactory) -> None:
     ex = await binance(await admin.account())
     with pytest.raises(ccxt.OrderNotFound, match="-2013"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +30,7 @@ from exchange_sim.binance.limits import BinanceRateLimiter
 from exchange_sim.binance.markets import rate_limit_json
 from exchange_sim.binance.params import (
     CLIENT_ORDER_ID_RE,
+    history_page,
     limit_param,
     opt_decimal,
     opt_enum,
@@ -381,7 +381,13 @@ class FuturesRest:
         """``GET /fapi/v1/allOrders``: ``orderId`` (>=), ``startTime``, ``endTime``, ``limit``."""
         account, params = await self._signed(request)
         orders = self.engine.orders(account.api_key, self._symbol(params))
-        orders = _window(orders, params, "orderId", lambda o: o.order_id, lambda o: o.created_ms)
+        orders = history_page(
+            orders,
+            params,
+            id_param="orderId",
+            id_of=lambda o: o.order_id,
+            time_of=lambda o: o.created_ms,
+        )
         return web.json_response([codec.order_json(o) for o in orders])
 
     async def user_trades(self, request: web.Request) -> web.Response:
@@ -391,7 +397,13 @@ class FuturesRest:
         order_id = opt_int(params, "orderId")
         if order_id is not None:
             trades = [t for t in trades if t.order_id == order_id]
-        trades = _window(trades, params, "fromId", lambda t: t.trade_id, lambda t: t.time_ms)
+        trades = history_page(
+            trades,
+            params,
+            id_param="fromId",
+            id_of=lambda t: t.trade_id,
+            time_of=lambda t: t.time_ms,
+        )
         return web.json_response([codec.trade_json(t) for t in trades])
 
     # ------------------------------------------------------------------ algo orders
@@ -621,28 +633,3 @@ class FuturesRest:
         if entry is None or entry[1] <= self.now():
             return None
         return entry[0]
-
-
-def _window(
-    items: list[Any],
-    params: dict[str, str],
-    id_param: str,
-    id_of: Callable[[Any], int],
-    time_of: Callable[[Any], int],
-) -> list[Any]:
-    limit = limit_param(params, 500, 1000)
-    from_id, start, end = (
-        opt_int(params, id_param),
-        opt_int(params, "startTime"),
-        opt_int(params, "endTime"),
-    )
-    chosen = [
-        i
-        for i in items
-        if (start is None or time_of(i) >= start)
-        and (end is None or time_of(i) <= end)
-        and (from_id is None or id_of(i) >= from_id)
-    ]
-    if from_id is not None or start is not None:
-        return chosen[:limit]
-    return chosen[-limit:]
