@@ -166,6 +166,11 @@ class SourceSync:
         return any(not task.done() for task in self._tasks)
 
     @property
+    def held_fills(self) -> int:
+        """Return how many streamed fills wait for a backfill to tell the position before them."""
+        return len(self._held)
+
+    @property
     def backfill_idle(self) -> bool:
         """Return whether no backfill is running or asked for (every trigger so far is served)."""
         return not self._backfilling and not self._backfill_wanted.is_set()
