@@ -6,7 +6,15 @@ from dataclasses import replace
 from datetime import datetime
 
 from engine_svc.domain import intents as intent_rules
-from engine_svc.domain.model import CopyConfig, CopyStatus, DailyRisk, Intent, IntentState, Signal
+from engine_svc.domain.model import (
+    CopyConfig,
+    CopyStatus,
+    DailyRisk,
+    Intent,
+    IntentState,
+    Signal,
+    SkipReason,
+)
 from engine_svc.settings_json import _daily_risk_json, signal_json
 from engine_svc.store.rows import (
     _CONFIG_COLUMNS,
@@ -103,11 +111,24 @@ class SignalTransaction:
     async def has_copies(
         self, config_id: str, source_id: str, sequence: int, target_exchange_id: str
     ) -> bool:
-        """Return whether the signal at ``sequence`` wrote an intent for this config and account."""
+        """Return whether the signal at ``sequence`` wrote an intent for this config and account.
+
+        A copy the venue could not take (SKIPPED ``order_type_unsupported``: the broker refused
+        the type before any venue call) does not count: the leader's fill of that order is then
+        copied as a fill, so the follower does not miss the trade.
+        """
         row = await self._tx.fetchone(
             "SELECT 1 AS found FROM order_intents WHERE config_id = ? AND source_id = ?"
-            " AND sequence = ? AND target_exchange_id = ? LIMIT 1",
-            (config_id, source_id, sequence, target_exchange_id),
+            " AND sequence = ? AND target_exchange_id = ?"
+            " AND NOT (state = ? AND reason LIKE ?) LIMIT 1",
+            (
+                config_id,
+                source_id,
+                sequence,
+                target_exchange_id,
+                IntentState.SKIPPED.value,
+                f"{SkipReason.ORDER_TYPE_UNSUPPORTED.value}%",
+            ),
         )
         return row is not None
 

@@ -125,6 +125,22 @@ async def test_an_order_type_the_venue_cannot_take_is_skipped_with_its_reason(
     assert copy.type is OrderType.STOP_MARKET  # sent as the leader's type, never another
     assert copy.reason.startswith("order_type_unsupported: "), copy.reason
 
+    # The leader's stop triggers and fills: no copy rests for it at this venue, so the
+    # follower gets the fill copied (as in fills mode) rather than missing the trade.
+    harness.world.sync.append(
+        _signal(
+            source,
+            2,
+            kind=sync_pb.SIGNAL_KIND_FILL,
+            order_type=types_pb2.ORDER_TYPE_STOP_MARKET,
+            order_mirrored=True,
+            opened_sequence=1,
+        )
+    )
+    _, fill = await _intents(harness, config_id, 2)
+    assert fill.sequence == 2 and fill.reason != "order_mirrored", fill
+    assert fill.type is OrderType.MARKET, fill
+
 
 async def test_a_daily_loss_breach_on_a_leader_trade_cancels_the_resting_entry_copies(
     harness: Harness,
