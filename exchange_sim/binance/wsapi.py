@@ -10,20 +10,20 @@ balance change. ``ping``, ``time`` and ``userDataStream.unsubscribe`` are answer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from exchange_sim.binance import codec
 from exchange_sim.binance.auth import authenticate_ws
 from exchange_sim.binance.errors import BinanceError, bad_request
 from exchange_sim.core.engine import BalanceUpdate, Event, OrderUpdate
 from exchange_sim.core.state import VenueState
+from exchange_sim.sockets import close_sockets, serve_session
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +54,21 @@ class BinanceWsApi:
         await ws.prepare(request)
         conn = _Connection(ws)
         self._connections.add(conn)
-        writer = asyncio.create_task(self._write(conn))
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self._dispatch(conn, msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
-        finally:
-            self._connections.discard(conn)
-            conn.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+        await serve_session(
+            ws,
+            conn.outbox,
+            lambda message: ws.send_str(json.dumps(message)),
+            on_text=lambda text: self._dispatch(conn, text),
+            on_end=lambda: self._connections.discard(conn),
+        )
         return ws
 
     async def close_all(self, _: web.Application | None = None) -> None:
         """Close every socket (on server shutdown)."""
-        for conn in list(self._connections):
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await self._close_for_fault("server shutdown")
 
     async def _close_for_fault(self, reason: str) -> int:
-        connections = list(self._connections)
-        for conn in connections:
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode()[:120])
-        return len(connections)
+        return await close_sockets((conn.ws for conn in self._connections), reason)
 
     # ------------------------------------------------------------------ requests
 
@@ -139,16 +130,6 @@ class BinanceWsApi:
             for subscription_id, api_key in conn.subscriptions.items():
                 if api_key == key:
                     conn.outbox.put_nowait({"subscriptionId": subscription_id, "event": payload})
-
-    @staticmethod
-    async def _write(conn: _Connection) -> None:
-        while (message := await conn.outbox.get()) is not None:
-            if conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(json.dumps(message))
-            except ConnectionError:
-                return
 
 
 def _error(request_id: object, exc: BinanceError) -> dict[str, Any]:

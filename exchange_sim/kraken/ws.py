@@ -21,20 +21,20 @@ with a ``status`` message, acknowledges the subscription, then sends the snapsho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from exchange_sim.core.engine import Event, OrderUpdate
 from exchange_sim.core.orders import ExecutionType, Order, OrderStatus
 from exchange_sim.kraken import codec
 from exchange_sim.kraken.markets import KrakenPair
 from exchange_sim.kraken.state import KrakenState
+from exchange_sim.sockets import close_sockets, serve_session
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ class KrakenWs:
         await ws.prepare(request)
         conn = _Connection(ws)
         self._connections.add(conn)
-        writer = asyncio.create_task(self._write(conn))
         self._send(
             conn,
             {
@@ -90,23 +89,18 @@ class KrakenWs:
                 ],
             },
         )
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self._dispatch(conn, msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
-        finally:
-            self._connections.discard(conn)
-            conn.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+        await serve_session(
+            ws,
+            conn.outbox,
+            ws.send_str,
+            on_text=lambda text: self._dispatch(conn, text),
+            on_end=lambda: self._connections.discard(conn),
+        )
         return ws
 
     async def close_all(self, _: web.Application | None = None) -> None:
         """Close every socket (on server shutdown)."""
-        for conn in list(self._connections):
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await close_sockets((conn.ws for conn in self._connections), "server shutdown")
 
     # ------------------------------------------------------------------ requests
 
@@ -277,16 +271,6 @@ class KrakenWs:
     @staticmethod
     def _send(conn: _Connection, message: dict[str, Any]) -> None:
         conn.outbox.put_nowait(codec.dumps(message))
-
-    @staticmethod
-    async def _write(conn: _Connection) -> None:
-        while (text := await conn.outbox.get()) is not None:
-            if conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(text)
-            except ConnectionError:
-                return
 
 
 def _entries(pair: KrakenPair, event: OrderUpdate, order_status: bool) -> list[dict[str, object]]:

@@ -12,12 +12,11 @@ events, close every socket) apply as for spot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from exchange_sim.binance.futures import codec
 from exchange_sim.binance.futures.engine import (
@@ -29,6 +28,7 @@ from exchange_sim.binance.futures.engine import (
 )
 from exchange_sim.binance.futures.rest import FuturesRest
 from exchange_sim.core.streams import StreamFaults
+from exchange_sim.sockets import close_sockets, serve_session
 
 
 @dataclass(eq=False)
@@ -66,16 +66,12 @@ class FuturesUserStream:
         except Exception:
             self._connections.discard(conn)
             raise
-        writer = asyncio.create_task(self._write(conn))
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.ERROR:
-                    break
-        finally:
-            self._connections.discard(conn)
-            conn.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+        await serve_session(
+            ws,
+            conn.outbox,
+            lambda message: ws.send_str(json.dumps(message)),
+            on_end=lambda: self._connections.discard(conn),
+        )
         return ws
 
     async def close_all(self, _: web.Application | None = None) -> None:
@@ -83,10 +79,7 @@ class FuturesUserStream:
         await self._close_for_fault("server shutdown")
 
     async def _close_for_fault(self, reason: str) -> int:
-        connections = list(self._connections)
-        for conn in connections:
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode()[:120])
-        return len(connections)
+        return await close_sockets((conn.ws for conn in self._connections), reason)
 
     def _on_event(self, event: FuturesEvent) -> None:
         if isinstance(event, OrderEvent):
@@ -102,13 +95,3 @@ class FuturesUserStream:
         for conn in self._connections:
             if conn.api_key == key:
                 conn.outbox.put_nowait(payload)
-
-    @staticmethod
-    async def _write(conn: _Connection) -> None:
-        while (message := await conn.outbox.get()) is not None:
-            if conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(json.dumps(message))
-            except ConnectionError:
-                return
