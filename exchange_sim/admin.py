@@ -34,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exchange_sim.core.accounts import AccountBook
 from exchange_sim.core.decimals import fmt_plain, to_decimal
 from exchange_sim.core.faults import FaultRule
 from exchange_sim.core.orders import Order, Trade
@@ -55,6 +56,17 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(await request.text(), parse_float=Decimal)
     except ValueError as exc:
         raise _BadInput(f"body: not valid JSON ({exc})") from None
+
+
+def account_key(request: web.Request, accounts: AccountBook) -> str:
+    """Return the ``{api_key}`` of the path; 404 ``api_key: no such account`` when unknown."""
+    api_key = request.match_info["api_key"]
+    if accounts.find(api_key) is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "api_key: no such account"}),
+            content_type="application/json",
+        )
+    return api_key
 
 
 def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
@@ -148,13 +160,7 @@ class AdminApi:
         return guarded
 
     def _account_key(self, request: web.Request) -> str:
-        api_key = request.match_info["api_key"]
-        if self.engine.accounts.find(api_key) is None:
-            raise web.HTTPNotFound(
-                text=json.dumps({"error": "api_key: no such account"}),
-                content_type="application/json",
-            )
-        return api_key
+        return account_key(request, self.engine.accounts)
 
     async def create_account(self, request: web.Request) -> web.Response:
         """Open an account with balances and permissions; returns its credentials."""

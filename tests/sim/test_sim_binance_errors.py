@@ -329,3 +329,10 @@ async def test_admin_api_validates_its_input(sim: SimCluster, admin: Admin) -> N
         "ETH/USDT": "3000",
         "BNB/USDT": "600",
     }
+
+
+@pytest.mark.parametrize(
+    "path", ["/_sim/accounts/nobody/orders", "/_sim/futures/accounts/nobody/wallet"]
+)
+async def test_the_admin_api_answers_404_for_an_unknown_account(admin: Admin, path: str) -> None:
+    assert await admin.call("GET", path, expect=404) == {"error": "api_key: no such account"}

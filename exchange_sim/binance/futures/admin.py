@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exchange_sim.admin import account_key
 from exchange_sim.binance.errors import BinanceError
 from exchange_sim.binance.futures.engine import (
     AlgoOrder,
@@ -134,13 +135,7 @@ class FuturesAdmin:
         return guarded
 
     def _key(self, request: web.Request) -> str:
-        api_key = request.match_info["api_key"]
-        if self.engine.accounts.find(api_key) is None:
-            raise web.HTTPNotFound(
-                text=json.dumps({"error": "api_key: no such account"}),
-                content_type="application/json",
-            )
-        return api_key
+        return account_key(request, self.engine.accounts)
 
     @staticmethod
     async def _body(request: web.Request) -> dict[str, Any]:
