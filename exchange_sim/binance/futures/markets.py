@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from exchange_sim.binance.markets import market_id
 from exchange_sim.core.decimals import fmt_plain
 from exchange_sim.core.markets import Market
 
@@ -32,8 +33,8 @@ class Perpetual:
 
     @property
     def id(self) -> str:
-        """The venue's market id (``BTCUSDT``)."""
-        return self.market.base + self.market.quote
+        """The venue's market id (``BTCUSDT``), as spot's."""
+        return market_id(self.market)
 
     @property
     def settle(self) -> str:
