@@ -10,4 +10,6 @@
   :class:`~tests.fakes.broker.BrokerPortServicer`, that port served over gRPC.
 * ``sync``: :class:`~tests.fakes.sync.FakeSyncService`, the sync service's gRPC API over a signal
   log (sources, streams with subscribe / resume / acks, paged listing, publishing).
+* ``configs``: :func:`~tests.fakes.configs.copy_config`, an engine copy configuration with the
+  fields a test does not care about at neutral values.
 """

@@ -22,12 +22,12 @@ from engine_svc.domain.model import (
     Portfolio,
     RiskLimits,
     Side,
-    SourceKind,
 )
 from engine_svc.risk_monitor import RiskMonitor
 from engine_svc.store import EngineStore
 from meshkit import db, errors
 from tests.fakes.clock import FakeClock
+from tests.fakes.configs import copy_config
 
 NOW = datetime(2026, 12, 4, 15, tzinfo=UTC)
 ACCOUNT = "acc-1"
@@ -90,23 +90,14 @@ async def store(database: db.Database) -> EngineStore:
 
 
 async def _config(store: EngineStore, action: str) -> CopyConfig:
-    config = CopyConfig(
+    config = copy_config(
+        NOW,
         config_id=f"cfg-{action}",
         user_id="user-1",
-        source_kind=SourceKind.BACKTEST,
-        source_id="src",
         target_exchange_ids=(ACCOUNT,),
         settings=ConfigSettings(
             risk_limits=RiskLimits(max_daily_loss=D("0.05"), daily_loss_action=action)
         ),
-        status=CopyStatus.ACTIVE,
-        status_reason="",
-        start_sequence=0,
-        last_sequence=0,
-        sync_status="",
-        last_sync_at=None,
-        created_at=NOW,
-        updated_at=NOW,
         target_venues={ACCOUNT: "binance"},
     )
     await store.insert_config(config)

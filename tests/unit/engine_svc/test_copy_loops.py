@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine_svc.domain.loops import copy_edges, loop_targets
-from engine_svc.domain.model import ConfigSettings, CopyConfig, CopyStatus, SourceKind
+from engine_svc.domain.model import CopyConfig, CopyStatus, SourceKind
+from tests.fakes.configs import copy_config
 
 NOW = datetime(2026, 12, 4, tzinfo=UTC)
 
@@ -17,21 +18,13 @@ def _config(
     status: CopyStatus = CopyStatus.ACTIVE,
     kind: SourceKind = SourceKind.EXCHANGE,
 ) -> CopyConfig:
-    return CopyConfig(
+    return copy_config(
+        NOW,
         config_id=config_id,
-        user_id="u",
         source_kind=kind,
         source_id=source,
         target_exchange_ids=targets,
-        settings=ConfigSettings(),
         status=status,
-        status_reason="",
-        start_sequence=0,
-        last_sequence=0,
-        sync_status="",
-        last_sync_at=None,
-        created_at=NOW,
-        updated_at=NOW,
     )
 
 

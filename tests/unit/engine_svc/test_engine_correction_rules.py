@@ -21,6 +21,7 @@ from engine_svc.domain.model import (
     SourceKind,
     TimeInForce,
 )
+from tests.fakes.configs import copy_config
 
 D = Decimal
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,21 +40,14 @@ RECON = "2f1d7c4e-0b3a-4c55-9e61-7a8b9c0d1e2f"
 
 
 def _config(max_slippage: Decimal | None = None) -> CopyConfig:
-    return CopyConfig(
+    return copy_config(
+        NOW,
         config_id="cfg-1",
         user_id="user-1",
         source_kind=SourceKind.EXCHANGE,
         source_id="src-1",
         target_exchange_ids=("acct-1",),
         settings=ConfigSettings(risk_limits=RiskLimits(max_slippage=max_slippage)),
-        status=CopyStatus.ACTIVE,
-        status_reason="",
-        start_sequence=0,
-        last_sequence=0,
-        sync_status="",
-        last_sync_at=None,
-        created_at=NOW,
-        updated_at=NOW,
     )
 
 

@@ -12,16 +12,15 @@ from engine_svc.domain import risk
 from engine_svc.domain.model import (
     AssetBalance,
     ConfigSettings,
-    CopyConfig,
     CopyStatus,
     DailyRisk,
     MarketInfo,
     Portfolio,
     RiskLimits,
     Side,
-    SourceKind,
 )
 from engine_svc.domain.settings import normalized, validate
+from tests.fakes.configs import copy_config
 
 DAY = "2026-12-04"
 STARTED = DailyRisk(day=DAY, start_equity={"a1": D("10000")})
@@ -159,21 +158,13 @@ def test_equity_is_revalued_at_new_prices() -> None:
 
 def test_a_breach_found_on_a_leader_trade_takes_the_same_action() -> None:
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
-    config = CopyConfig(
+    config = copy_config(
+        now,
         config_id="c1",
         user_id="u1",
-        source_kind=SourceKind.BACKTEST,
         source_id="s1",
         target_exchange_ids=("a1",),
         settings=ConfigSettings(risk_limits=limits("disable")),
-        status=CopyStatus.ACTIVE,
-        status_reason="",
-        start_sequence=0,
-        last_sequence=0,
-        sync_status="",
-        last_sync_at=None,
-        created_at=now,
-        updated_at=now,
         daily_risk=STARTED,
     )
     state = roll_daily_risk(config, {"a1": Portfolio(D("9000"), "USDT")}, now)

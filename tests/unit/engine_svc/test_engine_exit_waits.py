@@ -20,29 +20,19 @@ from engine_svc.domain.model import (
     OrderType,
     Side,
     Signal,
-    SourceKind,
 )
 from engine_svc.domain.model import IntentState as S
+from tests.fakes.configs import copy_config
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _config(status: CopyStatus = CopyStatus.ACTIVE, config_id: str = "cfg") -> CopyConfig:
-    return CopyConfig(
+    return copy_config(
+        NOW,
         config_id=config_id,
-        user_id="u",
-        source_kind=SourceKind.BACKTEST,
-        source_id="src",
-        target_exchange_ids=("acct",),
         settings=ConfigSettings(copy_settings=CopySettings(max_signal_age_seconds=60)),
         status=status,
-        status_reason="",
-        start_sequence=0,
-        last_sequence=0,
-        sync_status="",
-        last_sync_at=None,
-        created_at=NOW,
-        updated_at=NOW,
     )
 
 
