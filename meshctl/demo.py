@@ -79,6 +79,20 @@ async def register_keys(
     The keys (``api_key``, ``api_secret``) are what a ccxt client of the account needs.
     """
     keys = await sim.create_account(balances, can_trade=True, can_withdraw=False)
+    return await _add_exchange(api, venue, label, keys), keys
+
+
+async def register_futures_keys(
+    api: RestClient, sim: SimAdmin, label: str, usdt: str
+) -> tuple[str, dict[str, str]]:
+    """Open a simulated account with ``usdt`` in its USDⓈ-M futures wallet and register it
+    with the broker as ``binanceusdm``; return (exchange_id, keys)."""
+    keys = await sim.create_account({}, can_trade=True, can_withdraw=False)
+    await sim.fund_futures(keys["api_key"], usdt)
+    return await _add_exchange(api, "binanceusdm", label, keys), keys
+
+
+async def _add_exchange(api: RestClient, venue: str, label: str, keys: dict[str, str]) -> str:
     reply = await api.call(
         "POST",
         "/exchanges",
@@ -89,7 +103,8 @@ async def register_keys(
             "label": label,
         },
     )
-    return reply["exchange"]["exchange_id"], keys
+    exchange_id: str = reply["exchange"]["exchange_id"]
+    return exchange_id
 
 
 async def register(
@@ -528,25 +543,8 @@ async def show_futures_copy(
         f"\nfutures: a leader on binanceusdm at 10x buys 6 {PERPETUAL}, then sells half;"
         " the follower copies under max_leverage 2"
     )
-    accounts: dict[str, tuple[str, dict[str, str]]] = {}
-    for label, usdt in (("leader-futures", "100000"), ("follower-futures", "10000")):
-        keys = await sim.create_account({}, can_trade=True, can_withdraw=False)
-        await sim.fund_futures(keys["api_key"], usdt)
-        reply = await api.call(
-            "POST",
-            "/exchanges",
-            {
-                "exchange_name": "binanceusdm",
-                "api_key": keys["api_key"],
-                "api_secret": keys["api_secret"],
-                "label": label,
-            },
-        )
-        accounts[label] = (reply["exchange"]["exchange_id"], keys)
-    (leader_id, leader_keys), (follower_id, follower_keys) = (
-        accounts["leader-futures"],
-        accounts["follower-futures"],
-    )
+    leader_id, leader_keys = await register_futures_keys(api, sim, "leader-futures", "100000")
+    follower_id, follower_keys = await register_futures_keys(api, sim, "follower-futures", "10000")
     started = datetime.now(UTC)
     config_id = (
         await api.call(

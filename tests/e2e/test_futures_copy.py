@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from meshctl.api import RestClient, SimAdmin
-from meshctl.demo import futures_client
+from meshctl.demo import futures_client, register_futures_keys
 from meshctl.launcher import Mesh
 from tests.e2e.helpers import wait_for
 
@@ -26,22 +26,6 @@ async def _admin(sim: SimAdmin, method: str, path: str, body: Any = None) -> Any
         return await r.json()
 
 
-async def _futures_account(api: RestClient, sim: SimAdmin, usdt: str, label: str):
-    keys = await sim.create_account({}, can_trade=True, can_withdraw=False)
-    await _admin(sim, "POST", f"/accounts/{keys['api_key']}/wallet", {"amount": usdt})
-    reply = await api.call(
-        "POST",
-        "/exchanges",
-        {
-            "exchange_name": "binanceusdm",
-            "api_key": keys["api_key"],
-            "api_secret": keys["api_secret"],
-            "label": label,
-        },
-    )
-    return reply["exchange"]["exchange_id"], keys
-
-
 async def _position(sim: SimAdmin, api_key: str) -> Decimal:
     positions = await _admin(sim, "GET", f"/accounts/{api_key}/positions")
     return sum((Decimal(p["amount"]) for p in positions if p["symbol"] == "BTCUSDT"), Decimal(0))
@@ -50,8 +34,8 @@ async def _position(sim: SimAdmin, api_key: str) -> Decimal:
 async def test_a_futures_leaders_position_changes_are_copied_as_position_changes(
     mesh: Mesh, api: RestClient, binance: SimAdmin
 ) -> None:
-    leader_id, leader_keys = await _futures_account(api, binance, "10000", "leader")
-    follower_id, follower_keys = await _futures_account(api, binance, "10000", "follower")
+    leader_id, leader_keys = await register_futures_keys(api, binance, "leader", "10000")
+    follower_id, follower_keys = await register_futures_keys(api, binance, "follower", "10000")
     started = datetime.now(UTC)
     config_id = (
         await api.call(
