@@ -80,6 +80,12 @@ async def test_binanceusdm_trades_a_perpetual_end_to_end(
         await ex.set_position_mode(False)
         settings = await _admin(session, base, "GET", f"/_sim/futures/accounts/{key}/settings")
         assert settings["BTCUSDT"] == {"leverage": 10, "margin_type": "ISOLATED"}
+        # fetch_leverages reads /fapi/v1/symbolConfig: every symbol's setting, flat or not.
+        leverages = await ex.fetch_leverages()
+        assert leverages[SYMBOL]["longLeverage"] == leverages[SYMBOL]["shortLeverage"] == 10
+        assert leverages[SYMBOL]["marginMode"] == "isolated"
+        assert leverages["ETH/USDT:USDT"]["longLeverage"] == 20  # the default, never set
+        assert leverages["ETH/USDT:USDT"]["marginMode"] == "cross"
         with pytest.raises(ccxt.OperationRejected, match="-4059"):
             await ex.set_position_mode(False)  # already one-way
 

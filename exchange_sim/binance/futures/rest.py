@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from exchange_sim.binance.auth import authenticate_rest, lookup_key
+from exchange_sim.binance.auth import lookup_key
 from exchange_sim.binance.errors import bad_request, illegal_chars, mandatory, not_required
 from exchange_sim.binance.futures import codec
 from exchange_sim.binance.futures.engine import (
@@ -39,7 +39,7 @@ from exchange_sim.binance.params import (
     parse_query,
     req_str,
 )
-from exchange_sim.binance.rest import ACCOUNT_KEY
+from exchange_sim.binance.rest import ACCOUNT_KEY, signed_request
 from exchange_sim.core import book
 from exchange_sim.core.accounts import Account
 from exchange_sim.core.decimals import fmt8, fmt_plain
@@ -183,6 +183,7 @@ class FuturesRest:
             web.post("/fapi/v1/positionSide/dual", self.set_dual),
             web.get("/fapi/v1/positionSide/dual", self.get_dual),
             web.get("/fapi/v1/leverageBracket", self.leverage_bracket),
+            web.get("/fapi/v1/symbolConfig", self.symbol_config),
             web.get("/fapi/v2/positionRisk", self.position_risk_v2),
             web.get("/fapi/v3/positionRisk", self.position_risk_v3),
             web.get("/fapi/v2/account", self.account),
@@ -198,16 +199,7 @@ class FuturesRest:
     # ------------------------------------------------------------------ helpers
 
     async def _signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
-        raw_body = await request.text() if request.can_read_body else ""
-        account, params = authenticate_rest(
-            self.engine.accounts,
-            request.headers.get("X-MBX-APIKEY"),
-            request.rel_url.raw_query_string,
-            raw_body,
-            self.now(),
-        )
-        request[ACCOUNT_KEY] = account.api_key
-        return account, params
+        return await signed_request(request, self.engine.accounts, self.now())
 
     def _symbol(self, params: dict[str, str]) -> str:
         return self.engine.perp(req_str(params, "symbol")).id
@@ -512,6 +504,27 @@ class FuturesRest:
             for p in self.engine.perps.values()
             if symbol in (None, p.id)
         ]
+        return web.json_response(rows)
+
+    async def symbol_config(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/symbolConfig`` (ccxt binanceusdm ``fetch_leverages``): the account's
+        leverage and margin type on every symbol (or ``symbol``), a position open or not."""
+        account, params = await self._signed(request)
+        symbol = self._opt_symbol(params)
+        rows = []
+        for perp in self.engine.perps.values():
+            if symbol not in (None, perp.id):
+                continue
+            settings = self.engine.settings(account.api_key, perp.id)
+            rows.append(
+                {
+                    "symbol": perp.id,
+                    "marginType": settings.margin_type.value,
+                    "isAutoAddMargin": False,
+                    "leverage": settings.leverage,
+                    "maxNotionalValue": "100000000",
+                }
+            )
         return web.json_response(rows)
 
     # ------------------------------------------------------------------ account
