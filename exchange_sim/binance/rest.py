@@ -38,7 +38,7 @@ from exchange_sim.binance.params import (
     req_str,
 )
 from exchange_sim.core import book
-from exchange_sim.core.accounts import Account
+from exchange_sim.core.accounts import Account, AccountBook
 from exchange_sim.core.decimals import ZERO, fmt8
 from exchange_sim.core.errors import VenueError
 from exchange_sim.core.markets import Market
@@ -91,6 +91,26 @@ _INTERVALS_MS = {
     "1w": 7 * DAY_MS,
 }
 _ALNUM = string.ascii_letters + string.digits
+
+
+async def signed_request(
+    request: web.Request, accounts: AccountBook, now_ms: int
+) -> tuple[Account, dict[str, str]]:
+    """Authenticate a signed request (``X-MBX-APIKEY``, signed query and body) at ``now_ms``.
+
+    Returns the account and the request's parameters, and leaves the account's API key on the
+    request (``ACCOUNT_KEY``) for the order-count headers.
+    """
+    raw_body = await request.text() if request.can_read_body else ""
+    account, params = authenticate_rest(
+        accounts,
+        request.headers.get("X-MBX-APIKEY"),
+        request.rel_url.raw_query_string,
+        raw_body,
+        now_ms,
+    )
+    request[ACCOUNT_KEY] = account.api_key
+    return account, params
 
 
 def _random_id() -> str:
@@ -173,16 +193,7 @@ class BinanceRest:
     # ------------------------------------------------------------------ helpers
 
     async def _signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
-        raw_body = await request.text() if request.can_read_body else ""
-        account, params = authenticate_rest(
-            self.engine.accounts,
-            request.headers.get("X-MBX-APIKEY"),
-            request.rel_url.raw_query_string,
-            raw_body,
-            self.state.clock.now_ms(),
-        )
-        request[ACCOUNT_KEY] = account.api_key
-        return account, params
+        return await signed_request(request, self.engine.accounts, self.state.clock.now_ms())
 
     def _market(self, params: dict[str, str]) -> Market:
         market = self._by_id.get(req_str(params, "symbol"))
