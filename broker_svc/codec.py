@@ -190,6 +190,11 @@ def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
             value = getattr(position, name)
             if value is not None:
                 set_decimal(getattr(wire, name), value)
+    for setting in portfolio.leverages:
+        wire_leverage = response.leverages.add(
+            symbol=setting.symbol, margin_mode=setting.margin_mode
+        )
+        set_decimal(wire_leverage.leverage, setting.leverage)
     return response
 
 

@@ -20,6 +20,7 @@ VENUE_METHODS = (
     "watch_orders",
     # derivatives venues (binanceusdm)
     "fetch_positions",
+    "fetch_leverages",
     "set_margin_mode",
     "set_leverage",
 )

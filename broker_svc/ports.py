@@ -18,6 +18,7 @@ from broker_svc.domain.model import (
     Fill,
     KeyPermissions,
     Market,
+    MarketLeverage,
     Order,
     OrderHint,
     OrderRequest,
@@ -89,6 +90,11 @@ class ExchangePort(Protocol):
 
     async def fetch_positions(self) -> list[Position]:
         """Return the open positions (only called at venues with the ``positions`` feature)."""
+        ...
+
+    async def fetch_leverages(self) -> list[MarketLeverage]:
+        """Return the leverage setting on every derivatives market, a position open or not
+        (only called at venues with the ``leverage`` feature)."""
         ...
 
     async def set_leverage(self, symbol: str, leverage: int, margin_mode: str) -> int:

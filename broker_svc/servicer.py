@@ -410,7 +410,10 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
             check.add("quote_currency", "must be an asset code such as USDT")
         check.raise_if_any()
         portfolio = await self.broker.portfolio(
-            request.exchange_id, user_id_or_empty(context), quote
+            request.exchange_id,
+            user_id_or_empty(context),
+            quote,
+            include_leverages=request.include_leverages,
         )
         return codec.portfolio_to_proto(portfolio)
 

@@ -44,6 +44,7 @@ class BinanceUsdmExchange(BinanceExchange):
             "fetchOrders",
             "fetchTicker",
             "fetchPositions",
+            "fetchLeverages",
             "setLeverage",
             "setMarginMode",
             "watchOrders",

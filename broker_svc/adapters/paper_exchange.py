@@ -25,6 +25,7 @@ from broker_svc.domain.model import (
     Fill,
     KeyPermissions,
     Market,
+    MarketLeverage,
     Order,
     OrderHint,
     OrderRequest,
@@ -578,6 +579,10 @@ class PaperExchange:
 
     async def fetch_positions(self) -> list[Position]:
         """The paper venue is spot only: it holds no positions."""
+        return []
+
+    async def fetch_leverages(self) -> list[MarketLeverage]:
+        """The paper venue is spot only: it has no leverage."""
         return []
 
     async def fetch_balances(self) -> list[Balance]:

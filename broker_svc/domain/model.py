@@ -49,6 +49,15 @@ class Position:
 
 
 @dataclass(frozen=True)
+class MarketLeverage:
+    """An account's leverage setting on one derivatives market, a position open or not."""
+
+    symbol: str
+    leverage: Decimal
+    margin_mode: str = ""  # "cross", "isolated" or empty when unknown
+
+
+@dataclass(frozen=True)
 class Order:
     """An order as the venue reports it."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from broker_svc.domain.model import Balance, Position
+from broker_svc.domain.model import Balance, MarketLeverage, Position
 
 QUOTE_EQUIVALENTS = ("USDT", "USDC", "USD")
 """Stable quotes that count 1:1 against each other for valuation."""
@@ -30,6 +30,8 @@ class Portfolio:
     quote_currency: str
     read_at: datetime
     positions: tuple[Position, ...] = ()
+    leverages: tuple[MarketLeverage, ...] = ()
+    """The leverage setting on each derivatives market, when asked for (venues with leverage)."""
 
 
 def is_quote_equivalent(asset: str, quote: str) -> bool:

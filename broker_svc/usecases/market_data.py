@@ -21,8 +21,15 @@ from meshkit import errors
 class MarketDataUseCases(ConnectionPool):
     """Balances, prices, markets and candles at the venue of an account."""
 
-    async def portfolio(self, exchange_id: str, user_id: str, quote: str) -> Portfolio:
-        """Read the account's balances and value them in ``quote`` (the venue's main by default)."""
+    async def portfolio(
+        self, exchange_id: str, user_id: str, quote: str, *, include_leverages: bool = False
+    ) -> Portfolio:
+        """Read the account's balances and value them in ``quote`` (the venue's main by default).
+
+        With ``include_leverages``, at a venue with leverage, also the leverage setting on every
+        derivatives market, read before the positions: the positions' stamp still says which
+        fills they hold, and a leverage set before a fill they hold is in the read.
+        """
         connection = await self._connection(exchange_id, user_id)
         profile = self.profile(connection.account.exchange_name)
         quote = quote or profile.main_quote
@@ -43,6 +50,9 @@ class MarketDataUseCases(ConnectionPool):
             if price is not None:
                 prices[symbol] = price
         portfolio = value_portfolio(balances, prices, quote, read_at)
+        if include_leverages and "leverage" in profile.features:
+            leverages = tuple(await connection.port.fetch_leverages())
+            portfolio = replace(portfolio, leverages=leverages)
         if "positions" in profile.features:
             positions = await connection.port.fetch_positions()
             # Stamped when the positions came back: sync tells which leader fills a read holds

@@ -26,6 +26,7 @@ from broker_svc.domain.model import (
     Fill,
     KeyPermissions,
     Market,
+    MarketLeverage,
     Order,
     OrderHint,
     OrderRequest,
@@ -327,6 +328,26 @@ class CcxtRest(CcxtTransport, CcxtParsing):
                 )
             )
         return positions
+
+    async def fetch_leverages(self) -> list[MarketLeverage]:
+        """Return the leverage setting on every market (binanceusdm: ``/fapi/v1/symbolConfig``);
+        a hedge-mode account's long side when its two sides differ."""
+        raw = await self._call("fetch_leverages", self._client.fetch_leverages)
+        leverages = []
+        for symbol, entry in raw.items():
+            if not isinstance(entry, Mapping):
+                continue
+            value = to_decimal(entry.get("longLeverage")) or to_decimal(entry.get("shortLeverage"))
+            if value is None or value <= 0:
+                continue
+            leverages.append(
+                MarketLeverage(
+                    symbol=str(entry.get("symbol") or symbol),
+                    leverage=value,
+                    margin_mode=str(entry.get("marginMode") or ""),
+                )
+            )
+        return leverages
 
     async def fetch_last_price(self, symbol: str) -> Decimal | None:
         """Return the last traded price of ``symbol``."""

@@ -1127,19 +1127,26 @@ class GetPortfolioRequest(_message.Message):
 
     EXCHANGE_ID_FIELD_NUMBER: _builtins.int
     QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    INCLUDE_LEVERAGES_FIELD_NUMBER: _builtins.int
     exchange_id: _builtins.str
     """The account."""
     quote_currency: _builtins.str
     """The currency to value it in; empty means the venue's main quote ("USDT" or "USD")."""
+    include_leverages: _builtins.bool
+    """Also read the account's leverage setting on every derivatives market (one more venue call,
+    before the positions), a position open or not: GetPortfolioResponse.leverages. Ignored at
+    venues without leverage. Sync asks it of a leader, whose leverage it signals.
+    """
     def __init__(
         self,
         *,
         exchange_id: _builtins.str = ...,
         quote_currency: _builtins.str = ...,
+        include_leverages: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "quote_currency", b"quote_currency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "include_leverages", b"include_leverages", "quote_currency", b"quote_currency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1156,6 +1163,7 @@ class GetPortfolioResponse(_message.Message):
     QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
     READ_TIME_FIELD_NUMBER: _builtins.int
     POSITIONS_FIELD_NUMBER: _builtins.int
+    LEVERAGES_FIELD_NUMBER: _builtins.int
     quote_currency: _builtins.str
     """The currency of the values."""
     @_builtins.property
@@ -1176,6 +1184,12 @@ class GetPortfolioResponse(_message.Message):
         elsewhere. Their unrealised P&L is already in the margin asset's balance total.
         """
 
+    @_builtins.property
+    def leverages(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketLeverage]:
+        """With include_leverages, at venues with leverage: the account's leverage setting on each
+        derivatives market, a position open or not (read before the positions); empty otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -1184,14 +1198,49 @@ class GetPortfolioResponse(_message.Message):
         quote_currency: _builtins.str = ...,
         read_time: _timestamp_pb2.Timestamp | None = ...,
         positions: _abc.Iterable[Global___Position] | None = ...,
+        leverages: _abc.Iterable[Global___MarketLeverage] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "read_time", b"read_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "positions", b"positions", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "leverages", b"leverages", "positions", b"positions", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPortfolioResponse: _TypeAlias = GetPortfolioResponse  # noqa: Y015
+
+@_typing.final
+class MarketLeverage(_message.Message):
+    """MarketLeverage is an account's leverage setting on one derivatives market."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """The ccxt unified symbol, for example "BTC/USDT:USDT"."""
+    margin_mode: _builtins.str
+    """"cross" or "isolated"; empty when unknown."""
+    @_builtins.property
+    def leverage(self) -> _decimal_pb2.Decimal:
+        """The leverage an entry there is margined at (a one-way account's; in hedge mode the long
+        side's).
+        """
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        leverage: _decimal_pb2.Decimal | None = ...,
+        margin_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["leverage", b"leverage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leverage", b"leverage", "margin_mode", b"margin_mode", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarketLeverage: _TypeAlias = MarketLeverage  # noqa: Y015
 
 @_typing.final
 class Position(_message.Message):
