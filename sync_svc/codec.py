@@ -267,6 +267,10 @@ def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
     read_time = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
     positions: dict[str, Decimal] = {}
     leverages: dict[str, Decimal] = {}
+    for setting in message.leverages:  # every market's setting, a position open or not
+        leverage = decimal_from_proto(setting.leverage, "leverages.leverage")
+        if leverage is not None and leverage > 0:
+            leverages[setting.symbol] = leverage
     for position in message.positions:
         contracts = decimal_from_proto(position.contracts, "positions.contracts") or Decimal(0)
         signed = -contracts if position.side == "short" else contracts

@@ -119,7 +119,9 @@ class GrpcBroker:
         """Return the account's equity and asset totals in the venue's main quote."""
         reply = await clients.call(
             self._stub.GetPortfolio,
-            broker_pb.GetPortfolioRequest(exchange_id=exchange_id),
+            # With each market's leverage setting: a leader's first entry from flat has no
+            # position whose leverage the venue could report.
+            broker_pb.GetPortfolioRequest(exchange_id=exchange_id, include_leverages=True),
             mutating=False,
             metadata=identity.forward_metadata(),
             timeout=timeout,

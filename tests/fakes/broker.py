@@ -615,6 +615,8 @@ class FakeBrokerPort:
         self.totals: dict[str, dict[str, Decimal]] = {}
         self.equity: dict[str, Decimal] = {}
         self.truth_positions: dict[str, Decimal] = {}
+        # A derivatives account's leverage setting by symbol (GetPortfolio's leverages).
+        self.leverages: dict[str, dict[str, Decimal]] = {}
         self.fail_list_fills = 0
         self.list_calls: list[tuple[str, datetime]] = []
         self.list_times: list[float] = []
@@ -822,7 +824,10 @@ class FakeBrokerPort:
             await asyncio.sleep(self.portfolio_delay)
         totals = {k: v for k, v in self.totals[exchange_id].items() if v != 0}
         return Portfolio(
-            equity=self.equity[exchange_id], totals=totals, read_time=datetime.now(UTC)
+            equity=self.equity[exchange_id],
+            totals=totals,
+            read_time=datetime.now(UTC),
+            leverages=dict(self.leverages.get(exchange_id, {})),
         )
 
 
@@ -896,6 +901,9 @@ class BrokerPortServicer(broker_grpc.BrokerServiceServicer):
             set_decimal(reply.equity, portfolio.equity)
         assert portfolio.read_time is not None
         reply.read_time.FromDatetime(portfolio.read_time)
+        if request.include_leverages:
+            for symbol, leverage in portfolio.leverages.items():
+                set_decimal(reply.leverages.add(symbol=symbol).leverage, leverage)
         return reply
 
     async def WatchFills(

@@ -97,6 +97,30 @@ def test_the_portfolio_gives_signed_positions_and_leverage() -> None:
     assert portfolio.leverages == {PERP: Decimal("5")}
 
 
+def test_the_portfolio_gives_the_leverage_of_markets_without_a_position() -> None:
+    # The broker's leverages (include_leverages): every market's setting, flat ones too; an
+    # open position's own leverage, when the venue reports one, is the same setting.
+    reply = broker_pb.GetPortfolioResponse()
+    reply.leverages.add(symbol=PERP, margin_mode="cross").leverage.value = "10"
+    reply.leverages.add(symbol="ETH/USDT:USDT").leverage.value = "20"
+    portfolio = portfolio_from_proto(reply)
+    assert portfolio.positions == {}
+    assert portfolio.leverages == {PERP: Decimal("10"), "ETH/USDT:USDT": Decimal("20")}
+    # A first entry from flat: position 0 before it, the leverage set on the market.
+    book = LeaderBook()
+    book.rebase(
+        Snapshot(
+            equity=Decimal("10000"),
+            totals={"USDT": Decimal("10000")},
+            read_time=T0,
+            positions=portfolio.positions,
+            leverages=portfolio.leverages,
+        )
+    )
+    (state,) = book.states([_fill("1", "buy", "0.1", 1)])
+    assert (state.position, state.leverage) == (Decimal("0"), Decimal("10"))
+
+
 def test_a_strategy_may_publish_a_perpetual_symbol() -> None:
     raw = RawPublishedSignal("s1", PERP, "buy", "1", "50000", "market", "", "")
     published, violations = check_published_signal(0, raw)
