@@ -430,6 +430,7 @@ _PARSERS: dict[str, dict[str, _FieldParser]] = {
         "allow_quote_equivalence": _parse_optional_bool(True),
         "max_signal_age_seconds": _parse_plain,
         "copy_mode": _parse_text,
+        "futures_sizing": _parse_text,
     },
     "sync_settings": {
         "sync_interval": _parse_plain,
@@ -530,6 +531,7 @@ def _copy_settings_to_proto(copy: CopySettings, target: pb.CopySettings) -> None
     target.allow_quote_equivalence = copy.allow_quote_equivalence
     target.max_signal_age_seconds = copy.max_signal_age_seconds
     target.copy_mode = copy.copy_mode
+    target.futures_sizing = copy.futures_sizing
 
 
 def config_to_proto(config: CopyConfig, *, reveal_source: bool = False) -> pb.CopyConfig:

@@ -315,12 +315,16 @@ def _decide_position(
 
     An exit is reduce-only, the leader's share of the follower's own position on the side
     the leader reduced (all of it for a close, a reverse or a liquidation), never the other
-    side; a liquidation is sent at market. An entry is sized on notional and carries the
-    leverage to set first (the leader's, at most ``max_leverage``); the gate cuts it to
-    equity times ``max_leverage`` or skips it as ``max_leverage``.
+    side; a liquidation is sent at market. An entry is sized on notional (or, under
+    ``futures_sizing`` margin, on the leader's margin at the follower's leverage: skipped as
+    ``leader_leverage_unknown`` without the leader's) and carries the leverage to set first
+    (the leader's, at most ``max_leverage``); the gate cuts it to equity times that leverage
+    or skips it as ``max_leverage``.
     """
     symbol = market.symbol
     exit_ = futures.leader_reduces(signal)
+    margin = copy.futures_sizing == "margin"
+    leader_leverage = futures.margin_leverage(signal) if margin else signal.leader_leverage
     if exit_:
         held = futures.held_against(follower.position, signal.side)
         if held <= 0:
@@ -330,12 +334,26 @@ def _decide_position(
             sized = _entry_quantity(signal, copy, follower, reference)
             if isinstance(sized, SkipReason):
                 return Decision.skip(symbol, sized)
+            if margin and leader_leverage is not None:  # as its entries were (never above held)
+                sized = futures.margin_quantity(
+                    sized,
+                    leader_leverage,
+                    futures.target_leverage(limits.max_leverage, leader_leverage),
+                )
             quantity = min(sized, held)
     else:
         sized = _entry_quantity(signal, copy, follower, reference)
         if isinstance(sized, SkipReason):
             return Decision.skip(symbol, sized)
         quantity = sized
+        if margin:
+            if leader_leverage is None:  # its margin is unknown: never guessed
+                return Decision.skip(symbol, SkipReason.LEADER_LEVERAGE_UNKNOWN)
+            quantity = futures.margin_quantity(
+                sized,
+                leader_leverage,
+                futures.target_leverage(limits.max_leverage, leader_leverage),
+            )
     if quantity <= 0:
         return Decision.skip(symbol, SkipReason.ZERO_QUANTITY)
 
@@ -348,9 +366,7 @@ def _decide_position(
             return Decision.skip(symbol, SkipReason.PRICE_UNKNOWN)
     order_type, limit_price, time_in_force = kept
 
-    leverage = (
-        None if exit_ else futures.target_leverage(limits.max_leverage, signal.leader_leverage)
-    )
+    leverage = None if exit_ else futures.target_leverage(limits.max_leverage, leader_leverage)
     gate_limits = gate.GateLimits.of(limits, copy)
     if leverage is not None:  # the entry is margined at the leverage it sets, not above
         gate_limits = dataclasses.replace(gate_limits, max_leverage=Decimal(leverage))

@@ -6,6 +6,8 @@ position, not the order:
 
 - an *entry* (open, or add) is sized like a spot buy, on notional, and opens or adds on the
   leader's side, after the follower's leverage is set to at most ``risk_limits.max_leverage``;
+  under ``copy_settings.futures_sizing`` margin it commits the leader's margin scaled by the
+  sizing mode instead, at the follower's leverage (:func:`margin_quantity`);
 - an *exit* (reduce, close, reverse, liquidation) is a reduce-only order for the same fraction
   of the follower's own position that the leader gave up (a close or a liquidation: all of
   it); it never opens the other side. A reverse is copied as its close and, as a second order
@@ -119,6 +121,36 @@ def target_leverage(max_leverage: Decimal | None, leader_leverage: Decimal | Non
     limit = max_leverage if max_leverage is not None and max_leverage >= 1 else ONE
     wanted = leader_leverage if leader_leverage is not None and leader_leverage > 0 else limit
     return max(int(min(wanted, limit).to_integral_value(rounding=ROUND_FLOOR)), 1)
+
+
+def margin_leverage(signal: Signal) -> Decimal | None:
+    """Return the leverage the leader's trade was margined at, for ``futures_sizing`` margin.
+
+    A derivatives trade: the leader's leverage on the market as sync read it, ``None`` when
+    unknown (never guessed: the copy is skipped). A spot trade (mapped to a derivatives
+    follower) is paid in full: 1.
+    """
+    if not is_derivative(signal.symbol):
+        return ONE
+    leverage = signal.leader_leverage
+    return leverage if leverage is not None and leverage > 0 else None
+
+
+def margin_quantity(
+    notional_quantity: Decimal, leader_leverage: Decimal, follower_leverage: int
+) -> Decimal:
+    """Return a ``futures_sizing`` margin entry: the same share of equity committed as margin.
+
+    ``notional_quantity`` is the leader's trade scaled by the sizing mode (``equity_ratio``:
+    the same share of equity as notional). Over the leader's leverage it is the follower's
+    margin (the leader's margin scaled alike); times the follower's leverage, its notional.
+    Leader at 10x and follower at 3x: 3/10 of the notional-sized entry. Rounded down.
+    """
+    if leader_leverage <= 0:
+        raise ValueError("leader leverage must be positive")
+    with localcontext() as context:
+        context.rounding = ROUND_FLOOR  # never a hair more margin than the leader's share
+        return notional_quantity * Decimal(follower_leverage) / leader_leverage
 
 
 def market_type_mismatch(leader_symbol: str, follower_symbol: str, mapped: str | None) -> bool:

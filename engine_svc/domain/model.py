@@ -94,6 +94,7 @@ class SkipReason(enum.StrEnum):
     LEADER_ORDER_AMENDED = "leader_order_amended"
     MARKET_TYPE_MISMATCH = "market_type_mismatch"
     MAX_LEVERAGE = "max_leverage"
+    LEADER_LEVERAGE_UNKNOWN = "leader_leverage_unknown"
     DAILY_LOSS_CANCELLED = "daily_loss_cancelled"
 
 
@@ -101,6 +102,15 @@ COPY_MODES = ("fills", "orders")
 """The values of ``copy_settings.copy_mode``, the default first: copy the leader's fills, or
 mirror its resting orders (with their cancels and amends)."""
 DEFAULT_COPY_MODE = COPY_MODES[0]
+
+FUTURES_SIZINGS = ("notional", "margin")
+"""The values of ``copy_settings.futures_sizing``, the default first: a futures entry takes the
+leader's notional scaled by the sizing mode, or the leader's margin scaled by it (times the
+follower's leverage)."""
+DEFAULT_FUTURES_SIZING = FUTURES_SIZINGS[0]
+MARGIN_SIZING_MODES = ("equity_ratio", "multiplier")
+"""The sizing modes that scale the leader's trade, the only ones ``futures_sizing`` margin
+applies to (the others size without it)."""
 
 
 class PositionEffect(enum.StrEnum):
@@ -191,6 +201,7 @@ class CopySettings:
     allow_quote_equivalence: bool = True
     max_signal_age_seconds: int = DEFAULT_MAX_SIGNAL_AGE_SECONDS
     copy_mode: str = DEFAULT_COPY_MODE
+    futures_sizing: str = DEFAULT_FUTURES_SIZING
 
 
 @dataclass(frozen=True)

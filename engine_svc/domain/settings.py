@@ -19,10 +19,13 @@ from engine_svc.domain.model import (
     DAILY_LOSS_ACTIONS,
     DEFAULT_COPY_MODE,
     DEFAULT_DAILY_LOSS_ACTION,
+    DEFAULT_FUTURES_SIZING,
     DEFAULT_MAX_ORDERS_PER_MINUTE,
     DEFAULT_MAX_SIGNAL_AGE_SECONDS,
     DEFAULT_SYNC_INTERVAL,
     DEFAULT_SYNC_TIMEOUT,
+    FUTURES_SIZINGS,
+    MARGIN_SIZING_MODES,
     SIZING_MODES,
     ConfigSettings,
     CopySettings,
@@ -66,7 +69,8 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
     ``copy_settings.max_signal_age_seconds`` 0 means 60, ``risk_limits.max_orders_per_minute``
     0 means 60, an empty ``risk_limits.daily_loss_action`` means ``reduce_only``,
     ``sync_settings.sync_interval`` 0 means 5 and ``sync_settings.timeout`` 0 means
-    30; an empty sizing mode means ``equity_ratio`` and an empty copy mode ``fills``.
+    30; an empty sizing mode means ``equity_ratio``, an empty copy mode ``fills`` and an empty
+    futures sizing ``notional``.
     """
     copy = settings.copy_settings
     sync = settings.sync_settings
@@ -81,6 +85,8 @@ def normalized(settings: ConfigSettings) -> ConfigSettings:
         copy = dataclasses.replace(copy, sizing_mode="equity_ratio")
     if not copy.copy_mode:
         copy = dataclasses.replace(copy, copy_mode=DEFAULT_COPY_MODE)
+    if not copy.futures_sizing:
+        copy = dataclasses.replace(copy, futures_sizing=DEFAULT_FUTURES_SIZING)
     if sync.sync_interval == 0:
         sync = dataclasses.replace(sync, sync_interval=DEFAULT_SYNC_INTERVAL)
     if sync.timeout == 0:
@@ -182,6 +188,21 @@ def validate_copy_settings(copy: CopySettings, prefix: str = "copy_settings") ->
             Violation(
                 f"{prefix}.copy_mode",
                 f"must be one of {', '.join(COPY_MODES)}, got {copy.copy_mode!r}",
+            )
+        )
+    if copy.futures_sizing not in FUTURES_SIZINGS:
+        found.append(
+            Violation(
+                f"{prefix}.futures_sizing",
+                f"must be one of {', '.join(FUTURES_SIZINGS)}, got {copy.futures_sizing!r}",
+            )
+        )
+    elif copy.futures_sizing == "margin" and copy.sizing_mode not in MARGIN_SIZING_MODES:
+        found.append(
+            Violation(
+                f"{prefix}.futures_sizing",
+                f"margin scales the leader's margin: it needs sizing_mode "
+                f"{' or '.join(MARGIN_SIZING_MODES)}, got {copy.sizing_mode!r}",
             )
         )
     if copy.sizing_mode not in SIZING_MODES:

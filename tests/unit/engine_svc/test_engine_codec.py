@@ -65,6 +65,7 @@ def test_given_groups_are_parsed_into_domain_values() -> None:
         multiplier=D("2"),
         max_signal_age_seconds=0,
         copy_mode="",
+        futures_sizing="",
     )
     assert settings.sync_settings == SyncSettings(
         sync_interval=3, max_retries=0, timeout=0, enable_polling=True
@@ -102,7 +103,11 @@ def test_update_without_a_mask_replaces_the_groups_present() -> None:
     request = pb.UpdateConfigRequest(copy_settings=pb.CopySettings(max_trade_size=dec("5")))
     changes = codec.parse_update(request, [])
     raw = CopySettings(
-        max_trade_size=D("5"), sizing_mode="", max_signal_age_seconds=0, copy_mode=""
+        max_trade_size=D("5"),
+        sizing_mode="",
+        max_signal_age_seconds=0,
+        copy_mode="",
+        futures_sizing="",
     )
     assert changes == {"copy_settings": raw}
 

@@ -222,6 +222,7 @@ class CopySettings(_message.Message):
     ALLOW_QUOTE_EQUIVALENCE_FIELD_NUMBER: _builtins.int
     MAX_SIGNAL_AGE_SECONDS_FIELD_NUMBER: _builtins.int
     COPY_MODE_FIELD_NUMBER: _builtins.int
+    FUTURES_SIZING_FIELD_NUMBER: _builtins.int
     copy_all_trades: _builtins.bool
     """Copy every leader trade, including ones that only reduce a position; default true."""
     sizing_mode: _builtins.str
@@ -234,6 +235,12 @@ class CopySettings(_message.Message):
     """What is copied: "fills" (default: each leader fill becomes a market copy, or a limit IOC
     under max_slippage) or "orders" (the leader's resting limit, stop-market and stop-limit
     orders are mirrored with their type, side and time in force; its cancels and amends too).
+    """
+    futures_sizing: _builtins.str
+    """How a futures entry is sized: "notional" (default: the leader's notional scaled by
+    sizing_mode) or "margin" (the leader's margin, its notional over its leverage, scaled by
+    sizing_mode, times the follower's leverage: the same share of equity committed as margin;
+    only with sizing_mode "equity_ratio" or "multiplier"). Not used on spot followers.
     """
     @_builtins.property
     def min_trade_size(self) -> _decimal_pb2.Decimal:
@@ -283,10 +290,11 @@ class CopySettings(_message.Message):
         allow_quote_equivalence: _builtins.bool | None = ...,
         max_signal_age_seconds: _builtins.int = ...,
         copy_mode: _builtins.str = ...,
+        futures_sizing: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "copy_mode", b"copy_mode", "exclude_symbols", b"exclude_symbols", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "include_symbols", b"include_symbols", "max_signal_age_seconds", b"max_signal_age_seconds", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier", "sizing_mode", b"sizing_mode", "symbol_map", b"symbol_map"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence", "_copy_all_trades", b"_copy_all_trades", "allow_quote_equivalence", b"allow_quote_equivalence", "copy_all_trades", b"copy_all_trades", "copy_mode", b"copy_mode", "exclude_symbols", b"exclude_symbols", "fixed_notional", b"fixed_notional", "fixed_quantity", b"fixed_quantity", "futures_sizing", b"futures_sizing", "include_symbols", b"include_symbols", "max_signal_age_seconds", b"max_signal_age_seconds", "max_trade_size", b"max_trade_size", "min_trade_size", b"min_trade_size", "multiplier", b"multiplier", "sizing_mode", b"sizing_mode", "symbol_map", b"symbol_map"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_quote_equivalence: _TypeAlias = _typing.Literal["allow_quote_equivalence"]  # noqa: Y015
     _WhichOneofArgType__allow_quote_equivalence: _TypeAlias = _typing.Literal["_allow_quote_equivalence", b"_allow_quote_equivalence"]  # noqa: Y015
