@@ -2,8 +2,10 @@
 changes are copied as position changes (issue #18). The follower's leverage is set to at most
 its max_leverage before its first order, it gets its share of the leader's long, the leader
 halving it makes the follower halve its own with a reduce-only order, and the leader's
-liquidation closes the follower (reduce-only), never opens a short. The emulator's
-``/_sim/futures`` records are the ground truth."""
+liquidation closes the follower (reduce-only), never opens a short. A second follower sizing
+on margin (``futures_sizing`` margin) commits the leader's margin share at its own 3x: the
+leader's first entry from flat carries its 10x, read by sync before any position existed. The
+emulator's ``/_sim/futures`` records are the ground truth."""
 
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
 ) -> None:
     leader_id, leader_keys = await register_futures_keys(api, binance, "leader", "10000")
     follower_id, follower_keys = await register_futures_keys(api, binance, "follower", "10000")
+    margin_id, margin_keys = await register_futures_keys(api, binance, "margin", "10000")
+    leader = futures_client(mesh.venue_urls["binance"], leader_keys)
+    # The leader trades at 10x, set while it is flat, before it is followed.
+    await leader.set_leverage(10, PERP)
     started = datetime.now(UTC)
     config_id = (
         await api.call(
@@ -50,10 +56,29 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
             },
         )
     )["config_id"]
+    margin_config = (
+        await api.call(
+            "POST",
+            "/start",
+            {
+                "source_exchange_id": leader_id,
+                "target_exchange_ids": [margin_id],
+                "risk_limits": {"max_leverage": "3"},
+                "copy_settings": {
+                    "sizing_mode": "multiplier",
+                    "multiplier": "0.4",
+                    "futures_sizing": "margin",
+                },
+                "sync_settings": {"sync_interval": 1},
+            },
+        )
+    )["config_id"]
 
-    async def copies(count: int) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+    async def copies(
+        count: int, config: str = config_id
+    ) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
         async def done() -> list[dict[str, Any]]:
-            orders = (await api.call("GET", f"/orders/{config_id}")).get("orders", [])
+            orders = (await api.call("GET", f"/orders/{config}")).get("orders", [])
             final = [
                 o
                 for o in orders
@@ -64,11 +89,9 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
 
         return done
 
-    leader = futures_client(mesh.venue_urls["binance"], leader_keys)
     try:
         # The leader opens a 0.5 BTC long at 10x: the follower (multiplier 0.4) opens 0.2 at
         # no more than its max_leverage, set before its first order.
-        await leader.set_leverage(10, PERP)
         await leader.create_order(PERP, "market", "buy", 0.5)
         (opened,) = await wait_for(await copies(1))
         assert opened["state"] == "INTENT_STATE_FILLED", opened
@@ -76,6 +99,12 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
         assert await _position(binance, follower_keys["api_key"]) == Decimal("0.2")
         settings = await _admin(binance, "GET", f"/accounts/{follower_keys['api_key']}/settings")
         assert settings["BTCUSDT"]["leverage"] == 3  # 10x at the leader, at most 3x here
+        # On margin: 0.4 of the leader's 2,500 margin (25,000 at 10x) is 1,000, at 3x 3,000 of
+        # notional: 0.06 BTC (sized on notional, 0.2 BTC would commit 3,333 of margin).
+        (by_margin,) = await wait_for(await copies(1, margin_config))
+        assert by_margin["state"] == "INTENT_STATE_FILLED", by_margin
+        assert Decimal(by_margin["quantity"]) == Decimal("0.06")
+        assert await _position(binance, margin_keys["api_key"]) == Decimal("0.06")
 
         # The leader closes half: the follower closes half of its own, reduce-only.
         await leader.create_order(PERP, "market", "sell", 0.25)
@@ -133,3 +162,4 @@ async def test_a_futures_leaders_position_changes_are_copied_as_position_changes
     finally:
         await leader.close()
         await api.call("POST", "/stop", {"config_id": config_id})
+        await api.call("POST", "/stop", {"config_id": margin_config})
