@@ -137,7 +137,16 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
         )
         assert closed.order.status == types_pb2.ORDER_STATUS_FILLED
         portfolio = await stub.GetPortfolio(pb.GetPortfolioRequest(exchange_id=futures))
-        assert list(portfolio.positions) == []
+        assert list(portfolio.positions) == [] and list(portfolio.leverages) == []  # not asked
+        # Flat again, the leverage setting is still read (sync's include_leverages): 10x
+        # isolated where it was set, the venue's default elsewhere.
+        flat = await stub.GetPortfolio(
+            pb.GetPortfolioRequest(exchange_id=futures, include_leverages=True)
+        )
+        assert {(m.symbol, m.leverage.value, m.margin_mode) for m in flat.leverages} == {
+            (PERP, "10", "isolated"),
+            ("ETH/USDT:USDT", "20", "cross"),
+        }
         # bought at 50025, sold at 50999.4 (the bid under a 51025 mark): 9.744 realised, less
         # taker fees of 0.250125 and 0.254997
         assert [(b.asset, b.total.value) for b in portfolio.balances] == [("USDT", "2009.238878")]
