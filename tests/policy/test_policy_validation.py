@@ -18,6 +18,17 @@ BAD_SETTINGS: list[tuple[dict[str, object], str]] = [
     ),
     ({"copy_settings": {"sizing_mode": "multiplier"}}, "copy_settings.multiplier"),
     ({"copy_settings": {"sizing_mode": "martingale"}}, "copy_settings.sizing_mode"),
+    ({"copy_settings": {"futures_sizing": "leverage"}}, "copy_settings.futures_sizing"),
+    (
+        {
+            "copy_settings": {
+                "futures_sizing": "margin",
+                "sizing_mode": "fixed_notional",
+                "fixed_notional": 100,
+            }
+        },
+        "copy_settings.futures_sizing",
+    ),
     ({"risk_limits": {"max_position_size": 1.5}}, "risk_limits.max_position_size"),
     ({"risk_limits": {"max_daily_loss": "2"}}, "risk_limits.max_daily_loss"),
     ({"risk_limits": {"correlation_limit": 1.01}}, "risk_limits.correlation_limit"),
