@@ -733,8 +733,9 @@ class Signal(_message.Message):
 
     @_builtins.property
     def leader_leverage(self) -> _decimal_pb2.Decimal:
-        """For a fill on a derivatives market: the leader's leverage on the market when known;
-        empty otherwise.
+        """For a fill on a derivatives market: the leader's leverage setting on the market as its
+        latest portfolio read showed it (read for every market, a position open or not, so a
+        first entry from flat has it too); empty before any read, or at a venue without leverage.
         """
 
     def __init__(
