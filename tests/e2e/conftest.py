@@ -13,6 +13,7 @@ from meshctl.demo import create_user
 from meshctl.launcher import Mesh, Ports
 from meshkit import db
 from meshkit.testing import POSTGRES_ENV, database_urls
+from tests.e2e.helpers import print_logs
 
 E2E_ENV = {
     # A broker killed mid-order leaves an order the venue may never have taken: the engine
@@ -34,16 +35,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 def _failed(request: pytest.FixtureRequest) -> bool:
     report = getattr(request.node, "report_call", None)
     return report is not None and report.failed
-
-
-def _print_logs(instance: Mesh) -> None:
-    """On a failed test, show how each component ended and the end of its log (CI keeps none)."""
-    for component in instance.components:
-        code = component.process.poll() if component.process is not None else None
-        state = "running" if code is None else f"exited with {code}"
-        log = instance.data_dir / "logs" / f"{component.name}.log"
-        tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
-        print(f"\n===== {component.name}: {state}; end of {log.name} =====\n{tail}")
 
 
 @pytest.fixture(params=database_urls())
@@ -71,7 +62,7 @@ async def mesh(request: pytest.FixtureRequest, tmp_path):
         yield instance
     finally:
         if _failed(request):
-            _print_logs(instance)
+            print_logs(instance)
         instance.stop()
         if schema:
             admin = await db.connect(os.environ[POSTGRES_ENV])
