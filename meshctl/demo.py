@@ -535,7 +535,7 @@ PERPETUAL = "BTC/USDT:USDT"
 async def show_futures_copy(
     api: RestClient, mesh: Mesh, sim: SimAdmin, deadline_seconds: float = 30.0
 ) -> None:
-    """Show one futures copy (issue #18): a leader on Binance USDⓈ-M at 10x opens a BTC perpetual
+    """Show one futures copy: a leader on Binance USDⓈ-M at 10x opens a BTC perpetual
     long, a follower capped by ``max_leverage`` 2 gets its proportional share, the leader halves
     it and the follower's reduce-only exit halves its own; the follower's position as the status
     shows it, and its reconciliation."""
