@@ -98,7 +98,7 @@ def symbol_json(market: Market) -> dict[str, object]:
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
+        "cancelReplaceAllowed": True,  # POST /api/v3/order/cancelReplace
         "amendAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,

@@ -177,6 +177,7 @@ class BinanceRest:
             web.post("/api/v3/order", self.new_order),
             web.get("/api/v3/order", self.get_order),
             web.delete("/api/v3/order", self.cancel_order),
+            web.post("/api/v3/order/cancelReplace", self.cancel_replace),
             web.get("/api/v3/openOrders", self.open_orders),
             web.delete("/api/v3/openOrders", self.cancel_all),
             web.get("/api/v3/allOrders", self.all_orders),
@@ -421,6 +422,84 @@ class BinanceRest:
         )
         return web.json_response(codec.cancel_json(self.engine, order))
 
+    async def cancel_replace(self, request: web.Request) -> web.Response:
+        """``POST /api/v3/order/cancelReplace`` (ccxt ``edit_order`` on spot): cancel the order
+        named by ``cancelOrderId`` / ``cancelOrigClientOrderId``, then place a NEW order (new id)
+        from the ``POST /api/v3/order`` parameters.
+
+        ``cancelReplaceMode`` ``STOP_ON_FAILURE``: a failed cancel (unknown, filled or ended
+        order: ``-2011``) places nothing, HTTP 400 ``-2022``; ``ALLOW_FAILURE`` places the new
+        order anyway (HTTP 409 ``-2021`` when exactly one part failed, 400 ``-2022`` when both
+        did). A cancel that succeeded and a new order the venue refused: HTTP 409 ``-2021`` (the
+        old order stays canceled). The error bodies carry ``data`` with ``cancelResult`` /
+        ``newOrderResult`` (``SUCCESS`` / ``FAILURE`` / ``NOT_ATTEMPTED``) and the two
+        responses, as Binance's docs show. Parameter errors reject the whole request first.
+        """
+        account, params = await self._signed(request)
+        self.limiter.admit_order(request.remote or "unknown", account.api_key)
+        unread = set(params) - _ORDER_PARAMS - _CANCEL_REPLACE_PARAMS - {"signature"}
+        if unread:
+            raise bad_request(
+                -1104,
+                f"Not all sent parameters were read; read '{len(params) - len(unread)}' "
+                f"parameter(s) but was sent '{len(params)}'.",
+            )
+        mode = opt_str(params, "cancelReplaceMode")
+        if mode is None:
+            raise mandatory("cancelReplaceMode")
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise illegal_chars("cancelReplaceMode", "STOP_ON_FAILURE, ALLOW_FAILURE")
+        market = self._market(params)
+        cancel_id = opt_int(params, "cancelOrderId")
+        cancel_client_id = opt_str(params, "cancelOrigClientOrderId")
+        if cancel_id is None and cancel_client_id is None:
+            raise bad_request(
+                -1102,
+                "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, "
+                "but both were empty/null!",
+            )
+        cancel_new_id = _client_id(params, "cancelNewClientOrderId")
+        new_params = {k: v for k, v in params.items() if k not in _CANCEL_REPLACE_PARAMS}
+        order_request, resp_type = _order_request(market, new_params)
+        cancel_response: dict[str, object]
+        try:
+            canceled = self._venue_call(
+                self.engine.cancel_order,
+                account.api_key,
+                market.symbol,
+                order_id=cancel_id,
+                client_order_id=cancel_client_id,
+                cancel_client_order_id=cancel_new_id,
+                cancelling=True,
+            )
+            cancel_ok, cancel_response = True, codec.cancel_json(self.engine, canceled)
+        except BinanceError as exc:
+            cancel_ok, cancel_response = False, exc.body()
+        if not cancel_ok and mode == "STOP_ON_FAILURE":
+            raise CancelReplaceError(400, -2022, "FAILURE", "NOT_ATTEMPTED", cancel_response, None)
+        try:
+            placed = self._venue_call(self.engine.place_order, account.api_key, order_request)
+            new_ok, new_response = True, codec.new_order_json(self.engine, placed, resp_type)
+        except BinanceError as exc:
+            new_ok, new_response = False, exc.body()
+        if cancel_ok and new_ok:
+            return web.json_response(
+                {
+                    "cancelResult": "SUCCESS",
+                    "newOrderResult": "SUCCESS",
+                    "cancelResponse": cancel_response,
+                    "newOrderResponse": new_response,
+                }
+            )
+        raise CancelReplaceError(
+            409 if cancel_ok or new_ok else 400,
+            -2021 if cancel_ok or new_ok else -2022,
+            "SUCCESS" if cancel_ok else "FAILURE",
+            "SUCCESS" if new_ok else "FAILURE",
+            cancel_response,
+            new_response,
+        )
+
     async def cancel_all(self, request: web.Request) -> web.Response:
         """``DELETE /api/v3/openOrders``: cancel every open order on a symbol."""
         account, params = await self._signed(request)
@@ -546,6 +625,45 @@ class BinanceRest:
 
 
 # ---------------------------------------------------------------------- request parsing
+
+
+#: ``cancelReplace`` parameters beyond those of ``POST /api/v3/order``.
+_CANCEL_REPLACE_PARAMS = {
+    "cancelReplaceMode",
+    "cancelOrderId",
+    "cancelOrigClientOrderId",
+    "cancelNewClientOrderId",
+}
+
+
+class CancelReplaceError(BinanceError):
+    """A ``cancelReplace`` that failed in part or whole: ``code``/``msg`` plus ``data``."""
+
+    def __init__(
+        self,
+        http_status: int,
+        code: int,
+        cancel_result: str,
+        new_result: str,
+        cancel_response: dict[str, object],
+        new_response: dict[str, object] | None,
+    ) -> None:
+        msg = (
+            "Order cancel-replace partially failed."
+            if code == -2021
+            else "Order cancel-replace failed."
+        )
+        super().__init__(http_status, code, msg)
+        self.data = {
+            "cancelResult": cancel_result,
+            "newOrderResult": new_result,
+            "cancelResponse": cancel_response,
+            "newOrderResponse": new_response,
+        }
+
+    def body(self) -> dict[str, object]:
+        """``{"code", "msg", "data": {...}}``."""
+        return {**super().body(), "data": self.data}
 
 
 def _uid(account: Account) -> int:

@@ -48,9 +48,9 @@ from exchange_sim.coinbase.orders import parse_envelope, plan_order
 from exchange_sim.coinbase.state import CoinbaseState
 from exchange_sim.core import book
 from exchange_sim.core.accounts import Account
-from exchange_sim.core.decimals import CTX, ZERO, fmt_plain
-from exchange_sim.core.errors import OrderNotFound, VenueError
-from exchange_sim.core.orders import Order, OrderStatus
+from exchange_sim.core.decimals import CTX, ZERO, fmt_plain, is_multiple
+from exchange_sim.core.errors import FilterFailure, FilterKind, OrderNotFound, VenueError
+from exchange_sim.core.orders import Order, OrderStatus, OrderType, TimeInForce
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,17 @@ def _time_param(query: MultiMapping[str], name: str) -> int | None:
         raise invalid_argument(str(exc)) from None
 
 
+def _edit_decimal(body: dict[str, Any], name: str) -> Decimal | None:
+    """An edit's ``price`` / ``size``: a decimal string (or number), absent or empty for none."""
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        raise invalid_argument(f"{name}: not a decimal") from None
+
+
 def _multi(query: MultiMapping[str], *names: str) -> list[str]:
     """Every value of repeated parameters (``product_ids=A&product_ids=B``), comma lists split."""
     values: list[str] = []
@@ -206,6 +217,7 @@ class CoinbaseRest:
             web.get(f"{V3}/portfolios", priv(self.portfolios)),
             web.post(ORDERS_PATH, priv(self.create_order)),
             web.post(f"{ORDERS_PATH}/batch_cancel", priv(self.batch_cancel)),
+            web.post(f"{ORDERS_PATH}/edit", priv(self.edit_order)),
             web.get(f"{ORDERS_PATH}/historical/batch", priv(self.list_orders)),
             web.get(f"{ORDERS_PATH}/historical/fills", priv(self.list_fills)),
             web.get(f"{ORDERS_PATH}/historical/{{order_id}}", priv(self.get_order)),
@@ -775,6 +787,69 @@ class CoinbaseRest:
         return web.json_response(
             {"results": [self._cancel_one(account, wire_id) for wire_id in ids]}
         )
+
+    async def edit_order(self, request: web.Request, account: Account) -> web.Response:
+        """``POST .../orders/edit`` ``{"order_id", "price", "size"}`` (ccxt ``edit_order``).
+
+        The open GTC limit order keeps its ``order_id`` and gets the new limit price and/or total
+        base size (a price that now crosses takes from the book). Success ``{"success": true,
+        "errors": []}``; a refusal is HTTP 200 ``{"success": false, "errors":
+        [{"edit_failure_reason": ..., "preview_failure_reason": ...}]}`` with reasons (names from
+        Coinbase's enum, which one Coinbase picks where is unverified) ``ORDER_NOT_FOUND``,
+        ``ONLY_OPEN_ORDERS_CAN_BE_EDITED`` (filled, canceled), ``ONLY_LIMIT_ORDER_EDITS_SUPPORTED``,
+        ``INVALID_EDITED_PRICE``, ``INVALID_EDITED_SIZE``, ``CANNOT_EDIT_TO_BELOW_FILLED_SIZE``,
+        ``EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST``, ``COMMANDER_REJECTED_EDIT_ORDER`` (funds).
+        ccxt 4.5.90 raises nothing for these: its caller must read ``info["success"]``.
+        """
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("order_id"), str):
+            raise invalid_argument("order_id: required")
+        price = _edit_decimal(body, "price")
+        size = _edit_decimal(body, "size")
+        if price is None and size is None:
+            raise invalid_argument("price or size: required")
+        if not account.can_trade:
+            raise permission_denied()
+        return web.json_response(self._edit_one(account, body["order_id"], price, size))
+
+    def _edit_one(
+        self, account: Account, wire_id: str, price: Decimal | None, size: Decimal | None
+    ) -> dict[str, object]:
+        def refused(reason: str) -> dict[str, object]:
+            failure = {
+                "edit_failure_reason": reason,
+                "preview_failure_reason": "UNKNOWN_PREVIEW_FAILURE_REASON",
+            }
+            return {"success": False, "errors": [failure]}
+
+        try:
+            order = self._find_order(account, wire_id)
+        except CoinbaseError:
+            return refused("ORDER_NOT_FOUND")
+        if not order.is_open:
+            return refused("ONLY_OPEN_ORDERS_CAN_BE_EDITED")
+        if order.type is not OrderType.LIMIT or order.time_in_force is not TimeInForce.GTC:
+            return refused("ONLY_LIMIT_ORDER_EDITS_SUPPORTED")
+        product = self.state.product_of(order.symbol)
+        if price is not None and (price <= ZERO or not is_multiple(price, product.price_increment)):
+            return refused("INVALID_EDITED_PRICE")
+        if size is not None and (size <= ZERO or not is_multiple(size, product.base_increment)):
+            return refused("INVALID_EDITED_SIZE")
+        if size is not None and size <= order.executed_qty:
+            return refused("CANNOT_EDIT_TO_BELOW_FILLED_SIZE")
+        if (price is None or price == order.price) and (size is None or size == order.quantity):
+            return refused("EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST")
+        try:
+            self.engine.amend_order(
+                account.api_key, order.symbol, order.order_id, quantity=size, price=price
+            )
+        except FilterFailure as exc:
+            return refused(
+                "INVALID_EDITED_PRICE" if exc.kind is FilterKind.PRICE else "INVALID_EDITED_SIZE"
+            )
+        except VenueError:
+            return refused("COMMANDER_REJECTED_EDIT_ORDER")
+        return {"success": True, "errors": []}
 
     def _cancel_one(self, account: Account, wire_id: str) -> dict[str, object]:
         def result(reason: str | None) -> dict[str, object]:

@@ -301,6 +301,64 @@ class MatchingEngine:
         self._flush_balances()
         return order.snapshot()
 
+    def amend_order(
+        self,
+        api_key: str,
+        symbol: str,
+        order_id: int,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> Order:
+        """Change an open GTC limit order's price and/or total quantity in place (same id).
+
+        The new quantity must exceed what has already filled; the new values pass the market's
+        filters; the lock is re-taken for the new remainder (``InsufficientBalance`` leaves the
+        order as it was). A new price that crosses takes from the book as a limit order would.
+        ``OrderNotFound`` for an unknown or ended order, ``InvalidOrderRequest`` for an order
+        that is not a resting GTC limit, or an amend that changes nothing.
+        """
+        account = self.accounts.get(api_key)
+        if not account.can_trade:
+            raise TradingNotAllowed(api_key)
+        order = self._find_order(api_key, symbol, order_id, None)
+        if not order.is_open:
+            raise OrderNotFound(f"order {order.order_id} is {order.status.value}")
+        if order.type is not OrderType.LIMIT or order.time_in_force is not TimeInForce.GTC:
+            raise InvalidOrderRequest("only GTC limit orders can be amended")
+        market = self.market(symbol)
+        new_qty = _present(order.quantity) if quantity is None else quantity
+        new_price = _present(order.price) if price is None else price
+        if new_qty == order.quantity and new_price == order.price:
+            raise InvalidOrderRequest("amend changes nothing")
+        if new_qty <= order.executed_qty:
+            raise InvalidOrderRequest("quantity: not above the filled quantity")
+        market.check_price(new_price)
+        market.check_quantity(new_qty)
+        market.check_notional(new_price, new_qty, apply_max=True)
+        remaining = new_qty - order.executed_qty
+        if order.side is Side.SELL:
+            lock = market.base, remaining
+        else:
+            lock = market.quote, lock_amount(mul(new_price, remaining), self.fees.highest)
+        old_asset, old_amount = order.locked_asset, order.locked_amount
+        self._release_lock(order)
+        try:
+            account.lock(*lock)
+        except InsufficientBalance:
+            account.lock(old_asset, old_amount)
+            order.locked_asset, order.locked_amount = old_asset, old_amount
+            raise
+        order.locked_asset, order.locked_amount = lock
+        self._touch(api_key, lock[0])
+        order.quantity, order.price = new_qty, new_price
+        order.updated_ms = self.clock.now_ms()
+        self._emit(OrderUpdate(ExecutionType.AMENDED, order.snapshot(), None, order.updated_ms))
+        if not order.awaiting_match:
+            self._execute_limit(order, market, self._marks[market.symbol])
+        self._flush_balances()
+        return order.snapshot()
+
     def get_order(
         self,
         api_key: str,

@@ -88,6 +88,7 @@ class ExecutionType(enum.Enum):
     TRADE = "TRADE"
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"
+    AMENDED = "AMENDED"  # price / quantity changed in place, same order id (Kraken, Coinbase)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from exchange_sim.kraken.errors import (
     INTERNAL_ERROR,
     INVALID_ORDER,
     PERMISSION_DENIED,
+    POST_ONLY,
     UNKNOWN_ASSET,
     UNKNOWN_METHOD,
     UNKNOWN_ORDER,
@@ -58,7 +59,9 @@ PAGE = 50  # ClosedOrders / TradesHistory page size (Kraken: 50, most recent fir
 _OHLC_INTERVALS = {1, 5, 15, 30, 60, 240, 1440, 10080, 21600}  # minutes
 _OHLC_LIMIT = 720
 #: Private calls Kraken meters with the trading counter rather than the REST counter.
-_NOT_METERED = {"AddOrder", "CancelOrder"}
+_NOT_METERED = {"AddOrder", "AmendOrder", "CancelOrder"}
+#: ``AmendOrder`` parameters the emulator honours; anything else is refused, never ignored.
+_AMEND_PARAMS = {"nonce", "txid", "cl_ord_id", "order_qty", "limit_price", "post_only"}
 _ORDER_TYPES = {
     "market": OrderType.MARKET,
     "limit": OrderType.LIMIT,
@@ -135,6 +138,7 @@ class KrakenRest:
         self.state = state
         self.engine = state.engine
         self.limiter = limiter
+        self._amends = 0  # numbers the amend_id of each AmendOrder
         self._public: dict[str, PublicHandler] = {
             "Time": self.time,
             "SystemStatus": self.system_status,
@@ -148,6 +152,7 @@ class KrakenRest:
             "Balance": self.balance,
             "BalanceEx": self.balance_ex,
             "AddOrder": self.add_order,
+            "AmendOrder": self.amend_order,
             "CancelOrder": self.cancel_order,
             "CancelAll": self.cancel_all,
             "QueryOrders": self.query_orders,
@@ -533,6 +538,52 @@ class KrakenRest:
             "descr": {"order": codec.descr_order(pair, order)},
             "txid": [ids.order_txid(order.order_id)],
         }
+
+    def amend_order(self, account: Account, params: Mapping[str, str]) -> dict[str, object]:
+        """``AmendOrder`` (what ccxt 4.5.90 ``edit_order`` calls; ``EditOrder`` is not emulated):
+        the open GTC limit order named by ``txid`` or ``cl_ord_id`` keeps its txid and gets
+        ``order_qty`` (total, not above what filled) and/or ``limit_price``. ``post_only=true``
+        refuses a price that would take (``EOrder:Post only order``). An unknown or ended order:
+        ``EOrder:Unknown order`` [U wording]; another order type: ``EGeneral:Invalid arguments``.
+        Reply ``{"amend_id": <id>}``; the order's new state is read with ``QueryOrders``."""
+        if not account.can_trade:
+            raise KrakenError(PERMISSION_DENIED)
+        unknown = sorted(set(params) - _AMEND_PARAMS)
+        if unknown:  # display_qty, trigger_price, deadline: not emulated
+            raise invalid_arguments(unknown[0])
+        cl_ord_id, txid = opt_str(params, "cl_ord_id"), opt_str(params, "txid")
+        if (cl_ord_id is None) == (txid is None):
+            raise invalid_arguments("txid")
+        open_orders = self.engine.open_orders(account.api_key)
+        if cl_ord_id is not None:
+            targets = [o for o in open_orders if ids.cl_ord_id_of(o.client_order_id) == cl_ord_id]
+        else:
+            number = ids.order_number(txid or "")
+            targets = [o for o in open_orders if o.order_id == number]
+        if not targets:
+            raise KrakenError(UNKNOWN_ORDER)
+        order = targets[0]
+        pair = self._pair_of(order)
+        quantity = opt_decimal(params, "order_qty")
+        if quantity is not None and (quantity <= 0 or decimal_places(quantity) > pair.lot_decimals):
+            raise invalid_arguments("order_qty")
+        price = _price(pair, params, "limit_price")
+        if quantity is None and price is None:
+            raise invalid_arguments("order_qty")
+        if opt_bool(params, "post_only", False) and price is not None:
+            best = book.opposite_side(pair.market, self.engine.mark(order.symbol), order.side)
+            if best and book.crosses(order.side, price, best[0].price):
+                raise KrakenError(POST_ONLY)
+        self._venue_call(
+            self.engine.amend_order,
+            account.api_key,
+            order.symbol,
+            order.order_id,
+            quantity=quantity,
+            price=price,
+        )
+        self._amends += 1
+        return {"amend_id": ids.trade_txid((1 << 40) + self._amends)}
 
     def cancel_order(self, account: Account, params: Mapping[str, str]) -> dict[str, object]:
         """``CancelOrder`` by ``txid`` (an order txid, or an integer userref: all its open orders)

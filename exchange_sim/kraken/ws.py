@@ -289,6 +289,8 @@ def _entries(pair: KrakenPair, event: OrderUpdate, order_status: bool) -> list[d
         if order.status is OrderStatus.FILLED:
             entries.append(codec.ws_order(pair, order, "filled", "filled", when))
         return entries
+    if event.execution is ExecutionType.AMENDED:
+        return [codec.ws_order(pair, order, "amended", order.status.value.lower(), when)]
     return [codec.ws_order(pair, order, "canceled", "canceled", when)]  # CANCELED and EXPIRED
 
 
