@@ -41,7 +41,14 @@ from engine_svc.domain.model import (
     SyncSettings,
     VenuePosition,
 )
-from engine_svc.ports import BrokerPort, Clock, EngineStorePort, Source, SyncPort
+from engine_svc.ports import (
+    BrokerPort,
+    Clock,
+    CopyGraphCheck,
+    EngineStorePort,
+    Source,
+    SyncPort,
+)
 from engine_svc.settings_json import (
     copy_settings_json,
     risk_limits_json,
@@ -61,6 +68,30 @@ _CAS_ATTEMPTS = 8
 
 def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
     return errors.InvalidArgument([FieldViolation(v.field, v.description) for v in found])
+
+
+def _refuse_loop_targets(
+    configs: list[CopyConfig], source_id: str, targets: list[str], without: str = ""
+) -> None:
+    # Copying ``source_id`` into a target from which the source is copied again (by any
+    # user, through any accounts) would copy each copy back without end: a 400 naming the
+    # target, and nothing of the accounts the loop runs through (another user's).
+    closing = loops.loop_targets(loops.copy_edges(configs, without=without), source_id, targets)
+    if closing:
+        raise _invalid(
+            [
+                rules_settings.Violation(f"target_exchange_ids[{i}]", loops.LOOP_DESCRIPTION)
+                for i in closing
+            ]
+        )
+
+
+def _loop_check(source_id: str, targets: list[str], *, without: str = "") -> CopyGraphCheck:
+    # The copy loop check as the store runs it inside the write, on every configuration
+    # committed (every replica's): the check before the write only refuses early.
+    return functools.partial(
+        _refuse_loop_targets, source_id=source_id, targets=targets, without=without
+    )
 
 
 AUDIT_OBJECT = "copy_config"
@@ -193,7 +224,8 @@ class ConfigService:
         # stop cannot unwatch a source a start has just begun to copy.
         self._source_locks: dict[str, asyncio.Lock] = {}
         # The copy loop check and the write it guards (a start, a resume) happen one at a
-        # time, so that two starts closing one cycle between them cannot both pass it.
+        # time in this process; across replicas the store runs the check again inside the
+        # write, under the copy graph's lock (CopyGraphCheck).
         self._loops_lock = asyncio.Lock()
 
     def _source_lock(self, source_id: str) -> asyncio.Lock:
@@ -231,6 +263,7 @@ class ConfigService:
         action: str,
         skip_pending: str = "",
         reset_daily_risk: bool = False,
+        check: CopyGraphCheck | None = None,
     ) -> tuple[CopyConfig, bool]:
         def checked(status: CopyStatus, reason: str) -> transitions.StatusChange:
             try:
@@ -244,6 +277,7 @@ class ConfigService:
             action=action,
             skip_pending=skip_pending,
             daily_risk=DailyRisk() if reset_daily_risk else None,
+            check=check,
         )
         if changed is None:
             raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
@@ -257,6 +291,7 @@ class ConfigService:
         action: str,
         skip_pending: str,
         daily_risk: DailyRisk | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> tuple[CopyConfig, bool] | None:
         # Apply ``rule`` to the configuration as stored, retrying when it changed meanwhile;
         # the audit entry of the change (``action``) is written with it.
@@ -276,6 +311,7 @@ class ConfigService:
                 self._clock.now(),
                 skip_pending=skip_pending,
                 daily_risk=daily_risk,
+                check=check,
                 audit=AuditEvent(
                     config.user_id,
                     AUDIT_OBJECT,
@@ -374,8 +410,18 @@ class ConfigService:
         async with self._loops_lock if copies_account else contextlib.nullcontext():
             if copies_account:
                 await self._refuse_loops(source_id, command.target_exchange_ids)
-            async with self._source_lock(source_id):
-                stored = await self._start_locked(user_id, command, settings, venues, leader)
+            check = _loop_check(source_id, command.target_exchange_ids) if copies_account else None
+            try:
+                async with self._source_lock(source_id):
+                    stored = await self._start_locked(
+                        user_id, command, settings, venues, leader, check
+                    )
+            except errors.InvalidArgument:
+                # Refused at the write (another replica's start closed the cycle meanwhile):
+                # an own account watched for this configuration alone is not read for nothing.
+                if command.source_exchange_id:
+                    await self._unwatch_source_if_unused(source_id, user_id)
+                raise
         if leader is not None:
             stored = await self._unless_withdrawn(stored, leader)
         self._on_status_change()
@@ -385,20 +431,10 @@ class ConfigService:
     async def _refuse_loops(
         self, source_id: str, targets: builtins.list[str], *, without: str = ""
     ) -> None:
-        # Copying ``source_id`` into a target from which the source is copied again (by any
-        # user, through any accounts) would copy each copy back without end: a 400 naming the
-        # target, and nothing of the accounts the loop runs through (another user's).
-        edges = loops.copy_edges(
-            await self._store.configs_in_states(loops.LOOP_STATUSES), without=without
+        # Refused before anything is watched or written; the write checks again (_loop_check).
+        _refuse_loop_targets(
+            await self._store.configs_in_states(loops.LOOP_STATUSES), source_id, targets, without
         )
-        closing = loops.loop_targets(edges, source_id, targets)
-        if closing:
-            raise _invalid(
-                [
-                    rules_settings.Violation(f"target_exchange_ids[{i}]", loops.LOOP_DESCRIPTION)
-                    for i in closing
-                ]
-            )
 
     async def _start_locked(
         self,
@@ -407,6 +443,7 @@ class ConfigService:
         settings: ConfigSettings,
         venues: dict[str, str],
         leader: Leader | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> CopyConfig:
         if command.source_backtest_id:
             kind, source_id = SourceKind.BACKTEST, command.source_backtest_id
@@ -455,6 +492,7 @@ class ConfigService:
                 None,
                 _config_view(config),
             ),
+            check=check,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -749,10 +787,9 @@ class ConfigService:
             await self._check_still_there(current)
         copies_account = current.source_kind is SourceKind.EXCHANGE
         async with self._loops_lock if copies_account else contextlib.nullcontext():
+            targets = list(current.target_exchange_ids)
             if copies_account:  # a halted one's edges left the graph: others may have closed it
-                await self._refuse_loops(
-                    current.source_id, list(current.target_exchange_ids), without=config_id
-                )
+                await self._refuse_loops(current.source_id, targets, without=config_id)
             config, changed = await self._change(
                 user_id,
                 config_id,
@@ -760,6 +797,9 @@ class ConfigService:
                 action="resume",
                 reset_daily_risk=current.status is CopyStatus.REDUCING
                 or risk.is_daily_loss_reason(current.status_reason),
+                check=_loop_check(current.source_id, targets, without=config_id)
+                if copies_account
+                else None,
             )
         if changed:
             await self._source_live(config.source_id)

@@ -7,7 +7,7 @@ limit, ``OutcomeUnknown`` when an order may or may not have been placed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +39,7 @@ __all__ = [
     "BrokerPort",
     "Clock",
     "ConfigStore",
+    "CopyGraphCheck",
     "CopyStore",
     "EngineStorePort",
     "ExchangeAccount",
@@ -221,13 +222,29 @@ class Ownership(Protocol):
         ...
 
 
+CopyGraphCheck = Callable[[list[CopyConfig]], None]
+"""A check of the copy graph run inside a configuration's write (the copy loop check).
+
+It is given every user's configurations not stopped, read in the write's transaction under one
+lock of the copy graph that every checked write takes, on every replica; raising aborts the
+write. So two writes that close a cycle between them cannot both pass it.
+"""
+
+
 class ConfigStore(Protocol):
     """The copy configurations: compare-and-set writes, an audit entry in the same commit."""
 
     async def insert_config(
-        self, config: CopyConfig, *, audit: AuditEvent | None = None
+        self,
+        config: CopyConfig,
+        *,
+        audit: AuditEvent | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> CopyConfig:
-        """Insert ``config``; with a request id already used by the user, return that config."""
+        """Insert ``config``; with a request id already used by the user, return that config.
+
+        ``check`` runs in the insert's transaction first (see :data:`CopyGraphCheck`).
+        """
         ...
 
     async def get_config(self, config_id: str) -> CopyConfig | None:
@@ -276,8 +293,12 @@ class ConfigStore(Protocol):
         skip_pending: str = "",
         daily_risk: DailyRisk | None = None,
         audit: AuditEvent | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> bool:
-        """Move a configuration from ``expected`` to ``status`` (compare-and-set)."""
+        """Move a configuration from ``expected`` to ``status`` (compare-and-set).
+
+        ``check`` runs in the change's transaction first (see :data:`CopyGraphCheck`).
+        """
         ...
 
 

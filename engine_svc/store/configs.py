@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from engine_svc.domain.model import ConfigSettings, CopyConfig, CopyStatus, DailyRisk, IntentState
+from engine_svc.ports import CopyGraphCheck
 from engine_svc.settings_json import (
     _daily_risk_json,
     _iso,
@@ -19,6 +20,9 @@ from engine_svc.store.rows import _CONFIG_COLUMNS, _config, _placeholders
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog
 from meshkit.codec import to_iso
+
+COPY_GRAPH_LOCK = "engine:copy-graph"
+"""The PostgreSQL advisory lock (its ``hashtext``) every copy-graph-checked write takes."""
 
 
 class ConfigTable:
@@ -32,10 +36,12 @@ class ConfigTable:
         config: CopyConfig,
         *,
         audit: AuditEvent | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> CopyConfig:
         """Insert ``config``; with a request id already used by the user, return that config.
 
-        ``audit`` is appended in the same transaction when the configuration is new.
+        ``audit`` is appended in the same transaction when the configuration is new; ``check``
+        runs in it first (:meth:`_check_copy_graph`), its exception aborting the insert.
         """
         settings = config.settings
         params = (
@@ -65,6 +71,8 @@ class ConfigTable:
         )
         try:
             async with self.database.transaction() as tx:
+                if check is not None:
+                    await self._check_copy_graph(tx, check)
                 changed = await tx.execute(
                     f"INSERT INTO copy_trading_configs ({_CONFIG_COLUMNS})"
                     f" VALUES ({_placeholders(len(params))}) ON CONFLICT DO NOTHING",
@@ -80,6 +88,21 @@ class ConfigTable:
         if existing is None:
             raise RuntimeError("a configuration insert conflicted but no conflicting row exists")
         return existing
+
+    async def _check_copy_graph(self, tx: db.Executor, check: CopyGraphCheck) -> None:
+        # The copy loop check sees every configuration committed before it, and no other
+        # checked write commits until this one has: on PostgreSQL every checked write takes one
+        # transaction-scoped advisory lock first (every replica, across processes; READ
+        # COMMITTED reads after it see what the previous holder committed); on SQLite the write
+        # transaction (BEGIN IMMEDIATE) already admits one writer at a time.
+        if self.database.dialect == "postgresql":
+            await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (COPY_GRAPH_LOCK,))
+        rows = await tx.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs WHERE status <> ?"
+            " ORDER BY created_at, id",
+            (CopyStatus.STOPPED.value,),
+        )
+        check([_config(row) for row in rows])
 
     async def get_config(self, config_id: str) -> CopyConfig | None:
         """Return the configuration ``config_id``, ``None`` when there is none."""
@@ -188,14 +211,18 @@ class ConfigTable:
         skip_pending: str = "",
         daily_risk: DailyRisk | None = None,
         audit: AuditEvent | None = None,
+        check: CopyGraphCheck | None = None,
     ) -> bool:
         """Move a configuration from ``expected`` to ``status`` (compare-and-set).
 
         With ``skip_pending`` every PENDING intent of the configuration becomes SKIPPED with
         that reason in the same transaction, so none of them can leave after the change;
-        ``audit`` is appended in that transaction too when the status moved.
+        ``audit`` is appended in that transaction too when the status moved. ``check`` runs
+        in it first (:meth:`_check_copy_graph`), its exception aborting the change.
         """
         async with self.database.transaction() as tx:
+            if check is not None:
+                await self._check_copy_graph(tx, check)
             sql = (
                 "UPDATE copy_trading_configs SET status = ?, status_reason = ?, is_active = ?,"
                 " updated_at = ?"
