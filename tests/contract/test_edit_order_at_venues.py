@@ -149,3 +149,42 @@ async def _refused(venue: Venue, order_id: str, symbol: str) -> None:
     else:
         with pytest.raises(ccxt.InvalidOrder, match="EOrder:Unknown order"):
             await venue.ex.edit_order(order_id, symbol, "limit", "buy", 0.01, 41000)
+
+
+@pytest.mark.parametrize("venue", ["kraken", "coinbase"], indirect=True)
+async def test_an_in_place_edit_changes_the_size_and_a_crossing_price_takes(venue: Venue) -> None:
+    symbol = _SETUP[venue.name][0]
+    placed = await venue.ex.create_order(symbol, "limit", "buy", 0.01, 40000)
+    await venue.ex.edit_order(placed["id"], symbol, "limit", "buy", 0.02, 40000)
+    assert [(o["status"], D(o["quantity"])) for o in await venue.orders()] == [("new", D("0.02"))]
+    await venue.ex.edit_order(placed["id"], symbol, "limit", "buy", 0.02, 50100)  # above the mark
+    fetched = await venue.ex.fetch_order(placed["id"], symbol)
+    assert fetched["id"] == placed["id"] and fetched["status"] == "closed"
+    assert [(o["status"], D(o["filled_quantity"])) for o in await venue.orders()] == [
+        ("filled", D("0.02"))
+    ]
+
+
+@pytest.mark.parametrize("venue", ["binance"], indirect=True)
+async def test_binance_cancel_replace_modes_and_a_refused_new_order(venue: Venue) -> None:
+    symbol = "BTC/USDT"
+    # ALLOW_FAILURE: the cancel of an unknown order fails, the new order is placed anyway.
+    with pytest.raises(ccxt.ExchangeError, match="-2021") as raised:
+        await venue.ex.edit_order(
+            "987654", symbol, "limit", "buy", 0.01, 41000, {"cancelReplaceMode": "ALLOW_FAILURE"}
+        )
+    text = str(raised.value).replace(" ", "")
+    assert '"cancelResult":"FAILURE","newOrderResult":"SUCCESS"' in text
+    assert [(o["status"], D(o["price"])) for o in await venue.orders()] == [("new", D(41000))]
+    # The cancel succeeds and the venue refuses the new order (funds): HTTP 409 -2021, the old
+    # order stays canceled and nothing new rests.
+    placed = await venue.ex.create_order(symbol, "limit", "buy", 0.01, 40000)
+    with pytest.raises(ccxt.ExchangeError, match="-2021") as raised:
+        await venue.ex.edit_order(placed["id"], symbol, "limit", "buy", 1, 40000)
+    text = str(raised.value).replace(" ", "")
+    assert '"cancelResult":"SUCCESS","newOrderResult":"FAILURE"' in text
+    assert '"code":-2010' in text
+    assert [(o["status"], D(o["price"])) for o in await venue.orders()] == [
+        ("new", D(41000)),
+        ("canceled", D(40000)),
+    ]
