@@ -44,18 +44,27 @@ def database(database_and_url: tuple[db.Database, str]) -> db.Database:
 
 
 @pytest.fixture
+async def second_store(database_and_url: tuple[db.Database, str]) -> AsyncIterator[EngineStore]:
+    store = EngineStore(await db.connect(database_and_url[1]))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
 async def engines(
-    harness: Harness, database_and_url: tuple[db.Database, str]
+    harness: Harness, second_store: EngineStore
 ) -> AsyncIterator[tuple[ConfigService, ConfigService]]:
     """The running engine's configuration use cases, and a second engine's on its own store."""
-    store = EngineStore(await db.connect(database_and_url[1]))
-    second = await build_engine(harness.settings(), EngineDeps(store=store, clock=harness.clock))
+    second = await build_engine(
+        harness.settings(), EngineDeps(store=second_store, clock=harness.clock)
+    )
     try:
         assert harness.engine is not None
         yield harness.engine.configs, second.configs
     finally:
         await second.stop()
-        await store.close()
 
 
 async def _published(harness: Harness, user: str) -> tuple[str, str]:
@@ -130,3 +139,29 @@ async def test_a_resume_and_a_start_closing_a_loop_at_once_let_one_through(
         assert [c.config_id for c in await _copying(harness, alice_account, bob_account)] == [
             through.config_id
         ]
+
+
+async def test_a_start_refused_at_the_write_unwatches_the_own_account_it_watched(
+    harness: Harness,
+    engines: tuple[ConfigService, ConfigService],
+    second_store: EngineStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Bob follows his own leader X into his account B on one replica; on the other, his start
+    # copying B into X read the graph before that commit (the early check sees nothing), so
+    # it watches B and is refused only at the write: B is not left watched for nothing.
+    first, second = engines
+    leader, x = await _published(harness, BOB)
+    b = harness.world.broker.add_account(BOB).exchange_id
+    await first.start(BOB, _follow(leader, b))
+
+    async def before_that_commit(statuses: object) -> list[CopyConfig]:
+        return []
+
+    monkeypatch.setattr(second_store, "configs_in_states", before_that_commit)
+    with pytest.raises(errors.InvalidArgument) as refused:
+        await second.start(BOB, StartCopy("", b, [x], ConfigSettings()))
+    assert [v.field for v in refused.value.violations] == ["target_exchange_ids[0]"]
+    assert [w.exchange_id for w in harness.world.sync.watch_calls][-1] == b
+    assert harness.world.sync.unwatch_calls == [b]
+    assert [c.source_id for c in await harness.store.configs_of_source(b)] == []
