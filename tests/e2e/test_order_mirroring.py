@@ -4,7 +4,9 @@ One mesh, one leader on simulated Binance, followers on Binance and Kraken. The 
 records are the truth: a leader's resting limit order appears as a resting follower order of the
 same type, side and time in force; the leader's cancel cancels it; a cancel-replace re-prices
 it; a stop-limit order is mirrored with its stop; and when a mirrored order fills, the leader's
-fill makes no second copy.
+fill makes no second copy. Alongside, a second leader on simulated Kraken amends its order in
+place (ccxt ``edit_order``: Kraken ``AmendOrder``, the same txid, a new price), and its Binance
+follower's copy is re-priced.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import ccxt.async_support as ccxt_async
 
+from exchange_sim.ccxt_urls import point_ccxt_at
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import leader_client, register_keys
 from meshctl.launcher import Mesh
@@ -82,6 +86,7 @@ async def test_leader_orders_are_mirrored_cancelled_amended_and_filled_once(
         raise AssertionError("an unknown copy_mode was accepted")
     body["copy_settings"]["copy_mode"] = "orders"
     config_id = (await api.call("POST", "/start", body))["config_id"]
+    amended = asyncio.create_task(_an_in_place_amend_reprices_the_copy(mesh, api, binance, kraken))
 
     async def both() -> tuple[Orders, Orders]:
         return await binance.orders(keys_b["api_key"]), await kraken.orders(keys_k["api_key"])
@@ -144,7 +149,63 @@ async def test_leader_orders_are_mirrored_cancelled_amended_and_filled_once(
         assert not [o for o in on_binance + on_kraken if o["type"].upper() == "MARKET"]
     finally:
         await leader.close()
+        await amended
 
     status = await api.call("GET", f"/status/{config_id}")
     assert status["config"]["status"] == "COPY_STATUS_ACTIVE", status
     assert status["config"]["copy_settings"]["copy_mode"] == "orders", status
+
+
+async def _an_in_place_amend_reprices_the_copy(
+    mesh: Mesh, api: RestClient, binance: SimAdmin, kraken: SimAdmin
+) -> None:
+    """A Kraken leader's resting sell (above every price the main flow sets) amended in place
+    from 52000 to 52500: its Binance follower's copy at 52000 is canceled and one rests at
+    52500, once."""
+    leader_id, leader_keys = await register_keys(
+        api, kraken, "kraken", "amending-leader", {"USD": "1000", "BTC": "1"}
+    )
+    follower_id, follower_keys = await register_keys(
+        api, binance, "binance", "amend-follower", {"USDT": "1000", "BTC": "0.5"}
+    )
+    body = {
+        "source_exchange_id": leader_id,
+        "target_exchange_ids": [follower_id],
+        "copy_settings": {
+            "copy_mode": "orders",
+            "sizing_mode": "fixed_quantity",
+            "fixed_quantity": "0.01",
+        },
+        "sync_settings": {"sync_interval": 1},
+    }
+    await api.call("POST", "/start", body)
+
+    async def copies(price: str, status: str = "new") -> Orders:
+        orders = await binance.orders(follower_keys["api_key"])
+        return [o for o in _at(orders, price) if _status(o) == status]
+
+    leader = ccxt_async.kraken(
+        {
+            "apiKey": leader_keys["api_key"],
+            "secret": leader_keys["api_secret"],
+            "enableRateLimit": False,
+        }
+    )
+    point_ccxt_at(leader, mesh.venue_urls["kraken"])
+    try:
+        placed = await leader.create_order("BTC/USD", "limit", "sell", 0.1, 52000)
+        await _until(lambda: copies("52000"), "the Kraken leader's limit's copy")
+        await leader.edit_order(placed["id"], "BTC/USD", "limit", "sell", 0.1, 52500)
+        at_leader = await kraken.orders(leader_keys["api_key"])
+        assert [(_status(o), Decimal(str(o["price"]))) for o in at_leader] == [
+            ("new", Decimal("52500"))
+        ], at_leader  # amended in place: one order at the venue, the new price
+        await _until(lambda: copies("52500"), "the re-priced copy")
+        await _until(lambda: copies("52000", "canceled"), "the old copy canceled")
+        orders = await binance.orders(follower_keys["api_key"])
+        assert [(_status(o), o["side"].upper(), o["type"].upper()) for o in orders] == [
+            ("canceled", "SELL", "LIMIT"),
+            ("new", "SELL", "LIMIT"),
+        ], orders
+    finally:
+        await leader.close()
