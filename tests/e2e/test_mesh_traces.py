@@ -20,7 +20,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client
 from meshctl.launcher import Mesh, Ports
-from tests.e2e.conftest import E2E_ENV, _print_logs
+from tests.e2e.conftest import E2E_ENV
+from tests.e2e.helpers import print_logs
 
 TRACED = ("gateway", "broker", "sync", "engine")
 SERVER = trace_pb2.Span.SPAN_KIND_SERVER
@@ -152,7 +153,7 @@ async def traced_mesh(request: pytest.FixtureRequest, tmp_path, receiver) -> Asy
     finally:
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
-            _print_logs(instance)
+            print_logs(instance)
         instance.stop()
 
 
