@@ -17,8 +17,12 @@ from recon_svc.store import ReconStore
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
+def world(request: pytest.FixtureRequest) -> World:
+    """A fresh world for each test; ``parametrize("world", [seconds], indirect=True)`` sets the
+    reconciliation's time budget (a World built at import would be shared, and mutated, by the
+    test's SQLite and PostgreSQL runs)."""
+    budget = getattr(request, "param", None)
+    return World() if budget is None else World(budget_seconds=budget)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from recon_fakes import T0, USER, Mesh, World
+from recon_fakes import T0, USER, Mesh
 
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from meshkit.codec import timestamp_to_proto
@@ -19,7 +19,7 @@ from meshkit.testing import as_user
 BUDGET = 0.3
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_a_frozen_broker_is_named_and_the_signals_and_copies_are_still_read(
     mesh: Mesh,
 ) -> None:

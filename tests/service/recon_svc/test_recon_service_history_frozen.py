@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from recon_fakes import T0, USER, Mesh, World
+from recon_fakes import T0, USER, Mesh
 
 from copytrade.recon.v1 import recon_service_pb2 as pb
 from copytrade.recon.v1 import recon_service_pb2_grpc as pb_grpc
@@ -34,7 +34,7 @@ def _gateway_stub(mesh: Mesh) -> tuple[grpc.aio.Channel, pb_grpc.ReconServiceStu
     return channel, pb_grpc.ReconServiceStub(channel)
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_history_with_a_frozen_engine_is_answered_once_not_retried(mesh: Mesh) -> None:
     mesh.world.engine_frozen = True
     channel, stub = _gateway_stub(mesh)
@@ -54,7 +54,7 @@ async def test_history_with_a_frozen_engine_is_answered_once_not_retried(mesh: M
     assert mesh.world.calls.count("ListConfigs") == 1
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_stored_reports_are_listed_while_the_engine_is_frozen(mesh: Mesh) -> None:
     mesh.world.add_signal(1, T0 - timedelta(minutes=30))
     request = pb.ReconcileRequest(

@@ -146,7 +146,7 @@ async def test_a_matched_position_is_not_corrected(mesh: Mesh) -> None:
     assert world.corrections == []
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_a_frozen_engine_gives_a_report_naming_it_within_the_budget(mesh: Mesh) -> None:
     _script(mesh.world)
     mesh.world.engine_frozen = True
@@ -166,7 +166,7 @@ async def test_a_frozen_engine_gives_a_report_naming_it_within_the_budget(mesh: 
     assert mesh.world.corrections == []
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_a_venue_that_does_not_answer_makes_its_position_an_error_and_judges_the_rest(
     mesh: Mesh,
 ) -> None:
@@ -185,7 +185,7 @@ async def test_a_venue_that_does_not_answer_makes_its_position_an_error_and_judg
     assert mesh.world.corrections == []  # an unmeasured position is never corrected
 
 
-@pytest.mark.parametrize("world", [World(budget_seconds=BUDGET)], ids=["short-budget"])
+@pytest.mark.parametrize("world", [BUDGET], ids=["short-budget"], indirect=True)
 async def test_history_with_a_frozen_engine_is_unavailable_within_the_budget(mesh: Mesh) -> None:
     mesh.world.engine_frozen = True
     with pytest.raises(grpc.aio.AioRpcError) as caught:
