@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import pathlib
+import random
 import signal
 import socket
 import ssl
@@ -75,7 +76,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Pick free loopback ports for everything (tests; several meshes side by side)."""
-        picked = _free_ports(9)
+        picked = free_ports(9)
         return cls(
             gateway=picked[0],
             broker=picked[1],
@@ -103,13 +104,60 @@ def replica_names(service: str, count: int) -> list[str]:
     return [f"{service}-{index}" for index in range(1, count + 1)]
 
 
-def _free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
-    # Every socket stays bound until all are picked, so the ports differ from each other;
-    # ``exclude`` keeps out ports picked earlier for the same mesh (their sockets are closed,
-    # and the kernel may hand the same numbers out again).
+FREE_PORT_RANGE_ENV = "COPYTRADE_FREE_PORT_RANGE"
+"""``low-high``: where :func:`free_ports` picks (the test suite gives each worker its own)."""
+
+_EPHEMERAL_RANGE = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PICK = 10000
+
+
+def free_port_range() -> range:
+    """Return the ports :func:`free_ports` picks from: ``COPYTRADE_FREE_PORT_RANGE``, else the
+    ports from 10000 up to the kernel's ephemeral range (empty if that range starts lower).
+
+    A port picked by binding port 0 comes from the ephemeral range, and a closed listener's port
+    there can be taken by any process's next outgoing connection before the service binds it
+    (or binds it again after a restart): "address already in use". Below that range the kernel
+    hands out no port by itself.
+    """
+    configured = os.environ.get(FREE_PORT_RANGE_ENV, "")
+    if configured:
+        low, _, high = configured.partition("-")
+        return range(int(low), int(high) + 1)
+    try:
+        ephemeral_low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    return range(_LOWEST_PICK, max(_LOWEST_PICK, ephemeral_low))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Return ``count`` different loopback ports free now, none of ``exclude`` (ports picked
+    earlier for the same mesh), picked at random from :func:`free_port_range`; where that range
+    is empty, from the kernel (port 0)."""
     taken = set(exclude)
-    sockets = []
+    pool = free_port_range()
     picked: list[int] = []
+    if len(pool) >= 10 * (count + len(taken)):
+        rng = random.SystemRandom()
+        for _ in range(50 * count):
+            port = rng.choice(pool)
+            if port not in taken and port not in picked and _bindable(port):
+                picked.append(port)
+                if len(picked) == count:
+                    return picked
+        raise RuntimeError(f"no {count} free loopback ports in {pool.start}-{pool.stop - 1}")
+    # Every socket stays bound until all are picked, so the ports differ from each other.
+    sockets = []
     try:
         while len(picked) < count:
             s = socket.socket()
@@ -235,7 +283,7 @@ class Mesh:
         }
         for service, count in self.replicas.items():
             if count > 1:
-                picked = _free_ports(3 * count, exclude=taken)
+                picked = free_ports(3 * count, exclude=taken)
                 taken.update(picked)
                 first = getattr(self.ports, service)
                 self.replica_ports[service] = [

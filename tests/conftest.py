@@ -3,10 +3,12 @@ tests over pytest-xdist workers, and the chaos summary table."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
+from meshctl.launcher import FREE_PORT_RANGE_ENV, free_port_range
 from meshkit.testing import database_urls, fresh_database
 from tests.chaos.chaos_summary import ROWS_PROPERTY, Collector
 
@@ -25,6 +27,21 @@ async def database_url(request: pytest.FixtureRequest, tmp_path):
     """The URL of an empty database on every configured backend (for code that opens its own)."""
     async with fresh_database(request.param, tmp_path) as (_db, url):
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each pytest-xdist worker its own slice of the free-port range, so two workers'
+    meshes never pick the same port between the pick and the service's bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or FREE_PORT_RANGE_ENV in os.environ:
+        return
+    pool = free_port_range()
+    width = len(pool) // workers
+    if width < 1000:
+        return  # too narrow to split: each picks from the whole range (port 0 if empty)
+    start = pool.start + int(worker[2:]) * width
+    os.environ[FREE_PORT_RANGE_ENV] = f"{start}-{start + width - 1}"
 
 
 CHAOS_SHARDS = 2

@@ -25,7 +25,6 @@ import pathlib
 import re
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import leader_client
+from meshctl.launcher import free_ports
 from meshkit import db, pki
 from meshkit.testing import POSTGRES_ENV, database_urls
 
@@ -85,17 +85,6 @@ class Pod:
         return pod_template(self.workload)["spec"]["containers"][0]
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 class Cluster:
     """What the kubelet, the DNS and the Secret store would do, for the dev overlay."""
 
@@ -118,7 +107,7 @@ class Cluster:
             for pod in self.pods.values()
             for c in pod.container.get("ports", [])
         ]
-        for (pod, port), free in zip(declared, _free_ports(len(declared)), strict=True):
+        for (pod, port), free in zip(declared, free_ports(len(declared)), strict=True):
             pod.ports[port] = free
         # The Services, as DNS would answer them: "<name>:<port>" -> the selected pod's port.
         self.addresses: dict[str, str] = {}

@@ -9,7 +9,6 @@ gateway's ``/metrics`` and every service's metrics port are read.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -21,23 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from meshctl.api import RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client, register, register_keys, wait_for_copies
-from meshctl.launcher import Mesh, Ports
+from meshctl.launcher import Mesh, Ports, free_ports
 
 SERVICES = ("broker", "engine", "sync", "recon")
-
-
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct free loopback ports (each bound until all are picked)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @asynccontextmanager
@@ -46,8 +31,7 @@ async def metered_mesh(data_dir: Path) -> AsyncIterator[tuple[Mesh, dict[str, st
     ports = Ports.free()
     taken = {ports.gateway, ports.broker, ports.engine, ports.sync, ports.recon}
     taken |= set(ports.venues.values())
-    metrics = [p for p in free_ports(len(SERVICES) + len(taken)) if p not in taken]
-    metrics = metrics[: len(SERVICES)]
+    metrics = free_ports(len(SERVICES), exclude=taken)
     env = {name: {"METRICS_PORT": str(port)} for name, port in zip(SERVICES, metrics, strict=True)}
     mesh = Mesh(data_dir, ports=ports, component_env=env, log_level="INFO")
     mesh.start()

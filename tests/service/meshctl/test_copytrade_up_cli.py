@@ -22,9 +22,11 @@ import pytest
 
 from meshctl.__main__ import main
 from meshctl.launcher import (
+    PORT_BASE_SPAN,
     Component,
     Mesh,
     Ports,
+    free_port_range,
     grpc_serving,
     listening_pid,
     port_free,
@@ -91,7 +93,8 @@ def free_port_base() -> int:
     """Return a base whose whole ``--port-base`` layout is free now."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        pool = free_port_range()  # below the ephemeral ports: no client socket takes them
+        base = rng.randrange(pool.start, pool.stop - PORT_BASE_SPAN)
         if all(
             port_free(port)
             for port, _ in Mesh(pathlib.Path("."), ports=Ports.from_base(base)).planned_ports()
@@ -320,6 +323,9 @@ def test_replica_ports_never_repeat_the_meshs_other_ports(monkeypatch) -> None:
             return Bound()
 
     monkeypatch.setattr(launcher.socket, "socket", Kernel().socket)
+    # A range too narrow to pick from: the ports come from the kernel (port 0), as where the
+    # ephemeral range starts below 10000.
+    monkeypatch.setenv(launcher.FREE_PORT_RANGE_ENV, "20000-20005")
     mesh = launcher.Mesh(
         pathlib.Path("/nonexistent"),
         ports=launcher.Ports.free(),
