@@ -163,6 +163,10 @@ def portfolio_to_proto(portfolio: Portfolio) -> pb.GetPortfolioResponse:
         quote_currency=portfolio.quote_currency,
         read_time=timestamp_to_proto(portfolio.read_at),
     )
+    if portfolio.positions_requested_at is not None:
+        response.positions_request_time.CopyFrom(
+            timestamp_to_proto(portfolio.positions_requested_at)
+        )
     for valued in portfolio.balances:
         balance = response.balances.add(asset=valued.balance.asset)
         set_decimal(balance.free, valued.balance.free)

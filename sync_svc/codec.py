@@ -265,6 +265,11 @@ def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
         if total is not None:
             totals[balance.asset] = total
     read_time = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
+    positions_since = (
+        message.positions_request_time.ToDatetime(tzinfo=UTC)
+        if message.HasField("positions_request_time")
+        else None
+    )
     positions: dict[str, Decimal] = {}
     leverages: dict[str, Decimal] = {}
     for setting in message.leverages:  # every market's setting, a position open or not
@@ -284,6 +289,7 @@ def portfolio_from_proto(message: broker_pb.GetPortfolioResponse) -> Portfolio:
         read_time=read_time,
         positions=positions,
         leverages=leverages,
+        positions_since=positions_since,
     )
 
 

@@ -369,10 +369,14 @@ class SourceSync:
             if not self._ingestor.has_snapshot(self.source_id):
                 await self._refresh_quietly()
         cursor = source.cursor_time or source.start_time
+        held = list(self._held.values())
+        if held:
+            # A held fill may have traded while every read kept was being taken (none tells its
+            # position): a read now, with the listing after it, does.
+            await self._refresh_quietly()
         # Every fill the newest read holds is in the listing that follows it (or logged before):
         # a fill older than every read is walked back from one, over every fill up to it.
         read = self._ingestor.latest_snapshot(self.source_id)
-        held = list(self._held.values())
         fills = await self._broker.list_fills(source.exchange_id, cursor - OVERLAP, timeout=timeout)
         logged = await self._ingest(
             source,
@@ -463,6 +467,7 @@ class SourceSync:
             read_time=portfolio.read_time or sent,
             positions=dict(portfolio.positions),
             leverages=dict(portfolio.leverages),
+            positions_since=portfolio.positions_since if portfolio.read_time else None,
         )
         previous = self._ingestor.latest_snapshot(self.source_id)
         changes = await self._ingestor.rebase(self.source_id, snapshot)

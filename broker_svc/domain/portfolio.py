@@ -32,6 +32,9 @@ class Portfolio:
     positions: tuple[Position, ...] = ()
     leverages: tuple[MarketLeverage, ...] = ()
     """The leverage setting on each derivatives market, when asked for (venues with leverage)."""
+    positions_requested_at: datetime | None = None
+    """When the positions were asked for (venues with positions): the venue took them at some
+    instant between this and ``read_at``, when they came back."""
 
 
 def is_quote_equivalent(asset: str, quote: str) -> bool:

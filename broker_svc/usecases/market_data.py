@@ -54,10 +54,17 @@ class MarketDataUseCases(ConnectionPool):
             leverages = tuple(await connection.port.fetch_leverages())
             portfolio = replace(portfolio, leverages=leverages)
         if "positions" in profile.features:
+            requested_at = self.clock.now()
             positions = await connection.port.fetch_positions()
-            # Stamped when the positions came back: sync tells which leader fills a read holds
-            # by this time, and positions read after it hold fills traded after it.
-            portfolio = replace(portfolio, positions=tuple(positions), read_at=self.clock.now())
+            # Stamped when the positions came back, with when they were asked for: the venue
+            # took them at some instant in between, so sync cannot tell whether a fill traded
+            # in that window is in them (it does not use the read for that symbol).
+            portfolio = replace(
+                portfolio,
+                positions=tuple(positions),
+                read_at=self.clock.now(),
+                positions_requested_at=requested_at,
+            )
         return portfolio
 
     async def set_leverage(

@@ -12,7 +12,10 @@ to that read is known (``complete_until``: a backfill listed the fills after the
 may hold fills traded after this one that are still on the stream or not listed yet, and a walk
 back that does not take them out misstates the position (a buy from flat taken for a reverse).
 Such a fill's position is unknown (:meth:`LeaderBook.placeable` says so beforehand, so the
-stream hands it to a backfill instead). Equity comes from the newest read.
+stream hands it to a backfill instead). A derivatives read is not used for a market where a
+known fill traded while its positions were being read (``Snapshot.positions_since`` to
+``read_time``): the venue took them at some instant in between, with or without that fill, so
+no single read time says which fills they hold. Equity comes from the newest read.
 
 A new snapshot re-bases the book. Whatever its totals differ by from the old snapshot plus the
 fills known in between is a balance change no fill explains (a deposit, a withdrawal, or a fill
@@ -90,6 +93,21 @@ class Snapshot:
     # Derivatives: each open position in signed contracts by symbol, and its leverage.
     positions: Mapping[str, Decimal] = field(default_factory=dict)
     leverages: Mapping[str, Decimal] = field(default_factory=dict)
+    # When the positions were asked for: the venue took them at some instant between this and
+    # ``read_time``, so whether a fill traded in between is in them is unknown (None: at once).
+    positions_since: datetime | None = None
+
+    def tells(self, fill: LeaderFill, known: Iterable[LeaderFill]) -> bool:
+        """Return whether this read tells the position of ``fill``'s market: no known fill of
+        that derivatives market traded while its positions were being read (such a fill may or
+        may not be in them, and guessing either misstates the position by its quantity)."""
+        since = self.positions_since
+        if since is None or not is_derivative(fill.symbol):
+            return True
+        return not any(
+            other.symbol == fill.symbol and since <= other.trade_time <= self.read_time
+            for other in known
+        )
 
 
 @dataclass(frozen=True)
@@ -142,11 +160,18 @@ class LeaderBook:
         Walking forward from a read before the fill always can. Walking back from a read after
         it needs every fill traded between the two: only when every fill up to that read is in
         ``fills`` (or in a batch listed after the read: ``complete_until``). Without a read the
-        position is unknown whatever waits, so the fill is placeable (as unknown).
+        position is unknown whatever waits, so the fill is placeable (as unknown). When no read
+        kept tells the fill's market (a fill traded while each was read), a later read can: not
+        placeable either.
         """
         if not self.snapshots:
             return True
-        base = self._base_for(fill)
+        base = self._base_for(fill, [*self.fills, fill])
+        return base is not None and self._walkable(base, fill, complete_until)
+
+    def _walkable(
+        self, base: Snapshot, fill: LeaderFill, complete_until: datetime | None = None
+    ) -> bool:
         if base.read_time < fill.trade_time:
             return True
         complete = self.complete_until
@@ -164,33 +189,37 @@ class LeaderBook:
         ``complete_until``: every fill traded at or before it is in ``fills`` or ``batch`` (a
         backfill listed them after a read at that time). A fill that only a walk back from a
         later read could place, when fills up to that read may be missing, gets an unknown
-        position (see :meth:`placeable`); nothing is recorded. Without a snapshot the equity is
-        the last one known and the position is unknown.
+        position (see :meth:`placeable`); so does one whose market no read kept tells (see
+        :meth:`Snapshot.tells`); nothing is recorded. Without a snapshot the equity is the last
+        one known and the position is unknown.
         """
         if not self.snapshots:
             return [LeaderState(self.fallback_equity, None) for _ in batch]
         ordered = [*self.fills, *batch]
         first = len(self.fills)
-        return [
-            LeaderState(
-                equity=self._equity(ordered[: first + offset]),
-                position=position_before(
-                    ordered,
-                    first + offset,
-                    self._base_for(ordered[first + offset]),
+        states = []
+        for offset in range(len(batch)):
+            fill = ordered[first + offset]
+            base = self._base_for(fill, ordered)
+            states.append(
+                LeaderState(
+                    equity=self._equity(ordered[: first + offset]),
+                    position=position_before(ordered, first + offset, base)
+                    if base is not None and self._walkable(base, fill, complete_until)
+                    else None,
+                    leverage=self.snapshots[-1].leverages.get(fill.symbol),
                 )
-                if self.placeable(ordered[first + offset], complete_until)
-                else None,
-                leverage=self.snapshots[-1].leverages.get(ordered[first + offset].symbol),
             )
-            for offset in range(len(batch))
-        ]
+        return states
 
-    def _base_for(self, fill: LeaderFill) -> Snapshot:
-        for snapshot in reversed(self.snapshots):
+    def _base_for(self, fill: LeaderFill, known: Sequence[LeaderFill]) -> Snapshot | None:
+        """Return the read to walk ``fill``'s position from: the newest one before it that
+        tells its market, else the oldest one after it that does; None if none does."""
+        telling = [s for s in self.snapshots if s.tells(fill, known)]
+        for snapshot in reversed(telling):
             if snapshot.read_time < fill.trade_time:
                 return snapshot
-        return self.snapshots[0]
+        return telling[0] if telling else None
 
     def _equity(self, known: Sequence[LeaderFill]) -> Decimal | None:
         latest = self.snapshots[-1]

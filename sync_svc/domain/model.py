@@ -258,6 +258,8 @@ class Portfolio:
     # and its leverage when the venue reports it.
     positions: dict[str, Decimal] = field(default_factory=dict)
     leverages: dict[str, Decimal] = field(default_factory=dict)
+    # When the positions were asked for: the venue took them between this and ``read_time``.
+    positions_since: datetime | None = None
 
 
 class WatchState(StrEnum):

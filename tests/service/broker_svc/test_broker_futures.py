@@ -126,6 +126,10 @@ async def test_a_futures_account_opens_and_reduces_a_position_with_the_spot_keys
         assert (position.entry_price.value, position.unrealized_pnl.value) == ("50025", "10")
         assert position.margin_mode == "isolated" and not position.hedged
         assert position.contract_size.value == "1"  # linear: one contract is one BTC
+        # The venue took the positions between the request and the reply: sync gets both.
+        assert held.HasField("positions_request_time")
+        asked, back = held.positions_request_time.ToDatetime(), held.read_time.ToDatetime()
+        assert asked <= back
         truth = await _call(
             session, "GET", f"{url}/_sim/futures/accounts/{keys['api_key']}/positions"
         )

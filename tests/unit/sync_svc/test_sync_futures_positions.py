@@ -165,3 +165,68 @@ def test_a_read_holding_a_later_fill_the_batch_lacks_does_not_turn_an_open_into_
     assert book.placeable(late)
     # A fill traded after a read walks forward from it: the stream never waits for those.
     assert book.placeable(_fill("3", "buy", "0.01", 4))
+
+
+def test_a_read_taken_while_the_leader_traded_never_places_a_buy_from_flat_as_short() -> None:
+    # CI demo: the leader bought 6 from flat in 3 fills (at 1, 2, 3). The venue took the
+    # positions at some instant while the read was on its way (asked at 1.5, back at 3.5): they
+    # hold 2 of the 3 fills (4), the read's stamp is after all 3. Walked back from the stamp,
+    # the first buy came out from -2 (a short being reduced) and the sell later opened a short.
+    book = LeaderBook()
+    buys = [_fill(str(n), "buy", "2", n) for n in (1, 2, 3)]
+    racing = Snapshot(
+        Decimal("10000"),
+        {"USDT": Decimal("10000")},
+        T0 + timedelta(seconds=3.5),
+        {PERP: Decimal("4")},
+        positions_since=T0 + timedelta(seconds=1.5),
+    )
+    book.rebase(racing)
+    assert not book.placeable(buys[0])  # the stream hands it to a backfill, which reads again
+    listed = T0 + timedelta(seconds=3.5)
+    states = book.states(buys, complete_until=listed)
+    assert [s.position for s in states] == [None, None, None]  # unknown, never -2
+    # The portfolio read again once the leader is idle holds all 3: an open from flat.
+    book.rebase(
+        Snapshot(
+            Decimal("10000"),
+            {"USDT": Decimal("10000")},
+            T0 + timedelta(seconds=5),
+            {PERP: Decimal("6")},
+            positions_since=T0 + timedelta(seconds=4.5),
+        )
+    )
+    states = book.states(buys, complete_until=T0 + timedelta(seconds=5))
+    assert [s.position for s in states] == [Decimal(0), Decimal(2), Decimal(4)]
+    book.remember(buys)
+    sell = _fill("4", "sell", "3", 6)
+    (before_sell,) = book.states([sell])
+    assert before_sell.position == Decimal(6)
+    assert position_effect(before_sell.position, sell.side, sell.quantity) is PositionEffect.REDUCE
+
+
+def test_a_read_taken_while_the_leader_traded_is_skipped_for_an_earlier_one() -> None:
+    # Same race with a read before the trades: the fills walk forward from it instead.
+    book = LeaderBook()
+    book.rebase(Snapshot(Decimal("10000"), {"USDT": Decimal("10000")}, T0, {}, positions_since=T0))
+    book.rebase(
+        Snapshot(
+            Decimal("10000"),
+            {"USDT": Decimal("10000")},
+            T0 + timedelta(seconds=3.5),
+            {PERP: Decimal("4")},
+            positions_since=T0 + timedelta(seconds=1.5),
+        )
+    )
+    buys = [_fill(str(n), "buy", "2", n) for n in (1, 2, 3)]
+    assert book.placeable(buys[0])
+    states = book.states(buys)
+    assert [s.position for s in states] == [Decimal(0), Decimal(2), Decimal(4)]
+
+
+def test_the_portfolio_says_when_its_positions_were_asked_for() -> None:
+    reply = broker_pb.GetPortfolioResponse()
+    reply.read_time.FromDatetime(T0 + timedelta(seconds=1))
+    reply.positions_request_time.FromDatetime(T0)
+    assert portfolio_from_proto(reply).positions_since == T0
+    assert portfolio_from_proto(broker_pb.GetPortfolioResponse()).positions_since is None

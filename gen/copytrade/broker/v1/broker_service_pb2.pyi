@@ -1164,6 +1164,7 @@ class GetPortfolioResponse(_message.Message):
     READ_TIME_FIELD_NUMBER: _builtins.int
     POSITIONS_FIELD_NUMBER: _builtins.int
     LEVERAGES_FIELD_NUMBER: _builtins.int
+    POSITIONS_REQUEST_TIME_FIELD_NUMBER: _builtins.int
     quote_currency: _builtins.str
     """The currency of the values."""
     @_builtins.property
@@ -1190,6 +1191,13 @@ class GetPortfolioResponse(_message.Message):
         derivatives market, a position open or not (read before the positions); empty otherwise.
         """
 
+    @_builtins.property
+    def positions_request_time(self) -> _timestamp_pb2.Timestamp:
+        """At venues that hold positions: when the positions were asked for. The venue took them at
+        some instant between this and read_time (when they came back), so a fill traded in that
+        window may or may not be in them; empty elsewhere.
+        """
+
     def __init__(
         self,
         *,
@@ -1199,10 +1207,11 @@ class GetPortfolioResponse(_message.Message):
         read_time: _timestamp_pb2.Timestamp | None = ...,
         positions: _abc.Iterable[Global___Position] | None = ...,
         leverages: _abc.Iterable[Global___MarketLeverage] | None = ...,
+        positions_request_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "read_time", b"read_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "positions_request_time", b"positions_request_time", "read_time", b"read_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "leverages", b"leverages", "positions", b"positions", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "equity", b"equity", "leverages", b"leverages", "positions", b"positions", "positions_request_time", b"positions_request_time", "quote_currency", b"quote_currency", "read_time", b"read_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
