@@ -16,7 +16,7 @@ from aiohttp import web
 
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import create_user, leader_client
-from meshctl.launcher import Mesh, Ports, _free_ports
+from meshctl.launcher import Mesh, Ports, free_ports
 from tests.e2e.conftest import E2E_ENV
 
 
@@ -34,7 +34,11 @@ async def _wait(predicate, timeout: float = 30.0):  # noqa: ASYNC109 - a polling
 @pytest.fixture
 async def metered_mesh(tmp_path):
     """A mesh whose services' metric pages are on known ports."""
-    metrics = dict(zip(("broker", "engine", "sync", "recon"), _free_ports(4), strict=True))
+    ports = Ports.free()
+    taken = {ports.gateway, ports.broker, ports.engine, ports.sync, ports.recon}
+    taken |= set(ports.venues.values())
+    picked = free_ports(4, exclude=taken)
+    metrics = dict(zip(("broker", "engine", "sync", "recon"), picked, strict=True))
     env = {
         name: {**E2E_ENV.get(name, {}), "METRICS_PORT": str(port)} for name, port in metrics.items()
     }
@@ -43,7 +47,7 @@ async def metered_mesh(tmp_path):
         "GATEWAY_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "GATEWAY_WEBHOOK_POLL_INTERVAL_MS": "200",
     }
-    instance = Mesh(tmp_path / "mesh", ports=Ports.free(), component_env=env)
+    instance = Mesh(tmp_path / "mesh", ports=ports, component_env=env)
     instance.start()
     try:
         await instance.wait_ready(timeout=60)
