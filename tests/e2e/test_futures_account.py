@@ -4,8 +4,14 @@ the Binance emulator's futures wallet is the venue's truth (issue #18)."""
 
 from __future__ import annotations
 
+import pytest
+
 from meshctl.api import RestClient, SimAdmin
 from meshctl.launcher import Mesh
+
+# One mesh on SQLite (CI's budget): registering an account is stored as any other; the broker
+# store runs on both backends in its service tests.
+pytestmark = pytest.mark.parametrize("mesh", ["sqlite"], indirect=True)
 
 
 async def test_binance_keys_register_as_a_futures_account(

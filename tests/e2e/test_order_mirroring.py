@@ -19,11 +19,16 @@ from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.async_support as ccxt_async
+import pytest
 
 from exchange_sim.ccxt_urls import point_ccxt_at
 from meshctl.api import ApiError, RestClient, SimAdmin
 from meshctl.demo import leader_client, register_keys
 from meshctl.launcher import Mesh
+
+# One mesh on SQLite (CI's budget): the sync and engine stores of order mirroring run on both
+# backends in tests/service/sync_svc and tests/service/engine_svc.
+pytestmark = pytest.mark.parametrize("mesh", ["sqlite"], indirect=True)
 
 Orders = list[dict[str, Any]]
 

@@ -17,6 +17,10 @@ from meshctl.demo import leader_client, register_keys
 from meshctl.launcher import Mesh
 from tests.e2e.helpers import wait_for
 
+# One mesh on SQLite (CI's budget): the monitor's store reads and fenced writes run on both
+# backends in tests/service/engine_svc/test_engine_risk_monitor.py.
+pytestmark = pytest.mark.parametrize("mesh", ["sqlite"], indirect=True)
+
 
 async def _start(api: RestClient, leader: str, follower: str, action: str) -> str:
     config = await api.call(
