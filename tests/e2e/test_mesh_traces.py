@@ -228,9 +228,17 @@ async def test_a_rest_call_and_a_leader_fill_are_each_one_trace_across_the_mesh(
 
     # One leader fill is one trace: sync's "leader fill", the engine's span for its signal,
     # and the broker's order for the follower, down to the venue call.
+    # The span of the ingest that logged the fill: the stream and a backfill may both find it,
+    # and the one that finds it logged already has a span of its own (logged false, no copy).
     fill = await _until(
         lambda: next(
-            (s for s in collected.spans if s.service == "sync" and s.span.name == "leader fill"),
+            (
+                s
+                for s in collected.spans
+                if s.service == "sync"
+                and s.span.name == "leader fill"
+                and s.attribute("copytrade.signal.logged") == "True"
+            ),
             None,
         ),
         "sync's leader fill span",
