@@ -47,7 +47,9 @@ def machine() -> str:
 def append_row(line: str) -> None:
     """Append ``line`` to bench/RESULTS.md as a dated row with this machine."""
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n")
+        RESULTS.write_text(
+            "# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n"
+        )
     with RESULTS.open("a") as handle:
         handle.write(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {line} — {machine()}\n")
 
