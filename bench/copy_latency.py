@@ -28,14 +28,10 @@ import collections
 import contextlib
 import os
 import pathlib
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,149 +40,21 @@ import aiohttp
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "gen"), str(ROOT)]
 
+from bench.benchlib import (  # noqa: E402 - after the sys.path setup
+    CpuMeter,
+    Profiler,
+    append_row,
+    machine,
+    mesh_pids,
+    percentile,
+    py_spy,
+)
 from meshctl.api import RestClient, SimAdmin  # noqa: E402 - after the sys.path setup
 from meshctl.demo import create_user, leader_client, wait_for_copies  # noqa: E402 - after the sys.path setup
 from meshctl.launcher import Mesh, Ports  # noqa: E402 - after the sys.path setup
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Return the nearest-rank percentile of ``values``."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def machine() -> str:
-    """Describe this machine in one line."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
-PROFILE_RATE = 100
 MAX_TARGETS = 20
 """The follower accounts one copy configuration may name (engine_svc.domain.settings)."""
-
-
-def py_spy() -> str:
-    """Return the py-spy executable, or exit saying how to get it."""
-    found = shutil.which("py-spy") or shutil.which(
-        "py-spy", path=str(pathlib.Path(sys.executable).parent)
-    )
-    if found is None:
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    return found
-
-
-class Profiler:
-    """py-spy sampling every mesh process (busy stacks only) for the duration of the trades."""
-
-    def __init__(self, mesh: Mesh, out: pathlib.Path) -> None:
-        self.mesh = mesh
-        self.out = out
-        self.procs: list[tuple[str, pathlib.Path, subprocess.Popen[bytes]]] = []
-
-    def start(self, seconds: float) -> None:
-        exe = py_spy()
-        for component in self.mesh.components:
-            assert component.process is not None
-            path = self.out / f"{component.name}.folded"
-            self.procs.append(
-                (
-                    component.name,
-                    path,
-                    subprocess.Popen(
-                        [
-                            exe,
-                            "record",
-                            "--pid",
-                            str(component.process.pid),
-                            "--rate",
-                            str(PROFILE_RATE),
-                            "--format",
-                            "raw",
-                            "--duration",
-                            str(max(1, round(seconds))),
-                            "--output",
-                            str(path),
-                            "--nonblocking",
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    ),
-                )
-            )
-
-    def report(self, seconds: float) -> list[str]:
-        """Wait for the samplers; return a line per process: CPU seconds and hottest frames."""
-        lines = []
-        for name, path, proc in self.procs:
-            proc.wait(timeout=seconds + 30)
-            if not path.exists():
-                lines.append(f"{name}: no samples")
-                continue
-            total = 0
-            under: collections.Counter[str] = collections.Counter()
-            for row in path.read_text().splitlines():
-                stack, _, count = row.rpartition(" ")
-                if not count.isdigit() or stack.rpartition(";")[2].startswith(WAITS):
-                    continue
-                total += int(count)
-                for group in {_group_of(frame) for frame in stack.split(";")} - {""}:
-                    under[group] += int(count)
-            busy = total / PROFILE_RATE
-            top = (
-                ", ".join(f"{group} {100 * n / total:.0f}%" for group, n in under.most_common(5))
-                if total
-                else "-"
-            )
-            lines.append(f"{name} busy {busy:.1f} s of {seconds:.0f} s, under {top}")
-        return lines
-
-
-WAITS = (
-    "EpollSelector.select (",  # the event loop waiting for I/O
-    "_connection_worker_thread (aiosqlite/core.py:59)",  # aiosqlite's thread waiting for work
-    "Thread.run (threading.py:",
-    "BaseSelectorEventLoop._write_to_self (",
-)
-"""Innermost frames of threads that wait (py-spy --nonblocking samples them as busy)."""
-
-GROUPS = (
-    "ccxt",
-    "grpc",
-    "google/protobuf",
-    "aiohttp",
-    "aiosqlite",
-    "sqlite3",
-    "psycopg",
-    "json",
-    "cryptography",
-    "jwt",
-    "hmac",
-    "exchange_sim",
-    "broker_svc",
-    "engine_svc",
-    "sync_svc",
-    "recon_svc",
-    "gateway",
-    "meshkit",
-)
-
-
-def _group_of(frame: str) -> str:
-    # "func (path/to/module.py:123)" -> the library or service the frame belongs to, if any.
-    path = "/" + frame.rpartition("(")[2]  # py-spy shortens paths: "ccxt/base/exchange.py:1"
-    for group in GROUPS:
-        if f"/{group}/" in path or f"/{group}.py" in path:
-            return group.replace("google/", "")
-    return ""
 
 
 async def run(
@@ -211,7 +79,7 @@ async def run(
         mesh.start()
         try:
             await mesh.wait_ready()
-            profiler = Profiler(mesh, pathlib.Path(tmp)) if profile else None
+            profiler = Profiler(mesh_pids(mesh), pathlib.Path(tmp)) if profile else None
             figures = await _scenario(
                 mesh, followers, orders, sync_interval, gap, websocket, venues, profiler, baseline
             )
@@ -289,6 +157,8 @@ async def _scenario(
         exchange = leader_client(mesh.venue_urls["binance"], leader_keys)
         window = orders * (gap + 0.02) + 2
         warm_trades: set[str] = set()
+        # CPU of every mesh process from the first timed fill until every copy is reported.
+        meter = CpuMeter(mesh_pids(mesh))
         try:
             if warm_up:
                 # One copied fill first, not timed: every follower's connection is open (as the
@@ -299,6 +169,7 @@ async def _scenario(
                 warm_trades = {str(t["trade_id"]) for t in await sim.trades(leader_keys["api_key"])}
             if profiler is not None:
                 profiler.start(window)
+            meter.start()
             for index in range(orders):
                 await exchange.create_order(
                     "BTC/USDT", "market", "buy" if index % 2 == 0 else "sell", 0.02
@@ -311,6 +182,7 @@ async def _scenario(
             intents += await wait_for_copies(
                 api, config_id, expected_signals=orders + len(warm_trades), timeout=120
             )
+        meter.stop()
         leader_trades = {str(t["trade_id"]): t for t in await sim.trades(leader_keys["api_key"])}
         signal_of = {i["client_order_id"]: i["signal_id"] for i in intents}
         skipped = [
@@ -331,7 +203,12 @@ async def _scenario(
                 latencies.append(float(order["created_ms"] - trade["time_ms"]))
                 quantities[venue].append(Decimal(order["quantity"]))
     profile = profiler.report(window) if profiler is not None else []
-    return {**figures_of(latencies), "profile": profile, "quantities": quantities}
+    return {
+        **figures_of(latencies),
+        "profile": profile,
+        "quantities": quantities,
+        "cpu": meter.per_copy(len(latencies)),
+    }
 
 
 def figures_of(latencies: list[float]) -> dict[str, Any]:
@@ -477,6 +354,9 @@ async def _baseline(
             else:
                 raise SystemExit("baseline: the leader's fill stream never delivered a fill")
             await asyncio.sleep(1)
+            # The direct copier runs in this process: its CPU, and the emulators'.
+            meter = CpuMeter({"copier": os.getpid(), **emulator_pids(mesh)})
+            meter.start()
             copier.armed = True
             for index in range(orders):
                 await exchange.create_order(
@@ -486,6 +366,7 @@ async def _baseline(
             await asyncio.wait_for(copier.all_seen.wait(), 120)
             if copier.copies:
                 await asyncio.wait(set(copier.copies), timeout=120)
+            meter.stop()
         finally:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -503,7 +384,17 @@ async def _baseline(
                 trade = leader_trades[copier.sent[order["client_order_id"]]]
                 latencies.append(float(order["created_ms"] - trade["time_ms"]))
                 quantities[venue].append(Decimal(order["quantity"]))
-    return {**figures_of(latencies), "quantities": quantities, "fills": copier.count}
+    return {
+        **figures_of(latencies),
+        "quantities": quantities,
+        "fills": copier.count,
+        "cpu": meter.per_copy(len(latencies)),
+    }
+
+
+def emulator_pids(mesh: Mesh) -> dict[str, int]:
+    """The mesh's exchange emulator processes (the baseline copies through them too)."""
+    return {name: pid for name, pid in mesh_pids(mesh).items() if name == "exchange_sim"}
 
 
 def ratio(mesh: float, baseline: float) -> str:
@@ -539,6 +430,9 @@ def main() -> int:
         action="store_true",
         help="then copy the same orders with a direct ccxt.pro copier (no durability) and compare",
     )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print the figures, add no row to RESULTS.md"
+    )
     args = parser.parse_args()
     if args.profile:
         py_spy()
@@ -570,22 +464,20 @@ def main() -> int:
             f" untimed leader fill): {base['copies']} copies, "
             f"p50 {base['p50']:.1f} ms, p99 {base['p99']:.1f} ms, max {base['max']:.1f} ms, "
             f"mean {base['mean']:.1f} ms; mesh/baseline p50 x{ratio(figures['p50'], base['p50'])}, "
-            f"p99 x{ratio(figures['p99'], base['p99'])}"
+            f"p99 x{ratio(figures['p99'], base['p99'])}; mesh {figures['cpu']};"
+            f" baseline {base['cpu']}"
         )
         for phase, found in (("mesh", figures), ("baseline", base)):
             spans = [f"{v} {min(q)}-{max(q)}" for v, q in sorted(found["quantities"].items())]
             print(f"follower order quantities (BTC), {phase}: {', '.join(spans)}")
+    if base is None:
+        line += f"; {figures['cpu']}"
     if figures["profile"]:
         line += " (py-spy, CPU while the leader traded: " + "; ".join(figures["profile"]) + ")"
     print(line)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")
-    results = ROOT / "bench" / "RESULTS.md"
-    if not results.exists():
-        results.write_text(
-            "# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n"
-        )
-    with results.open("a") as handle:
-        handle.write(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {line} — {machine()}\n")
+    if not args.no_record:
+        append_row(line)
     return 0
 
 
