@@ -193,6 +193,7 @@ async def _scenario(
         if skipped:
             print(f"not filled: {len(skipped)}: {skipped[:10]}")
         latencies = []
+        last: dict[str, float] = {}
         quantities: dict[str, list[Decimal]] = collections.defaultdict(list)
         for venue, keys in follower_keys:
             for order in await sims[venue].orders(keys["api_key"]):
@@ -201,24 +202,31 @@ async def _scenario(
                     continue
                 trade = leader_trades[signal]
                 latencies.append(float(order["created_ms"] - trade["time_ms"]))
+                last[signal] = max(last.get(signal, 0.0), latencies[-1])
                 quantities[venue].append(Decimal(order["quantity"]))
     profile = profiler.report(window) if profiler is not None else []
     return {
-        **figures_of(latencies),
+        **figures_of(latencies, last),
         "profile": profile,
         "quantities": quantities,
         "cpu": meter.per_copy(len(latencies)),
     }
 
 
-def figures_of(latencies: list[float]) -> dict[str, Any]:
-    """The latency figures of one phase, in milliseconds."""
+def figures_of(latencies: list[float], last: dict[str, float]) -> dict[str, Any]:
+    """The latency figures of one phase, in milliseconds.
+
+    ``last`` holds, per leader trade, the latency of its last follower's order: when the
+    whole fan-out of that trade was at the venues.
+    """
     return {
         "copies": len(latencies),
         "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99),
         "max": max(latencies),
         "mean": statistics.fmean(latencies),
+        "last_p50": percentile(list(last.values()), 0.5),
+        "last_max": max(last.values()),
     }
 
 
@@ -378,14 +386,18 @@ async def _baseline(
             print(f"baseline failures: {dict(copier.failures)}")
         leader_trades = {str(t["trade_id"]): t for t in await sim.trades(leader_keys["api_key"])}
         latencies = []
+        last: dict[str, float] = {}
         quantities: dict[str, list[Decimal]] = collections.defaultdict(list)
         for venue, keys in follower_keys:
             for order in await sims[venue].orders(keys["api_key"]):
                 trade = leader_trades[copier.sent[order["client_order_id"]]]
                 latencies.append(float(order["created_ms"] - trade["time_ms"]))
+                last[str(trade["trade_id"])] = max(
+                    last.get(str(trade["trade_id"]), 0.0), latencies[-1]
+                )
                 quantities[venue].append(Decimal(order["quantity"]))
     return {
-        **figures_of(latencies),
+        **figures_of(latencies, last),
         "quantities": quantities,
         "fills": copier.count,
         "cpu": meter.per_copy(len(latencies)),
@@ -455,7 +467,8 @@ def main() -> int:
         f"copy_latency {mode}: {figures['copies']} copies "
         f"({args.orders} leader orders x {args.followers} followers on {'/'.join(venues)}): "
         f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
-        f"mean {figures['mean']:.1f} ms"
+        f"mean {figures['mean']:.1f} ms, a trade's last follower p50 {figures['last_p50']:.0f} ms"
+        f" max {figures['last_max']:.0f} ms"
     )
     base = figures.get("baseline")
     if base is not None:
@@ -463,7 +476,9 @@ def main() -> int:
             f"; baseline (direct ccxt.pro copier, no durability; both phases warm, after one"
             f" untimed leader fill): {base['copies']} copies, "
             f"p50 {base['p50']:.1f} ms, p99 {base['p99']:.1f} ms, max {base['max']:.1f} ms, "
-            f"mean {base['mean']:.1f} ms; mesh/baseline p50 x{ratio(figures['p50'], base['p50'])}, "
+            f"mean {base['mean']:.1f} ms, last follower p50 {base['last_p50']:.0f} ms"
+            f" max {base['last_max']:.0f} ms; mesh/baseline"
+            f" p50 x{ratio(figures['p50'], base['p50'])}, "
             f"p99 x{ratio(figures['p99'], base['p99'])}; mesh {figures['cpu']};"
             f" baseline {base['cpu']}"
         )
