@@ -7,11 +7,43 @@ import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from meshkit import settings as s
 from meshkit.settings import TlsSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///.copytrade/broker.db"
+
+DEFAULT_PAPER_BALANCES = "USDT=100000,USD=100000"
+"""What a new account at the ``paper`` venue holds (``BROKER_PAPER_BALANCES``)."""
+
+DEFAULT_PAPER_PRICES = "BTC/USDT=50000,ETH/USDT=3000,BTC/USD=50000,ETH/USD=3000"
+"""The ``paper`` venue's markets and their mark prices (``BROKER_PAPER_PRICES``): the exchange
+emulators' opening prices, so a leader trading there is copied near its own price."""
+
+
+def _amounts(
+    environ: Mapping[str, str], name: str, default: str, *, key: str
+) -> dict[str, Decimal]:
+    """Parse ``name`` (``KEY=amount,...``, each amount a positive decimal) into a dict.
+
+    ``key`` is ``ASSET`` (``USDT``) or ``SYMBOL`` (a market, ``BTC/USDT``).
+    """
+    raw = environ.get(name, "").strip() or default
+    found: dict[str, Decimal] = {}
+    for part in raw.split(","):
+        label, sep, amount = (piece.strip() for piece in part.partition("="))
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = Decimal(-1)
+        base, slash, quote = label.partition("/")
+        shaped = bool(base and quote) if key == "SYMBOL" else bool(label) and not slash
+        if not sep or not shaped or not value.is_finite() or value <= 0:
+            s.problem(f"{name} entries must look like {key}=<positive decimal>, got {part!r}", name)
+            continue
+        found[label.upper()] = value
+    return found
 
 
 def _decode_key(raw: str, name: str, variable: str) -> bytes:
@@ -80,6 +112,16 @@ class Settings:
     lease_ttl_ms: int = 3_000
     # This replica's id among the broker's replicas ("": host, pid and a nonce; pods: their name).
     replica_id: str = ""
+    # Offer the in-memory "paper" venue beside the real ones (docs/paper-venue.md).
+    paper_venue: bool = False
+    # What a new paper account holds, by asset.
+    paper_balances: Mapping[str, Decimal] = field(
+        default_factory=lambda: _amounts({}, "", DEFAULT_PAPER_BALANCES, key="ASSET")
+    )
+    # The paper venue's mark price by market ("BTC/USDT"); a market order fills at it.
+    paper_prices: Mapping[str, Decimal] = field(
+        default_factory=lambda: _amounts({}, "", DEFAULT_PAPER_PRICES, key="SYMBOL")
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -119,4 +161,11 @@ class Settings:
             ),
             lease_ttl_ms=s.integer(environ, "LEASE_TTL_MS", 3_000, minimum=300, maximum=60_000),
             replica_id=s.text(environ, "REPLICA_ID", ""),
+            paper_venue=s.boolean(environ, "BROKER_PAPER_VENUE", False),
+            paper_balances=_amounts(
+                environ, "BROKER_PAPER_BALANCES", DEFAULT_PAPER_BALANCES, key="ASSET"
+            ),
+            paper_prices=_amounts(
+                environ, "BROKER_PAPER_PRICES", DEFAULT_PAPER_PRICES, key="SYMBOL"
+            ),
         )

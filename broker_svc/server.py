@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from broker_svc.access import RULES
+from broker_svc.adapters.paper_exchange import PaperVenues, open_paper_venue
 from broker_svc.adapters.ratelimit import RateLimits
-from broker_svc.adapters.venues import CcxtVenues
+from broker_svc.adapters.venues import CcxtVenues, VenueSet
 from broker_svc.config import Settings
 from broker_svc.crypto import Cipher
 from broker_svc.keys import verify_key
@@ -50,11 +51,7 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
         if deps.store is None:
             await store.close()
         raise
-    venues = deps.venues or CcxtVenues(
-        settings.venue_urls,
-        timeout_ms=settings.order_timeout_ms,
-        rate_limits=deps.rate_limits or rate_limits_of(settings),
-    )
+    venues = deps.venues or venues_of(settings, deps.rate_limits or rate_limits_of(settings))
     broker = Broker(
         store,
         venues,
@@ -64,6 +61,19 @@ async def build_broker(settings: Settings, deps: Dependencies | None = None) -> 
     )
     broker.start_key_rotation()  # re-seals what older keys sealed while the broker serves
     return broker
+
+
+def venues_of(settings: Settings, rate_limits: RateLimits) -> Venues:
+    """Return the venues the settings offer: the ccxt venues, and the paper venue when asked."""
+    ccxt = CcxtVenues(
+        settings.venue_urls,
+        timeout_ms=settings.order_timeout_ms,
+        rate_limits=rate_limits,
+    )
+    if not settings.paper_venue:
+        return ccxt
+    paper = open_paper_venue(settings.paper_balances, settings.paper_prices)
+    return VenueSet(ccxt, PaperVenues(paper))
 
 
 def rate_limits_of(settings: Settings) -> RateLimits:

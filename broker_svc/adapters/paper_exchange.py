@@ -2,7 +2,9 @@
 
 :class:`PaperVenue` holds markets, mark prices, accounts, orders and fills. Market orders fill at
 the mark price; limit orders that cross fill at the mark, others rest and fill when a later mark
-crosses them; stop-limit orders wait for their stop. Ids are sequential. Failures are scripted:
+crosses them; stop-limit orders wait for their stop. Ids are sequential. With ``open_balances``
+an unknown API key opens an account with those balances on first use (the broker's ``paper``
+venue, ``BROKER_PAPER_VENUE``: any keys register). Failures are scripted:
 ``venue.fail("place_order", errors.OutcomeUnknown("..."), call=3, execute=True)`` makes the third
 placement execute and then raise, as a venue that timed out after taking the order would.
 """
@@ -70,6 +72,40 @@ DEFAULT_MARKETS = (
         Decimal("9000"),
     ),
 )
+
+
+def paper_market(symbol: str) -> Market:
+    """Return the market ``symbol`` (``BASE/QUOTE``) at a paper venue.
+
+    A default market keeps its filters; another takes those of the default market with the same
+    base asset (``BTC/USD`` those of ``BTC/USDT``), else those of the first default market.
+    """
+    for market in DEFAULT_MARKETS:
+        if market.symbol == symbol:
+            return market
+    base, _, quote = symbol.partition("/")
+    like = next((m for m in DEFAULT_MARKETS if m.base == base), DEFAULT_MARKETS[0])
+    return replace(like, symbol=symbol, base=base, quote=quote)
+
+
+def open_paper_venue(
+    balances: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    name: str = "paper",
+) -> PaperVenue:
+    """Return the broker's ``paper`` venue: any keys open an account with ``balances``.
+
+    Its markets are those of ``prices`` (``{"BTC/USDT": Decimal(50000)}``), each at its mark
+    price; market orders fill there. Everything is held in memory and lost when the process ends.
+    """
+    venue = PaperVenue(
+        name,
+        markets=[paper_market(symbol) for symbol in prices],
+        open_balances=balances,
+    )
+    for symbol, price in prices.items():
+        venue.set_price(symbol, price)
+    return venue
 
 
 class _WallClock:
@@ -151,6 +187,9 @@ class PaperVenue:
         Where order and trade times come from.
     fee_rate
         The fee charged on each fill, in the quote asset.
+    open_balances
+        When given, an API key the venue does not know opens an account with these balances
+        (and the secret it came with) on its first call; ``None``: only :meth:`add_account`.
     """
 
     def __init__(
@@ -161,6 +200,7 @@ class PaperVenue:
         clock: Clock | None = None,
         fee_rate: Decimal = Decimal(0),
         profile: VenueProfile | None = None,
+        open_balances: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.name = name
         self.markets = {market.symbol: market for market in markets}
@@ -172,13 +212,22 @@ class PaperVenue:
         self.open_connections = 0
         self.calls: dict[str, int] = {}
         self._accounts: dict[str, _Account] = {}
+        self.open_balances = dict(open_balances) if open_balances is not None else None
         self._orders: list[_PaperOrder] = []
+        # Indexes over _orders and _fills, so a call costs the same at the 30,000th order.
+        self._orders_by_key: dict[str, list[_PaperOrder]] = {}
+        self._by_client_id: dict[tuple[str, str], list[_PaperOrder]] = {}
+        self._resting: dict[str, list[_PaperOrder]] = {}  # symbol -> orders not yet ended
         self._fills: list[tuple[str, Fill]] = []
+        self._fills_by_key: dict[str, list[Fill]] = {}
         self._rules: list[_Rule] = []
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._history: dict[str, list[tuple[datetime, Decimal, Decimal]]] = {}
         self._watchers: list[tuple[str, WatchChannel, asyncio.Queue[_WatchItem]]] = []
+        self._watchers_by_key: dict[
+            str, list[tuple[str, WatchChannel, asyncio.Queue[_WatchItem]]]
+        ] = {}
 
     # Set-up -----------------------------------------------------------------------------------
 
@@ -193,20 +242,34 @@ class PaperVenue:
         """Open an account with ``balances`` and return its new credentials."""
         api_key = f"paper{len(self._accounts) + 1:04d}{secrets.token_hex(8)}"
         api_secret = secrets.token_hex(16)
-        self._accounts[api_key] = _Account(
+        self._open(api_key, api_secret, balances or {}, can_trade, can_withdraw, can_transfer)
+        return Credentials(api_key, api_secret)
+
+    def _open(
+        self,
+        api_key: str,
+        api_secret: str,
+        balances: Mapping[str, Decimal | str | int],
+        can_trade: bool = True,
+        can_withdraw: bool = False,
+        can_transfer: bool = False,
+    ) -> _Account:
+        account = _Account(
             api_secret,
-            {asset: [Decimal(amount), Decimal(0)] for asset, amount in (balances or {}).items()},
+            {asset: [Decimal(amount), Decimal(0)] for asset, amount in balances.items()},
             KeyPermissions(can_trade, can_withdraw, can_transfer),
         )
-        return Credentials(api_key, api_secret)
+        self._accounts[api_key] = account
+        return account
 
     def set_price(self, symbol: str, price: Decimal | str | int) -> None:
         """Set the mark price of ``symbol`` and fill the resting orders it crosses."""
         self.prices[symbol] = Decimal(price)
         self._history.setdefault(symbol, []).append((self.clock.now(), Decimal(price), Decimal(0)))
-        for entry in self._orders:
-            if entry.order.symbol == symbol and not entry.order.status.is_terminal:
+        for entry in list(self._resting.get(symbol, ())):
+            if not entry.order.status.is_terminal:
                 self._maybe_trigger(entry, placing=False)
+        self._drop_ended(symbol)
 
     def fail(
         self,
@@ -238,13 +301,18 @@ class PaperVenue:
 
     def _notify(self, api_key: str, item: Order | Fill) -> None:
         channel = WatchChannel.FILLS if isinstance(item, Fill) else WatchChannel.ORDERS
-        for owner, wanted, queue in self._watchers:
-            if owner == api_key and wanted is channel:
+        for _, wanted, queue in self._watchers_by_key.get(api_key, ()):
+            if wanted is channel:
                 queue.put_nowait(item)
 
     def orders_of(self, credentials: Credentials) -> list[Order]:
         """Return the venue's truth: every order of an account, oldest first."""
-        return [e.order for e in self._orders if e.api_key == credentials.api_key]
+        return [e.order for e in self._orders_by_key.get(credentials.api_key, ())]
+
+    def _drop_ended(self, symbol: str) -> None:
+        resting = self._resting.get(symbol)
+        if resting is not None:
+            resting[:] = [e for e in resting if not e.order.status.is_terminal]
 
     def connect(self, credentials: Credentials | None) -> PaperExchange:
         """Open a connection for ``credentials`` (public when ``None``)."""
@@ -269,6 +337,8 @@ class PaperVenue:
                 reason="BROKER_CREDENTIALS_REJECTED",
             )
         account = self._accounts.get(credentials.api_key)
+        if account is None and self.open_balances is not None:
+            account = self._open(credentials.api_key, credentials.api_secret, self.open_balances)
         if account is None or not secrets.compare_digest(
             account.api_secret, credentials.api_secret
         ):
@@ -294,12 +364,8 @@ class PaperVenue:
                 "This action is disabled on this account.",
                 reason="BROKER_CREDENTIALS_REJECTED",
             )
-        for entry in self._orders:
-            if (
-                entry.api_key == api_key
-                and entry.order.client_order_id == request.client_order_id
-                and not entry.order.status.is_terminal
-            ):
+        for entry in self._by_client_id.get((api_key, request.client_order_id), ()):
+            if not entry.order.status.is_terminal:
                 raise errors.FailedPrecondition(
                     "Duplicate order sent.",
                     reason="DUPLICATE_CLIENT_ORDER_ID",
@@ -334,6 +400,8 @@ class PaperVenue:
         entry = _PaperOrder(api_key, order, triggered=not request.type.has_stop_price)
         self._lock_funds(account, market, entry)
         self._orders.append(entry)
+        self._orders_by_key.setdefault(api_key, []).append(entry)
+        self._by_client_id.setdefault((api_key, request.client_order_id), []).append(entry)
         self._maybe_trigger(entry, placing=True)
         if (
             entry.order.status is OrderStatus.OPEN
@@ -342,6 +410,7 @@ class PaperVenue:
         ):
             self._finish(entry, OrderStatus.EXPIRED)
         elif entry.order.status is OrderStatus.OPEN:
+            self._resting.setdefault(request.symbol, []).append(entry)
             self._notify(api_key, entry.order)
         return entry.order
 
@@ -434,6 +503,7 @@ class PaperVenue:
             order_type=order.type,
         )
         self._fills.append((entry.api_key, fill))
+        self._fills_by_key.setdefault(entry.api_key, []).append(fill)
         self._history.setdefault(order.symbol, []).append((now, price, quantity))
         entry.order = replace(
             order,
@@ -455,12 +525,8 @@ class PaperVenue:
         self._notify(entry.api_key, entry.order)
 
     def _find(self, api_key: str, client_order_id: str, symbol: str) -> _PaperOrder:
-        for entry in reversed(self._orders):
-            if (
-                entry.api_key == api_key
-                and entry.order.client_order_id == client_order_id
-                and (not symbol or entry.order.symbol == symbol)
-            ):
+        for entry in reversed(self._by_client_id.get((api_key, client_order_id), ())):
+            if not symbol or entry.order.symbol == symbol:
                 return entry
         raise errors.NotFound("Order does not exist.", reason="ORDER_NOT_FOUND")
 
@@ -546,9 +612,8 @@ class PaperExchange:
             api_key, _ = self._venue._account(self._credentials)
             return [
                 e.order
-                for e in self._venue._orders
-                if e.api_key == api_key
-                and (not symbols or e.order.symbol in symbols)
+                for e in self._venue._orders_by_key.get(api_key, ())
+                if (not symbols or e.order.symbol in symbols)
                 and e.order.created_at is not None
                 and start <= e.order.created_at < end
             ]
@@ -562,9 +627,8 @@ class PaperExchange:
             api_key, _ = self._venue._account(self._credentials)
             found = [
                 fill
-                for owner, fill in self._venue._fills
-                if owner == api_key
-                and (not symbols or fill.symbol in symbols)
+                for fill in self._venue._fills_by_key.get(api_key, ())
+                if (not symbols or fill.symbol in symbols)
                 and (since is None or fill.trade_time >= since)
             ]
             return sorted(found, key=lambda f: (f.trade_time, int(f.trade_id)))
@@ -642,6 +706,7 @@ class PaperExchange:
         queue: asyncio.Queue[_WatchItem] = asyncio.Queue()
         watcher = (api_key, channel, queue)
         self._venue._watchers.append(watcher)
+        self._venue._watchers_by_key.setdefault(api_key, []).append(watcher)
         self._queues.append(queue)
         try:
             yield StreamEvent(StreamState.CONNECTED, "subscribed", self._venue.clock.now())
@@ -652,6 +717,7 @@ class PaperExchange:
                 yield item
         finally:
             self._venue._watchers.remove(watcher)
+            self._venue._watchers_by_key[api_key].remove(watcher)
             self._queues.remove(queue)
 
     async def close(self) -> None:

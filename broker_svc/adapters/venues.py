@@ -1,4 +1,5 @@
-"""The venues the broker trades on through ccxt, and how to connect to them."""
+"""The venues the broker trades on through ccxt, and how to connect to them; and a set of venues
+ports as one (the ccxt venues beside the paper venue)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from broker_svc.adapters.coinbase import CoinbaseExchange
 from broker_svc.adapters.kraken import KrakenExchange
 from broker_svc.adapters.ratelimit import RateLimits
 from broker_svc.domain.model import Credentials, Market, VenueProfile
+from broker_svc.ports import ExchangePort, Venues
 
 VENUE_CLASSES: dict[str, type[CcxtExchange]] = {
     "binance": BinanceExchange,
@@ -98,3 +100,51 @@ class CcxtVenues:
         for exchange in self._public.values():
             await exchange.close()
         self._public.clear()
+
+
+class VenueSet:
+    """Several venues ports as one: each venue name is served by the first part that has it.
+
+    Parameters
+    ----------
+    parts
+        The venues ports (``CcxtVenues``, ``PaperVenues``), in order of precedence.
+    """
+
+    def __init__(self, *parts: Venues) -> None:
+        self._parts = parts
+
+    def _part(self, venue: str) -> Venues:
+        for part in self._parts:
+            if part.profile(venue) is not None:
+                return part
+        raise KeyError(venue)
+
+    def profiles(self) -> list[VenueProfile]:
+        """Return every part's profiles, a name listed once."""
+        found: dict[str, VenueProfile] = {}
+        for part in self._parts:
+            for profile in part.profiles():
+                found.setdefault(profile.name, profile)
+        return list(found.values())
+
+    def profile(self, venue: str) -> VenueProfile | None:
+        """Return the profile of ``venue``, ``None`` when no part has it."""
+        for part in self._parts:
+            profile = part.profile(venue)
+            if profile is not None:
+                return profile
+        return None
+
+    def connect(self, venue: str, credentials: Credentials | None) -> ExchangePort:
+        """Open a connection to ``venue`` at the part that has it."""
+        return self._part(venue).connect(venue, credentials)
+
+    async def public_markets(self, venue: str) -> Mapping[str, Market]:
+        """Return the markets of ``venue`` from the part that has it."""
+        return await self._part(venue).public_markets(venue)
+
+    async def close(self) -> None:
+        """Close every part."""
+        for part in self._parts:
+            await part.close()
