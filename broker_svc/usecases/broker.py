@@ -48,6 +48,8 @@ class Broker(AccountUseCases, OrderUseCases, MarketDataUseCases, WatchUseCases):
         self._keys_refused = set()
         self.streams = WatchHub()
         self._key_rotation = None
+        self._priced = {}
+        self._price_reads = {}
 
     async def close(self) -> None:
         """End every watch and close every venue connection."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from decimal import Decimal
 
 from broker_svc.crypto import Cipher
 from broker_svc.domain.model import ExchangeAccount, Market, VenueProfile
@@ -33,6 +34,9 @@ class BrokerCore:
     # Accounts whose keys the venue refused since their last accepted call (audited once).
     _keys_refused: set[str]
     _key_rotation: asyncio.Task[None] | None
+    # The symbols that valued each (account, quote) last, and the price reads on their way.
+    _priced: dict[tuple[str, str], tuple[str, ...]]
+    _price_reads: dict[tuple[str, str], asyncio.Future[Decimal | None]]
 
     def profile(self, venue: str) -> VenueProfile:
         """Return the profile of a supported venue, or fail naming ``exchange_name``."""
