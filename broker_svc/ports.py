@@ -27,7 +27,7 @@ from broker_svc.domain.model import (
     VenueProfile,
     WatchChannel,
 )
-from broker_svc.domain.records import AccountRow, Fence, KeyCheck, OrderRecord
+from broker_svc.domain.records import AccountRow, Fence, KeyCheck, OrderRecord, Prepared
 from meshkit.audit import AuditEntry, AuditEvent
 from meshkit.clock import Clock
 
@@ -293,17 +293,19 @@ class BrokerStorePort(Protocol):
         """Raise the key's token to ``fence.token`` if it is lower; return the key's token now."""
         ...
 
-    async def begin_attempt(
+    async def prepare_order(
         self,
-        account_id: str,
-        client_order_id: str,
+        exchange_id: str,
+        request: OrderRequest,
         fence: Fence,
         now: datetime,
-    ) -> int | None:
-        """Record an order's attempt before any venue call; return the higher token if fenced.
+    ) -> Prepared:
+        """Record an order's attempt and reserve its client order id, in one transaction,
+        before any venue call; ``Prepared.fenced`` is the higher token when fenced.
 
-        ``None``: recorded (or recorded before). Once :meth:`raise_fence` of ``(key, T)`` has
-        returned, an attempt under ``key`` with a token below ``T`` is never recorded.
+        Otherwise ``reserved`` (the id was free) or ``existing`` (the record under the id).
+        Once :meth:`raise_fence` of ``(key, T)`` has returned, an attempt under ``key`` with
+        a token below ``T`` is never recorded.
         """
         ...
 

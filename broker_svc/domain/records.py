@@ -72,3 +72,17 @@ class Fence:
 
 NO_FENCE = Fence("", 0)
 """The fence of an order sent under no lease."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What recording an order before its venue call found (``BrokerStore.prepare_order``).
+
+    ``fenced``: the key's higher token when the fence is stale (nothing recorded then);
+    ``reserved``: the client order id was free and is now this request's; ``existing``: the
+    broker's record of the order already under this id (neither fenced nor reserved).
+    """
+
+    fenced: int | None = None
+    reserved: bool = False
+    existing: OrderRecord | None = None

@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from broker_svc.domain.model import Order, OrderRequest, OrderStatus
 from broker_svc.domain.records import OrderRecord
 from broker_svc.store.rows import ORDER_COLUMNS, order_record, text_or_none
 from meshkit import db
 from meshkit.codec import format_decimal, to_iso
+
+
+def reservation(
+    exchange_id: str, request: OrderRequest, now: datetime
+) -> tuple[str, tuple[Any, ...]]:
+    """Return the statement and parameters that reserve ``request``'s client order id (an
+    unresolved ``broker_orders`` row; nothing when the id is taken)."""
+    stamp = to_iso(now)
+    return (
+        f"INSERT INTO broker_orders ({ORDER_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            exchange_id,
+            request.client_order_id,
+            request.symbol,
+            request.side.value,
+            request.type.value,
+            request.time_in_force.value if request.time_in_force else None,
+            format_decimal(request.quantity),
+            text_or_none(request.price),
+            text_or_none(request.stop_price),
+            "",
+            OrderStatus.UNKNOWN.value,
+            "0",
+            None,
+            stamp,
+            stamp,
+            stamp,
+        ),
+    )
 
 
 class OrderTable:
@@ -18,29 +49,7 @@ class OrderTable:
 
     async def reserve_order(self, exchange_id: str, request: OrderRequest, now: datetime) -> bool:
         """Record that ``request`` is about to be sent; return ``False`` when the id is taken."""
-        stamp = to_iso(now)
-        inserted = await self.database.execute(
-            f"INSERT INTO broker_orders ({ORDER_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                exchange_id,
-                request.client_order_id,
-                request.symbol,
-                request.side.value,
-                request.type.value,
-                request.time_in_force.value if request.time_in_force else None,
-                format_decimal(request.quantity),
-                text_or_none(request.price),
-                text_or_none(request.stop_price),
-                "",
-                OrderStatus.UNKNOWN.value,
-                "0",
-                None,
-                stamp,
-                stamp,
-                stamp,
-            ),
-        )
+        inserted = await self.database.execute(*reservation(exchange_id, request, now))
         return inserted > 0
 
     async def mark_resent(self, exchange_id: str, client_order_id: str, now: datetime) -> bool:

@@ -68,8 +68,11 @@ class OrderUseCases(ConnectionPool):
     ) -> Order:
         """Place ``request`` once: a repeat of its client order id answers from the venue.
 
-        The attempt is recorded before any venue call. With a ``fence`` whose token is below
-        the key's, nothing is recorded or sent: ``FailedPrecondition`` with reason ``FENCED``.
+        The attempt and the reservation of the client order id are recorded in one
+        transaction before any venue call (the market is checked after them, from the
+        connection's cached markets; a refusal there frees the id again). With a ``fence``
+        whose token is below the key's, nothing is recorded or sent: ``FailedPrecondition``
+        with reason ``FENCED``.
         """
         connection = await self._connection(exchange_id, user_id)
         profile = self.profile(connection.account.exchange_name)
@@ -91,27 +94,28 @@ class OrderUseCases(ConnectionPool):
                 reason="REDUCE_ONLY_UNSUPPORTED",
                 metadata={"exchange": profile.name},
             )
-        stored = await self.store.begin_attempt(
-            exchange_id, request.client_order_id, fence, self.clock.now()
-        )
-        if stored is not None:
+        prepared = await self.store.prepare_order(exchange_id, request, fence, self.clock.now())
+        if prepared.fenced is not None:
             FENCED_WRITES.labels("broker", "place_order").inc()
-            raise _fenced(fence, stored)
-        market = await self._market(connection.port, request.symbol, profile)
-        violations = market_violations(request, market)
-        if violations:
-            raise errors.InvalidArgument(
-                [errors.FieldViolation(name, why) for name, why in violations],
-                reason="INVALID_ORDER",
-            )
-        existing = await self.store.get_order(exchange_id, request.client_order_id)
-        if existing is None:
-            if await self.store.reserve_order(exchange_id, request, self.clock.now()):
-                return await self._send(connection, request)
-            existing = await self.store.get_order(exchange_id, request.client_order_id)
-            if existing is None:  # pragma: no cover - a reservation vanished under us
-                raise errors.OutcomeUnknown("the order is being placed by another call")
-        return await self._replay(connection, profile, request, existing)
+            raise _fenced(fence, prepared.fenced)
+        try:
+            market = await self._market(connection.port, request.symbol, profile)
+            violations = market_violations(request, market)
+            if violations:
+                raise errors.InvalidArgument(
+                    [errors.FieldViolation(name, why) for name, why in violations],
+                    reason="INVALID_ORDER",
+                )
+        except BaseException:
+            if prepared.reserved:
+                # Refused (or the markets unreadable) before any venue call: the id is free.
+                await self.store.forget_unsent(exchange_id, request.client_order_id)
+            raise
+        if prepared.reserved:
+            return await self._send(connection, request)
+        if prepared.existing is None:  # pragma: no cover - a reservation vanished under us
+            raise errors.OutcomeUnknown("the order is being placed by another call")
+        return await self._replay(connection, profile, request, prepared.existing)
 
     async def _send(self, connection: _Connection, request: OrderRequest) -> Order:
         exchange_id = connection.account.exchange_id

@@ -166,6 +166,25 @@ async def test_place_order_off_the_market_step_is_refused_before_the_venue(
     assert harness.venue.calls.get("place_order") is None
 
 
+async def test_an_order_refused_by_the_market_check_frees_its_id_but_stays_attempted(
+    harness: BrokerHarness,
+    account: pb.ExchangeAccount,
+) -> None:
+    # The id is reserved with the attempt before the market check; a refusal there (or markets
+    # that cannot be read) sent nothing, so the id is free again for a corrected order.
+    failed = await failure(harness.stub.PlaceOrder(_market_buy(account.exchange_id, "0.000015")))
+    assert failed.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert await harness.store.get_order(account.exchange_id, CID) is None
+    assert await harness.store.attempted(CID)
+    harness.venue.fail("load_markets", errors.Unavailable("down", reason="VENUE_UNAVAILABLE"))
+    failed = await failure(harness.stub.PlaceOrder(_market_buy(account.exchange_id)))
+    assert failed.code == grpc.StatusCode.UNAVAILABLE
+    assert await harness.store.get_order(account.exchange_id, CID) is None
+    placed = await harness.stub.PlaceOrder(_market_buy(account.exchange_id))
+    assert placed.order.status == types_pb2.ORDER_STATUS_FILLED
+    assert harness.venue.calls["place_order"] == 1
+
+
 async def test_place_order_on_an_unknown_market_is_invalid_symbol(
     harness: BrokerHarness,
     account: pb.ExchangeAccount,

@@ -14,6 +14,7 @@ from broker_svc.domain.model import (
     Side,
     TimeInForce,
 )
+from broker_svc.domain.records import NO_FENCE, Fence
 from broker_svc.store import AccountRow, BrokerStore
 from meshkit import db
 
@@ -179,6 +180,57 @@ async def test_mark_resent_moves_the_send_time_of_an_unresolved_order_only(
     )
     await store.record_order("ex-1", order, NOW)
     assert not await store.mark_resent("ex-1", "cid-1", NOW + timedelta(minutes=2))
+
+
+async def test_prepare_order_records_the_attempt_and_reserves_the_id_once(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    fence = Fence("engine:source-1", 3)
+    assert not await store.attempted("cid-1")
+    prepared = await store.prepare_order("ex-1", REQUEST, fence, NOW)
+    assert (prepared.fenced, prepared.reserved, prepared.existing) == (None, True, None)
+    assert await store.attempted("cid-1")
+    reserved = await store.get_order("ex-1", "cid-1")
+    assert reserved is not None and reserved.unresolved and reserved.request == REQUEST
+    # A broker that stopped after this (before or after the venue call) and is asked again
+    # finds the reservation: it looks the order up, it never sends a second one blindly.
+    again = await store.prepare_order("ex-1", REQUEST, fence, NOW + timedelta(seconds=5))
+    assert (again.fenced, again.reserved) == (None, False)
+    assert again.existing == reserved
+    # The first send under a new key raised the key's token: a lower one is fenced now.
+    assert await store.raise_fence(Fence("engine:source-1", 2)) == 3
+
+
+async def test_prepare_order_under_a_stale_fence_records_nothing(database: db.Database) -> None:
+    store = await _store(database)
+    assert await store.raise_fence(Fence("engine:source-1", 5)) == 5
+    prepared = await store.prepare_order("ex-1", REQUEST, Fence("engine:source-1", 4), NOW)
+    assert (prepared.fenced, prepared.reserved, prepared.existing) == (5, False, None)
+    assert not await store.attempted("cid-1")
+    assert await store.get_order("ex-1", "cid-1") is None
+    # The current holder's order under the same id goes through; a newer token raises the key.
+    current = await store.prepare_order("ex-1", REQUEST, Fence("engine:source-1", 5), NOW)
+    assert current.reserved
+    newer = await store.prepare_order("ex-2", REQUEST, Fence("engine:source-1", 6), NOW)
+    assert newer.reserved
+    assert await store.raise_fence(Fence("engine:source-1", 5)) == 6
+
+
+async def test_prepare_order_without_a_fence_is_attempted_and_finds_a_known_order(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    order = Order(
+        "cid-1", "9", "BTC/USDT", Side.BUY, OrderType.MARKET, Decimal("1"), OrderStatus.FILLED
+    )
+    await store.record_order("ex-1", order, NOW)
+    prepared = await store.prepare_order("ex-1", REQUEST, NO_FENCE, NOW)
+    assert not prepared.reserved and prepared.fenced is None
+    assert prepared.existing is not None and prepared.existing.venue_order_id == "9"
+    assert await store.attempted("cid-1")
+    other = await store.prepare_order("ex-2", REQUEST, NO_FENCE, NOW)
+    assert other.reserved
 
 
 async def test_migrating_twice_changes_nothing(database: db.Database) -> None:
