@@ -5,7 +5,7 @@ code) costs one dict lookup and does nothing unless the environment armed that n
 
     FAULTPOINTS="engine.after_intent_commit=kill@3;broker.after_send=sleep:30"
 
-Each entry is ``name=action[@n]``; entries are separated by ``;`` and the same name may be
+Each entry is ``name=action[@n[-m]]``; entries are separated by ``;`` and the same name may be
 armed more than once (the entries are tried in order). Actions:
 
 ``kill``
@@ -19,7 +19,8 @@ armed more than once (the entries are tried in order). Actions:
 ``hang``
     Block for ever (a thread that never returns, a task that never resumes).
 
-``@n`` fires on the n-th hit of the point only (hits are counted per point, whatever fires);
+``@n`` fires on the n-th hit of the point only (hits are counted per point, whatever fires),
+``@n-m`` on hits n through m (a broker slowed for its first m reads: ``sleep:1@1-12``);
 without it the entry fires on every hit.
 Before acting, a point writes ``faultpoint <name> fired: <action> (hit <n>)`` to stderr, so a
 harness can tell from the process's log that the crash it sees is the one it asked for.
@@ -67,6 +68,8 @@ class FaultAction:
         How long to sleep (``sleep`` only).
     nth
         Fire on this hit only (1-based); ``None`` fires on every hit.
+    last
+        With ``nth``: fire on every hit from ``nth`` through ``last``; ``None``: ``nth`` only.
     """
 
     name: str
@@ -74,10 +77,13 @@ class FaultAction:
     exception: type[BaseException] | None = None
     seconds: float = 0.0
     nth: int | None = None
+    last: int | None = None
 
     def due(self, hit: int) -> bool:
         """Return whether the action fires on the point's ``hit``-th hit (1-based)."""
-        return self.nth is None or hit == self.nth
+        if self.nth is None:
+            return True
+        return self.nth <= hit <= (self.nth if self.last is None else self.last)
 
     def describe(self) -> str:
         """Return the entry as it was written (for logs)."""
@@ -87,7 +93,9 @@ class FaultAction:
             text = f"sleep:{self.seconds:g}"
         else:
             text = self.kind
-        return text if self.nth is None else f"{text}@{self.nth}"
+        if self.nth is None:
+            return text
+        return f"{text}@{self.nth}" + ("" if self.last is None else f"-{self.last}")
 
 
 def _exception(name: str, entry: str) -> type[BaseException]:
@@ -109,21 +117,27 @@ def _entry(raw: str) -> FaultAction:
     name, sep, spec = raw.partition("=")
     name, spec = name.strip(), spec.strip()
     if not sep or not name or not spec:
-        raise ConfigError(f"{ENV}: entries look like name=action[@n], got {raw!r}")
+        raise ConfigError(f"{ENV}: entries look like name=action[@n[-m]], got {raw!r}")
     nth: int | None = None
+    last: int | None = None
     action, at, count = spec.rpartition("@")
     if at:
-        if not count.strip().isdigit() or int(count) < 1:
+        first, dash, end = count.partition("-")
+        if not first.strip().isdigit() or int(first) < 1:
             raise ConfigError(f"{ENV}: {raw!r}: @n needs a whole number n >= 1")
-        nth, spec = int(count), action.strip()
+        if dash:
+            if not end.strip().isdigit() or int(end) < int(first):
+                raise ConfigError(f"{ENV}: {raw!r}: @n-m needs a whole number m >= n")
+            last = int(end)
+        nth, spec = int(first), action.strip()
     kind, _, argument = spec.partition(":")
     kind, argument = kind.strip(), argument.strip()
     if kind in ("kill", "hang"):
         if argument:
             raise ConfigError(f"{ENV}: {raw!r}: {kind} takes no argument")
-        return FaultAction(name, kind, nth=nth)
+        return FaultAction(name, kind, nth=nth, last=last)
     if kind == "raise":
-        return FaultAction(name, kind, exception=_exception(argument, raw), nth=nth)
+        return FaultAction(name, kind, exception=_exception(argument, raw), nth=nth, last=last)
     if kind == "sleep":
         try:
             seconds = float(argument)
@@ -131,7 +145,7 @@ def _entry(raw: str) -> FaultAction:
             seconds = math.nan
         if not math.isfinite(seconds) or seconds < 0:
             raise ConfigError(f"{ENV}: {raw!r}: sleep needs a number of seconds >= 0")
-        return FaultAction(name, kind, seconds=seconds, nth=nth)
+        return FaultAction(name, kind, seconds=seconds, nth=nth, last=last)
     raise ConfigError(f"{ENV}: {raw!r}: the action must be one of {', '.join(ACTIONS)}")
 
 

@@ -88,6 +88,10 @@ def test_parse_accepts_a_dotted_exception_class() -> None:
         "a=kill@0",
         "a=kill@x",
         "a=kill@",
+        "a=kill@3-2",
+        "a=kill@1-",
+        "a=kill@0-2",
+        "a=kill@1-x",
     ],
 )
 def test_malformed_spec_fails_naming_the_variable(spec: str) -> None:
@@ -124,6 +128,16 @@ def test_same_name_armed_twice_applies_each_entry_on_its_own_hit() -> None:
         faultpoint("p")
     with pytest.raises(TimeoutError):
         faultpoint("p")
+    faultpoint("p")
+
+
+def test_a_hit_range_fires_on_each_hit_from_its_first_to_its_last() -> None:
+    configure("p=raise:ConnectionError@2-3")
+    assert [e.describe() for e in faultpoints.armed()["p"]] == ["raise:ConnectionError@2-3"]
+    faultpoint("p")
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            faultpoint("p")
     faultpoint("p")
 
 
