@@ -422,7 +422,9 @@ class _Patience:
         """Return ``call()``'s answer; a slow broker is asked again until the deadline.
 
         Past the deadline the last error is raised: the signal is stale by then, and its
-        decision says so.
+        decision says so. A pause never runs past the deadline, and the last attempt is made
+        at it, so a read given up on is never decided while the signal is still young
+        (``portfolio_unavailable`` where it is ``stale``).
         """
         pause = SLOW_READ_PAUSE
         while True:
@@ -430,9 +432,10 @@ class _Patience:
                 return await call()
             except Exception as e:
                 asked_for = _broker_slow(e)
-                wait = max(pause, asked_for or 0.0)
-                if asked_for is None or wait >= self._time_left():
+                left = self._time_left()
+                if asked_for is None or left <= 0:
                     raise
+                wait = min(max(pause, asked_for), left)
                 log.info("broker slow (%s); asking again in %.1fs", type(e).__name__, wait)
                 metrics.SLOW_BROKER_READS.inc()
                 await asyncio.sleep(wait)
