@@ -11,12 +11,15 @@ from copytrade.broker.v1 import broker_service_pb2_grpc as pb_grpc
 from engine_svc import codec
 from engine_svc.domain.model import Candle, Intent, MarketInfo, Portfolio, VenueOrder
 from engine_svc.ports import ExchangeAccount
-from meshkit import clients
+from meshkit import clients, errors
 from meshkit.identity import forward_metadata
 from meshkit.settings import TlsSettings
 
 SERVICE = "copytrade.broker.v1.BrokerService"
 READ_METHODS = ("GetExchange", "GetOrder", "GetPortfolio", "GetMarket", "ListCandles")
+LATE_READ_GROWTH = 2
+"""A read the broker did not answer in time is asked again with up to this many times the read
+deadline (2: 10 s by default, inside the gateway's 15 s for a status that reads portfolios)."""
 
 
 class GrpcBroker:
@@ -24,6 +27,13 @@ class GrpcBroker:
 
     Reads retry on UNAVAILABLE through the channel's service config; ``PlaceOrder``,
     ``CancelOrder`` and ``Fence`` are never retried here.
+
+    A portfolio, market or candles read that ran out of time (``OutcomeUnknown``, which the
+    copy path asks again while the signal is young) has a longer deadline the next time the
+    same read is asked (twice the last, up to :data:`LATE_READ_GROWTH` times the read
+    deadline), until one is answered. A broker slowed by a fan-out works on many reads at
+    once and may answer all of them later than one deadline: asked again with the same
+    deadline, none would ever be answered; with a longer one, they are.
     """
 
     def __init__(
@@ -37,6 +47,8 @@ class GrpcBroker:
         self._stub = pb_grpc.BrokerServiceStub(channel)
         self._place_timeout = place_timeout
         self._read_timeout = read_timeout
+        # The deadline of each read that last ran out of time (gone once one is answered).
+        self._late: dict[tuple[str, ...], float] = {}
 
     @classmethod
     def connect(
@@ -55,15 +67,27 @@ class GrpcBroker:
         """Close the channel."""
         await self._channel.close()
 
-    async def _read(self, method: Any, request: Any, user_id: str) -> Any:
+    async def _read(
+        self, method: Any, request: Any, user_id: str, late: tuple[str, ...] | None = None
+    ) -> Any:
         # No timed_out: a read that timed out stays OutcomeUnknown here, as it has always been.
-        return await clients.call(
-            method,
-            request,
-            mutating=False,
-            metadata=forward_metadata(user_id),
-            timeout=self._read_timeout,
-        )
+        # ``late`` names the read for a longer deadline once it ran out of time.
+        timeout = self._late.get(late, self._read_timeout) if late else self._read_timeout
+        try:
+            response = await clients.call(
+                method,
+                request,
+                mutating=False,
+                metadata=forward_metadata(user_id),
+                timeout=timeout,
+            )
+        except errors.OutcomeUnknown as e:
+            if late and e.from_transport:
+                self._late[late] = min(timeout * 2, self._read_timeout * LATE_READ_GROWTH)
+            raise
+        if late:
+            self._late.pop(late, None)
+        return response
 
     async def _write(self, method: Any, request: Any, user_id: str) -> Any:
         return await clients.call(
@@ -92,6 +116,7 @@ class GrpcBroker:
             self._stub.GetPortfolio,
             pb.GetPortfolioRequest(exchange_id=exchange_id),
             user_id,
+            ("GetPortfolio", exchange_id),
         )
         return codec.portfolio_from_proto(response)
 
@@ -101,6 +126,7 @@ class GrpcBroker:
             self._stub.GetMarket,
             pb.GetMarketRequest(exchange_id=exchange_id, symbol=symbol),
             user_id,
+            ("GetMarket", exchange_id, symbol),
         )
         return codec.market_from_proto(response)
 
@@ -119,6 +145,7 @@ class GrpcBroker:
                 exchange_id=exchange_id, symbol=symbol, timeframe=timeframe, limit=limit
             ),
             user_id,
+            ("ListCandles", exchange_id, symbol, timeframe, str(limit)),
         )
         return codec.candles_from_proto(response)
 
