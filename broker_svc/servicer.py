@@ -7,12 +7,13 @@ ownership when a user id rides along.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.type import decimal_pb2
@@ -51,6 +52,8 @@ TIMEFRAME = re.compile(r"^[1-9][0-9]{0,2}[smhdwM]$")
 DEFAULT_CANDLES = 100
 MAX_CANDLES = 1000
 MAX_FENCE_KEY = 200
+
+T = TypeVar("T")
 
 
 class _Violations:
@@ -162,6 +165,26 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self._finishing: set[asyncio.Future[Any]] = set()
+
+    async def _to_the_end(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (a call that may act at a venue) to its end, even once nobody waits.
+
+        gRPC cancels a handler when its caller's deadline passes or the caller goes away; an
+        order sent, cancelled or levered there may be done at the venue and never recorded
+        here. The work runs in a task of its own that the handler's cancellation leaves
+        running: what the broker accepted it finishes and records (the caller, which saw its
+        deadline pass, finds the outcome by looking the order up).
+        """
+        task = asyncio.ensure_future(work)
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Future[Any]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that stopped waiting never will
 
     # Accounts ---------------------------------------------------------------------------------
 
@@ -282,11 +305,13 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> pb.PlaceOrderResponse:
         order_request, fence = _order_request(request)
-        order = await self.broker.place_order(
-            request.exchange_id,
-            user_id_or_empty(context),
-            order_request,
-            fence,
+        order = await self._to_the_end(
+            self.broker.place_order(
+                request.exchange_id,
+                user_id_or_empty(context),
+                order_request,
+                fence,
+            )
         )
         await afaultpoint("broker.before_reply")
         return pb.PlaceOrderResponse(order=codec.order_to_proto(order, request.exchange_id))
@@ -314,12 +339,14 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         if request.margin_mode not in ("", "cross", "isolated"):
             check.add("margin_mode", "must be cross, isolated or empty")
         check.raise_if_any()
-        leverage = await self.broker.set_leverage(
-            request.exchange_id,
-            user_id_or_empty(context),
-            request.symbol,
-            request.leverage,
-            request.margin_mode,
+        leverage = await self._to_the_end(
+            self.broker.set_leverage(
+                request.exchange_id,
+                user_id_or_empty(context),
+                request.symbol,
+                request.leverage,
+                request.margin_mode,
+            )
         )
         return pb.SetLeverageResponse(leverage=leverage, margin_mode=request.margin_mode)
 
@@ -343,11 +370,13 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> pb.CancelOrderResponse:
         _check_order_reference(request)
-        order = await self.broker.cancel_order(
-            request.exchange_id,
-            user_id_or_empty(context),
-            request.client_order_id,
-            request.symbol,
+        order = await self._to_the_end(
+            self.broker.cancel_order(
+                request.exchange_id,
+                user_id_or_empty(context),
+                request.client_order_id,
+                request.symbol,
+            )
         )
         return pb.CancelOrderResponse(order=codec.order_to_proto(order, request.exchange_id))
 
@@ -409,6 +438,7 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         if quote and not CURRENCY.match(quote):
             check.add("quote_currency", "must be an asset code such as USDT")
         check.raise_if_any()
+        await afaultpoint("broker.before_portfolio_read")  # a broker slowed on purpose
         portfolio = await self.broker.portfolio(
             request.exchange_id,
             user_id_or_empty(context),
@@ -426,6 +456,7 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         check.exchange_id(request.exchange_id)
         check.symbol(request.symbol)
         check.raise_if_any()
+        await afaultpoint("broker.before_market_read")
         market, last = await self.broker.market(
             request.exchange_id,
             user_id_or_empty(context),
@@ -452,6 +483,7 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
             check.add("limit", f"must be between 0 and {MAX_CANDLES}")
         check.raise_if_any()
         since = timestamp_from_proto(request.since, request.HasField("since"))
+        await afaultpoint("broker.before_candles_read")
         candles = await self.broker.candles(
             request.exchange_id,
             user_id_or_empty(context),
