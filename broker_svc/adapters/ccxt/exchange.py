@@ -65,7 +65,7 @@ class CcxtExchange(CcxtRest, CcxtStreams):
             self._install_rest_hooks(client)
             self._install_stream_hooks(client)
         self._markets = None
-        self._markets_lock = asyncio.Lock()
+        self._markets_loading = None
         self._closed = False
         self._pumps = {}
         self._stream_ready = asyncio.Event()

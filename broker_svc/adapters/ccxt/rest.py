@@ -47,21 +47,33 @@ class CcxtRest(CcxtTransport, CcxtParsing):
     """The REST side of one account at one venue."""
 
     _markets: dict[str, Market] | None
-    _markets_lock: asyncio.Lock
+    _markets_loading: asyncio.Future[dict[str, Market]] | None
 
     async def load_markets(self) -> Mapping[str, Market]:
-        """Return the venue's markets, loaded once per client."""
+        """Return the venue's markets, loaded once per client.
+
+        A load runs to its end even when the read waiting for it is given up (its caller's
+        deadline passed, which cancels the broker's handler): the next read finds the markets
+        (or waits for the same load) instead of starting the venue call over, so a broker
+        slowed by load catches up rather than cutting every first read of an account short.
+        """
         if self._markets is not None:
             return self._markets
-        async with self._markets_lock:
-            if self._markets is None:
-                raw = await self._call("load_markets", self._client.load_markets)
-                self._markets = {
-                    symbol: self._market(entry)
-                    for symbol, entry in raw.items()
-                    if self._keeps_market(entry)
-                }
-        return self._markets
+        loading = self._markets_loading
+        if loading is None or loading.done():  # none yet, or the last one failed
+            loading = self._markets_loading = asyncio.ensure_future(self._load_markets())
+            loading.add_done_callback(_retrieved)
+        return await asyncio.shield(loading)
+
+    async def _load_markets(self) -> dict[str, Market]:
+        raw = await self._call("load_markets", self._client.load_markets)
+        markets = {
+            symbol: self._market(entry)
+            for symbol, entry in raw.items()
+            if self._keeps_market(entry)
+        }
+        self._markets = markets
+        return markets
 
     @staticmethod
     def _keeps_market(entry: Mapping[str, Any]) -> bool:
@@ -389,3 +401,9 @@ class CcxtRest(CcxtTransport, CcxtParsing):
             candles.append(Candle(opened, *present))
         candles.sort(key=lambda c: c.open_time)
         return candles[-limit:] if since is None else candles[:limit]
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # A load whose every reader gave up still fails quietly: the next read loads again.
+    if not future.cancelled():
+        future.exception()

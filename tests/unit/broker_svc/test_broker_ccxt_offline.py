@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -257,6 +258,35 @@ async def test_fills_without_symbols_walk_every_market_and_merge_oldest_first(
         "ETH/USDT",
     }
     assert fills[0].price == Decimal("100.5") and fills[0].side is Side.SELL
+
+
+async def test_a_markets_load_whose_reader_gave_up_ends_and_serves_the_next_read(
+    fake: FakeCcxt,
+) -> None:
+    # A broker handler cancelled at its caller's deadline must not cut the load short: the
+    # caller's next read would start the venue call over, and under load never catch up.
+    loads: list[int] = []
+    started, release = asyncio.Event(), asyncio.Event()
+    answer = fake.load_markets
+
+    async def slow_load() -> dict[str, Any]:
+        loads.append(1)
+        started.set()
+        await release.wait()
+        return await answer()
+
+    fake.load_markets = slow_load  # type: ignore[method-assign]
+    exchange = BinanceExchange(None, client=fake)
+    given_up = asyncio.create_task(exchange.load_markets())
+    await started.wait()
+    given_up.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    again = asyncio.create_task(exchange.load_markets())
+    release.set()
+    markets = await again
+    assert "BTC/USDT" in markets
+    assert len(loads) == 1, "the load was started over"
 
 
 async def test_markets_are_loaded_once_per_client(fake: FakeCcxt) -> None:
