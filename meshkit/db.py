@@ -1,4 +1,4 @@
-"""One small database interface over SQLite (aiosqlite) and PostgreSQL (psycopg 3 + pool).
+"""One small database interface over SQLite (sqlite3) and PostgreSQL (psycopg 3 + pool).
 
 ``DATABASE_URL`` picks the backend: ``sqlite:///path/to/file.db`` (or
 ``sqlite:///:memory:``) or ``postgresql://...``. SQL is written once with ``?``
@@ -13,16 +13,17 @@ transaction survives a power loss, not only a process crash.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import os
 import pathlib
 import re
 import sqlite3
+import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
-
-import aiosqlite
 
 from meshkit.settings import ConfigError, integer
 
@@ -112,14 +113,180 @@ class Database(Executor, Protocol):
         ...
 
 
+BUSY_TIMEOUT_MS = 5000
+"""How long a BEGIN waits for another process that writes the same SQLite file."""
+
+BATCH_LIMIT = 64
+"""At most this many transactions share one SQLite transaction (one COMMIT, one fsync)."""
+
+FETCH_CHUNK = 256
+YIELD_AFTER_SECONDS = 0.002
+"""A body or read that has held the event loop this long lets it run before going on."""
+
+_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # Used on the event loop's thread and, for COMMIT and a waiting BEGIN, on the database's
+    # one helper thread; never on both at once (SqliteDatabase hands it over).
+    return sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, cached_statements=256
+    )
+
+
+def _configure_writer(connection: sqlite3.Connection) -> None:
+    for pragma in (
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON",
+        # Statements run on the event loop: none may wait there (a BEGIN that would wait for
+        # another process runs again on the helper thread, with BUSY_TIMEOUT_MS).
+        "PRAGMA busy_timeout=0",
+    ):
+        connection.execute(pragma)
+
+
+def _configure_reader(connection: sqlite3.Connection) -> None:
+    # A reader of a WAL database waits for no writer; query_only makes a write sent here fail.
+    for pragma in (f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}", "PRAGMA query_only=ON"):
+        connection.execute(pragma)
+
+
+def _begin_waiting(connection: sqlite3.Connection) -> None:
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    try:
+        connection.execute("COMMIT")
+    except sqlite3.Error:
+        # A failed COMMIT (a full disk) may leave the transaction open: end it.
+        with contextlib.suppress(sqlite3.Error):
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        raise
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _copy_of(error: BaseException) -> BaseException:
+    # One batch's failure is raised in each of its callers' tasks: each gets its own instance.
+    try:
+        return type(error)(*error.args)
+    except Exception:  # an exception class whose constructor wants other arguments
+        return sqlite3.OperationalError(str(error))
+
+
+def _run(
+    connection: sqlite3.Connection, sql: str, params: Sequence[Any], *, fetch: bool
+) -> sqlite3.Cursor:
+    try:
+        return connection.execute(
+            sql, params if isinstance(params, tuple | list) else tuple(params)
+        )
+    except sqlite3.IntegrityError as e:
+        if fetch or "UNIQUE" in str(e) or "PRIMARY KEY" in str(e):
+            raise UniqueViolation(str(e)) from None
+        raise
+
+
+class _Pacer:
+    """Lets the event loop run when a body or a read has held it for YIELD_AFTER_SECONDS."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+
+    async def pause(self) -> None:
+        if time.perf_counter() - self.since > YIELD_AFTER_SECONDS:
+            await asyncio.sleep(0)
+            self.since = time.perf_counter()
+
+
+async def _fetchall(
+    connection: sqlite3.Connection,
+    sql: str,
+    params: Sequence[Any],
+    pacer: _Pacer,
+    *,
+    one: bool = False,
+) -> list[Row]:
+    cursor = _run(connection, sql, params, fetch=True)
+    try:
+        if cursor.description is None:
+            return []
+        names = [column[0] for column in cursor.description]
+        if one:
+            first = cursor.fetchone()
+            return [] if first is None else [dict(zip(names, first, strict=True))]
+        rows = cursor.fetchmany(FETCH_CHUNK)
+        found = [dict(zip(names, row, strict=True)) for row in rows]
+        while len(rows) == FETCH_CHUNK:
+            await pacer.pause()
+            rows = cursor.fetchmany(FETCH_CHUNK)
+            found.extend(dict(zip(names, row, strict=True)) for row in rows)
+        return found
+    finally:
+        cursor.close()
+
+
+class _Batch:
+    """One SQLite transaction that several callers' transactions share (group commit)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.members = 0  # transactions in it whose body ended normally
+        self.error: BaseException | None = None  # why it does not commit
+
+
 class SqliteDatabase:
-    """SQLite through one aiosqlite connection; writers are serialised by a lock."""
+    """SQLite through the standard ``sqlite3`` module, on the event loop's thread.
+
+    Statements on these small databases take microseconds, so they run on the event loop
+    itself, without a thread hop each; what may wait runs on the database's one helper
+    thread: COMMIT (the fsync of ``synchronous=FULL``) and a BEGIN that finds another process
+    writing the file (it waits up to BUSY_TIMEOUT_MS there). A body or a read that holds the
+    loop longer than YIELD_AFTER_SECONDS lets it run between statements or rows; one statement
+    that is itself slow (a scan of a large table without an index) holds it while it runs.
+
+    Writes go through one connection in group commit: the transactions that arrive while a
+    COMMIT runs share the next SQLite transaction, one after the other (never interleaved),
+    each inside its own SAVEPOINT, at most BATCH_LIMIT of them. A body that raises rolls back
+    to its savepoint only. Each ``async with`` exits normally only once the shared COMMIT has
+    made it durable; when SQLite ends the shared transaction early (a full disk) or its
+    COMMIT fails, every transaction in it raises and none is committed. Reads outside a
+    transaction use a second, read-only connection and see only committed (durable) data; an
+    in-memory database has none and reads through a transaction.
+
+    A body sees the writes of the transactions before it in its batch before they are
+    durable; what it writes from them commits with them or not at all. A body never acts
+    outside the database (sends, calls) on what it read: that waits for the exit.
+    """
 
     dialect = "sqlite"
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
-        self._lock = asyncio.Lock()
+    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection | None) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+        self._busy = False  # a transaction holds the writer, or a BEGIN or COMMIT runs
+        self._batch: _Batch | None = None  # the open SQLite transaction
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
@@ -133,107 +300,243 @@ class SqliteDatabase:
         try:
             if path != ":memory:":
                 pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-            connection = await aiosqlite.connect(path, isolation_level=None)
+            writer = await asyncio.to_thread(_connect, path)
         except (OSError, sqlite3.Error) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path}: {why}") from None
-        connection.row_factory = aiosqlite.Row
+        reader = None
         try:
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=FULL",
-                "PRAGMA foreign_keys=ON",
-                "PRAGMA busy_timeout=5000",
-            ):
-                await connection.execute(pragma)
+            await asyncio.to_thread(_configure_writer, writer)
+            if path != ":memory:":
+                reader = await asyncio.to_thread(_connect, path)
+                await asyncio.to_thread(_configure_reader, reader)
         except sqlite3.Error as e:
-            await connection.close()
+            writer.close()
+            if reader is not None:
+                reader.close()
             raise ConfigError(f"DATABASE_URL: cannot use the SQLite file {path}: {e}") from None
-        return cls(connection)
-
-    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        try:
-            cursor = await self._connection.execute(sql, tuple(params))
-        except sqlite3.IntegrityError as e:
-            if "UNIQUE" in str(e) or "PRIMARY KEY" in str(e):
-                raise UniqueViolation(str(e)) from None
-            raise
-        count = cursor.rowcount
-        await cursor.close()
-        return count
-
-    async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        try:
-            cursor = await self._connection.execute(sql, tuple(params))
-        except sqlite3.IntegrityError as e:
-            raise UniqueViolation(str(e)) from None
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return [dict(row) for row in rows]
+        return cls(writer, reader)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._lock:
-            return await self._execute(sql, params)
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        rows = await self.fetchall(sql, params)
+        rows = await self._read(sql, params, one=True)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._lock:
-            return await self._fetchall(sql, params)
+        return await self._read(sql, params, one=False)
 
-    async def _control(self, statement: str) -> None:
-        # BEGIN, COMMIT and ROLLBACK run in aiosqlite's thread, which finishes a statement even
-        # when the task awaiting it is cancelled (a gRPC handler whose caller went away). Wait
-        # for it to finish, then let the cancellation go on: the transaction's state is known.
-        running = asyncio.ensure_future(self._connection.execute(statement))
-        try:
-            await asyncio.shield(running)
-        except asyncio.CancelledError:
-            await running
-            raise
+    async def _read(self, sql: str, params: Sequence[Any], *, one: bool) -> list[Row]:
+        if self._reader is not None and _READ.match(sql):
+            rows = await _fetchall(self._reader, sql, params, _Pacer(), one=one)
+            # Callers count on a read being a point where other tasks run (a loop of reads
+            # must not hold the event loop), as it was when each ran on a thread.
+            await asyncio.sleep(0)
+            return rows
+        async with self.transaction() as tx:
+            if one:
+                row = await tx.fetchone(sql, params)
+                return [] if row is None else [row]
+            return await tx.fetchall(sql, params)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock:
+        batch = await self._turn()
+        writer = self._writer
+        try:
+            writer.execute("SAVEPOINT tx")
+        except BaseException:
+            self._end_turn(batch)
+            raise
+        try:
+            yield _SqliteTransaction(writer)
+        except BaseException:
+            self._undo(batch)
+            self._end_turn(batch)
+            raise
+        try:
+            writer.execute("RELEASE tx")
+            if not writer.in_transaction:
+                raise sqlite3.OperationalError("the transaction was rolled back")
+        except sqlite3.Error as e:
+            # SQLite ended the whole transaction (a full disk, an I/O error) with the work of
+            # the transactions before this one in the batch: none of them commits.
+            batch.error = batch.error or e
+            self._end_turn(batch)
+            raise
+        batch.members += 1
+        self._end_turn(batch)
+        await self._committed(batch)
+
+    def _undo(self, batch: _Batch) -> None:
+        try:
+            self._writer.execute("ROLLBACK TO tx")
+            self._writer.execute("RELEASE tx")
+        except sqlite3.Error as e:
+            batch.error = batch.error or e
+
+    async def _turn(self) -> _Batch:
+        """Wait until this task holds the writer, inside the open batch; return the batch."""
+        loop = asyncio.get_running_loop()
+        if not self._busy:
+            self._busy = True
             try:
-                await self._control("BEGIN IMMEDIATE")
-            except asyncio.CancelledError:
-                # BEGIN ran: end the transaction it opened before giving up.
-                await self._control("ROLLBACK")
-                raise
-            try:
-                yield _SqliteTransaction(self)
+                began = self._begin_now()
             except BaseException:
-                await self._control("ROLLBACK")
+                self._busy = False
                 raise
+            if began:
+                assert self._batch is not None
+                return self._batch
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiting.append(waiter)
+            self._spawn(self._begin_in_thread())
+        else:
+            waiter = loop.create_future()
+            self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Handed the writer as it was cancelled: pass it on, adding nothing.
+                assert self._batch is not None
+                self._end_turn(self._batch)
             else:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(waiter)
+            raise
+        assert self._batch is not None
+        return self._batch
+
+    def _begin_now(self) -> bool:
+        """BEGIN IMMEDIATE on this thread; False when another process is writing the file."""
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                return False
+            raise
+        self._batch = _Batch(asyncio.get_running_loop())
+        return True
+
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        # The helper thread finishes what it started even when this task is cancelled (the
+        # loop closing): wait for it, so the writer's state is known, then go on cancelling.
+        running = asyncio.get_running_loop().run_in_executor(self._thread, work, self._writer)
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await running
+            raise
+
+    async def _begin_in_thread(self) -> None:
+        try:
+            await self._in_thread(_begin_waiting)
+        except asyncio.CancelledError:
+            _rollback(self._writer)
+            self._busy = False
+            raise
+        except sqlite3.Error as e:
+            self._busy = False
+            self._fail_waiting(e)
+            return
+        self._batch = _Batch(asyncio.get_running_loop())
+        if not self._hand_on():
+            await self._finish(self._batch)
+
+    def _end_turn(self, batch: _Batch) -> None:
+        """The transaction holding the writer is done: hand it to the next one, or commit."""
+        if batch.error is None and not self._writer.in_transaction:
+            batch.error = sqlite3.OperationalError("the transaction was rolled back")
+        if batch.error is None and batch.members < BATCH_LIMIT and self._hand_on():
+            return
+        self._spawn(self._finish(batch))
+
+    def _hand_on(self) -> bool:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return True
+        return False
+
+    async def _finish(self, batch: _Batch) -> None:
+        """COMMIT the batch (or roll it back), release its callers, begin the next one."""
+        try:
+            if batch.error is None and batch.members:
                 try:
-                    await self._control("COMMIT")
-                except sqlite3.Error:
-                    # A failed COMMIT (a full disk) may leave the transaction open: end it.
-                    with contextlib.suppress(sqlite3.Error):
-                        await self._control("ROLLBACK")
-                    raise
+                    await self._in_thread(_commit)
+                except sqlite3.Error as e:
+                    batch.error = e
+            else:
+                _rollback(self._writer)  # nothing to keep: no fsync
+        finally:
+            batch.done.set_result(None)
+            self._batch = None
+        if not any(not waiter.done() for waiter in self._waiting):
+            self._busy = False
+            return
+        try:
+            began = self._begin_now()
+        except sqlite3.Error as e:
+            self._busy = False
+            self._fail_waiting(e)
+            return
+        if not began:
+            await self._begin_in_thread()
+        else:
+            self._hand_on()
+
+    def _fail_waiting(self, error: BaseException) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(_copy_of(error))
+
+    async def _committed(self, batch: _Batch) -> None:
+        try:
+            await asyncio.shield(batch.done)
+        except asyncio.CancelledError:
+            # Cancelled while the COMMIT runs: it ends anyway. Wait for it, then go on
+            # cancelling (the caller cannot tell whether it committed, as with any cancel).
+            await batch.done
+            raise
+        if batch.error is not None:
+            raise _copy_of(batch.error) from batch.error
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        await self._connection.close()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._thread.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
+        self._writer.close()
 
 
 class _SqliteTransaction:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._database = database
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._pacer = _Pacer()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._database._execute(sql, params)
+        count = _run(self._connection, sql, params, fetch=False).rowcount
+        await self._pacer.pause()
+        return count
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        rows = await self._database._fetchall(sql, params)
+        rows = await _fetchall(self._connection, sql, params, self._pacer, one=True)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return await self._database._fetchall(sql, params)
+        return await _fetchall(self._connection, sql, params, self._pacer)
 
 
 _PLACEHOLDER = re.compile(r"\?")

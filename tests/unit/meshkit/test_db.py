@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+import sqlite3
 
 import pytest
 
@@ -92,8 +93,8 @@ async def test_a_transaction_cancelled_at_any_point_leaves_the_connection_usable
     database: db.Database,
 ) -> None:
     # A gRPC handler is cancelled when its caller goes away, wherever it is: also while its
-    # BEGIN, COMMIT or ROLLBACK is running in aiosqlite's thread. The statement finishes there
-    # anyway; the connection must not stay inside a transaction nobody will end.
+    # COMMIT is running on the database's helper thread. The statement finishes there anyway;
+    # the connection must not stay inside a transaction nobody will end.
     await database.execute("CREATE TABLE c (id INTEGER PRIMARY KEY)")
 
     async def write(n: int) -> None:
@@ -120,3 +121,183 @@ def test_the_pool_size_is_read_bounded_and_named_when_bad() -> None:
     for bad in ("0", "101", "four"):
         with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
             db.pool_size({"DATABASE_POOL_SIZE": bad})
+
+
+# SQLite runs statements on the event loop and shares one COMMIT among the transactions that
+# wait while another commits (group commit, meshkit.db.SqliteDatabase); these prove it keeps
+# every guarantee of one transaction at a time.
+
+
+async def _sqlite(tmp_path: pathlib.Path) -> db.SqliteDatabase:
+    database = await db.SqliteDatabase.open(str(tmp_path / "group.db"))
+    await database.execute("CREATE TABLE g (id INTEGER PRIMARY KEY, note TEXT)")
+    return database
+
+
+def _committed_ids(tmp_path: pathlib.Path) -> set[int]:
+    # What another connection (another process) reads: committed data only.
+    with contextlib.closing(sqlite3.connect(tmp_path / "group.db")) as other:
+        return {row[0] for row in other.execute("SELECT id FROM g")}
+
+
+async def test_transactions_sharing_a_commit_roll_back_alone_and_exit_once_durable(
+    tmp_path: pathlib.Path,
+) -> None:
+    database = await _sqlite(tmp_path)
+    seen_after_exit: dict[int, bool] = {}
+
+    async def write(n: int) -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO g (id) VALUES (?)", (n,))
+            await asyncio.sleep(0)  # the others queue behind this one: one batch
+            if n % 5 == 1:
+                raise RuntimeError("boom")
+            if n % 5 == 2:
+                with pytest.raises(db.UniqueViolation):
+                    await tx.execute("INSERT INTO g (id) VALUES (?)", (n,))
+                await tx.execute("UPDATE g SET note = ? WHERE id = ?", ("kept", n))
+        seen_after_exit[n] = n in _committed_ids(tmp_path)
+
+    try:
+        outcomes = await asyncio.gather(*(write(n) for n in range(40)), return_exceptions=True)
+        for n, outcome in enumerate(outcomes):
+            assert isinstance(outcome, RuntimeError) if n % 5 == 1 else outcome is None
+        assert set(seen_after_exit) == {n for n in range(40) if n % 5 != 1}
+        assert all(seen_after_exit.values())  # each exit came after its COMMIT
+        assert _committed_ids(tmp_path) == set(seen_after_exit)
+        rows = await database.fetchall("SELECT id FROM g WHERE note = 'kept'")
+        assert {row["id"] for row in rows} == {n for n in range(40) if n % 5 == 2}
+    finally:
+        await database.close()
+
+
+async def test_a_batch_that_sqlite_ended_commits_none_of_its_transactions(
+    tmp_path: pathlib.Path,
+) -> None:
+    # SQLite may end a whole transaction on an error (a full disk, an I/O error); here a body
+    # ends it itself. The transactions before it in the shared transaction lost their work
+    # too: they must raise, never exit as if committed; the one after it starts afresh.
+    database = await _sqlite(tmp_path)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO g (id) VALUES (0)")
+            started.set()
+            await release.wait()  # the others queue: they join its SQLite transaction
+
+    async def write(n: int) -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO g (id) VALUES (?)", (n,))
+            if n == 2:
+                await tx.execute("ROLLBACK")
+
+    try:
+        head = asyncio.create_task(first())
+        await started.wait()
+        tasks = [asyncio.create_task(write(n)) for n in (1, 2, 3)]
+        release.set()
+        outcomes = await asyncio.gather(head, *tasks, return_exceptions=True)
+        assert [isinstance(outcome, sqlite3.Error) for outcome in outcomes] == [
+            True,
+            True,
+            True,
+            False,
+        ]
+        assert outcomes[3] is None
+        assert _committed_ids(tmp_path) == {3}
+        await database.execute("INSERT INTO g (id) VALUES (4)")  # usable
+        assert _committed_ids(tmp_path) == {3, 4}
+    finally:
+        await database.close()
+
+
+async def test_a_read_outside_a_transaction_sees_only_committed_data(
+    tmp_path: pathlib.Path,
+) -> None:
+    database = await _sqlite(tmp_path)
+    written = asyncio.Event()
+    release = asyncio.Event()
+
+    async def write() -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO g (id) VALUES (1)")
+            written.set()
+            await release.wait()
+
+    try:
+        task = asyncio.create_task(write())
+        await written.wait()
+        assert await database.fetchone("SELECT id FROM g WHERE id = 1") is None
+        release.set()
+        await task
+        assert await database.fetchone("SELECT id FROM g WHERE id = 1") == {"id": 1}
+    finally:
+        await database.close()
+
+
+async def test_a_transaction_waiting_for_another_process_does_not_hold_the_event_loop(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Another process writes the same file (a replica, `copytrade user add`): our BEGIN waits
+    # for it (busy_timeout), off the event loop, which goes on running, here this test.
+    database = await _sqlite(tmp_path)
+    other = sqlite3.connect(tmp_path / "group.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO g (id) VALUES (1)")
+        task = asyncio.create_task(database.execute("INSERT INTO g (id) VALUES (2)"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # let it try: it must wait, not fail nor block the loop
+        assert not task.done()
+        assert await database.fetchone("SELECT id FROM g WHERE id = 1") is None
+        other.execute("COMMIT")
+        assert await task == 1
+        assert _committed_ids(tmp_path) == {1, 2}
+    finally:
+        other.close()
+        await database.close()
+
+
+async def test_many_transactions_cancelled_at_any_point_leave_every_other_one_whole(
+    tmp_path: pathlib.Path,
+) -> None:
+    database = await _sqlite(tmp_path)
+
+    async def write(n: int) -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO g (id) VALUES (?)", (n,))
+            await asyncio.sleep(0)
+            await tx.execute("UPDATE g SET note = 'done' WHERE id = ?", (n,))
+
+    try:
+        for round_ in range(12):
+            tasks = [asyncio.create_task(write(100 * round_ + n)) for n in range(12)]
+            for _ in range(round_ % 4):
+                await asyncio.sleep(0)
+            for task in tasks[round_ % 3 :: 3]:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            ids = _committed_ids(tmp_path)
+            for n, outcome in enumerate(outcomes):
+                if outcome is None:
+                    assert 100 * round_ + n in ids
+                else:
+                    assert isinstance(outcome, asyncio.CancelledError)
+        rows = await database.fetchall("SELECT id FROM g WHERE note IS NULL")
+        assert rows == []  # nothing half-written
+        await database.execute("INSERT INTO g (id) VALUES (-1)")  # the writer is free
+    finally:
+        await database.close()
+
+
+async def test_an_in_memory_database_reads_what_it_committed() -> None:
+    database = await db.connect("sqlite:///:memory:")
+    try:
+        await database.execute("CREATE TABLE m (id INTEGER PRIMARY KEY)")
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO m (id) VALUES (1)")
+        assert await database.fetchall("SELECT id FROM m") == [{"id": 1}]
+    finally:
+        await database.close()
