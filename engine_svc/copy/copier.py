@@ -67,6 +67,8 @@ class Copier:
 
     def enqueue(self, intents: Iterable[Intent]) -> None:
         """Queue the PENDING intents for sending, each on its account's queue."""
+        intents = list(intents)
+        self._sender.hand_over(intents)  # their first send need not read them again
         self.dispatcher.enqueue_pending(intents)
 
     async def place(self, intent_id: str) -> float | None:
@@ -113,4 +115,5 @@ class Copier:
     async def stop(self) -> None:
         """Stop sending; what was queued stays in the store for the next start."""
         await self.dispatcher.stop()
+        self._sender.forget_handed()
         await self._resolver.stop()

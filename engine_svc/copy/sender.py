@@ -4,6 +4,12 @@
 store moves the intent to SENT (compare-and-set, checked against its configuration's status
 in the same statement) before the broker is called, so a crash after it leaves an order the
 resolver looks up, never one sent twice under two ids.
+
+Per first send the store is written twice (SENT, then the outcome) and read not at all: the
+intent is the one the recorder just wrote (:meth:`Sender.hand_over`; an intent not handed
+over, or sent again, is read), and of its configuration only what never changes is used
+(the user and the target's venue, kept per configuration after the first read): whether the
+configuration may send now is checked by the SENT write itself.
 """
 
 from __future__ import annotations
@@ -11,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from engine_svc import metrics
 from engine_svc.copy.outcomes import Outcomes
 from engine_svc.domain import intents as rules
-from engine_svc.domain.model import CopyConfig, Intent, IntentState, SkipReason
+from engine_svc.domain.model import Intent, IntentState, SkipReason
 from engine_svc.ports import BrokerPort, Clock, CopyStore, Ownership
 from meshkit import errors
 from meshkit.faultpoints import afaultpoint
@@ -49,6 +55,22 @@ class _Leverage(enum.Enum):
     READY = "ready"  # set (or none to set): send the order
     RETRY = "retry"  # the broker did not answer: back to PENDING, sent again shortly
     REFUSED = "refused"  # the venue refused it: the entry is rejected, never placed
+
+
+HANDED_OVER_LIMIT = 100_000
+"""At most this many intents handed over and not yet sent are kept; past it they are read."""
+
+ROUTES_LIMIT = 10_000
+"""At most this many configurations' routes are kept; past it the oldest is read again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """What of an intent's configuration its send needs; none of it ever changes."""
+
+    user_id: str
+    venue: str
+    """The venue name of the intent's target account (``"unknown"`` when not recorded)."""
 
 
 def fence_key(source_id: str) -> str:
@@ -91,6 +113,10 @@ class Sender:
         self._in_flight: set[str] = set()
         self._leverage_set: dict[tuple[str, str], int] = {}
         """The leverage set on each (follower account, derivatives market) since start."""
+        self._handed: dict[str, Intent] = {}
+        """PENDING intents as recorded, by id, until their first send takes them."""
+        self._routes: dict[str, tuple[str, dict[str, str]]] = {}
+        """Per configuration: its user and its target accounts' venues (never changed)."""
         self.on_unknown: Callable[[str], None] | None = None
         """Called with the intent's id when a send's outcome becomes unknown (the resolver
         looks the order up at once: :meth:`engine_svc.copy.resolver.Resolver.chase`)."""
@@ -99,9 +125,25 @@ class Sender:
         """Return whether the intent's order is being sent right now (the broker not answered)."""
         return intent_id in self._in_flight
 
+    def hand_over(self, intents: Iterable[Intent]) -> None:
+        """Keep the PENDING ``intents`` just recorded, so their first send need not read them.
+
+        Safe with a copy that is stale by the send: the SENT write is a compare-and-set on
+        the state, so an intent that changed meanwhile is not sent from it.
+        """
+        for intent in intents:
+            if intent.state is S.PENDING and len(self._handed) < HANDED_OVER_LIMIT:
+                self._handed[intent.intent_id] = intent
+
+    def forget_handed(self) -> None:
+        """Drop every intent handed over (sending stops; the store keeps them)."""
+        self._handed.clear()
+
     async def place(self, intent_id: str) -> float | None:
         """Send one PENDING intent; return the delay before a retry if rate limited, else None."""
-        intent = await self._store.get_intent(intent_id)
+        intent = self._handed.pop(intent_id, None)
+        if intent is None:
+            intent = await self._store.get_intent(intent_id)
         if intent is None or intent.state is not S.PENDING or intent_id in self._in_flight:
             return None
         self._in_flight.add(intent_id)
@@ -135,11 +177,11 @@ class Sender:
         finally:
             self._in_flight.discard(intent.intent_id)
 
-    async def start_send(self, intent: Intent) -> tuple[Intent, CopyConfig] | None:
+    async def start_send(self, intent: Intent) -> tuple[Intent, Route] | None:
         """Move ``intent`` to SENT if its configuration may send it now: the one SENT transition.
 
-        Returns the intent as now stored and its configuration, or ``None`` when it may not
-        leave: then, if the configuration's status is why, the intent is skipped with that
+        Returns the intent as now stored and its route (user, venue), or ``None`` when it may
+        not leave: then, if the configuration's status is why, the intent is skipped with that
         reason (the configuration is read again to know). An intent whose source this replica
         does not hold (or no longer: the store fences it) is left as it is for the holder.
         The caller marks the intent in flight first, so the resolver leaves it alone.
@@ -166,27 +208,41 @@ class Sender:
                 if blocked is not None:
                     await self._outcomes.skipped(intent, blocked)
             return None
-        config = await self._store.get_config(intent.config_id)
-        if config is None:
+        route = await self._route(intent)
+        if route is None:
             return None
         metrics.INTENTS.labels(S.SENT.value).inc()
-        return _as_sent(intent, now, token), config
+        return _as_sent(intent, now, token), route
 
-    async def _send(self, intent: Intent, config: CopyConfig) -> float | None:
-        venue = config.venue_of(intent.target_exchange_id)
+    async def _route(self, intent: Intent) -> Route | None:
+        # The user and the target venues of a configuration never change (its status does:
+        # mark_sent checks that), so they are read once per configuration.
+        known = self._routes.get(intent.config_id)
+        if known is None:
+            config = await self._store.get_config(intent.config_id)
+            if config is None:
+                return None
+            if len(self._routes) >= ROUTES_LIMIT:
+                del self._routes[next(iter(self._routes))]
+            known = self._routes[intent.config_id] = (config.user_id, dict(config.target_venues))
+        user_id, venues = known
+        return Route(user_id, venues.get(intent.target_exchange_id, "") or "unknown")
+
+    async def _send(self, intent: Intent, route: Route) -> float | None:
+        venue = route.venue
         fence = None
         if self._ownership is not None:
             fence = (fence_key(intent.source_id), intent.sent_token)
         self._in_flight.add(intent.intent_id)
         try:
-            leverage = await self._leverage_ready(intent, config, venue)
+            leverage = await self._leverage_ready(intent, route)
             if leverage is not _Leverage.READY:
                 return LEVERAGE_RETRY_SECONDS if leverage is _Leverage.RETRY else None
             try:
                 if fence is None:
-                    order = await self._broker.place_order(intent, config.user_id)
+                    order = await self._broker.place_order(intent, route.user_id)
                 else:
-                    order = await self._broker.place_order(intent, config.user_id, fence=fence)
+                    order = await self._broker.place_order(intent, route.user_id, fence=fence)
             except errors.ResourceExhausted as e:
                 await self._outcomes.rate_limited(intent, _reason(e))
                 return max(e.retry_after or 1.0, 0.05)
@@ -229,7 +285,7 @@ class Sender:
         finally:
             self._in_flight.discard(intent.intent_id)
 
-    async def _leverage_ready(self, intent: Intent, config: CopyConfig, venue: str) -> _Leverage:
+    async def _leverage_ready(self, intent: Intent, route: Route) -> _Leverage:
         """Set the leverage a derivatives entry asks for before it is sent, once per
         (account, market, leverage) since start (the broker call is idempotent, so a restart
         only asks again). A venue refusal rejects the entry (never placed); a broker that
@@ -241,11 +297,11 @@ class Sender:
             return _Leverage.READY
         try:
             await self._broker.set_leverage(
-                intent.target_exchange_id, intent.symbol, intent.leverage, config.user_id
+                intent.target_exchange_id, intent.symbol, intent.leverage, route.user_id
             )
         except _DEFINITIVE as e:
             await self._outcomes.rejected(
-                intent, venue, _reason(e), f"leverage {intent.leverage} not set: {e.message}"
+                intent, route.venue, _reason(e), f"leverage {intent.leverage} not set: {e.message}"
             )
             return _Leverage.REFUSED
         except Exception as e:
