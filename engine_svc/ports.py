@@ -450,8 +450,15 @@ class IntentStore(Protocol):
         start: datetime | None,
         end: datetime | None,
         limit: int,
+        *,
+        target_exchange_id: str = "",
+        after: tuple[str, int, str] | None = None,
     ) -> list[Intent]:
-        """Return the configuration's intents written in ``[start, end)``, oldest first."""
+        """Return the configuration's intents written in ``[start, end)``, oldest first.
+
+        Only ``target_exchange_id``'s when given; after the intent ``after`` (its
+        ``created_at`` text, sequence, intent id) when given.
+        """
         ...
 
     async def state_counts(self, config_id: str) -> tuple[dict[IntentState, int], int]:

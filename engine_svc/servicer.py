@@ -173,12 +173,14 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> pb.ListCopiedOrdersResponse:
         user_id = require_user(context)
-        intents = await self._configs.list_orders(
+        intents, next_page_token = await self._configs.list_orders(
             user_id,
             request.config_id.strip(),
             timestamp_from_proto(request.start_time, request.HasField("start_time")),
             timestamp_from_proto(request.end_time, request.HasField("end_time")),
             request.page_size,
+            target_exchange_id=request.target_exchange_id.strip(),
+            page_token=request.page_token,
         )
         internal = _proves_copies()
         leader_id = (
@@ -186,7 +188,9 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             if internal or not intents
             else (await self._configs.owned(user_id, request.config_id.strip())).leader_id
         )
-        return pb.ListCopiedOrdersResponse(orders=_orders(intents, leader_id, internal))
+        return pb.ListCopiedOrdersResponse(
+            orders=_orders(intents, leader_id, internal), next_page_token=next_page_token
+        )
 
     async def KillSwitch(
         self,

@@ -86,15 +86,19 @@ def channel(
     tls: TlsSettings | None = None,
     service: str = "",
     read_methods: Sequence[str] = (),
+    max_receive_bytes: int = 0,
 ) -> grpc.aio.Channel:
     """Open a channel to ``address`` with keepalive, retries for reads, and mTLS when configured.
 
     ``address`` may list several replicas, ``"127.0.0.1:50051,127.0.0.1:50061"``: the channel
     then spreads calls over the live ones (round robin) and a call or stream opened after one
-    dies goes to another (:func:`target_of`).
+    dies goes to another (:func:`target_of`). ``max_receive_bytes`` raises gRPC's 4 MB limit
+    on one reply (0: the limit stays).
     """
     target, balancing = target_of(address)
     options: list[tuple[str, object]] = list(KEEPALIVE_OPTIONS) + balancing
+    if max_receive_bytes:
+        options.append(("grpc.max_receive_message_length", max_receive_bytes))
     if service and read_methods:
         options.append(("grpc.service_config", service_config(service, read_methods)))
         options.append(("grpc.enable_retries", 1))

@@ -12,5 +12,6 @@ RULES = table(
         "Reconcile": {"gateway"},
         "ListReconciliations": {"gateway"},
         "ListAuditEntries": {"gateway"},
+        "ListReconciliationItems": {"gateway"},
     },
 )

@@ -258,6 +258,7 @@ def report_to_proto(report: Report, *, with_items: bool = True) -> pb.Reconcilia
         duplicate_count=report.counts.duplicate,
         error_count=report.counts.error,
         extra_count=report.counts.extra,
+        items_paged=report.items_paged,
     )
     message.start_time.CopyFrom(timestamp_to_proto(report.start_time))
     message.end_time.CopyFrom(timestamp_to_proto(report.end_time))

@@ -17,6 +17,7 @@ from meshkit.vocabulary import Side
 from recon_svc.domain.model import (
     CopyConfig,
     Intent,
+    Item,
     LeaderSignal,
     Report,
     VenueFill,
@@ -45,11 +46,14 @@ class EnginePort(Protocol):
         config_id: str,
         start_time: datetime,
         *,
+        target_exchange_id: str,
+        page_token: str,
         page_size: int,
         user_id: str,
         timeout: float,  # noqa: ASYNC109 - the gRPC call's deadline, not an asyncio timeout
-    ) -> list[Intent]:
-        """Return one page of the intents written at or after ``start_time``, oldest first."""
+    ) -> tuple[list[Intent], str]:
+        """Return one page of one follower account's intents written at or after
+        ``start_time``, oldest first, and the next page's token ("" after the last)."""
         ...
 
     async def correct_position(
@@ -129,6 +133,33 @@ class ReportStore(Protocol):
 
     async def save_report(self, report: Report, *, audit: AuditEvent | None = None) -> Report:
         """Store a report and its items (and ``audit``) in one transaction; return it as stored."""
+        ...
+
+    async def start_report(self, report: Report) -> None:
+        """Store a report's row before its items; it is not listed until finished."""
+        ...
+
+    async def add_items(self, reconciliation_id: str, items: Sequence[tuple[int, Item]]) -> None:
+        """Store a batch of a started report's items, each at its index."""
+        ...
+
+    async def discard_items(self, reconciliation_id: str) -> None:
+        """Delete a started report's items."""
+        ...
+
+    async def finish_report(self, report: Report, *, audit: AuditEvent | None = None) -> Report:
+        """Write a started report's counts (and ``audit``) in one transaction and list it;
+        return it as stored, without items."""
+        ...
+
+    async def get_report(self, reconciliation_id: str, *, with_items: bool = True) -> Report | None:
+        """Return a report (with its items unless ``with_items`` is false), or ``None``."""
+        ...
+
+    async def list_items(
+        self, reconciliation_id: str, after_index: int, limit: int
+    ) -> list[tuple[int, Item]]:
+        """Return up to ``limit`` of a report's items after ``after_index``, with indexes."""
         ...
 
     async def list_audit_entries(

@@ -7,6 +7,8 @@ gateway's GET /audit) returns only the caller's entries.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 
 import grpc
@@ -30,6 +32,24 @@ def _check_config_id(value: str, violations: list[errors.FieldViolation]) -> Non
         uuid.UUID(value)
     except ValueError:
         violations.append(errors.FieldViolation("config_id", "must be a UUID"))
+
+
+def _item_token(index: int) -> str:
+    return base64.urlsafe_b64encode(f"item:{index}".encode()).decode()
+
+
+def _item_index_of(token: str, violations: list[errors.FieldViolation]) -> int:
+    # A ListReconciliationItems page token names the previous page's last item; -1: none.
+    if not token:
+        return -1
+    try:
+        kind, _, index = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "item" and index.isdigit():
+            return int(index)
+    except (ValueError, binascii.Error):
+        pass
+    violations.append(errors.FieldViolation("page_token", "is not a token this service gave"))
+    return -1
 
 
 class ReconServicer(pb_grpc.ReconServiceServicer):
@@ -79,6 +99,28 @@ class ReconServicer(pb_grpc.ReconServiceServicer):
         reports = await self.reconciler.list_reports(user_id, request.config_id, request.page_size)
         return pb.ListReconciliationsResponse(
             reports=[codec.report_to_proto(r, with_items=False) for r in reports],
+        )
+
+    async def ListReconciliationItems(
+        self,
+        request: pb.ListReconciliationItemsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListReconciliationItemsResponse:
+        user_id = require_user(context)
+        violations: list[errors.FieldViolation] = []
+        try:
+            uuid.UUID(request.reconciliation_id)
+        except ValueError:
+            violations.append(errors.FieldViolation("reconciliation_id", "must be a UUID"))
+        after = _item_index_of(request.page_token, violations)
+        if violations:
+            raise errors.InvalidArgument(violations)
+        page, more = await self.reconciler.list_items(
+            user_id, request.reconciliation_id, request.page_size, after
+        )
+        return pb.ListReconciliationItemsResponse(
+            items=[codec.item_to_proto(item) for _, item in page],
+            next_page_token=_item_token(page[-1][0]) if more and page else "",
         )
 
     async def ListAuditEntries(

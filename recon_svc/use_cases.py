@@ -50,10 +50,23 @@ from recon_svc.domain.reconcile import (
 from recon_svc.ports import BrokerPort, Clock, EnginePort, ReportStore, SyncPort
 
 SIGNAL_PAGE_SIZE = 1000
-INTENT_PAGE_SIZE = 500
+INTENT_PAGE_SIZE = 5000
+"""The engine's largest page of copied orders."""
 DEFAULT_LIST_SIZE = 50
 MAX_LIST_SIZE = 500
-MAX_ITEMS = 50_000
+ITEMS_IN_REPLY = 10_000
+"""A report with more items is answered with its counts (``items_paged``); its items are read
+page by page (:meth:`Reconciler.list_items`)."""
+DEFAULT_ITEM_PAGE = 1000
+MAX_ITEM_PAGE = 10_000
+ITEM_BATCH = 5000
+"""Items are stored in batches of about this many while the report is made."""
+ACCOUNTS_AT_ONCE = 4
+"""Follower accounts read and judged at the same time: what recon holds at once is the window's
+signals and this many accounts' copies and venue records, whatever the window's size."""
+LEG_SLOTS = 16
+"""Room for the items of one (signal, account) in the report's order: the copy and its
+further legs."""
 LOOK_BACK = timedelta(minutes=15)
 """How far before the window intents and venue orders are read: a leader venue's clock may run
 ahead of ours, so an intent (or a follower order) may carry a time before its signal's event
@@ -149,22 +162,33 @@ class Reconciler:
             raise errors.invalid("end_time", "must be after start_time")
         budget = _Budget(self.budget, self.timeout)
         reconciliation_id = str(uuid.uuid4())
-        items = await self._items(
-            budget, user_id, config_id, start_time, end_time, reconciliation_id, auto_correct
-        )
-        counts = Counts.of(items)
-        report = Report(
+        header = Report(
             reconciliation_id=reconciliation_id,
             config_id=config_id,
             user_id=user_id,
             start_time=start_time,
             end_time=end_time,
             created_at=now,
-            counts=counts,
-            items=tuple(items),
+            counts=Counts(),
         )
-        corrections = [i.correction_client_order_id for i in items if i.correction_client_order_id]
-        stored = await self.store.save_report(
+        writer = _ReportWriter(self.store, header)
+        base, tail = await self._items(
+            budget,
+            writer,
+            user_id,
+            config_id,
+            start_time,
+            end_time,
+            reconciliation_id,
+            auto_correct,
+        )
+        # Orders no copy made and positions (few: per account and symbol) follow the copies.
+        await writer.add([(base + index, item) for index, item in enumerate(tail)])
+        await writer.flush()
+        counts = writer.counts
+        report = replace(header, counts=counts)
+        corrections = [i.correction_client_order_id for i in tail if i.correction_client_order_id]
+        stored = await self.store.finish_report(
             report,
             audit=AuditEvent(
                 user_id,
@@ -189,69 +213,128 @@ class Reconciler:
             ),
         )
         metrics.REPORTS.inc()
-        for item in stored.items:
-            metrics.RECONCILIATION_CHECKS.labels(item.outcome.value).inc()
-        return stored
+        for outcome, count in writer.by_outcome.items():
+            if count:
+                metrics.RECONCILIATION_CHECKS.labels(outcome.value).inc(count)
+        if stored.counts.total > ITEMS_IN_REPLY:
+            return replace(stored, items_paged=True)
+        full = await self.store.get_report(reconciliation_id)
+        assert full is not None
+        return full
 
     async def _items(
         self,
         budget: _Budget,
+        writer: _ReportWriter,
         user_id: str,
         config_id: str,
         start_time: datetime,
         end_time: datetime,
         reconciliation_id: str,
         auto_correct: bool,
-    ) -> list[Item]:
+    ) -> tuple[int, list[Item]]:
+        # Writes the copy items as each account is judged; returns where the other items
+        # start in the report's order, and those items (orders no copy made, positions; or
+        # the one ERROR item of a service that could not be read).
         try:
             config = await budget.read(
                 lambda t: self.engine.get_config(config_id, user_id=user_id, timeout=t),
                 user_errors=True,
             )
         except _Unreadable as e:
-            return [read_error("the engine (the configuration)", e.problem)]
+            return 0, [read_error("the engine (the configuration)", e.problem)]
         try:
             signals = await budget.read(lambda t: self._signals(config, start_time, end_time, t))
         except _Unreadable as e:
-            return [read_error("the sync service (the leader's signals)", e.problem)]
-        if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
-            raise errors.FailedPrecondition(
-                f"the window holds more than {MAX_ITEMS} items; reconcile a shorter window",
-                reason="WINDOW_TOO_LARGE",
-            )
+            return 0, [read_error("the sync service (the leader's signals)", e.problem)]
         since = start_time - LOOK_BACK
-        try:
-            intents = await budget.read(lambda t: self._intents(config, since, user_id, t))
-        except _Unreadable as e:
-            return [read_error("the engine (the copied orders)", e.problem)]
+        sequences = sorted({s.sequence for s in signals})
+        rank = {sequence: index for index, sequence in enumerate(sequences)}
+        accounts = sorted(set(config.target_exchange_ids))
         wanted = {(s.source_id, s.sequence): s for s in signals}
         # The mirrored copies of the window's fills of mirrored leader orders are their copies.
         mirrored = mirrored_fills(signals)
         mirror_keys = {(source, opened) for (source, _), opened in mirrored.items()}
-        relevant = [
-            i
-            for i in intents
-            if (i.source_id, i.sequence) in wanted or (i.source_id, i.sequence) in mirror_keys
-        ]
-        corrections = [i for i in intents if i.is_correction]
-        symbols = _symbols(config, relevant + corrections, wanted)
-        venues = await self._venues(budget, symbols, since, user_id)
-        known = {i.client_order_id for i in intents if i.client_order_id}
-        items = reconcile(signals, config.target_exchange_ids, relevant, venues)
-        items += extra_orders(venues, known, start_time, end_time)
-        found = positions(
-            symbols,
-            relevant + corrections,
-            venues,
-            known,
-            start_time,
-            end_time,
-            leader_after=leader_positions_after(signals),
-            mirrored=mirrored,
+        leader_after = leader_positions_after(signals)
+        at_once = asyncio.Semaphore(ACCOUNTS_AT_ONCE)
+
+        async def judge(position: int, account: str) -> tuple[list[Item], list[Item]]:
+            # One follower account: its copies, its venue, its items; then it is let go.
+            async with at_once:
+                try:
+                    intents = await budget.read(
+                        lambda t: self._intents(config, account, since, user_id, t)
+                    )
+                except _Unreadable as e:
+                    if e.asked:
+                        raise _IntentsUnreadable(e.problem) from None
+                    # The budget ran out on earlier accounts' reads: this one's copies are
+                    # unknown, the others' stand.
+                    copies = reconcile(signals, [account], [], {})
+                    await writer.add(
+                        _indexed(
+                            [
+                                replace(
+                                    i,
+                                    outcome=Outcome.ERROR,
+                                    detail=f"the copies at this account could not be read:"
+                                    f" {e.problem}",
+                                )
+                                for i in copies
+                            ],
+                            rank,
+                            len(accounts),
+                            position,
+                        )
+                    )
+                    return [], []
+                relevant = [
+                    i
+                    for i in intents
+                    if (i.source_id, i.sequence) in wanted
+                    or (i.source_id, i.sequence) in mirror_keys
+                ]
+                corrections = [i for i in intents if i.is_correction]
+                symbols = _symbols(config, relevant + corrections, wanted)
+                venues = await self._venues(budget, symbols, since, user_id)
+                known = {i.client_order_id for i in intents if i.client_order_id}
+                del intents
+                copies = reconcile(signals, [account], relevant, venues)
+                await writer.add(_indexed(copies, rank, len(accounts), position))
+                del copies
+                extras = extra_orders(venues, known, start_time, end_time)
+                found = positions(
+                    symbols,
+                    relevant + corrections,
+                    venues,
+                    known,
+                    start_time,
+                    end_time,
+                    leader_after=leader_after,
+                    mirrored=mirrored,
+                )
+                return extras, found
+
+        outcomes = await asyncio.gather(
+            *(judge(position, account) for position, account in enumerate(accounts)),
+            return_exceptions=True,
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, _IntentsUnreadable):
+                raise outcome
+        for outcome in outcomes:
+            if isinstance(outcome, _IntentsUnreadable):
+                await writer.discard()
+                return 0, [read_error("the engine (the copied orders)", outcome.problem)]
+        extras: list[Item] = []
+        found: list[Item] = []
+        for outcome in outcomes:
+            assert not isinstance(outcome, BaseException)
+            extras += outcome[0]
+            found += outcome[1]
         if auto_correct:
             found = await self._correct(budget, config, found, reconciliation_id, user_id)
-        return items + found
+        return len(sequences) * len(accounts) * LEG_SLOTS, extras + found
 
     async def _correct(
         self,
@@ -304,6 +387,40 @@ class Reconciler:
             )
 
         return list(await asyncio.gather(*(one(item) for item in found)))
+
+    async def list_items(
+        self,
+        user_id: str,
+        reconciliation_id: str,
+        page_size: int,
+        after_index: int,
+    ) -> tuple[list[tuple[int, Item]], bool]:
+        """Return one page of a stored report's items in the report's order, each with its
+        index, and whether more follow.
+
+        Parameters
+        ----------
+        user_id
+            The calling user; another user's report (or one not finished) is NOT_FOUND.
+        reconciliation_id
+            The report.
+        page_size
+            At most this many; 0 means 1,000, more than 10,000 is INVALID_ARGUMENT.
+        after_index
+            The index of the previous page's last item; -1 for the first page.
+        """
+        if not 0 <= page_size <= MAX_ITEM_PAGE:
+            raise errors.invalid("page_size", f"must be between 0 and {MAX_ITEM_PAGE}")
+        report = await self.store.get_report(reconciliation_id, with_items=False)
+        if report is None or report.user_id != user_id or not report.complete:
+            raise errors.NotFound(
+                f"reconciliation {reconciliation_id} not found",
+                reason="RECONCILIATION_NOT_FOUND",
+                metadata={"reconciliation_id": reconciliation_id},
+            )
+        size = page_size or DEFAULT_ITEM_PAGE
+        page = await self.store.list_items(reconciliation_id, after_index, size + 1)
+        return page[:size], len(page) > size
 
     async def audit_entries(
         self,
@@ -395,45 +512,47 @@ class Reconciler:
                 after = signal.sequence
                 if signal.is_fill:  # an order change is no trade: its copies are orders
                     signals.append(signal)
-            if len(signals) * max(len(config.target_exchange_ids), 1) > MAX_ITEMS:
-                return signals
 
     async def _intents(
         self,
         config: CopyConfig,
+        account: str,
         since: datetime,
         user_id: str,
         timeout: float,  # noqa: ASYNC109 - each call's gRPC deadline, not an asyncio timeout
     ) -> list[Intent]:
-        # The engine pages by time only: ask again from the last time seen (inclusive) and drop
-        # what was seen, until a page brings nothing new.
-        seen: dict[str, Intent] = {}
-        cursor = since
+        # One follower account's copies written since ``since``, page after page.
+        intents: list[Intent] = []
+        token = ""
         while True:
-            page = await self.engine.list_copied_orders(
+            page, token = await self.engine.list_copied_orders(
                 config.config_id,
-                cursor,
+                since,
+                target_exchange_id=account,
+                page_token=token,
                 page_size=INTENT_PAGE_SIZE,
                 user_id=user_id,
                 timeout=timeout,
             )
-            fresh = [i for i in page if i.intent_id not in seen]
-            if not fresh:
-                if len(page) >= INTENT_PAGE_SIZE:
-                    raise errors.ServiceError(
-                        f"more than {INTENT_PAGE_SIZE} copied orders share one time;"
-                        " they cannot be paged",
-                        reason="UPSTREAM_PAGING_STUCK",
-                    )
-                return list(seen.values())
-            for intent in fresh:
+            for intent in page:
                 if intent.create_time is None:
                     raise errors.ServiceError(
                         "the engine returned a copied order without create_time",
                         reason="MALFORMED_UPSTREAM_REPLY",
                     )
-                seen[intent.intent_id] = intent
-                cursor = max(cursor, intent.create_time)
+                if intent.target_exchange_id != account:
+                    raise errors.ServiceError(
+                        "the engine returned another account's copied order",
+                        reason="MALFORMED_UPSTREAM_REPLY",
+                    )
+            intents += page
+            if not token:
+                if len(page) >= INTENT_PAGE_SIZE:
+                    raise errors.ServiceError(
+                        "the engine returned a full page of copied orders and no next page",
+                        reason="UPSTREAM_PAGING_STUCK",
+                    )
+                return intents
 
     async def _venues(
         self,
@@ -516,11 +635,96 @@ def _symbols(
 
 
 class _Unreadable(Exception):
-    """A read that failed or did not answer within the budget; ``problem`` says which."""
+    """A read that failed or did not answer within the budget; ``problem`` says which.
+
+    ``asked`` is false when it was not even asked: the budget had run out before it.
+    """
+
+    def __init__(self, problem: str, *, asked: bool = True) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.asked = asked
+
+
+class _IntentsUnreadable(Exception):
+    """An account's copies could not be read: the report is that one ERROR item."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+
+
+def _indexed(
+    items: Sequence[Item], rank: dict[int, int], accounts: int, position: int
+) -> list[tuple[int, Item]]:
+    # Each copy item's place in the report: by sequence, then account, then leg, whatever
+    # order the accounts are judged in.
+    indexed: list[tuple[int, Item]] = []
+    slot = 0
+    previous = None
+    for item in items:
+        slot = slot + 1 if item.sequence == previous else 0
+        previous = item.sequence
+        if slot >= LEG_SLOTS:
+            raise errors.ServiceError(
+                f"more than {LEG_SLOTS} items for one signal and account",
+                reason="TOO_MANY_LEGS",
+            )
+        indexed.append(((rank[item.sequence] * accounts + position) * LEG_SLOTS + slot, item))
+    return indexed
+
+
+class _ReportWriter:
+    """A report written as it is made: its row when the first items come, items in batches,
+    counted as they go."""
+
+    def __init__(self, store: ReportStore, header: Report) -> None:
+        self.store = store
+        self.header = header
+        self.started = False
+        self.by_outcome: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self._pending: list[tuple[int, Item]] = []
+        self._lock = asyncio.Lock()  # the report's row before any item, one batch at a time
+
+    @property
+    def counts(self) -> Counts:
+        """The counts of every item added (and not discarded)."""
+        by = self.by_outcome
+        return Counts(
+            total=sum(by.values()),
+            matched=by[Outcome.MATCHED],
+            mismatched=by[Outcome.MISMATCHED],
+            missing=by[Outcome.MISSING],
+            duplicate=by[Outcome.DUPLICATE],
+            error=by[Outcome.ERROR],
+            extra=by[Outcome.EXTRA],
+        )
+
+    async def add(self, items: Sequence[tuple[int, Item]]) -> None:
+        """Add items at their indexes; a full batch is stored."""
+        for _, item in items:
+            self.by_outcome[item.outcome] += 1
+        self._pending.extend(items)
+        if len(self._pending) >= ITEM_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Store what is pending (and the report's row, first)."""
+        batch, self._pending = self._pending, []
+        async with self._lock:
+            if not self.started:
+                await self.store.start_report(self.header)
+                self.started = True
+            if batch:
+                await self.store.add_items(self.header.reconciliation_id, batch)
+
+    async def discard(self) -> None:
+        """Forget every item added so far, stored or not."""
+        self._pending = []
+        self.by_outcome = dict.fromkeys(Outcome, 0)
+        async with self._lock:
+            if self.started:
+                await self.store.discard_items(self.header.reconciliation_id)
 
 
 _USER_ERRORS = (
@@ -560,7 +764,9 @@ class _Budget:
         """
         left = self.left()
         if left <= 0:
-            raise _Unreadable(f"not asked: the time budget of {self.seconds:g}s ran out")
+            raise _Unreadable(
+                f"not asked: the time budget of {self.seconds:g}s ran out", asked=False
+            )
         try:
             async with asyncio.timeout(left):
                 return await call(min(self._call_timeout, left))

@@ -191,10 +191,27 @@ class IntentTable:
         start: datetime | None,
         end: datetime | None,
         limit: int,
+        *,
+        target_exchange_id: str = "",
+        after: tuple[str, int, str] | None = None,
     ) -> list[Intent]:
-        """Return the configuration's intents written in ``[start, end)``, oldest first."""
+        """Return the configuration's intents written in ``[start, end)``, oldest first.
+
+        ``target_exchange_id`` keeps one follower account's; ``after`` (the ``created_at``
+        text, sequence and intent id of the last one of a page) starts after it: a page
+        boundary that many intents written at one time cannot make repeat or skip one.
+        """
         sql = f"SELECT {_INTENT_COLUMNS} FROM order_intents WHERE config_id = ?"
         params: list[Any] = [config_id]
+        if target_exchange_id:
+            sql += " AND target_exchange_id = ?"
+            params.append(target_exchange_id)
+        if after is not None:
+            sql += (
+                " AND (created_at > ? OR (created_at = ? AND (sequence > ?"
+                " OR (sequence = ? AND intent_id > ?))))"
+            )
+            params += [after[0], after[0], after[1], after[1], after[2]]
         if start is not None:
             sql += " AND created_at >= ?"
             params.append(to_iso(start))

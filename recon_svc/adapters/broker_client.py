@@ -16,6 +16,8 @@ from recon_svc import codec
 from recon_svc.domain.model import VenueFill, VenueHoldings, VenueOrder
 
 BROKER_SERVICE = "copytrade.broker.v1.BrokerService"
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+"""One reply may be large: a follower account's whole window of venue records or copies."""
 READ_METHODS = ("ListOrders", "ListFills", "GetPortfolio")
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
 # unknown outcome.
@@ -40,6 +42,7 @@ class GrpcBroker:
                 tls=tls,
                 service=BROKER_SERVICE,
                 read_methods=READ_METHODS,
+                max_receive_bytes=MAX_REPLY_BYTES,
             )
         )
 

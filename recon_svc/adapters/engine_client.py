@@ -17,6 +17,8 @@ from recon_svc import codec
 from recon_svc.domain.model import CopyConfig, Intent
 
 ENGINE_SERVICE = "copytrade.engine.v1.EngineService"
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+"""One reply may be large: a follower account's whole window of venue records or copies."""
 READ_METHODS = ("ListConfigs", "ListCopiedOrders")
 # Every call here reads. A read that timed out changed nothing: it is unavailability, not an
 # unknown outcome.
@@ -41,6 +43,7 @@ class GrpcEngine:
                 tls=tls,
                 service=ENGINE_SERVICE,
                 read_methods=READ_METHODS,
+                max_receive_bytes=MAX_REPLY_BYTES,
             )
         )
 
@@ -77,24 +80,29 @@ class GrpcEngine:
         config_id: str,
         start_time: datetime,
         *,
+        target_exchange_id: str,
+        page_token: str,
         page_size: int,
         user_id: str,
         timeout: float,  # noqa: ASYNC109 - the port's gRPC deadline, not an asyncio timeout
-    ) -> list[Intent]:
-        """Return one page of the intents written at or after ``start_time``, oldest first."""
+    ) -> tuple[list[Intent], str]:
+        """Return one page of one account's intents written at or after ``start_time``,
+        oldest first, and the next page's token ("" after the last)."""
         reply = await clients.call(
             self._stub.ListCopiedOrders,
             engine_pb.ListCopiedOrdersRequest(
                 config_id=config_id,
                 start_time=timestamp_to_proto(start_time),
                 page_size=page_size,
+                target_exchange_id=target_exchange_id,
+                page_token=page_token,
             ),
             mutating=False,
             metadata=identity.forward_metadata(user_id),
             timeout=timeout,
             timed_out=_TIMED_OUT,
         )
-        return [codec.intent_from_proto(order) for order in reply.orders]
+        return [codec.intent_from_proto(order) for order in reply.orders], reply.next_page_token
 
     async def correct_position(
         self,

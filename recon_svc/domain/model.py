@@ -8,6 +8,7 @@ the engine's intents, and the venue's orders (broker).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -235,6 +236,14 @@ class VenueReport:
         """Return whether the venue was read."""
         return self.error is None
 
+    @functools.cached_property
+    def orders_by_client_id(self) -> Mapping[str, tuple[VenueOrder, ...]]:
+        """The venue's orders by client order id, each id's in the venue's order."""
+        found: dict[str, list[VenueOrder]] = {}
+        for order in self.orders:
+            found.setdefault(order.client_order_id, []).append(order)
+        return {key: tuple(value) for key, value in found.items()}
+
 
 @dataclass(frozen=True)
 class Item:
@@ -300,6 +309,18 @@ class Counts:
             extra=by_outcome[Outcome.EXTRA],
         )
 
+    def __add__(self, other: Counts) -> Counts:
+        """Return the counts of two sets of items together (a report counted as it streams)."""
+        return Counts(
+            total=self.total + other.total,
+            matched=self.matched + other.matched,
+            mismatched=self.mismatched + other.mismatched,
+            missing=self.missing + other.missing,
+            duplicate=self.duplicate + other.duplicate,
+            error=self.error + other.error,
+            extra=self.extra + other.extra,
+        )
+
 
 @dataclass(frozen=True)
 class Report:
@@ -313,3 +334,8 @@ class Report:
     created_at: datetime
     counts: Counts
     items: tuple[Item, ...] = ()
+    items_paged: bool = False
+    """The report holds more items than one reply carries: ``items`` is empty and they are
+    read page by page (``ListReconciliationItems``)."""
+    complete: bool = True
+    """False while the report is being made (its items are still being written)."""

@@ -117,7 +117,7 @@ def _judge_one(intent: Intent, report: VenueReport | None) -> tuple[Outcome, str
     if problem is not None:
         return Outcome.ERROR, problem, None
     assert report is not None
-    orders = [o for o in report.orders if o.client_order_id == intent.client_order_id]
+    orders = list(report.orders_by_client_id.get(intent.client_order_id, ()))
     filled = _filled(orders)
     if state is IntentState.SKIPPED:
         if orders:

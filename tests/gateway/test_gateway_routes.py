@@ -87,7 +87,7 @@ def test_openapi_documents_decimals_enums_and_bearer_security() -> None:
     assert patch["parameters"][0]["in"] == "path"
     orders = document["paths"][f"{API}/orders/{{config_id}}"]["get"]
     query = {p["name"] for p in orders["parameters"] if p["in"] == "query"}
-    assert query == {"start_time", "end_time", "page_size"}
+    assert query == {"start_time", "end_time", "page_size", "target_exchange_id", "page_token"}
 
 
 def test_router_prefers_the_custom_verb_and_reports_allowed_methods() -> None:

@@ -249,6 +249,57 @@ async def test_list_copied_orders_windows_oldest_first_and_bounds_the_page(
     assert field_paths(error) == ["page_size"]
 
 
+async def test_list_copied_orders_pages_by_token_and_keeps_one_account(
+    harness: Harness,
+) -> None:
+    # Reconciliation reads one follower account's copies at a time, page after page: the
+    # token resumes after the last one even when many were written at one time.
+    first = harness.world.broker.add_account()
+    second = harness.world.broker.add_account()
+    config_id = (
+        await harness.call(
+            "StartCopy",
+            pb.StartCopyRequest(
+                source_backtest_id=harness.world.sync.add_backtest(),
+                target_exchange_ids=[first.exchange_id, second.exchange_id],
+            ),
+        )
+    ).config_id
+    source = (await harness.store.get_config(config_id)).source_id
+    for _ in range(3):  # the clock stands still: every intent is written at one time
+        harness.world.sync.publish(source)
+
+    async def six() -> bool:
+        return len(await harness.store.list_intents(config_id, None, None, 10)) == 6
+
+    await eventually(six, timeout=10)
+    for account in (first.exchange_id, second.exchange_id):
+        seen: list[tuple[int, str]] = []
+        token = ""
+        while True:
+            page = await harness.call(
+                "ListCopiedOrders",
+                pb.ListCopiedOrdersRequest(
+                    config_id=config_id,
+                    target_exchange_id=account,
+                    page_size=1,
+                    page_token=token,
+                ),
+            )
+            seen += [(o.sequence, o.target_exchange_id) for o in page.orders]
+            token = page.next_page_token
+            if not token:
+                break
+        assert seen == [(1, account), (2, account), (3, account)]
+    error = await _error(
+        harness.call(
+            "ListCopiedOrders",
+            pb.ListCopiedOrdersRequest(config_id=config_id, page_token="not-a-token"),
+        )
+    )
+    assert field_paths(error) == ["page_token"]
+
+
 @pytest.mark.parametrize(
     "request_fields",
     [{}, {"config_id": "  "}, {"all": False}, {"all": True, "config_id": "X"}],

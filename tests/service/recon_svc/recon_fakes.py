@@ -236,12 +236,22 @@ class FakeEngine(engine_grpc.EngineServiceServicer):
             (
                 i
                 for i in self.world.intents
-                if start is None or i.create_time.ToDatetime(tzinfo=UTC) >= start
+                if (start is None or i.create_time.ToDatetime(tzinfo=UTC) >= start)
+                and (
+                    not request.target_exchange_id
+                    or i.target_exchange_id == request.target_exchange_id
+                )
             ),
             key=lambda i: (i.create_time.ToDatetime(tzinfo=UTC), i.intent_id),
         )
+        # The page token is the index of the next row (the real engine's is opaque).
+        first = int(request.page_token or 0)
         limit = min(request.page_size or 500, PAGE_CAP)
-        return engine_pb.ListCopiedOrdersResponse(orders=rows[:limit])
+        page = rows[first : first + limit]
+        more = first + limit < len(rows)
+        return engine_pb.ListCopiedOrdersResponse(
+            orders=page, next_page_token=str(first + limit) if more else ""
+        )
 
     async def CorrectPosition(
         self,

@@ -1285,10 +1285,16 @@ class ListCopiedOrdersRequest(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    TARGET_EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     config_id: _builtins.str
     """The configuration."""
     page_size: _builtins.int
     """At most this many; 0 means 500."""
+    target_exchange_id: _builtins.str
+    """Only the copies at this follower account (empty: every account's)."""
+    page_token: _builtins.str
+    """The previous page's next_page_token: the page after it (empty: the first page)."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Only intents written at or after this time."""
@@ -1304,10 +1310,12 @@ class ListCopiedOrdersRequest(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         page_size: _builtins.int = ...,
+        target_exchange_id: _builtins.str = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "end_time", b"end_time", "page_size", b"page_size", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "end_time", b"end_time", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time", "target_exchange_id", b"target_exchange_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1320,6 +1328,9 @@ class ListCopiedOrdersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The page_token of the next page; empty when this page is the last."""
     @_builtins.property
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___CopiedOrder]:
         """The copied orders."""
@@ -1328,10 +1339,11 @@ class ListCopiedOrdersResponse(_message.Message):
         self,
         *,
         orders: _abc.Iterable[Global___CopiedOrder] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders", b"orders"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "orders", b"orders"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&copytrade/recon/v1/recon_service.proto\x12\x12\x63opytrade.recon.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xec\x03\n\x12ReconciliationItem\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x1a\n\x12target_exchange_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x30\n\x07outcome\x18\x05 \x01(\x0e\x32\x1f.copytrade.recon.v1.ItemOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x14\n\x0cintent_state\x18\x07 \x01(\t\x12\x33\n\x15venue_filled_quantity\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x0c\n\x04kind\x18\t \x01(\t\x12\x0e\n\x06symbol\x18\n \x01(\t\x12/\n\x11\x65xpected_position\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0evenue_position\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05\x64rift\x18\r \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x1a\x63orrection_client_order_id\x18\x0e \x01(\t\x12\x12\n\nvenue_side\x18\x0f \x01(\t\x12\x15\n\rexpected_side\x18\x10 \x01(\t\"\xa4\x03\n\x0eReconciliation\x12\x19\n\x11reconciliation_id\x18\x01 \x01(\t\x12\x11\n\tconfig_id\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btotal_count\x18\x05 \x01(\x05\x12\x15\n\rmatched_count\x18\x06 \x01(\x05\x12\x18\n\x10mismatched_count\x18\x07 \x01(\x05\x12\x15\n\rmissing_count\x18\x08 \x01(\x05\x12\x17\n\x0f\x64uplicate_count\x18\t \x01(\x05\x12\x13\n\x0b\x65rror_count\x18\n \x01(\x05\x12\x35\n\x05items\x18\x0b \x03(\x0b\x32&.copytrade.recon.v1.ReconciliationItem\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xtra_count\x18\r \x01(\x05\")\n\x11ReconcileSettings\x12\x14\n\x0c\x61uto_correct\x18\x01 \x01(\x08\"\xc8\x01\n\x10ReconcileRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x08settings\x18\x04 \x01(\x0b\x32%.copytrade.recon.v1.ReconcileSettings\"G\n\x11ReconcileResponse\x12\x32\n\x06report\x18\x01 \x01(\x0b\x32\".copytrade.recon.v1.Reconciliation\"H\n\x1aListReconciliationsRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"R\n\x1bListReconciliationsResponse\x12\x33\n\x07reports\x18\x01 \x03(\x0b\x32\".copytrade.recon.v1.Reconciliation\"@\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\nbefore_seq\x18\x02 \x01(\x03\"L\n\x18ListAuditEntriesResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.copytrade.common.v1.AuditEntry*\xc8\x01\n\x0bItemOutcome\x12\x1c\n\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14ITEM_OUTCOME_MATCHED\x10\x01\x12\x1b\n\x17ITEM_OUTCOME_MISMATCHED\x10\x02\x12\x18\n\x14ITEM_OUTCOME_MISSING\x10\x03\x12\x1a\n\x16ITEM_OUTCOME_DUPLICATE\x10\x04\x12\x16\n\x12ITEM_OUTCOME_ERROR\x10\x05\x12\x16\n\x12ITEM_OUTCOME_EXTRA\x10\x06\x32\xd3\x03\n\x0cReconService\x12\x8e\x01\n\tReconcile\x12$.copytrade.recon.v1.ReconcileRequest\x1a%.copytrade.recon.v1.ReconcileResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/reconcile:\x01*\x12\xc2\x01\n\x13ListReconciliations\x12..copytrade.recon.v1.ListReconciliationsRequest\x1a/.copytrade.recon.v1.ListReconciliationsResponse\"J\x82\xd3\xe4\x93\x02\x44\x12\x42/api/institutional/copy-trading/reconciliation-history/{config_id}\x12m\n\x10ListAuditEntries\x12+.copytrade.recon.v1.ListAuditEntriesRequest\x1a,.copytrade.recon.v1.ListAuditEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&copytrade/recon/v1/recon_service.proto\x12\x12\x63opytrade.recon.v1\x1a\x1f\x63opytrade/common/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xec\x03\n\x12ReconciliationItem\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x1a\n\x12target_exchange_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\x12\x30\n\x07outcome\x18\x05 \x01(\x0e\x32\x1f.copytrade.recon.v1.ItemOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x14\n\x0cintent_state\x18\x07 \x01(\t\x12\x33\n\x15venue_filled_quantity\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x0c\n\x04kind\x18\t \x01(\t\x12\x0e\n\x06symbol\x18\n \x01(\t\x12/\n\x11\x65xpected_position\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0evenue_position\x18\x0c \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05\x64rift\x18\r \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x1a\x63orrection_client_order_id\x18\x0e \x01(\t\x12\x12\n\nvenue_side\x18\x0f \x01(\t\x12\x15\n\rexpected_side\x18\x10 \x01(\t\"\xb9\x03\n\x0eReconciliation\x12\x19\n\x11reconciliation_id\x18\x01 \x01(\t\x12\x11\n\tconfig_id\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btotal_count\x18\x05 \x01(\x05\x12\x15\n\rmatched_count\x18\x06 \x01(\x05\x12\x18\n\x10mismatched_count\x18\x07 \x01(\x05\x12\x15\n\rmissing_count\x18\x08 \x01(\x05\x12\x17\n\x0f\x64uplicate_count\x18\t \x01(\x05\x12\x13\n\x0b\x65rror_count\x18\n \x01(\x05\x12\x35\n\x05items\x18\x0b \x03(\x0b\x32&.copytrade.recon.v1.ReconciliationItem\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xtra_count\x18\r \x01(\x05\x12\x13\n\x0bitems_paged\x18\x0e \x01(\x08\")\n\x11ReconcileSettings\x12\x14\n\x0c\x61uto_correct\x18\x01 \x01(\x08\"\xc8\x01\n\x10ReconcileRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x08settings\x18\x04 \x01(\x0b\x32%.copytrade.recon.v1.ReconcileSettings\"G\n\x11ReconcileResponse\x12\x32\n\x06report\x18\x01 \x01(\x0b\x32\".copytrade.recon.v1.Reconciliation\"H\n\x1aListReconciliationsRequest\x12\x17\n\tconfig_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"R\n\x1bListReconciliationsResponse\x12\x33\n\x07reports\x18\x01 \x03(\x0b\x32\".copytrade.recon.v1.Reconciliation\"@\n\x17ListAuditEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\nbefore_seq\x18\x02 \x01(\x03\"L\n\x18ListAuditEntriesResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.copytrade.common.v1.AuditEntry\"h\n\x1eListReconciliationItemsRequest\x12\x1f\n\x11reconciliation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"q\n\x1fListReconciliationItemsResponse\x12\x35\n\x05items\x18\x01 \x03(\x0b\x32&.copytrade.recon.v1.ReconciliationItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xc8\x01\n\x0bItemOutcome\x12\x1c\n\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14ITEM_OUTCOME_MATCHED\x10\x01\x12\x1b\n\x17ITEM_OUTCOME_MISMATCHED\x10\x02\x12\x18\n\x14ITEM_OUTCOME_MISSING\x10\x03\x12\x1a\n\x16ITEM_OUTCOME_DUPLICATE\x10\x04\x12\x16\n\x12ITEM_OUTCOME_ERROR\x10\x05\x12\x16\n\x12ITEM_OUTCOME_EXTRA\x10\x06\x32\xab\x05\n\x0cReconService\x12\x8e\x01\n\tReconcile\x12$.copytrade.recon.v1.ReconcileRequest\x1a%.copytrade.recon.v1.ReconcileResponse\"4\x82\xd3\xe4\x93\x02.\")/api/institutional/copy-trading/reconcile:\x01*\x12\xc2\x01\n\x13ListReconciliations\x12..copytrade.recon.v1.ListReconciliationsRequest\x1a/.copytrade.recon.v1.ListReconciliationsResponse\"J\x82\xd3\xe4\x93\x02\x44\x12\x42/api/institutional/copy-trading/reconciliation-history/{config_id}\x12m\n\x10ListAuditEntries\x12+.copytrade.recon.v1.ListAuditEntriesRequest\x1a,.copytrade.recon.v1.ListAuditEntriesResponse\x12\xd5\x01\n\x17ListReconciliationItems\x12\x32.copytrade.recon.v1.ListReconciliationItemsRequest\x1a\x33.copytrade.recon.v1.ListReconciliationItemsResponse\"Q\x82\xd3\xe4\x93\x02K\x12I/api/institutional/copy-trading/reconciliations/{reconciliation_id}/itemsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,30 +42,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECONCILEREQUEST'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
   _globals['_LISTRECONCILIATIONSREQUEST'].fields_by_name['config_id']._loaded_options = None
   _globals['_LISTRECONCILIATIONSREQUEST'].fields_by_name['config_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTRECONCILIATIONITEMSREQUEST'].fields_by_name['reconciliation_id']._loaded_options = None
+  _globals['_LISTRECONCILIATIONITEMSREQUEST'].fields_by_name['reconciliation_id']._serialized_options = b'\342A\001\002'
   _globals['_RECONSERVICE'].methods_by_name['Reconcile']._loaded_options = None
   _globals['_RECONSERVICE'].methods_by_name['Reconcile']._serialized_options = b'\202\323\344\223\002.\")/api/institutional/copy-trading/reconcile:\001*'
   _globals['_RECONSERVICE'].methods_by_name['ListReconciliations']._loaded_options = None
   _globals['_RECONSERVICE'].methods_by_name['ListReconciliations']._serialized_options = b'\202\323\344\223\002D\022B/api/institutional/copy-trading/reconciliation-history/{config_id}'
-  _globals['_ITEMOUTCOME']._serialized_start=1758
-  _globals['_ITEMOUTCOME']._serialized_end=1958
+  _globals['_RECONSERVICE'].methods_by_name['ListReconciliationItems']._loaded_options = None
+  _globals['_RECONSERVICE'].methods_by_name['ListReconciliationItems']._serialized_options = b'\202\323\344\223\002K\022I/api/institutional/copy-trading/reconciliations/{reconciliation_id}/items'
+  _globals['_ITEMOUTCOME']._serialized_start=2000
+  _globals['_ITEMOUTCOME']._serialized_end=2200
   _globals['_RECONCILIATIONITEM']._serialized_start=219
   _globals['_RECONCILIATIONITEM']._serialized_end=711
   _globals['_RECONCILIATION']._serialized_start=714
-  _globals['_RECONCILIATION']._serialized_end=1134
-  _globals['_RECONCILESETTINGS']._serialized_start=1136
-  _globals['_RECONCILESETTINGS']._serialized_end=1177
-  _globals['_RECONCILEREQUEST']._serialized_start=1180
-  _globals['_RECONCILEREQUEST']._serialized_end=1380
-  _globals['_RECONCILERESPONSE']._serialized_start=1382
-  _globals['_RECONCILERESPONSE']._serialized_end=1453
-  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_start=1455
-  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_end=1527
-  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_start=1529
-  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_end=1611
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=1613
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=1677
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=1679
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=1755
-  _globals['_RECONSERVICE']._serialized_start=1961
-  _globals['_RECONSERVICE']._serialized_end=2428
+  _globals['_RECONCILIATION']._serialized_end=1155
+  _globals['_RECONCILESETTINGS']._serialized_start=1157
+  _globals['_RECONCILESETTINGS']._serialized_end=1198
+  _globals['_RECONCILEREQUEST']._serialized_start=1201
+  _globals['_RECONCILEREQUEST']._serialized_end=1401
+  _globals['_RECONCILERESPONSE']._serialized_start=1403
+  _globals['_RECONCILERESPONSE']._serialized_end=1474
+  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_start=1476
+  _globals['_LISTRECONCILIATIONSREQUEST']._serialized_end=1548
+  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_start=1550
+  _globals['_LISTRECONCILIATIONSRESPONSE']._serialized_end=1632
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=1634
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=1698
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=1700
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=1776
+  _globals['_LISTRECONCILIATIONITEMSREQUEST']._serialized_start=1778
+  _globals['_LISTRECONCILIATIONITEMSREQUEST']._serialized_end=1882
+  _globals['_LISTRECONCILIATIONITEMSRESPONSE']._serialized_start=1884
+  _globals['_LISTRECONCILIATIONITEMSRESPONSE']._serialized_end=1997
+  _globals['_RECONSERVICE']._serialized_start=2203
+  _globals['_RECONSERVICE']._serialized_end=2886
 # @@protoc_insertion_point(module_scope)

@@ -190,6 +190,7 @@ class Reconciliation(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     EXTRA_COUNT_FIELD_NUMBER: _builtins.int
+    ITEMS_PAGED_FIELD_NUMBER: _builtins.int
     reconciliation_id: _builtins.str
     """The id of the report."""
     config_id: _builtins.str
@@ -208,6 +209,10 @@ class Reconciliation(_message.Message):
     """Items in error."""
     extra_count: _builtins.int
     """Items extra (venue orders no copy made)."""
+    items_paged: _builtins.bool
+    """True when the report holds more items than one reply carries (more than 10,000): `items`
+    is empty and ListReconciliationItems pages through them.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """The start of the window."""
@@ -240,10 +245,11 @@ class Reconciliation(_message.Message):
         items: _abc.Iterable[Global___ReconciliationItem] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         extra_count: _builtins.int = ...,
+        items_paged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "create_time", b"create_time", "duplicate_count", b"duplicate_count", "end_time", b"end_time", "error_count", b"error_count", "extra_count", b"extra_count", "items", b"items", "matched_count", b"matched_count", "mismatched_count", b"mismatched_count", "missing_count", b"missing_count", "reconciliation_id", b"reconciliation_id", "start_time", b"start_time", "total_count", b"total_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_id", b"config_id", "create_time", b"create_time", "duplicate_count", b"duplicate_count", "end_time", b"end_time", "error_count", b"error_count", "extra_count", b"extra_count", "items", b"items", "items_paged", b"items_paged", "matched_count", b"matched_count", "mismatched_count", b"mismatched_count", "missing_count", b"missing_count", "reconciliation_id", b"reconciliation_id", "start_time", b"start_time", "total_count", b"total_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -438,3 +444,61 @@ class ListAuditEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEntriesResponse: _TypeAlias = ListAuditEntriesResponse  # noqa: Y015
+
+@_typing.final
+class ListReconciliationItemsRequest(_message.Message):
+    """ListReconciliationItemsRequest asks for one page of a report's items."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECONCILIATION_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    reconciliation_id: _builtins.str
+    """The report (another user's is NOT_FOUND)."""
+    page_size: _builtins.int
+    """At most this many; 0 means 1,000, more than 10,000 is refused."""
+    page_token: _builtins.str
+    """The previous page's next_page_token (empty: the first page)."""
+    def __init__(
+        self,
+        *,
+        reconciliation_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "reconciliation_id", b"reconciliation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReconciliationItemsRequest: _TypeAlias = ListReconciliationItemsRequest  # noqa: Y015
+
+@_typing.final
+class ListReconciliationItemsResponse(_message.Message):
+    """ListReconciliationItemsResponse is one page of a report's items, in the report's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The page_token of the next page; empty when this page is the last."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReconciliationItem]:
+        """The items."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___ReconciliationItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReconciliationItemsResponse: _TypeAlias = ListReconciliationItemsResponse  # noqa: Y015

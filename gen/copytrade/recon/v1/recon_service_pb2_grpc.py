@@ -50,6 +50,11 @@ class ReconServiceStub:
                 request_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.SerializeToString,
                 response_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.FromString,
                 _registered_method=True)
+        self.ListReconciliationItems = channel.unary_unary(
+                '/copytrade.recon.v1.ReconService/ListReconciliationItems',
+                request_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsRequest.SerializeToString,
+                response_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsResponse.FromString,
+                _registered_method=True)
 
 
 class ReconServiceServicer:
@@ -78,6 +83,14 @@ class ReconServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReconciliationItems(self, request, context):
+        """ListReconciliationItems lists a stored report's items in the report's order, one page at
+        a time (a large report's Reconcile reply carries its counts, not its items).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReconServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_ReconServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEntries,
                     request_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.FromString,
                     response_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'ListReconciliationItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReconciliationItems,
+                    request_deserializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsRequest.FromString,
+                    response_serializer=copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class ReconService:
             '/copytrade.recon.v1.ReconService/ListAuditEntries',
             copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesRequest.SerializeToString,
             copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReconciliationItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copytrade.recon.v1.ReconService/ListReconciliationItems',
+            copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsRequest.SerializeToString,
+            copytrade_dot_recon_dot_v1_dot_recon__service__pb2.ListReconciliationItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,10 @@ class ReconServiceStub:
     """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
     first (internal: the gateway merges every service's into GET /audit).
     """
+    ListReconciliationItems: _grpc.UnaryUnaryMultiCallable[_recon_service_pb2.ListReconciliationItemsRequest, _recon_service_pb2.ListReconciliationItemsResponse]
+    """ListReconciliationItems lists a stored report's items in the report's order, one page at
+    a time (a large report's Reconcile reply carries its counts, not its items).
+    """
 
 @_typing.type_check_only
 class ReconServiceAsyncStub(ReconServiceStub):
@@ -59,6 +63,10 @@ class ReconServiceAsyncStub(ReconServiceStub):
     ListAuditEntries: _aio.UnaryUnaryMultiCallable[_recon_service_pb2.ListAuditEntriesRequest, _recon_service_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
     """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
     first (internal: the gateway merges every service's into GET /audit).
+    """
+    ListReconciliationItems: _aio.UnaryUnaryMultiCallable[_recon_service_pb2.ListReconciliationItemsRequest, _recon_service_pb2.ListReconciliationItemsResponse]  # type: ignore[assignment]
+    """ListReconciliationItems lists a stored report's items in the report's order, one page at
+    a time (a large report's Reconcile reply carries its counts, not its items).
     """
 
 class ReconServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -88,6 +96,16 @@ class ReconServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_recon_service_pb2.ListAuditEntriesResponse, _abc.Awaitable[_recon_service_pb2.ListAuditEntriesResponse]]:
         """ListAuditEntries lists the calling user's entries in this service's audit trail, newest
         first (internal: the gateway merges every service's into GET /audit).
+        """
+
+    @_abc_1.abstractmethod
+    def ListReconciliationItems(
+        self,
+        request: _recon_service_pb2.ListReconciliationItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recon_service_pb2.ListReconciliationItemsResponse, _abc.Awaitable[_recon_service_pb2.ListReconciliationItemsResponse]]:
+        """ListReconciliationItems lists a stored report's items in the report's order, one page at
+        a time (a large report's Reconcile reply carries its counts, not its items).
         """
 
 def add_ReconServiceServicer_to_server(servicer: ReconServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
