@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import pathlib
 import secrets
@@ -368,7 +369,7 @@ async def _scenario(mesh: Mesh, options: Options, metrics_url: str) -> dict[str,
                         "target_exchange_ids": group,
                         "copy_settings": {"allow_quote_equivalence": True},
                         "risk_limits": {"max_orders_per_minute": MAX_ORDERS_PER_MINUTE},
-                        "sync_settings": {"sync_interval": 1, "enable_websocket": True},
+                        "sync_settings": {"enable_websocket": True},
                     },
                 )
                 for group in groups
@@ -484,6 +485,13 @@ def _figures(
     # Where a copy waited: from the leader's fill to its intent written (the signal reaching
     # the engine and being recorded), and from then to the venue's acknowledgement (sending).
     recorded = [ms_of(i["create_time"]) - float(timed[i["signal_id"]]["time_ms"]) for i in mine]
+    # How often the engine wrote a signal's intents (its first intent of each signal).
+    written: dict[str, float] = {}
+    for i in mine:
+        stamp = ms_of(i["create_time"])
+        written[i["signal_id"]] = min(stamp, written.get(i["signal_id"], stamp))
+    ordered = sorted(written.values())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
     sending = [
         float(timed[i["signal_id"]]["time_ms"])
         + float(i.get("latency_ms", 0.0))
@@ -518,7 +526,8 @@ def _figures(
         "p99": percentile(latencies, 0.99) if latencies else float("nan"),
         "stages": (
             f"fill to intent written p50 {_p(recorded, 0.5)} p99 {_p(recorded, 0.99)} ms,"
-            f" intent written to acknowledged p50 {_p(sending, 0.5)} p99 {_p(sending, 0.99)} ms"
+            f" intent written to acknowledged p50 {_p(sending, 0.5)} p99 {_p(sending, 0.99)} ms;"
+            f" a signal's intents written every p50 {_p(gaps, 0.5)} ms, max {_p(gaps, 1.0)} ms"
         ),
     }
 
@@ -635,7 +644,7 @@ def main() -> int:
         f" open loop) for"
         f" {options.seconds:g} s x {options.followers} followers on the {where}"
         f" ({options.per_config} per configuration), offered {offered:.0f} copies/s:"
-        f" {verdict}; {'kept up' if kept_up else 'FELL BEHIND'} (kept up: every copy made, the"
+        f" {verdict}; {'kept up' if kept_up else 'FELL BEHIND'} (keeping up: every copy made, the"
         f" last within {MAX_BACKLOG:g} s of the last leader fill);"
         f" {f['overall']:.0f} copies/s overall, per second min {f['rate_min']}"
         f" median {f['rate_median']:g} (seconds 2-{len(f['series'])} of the leader's window);"
@@ -643,6 +652,7 @@ def main() -> int:
         f" {f['fill_span']:.1f} s), not filled: {not_filled}, duplicates {f['duplicates']};"
         f" errors {errors} (leader orders failed {sum(leader.failures.values())}, error log"
         f" records {log_errors}, processes exited {len(f['exited'])});"
+        f" leader orders sent late of their slot p99 {percentile(leader.late_ms, 0.99):.0f} ms;"
         f" backlog {f['backlog']:.1f} s after the last leader fill; copy latency p50"
         f" {f['p50']:.0f} ms p99 {f['p99']:.0f} ms ({f['stages']});"
         f" RSS MB first/after {options.warm_up} s/last/max:"
