@@ -536,18 +536,24 @@ def _p(values: list[float], fraction: float) -> str:
     return f"{percentile(values, fraction):.0f}" if values else "-"
 
 
-def rss_summary(rss: dict[str, list[float]], warm_up: int) -> tuple[list[str], list[str], bool]:
-    """Per process: one phrase (first/after warm-up/last/max MB), its series; whether all flat."""
+def rss_summary(
+    rss: dict[str, list[float]], warm_up: int, copies: int
+) -> tuple[list[str], list[str], bool]:
+    """Per process: one phrase (first/after warm-up/last/max MB), its series; whether all flat.
+
+    A process that is not flat also shows its growth per copy (first to last sample): what it
+    keeps for each (the paper venue, inside the broker, keeps every order and fill)."""
     phrases, series, flat = [], [], True
     for name, samples in sorted(rss.items()):
         if not samples:
             continue
         after = samples[min(warm_up, len(samples) - 1)]
         ok = abs(samples[-1] - after) <= FLAT * after
+        growth = 1024 * (samples[-1] - samples[0]) / max(copies, 1)
         flat = flat and ok
         phrases.append(
             f"{name} {samples[0]:.0f}/{after:.0f}/{samples[-1]:.0f}/{max(samples):.0f}"
-            + ("" if ok else " NOT FLAT")
+            + ("" if ok else f" NOT FLAT, {growth:+.1f} KB per copy")
         )
         series.append(f"{name}: " + " ".join(f"{v:.0f}" for v in samples))
     return phrases, series, flat
@@ -613,7 +619,7 @@ def main() -> int:
     except ApiError as e:
         raise SystemExit(f"the gateway refused the setup: {e}") from e
     leader: LeaderRun = f["leader"]
-    phrases, series, flat = rss_summary(f["rss"], options.warm_up)
+    phrases, series, flat = rss_summary(f["rss"], options.warm_up, f["copies"])
     log_errors = sum(len(records) for records in f["log_errors"].values())
     errors = (
         sum(leader.failures.values())
