@@ -1,6 +1,7 @@
 """``python -m gateway [migrate]``: serve the REST gateway configured by the environment.
 
-Start-up failures and exit codes: :mod:`meshkit.service`.
+Start-up failures and exit codes: :mod:`meshkit.service`. With ``GATEWAY_WORKERS`` above 1 this
+process supervises that many workers on the port (:mod:`gateway.workers`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import logging
 import signal
 import ssl
 
+from gateway import workers
 from gateway.config import Settings
-from gateway.server import start_gateway
+from gateway.server import GatewayDeps, start_gateway
 from gateway.store import GatewayStore
-from meshkit import logs, tracing
+from meshkit import db, logs, tracing
 from meshkit.service import EXIT_UNAVAILABLE, StartupError, ensure_can_listen, main
 
 log = logging.getLogger("gateway")
@@ -23,10 +25,21 @@ log = logging.getLogger("gateway")
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain requests in flight and close."""
     logs.configure("gateway", settings.log_level)
+    role = workers.WorkerRole.from_env()
+    if role is None:
+        count = workers.worker_count(settings)
+        ensure_can_listen("GATEWAY_PORT", settings.bind_host, settings.port)
+        if count > 1:
+            await _supervise(settings, count)
+            return
+    else:
+        workers.die_with_supervisor(role)
     tracing.configure("gateway")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT (meshkit.tracing)
-    ensure_can_listen("GATEWAY_PORT", settings.bind_host, settings.port)
+    deps = None
+    if role is not None:
+        deps = GatewayDeps(worker=role, webhook_dispatcher=role.singleton)
     try:
-        running = await start_gateway(settings)
+        running = await start_gateway(settings, deps)
     except ssl.SSLError as e:
         raise StartupError(
             f"GATEWAY_HTTPS_CERT {settings.https_cert} and GATEWAY_HTTPS_KEY are not a usable"
@@ -50,6 +63,28 @@ async def serve(settings: Settings) -> None:
         log.info("stopping")
     finally:
         await running.close()
+
+
+async def _supervise(settings: Settings, count: int) -> None:
+    async def migrate() -> None:
+        database = await db.connect(settings.database_url)
+        try:
+            await GatewayStore(database).migrate()
+        finally:
+            await database.close()
+
+    try:
+        code = await workers.supervise(settings, count, migrate)
+    except OSError as e:
+        if not workers.address_in_use(e):
+            raise
+        raise StartupError(
+            f"GATEWAY_PORT {settings.port}: cannot listen on {settings.bind_host}:{settings.port}:"
+            f" {e.strerror or 'address already in use'}",
+            EXIT_UNAVAILABLE,
+        ) from None
+    if code:
+        raise StartupError(f"a gateway worker exited with {code}", EXIT_UNAVAILABLE)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from google.rpc import code_pb2
 
@@ -102,12 +103,21 @@ def unauthenticated(message: str, reason: str) -> HttpError:
     )
 
 
+class SharedLimit(Protocol):
+    """Buckets several worker processes share (:class:`gateway.workers.SharedBuckets`)."""
+
+    def acquire(self, key: str, now: float) -> float:
+        """Take one token for ``key``; return 0 when allowed, else the seconds to wait."""
+        ...
+
+
 class RateLimiter:
     """A token bucket per key (a user, a client address): ``rate`` requests a second on
     average, ``burst`` at once.
 
     A ``rate`` of 0 turns limiting off. ``clock`` returns monotonic seconds. ``reason`` and
-    ``scope`` name the limit in the 429 it answers.
+    ``scope`` name the limit in the 429 it answers. :meth:`share` makes the buckets those
+    of every worker of the gateway (``GATEWAY_WORKERS``), so the limit stays per user.
     """
 
     def __init__(
@@ -125,9 +135,22 @@ class RateLimiter:
         self.reason = reason
         self.scope = scope
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._shared: SharedLimit | None = None
+
+    def share(self, shared: SharedLimit) -> None:
+        """Take tokens from ``shared`` (the workers' common buckets) from now on."""
+        self._shared = shared
 
     def acquire(self, key: str) -> float:
         """Take one token for ``key``; return 0 when allowed, else the seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        if self._shared is not None:
+            return self._shared.acquire(key, self.clock())
+        return self.acquire_here(key)
+
+    def acquire_here(self, key: str) -> float:
+        """Take one token for ``key`` from this process's own bucket."""
         if self.rate <= 0:
             return 0.0
         now = self.clock()

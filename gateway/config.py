@@ -46,6 +46,19 @@ def _schedule(environ: Mapping[str, str], name: str, default: tuple[int, ...]) -
     return values
 
 
+def _workers(environ: Mapping[str, str], default: int) -> int:
+    # GATEWAY_WORKERS: 1 to 64 processes, or "auto" (0 here: one per usable CPU).
+    raw = environ.get("GATEWAY_WORKERS", "").strip().lower()
+    if not raw:
+        return default
+    if raw == "auto":
+        return 0
+    if raw.isdigit() and 1 <= int(raw) <= 64:
+        return int(raw)
+    env.problem(f"GATEWAY_WORKERS must be 1 to 64 or 'auto', got {raw!r}", "GATEWAY_WORKERS")
+    return default
+
+
 SERVICE_ADDRESS_VARIABLES = {
     "copytrade.broker.v1": "BROKER_SVC_ADDR",
     "copytrade.engine.v1": "ENGINE_SVC_ADDR",
@@ -94,6 +107,8 @@ class Settings:
     # The key that seals webhook signing secrets at rest (AES-256-GCM; 32 bytes, given base64
     # in GATEWAY_WEBHOOK_SECRET_KEY). Empty: no webhook can be created.
     webhook_secret_key: bytes = field(default=b"", repr=False)
+    # Processes serving the port (gateway/workers.py); 0: one per usable CPU ("auto").
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -103,7 +118,8 @@ class Settings:
         ``GATEWAY_IP_RATE_LIMIT_PER_SECOND`` (per client address, 0 turns it off),
         ``GATEWAY_IP_RATE_LIMIT_BURST``, ``GATEWAY_BODY_READ_TIMEOUT_MS``, ``LOG_LEVEL`` and
         the ``GATEWAY_WEBHOOK_*`` variables (poll interval, retry schedule, timeout, private
-        URLs allowed, the key sealing the secrets).
+        URLs allowed, the key sealing the secrets) and ``GATEWAY_WORKERS`` (1 to 64 processes
+        on the port, or ``auto``: one per usable CPU; :mod:`gateway.workers`).
 
         Raises
         ------
@@ -198,6 +214,7 @@ class Settings:
                 defaults.webhook_allow_private_urls,
             ),
             webhook_secret_key=_secret_key(environ, "GATEWAY_WEBHOOK_SECRET_KEY"),
+            workers=_workers(environ, defaults.workers),
         )
         if bool(result.https_cert) != bool(result.https_key):
             env.problem(

@@ -22,7 +22,8 @@ channels and pushes only what changed, as named events whose data is the REST AP
 A comment line every 15 s keeps proxies from closing an idle stream. The stream ends when the
 client goes, when the gateway shuts down, and after 10 minutes (the page then asks for a new
 ticket, so a revoked token stops the feed within that time). One user has at most
-``MAX_STREAMS_PER_USER`` streams open at a gateway replica (429 beyond).
+``MAX_STREAMS_PER_USER`` streams open at a gateway process (429 beyond). With several workers
+(``GATEWAY_WORKERS``) a ticket is spent once for all of them (:mod:`gateway.workers`).
 """
 
 from __future__ import annotations
@@ -190,6 +191,19 @@ class DashboardEvents:
             if expiry < now:
                 del self._spent[spent]
         ticket_id = str(claims["jti"])
+        shared = self.gateway.spent_tickets  # several workers (gateway/workers.py): theirs
+        if shared is not None:
+            first = shared.spend(ticket_id, float(claims["exp"]), now)
+            if first is None:  # never admit a ticket that could not be marked spent
+                raise HttpError(
+                    code_pb2.UNAVAILABLE,
+                    "too many tickets are live; ask again in a few seconds",
+                    reason="TICKETS_BUSY",
+                    retry_after=float(TICKET_TTL_SECONDS),
+                )
+            if not first:
+                raise auth.unauthenticated("the ticket was used already", "TICKET_SPENT")
+            return str(claims["sub"]), str(claims.get("plan", ""))
         if ticket_id in self._spent:
             raise auth.unauthenticated("the ticket was used already", "TICKET_SPENT")
         self._spent[ticket_id] = float(claims["exp"])

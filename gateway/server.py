@@ -68,6 +68,7 @@ from gateway.store import GatewayStore
 from gateway.store.webhooks import WebhookStore
 from gateway.transcode import build_request, response_json
 from gateway.webhooks import api as webhooks_api
+from gateway.workers import SharedBuckets, SharedSpent, WorkerRole, shared_table
 from meshkit import clients, db, tracing
 from meshkit.identity import ASSERTION_HEADER, USER_HEADER, AssertionSigner
 from meshkit.interceptors import REQUEST_ID_HEADER
@@ -126,6 +127,9 @@ class GatewayDeps:
     signer: AssertionSigner | None = None
     # Run the webhook dispatcher (docs/webhooks.md); tests that drive it by hand turn it off.
     webhook_dispatcher: bool = True
+    # One of several worker processes (gateway/workers.py): the supervisor migrated the store,
+    # and the rate limits and spent tickets are shared with the other workers.
+    worker: WorkerRole | None = None
 
 
 @dataclass
@@ -188,6 +192,10 @@ class Gateway:
             reason="ADDRESS_RATE_LIMITED",
             scope="from this address",
         )
+        self.spent_tickets: SharedSpent | None = None
+        role = deps.worker
+        if role is not None and role.count > 1:
+            self._share_limits(role)
         self._health: tuple[float, int, dict[str, Any]] | None = None
         self._health_check: asyncio.Task[tuple[float, int, dict[str, Any]]] | None = None
         self.metrics = _Metrics()
@@ -210,6 +218,22 @@ class Gateway:
                 "ASSERTION_SIGNING_KEY is required: the gateway signs every user it forwards"
             )
 
+    def _share_limits(self, role: WorkerRole) -> None:
+        # Every worker takes from the same buckets; a key the shared table has no room for
+        # falls back to this worker's share of the limit.
+        count = role.count
+        for name, limiter in (
+            ("user-limits", self.limiter),
+            ("address-limits", self.address_limiter),
+        ):
+            if limiter.rate <= 0:
+                continue
+            own = auth.RateLimiter(limiter.rate / count, -(-limiter.burst // count), limiter.clock)
+            limiter.share(
+                SharedBuckets(shared_table(role, name), limiter.rate, limiter.burst, own.acquire)
+            )
+        self.spent_tickets = SharedSpent(shared_table(role, "spent-tickets"))
+
     # ------------------------------------------------------------------ lifecycle
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
@@ -221,7 +245,8 @@ class Gateway:
         owned: list[grpc.aio.Channel] = []
         try:
             self.store = GatewayStore(database)
-            await self.store.migrate()
+            if self.deps.worker is None:  # a worker's supervisor migrated it before
+                await self.store.migrate()
             injected = self.deps.channels or {}
             for service in self.services:
                 channel = injected.get(service.full_name)
@@ -361,7 +386,7 @@ class Gateway:
         request_id = request[REQUEST_ID_KEY]
         metadata: list[tuple[str, str]] = [
             (REQUEST_ID_HEADER, request_id),
-            (ASSERTION_HEADER, self.signer.sign(principal.user_id, principal.plan, request_id)),
+            (ASSERTION_HEADER, self.signer.assertion(principal.user_id, principal.plan)),
         ]
         for name, value in request.headers.items():
             lower = name.lower()
@@ -589,7 +614,10 @@ class Gateway:
     async def livez(self, request: web.Request) -> web.Response:
         """Say the process is up; no backend or store is called (cheap, for liveness probes)."""
         request[ROUTE_LABEL_KEY] = "/livez"
-        return web.Response(text=_dumps({"status": "SERVING"}), content_type="application/json")
+        body: dict[str, Any] = {"status": "SERVING"}
+        if self.deps.worker is not None:  # which of the GATEWAY_WORKERS answered
+            body["worker"] = self.deps.worker.index
+        return web.Response(text=_dumps(body), content_type="application/json")
 
     async def readyz(self, request: web.Request) -> web.Response:
         """Report each backend's gRPC health and the store; 200 only when all serve.
@@ -821,7 +849,14 @@ async def start_gateway(settings: Settings, deps: GatewayDeps | None = None) -> 
             settings.port,
         )
     try:
-        site = web.TCPSite(runner, settings.bind_host, settings.port, ssl_context=ssl_context)
+        site = web.TCPSite(
+            runner,
+            settings.bind_host,
+            settings.port,
+            ssl_context=ssl_context,
+            # Several workers bind the one port (gateway/workers.py); the kernel spreads them.
+            reuse_port=True if deps is not None and deps.worker is not None else None,
+        )
         await site.start()
     except BaseException:
         await runner.cleanup()
