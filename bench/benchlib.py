@@ -132,6 +132,8 @@ WAITS = (
     "_connection_worker_thread (aiosqlite/core.py:59)",  # aiosqlite's thread waiting for work
     "Thread.run (threading.py:",
     "BaseSelectorEventLoop._write_to_self (",
+    "_worker (concurrent/futures/thread.py:81)",  # an executor's thread waiting for work
+    "_PollLikeSelector.select (",  # a metrics server's thread (wsgiref) waiting for a request
 )
 """Innermost frames of threads that wait (py-spy --nonblocking samples them as busy)."""
 
