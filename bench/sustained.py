@@ -22,8 +22,9 @@ each copy's acknowledgement time is the leader's fill time at the emulator plus 
   first second, when the first copies are still on their way, is left out of the min);
 * copies made against expected (leader fills x followers), duplicates (two intents for one
   signal, account and leg), intents not filled by state and reason (skipped, rejected, unknown);
-* errors: leader orders that failed, log records at level error or above in any mesh process,
-  a mesh process that exited;
+* errors: leader orders that failed, log records at level error or above in any mesh process
+  written during the timed run and its drain (those of the start, set-up and stop are shown
+  apart), a mesh process that exited, a duplicate, an intent rejected or still unknown;
 * backlog: from the last leader fill to the last copy acknowledged;
 * RSS of every mesh process each second (first, after ``--warm-up`` seconds, last, max; flat
   when the last is within 10 % of the value after the warm-up), the whole series printed;
@@ -52,7 +53,7 @@ import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -255,14 +256,25 @@ async def list_intents(api: RestClient, config_id: str) -> list[dict[str, Any]]:
         start = page[-1]["create_time"]
 
 
-def error_records(logs: pathlib.Path) -> dict[str, list[str]]:
-    """Log records at level error or above per component (rotated files included)."""
-    found: dict[str, list[str]] = collections.defaultdict(list)
+def error_records(
+    logs: pathlib.Path, window: tuple[datetime, datetime]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Log records at level error or above per component (rotated files included): those
+    written in ``window`` (the timed run and its drain), and the others (start, set-up, stop)."""
+    inside: dict[str, list[str]] = collections.defaultdict(list)
+    outside: dict[str, list[str]] = collections.defaultdict(list)
     for path in sorted(logs.glob("*.log*")):
         name = path.name.partition(".log")[0]
         with path.open(errors="replace") as handle:
-            found[name] += [line for line in handle if any(lvl in line for lvl in ERROR_LEVELS)]
-    return {name: records for name, records in found.items() if records}
+            for line in handle:
+                if not any(level in line for level in ERROR_LEVELS):
+                    continue
+                try:
+                    when = datetime.fromisoformat(json.loads(line)["time"])
+                except (ValueError, KeyError, TypeError):
+                    when = window[0]  # no time to tell: counted in the run
+                (inside if window[0] <= when <= window[1] else outside)[name].append(line)
+    return dict(inside), dict(outside)
 
 
 def first_lines(records: list[str], limit: int = 3) -> list[str]:
@@ -328,8 +340,10 @@ async def run(options: Options) -> dict[str, Any]:
         print(f"mesh logs kept in {data_dir}/logs")
         raise
     await asyncio.to_thread(mesh.stop)
-    figures["log_errors"] = error_records(data_dir / "logs")
-    if options.keep or figures["log_errors"]:
+    figures["log_errors"], figures["other_log_errors"] = error_records(
+        data_dir / "logs", figures["window"]
+    )
+    if options.keep or figures["log_errors"] or figures["other_log_errors"]:
         print(f"mesh logs kept in {data_dir}/logs")
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -396,6 +410,7 @@ async def _scenario(mesh: Mesh, options: Options, metrics_url: str) -> dict[str,
             profiler = Profiler(pids, mesh.data_dir) if options.profile else None
             meter = CpuMeter(pids)
             meter.start()
+            window_start = datetime.now(UTC)
             if profiler is not None:
                 profiler.start(options.seconds)
             progress = asyncio.create_task(_progress(sampler, options))
@@ -412,6 +427,7 @@ async def _scenario(mesh: Mesh, options: Options, metrics_url: str) -> dict[str,
         expected = len(timed) * options.followers
         settled = await _drain(sampler, expected, options.drain)
         meter.stop()
+        window = (window_start, datetime.now(UTC))
         stop.set()
         await sampling
         profile = profiler.report(options.seconds) if profiler is not None else []
@@ -426,6 +442,7 @@ async def _scenario(mesh: Mesh, options: Options, metrics_url: str) -> dict[str,
         "cpu": meter,
         "profile": profile,
         "calls": sampler.calls(),
+        "window": window,
     }
 
 
@@ -621,6 +638,7 @@ def main() -> int:
     leader: LeaderRun = f["leader"]
     phrases, series, flat = rss_summary(f["rss"], options.warm_up, f["copies"])
     log_errors = sum(len(records) for records in f["log_errors"].values())
+    other_errors = sum(len(records) for records in f["other_log_errors"].values())
     errors = (
         sum(leader.failures.values())
         + log_errors
@@ -657,7 +675,8 @@ def main() -> int:
         f" {f['copies']} of {f['expected']} copies acknowledged ({f['fills']} leader fills over"
         f" {f['fill_span']:.1f} s), not filled: {not_filled}, duplicates {f['duplicates']};"
         f" errors {errors} (leader orders failed {sum(leader.failures.values())}, error log"
-        f" records {log_errors}, processes exited {len(f['exited'])});"
+        f" records {log_errors}, processes exited {len(f['exited'])}; outside the timed run and"
+        f" its drain, error log records {other_errors});"
         f" leader orders sent late of their slot p99 {percentile(leader.late_ms, 0.99):.0f} ms;"
         f" backlog {f['backlog']:.1f} s after the last leader fill; copy latency p50"
         f" {f['p50']:.0f} ms p99 {f['p99']:.0f} ms ({f['stages']});"
@@ -674,7 +693,12 @@ def main() -> int:
     if leader.failures:
         print(f"leader orders failed: {dict(leader.failures)}")
     for name, records in sorted(f["log_errors"].items()):
-        print(f"{name}: {len(records)} error log records: {first_lines(records)}")
+        print(f"{name}: {len(records)} error log records in the run: {first_lines(records)}")
+    for name, records in sorted(f["other_log_errors"].items()):
+        print(
+            f"{name}: {len(records)} error log records outside the run (start, set-up, stop):"
+            f" {first_lines(records)}"
+        )
     if f["exited"]:
         print(f"processes exited: {f['exited']}")
     print(
