@@ -85,6 +85,12 @@ async def test_a_correction_passes_the_risk_gate_which_may_reduce_or_skip_it(
     assert reduced.order.state == pb.INTENT_STATE_PENDING
     assert Decimal(reduced.order.quantity.value) == Decimal("0.02")
 
+    async def filled() -> bool:
+        # A correction in flight refuses the next one (CORRECTION_IN_FLIGHT): let it fill.
+        intent = await harness.store.intent_by_client_order_id(reduced.order.client_order_id)
+        return intent is not None and intent.state is IntentState.FILLED
+
+    await eventually(filled, timeout=10)
     await harness.call("PauseCopy", pb.PauseCopyRequest(config_id=config_id))
     skipped = await harness.call(
         "CorrectPosition", _request(config_id, target, reconciliation_id=str(uuid.uuid4()))
