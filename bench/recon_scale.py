@@ -386,6 +386,11 @@ async def run(copies: int, followers: int, profile: bool, keep: bool) -> dict[st
             if status >= 400:
                 raise SystemExit(f"reconcile failed: {status} {reply}")
             report = reply["report"]
+            odd = [i for i in report.get("items", []) if i.get("outcome") != "ITEM_OUTCOME_MATCHED"]
+            for item in odd[:5]:
+                print(
+                    f"not matched: {item.get('kind')} {item.get('outcome')}: {item.get('detail')}"
+                )
             profile_lines = profiler.report(max(10.0, copies / 20_000)) if profiler else []
             return {
                 "copies": copies,

@@ -911,9 +911,23 @@ class ConfigService:
         oldest first, and the token of the next page ("" when this one is the last).
 
         ``target_exchange_id`` keeps one follower account's; ``page_token`` is a previous
-        page's next token.
+        page's next token. ``user_id`` "" is the reconciliation service's own read (its
+        servicer allows it to recon alone), made once the user's ownership was proven and the
+        user's assertion has expired in a long reconciliation: any existing configuration.
         """
-        config = await self.owned(user_id, config_id)
+        if user_id:
+            config = await self.owned(user_id, config_id)
+        else:
+            if not is_uuid(config_id):
+                raise errors.invalid("config_id", f"must be a UUID, got {config_id!r}")
+            found = await self._store.get_config(config_id)
+            if found is None:
+                raise errors.NotFound(
+                    f"copy configuration {config_id} not found",
+                    reason="CONFIG_NOT_FOUND",
+                    metadata={"config_id": config_id},
+                )
+            config = found
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise errors.invalid(
                 "page_size", f"must be between 0 and {MAX_PAGE_SIZE}, got {page_size}"

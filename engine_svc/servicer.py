@@ -19,7 +19,7 @@ from engine_svc.domain.settings import Violation, unknown_update_paths, validate
 from meshkit import errors
 from meshkit.audit import message_fields
 from meshkit.codec import timestamp_from_proto, timestamp_to_proto
-from meshkit.identity import current_caller, require_user
+from meshkit.identity import current_caller, require_user, user_id_or_empty
 
 
 def _proves_copies() -> bool:
@@ -172,7 +172,10 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         request: pb.ListCopiedOrdersRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.ListCopiedOrdersResponse:
-        user_id = require_user(context)
+        internal = _proves_copies()
+        # Recon reads a long window's copies under its own identity once the user's assertion
+        # (proven when it read the configuration) has expired; anyone else needs the user.
+        user_id = user_id_or_empty(context) if internal else require_user(context)
         intents, next_page_token = await self._configs.list_orders(
             user_id,
             request.config_id.strip(),
@@ -182,7 +185,6 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             target_exchange_id=request.target_exchange_id.strip(),
             page_token=request.page_token,
         )
-        internal = _proves_copies()
         leader_id = (
             ""
             if internal or not intents

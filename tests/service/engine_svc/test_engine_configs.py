@@ -9,8 +9,9 @@ from engine_harness import Harness
 from google.protobuf import field_mask_pb2
 
 from copytrade.engine.v1 import engine_service_pb2 as pb
+from copytrade.engine.v1 import engine_service_pb2_grpc as pb_grpc
 from engine_svc.domain.model import IntentState
-from meshkit.testing import eventually
+from meshkit.testing import eventually, secure_channel
 
 
 async def _start(harness: Harness, **kwargs) -> str:
@@ -298,6 +299,39 @@ async def test_list_copied_orders_pages_by_token_and_keeps_one_account(
         )
     )
     assert field_paths(error) == ["page_token"]
+
+
+async def test_recon_lists_copies_under_its_own_identity_and_no_one_else_without_a_user(
+    harness: Harness,
+) -> None:
+    # A long reconciliation outlives the user's assertion: recon, having proven the user's
+    # ownership when it read the configuration, reads the copies as itself.
+    config_id, source, _ = await harness.start_copy()
+    harness.world.sync.publish(source)
+
+    async def one() -> bool:
+        return len(await harness.store.list_intents(config_id, None, None, 10)) == 1
+
+    await eventually(one, timeout=10)
+    assert harness.engine is not None and harness.engine.running is not None
+    address = f"127.0.0.1:{harness.engine.running.port}"
+    request = pb.ListCopiedOrdersRequest(config_id=config_id)
+    recon = secure_channel(address, "recon")
+    gateway = secure_channel(address, "gateway")
+    try:
+        listed = await pb_grpc.EngineServiceStub(recon).ListCopiedOrders(request, timeout=10)
+        assert [o.sequence for o in listed.orders] == [1]
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.EngineServiceStub(gateway).ListCopiedOrders(request, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await pb_grpc.EngineServiceStub(recon).ListCopiedOrders(
+                pb.ListCopiedOrdersRequest(config_id=new_id()), timeout=10
+            )
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await recon.close()
+        await gateway.close()
 
 
 @pytest.mark.parametrize(
