@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -215,6 +216,19 @@ async def test_prepare_order_under_a_stale_fence_records_nothing(database: db.Da
     newer = await store.prepare_order("ex-2", REQUEST, Fence("engine:source-1", 6), NOW)
     assert newer.reserved
     assert await store.raise_fence(Fence("engine:source-1", 5)) == 6
+
+
+async def test_concurrent_prepares_of_one_client_order_id_reserve_it_once(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    fence = Fence("engine:source-1", 1)  # new: each prepare may raise the key first
+    prepared = await asyncio.gather(
+        *(store.prepare_order("ex-1", REQUEST, fence, NOW) for _ in range(6))
+    )
+    assert sum(p.reserved for p in prepared) == 1
+    assert all(p.fenced is None for p in prepared)
+    assert all(p.existing is not None and p.existing.unresolved for p in prepared if not p.reserved)
 
 
 async def test_prepare_order_without_a_fence_is_attempted_and_finds_a_known_order(
