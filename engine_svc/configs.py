@@ -15,9 +15,10 @@ import functools
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +52,7 @@ from engine_svc.ports import (
     Source,
     SyncPort,
 )
+from engine_svc.risk_monitor import Valuations
 from engine_svc.settings_json import (
     copy_settings_json,
     risk_limits_json,
@@ -64,6 +66,11 @@ from meshkit.errors import FieldViolation
 log = logging.getLogger("engine_svc.configs")
 
 RECENT_ORDERS = 20
+SETTLED_AFTER = timedelta(minutes=1)
+"""An intent in a terminal state this long after it was written is folded into the kept
+ledger of its configuration (no intent is written with a time that much in the past)."""
+SETTLED_CONFIGS = 10_000
+"""The most configurations whose settled ledger is kept (least recently read dropped)."""
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 5000
 _CAS_ATTEMPTS = 8
@@ -215,7 +222,10 @@ class ConfigService:
         copier: Copier,
         on_source_live: Callable[[str], Awaitable[None]] | None = None,
         on_status_change: Callable[[], None] | None = None,
+        valuations: Valuations | None = None,
     ) -> None:
+        # The follower portfolios of GET /status: the risk monitor's reads when fresh.
+        self._valuations = valuations if valuations is not None else Valuations()
         self._store = store
         self._on_status_change = on_status_change or (lambda: None)
         self._broker = broker
@@ -230,6 +240,8 @@ class ConfigService:
         # time in this process; across replicas the store runs the check again inside the
         # write, under the copy graph's lock (CopyGraphCheck).
         self._loops_lock = asyncio.Lock()
+        # Per configuration, the ledger of its settled intents and the last of them (_ledger).
+        self._settled: OrderedDict[str, _Settled] = OrderedDict()
 
     def _source_lock(self, source_id: str) -> asyncio.Lock:
         return self._source_locks.setdefault(source_id, asyncio.Lock())
@@ -953,9 +965,15 @@ class ConfigService:
         self, config: CopyConfig
     ) -> tuple[builtins.list[Holding], str, dict[str, Portfolio | None]]:
         portfolios: dict[str, Portfolio | None] = dict.fromkeys(config.target_exchange_ids)
+        changes = await self._store.intent_changes(config.target_exchange_ids)
 
         async def one(exchange_id: str) -> list[Holding]:
-            portfolio = await self._broker.get_portfolio(exchange_id, config.user_id)
+            portfolio = await self._valuations.read(
+                exchange_id,
+                config.user_id,
+                changes.get(exchange_id, ""),
+                functools.partial(self._broker.get_portfolio, exchange_id, config.user_id),
+            )
             portfolios[exchange_id] = portfolio
             held = [Holding(exchange_id, b) for b in portfolio.balances if b.total != 0]
             return held + [_position_holding(exchange_id, p) for p in portfolio.positions]
@@ -975,20 +993,36 @@ class ConfigService:
                 holdings.extend(result)
         return holdings, "; ".join(problems), portfolios
 
-    async def _every_intent(self, config_id: str) -> builtins.list[Intent]:
-        # Oldest first, page by page (a page's last instant starts the next; seen ids are
-        # dropped), for the profit and loss of every copy ever made.
-        found: list[Intent] = []
-        seen: set[str] = set()
-        start: datetime | None = None
+    async def _ledger(self, config_id: str) -> performance.Ledger:
+        # The books of every copy ever made, folded oldest first (the profit and loss). The
+        # longest run of settled intents from the first one (SETTLED: a terminal state, written
+        # SETTLED_AFTER ago, so neither its fill nor its place in the order can change) is
+        # folded once and kept; each call reads and folds only the intents after that run.
+        kept = self._settled.get(config_id)
+        settled = kept.ledger.copy() if kept is not None else performance.Ledger()
+        after = kept.after if kept is not None else None
+        settled_after, tail = after, None
+        cutoff = self._clock.now() - SETTLED_AFTER
         while True:
-            page = await self._store.list_intents(config_id, start, None, MAX_PAGE_SIZE)
-            fresh = [i for i in page if i.intent_id not in seen]
-            found.extend(fresh)
-            seen.update(i.intent_id for i in fresh)
-            if len(page) < MAX_PAGE_SIZE or not fresh:
-                return found
-            start = page[-1].created_at
+            page = await self._store.list_intents(config_id, None, None, MAX_PAGE_SIZE, after=after)
+            for intent in page:
+                if tail is None and intent.state in rules.TERMINAL and intent.created_at <= cutoff:
+                    settled.add(intent)
+                    settled_after = _intent_key(intent)
+                    continue
+                if tail is None:
+                    tail = settled.copy()
+                tail.add(intent)
+            if len(page) < MAX_PAGE_SIZE:
+                break
+            after = _intent_key(page[-1])
+        moved = settled_after != (kept.after if kept is not None else None)
+        if moved and self._settled.get(config_id) is kept:  # no other call moved it meanwhile
+            self._settled[config_id] = _Settled(settled.copy(), settled_after)
+            self._settled.move_to_end(config_id)
+            while len(self._settled) > SETTLED_CONFIGS:
+                self._settled.popitem(last=False)
+        return tail if tail is not None else settled
 
     async def status(self, user_id: str, config_id: str) -> CopyStatusView:
         """Return the configuration, its counters, its 20 latest orders, holdings and sync state."""
@@ -1007,7 +1041,7 @@ class ConfigService:
             reason = e.reason if isinstance(e, errors.ServiceError) else "UNAVAILABLE"
             source_error = f"the source's state could not be read ({reason})"
         positions, positions_error, portfolios = await positions_task
-        every = await self._every_intent(config_id)
+        ledger = await self._ledger(config_id)
         return CopyStatusView(
             config=config,
             counters=rules.count(counts, signals),
@@ -1016,7 +1050,9 @@ class ConfigService:
             positions_error=positions_error,
             last_sync_time=last_sync,
             sync_mode=mode,
-            accounts=performance.accounts_pnl(config.target_exchange_ids, every, portfolios),
+            accounts=performance.ledger_accounts_pnl(
+                config.target_exchange_ids, ledger, portfolios
+            ),
             source_error=source_error,
         )
 
@@ -1079,6 +1115,17 @@ class ConfigService:
                 assert updated is not None
                 return updated
         raise errors.Unavailable("the configuration kept changing; try again", retry_after=0.1)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    ledger: performance.Ledger
+    after: tuple[str, int, str] | None
+
+
+def _intent_key(intent: Intent) -> tuple[str, int, str]:
+    # Where an intent stands in list_intents' order (created_at text, sequence, id).
+    return to_iso(intent.created_at), intent.sequence, intent.intent_id
 
 
 def _page_after(page_token: str) -> tuple[str, int, str] | None:

@@ -507,6 +507,10 @@ class LeaderStore(Protocol):
 class EngineStorePort(CopyStore, AuditStore, LeaderStore, Protocol):
     """The whole store, as the configuration use cases see it."""
 
+    async def intent_changes(self, target_exchange_ids: Collection[str]) -> dict[str, str]:
+        """Return, per account, when an intent of it last changed (its fills move balances)."""
+        ...
+
 
 class LeaderAlertStore(Protocol):
     """What the leader outage monitor reads, and its alerts (each with its audit entry)."""

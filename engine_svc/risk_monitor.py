@@ -65,6 +65,93 @@ CONCURRENCY = 8
 """The most broker reads the monitor has in flight at once."""
 
 
+STATUS_MAX_AGE_SECONDS = 1.0
+"""How old a follower account's portfolio may be for GET /status (about one monitor round)."""
+_VALUATIONS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class _Valued:
+    portfolio: Portfolio
+    read_at: float  # monotonic, when the read was asked for
+    changes: str  # the account's intent change marker (intent_changes) before the read
+
+
+class Valuations:
+    """The latest portfolio of each follower account, read by the monitor or for a status.
+
+    GET /status values an account from here when the read was asked for at most ``max_age``
+    seconds ago and no intent of the account changed since (its fills move the balances;
+    ``intent_changes``); otherwise it reads the venue, and concurrent status calls of one
+    account share that one read. So a status is never older than a copy it shows, nor than
+    ``max_age``, and a configuration's status costs the venue at most one read per account per
+    ``max_age`` however often it is asked for.
+    """
+
+    def __init__(
+        self,
+        max_age: float = STATUS_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._latest: dict[tuple[str, str], _Valued] = {}
+        self._reading: dict[tuple[str, str, str], asyncio.Future[Portfolio]] = {}
+
+    def put(
+        self, exchange_id: str, user_id: str, portfolio: Portfolio, changes: str, read_at: float
+    ) -> None:
+        """Keep a portfolio read asked for at ``read_at`` with the account's marker then."""
+        key = (exchange_id, user_id)
+        known = self._latest.get(key)
+        if known is not None and known.read_at > read_at:
+            return
+        if len(self._latest) >= _VALUATIONS_KEPT:
+            now = self._clock()
+            self._latest = {
+                k: v for k, v in self._latest.items() if now - v.read_at <= self.max_age
+            }
+        self._latest[key] = _Valued(portfolio, read_at, changes)
+
+    def fresh(self, exchange_id: str, user_id: str, changes: str) -> Portfolio | None:
+        """Return the account's portfolio if read within ``max_age`` and unchanged since."""
+        known = self._latest.get((exchange_id, user_id))
+        if known is None or known.changes != changes:
+            return None
+        if self._clock() - known.read_at > self.max_age:
+            return None
+        return known.portfolio
+
+    async def read(
+        self,
+        exchange_id: str,
+        user_id: str,
+        changes: str,
+        load: Callable[[], Awaitable[Portfolio]],
+    ) -> Portfolio:
+        """Return a fresh portfolio of the account, or ``load`` one (shared with concurrent
+        callers of the same account and marker); ``load``'s error is every waiter's."""
+        portfolio = self.fresh(exchange_id, user_id, changes)
+        if portfolio is not None:
+            return portfolio
+        key = (exchange_id, user_id, changes)
+        reading = self._reading.get(key)
+        if reading is None:
+            asked = self._clock()
+
+            async def once() -> Portfolio:
+                try:
+                    found = await load()
+                finally:
+                    self._reading.pop(key, None)
+                self.put(exchange_id, user_id, found, changes, asked)
+                return found
+
+            reading = asyncio.ensure_future(once())
+            self._reading[key] = reading
+        return await asyncio.shield(reading)
+
+
 @dataclass
 class _Account:
     # What the monitor knows of one follower account.
@@ -92,7 +179,9 @@ class RiskMonitor:
         concurrency: int = CONCURRENCY,
         on_status_change: Callable[[], None] = lambda: None,
         cancel_copies: Callable[[list[tuple[Intent, CopyConfig]]], Awaitable[None]] | None = None,
+        valuations: Valuations | None = None,
     ) -> None:
+        self._valuations = valuations  # where GET /status finds the portfolios read here
         self._store = store
         self._broker = broker
         self._clock = clock
@@ -163,6 +252,7 @@ class RiskMonitor:
 
         async def balances(account: _Account) -> None:
             seen = changes.get(account.exchange_id, "")
+            asked = time.monotonic()
             portfolio = await self._read(
                 lambda: self._broker.get_portfolio(account.exchange_id, account.user_id)
             )
@@ -172,6 +262,10 @@ class RiskMonitor:
                     time.monotonic(),
                     seen,
                 )
+                if self._valuations is not None:
+                    self._valuations.put(
+                        account.exchange_id, account.user_id, portfolio, seen, asked
+                    )
 
         await asyncio.gather(*(balances(a) for a in stale))
         fresh = {a.exchange_id for a in stale}

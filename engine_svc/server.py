@@ -20,7 +20,7 @@ from engine_svc.copy import Copier
 from engine_svc.corrections import Corrector
 from engine_svc.leader_monitor import LeaderMonitor
 from engine_svc.ports import BrokerPort, Clock, SyncPort
-from engine_svc.risk_monitor import RiskMonitor
+from engine_svc.risk_monitor import RiskMonitor, Valuations
 from engine_svc.servicer import EngineServicer
 from engine_svc.store import EngineStore
 from engine_svc.takeover import SourceOwnership, Takeover
@@ -199,8 +199,16 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
         await consumer.ensure_subscribed(source_id)
 
     config_counts = ConfigCounts(store)
+    valuations = Valuations()  # the monitor's portfolio reads, for GET /status
     configs = ConfigService(
-        store, broker, sync, clock, copier, source_live, on_status_change=config_counts.changed
+        store,
+        broker,
+        sync,
+        clock,
+        copier,
+        source_live,
+        on_status_change=config_counts.changed,
+        valuations=valuations,
     )
     takeover = Takeover(
         ownership,
@@ -241,6 +249,7 @@ async def build_engine(settings: Settings, deps: EngineDeps | None = None) -> En
             interval_seconds=settings.risk_monitor_interval_ms / 1000,
             on_status_change=config_counts.changed,
             cancel_copies=copier.cancel_copies,
+            valuations=valuations,
         )
         if settings.risk_monitor_interval_ms > 0
         else None,

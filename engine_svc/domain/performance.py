@@ -143,6 +143,45 @@ def _same_money(quote: str, account_quote: str) -> bool:
     return quote == account_quote or (quote in DOLLARS and account_quote in DOLLARS)
 
 
+@dataclass
+class Ledger:
+    """The copies' books of a configuration, per (follower account, symbol): what
+    :func:`account_pnl` folds its intents into, oldest first.
+
+    A ledger can be kept and extended: folding intents ``a`` then ``b`` gives the books of
+    folding ``a + b``, so a caller may keep the ledger of intents that no longer change and
+    fold only the newer ones on a :meth:`copy` of it.
+    """
+
+    books: dict[tuple[str, str], _Book | _PositionBook] = field(default_factory=dict)
+
+    def add(self, intent: Intent) -> None:
+        """Fold one intent (the next oldest) into its account's book of its symbol."""
+        if intent.filled_quantity <= 0:
+            return
+        if intent.average_price is None or intent.average_price <= 0:
+            return
+        key = (intent.target_exchange_id, intent.symbol)
+        book = self.books.get(key)
+        if book is None:
+            book = _PositionBook() if _derivative(intent.symbol) else _Book()
+            self.books[key] = book
+        book.fill(intent.side, intent.filled_quantity, intent.average_price)
+
+    def copy(self) -> Ledger:
+        """Return a ledger with the same books that folds on without changing this one."""
+        return Ledger(
+            {
+                key: type(book)(book.quantity, book.cost, book.realized)
+                for key, book in self.books.items()
+            }
+        )
+
+    def account(self, exchange_id: str) -> dict[str, _Book | _PositionBook]:
+        """Return the books of one account, by symbol."""
+        return {symbol: book for (acct, symbol), book in self.books.items() if acct == exchange_id}
+
+
 def account_pnl(
     exchange_id: str,
     intents: Iterable[Intent],
@@ -159,16 +198,16 @@ def account_pnl(
     portfolio
         The account's portfolio now, ``None`` when it could not be read.
     """
-    books: dict[str, _Book | _PositionBook] = {}
+    ledger = Ledger()
     for intent in intents:
-        if intent.target_exchange_id != exchange_id or intent.filled_quantity <= 0:
-            continue
-        if intent.average_price is None or intent.average_price <= 0:
-            continue
-        book = books.setdefault(
-            intent.symbol, _PositionBook() if _derivative(intent.symbol) else _Book()
-        )
-        book.fill(intent.side, intent.filled_quantity, intent.average_price)
+        if intent.target_exchange_id == exchange_id:
+            ledger.add(intent)
+    return ledger_pnl(exchange_id, ledger, portfolio)
+
+
+def ledger_pnl(exchange_id: str, ledger: Ledger, portfolio: Portfolio | None) -> AccountPnl:
+    """Return :func:`account_pnl` of an account from a ledger folded over the intents."""
+    books = ledger.account(exchange_id)
     # Without a portfolio the totals are in the quote of the first symbol traded.
     quotes = [s.partition("/")[2].split(":", 1)[0] for s in sorted(books)]
     account_quote = portfolio.quote_currency if portfolio is not None else ""
@@ -230,5 +269,16 @@ def accounts_pnl(
     portfolios: Mapping[str, Portfolio | None],
 ) -> list[AccountPnl]:
     """Return :func:`account_pnl` of every follower account in ``targets``, in that order."""
-    every = list(intents)
-    return [account_pnl(t, every, portfolios.get(t)) for t in targets]
+    ledger = Ledger()
+    for intent in intents:
+        ledger.add(intent)
+    return ledger_accounts_pnl(targets, ledger, portfolios)
+
+
+def ledger_accounts_pnl(
+    targets: Iterable[str],
+    ledger: Ledger,
+    portfolios: Mapping[str, Portfolio | None],
+) -> list[AccountPnl]:
+    """Return :func:`ledger_pnl` of every follower account in ``targets``, in that order."""
+    return [ledger_pnl(t, ledger, portfolios.get(t)) for t in targets]
