@@ -19,6 +19,7 @@ printed beside the mesh's.
     .venv/bin/python bench/rest_load.py                      # 200, 500, 1000, 1500, 2000 req/s
     .venv/bin/python bench/rest_load.py --rates 200,500 --seconds 3 --no-record
     .venv/bin/python bench/rest_load.py --profile            # py-spy on every mesh process
+    .venv/bin/python bench/rest_load.py --gateway-workers 2  # GATEWAY_WORKERS (each one's CPU)
 
 Per step: achieved rate, p50, p99, max, errors (non-200 or failed), and CPU per request of each
 mesh process and of the load generator; then the highest rate whose p99 stayed within 100 ms.
@@ -308,6 +309,7 @@ def run(args: argparse.Namespace) -> tuple[list[Step], list[str]]:
     env: dict[str, str] = {
         "GATEWAY_RATE_LIMIT_PER_SECOND": "0",
         "GATEWAY_IP_RATE_LIMIT_PER_SECOND": "0",
+        "GATEWAY_WORKERS": str(args.gateway_workers),
     }
     with tempfile.TemporaryDirectory(prefix="copytrade-bench-") as tmp:
         mesh = Mesh(
@@ -326,6 +328,10 @@ def run(args: argparse.Namespace) -> tuple[list[Step], list[str]]:
                 if not paths:
                     raise SystemExit(f"--endpoints names none of {sorted(_PATH_NAMES)}")
             pids = mesh_pids(mesh)
+            if args.gateway_workers > 1:  # their CPU, not their supervisor's (gateway/workers.py)
+                pids.update(
+                    (f"gateway.w{n}", pid) for n, pid in enumerate(_children(pids["gateway"]))
+                )
             host, port = "127.0.0.1", int(mesh.gateway_url.rsplit(":", 1)[1])
             raw = _raw_requests(host, port, token, paths)
             # The load processes (spawned, so started apart from this one) each get a step's
@@ -387,6 +393,17 @@ def run(args: argparse.Namespace) -> tuple[list[Step], list[str]]:
             mesh.stop()
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return sorted(found)
+
+
 def _cpu_phrase(step: Step) -> str:
     if not step.count:
         return "CPU per request: -"
@@ -436,6 +453,9 @@ def main() -> int:
         default="",
         help="comma-separated subset of: " + ", ".join(_PATH_NAMES) + " (default: all)",
     )
+    parser.add_argument(
+        "--gateway-workers", type=int, default=1, help="GATEWAY_WORKERS of the gateway"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.profile:
@@ -448,7 +468,7 @@ def main() -> int:
     line = (
         f"rest_load open-loop GETs over {args.endpoints or 'all ' + str(len(_PATH_NAMES))}"
         f" read endpoints, rate limits"
-        f" lifted, load from {args.clients} processes x"
+        f" lifted, {args.gateway_workers} gateway worker(s), load from {args.clients} processes x"
         f" {args.connections} keep-alive connections (raw HTTP/1.1 on asyncio), {args.seconds:.0f}"
         f" s per step: " + "; ".join(_step_line(s) for s in steps)
     )
