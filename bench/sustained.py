@@ -44,6 +44,7 @@ import collections
 import contextlib
 import itertools
 import json
+import os
 import pathlib
 import secrets
 import shutil
@@ -502,9 +503,10 @@ def _figures(
     # Where a copy waited: from the leader's fill to its intent written (the signal reaching
     # the engine and being recorded), and from then to the venue's acknowledgement (sending).
     recorded = [ms_of(i["create_time"]) - float(timed[i["signal_id"]]["time_ms"]) for i in mine]
-    # How often the engine wrote a signal's intents (its first intent of each signal).
+    # How often the engine wrote a copied signal's intents (its first intent of each signal
+    # with a copy sent; a signal skipped as stale is written without reading anything).
     written: dict[str, float] = {}
-    for i in mine:
+    for i in (i for i in mine if i.get("venue_order_id")):
         stamp = ms_of(i["create_time"])
         written[i["signal_id"]] = min(stamp, written.get(i["signal_id"], stamp))
     ordered = sorted(written.values())
@@ -544,7 +546,8 @@ def _figures(
         "stages": (
             f"fill to intent written p50 {_p(recorded, 0.5)} p99 {_p(recorded, 0.99)} ms,"
             f" intent written to acknowledged p50 {_p(sending, 0.5)} p99 {_p(sending, 0.99)} ms;"
-            f" a signal's intents written every p50 {_p(gaps, 0.5)} ms, max {_p(gaps, 1.0)} ms"
+            f" a copied signal's intents written every p50 {_p(gaps, 0.5)} ms,"
+            f" max {_p(gaps, 1.0)} ms"
         ),
     }
 
@@ -574,6 +577,21 @@ def rss_summary(
         )
         series.append(f"{name}: " + " ".join(f"{v:.0f}" for v in samples))
     return phrases, series, flat
+
+
+def cpu_bound(used: dict[str, float], copies: int, intents: int) -> str:
+    """What this CPU per copy allows on this machine: every core busy with the mesh, and the
+    busiest process (one event loop) on a core of its own. Only when every intent was a copy
+    (skipped intents cost CPU too, and would make a copy look dearer)."""
+    total = sum(used.values())
+    if copies <= 0 or copies != intents or total <= 0:
+        return ""
+    name, busiest = max(used.items(), key=lambda kv: kv[1])
+    cores = os.cpu_count() or 1
+    return (
+        f" (at this CPU per copy, {cores} cores allow {cores * copies / total:.0f} copies/s,"
+        f" the {name} on one core {copies / busiest:.0f}/s)"
+    )
 
 
 def main() -> int:
@@ -682,7 +700,7 @@ def main() -> int:
         f" {f['p50']:.0f} ms p99 {f['p99']:.0f} ms ({f['stages']});"
         f" RSS MB first/after {options.warm_up} s/last/max:"
         f" {', '.join(phrases)} ({'flat' if flat else 'NOT flat'}, within {FLAT:.0%});"
-        f" {f['cpu'].per_copy(f['copies'])}"
+        f" {f['cpu'].per_copy(f['copies'])}{cpu_bound(f['cpu'].used, f['copies'], f['intents'])}"
     )
     if f["calls"]:
         line += "; the engine's calls, count x mean: " + ", ".join(f["calls"][:4])
