@@ -44,9 +44,9 @@ LEEWAY_SECONDS = 2
 # An assertion with less than this left is not forwarded: the next hop would refuse it.
 FORWARD_MARGIN_SECONDS = 3
 # The gateway reuses one signed assertion per (user, plan) for at most this long, so an
-# assertion it sends has at least ASSERTION_TTL_SECONDS - REUSE_SECONDS (20 s) left: more than
+# assertion it sends has at least ASSERTION_TTL_SECONDS - REUSE_SECONDS (25 s) left: more than
 # any request's deadline (GATEWAY_TIMEOUT_MS, 15 s by default) plus FORWARD_MARGIN_SECONDS.
-REUSE_SECONDS = 10
+REUSE_SECONDS = 5
 # How many verified assertions a service remembers (each until its expiry).
 VERIFIED_CACHE_SIZE = 4096
 _ALGORITHM = "EdDSA"
