@@ -242,19 +242,24 @@ async def add_follower(api: RestClient, sims: dict[str, SimAdmin], venue: str, i
 
 
 async def list_intents(api: RestClient, config_id: str) -> list[dict[str, Any]]:
-    """Every intent of a configuration, page by page (``start_time``: the last page's newest)."""
+    """Every intent of a configuration, page by page: by ``page_token`` where the engine gives
+    one, else from the last page's newest ``start_time`` (repeats dropped)."""
     found: dict[str, dict[str, Any]] = {}
-    start = ""
+    start, token = "", ""
     while True:
         query = f"page_size={PAGE_SIZE}"
-        if start:
+        if token:
+            query += "&page_token=" + urllib.parse.quote(token)
+        elif start:
             query += "&start_time=" + urllib.parse.quote(start)
-        page = (await api.call("GET", f"/orders/{config_id}?{query}")).get("orders", [])
+        reply = await api.call("GET", f"/orders/{config_id}?{query}")
+        page = reply.get("orders", [])
         fresh = [o for o in page if o["intent_id"] not in found]
         found.update((o["intent_id"], o) for o in fresh)
-        if len(page) < PAGE_SIZE or not fresh:
+        token = reply.get("next_page_token", "")
+        if not token and (len(page) < PAGE_SIZE or not fresh):
             return list(found.values())
-        start = page[-1]["create_time"]
+        start = page[-1]["create_time"] if page else start
 
 
 def error_records(
