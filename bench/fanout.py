@@ -70,6 +70,8 @@ CONCURRENCY = 16
 """REST calls in flight at once during the setup and the final read."""
 SETTLE_TIMEOUT = 120.0
 """The longest one leader fill's fan-out may take before the run gives up (seconds)."""
+IDLE_SECONDS = 5.0
+"""How long the CPU of the idle mesh (every configuration active, nothing to copy) is read."""
 POLL_SECONDS = 0.5
 """How often the end of a fan-out is looked for (the engine's metrics)."""
 TERMINAL_METRIC_STATES = ("FILLED", "CANCELED", "EXPIRED", "REJECTED", "SKIPPED")
@@ -308,6 +310,16 @@ async def _scenario(
             warm = {str(t["trade_id"]) for t in await sim.trades(leader_keys["api_key"])}
             figures["engine_rss_setup"] = rss_mb(pids["engine"])
             figures["broker_rss_setup"] = rss_mb(pids["broker"])
+            # What the configurations cost with nothing to copy (the engine's periodic rounds).
+            idle = CpuMeter(pids)
+            idle.start()
+            await asyncio.sleep(IDLE_SECONDS)
+            used = idle.stop()
+            figures["idle"] = ", ".join(
+                f"{name} {100 * seconds / IDLE_SECONDS:.0f}%"
+                for name, seconds in sorted(used.items(), key=lambda kv: -kv[1])
+                if seconds >= 0.01 * IDLE_SECONDS
+            )
             profiler = Profiler(pids, profile_dir or tmp) if profile else None
             meter = CpuMeter(pids)
             if profiler is not None:
@@ -457,7 +469,8 @@ def main() -> int:
         f" {figures['broker_rss_setup']:.0f}/{figures['broker_rss_after']:.0f} MB);"
         f" setup {figures['setup_s']:.0f} s ({args.followers} accounts registered in"
         f" {figures['accounts_s']:.0f} s, configurations started in {figures['starts_s']:.0f} s,"
-        f" {figures['start_cpu']}); {figures['cpu']}"
+        f" {figures['start_cpu']}); CPU of the idle mesh (share of a core):"
+        f" {figures['idle'] or 'none'}; {figures['cpu']}"
     )
     if figures["profile"]:
         line += " (py-spy, CPU during the timed fills: " + "; ".join(figures["profile"]) + ")"
