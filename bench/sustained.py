@@ -2,11 +2,12 @@
 
 The mesh runs as real processes (``meshctl.launcher.Mesh``, as ``copytrade up``), the broker with
 its in-memory paper venue on (``BROKER_PAPER_VENUE=true``, docs/paper-venue.md). One leader on
-the Binance emulator trades market orders at a fixed rate (``--rate`` fills a second, alternately
-buy and sell) for ``--seconds``; ``--followers`` paper accounts copy it, ``--per-config`` of them
-per copy configuration (at most 20, the engine's limit), with ``max_orders_per_minute`` lifted. So
-5 fills/s to 100 followers offer 500 copies a second. The leader is open-loop: each order leaves
-at its planned time whether or not earlier ones (or the mesh) have caught up.
+the Binance emulator trades market orders at a fixed rate (``--rate`` fills a second, buys, or
+with ``--sides alternate`` buy and sell in turn) for ``--seconds``; ``--followers`` paper
+accounts copy it, ``--per-config`` of them per copy configuration (at most 20, the engine's
+limit), with ``max_orders_per_minute`` lifted. So 5 fills/s to 100 followers offer 500 copies a
+second. The leader is open-loop: each order leaves at its planned time whether or not earlier
+ones (or the mesh) have caught up.
 
     .venv/bin/python bench/sustained.py                    # 5 fills/s x 100 followers, 60 s
     .venv/bin/python bench/sustained.py --rate 2 --seconds 10 --followers 20 --no-record
@@ -18,18 +19,21 @@ each copy's acknowledgement time is the leader's fill time at the emulator plus 
 ``latency_ms`` (fill to the follower's order acknowledged). Printed and recorded:
 
 * copies a second: overall (acknowledged copies over the time from the first timed leader fill to
-  the last copy), and the series per second of the leader's window (its min and median; the
-  first second, when the first copies are still on their way, is left out of the min);
+  the last copy, plus one leader slot), and the series per second of the leader's window (its
+  min and median; the first second, when the first copies are still on their way, is left out);
 * copies made against expected (leader fills x followers), duplicates (two intents for one
   signal, account and leg), intents not filled by state and reason (skipped, rejected, unknown);
 * errors: leader orders that failed, log records at level error or above in any mesh process
   written during the timed run and its drain (those of the start, set-up and stop are shown
   apart), a mesh process that exited, a duplicate, an intent rejected or still unknown;
-* backlog: from the last leader fill to the last copy acknowledged;
+* backlog: from the last leader fill to the last copy acknowledged; where copies waited (leader
+  fill to intent written, intent written to acknowledged, how often a copied signal's intents
+  were written) and the engine's calls to other services (count, mean time, from its gRPC
+  client metrics), so a mesh that falls behind names the stage;
 * RSS of every mesh process each second (first, after ``--warm-up`` seconds, last, max; flat
   when the last is within 10 % of the value after the warm-up), the whole series printed;
-* CPU per copy of every mesh process (``benchlib.CpuMeter``), and with ``--profile`` the hottest
-  code of each (``benchlib.Profiler``, py-spy).
+* CPU per copy of every mesh process (``benchlib.CpuMeter``) and the rate it allows on this
+  machine, and with ``--profile`` the hottest code of each (``benchlib.Profiler``, py-spy).
 
 The engine's Prometheus counters (``copy_trades_executed_total``, intents per state) are read
 each second only to print progress and to know when every copy is settled; they are not figures.
@@ -704,7 +708,8 @@ def main() -> int:
         f" backlog {f['backlog']:.1f} s after the last leader fill; copy latency p50"
         f" {f['p50']:.0f} ms p99 {f['p99']:.0f} ms ({f['stages']});"
         f" RSS MB first/after {options.warm_up} s/last/max:"
-        f" {', '.join(phrases)} ({'flat' if flat else 'NOT flat'}, within {FLAT:.0%});"
+        f" {', '.join(phrases)} ({'flat' if flat else 'NOT flat'}: the last within {FLAT:.0%}"
+        f" of the one after the warm-up);"
         f" {f['cpu'].per_copy(f['copies'])}{cpu_bound(f['cpu'].used, f['copies'], f['intents'])}"
     )
     if f["calls"]:
