@@ -287,6 +287,7 @@ class SqliteDatabase:
         self._batch: _Batch | None = None  # the open SQLite transaction
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
@@ -513,12 +514,16 @@ class SqliteDatabase:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._thread.shutdown(wait=True)
         if self._reader is not None:
             self._reader.close()
-        self._writer.close()
+        # The last connection to close checkpoints the WAL into the file: off the event loop.
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
+        self._thread.shutdown(wait=True)
 
 
 class _SqliteTransaction:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pathlib
 import sqlite3
+import sys
 
 import pytest
 
@@ -301,3 +303,55 @@ async def test_an_in_memory_database_reads_what_it_committed() -> None:
         assert await database.fetchall("SELECT id FROM m") == [{"id": 1}]
     finally:
         await database.close()
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+_WRITER = """
+import asyncio, sys
+from meshkit import db
+
+async def main():
+    database = await db.SqliteDatabase.open(sys.argv[1])
+
+    async def write(worker):
+        for n in range(worker, 10**9, 20):
+            async with database.transaction() as tx:
+                await tx.execute("INSERT INTO g (id) VALUES (?)", (n,))
+                await tx.execute("UPDATE g SET note = 'done' WHERE id = ?", (n,))
+            print(n, flush=True)  # acknowledged: the caller acts on it
+
+    await asyncio.gather(*(write(worker) for worker in range(20)))
+
+asyncio.run(main())
+"""
+
+
+async def test_every_transaction_acknowledged_before_a_kill_is_there_after_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    database = await _sqlite(tmp_path)
+    await database.close()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _WRITER,
+        str(tmp_path / "group.db"),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}"},
+    )
+    assert process.stdout is not None
+    acknowledged = set()
+    try:
+        while len(acknowledged) < 400:
+            line = await process.stdout.readline()
+            assert line, "the writer died"
+            acknowledged.add(int(line))
+    finally:
+        process.kill()  # mid-write: batches in flight, one maybe mid-COMMIT
+        await process.wait()
+    with contextlib.closing(sqlite3.connect(tmp_path / "group.db")) as other:
+        assert other.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = dict(other.execute("SELECT id, note FROM g").fetchall())
+    assert acknowledged <= set(rows)
+    assert set(rows.values()) == {"done"}  # nothing half-written
