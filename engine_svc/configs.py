@@ -66,7 +66,7 @@ from meshkit.errors import FieldViolation
 log = logging.getLogger("engine_svc.configs")
 
 RECENT_ORDERS = 20
-SETTLED_AFTER = timedelta(minutes=1)
+SETTLED_AFTER = timedelta(seconds=10)
 """An intent in a terminal state this long after it was written is folded into the kept
 ledger of its configuration (no intent is written with a time that much in the past)."""
 SETTLED_CONFIGS = 10_000

@@ -1,5 +1,5 @@
 """GetCopyStatus's profit and loss from a kept ledger: the intents that can no longer change
-(terminal, written over a minute ago) are folded once per configuration, later calls read only
+(terminal, written over 10 s ago) are folded once per configuration, later calls read only
 the newer ones, and the figures stay those of folding every intent."""
 
 from __future__ import annotations
@@ -100,14 +100,14 @@ async def test_status_folds_settled_intents_once_and_keeps_the_figures(harness: 
     assert Decimal(await realized()) == folded() == Decimal("10")
     assert sum(read) == 2  # nothing settled yet: every intent read
 
-    harness.clock.advance(120)
+    harness.clock.advance(11)
     assert Decimal(await realized()) == folded()  # this call settles the two
     await write(3, Side.SELL, "1", "120")
     await write(4, Side.BUY, "1", "90", state=IntentState.ACCEPTED)  # open: never settled
     assert Decimal(await realized()) == folded() == Decimal("30")
     assert sum(read) == 2  # the two settled ones were not read again
 
-    harness.clock.advance(120)
+    harness.clock.advance(11)
     await realized()  # settles the third; the open fourth stops the run there
     await write(5, Side.SELL, "1", "95")
     assert Decimal(await realized()) == folded()
