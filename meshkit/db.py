@@ -119,9 +119,12 @@ BUSY_TIMEOUT_MS = 5000
 BATCH_LIMIT = 64
 """At most this many transactions share one SQLite transaction (one COMMIT, one fsync)."""
 
+SLOW_READ_SECONDS = 0.005
+"""A read outside a transaction that holds the event loop this long starts again on a thread."""
+
 FETCH_CHUNK = 256
 YIELD_AFTER_SECONDS = 0.002
-"""A body or read that has held the event loop this long lets it run before going on."""
+"""A transaction body that has held the event loop this long lets it run before going on."""
 
 _READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 
@@ -204,7 +207,7 @@ def _run(
 
 
 class _Pacer:
-    """Lets the event loop run when a body or a read has held it for YIELD_AFTER_SECONDS."""
+    """Lets the event loop run when a body has held it for YIELD_AFTER_SECONDS."""
 
     __slots__ = ("since",)
 
@@ -215,6 +218,22 @@ class _Pacer:
         if time.perf_counter() - self.since > YIELD_AFTER_SECONDS:
             await asyncio.sleep(0)
             self.since = time.perf_counter()
+
+
+def _rows_now(
+    connection: sqlite3.Connection, sql: str, params: Sequence[Any], one: bool
+) -> list[Row]:
+    cursor = _run(connection, sql, params, fetch=True)
+    try:
+        if cursor.description is None:
+            return []
+        names = [column[0] for column in cursor.description]
+        if one:
+            first = cursor.fetchone()
+            return [] if first is None else [dict(zip(names, first, strict=True))]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 async def _fetchall(
@@ -259,9 +278,11 @@ class SqliteDatabase:
     Statements on these small databases take microseconds, so they run on the event loop
     itself, without a thread hop each; what may wait runs on the database's one helper
     thread: COMMIT (the fsync of ``synchronous=FULL``) and a BEGIN that finds another process
-    writing the file (it waits up to BUSY_TIMEOUT_MS there). A body or a read that holds the
-    loop longer than YIELD_AFTER_SECONDS lets it run between statements or rows; one statement
-    that is itself slow (a scan of a large table without an index) holds it while it runs.
+    writing the file (it waits up to BUSY_TIMEOUT_MS there). A read outside a transaction
+    that is still running after SLOW_READ_SECONDS is interrupted and runs again on a thread of
+    its own; a transaction body that holds the loop longer than YIELD_AFTER_SECONDS lets it
+    run between statements or rows, but one statement in it that is itself slow (a scan of a
+    large table without an index) holds the loop while it runs.
 
     Writes go through one connection in group commit: the transactions that arrive while a
     COMMIT runs share the next SQLite transaction, one after the other (never interleaved),
@@ -279,10 +300,22 @@ class SqliteDatabase:
 
     dialect = "sqlite"
 
-    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection | None) -> None:
+    def __init__(
+        self, writer: sqlite3.Connection, reader: sqlite3.Connection | None, path: str
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._path = path
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+        # A read that would hold the event loop past its deadline is interrupted (SQLite's
+        # progress handler) and run again on its own thread, with its own connection.
+        self._read_deadline = 0.0
+        if reader is not None:
+            reader.set_progress_handler(self._past_read_deadline, 1000)
+        self._slow_thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="sqlite-read"
+        )
+        self._slow_reader: sqlite3.Connection | None = None  # opened on its thread, if needed
         self._busy = False  # a transaction holds the writer, or a BEGIN or COMMIT runs
         self._batch: _Batch | None = None  # the open SQLite transaction
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -316,7 +349,7 @@ class SqliteDatabase:
             if reader is not None:
                 reader.close()
             raise ConfigError(f"DATABASE_URL: cannot use the SQLite file {path}: {e}") from None
-        return cls(writer, reader)
+        return cls(writer, reader, path)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self.transaction() as tx:
@@ -331,7 +364,15 @@ class SqliteDatabase:
 
     async def _read(self, sql: str, params: Sequence[Any], *, one: bool) -> list[Row]:
         if self._reader is not None and _READ.match(sql):
-            rows = await _fetchall(self._reader, sql, params, _Pacer(), one=one)
+            self._read_deadline = time.perf_counter() + SLOW_READ_SECONDS
+            try:
+                rows = _rows_now(self._reader, sql, params, one)
+            except sqlite3.OperationalError as e:
+                if getattr(e, "sqlite_errorcode", 0) != sqlite3.SQLITE_INTERRUPT:
+                    raise
+                rows = await asyncio.get_running_loop().run_in_executor(
+                    self._slow_thread, self._read_slowly, sql, params, one
+                )
             # Callers count on a read being a point where other tasks run (a loop of reads
             # must not hold the event loop), as it was when each ran on a thread.
             await asyncio.sleep(0)
@@ -370,6 +411,19 @@ class SqliteDatabase:
         batch.members += 1
         self._end_turn(batch)
         await self._committed(batch)
+
+    def _past_read_deadline(self) -> bool:
+        return time.perf_counter() > self._read_deadline
+
+    def _read_slowly(self, sql: str, params: Sequence[Any], one: bool) -> list[Row]:
+        if self._slow_reader is None:
+            self._slow_reader = _connect(self._path)
+            _configure_reader(self._slow_reader)
+        return _rows_now(self._slow_reader, sql, params, one)
+
+    def _close_slow_reader(self) -> None:
+        if self._slow_reader is not None:
+            self._slow_reader.close()
 
     def _undo(self, batch: _Batch) -> None:
         try:
@@ -519,6 +573,8 @@ class SqliteDatabase:
         self._closed = True
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(self._slow_thread, self._close_slow_reader)
+        self._slow_thread.shutdown(wait=True)
         if self._reader is not None:
             self._reader.close()
         # The last connection to close checkpoints the WAL into the file: off the event loop.

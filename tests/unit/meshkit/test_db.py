@@ -294,6 +294,36 @@ async def test_many_transactions_cancelled_at_any_point_leave_every_other_one_wh
         await database.close()
 
 
+async def test_a_long_read_runs_off_the_event_loop(tmp_path: pathlib.Path) -> None:
+    # A read that would hold the event loop (a scan of a big table) is interrupted there and
+    # run again on a thread: the loop goes on running other tasks meanwhile.
+    database = await _sqlite(tmp_path)
+    ticks = 0
+    reading = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while reading:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    try:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        ticks = 0
+        row = await database.fetchone(
+            "SELECT (WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n"
+            " WHERE x < 1000000) SELECT SUM(x) FROM n) AS total"
+        )
+        reading = False
+        await task
+        assert row == {"total": 500000500000}
+        assert ticks > 1  # the loop ran while SQLite counted
+        assert await database.fetchone("SELECT COUNT(*) AS n FROM g") == {"n": 0}
+    finally:
+        await database.close()
+
+
 async def test_an_in_memory_database_reads_what_it_committed() -> None:
     database = await db.connect("sqlite:///:memory:")
     try:
