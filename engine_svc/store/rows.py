@@ -6,12 +6,15 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from engine_svc.domain.model import (
     ConfigSettings,
     CopyConfig,
     CopyStatus,
+    DailyRisk,
     Intent,
     IntentState,
     OrderType,
@@ -72,32 +75,94 @@ def _column_value(value: Any) -> Any:
     return value
 
 
+_CONFIG_FIELDS = tuple(name.strip() for name in _CONFIG_COLUMNS.split(","))
+_config_values = itemgetter(*_CONFIG_FIELDS)
+_PARSED_ROWS = 4096
+"""How many row versions :func:`_config` keeps parsed (each entry a few KB)."""
+_PARSED_TEXTS = 4096
+"""How many distinct texts each column parse keeps (settings, sources, times...)."""
+
+
 def _config(row: Mapping[str, Any]) -> CopyConfig:
-    source = json.loads(row["source"])
+    """Return the configuration a ``copy_trading_configs`` row holds.
+
+    Parsed once per row version: the cache key is every column's value, so any write that
+    changes the row (status, settings, sequence, daily risk...), from this replica or another,
+    changes the key, and a hit returns exactly what parsing the row returns. A row that changed
+    reuses the parsed parts it shares with others (settings, source, targets and times are
+    cached by their text). The models are frozen: a cached one is shared, never changed.
+    """
+    values = _config_values(row)
+    try:
+        return _parsed_config(values)
+    except TypeError:  # an unhashable column value (a driver's own type): parse it uncached
+        return _parse_config(values)
+
+
+@lru_cache(maxsize=_PARSED_ROWS)
+def _parsed_config(values: tuple[Any, ...]) -> CopyConfig:
+    return _parse_config(values)
+
+
+def _parse_config(values: tuple[Any, ...]) -> CopyConfig:
+    row = dict(zip(_CONFIG_FIELDS, values, strict=True))
+    kind, source_id, leader_id = _source(row["source"])
     return CopyConfig(
         config_id=row["id"],
         user_id=row["user_id"],
-        source_kind=SourceKind(source["kind"]),
-        source_id=source["id"],
-        target_exchange_ids=tuple(json.loads(row["target_exchange_ids"])),
-        settings=ConfigSettings(
-            risk_limits=_risk_limits(row["risk_limits"]),
-            copy_settings=_copy_settings(row["copy_settings"]),
-            sync_settings=_sync_settings(row["sync_settings"]),
-        ),
+        source_kind=kind,
+        source_id=source_id,
+        target_exchange_ids=_targets(row["target_exchange_ids"]),
+        settings=_settings(row["risk_limits"], row["copy_settings"], row["sync_settings"]),
         status=CopyStatus(row["status"]),
         status_reason=row["status_reason"],
         start_sequence=int(row["start_sequence"]),
         last_sequence=int(row["last_sequence"]),
         sync_status=row["sync_status"],
-        last_sync_at=_uniso(row["last_sync_at"]),
-        created_at=from_iso(row["created_at"]),
-        updated_at=from_iso(row["updated_at"]),
+        last_sync_at=_time(row["last_sync_at"]) if row["last_sync_at"] else None,
+        created_at=_time(row["created_at"]),
+        updated_at=_time(row["updated_at"]),
         request_id=row["request_id"],
-        target_venues=json.loads(row["target_venues"]),
-        daily_risk=_daily_risk(row["daily_risk"]),
-        leader_id=source.get("leader", ""),
+        target_venues=_venues(row["target_venues"]),
+        daily_risk=_daily_risk_of(row["daily_risk"]),
+        leader_id=leader_id,
     )
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _source(text: str) -> tuple[SourceKind, str, str]:
+    source = json.loads(text)
+    return SourceKind(source["kind"]), source["id"], source.get("leader", "")
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _targets(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _settings(risk_limits: str, copy_settings: str, sync_settings: str) -> ConfigSettings:
+    return ConfigSettings(
+        risk_limits=_risk_limits(risk_limits),
+        copy_settings=_copy_settings(copy_settings),
+        sync_settings=_sync_settings(sync_settings),
+    )
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _venues(text: str) -> dict[str, str]:
+    venues: dict[str, str] = json.loads(text)
+    return venues
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _daily_risk_of(text: str) -> DailyRisk:
+    return _daily_risk(text)
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _time(text: str) -> datetime:
+    return from_iso(text)
 
 
 def _intent(row: Mapping[str, Any]) -> Intent:
