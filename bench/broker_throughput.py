@@ -10,8 +10,11 @@ Two runs against the Binance, Coinbase and Kraken emulators (in this process, li
   emulators must have refused nothing (their 429/418 and lockouts, counted in their limiters).
 
     .venv/bin/python bench/broker_throughput.py --orders 300 --seconds 4
+    .venv/bin/python bench/broker_throughput.py --orders 300 --seconds 4 --no-record  # dev run
 
-Prints the figures and appends a row per run to bench/RESULTS.md with the machine it ran on.
+Prints the figures, with the CPU this process used per order placed (benchlib.CpuMeter: the
+broker, the emulators and the callers all run in it, so it bounds the broker's own), and
+appends a row per run to bench/RESULTS.md with the machine it ran on unless ``--no-record``.
 """
 
 from __future__ import annotations
@@ -20,14 +23,12 @@ import argparse
 import asyncio
 import os
 import pathlib
-import platform
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import aiohttp
@@ -39,6 +40,7 @@ sys.path[:0] = [str(ROOT / "gen"), str(ROOT)]
 from google.type import decimal_pb2  # noqa: E402 - after the sys.path setup
 from grpc_status import rpc_status  # noqa: E402 - after the sys.path setup
 
+from bench.benchlib import CpuMeter, append_row, machine  # noqa: E402 - after the sys.path setup
 from broker_svc.access import RULES  # noqa: E402 - after the sys.path setup
 from broker_svc.config import Settings  # noqa: E402 - after the sys.path setup
 from broker_svc.server import build_server  # noqa: E402 - after the sys.path setup
@@ -52,19 +54,6 @@ VENUES = ("binance", "coinbase", "kraken")
 SYMBOL = {"binance": "BTC/USDT", "coinbase": "BTC/USD", "kraken": "BTC/USD"}
 QUOTE = {"binance": "USDT", "coinbase": "USD", "kraken": "USD"}
 USER_ID = "0b9f3f6e-bbbb-4c1e-9b0a-00000000b0b0"
-
-
-def machine() -> str:
-    """Describe this machine in one line."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 @dataclass
@@ -96,10 +85,15 @@ class Figures:
     exhausted: int = 0
     failed: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.placed / self.seconds if self.seconds else 0.0
+
+
+FENCE: pb.Fence | None = None
+"""The lease every order is sent under (``--fenced``: as an engine replica sends), else none."""
 
 
 def _order(exchange_id: str, venue: str, cid: str) -> pb.PlaceOrderRequest:
@@ -110,6 +104,7 @@ def _order(exchange_id: str, venue: str, cid: str) -> pb.PlaceOrderRequest:
         side=types_pb2.ORDER_SIDE_BUY,
         type=types_pb2.ORDER_TYPE_MARKET,
         quantity=decimal_pb2.Decimal(value="0.001"),
+        fence=FENCE,
     )
 
 
@@ -211,6 +206,8 @@ async def run(
                     figures = Figures()
                     budget = None if limits else [orders]
                     until = time.monotonic() + seconds if limits else None
+                    meter = CpuMeter({"process": os.getpid()})
+                    meter.start()
                     started = time.monotonic()
                     await asyncio.gather(
                         *(
@@ -226,6 +223,7 @@ async def run(
                         )
                     )
                     figures.seconds = time.monotonic() - started
+                    figures.cpu_seconds = meter.stop()["process"]
                     results[venue] = figures
         finally:
             await authorized.close()
@@ -239,6 +237,8 @@ def _line(limits: bool, accounts: int, callers: int, outcome: dict[str, Any]) ->
     parts = []
     for venue, figures in outcome["figures"].items():
         part = f"{venue} {figures.rate:.1f} orders/s ({figures.placed} in {figures.seconds:.1f} s"
+        if figures.placed:
+            part += f", CPU {1000 * figures.cpu_seconds / figures.placed:.2f} ms per order"
         if limits:
             part += (
                 f", {figures.exhausted} RESOURCE_EXHAUSTED retried,"
@@ -248,6 +248,8 @@ def _line(limits: bool, accounts: int, callers: int, outcome: dict[str, Any]) ->
             part += f", {figures.failed} failed"
         parts.append(part + ")")
     mode = "limits on (ours and the venues')" if limits else "limits off"
+    if FENCE is not None:
+        mode += ", under a fence"
     return (
         f"broker_throughput PlaceOrder, {mode}, {accounts} accounts x {callers} callers: "
         + "; ".join(parts)
@@ -263,7 +265,16 @@ def main() -> int:
     )
     parser.add_argument("--accounts", type=int, default=2, help="accounts per venue")
     parser.add_argument("--callers", type=int, default=8, help="concurrent callers per venue")
+    parser.add_argument(
+        "--fenced", action="store_true", help="send every order under a lease, as the engine does"
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print the figures, add no row to RESULTS.md"
+    )
     args = parser.parse_args()
+    if args.fenced:
+        global FENCE
+        FENCE = pb.Fence(key="engine:bench-source", token=1)
     started = time.monotonic()
     lines = []
     for limits in (False, True):
@@ -274,14 +285,12 @@ def main() -> int:
         if limits and any(outcome["refusals"].values()):
             print("the venues refused requests: the broker broke a limit", file=sys.stderr)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")
-    results = ROOT / "bench" / "RESULTS.md"
-    if not results.exists():
-        results.write_text(
-            "# Benchmark results\n\nEach row: date, scenario and figures, machine.\n\n"
-        )
-    with results.open("a") as handle:
+    if not args.no_record:
         for line in lines:
-            handle.write(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {line} — {machine()}\n")
+            append_row(
+                line
+                + " (CPU: of the one process holding the broker, the emulators and the callers)"
+            )
     return 0
 
 
