@@ -61,10 +61,10 @@ DEFAULT_ITEM_PAGE = 1000
 MAX_ITEM_PAGE = 10_000
 ITEM_BATCH = 5000
 """Items are stored in batches of about this many while the report is made."""
-ACCOUNTS_AT_ONCE = 4
+ACCOUNTS_AT_ONCE = 2
 """Follower accounts read and judged at the same time: what recon holds at once is the window's
 signals and this many accounts' copies and venue records, whatever the window's size."""
-LEG_SLOTS = 16
+LEG_SLOTS = 4
 """Room for the items of one (signal, account) in the report's order: the copy and its
 further legs."""
 LOOK_BACK = timedelta(minutes=15)

@@ -103,7 +103,7 @@ class CopyConfig:
     create_time: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many of them at once: no __dict__ each
 class LeaderSignal:
     """One entry of the leader's signal log."""
 
@@ -128,7 +128,7 @@ class LeaderSignal:
     its last amend), else 0."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many of them at once: no __dict__ each
 class Intent:
     """One copied order: the engine's record of one signal for one follower account."""
 
@@ -160,7 +160,7 @@ class Intent:
         return self.signal_id.startswith(CORRECTION_SIGNAL_PREFIX)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many of them at once: no __dict__ each
 class VenueOrder:
     """One order as the follower's venue reports it."""
 
@@ -174,7 +174,7 @@ class VenueOrder:
     create_time: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many of them at once: no __dict__ each
 class VenueFill:
     """One trade of a follower account as the venue reports it."""
 
@@ -245,7 +245,7 @@ class VenueReport:
         return {key: tuple(value) for key, value in found.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many of them at once: no __dict__ each
 class Item:
     """The verdict on one signal for one follower account, with what was found."""
 
