@@ -131,3 +131,35 @@ async def test_a_report_being_made_is_not_listed(mesh: Mesh) -> None:
         report.reconciliation_id,
         unfinished.reconciliation_id,
     }
+
+
+@pytest.mark.parametrize("world", [0.3], ids=["short-budget"], indirect=True)
+async def test_an_account_not_read_before_the_budget_ran_out_is_named_not_the_engine(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One account at a time and a frozen broker: the first account's venue takes the whole
+    # budget; the second's copies are never asked for. Its items say so; no read item blames
+    # the engine, which answered everything it was asked.
+    monkeypatch.setattr(use_cases, "ACCOUNTS_AT_ONCE", 1)
+    _script(mesh)
+    mesh.world.broker_frozen = True
+
+    report = await _reconcile(mesh)
+
+    first, second = sorted(mesh.world.accounts)
+    assert not [i for i in report.items if i.kind == "read"]
+    copies = [i for i in report.items if i.kind == "copy"]
+    assert [(i.sequence, i.target_exchange_id) for i in copies] == [
+        (sequence, account) for sequence in (1, 2, 3, 4) for account in (first, second)
+    ]
+    assert {i.detail for i in copies if i.target_exchange_id == first} == {
+        "the venue could not be read: no answer from the broker within the time budget of 0.3s"
+    }
+    assert {i.detail for i in copies if i.target_exchange_id == second} == {
+        "the copies at this account could not be read: not asked: the time budget of 0.3s ran out"
+    }
+    # The first account's position could not be measured; the second's symbols are unknown.
+    assert [(i.kind, i.target_exchange_id) for i in report.items if i.kind != "copy"] == [
+        ("position", first)
+    ]
+    assert report.error_count == report.total_count == 9
