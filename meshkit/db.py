@@ -270,6 +270,7 @@ class _Batch:
         self.done: asyncio.Future[None] = loop.create_future()
         self.members = 0  # transactions in it whose body ended normally
         self.error: BaseException | None = None  # why it does not commit
+        self.last = 0  # the number of the last transaction that joined it
 
 
 class SqliteDatabase:
@@ -290,8 +291,10 @@ class SqliteDatabase:
     to its savepoint only. Each ``async with`` exits normally only once the shared COMMIT has
     made it durable; when SQLite ends the shared transaction early (a full disk) or its
     COMMIT fails, every transaction in it raises and none is committed. Reads outside a
-    transaction use a second, read-only connection and see only committed (durable) data; an
-    in-memory database has none and reads through a transaction.
+    transaction use a second, read-only connection and see only committed (durable) data;
+    each first waits for the transactions asked for before it to end, so that it sees them,
+    as when it queued behind them for one connection. An in-memory database has no second
+    connection and reads through a transaction.
 
     A body sees the writes of the transactions before it in its batch before they are
     durable; what it writes from them commits with them or not at all. A body never acts
@@ -317,6 +320,11 @@ class SqliteDatabase:
         )
         self._slow_reader: sqlite3.Connection | None = None  # opened on its thread, if needed
         self._busy = False  # a transaction holds the writer, or a BEGIN or COMMIT runs
+        # Transactions are numbered as they ask for the writer; every one up to _ended has
+        # ended (committed or not). A read waits for those asked for before it (below).
+        self._asked = 0
+        self._ended = 0
+        self._reads: list[tuple[int, asyncio.Future[None]]] = []
         self._batch: _Batch | None = None  # the open SQLite transaction
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -364,6 +372,7 @@ class SqliteDatabase:
 
     async def _read(self, sql: str, params: Sequence[Any], *, one: bool) -> list[Row]:
         if self._reader is not None and _READ.match(sql):
+            await self._after_transactions_asked()
             self._read_deadline = time.perf_counter() + SLOW_READ_SECONDS
             try:
                 rows = _rows_now(self._reader, sql, params, one)
@@ -412,6 +421,29 @@ class SqliteDatabase:
         self._end_turn(batch)
         await self._committed(batch)
 
+    def _idle(self) -> None:
+        # Nobody holds or waits for the writer: every transaction asked for so far has ended.
+        self._busy = False
+        self._ended = self._asked
+        self._wake_reads()
+
+    def _wake_reads(self) -> None:
+        if self._reads:
+            for after, read in self._reads:
+                if after <= self._ended and not read.done():
+                    read.set_result(None)
+            self._reads = [(after, read) for after, read in self._reads if not read.done()]
+
+    async def _after_transactions_asked(self) -> None:
+        # A read sees every transaction asked for before it, as when a read queued behind them
+        # for the one connection: it waits while they run and commit (never reads their
+        # uncommitted data), e.g. a fill read while the order it belongs to is being written.
+        if self._ended >= self._asked:
+            return
+        read = asyncio.get_running_loop().create_future()
+        self._reads.append((self._asked, read))
+        await read
+
     def _past_read_deadline(self) -> bool:
         return time.perf_counter() > self._read_deadline
 
@@ -435,15 +467,18 @@ class SqliteDatabase:
     async def _turn(self) -> _Batch:
         """Wait until this task holds the writer, inside the open batch; return the batch."""
         loop = asyncio.get_running_loop()
+        self._asked += 1
+        ticket = self._asked
         if not self._busy:
             self._busy = True
             try:
                 began = self._begin_now()
             except BaseException:
-                self._busy = False
+                self._idle()
                 raise
             if began:
                 assert self._batch is not None
+                self._batch.last = ticket
                 return self._batch
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiting.append(waiter)
@@ -463,6 +498,7 @@ class SqliteDatabase:
                     self._waiting.remove(waiter)
             raise
         assert self._batch is not None
+        self._batch.last = ticket
         return self._batch
 
     def _begin_now(self) -> bool:
@@ -492,10 +528,10 @@ class SqliteDatabase:
             await self._in_thread(_begin_waiting)
         except asyncio.CancelledError:
             _rollback(self._writer)
-            self._busy = False
+            self._idle()
             raise
         except sqlite3.Error as e:
-            self._busy = False
+            self._idle()
             self._fail_waiting(e)
             return
         self._batch = _Batch(asyncio.get_running_loop())
@@ -531,13 +567,15 @@ class SqliteDatabase:
         finally:
             batch.done.set_result(None)
             self._batch = None
+            self._ended = max(self._ended, batch.last)
+            self._wake_reads()
         if not any(not waiter.done() for waiter in self._waiting):
-            self._busy = False
+            self._idle()
             return
         try:
             began = self._begin_now()
         except sqlite3.Error as e:
-            self._busy = False
+            self._idle()
             self._fail_waiting(e)
             return
         if not began:

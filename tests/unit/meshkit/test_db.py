@@ -215,9 +215,12 @@ async def test_a_batch_that_sqlite_ended_commits_none_of_its_transactions(
         await database.close()
 
 
-async def test_a_read_outside_a_transaction_sees_only_committed_data(
+async def test_a_read_sees_the_transactions_begun_before_it_once_committed_never_before(
     tmp_path: pathlib.Path,
 ) -> None:
+    # A read outside a transaction runs on its own connection, yet, as when it queued behind
+    # them for one connection, it sees every transaction asked for before it (a fill looked up
+    # while its order is being written) and only once they are committed.
     database = await _sqlite(tmp_path)
     written = asyncio.Event()
     release = asyncio.Event()
@@ -231,10 +234,15 @@ async def test_a_read_outside_a_transaction_sees_only_committed_data(
     try:
         task = asyncio.create_task(write())
         await written.wait()
-        assert await database.fetchone("SELECT id FROM g WHERE id = 1") is None
+        read = asyncio.create_task(database.fetchone("SELECT id FROM g WHERE id = 1"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # let it try: it must wait, not read around the write
+        assert not read.done()
         release.set()
+        assert await read == {"id": 1}
         await task
-        assert await database.fetchone("SELECT id FROM g WHERE id = 1") == {"id": 1}
+        assert _committed_ids(tmp_path) == {1}
+        assert await database.fetchone("SELECT id FROM g WHERE id = 2") is None  # no wait
     finally:
         await database.close()
 
@@ -253,7 +261,6 @@ async def test_a_transaction_waiting_for_another_process_does_not_hold_the_event
         for _ in range(3):
             await asyncio.sleep(0)  # let it try: it must wait, not fail nor block the loop
         assert not task.done()
-        assert await database.fetchone("SELECT id FROM g WHERE id = 1") is None
         other.execute("COMMIT")
         assert await task == 1
         assert _committed_ids(tmp_path) == {1, 2}
