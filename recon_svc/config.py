@@ -62,7 +62,7 @@ class Settings:
                 "RECONCILE_BUDGET_MS",
                 5000,
                 minimum=100,
-                maximum=600_000,
+                maximum=3_600_000,  # a large window called past the gateway (bench/recon_scale.py)
             )
             / 1000,
         )
