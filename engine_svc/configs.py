@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -81,7 +81,7 @@ def _invalid(found: list[rules_settings.Violation]) -> errors.InvalidArgument:
 
 
 def _refuse_loop_targets(
-    configs: list[CopyConfig], source_id: str, targets: list[str], without: str = ""
+    configs: Sequence[loops.CopyEdge], source_id: str, targets: list[str], without: str = ""
 ) -> None:
     # Copying ``source_id`` into a target from which the source is copied again (by any
     # user, through any accounts) would copy each copy back without end: a 400 naming the
@@ -448,7 +448,7 @@ class ConfigService:
     ) -> None:
         # Refused before anything is watched or written; the write checks again (_loop_check).
         _refuse_loop_targets(
-            await self._store.configs_in_states(loops.LOOP_STATUSES), source_id, targets, without
+            await self._store.copy_graph(loops.LOOP_STATUSES), source_id, targets, without
         )
 
     async def _start_locked(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine_svc.domain.leaders import Leader
+from engine_svc.domain.loops import ConfigEdges
 from engine_svc.domain.model import (
     Candle,
     ConfigSettings,
@@ -222,12 +223,13 @@ class Ownership(Protocol):
         ...
 
 
-CopyGraphCheck = Callable[[list[CopyConfig]], None]
+CopyGraphCheck = Callable[[list[ConfigEdges]], None]
 """A check of the copy graph run inside a configuration's write (the copy loop check).
 
-It is given every user's configurations not stopped, read in the write's transaction under one
-lock of the copy graph that every checked write takes, on every replica; raising aborts the
-write. So two writes that close a cycle between them cannot both pass it.
+It is given the edges (source, targets, status; no settings) of every user's configurations
+not stopped, read in the write's transaction under one lock of the copy graph that every checked
+write takes, on every replica; raising aborts the write. So two writes that close a cycle
+between them cannot both pass it.
 """
 
 
@@ -264,7 +266,14 @@ class ConfigStore(Protocol):
         ...
 
     async def configs_in_states(self, statuses: Iterable[CopyStatus]) -> list[CopyConfig]:
-        """Return every user's configurations in ``statuses`` (the copy loop check's graph)."""
+        """Return every user's configurations in ``statuses``."""
+        ...
+
+    async def copy_graph(self, statuses: Iterable[CopyStatus]) -> list[ConfigEdges]:
+        """Return the edges of every user's configurations in ``statuses`` (no settings).
+
+        The copy loop check's graph.
+        """
         ...
 
     async def configs_using_exchange(self, exchange_id: str) -> list[CopyConfig]:

@@ -11,8 +11,10 @@ that graph is refused.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from engine_svc.domain.model import CopyConfig, CopyStatus, SourceKind
+from engine_svc.domain.model import CopyStatus, SourceKind
 
 LOOP_STATUSES = frozenset({CopyStatus.ACTIVE, CopyStatus.REDUCING, CopyStatus.PAUSED})
 """The states of a configuration whose edges count: those that copy, or may again at once."""
@@ -20,7 +22,37 @@ LOOP_DESCRIPTION = "copying into this account would copy its own trades back"
 """What a refused target is told: nothing of the accounts (another user's) the loop runs through."""
 
 
-def copy_edges(configs: Iterable[CopyConfig], *, without: str = "") -> dict[str, set[str]]:
+class CopyEdge(Protocol):
+    """What the copy loop check reads of a configuration (a ``CopyConfig`` is one)."""
+
+    @property
+    def config_id(self) -> str: ...
+
+    @property
+    def source_kind(self) -> SourceKind: ...
+
+    @property
+    def source_id(self) -> str: ...
+
+    @property
+    def target_exchange_ids(self) -> tuple[str, ...]: ...
+
+    @property
+    def status(self) -> CopyStatus: ...
+
+
+@dataclass(frozen=True)
+class ConfigEdges:
+    """A configuration's source, targets and status: its edges, read without its settings."""
+
+    config_id: str
+    source_kind: SourceKind
+    source_id: str
+    target_exchange_ids: tuple[str, ...]
+    status: CopyStatus
+
+
+def copy_edges(configs: Iterable[CopyEdge], *, without: str = "") -> dict[str, set[str]]:
     """Return the graph "source account → target accounts" of ``configs`` (all users).
 
     Only configurations that copy an exchange account and are in :data:`LOOP_STATUSES`

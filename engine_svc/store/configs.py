@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from engine_svc.domain.loops import ConfigEdges
 from engine_svc.domain.model import ConfigSettings, CopyConfig, CopyStatus, DailyRisk, IntentState
 from engine_svc.ports import CopyGraphCheck
 from engine_svc.settings_json import (
@@ -16,7 +17,13 @@ from engine_svc.settings_json import (
     risk_limits_json,
     sync_settings_json,
 )
-from engine_svc.store.rows import _CONFIG_COLUMNS, _config, _placeholders
+from engine_svc.store.rows import (
+    _CONFIG_COLUMNS,
+    _EDGE_COLUMNS,
+    _config,
+    _edges,
+    _placeholders,
+)
 from meshkit import db
 from meshkit.audit import AuditEvent, AuditLog
 from meshkit.codec import to_iso
@@ -97,12 +104,13 @@ class ConfigTable:
         # transaction (BEGIN IMMEDIATE) already admits one writer at a time.
         if self.database.dialect == "postgresql":
             await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (COPY_GRAPH_LOCK,))
+        # Only the edges (source, targets, status): the settings are not the check's business.
         rows = await tx.fetchall(
-            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs WHERE status <> ?"
+            f"SELECT {_EDGE_COLUMNS} FROM copy_trading_configs WHERE status <> ?"
             " ORDER BY created_at, id",
             (CopyStatus.STOPPED.value,),
         )
-        check([_config(row) for row in rows])
+        check([_edges(row) for row in rows])
 
     async def get_config(self, config_id: str) -> CopyConfig | None:
         """Return the configuration ``config_id``, ``None`` when there is none."""
@@ -146,6 +154,16 @@ class ConfigTable:
             wanted,
         )
         return [_config(row) for row in rows]
+
+    async def copy_graph(self, statuses: Iterable[CopyStatus]) -> list[ConfigEdges]:
+        """Return the edges of every user's configurations in ``statuses`` (no settings)."""
+        wanted = [status.value for status in statuses]
+        rows = await self.database.fetchall(
+            f"SELECT {_EDGE_COLUMNS} FROM copy_trading_configs"
+            f" WHERE status IN ({_placeholders(len(wanted))}) ORDER BY created_at, id",
+            wanted,
+        )
+        return [_edges(row) for row in rows]
 
     async def configs_of_source(self, source_id: str) -> list[CopyConfig]:
         """Return the configurations copying ``source_id`` that are not stopped."""

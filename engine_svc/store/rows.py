@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
+from engine_svc.domain.loops import ConfigEdges
 from engine_svc.domain.model import (
     ConfigSettings,
     CopyConfig,
@@ -37,6 +38,8 @@ _CONFIG_COLUMNS = (
     " last_sync_at, is_active, created_at, updated_at, source_id, status, status_reason,"
     " sync_settings, start_sequence, last_sequence, request_id, target_venues, daily_risk"
 )
+_EDGE_COLUMNS = "id, source, target_exchange_ids, status"
+"""The columns the copy loop check reads (:func:`_edges`): no settings."""
 _INTENT_COLUMNS = (
     "intent_id, config_id, source_id, sequence, signal_id, target_exchange_id, leg,"
     " client_order_id, symbol, side, type, quantity, price, state, reason, venue_order_id,"
@@ -66,6 +69,9 @@ _UPDATABLE = frozenset(
 
 
 def _column_value(value: Any) -> Any:
+    convert = _CONVERTERS.get(type(value))
+    if convert is not None:
+        return convert(value)
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, datetime):
@@ -73,6 +79,27 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, IntentState | CopyStatus | Side | OrderType | TimeInForce):
         return value.value
     return value
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_CONVERTERS: dict[type, Any] = {
+    str: _same,
+    int: _same,
+    bool: _same,
+    float: _same,
+    type(None): _same,
+    Decimal: format_decimal,
+    datetime: to_iso,
+    **{kind: _enum_value for kind in (IntentState, CopyStatus, Side, OrderType, TimeInForce)},
+}
+"""How a column value of each exact type is stored (others by the checks after it)."""
 
 
 _CONFIG_FIELDS = tuple(name.strip() for name in _CONFIG_COLUMNS.split(","))
@@ -126,6 +153,18 @@ def _parse_config(values: tuple[Any, ...]) -> CopyConfig:
         target_venues=_venues(row["target_venues"]),
         daily_risk=_daily_risk_of(row["daily_risk"]),
         leader_id=leader_id,
+    )
+
+
+def _edges(row: Mapping[str, Any]) -> ConfigEdges:
+    """Return the copy edges of a row read with :data:`_EDGE_COLUMNS`."""
+    kind, source_id, _leader = _source(row["source"])
+    return ConfigEdges(
+        config_id=row["id"],
+        source_kind=kind,
+        source_id=source_id,
+        target_exchange_ids=_targets(row["target_exchange_ids"]),
+        status=CopyStatus(row["status"]),
     )
 
 
@@ -203,12 +242,18 @@ def _intent(row: Mapping[str, Any]) -> Intent:
     )
 
 
+_intent_attributes = attrgetter(*_INTENT_FIELDS)
+_TIME_IN_FORCE = _INTENT_FIELDS.index("time_in_force")
+_CANCEL_WANTED = _INTENT_FIELDS.index("cancel_wanted")
+_REDUCE_ONLY = _INTENT_FIELDS.index("reduce_only")
+
+
 def _intent_params(intent: Intent) -> tuple[Any, ...]:
-    values = {name: _column_value(getattr(intent, name)) for name in _INTENT_FIELDS}
-    values["time_in_force"] = values["time_in_force"] or ""
-    values["cancel_wanted"] = int(intent.cancel_wanted)
-    values["reduce_only"] = int(intent.reduce_only)
-    return tuple(values[name] for name in _INTENT_FIELDS)
+    values = [_column_value(value) for value in _intent_attributes(intent)]
+    values[_TIME_IN_FORCE] = values[_TIME_IN_FORCE] or ""
+    values[_CANCEL_WANTED] = int(intent.cancel_wanted)
+    values[_REDUCE_ONLY] = int(intent.reduce_only)
+    return tuple(values)
 
 
 def _placeholders(count: int) -> str:

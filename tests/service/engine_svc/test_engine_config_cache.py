@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine_svc.domain.loops import ConfigEdges
 from engine_svc.domain.model import (
     ConfigSettings,
     CopyConfig,
@@ -148,4 +149,24 @@ async def test_rows_alike_but_for_their_id_are_two_configurations(
     assert [c.config_id for c in await store.configs_of_source("cache-src")] == [
         "twin-a",
         "twin-b",
+    ]
+
+
+async def test_the_copy_graph_is_read_without_settings_and_matches_the_configurations(
+    store: EngineStore, parses: list[str]
+) -> None:
+    await store.insert_config(config("edge-a", target_exchange_ids=("x", "y")))
+    await store.insert_config(config("edge-b", status=CopyStatus.PAUSED))
+    await store.insert_config(config("edge-c", status=CopyStatus.STOPPED))
+    parsed = len(parses)
+    statuses = [CopyStatus.ACTIVE, CopyStatus.PAUSED]
+    edges = await store.copy_graph(statuses)
+    assert len(parses) == parsed, "the copy graph decoded whole configurations"
+    assert edges == [
+        ConfigEdges(c.config_id, c.source_kind, c.source_id, c.target_exchange_ids, c.status)
+        for c in await store.configs_in_states(statuses)
+    ]
+    assert [(e.config_id, e.target_exchange_ids) for e in edges] == [
+        ("edge-a", ("x", "y")),
+        ("edge-b", ("edge-b-t",)),
     ]

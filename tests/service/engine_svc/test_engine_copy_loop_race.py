@@ -158,7 +158,7 @@ async def test_a_start_refused_at_the_write_unwatches_the_own_account_it_watched
     async def before_that_commit(statuses: object) -> list[CopyConfig]:
         return []
 
-    monkeypatch.setattr(second_store, "configs_in_states", before_that_commit)
+    monkeypatch.setattr(second_store, "copy_graph", before_that_commit)
     with pytest.raises(errors.InvalidArgument) as refused:
         await second.start(BOB, StartCopy("", b, [x], ConfigSettings()))
     assert [v.field for v in refused.value.violations] == ["target_exchange_ids[0]"]
