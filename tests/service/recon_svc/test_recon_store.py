@@ -117,3 +117,31 @@ async def test_listing_is_newest_first_limited_and_for_that_user_and_config(
 async def test_unknown_report_is_none(database: db.Database) -> None:
     store = await _store(database)
     assert await store.get_report("nope") is None
+
+
+async def test_a_streamed_report_keeps_its_items_by_index_and_is_listed_once_finished(
+    database: db.Database,
+) -> None:
+    store = await _store(database)
+    started = _report("r-streamed", ())
+    await store.start_report(started)
+    # A first attempt's items, then discarded (an account's copies could not be read).
+    await store.add_items("r-streamed", [(0, _item(9, "acct-z", Outcome.MATCHED))])
+    await store.discard_items("r-streamed")
+    later = _item(2, "acct-a", Outcome.MISSING, None)
+    first = _item(1, "acct-b", Outcome.MATCHED)
+    await store.add_items("r-streamed", [(40, later)])
+    await store.add_items("r-streamed", [(4, first)])
+    assert await store.list_reports(CONFIG, "user-1", 10) == []
+
+    finished = await store.finish_report(_report("r-streamed", (first, later)))
+
+    assert finished.counts == Counts(total=2, matched=1, missing=1)
+    assert finished.items == ()
+    assert [r.reconciliation_id for r in await store.list_reports(CONFIG, "user-1", 10)] == [
+        "r-streamed"
+    ]
+    assert await store.list_items("r-streamed", -1, 1) == [(4, first)]
+    assert await store.list_items("r-streamed", 4, 10) == [(40, later)]
+    stored = await store.get_report("r-streamed")
+    assert stored is not None and stored.items == (first, later)
