@@ -14,12 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The benchmarks (a few minutes on the mesh's real processes); each appends its rows to
-# bench/RESULTS.md: copy latency against a direct ccxt.pro copier, broker throughput, takeover,
-# REST reads under open-loop load, copies a second sustained for a minute on the paper venue,
-# one reconciliation of 1,000,000 copies, one leader fanned out to 1,000 paper followers.
+# The benchmarks (about half an hour on the mesh's real processes); each appends its row to
+# bench/RESULTS.md with CPU per copy per process (py-spy, a tool installed here, names the
+# hottest code): copy latency against a direct ccxt.pro copier (10 and 100 followers), the
+# SQLite commit path, broker throughput, takeover, REST reads under open-loop load, copies a
+# second sustained for a minute on the paper venue, one reconciliation of 1,000,000 copies, one
+# leader fanned out to 1,000 paper followers in 1,000 configurations.
 bench: $(STAMP)
-	$(PY) bench/copy_latency.py --baseline --followers 10
+	$(PY) -m pip install --quiet py-spy
+	$(PY) bench/copy_latency.py --baseline --followers 10 --orders 100 --profile
+	$(PY) bench/copy_latency.py --baseline --followers 100 --orders 20 --profile
+	$(PY) bench/db_commit.py --concurrency 50
 	$(PY) bench/broker_throughput.py
 	$(PY) bench/takeover.py
 	$(PY) bench/rest_load.py
