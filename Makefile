@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) bench/copy_latency.py --baseline --followers 100 --orders 20 --profile
 	$(PY) bench/db_commit.py --concurrency 50
 	$(PY) bench/broker_throughput.py
-	$(PY) bench/takeover.py
+	$(PY) bench/takeover.py --postgres "$${COPYTRADE_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 	$(PY) bench/rest_load.py
 	$(PY) bench/sustained.py
 	$(PY) bench/recon_scale.py

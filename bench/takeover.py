@@ -37,7 +37,6 @@ import pathlib
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 
 import aiohttp
 
@@ -46,13 +45,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "gen"), str(ROOT), str(ROOT / "tests" / "chaos")]
 
 # tests/ is outside mypy's files (pyproject): these two imports are untyped here.
+from benchlib import append_row, machine  # noqa: E402 - after the sys.path setup
 from chaos_mesh import (  # type: ignore[import-not-found]  # noqa: E402 - after the sys.path setup
     CHAOS_ENV,
     ChaosMesh,
     create_schema,
     drop_schema,
 )
-from copy_latency import machine  # noqa: E402 - after the sys.path setup
 from replica_harness import (  # type: ignore[import-not-found]  # noqa: E402 - after the sys.path setup
     REPLICAS,
     Book,
@@ -177,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(line)
     print(f"ran in {time.monotonic() - started:.1f} s on {machine()}")
-    results = ROOT / "bench" / "RESULTS.md"
-    with results.open("a") as handle:
-        handle.write(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {line} — {machine()}\n")
+    append_row(line)
     return 1 if bad else 0
 
 
