@@ -556,8 +556,8 @@ class LeaderAlertStore(Protocol):
 class RiskMonitorStore(InboxStore, Protocol):
     """What the daily loss monitor reads, and its fenced transaction (the signal one's)."""
 
-    async def monitored_configs(self) -> list[CopyConfig]:
-        """Return every configuration that copies now (active or reducing)."""
+    async def daily_loss_configs(self) -> list[CopyConfig]:
+        """Return the configurations that copy now (active or reducing) with a loss limit."""
         ...
 
     async def copied_fills(

@@ -203,7 +203,7 @@ class RiskMonitor:
         """Re-value the accounts once and act on every breach; return the configurations moved."""
         configs = [
             c
-            for c in await self._store.monitored_configs()
+            for c in await self._store.daily_loss_configs()
             if c.settings.risk_limits.max_daily_loss is not None and self._holds(c.source_id)
         ]
         wanted: dict[str, _Account] = {}

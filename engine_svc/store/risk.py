@@ -16,6 +16,9 @@ _WITH_FILLS = (
     IntentState.EXPIRED,
 )
 """States in which an order may have filled (a cancelled or expired one partly)."""
+_NO_DAILY_LOSS = '%"max_daily_loss": null%'
+"""Stored limits with no daily loss limit, as ``risk_limits_json`` writes them (a LIKE
+pattern; its ``_`` match themselves too)."""
 
 
 class RiskTable:
@@ -32,6 +35,23 @@ class RiskTable:
             copying,
         )
         return [_config(row) for row in rows]
+
+    async def daily_loss_configs(self) -> list[CopyConfig]:
+        """Return the configurations that copy now (active or reducing) with a daily loss limit.
+
+        Those whose stored limits say ``"max_daily_loss": null`` (what ``risk_limits_json``
+        writes for none) are left out by the query, unread; any other row is read and kept
+        when its limit is set.
+        """
+        copying = [CopyStatus.ACTIVE.value, CopyStatus.REDUCING.value]
+        rows = await self.database.fetchall(
+            f"SELECT {_CONFIG_COLUMNS} FROM copy_trading_configs"
+            f" WHERE status IN ({_placeholders(len(copying))}) AND risk_limits NOT LIKE ?"
+            " ORDER BY created_at, id",
+            (*copying, _NO_DAILY_LOSS),
+        )
+        configs = map(_config, rows)
+        return [c for c in configs if c.settings.risk_limits.max_daily_loss is not None]
 
     async def copied_fills(
         self, config_id: str, target_exchange_id: str

@@ -170,3 +170,30 @@ async def test_the_copy_graph_is_read_without_settings_and_matches_the_configura
         ("edge-a", ("x", "y")),
         ("edge-b", ("edge-b-t",)),
     ]
+
+
+async def test_the_risk_monitor_reads_only_configurations_with_a_daily_loss_limit(
+    store: EngineStore, parses: list[str]
+) -> None:
+    no_limit = dataclasses.replace(
+        SETTINGS, risk_limits=dataclasses.replace(SETTINGS.risk_limits, max_daily_loss=None)
+    )
+    await store.insert_config(config("loss-set"))
+    await store.insert_config(config("loss-none", settings=no_limit))
+    await store.insert_config(config("loss-old"))
+    await store.insert_config(config("loss-paused", status=CopyStatus.PAUSED))
+    await store.insert_config(config("loss-reducing", status=CopyStatus.REDUCING))
+    # A row written before the limit existed has no key at all: read, and left out.
+    await store.database.execute(
+        "UPDATE copy_trading_configs SET risk_limits = ? WHERE id = ?", ("{}", "loss-old")
+    )
+    parses.clear()
+    found = await store.daily_loss_configs()
+    assert [c.config_id for c in found] == ["loss-reducing", "loss-set"]  # created_at, id
+    assert "loss-none" not in parses, "a configuration without a limit was read"
+    expected = [
+        c.config_id
+        for c in await store.monitored_configs()
+        if c.settings.risk_limits.max_daily_loss is not None
+    ]
+    assert [c.config_id for c in found] == expected
