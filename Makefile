@@ -95,7 +95,7 @@ TOOLS := .tools
 BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node_modules/.bin/buf
 BUF_STAMP := $(TOOLS)/.buf-$(BUF_VERSION)
-# The google/api and google/type protos the contracts import, from the installed
+# The google/api, google/rpc and google/type protos the contracts import, from the installed
 # googleapis-common-protos (the ones scripts/gen_protos.py compiles against; no BSR offline).
 GOOGLEAPIS := $(TOOLS)/googleapis
 GOOGLEAPIS_STAMP := $(TOOLS)/.googleapis
@@ -110,11 +110,11 @@ $(BUF_STAMP): Makefile
 	rm -f $(TOOLS)/.buf-*
 	touch $(BUF_STAMP)
 
-$(GOOGLEAPIS_STAMP): $(STAMP)
+$(GOOGLEAPIS_STAMP): $(STAMP) Makefile
 	rm -rf $(GOOGLEAPIS)
 	mkdir -p $(GOOGLEAPIS)/google
 	src=$$($(PY) -c 'import pathlib, google.api.annotations_pb2 as m; print(pathlib.Path(m.__file__).resolve().parents[2])') \
-	  && cp -R "$$src/google/api" "$$src/google/type" $(GOOGLEAPIS)/google/
+	  && cp -R "$$src/google/api" "$$src/google/rpc" "$$src/google/type" $(GOOGLEAPIS)/google/
 	find $(GOOGLEAPIS) -type f ! -name '*.proto' -delete
 	find $(GOOGLEAPIS) -type d -empty -delete
 	touch $(GOOGLEAPIS_STAMP)

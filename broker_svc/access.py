@@ -37,6 +37,8 @@ RULES = table(
         "ListFills": {"recon", "sync"},
         # recon: a follower's balances, against what the copies should have left there.
         "GetPortfolio": {"engine", "recon", "sync"},
+        # Many follower accounts' portfolios at once: the engine's reads for a leader's trade.
+        "GetPortfolios": {"engine"},
         "GetMarket": {"engine"},
         "ListCandles": {"engine"},
         "WatchFills": {"sync"},

@@ -26,6 +26,10 @@ from meshkit.codec import (
     timestamp_to_proto,
 )
 
+DOMAIN = "broker.copytrade"
+"""The error domain of the broker's statuses (``broker_svc.server.DOMAIN``, the interceptor's),
+for the per-account errors GetPortfolios answers with."""
+
 # The broker's own words on the wire, one table per enum (the shared ones: meshkit.codec).
 STREAM_STATE = EnumMap(
     pb.WatchState,

@@ -8,6 +8,7 @@ ownership when a user id rides along.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -39,6 +40,9 @@ from meshkit.audit import message_fields
 from meshkit.codec import decimal_from_proto, set_decimal, timestamp_from_proto
 from meshkit.faultpoints import afaultpoint
 from meshkit.identity import require_user, user_id_or_empty
+from meshkit.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,36}$")
 # BASE/QUOTE, and :SETTLE for a perpetual (ccxt's BTC/USDT:USDT)
@@ -52,6 +56,7 @@ TIMEFRAME = re.compile(r"^[1-9][0-9]{0,2}[smhdwM]$")
 DEFAULT_CANDLES = 100
 MAX_CANDLES = 1000
 MAX_FENCE_KEY = 200
+MAX_PORTFOLIO_READS = 10_000
 
 T = TypeVar("T")
 
@@ -444,6 +449,61 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
             user_id_or_empty(context),
             quote,
             include_leverages=request.include_leverages,
+        )
+        return codec.portfolio_to_proto(portfolio)
+
+    async def GetPortfolios(
+        self,
+        request: pb.GetPortfoliosRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.GetPortfoliosResponse]:
+        # Every account is read at once, and each answer is sent as soon as it is read: one
+        # slow venue holds up no other account. A read fails alone, with the status its own
+        # GetPortfolio would have had; the call fails only for a request too big to read.
+        if len(request.reads) > MAX_PORTFOLIO_READS:
+            raise errors.invalid("reads", f"must hold at most {MAX_PORTFOLIO_READS} accounts")
+        caller = user_id_or_empty(context)
+        answers: asyncio.Queue[pb.GetPortfoliosResponse] = asyncio.Queue()
+
+        async def answer(index: int, read: pb.PortfolioRead) -> None:
+            response = pb.GetPortfoliosResponse(index=index, exchange_id=read.exchange_id)
+            try:
+                response.portfolio.CopyFrom(await self._portfolio_of(read, caller))
+            except errors.ServiceError as e:
+                response.error.CopyFrom(errors.to_status(e, codec.DOMAIN))
+            except Exception as e:
+                log.error("unexpected error reading portfolio %d", index, exc_info=e)
+                response.error.CopyFrom(errors.internal_status(codec.DOMAIN))
+            answers.put_nowait(response)
+
+        reads = [asyncio.ensure_future(answer(i, r)) for i, r in enumerate(request.reads)]
+        try:
+            for _ in reads:
+                yield await answers.get()
+        finally:  # the caller went away (its deadline): the reads left are not wanted
+            await cancel_and_wait(reads)
+
+    async def _portfolio_of(self, read: pb.PortfolioRead, caller: str) -> pb.GetPortfolioResponse:
+        # One account of GetPortfolios, checked and read as GetPortfolio reads it. The owner
+        # the read names must be the call's user, when the call has one.
+        check = _Violations()
+        check.exchange_id(read.exchange_id)
+        quote = read.quote_currency.strip().upper()
+        if quote and not CURRENCY.match(quote):
+            check.add("quote_currency", "must be an asset code such as USDT")
+        check.raise_if_any()
+        if caller and read.user_id and read.user_id != caller:
+            raise errors.NotFound(
+                f"exchange account {read.exchange_id} not found",
+                reason="EXCHANGE_NOT_FOUND",
+                metadata={"exchange_id": read.exchange_id},
+            )
+        await afaultpoint("broker.before_portfolio_read")  # a broker slowed on purpose
+        portfolio = await self.broker.portfolio(
+            read.exchange_id,
+            caller or read.user_id,
+            quote,
+            include_leverages=read.include_leverages,
         )
         return codec.portfolio_to_proto(portfolio)
 

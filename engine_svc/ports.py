@@ -7,7 +7,7 @@ limit, ``OutcomeUnknown`` when an order may or may not have been placed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,6 +98,18 @@ class BrokerPort(Protocol):
 
     async def get_portfolio(self, exchange_id: str, user_id: str) -> Portfolio:
         """Return the account's balances and equity in its main quote currency."""
+        ...
+
+    def get_portfolios(
+        self, accounts: Sequence[tuple[str, str]]
+    ) -> AsyncIterator[tuple[int, Portfolio | Exception]]:
+        """Read many accounts' portfolios at once: ``accounts`` are (exchange id, owner).
+
+        Yield ``(index in accounts, answer)`` once for every account, as each is read: its
+        portfolio, or the error :meth:`get_portfolio` would have raised for it alone (a
+        failure of the whole call, such as an unreachable broker or a deadline, is each
+        unanswered account's error, a new instance for each).
+        """
         ...
 
     async def get_market(self, exchange_id: str, symbol: str, user_id: str) -> MarketInfo:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from meshkit import client_metrics, errors
@@ -196,6 +196,35 @@ def translate(
     if timed_out is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
         return timed_out()
     status = rpc_status.from_call(error)
+    translated = _build(
+        error.code(),
+        error.details() or error.code().name,
+        *_parts(status),
+        retryable=not _no_retry(error),
+    )
+    translated.from_transport = status is None
+    return translated
+
+
+def from_status(status: status_pb2.Status) -> errors.ServiceError:
+    """Turn a ``google.rpc.Status`` a service answered with inside a response into its error.
+
+    For the answers that carry one error per item (the broker's ``GetPortfolios``): the
+    same error, reason, metadata, violations and retry delay as :func:`translate` gives for a
+    call that failed with that status. A service answered it, so it is never
+    ``from_transport``.
+    """
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _build(code, status.message or code.name, *_parts(status), retryable=True)
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _parts(
+    status: status_pb2.Status | None,
+) -> tuple[str, dict[str, str], list[errors.FieldViolation], float | None]:
+    # (reason, metadata, violations, retry delay) from a status's details.
     reason = ""
     metadata: dict[str, str] = {}
     violations: list[errors.FieldViolation] = []
@@ -216,9 +245,7 @@ def translate(
                 info_retry = error_details_pb2.RetryInfo()
                 detail.Unpack(info_retry)
                 retry_after = info_retry.retry_delay.seconds + info_retry.retry_delay.nanos / 1e9
-    translated = _translate(error, reason, metadata, violations, retry_after)
-    translated.from_transport = status is None
-    return translated
+    return reason, metadata, violations, retry_after
 
 
 def _no_retry(error: grpc.aio.AioRpcError) -> bool:
@@ -233,15 +260,16 @@ def _no_retry(error: grpc.aio.AioRpcError) -> bool:
     return False
 
 
-def _translate(
-    error: grpc.aio.AioRpcError,
+def _build(
+    code: grpc.StatusCode,
+    message: str,
     reason: str,
     metadata: dict[str, str],
     violations: list[errors.FieldViolation],
     retry_after: float | None,
+    *,
+    retryable: bool,
 ) -> errors.ServiceError:
-    message = error.details() or error.code().name
-    code = error.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return errors.InvalidArgument(
             violations or [errors.FieldViolation("", message)],
@@ -258,7 +286,7 @@ def _translate(
             retry_after=retry_after,
             reason=reason or None,
             metadata=metadata,
-            retryable=not _no_retry(error),
+            retryable=retryable,
         )
     cls = _BY_CODE.get(code)
     if cls is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -16,7 +17,14 @@ from meshkit.identity import forward_metadata
 from meshkit.settings import TlsSettings
 
 SERVICE = "copytrade.broker.v1.BrokerService"
-READ_METHODS = ("GetExchange", "GetOrder", "GetPortfolio", "GetMarket", "ListCandles")
+READ_METHODS = (
+    "GetExchange",
+    "GetOrder",
+    "GetPortfolio",
+    "GetPortfolios",
+    "GetMarket",
+    "ListCandles",
+)
 LATE_READ_GROWTH = 2
 """A read the broker did not answer in time is asked again with up to this many times the read
 deadline (2: 10 s by default, inside the gateway's 15 s for a status that reads portfolios)."""
@@ -119,6 +127,59 @@ class GrpcBroker:
             ("GetPortfolio", exchange_id),
         )
         return codec.portfolio_from_proto(response)
+
+    async def get_portfolios(
+        self, accounts: Sequence[tuple[str, str]]
+    ) -> AsyncIterator[tuple[int, Portfolio | Exception]]:
+        """Read many accounts' portfolios in one ``GetPortfolios`` call; see the port.
+
+        Each account's answer is yielded as the broker streams it. The call's deadline is the
+        longest any of its accounts has now (an account whose read ran out of time, in this
+        call or a ``GetPortfolio``, gets a longer one the next time, as :meth:`get_portfolio`
+        does); a failure of the whole call is each unanswered account's error.
+        """
+        keys = [("GetPortfolio", exchange_id) for exchange_id, _ in accounts]
+        timeout = max((self._late.get(k, self._read_timeout) for k in keys), default=0.0)
+        owners = {user_id for _, user_id in accounts}
+        # The call's own user, when every account is one user's (the assertion goes along if
+        # this call is that user's); each read names its owner in any case.
+        user_id = owners.pop() if len(owners) == 1 else ""
+        request = pb.GetPortfoliosRequest(
+            reads=[pb.PortfolioRead(exchange_id=e, user_id=u) for e, u in accounts]
+        )
+        unanswered = dict.fromkeys(range(len(accounts)))
+        failure: grpc.aio.AioRpcError | None = None
+        call = self._stub.GetPortfolios(
+            request, timeout=timeout, metadata=forward_metadata(user_id)
+        )
+        try:
+            async for answer in call:
+                if answer.index not in unanswered:
+                    continue  # not an account of this call, or answered already
+                del unanswered[answer.index]
+                if answer.HasField("portfolio"):
+                    self._late.pop(keys[answer.index], None)
+                    yield answer.index, codec.portfolio_from_proto(answer.portfolio)
+                else:
+                    yield answer.index, clients.from_status(answer.error)
+        except grpc.aio.AioRpcError as e:
+            failure = e
+        finally:
+            call.cancel()  # nothing when it ended; a caller that stopped listening ends it
+        for index in unanswered:
+            if failure is None:
+                yield (
+                    index,
+                    errors.ServiceError(
+                        "the broker ended GetPortfolios without this account's answer",
+                        reason="NO_ANSWER",
+                    ),
+                )
+                continue
+            error = clients.translate(failure)
+            if isinstance(error, errors.OutcomeUnknown) and error.from_transport:
+                self._late[keys[index]] = min(timeout * 2, self._read_timeout * LATE_READ_GROWTH)
+            yield index, error
 
     async def get_market(self, exchange_id: str, symbol: str, user_id: str) -> MarketInfo:
         """Return the market ``symbol`` of the account's venue, with its last price."""

@@ -46,6 +46,9 @@ BROKER_WAIT_SECONDS = 120.0
 _ABSENT = (errors.NotFound, errors.InvalidArgument)
 """Answers of GetMarket and ListCandles that mean "the venue has no such market"."""
 
+MAX_PORTFOLIO_BATCH = 10_000
+"""The most accounts one ``GetPortfolios`` call reads (the broker's limit)."""
+
 SLOW_READ_PAUSE = 0.1
 """The first pause before a read the broker did not answer in time is asked again (doubling,
 up to 2 s)."""
@@ -134,6 +137,7 @@ class FollowerReader:
         self._broker = broker
         self._clock = clock
         self._broker_wait = broker_wait_seconds
+        self._portfolios = PortfolioBatches(broker)
         self._markets: TtlCache[MarketInfo] = TtlCache(market_cache_seconds)
         self._candles: TtlCache[list[Candle]] = TtlCache(candle_cache_seconds)
 
@@ -253,7 +257,7 @@ class FollowerReader:
         self, exchange_id: str, user_id: str, accept_unreadable: bool, patience: _Patience
     ) -> Portfolio | None:
         try:
-            return await patience.read(lambda: self._broker.get_portfolio(exchange_id, user_id))
+            return await patience.read(lambda: self._portfolios.read(exchange_id, user_id))
         except Exception as e:
             if _broker_down(e, accept_unreadable=accept_unreadable):
                 raise BrokerUnreachable(str(e)) from e
@@ -400,6 +404,60 @@ class FollowerReader:
                 return None
             found[f"{asset}/{market.quote}"] = r
         return found
+
+
+class PortfolioBatches:
+    """Portfolio reads asked for in one turn of the event loop, sent as one batched call.
+
+    A signal asks for every follower account's portfolio at once (each account's read starts
+    in the same turn of the loop), and so do the accounts a slow broker did not answer in
+    time when they ask again after the same pause: each group is one ``GetPortfolios`` call
+    (:meth:`engine_svc.ports.BrokerPort.get_portfolios`) instead of a call per account, and
+    each account still gets its own answer or error as soon as the broker streams it.
+    """
+
+    def __init__(self, broker: BrokerPort) -> None:
+        self._broker = broker
+        self._asked: list[tuple[str, str, asyncio.Future[Portfolio]]] = []
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def read(self, exchange_id: str, user_id: str) -> asyncio.Future[Portfolio]:
+        """Return the account's portfolio (or its error) once read, with the turn's others."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Portfolio] = loop.create_future()
+        if not self._asked:
+            loop.call_soon(self._send)  # after every read this turn of the loop starts
+        self._asked.append((exchange_id, user_id, future))
+        return future
+
+    def _send(self) -> None:
+        asked, self._asked = self._asked, []
+        asked = [a for a in asked if not a[2].done()]  # a reader cancelled meanwhile
+        for start in range(0, len(asked), MAX_PORTFOLIO_BATCH):
+            call = asyncio.ensure_future(self._call(asked[start : start + MAX_PORTFOLIO_BATCH]))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _call(self, asked: list[tuple[str, str, asyncio.Future[Portfolio]]]) -> None:
+        try:
+            answers = self._broker.get_portfolios([(e, u) for e, u, _ in asked])
+            async for index, answer in answers:
+                future = asked[index][2]
+                if future.done():
+                    continue  # its reader is gone
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+        except asyncio.CancelledError:  # shutting down: so are its readers
+            for _, _, future in asked:
+                future.cancel()
+            raise
+        except Exception as e:  # the port answers every account; this is a safety net
+            log.error("batched portfolio read failed", exc_info=e)
+        for _, _, future in asked:
+            if not future.done():
+                future.set_exception(errors.ServiceError("the broker did not answer this read"))
 
 
 class _Patience:

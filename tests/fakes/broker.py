@@ -136,6 +136,9 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         # the order of both in ``leverage_journal``.
         self.leverage_calls: list[tuple[str, str, int]] = []
         self.leverage_journal: list[str] = []
+        # The accounts each GetPortfolios call read, one list per call, and GetPortfolio calls.
+        self.portfolio_batches: list[list[str]] = []
+        self.single_portfolio_calls = 0
         self.add_market("BTC/USDT", "BTC", "USDT", price="50000")
 
     # -- set-up
@@ -266,9 +269,28 @@ class FakeBrokerService(broker_grpc.BrokerServiceServicer):
         )
 
     async def GetPortfolio(self, request, context):
+        self.single_portfolio_calls += 1
         await asyncio.sleep(self.portfolio_delay)
         await self._unless_down(context)
-        account = self._account(request.exchange_id, context)
+        return self._portfolio(self._account(request.exchange_id, context))
+
+    async def GetPortfolios(self, request, context):
+        # As the broker: every account read at once, each answered when read, with its error.
+        self.portfolio_batches.append([read.exchange_id for read in request.reads])
+        await asyncio.sleep(self.portfolio_delay)
+        await self._unless_down(context)
+        for index, read in enumerate(request.reads):
+            answer = broker_pb.GetPortfoliosResponse(index=index, exchange_id=read.exchange_id)
+            try:
+                account = self._account(read.exchange_id, context)
+                if read.user_id and read.user_id != account.user_id:
+                    raise errors.NotFound("not found", reason="EXCHANGE_NOT_FOUND")
+                answer.portfolio.CopyFrom(self._portfolio(account))
+            except errors.ServiceError as e:
+                answer.error.CopyFrom(errors.to_status(e, "broker.copytrade"))
+            yield answer
+
+    def _portfolio(self, account: Account) -> broker_pb.GetPortfolioResponse:
         if account.portfolio_error is not None:
             raise account.portfolio_error
         balances = [

@@ -15,6 +15,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 import builtins as _builtins
 import sys
@@ -1216,6 +1217,109 @@ class GetPortfolioResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPortfolioResponse: _TypeAlias = GetPortfolioResponse  # noqa: Y015
+
+@_typing.final
+class PortfolioRead(_message.Message):
+    """PortfolioRead names one account of a GetPortfolios call and how to read it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
+    INCLUDE_LEVERAGES_FIELD_NUMBER: _builtins.int
+    exchange_id: _builtins.str
+    """The account."""
+    user_id: _builtins.str
+    """The owner the caller reads the account for: the account is NOT_FOUND (for this read only)
+    when it is someone else's, as it is when the call's own user is not its owner. Empty: no
+    owner beyond the call's user.
+    """
+    quote_currency: _builtins.str
+    """The currency to value it in; empty means the venue's main quote ("USDT" or "USD")."""
+    include_leverages: _builtins.bool
+    """Also read the account's leverage settings, as GetPortfolioRequest.include_leverages."""
+    def __init__(
+        self,
+        *,
+        exchange_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        quote_currency: _builtins.str = ...,
+        include_leverages: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_id", b"exchange_id", "include_leverages", b"include_leverages", "quote_currency", b"quote_currency", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortfolioRead: _TypeAlias = PortfolioRead  # noqa: Y015
+
+@_typing.final
+class GetPortfoliosRequest(_message.Message):
+    """GetPortfoliosRequest names the accounts to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reads(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortfolioRead]:
+        """The accounts, at most 10,000, each at most once."""
+
+    def __init__(
+        self,
+        *,
+        reads: _abc.Iterable[Global___PortfolioRead] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reads", b"reads"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPortfoliosRequest: _TypeAlias = GetPortfoliosRequest  # noqa: Y015
+
+@_typing.final
+class GetPortfoliosResponse(_message.Message):
+    """GetPortfoliosResponse is one account's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    EXCHANGE_ID_FIELD_NUMBER: _builtins.int
+    PORTFOLIO_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The position of the account in GetPortfoliosRequest.reads."""
+    exchange_id: _builtins.str
+    """The account."""
+    @_builtins.property
+    def portfolio(self) -> Global___GetPortfolioResponse:
+        """The portfolio, as GetPortfolio answers it."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """The status GetPortfolio would have failed with for this account: its code, message and
+        details (ErrorInfo with the reason and metadata, RetryInfo, BadRequest).
+        """
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        exchange_id: _builtins.str = ...,
+        portfolio: Global___GetPortfolioResponse | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "portfolio", b"portfolio", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "exchange_id", b"exchange_id", "index", b"index", "portfolio", b"portfolio", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["portfolio", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___GetPortfoliosResponse: _TypeAlias = GetPortfoliosResponse  # noqa: Y015
 
 @_typing.final
 class MarketLeverage(_message.Message):

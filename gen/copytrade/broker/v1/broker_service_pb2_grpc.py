@@ -105,6 +105,11 @@ class BrokerServiceStub:
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioRequest.SerializeToString,
                 response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioResponse.FromString,
                 _registered_method=True)
+        self.GetPortfolios = channel.unary_stream(
+                '/copytrade.broker.v1.BrokerService/GetPortfolios',
+                request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosRequest.SerializeToString,
+                response_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosResponse.FromString,
+                _registered_method=True)
         self.GetMarket = channel.unary_unary(
                 '/copytrade.broker.v1.BrokerService/GetMarket',
                 request_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetMarketRequest.SerializeToString,
@@ -247,6 +252,18 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPortfolios(self, request, context):
+        """GetPortfolios reads many accounts' portfolios in one call (the engine, for every
+        follower account a leader's trade may be copied to). Each account's answer is streamed
+        as soon as it is read, in no particular order: its portfolio, or the error its own
+        GetPortfolio would have failed with, so one slow or failing account neither holds up
+        nor fails the others. The call itself fails only when no account could be read at all
+        (a bad request, a caller the broker refuses).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMarket(self, request, context):
         """GetMarket describes one market of an account's venue: precision and minimums.
         """
@@ -356,6 +373,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.GetPortfolio,
                     request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioRequest.FromString,
                     response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioResponse.SerializeToString,
+            ),
+            'GetPortfolios': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetPortfolios,
+                    request_deserializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosRequest.FromString,
+                    response_serializer=copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosResponse.SerializeToString,
             ),
             'GetMarket': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMarket,
@@ -762,6 +784,33 @@ class BrokerService:
             '/copytrade.broker.v1.BrokerService/GetPortfolio',
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioRequest.SerializeToString,
             copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfolioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPortfolios(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/copytrade.broker.v1.BrokerService/GetPortfolios',
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosRequest.SerializeToString,
+            copytrade_dot_broker_dot_v1_dot_broker__service__pb2.GetPortfoliosResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -84,6 +84,14 @@ class BrokerServiceStub:
     """ListFills lists an account's fills at the venue since a time."""
     GetPortfolio: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetPortfolioRequest, _broker_service_pb2.GetPortfolioResponse]
     """GetPortfolio reads an account's balances and values them in a quote currency."""
+    GetPortfolios: _grpc.UnaryStreamMultiCallable[_broker_service_pb2.GetPortfoliosRequest, _broker_service_pb2.GetPortfoliosResponse]
+    """GetPortfolios reads many accounts' portfolios in one call (the engine, for every
+    follower account a leader's trade may be copied to). Each account's answer is streamed
+    as soon as it is read, in no particular order: its portfolio, or the error its own
+    GetPortfolio would have failed with, so one slow or failing account neither holds up
+    nor fails the others. The call itself fails only when no account could be read at all
+    (a bad request, a caller the broker refuses).
+    """
     GetMarket: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetMarketRequest, _broker_service_pb2.GetMarketResponse]
     """GetMarket describes one market of an account's venue: precision and minimums."""
     ListCandles: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.ListCandlesRequest, _broker_service_pb2.ListCandlesResponse]
@@ -150,6 +158,14 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """ListFills lists an account's fills at the venue since a time."""
     GetPortfolio: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetPortfolioRequest, _broker_service_pb2.GetPortfolioResponse]  # type: ignore[assignment]
     """GetPortfolio reads an account's balances and values them in a quote currency."""
+    GetPortfolios: _aio.UnaryStreamMultiCallable[_broker_service_pb2.GetPortfoliosRequest, _broker_service_pb2.GetPortfoliosResponse]  # type: ignore[assignment]
+    """GetPortfolios reads many accounts' portfolios in one call (the engine, for every
+    follower account a leader's trade may be copied to). Each account's answer is streamed
+    as soon as it is read, in no particular order: its portfolio, or the error its own
+    GetPortfolio would have failed with, so one slow or failing account neither holds up
+    nor fails the others. The call itself fails only when no account could be read at all
+    (a bad request, a caller the broker refuses).
+    """
     GetMarket: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetMarketRequest, _broker_service_pb2.GetMarketResponse]  # type: ignore[assignment]
     """GetMarket describes one market of an account's venue: precision and minimums."""
     ListCandles: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.ListCandlesRequest, _broker_service_pb2.ListCandlesResponse]  # type: ignore[assignment]
@@ -297,6 +313,20 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.GetPortfolioResponse, _abc.Awaitable[_broker_service_pb2.GetPortfolioResponse]]:
         """GetPortfolio reads an account's balances and values them in a quote currency."""
+
+    @_abc_1.abstractmethod
+    def GetPortfolios(
+        self,
+        request: _broker_service_pb2.GetPortfoliosRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_broker_service_pb2.GetPortfoliosResponse], _abc.AsyncIterator[_broker_service_pb2.GetPortfoliosResponse]]:
+        """GetPortfolios reads many accounts' portfolios in one call (the engine, for every
+        follower account a leader's trade may be copied to). Each account's answer is streamed
+        as soon as it is read, in no particular order: its portfolio, or the error its own
+        GetPortfolio would have failed with, so one slow or failing account neither holds up
+        nor fails the others. The call itself fails only when no account could be read at all
+        (a bad request, a caller the broker refuses).
+        """
 
     @_abc_1.abstractmethod
     def GetMarket(
