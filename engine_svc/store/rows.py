@@ -33,11 +33,30 @@ from engine_svc.settings_json import (
 )
 from meshkit.codec import format_decimal, from_iso, to_iso
 
-_CONFIG_COLUMNS = (
-    "id, user_id, source, target_exchange_ids, risk_limits, copy_settings, sync_status,"
-    " last_sync_at, is_active, created_at, updated_at, source_id, status, status_reason,"
-    " sync_settings, start_sequence, last_sequence, request_id, target_venues, daily_risk"
+_CONFIG_FIELDS = (
+    "id",
+    "user_id",
+    "source",
+    "target_exchange_ids",
+    "risk_limits",
+    "copy_settings",
+    "sync_status",
+    "last_sync_at",
+    "is_active",
+    "created_at",
+    "updated_at",
+    "source_id",
+    "status",
+    "status_reason",
+    "sync_settings",
+    "start_sequence",
+    "last_sequence",
+    "request_id",
+    "target_venues",
+    "daily_risk",
 )
+"""The configuration table's columns, in the order :func:`_parse_config` unpacks them."""
+_CONFIG_COLUMNS = ", ".join(_CONFIG_FIELDS)
 _EDGE_COLUMNS = "id, source, target_exchange_ids, status"
 """The columns the copy loop check reads (:func:`_edges`): no settings."""
 _INTENT_COLUMNS = (
@@ -102,7 +121,6 @@ _CONVERTERS: dict[type, Any] = {
 """How a column value of each exact type is stored (others by the checks after it)."""
 
 
-_CONFIG_FIELDS = tuple(name.strip() for name in _CONFIG_COLUMNS.split(","))
 _config_values = itemgetter(*_CONFIG_FIELDS)
 _PARSED_ROWS = 4096
 """How many row versions :func:`_config` keeps parsed (each entry a few KB)."""
@@ -131,27 +149,51 @@ def _parsed_config(values: tuple[Any, ...]) -> CopyConfig:
     return _parse_config(values)
 
 
+_STATUSES = {status.value: status for status in CopyStatus}
+
+
 def _parse_config(values: tuple[Any, ...]) -> CopyConfig:
-    row = dict(zip(_CONFIG_FIELDS, values, strict=True))
-    kind, source_id, leader_id = _source(row["source"])
+    (
+        config_id,
+        user_id,
+        source,
+        target_exchange_ids,
+        risk_limits,
+        copy_settings,
+        sync_status,
+        last_sync_at,
+        _is_active,
+        created_at,
+        updated_at,
+        _source_id,  # the source's id is the one in ``source`` (the same)
+        status,
+        status_reason,
+        sync_settings,
+        start_sequence,
+        last_sequence,
+        request_id,
+        target_venues,
+        daily_risk,
+    ) = values  # read by name, in _CONFIG_FIELDS order
+    kind, source_id, leader_id = _source(source)
     return CopyConfig(
-        config_id=row["id"],
-        user_id=row["user_id"],
+        config_id=config_id,
+        user_id=user_id,
         source_kind=kind,
         source_id=source_id,
-        target_exchange_ids=_targets(row["target_exchange_ids"]),
-        settings=_settings(row["risk_limits"], row["copy_settings"], row["sync_settings"]),
-        status=CopyStatus(row["status"]),
-        status_reason=row["status_reason"],
-        start_sequence=int(row["start_sequence"]),
-        last_sequence=int(row["last_sequence"]),
-        sync_status=row["sync_status"],
-        last_sync_at=_time(row["last_sync_at"]) if row["last_sync_at"] else None,
-        created_at=_time(row["created_at"]),
-        updated_at=_time(row["updated_at"]),
-        request_id=row["request_id"],
-        target_venues=_venues(row["target_venues"]),
-        daily_risk=_daily_risk_of(row["daily_risk"]),
+        target_exchange_ids=_targets(target_exchange_ids),
+        settings=_settings(risk_limits, copy_settings, sync_settings),
+        status=_STATUSES.get(status) or CopyStatus(status),
+        status_reason=status_reason,
+        start_sequence=int(start_sequence),
+        last_sequence=int(last_sequence),
+        sync_status=sync_status,
+        last_sync_at=_time(last_sync_at) if last_sync_at else None,
+        created_at=_time(created_at),
+        updated_at=_time(updated_at),
+        request_id=request_id,
+        target_venues=_venues(target_venues),
+        daily_risk=_daily_risk_of(daily_risk),
         leader_id=leader_id,
     )
 
