@@ -45,7 +45,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "gen"), str(ROOT), str(ROOT / "tests" / "chaos")]
 
 # tests/ is outside mypy's files (pyproject): these two imports are untyped here.
-from benchlib import append_row, machine  # noqa: E402 - after the sys.path setup
 from chaos_mesh import (  # type: ignore[import-not-found]  # noqa: E402 - after the sys.path setup
     CHAOS_ENV,
     ChaosMesh,
@@ -59,6 +58,8 @@ from replica_harness import (  # type: ignore[import-not-found]  # noqa: E402 - 
     drive,
     takeover_summary,
 )
+
+from bench.benchlib import append_row, machine  # noqa: E402 - after the sys.path setup
 
 
 def environment(
