@@ -918,8 +918,8 @@ class ConfigService:
         *,
         target_exchange_id: str = "",
         page_token: str = "",
-    ) -> tuple[builtins.list[Intent], str]:
-        """Return one page of the configuration's copied orders written in ``[start, end)``,
+    ) -> tuple[CopyConfig, builtins.list[Intent], str]:
+        """Return the configuration, one page of its copied orders written in ``[start, end)``,
         oldest first, and the token of the next page ("" when this one is the last).
 
         ``target_exchange_id`` keeps one follower account's; ``page_token`` is a previous
@@ -956,10 +956,10 @@ class ConfigService:
             after=_page_after(page_token),
         )
         if len(intents) < limit:
-            return intents, ""
+            return config, intents, ""
         last = intents[-1]
         text = f"{to_iso(last.created_at)}|{last.sequence}|{last.intent_id}"
-        return intents, base64.urlsafe_b64encode(text.encode()).decode()
+        return config, intents, base64.urlsafe_b64encode(text.encode()).decode()
 
     async def _positions(
         self, config: CopyConfig

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
 from copytrade.common.v1 import types_pb2
@@ -14,7 +12,6 @@ from engine_svc.configs import ConfigService, StartCopy
 from engine_svc.corrections import Corrector
 from engine_svc.domain.corrections import Correction
 from engine_svc.domain.ids import is_uuid
-from engine_svc.domain.model import Intent
 from engine_svc.domain.settings import Violation, unknown_update_paths, validate_start
 from meshkit import errors
 from meshkit.audit import message_fields
@@ -28,12 +25,9 @@ def _proves_copies() -> bool:
     return current_caller().service == "recon"
 
 
-def _orders(intents: Sequence[Intent], leader_id: str, internal: bool) -> list[pb.CopiedOrder]:
-    orders = [codec.intent_to_proto(i) for i in intents]
-    if leader_id and not internal:
-        for order in orders:
-            order.source_id = leader_id  # the published leader, not its account
-    return orders
+def _order_source(leader_id: str, internal: bool) -> str:
+    # The published leader replaces its account as the orders' source, except for recon.
+    return leader_id if leader_id and not internal else ""
 
 
 class EngineServicer(pb_grpc.EngineServiceServicer):
@@ -125,12 +119,16 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         response = pb.GetCopyStatusResponse(
             config=codec.config_to_proto(view.config, reveal_source=internal),
             counters=codec.counters_to_proto(view.counters),
-            recent_orders=_orders(view.recent_orders, view.config.leader_id, internal),
             positions=[codec.position_to_proto(p) for p in view.positions],
             sync_mode=codec.sync_mode_to_proto(view.sync_mode),
             positions_error=view.positions_error,
             accounts=[codec.account_to_proto(a) for a in view.accounts],
             source_error=view.source_error,
+        )
+        codec.add_copied_orders(
+            response.recent_orders,
+            view.recent_orders,
+            _order_source(view.config.leader_id, internal),
         )
         stamp = timestamp_to_proto(view.last_sync_time)
         if stamp is not None:
@@ -176,7 +174,7 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
         # Recon reads a long window's copies under its own identity once the user's assertion
         # (proven when it read the configuration) has expired; anyone else needs the user.
         user_id = user_id_or_empty(context) if internal else require_user(context)
-        intents, next_page_token = await self._configs.list_orders(
+        config, intents, next_page_token = await self._configs.list_orders(
             user_id,
             request.config_id.strip(),
             timestamp_from_proto(request.start_time, request.HasField("start_time")),
@@ -185,14 +183,9 @@ class EngineServicer(pb_grpc.EngineServiceServicer):
             target_exchange_id=request.target_exchange_id.strip(),
             page_token=request.page_token,
         )
-        leader_id = (
-            ""
-            if internal or not intents
-            else (await self._configs.owned(user_id, request.config_id.strip())).leader_id
-        )
-        return pb.ListCopiedOrdersResponse(
-            orders=_orders(intents, leader_id, internal), next_page_token=next_page_token
-        )
+        response = pb.ListCopiedOrdersResponse(next_page_token=next_page_token)
+        codec.add_copied_orders(response.orders, intents, _order_source(config.leader_id, internal))
+        return response
 
     async def KillSwitch(
         self,

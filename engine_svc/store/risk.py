@@ -16,6 +16,8 @@ _WITH_FILLS = (
     IntentState.EXPIRED,
 )
 """States in which an order may have filled (a cancelled or expired one partly)."""
+_CHANGES_PER_QUERY = 200
+"""Accounts per :meth:`RiskTable.intent_changes` statement (a subquery and a column each)."""
 _NO_DAILY_LOSS = '%"max_daily_loss": null%'
 """Stored limits with no daily loss limit, as ``risk_limits_json`` writes them (a LIKE
 pattern; its ``_`` match themselves too)."""
@@ -72,12 +74,23 @@ class RiskTable:
 
     async def intent_changes(self, target_exchange_ids: Collection[str]) -> dict[str, str]:
         """Return, per account, when an intent of it last changed (its fills move balances)."""
-        if not target_exchange_ids:
-            return {}
-        rows = await self.database.fetchall(
-            "SELECT target_exchange_id, MAX(updated_at) AS changed FROM order_intents"
-            f" WHERE target_exchange_id IN ({_placeholders(len(target_exchange_ids))})"
-            " GROUP BY target_exchange_id",
-            sorted(target_exchange_ids),
-        )
-        return {row["target_exchange_id"]: str(row["changed"]) for row in rows}
+        # One MAX per account, each the last entry of (target_exchange_id, updated_at): a
+        # search, where a GROUP BY over them all read every intent the accounts ever had.
+        changes: dict[str, str] = {}
+        wanted = sorted(target_exchange_ids)
+        for first in range(0, len(wanted), _CHANGES_PER_QUERY):
+            chunk = wanted[first : first + _CHANGES_PER_QUERY]
+            row = await self.database.fetchone(
+                "SELECT "
+                + ", ".join(
+                    f"(SELECT MAX(updated_at) FROM order_intents WHERE target_exchange_id = ?)"
+                    f" AS c{index}"
+                    for index in range(len(chunk))
+                ),
+                chunk,
+            )
+            for index, exchange_id in enumerate(chunk):
+                changed = row[f"c{index}"] if row else None
+                if changed is not None:
+                    changes[exchange_id] = str(changed)
+        return changes
