@@ -83,6 +83,9 @@ async def test_signal_becomes_one_intent_per_target_sized_by_equity_and_one_orde
         assert intent.venue_order_id and intent.latency_ms > 0
     assert len(harness.world.broker.place_calls) == 2
     assert harness.world.sync.acks[-1] == (source, 1)
+    # Both followers' portfolios were read in one batched call.
+    batches = [sorted(batch) for batch in harness.world.broker.portfolio_batches]
+    assert batches == [sorted([big.exchange_id, small.exchange_id])]
 
 
 async def test_intent_is_committed_as_sent_before_the_broker_is_called(harness: Harness) -> None:
