@@ -207,11 +207,14 @@ class IntentTable:
             sql += " AND target_exchange_id = ?"
             params.append(target_exchange_id)
         if after is not None:
+            # The bound on created_at alone (implied by the rest) lets the index on
+            # (config_id, created_at) start at the page boundary and stop after ``limit``
+            # rows; the OR alone read and sorted every intent after the boundary, each page.
             sql += (
-                " AND (created_at > ? OR (created_at = ? AND (sequence > ?"
+                " AND created_at >= ? AND (created_at > ? OR (created_at = ? AND (sequence > ?"
                 " OR (sequence = ? AND intent_id > ?))))"
             )
-            params += [after[0], after[0], after[1], after[1], after[2]]
+            params += [after[0], after[0], after[0], after[1], after[1], after[2]]
         if start is not None:
             sql += " AND created_at >= ?"
             params.append(to_iso(start))
