@@ -110,7 +110,7 @@ async def test_a_published_leaders_follower_sees_the_leader_id_and_the_reason_on
     await eventually(held, timeout=5)
     source = harness.world.sync.sources[account.exchange_id]
     source.down_since.FromDatetime(harness.clock.now() - timedelta(seconds=61))
-    source.last_error = "EXCHANGE_UNAVAILABLE: venue unavailable for key abc"
+    source.last_error = "EXCHANGE_UNAVAILABLE: venue unavailable for key k3y-of-the-leader"
     await engine.leader_monitor.round()  # type: ignore[union-attr]
     reply = await harness.call(
         "ListAuditEntries", pb.ListAuditEntriesRequest(page_size=100), user=follower
@@ -120,4 +120,6 @@ async def test_a_published_leaders_follower_sees_the_leader_id_and_the_reason_on
     after = json.loads(entry.after_json)
     assert after["leader_id"] == leader_id and "source_id" not in after
     assert after["last_error"] == "EXCHANGE_UNAVAILABLE"
-    assert account.exchange_id not in entry.after_json and "abc" not in entry.after_json
+    assert (
+        account.exchange_id not in entry.after_json and "k3y-of-the-leader" not in entry.after_json
+    )
