@@ -437,20 +437,12 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
         request: pb.GetPortfolioRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.GetPortfolioResponse:
-        check = _Violations()
-        check.exchange_id(request.exchange_id)
-        quote = request.quote_currency.strip().upper()
-        if quote and not CURRENCY.match(quote):
-            check.add("quote_currency", "must be an asset code such as USDT")
-        check.raise_if_any()
-        await afaultpoint("broker.before_portfolio_read")  # a broker slowed on purpose
-        portfolio = await self.broker.portfolio(
-            request.exchange_id,
-            user_id_or_empty(context),
-            quote,
+        read = pb.PortfolioRead(
+            exchange_id=request.exchange_id,
+            quote_currency=request.quote_currency,
             include_leverages=request.include_leverages,
         )
-        return codec.portfolio_to_proto(portfolio)
+        return await self._portfolio_of(read, user_id_or_empty(context))
 
     async def GetPortfolios(
         self,
@@ -484,8 +476,8 @@ class BrokerServicer(pb_grpc.BrokerServiceServicer):
             await cancel_and_wait(reads)
 
     async def _portfolio_of(self, read: pb.PortfolioRead, caller: str) -> pb.GetPortfolioResponse:
-        # One account of GetPortfolios, checked and read as GetPortfolio reads it. The owner
-        # the read names must be the call's user, when the call has one.
+        # One account, checked and read (GetPortfolio's, and each of GetPortfolios'). The
+        # owner the read names must be the call's user, when the call has one.
         check = _Violations()
         check.exchange_id(read.exchange_id)
         quote = read.quote_currency.strip().upper()
