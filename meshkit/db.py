@@ -220,18 +220,26 @@ class _Pacer:
             self.since = time.perf_counter()
 
 
+def _next_rows(cursor: sqlite3.Cursor, one: bool, size: int | None) -> tuple[list[Row], bool]:
+    # The query's next rows as dicts (only its first with ``one``; at most ``size``, all when
+    # None) and whether more may follow.
+    if cursor.description is None:
+        return [], False
+    names = [column[0] for column in cursor.description]
+    if one:
+        first = cursor.fetchone()
+        return ([] if first is None else [dict(zip(names, first, strict=True))]), False
+    rows = cursor.fetchall() if size is None else cursor.fetchmany(size)
+    more = size is not None and len(rows) == size
+    return [dict(zip(names, row, strict=True)) for row in rows], more
+
+
 def _rows_now(
     connection: sqlite3.Connection, sql: str, params: Sequence[Any], one: bool
 ) -> list[Row]:
     cursor = _run(connection, sql, params, fetch=True)
     try:
-        if cursor.description is None:
-            return []
-        names = [column[0] for column in cursor.description]
-        if one:
-            first = cursor.fetchone()
-            return [] if first is None else [dict(zip(names, first, strict=True))]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return _next_rows(cursor, one, None)[0]
     finally:
         cursor.close()
 
@@ -246,18 +254,11 @@ async def _fetchall(
 ) -> list[Row]:
     cursor = _run(connection, sql, params, fetch=True)
     try:
-        if cursor.description is None:
-            return []
-        names = [column[0] for column in cursor.description]
-        if one:
-            first = cursor.fetchone()
-            return [] if first is None else [dict(zip(names, first, strict=True))]
-        rows = cursor.fetchmany(FETCH_CHUNK)
-        found = [dict(zip(names, row, strict=True)) for row in rows]
-        while len(rows) == FETCH_CHUNK:
+        found, more = _next_rows(cursor, one, FETCH_CHUNK)
+        while more:
             await pacer.pause()
-            rows = cursor.fetchmany(FETCH_CHUNK)
-            found.extend(dict(zip(names, row, strict=True)) for row in rows)
+            rows, more = _next_rows(cursor, False, FETCH_CHUNK)
+            found.extend(rows)
         return found
     finally:
         cursor.close()
