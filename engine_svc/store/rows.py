@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from engine_svc.domain.loops import ConfigEdges
 from engine_svc.domain.model import (
@@ -137,16 +137,27 @@ def _config(row: Mapping[str, Any]) -> CopyConfig:
     reuses the parsed parts it shares with others (settings, source, targets and times are
     cached by their text). The models are frozen: a cached one is shared, never changed.
     """
-    values = _config_values(row)
-    try:
-        return _parsed_config(values)
-    except TypeError:  # an unhashable column value (a driver's own type): parse it uncached
-        return _parse_config(values)
+    return _once_per_version(_config_values(row), _parsed_config, _parse_config)
 
 
 @lru_cache(maxsize=_PARSED_ROWS)
 def _parsed_config(values: tuple[Any, ...]) -> CopyConfig:
     return _parse_config(values)
+
+
+_P = TypeVar("_P")
+
+
+def _once_per_version(
+    values: tuple[Any, ...],
+    cached: Callable[[tuple[Any, ...]], _P],
+    parse: Callable[[tuple[Any, ...]], _P],
+) -> _P:
+    # A row's parse from the cache keyed by every column's value (see _config and _intent).
+    try:
+        return cached(values)
+    except TypeError:  # an unhashable column value (a driver's own type): parse it uncached
+        return parse(values)
 
 
 _STATUSES = {status.value: status for status in CopyStatus}
@@ -259,11 +270,7 @@ def _intent(row: Mapping[str, Any]) -> Intent:
     read endpoints (``/orders``, ``/status``) read the same settled intents again and again.
     The intent is frozen: a cached one is shared, never changed.
     """
-    values = _intent_values(row)
-    try:
-        return _parsed_intent(values)
-    except TypeError:  # an unhashable column value (a driver's own type): parse it uncached
-        return _parse_intent(values)
+    return _once_per_version(_intent_values(row), _parsed_intent, _parse_intent)
 
 
 @lru_cache(maxsize=_PARSED_INTENTS)
