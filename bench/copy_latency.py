@@ -50,7 +50,7 @@ from bench.benchlib import (  # noqa: E402 - after the sys.path setup
     py_spy,
 )
 from meshctl.api import RestClient, SimAdmin  # noqa: E402 - after the sys.path setup
-from meshctl.demo import create_user, leader_client, wait_for_copies  # noqa: E402 - after the sys.path setup
+from meshctl.demo import create_user, leader_client, register_keys, wait_for_copies  # noqa: E402 - after the sys.path setup
 from meshctl.launcher import Mesh, Ports  # noqa: E402 - after the sys.path setup
 
 MAX_TARGETS = 20
@@ -106,35 +106,18 @@ async def _scenario(
         api = RestClient(session, mesh.gateway_url, token)
         sims = {venue: SimAdmin(session, url) for venue, url in mesh.venue_urls.items()}
         sim = sims["binance"]
-        leader_keys = await sim.create_account({"USDT": "1000000"})
-        leader_id = (
-            await api.call(
-                "POST",
-                "/exchanges",
-                {
-                    "exchange_name": "binance",
-                    **{k: leader_keys[k] for k in ("api_key", "api_secret")},
-                },
-            )
-        )["exchange"]["exchange_id"]
+        leader_id, leader_keys = await register_keys(
+            api, sim, "binance", "leader", {"USDT": "1000000"}
+        )
         follower_keys, targets = [], []
         for index in range(followers):
             venue = venues[index % len(venues)]
             quote = "USDT" if venue == "binance" else "USD"
-            keys = await sims[venue].create_account({quote: "100000"})
-            follower_keys.append((venue, keys))
-            targets.append(
-                (
-                    await api.call(
-                        "POST",
-                        "/exchanges",
-                        {
-                            "exchange_name": venue,
-                            **{k: keys[k] for k in ("api_key", "api_secret")},
-                        },
-                    )
-                )["exchange"]["exchange_id"]
+            exchange_id, keys = await register_keys(
+                api, sims[venue], venue, f"follower {index}", {quote: "100000"}
             )
+            follower_keys.append((venue, keys))
+            targets.append(exchange_id)
         # A configuration copies to at most MAX_TARGETS accounts: more followers take several.
         config_ids = []
         for first in range(0, len(targets), MAX_TARGETS):

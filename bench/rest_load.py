@@ -54,7 +54,7 @@ from bench.benchlib import (  # noqa: E402
     py_spy,
 )
 from meshctl.api import RestClient, SimAdmin  # noqa: E402 - after the sys.path setup
-from meshctl.demo import create_user, leader_client, wait_for_copies  # noqa: E402
+from meshctl.demo import create_user, leader_client, register_keys, wait_for_copies  # noqa: E402
 from meshctl.launcher import Mesh, Ports  # noqa: E402
 
 API = "/api/institutional/copy-trading"
@@ -197,26 +197,13 @@ async def _seed(mesh: Mesh, followers: int, orders: int) -> tuple[str, list[str]
     async with aiohttp.ClientSession() as session:
         api = RestClient(session, mesh.gateway_url, token)
         sim = SimAdmin(session, mesh.venue_urls["binance"])
-        leader_keys = await sim.create_account({"USDT": "1000000"})
-        leader_id = (
-            await api.call(
-                "POST",
-                "/exchanges",
-                {
-                    "exchange_name": "binance",
-                    **{k: leader_keys[k] for k in ("api_key", "api_secret")},
-                },
-            )
-        )["exchange"]["exchange_id"]
-        targets = []
-        for _ in range(followers):
-            keys = await sim.create_account({"USDT": "100000"})
-            added = await api.call(
-                "POST",
-                "/exchanges",
-                {"exchange_name": "binance", **{k: keys[k] for k in ("api_key", "api_secret")}},
-            )
-            targets.append(added["exchange"]["exchange_id"])
+        leader_id, leader_keys = await register_keys(
+            api, sim, "binance", "leader", {"USDT": "1000000"}
+        )
+        targets = [
+            (await register_keys(api, sim, "binance", f"follower {n}", {"USDT": "100000"}))[0]
+            for n in range(followers)
+        ]
         started = await api.call(
             "POST",
             "/start",
