@@ -66,7 +66,7 @@ class MarketDataUseCases(ConnectionPool):
         finally:
             for unwanted in early.values():  # held no more: its answer is not needed
                 unwanted.add_done_callback(_retrieved)
-        self._price_state()[0][(exchange_id, quote)] = tuple(asked)
+        self._priced[(exchange_id, quote)] = tuple(asked)
         prices = {
             symbol: price for symbol, price in zip(asked, answers, strict=True) if price is not None
         }
@@ -90,18 +90,7 @@ class MarketDataUseCases(ConnectionPool):
 
     def _priced_with(self, exchange_id: str, quote: str) -> tuple[str, ...]:
         # The symbols that valued the account's last portfolio in ``quote`` (none at first).
-        return self._price_state()[0].get((exchange_id, quote), ())
-
-    def _price_state(
-        self,
-    ) -> tuple[
-        dict[tuple[str, str], tuple[str, ...]],
-        dict[tuple[str, str], asyncio.Future[Decimal | None]],
-    ]:
-        if "_priced" not in vars(self):  # made here: tests build the use cases piecemeal
-            self._priced = {}
-            self._price_reads = {}
-        return self._priced, self._price_reads
+        return self._priced.get((exchange_id, quote), ())
 
     def _price(self, venue: str, port: ExchangePort, symbol: str) -> asyncio.Future[Decimal | None]:
         """Return the venue's last price of ``symbol``, read once for every concurrent caller.
@@ -112,7 +101,7 @@ class MarketDataUseCases(ConnectionPool):
         a price is never older than the read its caller waited for.
         """
         key = (venue, symbol)
-        reads = self._price_state()[1]
+        reads = self._price_reads
         running = reads.get(key)
         if running is None:
             running = asyncio.ensure_future(port.fetch_last_price(symbol))

@@ -46,6 +46,8 @@ async def test_a_futures_portfolio_is_stamped_after_its_positions_were_read() ->
     vars(use_cases).update(
         clock=clock,
         _connection=_connection,
+        _priced={},
+        _price_reads={},
         profile=lambda name: SimpleNamespace(features=("positions",), main_quote="USDT"),
     )
     portfolio = await use_cases.portfolio("x", "alice", "")
@@ -83,6 +85,8 @@ async def test_leverages_asked_for_are_read_before_the_positions_flat_markets_in
     vars(use_cases).update(
         clock=clock,
         _connection=_connection,
+        _priced={},
+        _price_reads={},
         profile=lambda name: SimpleNamespace(features=("positions", "leverage"), main_quote="USDT"),
     )
     assert (await use_cases.portfolio("x", "alice", "")).leverages == ()

@@ -65,6 +65,8 @@ def _use_cases(venue: _Venue) -> MarketDataUseCases:
     vars(use_cases).update(
         clock=FakeClock(),
         _connection=_connection,
+        _priced={},
+        _price_reads={},
         profile=lambda name: SimpleNamespace(features=(), main_quote="USDT"),
     )
     return use_cases
